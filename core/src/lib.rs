@@ -1,0 +1,17 @@
+//! Tollgate's protocol and policy core.
+//!
+//! Plain Rust with no I/O of its own: the Cloudflare Worker (`src/` at the repository root) and the
+//! operator CLI (`cli/`) are thin shells that pass in requests, stored records, the time and random
+//! bytes, and turn the results back into HTTP. Everything here is tested natively with `cargo test`.
+
+pub mod config;
+pub mod credentials;
+pub mod limits;
+pub mod policy;
+pub mod protocol;
+pub mod proxy;
+pub mod reference;
+pub mod scope;
+pub mod service;
+pub mod store;
+pub mod token;

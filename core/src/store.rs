@@ -1,0 +1,74 @@
+//! The storage seam. The worker implements [`Store`] over Workers KV; tests use [`MemoryStore`].
+//! Errors are values, never an empty answer: a failed read must not look like "no such record",
+//! so callers can fail closed.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A storage failure (KV unreachable, quota, ...). The message is for logs and never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "storage error: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Key-value storage as Workers KV offers it: text values, optional expiry.
+#[allow(async_fn_in_trait)] // single-threaded wasm: no Send bound wanted
+pub trait Store {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// `ttl_seconds`: the record disappears after that long (KV's expirationTtl, at least 60).
+    async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// In-memory store for tests and the CLI's dry runs. `fail` makes every call fail, to test failing closed.
+#[derive(Default)]
+pub struct MemoryStore {
+    pub data: RefCell<BTreeMap<String, String>>,
+    pub fail: std::cell::Cell<bool>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(entries: impl IntoIterator<Item = (String, String)>) -> Self {
+        let s = Self::new();
+        s.data.borrow_mut().extend(entries);
+        s
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.fail.get() {
+            Err(StoreError("injected failure".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.check()?;
+        Ok(self.data.borrow().get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, value: &str, _ttl: Option<u64>) -> Result<(), StoreError> {
+        self.check()?;
+        self.data.borrow_mut().insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.data.borrow_mut().remove(key);
+        Ok(())
+    }
+}
