@@ -1,0 +1,89 @@
+# Shared shell helpers for scripts/*.sh. Source it; it does not run anything by itself.
+# Keeps versions and environment in one place so setup, build, dev and test agree.
+
+# Repository root, whatever directory the caller ran from.
+TG_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export TG_ROOT
+
+# Pinned tool versions (see /work/shared/toolchain.md). wasm-bindgen-cli must equal the
+# `wasm-bindgen` crate version in Cargo.toml, or the generated glue does not match the wasm.
+TG_WORKER_BUILD_VERSION="0.8.7"
+TG_WASM_BINDGEN_VERSION="0.2.130"
+TG_WASM_TARGET="wasm32-unknown-unknown"
+
+# cargo-installed tools live here; a fresh shell on CI may not have it on PATH yet.
+case ":$PATH:" in
+  *":$HOME/.cargo/bin:"*) ;;
+  *) export PATH="$HOME/.cargo/bin:$PATH" ;;
+esac
+
+# wrangler / workerd: no telemetry, no network look-ups, no banner (CI is loopback-only).
+export WRANGLER_SEND_METRICS=false
+export WRANGLER_SEND_ERROR_REPORTS=false
+export CLOUDFLARE_CF_FETCH_ENABLED=false
+export WRANGLER_HIDE_BANNER=true
+export NO_UPDATE_NOTIFIER=1
+export NPM_CONFIG_UPDATE_NOTIFIER=false
+export NPM_CONFIG_FUND=false
+export NPM_CONFIG_AUDIT=false
+
+# Seconds since the epoch, for section timings.
+tg_now() { date +%s; }
+
+# Colour only on a terminal; CI logs stay plain.
+if [ -t 1 ]; then
+  TG_BOLD=$'\033[1m'; TG_RED=$'\033[31m'; TG_GREEN=$'\033[32m'; TG_RESET=$'\033[0m'
+else
+  TG_BOLD=""; TG_RED=""; TG_GREEN=""; TG_RESET=""
+fi
+
+tg_info() { printf '%s\n' "[tollgate] $*"; }
+tg_warn() { printf '%s\n' "[tollgate] warning: $*" >&2; }
+tg_die() { printf '%s\n' "${TG_RED}[tollgate] error: $*${TG_RESET}" >&2; exit 1; }
+
+# tg_section NAME: prints a header and remembers when the section started.
+tg_section() {
+  TG_SECTION_NAME="$1"
+  TG_SECTION_START="$(tg_now)"
+  printf '\n%s\n' "${TG_BOLD}==> $1${TG_RESET}"
+}
+
+# tg_section_done: prints how long the current section took.
+tg_section_done() {
+  local took=$(( $(tg_now) - ${TG_SECTION_START:-$(tg_now)} ))
+  printf '%s\n' "${TG_GREEN}<== ${TG_SECTION_NAME:-step} ok (${took}s)${TG_RESET}"
+}
+
+tg_have() { command -v "$1" >/dev/null 2>&1; }
+
+# Run as root directly, else through sudo (non-interactive) if there is one.
+tg_sudo() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif tg_have sudo; then
+    sudo -n "$@"
+  else
+    tg_die "need root for: $* (no sudo available)"
+  fi
+}
+
+# tg_cargo_install CRATE VERSION BIN [extra cargo install args...]
+# Installs a cargo tool only when BIN is missing or reports another version.
+tg_cargo_install() {
+  local crate="$1" version="$2" bin="$3"
+  shift 3
+  local have=""
+  if tg_have "$bin"; then
+    have="$("$bin" --version 2>/dev/null | head -n1 | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || true)"
+  fi
+  if [ "$have" = "$version" ]; then
+    tg_info "$crate $version already installed"
+    return 0
+  fi
+  tg_info "installing $crate $version (found: ${have:-none}); this takes a few minutes"
+  cargo install "$crate" --version "$version" "$@"
+}
+
+# The built worker's files. build.sh writes them; the Miniflare tests and wrangler read them.
+TG_BUILD_JS="$TG_ROOT/build/index.js"
+TG_BUILD_WASM="$TG_ROOT/build/index_bg.wasm"

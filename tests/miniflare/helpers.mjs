@@ -1,0 +1,171 @@
+// Test harness: runs the *built* worker (build/index.js + build/index_bg.wasm, produced by
+// scripts/build.sh) inside Miniflare's workerd, so the suites exercise exactly what ships.
+//
+//   import { startWorker, keyFixture } from "./helpers.mjs";
+//   const w = await startWorker({ vars: { MODE: "issuer" }, kv: { acl: [...] } });
+//   try { const res = await w.fetch("/token?service=registry.local"); ... } finally { await w.dispose(); }
+//
+// Defaults mirror wrangler.toml's [vars] plus freshly generated signing keys (see keyFixture), so a
+// test only states what it changes. A value of `undefined` in `vars`/`secrets` removes that binding
+// (to test a missing setting).
+
+import { execFileSync } from "node:child_process";
+import { generateKeyPairSync, createPublicKey } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Log, LogLevel, Miniflare } from "miniflare";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const SCRIPT_PATH = join(ROOT, "build", "index.js");
+export const WASM_PATH = join(ROOT, "build", "index_bg.wasm");
+
+/** Same as wrangler.toml; workerd refuses a date newer than itself. */
+export const COMPATIBILITY_DATE = "2026-04-01";
+export const KV_BINDING = "TOLLGATE_KV";
+
+/** wrangler.toml's [vars], kept in sync by hand (Miniflare does not read wrangler.toml). */
+export const DEFAULT_VARS = Object.freeze({
+  ISSUER: "tollgate-dev",
+  SERVICES: "registry.local chartmuseum.local",
+  RS256_SERVICES: "chartmuseum.local",
+  TOKEN_TTL: "300",
+  REFRESH_TTL: "2592000",
+  MODE: "issuer",
+  CACHE_TTL: "30",
+});
+
+let cachedKeys;
+
+/**
+ * Signing material generated once per test process: an ES256 (P-256) key with a self-signed
+ * certificate (the x5c chain the registry checks) and an RS256 key for ChartMuseum. Keys come
+ * from Node's crypto; the certificate from the openssl CLI (Node cannot issue X.509).
+ * Returns PEM strings (private keys as PKCS#8) plus public JWKs and KeyObjects for verification.
+ */
+export function keyFixture() {
+  if (cachedKeys) return cachedKeys;
+  const es = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const esPem = es.privateKey.export({ type: "pkcs8", format: "pem" });
+  const rsaPem = rsa.privateKey.export({ type: "pkcs8", format: "pem" });
+  const certPem = selfSignedCert(esPem, "tollgate-test");
+  cachedKeys = Object.freeze({
+    es256: Object.freeze({
+      privateKeyPem: esPem,
+      certPem,
+      publicKey: es.publicKey,
+      publicKeyPem: es.publicKey.export({ type: "spki", format: "pem" }),
+      jwk: es.publicKey.export({ format: "jwk" }),
+    }),
+    rs256: Object.freeze({
+      privateKeyPem: rsaPem,
+      publicKey: rsa.publicKey,
+      publicKeyPem: rsa.publicKey.export({ type: "spki", format: "pem" }),
+      jwk: rsa.publicKey.export({ format: "jwk" }),
+    }),
+  });
+  return cachedKeys;
+}
+
+/** A self-signed X.509 certificate (PEM) for the given PKCS#8 private key, valid 30 days. */
+export function selfSignedCert(privateKeyPem, commonName = "tollgate-test") {
+  const dir = mkdtempSync(join(tmpdir(), "tollgate-cert-"));
+  try {
+    const keyFile = join(dir, "key.pem");
+    const certFile = join(dir, "cert.pem");
+    writeFileSync(keyFile, privateKeyPem, { mode: 0o600 });
+    execFileSync(
+      "openssl",
+      ["req", "-x509", "-new", "-key", keyFile, "-out", certFile, "-days", "30",
+        "-sha256", "-subj", `/CN=${commonName}`],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    return readFileSync(certFile, "utf8");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The secrets a dev setup puts in .dev.vars, from keyFixture(). */
+export function defaultSecrets() {
+  const k = keyFixture();
+  return {
+    SIGNING_KEY: k.es256.privateKeyPem,
+    SIGNING_CERT: k.es256.certPem,
+    RSA_SIGNING_KEY: k.rs256.privateKeyPem,
+  };
+}
+
+/** Merge overrides into defaults; an override of `undefined` deletes the key. */
+function merge(defaults, overrides = {}) {
+  const out = { ...defaults };
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete out[name];
+    else out[name] = value;
+  }
+  return out;
+}
+
+/** KV values may be given as strings or as JSON-serialisable values. */
+function kvValue(value) {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/**
+ * Start the built worker under Miniflare.
+ * @param {object} [opts]
+ * @param {Record<string,string|undefined>} [opts.vars]    overrides for DEFAULT_VARS
+ * @param {Record<string,string|undefined>} [opts.secrets] overrides for defaultSecrets()
+ * @param {Record<string,unknown>} [opts.kv]  initial TOLLGATE_KV contents (non-strings are JSON-encoded)
+ * @param {boolean} [opts.log]  show the worker's console output (default: env TOLLGATE_TEST_LOG=1)
+ * @returns {Promise<{mf: Miniflare, fetch: (path: string, init?: RequestInit) => Promise<Response>,
+ *   kv: KVNamespace, bindings: Record<string,string>, dispose: () => Promise<void>}>}
+ */
+export async function startWorker(opts = {}) {
+  if (!existsSync(SCRIPT_PATH) || !existsSync(WASM_PATH)) {
+    throw new Error(`${SCRIPT_PATH} or ${WASM_PATH} is missing: run scripts/build.sh first`);
+  }
+  const bindings = merge(merge(DEFAULT_VARS, opts.vars), merge(defaultSecrets(), opts.secrets));
+  const showLog = opts.log ?? process.env.TOLLGATE_TEST_LOG === "1";
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: SCRIPT_PATH,
+    // index.js imports "./index_bg.wasm"; this rule turns that import into a WebAssembly.Module.
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    kvNamespaces: [KV_BINDING],
+    bindings,
+    cf: false,
+    host: "127.0.0.1",
+    port: 0,
+    log: showLog ? new Log(LogLevel.DEBUG) : undefined,
+  });
+  let disposed = false;
+  const dispose = async () => {
+    if (disposed) return;
+    disposed = true;
+    await mf.dispose();
+  };
+  try {
+    await mf.ready;
+    const kv = await mf.getKVNamespace(KV_BINDING);
+    for (const [key, value] of Object.entries(opts.kv ?? {})) {
+      await kv.put(key, kvValue(value));
+    }
+    const fetch = (path, init) => {
+      const url = /^https?:\/\//.test(path) ? path : `http://tollgate.test${path.startsWith("/") ? "" : "/"}${path}`;
+      return mf.dispatchFetch(url, init);
+    };
+    return { mf, fetch, kv, bindings, dispose };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+/** Basic auth header value for account:password. */
+export function basic(account, password) {
+  return `Basic ${Buffer.from(`${account}:${password}`, "utf8").toString("base64")}`;
+}
