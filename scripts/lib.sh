@@ -84,6 +84,9 @@ tg_cargo_install() {
   cargo install "$crate" --version "$version" "$@"
 }
 
+# Cargo's target directory (honours CARGO_TARGET_DIR), e.g. for target/release/tollgate.
+TG_TARGET_DIR="${CARGO_TARGET_DIR:-$TG_ROOT/target}"
+
 # The built worker's files. build.sh writes them; the Miniflare tests and wrangler read them.
 TG_BUILD_JS="$TG_ROOT/build/index.js"
 TG_BUILD_WASM="$TG_ROOT/build/index_bg.wasm"

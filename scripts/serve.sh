@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Runs `wrangler dev` in the background for tests and benchmarks, and stops it again.
+#   scripts/serve.sh start [-- WRANGLER_ARGS...]   start, wait until /healthz answers 200, print the URL
+#   scripts/serve.sh stop                          stop it (the whole process group it started)
+#   scripts/serve.sh status                        exit 0 if it runs and /healthz answers
+# It does not prepare keys/.dev.vars/KV: run `scripts/dev.sh --prepare-only` first (or use
+# `scripts/dev.sh --background`, which does both).
+# Settings (environment):
+#   PORT              listen port on 127.0.0.1 (default 8787)
+#   TG_PERSIST_DIR    local KV/state directory (default .wrangler/state); give tests their own
+#   TG_PIDFILE        pidfile (default .wrangler/serve-$PORT.pid); TG_LOGFILE (default .wrangler/serve-$PORT.log)
+#   TG_START_TIMEOUT  seconds to wait for /healthz (default 300: the first start compiles the worker)
+# Example: PORT=8788 TG_PERSIST_DIR=/tmp/tg-state scripts/serve.sh start -- --var MODE:proxy
+#
+# The pidfile holds the PID of wrangler's own node process, started with setsid so it leads a new
+# process group; stop signals that group, which includes wrangler's child node and workerd.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PORT="${PORT:-8787}"
+persist="${TG_PERSIST_DIR:-$TG_ROOT/.wrangler/state}"
+pidfile="${TG_PIDFILE:-$TG_ROOT/.wrangler/serve-$PORT.pid}"
+logfile="${TG_LOGFILE:-$TG_ROOT/.wrangler/serve-$PORT.log}"
+timeout="${TG_START_TIMEOUT:-300}"
+url="http://127.0.0.1:$PORT"
+
+running_pid() {
+  [ -f "$pidfile" ] || return 1
+  local pid
+  pid="$(cat "$pidfile" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  # Guard against a recycled PID: it must still be our wrangler.
+  grep -qa wrangler "/proc/$pid/cmdline" 2>/dev/null || return 1
+  printf '%s\n' "$pid"
+}
+
+healthy() {
+  [ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$url/healthz" 2>/dev/null || true)" = 200 ]
+}
+
+# All descendants of a PID (children first-level, then theirs), from /proc via pgrep -P.
+descendants() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null || true); do
+    printf '%s\n' "$child"
+    descendants "$child"
+  done
+}
+
+cmd_start() {
+  local pid
+  if pid="$(running_pid)"; then
+    if healthy; then
+      tg_info "already running (pid $pid) on $url"
+      return 0
+    fi
+    tg_die "a wrangler (pid $pid) from $pidfile runs but $url/healthz does not answer; run: $0 stop"
+  fi
+  if healthy; then
+    tg_die "something else already answers on $url (not started by $0); choose another PORT"
+  fi
+  [ -x "$TG_ROOT/node_modules/.bin/wrangler" ] || tg_die "wrangler missing: run scripts/setup.sh first"
+  [ -f "$TG_ROOT/.dev.vars" ] || tg_warn ".dev.vars missing: the worker has no signing keys (run scripts/dev.sh --prepare-only)"
+  mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")" "$persist"
+
+  cd "$TG_ROOT"
+  setsid node "$TG_ROOT/node_modules/wrangler/bin/wrangler.js" dev \
+    --ip 127.0.0.1 --port "$PORT" --persist-to "$persist" \
+    --show-interactive-dev-session=false "$@" </dev/null >"$logfile" 2>&1 &
+  pid=$!
+  printf '%s\n' "$pid" >"$pidfile"
+  tg_info "wrangler dev starting (pid $pid, log ${logfile#"$TG_ROOT"/}); waiting for $url/healthz"
+
+  local start waited
+  start="$(tg_now)"
+  while ! healthy; do
+    waited=$(( $(tg_now) - start ))
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 40 "$logfile" >&2 || true
+      rm -f "$pidfile"
+      tg_die "wrangler dev exited before answering (log: $logfile)"
+    fi
+    if [ "$waited" -ge "$timeout" ]; then
+      tail -n 40 "$logfile" >&2 || true
+      cmd_stop || true
+      tg_die "$url/healthz did not answer within ${timeout}s (log: $logfile)"
+    fi
+    sleep 0.5
+  done
+  tg_info "ready on $url (pid $pid, after $(( $(tg_now) - start ))s)"
+}
+
+cmd_stop() {
+  local pid
+  if ! pid="$(running_pid)"; then
+    rm -f "$pidfile"
+    tg_info "not running"
+    return 0
+  fi
+  local procs
+  procs="$(printf '%s\n' "$pid"; descendants "$pid")"
+  # setsid made $pid the group leader: TERM the group lets wrangler shut workerd down itself.
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local i p alive
+  for i in $(seq 1 20); do
+    alive=0
+    for p in $procs; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && break
+    sleep 0.25
+  done
+  for p in $procs; do
+    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+  done
+  rm -f "$pidfile"
+  tg_info "stopped (pid $pid and $(( $(printf '%s\n' "$procs" | wc -l) - 1 )) children)"
+}
+
+cmd_status() {
+  local pid
+  if pid="$(running_pid)" && healthy; then
+    tg_info "running (pid $pid) on $url"
+    return 0
+  fi
+  tg_info "not running on $url"
+  return 1
+}
+
+sub="${1:-}"
+[ $# -gt 0 ] && shift
+if [ "${1:-}" = "--" ]; then shift; fi
+case "$sub" in
+  start) cmd_start "$@" ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  restart) cmd_stop; cmd_start "$@" ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
+esac

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Installs everything needed to build, run and test Tollgate. Idempotent: each step checks what is
+# already there first, so a rerun on a set-up machine takes seconds.
+#   scripts/setup.sh            Rust wasm target + components, worker-build, wasm-bindgen-cli, npm packages
+#   scripts/setup.sh --interop  also the Debian packages the interop/bench tests drive (registry, skopeo,
+#                               docker, containerd, podman, wrk, ...) and their Python packages
+# Never asks anything (CI has no stdin).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+interop=0
+for arg in "$@"; do
+  case "$arg" in
+    --interop) interop=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) tg_die "unknown option: $arg (try --help)" ;;
+  esac
+done
+
+# Debian packages for tests/interop and bench/. tests/interop/apt-packages.txt (one per line, #
+# comments) can add more without editing this script.
+TG_INTEROP_APT=(docker-registry skopeo umoci containerd docker.io podman buildah wrk python3-venv curl openssl)
+
+setup_rust() {
+  tg_have cargo || tg_die "cargo not found: install Rust with rustup (https://rustup.rs) first"
+  if rustup target list --installed 2>/dev/null | grep -qx "$TG_WASM_TARGET"; then
+    tg_info "rust target $TG_WASM_TARGET present"
+  else
+    rustup target add "$TG_WASM_TARGET"
+  fi
+  local comp missing=()
+  for comp in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$comp" || missing+=("$comp")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    rustup component add "${missing[@]}"
+  else
+    tg_info "rust components rustfmt, clippy present"
+  fi
+  tg_cargo_install worker-build "$TG_WORKER_BUILD_VERSION" worker-build --locked
+  # Without --locked, as in the toolchain notes (the combination known to build here).
+  tg_cargo_install wasm-bindgen-cli "$TG_WASM_BINDGEN_VERSION" wasm-bindgen
+}
+
+# npm ci wipes node_modules, which would pull the rug from under a running `wrangler dev`, so only
+# run it when package-lock.json changed since the last successful install.
+setup_npm() {
+  tg_have node || tg_die "node not found: install Node.js 20 first"
+  tg_have npm || tg_die "npm not found"
+  local stamp="$TG_ROOT/node_modules/.tollgate-lock.sha256"
+  local want
+  want="$(sha256sum "$TG_ROOT/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+    && [ -x "$TG_ROOT/node_modules/.bin/wrangler" ]; then
+    tg_info "node_modules matches package-lock.json"
+    return 0
+  fi
+  tg_info "npm ci"
+  (cd "$TG_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  printf '%s\n' "$want" >"$stamp"
+}
+
+apt_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+setup_interop_apt() {
+  tg_have apt-get || tg_die "--interop needs a Debian/Ubuntu machine (apt-get)"
+  local pkgs=("${TG_INTEROP_APT[@]}") extra="$TG_ROOT/tests/interop/apt-packages.txt" line
+  if [ -f "$extra" ]; then
+    while IFS= read -r line; do
+      line="${line%%#*}"
+      line="$(printf '%s' "$line" | tr -d '[:space:]')"
+      [ -n "$line" ] && pkgs+=("$line")
+    done <"$extra"
+  fi
+  local missing=() p
+  for p in "${pkgs[@]}"; do
+    apt_installed "$p" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    tg_info "interop apt packages present"
+    return 0
+  fi
+  tg_info "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Update the index only when the package is unknown or the index is older than a day.
+  local lists=/var/lib/apt/lists
+  if [ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mtime -1 2>/dev/null | head -n1)" ] \
+    || ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
+    tg_sudo apt-get update -q
+  fi
+  tg_sudo env DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 \
+    apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
+}
+
+# Python packages for interop tests (e.g. python-dxf, oras) go in a venv under target/ (already
+# gitignored), listed in tests/interop/requirements.txt with pinned versions.
+setup_interop_python() {
+  local req="$TG_ROOT/tests/interop/requirements.txt"
+  [ -f "$req" ] || return 0
+  local venv="$TG_ROOT/target/interop-venv"
+  local stamp="$venv/.tollgate-req.sha256" want
+  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    tg_info "interop python venv up to date ($venv)"
+    return 0
+  fi
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+  printf '%s\n' "$want" >"$stamp"
+}
+
+tg_section "setup: rust toolchain"
+setup_rust
+tg_section_done
+tg_section "setup: npm packages"
+setup_npm
+tg_section_done
+if [ "$interop" -eq 1 ]; then
+  tg_section "setup: interop packages"
+  setup_interop_apt
+  setup_interop_python
+  tg_section_done
+fi
