@@ -1,1 +1,1 @@
-//! TODO
+//! The token endpoint flow (in progress).

@@ -1,0 +1,277 @@
+//! Refusals in each protocol's format.
+//!
+//! Distribution endpoints answer `{"errors":[{"code","message","detail"}]}` (distribution's
+//! errcode package; the Docker client prints `code: message`). OAuth2 endpoints answer
+//! `{"error","error_description"}` (RFC 6749 5.2). OAuth2 bodies also carry the distribution
+//! `errors` array: the Docker engine reads only that shape, so a revoked refresh token shows up as
+//! "unauthorized: ..." instead of an opaque status line. OAuth2 clients ignore the extra member.
+
+use super::{challenge, Flavor, HttpResponse};
+use serde_json::json;
+use std::fmt;
+
+/// Why a token request was refused. Each kind fixes the HTTP status and the codes in both formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Malformed or missing parameter, unknown service, bad Authorization header syntax.
+    InvalidRequest,
+    /// A scope that does not follow the grammar, or too many of them.
+    InvalidScope,
+    /// A `grant_type` we do not implement.
+    UnsupportedGrantType,
+    /// Wrong, unknown or disabled credentials on GET /token or a password grant.
+    InvalidCredentials,
+    /// A refresh token that is unknown, expired, revoked or bound to another service.
+    InvalidGrant,
+    /// A missing or wrong API key on the client_credentials grant (ChartMuseum).
+    InvalidClient,
+    /// The request is well-formed and authenticated but refused (e.g. `account` is not the user).
+    Denied,
+    /// No such endpoint.
+    NotFound,
+    /// The endpoint exists but not with this method.
+    MethodNotAllowed,
+    /// Body or query over `limits::MAX_FORM_LEN`.
+    PayloadTooLarge,
+    /// A malformed stored record or a signing failure: our fault, nothing granted.
+    ServerError,
+    /// Storage unreachable: try again, nothing granted.
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// The HTTP status. Bad credentials are 401 in both dialects (RFC 6749 would say 400 for
+    /// invalid_grant, but Docker and containerd treat 401 as "log in again", which is what it means).
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidRequest
+            | ErrorKind::InvalidScope
+            | ErrorKind::UnsupportedGrantType => 400,
+            ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant | ErrorKind::InvalidClient => {
+                401
+            }
+            ErrorKind::Denied => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::ServerError => 500,
+            ErrorKind::Unavailable => 503,
+        }
+    }
+
+    /// The distribution error code (errcode descriptors the Docker client knows).
+    pub fn distribution_code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant | ErrorKind::InvalidClient => {
+                "UNAUTHORIZED"
+            }
+            ErrorKind::Denied => "DENIED",
+            ErrorKind::ServerError => "UNKNOWN",
+            ErrorKind::Unavailable => "UNAVAILABLE",
+            ErrorKind::InvalidRequest
+            | ErrorKind::InvalidScope
+            | ErrorKind::UnsupportedGrantType
+            | ErrorKind::NotFound
+            | ErrorKind::MethodNotAllowed
+            | ErrorKind::PayloadTooLarge => "UNSUPPORTED",
+        }
+    }
+
+    /// The OAuth2 `error` code (RFC 6749 5.2, plus server_error / temporarily_unavailable).
+    pub fn oauth2_code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest
+            | ErrorKind::NotFound
+            | ErrorKind::MethodNotAllowed
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::Denied => "invalid_request",
+            ErrorKind::InvalidScope => "invalid_scope",
+            ErrorKind::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant => "invalid_grant",
+            ErrorKind::InvalidClient => "invalid_client",
+            ErrorKind::ServerError => "server_error",
+            ErrorKind::Unavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// A stable lower-case name for audit lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::InvalidScope => "invalid_scope",
+            ErrorKind::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorKind::InvalidCredentials => "invalid_credentials",
+            ErrorKind::InvalidGrant => "invalid_grant",
+            ErrorKind::InvalidClient => "invalid_client",
+            ErrorKind::Denied => "denied",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::ServerError => "server_error",
+            ErrorKind::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// A refusal: the kind plus a message for the client. The message must never hold a secret
+/// (no passwords, keys or tokens; account names and scopes are fine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// Methods to list in `Allow` (405 only).
+    pub allow: Option<&'static str>,
+    /// The challenge scheme the client used, so a 401 names it back (RFC 6749 5.2):
+    /// `Some("Bearer")` for an API key presented as a bearer token, else Basic.
+    pub bearer_challenge: bool,
+}
+
+impl TokenError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            allow: None,
+            bearer_challenge: false,
+        }
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+        let method: String = method
+            .chars()
+            .take(16)
+            .filter(|c| c.is_ascii_alphabetic())
+            .collect();
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                ErrorKind::MethodNotAllowed,
+                format!(
+                    "{path} does not accept {method}; use {}",
+                    allow.replace(", ", " or ")
+                ),
+            )
+        }
+    }
+
+    /// Marks a 401 as answering a Bearer credential.
+    pub fn with_bearer_challenge(mut self) -> Self {
+        self.bearer_challenge = true;
+        self
+    }
+
+    /// Renders the refusal. `realm` names the token service in the 401 challenge.
+    pub fn to_response(&self, flavor: Flavor, realm: &str) -> HttpResponse {
+        let status = self.kind.status();
+        let distribution =
+            json!({"code": self.kind.distribution_code(), "message": self.message, "detail": null});
+        let body = match flavor {
+            Flavor::Distribution => json!({"errors": [distribution]}),
+            Flavor::OAuth2 => json!({
+                "error": self.kind.oauth2_code(),
+                "error_description": self.message,
+                "errors": [distribution],
+            }),
+        };
+        let mut resp = HttpResponse::json(status, &body);
+        if status == 401 {
+            let value = if self.bearer_challenge {
+                challenge::bearer_error(realm, "invalid_token", &self.message)
+            } else {
+                challenge::basic(realm)
+            };
+            resp = resp.with_header("www-authenticate", value);
+        }
+        if let Some(allow) = self.allow {
+            resp = resp.with_header("allow", allow);
+        }
+        resp
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distribution_format() {
+        let e = TokenError::new(ErrorKind::InvalidCredentials, "bad user or password");
+        let r = e.to_response(Flavor::Distribution, "tollgate");
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=\"tollgate\"")
+        );
+        let v = r.json_body().unwrap();
+        assert_eq!(v["errors"][0]["code"], "UNAUTHORIZED");
+        assert_eq!(v["errors"][0]["message"], "bad user or password");
+        assert!(v["errors"][0].get("detail").is_some());
+        assert!(v.get("error").is_none());
+    }
+
+    #[test]
+    fn oauth2_format_carries_both_shapes() {
+        let e = TokenError::new(
+            ErrorKind::UnsupportedGrantType,
+            "grant_type 'x' is not supported",
+        );
+        let r = e.to_response(Flavor::OAuth2, "tollgate");
+        assert_eq!(r.status, 400);
+        assert!(r.header("www-authenticate").is_none());
+        let v = r.json_body().unwrap();
+        assert_eq!(v["error"], "unsupported_grant_type");
+        assert_eq!(v["error_description"], "grant_type 'x' is not supported");
+        assert_eq!(v["errors"][0]["code"], "UNSUPPORTED");
+    }
+
+    #[test]
+    fn bearer_client_gets_bearer_challenge() {
+        let e =
+            TokenError::new(ErrorKind::InvalidClient, "unknown API key").with_bearer_challenge();
+        let r = e.to_response(Flavor::OAuth2, "https://a/token");
+        assert_eq!(r.status, 401);
+        let c = r.header("www-authenticate").unwrap();
+        assert!(c.starts_with("Bearer realm=\"https://a/token\""), "{c}");
+        assert!(c.contains("error=\"invalid_token\""), "{c}");
+        assert_eq!(r.json_body().unwrap()["error"], "invalid_client");
+    }
+
+    #[test]
+    fn method_not_allowed_lists_allow() {
+        let e = TokenError::method_not_allowed("DELETE", "/token", "GET, POST");
+        let r = e.to_response(Flavor::Distribution, "t");
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header("allow"), Some("GET, POST"));
+        assert!(e.message.contains("DELETE") && e.message.contains("GET or POST"));
+    }
+
+    #[test]
+    fn statuses_and_codes() {
+        use ErrorKind::*;
+        let cases = [
+            (InvalidRequest, 400, "UNSUPPORTED", "invalid_request"),
+            (InvalidScope, 400, "UNSUPPORTED", "invalid_scope"),
+            (InvalidGrant, 401, "UNAUTHORIZED", "invalid_grant"),
+            (Denied, 403, "DENIED", "invalid_request"),
+            (NotFound, 404, "UNSUPPORTED", "invalid_request"),
+            (PayloadTooLarge, 413, "UNSUPPORTED", "invalid_request"),
+            (ServerError, 500, "UNKNOWN", "server_error"),
+            (Unavailable, 503, "UNAVAILABLE", "temporarily_unavailable"),
+        ];
+        for (k, status, d, o) in cases {
+            assert_eq!(
+                (k.status(), k.distribution_code(), k.oauth2_code()),
+                (status, d, o),
+                "{k:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Plain HTTP request/response values exchanged between a shell (the worker) and the core.
+//! No `worker` types, so the whole flow is testable natively.
+
+/// An incoming request, already bounded by the shell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Upper-case method, e.g. `GET`.
+    pub method: String,
+    /// The URL path, e.g. `/token` (percent-encoding left as received).
+    pub path: String,
+    /// The raw query string without the leading `?` (empty when absent).
+    pub query: String,
+    /// Header names in lower case; values as received.
+    pub headers: Vec<(String, String)>,
+    /// The body, at most `limits::MAX_FORM_LEN` bytes.
+    pub body: Vec<u8>,
+    /// The shell stopped reading because the body was longer than `limits::MAX_FORM_LEN`:
+    /// the core answers 413 in the endpoint's error format.
+    pub body_too_large: bool,
+}
+
+impl HttpRequest {
+    /// A request with no headers or body, for tests and simple shells.
+    pub fn new(method: &str, path: &str, query: &str) -> Self {
+        Self {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds a header (the name is lower-cased).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_string()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// How many times header `name` occurs (a repeated Authorization header is refused).
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+}
+
+/// An outgoing response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A JSON response; `no-store` because token responses carry credentials (RFC 6749 5.1).
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Self {
+            status,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            body,
+        }
+    }
+
+    /// A plain body with the given content type.
+    pub fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON (tests and shells that need to look inside).
+    pub fn json_body(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_case_insensitive() {
+        let r = HttpRequest::new("GET", "/token", "").with_header("Authorization", "Basic x");
+        assert_eq!(r.header("authorization"), Some("Basic x"));
+        assert_eq!(r.header("AUTHORIZATION"), Some("Basic x"));
+        assert_eq!(r.header_count("authorization"), 1);
+        assert_eq!(r.header("x-missing"), None);
+    }
+
+    #[test]
+    fn json_response_is_not_cacheable() {
+        let r = HttpResponse::json(200, &serde_json::json!({"a": 1}));
+        assert_eq!(r.header("Cache-Control"), Some("no-store"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.json_body().unwrap()["a"], 1);
+    }
+}

@@ -1,0 +1,510 @@
+//! Token requests as clients send them, parsed into one [`TokenRequest`].
+//!
+//! - GET /token (distribution token spec): `service`, repeated `scope`, `account`, `client_id`,
+//!   `offline_token=true`; credentials in a Basic Authorization header, or none (anonymous).
+//! - POST /token (distribution oauth.md): form body with `grant_type=password` (containerd) or
+//!   `grant_type=refresh_token` (docker, skopeo, podman after login), `service`, `client_id`,
+//!   `access_type=offline`, one space-separated `scope`.
+//! - /oauth/token (ChartMuseum): `grant_type=client_credentials&scope=...` in the query string
+//!   (a form body is accepted too) with `Authorization: Bearer <API key>`.
+//!
+//! Scopes arrive as repeated parameters (docker), one space-separated value (containerd, OAuth2)
+//! or not at all (a login probe). They are split and bounded here and parsed by `crate::scope`.
+//! Parameters are decoded with `form_urlencoded`; a value that is not UTF-8 is refused rather
+//! than silently repaired, since a mangled scope or password would mean something else.
+
+use super::{ErrorKind, Flavor, TokenError};
+use crate::limits::{MAX_ACCOUNT_LEN, MAX_FORM_LEN, MAX_PASSWORD_LEN, MAX_SCOPES, MAX_SCOPE_LEN};
+use std::fmt;
+
+/// Parameters one request may carry (query and body together); bounds the work on junk input.
+pub const MAX_PARAMS: usize = 64 + MAX_SCOPES;
+/// Bytes in `service` or `client_id`.
+pub const MAX_PARAM_LEN: usize = 255;
+
+/// A secret parameter (password, refresh token). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: only for comparing or hashing, never for logs or messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// How the client proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// GET /token: Basic credentials from the Authorization header, or anonymous without one.
+    Header,
+    /// OAuth2 resource-owner password grant (containerd).
+    Password { username: String, password: Secret },
+    /// OAuth2 refresh grant with a token minted earlier by an offline request.
+    RefreshToken { refresh_token: Secret },
+    /// OAuth2 client credentials (ChartMuseum): an API key as a Bearer Authorization header.
+    ClientCredentials,
+}
+
+impl Grant {
+    /// The grant's name for audit lines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Grant::Header => "header",
+            Grant::Password { .. } => "password",
+            Grant::RefreshToken { .. } => "refresh_token",
+            Grant::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// One token request, whichever endpoint and dialect it came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub flavor: Flavor,
+    pub grant: Grant,
+    /// `service`: the audience. None when the client left it out.
+    pub service: Option<String>,
+    /// Scope strings, split on spaces, in request order, not yet parsed or merged.
+    pub scopes: Vec<String>,
+    /// `account` (GET only): must equal the authenticated user when present.
+    pub account: Option<String>,
+    /// `client_id`: recorded in audit lines and refresh-token records.
+    pub client_id: Option<String>,
+    /// `offline_token=true` (GET) or `access_type=offline` (POST): also mint a refresh token.
+    pub offline: bool,
+}
+
+fn invalid(message: impl Into<String>) -> TokenError {
+    TokenError::new(ErrorKind::InvalidRequest, message)
+}
+
+/// Collected parameters, with single-valued ones checked for conflicting repeats.
+#[derive(Default)]
+struct Params {
+    scopes: Vec<String>,
+    single: Vec<(&'static str, String)>,
+    count: usize,
+}
+
+/// The parameters that may appear once (repeats with the same value are tolerated, since some
+/// clients send `service` both in the query and the body).
+const SINGLE: [&str; 9] = [
+    "service",
+    "account",
+    "client_id",
+    "offline_token",
+    "grant_type",
+    "username",
+    "password",
+    "refresh_token",
+    "access_type",
+];
+
+impl Params {
+    fn add_source(&mut self, source: &[u8], what: &str) -> Result<(), TokenError> {
+        if source.len() > MAX_FORM_LEN {
+            return Err(TokenError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("the {what} is longer than {MAX_FORM_LEN} bytes"),
+            ));
+        }
+        for (key, value) in form_urlencoded::parse(source) {
+            self.count += 1;
+            if self.count > MAX_PARAMS {
+                return Err(invalid(format!(
+                    "too many parameters (more than {MAX_PARAMS})"
+                )));
+            }
+            if key.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
+                return Err(invalid(format!(
+                    "a parameter in the {what} is not valid UTF-8 after percent-decoding"
+                )));
+            }
+            if key == "scope" {
+                self.add_scopes(&value)?;
+                continue;
+            }
+            let Some(name) = SINGLE.iter().find(|n| **n == key) else {
+                continue; // unknown parameters are ignored, as OAuth2 requires
+            };
+            match self.single.iter().find(|(n, _)| n == name) {
+                Some((_, existing)) if *existing != value => {
+                    return Err(invalid(format!(
+                        "parameter '{name}' is given more than once with different values"
+                    )))
+                }
+                Some(_) => {}
+                None => self.single.push((name, value.into_owned())),
+            }
+        }
+        Ok(())
+    }
+
+    fn add_scopes(&mut self, value: &str) -> Result<(), TokenError> {
+        for s in value.split(' ').filter(|s| !s.is_empty()) {
+            if s.len() > MAX_SCOPE_LEN {
+                return Err(TokenError::new(
+                    ErrorKind::InvalidScope,
+                    format!("a scope is longer than {MAX_SCOPE_LEN} bytes"),
+                ));
+            }
+            if self.scopes.len() >= MAX_SCOPES {
+                return Err(TokenError::new(
+                    ErrorKind::InvalidScope,
+                    format!("too many scopes: at most {MAX_SCOPES} per request"),
+                ));
+            }
+            self.scopes.push(s.to_string());
+        }
+        Ok(())
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.single.iter().position(|(n, _)| *n == name)?;
+        Some(self.single.swap_remove(i).1)
+    }
+
+    /// A short printable parameter (service, client_id, account, grant_type).
+    fn take_name(&mut self, name: &str, max: usize) -> Result<Option<String>, TokenError> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(v) if v.is_empty() => Ok(None),
+            Some(v) if v.len() > max => Err(invalid(format!(
+                "parameter '{name}' is longer than {max} bytes"
+            ))),
+            Some(v) if v.chars().any(char::is_control) => Err(invalid(format!(
+                "parameter '{name}' contains control characters"
+            ))),
+            Some(v) => Ok(Some(v)),
+        }
+    }
+
+    fn take_secret(&mut self, name: &str, max: usize) -> Result<Option<Secret>, TokenError> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(v) if v.is_empty() => Ok(None),
+            Some(v) if v.len() > max => Err(invalid(format!(
+                "parameter '{name}' is longer than {max} bytes"
+            ))),
+            Some(v) => Ok(Some(Secret(v))),
+        }
+    }
+}
+
+/// Checks a POST body's Content-Type: absent or form-encoded. Anything else (JSON, multipart)
+/// would be misread as a form, so it is refused with a hint.
+pub fn check_form_content_type(content_type: Option<&str>, body: &[u8]) -> Result<(), TokenError> {
+    let Some(ct) = content_type else {
+        return Ok(());
+    };
+    if body.is_empty() {
+        return Ok(());
+    }
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        Ok(())
+    } else {
+        let shown: String = media.chars().take(64).filter(|c| !c.is_control()).collect();
+        Err(invalid(format!(
+            "the body must be application/x-www-form-urlencoded, got Content-Type '{shown}'"
+        )))
+    }
+}
+
+impl TokenRequest {
+    /// GET /token: everything in the query string; credentials (if any) in the header.
+    pub fn from_get(query: &str) -> Result<TokenRequest, TokenError> {
+        let mut p = Params::default();
+        p.add_source(query.as_bytes(), "query string")?;
+        let offline = match p.take("offline_token").as_deref() {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(_) => {
+                return Err(invalid(
+                    "parameter 'offline_token' must be 'true' or 'false'",
+                ))
+            }
+        };
+        let req = TokenRequest {
+            flavor: Flavor::Distribution,
+            grant: Grant::Header,
+            service: p.take_name("service", MAX_PARAM_LEN)?,
+            account: p.take_name("account", MAX_ACCOUNT_LEN)?,
+            client_id: p.take_name("client_id", MAX_PARAM_LEN)?,
+            scopes: std::mem::take(&mut p.scopes),
+            offline,
+        };
+        Ok(req)
+    }
+
+    /// POST /token or /oauth/token: parameters from the query string and the form body together
+    /// (ChartMuseum puts them in the query, docker and containerd in the body).
+    pub fn from_oauth2(query: &str, body: &[u8]) -> Result<TokenRequest, TokenError> {
+        let mut p = Params::default();
+        p.add_source(query.as_bytes(), "query string")?;
+        p.add_source(body, "request body")?;
+        let grant_type = p.take_name("grant_type", MAX_PARAM_LEN)?.ok_or_else(|| {
+            TokenError::new(
+                ErrorKind::InvalidRequest,
+                "parameter 'grant_type' is missing: use password, refresh_token or client_credentials",
+            )
+        })?;
+        let grant = match grant_type.as_str() {
+            "password" => {
+                let username = p
+                    .take_name("username", MAX_ACCOUNT_LEN)?
+                    .ok_or_else(|| invalid("grant_type=password needs a 'username' parameter"))?;
+                let password = p
+                    .take_secret("password", MAX_PASSWORD_LEN)?
+                    .ok_or_else(|| invalid("grant_type=password needs a 'password' parameter"))?;
+                Grant::Password { username, password }
+            }
+            "refresh_token" => {
+                let refresh_token =
+                    p.take_secret("refresh_token", MAX_PARAM_LEN)?
+                        .ok_or_else(|| {
+                            invalid("grant_type=refresh_token needs a 'refresh_token' parameter")
+                        })?;
+                Grant::RefreshToken { refresh_token }
+            }
+            "client_credentials" => Grant::ClientCredentials,
+            other => {
+                let shown: String = other.chars().take(64).collect();
+                return Err(TokenError::new(
+                    ErrorKind::UnsupportedGrantType,
+                    format!(
+                        "grant_type '{shown}' is not supported: use password, refresh_token or client_credentials"
+                    ),
+                ));
+            }
+        };
+        let offline = match p.take("access_type").as_deref() {
+            None | Some("") | Some("online") => false,
+            Some("offline") => true,
+            Some(_) => {
+                return Err(invalid(
+                    "parameter 'access_type' must be 'offline' or 'online'",
+                ))
+            }
+        };
+        Ok(TokenRequest {
+            flavor: Flavor::OAuth2,
+            grant,
+            service: p.take_name("service", MAX_PARAM_LEN)?,
+            account: p.take_name("account", MAX_ACCOUNT_LEN)?,
+            client_id: p.take_name("client_id", MAX_PARAM_LEN)?,
+            scopes: std::mem::take(&mut p.scopes),
+            offline,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_with_repeated_scopes() {
+        let r = TokenRequest::from_get(
+            "service=registry.local&scope=repository%3Aa%2Fb%3Apull&scope=repository:c:pull,push\
+             &account=alice&client_id=docker&offline_token=true",
+        )
+        .unwrap();
+        assert_eq!(r.flavor, Flavor::Distribution);
+        assert_eq!(r.grant, Grant::Header);
+        assert_eq!(r.service.as_deref(), Some("registry.local"));
+        assert_eq!(
+            r.scopes,
+            vec!["repository:a/b:pull", "repository:c:pull,push"]
+        );
+        assert_eq!(r.account.as_deref(), Some("alice"));
+        assert_eq!(r.client_id.as_deref(), Some("docker"));
+        assert!(r.offline);
+    }
+
+    #[test]
+    fn get_login_probe_has_no_scopes() {
+        let r = TokenRequest::from_get("service=registry.local").unwrap();
+        assert!(r.scopes.is_empty());
+        assert!(!r.offline);
+        let r = TokenRequest::from_get("").unwrap();
+        assert_eq!(r.service, None);
+    }
+
+    #[test]
+    fn space_separated_scope_is_split() {
+        let r = TokenRequest::from_get(
+            "scope=repository:a:pull+repository:b:push%20registry:catalog:*",
+        )
+        .unwrap();
+        assert_eq!(
+            r.scopes,
+            vec![
+                "repository:a:pull",
+                "repository:b:push",
+                "registry:catalog:*"
+            ]
+        );
+    }
+
+    #[test]
+    fn password_grant_form() {
+        let body = b"grant_type=password&username=alice&password=p%40ss+word&service=registry.local\
+                     &client_id=containerd-client&scope=repository:a:pull+repository:a:push&access_type=offline";
+        let r = TokenRequest::from_oauth2("", body).unwrap();
+        assert_eq!(r.flavor, Flavor::OAuth2);
+        match &r.grant {
+            Grant::Password { username, password } => {
+                assert_eq!(username, "alice");
+                assert_eq!(password.expose(), "p@ss word");
+            }
+            g => panic!("{g:?}"),
+        }
+        assert!(r.offline);
+        assert_eq!(r.scopes.len(), 2);
+        assert_eq!(r.client_id.as_deref(), Some("containerd-client"));
+        assert!(
+            !format!("{r:?}").contains("p@ss"),
+            "Debug must not show the password"
+        );
+    }
+
+    #[test]
+    fn refresh_grant_and_missing_token() {
+        let r = TokenRequest::from_oauth2(
+            "",
+            b"grant_type=refresh_token&refresh_token=tgr_abc&service=s",
+        )
+        .unwrap();
+        assert!(
+            matches!(&r.grant, Grant::RefreshToken { refresh_token } if refresh_token.expose() == "tgr_abc")
+        );
+        let e = TokenRequest::from_oauth2("", b"grant_type=refresh_token&service=s").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        assert!(e.message.contains("refresh_token"));
+    }
+
+    #[test]
+    fn chartmuseum_query_string() {
+        let r = TokenRequest::from_oauth2(
+            "grant_type=client_credentials&scope=artifact-repository:org1/repo1:pull,push&service=chartmuseum.local",
+            b"",
+        )
+        .unwrap();
+        assert_eq!(r.grant, Grant::ClientCredentials);
+        assert_eq!(r.scopes, vec!["artifact-repository:org1/repo1:pull,push"]);
+        // The same in a form body.
+        let r2 = TokenRequest::from_oauth2(
+            "",
+            b"grant_type=client_credentials&scope=artifact-repository:org1/repo1:pull,push&service=chartmuseum.local",
+        )
+        .unwrap();
+        assert_eq!(r, r2);
+    }
+
+    #[test]
+    fn grant_type_errors() {
+        let e = TokenRequest::from_oauth2("", b"grant_type=implicit").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UnsupportedGrantType);
+        assert!(e.message.contains("implicit"));
+        let e = TokenRequest::from_oauth2("", b"service=x").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        assert!(e.message.contains("grant_type"));
+        let e = TokenRequest::from_oauth2("", b"grant_type=password&password=x").unwrap_err();
+        assert!(e.message.contains("username"));
+        let e = TokenRequest::from_oauth2("", b"grant_type=password&username=x").unwrap_err();
+        assert!(e.message.contains("password"));
+    }
+
+    #[test]
+    fn conflicting_repeats_refused_same_value_tolerated() {
+        assert!(
+            TokenRequest::from_oauth2("service=a", b"grant_type=client_credentials&service=a")
+                .is_ok()
+        );
+        let e = TokenRequest::from_oauth2("service=a", b"grant_type=client_credentials&service=b")
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        assert!(e.message.contains("service"));
+    }
+
+    #[test]
+    fn non_utf8_refused() {
+        let e = TokenRequest::from_get("service=%FF%FE").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        assert!(e.message.contains("UTF-8"));
+        let e = TokenRequest::from_oauth2("", b"grant_type=password&username=a&password=\xff")
+            .unwrap_err();
+        assert!(e.message.contains("UTF-8"));
+    }
+
+    #[test]
+    fn bounds() {
+        let many: String = (0..=MAX_SCOPES)
+            .map(|i| format!("scope=repository:r{i}:pull&"))
+            .collect();
+        let e = TokenRequest::from_get(&many).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidScope);
+        let long = format!("scope=repository:{}:pull", "a".repeat(MAX_SCOPE_LEN));
+        assert_eq!(
+            TokenRequest::from_get(&long).unwrap_err().kind,
+            ErrorKind::InvalidScope
+        );
+        let huge = "a=b&".repeat(MAX_FORM_LEN / 4 + 1);
+        assert_eq!(
+            TokenRequest::from_oauth2("", huge.as_bytes())
+                .unwrap_err()
+                .kind,
+            ErrorKind::PayloadTooLarge
+        );
+        let params = "x=1&".repeat(MAX_PARAMS + 1);
+        assert_eq!(
+            TokenRequest::from_get(&params).unwrap_err().kind,
+            ErrorKind::InvalidRequest
+        );
+        let e = TokenRequest::from_get(&format!("account={}", "a".repeat(MAX_ACCOUNT_LEN + 1)))
+            .unwrap_err();
+        assert!(e.message.contains("account"));
+        let e = TokenRequest::from_get("service=a%0Ab").unwrap_err();
+        assert!(e.message.contains("control"));
+    }
+
+    #[test]
+    fn offline_flags() {
+        assert!(TokenRequest::from_get("offline_token=1").unwrap().offline);
+        assert!(
+            !TokenRequest::from_get("offline_token=false")
+                .unwrap()
+                .offline
+        );
+        assert!(TokenRequest::from_get("offline_token=maybe").is_err());
+        assert!(
+            TokenRequest::from_oauth2("", b"grant_type=client_credentials&access_type=weird")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn content_type_check() {
+        assert!(check_form_content_type(None, b"a=b").is_ok());
+        assert!(check_form_content_type(
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            b"a=b"
+        )
+        .is_ok());
+        assert!(check_form_content_type(Some("application/json"), b"").is_ok());
+        let e = check_form_content_type(Some("application/json"), b"{}").unwrap_err();
+        assert!(e.message.contains("application/json"));
+    }
+}
