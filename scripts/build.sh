@@ -7,6 +7,7 @@
 # worker-build would download wasm-bindgen and wasm-opt from GitHub (unreachable on CI), so we
 # point it at the pinned local ones: cargo-installed wasm-bindgen, npm's binaryen and esbuild.
 # wrangler.toml's [build] command calls this, so `wrangler dev` rebuilds on start.
+# Prints the wasm size, raw and gzip. TG_FORCE_BUILD=1 rebuilds even when nothing changed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -16,12 +17,43 @@ crate_dir="$(cd "$crate_dir" && pwd)"
 if [ "$crate_dir" != "$TG_ROOT" ]; then
   export CARGO_TARGET_DIR="$TG_TARGET_DIR"
 fi
+js="$crate_dir/build/index.js"
+wasm="$crate_dir/build/index_bg.wasm"
+rel() { printf '%s' "${1#"$TG_ROOT"/}"; }
 
 for tool in worker-build wasm-bindgen; do
   tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh first"
 done
 [ -x "$TG_ROOT/node_modules/.bin/esbuild" ] && [ -x "$TG_ROOT/node_modules/.bin/wasm-opt" ] \
   || tg_die "node_modules/.bin/{esbuild,wasm-opt} missing: run scripts/setup.sh (npm ci) first"
+
+report_size() {
+  local raw gz
+  raw=$(wc -c <"$wasm")
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  tg_info "wasm size: $(( raw / 1024 )) KiB raw ($raw bytes), $(( gz / 1024 )) KiB gzip ($gz bytes)"
+}
+
+# wrangler dev runs the [build] command twice on every start (once for the entry, once when its
+# file watcher is ready) and wasm-opt alone takes seconds, so skip the work when nothing the
+# bundle depends on changed since the last successful build.
+stamp_dir="$TG_TARGET_DIR/tollgate-build-stamps"
+stamp="$stamp_dir/$(printf '%s' "$crate_dir" | sha256sum | cut -c1-16)"
+inputs=("$crate_dir/src" "$crate_dir/Cargo.toml" "$TG_ROOT/Cargo.lock" "$TG_ROOT/package-lock.json"
+  "$TG_ROOT/scripts/build.sh" "$TG_ROOT/scripts/lib.sh")
+[ -f "$crate_dir/Cargo.lock" ] && inputs+=("$crate_dir/Cargo.lock")
+# Path dependencies of the tollgate worker (keep in sync with Cargo.toml).
+[ "$crate_dir" = "$TG_ROOT" ] && inputs+=("$TG_ROOT/core/src" "$TG_ROOT/core/Cargo.toml")
+if [ "${TG_FORCE_BUILD:-0}" != 1 ] && [ -f "$stamp" ] && [ -s "$js" ] && [ -s "$wasm" ] \
+  && [ -z "$(find "${inputs[@]}" -newer "$stamp" -print -quit 2>/dev/null)" ]; then
+  tg_info "$(rel "$crate_dir/build") is up to date with its sources (TG_FORCE_BUILD=1 rebuilds)"
+  report_size
+  exit 0
+fi
+mkdir -p "$stamp_dir"
+# Stamp taken before building: a source saved during the build counts as newer next time.
+stamp_new="$(mktemp "$stamp_dir/.new.XXXXXX")"
+trap 'rm -f "$stamp_new"' EXIT
 
 start="$(tg_now)"
 cd "$crate_dir"
@@ -32,11 +64,7 @@ ESBUILD_BIN="$TG_ROOT/node_modules/.bin/esbuild" \
 WASM_OPT_BIN="$TG_ROOT/node_modules/.bin/wasm-opt" \
   worker-build --release
 
-js="$crate_dir/build/index.js"
-wasm="$crate_dir/build/index_bg.wasm"
 [ -s "$js" ] && [ -s "$wasm" ] || tg_die "worker-build finished but $js or $wasm is missing"
-
-raw=$(wc -c <"$wasm")
-gz=$(gzip -9 -c "$wasm" | wc -c)
-tg_info "built ${js#"$TG_ROOT"/} + ${wasm#"$TG_ROOT"/} in $(( $(tg_now) - start ))s"
-tg_info "wasm size: $(( raw / 1024 )) KiB raw ($raw bytes), $(( gz / 1024 )) KiB gzip ($gz bytes)"
+mv -f "$stamp_new" "$stamp"
+tg_info "built $(rel "$js") + $(rel "$wasm") in $(( $(tg_now) - start ))s"
+report_size
