@@ -1,1 +1,163 @@
-fn main() {}
+//! `tollgate`: the operator CLI of the Tollgate registry token service.
+//!
+//! It never talks to the worker's internals: it writes the files and KV records the worker reads
+//! (keys, certificates, `.dev.vars`, `user:`/`apikey:`/`acl` records) and evaluates policies with
+//! the same core code the worker runs.
+
+mod keys;
+mod policy_file;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+
+use keys::material::Alg;
+use policy_file::Loaded;
+
+#[derive(Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "Operate a Tollgate registry token service: keys, users, API keys, ACL policy, KV sync, explain, token inspection."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signing keys, certificates, key IDs, JWKS and the worker's key secrets.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The policy file (users, API keys, ACL rules): validate, render to KV records, sync to KV.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a signing key (PKCS#8 PEM, mode 0600) and its self-signed certificate; print the kid.
+    Generate {
+        /// ES256 (P-256) signs registry tokens; RS256 is for ChartMuseum services.
+        #[arg(long, value_enum)]
+        alg: Alg,
+        /// Directory for NAME.key.pem and NAME.crt.pem (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// File name stem, e.g. signing, rsa-signing, signing-next.
+        #[arg(long)]
+        name: String,
+        /// Certificate subject CN (default: "tollgate NAME").
+        #[arg(long)]
+        common_name: Option<String>,
+        /// Certificate lifetime in days.
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+        /// RSA modulus size (RS256 only): 2048, 3072 or 4096.
+        #[arg(long, default_value_t = 2048)]
+        bits: usize,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a .dev.vars file (dotenv) with SIGNING_KEY, SIGNING_CERT, RSA_SIGNING_KEY and PUBLISHED_KEYS from DIR.
+    DevVars {
+        /// Directory holding signing.key.pem, signing.crt.pem, optional rsa-signing.key.pem and other *.crt.pem.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate the file and print the JSON array for `wrangler kv bulk put`.
+    Render {
+        /// The policy file (TOML).
+        file: PathBuf,
+    },
+    /// Check the file: unknown fields, bad globs and placeholders, invalid actions, shadowed rules.
+    Validate {
+        /// The policy file (TOML).
+        file: PathBuf,
+    },
+}
+
+/// Parses and validates a policy file; every problem is listed with FILE:LINE:COLUMN.
+fn load_valid(file: &std::path::Path) -> Result<Loaded> {
+    let loaded = Loaded::read(file)?;
+    let problems = policy_file::validate::problems(&loaded);
+    if !problems.is_empty() {
+        bail!(
+            "{} problem(s) in the policy file:\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(loaded)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keys(KeysCommand::Generate {
+            alg,
+            out_dir,
+            name,
+            common_name,
+            days,
+            bits,
+            force,
+        }) => {
+            let kid = keys::generate(&keys::GenerateOptions {
+                alg,
+                out_dir: &out_dir,
+                name: &name,
+                common_name: common_name.as_deref(),
+                days,
+                bits,
+                force,
+            })?;
+            eprintln!(
+                "wrote {} (mode 0600) and {}",
+                keys::key_path(&out_dir, &name).display(),
+                keys::cert_path(&out_dir, &name).display()
+            );
+            println!("{kid}");
+        }
+        Command::Keys(KeysCommand::DevVars { dir }) => print!("{}", keys::dev_vars(&dir)?),
+        Command::Policy(PolicyCommand::Render { file }) => {
+            let loaded = load_valid(&file)?;
+            let entries = policy_file::render::entries(&loaded)?;
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+        }
+        Command::Policy(PolicyCommand::Validate { file }) => {
+            let loaded = load_valid(&file)?;
+            println!(
+                "{}: OK ({} users, {} API keys, {} rules)",
+                file.display(),
+                loaded.policy.users.len(),
+                loaded
+                    .policy
+                    .users
+                    .values()
+                    .map(|u| u.get_ref().apikeys.len())
+                    .sum::<usize>(),
+                loaded.policy.rules.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

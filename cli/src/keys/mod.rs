@@ -1,0 +1,214 @@
+//! `tollgate keys ...`: signing keys, certificates, key IDs, JWKS and the worker's secrets.
+
+pub mod material;
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use material::{read_pem_items, Alg, PrivateKey};
+
+/// Options of `keys generate`.
+pub struct GenerateOptions<'a> {
+    pub alg: Alg,
+    pub out_dir: &'a Path,
+    pub name: &'a str,
+    pub common_name: Option<&'a str>,
+    pub days: u32,
+    pub bits: usize,
+    pub force: bool,
+}
+
+/// Where `keys generate` puts a key named NAME.
+pub fn key_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.key.pem"))
+}
+
+/// Where `keys generate` puts the certificate of the key named NAME.
+pub fn cert_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.crt.pem"))
+}
+
+/// A key name becomes part of file names: keep it to a safe alphabet.
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        bail!("--name {name:?} is not valid: use 1-64 characters from A-Z a-z 0-9 - _ . (not starting with '.')");
+    }
+    Ok(())
+}
+
+/// Generates a key and its self-signed certificate; returns the libtrust kid.
+pub fn generate(opts: &GenerateOptions) -> Result<String> {
+    check_name(opts.name)?;
+    let key_file = key_path(opts.out_dir, opts.name);
+    let cert_file = cert_path(opts.out_dir, opts.name);
+    if !opts.force {
+        for f in [&key_file, &cert_file] {
+            if f.exists() {
+                bail!(
+                    "{} already exists; refusing to overwrite a key (pass --force to replace it)",
+                    f.display()
+                );
+            }
+        }
+    }
+    fs::create_dir_all(opts.out_dir)
+        .with_context(|| format!("--out-dir {}: cannot create it", opts.out_dir.display()))?;
+    let key = PrivateKey::generate(opts.alg, opts.bits)?;
+    let cn = opts
+        .common_name
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("tollgate {}", opts.name));
+    let cert = key.self_signed_certificate(&cn, opts.days)?;
+    write_private(&key_file, key.to_pkcs8_pem()?.as_bytes())?;
+    fs::write(&cert_file, cert).with_context(|| format!("writing {}", cert_file.display()))?;
+    key.public_key().libtrust_kid()
+}
+
+/// Writes a secret file readable by its owner only (mode 0600 from creation, not chmod-after).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        // An existing file (--force) keeps its mode on open: tighten it first.
+        if path.exists() {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {}", path.display()))?;
+        }
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// One dotenv line `NAME="..."` with newlines as `\n`, the form wrangler's .dev.vars parser
+/// (dotenv) turns back into a multi-line value inside double quotes.
+fn dotenv_line(name: &str, value: &str, origin: &Path) -> Result<String> {
+    if value.contains(['"', '\\', '\r']) {
+        bail!(
+            "{}: contains a quote, backslash or CR, which .dev.vars cannot carry",
+            origin.display()
+        );
+    }
+    let value = format!("{}\n", value.trim_end_matches('\n'));
+    Ok(format!("{name}=\"{}\"\n", value.replace('\n', "\\n")))
+}
+
+/// Renders the .dev.vars text for the keys in `dir`: SIGNING_KEY/SIGNING_CERT from `signing.*`,
+/// RSA_SIGNING_KEY from `rsa-signing.key.pem`, PUBLISHED_KEYS from every other certificate there
+/// (next or retiring keys during a rotation).
+pub fn dev_vars(dir: &Path) -> Result<String> {
+    let signing_key = key_path(dir, "signing");
+    let signing_cert = cert_path(dir, "signing");
+    let rsa_key = key_path(dir, "rsa-signing");
+    let key_pem = fs::read_to_string(&signing_key).with_context(|| {
+        format!(
+            "--dir {}: cannot read {} (create it with `tollgate keys generate --alg es256 --out-dir {} --name signing`)",
+            dir.display(),
+            signing_key.display(),
+            dir.display()
+        )
+    })?;
+    let key = PrivateKey::from_pkcs8_pem(&key_pem, &signing_key.display().to_string())?;
+    if key.alg() != Alg::Es256 {
+        bail!(
+            "{}: SIGNING_KEY must be a P-256 (ES256) key",
+            signing_key.display()
+        );
+    }
+    let mut out = String::from("# Generated by `tollgate keys dev-vars`: local secrets for `wrangler dev`. Never commit.\n");
+    out.push_str(&dotenv_line("SIGNING_KEY", &key_pem, &signing_key)?);
+    if signing_cert.exists() {
+        let cert = fs::read_to_string(&signing_cert)
+            .with_context(|| format!("reading {}", signing_cert.display()))?;
+        check_cert_matches(&cert, &signing_cert, &key)?;
+        out.push_str(&dotenv_line("SIGNING_CERT", &cert, &signing_cert)?);
+    }
+    if rsa_key.exists() {
+        let pem = fs::read_to_string(&rsa_key)
+            .with_context(|| format!("reading {}", rsa_key.display()))?;
+        let key = PrivateKey::from_pkcs8_pem(&pem, &rsa_key.display().to_string())?;
+        if key.alg() != Alg::Rs256 {
+            bail!("{}: RSA_SIGNING_KEY must be an RSA key", rsa_key.display());
+        }
+        out.push_str(&dotenv_line("RSA_SIGNING_KEY", &pem, &rsa_key)?);
+    }
+    let extra = extra_certificates(dir)?;
+    if !extra.is_empty() {
+        let mut bundle = String::new();
+        for (path, text) in &extra {
+            read_pem_items(text, &path.display().to_string())?;
+            bundle.push_str(text.trim_end());
+            bundle.push('\n');
+        }
+        out.push_str(&dotenv_line("PUBLISHED_KEYS", &bundle, dir)?);
+    }
+    Ok(out)
+}
+
+/// Certificates in `dir` other than the active signing ones, sorted by file name.
+fn extra_certificates(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut found = Vec::new();
+    let entries =
+        fs::read_dir(dir).with_context(|| format!("--dir {}: cannot list it", dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.ends_with(".crt.pem") && name != "signing.crt.pem" && name != "rsa-signing.crt.pem"
+        {
+            let text =
+                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            found.push((path, text));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn check_cert_matches(cert: &str, path: &Path, key: &PrivateKey) -> Result<()> {
+    let items = read_pem_items(cert, &path.display().to_string())?;
+    let want = key.public_key().libtrust_kid()?;
+    match items.first() {
+        Some(item) if item.public_key().libtrust_kid()? == want => Ok(()),
+        _ => bail!(
+            "{}: the certificate is not for the signing key {want}; regenerate both together",
+            path.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_line_escapes_newlines() {
+        let line = dotenv_line("K", "a\nb\n", Path::new("f")).unwrap();
+        assert_eq!(line, "K=\"a\\nb\\n\"\n");
+        assert!(dotenv_line("K", "a\"b", Path::new("f")).is_err());
+    }
+
+    #[test]
+    fn names_are_restricted() {
+        assert!(check_name("signing").is_ok());
+        assert!(check_name("../x").is_err());
+        assert!(check_name(".hidden").is_err());
+        assert!(check_name("").is_err());
+    }
+}
