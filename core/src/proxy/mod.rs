@@ -1,1 +1,16 @@
-//! TODO
+//! The verify-and-forward proxy's decisions, free of I/O: which access a request needs
+//! ([`route`]), whether what was granted covers it and how to refuse ([`authorize`]), which
+//! headers cross the proxy in each direction ([`headers`]) and its settings ([`config`]). The
+//! worker's `src/proxy.rs` does the fetching.
+
+pub mod authorize;
+pub mod config;
+pub mod headers;
+pub mod route;
+
+pub use authorize::{check_access, Insufficient, Refusal, UpstreamFailure};
+pub use config::ProxySettings;
+pub use headers::PublicHost;
+pub use route::{
+    cacheable, classify, required_access, ChartLayout, Endpoint, Required, RouteError,
+};

@@ -1,0 +1,274 @@
+//! Which headers cross the proxy, in each direction, and how `Location` is rewritten.
+//!
+//! Hop-by-hop headers (RFC 9110 7.6.1: `Connection` and every header it lists, plus
+//! `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade` and `Proxy-*`) describe one
+//! connection and are dropped. The client's `Authorization` (a Tollgate token or Tollgate
+//! credentials) never reaches the origin; the origin's own credentials are added instead. The
+//! client's forwarding headers are replaced by ours, so the origin can build absolute URLs that
+//! point at Tollgate and cannot be told a made-up host.
+
+use url::Url;
+
+/// Headers that only describe the current connection (RFC 9110 7.6.1) or that the runtime sets.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+/// Request headers never forwarded: credentials meant for Tollgate, and forwarding/edge headers
+/// a client could forge.
+const REQUEST_DROP: &[&str] = &[
+    "authorization",
+    "cookie",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-real-ip",
+];
+
+/// Most headers forwarded in one direction (a request with more is refused upstream of this).
+pub const MAX_HEADERS: usize = 128;
+
+fn is_hop_by_hop(name: &str, connection_listed: &[String]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    HOP_BY_HOP.contains(&lower.as_str())
+        || lower.starts_with("proxy-")
+        || connection_listed.contains(&lower)
+}
+
+/// The header names listed in every `Connection` header, lower-cased.
+fn connection_tokens(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The public side of the proxy: the scheme and host clients use to reach Tollgate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicHost {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Host with optional `:port`, as the client addressed us.
+    pub host: String,
+}
+
+/// Headers to send to the origin for a client request's headers.
+/// `origin_auth` is the full Authorization value for the origin (`Basic ...` / `Bearer ...`).
+pub fn request_headers(
+    incoming: &[(String, String)],
+    origin_auth: Option<&str>,
+    public: &PublicHost,
+) -> Vec<(String, String)> {
+    let listed = connection_tokens(incoming);
+    let mut out: Vec<(String, String)> = incoming
+        .iter()
+        .filter(|(n, _)| {
+            let lower = n.to_ascii_lowercase();
+            !is_hop_by_hop(&lower, &listed)
+                && !REQUEST_DROP.contains(&lower.as_str())
+                && !lower.starts_with("cf-")
+        })
+        .take(MAX_HEADERS)
+        .cloned()
+        .collect();
+    if let Some(auth) = origin_auth {
+        out.push(("authorization".into(), auth.to_string()));
+    }
+    out.push(("x-forwarded-proto".into(), public.scheme.clone()));
+    out.push(("x-forwarded-host".into(), public.host.clone()));
+    out
+}
+
+/// Headers to return to the client for the origin's response headers, with `Location` rewritten
+/// by [`rewrite_location`].
+pub fn response_headers(
+    incoming: &[(String, String)],
+    origin: &Url,
+    public: &PublicHost,
+) -> Vec<(String, String)> {
+    let listed = connection_tokens(incoming);
+    incoming
+        .iter()
+        .filter(|(n, _)| !is_hop_by_hop(n, &listed))
+        .take(MAX_HEADERS)
+        .map(|(n, v)| {
+            if n.eq_ignore_ascii_case("location") {
+                (n.clone(), rewrite_location(v, origin, public))
+            } else {
+                (n.clone(), v.clone())
+            }
+        })
+        .collect()
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Rewrites a `Location` that points at the origin so it points at Tollgate's public host
+/// (keeping path and query). Path-relative values stay as they are (they resolve against Tollgate
+/// already); absolute URLs elsewhere (a blob store's pre-signed 307 target) pass untouched.
+/// A scheme-relative `//host/...` is resolved against the origin first.
+pub fn rewrite_location(value: &str, origin: &Url, public: &PublicHost) -> String {
+    let absolute = if value.starts_with("//") {
+        origin.join(value).ok()
+    } else if value.starts_with('/') {
+        None
+    } else {
+        Url::parse(value).ok()
+    };
+    let Some(target) = absolute else {
+        return value.to_string();
+    };
+    if !same_origin(&target, origin) {
+        return value.to_string();
+    }
+    let mut out = format!("{}://{}{}", public.scheme, public.host, target.path());
+    if let Some(q) = target.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn public() -> PublicHost {
+        PublicHost {
+            scheme: "https".into(),
+            host: "reg.example.com".into(),
+        }
+    }
+
+    fn names(v: &[(String, String)]) -> Vec<String> {
+        v.iter().map(|(n, _)| n.to_ascii_lowercase()).collect()
+    }
+
+    #[test]
+    fn request_drops_hop_by_hop_credentials_and_forged_forwarding() {
+        let incoming = h(&[
+            ("Host", "reg.example.com"),
+            ("Connection", "keep-alive, X-Secret-Hop"),
+            ("X-Secret-Hop", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("TE", "trailers"),
+            ("Trailer", "X"),
+            ("Transfer-Encoding", "chunked"),
+            ("Upgrade", "websocket"),
+            ("Proxy-Authorization", "Basic eA=="),
+            ("Proxy-Connection", "close"),
+            ("Authorization", "Bearer client-token"),
+            ("Cookie", "s=1"),
+            ("X-Forwarded-Host", "evil.example"),
+            ("Forwarded", "host=evil"),
+            ("CF-Connecting-IP", "1.2.3.4"),
+            ("Accept", "application/vnd.oci.image.manifest.v1+json"),
+            ("Range", "bytes=0-99"),
+            ("Content-Type", "application/octet-stream"),
+            ("Content-Length", "100"),
+        ]);
+        let out = request_headers(&incoming, Some("Basic b3JpZ2luOnB3"), &public());
+        assert_eq!(
+            names(&out),
+            vec![
+                "accept",
+                "range",
+                "content-type",
+                "content-length",
+                "authorization",
+                "x-forwarded-proto",
+                "x-forwarded-host"
+            ]
+        );
+        let auth: Vec<_> = out.iter().filter(|(n, _)| n == "authorization").collect();
+        assert_eq!(auth.len(), 1);
+        assert_eq!(auth[0].1, "Basic b3JpZ2luOnB3");
+        assert!(out
+            .iter()
+            .any(|(n, v)| n == "x-forwarded-host" && v == "reg.example.com"));
+    }
+
+    #[test]
+    fn no_origin_auth_means_no_authorization_at_all() {
+        let out = request_headers(&h(&[("authorization", "Bearer t")]), None, &public());
+        assert!(!names(&out).contains(&"authorization".to_string()));
+    }
+
+    #[test]
+    fn response_drops_hop_by_hop_and_rewrites_location() {
+        let origin = Url::parse("http://127.0.0.1:5001").unwrap();
+        let incoming = h(&[
+            ("Connection", "X-Internal"),
+            ("X-Internal", "1"),
+            ("Transfer-Encoding", "chunked"),
+            ("Docker-Content-Digest", "sha256:abc"),
+            (
+                "Location",
+                "http://127.0.0.1:5001/v2/app/blobs/uploads/u1?_state=xyz",
+            ),
+        ]);
+        let out = response_headers(&incoming, &origin, &public());
+        assert_eq!(names(&out), vec!["docker-content-digest", "location"]);
+        assert_eq!(
+            out[1].1,
+            "https://reg.example.com/v2/app/blobs/uploads/u1?_state=xyz"
+        );
+    }
+
+    #[test]
+    fn location_rules() {
+        let origin = Url::parse("https://origin.internal").unwrap();
+        let p = public();
+        // Same origin, default port spelled out or not, host case-insensitive.
+        assert_eq!(
+            rewrite_location("https://ORIGIN.internal:443/v2/a/blobs/x", &origin, &p),
+            "https://reg.example.com/v2/a/blobs/x"
+        );
+        // Relative paths are kept (they already resolve against Tollgate).
+        assert_eq!(
+            rewrite_location("/v2/a/blobs/uploads/u?x=1", &origin, &p),
+            "/v2/a/blobs/uploads/u?x=1"
+        );
+        // Blob storage redirects elsewhere are untouched.
+        let s3 = "https://bucket.s3.amazonaws.com/docker/blob?X-Amz-Signature=abc";
+        assert_eq!(rewrite_location(s3, &origin, &p), s3);
+        // Same host, other scheme or port: another origin, untouched.
+        assert_eq!(
+            rewrite_location("http://origin.internal/v2/", &origin, &p),
+            "http://origin.internal/v2/"
+        );
+        assert_eq!(
+            rewrite_location("https://origin.internal:8443/v2/", &origin, &p),
+            "https://origin.internal:8443/v2/"
+        );
+        // Scheme-relative to the origin is rewritten; fragments dropped.
+        assert_eq!(
+            rewrite_location("//origin.internal/v2/x#frag", &origin, &p),
+            "https://reg.example.com/v2/x"
+        );
+        // Garbage is passed as is rather than guessed at.
+        assert_eq!(rewrite_location("not a url", &origin, &p), "not a url");
+    }
+}

@@ -1,0 +1,1124 @@
+//! Which access a proxied request needs, decided from its method, path and query alone.
+//!
+//! The proxy must demand exactly what the origin registry would demand if it did token auth
+//! itself (docker-registry 2.8's `appendAccessRecords`): GET/HEAD need `pull`; POST/PUT/PATCH need
+//! `pull` and `push`; DELETE needs `delete`; a cross-repository blob mount (`?from=`) also needs
+//! `pull` on the source; `/v2/_catalog` needs `registry:catalog:*`; `/v2/` needs any valid
+//! credential. Chart repository paths (a static Helm repository and ChartMuseum's API) map to
+//! `artifact-repository:<namespace>:<action>` with the namespace depth ChartMuseum's `--depth` sets.
+//!
+//! Deny by default: only paths that match a known endpoint, with every path parameter validated
+//! against its grammar, get a [`Required`]. Because the validated grammars contain no `%`, no
+//! empty segment and no `.`/`..` segment, the origin cannot interpret the forwarded path as a
+//! different resource than the one authorized here.
+
+use crate::limits::{MAX_FORM_LEN, MAX_REPOSITORY_NAME_LEN};
+use crate::token::Access;
+use std::fmt;
+
+/// Bytes in a request path the proxy will look at. Longer paths are refused (414).
+pub const MAX_PATH_LEN: usize = 2048;
+/// Deepest chart namespace accepted (ChartMuseum's `--depth`).
+pub const MAX_CHART_DEPTH: usize = 8;
+/// The namespace ChartMuseum's token authorizer uses when `--depth=0` (chartmuseum/auth's
+/// `DefaultNamespace`), so tokens minted for a depth-0 ChartMuseum work here too.
+pub const DEFAULT_CHART_NAMESPACE: &str = "repo";
+/// Resource type of chart repository scopes (ChartMuseum's `AccessEntryType`).
+pub const CHART_RESOURCE_TYPE: &str = "artifact-repository";
+/// Bytes in one chart file name, chart name or version segment.
+const MAX_CHART_SEGMENT_LEN: usize = 255;
+/// Bytes in a manifest digest or blob digest (the hex part of sha512 is 128 chars).
+const MAX_DIGEST_LEN: usize = 255;
+/// Bytes in an upload session id.
+const MAX_UPLOAD_ID_LEN: usize = 255;
+
+/// How chart repository paths are laid out: the number of leading path segments that name the
+/// namespace (ChartMuseum's `--depth`: 0 = a single repository at the root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChartLayout {
+    depth: usize,
+}
+
+impl ChartLayout {
+    /// A layout with `depth` namespace segments; refuses depths above [`MAX_CHART_DEPTH`].
+    pub fn new(depth: usize) -> Result<Self, ChartDepthError> {
+        if depth > MAX_CHART_DEPTH {
+            return Err(ChartDepthError(depth));
+        }
+        Ok(Self { depth })
+    }
+
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+}
+
+/// A configured chart depth beyond [`MAX_CHART_DEPTH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChartDepthError(pub usize);
+
+impl fmt::Display for ChartDepthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CHART_DEPTH {} is too deep: use 0 to {MAX_CHART_DEPTH} namespace segments",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ChartDepthError {}
+
+/// What a request needs before it may be forwarded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Required {
+    /// Any valid credential will do, and no scope is needed (`/v2/`, the API version check).
+    Authenticated,
+    /// Every action of every entry must be granted. Never empty.
+    Access(Vec<Access>),
+}
+
+impl Required {
+    /// The scopes as a WWW-Authenticate `scope` value: space-separated `type:name:actions`, the
+    /// way docker-registry renders them. Empty for [`Required::Authenticated`].
+    pub fn scope_param(&self) -> String {
+        match self {
+            Required::Authenticated => String::new(),
+            Required::Access(list) => list
+                .iter()
+                .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// The endpoint a path addresses, with its validated parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v2/` (or `/v2`): API version check.
+    Base,
+    /// `/v2/_catalog`.
+    Catalog,
+    /// `/v2/<name>/tags/list`.
+    Tags { name: String },
+    /// `/v2/<name>/manifests/<tag or digest>`.
+    Manifest { name: String, reference: String },
+    /// `/v2/<name>/blobs/<digest>`.
+    Blob { name: String, digest: String },
+    /// `/v2/<name>/blobs/uploads/` (start an upload or mount).
+    UploadStart { name: String },
+    /// `/v2/<name>/blobs/uploads/<id>`.
+    Upload { name: String, id: String },
+    /// `/v2/<name>/referrers/<digest>` (OCI distribution 1.1).
+    Referrers { name: String, digest: String },
+    /// `<namespace>/index.yaml`.
+    ChartIndex { namespace: String },
+    /// `<namespace>/charts/<file>` or `<namespace>/<file>` (a `.tgz` or `.tgz.prov`).
+    ChartFile { namespace: String, file: String },
+    /// ChartMuseum's `/api/<namespace>/charts[/<name>[/<version>[/templates|values]]]` and
+    /// `/api/<namespace>/prov`.
+    ChartApi { namespace: String },
+}
+
+/// Why a request cannot be mapped to a scope. Each maps to an HTTP status and a distribution error
+/// code; the message says what to fix and never echoes the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteError {
+    /// No endpoint lives at this path.
+    NotFound,
+    /// The endpoint exists but not for this method.
+    MethodNotAllowed,
+    /// A repository name (or a `from=` source) breaks the distribution name grammar.
+    NameInvalid,
+    /// A digest breaks the digest grammar.
+    DigestInvalid,
+    /// A manifest reference is neither a valid tag nor a valid digest.
+    TagInvalid,
+    /// An upload session id has characters no registry issues.
+    UploadInvalid,
+    /// A chart namespace, file, chart name or version segment is malformed.
+    ChartPathInvalid,
+    /// The query is too long, or repeats a parameter that decides authorization.
+    QueryInvalid,
+    /// The path is longer than [`MAX_PATH_LEN`].
+    PathTooLong,
+}
+
+impl RouteError {
+    /// HTTP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            RouteError::NotFound => 404,
+            RouteError::MethodNotAllowed => 405,
+            RouteError::PathTooLong => 414,
+            _ => 400,
+        }
+    }
+
+    /// Distribution error code for the body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RouteError::NotFound | RouteError::MethodNotAllowed => "UNSUPPORTED",
+            RouteError::NameInvalid => "NAME_INVALID",
+            RouteError::DigestInvalid => "DIGEST_INVALID",
+            RouteError::TagInvalid => "TAG_INVALID",
+            RouteError::UploadInvalid => "BLOB_UPLOAD_INVALID",
+            RouteError::ChartPathInvalid | RouteError::QueryInvalid | RouteError::PathTooLong => {
+                "UNSUPPORTED"
+            }
+        }
+    }
+
+    /// A message a person can act on.
+    pub fn message(&self) -> &'static str {
+        match self {
+            RouteError::NotFound => "no registry or chart repository endpoint at this path",
+            RouteError::MethodNotAllowed => "this endpoint does not accept this HTTP method",
+            RouteError::NameInvalid => {
+                "invalid repository name: lowercase components of [a-z0-9] separated by '.', '_', \
+                 '__' or '-', joined by single '/', at most 255 bytes, no percent-encoding"
+            }
+            RouteError::DigestInvalid => "invalid digest: expected <algorithm>:<hex>, e.g. sha256:<64 hex>",
+            RouteError::TagInvalid => {
+                "invalid manifest reference: a tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}) or a digest"
+            }
+            RouteError::UploadInvalid => "invalid upload session id",
+            RouteError::ChartPathInvalid => {
+                "invalid chart repository path: namespace segments, chart names, versions and \
+                 file names must be plain names (no '..', empty segments or percent-encoding)"
+            }
+            RouteError::QueryInvalid => {
+                "invalid query: too long, or the 'from' or 'mount' parameter is repeated or malformed"
+            }
+            RouteError::PathTooLong => "request path too long",
+        }
+    }
+}
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for RouteError {}
+
+/// Maps a request to the access it needs. `path` is the raw (still percent-encoded) path, `query`
+/// the raw query string without `?` (empty if none).
+pub fn required_access(
+    method: &str,
+    path: &str,
+    query: &str,
+    chart: &ChartLayout,
+) -> Result<Required, RouteError> {
+    let endpoint = classify(path, chart)?;
+    check_method(&endpoint, method)?;
+    if query.len() > MAX_FORM_LEN {
+        return Err(RouteError::QueryInvalid);
+    }
+    let required = match &endpoint {
+        Endpoint::Base => Required::Authenticated,
+        Endpoint::Catalog => Required::Access(vec![access("registry", "catalog", &["*"])]),
+        Endpoint::Tags { name }
+        | Endpoint::Manifest { name, .. }
+        | Endpoint::Blob { name, .. }
+        | Endpoint::UploadStart { name }
+        | Endpoint::Upload { name, .. }
+        | Endpoint::Referrers { name, .. } => {
+            let mut list = vec![access("repository", name, distribution_actions(method))];
+            // docker-registry reads `from` with r.FormValue on every repository route, so we
+            // demand pull on it wherever it appears, not only on mounts.
+            if let Some(from) = single_param(query, "from")? {
+                if !valid_repository_name(&from) {
+                    return Err(RouteError::NameInvalid);
+                }
+                if let Some(mount) = single_param(query, "mount")? {
+                    if !valid_digest(&mount) {
+                        return Err(RouteError::DigestInvalid);
+                    }
+                }
+                list.push(access("repository", &from, &["pull"]));
+            }
+            Required::Access(list)
+        }
+        Endpoint::ChartIndex { namespace }
+        | Endpoint::ChartFile { namespace, .. }
+        | Endpoint::ChartApi { namespace } => Required::Access(vec![access(
+            CHART_RESOURCE_TYPE,
+            namespace,
+            chart_actions(method),
+        )]),
+    };
+    Ok(required)
+}
+
+/// Whether a successful response to this request is immutable and content-addressed, so it may
+/// be kept in the edge cache (still served only after the requester is authorized): GET of a blob
+/// by digest, and GET of a chart package.
+pub fn cacheable(method: &str, path: &str, chart: &ChartLayout) -> bool {
+    if method != "GET" {
+        return false;
+    }
+    match classify(path, chart) {
+        Ok(Endpoint::Blob { .. }) => true,
+        Ok(Endpoint::ChartFile { file, .. }) => file.ends_with(".tgz"),
+        _ => false,
+    }
+}
+
+/// Parses a raw path into the endpoint it addresses, validating every parameter.
+pub fn classify(path: &str, chart: &ChartLayout) -> Result<Endpoint, RouteError> {
+    if path.len() > MAX_PATH_LEN {
+        return Err(RouteError::PathTooLong);
+    }
+    if path == "/v2" || path == "/v2/" {
+        return Ok(Endpoint::Base);
+    }
+    if let Some(rest) = path.strip_prefix("/v2/") {
+        return classify_distribution(rest);
+    }
+    if let Some(rest) = path.strip_prefix("/api/") {
+        return classify_chart_api(rest, chart);
+    }
+    if let Some(rest) = path.strip_prefix('/') {
+        return classify_chart_static(rest, chart);
+    }
+    Err(RouteError::NotFound)
+}
+
+fn classify_distribution(rest: &str) -> Result<Endpoint, RouteError> {
+    if rest == "_catalog" {
+        return Ok(Endpoint::Catalog);
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let n = segments.len();
+    // Match on the tail: the name is everything before the endpoint suffix, as docker-registry's
+    // greedy route regexps take it (`/v2/a/manifests/b/manifests/latest` names `a/manifests/b`).
+    let tail = |k: usize| segments.get(n.wrapping_sub(k)).copied();
+    let name_before = |k: usize| -> Result<String, RouteError> {
+        let parts = segments.get(..n - k).unwrap_or(&[]);
+        let name = parts.join("/");
+        if valid_repository_name(&name) {
+            Ok(name)
+        } else {
+            Err(RouteError::NameInvalid)
+        }
+    };
+    if n >= 3 && tail(2) == Some("tags") && tail(1) == Some("list") {
+        return Ok(Endpoint::Tags {
+            name: name_before(2)?,
+        });
+    }
+    if n >= 4 && tail(3) == Some("blobs") && tail(2) == Some("uploads") {
+        let name = name_before(3)?;
+        let id = tail(1).unwrap_or("");
+        if id.is_empty() {
+            return Ok(Endpoint::UploadStart { name });
+        }
+        if !valid_upload_id(id) {
+            return Err(RouteError::UploadInvalid);
+        }
+        return Ok(Endpoint::Upload {
+            name,
+            id: id.to_string(),
+        });
+    }
+    if n >= 3 {
+        let last = tail(1).unwrap_or("");
+        match tail(2) {
+            Some("manifests") => {
+                let name = name_before(2)?;
+                if !(valid_tag(last) || valid_digest(last)) {
+                    return Err(RouteError::TagInvalid);
+                }
+                return Ok(Endpoint::Manifest {
+                    name,
+                    reference: last.to_string(),
+                });
+            }
+            Some("blobs") => {
+                let name = name_before(2)?;
+                if !valid_digest(last) {
+                    return Err(RouteError::DigestInvalid);
+                }
+                return Ok(Endpoint::Blob {
+                    name,
+                    digest: last.to_string(),
+                });
+            }
+            Some("referrers") => {
+                let name = name_before(2)?;
+                if !valid_digest(last) {
+                    return Err(RouteError::DigestInvalid);
+                }
+                return Ok(Endpoint::Referrers {
+                    name,
+                    digest: last.to_string(),
+                });
+            }
+            _ => {}
+        }
+    }
+    Err(RouteError::NotFound)
+}
+
+/// Splits off the first `depth` namespace segments, validating each. Depth 0 yields ChartMuseum's
+/// default namespace.
+fn split_namespace<'a>(
+    segments: &'a [&'a str],
+    chart: &ChartLayout,
+) -> Result<(String, &'a [&'a str]), RouteError> {
+    let depth = chart.depth();
+    if depth == 0 {
+        return Ok((DEFAULT_CHART_NAMESPACE.to_string(), segments));
+    }
+    let (ns, rest) = match (segments.get(..depth), segments.get(depth..)) {
+        (Some(ns), Some(rest)) => (ns, rest),
+        _ => return Err(RouteError::NotFound),
+    };
+    if !ns.iter().all(|s| valid_name_component(s)) {
+        return Err(RouteError::ChartPathInvalid);
+    }
+    let namespace = ns.join("/");
+    if namespace.len() > MAX_REPOSITORY_NAME_LEN {
+        return Err(RouteError::ChartPathInvalid);
+    }
+    Ok((namespace, rest))
+}
+
+fn classify_chart_static(rest: &str, chart: &ChartLayout) -> Result<Endpoint, RouteError> {
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (namespace, tail) = split_namespace(&segments, chart)?;
+    match tail {
+        ["index.yaml"] => Ok(Endpoint::ChartIndex { namespace }),
+        ["charts", file] | [file] if is_chart_file_name(file) => {
+            if !valid_chart_segment(file) {
+                return Err(RouteError::ChartPathInvalid);
+            }
+            Ok(Endpoint::ChartFile {
+                namespace,
+                file: (*file).to_string(),
+            })
+        }
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+fn classify_chart_api(rest: &str, chart: &ChartLayout) -> Result<Endpoint, RouteError> {
+    let segments: Vec<&str> = rest.split('/').collect();
+    let (namespace, tail) = split_namespace(&segments, chart)?;
+    let params_ok = |params: &[&str]| params.iter().all(|p| valid_chart_segment(p));
+    match tail {
+        ["prov"] | ["charts"] => Ok(Endpoint::ChartApi { namespace }),
+        ["charts", params @ ..] if params.len() <= 3 => {
+            if !params_ok(params) {
+                return Err(RouteError::ChartPathInvalid);
+            }
+            if let [_, _, sub] = params {
+                if *sub != "templates" && *sub != "values" {
+                    return Err(RouteError::NotFound);
+                }
+            }
+            Ok(Endpoint::ChartApi { namespace })
+        }
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+/// Methods each endpoint accepts. Anything else is refused before authentication, so an unknown
+/// method can never be forwarded under a weaker scope.
+fn check_method(endpoint: &Endpoint, method: &str) -> Result<(), RouteError> {
+    let allowed: &[&str] = match endpoint {
+        Endpoint::Base | Endpoint::Catalog | Endpoint::Tags { .. } => &["GET", "HEAD"],
+        Endpoint::Manifest { .. } => &["GET", "HEAD", "PUT", "DELETE"],
+        Endpoint::Blob { .. } => &["GET", "HEAD", "DELETE"],
+        Endpoint::UploadStart { .. } => &["POST"],
+        Endpoint::Upload { .. } => &["GET", "HEAD", "PATCH", "PUT", "DELETE"],
+        Endpoint::Referrers { .. } => &["GET", "HEAD"],
+        Endpoint::ChartIndex { .. } | Endpoint::ChartFile { .. } => &["GET", "HEAD"],
+        Endpoint::ChartApi { .. } => &["GET", "HEAD", "POST", "PUT", "DELETE"],
+    };
+    if allowed.contains(&method) {
+        Ok(())
+    } else {
+        Err(RouteError::MethodNotAllowed)
+    }
+}
+
+/// docker-registry 2.8's method -> actions table. Only called with methods `check_method` let by.
+fn distribution_actions(method: &str) -> &'static [&'static str] {
+    match method {
+        "GET" | "HEAD" => &["pull"],
+        "DELETE" => &["delete"],
+        _ => &["pull", "push"],
+    }
+}
+
+/// Chart repository method -> action: reads pull, uploads push, deletions delete.
+fn chart_actions(method: &str) -> &'static [&'static str] {
+    match method {
+        "GET" | "HEAD" => &["pull"],
+        "DELETE" => &["delete"],
+        _ => &["push"],
+    }
+}
+
+fn access(resource_type: &str, name: &str, actions: &[&str]) -> Access {
+    Access {
+        resource_type: resource_type.to_string(),
+        name: name.to_string(),
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+/// The value of `key` in the query, refusing a repeated key: the origin and the proxy must never
+/// disagree about which value counts.
+fn single_param(query: &str, key: &str) -> Result<Option<String>, RouteError> {
+    let mut found = None;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if k == key {
+            if found.is_some() {
+                return Err(RouteError::QueryInvalid);
+            }
+            found = Some(v.into_owned());
+        }
+    }
+    Ok(found)
+}
+
+/// Distribution repository name: path components joined by single `/`, at most 255 bytes.
+pub(crate) fn valid_repository_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_REPOSITORY_NAME_LEN
+        && name.split('/').all(valid_name_component)
+}
+
+/// `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*` from distribution's reference grammar.
+fn valid_name_component(c: &str) -> bool {
+    let alnum = |x: char| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let ends_ok = c.starts_with(alnum) && c.ends_with(alnum);
+    let chars_ok = c.chars().all(|x| alnum(x) || matches!(x, '.' | '_' | '-'));
+    // Every run of separators between two alphanumerics: '.', '_', '__' or any number of '-'.
+    let runs_ok = c
+        .split(alnum)
+        .filter(|run| !run.is_empty())
+        .all(|run| run == "." || run == "_" || run == "__" || run.chars().all(|x| x == '-'));
+    ends_ok && chars_ok && runs_ok
+}
+
+/// `[\w][\w.-]{0,127}` (tags).
+fn valid_tag(t: &str) -> bool {
+    let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
+    let b = t.as_bytes();
+    match b.first() {
+        Some(&f) if word(f) => {}
+        _ => return false,
+    }
+    b.len() <= 128 && b.iter().all(|&x| word(x) || x == b'.' || x == b'-')
+}
+
+/// docker-registry 2.8's route digest grammar:
+/// `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`.
+fn valid_digest(d: &str) -> bool {
+    if d.len() > MAX_DIGEST_LEN {
+        return false;
+    }
+    let Some((alg, hex)) = d.split_once(':') else {
+        return false;
+    };
+    let alg_ok = !alg.is_empty()
+        && alg.split(['-', '_', '+', '.']).all(|part| {
+            let b = part.as_bytes();
+            matches!(b.first(), Some(f) if f.is_ascii_alphabetic())
+                && b.iter().all(|x| x.is_ascii_alphanumeric())
+        });
+    alg_ok && hex.len() >= 32 && hex.bytes().all(|x| x.is_ascii_hexdigit())
+}
+
+/// `[a-zA-Z0-9-_.=]+` (docker-registry's upload UUID route grammar), bounded.
+fn valid_upload_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_UPLOAD_ID_LEN
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|x| x.is_ascii_alphanumeric() || matches!(x, b'-' | b'_' | b'.' | b'='))
+}
+
+fn is_chart_file_name(f: &str) -> bool {
+    f.ends_with(".tgz") || f.ends_with(".tgz.prov")
+}
+
+/// A chart file name, chart name or version: `[A-Za-z0-9][A-Za-z0-9._+-]*`, bounded.
+fn valid_chart_segment(s: &str) -> bool {
+    let b = s.as_bytes();
+    matches!(b.first(), Some(f) if f.is_ascii_alphanumeric())
+        && b.len() <= MAX_CHART_SEGMENT_LEN
+        && b.iter()
+            .all(|x| x.is_ascii_alphanumeric() || matches!(x, b'.' | b'_' | b'+' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+
+    fn flat(depth: usize) -> ChartLayout {
+        ChartLayout::new(depth).unwrap()
+    }
+
+    fn req(method: &str, path: &str) -> Result<Required, RouteError> {
+        required_access(method, path, "", &flat(1))
+    }
+
+    fn one(t: &str, name: &str, actions: &[&str]) -> Required {
+        Required::Access(vec![access(t, name, actions)])
+    }
+
+    fn repo(name: &str, actions: &[&str]) -> Required {
+        one("repository", name, actions)
+    }
+
+    #[test]
+    fn base_needs_only_authentication() {
+        assert_eq!(req("GET", "/v2/"), Ok(Required::Authenticated));
+        assert_eq!(req("GET", "/v2"), Ok(Required::Authenticated));
+        assert_eq!(req("HEAD", "/v2/"), Ok(Required::Authenticated));
+        assert_eq!(req("POST", "/v2/"), Err(RouteError::MethodNotAllowed));
+    }
+
+    #[test]
+    fn catalog_needs_registry_catalog_star() {
+        assert_eq!(
+            req("GET", "/v2/_catalog"),
+            Ok(one("registry", "catalog", &["*"]))
+        );
+        assert_eq!(
+            req("DELETE", "/v2/_catalog"),
+            Err(RouteError::MethodNotAllowed)
+        );
+        // `_catalog` as a repository component is not a valid name.
+        assert_eq!(
+            req("GET", "/v2/_catalog/tags/list"),
+            Err(RouteError::NameInvalid)
+        );
+    }
+
+    #[test]
+    fn every_distribution_endpoint_and_method() {
+        let cases: &[(&str, String, Result<Required, RouteError>)] = &[
+            (
+                "GET",
+                "/v2/app/tags/list".into(),
+                Ok(repo("app", &["pull"])),
+            ),
+            (
+                "HEAD",
+                "/v2/app/tags/list".into(),
+                Ok(repo("app", &["pull"])),
+            ),
+            (
+                "PUT",
+                "/v2/app/tags/list".into(),
+                Err(RouteError::MethodNotAllowed),
+            ),
+            (
+                "GET",
+                "/v2/app/manifests/v1.0".into(),
+                Ok(repo("app", &["pull"])),
+            ),
+            (
+                "HEAD",
+                format!("/v2/app/manifests/{D}"),
+                Ok(repo("app", &["pull"])),
+            ),
+            (
+                "PUT",
+                "/v2/app/manifests/latest".into(),
+                Ok(repo("app", &["pull", "push"])),
+            ),
+            (
+                "DELETE",
+                format!("/v2/app/manifests/{D}"),
+                Ok(repo("app", &["delete"])),
+            ),
+            (
+                "PATCH",
+                "/v2/app/manifests/latest".into(),
+                Err(RouteError::MethodNotAllowed),
+            ),
+            (
+                "POST",
+                "/v2/app/manifests/latest".into(),
+                Err(RouteError::MethodNotAllowed),
+            ),
+            (
+                "GET",
+                format!("/v2/app/blobs/{D}"),
+                Ok(repo("app", &["pull"])),
+            ),
+            (
+                "HEAD",
+                format!("/v2/app/blobs/{D}"),
+                Ok(repo("app", &["pull"])),
+            ),
+            (
+                "DELETE",
+                format!("/v2/app/blobs/{D}"),
+                Ok(repo("app", &["delete"])),
+            ),
+            (
+                "PUT",
+                format!("/v2/app/blobs/{D}"),
+                Err(RouteError::MethodNotAllowed),
+            ),
+            (
+                "POST",
+                "/v2/app/blobs/uploads/".into(),
+                Ok(repo("app", &["pull", "push"])),
+            ),
+            (
+                "GET",
+                "/v2/app/blobs/uploads/".into(),
+                Err(RouteError::MethodNotAllowed),
+            ),
+            (
+                "PATCH",
+                "/v2/app/blobs/uploads/a1b2-c3_d.e=".into(),
+                Ok(repo("app", &["pull", "push"])),
+            ),
+            (
+                "PUT",
+                "/v2/app/blobs/uploads/abc".into(),
+                Ok(repo("app", &["pull", "push"])),
+            ),
+            (
+                "GET",
+                "/v2/app/blobs/uploads/abc".into(),
+                Ok(repo("app", &["pull"])),
+            ),
+            (
+                "DELETE",
+                "/v2/app/blobs/uploads/abc".into(),
+                Ok(repo("app", &["delete"])),
+            ),
+            (
+                "POST",
+                "/v2/app/blobs/uploads/abc".into(),
+                Err(RouteError::MethodNotAllowed),
+            ),
+            (
+                "GET",
+                format!("/v2/app/referrers/{D}"),
+                Ok(repo("app", &["pull"])),
+            ),
+            (
+                "DELETE",
+                format!("/v2/app/referrers/{D}"),
+                Err(RouteError::MethodNotAllowed),
+            ),
+            (
+                "OPTIONS",
+                "/v2/app/tags/list".into(),
+                Err(RouteError::MethodNotAllowed),
+            ),
+            (
+                "get",
+                "/v2/app/tags/list".into(),
+                Err(RouteError::MethodNotAllowed),
+            ),
+        ];
+        for (method, path, want) in cases {
+            assert_eq!(&req(method, path), want, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn multi_segment_names_take_everything_before_the_last_suffix() {
+        assert_eq!(
+            req("GET", "/v2/org/team/app/tags/list"),
+            Ok(repo("org/team/app", &["pull"]))
+        );
+        assert_eq!(
+            req("GET", "/v2/a/manifests/b/manifests/latest"),
+            Ok(repo("a/manifests/b", &["pull"]))
+        );
+        assert_eq!(
+            req("POST", "/v2/a/blobs/uploads/blobs/uploads/"),
+            Ok(repo("a/blobs/uploads", &["pull", "push"]))
+        );
+        assert_eq!(
+            req("GET", &format!("/v2/x/blobs/y/blobs/{D}")),
+            Ok(repo("x/blobs/y", &["pull"]))
+        );
+        assert_eq!(
+            req("GET", "/v2/tags/list/tags/list"),
+            Ok(repo("tags/list", &["pull"]))
+        );
+        assert_eq!(
+            classify("/v2/org/app/blobs/uploads/u-1", &flat(0)),
+            Ok(Endpoint::Upload {
+                name: "org/app".into(),
+                id: "u-1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn traversal_encoding_and_empty_segments_are_refused() {
+        let bad = [
+            "/v2/../secret/tags/list",
+            "/v2/a/../b/tags/list",
+            "/v2/a/./b/tags/list",
+            "/v2/a//b/tags/list",
+            "/v2//a/tags/list",
+            "/v2/a%2Fb/tags/list",
+            "/v2/a%2fb/manifests/latest",
+            "/v2/%2e%2e/tags/list",
+            "/v2/A/tags/list",
+            "/v2/a b/tags/list",
+            "/v2/-a/tags/list",
+            "/v2/a-/tags/list",
+            "/v2/a___b/tags/list",
+            "/v2/a..b/tags/list",
+        ];
+        for p in bad {
+            assert_eq!(req("GET", p), Err(RouteError::NameInvalid), "{p}");
+        }
+        assert_eq!(
+            req("GET", "/v2/a/manifests/..%2f"),
+            Err(RouteError::TagInvalid)
+        );
+        assert_eq!(
+            req("GET", "/v2/a/manifests/.."),
+            Err(RouteError::TagInvalid)
+        );
+        assert_eq!(req("GET", "/v2/a/blobs/.."), Err(RouteError::DigestInvalid));
+        assert_eq!(
+            req("PATCH", "/v2/a/blobs/uploads/.."),
+            Err(RouteError::UploadInvalid)
+        );
+        assert_eq!(
+            req("PATCH", "/v2/a/blobs/uploads/x%2F..%2F"),
+            Err(RouteError::UploadInvalid)
+        );
+        assert_eq!(req("GET", "/v2/a/manifests/"), Err(RouteError::TagInvalid));
+        assert_eq!(req("GET", "/v2/a/unknown/x"), Err(RouteError::NotFound));
+        assert_eq!(req("GET", "/v2/a"), Err(RouteError::NotFound));
+        assert_eq!(req("GET", "/v2/a/tags/list/"), Err(RouteError::NotFound));
+        assert_eq!(
+            req("GET", &format!("/v2/a/blobs/{D}/")),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(req("GET", "/v2x/a/tags/list"), Err(RouteError::NotFound));
+        assert_eq!(
+            required_access("GET", "v2/", "", &flat(1)),
+            Err(RouteError::NotFound)
+        );
+    }
+
+    #[test]
+    fn valid_name_grammar_edges() {
+        assert!(valid_repository_name("a"));
+        assert!(valid_repository_name("a.b_c__d---e/f0"));
+        assert!(valid_repository_name(&"a".repeat(255)));
+        assert!(!valid_repository_name(&"a".repeat(256)));
+        assert!(!valid_repository_name("a/"));
+        assert!(!valid_repository_name(""));
+        assert!(!valid_repository_name("a._b"));
+        assert!(!valid_repository_name("localhost:5000/a"));
+    }
+
+    #[test]
+    fn tags_and_digests() {
+        assert!(valid_tag("latest"));
+        assert!(valid_tag("_x.Y-1"));
+        assert!(valid_tag(&"a".repeat(128)));
+        assert!(!valid_tag(&"a".repeat(129)));
+        assert!(!valid_tag(".hidden"));
+        assert!(!valid_tag("-x"));
+        assert!(!valid_tag("a:b"));
+        assert!(valid_digest(D));
+        assert!(valid_digest(
+            "sha256+b64u.x:0123456789abcdef0123456789abcdef"
+        ));
+        assert!(!valid_digest("sha256:0123456789abcdef0123456789abcde")); // 31 hex
+        assert!(!valid_digest("sha256:xyz456789abcdef0123456789abcdef0"));
+        assert!(!valid_digest(":0123456789abcdef0123456789abcdef"));
+        assert!(!valid_digest("1sha:0123456789abcdef0123456789abcdef"));
+        assert!(!valid_digest("sha256-:0123456789abcdef0123456789abcdef"));
+        assert!(!valid_digest(&format!("sha256:{}", "a".repeat(300))));
+    }
+
+    #[test]
+    fn mount_needs_pull_on_the_source() {
+        let q = format!("mount={D}&from=org/base");
+        assert_eq!(
+            required_access("POST", "/v2/org/app/blobs/uploads/", &q, &flat(1)),
+            Ok(Required::Access(vec![
+                access("repository", "org/app", &["pull", "push"]),
+                access("repository", "org/base", &["pull"]),
+            ]))
+        );
+        // Percent-encoded slash in the query value is decoded, as Go's FormValue decodes it.
+        let q = format!("mount={D}&from=org%2Fbase");
+        assert_eq!(
+            required_access("POST", "/v2/app/blobs/uploads/", &q, &flat(1)),
+            Ok(Required::Access(vec![
+                access("repository", "app", &["pull", "push"]),
+                access("repository", "org/base", &["pull"]),
+            ]))
+        );
+        // An encoded key counts too.
+        assert_eq!(
+            required_access("POST", "/v2/app/blobs/uploads/", "%66rom=other", &flat(1)),
+            Ok(Required::Access(vec![
+                access("repository", "app", &["pull", "push"]),
+                access("repository", "other", &["pull"]),
+            ]))
+        );
+        // `from` on another route still costs pull on it (FormValue reads it everywhere).
+        assert_eq!(
+            required_access("GET", "/v2/app/tags/list", "from=other", &flat(1)),
+            Ok(Required::Access(vec![
+                access("repository", "app", &["pull"]),
+                access("repository", "other", &["pull"]),
+            ]))
+        );
+        // Mount without from: no extra scope (the registry starts a normal upload).
+        assert_eq!(
+            required_access(
+                "POST",
+                "/v2/app/blobs/uploads/",
+                &format!("mount={D}"),
+                &flat(1)
+            ),
+            Ok(repo("app", &["pull", "push"]))
+        );
+    }
+
+    #[test]
+    fn mount_query_abuse_is_refused() {
+        let post = |q: &str| required_access("POST", "/v2/app/blobs/uploads/", q, &flat(1));
+        assert_eq!(post("from=a&from=b"), Err(RouteError::QueryInvalid));
+        assert_eq!(post("from=a&%66rom=b"), Err(RouteError::QueryInvalid));
+        assert_eq!(post("from=../x"), Err(RouteError::NameInvalid));
+        assert_eq!(post("from="), Err(RouteError::NameInvalid));
+        assert_eq!(post("from=a&mount=nope"), Err(RouteError::DigestInvalid));
+        assert_eq!(
+            post(&format!("from=a&mount={D}&mount={D}")),
+            Err(RouteError::QueryInvalid)
+        );
+        assert_eq!(
+            post(&"x".repeat(MAX_FORM_LEN + 1)),
+            Err(RouteError::QueryInvalid)
+        );
+    }
+
+    #[test]
+    fn overlong_path_is_refused() {
+        let p = format!("/v2/{}/tags/list", "a/".repeat(MAX_PATH_LEN));
+        assert_eq!(req("GET", &p), Err(RouteError::PathTooLong));
+        assert_eq!(RouteError::PathTooLong.status(), 414);
+    }
+
+    fn chart(method: &str, path: &str, depth: usize) -> Result<Required, RouteError> {
+        required_access(method, path, "", &flat(depth))
+    }
+
+    fn art(ns: &str, actions: &[&str]) -> Result<Required, RouteError> {
+        Ok(one(CHART_RESOURCE_TYPE, ns, actions))
+    }
+
+    #[test]
+    fn static_chart_repository_depth_0_1_2() {
+        assert_eq!(chart("GET", "/index.yaml", 0), art("repo", &["pull"]));
+        assert_eq!(
+            chart("GET", "/charts/app-1.0.0.tgz", 0),
+            art("repo", &["pull"])
+        );
+        assert_eq!(chart("HEAD", "/app-1.0.0.tgz", 0), art("repo", &["pull"]));
+        assert_eq!(chart("GET", "/org1/index.yaml", 1), art("org1", &["pull"]));
+        assert_eq!(
+            chart("GET", "/org1/charts/app-1.0.0.tgz", 1),
+            art("org1", &["pull"])
+        );
+        assert_eq!(
+            chart("GET", "/org1/app-1.0.0.tgz.prov", 1),
+            art("org1", &["pull"])
+        );
+        assert_eq!(
+            chart("GET", "/org1/repo1/index.yaml", 2),
+            art("org1/repo1", &["pull"])
+        );
+        assert_eq!(
+            chart("GET", "/org1/repo1/charts/app-1.0.0+build.1.tgz", 2),
+            art("org1/repo1", &["pull"])
+        );
+        // Wrong depth for the path shape: nothing there.
+        assert_eq!(
+            chart("GET", "/org1/index.yaml", 2),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(chart("GET", "/index.yaml", 1), Err(RouteError::NotFound));
+        assert_eq!(
+            chart("GET", "/a/b/c/index.yaml", 1),
+            Err(RouteError::NotFound)
+        );
+        // Static repositories are read-only.
+        assert_eq!(
+            chart("PUT", "/org1/index.yaml", 1),
+            Err(RouteError::MethodNotAllowed)
+        );
+        assert_eq!(
+            chart("DELETE", "/org1/charts/a-1.tgz", 1),
+            Err(RouteError::MethodNotAllowed)
+        );
+        // Only chart files and the index are served.
+        assert_eq!(
+            chart("GET", "/org1/secret.txt", 1),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            chart("GET", "/org1/charts/readme.md", 1),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(chart("GET", "/", 0), Err(RouteError::NotFound));
+        assert_eq!(chart("GET", "/health", 0), Err(RouteError::NotFound));
+    }
+
+    #[test]
+    fn chart_traversal_is_refused() {
+        let bad = [
+            ("/../index.yaml", 1),
+            ("/./index.yaml", 1),
+            ("//index.yaml", 1),
+            ("/org1%2f..%2findex.yaml", 1),
+            ("/%2e%2e/index.yaml", 1),
+            ("/org1/../charts/x.tgz", 2),
+            ("/Org1/index.yaml", 1),
+        ];
+        for (p, depth) in bad {
+            assert_eq!(
+                chart("GET", p, depth),
+                Err(RouteError::ChartPathInvalid),
+                "{p}"
+            );
+        }
+        assert_eq!(
+            chart("GET", "/org1/charts/..tgz", 1),
+            Err(RouteError::ChartPathInvalid)
+        );
+        assert_eq!(
+            chart("GET", "/org1/charts/.x.tgz", 1),
+            Err(RouteError::ChartPathInvalid)
+        );
+        assert_eq!(
+            chart("GET", "/org1/charts/a%20b.tgz", 1),
+            Err(RouteError::ChartPathInvalid)
+        );
+    }
+
+    #[test]
+    fn chartmuseum_api() {
+        assert_eq!(chart("GET", "/api/charts", 0), art("repo", &["pull"]));
+        assert_eq!(chart("POST", "/api/charts", 0), art("repo", &["push"]));
+        assert_eq!(chart("GET", "/api/org1/charts", 1), art("org1", &["pull"]));
+        assert_eq!(chart("POST", "/api/org1/charts", 1), art("org1", &["push"]));
+        assert_eq!(chart("POST", "/api/org1/prov", 1), art("org1", &["push"]));
+        assert_eq!(chart("PUT", "/api/org1/charts", 1), art("org1", &["push"]));
+        assert_eq!(
+            chart("GET", "/api/org1/charts/app", 1),
+            art("org1", &["pull"])
+        );
+        assert_eq!(
+            chart("HEAD", "/api/org1/charts/app/1.0.0", 1),
+            art("org1", &["pull"])
+        );
+        assert_eq!(
+            chart("DELETE", "/api/org1/charts/app/1.0.0", 1),
+            art("org1", &["delete"])
+        );
+        assert_eq!(
+            chart("GET", "/api/org1/repo1/charts/app/1.0.0/values", 2),
+            art("org1/repo1", &["pull"])
+        );
+        assert_eq!(
+            chart("GET", "/api/org1/charts/app/1.0.0/templates", 1),
+            art("org1", &["pull"])
+        );
+        assert_eq!(
+            chart("GET", "/api/org1/charts/app/1.0.0/secrets", 1),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            chart("GET", "/api/org1/charts/a/b/c/d", 1),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            chart("GET", "/api/org1/charts/../x", 1),
+            Err(RouteError::ChartPathInvalid)
+        );
+        assert_eq!(
+            chart("GET", "/api/../charts", 1),
+            Err(RouteError::ChartPathInvalid)
+        );
+        assert_eq!(
+            chart("PATCH", "/api/org1/charts", 1),
+            Err(RouteError::MethodNotAllowed)
+        );
+        assert_eq!(chart("GET", "/api/charts", 1), Err(RouteError::NotFound));
+        assert_eq!(
+            chart("GET", "/api/org1/other", 1),
+            Err(RouteError::NotFound)
+        );
+    }
+
+    #[test]
+    fn chart_layout_bounds() {
+        assert!(ChartLayout::new(MAX_CHART_DEPTH).is_ok());
+        let err = ChartLayout::new(MAX_CHART_DEPTH + 1).unwrap_err();
+        assert!(err.to_string().contains("CHART_DEPTH"));
+    }
+
+    #[test]
+    fn cacheable_only_immutable_gets() {
+        let l = flat(1);
+        assert!(cacheable("GET", &format!("/v2/a/b/blobs/{D}"), &l));
+        assert!(!cacheable("HEAD", &format!("/v2/a/blobs/{D}"), &l));
+        assert!(!cacheable("DELETE", &format!("/v2/a/blobs/{D}"), &l));
+        assert!(!cacheable("GET", "/v2/a/manifests/latest", &l));
+        assert!(!cacheable("GET", "/v2/a/tags/list", &l));
+        assert!(!cacheable("GET", "/v2/a/blobs/uploads/x", &l));
+        assert!(cacheable("GET", "/org1/charts/app-1.0.0.tgz", &l));
+        assert!(cacheable("GET", "/org1/app-1.0.0.tgz", &l));
+        assert!(!cacheable("GET", "/org1/app-1.0.0.tgz.prov", &l));
+        assert!(!cacheable("GET", "/org1/index.yaml", &l));
+        assert!(!cacheable("GET", "/org1/../app-1.0.0.tgz", &l));
+    }
+
+    #[test]
+    fn scope_param_renders_like_the_registry() {
+        let r = Required::Access(vec![
+            access("repository", "org/app", &["pull", "push"]),
+            access("repository", "org/base", &["pull"]),
+        ]);
+        assert_eq!(
+            r.scope_param(),
+            "repository:org/app:pull,push repository:org/base:pull"
+        );
+        assert_eq!(Required::Authenticated.scope_param(), "");
+    }
+
+    #[test]
+    fn errors_have_status_and_code() {
+        assert_eq!(RouteError::NameInvalid.status(), 400);
+        assert_eq!(RouteError::NameInvalid.code(), "NAME_INVALID");
+        assert_eq!(RouteError::NotFound.status(), 404);
+        assert_eq!(RouteError::MethodNotAllowed.status(), 405);
+        assert_eq!(RouteError::DigestInvalid.code(), "DIGEST_INVALID");
+    }
+}
