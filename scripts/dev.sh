@@ -35,32 +35,8 @@ tg_section "dev: build the CLI"
 cargo build -q -p tollgate-cli --release
 tg_section_done
 
-# TEMPORARY fallback while the CLI's `keys generate` / `keys dev-vars` are being written: the same
-# key material made with openssl. Remove once the CLI commands exist.
-fallback_generate() { # ALG NAME
-  local alg="$1" name="$2"
-  case "$alg" in
-    es256)
-      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$keys/$name.key" 2>/dev/null
-      openssl req -x509 -new -key "$keys/$name.key" -out "$keys/$name.crt" -days 3650 -sha256 \
-        -subj "/CN=tollgate-dev $name" 2>/dev/null
-      ;;
-    rs256)
-      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$keys/$name.key" 2>/dev/null
-      ;;
-  esac
-  chmod 600 "$keys/$name.key"
-}
-pem() { awk 'BEGIN{ORS="\\n"} {print}' "$1"; }
-fallback_dev_vars() {
-  # dotenv double-quoted values: "\n" becomes a newline.
-  [ -f "$keys/signing.key" ] && printf 'SIGNING_KEY="%s"\n' "$(pem "$keys/signing.key")"
-  [ -f "$keys/signing.crt" ] && printf 'SIGNING_CERT="%s"\n' "$(pem "$keys/signing.crt")"
-  [ -f "$keys/rsa-signing.key" ] && printf 'RSA_SIGNING_KEY="%s"\n' "$(pem "$keys/rsa-signing.key")"
-  return 0
-}
-
-have_key() { compgen -G "$keys/$1.*" >/dev/null; }
+# `tollgate keys generate` writes NAME.key.pem (0600) and NAME.crt.pem.
+have_key() { [ -s "$keys/$1.key.pem" ]; }
 
 tg_section "dev: signing keys (keys/, generated once)"
 mkdir -p "$keys"
@@ -72,37 +48,36 @@ for spec in es256:signing rs256:rsa-signing; do
     continue
   fi
   tg_info "generating $name key ($alg)"
-  "$cli" keys generate --alg "$alg" --out-dir "$keys" --name "$name" || true
-  if ! have_key "$name"; then
-    tg_warn "'tollgate keys generate' did not write keys/$name.*; using the openssl fallback"
-    fallback_generate "$alg" "$name"
-  fi
+  "$cli" keys generate --alg "$alg" --out-dir "$keys" --name "$name" >/dev/null
+  have_key "$name" || tg_die "'tollgate keys generate' did not write keys/$name.key.pem"
 done
 tg_section_done
 
 tg_section "dev: .dev.vars"
 tmp_vars="$(mktemp "$TG_ROOT/.dev.vars.XXXXXX")"
 chmod 600 "$tmp_vars"
-"$cli" keys dev-vars --dir "$keys" >"$tmp_vars" || true
-if ! grep -q '^SIGNING_KEY=' "$tmp_vars"; then
-  tg_warn "'tollgate keys dev-vars' gave no SIGNING_KEY; using the openssl fallback"
-  fallback_dev_vars >"$tmp_vars"
-fi
+cleanup=("$tmp_vars")
+trap 'rm -f "${cleanup[@]}"' EXIT
+"$cli" keys dev-vars --dir "$keys" >"$tmp_vars"
+grep -q '^SIGNING_KEY=' "$tmp_vars" || tg_die "'tollgate keys dev-vars' printed no SIGNING_KEY"
 mv -f "$tmp_vars" "$TG_ROOT/.dev.vars"
-tg_info "wrote .dev.vars ($(grep -c '=' "$TG_ROOT/.dev.vars") settings: $(cut -d= -f1 "$TG_ROOT/.dev.vars" | tr '\n' ' '))"
+tg_info "wrote .dev.vars: $(grep -o '^[A-Z_]*=' "$TG_ROOT/.dev.vars" | tr -d = | tr '\n' ' ')"
 tg_section_done
 
 tg_section "dev: seed local KV from policy/demo.toml"
 if [ -f "$TG_ROOT/policy/demo.toml" ]; then
   seed="$(mktemp "${TMPDIR:-/tmp}/tollgate-seed.XXXXXX.json")"
-  trap 'rm -f "$seed"' EXIT
-  if "$cli" policy render "$TG_ROOT/policy/demo.toml" >"$seed" \
-    && node -e 'const a=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); if(!Array.isArray(a)) process.exit(1)' "$seed" 2>/dev/null; then
-    npx wrangler kv bulk put --local --binding TOLLGATE_KV --persist-to "$persist" "$seed"
-    tg_info "seeded $(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).length)' "$seed") KV entries into $persist"
-  else
-    tg_warn "'tollgate policy render policy/demo.toml' did not give a JSON array; KV not seeded"
-  fi
+  cleanup+=("$seed")
+  "$cli" policy render "$TG_ROOT/policy/demo.toml" >"$seed"
+  count="$(node -e 'const a = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    if (!Array.isArray(a)) { console.error("not a JSON array"); process.exit(1); }
+    console.log(a.length);' "$seed")" \
+    || tg_die "'tollgate policy render policy/demo.toml' did not print a JSON array of KV entries"
+  # Overwrites the rendered keys; leaves others (refresh tokens, records added by hand) alone.
+  "$TG_ROOT/node_modules/.bin/wrangler" kv bulk put --local --binding TOLLGATE_KV \
+    --persist-to "$persist" "$seed" >/dev/null
+  rm -f "$seed"
+  tg_info "seeded $count KV entries into ${persist#"$TG_ROOT"/}"
 else
   tg_warn "policy/demo.toml not found; KV not seeded"
 fi
