@@ -4,10 +4,12 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { keyFixture, startWorker } from "./helpers.mjs";
 
-test("the built worker answers GET /", async () => {
+// /healthz (not /) because the service answers unknown paths with 404, and scripts/serve.sh
+// waits on the same endpoint.
+test("the built worker answers GET /healthz", async () => {
   const w = await startWorker();
   try {
-    const res = await w.fetch("/");
+    const res = await w.fetch("/healthz");
     assert.equal(res.status, 200);
     await res.arrayBuffer();
   } finally {
