@@ -22,7 +22,13 @@ done
 TG_INTEROP_APT=(docker-registry skopeo umoci containerd docker.io podman buildah wrk python3-venv curl openssl)
 
 setup_rust() {
-  tg_have cargo || tg_die "cargo not found: install Rust with rustup (https://rustup.rs) first"
+  if ! tg_have cargo; then
+    tg_have curl || tg_die "cargo not found (and no curl to fetch rustup): install Rust with rustup first"
+    tg_info "cargo not found: installing Rust (stable, minimal profile) with rustup"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+      | sh -s -- -y --profile minimal --default-toolchain stable --no-modify-path
+    tg_have cargo || tg_die "rustup finished but cargo is still not on PATH ($HOME/.cargo/bin)"
+  fi
   if rustup target list --installed 2>/dev/null | grep -qx "$TG_WASM_TARGET"; then
     tg_info "rust target $TG_WASM_TARGET present"
   else
