@@ -10,6 +10,9 @@ export TG_ROOT
 TG_WORKER_BUILD_VERSION="0.8.7"
 TG_WASM_BINDGEN_VERSION="0.2.130"
 TG_WASM_TARGET="wasm32-unknown-unknown"
+# Rust release installed when a machine has none (the one the team builds and lints with; a newer
+# stable may bring new clippy lints that fail -D warnings).
+TG_RUST_VERSION="1.95.0"
 
 # cargo-installed tools live here; a fresh shell on CI may not have it on PATH yet.
 case ":$PATH:" in

@@ -24,9 +24,16 @@ TG_INTEROP_APT=(docker-registry skopeo umoci containerd docker.io podman buildah
 setup_rust() {
   if ! tg_have cargo; then
     tg_have curl || tg_die "cargo not found (and no curl to fetch rustup): install Rust with rustup first"
-    tg_info "cargo not found: installing Rust (stable, minimal profile) with rustup"
-    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
-      | sh -s -- -y --profile minimal --default-toolchain stable --no-modify-path
+    tg_info "cargo not found: installing Rust $TG_RUST_VERSION (minimal profile) with rustup"
+    # rustup-init straight from the dist server (sh.rustup.rs is not always resolvable).
+    local init
+    init="$(mktemp -d)/rustup-init"
+    curl --proto '=https' --tlsv1.2 -sSf -o "$init" \
+      "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init"
+    chmod +x "$init"
+    "$init" -y --profile minimal --default-toolchain "$TG_RUST_VERSION" --no-modify-path
+    rm -rf "$(dirname "$init")"
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
     tg_have cargo || tg_die "rustup finished but cargo is still not on PATH ($HOME/.cargo/bin)"
   fi
   if rustup target list --installed 2>/dev/null | grep -qx "$TG_WASM_TARGET"; then
