@@ -1,6 +1,94 @@
-use worker::*;
+//! Tollgate's Cloudflare Worker: a thin shell around `tollgate-core`.
+//!
+//! Per isolate: read the vars/secrets once, build the core [`App`] (signing keys parsed once,
+//! isolate caches). Per request: convert the worker `Request` into the core's plain
+//! `HttpRequest` (body read with a size cap, chunked or not), hand it to `App::handle` with the KV
+//! store, the clock and randomness, log the audit line, convert the response back. A broken
+//! configuration answers every request with a 500 naming the setting instead of panicking.
+
+mod http;
+mod kv;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use tollgate_core::config::{ConfigError, Settings};
+use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
+use tollgate_core::service::{self, App, RandomError};
+use worker::{console_error, console_log, event, Context, Date, Env, Request, Response, Result};
+
+/// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
+pub const KV_BINDING: &str = "TOLLGATE_KV";
+
+thread_local! {
+    /// The isolate's app (or the configuration error that prevents it). Built on first request.
+    static APP: RefCell<Option<Rc<std::result::Result<App, ConfigError>>>> = const { RefCell::new(None) };
+}
+
+/// A var or secret as text; an absent binding or a non-string one reads as unset.
+fn binding(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string())
+}
+
+/// The isolate's app, built once. Secrets change only with a new deployment, which starts new
+/// isolates, so caching a configuration error is safe.
+fn app(env: &Env) -> Rc<std::result::Result<App, ConfigError>> {
+    APP.with(|cell| {
+        if let Some(app) = cell.borrow().as_ref() {
+            return Rc::clone(app);
+        }
+        let built = Rc::new(Settings::from_vars(|name| binding(env, name)).and_then(App::new));
+        if let Err(e) = built.as_ref() {
+            console_error!("{}", e);
+        }
+        *cell.borrow_mut() = Some(Rc::clone(&built));
+        built
+    })
+}
+
+/// Unix seconds from the JS clock (the core never reads a clock itself).
+fn now() -> u64 {
+    Date::now().as_millis() / 1000
+}
+
+/// Cryptographic randomness from the JS runtime (crypto.getRandomValues via getrandom's js feature).
+fn random(buf: &mut [u8]) -> std::result::Result<(), RandomError> {
+    getrandom::getrandom(buf).map_err(|_| RandomError)
+}
+
 #[event(fetch)]
-async fn fetch(_req: Request, _env: Env, _ctx: Context) -> Result<Response> {
-    let _ = tollgate_core::probe;
-    Response::ok("ok")
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let app = app(&env);
+    let app = match app.as_ref() {
+        Ok(app) => app,
+        Err(e) => return http::to_worker(service::config_error_response(e)),
+    };
+
+    let path = req.path();
+    let mode = app.settings().mode;
+    let token_endpoint = mode.issues_tokens() && service::is_token_path(&path);
+    if mode.proxies() && !token_endpoint {
+        // ---- PROXY MODE HOOK ----
+        // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward
+        // proxy. The proxy work adds `mod proxy;` (src/proxy.rs) and replaces this block with
+        //     return proxy::handle(req, &env, app).await;
+        let e = TokenError::new(
+            ErrorKind::NotFound,
+            "proxy mode is not available in this build",
+        );
+        return http::to_worker(e.to_response(Flavor::Distribution, &app.settings().issuer));
+    }
+
+    let hreq = match http::from_worker(&mut req).await {
+        Ok(r) => r,
+        Err(e) => {
+            return http::to_worker(e.to_response(Flavor::Distribution, &app.settings().issuer))
+        }
+    };
+    let store = kv::Kv::new(&env, KV_BINDING);
+    let mut rng = random;
+    let (resp, audit) = app.handle(&hreq, &store, now(), &mut rng).await;
+    if let Some(event) = audit {
+        console_log!("{}", event.to_json_line());
+    }
+    http::to_worker(resp)
 }

@@ -1,0 +1,196 @@
+//! The token endpoint flow: routing, authentication, authorization, signing, audit.
+//!
+//! [`App`] is built once per isolate from [`Settings`] (keys parsed once: a PEM parse costs about
+//! a signature) and holds the isolate caches. [`App::handle`] takes a plain [`HttpRequest`], a
+//! [`Store`], the time and a randomness source, and returns the response plus the audit event,
+//! so the whole flow runs natively under `cargo test` with a `MemoryStore`.
+//!
+//! Routes: GET /token (distribution), POST /token (OAuth2), GET|POST /oauth/token (ChartMuseum),
+//! GET /.well-known/jwks.json, GET /certs.pem, GET /healthz. Anything else is 404 and a wrong
+//! method 405 with `Allow`, in the endpoint's error format.
+
+pub mod audit;
+mod cache;
+mod flow;
+mod keys;
+
+use crate::config::{ConfigError, Settings};
+use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
+use crate::store::Store;
+pub use audit::{AuditEvent, Outcome};
+use cache::Caches;
+use keys::Keys;
+use serde_json::json;
+use std::cell::RefCell;
+use std::fmt;
+
+/// The randomness source failed: nothing random can be minted, so nothing is issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RandomError;
+
+impl fmt::Display for RandomError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the random number generator failed")
+    }
+}
+
+/// Fills a buffer with cryptographically secure random bytes (the worker: getrandom/JS crypto).
+pub type Rng<'a> = &'a mut dyn FnMut(&mut [u8]) -> Result<(), RandomError>;
+
+/// Token paths answered by [`App::handle`]; a shell routes everything else (proxy mode) elsewhere.
+pub const TOKEN_PATHS: [&str; 5] = [
+    "/token",
+    "/oauth/token",
+    "/.well-known/jwks.json",
+    "/certs.pem",
+    "/healthz",
+];
+
+/// Whether `path` is one of the token service's own endpoints.
+pub fn is_token_path(path: &str) -> bool {
+    TOKEN_PATHS.contains(&path)
+}
+
+/// The token service of one isolate.
+pub struct App {
+    settings: Settings,
+    keys: Keys,
+    caches: RefCell<Caches>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Parses the signing keys and published keys once. A bad key is a [`ConfigError`] naming the
+    /// secret (never echoing it).
+    pub fn new(settings: Settings) -> Result<App, ConfigError> {
+        let keys = Keys::load(&settings)?;
+        let caches = RefCell::new(Caches::new(settings.cache_ttl));
+        Ok(App {
+            settings,
+            keys,
+            caches,
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Name shown in the token endpoint's `Basic realm` challenge.
+    fn realm(&self) -> &str {
+        self.settings
+            .realm
+            .as_deref()
+            .unwrap_or(&self.settings.issuer)
+    }
+
+    /// Answers one request. The audit event is present for token requests (issued or refused).
+    pub async fn handle(
+        &self,
+        req: &HttpRequest,
+        store: &impl Store,
+        now: u64,
+        rng: Rng<'_>,
+    ) -> (HttpResponse, Option<AuditEvent>) {
+        let method = req.method.as_str();
+        match req.path.as_str() {
+            "/token" | "/oauth/token" => {
+                let flavor = match (req.path.as_str(), method) {
+                    ("/token", "GET") => Flavor::Distribution,
+                    ("/token", "POST") | ("/oauth/token", "GET" | "POST") => Flavor::OAuth2,
+                    ("/token", _) => {
+                        return self.refuse(
+                            Flavor::Distribution,
+                            TokenError::method_not_allowed(method, "/token", "GET, POST"),
+                        );
+                    }
+                    _ => {
+                        return self.refuse(
+                            Flavor::OAuth2,
+                            TokenError::method_not_allowed(method, "/oauth/token", "GET, POST"),
+                        );
+                    }
+                };
+                if req.body_too_large {
+                    let e = TokenError::new(
+                        ErrorKind::PayloadTooLarge,
+                        format!(
+                            "the request body is longer than {} bytes",
+                            crate::limits::MAX_FORM_LEN
+                        ),
+                    );
+                    return self.refuse(flavor, e);
+                }
+                let (resp, event) = flow::token(self, req, flavor, store, now, rng).await;
+                (resp, Some(event))
+            }
+            "/.well-known/jwks.json" | "/certs.pem" | "/healthz" => {
+                if method != "GET" && method != "HEAD" {
+                    return self.refuse(
+                        Flavor::Distribution,
+                        TokenError::method_not_allowed(method, &req.path, "GET, HEAD"),
+                    );
+                }
+                let mut resp = match req.path.as_str() {
+                    "/.well-known/jwks.json" => {
+                        HttpResponse::text(200, "application/json", self.keys.jwks_json.clone())
+                            .with_header("cache-control", "public, max-age=300")
+                    }
+                    "/certs.pem" => HttpResponse::text(
+                        200,
+                        "application/x-pem-file",
+                        self.keys.certs_pem.clone(),
+                    )
+                    .with_header("cache-control", "public, max-age=300"),
+                    _ => HttpResponse::text(200, "text/plain; charset=utf-8", "ok\n"),
+                };
+                if method == "HEAD" {
+                    resp.body.clear();
+                }
+                (resp, None)
+            }
+            _ => {
+                let shown: String = req
+                    .path
+                    .chars()
+                    .take(128)
+                    .filter(|c| !c.is_control())
+                    .collect();
+                let e = TokenError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "no endpoint at {shown}: token requests go to /token (or /oauth/token)"
+                    ),
+                );
+                self.refuse(Flavor::Distribution, e)
+            }
+        }
+    }
+
+    fn refuse(&self, flavor: Flavor, e: TokenError) -> (HttpResponse, Option<AuditEvent>) {
+        (e.to_response(flavor, self.realm()), None)
+    }
+}
+
+/// The answer to every request while the configuration is broken: 500 in distribution format
+/// naming the setting, so `curl` and `docker login` both show the operator what to fix.
+pub fn config_error_response(e: &ConfigError) -> HttpResponse {
+    HttpResponse::json(
+        500,
+        &json!({"errors": [{
+            "code": "UNKNOWN",
+            "message": format!("Tollgate is misconfigured: {e}"),
+            "detail": {"setting": e.setting},
+        }]}),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,76 @@
+//! Conversions between workers-rs `Request`/`Response` and the core's plain HTTP values.
+
+use futures_util::StreamExt;
+use tollgate_core::limits::MAX_FORM_LEN;
+use tollgate_core::protocol::{ErrorKind, HttpRequest, HttpResponse, TokenError};
+use worker::{Headers, Request, Response, Result};
+
+/// Headers kept from a request (the core reads a handful; this bounds the copy).
+const MAX_HEADERS: usize = 100;
+
+/// Builds the core's request. The body is read for POST-like methods only, stopping at
+/// `MAX_FORM_LEN` whether or not a Content-Length was sent (skopeo sends chunked bodies): the
+/// core then answers 413 in the endpoint's format.
+pub async fn from_worker(req: &mut Request) -> std::result::Result<HttpRequest, TokenError> {
+    let url = req.url().map_err(|_| {
+        TokenError::new(
+            ErrorKind::InvalidRequest,
+            "the request URL could not be parsed",
+        )
+    })?;
+    let method = req.method().to_string();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .take(MAX_HEADERS)
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let mut out = HttpRequest {
+        method,
+        path: url.path().to_string(),
+        query: url.query().unwrap_or("").to_string(),
+        headers,
+        body: Vec::new(),
+        body_too_large: false,
+    };
+    if out.method == "GET" || out.method == "HEAD" {
+        return Ok(out);
+    }
+    let declared = out
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_FORM_LEN as u64) {
+        out.body_too_large = true;
+        return Ok(out);
+    }
+    // No body at all: workers-rs reports that as an error from stream(); it is just empty.
+    let Ok(mut stream) = req.stream() else {
+        return Ok(out);
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            TokenError::new(
+                ErrorKind::InvalidRequest,
+                "the request body could not be read",
+            )
+        })?;
+        if out.body.len() + chunk.len() > MAX_FORM_LEN {
+            out.body = Vec::new();
+            out.body_too_large = true;
+            return Ok(out);
+        }
+        out.body.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Turns the core's response into a worker `Response`.
+pub fn to_worker(resp: HttpResponse) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in &resp.headers {
+        headers.append(name, value)?;
+    }
+    Ok(Response::from_bytes(resp.body)?
+        .with_status(resp.status)
+        .with_headers(headers))
+}
