@@ -4,12 +4,18 @@
 //! worker's `src/proxy.rs` does the fetching.
 
 pub mod authorize;
+pub mod cache;
 pub mod config;
+pub mod gate;
 pub mod headers;
 pub mod route;
 
 pub use authorize::{check_access, Insufficient, Refusal, UpstreamFailure};
+pub use cache::{VerifiedToken, VerifyCache};
 pub use config::ProxySettings;
+pub use gate::{
+    Authority, BasicGrant, BasicRejected, Decision, Gate, Principal, RequestMeta, TokenRejected,
+};
 pub use headers::PublicHost;
 pub use route::{
     cacheable, classify, required_access, ChartLayout, Endpoint, Required, RouteError,

@@ -1,0 +1,188 @@
+//! The isolate's cache of verified bearer tokens.
+//!
+//! One `docker pull` sends the same token with dozens of requests; verifying its ES256 signature
+//! costs about a millisecond in wasm each time. A verified token's claims cannot change, so they
+//! are reused until the token expires (or a cap, whichever is first). Entries are keyed by the
+//! SHA-256 of the token, never the token itself, so a heap dump holds no usable credential. The
+//! cache is bounded: when full, expired entries go first, then the oldest.
+
+use crate::token::Access;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
+
+/// Entries kept at most (a few hundred bytes each).
+pub const VERIFY_CACHE_CAPACITY: usize = 4096;
+/// Longest an entry lives regardless of the token's `exp` (bounds the effect of a key rotation).
+pub const VERIFY_CACHE_MAX_TTL: u64 = 600;
+
+/// What a verified token says: who it is for and what it grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// `sub` ("" for an anonymous token).
+    pub subject: String,
+    /// The `access` claim.
+    pub access: Vec<Access>,
+    /// `exp`, Unix seconds.
+    pub exp: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    token: VerifiedToken,
+    /// Unix seconds after which the entry must not be used.
+    until: u64,
+}
+
+/// A bounded map from SHA-256(token) to its verified claims.
+#[derive(Debug)]
+pub struct VerifyCache {
+    entries: HashMap<[u8; 32], Entry>,
+    order: VecDeque<[u8; 32]>,
+    capacity: usize,
+    max_ttl: u64,
+}
+
+impl Default for VerifyCache {
+    fn default() -> Self {
+        Self::new(VERIFY_CACHE_CAPACITY, VERIFY_CACHE_MAX_TTL)
+    }
+}
+
+fn key(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl VerifyCache {
+    pub fn new(capacity: usize, max_ttl: u64) -> Self {
+        Self {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            max_ttl,
+        }
+    }
+
+    /// The cached claims of `token`, if verified earlier and still within its lifetime. The
+    /// expiry is re-checked against `now` on every hit, so a cached token stops working at `exp`
+    /// exactly as an uncached one would.
+    pub fn get(&self, token: &str, now: u64) -> Option<&VerifiedToken> {
+        let e = self.entries.get(&key(token))?;
+        (now < e.until).then_some(&e.token)
+    }
+
+    /// Remembers a token that just passed verification, until `min(exp, now + max_ttl)`.
+    pub fn insert(&mut self, token: &str, verified: VerifiedToken, now: u64) {
+        let until = verified.exp.min(now.saturating_add(self.max_ttl));
+        if until <= now {
+            return;
+        }
+        let k = key(token);
+        let entry = Entry {
+            token: verified,
+            until,
+        };
+        if let Some(existing) = self.entries.get_mut(&k) {
+            *existing = entry;
+            return;
+        }
+        if self.entries.len() >= self.capacity {
+            self.evict(now);
+        }
+        self.entries.insert(k, entry);
+        self.order.push_back(k);
+    }
+
+    /// Drops expired entries; if still full, the oldest.
+    fn evict(&mut self, now: u64) {
+        self.entries.retain(|_, e| now < e.until);
+        let entries = &self.entries;
+        self.order.retain(|k| entries.contains_key(k));
+        while self.entries.len() >= self.capacity {
+            match self.order.pop_front() {
+                Some(k) => {
+                    self.entries.remove(&k);
+                }
+                None => {
+                    self.entries.clear();
+                    break;
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(exp: u64) -> VerifiedToken {
+        VerifiedToken {
+            subject: "alice".into(),
+            access: vec![],
+            exp,
+        }
+    }
+
+    #[test]
+    fn hit_until_exp() {
+        let mut c = VerifyCache::new(8, 600);
+        c.insert("t1", v(1300), 1000);
+        assert_eq!(c.get("t1", 1000).map(|t| t.subject.as_str()), Some("alice"));
+        assert!(c.get("t1", 1299).is_some());
+        assert!(c.get("t1", 1300).is_none());
+        assert!(c.get("t2", 1000).is_none());
+    }
+
+    #[test]
+    fn capped_by_max_ttl() {
+        let mut c = VerifyCache::new(8, 60);
+        c.insert("t", v(10_000), 1000);
+        assert!(c.get("t", 1059).is_some());
+        assert!(c.get("t", 1060).is_none());
+    }
+
+    #[test]
+    fn expired_tokens_are_not_stored() {
+        let mut c = VerifyCache::new(8, 60);
+        c.insert("t", v(1000), 1000);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn keyed_by_digest_not_token() {
+        let mut c = VerifyCache::new(8, 60);
+        c.insert("secret-token", v(2000), 1000);
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("secret-token"));
+    }
+
+    #[test]
+    fn bounded_evicts_expired_then_oldest() {
+        let mut c = VerifyCache::new(3, 600);
+        c.insert("a", v(1010), 1000);
+        c.insert("b", v(2000), 1000);
+        c.insert("c", v(2000), 1000);
+        // At 1020 "a" has expired: it goes first.
+        c.insert("d", v(2000), 1020);
+        assert_eq!(c.len(), 3);
+        assert!(c.get("b", 1020).is_some());
+        // Full of live entries: the oldest ("b") goes.
+        c.insert("e", v(2000), 1020);
+        assert_eq!(c.len(), 3);
+        assert!(c.get("b", 1020).is_none());
+        assert!(c.get("c", 1020).is_some());
+        assert!(c.get("e", 1020).is_some());
+        for i in 0..100 {
+            c.insert(&format!("x{i}"), v(2000), 1020);
+        }
+        assert_eq!(c.len(), 3);
+    }
+}
