@@ -69,6 +69,48 @@ enum KeysCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Show a key or certificate file: algorithm, libtrust kid, JWK, and the `wrangler secret put` steps.
+    Show {
+        /// A PEM file: PKCS#8 private key, certificate(s) or public key.
+        file: PathBuf,
+        /// wrangler environment to name in the printed steps (e.g. staging, prod).
+        #[arg(long)]
+        env: Option<String>,
+    },
+    /// Print the JWK Set (RFC 7517, libtrust kids) of the keys/certificates in FILES.
+    Jwks {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Join certificates into one PEM bundle (a registry's rootcertbundle, or PUBLISHED_KEYS).
+    Bundle {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Rotate the ES256 signing key: start (new key, publish it), switch (it signs), retire (drop the old).
+    Rotate {
+        #[arg(value_enum)]
+        step: RotateStep,
+        /// The key directory (signing.*, signing-next.*, signing-previous.*).
+        #[arg(long)]
+        dir: PathBuf,
+        /// wrangler environment to name in the printed steps.
+        #[arg(long)]
+        env: Option<String>,
+        /// Certificate lifetime of the new key (start only).
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RotateStep {
+    /// Generate signing-next.* and print how to publish it.
+    Start,
+    /// Make signing-next the active key, keep the old one as signing-previous.
+    Switch,
+    /// Delete signing-previous.* once tokens it signed have expired.
+    Retire,
 }
 
 #[derive(Subcommand)]
@@ -99,6 +141,32 @@ fn load_valid(file: &std::path::Path) -> Result<Loaded> {
     Ok(loaded)
 }
 
+/// Writes to stdout; a closed pipe (`tollgate ... | head`) is not an error and never a panic.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::anyhow!("writing to stdout: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes a note or an error to stderr; failures to write are ignored rather than panicking.
+fn note(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Pretty JSON plus a final newline.
+fn pretty(value: &impl serde::Serialize) -> Result<String> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Keys(KeysCommand::Generate {
@@ -119,23 +187,42 @@ fn run(cli: Cli) -> Result<()> {
                 bits,
                 force,
             })?;
-            eprintln!(
+            note(&format!(
                 "wrote {} (mode 0600) and {}",
                 keys::key_path(&out_dir, &name).display(),
                 keys::cert_path(&out_dir, &name).display()
-            );
-            println!("{kid}");
+            ));
+            emit(&format!("{kid}\n"))?;
         }
-        Command::Keys(KeysCommand::DevVars { dir }) => print!("{}", keys::dev_vars(&dir)?),
+        Command::Keys(KeysCommand::DevVars { dir }) => emit(&keys::dev_vars(&dir)?)?,
+        Command::Keys(KeysCommand::Show { file, env }) => {
+            emit(&keys::show::show(&file, env.as_deref())?)?
+        }
+        Command::Keys(KeysCommand::Jwks { files }) => emit(&pretty(&keys::show::jwks(&files)?)?)?,
+        Command::Keys(KeysCommand::Bundle { files }) => emit(&keys::show::bundle(&files)?)?,
+        Command::Keys(KeysCommand::Rotate {
+            step,
+            dir,
+            env,
+            days,
+        }) => {
+            let env = env.as_deref();
+            let text = match step {
+                RotateStep::Start => keys::rotate::start(&dir, env, days)?,
+                RotateStep::Switch => keys::rotate::switch(&dir, env)?,
+                RotateStep::Retire => keys::rotate::retire(&dir, env)?,
+            };
+            emit(&text)?;
+        }
         Command::Policy(PolicyCommand::Render { file }) => {
             let loaded = load_valid(&file)?;
             let entries = policy_file::render::entries(&loaded)?;
-            println!("{}", serde_json::to_string_pretty(&entries)?);
+            emit(&pretty(&entries)?)?;
         }
         Command::Policy(PolicyCommand::Validate { file }) => {
             let loaded = load_valid(&file)?;
-            println!(
-                "{}: OK ({} users, {} API keys, {} rules)",
+            emit(&format!(
+                "{}: OK ({} users, {} API keys, {} rules)\n",
                 file.display(),
                 loaded.policy.users.len(),
                 loaded
@@ -145,7 +232,7 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|u| u.get_ref().apikeys.len())
                     .sum::<usize>(),
                 loaded.policy.rules.len()
-            );
+            ))?;
         }
     }
     Ok(())
@@ -156,7 +243,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            note(&format!("error: {e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,8 @@
 //! `tollgate keys ...`: signing keys, certificates, key IDs, JWKS and the worker's secrets.
 
 pub mod material;
+pub mod rotate;
+pub mod show;
 
 use std::fs;
 use std::io::Write as _;

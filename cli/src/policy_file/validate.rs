@@ -17,6 +17,19 @@ pub fn problems(loaded: &Loaded) -> Vec<String> {
     let mut out = Vec::new();
     check_users(loaded, &mut out);
     check_rules(loaded, &mut out);
+    // Report in file order: every message starts with `FILE:LINE:COLUMN:`.
+    let prefix = format!("{}:", loaded.path.display());
+    out.sort_by_key(|m| {
+        let mut nums = m
+            .strip_prefix(&prefix)
+            .unwrap_or("")
+            .split(':')
+            .map(|n| n.parse::<usize>().unwrap_or(usize::MAX));
+        (
+            nums.next().unwrap_or(usize::MAX),
+            nums.next().unwrap_or(usize::MAX),
+        )
+    });
     out
 }
 

@@ -1,0 +1,431 @@
+//! `tollgate keys ...` against the built binary.
+
+mod common;
+
+use common::{run, run_in};
+use std::fs;
+
+fn kid_shape(kid: &str) -> bool {
+    kid.len() == 59
+        && kid.split(':').count() == 12
+        && kid.split(':').all(|g| {
+            g.len() == 4
+                && g.chars()
+                    .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
+        })
+}
+
+#[test]
+fn generate_writes_key_and_certificate_and_prints_the_kid() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("keys");
+    let r = run(&[
+        "keys",
+        "generate",
+        "--alg",
+        "es256",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--name",
+        "signing",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let kid = r.stdout.trim();
+    assert!(kid_shape(kid), "{kid}");
+    let key = fs::read_to_string(out.join("signing.key.pem")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    let cert = fs::read_to_string(out.join("signing.crt.pem")).unwrap();
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----\n"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(out.join("signing.key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The certificate carries the same key: `keys show` on either prints the same kid.
+    let from_cert = run(&[
+        "keys",
+        "show",
+        out.join("signing.crt.pem").to_str().unwrap(),
+    ]);
+    assert!(from_cert.stdout.contains(kid), "{}", from_cert.stdout);
+}
+
+#[test]
+fn generate_refuses_to_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let first = run(&[
+        "keys",
+        "generate",
+        "--alg",
+        "es256",
+        "--out-dir",
+        d,
+        "--name",
+        "k",
+    ]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let again = run(&[
+        "keys",
+        "generate",
+        "--alg",
+        "es256",
+        "--out-dir",
+        d,
+        "--name",
+        "k",
+    ]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("k.key.pem already exists"),
+        "{}",
+        again.stderr
+    );
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+    let forced = run(&[
+        "keys",
+        "generate",
+        "--alg",
+        "es256",
+        "--out-dir",
+        d,
+        "--name",
+        "k",
+        "--force",
+    ]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_ne!(forced.stdout, first.stdout, "--force must make a new key");
+}
+
+#[test]
+fn generate_rejects_bad_flags_with_what_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let r = run(&[
+        "keys",
+        "generate",
+        "--alg",
+        "hs256",
+        "--out-dir",
+        d,
+        "--name",
+        "k",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("es256") && r.stderr.contains("rs256"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "keys",
+        "generate",
+        "--alg",
+        "es256",
+        "--out-dir",
+        d,
+        "--name",
+        "../escape",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("--name \"../escape\" is not valid"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "keys",
+        "generate",
+        "--alg",
+        "rs256",
+        "--out-dir",
+        d,
+        "--name",
+        "r",
+        "--bits",
+        "1024",
+    ]);
+    assert!(
+        r.stderr.contains("--bits 1024 is not supported"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "keys",
+        "generate",
+        "--alg",
+        "es256",
+        "--out-dir",
+        d,
+        "--name",
+        "k",
+        "--days",
+        "0",
+    ]);
+    assert!(
+        r.stderr.contains("--days 0 is out of range"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !dir.path().join("k.key.pem").exists(),
+        "nothing written on error"
+    );
+}
+
+#[test]
+fn dev_vars_round_trips_through_dotenv_quoting() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (alg, name) in [
+        ("es256", "signing"),
+        ("rs256", "rsa-signing"),
+        ("es256", "signing-next"),
+    ] {
+        let r = run(&[
+            "keys",
+            "generate",
+            "--alg",
+            alg,
+            "--out-dir",
+            d,
+            "--name",
+            name,
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let r = run_in(Some(dir.path()), &["keys", "dev-vars", "--dir", "."]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut names = Vec::new();
+    for line in r.stdout.lines().filter(|l| !l.starts_with('#')) {
+        let (name, value) = line.split_once('=').unwrap();
+        names.push(name);
+        // One line, double-quoted, newlines escaped: what wrangler's dotenv parser expects.
+        let inner = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap();
+        assert!(!inner.contains('"'));
+        let unescaped = inner.replace("\\n", "\n");
+        let file = match name {
+            "SIGNING_KEY" => "signing.key.pem",
+            "SIGNING_CERT" => "signing.crt.pem",
+            "RSA_SIGNING_KEY" => "rsa-signing.key.pem",
+            "PUBLISHED_KEYS" => "signing-next.crt.pem",
+            other => panic!("unexpected variable {other}"),
+        };
+        assert_eq!(
+            unescaped,
+            fs::read_to_string(dir.path().join(file)).unwrap(),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        names,
+        [
+            "SIGNING_KEY",
+            "SIGNING_CERT",
+            "RSA_SIGNING_KEY",
+            "PUBLISHED_KEYS"
+        ]
+    );
+}
+
+#[test]
+fn dev_vars_without_a_signing_key_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(&["keys", "dev-vars", "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("tollgate keys generate --alg es256"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+}
+
+// Expected kids computed independently with openssl:
+//   openssl x509 -in F -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum
+//   -> first 30 bytes, base32, groups of 4.
+const ES256_KID: &str = "KVW2:67HT:5ING:QFUR:G4R6:INEI:XLWH:RBPH:37S4:MAZE:WOCW:4NBK";
+const RS256_KID: &str = "OKTB:IMPW:6BHP:X6LT:JYZY:TTBN:3RR6:UY6X:W5GM:E3MS:D5U4:S5R2";
+
+#[test]
+fn show_certificate_matches_golden_output() {
+    let fixtures = common::crate_dir().join("tests/fixtures");
+    let r = run_in(
+        Some(&fixtures),
+        &["keys", "show", "es256.crt.pem", "--env", "prod"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(ES256_KID));
+    common::golden("keys-show-es256-cert.txt", &r.stdout);
+    let r = run_in(Some(&fixtures), &["keys", "show", "rs256.pub.pem"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    common::golden("keys-show-rs256-pub.txt", &r.stdout);
+}
+
+#[test]
+fn jwks_lists_each_key_once_with_libtrust_kids() {
+    let es = common::fixture("es256.crt.pem");
+    let rs = common::fixture("rs256.crt.pem");
+    let pubkey = common::fixture("rs256.pub.pem");
+    let r = run(&["keys", "jwks", &es, &rs, &pubkey]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    common::golden("keys-jwks.json", &r.stdout);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let kids: Vec<&str> = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, [ES256_KID, RS256_KID]);
+}
+
+#[test]
+fn bundle_joins_certificates_and_refuses_private_keys() {
+    let es = common::fixture("es256.crt.pem");
+    let rs = common::fixture("rs256.crt.pem");
+    let r = run(&["keys", "bundle", &es, &rs, &es]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let expected = fs::read_to_string(&es).unwrap() + &fs::read_to_string(&rs).unwrap();
+    assert_eq!(r.stdout, expected);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    run(&[
+        "keys",
+        "generate",
+        "--alg",
+        "es256",
+        "--out-dir",
+        d,
+        "--name",
+        "s",
+    ]);
+    let key = dir.path().join("s.key.pem");
+    let r = run(&["keys", "bundle", key.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("holds a PRIVATE KEY"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    let r = run(&["keys", "bundle", &common::fixture("rs256.pub.pem")]);
+    assert!(r.stderr.contains("bare PUBLIC KEY"), "{}", r.stderr);
+}
+
+#[test]
+fn show_refuses_non_pem_files_without_panicking() {
+    let r = run(&["keys", "show", &common::fixture("../keys.rs")]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no PEM block found"), "{}", r.stderr);
+    let r = run(&["keys", "show", "/nonexistent/k.pem"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("/nonexistent/k.pem: cannot read it"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// The whole rotation on a key directory: what signs and what is published after each step.
+#[test]
+fn rotation_publishes_next_then_previous_then_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let kid = |file: &str| {
+        let r = run(&["keys", "show", &format!("{d}/{file}")]);
+        r.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("kid:"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let vars = || {
+        let r = run(&["keys", "dev-vars", "--dir", d]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    let published = |text: &str| -> Option<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix("PUBLISHED_KEYS="))
+            .map(|v| v.trim_matches('"').replace("\\n", "\n"))
+    };
+    assert_eq!(
+        run(&[
+            "keys",
+            "generate",
+            "--alg",
+            "es256",
+            "--out-dir",
+            d,
+            "--name",
+            "signing"
+        ])
+        .code,
+        0
+    );
+    let old = kid("signing.key.pem");
+    assert!(published(&vars()).is_none());
+
+    let r = run(&["keys", "rotate", "switch", "--dir", d]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("start a rotation with `tollgate keys rotate start`"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(&["keys", "rotate", "start", "--dir", d, "--env", "prod"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("npx wrangler secret put PUBLISHED_KEYS --env prod"),
+        "{}",
+        r.stdout
+    );
+    let next = kid("signing-next.key.pem");
+    assert_ne!(old, next);
+    let v = vars();
+    assert_eq!(
+        published(&v).unwrap(),
+        fs::read_to_string(dir.path().join("signing-next.crt.pem")).unwrap()
+    );
+    assert_eq!(
+        kid("signing.key.pem"),
+        old,
+        "start does not change the signing key"
+    );
+    assert_eq!(
+        run(&["keys", "rotate", "start", "--dir", d]).code,
+        1,
+        "one rotation at a time"
+    );
+
+    let r = run(&["keys", "rotate", "switch", "--dir", d]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("npx wrangler secret put SIGNING_KEY <"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(kid("signing.key.pem"), next);
+    assert_eq!(kid("signing.crt.pem"), next);
+    assert_eq!(kid("signing-previous.crt.pem"), old);
+    assert_eq!(
+        published(&vars()).unwrap(),
+        fs::read_to_string(dir.path().join("signing-previous.crt.pem")).unwrap()
+    );
+
+    let r = run(&["keys", "rotate", "retire", "--dir", d]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!dir.path().join("signing-previous.key.pem").exists());
+    assert!(published(&vars()).is_none());
+    assert_eq!(kid("signing.key.pem"), next);
+    assert_eq!(run(&["keys", "rotate", "retire", "--dir", d]).code, 1);
+}
