@@ -8,11 +8,12 @@
 
 mod http;
 mod kv;
+mod proxy;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
-use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
+use tollgate_core::protocol::Flavor;
 use tollgate_core::service::{self, App, RandomError};
 use worker::{console_error, console_log, event, Context, Date, Env, Request, Response, Result};
 
@@ -56,7 +57,7 @@ fn random(buf: &mut [u8]) -> std::result::Result<(), RandomError> {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let app = app(&env);
     let app = match app.as_ref() {
         Ok(app) => app,
@@ -69,13 +70,8 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if mode.proxies() && !token_endpoint {
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward
-        // proxy. The proxy work adds `mod proxy;` (src/proxy.rs) and replaces this block with
-        //     return proxy::handle(req, &env, app).await;
-        let e = TokenError::new(
-            ErrorKind::NotFound,
-            "proxy mode is not available in this build",
-        );
-        return http::to_worker(e.to_response(Flavor::Distribution, &app.settings().issuer));
+        // proxy (src/proxy.rs).
+        return proxy::handle(req, &env, &ctx, app).await;
     }
 
     let hreq = match http::from_worker(&mut req).await {

@@ -3,6 +3,7 @@
 //! headers cross the proxy in each direction ([`headers`]) and its settings ([`config`]). The
 //! worker's `src/proxy.rs` does the fetching.
 
+pub mod app;
 pub mod authorize;
 pub mod cache;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod gate;
 pub mod headers;
 pub mod route;
 
+pub use app::AppAuthority;
 pub use authorize::{check_access, Insufficient, Refusal, UpstreamFailure};
 pub use cache::{VerifiedToken, VerifyCache};
 pub use config::ProxySettings;

@@ -1,0 +1,211 @@
+//! MODE=proxy|both: the verify-and-forward shell around `tollgate_core::proxy::Gate`.
+//!
+//! The core decides (route -> credential -> grant); this file only moves bytes: it builds the
+//! origin request from ORIGIN + the validated path + the raw query (never a host taken from the
+//! request), passes the request body stream through untouched, races the origin's response
+//! headers against ORIGIN_TIMEOUT, and returns the origin's body stream untouched, so multi-GB
+//! layers cross with flat memory. Redirects are not followed (`redirect: manual`): a 307 to blob
+//! storage goes back to the client, with `Location` rewritten only when it points at the origin.
+
+use crate::{http, kv, now, KV_BINDING};
+use futures_util::future::{select, Either};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use tollgate_core::config::ConfigError;
+use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
+use tollgate_core::proxy::{headers, Decision, Gate, ProxySettings, PublicHost, RequestMeta};
+use tollgate_core::service::{self, App};
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Request, Response, Result};
+
+/// Largest response body put into the edge cache. The cache write reads a tee of the body; a
+/// client slower than the cache write makes the tee buffer, so only modest objects are cached.
+const EDGE_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+thread_local! {
+    /// The isolate's gate (settings + verified-token cache), or why it cannot be built.
+    static GATE: RefCell<Option<Rc<std::result::Result<Gate, ConfigError>>>> = const { RefCell::new(None) };
+}
+
+fn gate(env: &Env, app: &App) -> Rc<std::result::Result<Gate, ConfigError>> {
+    GATE.with(|cell| {
+        if let Some(g) = cell.borrow().as_ref() {
+            return Rc::clone(g);
+        }
+        let built = ProxySettings::from_vars(
+            |name| env.var(name).ok().map(|v| v.to_string()),
+            app.settings(),
+        )
+        .map(|p| Gate::new(p, app.settings().realm.clone()));
+        if let Err(e) = built.as_ref() {
+            worker::console_error!("{}", e);
+        }
+        let built = Rc::new(built);
+        *cell.borrow_mut() = Some(Rc::clone(&built));
+        built
+    })
+}
+
+/// `host[:port]` as the client addressed us.
+fn public_host(url: &worker::Url) -> PublicHost {
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => String::new(),
+    };
+    PublicHost {
+        scheme: url.scheme().to_string(),
+        host,
+    }
+}
+
+/// Handles one request in proxy mode.
+pub async fn handle(req: Request, env: &Env, ctx: &Context, app: &App) -> Result<Response> {
+    let gate = gate(env, app);
+    let gate = match gate.as_ref() {
+        Ok(g) => g,
+        Err(e) => return http::to_worker(service::config_error_response(e)),
+    };
+    let url = req.url()?;
+    let public = public_host(&url);
+    let method = req.method().to_string();
+    let path = url.path().to_string();
+    let query = url.query().unwrap_or("").to_string();
+    let authorization = req.headers().get("authorization")?;
+    let content_type = req.headers().get("content-type")?;
+    let meta = RequestMeta {
+        method: &method,
+        path: &path,
+        query: &query,
+        authorization: authorization.as_deref().into_iter().collect(),
+        content_type: content_type.as_deref(),
+        public: &public,
+    };
+    let store = kv::Kv::new(env, KV_BINDING);
+    let authority = tollgate_core::proxy::AppAuthority::new(app);
+    match gate.decide(&authority, &meta, &store, now()).await {
+        Decision::Refuse { response, reason } => {
+            console_log!(
+                "{}",
+                serde_json::json!({"event": "proxy", "method": method, "path": path, "outcome": "refused", "reason": reason, "status": response.status})
+            );
+            http::to_worker(*response)
+        }
+        Decision::Forward {
+            url: target,
+            principal,
+            cacheable,
+            ..
+        } => {
+            let resp = forward(&req, &method, &target, gate, &public, cacheable, ctx).await;
+            let status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
+            console_log!(
+                "{}",
+                serde_json::json!({"event": "proxy", "method": method, "path": path, "outcome": "forwarded", "principal": principal.name(), "status": status})
+            );
+            resp
+        }
+    }
+}
+
+/// Copies `(name, value)` pairs into a fresh JS `Headers`.
+fn js_headers(pairs: &[(String, String)]) -> Result<web_sys::Headers> {
+    let h = web_sys::Headers::new()?;
+    for (n, v) in pairs {
+        h.append(n, v)?;
+    }
+    Ok(h)
+}
+
+fn header_pairs(h: &web_sys::Headers) -> Vec<(String, String)> {
+    worker::Headers(h.clone())
+        .entries()
+        .take(headers::MAX_HEADERS)
+        .collect()
+}
+
+async fn forward(
+    req: &Request,
+    method: &str,
+    target: &str,
+    gate: &Gate,
+    public: &PublicHost,
+    cacheable: bool,
+    ctx: &Context,
+) -> Result<Response> {
+    let settings = gate.settings();
+    let incoming = header_pairs(req.inner().headers().as_ref());
+    let use_cache = cacheable
+        && !incoming
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("range"));
+    // The cache key is Tollgate's own URL (the zone's host), never the origin's.
+    let cache_key = format!(
+        "{}://{}{}",
+        public.scheme,
+        public.host,
+        worker::Url::parse(target)?.path()
+    );
+    if use_cache {
+        if let Ok(Some(hit)) = Cache::default().get(cache_key.as_str(), false).await {
+            return Ok(hit);
+        }
+    }
+
+    let out_headers = headers::request_headers(&incoming, settings.origin_auth.as_deref(), public);
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(js_headers(&out_headers)?.as_ref());
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if method != "GET" && method != "HEAD" {
+        // The client's body stream, untouched: no buffering, any length, chunked or not.
+        if let Some(body) = req.inner().body() {
+            init.set_body(&body);
+        }
+    }
+    let controller = web_sys::AbortController::new()?;
+    init.set_signal(Some(&controller.signal()));
+    let origin_req = web_sys::Request::new_with_str_and_init(target, &init)?;
+
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let fetch = JsFuture::from(global.fetch_with_request(&origin_req));
+    let timeout = Delay::from(Duration::from_secs(settings.origin_timeout));
+    let origin_resp = match select(std::pin::pin!(fetch), std::pin::pin!(timeout)).await {
+        Either::Left((Ok(v), _)) => v.dyn_into::<web_sys::Response>()?,
+        Either::Left((Err(e), _)) => {
+            worker::console_error!("origin fetch failed: {:?}", e.as_string());
+            return http::to_worker(upstream_error_response(UpstreamFailure::Unreachable));
+        }
+        Either::Right(_) => {
+            controller.abort();
+            return http::to_worker(upstream_error_response(UpstreamFailure::Timeout));
+        }
+    };
+
+    let status = origin_resp.status();
+    let in_headers = header_pairs(&origin_resp.headers());
+    let out = headers::response_headers(&in_headers, &settings.origin, public);
+    let rinit = web_sys::ResponseInit::new();
+    rinit.set_status(status);
+    rinit.set_headers(js_headers(&out)?.as_ref());
+    let body = origin_resp.body();
+    let resp = web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &rinit)?;
+    let mut resp = Response::from(resp);
+
+    let length = in_headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+    if use_cache && status == 200 && length.is_some_and(|n| n <= EDGE_CACHE_MAX_BYTES) {
+        if let Ok(copy) = resp.cloned() {
+            ctx.wait_until(async move {
+                if let Err(e) = Cache::default().put(cache_key.as_str(), copy).await {
+                    worker::console_error!("edge cache put failed: {e}");
+                }
+            });
+        }
+    }
+    Ok(resp)
+}
