@@ -6,6 +6,8 @@
 
 mod keys;
 mod policy_file;
+mod secrets;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +37,109 @@ enum Command {
     /// The policy file (users, API keys, ACL rules): validate, render to KV records, sync to KV.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Users of a policy file: add, passwd, disable, enable, delete, list, import-htpasswd.
+    User {
+        #[command(flatten)]
+        policy: PolicyArg,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// API keys of a policy file's users: create (shown once), revoke.
+    Apikey {
+        #[command(flatten)]
+        policy: PolicyArg,
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+}
+
+/// The policy file edited or read by a command.
+#[derive(clap::Args)]
+struct PolicyArg {
+    /// The policy file (TOML); defaults to $TOLLGATE_POLICY.
+    #[arg(long, global = true, env = "TOLLGATE_POLICY")]
+    policy: Option<PathBuf>,
+}
+
+impl PolicyArg {
+    fn path(&self) -> Result<&std::path::Path> {
+        self.policy.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("no policy file: pass --policy FILE or set TOLLGATE_POLICY")
+        })
+    }
+}
+
+/// How a command gets a password.
+#[derive(clap::Args)]
+struct PasswordArgs {
+    /// Read the password from the first line of stdin instead of the terminal.
+    #[arg(long)]
+    password_stdin: bool,
+    /// bcrypt cost (10..=14); each step doubles the worker's CPU per uncached login.
+    #[arg(long, default_value_t = 10)]
+    cost: u32,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; asks for a password (no echo) unless --no-password (API keys only).
+    Add {
+        account: String,
+        /// Group for ACL rules (`match.group`); repeat for several.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Create the user without a password (it will only use API keys).
+        #[arg(long, conflicts_with = "password_stdin")]
+        no_password: bool,
+        /// A note for reviewers, kept in the file.
+        #[arg(long)]
+        comment: Option<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Set a new password (no echo, or --password-stdin).
+    Passwd {
+        account: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Disable a user: no new tokens, refresh tokens or API-key logins once synced.
+    Disable { account: String },
+    /// Enable a disabled user again.
+    Enable { account: String },
+    /// Delete a user and its API keys.
+    Delete { account: String },
+    /// List users.
+    List,
+    /// Import bcrypt entries of an htpasswd file (other hash kinds are refused).
+    ImportHtpasswd {
+        file: PathBuf,
+        /// Overwrite the passwords of users that already exist.
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create an API key (256 bits from the OS RNG), store its SHA-256 digest and print the key once.
+    Create {
+        #[arg(long)]
+        account: String,
+        /// A label for the key, unique per account (e.g. ci, chartmuseum).
+        #[arg(long)]
+        name: String,
+        /// Expire the key after this many days.
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Remove an API key by its label.
+    Revoke {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,8 +272,77 @@ fn pretty(value: &impl serde::Serialize) -> Result<String> {
     Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
 }
 
+/// Unix seconds now: the CLI is a shell, so it reads the clock and hands it to the code below.
+fn now() -> Result<u64> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| anyhow::anyhow!("the system clock is before 1970"))?
+        .as_secs())
+}
+
+fn run_user(policy: &PolicyArg, command: UserCommand) -> Result<String> {
+    let path = policy.path()?;
+    match command {
+        UserCommand::Add {
+            account,
+            groups,
+            no_password,
+            comment,
+            password,
+        } => {
+            let pw = if no_password {
+                None
+            } else {
+                Some(secrets::read_password(password.password_stdin, &account)?)
+            };
+            users::add(
+                path,
+                users::AddOptions {
+                    account: &account,
+                    groups: &groups,
+                    password: pw,
+                    cost: password.cost,
+                    comment: comment.as_deref(),
+                },
+            )
+        }
+        UserCommand::Passwd { account, password } => {
+            let pw = secrets::read_password(password.password_stdin, &account)?;
+            users::passwd(path, &account, &pw, password.cost)
+        }
+        UserCommand::Disable { account } => users::set_disabled(path, &account, true),
+        UserCommand::Enable { account } => users::set_disabled(path, &account, false),
+        UserCommand::Delete { account } => users::delete(path, &account),
+        UserCommand::List => users::list(path),
+        UserCommand::ImportHtpasswd { file, replace } => {
+            users::import_htpasswd(path, &file, replace)
+        }
+    }
+}
+
+fn run_apikey(policy: &PolicyArg, command: ApikeyCommand) -> Result<String> {
+    let path = policy.path()?;
+    match command {
+        ApikeyCommand::Create {
+            account,
+            name,
+            expires_days,
+        } => {
+            let key = users::apikey_create(path, &account, &name, now()?, expires_days)?;
+            note(&format!(
+                "created API key {name:?} for {account} in {}; only its digest is stored, so copy the key now (it is not shown again)",
+                path.display()
+            ));
+            Ok(format!("{key}\n"))
+        }
+        ApikeyCommand::Revoke { account, name } => users::apikey_revoke(path, &account, &name),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::User { policy, command } => emit(&run_user(&policy, command)?)?,
+        Command::Apikey { policy, command } => emit(&run_apikey(&policy, command)?)?,
         Command::Keys(KeysCommand::Generate {
             alg,
             out_dir,

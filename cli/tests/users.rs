@@ -1,0 +1,368 @@
+//! `tollgate user ...` and `tollgate apikey ...` editing a policy file.
+
+mod common;
+
+use common::{golden, run, run_stdin};
+use std::fs;
+use std::path::Path;
+
+const START: &str = "# reviewed policy: comments must survive edits\n\n[[rules]]\n# writers\nmatch = { group = \"dev\", type = \"repository\", name = \"org/*\" }\nactions = [\"pull\", \"push\"]\n";
+
+fn policy_in(dir: &Path) -> String {
+    let p = dir.join("policy.toml");
+    fs::write(&p, START).unwrap();
+    p.display().to_string()
+}
+
+fn render(p: &str) -> Vec<serde_json::Value> {
+    let r = run(&["policy", "render", p]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+fn record(entries: &[serde_json::Value], key: &str) -> Option<serde_json::Value> {
+    entries
+        .iter()
+        .find(|e| e["key"] == key)
+        .map(|e| serde_json::from_str(e["value"].as_str().unwrap()).unwrap())
+}
+
+#[test]
+fn add_hashes_the_password_and_keeps_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_in(dir.path());
+    let r = run_stdin(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--group",
+            "dev",
+            "--password-stdin",
+            "--policy",
+            &p,
+        ],
+        "s3cret-pass\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = fs::read_to_string(&p).unwrap();
+    assert!(
+        text.starts_with(START),
+        "the existing text is kept verbatim:\n{text}"
+    );
+    assert!(
+        !text.contains("s3cret-pass"),
+        "the plaintext is never stored"
+    );
+    let user = record(&render(&p), "user:alice").unwrap();
+    let hash = user["password"].as_str().unwrap();
+    assert!(hash.starts_with("$2y$10$"));
+    assert!(bcrypt::verify("s3cret-pass", hash).unwrap());
+    assert_eq!(user["groups"], serde_json::json!(["dev"]));
+
+    let r = run_stdin(
+        &["user", "add", "alice", "--password-stdin", "--policy", &p],
+        "another-pass\n",
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("user \"alice\" already exists"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run_stdin(
+        &[
+            "user",
+            "passwd",
+            "alice",
+            "--password-stdin",
+            "--policy",
+            &p,
+        ],
+        "new-password\r\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let hash = record(&render(&p), "user:alice").unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        bcrypt::verify("new-password", &hash).unwrap(),
+        "CRLF is stripped"
+    );
+}
+
+#[test]
+fn bad_passwords_and_names_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_in(dir.path());
+    for (args, input, expect) in [
+        (
+            vec!["user", "add", "bob", "--password-stdin"],
+            "short\n",
+            "too short",
+        ),
+        (
+            vec!["user", "add", "bob", "--password-stdin"],
+            &*format!("{}\n", "x".repeat(80)),
+            "bcrypt only uses 72",
+        ),
+        (
+            vec!["user", "add", "bob:x", "--password-stdin"],
+            "long-enough\n",
+            "may only use",
+        ),
+        (
+            vec!["user", "add", "bob", "--password-stdin", "--cost", "4"],
+            "long-enough\n",
+            "--cost 4 is out of range",
+        ),
+        (
+            vec!["user", "add", "bob", "--group", "a b", "--no-password"],
+            "",
+            "would leave problems",
+        ),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--policy", &p]);
+        let r = run_stdin(&a, input);
+        assert_eq!(r.code, 1, "{args:?}");
+        assert!(r.stderr.contains(expect), "{args:?}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("long-enough"),
+            "the password never appears in an error"
+        );
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            START,
+            "{args:?} must not touch the file"
+        );
+    }
+}
+
+#[test]
+fn no_terminal_and_no_stdin_flag_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_in(dir.path());
+    let r = run(&["user", "add", "bob", "--policy", &p]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("--password-stdin"), "{}", r.stderr);
+    let r = run(&["user", "list"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("pass --policy FILE or set TOLLGATE_POLICY"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn disable_enable_delete_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_in(dir.path());
+    assert_eq!(
+        run(&[
+            "user",
+            "add",
+            "ci",
+            "--no-password",
+            "--group",
+            "dev",
+            "--policy",
+            &p
+        ])
+        .code,
+        0
+    );
+    assert_eq!(
+        run_stdin(
+            &["user", "add", "bob", "--password-stdin", "--policy", &p],
+            "long-enough\n"
+        )
+        .code,
+        0
+    );
+    assert_eq!(run(&["user", "disable", "bob", "--policy", &p]).code, 0);
+    assert_eq!(record(&render(&p), "user:bob").unwrap()["disabled"], true);
+    let r = run(&["user", "list", "--policy", &p]);
+    golden("user-list.txt", &r.stdout);
+    assert_eq!(run(&["user", "enable", "bob", "--policy", &p]).code, 0);
+    assert_eq!(record(&render(&p), "user:bob").unwrap()["disabled"], false);
+    let r = run(&["user", "delete", "bob", "--policy", &p]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(record(&render(&p), "user:bob").is_none());
+    let r = run(&["user", "delete", "bob", "--policy", &p]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("there is no user \"bob\""),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["user", "disable", "nobody", "--policy", &p]);
+    assert!(
+        r.stderr.contains("there is no user \"nobody\""),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn apikey_create_shows_the_key_once_and_stores_its_digest() {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_in(dir.path());
+    assert_eq!(
+        run(&["user", "add", "ci-bot", "--no-password", "--policy", &p]).code,
+        0
+    );
+    let r = run(&[
+        "apikey",
+        "create",
+        "--account",
+        "ci-bot",
+        "--name",
+        "ci",
+        "--expires-days",
+        "30",
+        "--policy",
+        &p,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let key = r.stdout.trim();
+    assert!(key.starts_with("tgk_") && key.len() == 47, "{key}");
+    assert!(r.stderr.contains("not shown again"));
+    let text = fs::read_to_string(&p).unwrap();
+    assert!(!text.contains(key), "the key itself is never written");
+    let digest = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(key.as_bytes()));
+    let rec = record(&render(&p), &format!("apikey:{digest}")).unwrap();
+    assert_eq!(rec["account"], "ci-bot");
+    assert_eq!(rec["name"], "ci");
+    assert_eq!(
+        rec["expires"].as_u64().unwrap() - rec["created"].as_u64().unwrap(),
+        30 * 86_400
+    );
+
+    let again = run(&[
+        "apikey",
+        "create",
+        "--account",
+        "ci-bot",
+        "--name",
+        "ci",
+        "--policy",
+        &p,
+    ]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("already has an API key named \"ci\""),
+        "{}",
+        again.stderr
+    );
+    let second = run(&[
+        "apikey",
+        "create",
+        "--account",
+        "ci-bot",
+        "--name",
+        "ci2",
+        "--policy",
+        &p,
+    ]);
+    assert_ne!(second.stdout, r.stdout);
+
+    let r = run(&[
+        "apikey",
+        "revoke",
+        "--account",
+        "ci-bot",
+        "--name",
+        "ci",
+        "--policy",
+        &p,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(record(&render(&p), &format!("apikey:{digest}")).is_none());
+    let r = run(&[
+        "apikey",
+        "create",
+        "--account",
+        "ghost",
+        "--name",
+        "x",
+        "--policy",
+        &p,
+    ]);
+    assert!(
+        r.stderr.contains("there is no user \"ghost\""),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn import_htpasswd_takes_bcrypt_and_refuses_other_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_in(dir.path());
+    let ht = dir.path().join("htpasswd");
+    let hash = "$2y$10$LffUs7B/MgHNcUX/TGSZYu5Udvl1T2wR2PoJ2m4cD1SiTsdCocDrK";
+    fs::write(
+        &ht,
+        format!(
+            "# comment\nu1:{hash}\nu2:$apr1$abc$def\n\nu3:{{SHA}}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n"
+        ),
+    )
+    .unwrap();
+    let r = run(&[
+        "user",
+        "import-htpasswd",
+        ht.to_str().unwrap(),
+        "--policy",
+        &p,
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("htpasswd:3: user \"u2\" has an APR1-MD5 hash"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("htpasswd:5: user \"u3\" has a SHA-1 hash"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fs::read_to_string(&p).unwrap(), START, "all or nothing");
+
+    fs::write(&ht, format!("u1:{hash}\nu2:{hash}\n")).unwrap();
+    let r = run(&[
+        "user",
+        "import-htpasswd",
+        ht.to_str().unwrap(),
+        "--policy",
+        &p,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("2 added"), "{}", r.stdout);
+    assert_eq!(record(&render(&p), "user:u1").unwrap()["password"], hash);
+    let r = run(&[
+        "user",
+        "import-htpasswd",
+        ht.to_str().unwrap(),
+        "--policy",
+        &p,
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("pass --replace"), "{}", r.stderr);
+    let r = run(&[
+        "user",
+        "import-htpasswd",
+        ht.to_str().unwrap(),
+        "--replace",
+        "--policy",
+        &p,
+    ]);
+    assert!(r.stdout.contains("2 password(s) replaced"), "{}", r.stdout);
+}
