@@ -10,6 +10,7 @@
 #   TG_PERSIST_DIR    local KV/state directory (default .wrangler/state); give tests their own
 #   TG_PIDFILE        pidfile (default .wrangler/serve-$PORT.pid); TG_LOGFILE (default .wrangler/serve-$PORT.log)
 #   TG_START_TIMEOUT  seconds to wait for /healthz (default 300: the first start compiles the worker)
+#   TG_HEALTH_PATH    path that must answer 200 (default /healthz)
 # Example: PORT=8788 TG_PERSIST_DIR=/tmp/tg-state scripts/serve.sh start -- --var MODE:proxy
 #
 # The pidfile holds the PID of wrangler's own node process, started with setsid so it leads a new
@@ -23,6 +24,7 @@ pidfile="${TG_PIDFILE:-$TG_ROOT/.wrangler/serve-$PORT.pid}"
 logfile="${TG_LOGFILE:-$TG_ROOT/.wrangler/serve-$PORT.log}"
 timeout="${TG_START_TIMEOUT:-300}"
 url="http://127.0.0.1:$PORT"
+health_path="${TG_HEALTH_PATH:-/healthz}"
 
 running_pid() {
   [ -f "$pidfile" ] || return 1
@@ -35,9 +37,11 @@ running_pid() {
   printf '%s\n' "$pid"
 }
 
-healthy() {
-  [ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "$url/healthz" 2>/dev/null || true)" = 200 ]
+# HTTP status of the health path, 000 when nothing answers.
+health_status() {
+  curl -s -o /dev/null -m 5 -w '%{http_code}' "$url$health_path" 2>/dev/null || true
 }
+healthy() { [ "$(health_status)" = 200 ]; }
 
 # All descendants of a PID (children first-level, then theirs), from /proc via pgrep -P.
 descendants() {
@@ -55,10 +59,10 @@ cmd_start() {
       tg_info "already running (pid $pid) on $url"
       return 0
     fi
-    tg_die "a wrangler (pid $pid) from $pidfile runs but $url/healthz does not answer; run: $0 stop"
+    tg_die "a wrangler (pid $pid) from $pidfile runs but $url$health_path does not answer 200; run: $0 stop"
   fi
-  if healthy; then
-    tg_die "something else already answers on $url (not started by $0); choose another PORT"
+  if [ "$(health_status)" != 000 ]; then
+    tg_die "something already answers on $url (not started by $0 with this pidfile); choose another PORT"
   fi
   [ -x "$TG_ROOT/node_modules/.bin/wrangler" ] || tg_die "wrangler missing: run scripts/setup.sh first"
   [ -f "$TG_ROOT/.dev.vars" ] || tg_warn ".dev.vars missing: the worker has no signing keys (run scripts/dev.sh --prepare-only)"
@@ -70,21 +74,31 @@ cmd_start() {
     --show-interactive-dev-session=false "$@" </dev/null >"$logfile" 2>&1 &
   pid=$!
   printf '%s\n' "$pid" >"$pidfile"
-  tg_info "wrangler dev starting (pid $pid, log ${logfile#"$TG_ROOT"/}); waiting for $url/healthz"
+  tg_info "wrangler dev starting (pid $pid, log ${logfile#"$TG_ROOT"/}); waiting for $url$health_path"
 
-  local start waited
+  local start waited status first_answer=""
   start="$(tg_now)"
-  while ! healthy; do
+  while :; do
+    status="$(health_status)"
+    [ "$status" = 200 ] && break
     waited=$(( $(tg_now) - start ))
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 40 "$logfile" >&2 || true
       rm -f "$pidfile"
       tg_die "wrangler dev exited before answering (log: $logfile)"
     fi
+    # The server is up but answers something else: allow a short grace for wrangler's reload
+    # after its second build, then give up instead of waiting out the whole timeout.
+    if [ "$status" != 000 ] && [ -z "$first_answer" ]; then first_answer="$(tg_now)"; fi
+    if [ -n "$first_answer" ] && [ $(( $(tg_now) - first_answer )) -ge 15 ]; then
+      tail -n 20 "$logfile" >&2 || true
+      cmd_stop || true
+      tg_die "$url$health_path answers $status, not 200 (log: $logfile)"
+    fi
     if [ "$waited" -ge "$timeout" ]; then
       tail -n 40 "$logfile" >&2 || true
       cmd_stop || true
-      tg_die "$url/healthz did not answer within ${timeout}s (log: $logfile)"
+      tg_die "$url$health_path did not answer within ${timeout}s (log: $logfile)"
     fi
     sleep 0.5
   done
