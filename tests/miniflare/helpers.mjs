@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { jwtVerify } from "jose";
 import { Log, LogLevel, Miniflare } from "miniflare";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -168,4 +169,23 @@ export async function startWorker(opts = {}) {
 /** Basic auth header value for account:password. */
 export function basic(account, password) {
   return `Basic ${Buffer.from(`${account}:${password}`, "utf8").toString("base64")}`;
+}
+
+/**
+ * Verifies a token the worker issued with an independent JOSE implementation (jose), against
+ * the fixture's public key for `alg`. Throws on a bad signature, wrong alg, expired token, or an
+ * `aud`/`iss` mismatch when those are given. Returns { payload, protectedHeader }.
+ * @param {string} token
+ * @param {{alg?: "ES256"|"RS256", audience?: string, issuer?: string, currentDate?: Date}} [opts]
+ */
+export async function verifyJwt(token, opts = {}) {
+  const alg = opts.alg ?? "ES256";
+  const k = keyFixture();
+  const key = alg === "RS256" ? k.rs256.publicKey : k.es256.publicKey;
+  return jwtVerify(token, key, {
+    algorithms: [alg],
+    ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
+    ...(opts.issuer !== undefined ? { issuer: opts.issuer } : {}),
+    ...(opts.currentDate !== undefined ? { currentDate: opts.currentDate } : {}),
+  });
 }

@@ -1,8 +1,9 @@
 // Proves the harness: the built worker loads (JS glue + wasm) under Miniflare and answers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { X509Certificate } from "node:crypto";
-import { keyFixture, startWorker } from "./helpers.mjs";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { SignJWT } from "jose";
+import { keyFixture, startWorker, verifyJwt } from "./helpers.mjs";
 
 // /healthz (not /) because the service answers unknown paths with 404, and scripts/serve.sh
 // waits on the same endpoint.
@@ -49,4 +50,21 @@ test("key fixture: certificate matches the ES256 key", () => {
   assert.ok(cert.publicKey.equals(k.es256.publicKey));
   assert.equal(k.es256.jwk.crv, "P-256");
   assert.equal(k.rs256.jwk.kty, "RSA");
+});
+
+test("verifyJwt accepts the fixture key's signature and rejects others", async () => {
+  const k = keyFixture();
+  const now = Math.floor(Date.now() / 1000);
+  const sign = (claims, pem, alg) =>
+    new SignJWT(claims).setProtectedHeader({ alg, typ: "JWT" }).sign(createPrivateKey(pem));
+  const claims = { iss: "tollgate-dev", aud: "registry.local", exp: now + 60, iat: now };
+  const es = await sign(claims, k.es256.privateKeyPem, "ES256");
+  const { payload } = await verifyJwt(es, { audience: "registry.local", issuer: "tollgate-dev" });
+  assert.equal(payload.aud, "registry.local");
+  await assert.rejects(verifyJwt(es, { audience: "chartmuseum.local" }));
+  await assert.rejects(verifyJwt(es, { alg: "RS256" }));
+  const rs = await sign(claims, k.rs256.privateKeyPem, "RS256");
+  assert.equal((await verifyJwt(rs, { alg: "RS256" })).protectedHeader.alg, "RS256");
+  const tampered = es.slice(0, -4) + (es.endsWith("AAAA") ? "BBBB" : "AAAA");
+  await assert.rejects(verifyJwt(tampered));
 });
