@@ -19,7 +19,7 @@ done
 
 # Debian packages for tests/interop and bench/. tests/interop/apt-packages.txt (one per line, #
 # comments) can add more without editing this script.
-TG_INTEROP_APT=(docker-registry skopeo umoci containerd docker.io podman buildah wrk python3-venv curl openssl)
+TG_INTEROP_APT=(docker-registry skopeo umoci containerd docker.io podman buildah wrk python3-venv curl openssl jq)
 
 setup_rust() {
   if ! tg_have cargo; then
