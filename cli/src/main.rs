@@ -7,6 +7,7 @@
 mod keys;
 mod policy_file;
 mod secrets;
+mod sync;
 mod users;
 
 use std::path::PathBuf;
@@ -230,6 +231,36 @@ enum PolicyCommand {
         /// The policy file (TOML).
         file: PathBuf,
     },
+    /// Show the diff against the worker's KV namespace, then write it with `wrangler kv bulk put/delete`.
+    #[command(group(clap::ArgGroup::new("where").required(true).args(["local", "remote"])))]
+    Sync {
+        /// The policy file (TOML).
+        file: PathBuf,
+        /// The local namespace `wrangler dev` uses.
+        #[arg(long)]
+        local: bool,
+        /// The deployed namespace (asks for confirmation unless --yes).
+        #[arg(long)]
+        remote: bool,
+        /// wrangler environment (wrangler.toml [env.NAME]).
+        #[arg(long)]
+        env: Option<String>,
+        /// Only show the diff.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply remote changes without asking.
+        #[arg(long)]
+        yes: bool,
+        /// The KV binding name in wrangler.toml.
+        #[arg(long, default_value = "TOLLGATE_KV")]
+        binding: String,
+        /// Local persistence directory (as given to `wrangler dev --persist-to`).
+        #[arg(long)]
+        persist_to: Option<PathBuf>,
+        /// The wrangler command (split on spaces).
+        #[arg(long, env = "TOLLGATE_WRANGLER", default_value = "npx wrangler")]
+        wrangler: String,
+    },
 }
 
 /// Parses and validates a policy file; every problem is listed with FILE:LINE:COLUMN.
@@ -392,6 +423,33 @@ fn run(cli: Cli) -> Result<()> {
             let loaded = load_valid(&file)?;
             let entries = policy_file::render::entries(&loaded)?;
             emit(&pretty(&entries)?)?;
+        }
+        Command::Policy(PolicyCommand::Sync {
+            file,
+            local: _,
+            remote,
+            env,
+            dry_run,
+            yes,
+            binding,
+            persist_to,
+            wrangler,
+        }) => {
+            let loaded = load_valid(&file)?;
+            let entries = policy_file::render::entries(&loaded)?;
+            let target = sync::Target {
+                remote,
+                env,
+                binding,
+                persist_to,
+                wrangler: wrangler.split_whitespace().map(str::to_owned).collect(),
+            };
+            sync::sync(
+                &entries,
+                &target,
+                &sync::SyncOptions { dry_run, yes },
+                &mut |t| emit(t),
+            )?;
         }
         Command::Policy(PolicyCommand::Validate { file }) => {
             let loaded = load_valid(&file)?;
