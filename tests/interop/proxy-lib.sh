@@ -1,0 +1,166 @@
+# Helpers for the proxy interop tests (tests/interop/proxy-*.sh). Source it; it runs nothing.
+#
+# Each test gets its own work directory, local KV state and ports, so it can run next to a dev
+# server or the token-service interop tests. Everything started here is stopped by PID on exit.
+
+TG_INTEROP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$TG_INTEROP_DIR/../../scripts/lib.sh"
+
+# Ports (override from the environment if they clash).
+PROXY_REGISTRY_PORT="${PROXY_REGISTRY_PORT:-5001}"
+PROXY_STATIC_PORT="${PROXY_STATIC_PORT:-5002}"
+PROXY_PORT="${PROXY_PORT:-8797}"
+
+# Demo credentials (policy/demo.toml, seeded into local KV by scripts/dev.sh --prepare-only).
+ALICE=alice:alice-demo-pass            # pull+push org/*
+BOB=bob:bob-demo-pass                  # pull org/*
+ADMIN=admin:admin-demo-pass            # everything, incl. registry:catalog:*
+CHART_KEY=tgk_1TIk6LOvIEHkSqA1Zg0WOvI47ycEwjruD_m15CUvwW0   # chart-user: artifact-repository org1/*
+
+PROXY_PIDS=()
+FAILURES=0
+
+proxy_work_dir() {
+  WORK="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-proxy-interop.XXXXXX")"
+  export WORK
+  mkdir -p "$WORK/home"
+  trap proxy_cleanup EXIT
+}
+
+proxy_cleanup() {
+  local status=$?
+  if [ -n "${PROXY_SERVE_PIDFILE:-}" ]; then
+    PORT="$PROXY_PORT" TG_PIDFILE="$PROXY_SERVE_PIDFILE" bash "$TG_ROOT/scripts/serve.sh" stop >/dev/null 2>&1 || true
+  fi
+  local pid
+  for pid in "${PROXY_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PROXY_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "${KEEP_WORK:-0}" = 1 ]; then
+    tg_info "work directory kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$status"
+}
+
+# check NAME EXPECTED ACTUAL: records a failure instead of stopping, so one run shows them all.
+check() {
+  if [ "$2" = "$3" ]; then
+    printf '  ok   %s\n' "$1"
+  else
+    printf '  FAIL %s: expected [%s], got [%s]\n' "$1" "$2" "$3"
+    FAILURES=$((FAILURES + 1))
+  fi
+}
+
+# check_match NAME REGEX TEXT
+check_match() {
+  if printf '%s' "$3" | grep -Eq -- "$2"; then
+    printf '  ok   %s\n' "$1"
+  else
+    printf '  FAIL %s: [%s] does not match /%s/\n' "$1" "$3" "$2"
+    FAILURES=$((FAILURES + 1))
+  fi
+}
+
+finish() {
+  if [ "$FAILURES" -gt 0 ]; then
+    tg_die "$FAILURES check(s) failed (KEEP_WORK=1 keeps $WORK; wrangler log: $WORK/wrangler.log)"
+  fi
+  tg_info "all checks passed"
+}
+
+wait_http() { # URL [seconds]
+  local i
+  for i in $(seq 1 $(( ${2:-30} * 4 ))); do
+    curl -s -o /dev/null -m 2 "$1" && return 0
+    sleep 0.25
+  done
+  tg_die "$1 did not answer"
+}
+
+# docker-registry 2.8 without any auth section: the origin Tollgate protects.
+start_registry() {
+  mkdir -p "$WORK/registry-data"
+  cat >"$WORK/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry-data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$PROXY_REGISTRY_PORT
+  relativeurls: true
+EOF
+  docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+  PROXY_PIDS+=($!)
+  wait_http "http://127.0.0.1:$PROXY_REGISTRY_PORT/v2/"
+  tg_info "docker-registry (no auth) on 127.0.0.1:$PROXY_REGISTRY_PORT"
+}
+
+# A static Helm repository: python's http.server over $WORK/charts.
+start_static() {
+  (cd "$WORK/charts" && exec python3 -m http.server "$PROXY_STATIC_PORT" --bind 127.0.0.1) >"$WORK/static.log" 2>&1 &
+  PROXY_PIDS+=($!)
+  wait_http "http://127.0.0.1:$PROXY_STATIC_PORT/"
+  tg_info "static chart repository on 127.0.0.1:$PROXY_STATIC_PORT"
+}
+
+# start_tollgate [--var NAME:VALUE ...]: keys, .dev.vars and demo KV in $WORK/state, then
+# wrangler dev MODE=both on $PROXY_PORT with the given vars.
+start_tollgate() {
+  export TG_PERSIST_DIR="$WORK/state"
+  bash "$TG_ROOT/scripts/dev.sh" --prepare-only >"$WORK/prepare.log" 2>&1 \
+    || { tail -n 30 "$WORK/prepare.log" >&2; tg_die "scripts/dev.sh --prepare-only failed"; }
+  PROXY_SERVE_PIDFILE="$WORK/wrangler.pid"
+  PORT="$PROXY_PORT" TG_PIDFILE="$PROXY_SERVE_PIDFILE" TG_LOGFILE="$WORK/wrangler.log" \
+    bash "$TG_ROOT/scripts/serve.sh" start -- \
+    --var MODE:both --var "REALM:http://127.0.0.1:$PROXY_PORT/token" "$@"
+  TG="http://127.0.0.1:$PROXY_PORT"
+  export TG
+}
+
+stop_tollgate() {
+  PORT="$PROXY_PORT" TG_PIDFILE="$PROXY_SERVE_PIDFILE" bash "$TG_ROOT/scripts/serve.sh" stop >/dev/null
+  PROXY_SERVE_PIDFILE=""
+}
+
+# token USER:PASS SERVICE SCOPE...: a registry token from Tollgate's GET /token.
+token() {
+  local creds="$1" service="$2"
+  shift 2
+  local q="service=$service" s
+  for s in "$@"; do q="$q&scope=$s"; done
+  curl -s -u "$creds" "$TG/token?$q" | jq -r '.token // empty'
+}
+
+# status [curl args...]: the HTTP status of a request.
+status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+
+# header NAME [curl args...]: one response header's value.
+header() {
+  local name="$1"
+  shift
+  curl -s -o /dev/null -D - "$@" | tr -d '\r' | grep -i "^$name:" | head -n1 | cut -d' ' -f2-
+}
+
+# workerd's PID under our wrangler (the process that runs the worker).
+workerd_pid() {
+  local leader
+  leader="$(cat "$PROXY_SERVE_PIDFILE")"
+  local p
+  for p in $(pgrep -g "$leader" 2>/dev/null || true); do
+    if grep -qa workerd "/proc/$p/cmdline" 2>/dev/null; then
+      printf '%s\n' "$p"
+      return 0
+    fi
+  done
+  return 1
+}

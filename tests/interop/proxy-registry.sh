@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Interop: Tollgate MODE=both (wrangler dev) in front of docker-registry 2.8 WITHOUT auth.
+#   tests/interop/proxy-registry.sh        (KEEP_WORK=1 keeps logs and state)
+# An image built offline with umoci is pushed with skopeo by a push user (alice), pulled by a
+# pull-only user (bob); bob's push and an anonymous push are refused with the registry's challenge;
+# a cross-repository blob mount works only with pull on the source; the catalog only for admin.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/proxy-lib.sh"
+
+for tool in docker-registry skopeo umoci jq curl; do
+  tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
+done
+
+proxy_work_dir
+export HOME="$WORK/home"  # skopeo's auth file and blob-info cache stay in the work dir
+start_registry
+start_tollgate --var "ORIGIN:http://127.0.0.1:$PROXY_REGISTRY_PORT" --var PROXY_SERVICE:registry.local
+R="127.0.0.1:$PROXY_PORT"
+SK=(skopeo --insecure-policy)
+
+tg_section "build an image offline (umoci)"
+umoci init --layout "$WORK/oci" >/dev/null
+umoci new --image "$WORK/oci:v1" >/dev/null
+umoci unpack --rootless --image "$WORK/oci:v1" "$WORK/bundle" >/dev/null
+printf 'hello through tollgate\n' >"$WORK/bundle/rootfs/hello.txt"
+head -c 3000000 /dev/urandom >"$WORK/bundle/rootfs/random.bin"
+umoci repack --image "$WORK/oci:v1" "$WORK/bundle" >/dev/null
+umoci config --image "$WORK/oci:v1" --config.cmd /hello.txt >/dev/null
+tg_section_done
+
+tg_section "anonymous and malformed requests"
+check "anonymous /v2/ is 401" 401 "$(status "$TG/v2/")"
+check "anonymous /v2/ challenge" \
+  "Bearer realm=\"$TG/token\",service=\"registry.local\"" "$(header www-authenticate "$TG/v2/")"
+check "anonymous push is 401" 401 "$(status -X POST "$TG/v2/org/app/blobs/uploads/")"
+check "anonymous push challenge names pull,push" \
+  "Bearer realm=\"$TG/token\",service=\"registry.local\",scope=\"repository:org/app:pull,push\"" \
+  "$(header www-authenticate -X POST "$TG/v2/org/app/blobs/uploads/")"
+check "encoded slash in a name is 400" 400 "$(status --path-as-is "$TG/v2/org%2F..%2Fx/tags/list")"
+check "unknown path is 404" 404 "$(status "$TG/debug/vars")"
+tg_section_done
+
+tg_section "skopeo push as alice (pull+push org/*)"
+"${SK[@]}" copy --dest-tls-verify=false --dest-creds "$ALICE" \
+  "oci:$WORK/oci:v1" "docker://$R/org/app:v1" >"$WORK/push.log" 2>&1 \
+  && check "alice pushes org/app:v1" 0 0 || check "alice pushes org/app:v1 (see $WORK/push.log)" 0 1
+# What actually landed in the origin, read straight from it.
+check "the origin has the tag" '["v1"]' \
+  "$(curl -s "http://127.0.0.1:$PROXY_REGISTRY_PORT/v2/org/app/tags/list" | jq -c .tags)"
+tg_section_done
+
+tg_section "skopeo pull as bob (pull only)"
+"${SK[@]}" copy --src-tls-verify=false --src-creds "$BOB" \
+  "docker://$R/org/app:v1" "oci:$WORK/pulled:v1" >"$WORK/pull.log" 2>&1 \
+  && check "bob pulls org/app:v1" 0 0 || check "bob pulls org/app:v1 (see $WORK/pull.log)" 0 1
+want="$(jq -r '.manifests[0].digest' "$WORK/oci/index.json")"
+got="$(jq -r '.manifests[0].digest' "$WORK/pulled/index.json" 2>/dev/null || true)"
+check "pulled manifest digest equals pushed" "$want" "$got"
+"${SK[@]}" inspect --tls-verify=false --creds "$BOB" "docker://$R/org/app:v1" >/dev/null 2>&1 \
+  && check "bob inspects" 0 0 || check "bob inspects" 0 1
+tg_section_done
+
+tg_section "refusals"
+if "${SK[@]}" copy --dest-tls-verify=false --dest-creds "$BOB" \
+  "oci:$WORK/oci:v1" "docker://$R/org/bobs:v1" >"$WORK/bob-push.log" 2>&1; then
+  check "bob's push is refused" refused pushed
+else
+  check "bob's push is refused" refused refused
+fi
+check "nothing of bob's reached the origin" 404 \
+  "$(status "http://127.0.0.1:$PROXY_REGISTRY_PORT/v2/org/bobs/manifests/v1")"
+bob_token="$(token "$BOB" registry.local repository:org/bobs:pull,push)"
+check "bob's token (pull only) push is 401" 401 \
+  "$(status -X POST -H "Authorization: Bearer $bob_token" "$TG/v2/org/bobs/blobs/uploads/")"
+check_match "bob's token push says insufficient_scope" 'error="insufficient_scope"' \
+  "$(header www-authenticate -X POST -H "Authorization: Bearer $bob_token" "$TG/v2/org/bobs/blobs/uploads/")"
+if "${SK[@]}" copy --dest-tls-verify=false \
+  "oci:$WORK/oci:v1" "docker://$R/org/anon:v1" >"$WORK/anon-push.log" 2>&1; then
+  check "anonymous skopeo push is refused" refused pushed
+else
+  check "anonymous skopeo push is refused" refused refused
+fi
+check "a forged token is 401" 401 \
+  "$(status -H "Authorization: Bearer eyJhbGciOiJFUzI1NiJ9.e30.AAAA" "$TG/v2/org/app/tags/list")"
+tg_section_done
+
+tg_section "cross-repository blob mount"
+layer="$(jq -r '.layers[-1].digest' "$WORK/oci/blobs/sha256/$(jq -r '.manifests[0].digest' "$WORK/oci/index.json" | cut -d: -f2)")"
+mount_token="$(token "$ALICE" registry.local repository:org/app2:pull,push repository:org/app:pull)"
+loc_status="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $mount_token" \
+  "$TG/v2/org/app2/blobs/uploads/?mount=$layer&from=org/app")"
+check "mount from org/app into org/app2 is 201" 201 "$loc_status"
+check "the mounted blob is in org/app2 at the origin" 200 \
+  "$(status -I "http://127.0.0.1:$PROXY_REGISTRY_PORT/v2/org/app2/blobs/$layer")"
+no_src_token="$(token "$ALICE" registry.local repository:org/app3:pull,push)"
+check "mount without pull on the source is 401" 401 \
+  "$(status -X POST -H "Authorization: Bearer $no_src_token" "$TG/v2/org/app3/blobs/uploads/?mount=$layer&from=org/app")"
+check_match "its challenge asks for pull on the source" 'repository:org/app:pull' \
+  "$(header www-authenticate -X POST -H "Authorization: Bearer $no_src_token" "$TG/v2/org/app3/blobs/uploads/?mount=$layer&from=org/app")"
+"${SK[@]}" copy --src-tls-verify=false --dest-tls-verify=false --src-creds "$ALICE" --dest-creds "$ALICE" \
+  "docker://$R/org/app:v1" "docker://$R/org/app4:v1" >"$WORK/copy.log" 2>&1 \
+  && check "skopeo registry-to-registry copy (mounts) as alice" 0 0 \
+  || check "skopeo registry-to-registry copy as alice (see $WORK/copy.log)" 0 1
+tg_section_done
+
+tg_section "catalog"
+admin_cat="$(token "$ADMIN" registry.local 'registry:catalog:*')"
+check "admin lists the catalog" 200 "$(status -H "Authorization: Bearer $admin_cat" "$TG/v2/_catalog")"
+check_match "catalog lists org/app" '"org/app"' \
+  "$(curl -s -H "Authorization: Bearer $admin_cat" "$TG/v2/_catalog")"
+alice_cat="$(token "$ALICE" registry.local 'registry:catalog:*')"
+check "alice cannot list the catalog" 401 "$(status -H "Authorization: Bearer $alice_cat" "$TG/v2/_catalog")"
+check "admin lists the catalog with Basic credentials" 200 "$(status -u "$ADMIN" "$TG/v2/_catalog")"
+check "alice with Basic credentials is 403 on the catalog" 403 "$(status -u "$ALICE" "$TG/v2/_catalog")"
+tg_section_done
+
+finish
