@@ -117,5 +117,9 @@ fn unknown_fields_and_missing_files_are_named() {
 fn the_commented_example_policy_is_valid() {
     let r = run(&["policy", "validate", &repo_file("policy/example.toml")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.ends_with("OK (2 users, 0 API keys, 9 rules)\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.ends_with("OK (2 users, 0 API keys, 9 rules)\n"),
+        "{}",
+        r.stdout
+    );
 }

@@ -43,7 +43,9 @@ impl Alg {
     }
 }
 
-/// A private signing key of either algorithm.
+/// A private signing key of either algorithm. (Few and short-lived: the size difference between
+/// the variants does not matter.)
+#[allow(clippy::large_enum_variant)]
 pub enum PrivateKey {
     Es256(p256::ecdsa::SigningKey),
     Rs256(rsa::RsaPrivateKey),
@@ -223,6 +225,7 @@ impl PublicKey {
 }
 
 /// What one PEM block in an operator's file holds.
+#[allow(clippy::large_enum_variant)]
 pub enum PemItem {
     PrivateKey(PrivateKey),
     Certificate {

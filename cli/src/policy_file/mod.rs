@@ -60,7 +60,8 @@ pub struct User {
     pub labels: BTreeMap<String, Vec<Spanned<String>>>,
     #[serde(default)]
     pub apikeys: Vec<Spanned<ApiKey>>,
-    /// Free text for reviewers; not synced.
+    /// Free text for reviewers; accepted and checked for type, never synced.
+    #[allow(dead_code)]
     pub comment: Option<String>,
 }
 
