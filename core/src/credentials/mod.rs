@@ -1,1 +1,20 @@
-//! TODO
+//! Credentials: parsing what clients present, the stored records they are checked against, and
+//! the isolate cache that keeps bcrypt off the hot path.
+
+mod basic;
+mod cache;
+mod password;
+mod records;
+mod secrets;
+
+pub use basic::{
+    parse_basic_authorization, parse_bearer_authorization, BasicCredentials, CredentialError,
+    Secret,
+};
+pub use cache::{TtlCache, VerifiedCache};
+pub use password::{burn_equal_time, verify_password, DUMMY_HASH};
+pub use records::{ApiKeyRecord, RecordError, RefreshRecord, UserRecord};
+pub use secrets::{
+    constant_time_eq, encode_secret, looks_like_api_key, secret_digest, API_KEY_PREFIX,
+    REFRESH_PREFIX,
+};

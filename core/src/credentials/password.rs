@@ -1,0 +1,50 @@
+//! bcrypt password checks (htpasswd-compatible: `$2a$`, `$2b$`, `$2y$`).
+
+/// A real bcrypt hash (cost 10) of a random value nobody knows. Checking a password against it
+/// costs what a real check costs, so an unknown account answers in the same time as a known one.
+pub const DUMMY_HASH: &str = "$2y$10$8pu5jNbFk0ZyEDTxAOlRuu0NO8zuu7GzWuFkb3JKk7Xt0.Pd8Rq6e";
+
+/// Whether `password` matches `bcrypt_hash`. A malformed hash is a mismatch (and never a grant).
+/// bcrypt reads only the first 72 bytes of a password; the crate refuses longer ones, which we
+/// treat as a mismatch rather than silently truncating.
+pub fn verify_password(password: &str, bcrypt_hash: &str) -> bool {
+    bcrypt::verify(password, bcrypt_hash).unwrap_or(false)
+}
+
+/// Spends one bcrypt check's time without looking anything up.
+pub fn burn_equal_time(password: &str) {
+    let _ = bcrypt::verify(password, DUMMY_HASH);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifies_all_htpasswd_prefixes() {
+        let h = bcrypt::hash_with_salt("s3cret", 4, [7u8; 16]).unwrap();
+        for v in [
+            bcrypt::Version::TwoA,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoY,
+        ] {
+            let s = h.format_for_version(v);
+            assert!(verify_password("s3cret", &s), "{s}");
+            assert!(!verify_password("wrong", &s));
+        }
+    }
+
+    #[test]
+    fn malformed_hash_is_a_mismatch() {
+        assert!(!verify_password("x", "not-a-hash"));
+        assert!(!verify_password("x", ""));
+    }
+
+    #[test]
+    fn dummy_hash_is_a_well_formed_cost_10_hash() {
+        let parts: Vec<&str> = DUMMY_HASH.split('$').collect();
+        assert_eq!(parts[2], "10");
+        // Well formed: verification runs and fails instead of erroring.
+        assert_eq!(bcrypt::verify("guess", DUMMY_HASH).ok(), Some(false));
+    }
+}

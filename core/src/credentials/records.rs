@@ -1,0 +1,137 @@
+//! The KV records behind authentication (ARCHITECTURE.md, "KV records"). Parsing is strict
+//! (`deny_unknown_fields`): a record Tollgate does not fully understand is an error, never a grant.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A stored record could not be parsed. Holds serde's message (field and position), never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError(pub String);
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, RecordError> {
+    serde_json::from_str(text).map_err(|e| {
+        // serde_json's message names the field and position; strip any quoted value it echoes.
+        let msg = e.to_string();
+        let cut = msg.find(" `").map_or(msg.as_str(), |i| &msg[..i]);
+        RecordError(format!("{cut} (line {}, column {})", e.line(), e.column()))
+    })
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    // Serializing plain structs of strings and integers cannot fail.
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// `user:<account>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRecord {
+    /// bcrypt hash; absent for machine users that only have API keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, Vec<String>>,
+}
+
+impl UserRecord {
+    pub fn from_json(text: &str) -> Result<Self, RecordError> {
+        parse(text)
+    }
+
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+}
+
+/// `apikey:<sha256 hex of the key>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRecord {
+    pub account: String,
+    /// The operator's name for the key ("ci", "laptop").
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub created: u64,
+    #[serde(default)]
+    pub expires: Option<u64>,
+}
+
+impl ApiKeyRecord {
+    pub fn from_json(text: &str) -> Result<Self, RecordError> {
+        parse(text)
+    }
+
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+}
+
+/// `refresh:<sha256 hex of the token>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRecord {
+    pub account: String,
+    pub service: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    pub created: u64,
+    pub expires: u64,
+}
+
+impl RefreshRecord {
+    pub fn from_json(text: &str) -> Result<Self, RecordError> {
+        parse(text)
+    }
+
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_record_round_trip_and_defaults() {
+        let u = UserRecord::from_json(r#"{"password":"$2y$10$x","groups":["dev"]}"#).unwrap();
+        assert!(!u.disabled);
+        assert_eq!(u.groups, vec!["dev"]);
+        assert_eq!(UserRecord::from_json(&u.to_json()).unwrap(), u);
+    }
+
+    #[test]
+    fn malformed_records_are_errors() {
+        assert!(UserRecord::from_json("{").is_err());
+        assert!(UserRecord::from_json(r#"{"disabled":"no"}"#).is_err());
+        assert!(
+            UserRecord::from_json(r#"{"admin":true}"#).is_err(),
+            "unknown field"
+        );
+        assert!(
+            ApiKeyRecord::from_json(r#"{"name":"x"}"#).is_err(),
+            "account missing"
+        );
+        assert!(RefreshRecord::from_json(r#"{"account":"a","service":"s"}"#).is_err());
+    }
+
+    #[test]
+    fn errors_do_not_echo_values() {
+        let e = UserRecord::from_json(r#"{"password": 12345678}"#).unwrap_err();
+        assert!(!e.to_string().contains("12345678"), "{e}");
+    }
+}
