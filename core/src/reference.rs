@@ -182,7 +182,6 @@ mod tests {
     fn refuses_invalid_names() {
         for n in [
             "",
-            "Org/app",
             "org//app",
             "/app",
             "app/",
