@@ -1,0 +1,39 @@
+//! One ACL rule as stored in the KV `acl` record (a JSON array, first match wins).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `{"match": {...}, "actions": [...], "comment": "..."}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(rename = "match", default)]
+    pub matcher: Match,
+    /// What the rule grants; `["*"]` everything asked, `[]` an explicit deny.
+    pub actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// Conditions, all of which must hold; an absent one does not constrain. Values are globs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `true`: only anonymous requests; `false`: only authenticated ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// May use `${account}`, `${service}`, `${type}`, `${labels:KEY}` placeholders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Label name -> glob over the account's values of that label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
