@@ -42,8 +42,9 @@ stamp="$stamp_dir/$(printf '%s' "$crate_dir" | sha256sum | cut -c1-16)"
 inputs=("$crate_dir/src" "$crate_dir/Cargo.toml" "$TG_ROOT/Cargo.lock" "$TG_ROOT/package-lock.json"
   "$TG_ROOT/scripts/build.sh" "$TG_ROOT/scripts/lib.sh")
 [ -f "$crate_dir/Cargo.lock" ] && inputs+=("$crate_dir/Cargo.lock")
-# Path dependencies of the tollgate worker (keep in sync with Cargo.toml).
-[ "$crate_dir" = "$TG_ROOT" ] && inputs+=("$TG_ROOT/core/src" "$TG_ROOT/core/Cargo.toml")
+# tollgate-core: a path dependency of the worker and of bench crates (e.g. proxy-noauth-worker).
+# Listed for every crate; at worst a crate that does not use it rebuilds needlessly.
+inputs+=("$TG_ROOT/core/src" "$TG_ROOT/core/Cargo.toml")
 if [ "${TG_FORCE_BUILD:-0}" != 1 ] && [ -f "$stamp" ] && [ -s "$js" ] && [ -s "$wasm" ] \
   && [ -z "$(find "${inputs[@]}" -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   tg_info "$(rel "$crate_dir/build") is up to date with its sources (TG_FORCE_BUILD=1 rebuilds)"
