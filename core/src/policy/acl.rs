@@ -11,6 +11,8 @@ use std::fmt;
 
 /// Rules in one ACL; more is almost certainly a generated mistake and would slow every request.
 pub const MAX_RULES: usize = 1000;
+/// Bytes of the `acl` record, checked before parsing.
+pub const MAX_ACL_BYTES: usize = 1024 * 1024;
 /// Alternatives one name pattern may expand to through multi-valued labels.
 const MAX_EXPANSIONS: usize = 64;
 
@@ -57,6 +59,16 @@ const PLACEHOLDERS: [&str; 3] = ["${account}", "${service}", "${type}"];
 
 fn validate_rule(index: usize, rule: &Rule) -> Result<(), PolicyError> {
     let err = |reason: String| PolicyError::Rule { index, reason };
+    let m = &rule.matcher;
+    if m.anonymous == Some(true)
+        && (m.account.is_some() || m.group.is_some() || !m.labels.is_empty())
+    {
+        return Err(err(
+            "anonymous: true cannot be combined with account, group or labels (anonymous requests have none), \
+             so this rule could never match"
+                .into(),
+        ));
+    }
     for a in &rule.actions {
         if !(a == "*"
             || (!a.is_empty() && a.len() <= 32 && a.bytes().all(|b| b.is_ascii_lowercase())))
@@ -234,6 +246,12 @@ fn covers(earlier: &Match, later: &Match) -> bool {
 impl Acl {
     /// Parses and validates the KV `acl` record. A malformed ACL is an error, never "allow".
     pub fn from_json(text: &str) -> Result<Acl, PolicyError> {
+        if text.len() > MAX_ACL_BYTES {
+            return Err(PolicyError::Json(format!(
+                "the record is {} bytes; at most {MAX_ACL_BYTES} are allowed",
+                text.len()
+            )));
+        }
         let rules: Vec<Rule> =
             serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
         Acl::from_rules(rules)
