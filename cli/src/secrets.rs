@@ -4,10 +4,8 @@
 use std::io::BufRead as _;
 
 use anyhow::{anyhow, bail, Context, Result};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use rand_core::{OsRng, RngCore};
-use sha2::{Digest, Sha256};
+use tollgate_core::credentials;
 
 /// bcrypt only reads the first 72 bytes: refuse longer passwords instead of silently ignoring the rest.
 pub const MAX_PASSWORD_BYTES: usize = 72;
@@ -72,16 +70,17 @@ pub fn hash_password(password: &str, cost: u32) -> Result<String> {
     Ok(parts.format_for_version(bcrypt::Version::TwoY))
 }
 
-/// A new API key, `tgk_` + 43 base64url characters (256 bits from the OS RNG).
+/// A new API key, `tgk_` + 43 base64url characters (256 bits from the OS RNG), in the core's
+/// format so the worker recognises it.
 pub fn new_api_key() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
-    format!("tgk_{}", URL_SAFE_NO_PAD.encode(bytes))
+    credentials::encode_secret(credentials::API_KEY_PREFIX, &bytes)
 }
 
-/// The lower-case hex SHA-256 stored in `apikey:<digest>`.
+/// The lower-case hex SHA-256 stored in `apikey:<digest>` (the core's function, the worker's lookup).
 pub fn digest(secret: &str) -> String {
-    data_encoding::HEXLOWER.encode(&Sha256::digest(secret.as_bytes()))
+    credentials::secret_digest(secret)
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Turns a policy file into the KV records the worker reads (ARCHITECTURE.md, "KV records"): one
 //! `user:<account>` per user, one `apikey:<digest>` per API key and the ordered `acl` array.
 
-use std::collections::BTreeMap;
-
 use anyhow::{anyhow, Result};
 use serde::Serialize;
+use tollgate_core::credentials::{ApiKeyRecord, UserRecord};
+use tollgate_core::policy::{Acl, Match as CoreMatch, Rule as CoreRule};
 
 use super::{Loaded, Match, Rule};
 
@@ -15,96 +15,77 @@ pub struct KvEntry {
     pub value: String,
 }
 
-#[derive(Serialize)]
-struct UserRecord<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    password: Option<&'a str>,
-    disabled: bool,
-    groups: Vec<&'a str>,
-    labels: BTreeMap<&'a str, Vec<&'a str>>,
-}
-
-#[derive(Serialize)]
-struct ApiKeyRecord<'a> {
-    account: &'a str,
-    name: &'a str,
-    created: u64,
-    expires: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct RuleJson<'a> {
-    #[serde(rename = "match")]
-    matches: MatchJson<'a>,
-    actions: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    comment: Option<&'a str>,
-}
-
-#[derive(Serialize, Default)]
-struct MatchJson<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    account: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    anonymous: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service: Option<&'a str>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    resource_type: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    labels: Option<BTreeMap<&'a str, &'a str>>,
-}
-
-fn match_json(m: &Match) -> MatchJson<'_> {
-    MatchJson {
-        account: m.account.as_ref().map(|v| v.get_ref().as_str()),
-        group: m.group.as_ref().map(|v| v.get_ref().as_str()),
+fn core_match(m: &Match) -> CoreMatch {
+    let s = |v: &Option<toml::Spanned<String>>| v.as_ref().map(|v| v.get_ref().clone());
+    CoreMatch {
+        account: s(&m.account),
+        group: s(&m.group),
         anonymous: m.anonymous.as_ref().map(|v| *v.get_ref()),
-        service: m.service.as_ref().map(|v| v.get_ref().as_str()),
-        resource_type: m.resource_type.as_ref().map(|v| v.get_ref().as_str()),
-        name: m.name.as_ref().map(|v| v.get_ref().as_str()),
-        labels: m.labels.as_ref().map(|l| {
-            l.iter()
-                .map(|(k, v)| (k.as_str(), v.get_ref().as_str()))
-                .collect()
-        }),
+        service: s(&m.service),
+        resource_type: s(&m.resource_type),
+        name: s(&m.name),
+        labels: m
+            .labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect(),
     }
 }
 
-fn rule_json(rule: &Rule) -> RuleJson<'_> {
-    RuleJson {
-        matches: rule
+/// The file's rule as the core (and so the worker) sees it.
+pub fn core_rule(rule: &Rule) -> CoreRule {
+    CoreRule {
+        matcher: rule
             .matches
             .as_ref()
-            .map(|m| match_json(m.get_ref()))
+            .map(|m| core_match(m.get_ref()))
             .unwrap_or_default(),
         actions: rule
             .actions
             .get_ref()
             .iter()
-            .map(|a| a.get_ref().as_str())
+            .map(|a| a.get_ref().clone())
             .collect(),
-        comment: rule.comment.as_deref(),
+        comment: rule.comment.clone(),
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| anyhow!("encoding a KV record as JSON: {e}"))
+/// The file's rules as the core's ACL; errors carry the core's message (rule index is 0-based).
+pub fn acl(loaded: &Loaded) -> Result<Acl, tollgate_core::policy::PolicyError> {
+    Acl::from_rules(
+        loaded
+            .policy
+            .rules
+            .iter()
+            .map(|r| core_rule(r.get_ref()))
+            .collect(),
+    )
 }
 
 /// The `acl` record's JSON: the rules array in file order.
 pub fn acl_json(loaded: &Loaded) -> Result<String> {
-    let rules: Vec<RuleJson> = loaded
+    let rules: Vec<CoreRule> = loaded
         .policy
         .rules
         .iter()
-        .map(|r| rule_json(r.get_ref()))
+        .map(|r| core_rule(r.get_ref()))
         .collect();
-    to_json(&rules)
+    serde_json::to_string(&rules).map_err(|e| anyhow!("encoding the acl record: {e}"))
+}
+
+/// The `user:` record of one user, built with the core's type so the worker can read it.
+pub fn user_record(user: &super::User) -> UserRecord {
+    UserRecord {
+        password: user.password.as_ref().map(|p| p.get_ref().clone()),
+        disabled: user.disabled,
+        groups: user.groups.iter().map(|g| g.get_ref().clone()).collect(),
+        labels: user
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().map(|x| x.get_ref().clone()).collect()))
+            .collect(),
+    }
 }
 
 /// Every KV record of the file: users (by name), then API keys, then `acl`.
@@ -113,31 +94,21 @@ pub fn entries(loaded: &Loaded) -> Result<Vec<KvEntry>> {
     let mut keys = Vec::new();
     for (name, user) in &loaded.policy.users {
         let user = user.get_ref();
-        let record = UserRecord {
-            password: user.password.as_ref().map(|p| p.get_ref().as_str()),
-            disabled: user.disabled,
-            groups: user.groups.iter().map(|g| g.get_ref().as_str()).collect(),
-            labels: user
-                .labels
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.iter().map(|x| x.get_ref().as_str()).collect()))
-                .collect(),
-        };
         out.push(KvEntry {
             key: format!("user:{name}"),
-            value: to_json(&record)?,
+            value: user_record(user).to_json(),
         });
         for key in &user.apikeys {
             let key = key.get_ref();
             let record = ApiKeyRecord {
-                account: name,
-                name: key.name.get_ref(),
+                account: name.clone(),
+                name: key.name.get_ref().clone(),
                 created: key.created,
                 expires: key.expires.as_ref().map(|e| *e.get_ref()),
             };
             keys.push(KvEntry {
                 key: format!("apikey:{}", key.digest.get_ref()),
-                value: to_json(&record)?,
+                value: record.to_json(),
             });
         }
     }
@@ -184,6 +155,10 @@ actions = ["pull", "push"]
             e[2].value,
             r#"{"account":"bot","name":"ci","created":10,"expires":20}"#
         );
+        // The records read back with the core's strict parsers, as the worker reads them.
+        tollgate_core::credentials::UserRecord::from_json(&e[1].value).unwrap();
+        tollgate_core::credentials::ApiKeyRecord::from_json(&e[2].value).unwrap();
+        tollgate_core::policy::Acl::from_json(&e[3].value).unwrap();
         assert_eq!(
             e[3].value,
             r#"[{"match":{"anonymous":false,"name":"${account}/*"},"actions":["pull","push"],"comment":"mine"}]"#

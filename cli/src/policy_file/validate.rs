@@ -17,6 +17,7 @@ pub fn problems(loaded: &Loaded) -> Vec<String> {
     let mut out = Vec::new();
     check_users(loaded, &mut out);
     check_rules(loaded, &mut out);
+    check_with_core(loaded, &mut out);
     // Report in file order: every message starts with `FILE:LINE:COLUMN:`.
     let prefix = format!("{}:", loaded.path.display());
     out.sort_by_key(|m| {
@@ -31,6 +32,50 @@ pub fn problems(loaded: &Loaded) -> Vec<String> {
         )
     });
     out
+}
+
+/// The worker's own checks (tollgate-core): the ACL must load there exactly as it loads here, and
+/// the core's shadowing analysis adds any unreachable rule the stricter one above did not flag.
+fn check_with_core(loaded: &Loaded, out: &mut Vec<String>) {
+    let rules = &loaded.policy.rules;
+    match super::render::acl(loaded) {
+        Err(tollgate_core::policy::PolicyError::Rule { index, reason }) => {
+            // Already explained (with a column) by the checks above?
+            let tag = format!(": rules[{}]", index + 1);
+            if out.iter().any(|m| m.contains(&tag)) {
+                return;
+            }
+            let at = rules.get(index).map_or_else(
+                || loaded.path.display().to_string(),
+                |r| loaded.at(r.span()),
+            );
+            out.push(format!(
+                "{at}: rules[{}]: the worker would refuse this ACL: {reason}",
+                index + 1
+            ));
+        }
+        Err(e) => out.push(format!(
+            "{}: the worker would refuse this ACL: {e}",
+            loaded.path.display()
+        )),
+        Ok(acl) => {
+            for (shadowed, by) in acl.shadowed_rules() {
+                let (Some(rule), Some(earlier)) = (rules.get(shadowed), rules.get(by)) else {
+                    continue;
+                };
+                let at = loaded.at(rule.span());
+                let prefix = format!("{at}: rules[{}] can never apply", shadowed + 1);
+                if !out.iter().any(|m| m.starts_with(&prefix)) {
+                    out.push(format!(
+                        "{prefix}: rules[{}] ({}) matches every request it would, and the first match wins; move it above rules[{}] or remove it",
+                        by + 1,
+                        loaded.at(earlier.span()),
+                        by + 1
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// Characters an account name may use: it travels in HTTP Basic (no ':'), in KV keys and in
