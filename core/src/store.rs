@@ -23,7 +23,8 @@ impl std::error::Error for StoreError {}
 pub trait Store {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// `ttl_seconds`: the record disappears after that long (KV's expirationTtl, at least 60).
-    async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>) -> Result<(), StoreError>;
+    async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>)
+        -> Result<(), StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
@@ -62,7 +63,9 @@ impl Store for MemoryStore {
 
     async fn put(&self, key: &str, value: &str, _ttl: Option<u64>) -> Result<(), StoreError> {
         self.check()?;
-        self.data.borrow_mut().insert(key.to_string(), value.to_string());
+        self.data
+            .borrow_mut()
+            .insert(key.to_string(), value.to_string());
         Ok(())
     }
 
