@@ -37,7 +37,16 @@ fn app(env: &Env) -> Rc<std::result::Result<App, ConfigError>> {
         if let Some(app) = cell.borrow().as_ref() {
             return Rc::clone(app);
         }
-        let built = Rc::new(Settings::from_vars(|name| binding(env, name)).and_then(App::new));
+        let mut isolate_key = [0u8; 32];
+        let built = match random(&mut isolate_key) {
+            Ok(()) => Settings::from_vars(|name| binding(env, name))
+                .and_then(|s| App::new(s, isolate_key)),
+            Err(e) => Err(ConfigError::new(
+                "(runtime)",
+                format!("{e}: crypto.getRandomValues is unavailable"),
+            )),
+        };
+        let built = Rc::new(built);
         if let Err(e) = built.as_ref() {
             console_error!("{}", e);
         }

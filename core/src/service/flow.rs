@@ -1,19 +1,248 @@
-//! The token flow (placeholder).
-use super::{App, AuditEvent, Rng};
+//! One token request, start to finish: parse, pick the service, parse scopes, authenticate,
+//! check `account`, authorize through the ACL, mint a refresh token if asked, sign, answer.
+//!
+//! Order matters for cost and safety: everything that can be refused without touching storage or
+//! bcrypt is checked first; authentication precedes the ACL; any storage error or malformed record
+//! ends the request with a 5xx before anything is signed (fail closed).
+
+use super::audit::{AuditEvent, Outcome};
+use super::records::{self, Authenticated};
+use super::{App, Rng};
+use crate::limits::MAX_AUTHORIZATION_LEN;
+use crate::protocol::request::{check_form_content_type, Grant, TokenRequest};
+use crate::protocol::response::{self, Issued};
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
+use crate::scope::Scope;
 use crate::store::Store;
+use crate::token::{Access, RegistryClaims};
+
+/// Random bytes in a `jti` (hex-encoded: 32 characters).
+const JTI_BYTES: usize = 16;
 
 pub(super) async fn token(
     app: &App,
-    _req: &HttpRequest,
+    req: &HttpRequest,
     flavor: Flavor,
-    _store: &impl Store,
+    store: &impl Store,
     now: u64,
-    _rng: Rng<'_>,
+    rng: Rng<'_>,
 ) -> (HttpResponse, AuditEvent) {
-    let e = TokenError::new(ErrorKind::ServerError, "not implemented yet");
-    (
-        e.to_response(flavor, app.realm()),
-        AuditEvent::new(now, "header"),
-    )
+    let mut ev = AuditEvent::new(
+        now,
+        if flavor == Flavor::Distribution {
+            "header"
+        } else {
+            "unknown"
+        },
+    );
+    ev.client_ip = AuditEvent::bounded(req.header("cf-connecting-ip"));
+    ev.user_agent = AuditEvent::bounded(req.header("user-agent"));
+    match issue(app, req, flavor, store, now, rng, &mut ev).await {
+        Ok(resp) => {
+            ev.outcome = Outcome::Issued;
+            ev.status = resp.status;
+            (resp, ev)
+        }
+        Err(e) => {
+            ev.status = e.kind.status();
+            ev.outcome = if ev.status >= 500 {
+                Outcome::Failed
+            } else {
+                Outcome::Refused
+            };
+            ev.reason = Some(e.to_string());
+            ev.granted.clear();
+            ev.jti = None;
+            ev.refresh_token_issued = false;
+            (e.to_response(flavor, app.realm()), ev)
+        }
+    }
+}
+
+/// The single Authorization header, bounded. Two of them are ambiguous and refused.
+fn authorization(req: &HttpRequest) -> Result<Option<&str>, TokenError> {
+    if req.header_count("authorization") > 1 {
+        return Err(TokenError::new(
+            ErrorKind::InvalidRequest,
+            "send one Authorization header, not several",
+        ));
+    }
+    match req.header("authorization") {
+        Some(h) if h.len() > MAX_AUTHORIZATION_LEN => Err(TokenError::new(
+            ErrorKind::InvalidRequest,
+            format!("the Authorization header is longer than {MAX_AUTHORIZATION_LEN} bytes"),
+        )),
+        Some(h) if h.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn parse_request(req: &HttpRequest, flavor: Flavor) -> Result<TokenRequest, TokenError> {
+    match flavor {
+        Flavor::Distribution => TokenRequest::from_get(&req.query),
+        Flavor::OAuth2 if req.method == "POST" => {
+            check_form_content_type(req.header("content-type"), &req.body)?;
+            TokenRequest::from_oauth2(&req.query, &req.body)
+        }
+        Flavor::OAuth2 => TokenRequest::from_oauth2(&req.query, b""),
+    }
+}
+
+/// The audience. Must be one of SERVICES. When the client names none: the only configured
+/// service, or for client_credentials (ChartMuseum's documented request has no `service`) the
+/// only RS256 service.
+fn resolve_service(app: &App, treq: &TokenRequest) -> Result<String, TokenError> {
+    let s = &app.settings;
+    let valid = || s.services.join(", ");
+    match &treq.service {
+        Some(name) if s.knows_service(name) => Ok(name.clone()),
+        Some(name) => {
+            let shown: String = name.chars().take(64).collect();
+            Err(TokenError::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "service '{shown}' is not served here; valid services: {}",
+                    valid()
+                ),
+            ))
+        }
+        None if s.services.len() == 1 => Ok(s.services[0].clone()),
+        None if treq.grant == Grant::ClientCredentials && s.rs256_services.len() == 1 => {
+            Ok(s.rs256_services[0].clone())
+        }
+        None => Err(TokenError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "parameter 'service' is missing; valid services: {}",
+                valid()
+            ),
+        )),
+    }
+}
+
+fn parse_scopes(raw: &[String]) -> Result<Vec<Scope>, TokenError> {
+    crate::scope::parse_scopes(raw.iter().map(String::as_str))
+        .map_err(|e| TokenError::new(ErrorKind::InvalidScope, e.to_string()))
+}
+
+/// `account=` must name the authenticated user (docker and containers/image send it).
+fn check_account(claimed: Option<&str>, who: Option<&Authenticated>) -> Result<(), TokenError> {
+    let Some(claimed) = claimed else {
+        return Ok(());
+    };
+    match who {
+        Some(a) if a.account == claimed => Ok(()),
+        Some(a) => Err(TokenError::new(
+            ErrorKind::Denied,
+            format!(
+                "account '{claimed}' does not match the authenticated user '{}'",
+                a.account
+            ),
+        )),
+        None => Err(TokenError::new(
+            ErrorKind::InvalidCredentials,
+            format!(
+                "account '{claimed}' was given without credentials: authenticate with HTTP Basic"
+            ),
+        )),
+    }
+}
+
+fn random_bytes<const N: usize>(rng: &mut Rng<'_>) -> Result<[u8; N], TokenError> {
+    let mut buf = [0u8; N];
+    rng(&mut buf).map_err(|e| {
+        TokenError::new(ErrorKind::ServerError, format!("{e}; no token was issued"))
+    })?;
+    Ok(buf)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn issue(
+    app: &App,
+    req: &HttpRequest,
+    flavor: Flavor,
+    store: &impl Store,
+    now: u64,
+    mut rng: Rng<'_>,
+    ev: &mut AuditEvent,
+) -> Result<HttpResponse, TokenError> {
+    let authorization = authorization(req)?;
+    let treq = parse_request(req, flavor)?;
+    ev.grant = treq.grant.name();
+    ev.requested = treq.scopes.clone();
+    ev.client_id = treq.client_id.clone();
+    ev.account = treq.account.clone();
+    if let Grant::Password { username, .. } = &treq.grant {
+        ev.account = Some(username.clone());
+    }
+
+    let service = resolve_service(app, &treq)?;
+    ev.service = Some(service.clone());
+    let scopes = parse_scopes(&treq.scopes)?;
+
+    let who = records::authenticate(app, &treq, authorization, &service, store, now).await?;
+    ev.account = Some(who.as_ref().map(|a| a.account.clone()).unwrap_or_default());
+    ev.credential = Some(who.as_ref().map(|a| a.via).unwrap_or("anonymous"));
+    check_account(treq.account.as_deref(), who.as_ref())?;
+
+    let acl = records::acl(app, store, now).await?;
+    let principal = records::principal(who.as_ref());
+    let access: Vec<Access> = acl.authorize(&principal, &service, &scopes);
+    ev.granted = access
+        .iter()
+        .filter(|a| !a.actions.is_empty())
+        .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
+        .collect();
+
+    // A refresh token for offline requests of an authenticated user; a refresh grant keeps using
+    // the token it presented (no rotation: docker keeps the one it stored at login).
+    let wants_refresh =
+        treq.offline && matches!(treq.grant, Grant::Header | Grant::Password { .. });
+    let refresh_token = match (&who, wants_refresh) {
+        (Some(a), true) => {
+            let secret = random_bytes::<32>(&mut rng)?;
+            let rt = records::mint_refresh(
+                app,
+                store,
+                a,
+                &service,
+                treq.client_id.as_deref(),
+                &secret,
+                now,
+            )
+            .await?;
+            ev.refresh_token_issued = true;
+            Some(rt)
+        }
+        _ => None,
+    };
+
+    let jti_bytes = random_bytes::<JTI_BYTES>(&mut rng)?;
+    let jti = data_encoding::HEXLOWER.encode(&jti_bytes);
+    let ttl = app.settings.token_ttl;
+    let claims = RegistryClaims {
+        iss: app.settings.issuer.clone(),
+        sub: who.as_ref().map(|a| a.account.clone()).unwrap_or_default(),
+        aud: service.clone(),
+        exp: now.saturating_add(ttl),
+        nbf: now,
+        iat: now,
+        jti: jti.clone(),
+        access: access.clone(),
+    };
+    let token = app.keys.sign(app.settings.is_rs256(&service), &claims)?;
+    ev.jti = Some(jti);
+
+    let issued = Issued {
+        token,
+        expires_in: ttl,
+        issued_at: now,
+        refresh_token,
+        access,
+    };
+    let body = match flavor {
+        Flavor::Distribution => response::distribution_body(&issued),
+        Flavor::OAuth2 => response::oauth2_body(&issued),
+    };
+    Ok(HttpResponse::json(200, &body))
 }

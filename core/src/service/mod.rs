@@ -13,6 +13,7 @@ pub mod audit;
 mod cache;
 mod flow;
 mod keys;
+mod records;
 
 use crate::config::{ConfigError, Settings};
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
@@ -68,10 +69,11 @@ impl fmt::Debug for App {
 
 impl App {
     /// Parses the signing keys and published keys once. A bad key is a [`ConfigError`] naming the
-    /// secret (never echoing it).
-    pub fn new(settings: Settings) -> Result<App, ConfigError> {
+    /// secret (never echoing it). `isolate_key`: 32 random bytes, fresh per isolate, keying the
+    /// cache of verified passwords (so a dump of it reveals nothing).
+    pub fn new(settings: Settings, isolate_key: [u8; 32]) -> Result<App, ConfigError> {
         let keys = Keys::load(&settings)?;
-        let caches = RefCell::new(Caches::new(settings.cache_ttl));
+        let caches = RefCell::new(Caches::new(settings.cache_ttl, isolate_key));
         Ok(App {
             settings,
             keys,
