@@ -4,6 +4,7 @@
 //! (keys, certificates, `.dev.vars`, `user:`/`apikey:`/`acl` records) and evaluates policies with
 //! the same core code the worker runs.
 
+mod explain;
 mod keys;
 mod policy_file;
 mod secrets;
@@ -44,6 +45,27 @@ enum Command {
         policy: PolicyArg,
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Explain the decision for an account and scopes: matching rule, granted and refused actions.
+    Explain {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// The account asking (a user of the policy file); omit with --anonymous.
+        #[arg(
+            long,
+            required_unless_present = "anonymous",
+            conflicts_with = "anonymous"
+        )]
+        account: Option<String>,
+        /// Explain an anonymous request.
+        #[arg(long)]
+        anonymous: bool,
+        /// A scope as clients send it (type:name:actions); repeat or space-separate for several.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// The service (token audience), needed when rules match on `service`.
+        #[arg(long)]
+        service: Option<String>,
     },
     /// API keys of a policy file's users: create (shown once), revoke.
     Apikey {
@@ -372,6 +394,21 @@ fn run_apikey(policy: &PolicyArg, command: ApikeyCommand) -> Result<String> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Explain {
+            policy,
+            account,
+            anonymous: _,
+            scopes,
+            service,
+        } => {
+            let loaded = load_valid(policy.path()?)?;
+            let req = explain::Request {
+                account: account.as_deref(),
+                scopes: &scopes,
+                service: service.as_deref(),
+            };
+            emit(&explain::explain(&loaded, &req)?)?
+        }
         Command::User { policy, command } => emit(&run_user(&policy, command)?)?,
         Command::Apikey { policy, command } => emit(&run_apikey(&policy, command)?)?,
         Command::Keys(KeysCommand::Generate {

@@ -196,7 +196,7 @@ pub fn delete(path: &Path, account: &str) -> Result<String> {
             .and_then(|m| m.get_ref().account.as_ref())
             .is_some_and(|a| a.get_ref() == account);
         if mentions {
-            writeln!(out, "note: {}: rules[{}] still names account {account:?}; remove it if it is no longer needed", loaded.at(rule.span()), i + 1)?;
+            writeln!(out, "note: {}: rule #{} still names account {account:?}; remove it if it is no longer needed", loaded.at(rule.span()), i)?;
         }
     }
     Ok(out)

@@ -41,7 +41,7 @@ fn check_with_core(loaded: &Loaded, out: &mut Vec<String>) {
     match super::render::acl(loaded) {
         Err(tollgate_core::policy::PolicyError::Rule { index, reason }) => {
             // Already explained (with a column) by the checks above?
-            let tag = format!(": rules[{}]", index + 1);
+            let tag = format!(": rule #{}", index);
             if out.iter().any(|m| m.contains(&tag)) {
                 return;
             }
@@ -50,8 +50,8 @@ fn check_with_core(loaded: &Loaded, out: &mut Vec<String>) {
                 |r| loaded.at(r.span()),
             );
             out.push(format!(
-                "{at}: rules[{}]: the worker would refuse this ACL: {reason}",
-                index + 1
+                "{at}: rule #{}: the worker would refuse this ACL: {reason}",
+                index
             ));
         }
         Err(e) => out.push(format!(
@@ -64,13 +64,13 @@ fn check_with_core(loaded: &Loaded, out: &mut Vec<String>) {
                     continue;
                 };
                 let at = loaded.at(rule.span());
-                let prefix = format!("{at}: rules[{}] can never apply", shadowed + 1);
+                let prefix = format!("{at}: rule #{} can never apply", shadowed);
                 if !out.iter().any(|m| m.starts_with(&prefix)) {
                     out.push(format!(
-                        "{prefix}: rules[{}] ({}) matches every request it would, and the first match wins; move it above rules[{}] or remove it",
-                        by + 1,
+                        "{prefix}: rule #{} ({}) matches every request it would, and the first match wins; move it above rule #{} or remove it",
+                        by,
                         loaded.at(earlier.span()),
-                        by + 1
+                        by
                     ));
                 }
             }
@@ -200,7 +200,7 @@ fn plain_value_problem(value: &str) -> Option<String> {
 fn check_rules(loaded: &Loaded, out: &mut Vec<String>) {
     let rules = &loaded.policy.rules;
     for (index, rule) in rules.iter().enumerate() {
-        let n = index + 1;
+        let n = index;
         let rule_at = loaded.at(rule.span());
         let rule = rule.get_ref();
         if let Some(m) = &rule.matches {
@@ -212,7 +212,7 @@ fn check_rules(loaded: &Loaded, out: &mut Vec<String>) {
             let authenticated_only = m.account.is_some() || m.group.is_some() || m.labels.is_some();
             if authenticated_only && m.anonymous.as_ref().is_some_and(|a| *a.get_ref()) {
                 out.push(format!(
-                    "{rule_at}: rules[{n}]: `anonymous = true` with account/group/labels can never match (those never match an anonymous request); drop one of them"
+                    "{rule_at}: rule #{n}: `anonymous = true` with account/group/labels can never match (those never match an anonymous request); drop one of them"
                 ));
             }
         }
@@ -222,10 +222,10 @@ fn check_rules(loaded: &Loaded, out: &mut Vec<String>) {
                 rule.matches.as_ref().map(|m| m.get_ref()),
             ) {
                 out.push(format!(
-                    "{rule_at}: rules[{n}] can never apply: rules[{}] ({}) matches every request it would, and the first match wins; move it above rules[{}] or remove it",
-                    earlier_index + 1,
+                    "{rule_at}: rule #{n} can never apply: rule #{} ({}) matches every request it would, and the first match wins; move it above rule #{} or remove it",
+                    earlier_index,
                     loaded.at(earlier.span()),
-                    earlier_index + 1
+                    earlier_index
                 ));
                 break;
             }
@@ -243,7 +243,7 @@ fn check_match(loaded: &Loaded, n: usize, m: &Match, out: &mut Vec<String>) {
         if let Some(v) = value {
             if let Some(why) = glob_problem(v.get_ref(), false) {
                 out.push(format!(
-                    "{}: rules[{n}].match.{field}: {why}",
+                    "{}: rule #{n} match.{field}: {why}",
                     loaded.at(v.span())
                 ));
             }
@@ -258,7 +258,7 @@ fn check_match(loaded: &Loaded, n: usize, m: &Match, out: &mut Vec<String>) {
             });
         if !ok {
             out.push(format!(
-                "{}: rules[{n}].match.type {t:?} is not a resource type: use lower-case letters, digits and '-' (e.g. repository, registry, artifact-repository), optionally with * or ?",
+                "{}: rule #{n} match.type {t:?} is not a resource type: use lower-case letters, digits and '-' (e.g. repository, registry, artifact-repository), optionally with * or ?",
                 loaded.at(v.span())
             ));
         }
@@ -266,7 +266,7 @@ fn check_match(loaded: &Loaded, n: usize, m: &Match, out: &mut Vec<String>) {
     if let Some(v) = &m.name {
         if let Some(why) = glob_problem(v.get_ref(), true) {
             out.push(format!(
-                "{}: rules[{n}].match.name: {why}",
+                "{}: rule #{n} match.name: {why}",
                 loaded.at(v.span())
             ));
         }
@@ -275,13 +275,13 @@ fn check_match(loaded: &Loaded, n: usize, m: &Match, out: &mut Vec<String>) {
         for (key, v) in labels {
             if let Some(why) = plain_value_problem(key) {
                 out.push(format!(
-                    "{}: rules[{n}].match.labels key {key:?}: {why}",
+                    "{}: rule #{n} match.labels key {key:?}: {why}",
                     loaded.at(v.span())
                 ));
             }
             if let Some(why) = glob_problem(v.get_ref(), false) {
                 out.push(format!(
-                    "{}: rules[{n}].match.labels.{key}: {why}",
+                    "{}: rule #{n} match.labels.{key}: {why}",
                     loaded.at(v.span())
                 ));
             }
@@ -309,23 +309,23 @@ fn check_actions(loaded: &Loaded, n: usize, rule: &Rule, out: &mut Vec<String>) 
         let well_formed = a == "*"
             || (!a.is_empty() && a.len() <= 32 && a.chars().all(|c| c.is_ascii_lowercase()));
         if !well_formed {
-            out.push(format!("{at}: rules[{n}].actions: {a:?} is not an action: use lower-case words such as pull, push, delete, or \"*\""));
+            out.push(format!("{at}: rule #{n} actions: {a:?} is not an action: use lower-case words such as pull, push, delete, or \"*\""));
         } else if let (Some(list), Some(t)) = (known, rtype) {
             if !list.contains(&a) {
                 out.push(format!(
-                    "{at}: rules[{n}].actions: {a:?} is not an action of type {t}: use {}",
+                    "{at}: rule #{n} actions: {a:?} is not an action of type {t}: use {}",
                     list.join(", ")
                 ));
             }
         }
         if seen.contains(&a) {
-            out.push(format!("{at}: rules[{n}].actions: {a:?} is listed twice"));
+            out.push(format!("{at}: rule #{n} actions: {a:?} is listed twice"));
         }
         seen.push(a);
     }
     if seen.contains(&"*") && seen.len() > 1 {
         out.push(format!(
-            "{}: rules[{n}].actions: \"*\" already grants every action; list it alone",
+            "{}: rule #{n} actions: \"*\" already grants every action; list it alone",
             loaded.at(rule.actions.span())
         ));
     }
@@ -508,7 +508,7 @@ mod tests {
         );
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(
-            p[0].starts_with("p.toml:5:1: rules[2] can never apply: rules[1] (p.toml:1:1)"),
+            p[0].starts_with("p.toml:5:1: rule #1 can never apply: rule #0 (p.toml:1:1)"),
             "{p:?}"
         );
     }
@@ -533,7 +533,7 @@ mod tests {
     fn bad_globs_placeholders_and_actions() {
         let p = check("[[rules]]\nmatch = { name = \"${acount}/*\" }\nactions = [\"pull\"]\n");
         assert!(
-            p[0].starts_with("p.toml:2:18: rules[1].match.name:")
+            p[0].starts_with("p.toml:2:18: rule #0 match.name:")
                 && p[0].contains("unknown placeholder ${acount}"),
             "{p:?}"
         );
