@@ -109,9 +109,53 @@ struct RsSigner {
     kid: String,
 }
 
+/// Leeway for `exp`/`nbf` when verifying, as docker-registry allows (clock skew).
+pub const VERIFY_LEEWAY: u64 = 60;
+
+/// Why a presented token was not accepted. Stable codes for logs and challenges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    Malformed,
+    UnknownKey,
+    BadSignature,
+    WrongIssuer,
+    WrongAudience,
+    Expired,
+    NotYetValid,
+}
+
+impl Rejected {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejected::Malformed => "malformed",
+            Rejected::UnknownKey => "unknown_key",
+            Rejected::BadSignature => "bad_signature",
+            Rejected::WrongIssuer => "wrong_issuer",
+            Rejected::WrongAudience => "wrong_audience",
+            Rejected::Expired => "expired",
+            Rejected::NotYetValid => "not_yet_valid",
+        }
+    }
+}
+
+/// The claims of a verified token (`exp`/`nbf`/`iat` are read by jwt-compact's own claims).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct VerifiedBody {
+    iss: String,
+    #[serde(default)]
+    sub: String,
+    aud: String,
+    #[serde(default)]
+    jti: String,
+    #[serde(default)]
+    access: Vec<crate::token::Access>,
+}
+
 pub(super) struct Keys {
     es256: EsSigner,
     rs256: Option<RsSigner>,
+    /// Every published key by libtrust kid (signing keys included): what `verify` accepts.
+    verifying: Vec<(String, PublicKey)>,
     /// `{"keys": [...]}` served at /.well-known/jwks.json.
     pub jwks_json: Vec<u8>,
     /// Certificates served at /certs.pem (a registry's rootcertbundle).
@@ -237,6 +281,7 @@ impl Keys {
         let mut jwks: Vec<Value> = Vec::new();
         let mut certs = String::new();
         let mut published_spki: Vec<Vec<u8>> = Vec::new();
+        let mut verifying: Vec<(String, PublicKey)> = Vec::new();
         let mut publish = |key: &PublicKey,
                            setting: &'static str,
                            jwks: &mut Vec<Value>|
@@ -248,6 +293,7 @@ impl Keys {
             if !published_spki.contains(&der) {
                 jwks.push(key.jwk(&kid));
                 published_spki.push(der);
+                verifying.push((kid.clone(), key.clone()));
             }
             Ok(kid)
         };
@@ -336,6 +382,7 @@ impl Keys {
                 x5c,
             },
             rs256,
+            verifying,
             jwks_json,
             certs_pem: certs,
         })
@@ -372,6 +419,80 @@ impl Keys {
             .with_token_type("JWT");
             Es256.token(&header, &claims, &s.key).map_err(failed)
         }
+    }
+}
+
+impl Keys {
+    /// Verifies a token this service (or a published key) signed: the header's `kid` selects a
+    /// published key, whose type fixes the algorithm (no `alg` confusion); then the signature,
+    /// `iss`, `aud` (a string equal to `audience`), `exp` and `nbf` with [`VERIFY_LEEWAY`].
+    pub fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+        now: u64,
+    ) -> Result<RegistryClaims, Rejected> {
+        use jwt_compact::UntrustedToken;
+        if token.len() > crate::limits::MAX_TOKEN_LEN {
+            return Err(Rejected::Malformed);
+        }
+        let untrusted = UntrustedToken::new(token).map_err(|_| Rejected::Malformed)?;
+        let kid = untrusted
+            .header()
+            .key_id
+            .as_deref()
+            .ok_or(Rejected::UnknownKey)?;
+        let (_, key) = self
+            .verifying
+            .iter()
+            .find(|(k, _)| k == kid)
+            .ok_or(Rejected::UnknownKey)?;
+        let verified = match key {
+            PublicKey::Es256(pk) => {
+                let vk = p256::ecdsa::VerifyingKey::from(pk);
+                Es256.validator::<VerifiedBody>(&vk).validate(&untrusted)
+            }
+            PublicKey::Rs256(pk) => Rsa::rs256()
+                .validator::<VerifiedBody>(pk)
+                .validate(&untrusted),
+        }
+        .map_err(|e| match e {
+            jwt_compact::ValidationError::InvalidSignature
+            | jwt_compact::ValidationError::AlgorithmMismatch { .. }
+            | jwt_compact::ValidationError::InvalidSignatureLen { .. }
+            | jwt_compact::ValidationError::MalformedSignature(_) => Rejected::BadSignature,
+            _ => Rejected::Malformed,
+        })?;
+        let claims = verified.claims();
+        let seconds = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.and_then(|t| u64::try_from(t.timestamp()).ok())
+        };
+        let body = &claims.custom;
+        if body.iss != issuer {
+            return Err(Rejected::WrongIssuer);
+        }
+        if body.aud != audience {
+            return Err(Rejected::WrongAudience);
+        }
+        let exp = seconds(claims.expiration).ok_or(Rejected::Malformed)?;
+        if exp.saturating_add(VERIFY_LEEWAY) <= now {
+            return Err(Rejected::Expired);
+        }
+        let nbf = seconds(claims.not_before).unwrap_or(0);
+        if nbf > now.saturating_add(VERIFY_LEEWAY) {
+            return Err(Rejected::NotYetValid);
+        }
+        Ok(RegistryClaims {
+            iss: body.iss.clone(),
+            sub: body.sub.clone(),
+            aud: body.aud.clone(),
+            exp,
+            nbf,
+            iat: seconds(claims.issued_at).unwrap_or(nbf),
+            jti: body.jti.clone(),
+            access: body.access.clone(),
+        })
     }
 }
 

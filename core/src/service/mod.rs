@@ -17,10 +17,13 @@ mod records;
 
 use crate::config::{ConfigError, Settings};
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
+use crate::scope::Scope;
 use crate::store::Store;
+use crate::token::{Access, RegistryClaims};
 pub use audit::{AuditEvent, Outcome};
 use cache::Caches;
 use keys::Keys;
+pub use keys::{libtrust_kid, Rejected, VERIFY_LEEWAY};
 use serde_json::json;
 use std::cell::RefCell;
 use std::fmt;
@@ -83,6 +86,67 @@ impl App {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Verifies a token for `audience` against the published keys (the proxy's check): kid,
+    /// signature, `iss` = ISSUER, `aud` = audience, `exp`/`nbf` with a 60 s leeway.
+    pub fn verify_token(
+        &self,
+        token: &str,
+        audience: &str,
+        now: u64,
+    ) -> Result<RegistryClaims, Rejected> {
+        self.keys
+            .verify(token, &self.settings.issuer, audience, now)
+    }
+
+    /// Checks a `Basic ...` Authorization value exactly as GET /token does (bcrypt cache, API
+    /// keys as passwords, disabled users) and narrows `requested` through the ACL for `service`,
+    /// as a token request with those scopes would. Returns the account and the granted access.
+    /// Errors: `InvalidRequest` (malformed header or unknown service), `InvalidCredentials`,
+    /// `Unavailable` / `ServerError` (storage or a malformed record: fail closed).
+    pub async fn grant_basic(
+        &self,
+        authorization: &str,
+        service: &str,
+        requested: &[Access],
+        store: &impl Store,
+        now: u64,
+    ) -> Result<(String, Vec<Access>), TokenError> {
+        if !self.settings.knows_service(service) {
+            return Err(TokenError::new(
+                ErrorKind::InvalidRequest,
+                format!("service '{service}' is not configured"),
+            ));
+        }
+        let basic = crate::credentials::parse_basic_authorization(authorization)
+            .map_err(|e| TokenError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let who = records::password_login(
+            self,
+            store,
+            &basic.username,
+            basic.password.expose(),
+            ErrorKind::InvalidCredentials,
+            now,
+        )
+        .await?;
+        let scopes: Vec<Scope> = requested
+            .iter()
+            .filter_map(|a| {
+                let mut actions = a.actions.clone();
+                actions.sort();
+                actions.dedup();
+                (!actions.is_empty()).then(|| Scope {
+                    resource_type: a.resource_type.clone(),
+                    resource_class: None,
+                    name: a.name.clone(),
+                    actions,
+                })
+            })
+            .collect();
+        let acl = records::acl(self, store, now).await?;
+        let access = acl.authorize(&records::principal(Some(&who)), service, &scopes);
+        Ok((who.account, access))
     }
 
     /// Name shown in the token endpoint's `Basic realm` challenge.

@@ -133,7 +133,7 @@ fn valid_account(account: &str) -> bool {
 
 /// Username + password (Basic header or password grant). An API key as the password is checked
 /// as an API key that must belong to `account`.
-async fn password_login(
+pub(super) async fn password_login(
     app: &App,
     store: &impl Store,
     account: &str,

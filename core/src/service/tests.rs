@@ -941,3 +941,104 @@ fn no_cert_no_x5c() {
     assert!(h.get("x5c").is_none());
     assert!(h["kid"].is_string());
 }
+
+// ---------------------------------------------------------------- proxy seams
+
+#[test]
+fn verify_token_accepts_own_tokens_and_rejects_the_rest() {
+    let (app, s) = (app(), store());
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local&scope=repository:org/a:pull")
+            .with_header("authorization", &basic("bob", "bob-pw")),
+    );
+    let token = body(&r)["token"].as_str().unwrap().to_string();
+    let claims = app.verify_token(&token, REG, NOW + 10).unwrap();
+    assert_eq!(claims.sub, "bob");
+    assert_eq!(claims.exp, NOW + 300);
+    assert_eq!(claims.access[0].actions, ["pull"]);
+
+    assert_eq!(
+        app.verify_token(&token, CHARTS, NOW).unwrap_err(),
+        Rejected::WrongAudience
+    );
+    assert_eq!(
+        app.verify_token(&token, REG, NOW + 300 + VERIFY_LEEWAY)
+            .unwrap_err(),
+        Rejected::Expired
+    );
+    assert_eq!(
+        app.verify_token(&token, REG, NOW + 300 + VERIFY_LEEWAY - 1)
+            .map(|c| c.sub)
+            .unwrap(),
+        "bob"
+    );
+    assert_eq!(
+        app.verify_token(&token, REG, NOW - VERIFY_LEEWAY - 1)
+            .unwrap_err(),
+        Rejected::NotYetValid
+    );
+    assert_eq!(
+        app.verify_token("garbage", REG, NOW).unwrap_err(),
+        Rejected::Malformed
+    );
+
+    // Tampered payload: signature fails.
+    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+    let mut payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+    payload["access"][0]["actions"] = json!(["pull", "push"]);
+    parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
+    assert_eq!(
+        app.verify_token(&parts.join("."), REG, NOW).unwrap_err(),
+        Rejected::BadSignature
+    );
+
+    // Another issuer's app (same keys) refuses it.
+    let mut v = vars();
+    v.insert("ISSUER", "someone-else".into());
+    assert_eq!(
+        app_with(v).verify_token(&token, REG, NOW).unwrap_err(),
+        Rejected::WrongIssuer
+    );
+
+    // RS256 tokens verify too.
+    let req = HttpRequest::new(
+        "POST",
+        "/oauth/token",
+        "grant_type=client_credentials&scope=artifact-repository:org1/r:pull",
+    )
+    .with_header("authorization", &format!("Bearer {CHART_KEY}"));
+    let t = body(&run(&app, &s, req).0)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.verify_token(&t, CHARTS, NOW).unwrap().sub, "chart-user");
+}
+
+#[test]
+fn grant_basic_matches_the_token_endpoint() {
+    let (app, s) = (app(), store());
+    let want = [crate::token::Access {
+        resource_type: "repository".into(),
+        name: "org/a".into(),
+        actions: vec!["push".into(), "pull".into()],
+    }];
+    let (account, access) =
+        futures_lite_block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &s, NOW))
+            .unwrap();
+    assert_eq!(account, "bob");
+    assert_eq!(access[0].actions, ["pull"]);
+    let e = futures_lite_block_on(app.grant_basic(&basic("bob", "nope"), REG, &want, &s, NOW))
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+    let e = futures_lite_block_on(app.grant_basic("Basic ###", REG, &want, &s, NOW)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    // A fresh isolate (nothing cached) with failing storage: fail closed.
+    let app = self::app();
+    s.fail.set(true);
+    let e = futures_lite_block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &s, NOW))
+        .unwrap_err();
+    assert!(e.kind.status() >= 500);
+}
