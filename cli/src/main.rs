@@ -5,6 +5,7 @@
 //! the same core code the worker runs.
 
 mod explain;
+mod inspect;
 mod keys;
 mod policy_file;
 mod secrets;
@@ -67,6 +68,9 @@ enum Command {
         #[arg(long)]
         service: Option<String>,
     },
+    /// Tokens: inspect (decode, verify against published keys, registry checks).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// API keys of a policy file's users: create (shown once), revoke.
     Apikey {
         #[command(flatten)]
@@ -101,6 +105,27 @@ struct PasswordArgs {
     /// bcrypt cost (10..=14); each step doubles the worker's CPU per uncached login.
     #[arg(long, default_value_t = 10)]
     cost: u32,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Decode a token, verify it with the published keys and say whether a registry would accept it.
+    Inspect {
+        /// The token, or '-' to read it from stdin (keeps it out of shell history).
+        token: String,
+        /// Published keys: a JWKS file or URL (e.g. http://127.0.0.1:8787/.well-known/jwks.json) or a PEM bundle.
+        #[arg(long)]
+        jwks: String,
+        /// The issuer the registry expects (auth.token.issuer).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// The service the registry expects (auth.token.service), compared with `aud`.
+        #[arg(long)]
+        service: Option<String>,
+        /// Evaluate exp/nbf at this Unix time instead of now.
+        #[arg(long)]
+        now: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -408,6 +433,38 @@ fn run(cli: Cli) -> Result<()> {
                 service: service.as_deref(),
             };
             emit(&explain::explain(&loaded, &req)?)?
+        }
+        Command::Token(TokenCommand::Inspect {
+            token,
+            jwks,
+            issuer,
+            service,
+            now: at,
+        }) => {
+            let token = if token == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(std::io::stdin(), 64 * 1024),
+                    &mut s,
+                )
+                .map_err(|e| anyhow::anyhow!("reading the token from stdin: {e}"))?;
+                s
+            } else {
+                token
+            };
+            let keys = inspect::load_keys(&jwks)?;
+            let expect = inspect::Expect {
+                issuer: issuer.as_deref(),
+                service: service.as_deref(),
+                now: at.map_or_else(now, Ok)?,
+            };
+            let (report, accepted) = inspect::inspect(&token, &keys, &expect)?;
+            emit(&report)?;
+            if !accepted {
+                return Err(anyhow::anyhow!(
+                    "the token would be refused (see the FAIL lines above)"
+                ));
+            }
         }
         Command::User { policy, command } => emit(&run_user(&policy, command)?)?,
         Command::Apikey { policy, command } => emit(&run_apikey(&policy, command)?)?,

@@ -1,4 +1,4 @@
-//! `tollgate policy sync` against a fake wrangler (tests/support/fake-wrangler.js, needs node),
+//! `tollgate policy sync` against a fake wrangler (tests/support/fake-wrangler.cjs, needs node),
 //! and once against the real wrangler's local KV when node_modules has it.
 
 mod common;
@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 fn fake() -> String {
     common::crate_dir()
-        .join("tests/support/fake-wrangler.js")
+        .join("tests/support/fake-wrangler.cjs")
         .display()
         .to_string()
 }

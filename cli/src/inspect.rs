@@ -1,0 +1,485 @@
+//! `tollgate token inspect`: decode a token, verify it against published keys, and say check by
+//! check whether a registry configured with `--issuer`/`--service` would accept it, following
+//! docker-registry 2.8's rules (ARCHITECTURE.md, interop notes): key from `x5c`, `jwk` or `kid`
+//! (libtrust ID), `alg` matching the key, `iss`, `aud` a string equal to the service, integer
+//! `exp`/`nbf` with 60 s of leeway, and a well-formed `access` claim.
+//!
+//! Signatures are checked with p256 / rsa directly over the signed bytes, so claims of the wrong
+//! type (which a typed JWT library would reject before looking at the signature) still get a
+//! verdict of their own.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use rsa::signature::Verifier as _;
+use serde_json::Value;
+use x509_cert::der::{Decode as _, Encode as _};
+
+use crate::keys::material::{read_pem_items, PublicKey};
+use tollgate_core::limits::MAX_TOKEN_LEN;
+
+/// docker-registry's clock leeway for exp/nbf.
+pub const LEEWAY: u64 = 60;
+/// Bounds what a key-set download may bring.
+const MAX_KEYSET_BYTES: u64 = 1 << 20;
+
+/// A published verification key, known by its libtrust kid.
+pub struct TrustedKey {
+    pub kid: String,
+    pub key: PublicKey,
+    /// The `kid` a JWKS entry claimed, when it differs from the computed one.
+    pub claimed_kid: Option<String>,
+}
+
+/// Reads keys from a JWKS (JSON) or a PEM bundle of certificates / public keys; `source` is a
+/// file path or an http(s) URL.
+pub fn load_keys(source: &str) -> Result<Vec<TrustedKey>> {
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        fetch(source)?
+    } else {
+        std::fs::read_to_string(source)
+            .with_context(|| format!("--jwks {source}: cannot read it"))?
+    };
+    let keys = if text.trim_start().starts_with('{') {
+        keys_from_jwks(&text, source)?
+    } else {
+        let mut out = Vec::new();
+        for item in read_pem_items(&text, source)? {
+            let key = item.public_key();
+            out.push(TrustedKey {
+                kid: key.libtrust_kid()?,
+                key,
+                claimed_kid: None,
+            });
+        }
+        out
+    };
+    if keys.is_empty() {
+        bail!("--jwks {source}: holds no keys");
+    }
+    Ok(keys)
+}
+
+fn fetch(url: &str) -> Result<String> {
+    use std::io::Read as _;
+    let response = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .get(url)
+        .call()
+        .map_err(|e| anyhow!("--jwks {url}: fetching it failed: {e}"))?;
+    let mut body = String::new();
+    response
+        .into_reader()
+        .take(MAX_KEYSET_BYTES)
+        .read_to_string(&mut body)
+        .with_context(|| format!("--jwks {url}: reading the response"))?;
+    Ok(body)
+}
+
+fn b64url(v: &Value, field: &str, at: &str) -> Result<Vec<u8>> {
+    let s = v
+        .get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("{at}: missing \"{field}\""))?;
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| anyhow!("{at}: \"{field}\" is not base64url"))
+}
+
+fn keys_from_jwks(text: &str, source: &str) -> Result<Vec<TrustedKey>> {
+    let set: Value =
+        serde_json::from_str(text).map_err(|e| anyhow!("--jwks {source}: not JSON: {e}"))?;
+    let entries = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow!("--jwks {source}: not a JWK Set (no \"keys\" array)"))?;
+    let mut out = Vec::new();
+    for (i, jwk) in entries.iter().enumerate().take(64) {
+        let at = format!("--jwks {source}: keys[{i}]");
+        let key = match jwk.get("kty").and_then(Value::as_str) {
+            Some("EC") => {
+                if jwk.get("crv").and_then(Value::as_str) != Some("P-256") {
+                    bail!("{at}: only the P-256 curve is supported");
+                }
+                let (x, y) = (b64url(jwk, "x", &at)?, b64url(jwk, "y", &at)?);
+                if x.len() != 32 || y.len() != 32 {
+                    bail!("{at}: x and y must be 32 bytes for P-256");
+                }
+                let point = p256::EncodedPoint::from_affine_coordinates(
+                    p256::FieldBytes::from_slice(&x),
+                    p256::FieldBytes::from_slice(&y),
+                    false,
+                );
+                let key = p256::PublicKey::from_sec1_bytes(point.as_bytes())
+                    .map_err(|_| anyhow!("{at}: the point is not on the P-256 curve"))?;
+                PublicKey::Es256(key)
+            }
+            Some("RSA") => {
+                let n = rsa::BigUint::from_bytes_be(&b64url(jwk, "n", &at)?);
+                let e = rsa::BigUint::from_bytes_be(&b64url(jwk, "e", &at)?);
+                PublicKey::Rs256(
+                    rsa::RsaPublicKey::new(n, e)
+                        .map_err(|e| anyhow!("{at}: not a usable RSA key: {e}"))?,
+                )
+            }
+            other => bail!("{at}: unsupported kty {other:?}; expected EC (P-256) or RSA"),
+        };
+        let kid = key.libtrust_kid()?;
+        let claimed = jwk
+            .get("kid")
+            .and_then(Value::as_str)
+            .filter(|k| *k != kid)
+            .map(str::to_owned);
+        out.push(TrustedKey {
+            kid,
+            key,
+            claimed_kid: claimed,
+        });
+    }
+    Ok(out)
+}
+
+/// What the registry would be configured with.
+pub struct Expect<'a> {
+    pub issuer: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub now: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    Fail,
+    Skip,
+}
+
+struct Report {
+    lines: Vec<(Verdict, String, String)>,
+}
+
+impl Report {
+    fn add(&mut self, v: Verdict, check: &str, text: impl Into<String>) {
+        self.lines.push((v, check.to_owned(), text.into()));
+    }
+    fn failed(&self) -> Vec<&str> {
+        self.lines
+            .iter()
+            .filter(|l| l.0 == Verdict::Fail)
+            .map(|l| l.1.as_str())
+            .collect()
+    }
+}
+
+fn when(t: u64, now: u64) -> String {
+    let date = x509_cert::der::DateTime::from_unix_duration(Duration::from_secs(t))
+        .map(|d| d.to_string())
+        .unwrap_or_else(|_| "out of range".to_owned());
+    let rel = if t >= now {
+        format!("in {}s", t - now)
+    } else {
+        format!("{}s ago", now - t)
+    };
+    format!("{t} ({date}, {rel})")
+}
+
+fn decode_part(part: &str, what: &str) -> Result<Value> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| anyhow!("the token's {what} is not base64url (is this a JWT?)"))?;
+    serde_json::from_slice(&bytes).map_err(|e| anyhow!("the token's {what} is not JSON: {e}"))
+}
+
+fn verify_signature(key: &PublicKey, alg: &str, signed: &[u8], sig: &[u8]) -> Result<(), String> {
+    match (key, alg) {
+        (PublicKey::Es256(k), "ES256") => {
+            let sig = p256::ecdsa::Signature::from_slice(sig)
+                .map_err(|_| "an ES256 signature must be 64 bytes (r||s)".to_owned())?;
+            p256::ecdsa::VerifyingKey::from(k)
+                .verify(signed, &sig)
+                .map_err(|_| "does not verify with this key".to_owned())
+        }
+        (PublicKey::Rs256(k), "RS256") => {
+            let sig = rsa::pkcs1v15::Signature::try_from(sig)
+                .map_err(|_| "malformed RS256 signature".to_owned())?;
+            rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(k.clone())
+                .verify(signed, &sig)
+                .map_err(|_| "does not verify with this key".to_owned())
+        }
+        (k, a) => Err(format!(
+            "alg {a} cannot be used with a {} key",
+            k.alg().jws_name()
+        )),
+    }
+}
+
+/// Inspects `token`; returns the report text and whether a registry would accept it.
+pub fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Result<(String, bool)> {
+    let token = token.trim();
+    if token.len() > MAX_TOKEN_LEN {
+        bail!(
+            "the token is {} bytes; Tollgate tokens are at most {MAX_TOKEN_LEN}",
+            token.len()
+        );
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    let [h, c, s] = parts.as_slice() else {
+        bail!(
+            "a JWT has three '.'-separated parts; this has {}",
+            parts.len()
+        );
+    };
+    let header = decode_part(h, "header")?;
+    let claims = decode_part(c, "claims")?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| anyhow!("the token's signature is not base64url"))?;
+    let signed = format!("{h}.{c}");
+    let mut out = String::new();
+    writeln!(out, "header: {}", serde_json::to_string(&header)?)?;
+    writeln!(out, "claims: {}", serde_json::to_string_pretty(&claims)?)?;
+    let mut r = Report { lines: Vec::new() };
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+
+    // Key selection, in docker-registry 2.8's order: x5c, jwk, kid.
+    let chosen: Option<&TrustedKey> = if let Some(x5c) = header.get("x5c") {
+        let leaf = x5c
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            .and_then(|b| STANDARD.decode(b).ok())
+            .and_then(|der| x509_cert::Certificate::from_der(&der).ok());
+        match leaf.and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok()) {
+            None => {
+                r.add(
+                    Verdict::Fail,
+                    "key",
+                    "x5c[0] is not a base64 DER certificate",
+                );
+                None
+            }
+            Some(spki) => {
+                let hit = keys
+                    .iter()
+                    .find(|k| k.key.spki_der().is_ok_and(|d| d == spki));
+                match hit {
+                    Some(k) => r.add(
+                        Verdict::Ok,
+                        "key",
+                        format!("x5c certificate is a published key ({})", k.kid),
+                    ),
+                    None => r.add(
+                        Verdict::Fail,
+                        "key",
+                        "x5c certificate's key is not among the published keys (rootcertbundle)",
+                    ),
+                }
+                hit
+            }
+        }
+    } else if header.get("jwk").is_some() {
+        r.add(
+            Verdict::Fail,
+            "key",
+            "the header carries a jwk; Tollgate never sends one (use x5c or kid)",
+        );
+        None
+    } else if let Some(kid) = header.get("kid").and_then(Value::as_str) {
+        let hit = keys.iter().find(|k| k.kid == kid);
+        match hit {
+            Some(_) => r.add(Verdict::Ok, "key", format!("kid {kid} is a published key")),
+            None => r.add(
+                Verdict::Fail,
+                "key",
+                format!(
+                    "kid {kid} is not the libtrust ID of any published key (known: {})",
+                    keys.iter()
+                        .map(|k| k.kid.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        }
+        hit
+    } else {
+        r.add(
+            Verdict::Fail,
+            "key",
+            "the header has neither x5c nor kid: a registry cannot pick a key",
+        );
+        None
+    };
+    match chosen {
+        Some(k) if k.key.alg().jws_name() == alg => {
+            r.add(Verdict::Ok, "alg", format!("{alg} matches the key"))
+        }
+        Some(k) => r.add(
+            Verdict::Fail,
+            "alg",
+            format!(
+                "{alg:?} does not match the key's algorithm {}",
+                k.key.alg().jws_name()
+            ),
+        ),
+        None if matches!(alg, "ES256" | "RS256") => r.add(
+            Verdict::Skip,
+            "alg",
+            format!("{alg} (no key to match it against)"),
+        ),
+        None => r.add(
+            Verdict::Fail,
+            "alg",
+            format!("{alg:?}: Tollgate signs ES256 or RS256"),
+        ),
+    }
+    match chosen {
+        Some(k) => match verify_signature(&k.key, alg, signed.as_bytes(), &signature) {
+            Ok(()) => r.add(Verdict::Ok, "signature", "valid"),
+            Err(e) => r.add(Verdict::Fail, "signature", e),
+        },
+        None => r.add(
+            Verdict::Fail,
+            "signature",
+            "not checked: no published key selected",
+        ),
+    }
+
+    let iss = claims.get("iss");
+    match (iss.and_then(Value::as_str), expect.issuer) {
+        (Some(i), Some(want)) if i == want => r.add(Verdict::Ok, "iss", format!("{i:?}")),
+        (Some(i), Some(want)) => r.add(
+            Verdict::Fail,
+            "iss",
+            format!("{i:?} is not the registry's issuer {want:?}"),
+        ),
+        (None, _) => r.add(Verdict::Fail, "iss", "missing or not a string"),
+        (Some(i), None) => r.add(
+            Verdict::Skip,
+            "iss",
+            format!("{i:?} (pass --issuer to check it)"),
+        ),
+    }
+    match (claims.get("aud"), expect.service) {
+        (Some(Value::String(a)), Some(want)) if a == want => {
+            r.add(Verdict::Ok, "aud", format!("{a:?}"))
+        }
+        (Some(Value::String(a)), Some(want)) => r.add(
+            Verdict::Fail,
+            "aud",
+            format!("{a:?} is not the registry's service {want:?}"),
+        ),
+        (Some(Value::String(a)), None) => r.add(
+            Verdict::Skip,
+            "aud",
+            format!("{a:?} (pass --service to check it)"),
+        ),
+        (Some(Value::Array(_)), _) => r.add(
+            Verdict::Fail,
+            "aud",
+            "is an array; docker-registry 2.8 needs a single string",
+        ),
+        _ => r.add(Verdict::Fail, "aud", "missing or not a string"),
+    }
+    let now = expect.now;
+    match claims.get("exp").and_then(Value::as_u64) {
+        Some(exp) if now <= exp.saturating_add(LEEWAY) => r.add(Verdict::Ok, "exp", when(exp, now)),
+        Some(exp) => r.add(
+            Verdict::Fail,
+            "exp",
+            format!("{} (expired, beyond {LEEWAY}s of leeway)", when(exp, now)),
+        ),
+        None => r.add(Verdict::Fail, "exp", "missing or not an integer"),
+    }
+    match claims.get("nbf") {
+        None => r.add(Verdict::Ok, "nbf", "absent"),
+        Some(v) => match v.as_u64() {
+            Some(nbf) if nbf <= now.saturating_add(LEEWAY) => {
+                r.add(Verdict::Ok, "nbf", when(nbf, now))
+            }
+            Some(nbf) => r.add(
+                Verdict::Fail,
+                "nbf",
+                format!("{} (not valid yet; check the clocks)", when(nbf, now)),
+            ),
+            None => r.add(Verdict::Fail, "nbf", "not an integer"),
+        },
+    }
+    match claims.get("access") {
+        None => r.add(
+            Verdict::Ok,
+            "access",
+            "absent: the token grants nothing beyond /v2/",
+        ),
+        Some(Value::Array(entries)) => {
+            let mut shown = Vec::new();
+            let mut bad = false;
+            for e in entries {
+                let t = e.get("type").and_then(Value::as_str);
+                let n = e.get("name").and_then(Value::as_str);
+                let a: Option<Vec<&str>> = e
+                    .get("actions")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(Value::as_str).collect());
+                match (t, n, a) {
+                    (Some(t), Some(n), Some(a)) => shown.push(format!("{t}:{n}:{}", a.join(","))),
+                    _ => bad = true,
+                }
+            }
+            if bad {
+                r.add(
+                    Verdict::Fail,
+                    "access",
+                    "an entry lacks a string type, name or actions array",
+                );
+            } else if shown.is_empty() {
+                r.add(Verdict::Ok, "access", "[] (nothing granted)");
+            } else {
+                r.add(Verdict::Ok, "access", shown.join(" "));
+            }
+        }
+        Some(_) => r.add(Verdict::Fail, "access", "is not an array"),
+    }
+    for k in keys.iter().filter(|k| k.claimed_kid.is_some()) {
+        writeln!(
+            out,
+            "warning: a published JWK claims kid {:?} but its libtrust ID is {}",
+            k.claimed_kid.as_deref().unwrap_or(""),
+            k.kid
+        )?;
+    }
+    writeln!(out, "checks:")?;
+    for (v, check, text) in &r.lines {
+        let tag = match v {
+            Verdict::Ok => "ok  ",
+            Verdict::Fail => "FAIL",
+            Verdict::Skip => "skip",
+        };
+        writeln!(out, "  [{tag}] {check:<9} {text}")?;
+    }
+    let failed = r.failed();
+    let registry = format!(
+        "a registry with issuer {} and service {}",
+        expect
+            .issuer
+            .map_or("(not given)".to_owned(), |i| format!("{i:?}")),
+        expect
+            .service
+            .map_or("(not given)".to_owned(), |s| format!("{s:?}"))
+    );
+    if failed.is_empty() {
+        writeln!(
+            out,
+            "verdict: ACCEPT: {registry} trusting these keys would accept this token"
+        )?;
+    } else {
+        writeln!(
+            out,
+            "verdict: REFUSE: {registry} would refuse this token ({})",
+            failed.join(", ")
+        )?;
+    }
+    Ok((out, failed.is_empty()))
+}
