@@ -1,0 +1,427 @@
+//! Signing and public keys: PEM parsing with the algorithm taken from the key itself, generation
+//! for the CLI, and the libtrust key ID.
+
+use super::libtrust::libtrust_key_id;
+use p256::pkcs8::{
+    DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+};
+use rsa::pkcs1::DecodeRsaPrivateKey as _;
+use rsa::traits::PublicKeyParts as _;
+use std::fmt;
+use x509_cert::der::{Decode as _, Encode as _};
+
+/// Smallest RSA modulus accepted, for signing and for verification.
+pub const MIN_RSA_BITS: usize = 2048;
+/// Largest RSA modulus accepted (bounds the cost of parsing and verifying).
+pub const MAX_RSA_BITS: usize = 8192;
+/// PEM blocks accepted in one bundle.
+pub const MAX_BUNDLE_KEYS: usize = 16;
+/// Bytes accepted in one PEM input.
+pub const MAX_PEM_LEN: usize = 64 * 1024;
+
+/// A JWS algorithm Tollgate signs and verifies with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Es256,
+    Rs256,
+}
+
+impl Algorithm {
+    /// The JOSE `alg` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Es256 => "ES256",
+            Algorithm::Rs256 => "RS256",
+        }
+    }
+}
+
+/// Why a key could not be loaded. Messages say what was expected and never contain key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    /// The private key PEM is not a supported P-256 or RSA key.
+    PrivateKey(String),
+    /// The public key or certificate PEM is not a supported P-256 or RSA key.
+    PublicKey(String),
+    /// An RSA key outside [MIN_RSA_BITS, MAX_RSA_BITS].
+    RsaSize(usize),
+    /// A configured certificate does not hold the signing key's public key.
+    CertificateMismatch,
+    /// Generation or encoding failed.
+    Internal(String),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::PrivateKey(why) => write!(
+                f,
+                "expected a PKCS#8 PEM 'PRIVATE KEY' for P-256 or RSA (or SEC1 'EC PRIVATE KEY' / PKCS#1 'RSA PRIVATE KEY'): {why}"
+            ),
+            KeyError::PublicKey(why) => write!(
+                f,
+                "expected a PEM 'PUBLIC KEY' or 'CERTIFICATE' holding a P-256 or RSA key: {why}"
+            ),
+            KeyError::RsaSize(bits) => write!(
+                f,
+                "RSA key of {bits} bits refused: expected between {MIN_RSA_BITS} and {MAX_RSA_BITS} bits"
+            ),
+            KeyError::CertificateMismatch => f.write_str(
+                "the certificate does not hold the signing key's public key: configure the certificate issued for this key",
+            ),
+            KeyError::Internal(why) => write!(f, "key operation failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// A private key Tollgate signs with. Debug output shows only the algorithm and the key ID.
+#[derive(Clone)]
+pub enum SigningKey {
+    Es256(p256::ecdsa::SigningKey),
+    Rs256(rsa::RsaPrivateKey),
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("alg", &self.algorithm().as_str())
+            .field("kid", &self.public_key().kid())
+            .finish_non_exhaustive()
+    }
+}
+
+fn pem_label(pem: &str) -> Option<&str> {
+    x509_cert::der::pem::decode_label(pem.trim().as_bytes()).ok()
+}
+
+fn check_rsa_bits(bits: usize) -> Result<(), KeyError> {
+    if (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        Ok(())
+    } else {
+        Err(KeyError::RsaSize(bits))
+    }
+}
+
+impl SigningKey {
+    /// Parses a PEM private key; the algorithm follows from the key (PKCS#8 OID or the PEM label).
+    pub fn from_pkcs8_pem(pem: &str) -> Result<SigningKey, KeyError> {
+        if pem.len() > MAX_PEM_LEN {
+            return Err(KeyError::PrivateKey("the PEM is too large".into()));
+        }
+        let pem = pem.trim();
+        match pem_label(pem) {
+            Some("PRIVATE KEY") => {
+                if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_pem(pem) {
+                    return Ok(SigningKey::Es256(k));
+                }
+                match rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
+                    Ok(k) => {
+                        check_rsa_bits(k.size() * 8)?;
+                        Ok(SigningKey::Rs256(k))
+                    }
+                    Err(_) => Err(KeyError::PrivateKey(
+                        "the PKCS#8 key is neither P-256 nor RSA, or is damaged".into(),
+                    )),
+                }
+            }
+            Some("EC PRIVATE KEY") => {
+                let sk = p256::SecretKey::from_sec1_pem(pem).map_err(|_| {
+                    KeyError::PrivateKey("the SEC1 key is not a P-256 key, or is damaged".into())
+                })?;
+                Ok(SigningKey::Es256(sk.into()))
+            }
+            Some("RSA PRIVATE KEY") => {
+                let k = rsa::RsaPrivateKey::from_pkcs1_pem(pem)
+                    .map_err(|_| KeyError::PrivateKey("the PKCS#1 RSA key is damaged".into()))?;
+                check_rsa_bits(k.size() * 8)?;
+                Ok(SigningKey::Rs256(k))
+            }
+            Some("ENCRYPTED PRIVATE KEY") => Err(KeyError::PrivateKey(
+                "encrypted keys are not supported; decrypt it first".into(),
+            )),
+            Some(_) => Err(KeyError::PrivateKey(
+                "found another kind of PEM block".into(),
+            )),
+            None => Err(KeyError::PrivateKey("the input is not PEM".into())),
+        }
+    }
+
+    /// A fresh P-256 key.
+    pub fn generate_es256<
+        R: p256::elliptic_curve::rand_core::CryptoRng + p256::elliptic_curve::rand_core::RngCore,
+    >(
+        rng: &mut R,
+    ) -> SigningKey {
+        SigningKey::Es256(p256::ecdsa::SigningKey::random(rng))
+    }
+
+    /// A fresh RSA key of `bits` (at least [`MIN_RSA_BITS`]).
+    pub fn generate_rs256<
+        R: p256::elliptic_curve::rand_core::CryptoRng + p256::elliptic_curve::rand_core::RngCore,
+    >(
+        rng: &mut R,
+        bits: usize,
+    ) -> Result<SigningKey, KeyError> {
+        check_rsa_bits(bits)?;
+        rsa::RsaPrivateKey::new(rng, bits)
+            .map(SigningKey::Rs256)
+            .map_err(|e| KeyError::Internal(format!("RSA key generation failed: {e}")))
+    }
+
+    /// PKCS#8 PEM (LF line endings), for the CLI to write out.
+    pub fn to_pkcs8_pem(
+        &self,
+    ) -> Result<p256::elliptic_curve::zeroize::Zeroizing<String>, KeyError> {
+        let lf = p256::pkcs8::LineEnding::LF;
+        match self {
+            SigningKey::Es256(k) => k.to_pkcs8_pem(lf),
+            SigningKey::Rs256(k) => k.to_pkcs8_pem(lf),
+        }
+        .map_err(|_| KeyError::Internal("the key could not be encoded as PKCS#8".into()))
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            SigningKey::Es256(k) => PublicKey::Es256(*k.verifying_key()),
+            SigningKey::Rs256(k) => PublicKey::Rs256(k.to_public_key()),
+        }
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            SigningKey::Es256(_) => Algorithm::Es256,
+            SigningKey::Rs256(_) => Algorithm::Rs256,
+        }
+    }
+}
+
+/// A public key tokens are verified with and published in the JWKS and certificate bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    Es256(p256::ecdsa::VerifyingKey),
+    Rs256(rsa::RsaPublicKey),
+}
+
+impl PublicKey {
+    /// Parses DER SubjectPublicKeyInfo holding a P-256 or RSA key.
+    pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
+        if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
+            return Ok(PublicKey::Es256(k));
+        }
+        let k = rsa::RsaPublicKey::from_public_key_der(der).map_err(|_| {
+            KeyError::PublicKey("the key is neither P-256 nor RSA, or is damaged".into())
+        })?;
+        check_rsa_bits(k.size() * 8)?;
+        Ok(PublicKey::Rs256(k))
+    }
+
+    /// The SPKI of a DER certificate.
+    pub fn from_certificate_der(der: &[u8]) -> Result<PublicKey, KeyError> {
+        let cert = x509_cert::Certificate::from_der(der)
+            .map_err(|_| KeyError::PublicKey("the certificate could not be parsed".into()))?;
+        let spki = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .map_err(|_| KeyError::PublicKey("the certificate's key could not be read".into()))?;
+        PublicKey::from_spki_der(&spki)
+    }
+
+    /// Parses one PEM block: "PUBLIC KEY" (SPKI) or "CERTIFICATE" (its SPKI).
+    pub fn from_pem(pem: &str) -> Result<PublicKey, KeyError> {
+        if pem.len() > MAX_PEM_LEN {
+            return Err(KeyError::PublicKey("the PEM is too large".into()));
+        }
+        let (label, der) = x509_cert::der::pem::decode_vec(pem.trim().as_bytes())
+            .map_err(|_| KeyError::PublicKey("the input is not a single PEM block".into()))?;
+        match label {
+            "PUBLIC KEY" => PublicKey::from_spki_der(&der),
+            "CERTIFICATE" => PublicKey::from_certificate_der(&der),
+            _ => Err(KeyError::PublicKey(
+                "found another kind of PEM block".into(),
+            )),
+        }
+    }
+
+    /// DER SubjectPublicKeyInfo.
+    pub fn spki_der(&self) -> Vec<u8> {
+        match self {
+            PublicKey::Es256(k) => k.to_public_key_der().map(|d| d.as_bytes().to_vec()),
+            PublicKey::Rs256(k) => k.to_public_key_der().map(|d| d.as_bytes().to_vec()),
+        }
+        // Encoding a key that was parsed or generated cannot fail; an empty SPKI matches nothing.
+        .unwrap_or_default()
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            PublicKey::Es256(_) => Algorithm::Es256,
+            PublicKey::Rs256(_) => Algorithm::Rs256,
+        }
+    }
+
+    /// The libtrust key ID of this key.
+    pub fn kid(&self) -> String {
+        libtrust_key_id(&self.spki_der())
+    }
+}
+
+/// Parses a bundle of CERTIFICATE and PUBLIC KEY blocks (published keys during rotation).
+pub fn parse_pem_bundle(bundle: &str) -> Result<Vec<PublicKey>, KeyError> {
+    if bundle.len() > MAX_PEM_LEN * 4 {
+        return Err(KeyError::PublicKey("the bundle is too large".into()));
+    }
+    let mut keys = Vec::new();
+    let mut current: Option<String> = None;
+    for line in bundle.lines() {
+        let line = line.trim();
+        if line.starts_with("-----BEGIN ") {
+            current = Some(String::new());
+        }
+        if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+            if line.starts_with("-----END ") {
+                if keys.len() >= MAX_BUNDLE_KEYS {
+                    return Err(KeyError::PublicKey(format!(
+                        "the bundle holds more than {MAX_BUNDLE_KEYS} keys"
+                    )));
+                }
+                let n = keys.len() + 1;
+                let key = PublicKey::from_pem(block).map_err(|e| match e {
+                    KeyError::PublicKey(why) => KeyError::PublicKey(format!("block {n}: {why}")),
+                    other => other,
+                })?;
+                keys.push(key);
+                current = None;
+            }
+        }
+    }
+    if current.is_some() {
+        return Err(KeyError::PublicKey(
+            "the last PEM block has no END line".into(),
+        ));
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// One RSA key per test run: generation is slow.
+    pub(crate) fn rsa_key() -> SigningKey {
+        static KEY: OnceLock<SigningKey> = OnceLock::new();
+        KEY.get_or_init(|| SigningKey::generate_rs256(&mut rand_core::OsRng, 2048).unwrap())
+            .clone()
+    }
+
+    pub(crate) fn es_key() -> SigningKey {
+        SigningKey::generate_es256(&mut rand_core::OsRng)
+    }
+
+    #[test]
+    fn pkcs8_round_trip_detects_algorithm() {
+        for key in [es_key(), rsa_key()] {
+            let pem = key.to_pkcs8_pem().unwrap();
+            let back = SigningKey::from_pkcs8_pem(&pem).unwrap();
+            assert_eq!(back.algorithm(), key.algorithm());
+            assert_eq!(back.public_key(), key.public_key());
+        }
+    }
+
+    #[test]
+    fn sec1_and_pkcs1_accepted() {
+        use p256::elliptic_curve::pkcs8::LineEnding;
+        use rsa::pkcs1::EncodeRsaPrivateKey as _;
+        let SigningKey::Es256(ec) = es_key() else {
+            unreachable!()
+        };
+        let sec1 = p256::SecretKey::from(&ec)
+            .to_sec1_pem(LineEnding::LF)
+            .unwrap();
+        let k = SigningKey::from_pkcs8_pem(&sec1).unwrap();
+        assert_eq!(k.public_key(), PublicKey::Es256(*ec.verifying_key()));
+        let SigningKey::Rs256(r) = rsa_key() else {
+            unreachable!()
+        };
+        let pkcs1 = r.to_pkcs1_pem(LineEnding::LF).unwrap();
+        assert_eq!(
+            SigningKey::from_pkcs8_pem(&pkcs1).unwrap().algorithm(),
+            Algorithm::Rs256
+        );
+    }
+
+    #[test]
+    fn errors_say_what_was_expected_without_key_material() {
+        let garbage = "-----BEGIN PRIVATE KEY-----\nTUlJQ1NFQ1JFVA==\n-----END PRIVATE KEY-----\n";
+        let msg = SigningKey::from_pkcs8_pem(garbage).unwrap_err().to_string();
+        assert!(
+            msg.contains("expected a PKCS#8 PEM 'PRIVATE KEY' for P-256 or RSA"),
+            "{msg}"
+        );
+        assert!(!msg.contains("TUlJQ1NFQ1JFVA"));
+        assert!(SigningKey::from_pkcs8_pem("not pem").is_err());
+        let public = es_key().public_key();
+        let spki = x509_cert::der::pem::encode_string(
+            "PUBLIC KEY",
+            Default::default(),
+            &public.spki_der(),
+        )
+        .unwrap();
+        assert!(matches!(
+            SigningKey::from_pkcs8_pem(&spki),
+            Err(KeyError::PrivateKey(_))
+        ));
+    }
+
+    #[test]
+    fn small_rsa_refused() {
+        let small = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 1024).unwrap();
+        let pem = small.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        assert_eq!(
+            SigningKey::from_pkcs8_pem(&pem).unwrap_err(),
+            KeyError::RsaSize(1024)
+        );
+        assert!(matches!(
+            SigningKey::generate_rs256(&mut rand_core::OsRng, 1024),
+            Err(KeyError::RsaSize(1024))
+        ));
+    }
+
+    #[test]
+    fn debug_hides_private_key() {
+        let key = es_key();
+        let SigningKey::Es256(ec) = &key else {
+            unreachable!()
+        };
+        let secret_hex: String = ec.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let dbg = format!("{key:?}");
+        assert!(dbg.contains("ES256") && dbg.contains(&key.public_key().kid()));
+        assert!(!dbg.to_lowercase().contains(&secret_hex));
+    }
+
+    #[test]
+    fn public_pem_and_bundle() {
+        let a = es_key().public_key();
+        let b = rsa_key().public_key();
+        let pem = |k: &PublicKey| {
+            x509_cert::der::pem::encode_string("PUBLIC KEY", Default::default(), &k.spki_der())
+                .unwrap()
+        };
+        assert_eq!(PublicKey::from_pem(&pem(&a)).unwrap(), a);
+        assert_eq!(b.algorithm().as_str(), "RS256");
+        let bundle = format!("{}\n{}", pem(&a), pem(&b));
+        assert_eq!(parse_pem_bundle(&bundle).unwrap(), vec![a.clone(), b]);
+        let truncated = &bundle[..bundle.len() - 10];
+        assert!(parse_pem_bundle(truncated).is_err());
+        assert!(matches!(
+            PublicKey::from_pem("-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n"),
+            Err(KeyError::PublicKey(_))
+        ));
+        assert_eq!(a.kid().len(), 59);
+    }
+}
