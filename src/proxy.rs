@@ -185,6 +185,11 @@ async fn forward(
     };
 
     let status = origin_resp.status();
+    if !(200..=599).contains(&status) {
+        // A Response cannot carry an interim or invalid status; the origin misbehaved.
+        worker::console_error!("origin answered with status {status}");
+        return http::to_worker(upstream_error_response(UpstreamFailure::Unreachable));
+    }
     let in_headers = header_pairs(&origin_resp.headers());
     let out = headers::response_headers(&in_headers, &settings.origin, public);
     let rinit = web_sys::ResponseInit::new();

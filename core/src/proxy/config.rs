@@ -97,6 +97,16 @@ impl ProxySettings {
                         "must be one service name (no spaces), at most 255 bytes",
                     ));
                 }
+                if !settings.services.contains(&s) {
+                    return Err(ConfigError::new(
+                        "PROXY_SERVICE",
+                        format!(
+                            "'{s}' is not one of SERVICES ({}): the proxy checks Basic credentials \
+                             and ACLs for a service this Tollgate knows",
+                            settings.services.join(" ")
+                        ),
+                    ));
+                }
                 s
             }
             None => settings.services.first().cloned().ok_or_else(|| {
@@ -273,5 +283,8 @@ mod tests {
         }
         let e = parse(&[("ORIGIN", "http://x"), ("PROXY_SERVICE", "a b")]).unwrap_err();
         assert_eq!(e.setting, "PROXY_SERVICE");
+        let e = parse(&[("ORIGIN", "http://x"), ("PROXY_SERVICE", "unknown.local")]).unwrap_err();
+        assert_eq!(e.setting, "PROXY_SERVICE");
+        assert!(e.message.contains("SERVICES"));
     }
 }

@@ -24,6 +24,9 @@ const HOP_BY_HOP: &[&str] = &[
 /// a client could forge.
 const REQUEST_DROP: &[&str] = &[
     "authorization",
+    // `Expect: 100-continue` is answered by the edge itself; forwarded, the origin's interim 100
+    // reaches the runtime's fetch as if it were the final status.
+    "expect",
     "cookie",
     "forwarded",
     "x-forwarded-for",
@@ -181,6 +184,7 @@ mod tests {
             ("Proxy-Connection", "close"),
             ("Authorization", "Bearer client-token"),
             ("Cookie", "s=1"),
+            ("Expect", "100-continue"),
             ("X-Forwarded-Host", "evil.example"),
             ("Forwarded", "host=evil"),
             ("CF-Connecting-IP", "1.2.3.4"),
