@@ -209,6 +209,14 @@ impl App {
                         HttpResponse::text(200, "application/json", self.keys.jwks_json.clone())
                             .with_header("cache-control", "public, max-age=300")
                     }
+                    "/certs.pem" if self.keys.certs_pem.is_empty() => {
+                        let e = TokenError::new(
+                            ErrorKind::NotFound,
+                            "no certificate is configured: set SIGNING_CERT (and PUBLISHED_KEYS for \
+                             rotation) to publish the bundle a registry's rootcertbundle needs",
+                        );
+                        return self.refuse(Flavor::Distribution, e);
+                    }
                     "/certs.pem" => HttpResponse::text(
                         200,
                         "application/x-pem-file",

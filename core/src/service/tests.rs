@@ -940,6 +940,16 @@ fn no_cert_no_x5c() {
     let (h, _) = segments(body(&r)["token"].as_str().unwrap());
     assert!(h.get("x5c").is_none());
     assert!(h["kid"].is_string());
+    // Without any certificate there is no bundle to publish: say what to configure.
+    let mut v = vars();
+    v.remove("SIGNING_CERT");
+    v.remove("PUBLISHED_KEYS");
+    let (r, _) = run(&app_with(v), &s, HttpRequest::new("GET", "/certs.pem", ""));
+    assert_eq!(r.status, 404);
+    assert!(body(&r)["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("SIGNING_CERT"));
 }
 
 // ---------------------------------------------------------------- proxy seams
