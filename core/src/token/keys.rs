@@ -77,6 +77,8 @@ impl fmt::Display for KeyError {
 impl std::error::Error for KeyError {}
 
 /// A private key Tollgate signs with. Debug output shows only the algorithm and the key ID.
+/// Built once per isolate and never moved in a hot path, so the size gap between variants is harmless.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum SigningKey {
     Es256(p256::ecdsa::SigningKey),

@@ -1,11 +1,17 @@
 //! Registry tokens: signing keys, key IDs, published key sets, issuance and verification.
 
+pub mod cert;
 pub mod claims;
+pub mod jwks;
 pub mod keys;
 pub mod libtrust;
 pub mod sign;
+pub mod verify;
 
+pub use cert::{self_signed_certificate, CertError};
 pub use claims::{Access, RegistryClaims};
+pub use jwks::{certificate_bundle, jwk, jwks};
 pub use keys::{parse_pem_bundle, Algorithm, KeyError, PublicKey, SigningKey, MIN_RSA_BITS};
 pub use libtrust::libtrust_key_id;
 pub use sign::{SignError, Signer, X5cHeader};
+pub use verify::{verify_jwt_with_keys, VerifiedJwt, Verifier, VerifyError};

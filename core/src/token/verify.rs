@@ -1,0 +1,446 @@
+//! Token verification, in two reusable steps: [`verify_jwt_with_keys`] finds the key and checks
+//! the signature (usable for any JWT, e.g. OIDC identity tokens later), then [`Verifier::verify`]
+//! checks the registry claims.
+
+use super::claims::{Access, RegistryClaims};
+use super::keys::PublicKey;
+use super::sign::X5cHeader;
+use crate::limits::MAX_TOKEN_LEN;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use jwt_compact::alg::{Es256, Rsa};
+use jwt_compact::{AlgorithmExt as _, Empty, UntrustedToken, ValidationError};
+use serde::Deserialize;
+use std::fmt;
+
+/// Why a token was refused. Each variant names the failed check; messages never hold the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Longer than `limits::MAX_TOKEN_LEN`.
+    TooLarge,
+    /// Not a compact JWS with JSON header and claims of the expected types.
+    Malformed,
+    /// Neither `kid` nor the `x5c` leaf names a trusted key.
+    UnknownKey,
+    /// `alg` is not the one algorithm of the selected key (this also refuses "none" and HS256).
+    AlgorithmMismatch,
+    BadSignature,
+    Issuer,
+    Audience,
+    Expired,
+    NotYetValid,
+}
+
+impl VerifyError {
+    /// A stable identifier for logs and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            VerifyError::TooLarge => "too_large",
+            VerifyError::Malformed => "malformed",
+            VerifyError::UnknownKey => "unknown_key",
+            VerifyError::AlgorithmMismatch => "algorithm_mismatch",
+            VerifyError::BadSignature => "bad_signature",
+            VerifyError::Issuer => "issuer",
+            VerifyError::Audience => "audience",
+            VerifyError::Expired => "expired",
+            VerifyError::NotYetValid => "not_yet_valid",
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VerifyError::TooLarge => "the token is longer than any token Tollgate issues",
+            VerifyError::Malformed => "the token is not a well-formed JWT with the expected claims",
+            VerifyError::UnknownKey => {
+                "the token was not signed by a trusted key (unknown kid or x5c)"
+            }
+            VerifyError::AlgorithmMismatch => "the token's alg does not match its key's algorithm",
+            VerifyError::BadSignature => "the token's signature is invalid",
+            VerifyError::Issuer => "the token was issued by another issuer",
+            VerifyError::Audience => "the token is meant for another service",
+            VerifyError::Expired => "the token has expired",
+            VerifyError::NotYetValid => "the token is not valid yet",
+        })
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// A token whose signature checked out: which key signed it, and the raw JSON claims.
+#[derive(Debug, Clone)]
+pub struct VerifiedJwt<'k> {
+    pub key: &'k PublicKey,
+    pub payload: Vec<u8>,
+}
+
+fn find_key<'k>(
+    keys: &'k [PublicKey],
+    header: &jwt_compact::Header<X5cHeader>,
+) -> Option<&'k PublicKey> {
+    if let Some(kid) = header.key_id.as_deref() {
+        if let Some(k) = keys.iter().find(|k| k.kid() == kid) {
+            return Some(k);
+        }
+    }
+    let leaf = header.other_fields.x5c.as_ref()?.first()?;
+    let der = STANDARD.decode(leaf).ok()?;
+    let key = PublicKey::from_certificate_der(&der).ok()?;
+    keys.iter().find(|k| **k == key)
+}
+
+/// Finds the signing key (`kid` as a libtrust key ID, else the `x5c` leaf's public key), pins
+/// `alg` to that key's algorithm before any signature work, and checks the signature.
+pub fn verify_jwt_with_keys<'k>(
+    token: &str,
+    keys: &'k [PublicKey],
+) -> Result<VerifiedJwt<'k>, VerifyError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::TooLarge);
+    }
+    let untrusted =
+        UntrustedToken::<X5cHeader>::try_from(token).map_err(|_| VerifyError::Malformed)?;
+    let key = find_key(keys, untrusted.header()).ok_or(VerifyError::UnknownKey)?;
+    if untrusted.algorithm() != key.algorithm().as_str() {
+        return Err(VerifyError::AlgorithmMismatch);
+    }
+    let checked = match key {
+        PublicKey::Es256(vk) => Es256.validator::<Empty>(vk).validate(&untrusted).map(drop),
+        PublicKey::Rs256(pk) => Rsa::rs256()
+            .validator::<Empty>(pk)
+            .validate(&untrusted)
+            .map(drop),
+    };
+    checked.map_err(|e| match e {
+        ValidationError::AlgorithmMismatch { .. } => VerifyError::AlgorithmMismatch,
+        ValidationError::InvalidSignature
+        | ValidationError::InvalidSignatureLen { .. }
+        | ValidationError::MalformedSignature(_) => VerifyError::BadSignature,
+        _ => VerifyError::Malformed,
+    })?;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .ok_or(VerifyError::Malformed)?;
+    Ok(VerifiedJwt { key, payload })
+}
+
+/// Registry claims as they arrive: times must be JSON integers; `aud` is checked separately.
+#[derive(Deserialize)]
+struct WireClaims {
+    iss: String,
+    #[serde(default)]
+    sub: String,
+    aud: serde_json::Value,
+    exp: u64,
+    #[serde(default)]
+    nbf: Option<u64>,
+    #[serde(default)]
+    iat: Option<u64>,
+    #[serde(default)]
+    jti: String,
+    #[serde(default)]
+    access: Vec<Access>,
+}
+
+/// Verifies registry tokens signed by any of `keys` for `issuer` and one of `audiences`.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    keys: Vec<PublicKey>,
+    issuer: String,
+    audiences: Vec<String>,
+    leeway_secs: u64,
+}
+
+impl Verifier {
+    pub fn new(
+        keys: Vec<PublicKey>,
+        issuer: String,
+        audiences: Vec<String>,
+        leeway_secs: u64,
+    ) -> Verifier {
+        Verifier {
+            keys,
+            issuer,
+            audiences,
+            leeway_secs,
+        }
+    }
+
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
+    /// Signature first, then `iss`, `aud`, `exp` (now <= exp + leeway), `nbf` (now + leeway >= nbf).
+    pub fn verify(&self, token: &str, now: u64) -> Result<RegistryClaims, VerifyError> {
+        let verified = verify_jwt_with_keys(token, &self.keys)?;
+        let wire: WireClaims =
+            serde_json::from_slice(&verified.payload).map_err(|_| VerifyError::Malformed)?;
+        if wire.iss != self.issuer {
+            return Err(VerifyError::Issuer);
+        }
+        let aud = wire.aud.as_str().ok_or(VerifyError::Audience)?;
+        if !self.audiences.iter().any(|a| a == aud) {
+            return Err(VerifyError::Audience);
+        }
+        if now > wire.exp.saturating_add(self.leeway_secs) {
+            return Err(VerifyError::Expired);
+        }
+        let nbf = wire.nbf.unwrap_or(0);
+        if now.saturating_add(self.leeway_secs) < nbf {
+            return Err(VerifyError::NotYetValid);
+        }
+        Ok(RegistryClaims {
+            aud: aud.to_owned(),
+            iss: wire.iss,
+            sub: wire.sub,
+            exp: wire.exp,
+            nbf,
+            iat: wire.iat.unwrap_or(nbf),
+            jti: wire.jti,
+            access: wire.access,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::keys::tests::{es_key, rsa_key};
+    use crate::token::{self_signed_certificate, Access, Signer, SigningKey};
+
+    const NOW: u64 = 1_000_100;
+
+    fn claims() -> RegistryClaims {
+        RegistryClaims {
+            iss: "tollgate".into(),
+            sub: "alice".into(),
+            aud: "registry".into(),
+            exp: 1_000_300,
+            nbf: 1_000_000,
+            iat: 1_000_000,
+            jti: "j1".into(),
+            access: vec![Access {
+                resource_type: "repository".into(),
+                name: "a/b".into(),
+                actions: vec!["pull".into(), "push".into()],
+            }],
+        }
+    }
+
+    fn verifier(keys: Vec<PublicKey>) -> Verifier {
+        Verifier::new(
+            keys,
+            "tollgate".into(),
+            vec!["other".into(), "registry".into()],
+            60,
+        )
+    }
+
+    fn b64(v: &serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    /// Replaces the payload of a signed token, keeping header and signature.
+    fn with_payload(token: &str, payload: &serde_json::Value) -> String {
+        let parts: Vec<&str> = token.split('.').collect();
+        format!("{}.{}.{}", parts[0], b64(payload), parts[2])
+    }
+
+    #[test]
+    fn round_trip_es256_and_rs256() {
+        for key in [es_key(), rsa_key()] {
+            let public = key.public_key();
+            let signer = Signer::new(key, None).unwrap();
+            let token = signer.sign(&claims()).unwrap();
+            let got = verifier(vec![es_key().public_key(), public])
+                .verify(&token, NOW)
+                .unwrap();
+            assert_eq!(got, claims());
+        }
+    }
+
+    #[test]
+    fn x5c_leaf_selects_the_key_without_kid_match() {
+        let key = es_key();
+        let cert = self_signed_certificate(&key, "t", 999_000, 1, &[7]).unwrap();
+        let signer = Signer::new(key.clone(), Some(&cert)).unwrap();
+        assert_eq!(signer.x5c().map(<[String]>::len), Some(1));
+        // Build the same header with a kid nobody knows, signed by the same key.
+        let header = jwt_compact::Header::new(X5cHeader {
+            x5c: signer.x5c().map(<[String]>::to_vec),
+        })
+        .with_key_id("AAAA:BBBB")
+        .with_token_type("JWT");
+        let SigningKey::Es256(sk) = &key else {
+            unreachable!()
+        };
+        let token = Es256
+            .token(&header, &jwt_compact::Claims::new(claims()), sk)
+            .unwrap();
+        assert_eq!(
+            verifier(vec![key.public_key()])
+                .verify(&token, NOW)
+                .unwrap(),
+            claims()
+        );
+        assert_eq!(
+            verifier(vec![es_key().public_key()]).verify(&token, NOW),
+            Err(VerifyError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn certificate_for_another_key_is_refused() {
+        let cert = self_signed_certificate(&es_key(), "t", 999_000, 1, &[7]).unwrap();
+        assert_eq!(
+            Signer::new(es_key(), Some(&cert)).unwrap_err(),
+            crate::token::KeyError::CertificateMismatch
+        );
+    }
+
+    #[test]
+    fn signature_failures() {
+        let key = es_key();
+        let v = verifier(vec![key.public_key()]);
+        let token = Signer::new(key, None).unwrap().sign(&claims()).unwrap();
+        let mut evil = serde_json::to_value(claims()).unwrap();
+        evil["sub"] = "mallory".into();
+        assert_eq!(
+            v.verify(&with_payload(&token, &evil), NOW),
+            Err(VerifyError::BadSignature)
+        );
+        // A signature one byte short (re-encoded, so the base64 itself is well formed).
+        let (signed_part, sig) = token.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        let truncated = format!(
+            "{signed_part}.{}",
+            URL_SAFE_NO_PAD.encode(&sig[..sig.len() - 1])
+        );
+        assert_eq!(v.verify(&truncated, NOW), Err(VerifyError::BadSignature));
+        // Chopping base64 characters may leave non-canonical base64: refused either way.
+        assert!(v.verify(&token[..token.len() - 4], NOW).is_err());
+        assert_eq!(v.verify("abc", NOW), Err(VerifyError::Malformed));
+        assert_eq!(v.verify("", NOW), Err(VerifyError::Malformed));
+    }
+
+    #[test]
+    fn alg_none_and_hs256_with_public_key_are_refused_before_signature_work() {
+        let key = es_key();
+        let public = key.public_key();
+        let v = verifier(vec![public.clone()]);
+        let payload = serde_json::to_value(claims()).unwrap();
+        let none = serde_json::json!({"alg": "none", "typ": "JWT", "kid": public.kid()});
+        let token = format!("{}.{}.", b64(&none), b64(&payload));
+        assert_eq!(v.verify(&token, NOW), Err(VerifyError::AlgorithmMismatch));
+        // HS256 keyed with the public key's bytes (the classic key-confusion attack), both forms.
+        let spki = public.spki_der();
+        let pem =
+            x509_cert::der::pem::encode_string("PUBLIC KEY", Default::default(), &spki).unwrap();
+        for secret in [spki.clone(), pem.into_bytes()] {
+            let header = jwt_compact::Header::empty().with_key_id(public.kid());
+            let hs = jwt_compact::alg::Hs256
+                .token(
+                    &header,
+                    &jwt_compact::Claims::new(claims()),
+                    &jwt_compact::alg::Hs256Key::new(&secret),
+                )
+                .unwrap();
+            assert_eq!(v.verify(&hs, NOW), Err(VerifyError::AlgorithmMismatch));
+        }
+        // RS256 claimed for a P-256 key.
+        let rs = serde_json::json!({"alg": "RS256", "kid": public.kid()});
+        let token = format!("{}.{}.AAAA", b64(&rs), b64(&payload));
+        assert_eq!(v.verify(&token, NOW), Err(VerifyError::AlgorithmMismatch));
+    }
+
+    #[test]
+    fn unknown_or_missing_kid() {
+        let signer = Signer::new(es_key(), None).unwrap();
+        let token = signer.sign(&claims()).unwrap();
+        assert_eq!(
+            verifier(vec![es_key().public_key()]).verify(&token, NOW),
+            Err(VerifyError::UnknownKey)
+        );
+        assert_eq!(
+            verifier(vec![]).verify(&token, NOW),
+            Err(VerifyError::UnknownKey)
+        );
+    }
+
+    fn signed(edit: impl FnOnce(&mut RegistryClaims)) -> (Verifier, String) {
+        let key = es_key();
+        let v = verifier(vec![key.public_key()]);
+        let mut c = claims();
+        edit(&mut c);
+        (v, Signer::new(key, None).unwrap().sign(&c).unwrap())
+    }
+
+    #[test]
+    fn claim_checks() {
+        let (v, t) = signed(|c| c.iss = "someone-else".into());
+        assert_eq!(v.verify(&t, NOW), Err(VerifyError::Issuer));
+        let (v, t) = signed(|c| c.aud = "registry2".into());
+        assert_eq!(v.verify(&t, NOW), Err(VerifyError::Audience));
+        let (v, t) = signed(|c| c.aud = "other".into());
+        assert_eq!(v.verify(&t, NOW).unwrap().aud, "other");
+    }
+
+    #[test]
+    fn leeway_edges() {
+        let (v, t) = signed(|_| {});
+        // exp = 1_000_300, leeway 60: valid through 1_000_360 inclusive.
+        assert!(v.verify(&t, 1_000_360).is_ok());
+        assert_eq!(v.verify(&t, 1_000_361), Err(VerifyError::Expired));
+        // nbf = 1_000_000: valid from 999_940 inclusive.
+        assert!(v.verify(&t, 999_940).is_ok());
+        assert_eq!(v.verify(&t, 999_939), Err(VerifyError::NotYetValid));
+    }
+
+    #[test]
+    fn array_audience_and_float_times_are_refused() {
+        let key = es_key();
+        let v = verifier(vec![key.public_key()]);
+        let SigningKey::Es256(sk) = &key else {
+            unreachable!()
+        };
+        let header = jwt_compact::Header::empty().with_key_id(key.public_key().kid());
+        let sign = |payload: serde_json::Value| {
+            Es256
+                .token(&header, &jwt_compact::Claims::new(payload), sk)
+                .unwrap()
+        };
+        let mut p = serde_json::to_value(claims()).unwrap();
+        p["aud"] = serde_json::json!(["registry"]);
+        assert_eq!(v.verify(&sign(p), NOW), Err(VerifyError::Audience));
+        let mut p = serde_json::to_value(claims()).unwrap();
+        p["nbf"] = serde_json::json!(1_000_000.5);
+        assert_eq!(v.verify(&sign(p), NOW), Err(VerifyError::Malformed));
+        let mut p = serde_json::to_value(claims()).unwrap();
+        p["exp"] = serde_json::json!("1000300");
+        assert_eq!(v.verify(&sign(p), NOW), Err(VerifyError::Malformed));
+    }
+
+    #[test]
+    fn oversize_refused_and_errors_never_echo_the_token() {
+        let (v, _) = signed(|_| {});
+        let big = "a".repeat(MAX_TOKEN_LEN + 1);
+        assert_eq!(v.verify(&big, NOW), Err(VerifyError::TooLarge));
+        let all = [
+            VerifyError::TooLarge,
+            VerifyError::Malformed,
+            VerifyError::UnknownKey,
+            VerifyError::AlgorithmMismatch,
+            VerifyError::BadSignature,
+            VerifyError::Issuer,
+            VerifyError::Audience,
+            VerifyError::Expired,
+            VerifyError::NotYetValid,
+        ];
+        let codes: std::collections::HashSet<_> = all.iter().map(|e| e.code()).collect();
+        assert_eq!(codes.len(), all.len());
+        assert!(all.iter().all(|e| !e.to_string().is_empty()));
+    }
+}
