@@ -326,6 +326,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn kid_of_an_openssl_key_matches_openssl_and_coreutils() {
+        // Key from `openssl ecparam -name prime256v1 -genkey | openssl pkey -pubout`; kid from
+        // `openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | head -c 30 | base32
+        //  | tr -d '=\n' | fold -w4 | paste -sd:` (so our SPKI re-encoding matches OpenSSL's DER).
+        let pem = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAdPrH1vnklDkzlRLrdEGGulIb0JA
+yRZocPZXeDNMyNB12tjlImhxEPoYMVJyJmjJVstTOIUlqQ5zGs2lnsbnjQ==
+-----END PUBLIC KEY-----
+";
+        let key = PublicKey::from_pem(pem).unwrap();
+        assert_eq!(key.algorithm(), Algorithm::Es256);
+        assert_eq!(
+            key.kid(),
+            "XTWA:VB2C:4MOJ:SSR4:PHL2:7YDY:A5FQ:OW3C:AKJL:HVYL:ZZ5N:F42H"
+        );
+    }
+
+    #[test]
     fn pkcs8_round_trip_detects_algorithm() {
         for key in [es_key(), rsa_key()] {
             let pem = key.to_pkcs8_pem().unwrap();

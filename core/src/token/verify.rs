@@ -75,12 +75,14 @@ pub struct VerifiedJwt<'k> {
     pub payload: Vec<u8>,
 }
 
+/// `kids[i]` is the libtrust key ID of `keys[i]` (precomputed by [`Verifier`]).
 fn find_key<'k>(
     keys: &'k [PublicKey],
+    kids: &[String],
     header: &jwt_compact::Header<X5cHeader>,
 ) -> Option<&'k PublicKey> {
     if let Some(kid) = header.key_id.as_deref() {
-        if let Some(k) = keys.iter().find(|k| k.kid() == kid) {
+        if let Some((k, _)) = keys.iter().zip(kids).find(|(_, id)| *id == kid) {
             return Some(k);
         }
     }
@@ -99,9 +101,21 @@ pub fn verify_jwt_with_keys<'k>(
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::TooLarge);
     }
+    let kids: Vec<String> = keys.iter().map(PublicKey::kid).collect();
+    verify_with_kids(token, keys, &kids)
+}
+
+fn verify_with_kids<'k>(
+    token: &str,
+    keys: &'k [PublicKey],
+    kids: &[String],
+) -> Result<VerifiedJwt<'k>, VerifyError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(VerifyError::TooLarge);
+    }
     let untrusted =
         UntrustedToken::<X5cHeader>::try_from(token).map_err(|_| VerifyError::Malformed)?;
-    let key = find_key(keys, untrusted.header()).ok_or(VerifyError::UnknownKey)?;
+    let key = find_key(keys, kids, untrusted.header()).ok_or(VerifyError::UnknownKey)?;
     if untrusted.algorithm() != key.algorithm().as_str() {
         return Err(VerifyError::AlgorithmMismatch);
     }
@@ -149,6 +163,8 @@ struct WireClaims {
 #[derive(Debug, Clone)]
 pub struct Verifier {
     keys: Vec<PublicKey>,
+    /// libtrust key IDs of `keys`, computed once (each costs a DER encoding and a SHA-256).
+    kids: Vec<String>,
     issuer: String,
     audiences: Vec<String>,
     leeway_secs: u64,
@@ -162,6 +178,7 @@ impl Verifier {
         leeway_secs: u64,
     ) -> Verifier {
         Verifier {
+            kids: keys.iter().map(PublicKey::kid).collect(),
             keys,
             issuer,
             audiences,
@@ -175,7 +192,7 @@ impl Verifier {
 
     /// Signature first, then `iss`, `aud`, `exp` (now <= exp + leeway), `nbf` (now + leeway >= nbf).
     pub fn verify(&self, token: &str, now: u64) -> Result<RegistryClaims, VerifyError> {
-        let verified = verify_jwt_with_keys(token, &self.keys)?;
+        let verified = verify_with_kids(token, &self.keys, &self.kids)?;
         let wire: WireClaims =
             serde_json::from_slice(&verified.payload).map_err(|_| VerifyError::Malformed)?;
         if wire.iss != self.issuer {
@@ -255,6 +272,11 @@ mod tests {
             let public = key.public_key();
             let signer = Signer::new(key, None).unwrap();
             let token = signer.sign(&claims()).unwrap();
+            let keys = [es_key().public_key(), public.clone()];
+            let raw = verify_jwt_with_keys(&token, &keys).unwrap();
+            assert_eq!(*raw.key, public);
+            let json: serde_json::Value = serde_json::from_slice(&raw.payload).unwrap();
+            assert_eq!(json["sub"], "alice");
             let got = verifier(vec![es_key().public_key(), public])
                 .verify(&token, NOW)
                 .unwrap();
