@@ -4,7 +4,8 @@
 #   2. through a forwarding worker with no auth (bench/proxy-noauth-worker)
 #   3. through Tollgate MODE=both with a pull token (verification cache warm after the first request)
 # Prints requests/s for each and workerd CPU per request for 2 and 3 (from /proc utime+stime of
-# each workerd process), and the ratios. The load generator (wrk) shares the 2 cores: compare ratios.
+# each worker's workerd), and the ratios. The load generator (wrk) shares the 2 cores: compare ratios.
+# Requests go straight to each worker's own workerd, not through wrangler's dev proxy.
 #   bench/proxy.sh                 (DURATION=10 CONNECTIONS=8 THREADS=1; KEEP_WORK=1 keeps logs)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/interop/proxy-lib.sh"
@@ -12,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../tests/interop/proxy-lib.sh"
 DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-8}"
 THREADS="${THREADS:-1}"
-NOAUTH_PORT="${NOAUTH_PORT:-8799}"
+NOAUTH_PORT="${NOAUTH_PORT:-8859}"
 
 for tool in docker-registry wrk jq curl sha256sum; do
   tg_have "$tool" || tg_die "$tool not found (apt-get install wrk; scripts/setup.sh --interop)"
@@ -36,20 +37,24 @@ tg_section_done
 
 tg_section "start Tollgate (MODE=both) and the no-auth forwarder"
 start_tollgate --var "ORIGIN:$REG" --var PROXY_SERVICE:registry.local
-TG_WORKERD="$(workerd_pid)"
+TG_WORKERD="$(worker_workerd_pid)"
+# Load goes straight to each worker's workerd (wrangler's dev proxy in front adds its own cost).
+TG_DIRECT="$(worker_direct_url "$TG_WORKERD" /healthz)"
 NOAUTH_PIDFILE="$WORK/noauth.pid"
 PORT="$NOAUTH_PORT" TG_PIDFILE="$NOAUTH_PIDFILE" TG_LOGFILE="$WORK/noauth.log" TG_HEALTH_PATH=/v2/ \
   bash "$TG_ROOT/scripts/serve.sh" start -- --config bench/proxy-noauth-worker/wrangler.toml --var "ORIGIN:$REG"
 noauth_stop() { PORT="$NOAUTH_PORT" TG_PIDFILE="$NOAUTH_PIDFILE" bash "$TG_ROOT/scripts/serve.sh" stop >/dev/null 2>&1 || true; }
 trap 'noauth_stop; proxy_cleanup' EXIT
-NOAUTH_WORKERD="$(PROXY_SERVE_PIDFILE="$NOAUTH_PIDFILE" workerd_pid)"
+NOAUTH_WORKERD="$(PROXY_SERVE_PIDFILE="$NOAUTH_PIDFILE" worker_workerd_pid)"
+NOAUTH_DIRECT="$(worker_direct_url "$NOAUTH_WORKERD" /v2/)"
 tok="$(token "$BOB" registry.local repository:org/bench:pull)"
 [ -n "$tok" ] || tg_die "no token for bob"
 path="/v2/org/bench/manifests/v1"
 accept='Accept: application/vnd.oci.image.manifest.v1+json'
 check "direct GET" 200 "$(status -H "$accept" "$REG$path")"
-check "no-auth forwarder GET" 200 "$(status -H "$accept" "http://127.0.0.1:$NOAUTH_PORT$path")"
-check "Tollgate GET with token" 200 "$(status -H "$accept" -H "Authorization: Bearer $tok" "$TG$path")"
+check "no-auth forwarder GET" 200 "$(status -H "$accept" "$NOAUTH_DIRECT$path")"
+check "Tollgate GET with token" 200 "$(status -H "$accept" -H "Authorization: Bearer $tok" "$TG_DIRECT$path")"
+check "Tollgate GET without token" 401 "$(status -H "$accept" "$TG_DIRECT$path")"
 tg_section_done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -78,8 +83,8 @@ run() {
 
 tg_section "load: ${DURATION}s each, $CONNECTIONS connections, $THREADS wrk thread(s)"
 read -r d_rps d_reqs _ < <(run direct "$REG$path" - -H "$accept")
-read -r n_rps n_reqs n_cpu < <(run noauth "http://127.0.0.1:$NOAUTH_PORT$path" "$NOAUTH_WORKERD" -H "$accept")
-read -r t_rps t_reqs t_cpu < <(run tollgate "$TG$path" "$TG_WORKERD" -H "$accept" -H "Authorization: Bearer $tok")
+read -r n_rps n_reqs n_cpu < <(run noauth "$NOAUTH_DIRECT$path" "$NOAUTH_WORKERD" -H "$accept")
+read -r t_rps t_reqs t_cpu < <(run tollgate "$TG_DIRECT$path" "$TG_WORKERD" -H "$accept" -H "Authorization: Bearer $tok")
 tg_section_done
 
 printf '\n%-34s %12s %10s %18s\n' "target" "requests/s" "requests" "workerd CPU ms/req"

@@ -7,9 +7,9 @@ TG_INTEROP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$TG_INTEROP_DIR/../../scripts/lib.sh"
 
 # Ports (override from the environment if they clash).
-PROXY_REGISTRY_PORT="${PROXY_REGISTRY_PORT:-5001}"
-PROXY_STATIC_PORT="${PROXY_STATIC_PORT:-5002}"
-PROXY_PORT="${PROXY_PORT:-8797}"
+PROXY_REGISTRY_PORT="${PROXY_REGISTRY_PORT:-5051}"
+PROXY_STATIC_PORT="${PROXY_STATIC_PORT:-5052}"
+PROXY_PORT="${PROXY_PORT:-8857}"
 
 # Demo credentials (policy/demo.toml, seeded into local KV by scripts/dev.sh --prepare-only).
 ALICE=alice:alice-demo-pass            # pull+push org/*
@@ -151,14 +151,32 @@ header() {
   curl -s -o /dev/null -D - "$@" | tr -d '\r' | grep -i "^$name:" | head -n1 | cut -d' ' -f2-
 }
 
-# workerd's PID under our wrangler (the process that runs the worker).
-workerd_pid() {
-  local leader
+# wrangler dev runs two workerd processes: its own dev proxy on the public port (which, in
+# wrangler 4.86, buffers whole response bodies and slows large downloads to a few MB/s) and the
+# one that runs the worker, listening on a random loopback port. Measurements (memory, CPU,
+# throughput) are of the worker's own workerd, reached directly.
+
+# worker_workerd_pid: PID of the workerd that runs the worker (not wrangler's dev proxy).
+worker_workerd_pid() {
+  local leader p
   leader="$(cat "$PROXY_SERVE_PIDFILE")"
-  local p
   for p in $(pgrep -g "$leader" 2>/dev/null || true); do
-    if grep -qa workerd "/proc/$p/cmdline" 2>/dev/null; then
-      printf '%s\n' "$p"
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q 'workerd serve' || continue
+    # The dev proxy binds the public port; the worker's workerd binds port 0 (random).
+    tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- '--socket-addr=entry=127.0.0.1:0 ' || continue
+    printf '%s\n' "$p"
+    return 0
+  done
+  return 1
+}
+
+# worker_direct_url PID HEALTH_PATH: http://127.0.0.1:PORT of that workerd's entry socket (the
+# listening port that answers HEALTH_PATH with 200).
+worker_direct_url() {
+  local pid="$1" path="$2" port
+  for port in $(ss -ltnpH 2>/dev/null | awk -v p="pid=$pid," '$0 ~ p {n=split($4, a, ":"); print a[n]}'); do
+    if [ "$(curl -s -m 3 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$path")" = 200 ]; then
+      printf 'http://127.0.0.1:%s\n' "$port"
       return 0
     fi
   done

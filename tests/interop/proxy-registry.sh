@@ -12,11 +12,12 @@ for tool in docker-registry skopeo umoci jq curl; do
 done
 
 proxy_work_dir
-export HOME="$WORK/home"  # skopeo's auth file and blob-info cache stay in the work dir
 start_registry
 start_tollgate --var "ORIGIN:http://127.0.0.1:$PROXY_REGISTRY_PORT" --var PROXY_SERVICE:registry.local
 R="127.0.0.1:$PROXY_PORT"
-SK=(skopeo --insecure-policy)
+# skopeo's auth file and blob-info cache stay in the work dir (HOME only for skopeo: cargo and
+# rustup need the real one).
+SK=(env HOME="$WORK/home" XDG_RUNTIME_DIR="$WORK/home" skopeo --insecure-policy)
 
 tg_section "build an image offline (umoci)"
 umoci init --layout "$WORK/oci" >/dev/null

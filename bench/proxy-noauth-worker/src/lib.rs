@@ -74,6 +74,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
     };
     let status = resp.status();
+    if !(200..=599).contains(&status) {
+        return Response::error("origin answered with an interim status", 502);
+    }
     let out = headers::response_headers(&pairs(&resp.headers()), &origin, &public);
     let rinit = web_sys::ResponseInit::new();
     rinit.set_status(status);
