@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Interop: the Docker CLI + a private dockerd (docker.io 20.10, vfs, no bridge, no iptables)
+# against docker-registry 2.8 with token auth from Tollgate.
+#   tests/interop/run.sh token-docker   (or run this file directly: it then starts its own environment)
+# `docker login` gets a refresh token (offline_token=true) that the daemon then uses for every
+# token request (POST grant_type=refresh_token); push, pull after removing the image, pull again
+# after Tollgate restarted (refresh tokens live in KV), bob's push refused.
+# SKIPs (does not fail) when dockerd cannot run on this machine, and says why.
+set -euo pipefail
+TI_TEST="${TI_TEST:-token-docker}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ti_env_up
+
+W="$TI_TWORK"
+IMG="$TI_REG/org/docker-app:1"
+
+if ! ti_start_dockerd; then
+  skip "docker CLI + private dockerd" "$TI_SKIP_REASON"
+  ti_finish
+  exit $?
+fi
+pass "private dockerd answers on $DOCKER_HOST"
+
+# The image: the umoci rootfs as a tarball, imported into the daemon.
+expect_ok "docker import of the test rootfs as $IMG" docker import "$TI_WORK/rootfs.tar" "$IMG"
+
+# --- login as alice: a refresh token, not the password, is stored ----------------------------
+mark="$(ti_audit_mark)"
+expect_ok "docker login $TI_REG -u alice --password-stdin" \
+  docker login "$TI_REG" -u alice --password-stdin <<<"${TI_ALICE#*:}"
+cfg="$DOCKER_CONFIG/config.json"
+expect_match "docker's config.json holds an identity (refresh) token for $TI_REG" '^tgr_' \
+  "$(jq -r --arg r "$TI_REG" '.auths[$r].identitytoken // empty' "$cfg" 2>/dev/null || true)"
+# docker keeps "auth" = base64("alice:"): the user name, with an empty password.
+expect_eq "docker's config.json holds no password for $TI_REG (auth is \"alice:\")" "alice:" \
+  "$(jq -r --arg r "$TI_REG" '.auths[$r].auth // empty' "$cfg" 2>/dev/null | base64 -d 2>/dev/null || true)"
+expect_match "Tollgate minted a refresh token for alice at login (client_id docker)" \
+  '"account":"alice".*"client_id":"docker".*"refresh_token_issued":true' "$(ti_audit_since "$mark")"
+
+# --- push and pull with the refresh token ----------------------------------------------------
+mark="$(ti_audit_mark)"
+expect_ok "docker push $IMG (as alice, through the refresh token)" docker push "$IMG"
+audit="$(ti_audit_since "$mark")"
+expect_match "the push's tokens came from POST grant_type=refresh_token" \
+  '"outcome":"issued".*"grant":"refresh_token","account":"alice"' "$audit"
+expect_eq "no password was sent for the push (every token request used the refresh token)" "" \
+  "$(printf '%s\n' "$audit" | grep -v '"grant":"refresh_token"' || true)"
+
+expect_ok "docker rmi $IMG" docker rmi "$IMG"
+expect_ok "docker pull $IMG after removing it" docker pull "$IMG"
+expect_ok "the pulled image is present" docker image inspect "$IMG"
+
+# --- refresh tokens survive a restart of Tollgate ---------------------------------------------
+expect_ok "docker rmi $IMG (before the restart)" docker rmi "$IMG"
+ti_restart_tollgate
+pass "Tollgate restarted on the same local KV state"
+mark="$(ti_audit_mark)"
+expect_ok "docker pull $IMG after the restart (the stored refresh token still works)" docker pull "$IMG"
+expect_match "the pull after the restart used the refresh token" \
+  '"outcome":"issued".*"grant":"refresh_token","account":"alice"' "$(ti_audit_since "$mark")"
+
+# --- bob: pull-only ---------------------------------------------------------------------------
+expect_ok "docker logout" docker logout "$TI_REG"
+expect_ok "docker login as bob" docker login "$TI_REG" -u bob --password-stdin <<<"${TI_BOB#*:}"
+expect_ok "bob pulls ${IMG#*/} (docker pull)" docker pull "$IMG"
+expect_ok "docker tag for bob's push" docker tag "$IMG" "$TI_REG/org/bob-docker:1"
+mark="$(ti_audit_mark)"
+expect_fail "bob's docker push to org/bob-docker:1 is refused" docker push "$TI_REG/org/bob-docker:1"
+expect_match "docker reports the refusal as an authorization error" \
+  'denied|unauthorized|authentication required|insufficient_scope' "$(cat "$TI_LAST_LOG")"
+expect_match "Tollgate granted bob only pull when his push asked for push (200, partial grant)" \
+  '"account":"bob".*"granted":\["repository:org/bob-docker:pull"' "$(ti_audit_since "$mark")"
+
+# --- wrong password at login --------------------------------------------------------------------
+expect_ok "docker logout (bob)" docker logout "$TI_REG"
+expect_fail "docker login with a wrong password is refused" \
+  docker login "$TI_REG" -u alice --password-stdin <<<"not-alices-password"
+
+ti_finish
