@@ -55,8 +55,13 @@ check "anonymous challenge names the namespace" \
   "Bearer realm=\"$TG/token\",service=\"chartmuseum.local\",scope=\"artifact-repository:org1/repo1:pull\"" \
   "$(header www-authenticate "$TG/org1/repo1/index.yaml")"
 check "files outside the chart layout are not served" 404 "$(status -u "chart-user:$CHART_KEY" "$TG/secret.txt")"
-check "no traversal out of the namespace" 400 \
+check "no traversal with encoded slashes" 400 \
+  "$(status --path-as-is -u "chart-user:$CHART_KEY" "$TG/org1/repo1%2F..%2F..%2Fsecret.txt/index.yaml")"
+# workerd's URL parser resolves %2e%2e itself: this becomes /index.yaml, which is nothing at depth 2.
+check "no traversal with encoded dots" 404 \
   "$(status --path-as-is -u "chart-user:$CHART_KEY" "$TG/org1/%2e%2e/index.yaml")"
+check "the static server saw no request outside org1/repo1" "" \
+  "$(grep -v -e 'org1/repo1/' -e '"GET / HTTP' "$WORK/static.log" | grep -E '"(GET|HEAD) ' || true)"
 check "another namespace is refused" 403 "$(status -u "chart-user:$CHART_KEY" "$TG/org2/repo1/index.yaml")"
 tg_section_done
 
