@@ -6,6 +6,7 @@
 #                             tests/interop/run.sh started (TI_SHARED=1) instead of starting another.
 #   pass/fail/skip NAME [WHY] one result line each: "PASS name", "FAIL name: why", "SKIP name: why"
 #   expect_ok/expect_fail NAME CMD...   run CMD (output in a log file), PASS/FAIL on its exit status
+#   expect_refused NAME REGEX CMD...    CMD must fail AND say REGEX (e.g. "$TI_DENIED_RE")
 #   expect_eq NAME WANT GOT, expect_match NAME REGEX TEXT
 #   ti_skopeo SUBCMD ARGS...  skopeo with --insecure-policy and this test's own --authfile
 #   ti_token CREDS SCOPE...   a registry token from Tollgate's GET /token ("" CREDS: anonymous)
@@ -49,12 +50,13 @@ pass() { TI_PASS=$((TI_PASS + 1)); printf 'PASS %s\n' "$1"; }
 fail() { TI_FAIL=$((TI_FAIL + 1)); printf 'FAIL %s%s\n' "$1" "${2:+: $2}"; }
 skip() { TI_SKIP=$((TI_SKIP + 1)); printf 'SKIP %s%s\n' "$1" "${2:+: $2}"; }
 
-# A log file name for one step: $TI_LOGS/NN-slug.log
+# ti_logfile NAME: sets TI_LAST_LOG to a fresh log file for one step, $TI_LOGS/NN-slug.log
+# (not printed: a $(...) subshell would lose the step counter).
 ti_logfile() {
   TI_STEP=$((TI_STEP + 1))
   local slug
   slug="$(printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '-' | cut -c1-60)"
-  printf '%s/%02d-%s.log' "$TI_LOGS" "$TI_STEP" "$slug"
+  TI_LAST_LOG="$(printf '%s/%02d-%s.log' "$TI_LOGS" "$TI_STEP" "$slug")"
 }
 
 # Shows the end of a failed step's output, indented, so a CI log explains the failure.
@@ -68,7 +70,8 @@ ti_show_tail() {
 expect_ok() {
   local name="$1" log
   shift
-  log="$(ti_logfile "$name")"
+  ti_logfile "$name"
+  log="$TI_LAST_LOG"
   if "$@" >"$log" 2>&1; then
     pass "$name"
   else
@@ -82,8 +85,8 @@ expect_ok() {
 expect_fail() {
   local name="$1" log
   shift
-  log="$(ti_logfile "$name")"
-  TI_LAST_LOG="$log"
+  ti_logfile "$name"
+  log="$TI_LAST_LOG"
   if "$@" >"$log" 2>&1; then
     fail "$name" "succeeded but must be refused: $*"
     ti_show_tail "$log"
@@ -91,6 +94,29 @@ expect_fail() {
     pass "$name"
   fi
 }
+
+# expect_refused NAME REGEX CMD...: PASS if CMD exits non-zero AND its output matches REGEX (the
+# client's words for an authorization refusal), so a crash or a connection error does not count.
+expect_refused() {
+  local name="$1" re="$2" log
+  shift 2
+  ti_logfile "$name"
+  log="$TI_LAST_LOG"
+  if "$@" >"$log" 2>&1; then
+    fail "$name" "succeeded but must be refused: $*"
+    ti_show_tail "$log"
+  elif grep -Eqi -- "$re" "$log"; then
+    pass "$name"
+  else
+    fail "$name" "failed, but not with an authorization error (/$re/)"
+    ti_show_tail "$log"
+  fi
+}
+
+# What the clients print when the registry or Tollgate refuses (skopeo says "invalid
+# username/password" even for a registry's insufficient_scope).
+TI_DENIED_RE='unauthorized|denied|authentication required|insufficient_scope|invalid username/password|401'
+
 
 expect_eq() {
   if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected [$2], got [$3]"; fi

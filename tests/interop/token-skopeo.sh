@@ -23,17 +23,17 @@ expect_eq "bob's pulled manifest digest equals the pushed one" "$TI_OCI_DIGEST" 
   "$(jq -r '.manifests[0].digest' "$W/bob-pulled/index.json" 2>/dev/null || true)"
 
 # --- refusals -------------------------------------------------------------------------------
-expect_fail "bob's push to org/bob-push:1 is refused" ti_push "$TI_BOB" org/bob-push:1
+expect_refused "bob's push to org/bob-push:1 is refused" "$TI_DENIED_RE" ti_push "$TI_BOB" org/bob-push:1
 # Check the registry itself: nothing was written (admin may read anything).
 admin_pull_tok="$(ti_token "$TI_ADMIN" repository:org/bob-push:pull)"
 expect_eq "registry has no org/bob-push manifest after bob's refused push" 404 \
   "$(ti_status -H "Authorization: Bearer $admin_pull_tok" "http://$TI_REG/v2/org/bob-push/manifests/1")"
 
-expect_fail "anonymous pull of org/app:1 is refused" ti_pull "" org/app:1 "$W/anon-org"
-expect_fail "anonymous list-tags of org/app is refused" ti_list_tags "" org/app
-expect_fail "anonymous push to public/anon:1 is refused" ti_push "" public/anon:1
-expect_fail "wrong password for alice is refused" ti_push "alice:not-her-password" org/app:wrong
-expect_fail "disabled-user cannot push to org/* (its groups would allow it)" ti_push "$TI_DISABLED" org/app:disabled
+expect_refused "anonymous pull of org/app:1 is refused" "$TI_DENIED_RE" ti_pull "" org/app:1 "$W/anon-org"
+expect_refused "anonymous list-tags of org/app is refused" "$TI_DENIED_RE" ti_list_tags "" org/app
+expect_refused "anonymous push to public/anon:1 is refused" "$TI_DENIED_RE" ti_push "" public/anon:1
+expect_refused "wrong password for alice is refused" "$TI_DENIED_RE" ti_push "alice:not-her-password" org/app:wrong
+expect_refused "disabled-user cannot push to org/* (its groups would allow it)" "$TI_DENIED_RE" ti_push "$TI_DISABLED" org/app:disabled
 
 # --- public namespace -----------------------------------------------------------------------
 expect_ok "admin pushes public/hello:1" ti_push "$TI_ADMIN" public/hello:1
@@ -61,7 +61,7 @@ expect_eq "anonymous /v2/_catalog is 401" 401 "$(ti_status "http://$TI_REG/v2/_c
 # --- ci-bot's API key as a password ---------------------------------------------------------
 expect_ok "ci-bot pushes org/ci:1 with its API key as the password" ti_push "ci-bot:$TI_CIBOT_KEY" org/ci:1
 expect_ok "ci-bot pulls org/app:1 with its API key" ti_pull "ci-bot:$TI_CIBOT_KEY" org/app:1 "$W/ci-pulled"
-expect_fail "ci-bot with a wrong API key is refused" \
+expect_refused "ci-bot with a wrong API key is refused" "$TI_DENIED_RE" \
   ti_pull "ci-bot:tgk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" org/app:1 "$W/ci-wrong"
 
 # --- skopeo login (stores the password in its auth file) then a push with the stored login ---
