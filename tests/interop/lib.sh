@@ -27,6 +27,12 @@ TI_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../../scripts/lib.sh
 source "$TI_DIR/../../scripts/lib.sh"
 
+# The caller's HOME: rustup, cargo and wrangler (scripts/dev.sh, serve.sh) need it, while the clients
+# under test get a HOME inside the work directory (see ti_work_dir). Exported once, by the first
+# script that sources this, so child test scripts still know it.
+: "${TI_REAL_HOME:=$HOME}"
+export TI_REAL_HOME
+
 TI_SERVICE="registry.local"
 TI_ISSUER="tollgate-dev"
 
@@ -237,14 +243,14 @@ ti_prepare_tollgate() {
     local cli="$TG_TARGET_DIR/release/tollgate"
     [ -x "$cli" ] || tg_die "TI_SKIP_PREPARE=1 but $cli is missing"
     [ -s "$TG_ROOT/keys/signing.crt.pem" ] || tg_die "TI_SKIP_PREPARE=1 but keys/signing.crt.pem is missing"
-    "$cli" policy render "$TG_ROOT/policy/demo.toml" >"$TI_WORK/seed.json" 2>"$log" \
+    HOME="$TI_REAL_HOME" "$cli" policy render "$TG_ROOT/policy/demo.toml" >"$TI_WORK/seed.json" 2>"$log" \
       || { cat "$log" >&2; tg_die "tollgate policy render policy/demo.toml failed"; }
-    (cd "$TG_ROOT" && node_modules/.bin/wrangler kv bulk put --local --binding TOLLGATE_KV \
+    (cd "$TG_ROOT" && HOME="$TI_REAL_HOME" node_modules/.bin/wrangler kv bulk put --local --binding TOLLGATE_KV \
       --persist-to "$TG_PERSIST_DIR" "$TI_WORK/seed.json") >>"$log" 2>&1 \
       || { tail -n 20 "$log" >&2; tg_die "seeding local KV failed"; }
   else
     tg_info "scripts/dev.sh --prepare-only (setup, CLI, keys, .dev.vars, KV seed; log: $log)"
-    bash "$TG_ROOT/scripts/dev.sh" --prepare-only >"$log" 2>&1 \
+    HOME="$TI_REAL_HOME" bash "$TG_ROOT/scripts/dev.sh" --prepare-only >"$log" 2>&1 \
       || { tail -n 30 "$log" >&2; tg_die "scripts/dev.sh --prepare-only failed (log: $log)"; }
   fi
   # The registry trusts the certificate of the key that signs: copy it with the snapshot.
@@ -261,7 +267,7 @@ ti_start_tollgate() {
   n=$(( $(ti_tg_starts) + 1 ))
   printf '%s\n' "$n" >"$TI_WORK/tollgate.starts"
   local log="$TI_WORK/tollgate-$n.log"
-  PORT="$TI_TG_PORT" TG_PERSIST_DIR="$TI_WORK/state" TG_PIDFILE="$TI_WORK/tollgate.pid" \
+  HOME="$TI_REAL_HOME" PORT="$TI_TG_PORT" TG_PERSIST_DIR="$TI_WORK/state" TG_PIDFILE="$TI_WORK/tollgate.pid" \
     TG_LOGFILE="$log" TG_START_TIMEOUT="${TG_START_TIMEOUT:-120}" \
     bash "$TG_ROOT/scripts/serve.sh" start -- --config "$TI_WORK/worker/wrangler.toml" \
     --var "REALM:$TI_TG/token" >"$TI_WORK/serve-$n.log" 2>&1 \
@@ -269,7 +275,7 @@ ti_start_tollgate() {
 }
 
 ti_stop_tollgate() {
-  PORT="$TI_TG_PORT" TG_PIDFILE="$TI_WORK/tollgate.pid" bash "$TG_ROOT/scripts/serve.sh" stop \
+  HOME="$TI_REAL_HOME" PORT="$TI_TG_PORT" TG_PIDFILE="$TI_WORK/tollgate.pid" bash "$TG_ROOT/scripts/serve.sh" stop \
     >>"$TI_WORK/serve-stop.log" 2>&1 || true
 }
 
