@@ -23,7 +23,7 @@ use crate::token::{Access, RegistryClaims};
 pub use audit::{AuditEvent, Outcome};
 use cache::Caches;
 use keys::Keys;
-pub use keys::{libtrust_kid, Rejected, VERIFY_LEEWAY};
+pub use keys::{Rejected, VERIFY_LEEWAY};
 use serde_json::json;
 use std::cell::RefCell;
 use std::fmt;
@@ -96,8 +96,7 @@ impl App {
         audience: &str,
         now: u64,
     ) -> Result<RegistryClaims, Rejected> {
-        self.keys
-            .verify(token, &self.settings.issuer, audience, now)
+        self.keys.verify(token, audience, now)
     }
 
     /// Checks a `Basic ...` Authorization value exactly as GET /token does (bcrypt cache, API
