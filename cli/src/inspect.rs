@@ -20,6 +20,7 @@ use x509_cert::der::{Decode as _, Encode as _};
 
 use crate::keys::material::{read_pem_items, PublicKey};
 use tollgate_core::limits::MAX_TOKEN_LEN;
+use tollgate_core::token::{verify_jwt_with_keys, PublicKey as CorePublicKey, Verifier};
 
 /// docker-registry's clock leeway for exp/nbf.
 pub const LEEWAY: u64 = 60;
@@ -50,7 +51,7 @@ pub fn load_keys(source: &str) -> Result<Vec<TrustedKey>> {
         for item in read_pem_items(&text, source)? {
             let key = item.public_key();
             out.push(TrustedKey {
-                kid: key.libtrust_kid()?,
+                kid: key.libtrust_kid(),
                 key,
                 claimed_kid: None,
             });
@@ -114,21 +115,21 @@ fn keys_from_jwks(text: &str, source: &str) -> Result<Vec<TrustedKey>> {
                     p256::FieldBytes::from_slice(&y),
                     false,
                 );
-                let key = p256::PublicKey::from_sec1_bytes(point.as_bytes())
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point.as_bytes())
                     .map_err(|_| anyhow!("{at}: the point is not on the P-256 curve"))?;
-                PublicKey::Es256(key)
+                PublicKey(CorePublicKey::Es256(key))
             }
             Some("RSA") => {
                 let n = rsa::BigUint::from_bytes_be(&b64url(jwk, "n", &at)?);
                 let e = rsa::BigUint::from_bytes_be(&b64url(jwk, "e", &at)?);
-                PublicKey::Rs256(
+                PublicKey(CorePublicKey::Rs256(
                     rsa::RsaPublicKey::new(n, e)
                         .map_err(|e| anyhow!("{at}: not a usable RSA key: {e}"))?,
-                )
+                ))
             }
             other => bail!("{at}: unsupported kty {other:?}; expected EC (P-256) or RSA"),
         };
-        let kid = key.libtrust_kid()?;
+        let kid = key.libtrust_kid();
         let claimed = jwk
             .get("kid")
             .and_then(Value::as_str)
@@ -194,24 +195,23 @@ fn decode_part(part: &str, what: &str) -> Result<Value> {
 }
 
 fn verify_signature(key: &PublicKey, alg: &str, signed: &[u8], sig: &[u8]) -> Result<(), String> {
-    match (key, alg) {
-        (PublicKey::Es256(k), "ES256") => {
+    match (&key.0, alg) {
+        (CorePublicKey::Es256(k), "ES256") => {
             let sig = p256::ecdsa::Signature::from_slice(sig)
                 .map_err(|_| "an ES256 signature must be 64 bytes (r||s)".to_owned())?;
-            p256::ecdsa::VerifyingKey::from(k)
-                .verify(signed, &sig)
+            k.verify(signed, &sig)
                 .map_err(|_| "does not verify with this key".to_owned())
         }
-        (PublicKey::Rs256(k), "RS256") => {
+        (CorePublicKey::Rs256(k), "RS256") => {
             let sig = rsa::pkcs1v15::Signature::try_from(sig)
                 .map_err(|_| "malformed RS256 signature".to_owned())?;
             rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(k.clone())
                 .verify(signed, &sig)
                 .map_err(|_| "does not verify with this key".to_owned())
         }
-        (k, a) => Err(format!(
+        (_, a) => Err(format!(
             "alg {a} cannot be used with a {} key",
-            k.alg().jws_name()
+            key.alg().jws_name()
         )),
     }
 }
@@ -262,9 +262,7 @@ pub fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Result<(Str
                 None
             }
             Some(spki) => {
-                let hit = keys
-                    .iter()
-                    .find(|k| k.key.spki_der().is_ok_and(|d| d == spki));
+                let hit = keys.iter().find(|k| k.key.spki_der() == spki);
                 match hit {
                     Some(k) => r.add(
                         Verdict::Ok,
@@ -441,6 +439,21 @@ pub fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Result<(Str
             }
         }
         Some(_) => r.add(Verdict::Fail, "access", "is not an array"),
+    }
+    // The same check the worker's proxy mode runs (tollgate-core's Verifier), as a cross-check.
+    let core_keys: Vec<CorePublicKey> = keys.iter().map(|k| k.key.0.clone()).collect();
+    match (expect.issuer, expect.service) {
+        (Some(iss), Some(svc)) => {
+            let verifier = Verifier::new(core_keys, iss.to_owned(), vec![svc.to_owned()], LEEWAY);
+            match verifier.verify(token, expect.now) {
+                Ok(_) => r.add(Verdict::Ok, "tollgate", "the core's Verifier (Tollgate's own check) accepts it"),
+                Err(e) => r.add(Verdict::Fail, "tollgate", format!("the core's Verifier refuses it: {} ({e})", e.code())),
+            }
+        }
+        _ => match verify_jwt_with_keys(token, &core_keys) {
+            Ok(_) => r.add(Verdict::Skip, "tollgate", "the core finds the key and the signature valid (pass --issuer and --service for its full check)"),
+            Err(e) => r.add(Verdict::Fail, "tollgate", format!("the core refuses it: {} ({e})", e.code())),
+        },
     }
     for k in keys.iter().filter(|k| k.claimed_kid.is_some()) {
         writeln!(

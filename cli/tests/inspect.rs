@@ -63,11 +63,12 @@ fn valid_tokens_are_accepted_golden() {
 #[test]
 fn each_defect_fails_its_own_check() {
     let cases: &[(&str, &[&str])] = &[
-        ("es256-aud-array.jwt", &["aud"]),
-        ("es256-string-exp.jwt", &["exp"]),
-        ("es256-unknown-kid.jwt", &["key", "signature"]),
-        ("es256-claims-as-rs.jwt", &["alg", "signature"]),
-        ("es256-tampered.jwt", &["signature"]),
+        // The last check is the core's own Verifier, which must agree.
+        ("es256-aud-array.jwt", &["aud", "tollgate"]),
+        ("es256-string-exp.jwt", &["exp", "tollgate"]),
+        ("es256-unknown-kid.jwt", &["key", "signature", "tollgate"]),
+        ("es256-claims-as-rs.jwt", &["alg", "signature", "tollgate"]),
+        ("es256-tampered.jwt", &["signature", "tollgate"]),
     ];
     for (name, want) in cases {
         let r = inspect(name, "jwks.json", &["--now", NOW]);
@@ -90,9 +91,20 @@ fn time_issuer_and_service_are_checked() {
         0
     );
     let r = inspect("es256-kid.jwt", "jwks.json", &["--now", "2000000361"]);
-    assert_eq!(failed_checks(&r.stdout), ["exp"], "{}", r.stdout);
+    assert_eq!(
+        failed_checks(&r.stdout),
+        ["exp", "tollgate"],
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("refuses it: expired"), "{}", r.stdout);
     let r = inspect("es256-kid.jwt", "jwks.json", &["--now", "1999999939"]);
-    assert_eq!(failed_checks(&r.stdout), ["nbf"], "{}", r.stdout);
+    assert_eq!(
+        failed_checks(&r.stdout),
+        ["nbf", "tollgate"],
+        "{}",
+        r.stdout
+    );
     let t = token("es256-kid.jwt");
     let r = run_in(
         Some(&dir()),
@@ -110,7 +122,12 @@ fn time_issuer_and_service_are_checked() {
             NOW,
         ],
     );
-    assert_eq!(failed_checks(&r.stdout), ["iss", "aud"], "{}", r.stdout);
+    assert_eq!(
+        failed_checks(&r.stdout),
+        ["iss", "aud", "tollgate"],
+        "{}",
+        r.stdout
+    );
     let r = run_in(
         Some(&dir()),
         &["token", "inspect", &t, "--jwks", "jwks.json", "--now", NOW],

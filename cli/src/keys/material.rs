@@ -4,25 +4,13 @@
 //! Everything cryptographic is done by the RustCrypto crates (p256, rsa, x509-cert); this module
 //! only wires them together for the operator's files.
 
-use std::str::FromStr;
-use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use p256::pkcs8::{
-    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
-};
 use rand_core::{OsRng, RngCore};
-use rsa::traits::PublicKeyParts;
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-use x509_cert::der::{Decode, DecodePem, Encode, EncodePem};
-use x509_cert::name::Name;
-use x509_cert::serial_number::SerialNumber;
-use x509_cert::spki::SubjectPublicKeyInfoOwned;
-use x509_cert::time::Validity;
+use serde_json::Value;
+use tollgate_core::token::{self as core_token, Algorithm};
+use x509_cert::der::{DecodePem, Encode};
 use x509_cert::Certificate;
 
 /// The JWS algorithm a key signs with.
@@ -36,27 +24,31 @@ pub enum Alg {
 
 impl Alg {
     pub fn jws_name(self) -> &'static str {
+        self.core().as_str()
+    }
+
+    fn core(self) -> Algorithm {
         match self {
-            Alg::Es256 => "ES256",
-            Alg::Rs256 => "RS256",
+            Alg::Es256 => Algorithm::Es256,
+            Alg::Rs256 => Algorithm::Rs256,
+        }
+    }
+
+    fn from_core(a: Algorithm) -> Self {
+        match a {
+            Algorithm::Es256 => Alg::Es256,
+            Algorithm::Rs256 => Alg::Rs256,
         }
     }
 }
 
-/// A private signing key of either algorithm. (Few and short-lived: the size difference between
-/// the variants does not matter.)
-#[allow(clippy::large_enum_variant)]
-pub enum PrivateKey {
-    Es256(p256::ecdsa::SigningKey),
-    Rs256(rsa::RsaPrivateKey),
-}
+/// A private signing key: the core's `SigningKey` (the type the worker signs with), with the
+/// file-level errors an operator needs.
+pub struct PrivateKey(pub core_token::SigningKey);
 
-/// A public verification key of either algorithm.
-#[derive(Debug, Clone)]
-pub enum PublicKey {
-    Es256(p256::PublicKey),
-    Rs256(rsa::RsaPublicKey),
-}
+/// A public verification key: the core's `PublicKey`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey(pub core_token::PublicKey);
 
 /// RSA modulus sizes accepted for new keys: below 2048 is weak, above 4096 only slows every token.
 pub const RSA_BITS: [usize; 3] = [2048, 3072, 4096];
@@ -64,163 +56,90 @@ pub const RSA_BITS: [usize; 3] = [2048, 3072, 4096];
 impl PrivateKey {
     pub fn generate(alg: Alg, rsa_bits: usize) -> Result<Self> {
         match alg {
-            Alg::Es256 => Ok(Self::Es256(p256::ecdsa::SigningKey::random(&mut OsRng))),
+            Alg::Es256 => Ok(Self(core_token::SigningKey::generate_es256(&mut OsRng))),
             Alg::Rs256 => {
                 if !RSA_BITS.contains(&rsa_bits) {
                     bail!("--bits {rsa_bits} is not supported: use 2048, 3072 or 4096");
                 }
-                let key = rsa::RsaPrivateKey::new(&mut OsRng, rsa_bits)
-                    .map_err(|e| anyhow!("generating the RSA key failed: {e}"))?;
-                Ok(Self::Rs256(key))
+                core_token::SigningKey::generate_rs256(&mut OsRng, rsa_bits)
+                    .map(Self)
+                    .map_err(|e| anyhow!("generating the RSA key failed: {e}"))
             }
         }
     }
 
-    /// Parses a PKCS#8 PEM private key (P-256 or RSA). `origin` names the file in errors.
+    /// Parses a PEM private key (PKCS#8, or SEC1/PKCS#1 as the worker accepts). `origin` names
+    /// the file in errors.
     pub fn from_pkcs8_pem(pem: &str, origin: &str) -> Result<Self> {
-        if let Ok(key) = p256::ecdsa::SigningKey::from_pkcs8_pem(pem) {
-            return Ok(Self::Es256(key));
-        }
-        if let Ok(key) = rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
-            return Ok(Self::Rs256(key));
-        }
-        bail!(
-            "{origin}: not a PKCS#8 P-256 or RSA private key (expected a '-----BEGIN PRIVATE KEY-----' block; \
-             convert SEC1/PKCS#1 keys with `openssl pkcs8 -topk8 -nocrypt`)"
-        )
+        core_token::SigningKey::from_pkcs8_pem(pem)
+            .map(Self)
+            .map_err(|e| anyhow!("{origin}: {e}"))
     }
 
     pub fn alg(&self) -> Alg {
-        match self {
-            Self::Es256(_) => Alg::Es256,
-            Self::Rs256(_) => Alg::Rs256,
-        }
+        Alg::from_core(self.0.algorithm())
     }
 
     pub fn to_pkcs8_pem(&self) -> Result<String> {
-        let pem = match self {
-            Self::Es256(k) => k.to_pkcs8_pem(LineEnding::LF),
-            Self::Rs256(k) => k.to_pkcs8_pem(LineEnding::LF),
-        }
-        .map_err(|e| anyhow!("encoding the private key as PKCS#8 failed: {e}"))?;
+        let pem = self
+            .0
+            .to_pkcs8_pem()
+            .map_err(|e| anyhow!("encoding the private key: {e}"))?;
         Ok(pem.to_string())
     }
 
     pub fn public_key(&self) -> PublicKey {
-        match self {
-            Self::Es256(k) => PublicKey::Es256(p256::PublicKey::from(k.verifying_key())),
-            Self::Rs256(k) => PublicKey::Rs256(k.to_public_key()),
-        }
+        PublicKey(self.0.public_key())
     }
 
-    /// A self-signed certificate for the key, as a registry's `rootcertbundle` needs.
+    /// A self-signed certificate for the key, as a registry's `rootcertbundle` needs (built by
+    /// the core's `self_signed_certificate`), valid from now for `days`.
     pub fn self_signed_certificate(&self, common_name: &str, days: u32) -> Result<String> {
         if days == 0 || days > 36_500 {
             bail!("--days {days} is out of range: use 1..=36500");
         }
-        let subject = Name::from_str(&format!("CN={}", escape_rdn(common_name))).map_err(|e| {
-            anyhow!("--common-name {common_name:?} is not usable in a certificate: {e}")
-        })?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| anyhow!("the system clock is before 1970"))?
+            .as_secs();
         let mut serial = [0u8; 16];
         OsRng.fill_bytes(&mut serial);
-        serial[0] &= 0x7f; // positive INTEGER
-        serial[0] |= 0x01; // and no leading zero byte
-        let serial = SerialNumber::new(&serial).map_err(|e| anyhow!("certificate serial: {e}"))?;
-        let validity = Validity::from_now(Duration::from_secs(u64::from(days) * 86_400))
-            .map_err(|e| anyhow!("certificate validity: {e}"))?;
-        let spki = SubjectPublicKeyInfoOwned::from_der(&self.public_key().spki_der()?)
-            .map_err(|e| anyhow!("encoding the public key: {e}"))?;
-        let cert = match self {
-            Self::Es256(key) => {
-                CertificateBuilder::new(Profile::Root, serial, validity, subject, spki, key)
-                    .map_err(|e| anyhow!("building the certificate: {e}"))?
-                    .build::<p256::ecdsa::DerSignature>()
+        core_token::self_signed_certificate(&self.0, common_name, now, days, &serial).map_err(|e| {
+            match e {
+                core_token::CertError::CommonName => {
+                    anyhow!("--common-name {common_name:?} is not usable: {e}")
+                }
+                other => anyhow!("making the certificate failed: {other}"),
             }
-            Self::Rs256(key) => {
-                let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key.clone());
-                CertificateBuilder::new(Profile::Root, serial, validity, subject, spki, &signer)
-                    .map_err(|e| anyhow!("building the certificate: {e}"))?
-                    .build::<rsa::pkcs1v15::Signature>()
-            }
-        }
-        .map_err(|e| anyhow!("signing the certificate: {e}"))?;
-        cert.to_pem(LineEnding::LF)
-            .map_err(|e| anyhow!("encoding the certificate as PEM: {e}"))
+        })
     }
-}
-
-/// Escapes the characters RFC 4514 treats specially in an attribute value.
-fn escape_rdn(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=' | '#') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl PublicKey {
     pub fn alg(&self) -> Alg {
-        match self {
-            Self::Es256(_) => Alg::Es256,
-            Self::Rs256(_) => Alg::Rs256,
-        }
+        Alg::from_core(self.0.algorithm())
     }
 
     /// DER SubjectPublicKeyInfo.
-    pub fn spki_der(&self) -> Result<Vec<u8>> {
-        let doc = match self {
-            Self::Es256(k) => k.to_public_key_der(),
-            Self::Rs256(k) => k.to_public_key_der(),
-        }
-        .map_err(|e| anyhow!("encoding the public key: {e}"))?;
-        Ok(doc.as_bytes().to_vec())
+    pub fn spki_der(&self) -> Vec<u8> {
+        self.0.spki_der()
     }
 
     fn from_spki_der(der: &[u8], origin: &str) -> Result<Self> {
-        if let Ok(k) = p256::PublicKey::from_public_key_der(der) {
-            return Ok(Self::Es256(k));
-        }
-        if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(der) {
-            return Ok(Self::Rs256(k));
-        }
-        bail!("{origin}: the key is neither P-256 nor RSA; Tollgate signs with ES256 (P-256) or RS256 (RSA)")
+        core_token::PublicKey::from_spki_der(der)
+            .map(Self)
+            .map_err(|e| anyhow!("{origin}: {e}; Tollgate signs with ES256 (P-256) or RS256 (RSA)"))
     }
 
-    /// The libtrust key ID docker-registry 2.8 matches a token's `kid` against: SHA-256 of the DER
-    /// SubjectPublicKeyInfo, first 240 bits, base32 without padding, in groups of four joined by ':'.
-    pub fn libtrust_kid(&self) -> Result<String> {
-        let digest = Sha256::digest(self.spki_der()?);
-        let encoded = data_encoding::BASE32_NOPAD.encode(&digest[..30]);
-        let groups: Vec<&str> = encoded
-            .as_bytes()
-            .chunks(4)
-            .map(|c| std::str::from_utf8(c).unwrap_or_default())
-            .collect();
-        Ok(groups.join(":"))
+    /// The libtrust key ID docker-registry 2.8 matches a token's `kid` against (the core's
+    /// computation: SHA-256 of the DER SubjectPublicKeyInfo, first 240 bits, base32, groups of 4).
+    pub fn libtrust_kid(&self) -> String {
+        self.0.kid()
     }
 
-    /// The RFC 7517 JWK for the key with its libtrust `kid`.
-    pub fn jwk(&self) -> Result<Value> {
-        let kid = self.libtrust_kid()?;
-        Ok(match self {
-            Self::Es256(k) => {
-                let point = p256::EncodedPoint::from(k);
-                let (x, y) = match (point.x(), point.y()) {
-                    (Some(x), Some(y)) => (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y)),
-                    _ => bail!("the P-256 key is the identity point"),
-                };
-                json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "use": "sig", "alg": "ES256", "kid": kid})
-            }
-            Self::Rs256(k) => json!({
-                "kty": "RSA",
-                "n": URL_SAFE_NO_PAD.encode(k.n().to_bytes_be()),
-                "e": URL_SAFE_NO_PAD.encode(k.e().to_bytes_be()),
-                "use": "sig", "alg": "RS256", "kid": kid,
-            }),
-        })
+    /// The RFC 7517 JWK with the libtrust `kid`, exactly as the worker publishes it.
+    pub fn jwk(&self) -> Value {
+        core_token::jwk(&self.0)
     }
 }
 
@@ -256,7 +175,9 @@ pub fn read_pem_items(text: &str, origin: &str) -> Result<Vec<PemItem>> {
             .and_then(|l| l.strip_suffix("-----"))
             .unwrap_or("");
         let item = match label {
-            "PRIVATE KEY" => PemItem::PrivateKey(PrivateKey::from_pkcs8_pem(&block, &at)?),
+            "PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
+                PemItem::PrivateKey(PrivateKey::from_pkcs8_pem(&block, &at)?)
+            }
             "CERTIFICATE" => {
                 let cert = Certificate::from_pem(block.as_bytes())
                     .with_context(|| format!("{at}: not a valid X.509 certificate"))?;
@@ -265,13 +186,14 @@ pub fn read_pem_items(text: &str, origin: &str) -> Result<Vec<PemItem>> {
                     .subject_public_key_info
                     .to_der()
                     .with_context(|| format!("{at}: unreadable public key"))?;
-                PemItem::Certificate { public: PublicKey::from_spki_der(&der, &at)?, cert: Box::new(cert) }
+                PemItem::Certificate {
+                    public: PublicKey::from_spki_der(&der, &at)?,
+                    cert: Box::new(cert),
+                }
             }
-            "PUBLIC KEY" => {
-                let der = p256::pkcs8::Document::from_public_key_pem(&block)
-                    .with_context(|| format!("{at}: not a valid public key"))?;
-                PemItem::PublicKey(PublicKey::from_spki_der(der.as_bytes(), &at)?)
-            }
+            "PUBLIC KEY" => PemItem::PublicKey(PublicKey(
+                core_token::PublicKey::from_pem(&block).map_err(|e| anyhow!("{at}: {e}"))?,
+            )),
             other => bail!(
                 "{at}: unsupported PEM block '{other}'; expected PRIVATE KEY (PKCS#8), CERTIFICATE or PUBLIC KEY"
             ),
@@ -315,8 +237,8 @@ mod tests {
         let pem = key.to_pkcs8_pem().unwrap();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
         let again = PrivateKey::from_pkcs8_pem(&pem, "t").unwrap();
-        let kid = key.public_key().libtrust_kid().unwrap();
-        assert_eq!(kid, again.public_key().libtrust_kid().unwrap());
+        let kid = key.public_key().libtrust_kid();
+        assert_eq!(kid, again.public_key().libtrust_kid());
         assert_eq!(kid.len(), 48 + 11);
         assert_eq!(kid.split(':').count(), 12);
     }
@@ -325,11 +247,12 @@ mod tests {
     fn certificate_carries_the_same_key() {
         let key = PrivateKey::generate(Alg::Es256, 0).unwrap();
         let cert = key.self_signed_certificate("tollgate test", 30).unwrap();
+        assert!(key.self_signed_certificate("bad,name", 30).is_err());
         let items = read_pem_items(&cert, "cert").unwrap();
         assert_eq!(items.len(), 1);
         assert_eq!(
-            items[0].public_key().libtrust_kid().unwrap(),
-            key.public_key().libtrust_kid().unwrap()
+            items[0].public_key().libtrust_kid(),
+            key.public_key().libtrust_kid()
         );
     }
 
@@ -342,15 +265,11 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\n\
 q9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n\
 -----END PUBLIC KEY-----\n";
         let items = read_pem_items(pem, "pub").unwrap();
-        let der = items[0].public_key().spki_der().unwrap();
-        let digest = Sha256::digest(&der);
+        let der = items[0].public_key().spki_der();
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&der);
         let expected = data_encoding::BASE32_NOPAD.encode(&digest[..30]);
         assert_eq!(
-            items[0]
-                .public_key()
-                .libtrust_kid()
-                .unwrap()
-                .replace(':', ""),
+            items[0].public_key().libtrust_kid().replace(':', ""),
             expected
         );
     }
@@ -359,16 +278,24 @@ q9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n\
     fn refuses_garbage_and_unknown_blocks() {
         assert!(read_pem_items("hello", "f").is_err());
         let err = read_pem_items(
-            "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+            "-----BEGIN DH PARAMETERS-----\nAAAA\n-----END DH PARAMETERS-----\n",
             "f",
         )
         .err()
         .unwrap()
         .to_string();
         assert!(
-            err.contains("unsupported PEM block 'EC PRIVATE KEY'"),
+            err.contains("unsupported PEM block 'DH PARAMETERS'"),
             "{err}"
         );
+        let err = read_pem_items(
+            "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+            "f",
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.starts_with("f (PEM block 1): "), "{err}");
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn generate(opts: &GenerateOptions) -> Result<String> {
     let cert = key.self_signed_certificate(&cn, opts.days)?;
     write_private(&key_file, key.to_pkcs8_pem()?.as_bytes())?;
     fs::write(&cert_file, cert).with_context(|| format!("writing {}", cert_file.display()))?;
-    key.public_key().libtrust_kid()
+    Ok(key.public_key().libtrust_kid())
 }
 
 /// Writes a secret file readable by its owner only (mode 0600 from creation, not chmod-after).
@@ -185,9 +185,9 @@ fn extra_certificates(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
 
 fn check_cert_matches(cert: &str, path: &Path, key: &PrivateKey) -> Result<()> {
     let items = read_pem_items(cert, &path.display().to_string())?;
-    let want = key.public_key().libtrust_kid()?;
+    let want = key.public_key().libtrust_kid();
     match items.first() {
-        Some(item) if item.public_key().libtrust_kid()? == want => Ok(()),
+        Some(item) if item.public_key().libtrust_kid() == want => Ok(()),
         _ => bail!(
             "{}: the certificate is not for the signing key {want}; regenerate both together",
             path.display()

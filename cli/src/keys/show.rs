@@ -49,18 +49,14 @@ pub fn show(path: &Path, env: Option<&str>) -> Result<String> {
             alg.jws_name(),
             if alg == Alg::Es256 { "P-256" } else { "RSA" }
         )?;
-        writeln!(out, "kid:        {}", public.libtrust_kid()?)?;
+        writeln!(out, "kid:        {}", public.libtrust_kid())?;
         if let PemItem::Certificate { cert, .. } = item {
             let tbs = &cert.tbs_certificate;
             writeln!(out, "subject:    {}", tbs.subject)?;
             writeln!(out, "not before: {}", tbs.validity.not_before)?;
             writeln!(out, "not after:  {}", tbs.validity.not_after)?;
         }
-        writeln!(
-            out,
-            "jwk:        {}",
-            serde_json::to_string(&public.jwk()?)?
-        )?;
+        writeln!(out, "jwk:        {}", serde_json::to_string(&public.jwk())?)?;
         writeln!(out, "next steps:")?;
         match (item, alg) {
             (PemItem::PrivateKey(_), Alg::Es256) => {
@@ -97,7 +93,7 @@ pub fn jwks(paths: &[impl AsRef<Path>]) -> Result<Value> {
     let mut keys: Vec<Value> = Vec::new();
     for path in paths {
         for item in read(path.as_ref())? {
-            let jwk = item.public_key().jwk()?;
+            let jwk = item.public_key().jwk();
             if !keys.iter().any(|k| k["kid"] == jwk["kid"]) {
                 keys.push(jwk);
             }
@@ -116,7 +112,7 @@ pub fn bundle(paths: &[impl AsRef<Path>]) -> Result<String> {
         for item in read(path)? {
             match item {
                 PemItem::Certificate { public, cert } => {
-                    let kid = public.libtrust_kid()?;
+                    let kid = public.libtrust_kid();
                     if !kids.contains(&kid) {
                         out.push_str(
                             &cert
