@@ -104,14 +104,14 @@ stop_worker; start_worker
 published "$old_kid" && published "$next_kid" || fail "JWKS after start lacks $old_kid or $next_kid: $(kids)"
 t1="$(token alice:alice-demo-pass repository:org/app:pull)"
 inspect "$t1" "$base/.well-known/jwks.json" || fail "token during start"
-grep -q "kid $old_kid" "$work/inspect.txt" || fail "the old key should still sign after start"
+grep -q "\"kid\":\"$old_kid\"" "$work/inspect.txt" || fail "the old key should still sign after start"
 
 say "rotation: switch"
 "$cli" keys rotate switch --dir "$keys" >/dev/null
 stop_worker; start_worker
 t2="$(token alice:alice-demo-pass repository:org/app:pull)"
 inspect "$t2" "$base/.well-known/jwks.json" || fail "token after switch"
-grep -q "kid $next_kid" "$work/inspect.txt" || fail "the new key should sign after switch: $(cat "$work/inspect.txt")"
+grep -q "\"kid\":\"$next_kid\"" "$work/inspect.txt" || fail "the new key should sign after switch: $(cat "$work/inspect.txt")"
 inspect "$t1" "$base/.well-known/jwks.json" || fail "a token signed before the switch must still verify (old key published)"
 
 say "rotation: retire"
