@@ -8,12 +8,14 @@
 #   expect_ok/expect_fail NAME CMD...   run CMD (output in a log file), PASS/FAIL on its exit status
 #   expect_refused NAME REGEX CMD...    CMD must fail AND say REGEX (e.g. "$TI_DENIED_RE")
 #   expect_eq NAME WANT GOT, expect_match NAME REGEX TEXT
+#   ti_eventually SECONDS LOG CMD...    retry CMD until it succeeds (effects bounded by a cache TTL)
 #   ti_skopeo SUBCMD ARGS...  skopeo with --insecure-policy and this test's own --authfile
 #   ti_token CREDS SCOPE...   a registry token from Tollgate's GET /token ("" CREDS: anonymous)
 #   ti_start_dockerd / ti_stop_dockerd       a private dockerd (vfs, no bridge, no iptables)
 #   ti_start_containerd / ti_stop_containerd a private containerd; ti_ctr runs ctr against it
 #   ti_restart_tollgate       stop + start Tollgate on the same KV state (refresh tokens must survive)
 #   ti_audit_mark / ti_audit_since MARK     Tollgate's audit lines (one JSON object each) after a mark
+#   ti_kv SUBCMD ARGS...      wrangler kv key list|get|put|delete on Tollgate's local KV
 # Everything listens on 127.0.0.1. Everything started here is stopped by its PID on exit, on
 # failure too (trap); KEEP_WORK=1 keeps the work directory (logs, registry data, configs).
 #
@@ -134,6 +136,22 @@ expect_match() {
   else
     fail "$1" "[$(printf '%s' "$3" | head -c 300)] does not match /$2/"
   fi
+}
+
+# ti_eventually SECONDS LOG CMD...: runs CMD (output to LOG) every 3 s until it succeeds or SECONDS
+# have passed; sets TI_TOOK to the seconds it took. For effects bounded by a cache TTL.
+ti_eventually() {
+  local limit="$1" log="$2" start
+  shift 2
+  start="$(tg_now)"
+  while :; do
+    if "$@" >"$log" 2>&1; then
+      TI_TOOK=$(( $(tg_now) - start ))
+      return 0
+    fi
+    [ $(( $(tg_now) - start )) -ge "$limit" ] && return 1
+    sleep 3
+  done
 }
 
 # Prints the counts in a form run.sh reads, and exits non-zero if anything failed.
@@ -282,6 +300,24 @@ ti_stop_tollgate() {
 ti_restart_tollgate() {
   ti_stop_tollgate
   ti_start_tollgate
+}
+
+# ti_kv SUBCMD ARGS...: `wrangler kv key SUBCMD` on the running Tollgate's local KV (list, get,
+# put, delete), e.g. to revoke a refresh token or disable a user while clients hold tokens.
+ti_kv() {
+  local sub="$1"
+  shift
+  (cd "$TG_ROOT" && HOME="$TI_REAL_HOME" node_modules/.bin/wrangler kv key "$sub" --local \
+    --binding TOLLGATE_KV --persist-to "$TI_WORK/state" "$@")
+}
+
+# ti_kv_refresh_keys ACCOUNT: the KV keys of ACCOUNT's refresh tokens, one a line.
+ti_kv_refresh_keys() {
+  local k
+  for k in $(ti_kv list --prefix refresh: 2>/dev/null | jq -r '.[].name'); do
+    [ "$(ti_kv get "$k" 2>/dev/null | jq -r '.account' 2>/dev/null)" = "$1" ] && printf '%s\n' "$k"
+  done
+  return 0
 }
 
 # ti_audit_mark: a position in Tollgate's log; ti_audit_since MARK: the audit lines after it

@@ -4,7 +4,8 @@
 #   tests/interop/run.sh token-docker   (or run this file directly: it then starts its own environment)
 # `docker login` gets a refresh token (offline_token=true) that the daemon then uses for every
 # token request (POST grant_type=refresh_token); push, pull after removing the image, pull again
-# after Tollgate restarted (refresh tokens live in KV), bob's push refused.
+# after Tollgate restarted (refresh tokens live in KV), deleting the refresh token in KV or disabling
+# the user stops the daemon at once, bob's push refused.
 # SKIPs (does not fail) when dockerd cannot run on this machine, and says why.
 set -euo pipefail
 TI_TEST="${TI_TEST:-token-docker}"
@@ -59,6 +60,17 @@ expect_ok "docker pull $IMG after the restart (the stored refresh token still wo
 expect_match "the pull after the restart used the refresh token" \
   '"outcome":"issued".*"grant":"refresh_token","account":"alice"' "$(ti_audit_since "$mark")"
 
+# --- revocation: deleting alice's refresh token in KV stops the daemon at once ------------------
+mapfile -t rkeys < <(ti_kv_refresh_keys alice)
+expect_match "alice's refresh token is in KV (as refresh:<sha256>)" '^refresh:[0-9a-f]{64}$' "${rkeys[0]:-}"
+for k in "${rkeys[@]}"; do ti_kv delete "$k" >/dev/null 2>&1 || true; done
+expect_eq "alice's refresh tokens deleted from KV" "" "$(ti_kv_refresh_keys alice)"
+expect_ok "docker rmi $IMG (before the pull with a revoked token)" docker rmi "$IMG"
+mark="$(ti_audit_mark)"
+expect_refused "docker pull with the revoked refresh token is refused" "$TI_DENIED_RE" docker pull "$IMG"
+expect_match "Tollgate refused the revoked refresh token" \
+  '"outcome":"refused".*"grant":"refresh_token"' "$(ti_audit_since "$mark")"
+
 # --- bob: pull-only ---------------------------------------------------------------------------
 expect_ok "docker logout" docker logout "$TI_REG"
 expect_ok "docker login as bob" docker login "$TI_REG" -u bob --password-stdin <<<"${TI_BOB#*:}"
@@ -68,6 +80,36 @@ mark="$(ti_audit_mark)"
 expect_refused "bob's docker push to org/bob-docker:1 is refused" "$TI_DENIED_RE" docker push "$TI_REG/org/bob-docker:1"
 expect_match "Tollgate granted bob only pull when his push asked for push (200, partial grant)" \
   '"account":"bob".*"granted":\["repository:org/bob-docker:pull"' "$(ti_audit_since "$mark")"
+
+# --- disabling bob stops his refresh token too (his record is restored afterwards) ---------------
+bob_record="$(ti_kv get user:bob 2>/dev/null || true)"
+if printf '%s' "$bob_record" | jq -e '.password' >/dev/null 2>&1; then
+  printf '%s' "$bob_record" >"$W/user-bob.json"
+  ti_on_exit "ti_kv put user:bob --path '$W/user-bob.json'"
+  expect_ok "disable bob in KV (user:bob disabled=true)" \
+    ti_kv put user:bob "$(printf '%s' "$bob_record" | jq -c '.disabled = true')"
+  # Tollgate caches user records per isolate for CACHE_TTL seconds (wrangler.toml, 30): a disabled
+  # flag must take effect within that, not necessarily at once.
+  ttl="$(sed -n 's/^CACHE_TTL *= *"\{0,1\}\([0-9]*\)"\{0,1\}.*/\1/p' "$TI_WORK/worker/wrangler.toml" | head -n1)"
+  ttl="${ttl:-30}"
+  pull_refused() { ! docker pull "$IMG"; }
+  if ti_eventually $(( ttl + 15 )) "$W/bob-disabled-pull.log" pull_refused; then
+    pass "bob (disabled) cannot pull with his stored refresh token (after ${TI_TOOK}s; CACHE_TTL ${ttl}s)"
+    expect_match "the refusal says the account is disabled" 'disabled' "$(cat "$W/bob-disabled-pull.log")"
+  else
+    fail "bob (disabled) cannot pull with his stored refresh token" "still pulling $(( ttl + 15 ))s after disabling"
+    ti_show_tail "$W/bob-disabled-pull.log"
+  fi
+  expect_ok "re-enable bob (his original record)" ti_kv put user:bob --path "$W/user-bob.json"
+  if ti_eventually $(( ttl + 15 )) "$W/bob-enabled-pull.log" docker pull "$IMG"; then
+    pass "bob pulls again once re-enabled, same refresh token (after ${TI_TOOK}s)"
+  else
+    fail "bob pulls again once re-enabled" "still refused $(( ttl + 15 ))s after re-enabling"
+    ti_show_tail "$W/bob-enabled-pull.log"
+  fi
+else
+  fail "read user:bob from KV" "no user record with a password came back"
+fi
 
 # --- wrong password at login --------------------------------------------------------------------
 expect_ok "docker logout (bob)" docker logout "$TI_REG"
