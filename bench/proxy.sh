@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # Proxy benchmark, one run, same machine, same origin: a small manifest GET
-#   1. straight to docker-registry 2.8 (no auth)              -> the origin's own cost
-#   2. through a forwarding worker with no auth (bench/proxy-noauth-worker)
+#   1. straight to docker-registry 2.8 (no auth)                      -> the origin's own cost
+#   2. through a forwarding worker with no auth (bench/proxy-noauth-worker: same forwarding code)
 #   3. through Tollgate MODE=both with a pull token (verification cache warm after the first request)
-# Prints requests/s for each and workerd CPU per request for 2 and 3 (from /proc utime+stime of
-# each worker's workerd), and the ratios. The load generator (wrk) shares the 2 cores: compare ratios.
-# Requests go straight to each worker's own workerd, not through wrangler's dev proxy.
-#   bench/proxy.sh                 (DURATION=10 CONNECTIONS=8 THREADS=1; KEEP_WORK=1 keeps logs)
+# Both workers run in workerd under plain Miniflare (wrangler dev's dev proxy and inspector session
+# add their own, noisy, per-request cost). Prints requests/s, and workerd CPU per request from
+# /proc utime+stime of each worker's own workerd; ROUNDS alternating rounds, medians reported.
+# The load generator (wrk) shares the 2 cores with everything else: compare ratios, not absolutes.
+#   bench/proxy.sh          (DURATION=10 ROUNDS=3 CONNECTIONS=8; KEEP_WORK=1 keeps logs)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/interop/proxy-lib.sh"
 
 DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-8}"
-THREADS="${THREADS:-1}"
-NOAUTH_PORT="${NOAUTH_PORT:-8859}"
 
-for tool in docker-registry wrk jq curl sha256sum; do
+for tool in docker-registry wrk jq curl sha256sum bc node; do
   tg_have "$tool" || tg_die "$tool not found (apt-get install wrk; scripts/setup.sh --interop)"
 done
 
@@ -35,64 +35,69 @@ code="$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: applicat
 [ "$code" = 201 ] || tg_die "could not put the bench manifest ($code)"
 tg_section_done
 
-tg_section "start Tollgate (MODE=both) and the no-auth forwarder"
-start_tollgate --var "ORIGIN:$REG" --var PROXY_SERVICE:registry.local
-TG_WORKERD="$(worker_workerd_pid)"
-# Load goes straight to each worker's workerd (wrangler's dev proxy in front adds its own cost).
-TG_DIRECT="$(worker_direct_url "$TG_WORKERD" /healthz)"
-NOAUTH_PIDFILE="$WORK/noauth.pid"
-PORT="$NOAUTH_PORT" TG_PIDFILE="$NOAUTH_PIDFILE" TG_LOGFILE="$WORK/noauth.log" TG_HEALTH_PATH=/v2/ \
-  bash "$TG_ROOT/scripts/serve.sh" start -- --config bench/proxy-noauth-worker/wrangler.toml --var "ORIGIN:$REG"
-noauth_stop() { PORT="$NOAUTH_PORT" TG_PIDFILE="$NOAUTH_PIDFILE" bash "$TG_ROOT/scripts/serve.sh" stop >/dev/null 2>&1 || true; }
-trap 'noauth_stop; proxy_cleanup' EXIT
-NOAUTH_WORKERD="$(PROXY_SERVE_PIDFILE="$NOAUTH_PIDFILE" worker_workerd_pid)"
-NOAUTH_DIRECT="$(worker_direct_url "$NOAUTH_WORKERD" /v2/)"
-tok="$(token "$BOB" registry.local repository:org/bench:pull)"
-[ -n "$tok" ] || tg_die "no token for bob"
+tg_section "build and start both workers under Miniflare"
+bash "$TG_ROOT/scripts/build.sh" >/dev/null
+bash "$TG_ROOT/scripts/build.sh" "$TG_ROOT/bench/proxy-noauth-worker" >/dev/null
+start_miniflare tollgate "$REG"
+TG_URL="$MF_URL" TG_WORKERD="$MF_WORKERD"
+start_miniflare noauth "$REG" noauth
+NA_URL="$MF_URL" NA_WORKERD="$MF_WORKERD"
+tok="$(curl -s -u alice:alice-demo-pass "$TG_URL/token?service=registry.local&scope=repository:org/bench:pull" | jq -r '.token // empty')"
+[ -n "$tok" ] || tg_die "no token from Tollgate"
 path="/v2/org/bench/manifests/v1"
 accept='Accept: application/vnd.oci.image.manifest.v1+json'
 check "direct GET" 200 "$(status -H "$accept" "$REG$path")"
-check "no-auth forwarder GET" 200 "$(status -H "$accept" "$NOAUTH_DIRECT$path")"
-check "Tollgate GET with token" 200 "$(status -H "$accept" -H "Authorization: Bearer $tok" "$TG_DIRECT$path")"
-check "Tollgate GET without token" 401 "$(status -H "$accept" "$TG_DIRECT$path")"
+check "no-auth forwarder GET" 200 "$(status -H "$accept" "$NA_URL$path")"
+check "Tollgate GET with token" 200 "$(status -H "$accept" -H "Authorization: Bearer $tok" "$TG_URL$path")"
+check "Tollgate GET without token" 401 "$(status -H "$accept" "$TG_URL$path")"
+[ "$FAILURES" -eq 0 ] || finish
 tg_section_done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICKS="$(getconf CLK_TCK)"
 
-# run NAME URL WORKERD_PID [wrk header args...]: prints "req/s requests cpu_ms_per_request".
+# run URL WORKERD_PID|- [wrk header args...]: prints "req/s cpu_ms_per_request".
 run() {
-  local name="$1" url="$2" pid="$3"
-  shift 3
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null 2>&1 || true   # warm-up
-  local t0=0 t1=0 out
+  local url="$1" pid="$2"
+  shift 2
+  wrk -t1 -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null 2>&1 || true   # warm-up
+  local t0=0 t1=0 out rps reqs non2xx cpu=-
   [ "$pid" != - ] && t0="$(cpu_ticks "$pid")"
-  out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" "$@" "$url")"
+  out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$@" "$url")"
   [ "$pid" != - ] && t1="$(cpu_ticks "$pid")"
-  local rps reqs non2xx
   rps="$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')"
   reqs="$(printf '%s\n' "$out" | awk '/requests in/ {print $1}')"
   non2xx="$(printf '%s\n' "$out" | awk '/Non-2xx/ {print $NF}')"
-  [ -z "$non2xx" ] || tg_warn "$name: $non2xx non-2xx responses"
-  local cpu="-"
+  [ -z "$non2xx" ] || tg_warn "$url: $non2xx non-2xx responses"
   if [ "$pid" != - ] && [ "${reqs:-0}" -gt 0 ]; then
     cpu="$(echo "scale=4; ($t1 - $t0) * 1000 / $TICKS / $reqs" | bc)"
   fi
-  printf '%s %s %s\n' "$rps" "$reqs" "$cpu"
+  printf '%s %s\n' "$rps" "$cpu"
 }
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-tg_section "load: ${DURATION}s each, $CONNECTIONS connections, $THREADS wrk thread(s)"
-read -r d_rps d_reqs _ < <(run direct "$REG$path" - -H "$accept")
-read -r n_rps n_reqs n_cpu < <(run noauth "$NOAUTH_DIRECT$path" "$NOAUTH_WORKERD" -H "$accept")
-read -r t_rps t_reqs t_cpu < <(run tollgate "$TG_DIRECT$path" "$TG_WORKERD" -H "$accept" -H "Authorization: Bearer $tok")
+tg_section "load: $ROUNDS rounds x ${DURATION}s per target, $CONNECTIONS connections"
+: >"$WORK/direct" && : >"$WORK/noauth" && : >"$WORK/tollgate"
+for round in $(seq 1 "$ROUNDS"); do
+  run "$REG$path" - -H "$accept" >>"$WORK/direct"
+  run "$NA_URL$path" "$NA_WORKERD" -H "$accept" >>"$WORK/noauth"
+  run "$TG_URL$path" "$TG_WORKERD" -H "$accept" -H "Authorization: Bearer $tok" >>"$WORK/tollgate"
+  tg_info "round $round: direct $(tail -n1 "$WORK/direct"), no-auth $(tail -n1 "$WORK/noauth"), tollgate $(tail -n1 "$WORK/tollgate") (req/s cpu-ms/req)"
+done
 tg_section_done
 
-printf '\n%-34s %12s %10s %18s\n' "target" "requests/s" "requests" "workerd CPU ms/req"
-printf '%-34s %12s %10s %18s\n' "docker-registry direct" "$d_rps" "$d_reqs" "-"
-printf '%-34s %12s %10s %18s\n' "no-auth forwarding worker" "$n_rps" "$n_reqs" "$n_cpu"
-printf '%-34s %12s %10s %18s\n' "Tollgate proxy (token, warm cache)" "$t_rps" "$t_reqs" "$t_cpu"
+d_rps="$(cut -d' ' -f1 "$WORK/direct" | median)"
+n_rps="$(cut -d' ' -f1 "$WORK/noauth" | median)"
+t_rps="$(cut -d' ' -f1 "$WORK/tollgate" | median)"
+n_cpu="$(cut -d' ' -f2 "$WORK/noauth" | median)"
+t_cpu="$(cut -d' ' -f2 "$WORK/tollgate" | median)"
+printf '\n%-36s %12s %20s\n' "target (median of $ROUNDS)" "requests/s" "workerd CPU ms/req"
+printf '%-36s %12s %20s\n' "docker-registry direct" "$d_rps" "-"
+printf '%-36s %12s %20s\n' "no-auth forwarding worker" "$n_rps" "$n_cpu"
+printf '%-36s %12s %20s\n' "Tollgate proxy (token, warm cache)" "$t_rps" "$t_cpu"
 ratio() { echo "scale=3; $1 / $2" | bc; }
 printf '\nthroughput: Tollgate/direct %s, Tollgate/no-auth %s, no-auth/direct %s\n' \
   "$(ratio "$t_rps" "$d_rps")" "$(ratio "$t_rps" "$n_rps")" "$(ratio "$n_rps" "$d_rps")"
 overhead="$(echo "scale=1; ($t_cpu - $n_cpu) * 100 / $n_cpu" | bc)"
-printf 'CPU per request: Tollgate %s ms vs no-auth %s ms: auth adds %s%% (target < 10%%)\n' "$t_cpu" "$n_cpu" "$overhead"
+printf 'CPU per request: Tollgate %s ms vs no-auth %s ms: auth adds %s%% (target < 10%%)\n' \
+  "$t_cpu" "$n_cpu" "$overhead"

@@ -9,13 +9,16 @@
 
 use crate::{http, kv, now, KV_BINDING};
 use futures_util::future::{select, Either};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 use tollgate_core::config::ConfigError;
 use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
-use tollgate_core::proxy::{headers, Decision, Gate, ProxySettings, PublicHost, RequestMeta};
+use tollgate_core::proxy::{
+    headers, Decision, Gate, Principal, ProxySettings, PublicHost, RequestMeta,
+};
 use tollgate_core::service::{self, App};
+use tollgate_core::store::{Store, StoreError};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Request, Response, Result};
@@ -83,7 +86,10 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, app: &App) -> Result
         content_type: content_type.as_deref(),
         public: &public,
     };
-    let store = kv::Kv::new(env, KV_BINDING);
+    let store = LazyKv {
+        env,
+        kv: OnceCell::new(),
+    };
     let authority = tollgate_core::proxy::AppAuthority::new(app);
     match gate.decide(&authority, &meta, &store, now()).await {
         Decision::Refuse { response, reason } => {
@@ -101,12 +107,45 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, app: &App) -> Result
         } => {
             let resp = forward(&req, &method, &target, gate, &public, cacheable, ctx).await;
             let status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
+            let cached = matches!(principal, Principal::Token { cached: true, .. });
             console_log!(
                 "{}",
-                serde_json::json!({"event": "proxy", "method": method, "path": path, "outcome": "forwarded", "principal": principal.name(), "status": status})
+                serde_json::json!({"event": "proxy", "method": method, "path": path, "outcome": "forwarded", "principal": principal.name(), "verify_cached": cached, "status": status})
             );
             resp
         }
+    }
+}
+
+/// The KV store, bound only when a request needs it (Basic credentials): bearer requests with a
+/// cached verification never touch KV, so they should not pay for the binding either.
+struct LazyKv<'a> {
+    env: &'a Env,
+    kv: OnceCell<kv::Kv>,
+}
+
+impl LazyKv<'_> {
+    fn kv(&self) -> &kv::Kv {
+        self.kv.get_or_init(|| kv::Kv::new(self.env, KV_BINDING))
+    }
+}
+
+impl Store for LazyKv<'_> {
+    async fn get(&self, key: &str) -> std::result::Result<Option<String>, StoreError> {
+        self.kv().get(key).await
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        ttl_seconds: Option<u64>,
+    ) -> std::result::Result<(), StoreError> {
+        self.kv().put(key, value, ttl_seconds).await
+    }
+
+    async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
+        self.kv().delete(key).await
     }
 }
 

@@ -182,3 +182,25 @@ worker_direct_url() {
   done
   return 1
 }
+
+# start_miniflare NAME ORIGIN [noauth]: serves the built Tollgate (or the no-auth bench worker)
+# under plain Miniflare via proxy-miniflare.mjs; sets MF_URL and MF_WORKERD (the workerd PID).
+start_miniflare() {
+  local name="$1" origin="$2" kind="${3:-}" pid p
+  node "$TG_INTEROP_DIR/proxy-miniflare.mjs" "$origin" $kind >"$WORK/miniflare-$name.log" 2>&1 &
+  pid=$!
+  PROXY_PIDS+=("$pid")
+  for _ in $(seq 1 240); do
+    grep -q '^READY ' "$WORK/miniflare-$name.log" && break
+    kill -0 "$pid" 2>/dev/null || { cat "$WORK/miniflare-$name.log" >&2; tg_die "Miniflare ($name) exited"; }
+    sleep 0.25
+  done
+  MF_URL="$(awk '/^READY / {print $2}' "$WORK/miniflare-$name.log")"
+  [ -n "$MF_URL" ] || tg_die "Miniflare ($name) did not report its URL"
+  MF_WORKERD=""
+  for p in $(pgrep -P "$pid"); do
+    if grep -qa workerd "/proc/$p/cmdline"; then MF_WORKERD="$p"; fi
+  done
+  [ -n "$MF_WORKERD" ] || tg_die "no workerd under Miniflare ($name, node pid $pid)"
+  tg_info "$name under Miniflare at $MF_URL (workerd pid $MF_WORKERD)"
+}

@@ -1,27 +1,51 @@
-// Serves the built Tollgate worker in MODE=both under plain Miniflare (workerd without wrangler's
-// dev proxy and inspector, which buffer or retain streamed bodies) for proxy-stream.sh.
-//   node tests/interop/proxy-miniflare.mjs ORIGIN_URL
-// Prints "READY <url>" once listening; stops on SIGTERM/SIGINT. KV holds one user, alice
-// (password alice-demo-pass), with pull+push on org/*.
+// Serves a built worker under plain Miniflare (workerd without wrangler's dev proxy and inspector
+// session, which buffer or retain streamed bodies and add per-request CPU) for proxy-stream.sh and
+// bench/proxy.sh.
+//   node tests/interop/proxy-miniflare.mjs ORIGIN_URL            Tollgate, MODE=both
+//   node tests/interop/proxy-miniflare.mjs ORIGIN_URL noauth     bench/proxy-noauth-worker
+// Prints "READY <url>" once listening; stops on SIGTERM/SIGINT. Tollgate's KV holds one user,
+// alice (password alice-demo-pass), with pull+push on org/*.
 import bcrypt from "bcryptjs";
-import { startWorker } from "../miniflare/helpers.mjs";
+import { dirname, join } from "node:path";
+import { Miniflare } from "miniflare";
+import { COMPATIBILITY_DATE, ROOT, startWorker } from "../miniflare/helpers.mjs";
 
 const origin = process.argv[2];
 if (!origin) {
-  console.error("usage: proxy-miniflare.mjs ORIGIN_URL");
+  console.error("usage: proxy-miniflare.mjs ORIGIN_URL [noauth]");
   process.exit(2);
 }
-const w = await startWorker({
-  vars: { MODE: "both", ORIGIN: origin, ORIGIN_TIMEOUT: "60", PROXY_SERVICE: "registry.local" },
-  kv: {
-    "user:alice": { password: bcrypt.hashSync("alice-demo-pass", 4), groups: ["writers"] },
-    acl: [{ match: { group: "writers", type: "repository", name: "org/*" }, actions: ["pull", "push"] }],
-  },
-});
-const url = await w.mf.ready;
-console.log(`READY ${url.href.replace(/\/$/, "")}`);
+
+async function serveNoAuth() {
+  const scriptPath = join(ROOT, "bench", "proxy-noauth-worker", "build", "index.js");
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath,
+    modulesRoot: dirname(scriptPath),
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: { ORIGIN: origin },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  return { url: await mf.ready, dispose: () => mf.dispose() };
+}
+
+async function serveTollgate() {
+  const w = await startWorker({
+    vars: { MODE: "both", ORIGIN: origin, ORIGIN_TIMEOUT: "60", PROXY_SERVICE: "registry.local" },
+    kv: {
+      "user:alice": { password: bcrypt.hashSync("alice-demo-pass", 4), groups: ["writers"] },
+      acl: [{ match: { group: "writers", type: "repository", name: "org/*" }, actions: ["pull", "push"] }],
+    },
+  });
+  return { url: await w.mf.ready, dispose: () => w.dispose() };
+}
+
+const served = process.argv[3] === "noauth" ? await serveNoAuth() : await serveTollgate();
+console.log(`READY ${served.url.href.replace(/\/$/, "")}`);
 const stop = async () => {
-  await w.dispose();
+  await served.dispose();
   process.exit(0);
 };
 process.on("SIGTERM", stop);

@@ -22,23 +22,10 @@ start_registry
 # proxy (which buffers whole response bodies) and inspector session (which retains streamed
 # chunks), so what is measured is Tollgate's own memory.
 [ -s "$TG_ROOT/build/index.js" ] || bash "$TG_ROOT/scripts/build.sh"
-node "$TG_INTEROP_DIR/proxy-miniflare.mjs" "http://127.0.0.1:$PROXY_REGISTRY_PORT" >"$WORK/miniflare.log" 2>&1 &
-MF_PID=$!
-PROXY_PIDS+=("$MF_PID")
-for _ in $(seq 1 120); do
-  grep -q '^READY ' "$WORK/miniflare.log" && break
-  kill -0 "$MF_PID" 2>/dev/null || { cat "$WORK/miniflare.log" >&2; tg_die "Miniflare exited"; }
-  sleep 0.25
-done
-TG="$(awk '/^READY / {print $2}' "$WORK/miniflare.log")"
-[ -n "$TG" ] || tg_die "Miniflare did not report its URL"
-DIRECT="$TG"
-wpid=""
-for p in $(pgrep -P "$MF_PID"); do
-  if grep -qa workerd "/proc/$p/cmdline"; then wpid="$p"; fi
-done
-[ -n "$wpid" ] || tg_die "no workerd under Miniflare (node pid $MF_PID)"
-tg_info "Tollgate under Miniflare at $TG, workerd pid $wpid"
+start_miniflare tollgate "http://127.0.0.1:$PROXY_REGISTRY_PORT"
+TG="$MF_URL"
+DIRECT="$MF_URL"
+wpid="$MF_WORKERD"
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$wpid/status"; }
 tg_info "workerd pid $wpid: VmRSS $(( $(kib VmRSS) / 1024 )) MiB at start"
 

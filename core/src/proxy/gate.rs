@@ -11,7 +11,7 @@ use super::authorize::{check_access, refusal_response, route_error_response, Ref
 use super::cache::{VerifiedToken, VerifyCache};
 use super::config::ProxySettings;
 use super::headers::PublicHost;
-use super::route::{cacheable, classify, required_access, Endpoint, Required};
+use super::route::{cacheable_endpoint, classify, required_for, Endpoint, Required};
 use crate::limits::{MAX_AUTHORIZATION_LEN, MAX_TOKEN_LEN};
 use crate::protocol::HttpResponse;
 use crate::store::Store;
@@ -182,17 +182,11 @@ impl Gate {
         now: u64,
     ) -> Decision {
         let chart = &self.settings.chart;
-        let required = match required_access(req.method, req.path, req.query, chart) {
-            Ok(r) => r,
-            Err(e) => {
-                return Decision::Refuse {
-                    response: Box::new(route_error_response(e)),
-                    reason: "route",
-                }
-            }
-        };
-        let endpoint = match classify(req.path, chart) {
-            Ok(e) => e,
+        // One parse of the path: the endpoint decides the scope, the cacheability and the checks.
+        let routed = classify(req.path, chart)
+            .and_then(|e| required_for(&e, req.method, req.query).map(|r| (e, r)));
+        let (endpoint, required) = match routed {
+            Ok(pair) => pair,
             Err(e) => {
                 return Decision::Refuse {
                     response: Box::new(route_error_response(e)),
@@ -282,7 +276,7 @@ impl Gate {
         Decision::Forward {
             url: self.settings.origin_url(req.path, req.query),
             principal,
-            cacheable: cacheable(req.method, req.path, chart),
+            cacheable: cacheable_endpoint(&endpoint, req.method),
             endpoint,
         }
     }

@@ -212,12 +212,20 @@ pub fn required_access(
     query: &str,
     chart: &ChartLayout,
 ) -> Result<Required, RouteError> {
-    let endpoint = classify(path, chart)?;
-    check_method(&endpoint, method)?;
+    required_for(&classify(path, chart)?, method, query)
+}
+
+/// [`required_access`] for an already classified path: checks the method, then maps it.
+pub fn required_for(
+    endpoint: &Endpoint,
+    method: &str,
+    query: &str,
+) -> Result<Required, RouteError> {
+    check_method(endpoint, method)?;
     if query.len() > MAX_FORM_LEN {
         return Err(RouteError::QueryInvalid);
     }
-    let required = match &endpoint {
+    let required = match endpoint {
         Endpoint::Base => Required::Authenticated,
         Endpoint::Catalog => Required::Access(vec![access("registry", "catalog", &["*"])]),
         Endpoint::Tags { name }
@@ -257,12 +265,14 @@ pub fn required_access(
 /// be kept in the edge cache (still served only after the requester is authorized): GET of a blob
 /// by digest, and GET of a chart package.
 pub fn cacheable(method: &str, path: &str, chart: &ChartLayout) -> bool {
-    if method != "GET" {
-        return false;
-    }
-    match classify(path, chart) {
-        Ok(Endpoint::Blob { .. }) => true,
-        Ok(Endpoint::ChartFile { file, .. }) => file.ends_with(".tgz"),
+    classify(path, chart).is_ok_and(|e| cacheable_endpoint(&e, method))
+}
+
+/// [`cacheable`] for an already classified path.
+pub fn cacheable_endpoint(endpoint: &Endpoint, method: &str) -> bool {
+    match endpoint {
+        Endpoint::Blob { .. } => method == "GET",
+        Endpoint::ChartFile { file, .. } => method == "GET" && file.ends_with(".tgz"),
         _ => false,
     }
 }
