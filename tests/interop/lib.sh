@@ -253,19 +253,27 @@ ti_snapshot_worker() {
   install -m 600 "$TG_ROOT/.dev.vars" "$dir/.dev.vars"
 }
 
+# ti_seed_kv STATE_DIR: the demo records (policy/demo.toml) into a local KV state directory, with
+# the CLI scripts/dev.sh built (as dev.sh does it).
+ti_seed_kv() {
+  local cli="$TG_TARGET_DIR/release/tollgate" seed log
+  seed="$(mktemp "$TI_WORK/seed.XXXXXX.json")"
+  log="$seed.log"
+  [ -x "$cli" ] || tg_die "$cli is missing: run scripts/dev.sh --prepare-only (or cargo build -p tollgate-cli --release)"
+  HOME="$TI_REAL_HOME" "$cli" policy render "$TG_ROOT/policy/demo.toml" >"$seed" 2>"$log" \
+    || { cat "$log" >&2; tg_die "tollgate policy render policy/demo.toml failed"; }
+  (cd "$TG_ROOT" && HOME="$TI_REAL_HOME" node_modules/.bin/wrangler kv bulk put --local \
+    --binding TOLLGATE_KV --persist-to "$1" "$seed") >>"$log" 2>&1 \
+    || { tail -n 20 "$log" >&2; tg_die "seeding local KV in $1 failed"; }
+}
+
 # Keys, .dev.vars and the demo KV records (into $TI_WORK/state).
 ti_prepare_tollgate() {
   export TG_PERSIST_DIR="$TI_WORK/state"
   local log="$TI_WORK/prepare.log"
   if [ "${TI_SKIP_PREPARE:-0}" = 1 ]; then
-    local cli="$TG_TARGET_DIR/release/tollgate"
-    [ -x "$cli" ] || tg_die "TI_SKIP_PREPARE=1 but $cli is missing"
     [ -s "$TG_ROOT/keys/signing.crt.pem" ] || tg_die "TI_SKIP_PREPARE=1 but keys/signing.crt.pem is missing"
-    HOME="$TI_REAL_HOME" "$cli" policy render "$TG_ROOT/policy/demo.toml" >"$TI_WORK/seed.json" 2>"$log" \
-      || { cat "$log" >&2; tg_die "tollgate policy render policy/demo.toml failed"; }
-    (cd "$TG_ROOT" && HOME="$TI_REAL_HOME" node_modules/.bin/wrangler kv bulk put --local --binding TOLLGATE_KV \
-      --persist-to "$TG_PERSIST_DIR" "$TI_WORK/seed.json") >>"$log" 2>&1 \
-      || { tail -n 20 "$log" >&2; tg_die "seeding local KV failed"; }
+    ti_seed_kv "$TG_PERSIST_DIR"
   else
     tg_info "scripts/dev.sh --prepare-only (setup, CLI, keys, .dev.vars, KV seed; log: $log)"
     HOME="$TI_REAL_HOME" bash "$TG_ROOT/scripts/dev.sh" --prepare-only >"$log" 2>&1 \
@@ -338,34 +346,41 @@ ti_audit_since() {
 # ---------------------------------------------------------------------------------------------
 # docker-registry 2.8 with token auth against Tollgate
 
-ti_start_registry() {
-  mkdir -p "$TI_WORK/registry-data"
-  cat >"$TI_WORK/registry.yml" <<EOF
+# ti_run_registry NAME PORT REALM ROOTCERTS: a docker-registry 2.8 with token auth on 127.0.0.1:PORT
+# (config $TI_WORK/NAME.yml, data $TI_WORK/NAME-data, log $TI_WORK/NAME.log), stopped on exit.
+ti_run_registry() {
+  local name="$1" port="$2" realm="$3" certs="$4" pid
+  mkdir -p "$TI_WORK/$name-data"
+  cat >"$TI_WORK/$name.yml" <<EOF
 version: 0.1
 log:
   level: info
 storage:
   filesystem:
-    rootdirectory: $TI_WORK/registry-data
+    rootdirectory: $TI_WORK/$name-data
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:$TI_REG_PORT
+  addr: 127.0.0.1:$port
 auth:
   token:
-    realm: $TI_TG/token
+    realm: $realm
     service: $TI_SERVICE
     issuer: $TI_ISSUER
-    rootcertbundle: $TI_WORK/rootcerts.pem
+    rootcertbundle: $certs
 EOF
-  docker-registry serve "$TI_WORK/registry.yml" >"$TI_WORK/registry.log" 2>&1 &
-  TI_REG_PID=$!
-  printf '%s\n' "$TI_REG_PID" >"$TI_WORK/registry.pid"
-  ti_on_exit "ti_kill_pid $TI_REG_PID"
-  if ! ti_wait_http "http://$TI_REG/v2/" 30; then
-    tail -n 20 "$TI_WORK/registry.log" >&2
-    tg_die "docker-registry did not answer on $TI_REG"
+  docker-registry serve "$TI_WORK/$name.yml" >"$TI_WORK/$name.log" 2>&1 &
+  pid=$!
+  printf '%s\n' "$pid" >"$TI_WORK/$name.pid"
+  ti_on_exit "ti_kill_pid $pid"
+  if ! ti_wait_http "http://127.0.0.1:$port/v2/" 30; then
+    tail -n 20 "$TI_WORK/$name.log" >&2
+    tg_die "docker-registry $name did not answer on 127.0.0.1:$port"
   fi
+}
+
+ti_start_registry() {
+  ti_run_registry registry "$TI_REG_PORT" "$TI_TG/token" "$TI_WORK/rootcerts.pem"
 }
 
 # ---------------------------------------------------------------------------------------------
