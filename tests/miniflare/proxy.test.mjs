@@ -430,3 +430,35 @@ async function bcrypt() {
     };
   }
 }
+
+test("immutable blobs are served from the edge cache, but only after authorization", async () => {
+  await withWorker({ vars: proxyVars() }, async (w) => {
+    const token = await mint({ sub: "puller", access: [repo("org/app", ["pull"])] });
+    const path = `/v2/org/app/blobs/${D3}`;
+    let res = await w.fetch(path, { headers: bearer(token) });
+    assert.equal(res.status, 200);
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), BLOB);
+    // The cache write runs in waitUntil; give it a moment.
+    await new Promise((r) => setTimeout(r, 300));
+    const before = seen.length;
+    res = await w.fetch(path, { headers: bearer(token) });
+    assert.equal(res.status, 200);
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), BLOB);
+    assert.equal(seen.length, before, "the second GET reached the origin instead of the cache");
+
+    // The cached copy is never a way around authorization.
+    res = await w.fetch(path);
+    assert.equal(res.status, 401);
+    await res.arrayBuffer();
+    const other = await mint({ sub: "other", access: [repo("org/other", ["pull"])] });
+    res = await w.fetch(path, { headers: bearer(other) });
+    assert.equal(res.status, 401);
+    await res.arrayBuffer();
+    // Manifests (mutable by tag) are not cached.
+    for (let i = 0; i < 2; i++) {
+      res = await w.fetch("/v2/org/app/manifests/latest", { headers: bearer(token) });
+      await res.arrayBuffer();
+    }
+    assert.equal(seen.filter((r) => r.url === "/v2/org/app/manifests/latest").length >= 2, true);
+  });
+});
