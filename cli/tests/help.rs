@@ -1,0 +1,28 @@
+//! `tollgate --help` lists every command group (issue 4: `cargo run --bin tollgate -- --help`).
+
+mod common;
+
+#[test]
+fn help_lists_the_commands() {
+    let r = common::run(&["--help"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    common::golden("help.txt", &r.stdout);
+    for sub in [
+        &["keys", "--help"][..],
+        &["policy", "--help"],
+        &["user", "--help"],
+        &["apikey", "--help"],
+        &["token", "--help"],
+        &["explain", "--help"],
+    ] {
+        let r = common::run(sub);
+        assert_eq!(r.code, 0, "{sub:?}: {}", r.stderr);
+    }
+    let r = common::run(&["frobnicate"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("unrecognized subcommand 'frobnicate'"),
+        "{}",
+        r.stderr
+    );
+}
