@@ -233,7 +233,42 @@ fn check_rules(loaded: &Loaded, out: &mut Vec<String>) {
     }
 }
 
+/// A rule whose literal type/name no valid scope can have never matches: check them with the
+/// core's scope grammar (the one the worker parses requests with).
+fn check_scope_shape(loaded: &Loaded, n: usize, m: &Match, out: &mut Vec<String>) {
+    let literal = |v: &str| !v.contains(['*', '?', '$']);
+    let Some(t) = m.resource_type.as_ref().filter(|t| literal(t.get_ref())) else {
+        return;
+    };
+    let known = [
+        tollgate_core::scope::REPOSITORY,
+        tollgate_core::scope::REGISTRY,
+        tollgate_core::scope::ARTIFACT_REPOSITORY,
+    ];
+    if !known.contains(&t.get_ref().as_str()) {
+        out.push(format!(
+            "{}: rule #{n} match.type {:?} is not a scope type Tollgate accepts, so the rule never matches: use {}",
+            loaded.at(t.span()),
+            t.get_ref(),
+            known.join(", ")
+        ));
+        return;
+    }
+    if let Some(name) = m.name.as_ref().filter(|v| literal(v.get_ref())) {
+        let scope = format!("{}:{}:pull", t.get_ref(), name.get_ref());
+        if let Err(e) = tollgate_core::scope::Scope::parse(&scope) {
+            out.push(format!(
+                "{}: rule #{n} match.name {:?} is not a name any valid {} scope has, so the rule never matches: {e}",
+                loaded.at(name.span()),
+                name.get_ref(),
+                t.get_ref()
+            ));
+        }
+    }
+}
+
 fn check_match(loaded: &Loaded, n: usize, m: &Match, out: &mut Vec<String>) {
+    check_scope_shape(loaded, n, m, out);
     let plain = [
         ("account", &m.account),
         ("group", &m.group),
@@ -551,6 +586,27 @@ mod tests {
         );
         let p = check("[[rules]]\nmatch = { account = \"${account}\" }\nactions = [\"pull\"]\n");
         assert!(p[0].contains("only allowed in match.name"), "{p:?}");
+    }
+
+    #[test]
+    fn names_and_types_must_fit_the_scope_grammar() {
+        let p = check("[[rules]]\nmatch = { type = \"repository\", name = \"Org/App\" }\nactions = [\"pull\"]\n");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("p.toml:2:39: rule #0 match.name \"Org/App\" is not a name"),
+            "{p:?}"
+        );
+        let p = check(
+            "[[rules]]\nmatch = { type = \"repo\", name = \"org/app\" }\nactions = [\"pull\"]\n",
+        );
+        assert!(
+            p[0].contains("match.type \"repo\" is not a scope type"),
+            "{p:?}"
+        );
+        let p = check(
+            "[[rules]]\nmatch = { type = \"registry\", name = \"catalog\" }\nactions = [\"*\"]\n",
+        );
+        assert!(p.is_empty(), "{p:?}");
     }
 
     #[test]
