@@ -24,6 +24,7 @@
 #   TI_SKIP_PREPARE=1   do not run scripts/dev.sh --prepare-only (which runs setup and builds the
 #                       CLI); seed KV with the already built CLI and keys/ instead (fast reruns)
 #   KEEP_WORK=1         keep the work directory
+#   TI_BUILD_DIR=DIR    run the worker bundle in DIR (index.js, index_bg.wasm, worker/) instead of build/
 
 TI_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../../scripts/lib.sh
@@ -169,6 +170,8 @@ ti_on_exit() { TI_CLEANUP+=("$1"); }
 ti_cleanup() {
   local status=$? i
   trap - EXIT INT TERM
+  # A script may define ti_exit_report to print a last word (its output is not silenced).
+  if declare -F ti_exit_report >/dev/null; then ti_exit_report || true; fi
   for (( i=${#TI_CLEANUP[@]}-1; i>=0; i-- )); do
     eval "${TI_CLEANUP[$i]}" >/dev/null 2>&1 || true
   done
@@ -238,15 +241,42 @@ ti_kill_pid() {
 # The worker runs from a snapshot of build/ (taken once per run) with a wrangler.toml that has no
 # [build] section: wrangler dev would otherwise rebuild, and restart on every edit under src/ or
 # core/src/ while the tests run. scripts/test.sh builds the bundle right before the interop part.
+# scripts/build.sh writes build/ in place (worker-build, then wasm-opt over the wasm), so a copy
+# taken mid-build is a broken worker. It holds a $TG_TARGET_DIR/tollgate-build-stamps/.new.* file
+# while it runs: wait for none (ignoring ones older than 30 min, left by a killed build), copy,
+# and accept the copy only if no build started meanwhile and the files still match.
+ti_build_busy() {
+  [ -n "$(find "$TG_TARGET_DIR/tollgate-build-stamps" -maxdepth 1 -name '.new.*' -mmin -30 \
+    -print -quit 2>/dev/null)" ]
+}
+
 ti_snapshot_worker() {
-  local dir="$TI_WORK/worker"
-  [ -s "$TG_BUILD_JS" ] && [ -s "$TG_BUILD_WASM" ] \
-    || tg_die "build/index.js or build/index_bg.wasm missing: run scripts/build.sh first"
+  local dir="$TI_WORK/worker" attempt waited
+  local build="${TI_BUILD_DIR:-$TG_ROOT/build}"
+  local js="$build/index.js" wasm="$build/index_bg.wasm"
+  [ -s "$js" ] && [ -s "$wasm" ] \
+    || tg_die "$build/index.js or index_bg.wasm missing: run scripts/build.sh first"
   [ -s "$TG_ROOT/.dev.vars" ] || tg_die ".dev.vars missing: scripts/dev.sh --prepare-only writes it"
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  cp -r "$TG_ROOT/build/." "$dir/"
-  rm -rf "$dir/.tmp"
+  for attempt in 1 2 3 4 5; do
+    waited=0
+    while ti_build_busy; do
+      [ "$waited" = 0 ] && tg_info "a worker build is running (scripts/build.sh); waiting for it to finish"
+      waited=$((waited + 2))
+      [ "$waited" -ge "${TI_BUILD_WAIT:-900}" ] && tg_die "a worker build is still running after ${waited}s"
+      sleep 2
+    done
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp -r "$build/." "$dir/"
+    rm -rf "$dir/.tmp" "$dir/wrangler.toml" "$dir/.dev.vars"
+    if ! ti_build_busy && cmp -s "$wasm" "$dir/index_bg.wasm" \
+      && cmp -s "$js" "$dir/index.js" \
+      && [ "$(head -c 4 "$dir/index_bg.wasm" | od -An -tx1 | tr -d ' \n')" = 0061736d ]; then
+      break
+    fi
+    [ "$attempt" = 5 ] && tg_die "could not take a consistent copy of build/ (a build kept changing it)"
+    sleep 3
+  done
   # Same settings as the repo's wrangler.toml, minus the build step, main pointing at the copy.
   awk '/^\[/{ skip = ($0 == "[build]") } !skip' "$TG_ROOT/wrangler.toml" \
     | sed 's#^main = .*#main = "index.js"#' >"$dir/wrangler.toml"

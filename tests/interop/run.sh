@@ -44,14 +44,24 @@ for t in "${tests[@]}"; do
   case "$t" in token-*) needs_env=1 ;; esac
 done
 
+# If the environment does not come up, still end with a FAIL line and the summary.
+ti_exit_report() {
+  [ "${TI_ENV_OK:-0}" = 1 ] && return 0
+  printf 'FAIL interop environment: Tollgate, the registry or the image did not come up (see above)\n'
+  printf '%d passed, %d failed, %d skipped\n' 0 1 0
+}
+
 if [ "$needs_env" = 1 ]; then
   tg_section "interop: Tollgate + docker-registry 2.8 (token auth) + umoci image"
+  TI_ENV_OK=0
   ti_env_up
+  TI_ENV_OK=1
   export TI_SHARED=1 TI_OCI TI_OCI_DIGEST
   tg_section_done
 else
   ti_work_dir
 fi
+TI_ENV_OK=1
 
 total_pass=0 total_fail=0 total_skip=0
 per_test=()
