@@ -107,6 +107,12 @@ test_interop() {
   bash tests/interop/run.sh
 }
 
+# The operator workflow end to end: keys and policy made by the CLI, synced to local KV, the worker
+# started, tokens verified by the CLI and by docker-registry, a full key rotation.
+test_cli_e2e() {
+  bash cli/tests/e2e.sh
+}
+
 step "setup" run_setup
 for part in "${parts[@]}"; do
   case "$part" in
@@ -127,6 +133,7 @@ for part in "${parts[@]}"; do
     interop)
       step "interop: worker bundle (scripts/build.sh)" build_worker
       step "interop: tests/interop/run.sh" test_interop
+      step "interop: CLI end-to-end (cli/tests/e2e.sh)" test_cli_e2e
       ;;
   esac
 done
