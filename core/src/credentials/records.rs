@@ -31,6 +31,21 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
+/// `from_json` / `to_json` for a record type: the one strict parse every record goes through.
+macro_rules! json_record {
+    ($t:ty) => {
+        impl $t {
+            pub fn from_json(text: &str) -> Result<Self, RecordError> {
+                parse(text)
+            }
+
+            pub fn to_json(&self) -> String {
+                to_json(self)
+            }
+        }
+    };
+}
+
 /// `user:<account>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,15 +61,7 @@ pub struct UserRecord {
     pub labels: BTreeMap<String, Vec<String>>,
 }
 
-impl UserRecord {
-    pub fn from_json(text: &str) -> Result<Self, RecordError> {
-        parse(text)
-    }
-
-    pub fn to_json(&self) -> String {
-        to_json(self)
-    }
-}
+json_record!(UserRecord);
 
 /// `apikey:<sha256 hex of the key>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,15 +77,7 @@ pub struct ApiKeyRecord {
     pub expires: Option<u64>,
 }
 
-impl ApiKeyRecord {
-    pub fn from_json(text: &str) -> Result<Self, RecordError> {
-        parse(text)
-    }
-
-    pub fn to_json(&self) -> String {
-        to_json(self)
-    }
-}
+json_record!(ApiKeyRecord);
 
 /// `refresh:<sha256 hex of the token>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,15 +91,7 @@ pub struct RefreshRecord {
     pub expires: u64,
 }
 
-impl RefreshRecord {
-    pub fn from_json(text: &str) -> Result<Self, RecordError> {
-        parse(text)
-    }
-
-    pub fn to_json(&self) -> String {
-        to_json(self)
-    }
-}
+json_record!(RefreshRecord);
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,8 @@
 //! than silently repaired, since a mangled scope or password would mean something else.
 
 use super::{ErrorKind, Flavor, TokenError};
+/// Passwords and refresh tokens travel as the credentials module's redacting [`Secret`].
+pub use crate::credentials::Secret;
 use crate::limits::{MAX_ACCOUNT_LEN, MAX_FORM_LEN, MAX_PASSWORD_LEN, MAX_SCOPES, MAX_SCOPE_LEN};
 use std::fmt;
 
@@ -21,27 +23,6 @@ use std::fmt;
 pub const MAX_PARAMS: usize = 64 + MAX_SCOPES;
 /// Bytes in `service` or `client_id`.
 pub const MAX_PARAM_LEN: usize = 255;
-
-/// A secret parameter (password, refresh token). `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself: only for comparing or hashing, never for logs or messages.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// How the client proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +178,7 @@ impl Params {
             Some(v) if v.len() > max => Err(invalid(format!(
                 "parameter '{name}' is longer than {max} bytes"
             ))),
-            Some(v) => Ok(Some(Secret(v))),
+            Some(v) => Ok(Some(Secret::new(v))),
         }
     }
 }
