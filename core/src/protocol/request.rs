@@ -17,7 +17,6 @@ use super::{ErrorKind, Flavor, TokenError};
 /// Passwords and refresh tokens travel as the credentials module's redacting [`Secret`].
 pub use crate::credentials::Secret;
 use crate::limits::{MAX_ACCOUNT_LEN, MAX_FORM_LEN, MAX_PASSWORD_LEN, MAX_SCOPES, MAX_SCOPE_LEN};
-use std::fmt;
 
 /// Parameters one request may carry (query and body together); bounds the work on junk input.
 pub const MAX_PARAMS: usize = 64 + MAX_SCOPES;
