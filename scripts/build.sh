@@ -67,9 +67,10 @@ WASM_OPT_BIN="$TG_ROOT/node_modules/.bin/wasm-opt" \
 
 [ -s "$js" ] && [ -s "$wasm" ] || tg_die "worker-build finished but $js or $wasm is missing"
 # worker-build always runs wasm-opt with --debuginfo, which keeps the names section (~10% of the
-# gzip size). Strip it and the producers section; no optimisation pass, so no wasm feature the
-# optimiser might introduce is enabled by --all-features (it only lets the validator read the file).
-"$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --all-features --strip-debug --strip-producers -o "$wasm"
+# gzip size). Strip it and the producers section, with wasm-opt's default features: with
+# --all-features the rewritten import section uses an encoding workerd rejects ("unknown import
+# kind 0x7f"), so the worker would not load at all.
+"$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --strip-debug --strip-producers -o "$wasm"
 mv -f "$stamp_new" "$stamp"
 tg_info "built $(rel "$js") + $(rel "$wasm") in $(( $(tg_now) - start ))s"
 report_size
