@@ -4,7 +4,7 @@
 # alice (pull+push org/*) pushes an image built offline with umoci; bob (pull org/*) lists its tags
 # and pulls it, and his push is refused; admin pushes to public/*, which anonymous users may pull,
 # while anonymous pulls of org/* are refused; the catalog is for admin only; ci-bot's API key works
-# as a password.
+# as a password; an identity (refresh) token in the auth file is used through POST refresh_token.
 set -euo pipefail
 TI_TEST="${TI_TEST:-token-skopeo}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -72,5 +72,27 @@ expect_ok "skopeo push as alice after login (stored credentials)" \
   ti_skopeo copy --dest-tls-verify=false "oci:$TI_OCI:v1" "docker://$TI_REG/org/app:2"
 audit="$(ti_audit_since "$mark")"
 expect_match "Tollgate issued alice's tokens for the push" '"outcome":"issued".*"account":"alice"' "$audit"
+
+# --- an identity (refresh) token in the auth file: containers/image then only POSTs
+#     grant_type=refresh_token, with a chunked body (no Content-Length) -------------------------
+rt="$(curl -s -m 10 -u "$TI_ALICE" \
+  "$TI_TG/token?service=$TI_SERVICE&offline_token=true&client_id=skopeo" | jq -r '.refresh_token // empty')"
+expect_match "GET /token with offline_token=true returns a refresh token" '^tgr_' "$rt"
+jq -n --arg r "$TI_REG" --arg a "$(printf 'alice:' | base64)" --arg t "$rt" \
+  '{auths: {($r): {auth: $a, identitytoken: $t}}}' >"$W/identity-auth.json"
+mark="$(ti_audit_mark)"
+expect_ok "skopeo copy with only the identity token in --authfile (push org/app:3)" \
+  skopeo --insecure-policy copy --authfile "$W/identity-auth.json" --dest-tls-verify=false \
+  "oci:$TI_OCI:v1" "docker://$TI_REG/org/app:3"
+audit="$(ti_audit_since "$mark")"
+expect_match "skopeo's tokens came from POST grant_type=refresh_token" \
+  '"outcome":"issued".*"grant":"refresh_token","account":"alice".*"granted":\["repository:org/app:pull,push"\]' "$audit"
+expect_eq "and from nothing else (no password grant, no GET)" "" \
+  "$(printf '%s\n' "$audit" | grep -v '"grant":"refresh_token"' || true)"
+jq -n --arg r "$TI_REG" --arg a "$(printf 'alice:' | base64)" \
+  '{auths: {($r): {auth: $a, identitytoken: "tgr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}}' >"$W/bad-identity-auth.json"
+expect_refused "an unknown refresh token in the auth file is refused" "$TI_DENIED_RE" \
+  skopeo --insecure-policy copy --authfile "$W/bad-identity-auth.json" --dest-tls-verify=false \
+  "oci:$TI_OCI:v1" "docker://$TI_REG/org/app:4"
 
 ti_finish
