@@ -12,8 +12,8 @@
 use crate::config::{ConfigError, Settings};
 use crate::protocol::{ErrorKind, TokenError};
 use crate::token::{
-    certificate_bundle, jwks, parse_pem_bundle, Algorithm, KeyError, PublicKey, RegistryClaims,
-    Signer, SigningKey, Verifier, VerifyError,
+    certificate_bundle, jwks, parse_pem_bundle, pem_blocks, Algorithm, KeyError, PublicKey,
+    RegistryClaims, Signer, SigningKey, Verifier, VerifyError,
 };
 
 /// Leeway for `exp`/`nbf` when verifying, as docker-registry allows (clock skew).
@@ -69,24 +69,6 @@ pub(super) struct Keys {
     pub jwks_json: Vec<u8>,
     /// Certificates served at /certs.pem (a registry's rootcertbundle); empty without any.
     pub certs_pem: String,
-}
-
-/// Splits a PEM bundle into its blocks (framing only; blocks are decoded by the token module).
-fn pem_blocks(bundle: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current = String::new();
-    for line in bundle.lines() {
-        let line = line.trim();
-        if line.starts_with("-----BEGIN ") {
-            current.clear();
-        }
-        current.push_str(line);
-        current.push('\n');
-        if line.starts_with("-----END ") {
-            blocks.push(std::mem::take(&mut current));
-        }
-    }
-    blocks
 }
 
 fn signing_key(
@@ -162,7 +144,9 @@ impl Keys {
                     published.push(key);
                 }
             }
-            for block in pem_blocks(bundle) {
+            let blocks = pem_blocks(bundle)
+                .map_err(|e| ConfigError::new("PUBLISHED_KEYS", format!("{e}")))?;
+            for block in blocks {
                 let block = block.trim().to_string();
                 if block.starts_with("-----BEGIN CERTIFICATE-----") && !certs.contains(&block) {
                     certs.push(block);
@@ -233,14 +217,6 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pem_blocks_split_bundles() {
-        let b = "junk\n-----BEGIN A-----\nAAAA\n-----END A-----\n\n-----BEGIN B-----\nBBBB\n-----END B-----\n";
-        let blocks = pem_blocks(b);
-        assert_eq!(blocks.len(), 2);
-        assert!(blocks[1].starts_with("-----BEGIN B-----"));
-    }
 
     #[test]
     fn verify_errors_map_to_stable_codes() {

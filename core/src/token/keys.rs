@@ -270,12 +270,14 @@ impl PublicKey {
     }
 }
 
-/// Parses a bundle of CERTIFICATE and PUBLIC KEY blocks (published keys during rotation).
-pub fn parse_pem_bundle(bundle: &str) -> Result<Vec<PublicKey>, KeyError> {
+/// Splits a PEM bundle into its blocks, `-----BEGIN` through `-----END` with trimmed lines;
+/// text between blocks is ignored. Framing only: each block is decoded by the der/x509 crates.
+/// The one place bundles are split (published keys here, certificates in the token service).
+pub fn pem_blocks(bundle: &str) -> Result<Vec<String>, KeyError> {
     if bundle.len() > MAX_PEM_LEN * 4 {
         return Err(KeyError::PublicKey("the bundle is too large".into()));
     }
-    let mut keys = Vec::new();
+    let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in bundle.lines() {
         let line = line.trim();
@@ -286,18 +288,12 @@ pub fn parse_pem_bundle(bundle: &str) -> Result<Vec<PublicKey>, KeyError> {
             block.push_str(line);
             block.push('\n');
             if line.starts_with("-----END ") {
-                if keys.len() >= MAX_BUNDLE_KEYS {
+                if blocks.len() >= MAX_BUNDLE_KEYS {
                     return Err(KeyError::PublicKey(format!(
                         "the bundle holds more than {MAX_BUNDLE_KEYS} keys"
                     )));
                 }
-                let n = keys.len() + 1;
-                let key = PublicKey::from_pem(block).map_err(|e| match e {
-                    KeyError::PublicKey(why) => KeyError::PublicKey(format!("block {n}: {why}")),
-                    other => other,
-                })?;
-                keys.push(key);
-                current = None;
+                blocks.extend(current.take());
             }
         }
     }
@@ -305,6 +301,20 @@ pub fn parse_pem_bundle(bundle: &str) -> Result<Vec<PublicKey>, KeyError> {
         return Err(KeyError::PublicKey(
             "the last PEM block has no END line".into(),
         ));
+    }
+    Ok(blocks)
+}
+
+/// Parses a bundle of CERTIFICATE and PUBLIC KEY blocks (published keys during rotation).
+pub fn parse_pem_bundle(bundle: &str) -> Result<Vec<PublicKey>, KeyError> {
+    let mut keys = Vec::new();
+    for (i, block) in pem_blocks(bundle)?.iter().enumerate() {
+        let n = i + 1;
+        let key = PublicKey::from_pem(block).map_err(|e| match e {
+            KeyError::PublicKey(why) => KeyError::PublicKey(format!("block {n}: {why}")),
+            other => other,
+        })?;
+        keys.push(key);
     }
     Ok(keys)
 }
@@ -323,6 +333,15 @@ pub(crate) mod tests {
 
     pub(crate) fn es_key() -> SigningKey {
         SigningKey::generate_es256(&mut rand_core::OsRng)
+    }
+
+    #[test]
+    fn pem_blocks_split_bundles_and_refuse_an_unterminated_block() {
+        let b = "junk\n-----BEGIN A-----\nAAAA\n-----END A-----\n\n  -----BEGIN B-----\nBBBB\n-----END B-----\n";
+        let blocks = pem_blocks(b).unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[1], "-----BEGIN B-----\nBBBB\n-----END B-----\n");
+        assert!(pem_blocks("-----BEGIN A-----\nAAAA\n").is_err());
     }
 
     #[test]

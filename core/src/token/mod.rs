@@ -11,7 +11,9 @@ pub mod verify;
 pub use cert::{self_signed_certificate, CertError};
 pub use claims::{Access, RegistryClaims};
 pub use jwks::{certificate_bundle, jwk, jwks};
-pub use keys::{parse_pem_bundle, Algorithm, KeyError, PublicKey, SigningKey, MIN_RSA_BITS};
+pub use keys::{
+    parse_pem_bundle, pem_blocks, Algorithm, KeyError, PublicKey, SigningKey, MIN_RSA_BITS,
+};
 pub use libtrust::libtrust_key_id;
 pub use sign::{SignError, Signer, X5cHeader};
 pub use verify::{verify_jwt_with_keys, VerifiedJwt, Verifier, VerifyError};
