@@ -166,7 +166,8 @@ impl PemItem {
 /// Splits a PEM file into its blocks (key, certificate or public key), in order.
 pub fn read_pem_items(text: &str, origin: &str) -> Result<Vec<PemItem>> {
     let mut items = Vec::new();
-    for (index, block) in pem_blocks(text).into_iter().enumerate() {
+    let blocks = core_token::pem_blocks(text).map_err(|e| anyhow!("{origin}: {e}"))?;
+    for (index, block) in blocks.into_iter().enumerate() {
         let at = format!("{origin} (PEM block {})", index + 1);
         let label = block
             .lines()
@@ -204,27 +205,6 @@ pub fn read_pem_items(text: &str, origin: &str) -> Result<Vec<PemItem>> {
         bail!("{origin}: no PEM block found (expected '-----BEGIN ...-----' lines)");
     }
     Ok(items)
-}
-
-/// Cuts a text into `-----BEGIN X----- ... -----END X-----` blocks, each ending with a newline.
-/// Only finds the boundaries; decoding is left to the der/pem crates.
-pub fn pem_blocks(text: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        let line = line.trim_end();
-        if line.starts_with("-----BEGIN ") {
-            current = Some(String::new());
-        }
-        if let Some(block) = current.as_mut() {
-            block.push_str(line);
-            block.push('\n');
-            if line.starts_with("-----END ") {
-                blocks.extend(current.take());
-            }
-        }
-    }
-    blocks
 }
 
 #[cfg(test)]
