@@ -15,3 +15,6 @@ pub mod scope;
 pub mod service;
 pub mod store;
 pub mod token;
+
+#[cfg(test)]
+mod test_support;

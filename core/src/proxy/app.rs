@@ -84,22 +84,7 @@ mod tests {
     const RS256_KEY: &str = include_str!("../service/testdata/rs256.pem");
     const NOW: u64 = 1_764_316_800;
 
-    fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-        use std::sync::Arc;
-        use std::task::{Context, Poll, Wake, Waker};
-        struct Noop;
-        impl Wake for Noop {
-            fn wake(self: Arc<Self>) {}
-        }
-        let waker = Waker::from(Arc::new(Noop));
-        let mut cx = Context::from_waker(&waker);
-        let mut fut = std::pin::pin!(fut);
-        loop {
-            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
-    }
+    use crate::test_support::block_on;
 
     fn vars() -> HashMap<&'static str, String> {
         HashMap::from([

@@ -458,23 +458,7 @@ mod tests {
         block_on(g.decide(f, &meta, &store, 1000))
     }
 
-    /// A minimal executor: the futures here never wait on anything.
-    fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-        use std::sync::Arc;
-        use std::task::{Context, Poll, Wake, Waker};
-        struct Noop;
-        impl Wake for Noop {
-            fn wake(self: Arc<Self>) {}
-        }
-        let waker = Waker::from(Arc::new(Noop));
-        let mut cx = Context::from_waker(&waker);
-        let mut fut = std::pin::pin!(fut);
-        loop {
-            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
-    }
+    use crate::test_support::block_on;
 
     fn refused(d: &Decision) -> (u16, &'static str, Option<String>) {
         match d {

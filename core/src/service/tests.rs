@@ -129,27 +129,10 @@ fn run_at(
     now: u64,
 ) -> (HttpResponse, Option<AuditEvent>) {
     let mut rng = counter_rng();
-    futures_lite_block_on(app.handle(&req, store, now, &mut rng))
+    block_on(app.handle(&req, store, now, &mut rng))
 }
 
-/// A minimal executor: every future in the flow is ready immediately (MemoryStore is sync).
-fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
-    fn noop(_: *const ()) {}
-    fn clone(p: *const ()) -> RawWaker {
-        RawWaker::new(p, &VTABLE)
-    }
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
-    // SAFETY: the vtable functions do nothing with the (null) data pointer.
-    let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
+use crate::test_support::block_on;
 
 fn get(query: &str) -> HttpRequest {
     HttpRequest::new("GET", "/token", query)
@@ -881,7 +864,7 @@ fn rng_failure_issues_nothing() {
     let (app, s) = (app(), store());
     let mut broken = |_: &mut [u8]| Err(RandomError);
     let req = get("service=registry.local");
-    let (r, ev) = futures_lite_block_on(app.handle(&req, &s, NOW, &mut broken));
+    let (r, ev) = block_on(app.handle(&req, &s, NOW, &mut broken));
     assert_eq!(r.status, 500);
     assert_eq!(ev.unwrap().outcome, Outcome::Failed);
 }
@@ -891,8 +874,8 @@ fn jti_is_unique_per_token() {
     let (app, s) = (app(), store());
     let mut rng = counter_rng();
     let req = get("service=registry.local");
-    let a = futures_lite_block_on(app.handle(&req, &s, NOW, &mut rng)).0;
-    let b = futures_lite_block_on(app.handle(&req, &s, NOW, &mut rng)).0;
+    let a = block_on(app.handle(&req, &s, NOW, &mut rng)).0;
+    let b = block_on(app.handle(&req, &s, NOW, &mut rng)).0;
     let ja = verify(body(&a)["token"].as_str().unwrap())["jti"].clone();
     let jb = verify(body(&b)["token"].as_str().unwrap())["jti"].clone();
     assert_ne!(ja, jb);
@@ -1036,19 +1019,16 @@ fn grant_basic_matches_the_token_endpoint() {
         actions: vec!["push".into(), "pull".into()],
     }];
     let (account, access) =
-        futures_lite_block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &s, NOW))
-            .unwrap();
+        block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &s, NOW)).unwrap();
     assert_eq!(account, "bob");
     assert_eq!(access[0].actions, ["pull"]);
-    let e = futures_lite_block_on(app.grant_basic(&basic("bob", "nope"), REG, &want, &s, NOW))
-        .unwrap_err();
+    let e = block_on(app.grant_basic(&basic("bob", "nope"), REG, &want, &s, NOW)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidCredentials);
-    let e = futures_lite_block_on(app.grant_basic("Basic ###", REG, &want, &s, NOW)).unwrap_err();
+    let e = block_on(app.grant_basic("Basic ###", REG, &want, &s, NOW)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
     // A fresh isolate (nothing cached) with failing storage: fail closed.
     let app = self::app();
     s.fail.set(true);
-    let e = futures_lite_block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &s, NOW))
-        .unwrap_err();
+    let e = block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &s, NOW)).unwrap_err();
     assert!(e.kind.status() >= 500);
 }
