@@ -1,0 +1,53 @@
+// Serves one built worker under plain Miniflare (workerd without wrangler's dev proxy and
+// inspector session, which add their own noisy per-request cost) for bench/token.sh:
+//   node bench/token-serve.mjs empty                 bench/empty-worker
+//   node bench/token-serve.mjs sign                  bench/sign-worker (SIGNING_KEY from the fixture)
+//   node bench/token-serve.mjs tollgate KV.json      Tollgate (build/), KV seeded from KV.json, the
+//                                                    output of `tollgate policy render policy/demo.toml`
+// One process per worker, so each has its own workerd whose CPU time bench/token.sh reads.
+// Prints "READY <url>" once listening; stops on SIGTERM/SIGINT.
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { Miniflare } from "miniflare";
+import { COMPATIBILITY_DATE, ROOT, keyFixture, startWorker } from "../tests/miniflare/helpers.mjs";
+
+const [kind, kvFile] = process.argv.slice(2);
+
+async function serveBenchCrate(dir, bindings) {
+  const scriptPath = join(ROOT, "bench", dir, "build", "index.js");
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath,
+    modulesRoot: dirname(scriptPath),
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings,
+    host: "127.0.0.1",
+    port: 0,
+  });
+  return { url: await mf.ready, dispose: () => mf.dispose() };
+}
+
+async function serveTollgate() {
+  if (!kvFile) throw new Error("usage: token-serve.mjs tollgate KV.json");
+  const kv = {};
+  for (const { key, value } of JSON.parse(readFileSync(kvFile, "utf8"))) kv[key] = value;
+  const w = await startWorker({ vars: { MODE: "issuer" }, kv });
+  return { url: await w.mf.ready, dispose: () => w.dispose() };
+}
+
+let served;
+if (kind === "empty") served = await serveBenchCrate("empty-worker", {});
+else if (kind === "sign") served = await serveBenchCrate("sign-worker", { SIGNING_KEY: keyFixture().es256.privateKeyPem });
+else if (kind === "tollgate") served = await serveTollgate();
+else {
+  console.error("usage: token-serve.mjs empty|sign|tollgate [KV.json]");
+  process.exit(2);
+}
+console.log(`READY ${served.url.href.replace(/\/$/, "")}`);
+const stop = async () => {
+  await served.dispose();
+  process.exit(0);
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

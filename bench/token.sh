@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Token-issuance benchmark (issue 2 "Performance"), one run, same machine, side by side in workerd
+# (plain Miniflare: wrangler dev's dev proxy and inspector session add their own noisy cost):
+#   a. bench/empty-worker   an empty workers-rs worker (200 "ok")                  -> the runtime's cost
+#   s. bench/sign-worker    signs one fixed ES256 JWT per request (key parsed once) -> bare ES256 sign
+#   b. Tollgate             GET /token for API-key user ci-bot (policy/demo.toml), push+pull on
+#                           org/app, warm caches (ACL, verified credential, parsed key)
+# Prints req/s and wrk latency p50/p99 per target (ROUNDS alternating rounds, medians), workerd CPU
+# per request from /proc utime+stime of each worker's own workerd, CPU per token (b - a) and its
+# ratio to a bare sign (s - a), the sign cost timed with a loop inside one request, the built
+# worker's size, and bcrypt in wasm: a cold password request (alice, cost 10) against warm ones.
+# The load generator (wrk) shares the 2 cores with workerd: compare ratios, not absolutes.
+#   bench/token.sh          (DURATION=8 ROUNDS=3 CONNECTIONS=8; KEEP_WORK=1 keeps the logs)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/interop/proxy-lib.sh"
+
+DURATION="${DURATION:-8}"
+ROUNDS="${ROUNDS:-3}"
+CONNECTIONS="${CONNECTIONS:-8}"
+CI_KEY=tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk   # policy/README.md: demo only
+ALICE_PASS=alice-demo-pass
+TOKEN_PATH="/token?service=registry.local&scope=repository:org/app:pull,push"
+
+for tool in wrk jq curl bc node gzip; do
+  tg_have "$tool" || tg_die "$tool not found (apt-get install wrk; scripts/setup.sh --interop)"
+done
+proxy_work_dir
+
+tg_section "build the three workers"
+bash "$TG_ROOT/scripts/build.sh" | grep 'wasm size' || tg_die "scripts/build.sh failed"
+bash "$TG_ROOT/scripts/build.sh" "$TG_ROOT/bench/empty-worker" >/dev/null
+bash "$TG_ROOT/scripts/build.sh" "$TG_ROOT/bench/sign-worker" >/dev/null
+tg_section_done
+
+tg_section "demo policy KV and the three workers under Miniflare"
+if [ -x "$TG_ROOT/target/release/tollgate" ] && [ -z "$(find "$TG_ROOT/cli/src" "$TG_ROOT/core/src" -newer "$TG_ROOT/target/release/tollgate" -print -quit)" ]; then
+  "$TG_ROOT/target/release/tollgate" policy render "$TG_ROOT/policy/demo.toml" >"$WORK/kv.json"
+else
+  (cd "$TG_ROOT" && cargo run -q --release --bin tollgate -- policy render policy/demo.toml) >"$WORK/kv.json"
+fi
+jq -e 'map(.key) | index("user:ci-bot") != null or any(startswith("apikey:"))' "$WORK/kv.json" >/dev/null \
+  || tg_die "the rendered demo policy has no ci-bot records"
+
+# serve NAME [args]: starts bench/token-serve.mjs; sets URL and WORKERD (that worker's workerd PID).
+serve() {
+  local name="$1" pid p
+  shift
+  node "$TG_ROOT/bench/token-serve.mjs" "$name" "$@" >"$WORK/serve-$name.log" 2>&1 &
+  pid=$!
+  PROXY_PIDS+=("$pid")
+  for _ in $(seq 1 240); do
+    grep -q '^READY ' "$WORK/serve-$name.log" && break
+    kill -0 "$pid" 2>/dev/null || { cat "$WORK/serve-$name.log" >&2; tg_die "$name exited"; }
+    sleep 0.25
+  done
+  URL="$(awk '/^READY / {print $2}' "$WORK/serve-$name.log")"
+  [ -n "$URL" ] || tg_die "$name did not report its URL"
+  WORKERD=""
+  for p in $(pgrep -P "$pid"); do
+    if grep -qa workerd "/proc/$p/cmdline"; then WORKERD="$p"; fi
+  done
+  [ -n "$WORKERD" ] || tg_die "no workerd under $name (node pid $pid)"
+  tg_info "$name at $URL (workerd pid $WORKERD)"
+}
+serve empty && E_URL="$URL" E_PID="$WORKERD"
+serve sign && S_URL="$URL" S_PID="$WORKERD"
+serve tollgate "$WORK/kv.json" && T_URL="$URL" T_PID="$WORKERD"
+
+CI_AUTH="Authorization: Basic $(printf 'ci-bot:%s' "$CI_KEY" | base64 -w0)"
+check "empty worker 200" 200 "$(status "$E_URL/")"
+check "sign worker returns a JWT" 3 "$(curl -s "$S_URL/" | tr '.' '\n' | grep -c .)"
+body="$(curl -s -H "$CI_AUTH" "$T_URL$TOKEN_PATH")"
+check "Tollgate issues ci-bot a token" 3 "$(printf '%s' "$body" | jq -r '.token // ""' | tr '.' '\n' | grep -c .)"
+check "Tollgate refuses a wrong key" 401 "$(status -u ci-bot:tgk_wrong "$T_URL$TOKEN_PATH")"
+[ "$FAILURES" -eq 0 ] || finish
+tg_section_done
+
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+curl_ms() { curl -s -o /dev/null -w '%{time_total}\n' "$@" | awk '{printf "%.2f\n", $1 * 1000}'; }
+
+tg_section "bcrypt in wasm: alice (password, bcrypt cost 10), cold then warm"
+cold_ms="$(curl_ms -u "alice:$ALICE_PASS" "$T_URL$TOKEN_PATH")"
+check "alice's cold request issues a token" 200 "$(status -u "alice:$ALICE_PASS" "$T_URL$TOKEN_PATH")"
+warm_ms="$(for _ in $(seq 1 15); do curl_ms -u "alice:$ALICE_PASS" "$T_URL$TOKEN_PATH"; done | median)"
+# A wrong password is never cached, so every one pays a full bcrypt check: repeated cold samples.
+wrong_ms="$(for _ in $(seq 1 5); do curl_ms -u alice:wrong-pass "$T_URL$TOKEN_PATH"; done | median)"
+apikey_ms="$(for _ in $(seq 1 15); do curl_ms -H "$CI_AUTH" "$T_URL$TOKEN_PATH"; done | median)"
+tg_info "alice cold ${cold_ms} ms, warm ${warm_ms} ms (median of 15), wrong password ${wrong_ms} ms (median of 5), ci-bot ${apikey_ms} ms"
+tg_section_done
+
+tg_section "bare ES256 sign timed inside one request (sign-worker ?n=)"
+one="$(for _ in 1 2 3 4 5; do curl_ms "$S_URL/?n=1"; done | median)"
+many="$(for _ in 1 2 3; do curl_ms "$S_URL/?n=200"; done | median)"
+loop_sign_ms="$(echo "scale=3; ($many - $one) / 199" | bc)"
+tg_info "n=1 ${one} ms, n=200 ${many} ms: ${loop_sign_ms} ms per signature"
+tg_section_done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICKS="$(getconf CLK_TCK)"
+# to_ms VALUE: wrk's latency (e.g. 812.00us, 1.93ms, 1.02s) in ms.
+to_ms() {
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+# run URL PID [wrk header args...]: prints "req/s p50_ms p99_ms cpu_ms_per_request".
+run() {
+  local url="$1" pid="$2" t0 t1 out rps reqs non2xx p50 p99 cpu
+  shift 2
+  wrk -t1 -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null 2>&1 || true   # warm-up (JIT, caches)
+  t0="$(cpu_ticks "$pid")"
+  out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")"
+  t1="$(cpu_ticks "$pid")"
+  rps="$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')"
+  reqs="$(printf '%s\n' "$out" | awk '/requests in/ {print $1}')"
+  non2xx="$(printf '%s\n' "$out" | awk '/Non-2xx/ {print $NF}')"
+  [ -z "$non2xx" ] || tg_warn "$url: $non2xx non-2xx responses"
+  p50="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')")"
+  p99="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')")"
+  cpu="$(echo "scale=4; ($t1 - $t0) * 1000 / $TICKS / ${reqs:-1}" | bc)"
+  printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "$cpu"
+}
+
+tg_section "load: $ROUNDS rounds x ${DURATION}s per target, $CONNECTIONS connections, wrk on loopback"
+: >"$WORK/empty" && : >"$WORK/sign" && : >"$WORK/tollgate"
+for round in $(seq 1 "$ROUNDS"); do
+  run "$E_URL/" "$E_PID" >>"$WORK/empty"
+  run "$S_URL/" "$S_PID" >>"$WORK/sign"
+  run "$T_URL$TOKEN_PATH" "$T_PID" -H "$CI_AUTH" >>"$WORK/tollgate"
+  tg_info "round $round: empty $(tail -n1 "$WORK/empty"), sign $(tail -n1 "$WORK/sign"), tollgate $(tail -n1 "$WORK/tollgate") (req/s p50 p99 cpu-ms/req)"
+done
+tg_section_done
+
+col() { cut -d' ' -f"$2" "$WORK/$1" | median; }
+r3() { echo "scale=3; $1" | bc | sed 's/^\./0./; s/^-\./-0./'; }
+e_rps="$(col empty 1)" s_rps="$(col sign 1)" t_rps="$(col tollgate 1)"
+e_cpu="$(col empty 4)" s_cpu="$(col sign 4)" t_cpu="$(col tollgate 4)"
+wasm="$TG_ROOT/build/index_bg.wasm"
+raw=$(wc -c <"$wasm") gz=$(gzip -9 -c "$wasm" | wc -c) js=$(wc -c <"$TG_ROOT/build/index.js")
+jsgz=$(gzip -9 -c "$TG_ROOT/build/index.js" | wc -c)
+
+printf '\n%-44s %10s %9s %9s %14s\n' "target (median of $ROUNDS x ${DURATION}s, c=$CONNECTIONS)" "req/s" "p50 ms" "p99 ms" "CPU ms/req"
+printf '%-44s %10s %9s %9s %14s\n' "(a) empty Rust worker" "$e_rps" "$(col empty 2)" "$(col empty 3)" "$e_cpu"
+printf '%-44s %10s %9s %9s %14s\n' "(s) bare ES256 sign worker" "$s_rps" "$(col sign 2)" "$(col sign 3)" "$s_cpu"
+printf '%-44s %10s %9s %9s %14s\n' "(b) Tollgate /token, ci-bot API key, warm" "$t_rps" "$(col tollgate 2)" "$(col tollgate 3)" "$t_cpu"
+ratio="$(r3 "$t_rps / $e_rps")"
+verdict="$(echo "$ratio >= 0.40" | bc)"
+printf '\n(c) throughput b/a: %s (issue requires >= 0.40: %s); sign/a: %s\n' \
+  "$ratio" "$([ "$verdict" = 1 ] && echo PASS || echo FAIL)" "$(r3 "$s_rps / $e_rps")"
+tok_cpu="$(r3 "$t_cpu - $e_cpu")" sign_cpu="$(r3 "$s_cpu - $e_cpu")"
+printf '(d) CPU per token (workerd CPU b - a): %s ms; bare ES256 sign (s - a): %s ms; ratio %s\n' \
+  "$tok_cpu" "$sign_cpu" "$(r3 "($t_cpu - $e_cpu) / ($s_cpu - $e_cpu)")"
+printf '    from throughput (1/b - 1/a): %s ms; bare sign timed in-request (n=200 loop): %s ms; CPU per token / that: %s\n' \
+  "$(r3 "1000 / $t_rps - 1000 / $e_rps")" "$loop_sign_ms" "$(r3 "($t_cpu - $e_cpu) / $loop_sign_ms")"
+printf '(e) Tollgate worker: wasm %s bytes raw (%s KiB), %s bytes gzip -9 (%s KiB; budget 300 KB); index.js %s bytes (%s gzip)\n' \
+  "$raw" "$((raw / 1024))" "$gz" "$((gz / 1024))" "$js" "$jsgz"
+printf '(f) bcrypt (alice, cost 10): cold request %s ms, warm %s ms (median of 15); wrong password (always bcrypt) %s ms; ci-bot API key %s ms\n' \
+  "$cold_ms" "$warm_ms" "$wrong_ms" "$apikey_ms"
+[ "$FAILURES" -eq 0 ] || finish
