@@ -27,9 +27,11 @@ done
 proxy_work_dir
 
 tg_section "build the three workers"
-bash "$TG_ROOT/scripts/build.sh" | grep 'wasm size' || tg_die "scripts/build.sh failed"
-bash "$TG_ROOT/scripts/build.sh" "$TG_ROOT/bench/empty-worker" >/dev/null
-bash "$TG_ROOT/scripts/build.sh" "$TG_ROOT/bench/sign-worker" >/dev/null
+for crate in "$TG_ROOT" "$TG_ROOT/bench/empty-worker" "$TG_ROOT/bench/sign-worker"; do
+  bash "$TG_ROOT/scripts/build.sh" "$crate" >"$WORK/build.log" 2>&1 \
+    || { tail -n 30 "$WORK/build.log" >&2; tg_die "scripts/build.sh $crate failed"; }
+  tg_info "${crate#"$TG_ROOT"}: $(grep 'wasm size' "$WORK/build.log" | sed 's/.*wasm size: //')"
+done
 tg_section_done
 
 tg_section "demo policy KV and the three workers under Miniflare"
