@@ -6,6 +6,13 @@
 TG_INTEROP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$TG_INTEROP_DIR/../../scripts/lib.sh"
 
+# Under tests/interop/run.sh the token tests' lib.sh has pointed HOME at a client work dir; rustup,
+# cargo and wrangler (dev.sh, serve.sh) need the caller's real HOME. Clients under test get their
+# own HOME explicitly (see the SK array in proxy-registry.sh).
+if [ -n "${TI_REAL_HOME:-}" ]; then
+  export HOME="$TI_REAL_HOME"
+fi
+
 # Ports (override from the environment if they clash).
 PROXY_REGISTRY_PORT="${PROXY_REGISTRY_PORT:-5051}"
 PROXY_STATIC_PORT="${PROXY_STATIC_PORT:-5052}"
