@@ -97,6 +97,8 @@ pub struct Settings {
     pub mode: Mode,
     /// `CACHE_TTL`: seconds a KV record may be reused from the isolate cache.
     pub cache_ttl: u64,
+    /// `LOGIN_THROTTLE`, `LOGIN_THROTTLE_PERIOD`: brute-force throttling of password checks.
+    pub throttle: crate::service::throttle::ThrottleSettings,
     /// `REALM`: public URL of the token endpoint, for challenges. None: derived from the request.
     pub realm: Option<String>,
     /// `SIGNING_KEY`: PKCS#8 PEM of the P-256 key (ES256).
@@ -120,6 +122,7 @@ impl fmt::Debug for Settings {
             .field("refresh_ttl", &self.refresh_ttl)
             .field("mode", &self.mode)
             .field("cache_ttl", &self.cache_ttl)
+            .field("throttle", &self.throttle)
             .field("realm", &self.realm)
             .field("signing_key_pem", &redacted(true))
             .field(
@@ -187,6 +190,7 @@ impl Settings {
             0,
             MAX_CACHE_TTL,
         )?;
+        let throttle = crate::service::throttle::ThrottleSettings::from_vars(read)?;
         let mode = match read("MODE").as_deref().map(str::trim) {
             None | Some("issuer") => Mode::Issuer,
             Some("proxy") => Mode::Proxy,
@@ -235,6 +239,7 @@ impl Settings {
             refresh_ttl,
             mode,
             cache_ttl,
+            throttle,
             realm,
             signing_key_pem,
             signing_cert_pem,

@@ -108,6 +108,14 @@ impl VerifiedCache {
         let k = self.key(account, secret, stored_hash);
         self.seen.insert(k, (), now);
     }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ pub use basic::{
     Secret,
 };
 pub use cache::{TtlCache, VerifiedCache};
+#[cfg(test)]
+pub(crate) use password::runs as bcrypt_runs;
 pub use password::{burn_equal_time, verify_password, DUMMY_HASH};
 pub use records::{ApiKeyRecord, RecordError, RefreshRecord, UserRecord};
 pub use secrets::{

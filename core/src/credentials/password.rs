@@ -8,12 +8,34 @@ pub const DUMMY_HASH: &str = "$2y$10$8pu5jNbFk0ZyEDTxAOlRuu0NO8zuu7GzWuFkb3JKk7X
 /// bcrypt reads only the first 72 bytes of a password; the crate refuses longer ones, which we
 /// treat as a mismatch rather than silently truncating.
 pub fn verify_password(password: &str, bcrypt_hash: &str) -> bool {
+    #[cfg(test)]
+    runs::count();
     bcrypt::verify(password, bcrypt_hash).unwrap_or(false)
 }
 
 /// Spends one bcrypt check's time without looking anything up.
 pub fn burn_equal_time(password: &str) {
+    #[cfg(test)]
+    runs::count();
     let _ = bcrypt::verify(password, DUMMY_HASH);
+}
+
+/// Counts bcrypt checks on this thread, so tests can prove which paths run exactly one.
+#[cfg(test)]
+pub(crate) mod runs {
+    use std::cell::Cell;
+    thread_local! {
+        static RUNS: Cell<u32> = const { Cell::new(0) };
+    }
+    pub(crate) fn count() {
+        RUNS.with(|r| r.set(r.get() + 1));
+    }
+    /// bcrypt checks run by `f` on this thread.
+    pub(crate) fn during<T>(f: impl FnOnce() -> T) -> (T, u32) {
+        let before = RUNS.with(Cell::get);
+        let out = f();
+        (out, RUNS.with(Cell::get) - before)
+    }
 }
 
 #[cfg(test)]

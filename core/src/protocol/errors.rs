@@ -33,6 +33,9 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// Body or query over `limits::MAX_FORM_LEN`.
     PayloadTooLarge,
+    /// Too many failed logins for the account or client address (brute-force throttle): 429
+    /// with `Retry-After`.
+    TooManyRequests,
     /// A malformed stored record or a signing failure: our fault, nothing granted.
     ServerError,
     /// Storage unreachable: try again, nothing granted.
@@ -54,6 +57,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::TooManyRequests => 429,
             ErrorKind::ServerError => 500,
             ErrorKind::Unavailable => 503,
         }
@@ -68,6 +72,8 @@ impl ErrorKind {
             ErrorKind::Denied => "DENIED",
             ErrorKind::ServerError => "UNKNOWN",
             ErrorKind::Unavailable => "UNAVAILABLE",
+            // distribution's errcode.ErrorCodeTooManyRequests (HTTP 429).
+            ErrorKind::TooManyRequests => "TOOMANYREQUESTS",
             ErrorKind::InvalidRequest
             | ErrorKind::InvalidScope
             | ErrorKind::UnsupportedGrantType
@@ -90,7 +96,9 @@ impl ErrorKind {
             ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant => "invalid_grant",
             ErrorKind::InvalidClient => "invalid_client",
             ErrorKind::ServerError => "server_error",
-            ErrorKind::Unavailable => "temporarily_unavailable",
+            // RFC 6749 registers no rate-limit code; temporarily_unavailable (4.1.2.1) is the
+            // registered "retry later" one (RFC 8628's slow_down is for device-code polling).
+            ErrorKind::Unavailable | ErrorKind::TooManyRequests => "temporarily_unavailable",
         }
     }
 
@@ -109,6 +117,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::ServerError => "server_error",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::TooManyRequests => "too_many_requests",
         }
     }
 }
@@ -124,6 +133,8 @@ pub struct TokenError {
     /// The challenge scheme the client used, so a 401 names it back (RFC 6749 5.2):
     /// `Some("Bearer")` for an API key presented as a bearer token, else Basic.
     pub bearer_challenge: bool,
+    /// Seconds for `Retry-After` (429 only).
+    pub retry_after: Option<u64>,
 }
 
 impl TokenError {
@@ -133,6 +144,7 @@ impl TokenError {
             message: message.into(),
             allow: None,
             bearer_challenge: false,
+            retry_after: None,
         }
     }
 
@@ -160,6 +172,12 @@ impl TokenError {
         self
     }
 
+    /// Sets the `Retry-After` seconds (at least 1).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
     /// Renders the refusal. `realm` names the token service in the 401 challenge.
     pub fn to_response(&self, flavor: Flavor, realm: &str) -> HttpResponse {
         let status = self.kind.status();
@@ -184,6 +202,9 @@ impl TokenError {
         }
         if let Some(allow) = self.allow {
             resp = resp.with_header("allow", allow);
+        }
+        if let Some(seconds) = self.retry_after {
+            resp = resp.with_header("retry-after", seconds.to_string());
         }
         resp
     }
@@ -245,6 +266,31 @@ mod tests {
     }
 
     #[test]
+    fn too_many_requests_in_both_formats_with_retry_after() {
+        let e = TokenError::new(ErrorKind::TooManyRequests, "slow down").with_retry_after(42);
+        let r = e.to_response(Flavor::Distribution, "t");
+        assert_eq!(r.status, 429);
+        assert_eq!(r.header("retry-after"), Some("42"));
+        assert!(r.header("www-authenticate").is_none());
+        assert_eq!(
+            r.json_body().unwrap()["errors"][0]["code"],
+            "TOOMANYREQUESTS"
+        );
+        let r = e.to_response(Flavor::OAuth2, "t");
+        assert_eq!(r.header("retry-after"), Some("42"));
+        let v = r.json_body().unwrap();
+        assert_eq!(v["error"], "temporarily_unavailable");
+        assert_eq!(v["error_description"], "slow down");
+        assert_eq!(v["errors"][0]["code"], "TOOMANYREQUESTS");
+        let zero = TokenError::new(ErrorKind::TooManyRequests, "x").with_retry_after(0);
+        assert_eq!(
+            zero.retry_after,
+            Some(1),
+            "Retry-After: 0 would invite a hot loop"
+        );
+    }
+
+    #[test]
     fn method_not_allowed_lists_allow() {
         let e = TokenError::method_not_allowed("DELETE", "/token", "GET, POST");
         let r = e.to_response(Flavor::Distribution, "t");
@@ -265,6 +311,12 @@ mod tests {
             (PayloadTooLarge, 413, "UNSUPPORTED", "invalid_request"),
             (ServerError, 500, "UNKNOWN", "server_error"),
             (Unavailable, 503, "UNAVAILABLE", "temporarily_unavailable"),
+            (
+                TooManyRequests,
+                429,
+                "TOOMANYREQUESTS",
+                "temporarily_unavailable",
+            ),
         ];
         for (k, status, d, o) in cases {
             assert_eq!(

@@ -11,11 +11,22 @@ use crate::token::Access;
 /// Borrows the isolate's [`App`] for one proxied request.
 pub struct AppAuthority<'a> {
     app: &'a App,
+    /// `CF-Connecting-IP`, for the per-address brute-force throttle of Basic credentials.
+    client_ip: Option<&'a str>,
 }
 
 impl<'a> AppAuthority<'a> {
     pub fn new(app: &'a App) -> Self {
-        Self { app }
+        Self {
+            app,
+            client_ip: None,
+        }
+    }
+
+    /// The client's address (the worker passes `CF-Connecting-IP`).
+    pub fn with_client_ip(mut self, client_ip: Option<&'a str>) -> Self {
+        self.client_ip = client_ip;
+        self
     }
 }
 
@@ -47,11 +58,21 @@ impl Authority for AppAuthority<'_> {
     ) -> Result<BasicGrant, BasicRejected> {
         match self
             .app
-            .grant_basic(authorization, service, requested, store, now)
+            .grant_basic(
+                authorization,
+                self.client_ip,
+                service,
+                requested,
+                store,
+                now,
+            )
             .await
         {
             Ok((account, access)) => Ok(BasicGrant { account, access }),
             Err(e) => Err(match e.kind {
+                ErrorKind::TooManyRequests => BasicRejected::Throttled {
+                    retry_after: e.retry_after.unwrap_or(1),
+                },
                 ErrorKind::InvalidCredentials
                 | ErrorKind::InvalidGrant
                 | ErrorKind::InvalidClient

@@ -202,6 +202,21 @@ pub fn server_error_response(status: u16, message: &str) -> HttpResponse {
     error_response(status, "UNAVAILABLE", message, Value::Null)
 }
 
+/// 429 for Basic credentials refused by the brute-force throttle, in distribution's format
+/// (`TOOMANYREQUESTS`) with `Retry-After`.
+pub fn too_many_requests_response(retry_after: u64) -> HttpResponse {
+    let retry_after = retry_after.max(1);
+    error_response(
+        429,
+        "TOOMANYREQUESTS",
+        &format!(
+            "too many failed logins for this account or from this address; try again in              {retry_after} s (tokens from /token still work)"
+        ),
+        Value::Null,
+    )
+    .with_header("retry-after", retry_after.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,8 @@ pub enum BasicRejected {
     /// Storage failed or a record is malformed: fail closed with a 5xx. The message is for logs
     /// and holds no secret.
     Unavailable(String),
+    /// Too many failed logins for the account or client address: 429 with `Retry-After`.
+    Throttled { retry_after: u64 },
 }
 
 /// What Basic credentials were granted.
@@ -262,6 +264,14 @@ impl Gate {
                     }
                     Err(BasicRejected::Malformed) => {
                         return refuse(Refusal::MalformedAuthorization, "malformed_authorization")
+                    }
+                    Err(BasicRejected::Throttled { retry_after }) => {
+                        return Decision::Refuse {
+                            response: Box::new(super::authorize::too_many_requests_response(
+                                retry_after,
+                            )),
+                            reason: "throttled",
+                        }
                     }
                     Err(BasicRejected::Unavailable(_)) => return Decision::Refuse {
                         response: Box::new(super::authorize::server_error_response(

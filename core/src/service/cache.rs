@@ -49,3 +49,42 @@ impl Caches {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cache_is_bounded_at_its_capacity() {
+        let mut c = Caches::new(30, [1u8; 32]);
+        let user = Rc::new(UserRecord::from_json(r#"{"groups":[]}"#).unwrap());
+        let key = Rc::new(
+            ApiKeyRecord::from_json(r#"{"account":"a","name":"n","created":1,"expires":null}"#)
+                .unwrap(),
+        );
+        for i in 0..3 * RECORD_CAPACITY {
+            c.users.insert(format!("user:u{i}"), Rc::clone(&user), 100);
+            c.apikeys
+                .insert(format!("apikey:{i}"), Rc::clone(&key), 100);
+            c.verified.insert(&format!("u{i}"), "pw", "$2y$hash", 100);
+        }
+        assert_eq!(c.users.len(), RECORD_CAPACITY);
+        assert_eq!(c.apikeys.len(), RECORD_CAPACITY);
+        assert_eq!(c.verified.len(), VERIFIED_CAPACITY);
+        // The newest entries survive; the oldest went first.
+        let last = format!("user:u{}", 3 * RECORD_CAPACITY - 1);
+        assert!(c.users.get(&last, 100).is_some());
+        assert!(c.users.get(&"user:u0".to_string(), 100).is_none());
+    }
+
+    #[test]
+    fn acl_expires_after_ttl_and_is_never_kept_with_ttl_zero() {
+        let mut c = Caches::new(30, [1u8; 32]);
+        c.set_acl(Rc::new(Acl::default()), 100);
+        assert!(c.acl(129).is_some());
+        assert!(c.acl(130).is_none());
+        let mut off = Caches::new(0, [1u8; 32]);
+        off.set_acl(Rc::new(Acl::default()), 100);
+        assert!(off.acl(100).is_none());
+    }
+}

@@ -180,7 +180,14 @@ async fn issue(
     ev.service = Some(service.clone());
     let scopes = parse_scopes(&treq.scopes)?;
 
-    let who = records::authenticate(app, &treq, authorization, &service, store, now).await?;
+    // Password attempts go through the brute-force throttle (429 before bcrypt when throttled).
+    let attempt = super::throttle::Attempt::from_request(
+        &treq,
+        authorization,
+        req.header("cf-connecting-ip"),
+    );
+    let login = records::authenticate(app, &treq, authorization, &service, store, now);
+    let who = app.throttle.guard(attempt.as_ref(), now, login).await?;
     ev.account = Some(who.as_ref().map(|a| a.account.clone()).unwrap_or_default());
     ev.credential = Some(who.as_ref().map(|a| a.via).unwrap_or("anonymous"));
     check_account(treq.account.as_deref(), who.as_ref())?;

@@ -14,6 +14,7 @@ mod cache;
 mod flow;
 mod keys;
 mod records;
+pub mod throttle;
 
 use crate::config::{ConfigError, Settings};
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
@@ -27,6 +28,7 @@ pub use keys::{Rejected, VERIFY_LEEWAY};
 use serde_json::json;
 use std::cell::RefCell;
 use std::fmt;
+use throttle::{Attempt, Limiter, Throttle};
 
 /// The randomness source failed: nothing random can be minted, so nothing is issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +62,8 @@ pub struct App {
     settings: Settings,
     keys: Keys,
     caches: RefCell<Caches>,
+    /// Brute-force throttle of password checks (see `throttle`).
+    throttle: Throttle,
 }
 
 impl fmt::Debug for App {
@@ -77,11 +81,20 @@ impl App {
     pub fn new(settings: Settings, isolate_key: [u8; 32]) -> Result<App, ConfigError> {
         let keys = Keys::load(&settings)?;
         let caches = RefCell::new(Caches::new(settings.cache_ttl, isolate_key));
+        let throttle = Throttle::new(settings.throttle);
         Ok(App {
             settings,
             keys,
             caches,
+            throttle,
         })
+    }
+
+    /// Counts failed password checks with `limiter` (the worker: the LOGIN_LIMITER binding).
+    /// Without one, nothing is throttled.
+    pub fn with_limiter(mut self, limiter: Box<dyn Limiter>) -> Self {
+        self.throttle.set_limiter(limiter);
+        self
     }
 
     pub fn settings(&self) -> &Settings {
@@ -103,10 +116,12 @@ impl App {
     /// keys as passwords, disabled users) and narrows `requested` through the ACL for `service`,
     /// as a token request with those scopes would. Returns the account and the granted access.
     /// Errors: `InvalidRequest` (malformed header or unknown service), `InvalidCredentials`,
-    /// `Unavailable` / `ServerError` (storage or a malformed record: fail closed).
+    /// `TooManyRequests` (throttled, per account and `client_ip`), `Unavailable` / `ServerError`
+    /// (storage or a malformed record: fail closed).
     pub async fn grant_basic(
         &self,
         authorization: &str,
+        client_ip: Option<&str>,
         service: &str,
         requested: &[Access],
         store: &impl Store,
@@ -120,15 +135,16 @@ impl App {
         }
         let basic = crate::credentials::parse_basic_authorization(authorization)
             .map_err(|e| TokenError::new(ErrorKind::InvalidRequest, e.to_string()))?;
-        let who = records::password_login(
+        let attempt = Attempt::from_basic(authorization, client_ip);
+        let login = records::password_login(
             self,
             store,
             &basic.username,
             basic.password.expose(),
             ErrorKind::InvalidCredentials,
             now,
-        )
-        .await?;
+        );
+        let who = self.throttle.guard(attempt.as_ref(), now, login).await?;
         let scopes: Vec<Scope> = requested
             .iter()
             .filter_map(|a| {

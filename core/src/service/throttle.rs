@@ -1,0 +1,568 @@
+//! Brute-force throttling of password checks (Workers' Rate Limiting binding behind [`Limiter`]).
+//!
+//! Only FAILED password checks are counted, per account and per client address. A request whose
+//! password verifies (a verified-cache hit or a bcrypt success) never calls the limiter, so a
+//! burst of correct logins (`docker compose pull`, a CI fleet) can never lock anyone out.
+//!
+//! The binding has no "peek": `limit(key)` counts a hit and says whether the key is over. So
+//! after a failure the keys are counted; when one is over, the answer is 429 with `Retry-After`
+//! and the key is remembered in this isolate until the period ends. Every later password attempt
+//! for that key in this isolate is refused with 429 BEFORE any KV read or bcrypt check, correct
+//! password or not: answering a correct password with 200 while refusing wrong ones would let an
+//! attacker keep testing guesses at full speed. API keys and refresh tokens (256 bits, not
+//! guessable) are neither counted nor throttled, so a user whose account is under attack keeps
+//! working with `docker`'s stored refresh token and CI with its API key.
+//!
+//! A limiter error fails closed for the failing attempt only: it stays a 401 (never a grant), and
+//! the worker's limiter logs the error.
+
+use crate::config::ConfigError;
+use crate::credentials::{looks_like_api_key, parse_basic_authorization};
+use crate::protocol::request::{Grant, TokenRequest};
+use crate::protocol::{ErrorKind, TokenError};
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+/// The Rate Limiting binding the worker passes to the core (`[[ratelimits]] name = ...`).
+pub const LIMITER_BINDING: &str = "LOGIN_LIMITER";
+/// Seconds of the binding's `simple.period` unless `LOGIN_THROTTLE_PERIOD` says otherwise.
+pub const DEFAULT_PERIOD: u64 = 60;
+/// Keys remembered as throttled per isolate. Evicting one costs at most one extra bcrypt check
+/// for that key (the limiter still says "over" and it is remembered again).
+pub const THROTTLED_CAPACITY: usize = 4096;
+
+/// `LOGIN_THROTTLE` (`on` | `off`) and `LOGIN_THROTTLE_PERIOD` (10 | 60, the binding's period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleSettings {
+    /// On (the default): the worker refuses to start without the [`LIMITER_BINDING`] binding.
+    pub enabled: bool,
+    /// Seconds a key over its limit stays refused in the isolate (the binding's window).
+    pub period: u64,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            period: DEFAULT_PERIOD,
+        }
+    }
+}
+
+impl ThrottleSettings {
+    /// Reads the settings; `get` returns `None` for unset (blank counts as unset).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let read = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let enabled = match read("LOGIN_THROTTLE").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "LOGIN_THROTTLE",
+                    "must be 'on' (the default: needs the LOGIN_LIMITER rate limiting binding) or 'off'",
+                ))
+            }
+        };
+        let period = match read("LOGIN_THROTTLE_PERIOD").as_deref().map(str::trim) {
+            None => DEFAULT_PERIOD,
+            Some("10") => 10,
+            Some("60") => 60,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "LOGIN_THROTTLE_PERIOD",
+                    "must be 10 or 60, equal to simple.period of the LOGIN_LIMITER binding",
+                ))
+            }
+        };
+        Ok(Self { enabled, period })
+    }
+}
+
+/// The limiter could not answer (the worker logs why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimiterError(pub String);
+
+/// What [`Limiter::hit`] returns: `Ok(true)` when the key is over its limit.
+pub type LimitFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, LimiterError>> + 'a>>;
+
+/// Counts failures per key (the worker: the Rate Limiting binding; tests: a fake).
+pub trait Limiter {
+    /// Counts one failed attempt for `key`; `Ok(true)`: the key is over its limit.
+    fn hit<'a>(&'a self, key: &'a str) -> LimitFuture<'a>;
+}
+
+/// Limiter key for an account: a digest, so keys have a fixed length whatever the name.
+pub fn account_key(account: &str) -> String {
+    let d = Sha256::digest(account.as_bytes());
+    format!("acct:{}", data_encoding::HEXLOWER.encode(&d[..16]))
+}
+
+/// Limiter key for a client address. IPv6 clients are grouped by /64 (one subscriber usually
+/// holds a whole /64); an unparsable value is hashed as is.
+pub fn ip_key(ip: &str) -> String {
+    let ip = ip.trim();
+    let group = match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => {
+            let d = Sha256::digest(ip.as_bytes());
+            format!("raw:{}", data_encoding::HEXLOWER.encode(&d[..16]))
+        }
+    };
+    format!("ip:{group}")
+}
+
+/// The limiter keys of one password attempt (account, and client address when known).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    keys: Vec<String>,
+}
+
+impl Attempt {
+    pub fn password(account: &str, client_ip: Option<&str>) -> Self {
+        let mut keys = vec![account_key(account)];
+        if let Some(ip) = client_ip.filter(|ip| !ip.trim().is_empty()) {
+            keys.push(ip_key(ip));
+        }
+        Self { keys }
+    }
+
+    /// A `Basic` Authorization value carrying a password (not an API key); `None` otherwise.
+    pub fn from_basic(authorization: &str, client_ip: Option<&str>) -> Option<Self> {
+        let basic = parse_basic_authorization(authorization).ok()?;
+        (!looks_like_api_key(basic.password.expose()))
+            .then(|| Self::password(&basic.username, client_ip))
+    }
+
+    /// The password attempt in a token request, if it is one (Basic header or password grant).
+    pub fn from_request(
+        treq: &TokenRequest,
+        authorization: Option<&str>,
+        client_ip: Option<&str>,
+    ) -> Option<Self> {
+        match &treq.grant {
+            Grant::Password { username, password } if !looks_like_api_key(password.expose()) => {
+                Some(Self::password(username, client_ip))
+            }
+            Grant::Header => Self::from_basic(authorization?, client_ip),
+            _ => None,
+        }
+    }
+
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+}
+
+/// Keys refused in this isolate and until when (Unix seconds). Bounded: when full, expired keys
+/// go first, then the one that would expire soonest.
+#[derive(Debug)]
+pub struct ThrottledSet {
+    until: HashMap<String, u64>,
+    capacity: usize,
+}
+
+impl ThrottledSet {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            until: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Seconds until every throttled key of `keys` is free again; `None`: none is throttled.
+    pub fn retry_after(&self, keys: &[String], now: u64) -> Option<u64> {
+        keys.iter()
+            .filter_map(|k| self.until.get(k))
+            .filter(|&&until| until > now)
+            .map(|&until| until - now)
+            .max()
+    }
+
+    pub fn mark(&mut self, key: &str, until: u64, now: u64) {
+        if !self.until.contains_key(key) && self.until.len() >= self.capacity {
+            self.until.retain(|_, u| *u > now);
+            if self.until.len() >= self.capacity {
+                if let Some(soonest) = self
+                    .until
+                    .iter()
+                    .min_by_key(|(_, u)| **u)
+                    .map(|(k, _)| k.clone())
+                {
+                    self.until.remove(&soonest);
+                }
+            }
+        }
+        let slot = self.until.entry(key.to_string()).or_insert(until);
+        *slot = (*slot).max(until);
+    }
+
+    pub fn len(&self) -> usize {
+        self.until.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.until.is_empty()
+    }
+}
+
+/// The isolate's throttle: settings, the throttled set and the limiter (none: off).
+pub struct Throttle {
+    settings: ThrottleSettings,
+    throttled: RefCell<ThrottledSet>,
+    limiter: Option<Box<dyn Limiter>>,
+}
+
+impl fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Throttle")
+            .field("settings", &self.settings)
+            .field("throttled", &self.throttled.borrow().len())
+            .field("limiter", &self.limiter.is_some())
+            .finish()
+    }
+}
+
+fn too_many(retry_after: u64) -> TokenError {
+    TokenError::new(
+        ErrorKind::TooManyRequests,
+        format!(
+            "too many failed logins for this account or from this address; try again in \
+             {retry_after} s (API keys and refresh tokens still work, and successful logins are never counted)"
+        ),
+    )
+    .with_retry_after(retry_after)
+}
+
+impl Throttle {
+    pub fn new(settings: ThrottleSettings) -> Self {
+        Self {
+            settings,
+            throttled: RefCell::new(ThrottledSet::new(THROTTLED_CAPACITY)),
+            limiter: None,
+        }
+    }
+
+    pub fn set_limiter(&mut self, limiter: Box<dyn Limiter>) {
+        self.limiter = Some(limiter);
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.settings.enabled && self.limiter.is_some()
+    }
+
+    /// 429 when a key of the attempt is throttled in this isolate: checked before any KV read or
+    /// bcrypt, so a throttled key learns nothing, not even from a correct password.
+    pub fn check(&self, attempt: Option<&Attempt>, now: u64) -> Result<(), TokenError> {
+        let Some(attempt) = attempt.filter(|_| self.is_active()) else {
+            return Ok(());
+        };
+        match self.throttled.borrow().retry_after(attempt.keys(), now) {
+            Some(s) => Err(too_many(s)),
+            None => Ok(()),
+        }
+    }
+
+    /// A failed password check: counts every key; one over its limit turns the refusal into a
+    /// 429 and is remembered for a period. A limiter error leaves the refusal as it was.
+    pub async fn failed(&self, attempt: Option<&Attempt>, err: TokenError, now: u64) -> TokenError {
+        let counted = matches!(
+            err.kind,
+            ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant | ErrorKind::InvalidClient
+        );
+        let (Some(attempt), Some(limiter), true) = (attempt, self.limiter.as_deref(), counted)
+        else {
+            return err;
+        };
+        if !self.settings.enabled {
+            return err;
+        }
+        let until = now.saturating_add(self.settings.period);
+        let mut over = false;
+        for key in attempt.keys() {
+            if let Ok(true) = limiter.hit(key).await {
+                self.throttled.borrow_mut().mark(key, until, now);
+                over = true;
+            }
+        }
+        if over {
+            too_many(self.settings.period)
+        } else {
+            err
+        }
+    }
+
+    /// Runs a credential check under the throttle: refused early if throttled, counted if it fails.
+    pub async fn guard<T>(
+        &self,
+        attempt: Option<&Attempt>,
+        now: u64,
+        check: impl Future<Output = Result<T, TokenError>>,
+    ) -> Result<T, TokenError> {
+        self.check(attempt, now)?;
+        match check.await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.failed(attempt, e, now).await),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn throttled_len(&self) -> usize {
+        self.throttled.borrow().len()
+    }
+}
+
+/// A limiter for native tests: a fixed limit per key per "window" (reset by hand), optional
+/// failure, and a record of every key counted.
+#[cfg(test)]
+pub mod fake {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[derive(Debug, Default)]
+    pub struct FakeLimiter {
+        pub limit: u32,
+        pub counts: RefCell<HashMap<String, u32>>,
+        pub calls: Cell<u32>,
+        pub fail: Cell<bool>,
+    }
+
+    impl FakeLimiter {
+        pub fn new(limit: u32) -> Rc<Self> {
+            Rc::new(Self {
+                limit,
+                ..Self::default()
+            })
+        }
+    }
+
+    /// Shares one fake between the app and the test that inspects it.
+    pub struct Shared(pub Rc<FakeLimiter>);
+
+    impl Limiter for Shared {
+        fn hit<'a>(&'a self, key: &'a str) -> LimitFuture<'a> {
+            Box::pin(async move {
+                let f = &self.0;
+                f.calls.set(f.calls.get() + 1);
+                if f.fail.get() {
+                    return Err(LimiterError("limiter unreachable".into()));
+                }
+                let mut counts = f.counts.borrow_mut();
+                let n = counts.entry(key.to_string()).or_insert(0);
+                // The binding's semantics: over once the key already used its limit.
+                if *n >= f.limit {
+                    return Ok(true);
+                }
+                *n += 1;
+                Ok(false)
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{FakeLimiter, Shared};
+    use super::*;
+    use crate::test_support::block_on;
+
+    fn throttle(limit: u32) -> (Throttle, std::rc::Rc<FakeLimiter>) {
+        let fake = FakeLimiter::new(limit);
+        let mut t = Throttle::new(ThrottleSettings::default());
+        t.set_limiter(Box::new(Shared(fake.clone())));
+        (t, fake)
+    }
+
+    fn wrong() -> TokenError {
+        TokenError::new(
+            ErrorKind::InvalidCredentials,
+            "incorrect username or password",
+        )
+    }
+
+    #[test]
+    fn settings_defaults_and_errors() {
+        let s = ThrottleSettings::from_vars(|_| None).unwrap();
+        assert_eq!(s, ThrottleSettings::default());
+        assert!(s.enabled && s.period == 60);
+        let off = ThrottleSettings::from_vars(|n| (n == "LOGIN_THROTTLE").then(|| "off".into()));
+        assert!(!off.unwrap().enabled);
+        let ten =
+            ThrottleSettings::from_vars(|n| (n == "LOGIN_THROTTLE_PERIOD").then(|| "10".into()));
+        assert_eq!(ten.unwrap().period, 10);
+        for (name, v) in [("LOGIN_THROTTLE", "yes"), ("LOGIN_THROTTLE_PERIOD", "30")] {
+            let e = ThrottleSettings::from_vars(|n| (n == name).then(|| v.into())).unwrap_err();
+            assert_eq!(e.setting, name);
+        }
+    }
+
+    #[test]
+    fn keys_are_bounded_and_group_ipv6_by_64() {
+        let long = "a".repeat(10_000);
+        assert_eq!(account_key(&long).len(), account_key("bob").len());
+        assert_ne!(account_key("alice"), account_key("bob"));
+        assert_eq!(ip_key("203.0.113.7"), "ip:203.0.113.7");
+        assert_eq!(ip_key("::ffff:203.0.113.7"), "ip:203.0.113.7");
+        assert_eq!(
+            ip_key("2001:db8:1:2:aaaa::1"),
+            ip_key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_ne!(ip_key("2001:db8:1:2::1"), ip_key("2001:db8:1:3::1"));
+        assert!(ip_key(&"x".repeat(5000)).len() < 64);
+    }
+
+    #[test]
+    fn attempts_are_passwords_only() {
+        use base64::Engine as _;
+        let b = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        let a = Attempt::from_basic(&b("alice:pw"), Some("192.0.2.1")).unwrap();
+        assert_eq!(a.keys(), [account_key("alice"), ip_key("192.0.2.1")]);
+        assert_eq!(
+            Attempt::from_basic(&b("alice:pw"), None)
+                .unwrap()
+                .keys()
+                .len(),
+            1
+        );
+        let api_key = format!("alice:tgk_{}", "A".repeat(43));
+        assert!(Attempt::from_basic(&b(&api_key), None).is_none());
+        assert!(Attempt::from_basic("Bearer x", None).is_none());
+        assert!(Attempt::from_basic("Basic !!!", None).is_none());
+    }
+
+    #[test]
+    fn failures_count_until_over_then_refused_before_the_check() {
+        let (t, fake) = throttle(3);
+        let a = Attempt::password("alice", Some("192.0.2.1"));
+        for _ in 0..3 {
+            let e = block_on(t.guard::<()>(Some(&a), 1000, async { Err(wrong()) })).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+        }
+        let e = block_on(t.guard::<()>(Some(&a), 1000, async { Err(wrong()) })).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TooManyRequests);
+        assert_eq!(e.retry_after, Some(60));
+        // Now refused before the check runs, even a correct one.
+        let ran = std::cell::Cell::new(false);
+        let e = block_on(t.guard(Some(&a), 1030, async {
+            ran.set(true);
+            Ok(())
+        }))
+        .unwrap_err();
+        assert!(
+            !ran.get(),
+            "the credential check must not run while throttled"
+        );
+        assert_eq!(e.retry_after, Some(30));
+        // Another account from another address is unaffected.
+        let b = Attempt::password("bob", Some("192.0.2.2"));
+        assert!(block_on(t.guard(Some(&b), 1030, async { Ok(()) })).is_ok());
+        // The period ends.
+        assert!(block_on(t.guard(Some(&a), 1060, async { Ok(()) })).is_ok());
+        assert_eq!(
+            fake.calls.get(),
+            8,
+            "two keys per failure, none for successes"
+        );
+    }
+
+    #[test]
+    fn successes_never_call_the_limiter() {
+        let (t, fake) = throttle(0); // any counted hit would be over
+        let a = Attempt::password("ci", Some("192.0.2.9"));
+        for i in 0..200 {
+            assert!(block_on(t.guard(Some(&a), 1000 + i, async { Ok(()) })).is_ok());
+        }
+        assert_eq!(fake.calls.get(), 0);
+        assert!(t.throttled_len() == 0);
+    }
+
+    #[test]
+    fn non_credential_failures_are_not_counted() {
+        let (t, fake) = throttle(0);
+        let a = Attempt::password("alice", None);
+        for kind in [
+            ErrorKind::Unavailable,
+            ErrorKind::ServerError,
+            ErrorKind::InvalidRequest,
+        ] {
+            let e = block_on(t.guard::<()>(
+                Some(&a),
+                1,
+                async move { Err(TokenError::new(kind, "x")) },
+            ))
+            .unwrap_err();
+            assert_eq!(e.kind, kind);
+        }
+        assert_eq!(fake.calls.get(), 0);
+    }
+
+    #[test]
+    fn limiter_error_keeps_the_refusal_and_grants_nothing() {
+        let (t, fake) = throttle(0);
+        fake.fail.set(true);
+        let a = Attempt::password("alice", Some("192.0.2.1"));
+        let e = block_on(t.guard::<()>(Some(&a), 1, async { Err(wrong()) })).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+        assert_eq!(t.throttled_len(), 0);
+    }
+
+    #[test]
+    fn off_or_without_limiter_is_a_no_op() {
+        let t = Throttle::new(ThrottleSettings::default());
+        let a = Attempt::password("alice", None);
+        for _ in 0..100 {
+            let e = block_on(t.guard::<()>(Some(&a), 1, async { Err(wrong()) })).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+        }
+        let fake = FakeLimiter::new(0);
+        let mut off = Throttle::new(ThrottleSettings {
+            enabled: false,
+            period: 60,
+        });
+        off.set_limiter(Box::new(Shared(fake.clone())));
+        let e = block_on(off.guard::<()>(Some(&a), 1, async { Err(wrong()) })).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+        assert_eq!(fake.calls.get(), 0);
+    }
+
+    #[test]
+    fn throttled_set_is_bounded() {
+        let mut s = ThrottledSet::new(3);
+        s.mark("a", 110, 100);
+        s.mark("b", 200, 100);
+        s.mark("c", 300, 100);
+        // "a" expired at 110: it goes first.
+        s.mark("d", 400, 120);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.retry_after(&["a".into()], 120), None);
+        // Full of live keys: the soonest to expire ("b") goes.
+        s.mark("e", 500, 120);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.retry_after(&["b".into()], 120), None);
+        assert_eq!(s.retry_after(&["e".into()], 120), Some(380));
+        for i in 0..10_000 {
+            s.mark(&format!("k{i}"), 1000, 120);
+        }
+        assert_eq!(s.len(), 3);
+        // Marking again extends, never shortens.
+        s.mark("k9999", 900, 120);
+        assert_eq!(s.retry_after(&["k9999".into()], 120), Some(880));
+    }
+}
