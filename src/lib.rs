@@ -9,6 +9,7 @@
 mod http;
 mod kv;
 mod proxy;
+mod throttle;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -40,7 +41,8 @@ fn app(env: &Env) -> Rc<std::result::Result<App, ConfigError>> {
         let mut isolate_key = [0u8; 32];
         let built = match random(&mut isolate_key) {
             Ok(()) => Settings::from_vars(|name| binding(env, name))
-                .and_then(|s| App::new(s, isolate_key)),
+                .and_then(|s| App::new(s, isolate_key))
+                .and_then(|app| with_throttle(app, env)),
             Err(e) => Err(ConfigError::new(
                 "(runtime)",
                 format!("{e}: crypto.getRandomValues is unavailable"),
@@ -53,6 +55,17 @@ fn app(env: &Env) -> Rc<std::result::Result<App, ConfigError>> {
         *cell.borrow_mut() = Some(Rc::clone(&built));
         built
     })
+}
+
+/// Attaches the LOGIN_LIMITER binding unless LOGIN_THROTTLE=off. The binding is an isolate-wide
+/// stub (like `import { env } from "cloudflare:workers"`), so keeping it across requests is safe.
+fn with_throttle(app: App, env: &Env) -> std::result::Result<App, ConfigError> {
+    if !app.settings().throttle.enabled {
+        console_log!("LOGIN_THROTTLE=off: failed logins are not throttled");
+        return Ok(app);
+    }
+    let limiter = throttle::limiter(env)?;
+    Ok(app.with_limiter(Box::new(limiter)))
 }
 
 /// Unix seconds from the JS clock (the core never reads a clock itself).

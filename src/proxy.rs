@@ -78,6 +78,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, app: &App) -> Result
     let query = url.query().unwrap_or("").to_string();
     let authorization = req.headers().get("authorization")?;
     let content_type = req.headers().get("content-type")?;
+    let client_ip = req.headers().get("cf-connecting-ip")?;
     let meta = RequestMeta {
         method: &method,
         path: &path,
@@ -90,7 +91,8 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, app: &App) -> Result
         env,
         kv: OnceCell::new(),
     };
-    let authority = tollgate_core::proxy::AppAuthority::new(app);
+    let authority =
+        tollgate_core::proxy::AppAuthority::new(app).with_client_ip(client_ip.as_deref());
     match gate.decide(&authority, &meta, &store, now()).await {
         Decision::Refuse { response, reason } => {
             console_log!(

@@ -37,6 +37,11 @@ export const DEFAULT_VARS = Object.freeze({
   CACHE_TTL: "30",
 });
 
+/** wrangler.toml's [[ratelimits]] (brute-force throttle of failed logins), kept in sync by hand. */
+export const DEFAULT_RATELIMITS = Object.freeze({
+  LOGIN_LIMITER: Object.freeze({ simple: Object.freeze({ limit: 10, period: 60 }) }),
+});
+
 let cachedKeys;
 
 /**
@@ -121,6 +126,8 @@ function kvValue(value) {
  * @param {Record<string,string|undefined>} [opts.secrets] overrides for defaultSecrets()
  * @param {Record<string,unknown>} [opts.kv]  initial TOLLGATE_KV contents (non-strings are JSON-encoded)
  * @param {boolean} [opts.log]  show the worker's console output (default: env TOLLGATE_TEST_LOG=1)
+ * @param {Record<string,object>|null} [opts.ratelimits]  Rate Limiting bindings (default
+ *   DEFAULT_RATELIMITS; `null` for none, to test a missing binding)
  * @returns {Promise<{mf: Miniflare, fetch: (path: string, init?: RequestInit) => Promise<Response>,
  *   kv: KVNamespace, bindings: Record<string,string>, dispose: () => Promise<void>}>}
  */
@@ -137,6 +144,7 @@ export async function startWorker(opts = {}) {
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: COMPATIBILITY_DATE,
     kvNamespaces: [KV_BINDING],
+    ratelimits: opts.ratelimits === undefined ? DEFAULT_RATELIMITS : (opts.ratelimits ?? undefined),
     bindings,
     cf: false,
     host: "127.0.0.1",
