@@ -6,21 +6,40 @@
 
 use tollgate_core::config::ConfigError;
 use tollgate_core::service::throttle::{LimitFuture, Limiter, LimiterError, LIMITER_BINDING};
-use worker::{console_error, Env, RateLimiter};
+use worker::js_sys::{Object, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{console_error, worker_sys, Env, RateLimiter};
 
 pub struct BindingLimiter(RateLimiter);
+
+impl BindingLimiter {
+    /// `binding.limit({key})` -> `outcome.success`. Called through js_sys rather than
+    /// `RateLimiter::limit`, whose serde_wasm_bindgen round trip costs several KB of wasm for
+    /// one string in and one boolean out.
+    async fn limit(&self, key: &str) -> Result<bool, JsValue> {
+        let options = Object::new();
+        Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key))?;
+        let binding: &worker_sys::RateLimiter = self.0.as_ref().unchecked_ref();
+        let outcome = JsFuture::from(binding.limit(options)?).await?;
+        Reflect::get(&outcome, &JsValue::from_str("success"))?
+            .as_bool()
+            .ok_or_else(|| JsValue::from_str("the outcome has no boolean 'success'"))
+    }
+}
 
 impl Limiter for BindingLimiter {
     fn hit<'a>(&'a self, key: &'a str) -> LimitFuture<'a> {
         Box::pin(async move {
-            match self.0.limit(key.to_string()).await {
-                Ok(outcome) => Ok(!outcome.success),
+            match self.limit(key).await {
+                Ok(success) => Ok(!success),
                 Err(e) => {
+                    let e = e.as_string().unwrap_or_else(|| format!("{e:?}"));
                     // Fail closed for this attempt only: the core keeps it a 401 (never a grant).
                     console_error!(
                         "{LIMITER_BINDING} failed ({e}); the failed login stays a 401 and was not counted"
                     );
-                    Err(LimiterError(e.to_string()))
+                    Err(LimiterError(e))
                 }
             }
         })
