@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod credentials;
+pub mod federation;
 pub mod limits;
 pub mod policy;
 pub mod protocol;

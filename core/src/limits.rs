@@ -19,3 +19,43 @@ pub const MAX_PASSWORD_LEN: usize = 512;
 pub const MAX_ACCOUNT_LEN: usize = 128;
 /// Bytes in a JWT presented for verification.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+// ---- Workload identity federation (core/src/federation) ----
+
+/// Bytes in an OIDC identity token presented as a password. GitHub's are ~1-1.5 KiB and
+/// Kubernetes' ~1 KiB; 8 KiB leaves room for large claim sets without letting a request make us
+/// base64-decode and parse megabytes.
+pub const MAX_IDENTITY_TOKEN_LEN: usize = 8 * 1024;
+/// Trusted issuers in the KV `issuers` record.
+pub const MAX_ISSUERS: usize = 16;
+/// Bytes of the KV `issuers` record, checked before parsing.
+pub const MAX_ISSUERS_BYTES: usize = 64 * 1024;
+/// Accepted audiences per issuer.
+pub const MAX_AUDIENCES: usize = 8;
+/// Bytes in an issuer URL, an audience or a JWKS URI.
+pub const MAX_ISSUER_URL_LEN: usize = 512;
+/// Bytes of a discovery document or JWK Set fetched from an issuer.
+pub const MAX_OIDC_DOCUMENT_BYTES: usize = 64 * 1024;
+/// Usable keys kept from one JWK Set (GitHub publishes 2-4, a Kubernetes cluster 1-2).
+pub const MAX_JWKS_KEYS: usize = 16;
+/// Flattened claims kept from one identity token; a token with more is refused.
+pub const MAX_CLAIMS: usize = 64;
+/// Bytes of one claim value; longer values are dropped (no rule can match them).
+pub const MAX_CLAIM_VALUE_LEN: usize = 512;
+/// Clock skew tolerated on an identity token's exp, nbf and iat.
+pub const IDENTITY_LEEWAY_SECS: u64 = 60;
+/// Default longest identity-token lifetime (exp - iat) accepted: 65 minutes, so Kubernetes'
+/// default projected service-account token (3607 s) and GitHub's (~5-10 min) fit.
+pub const DEFAULT_MAX_IDENTITY_LIFETIME: u64 = 3900;
+/// Upper bound an operator may configure as `max_lifetime`.
+pub const MAX_IDENTITY_LIFETIME: u64 = 24 * 3600;
+/// Bounds on how long fetched issuer keys are trusted: the origin's max-age clamped to this range
+/// (default when the origin sends none: `JWKS_DEFAULT_TTL`).
+pub const JWKS_MIN_TTL: u64 = 60;
+pub const JWKS_MAX_TTL: u64 = 3600;
+pub const JWKS_DEFAULT_TTL: u64 = 300;
+/// Seconds between two JWK Set refetches caused by an unknown `kid`, per issuer and isolate
+/// (the first fetch and fetches after the keys' lifetime ended do not count).
+pub const JWKS_REFETCH_INTERVAL: u64 = 30;
+/// Seconds the worker waits for an issuer's discovery document or JWK Set.
+pub const FETCH_TIMEOUT_SECS: u64 = 5;

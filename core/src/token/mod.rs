@@ -16,4 +16,4 @@ pub use keys::{
 };
 pub use libtrust::libtrust_key_id;
 pub use sign::{SignError, Signer, X5cHeader};
-pub use verify::{verify_jwt_with_keys, VerifiedJwt, Verifier, VerifyError};
+pub use verify::{verify_jwt_with_keys, verify_jwt_with_kids, VerifiedJwt, Verifier, VerifyError};

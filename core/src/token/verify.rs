@@ -102,10 +102,12 @@ pub fn verify_jwt_with_keys<'k>(
         return Err(VerifyError::TooLarge);
     }
     let kids: Vec<String> = keys.iter().map(PublicKey::kid).collect();
-    verify_with_kids(token, keys, &kids)
+    verify_jwt_with_kids(token, keys, &kids)
 }
 
-fn verify_with_kids<'k>(
+/// As [`verify_jwt_with_keys`], with `kids[i]` naming `keys[i]` (an OIDC issuer's JWKS `kid`s
+/// rather than libtrust IDs).
+pub fn verify_jwt_with_kids<'k>(
     token: &str,
     keys: &'k [PublicKey],
     kids: &[String],
@@ -192,7 +194,7 @@ impl Verifier {
 
     /// Signature first, then `iss`, `aud`, `exp` (now <= exp + leeway), `nbf` (now + leeway >= nbf).
     pub fn verify(&self, token: &str, now: u64) -> Result<RegistryClaims, VerifyError> {
-        let verified = verify_with_kids(token, &self.keys, &self.kids)?;
+        let verified = verify_jwt_with_kids(token, &self.keys, &self.kids)?;
         let wire: WireClaims =
             serde_json::from_slice(&verified.payload).map_err(|_| VerifyError::Malformed)?;
         if wire.iss != self.issuer {

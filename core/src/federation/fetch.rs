@@ -1,0 +1,91 @@
+//! The outbound-HTTP seam. The worker implements [`Fetch`] with `worker::Fetch` and the Cache API
+//! (src/fetch.rs); tests use [`MemoryFetch`]. Only GETs of issuer documents go through it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A fetched document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    /// At most `limits::MAX_OIDC_DOCUMENT_BYTES`; the implementation stops reading beyond that
+    /// and sets `truncated`.
+    pub body: Vec<u8>,
+    pub truncated: bool,
+    /// Seconds the document may still be used, from the origin's Cache-Control (minus its age
+    /// in a shared cache). The core clamps it.
+    pub max_age: Option<u64>,
+}
+
+impl Fetched {
+    pub fn ok(body: impl Into<Vec<u8>>, max_age: Option<u64>) -> Fetched {
+        Fetched {
+            status: 200,
+            body: body.into(),
+            truncated: false,
+            max_age,
+        }
+    }
+}
+
+/// The request did not complete (DNS, connection, TLS, timeout). For logs and the 503 message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchError(pub String);
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// GET of a public document. `fresh`: bypass any shared cache (an unknown `kid` asks for the
+/// issuer's current keys, not a cached copy).
+#[allow(async_fn_in_trait)] // single-threaded wasm: no Send bound wanted
+pub trait Fetch {
+    async fn get(&self, url: &str, fresh: bool) -> Result<Fetched, FetchError>;
+}
+
+/// No outbound HTTP (the CLI, and tests that never federate): every fetch fails.
+pub struct NoFetch;
+
+impl Fetch for NoFetch {
+    async fn get(&self, _url: &str, _fresh: bool) -> Result<Fetched, FetchError> {
+        Err(FetchError("outbound fetches are not available here".into()))
+    }
+}
+
+/// Canned documents by URL, recording every request (tests and dry runs).
+#[derive(Default)]
+pub struct MemoryFetch {
+    pub docs: RefCell<BTreeMap<String, Result<Fetched, FetchError>>>,
+    /// `(url, fresh)` of every call, in order.
+    pub calls: RefCell<Vec<(String, bool)>>,
+}
+
+impl MemoryFetch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set(&self, url: &str, answer: Result<Fetched, FetchError>) {
+        self.docs.borrow_mut().insert(url.to_string(), answer);
+    }
+
+    /// Calls made to `url`.
+    pub fn count(&self, url: &str) -> usize {
+        self.calls.borrow().iter().filter(|(u, _)| u == url).count()
+    }
+}
+
+impl Fetch for MemoryFetch {
+    async fn get(&self, url: &str, fresh: bool) -> Result<Fetched, FetchError> {
+        self.calls.borrow_mut().push((url.to_string(), fresh));
+        self.docs.borrow().get(url).cloned().unwrap_or(Ok(Fetched {
+            status: 404,
+            body: Vec::new(),
+            truncated: false,
+            max_age: None,
+        }))
+    }
+}

@@ -1,0 +1,233 @@
+//! Parsing what an issuer publishes: the OIDC discovery document (only `issuer` and `jwks_uri`
+//! matter) and its JWK Set. Each usable key carries its `kid` and one algorithm fixed by its type:
+//! RSA (2048-4096 bits) verifies only RS256, EC P-256 only ES256. Keys of other types, for
+//! encryption, without a `kid` or whose `alg` contradicts their type are skipped, not trusted.
+
+use super::issuers::check_url;
+use crate::limits::{MAX_JWKS_KEYS, MAX_OIDC_DOCUMENT_BYTES};
+use crate::token::keys::MIN_RSA_BITS;
+use crate::token::PublicKey;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// RSA moduli above this are refused (verification cost grows with the size).
+const MAX_RSA_BITS: usize = 4096;
+/// Bytes in a `kid`.
+const MAX_KID_LEN: usize = 256;
+
+/// The parts of a discovery document Tollgate uses.
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+/// The `jwks_uri` of a discovery document, after checking that it describes `expected_issuer`
+/// (OIDC Discovery 4.3) and points at an https (or loopback http) URL.
+pub fn parse_discovery(body: &[u8], expected_issuer: &str) -> Result<String, String> {
+    if body.len() > MAX_OIDC_DOCUMENT_BYTES {
+        return Err(format!(
+            "the discovery document is larger than {MAX_OIDC_DOCUMENT_BYTES} bytes"
+        ));
+    }
+    let d: Discovery = serde_json::from_slice(body)
+        .map_err(|e| format!("the discovery document is not valid ({e})"))?;
+    if d.issuer != expected_issuer {
+        return Err(format!(
+            "the discovery document names issuer '{}', not '{expected_issuer}'",
+            d.issuer.chars().take(128).collect::<String>()
+        ));
+    }
+    check_url("jwks_uri", &d.jwks_uri)?;
+    Ok(d.jwks_uri)
+}
+
+#[derive(Deserialize)]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+/// One JWK; unknown members (x5c, x5t, ...) are ignored.
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default, rename = "use")]
+    use_: Option<String>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+    #[serde(default)]
+    crv: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
+}
+
+/// A trusted key of an issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerKey {
+    pub kid: String,
+    pub key: PublicKey,
+}
+
+fn b64(v: &Option<String>) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(v.as_deref()?).ok()
+}
+
+fn key_of(j: &Jwk) -> Option<PublicKey> {
+    if j.use_.as_deref().is_some_and(|u| u != "sig") {
+        return None;
+    }
+    match j.kty.as_str() {
+        "RSA" => {
+            if j.alg.as_deref().is_some_and(|a| a != "RS256") {
+                return None;
+            }
+            let n = rsa::BigUint::from_bytes_be(&b64(&j.n)?);
+            let e = rsa::BigUint::from_bytes_be(&b64(&j.e)?);
+            let bits = n.bits();
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                return None;
+            }
+            rsa::RsaPublicKey::new(n, e).ok().map(PublicKey::Rs256)
+        }
+        "EC" => {
+            if j.crv.as_deref() != Some("P-256") || j.alg.as_deref().is_some_and(|a| a != "ES256") {
+                return None;
+            }
+            let (x, y) = (b64(&j.x)?, b64(&j.y)?);
+            if x.len() != 32 || y.len() != 32 {
+                return None;
+            }
+            let point = p256::EncodedPoint::from_affine_coordinates(
+                p256::FieldBytes::from_slice(&x),
+                p256::FieldBytes::from_slice(&y),
+                false,
+            );
+            p256::ecdsa::VerifyingKey::from_encoded_point(&point)
+                .ok()
+                .map(PublicKey::Es256)
+        }
+        _ => None,
+    }
+}
+
+/// The usable signing keys of a JWK Set (at most `MAX_JWKS_KEYS`). A set with none is an error:
+/// trusting an issuer with no keys would only ever refuse, so say why.
+pub fn parse_jwks(body: &[u8]) -> Result<Vec<IssuerKey>, String> {
+    if body.len() > MAX_OIDC_DOCUMENT_BYTES {
+        return Err(format!(
+            "the JWK Set is larger than {MAX_OIDC_DOCUMENT_BYTES} bytes"
+        ));
+    }
+    let set: JwkSet =
+        serde_json::from_slice(body).map_err(|e| format!("the JWK Set is not valid ({e})"))?;
+    let keys: Vec<IssuerKey> = set
+        .keys
+        .iter()
+        .filter_map(|j| {
+            let kid = j
+                .kid
+                .as_ref()
+                .filter(|k| !k.is_empty() && k.len() <= MAX_KID_LEN)?;
+            Some(IssuerKey {
+                kid: kid.clone(),
+                key: key_of(j)?,
+            })
+        })
+        .take(MAX_JWKS_KEYS)
+        .collect();
+    if keys.is_empty() {
+        return Err(
+            "the JWK Set has no usable RS256 or ES256 (P-256) signing key with a kid".into(),
+        );
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::jwk;
+    use crate::token::keys::tests::{es_key, rsa_key};
+    use serde_json::json;
+
+    #[test]
+    fn parses_rsa_and_ec_keys_from_jwks() {
+        let (r, e) = (rsa_key().public_key(), es_key().public_key());
+        let mut rj = jwk(&r);
+        rj["kid"] = json!("r1");
+        let mut ej = jwk(&e);
+        ej["kid"] = json!("e1");
+        let body = json!({"keys": [rj, ej]}).to_string();
+        let keys = parse_jwks(body.as_bytes()).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            keys[0],
+            IssuerKey {
+                kid: "r1".into(),
+                key: r
+            }
+        );
+        assert_eq!(
+            keys[1],
+            IssuerKey {
+                kid: "e1".into(),
+                key: e
+            }
+        );
+    }
+
+    #[test]
+    fn skips_keys_that_contradict_their_type() {
+        let r = rsa_key().public_key();
+        let mut bad_alg = jwk(&r);
+        bad_alg["alg"] = json!("HS256");
+        let mut enc = jwk(&r);
+        enc["use"] = json!("enc");
+        let mut no_kid = jwk(&r);
+        no_kid.as_object_mut().unwrap().remove("kid");
+        let mut ec_as_rs = jwk(&es_key().public_key());
+        ec_as_rs["alg"] = json!("RS256");
+        let oct = json!({"kty": "oct", "k": "c2VjcmV0", "kid": "h"});
+        for k in [bad_alg, enc, no_kid, ec_as_rs, oct] {
+            let body = json!({"keys": [k]}).to_string();
+            assert!(parse_jwks(body.as_bytes()).is_err(), "{body}");
+        }
+        assert!(parse_jwks(b"{}").is_err());
+        assert!(parse_jwks(&vec![b' '; MAX_OIDC_DOCUMENT_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn keeps_a_bounded_number_of_keys() {
+        let mut k = jwk(&es_key().public_key());
+        let many: Vec<_> = (0..40)
+            .map(|i| {
+                k["kid"] = json!(format!("k{i}"));
+                k.clone()
+            })
+            .collect();
+        let body = json!({ "keys": many }).to_string();
+        assert_eq!(parse_jwks(body.as_bytes()).unwrap().len(), MAX_JWKS_KEYS);
+    }
+
+    #[test]
+    fn discovery_must_name_the_issuer() {
+        let doc = br#"{"issuer":"https://i.example","jwks_uri":"https://i.example/keys","x":1}"#;
+        assert_eq!(
+            parse_discovery(doc, "https://i.example").unwrap(),
+            "https://i.example/keys"
+        );
+        assert!(parse_discovery(doc, "https://other.example").is_err());
+        let plain = br#"{"issuer":"https://i.example","jwks_uri":"http://i.example/keys"}"#;
+        assert!(parse_discovery(plain, "https://i.example").is_err());
+        assert!(parse_discovery(b"[]", "https://i.example").is_err());
+    }
+}

@@ -1,0 +1,240 @@
+//! Workload identity federation: an OIDC identity token (GitHub Actions, GitLab CI, a Kubernetes
+//! service account) presented as the password is verified against its issuer's published keys and
+//! becomes a [`Principal::Workload`](crate::policy::Principal) whose claims the ACL matches.
+//!
+//! Sans-I/O like the rest of the core: discovery documents and JWK Sets come through the
+//! [`Fetch`] seam, time is a parameter, and the isolate's key cache is a value the caller owns.
+//!
+//! Order of checks, cheapest and least trusting first: size, JWT syntax, `alg` (RS256/ES256 only),
+//! issuer selection (username or the unverified `iss`, which must then equal the selected issuer),
+//! keys (cached, fetched or refreshed), signature with `alg` pinned to the key's type, then
+//! aud/exp/nbf/iat/lifetime, claim flattening and the subject.
+
+pub mod fetch;
+pub mod identity;
+pub mod issuers;
+pub mod jwks;
+pub mod keycache;
+
+pub use fetch::{Fetch, FetchError, Fetched, MemoryFetch, NoFetch};
+pub use identity::{check_claims, flatten, render_subject, valid_claim_name, ClaimError, Identity};
+pub use issuers::{IssuerConfig, Issuers, IssuersError, OIDC_USERNAME};
+pub use keycache::KeyCache;
+
+use crate::limits::MAX_IDENTITY_TOKEN_LEN;
+use crate::token::{verify_jwt_with_kids, PublicKey, VerifyError};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_compact::{Empty, UntrustedToken};
+use std::cell::RefCell;
+use std::fmt;
+
+/// Whether a refusal is the token's fault (401) or the issuer's (503).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    Unauthorized,
+    Unavailable,
+}
+
+/// Why federation refused. Messages name the failed check and never hold the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederationError {
+    pub kind: FailureKind,
+    pub message: String,
+    /// The selected issuer's name, once known (for the audit line).
+    pub issuer: Option<String>,
+}
+
+impl fmt::Display for FederationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn refused(message: impl Into<String>, issuer: Option<&IssuerConfig>) -> FederationError {
+    FederationError {
+        kind: FailureKind::Unauthorized,
+        message: message.into(),
+        issuer: issuer.map(|i| i.name.clone()),
+    }
+}
+
+fn unavailable(cfg: &IssuerConfig, why: &str) -> FederationError {
+    FederationError {
+        kind: FailureKind::Unavailable,
+        message: format!(
+            "issuer '{}' ({}) is unreachable or publishes no usable keys: {why}; nothing was granted, try again later",
+            cfg.name, cfg.issuer
+        ),
+        issuer: Some(cfg.name.clone()),
+    }
+}
+
+/// The unverified `iss` and `kid`, only to choose an issuer and explain a refusal.
+fn peek(token: &str) -> Result<(String, Option<String>), FederationError> {
+    let malformed = || {
+        refused(
+            "the identity token is malformed: not a JWT (header.payload.signature)",
+            None,
+        )
+    };
+    let untrusted = UntrustedToken::<Empty>::try_from(token).map_err(|_| malformed())?;
+    let alg = untrusted.algorithm();
+    if alg != "RS256" && alg != "ES256" {
+        let shown: String = alg
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(16)
+            .collect();
+        return Err(refused(
+            format!("the identity token's alg '{shown}' is not accepted: only RS256 and ES256 are"),
+            None,
+        ));
+    }
+    let kid = untrusted.header().key_id.clone();
+    let payload = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .ok_or_else(malformed)?;
+    #[derive(serde::Deserialize)]
+    struct Iss {
+        #[serde(default)]
+        iss: Option<String>,
+    }
+    let iss: Iss = serde_json::from_slice(&payload).map_err(|_| malformed())?;
+    Ok((iss.iss.unwrap_or_default(), kid))
+}
+
+fn shown(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(128).collect()
+}
+
+/// Verifies an identity token presented with `username` (an issuer's username or `oidc`).
+pub async fn authenticate(
+    issuers: &Issuers,
+    username: &str,
+    token: &str,
+    cache: &RefCell<KeyCache>,
+    fetch: &impl Fetch,
+    now: u64,
+) -> Result<Identity, FederationError> {
+    if token.len() > MAX_IDENTITY_TOKEN_LEN {
+        return Err(refused(
+            format!(
+                "the identity token is too large: {} bytes, at most {MAX_IDENTITY_TOKEN_LEN} bytes are accepted",
+                token.len()
+            ),
+            None,
+        ));
+    }
+    let (iss, kid) = peek(token)?;
+    let cfg = if username == OIDC_USERNAME {
+        issuers.by_iss(&iss).ok_or_else(|| {
+            refused(
+                format!(
+                    "unknown issuer: the identity token's iss '{}' is not a trusted issuer",
+                    shown(&iss)
+                ),
+                None,
+            )
+        })?
+    } else {
+        issuers.by_username(username).ok_or_else(|| {
+            refused(
+                format!("unknown issuer for username '{}'", shown(username)),
+                None,
+            )
+        })?
+    };
+    if iss != cfg.issuer {
+        return Err(refused(
+            ClaimError::Issuer {
+                got: iss,
+                want: cfg.issuer.clone(),
+            }
+            .to_string(),
+            Some(cfg),
+        ));
+    }
+
+    let cached = cache.borrow().get(cfg, now);
+    let set = match cached {
+        Some(set) => set,
+        None => {
+            let set = keycache::fetch_keys(cfg, None, fetch, false, now)
+                .await
+                .map_err(|why| unavailable(cfg, &why))?;
+            cache.borrow_mut().put(cfg, set.clone());
+            set
+        }
+    };
+    let mut keys = set.keys;
+    let payload = loop {
+        let (pks, kids): (Vec<PublicKey>, Vec<String>) =
+            keys.iter().map(|k| (k.key.clone(), k.kid.clone())).unzip();
+        match verify_jwt_with_kids(token, &pks, &kids) {
+            Ok(v) => break v.payload,
+            Err(VerifyError::UnknownKey) => {
+                let kid_shown = shown(kid.as_deref().unwrap_or(""));
+                if !cache.borrow_mut().claim_refetch(cfg, now) {
+                    return Err(refused(
+                        format!(
+                            "kid '{kid_shown}' not found in the issuer's JWKS (issuer '{}'; refreshed less than {}s ago)",
+                            cfg.name,
+                            crate::limits::JWKS_REFETCH_INTERVAL
+                        ),
+                        Some(cfg),
+                    ));
+                }
+                let fresh = keycache::fetch_keys(cfg, Some(&set.jwks_uri), fetch, true, now)
+                    .await
+                    .map_err(|why| {
+                        unavailable(cfg, &format!("refreshing its keys for kid '{kid_shown}' failed: {why}"))
+                    })?;
+                let known = fresh
+                    .keys
+                    .iter()
+                    .any(|k| Some(&k.kid) == kid.as_ref());
+                cache.borrow_mut().put(cfg, fresh.clone());
+                if !known {
+                    return Err(refused(
+                        format!(
+                            "kid '{kid_shown}' not found in the issuer's JWKS (issuer '{}', just refreshed)",
+                            cfg.name
+                        ),
+                        Some(cfg),
+                    ));
+                }
+                keys = fresh.keys;
+            }
+            Err(VerifyError::AlgorithmMismatch) => {
+                return Err(refused(
+                    "the identity token's alg does not match its key's type (RSA keys verify only RS256, P-256 keys only ES256)",
+                    Some(cfg),
+                ))
+            }
+            Err(VerifyError::BadSignature) => {
+                return Err(refused(
+                    format!(
+                        "the identity token's signature does not verify against issuer '{}''s keys",
+                        cfg.name
+                    ),
+                    Some(cfg),
+                ))
+            }
+            Err(_) => {
+                return Err(refused(
+                    "the identity token is malformed: invalid JWT",
+                    Some(cfg),
+                ))
+            }
+        }
+    };
+    check_claims(cfg, &payload, now).map_err(|e| refused(e.to_string(), Some(cfg)))
+}
+
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,338 @@
+//! End-to-end federation checks against a fake issuer: every check positive and negative, the
+//! key cache's lifetime, refresh and rate limit, and failing closed when the issuer is down.
+
+use super::testkit::*;
+use super::*;
+use crate::limits::{JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+
+fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+    crate::test_support::block_on(f)
+}
+
+fn auth(
+    fi: &FakeIssuer,
+    cache: &RefCell<KeyCache>,
+    user: &str,
+    token: &str,
+    now: u64,
+) -> Result<Identity, FederationError> {
+    run(authenticate(&issuers(), user, token, cache, &fi.fetch, now))
+}
+
+fn err(fi: &FakeIssuer, token: &str) -> FederationError {
+    auth(fi, &RefCell::default(), "github-actions", token, NOW).unwrap_err()
+}
+
+#[test]
+fn rs256_and_es256_tokens_are_accepted() {
+    let fi = FakeIssuer::new();
+    let cache = RefCell::default();
+    for t in [fi.rs(json!({})), fi.es(json!({}))] {
+        let id = auth(&fi, &cache, "github-actions", &t, NOW).unwrap();
+        assert_eq!(id.subject, "github:org/app:refs/heads/main");
+        assert_eq!(id.issuer, "github");
+        assert_eq!(id.jti.as_deref(), Some("id-jti-1"));
+        assert_eq!(id.claims["repository_owner"], "org");
+    }
+    // Discovery and JWKS fetched once, then served from the isolate cache.
+    assert_eq!(fi.fetch.count(DISCOVERY), 1);
+    assert_eq!(fi.fetch.count(JWKS_URI), 1);
+    // `oidc` picks the issuer from iss.
+    let id = auth(&fi, &cache, "oidc", &fi.rs(json!({})), NOW).unwrap();
+    assert_eq!(id.issuer, "github");
+}
+
+#[test]
+fn each_check_fails_with_a_message_naming_it() {
+    let fi = FakeIssuer::new();
+    let cases: Vec<(String, &str, FailureKind)> = vec![
+        (
+            fi.rs(json!({"exp": NOW - 120, "iat": NOW - 400, "nbf": NOW - 400})),
+            "expired",
+            FailureKind::Unauthorized,
+        ),
+        (
+            fi.rs(json!({"nbf": NOW + 120})),
+            "not yet valid",
+            FailureKind::Unauthorized,
+        ),
+        (
+            fi.rs(json!({"iat": NOW + 120, "exp": NOW + 300})),
+            "issued in the future",
+            FailureKind::Unauthorized,
+        ),
+        (
+            fi.rs(json!({"exp": NOW + 7200})),
+            "too long-lived",
+            FailureKind::Unauthorized,
+        ),
+        (
+            fi.rs(json!({"aud": "https://other.example"})),
+            "audience",
+            FailureKind::Unauthorized,
+        ),
+        (
+            fi.rs(json!({"iss": "http://127.0.0.1:6443"})),
+            "issuer (iss)",
+            FailureKind::Unauthorized,
+        ),
+        (
+            fi.rs(json!({"ref": null})),
+            "no 'ref' claim",
+            FailureKind::Unauthorized,
+        ),
+        ("not-a-jwt".into(), "malformed", FailureKind::Unauthorized),
+        ("a.b.c".into(), "malformed", FailureKind::Unauthorized),
+        (
+            "x".repeat(MAX_IDENTITY_TOKEN_LEN + 1),
+            "too large",
+            FailureKind::Unauthorized,
+        ),
+    ];
+    for (token, needle, kind) in cases {
+        let e = err(&fi, &token);
+        assert!(e.message.contains(needle), "{needle}: {}", e.message);
+        assert_eq!(e.kind, kind);
+        assert!(
+            !e.message.contains(&token[..token.len().min(40)]) || token.len() < 12,
+            "echoed the token"
+        );
+    }
+}
+
+#[test]
+fn forged_signature_and_wrong_kid_are_refused() {
+    let fi = FakeIssuer::new();
+    let other = crate::token::keys::tests::es_key();
+    // Signed by a key the issuer never published, under a published kid.
+    let forged = FakeIssuer::sign(&other, "e1", &FakeIssuer::claims(json!({})));
+    assert!(err(&fi, &forged)
+        .message
+        .contains("signature does not verify"));
+    // Tampered claims on a genuine token.
+    let good = fi.es(json!({}));
+    let parts: Vec<&str> = good.split('.').collect();
+    let evil =
+        URL_SAFE_NO_PAD.encode(FakeIssuer::claims(json!({"repository": "org/admin"})).to_string());
+    let tampered = format!("{}.{}.{}", parts[0], evil, parts[2]);
+    assert!(err(&fi, &tampered).message.contains("signature"));
+    // Unknown kid: refetched once, still unknown.
+    let unknown = FakeIssuer::sign(&other, "zz", &FakeIssuer::claims(json!({})));
+    let e = err(&fi, &unknown);
+    assert!(e.message.contains("kid 'zz' not found"), "{}", e.message);
+}
+
+#[test]
+fn alg_is_pinned_to_the_key_type() {
+    let fi = FakeIssuer::new();
+    let claims = FakeIssuer::claims(json!({}));
+    // An EC signature under the RSA key's kid, and the reverse.
+    let e1 = FakeIssuer::sign(&fi.ec, "r1", &claims);
+    let e2 = FakeIssuer::sign(&fi.rsa, "e1", &claims);
+    for t in [e1, e2] {
+        let m = err(&fi, &t).message;
+        assert!(m.contains("alg does not match"), "{m}");
+    }
+    // alg none, and HS256 keyed with the issuer's public key (the classic confusion attack).
+    let none = raw_token(json!({"alg": "none", "kid": "r1"}), &claims, b"");
+    assert!(err(&fi, &none)
+        .message
+        .contains("alg 'none' is not accepted"));
+    let header = json!({"alg": "HS256", "kid": "r1", "typ": "JWT"});
+    let unsigned = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&fi.rsa.public_key().spki_der()).unwrap();
+    mac.update(unsigned.as_bytes());
+    let hs = format!(
+        "{unsigned}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    );
+    assert!(err(&fi, &hs)
+        .message
+        .contains("alg 'HS256' is not accepted"));
+}
+
+#[test]
+fn issuer_selection() {
+    let fi = FakeIssuer::new();
+    let cache = RefCell::default();
+    // `oidc` with an iss nobody trusts.
+    let t = fi.rs(json!({"iss": "https://evil.example"}));
+    let e = auth(&fi, &cache, "oidc", &t, NOW).unwrap_err();
+    assert!(e.message.contains("unknown issuer"), "{}", e.message);
+    assert_eq!(
+        fi.fetch.calls.borrow().len(),
+        0,
+        "nothing fetched for an unknown issuer"
+    );
+    // A token of another trusted issuer presented under github's username.
+    let t = fi.rs(json!({"iss": "http://127.0.0.1:6443"}));
+    let e = auth(&fi, &cache, "github-actions", &t, NOW).unwrap_err();
+    assert!(
+        e.message.contains("not the selected issuer"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.issuer.as_deref(), Some("github"));
+}
+
+#[test]
+fn unknown_kid_refetches_at_most_once_per_interval() {
+    let fi = FakeIssuer::new();
+    let cache = RefCell::default();
+    auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap();
+    // The issuer rotates to a new key right after our first fetch: picked up at once.
+    let new = crate::token::keys::tests::es_key();
+    fi.publish(&[("r1", &fi.rsa), ("e2", &new)], Some(600));
+    let t = FakeIssuer::sign(&new, "e2", &FakeIssuer::claims(json!({})));
+    auth(&fi, &cache, "github-actions", &t, NOW + 1).unwrap();
+    assert_eq!(fi.fetch.count(JWKS_URI), 2);
+    assert!(
+        fi.fetch.calls.borrow().last().unwrap().1,
+        "refetch bypasses shared caches"
+    );
+    assert_eq!(fi.fetch.count(DISCOVERY), 1, "the known jwks_uri is reused");
+    // Garbage kids cannot make us hammer the issuer.
+    let other = crate::token::keys::tests::es_key();
+    let junk = FakeIssuer::sign(&other, "junk", &FakeIssuer::claims(json!({})));
+    for s in 0..JWKS_REFETCH_INTERVAL - 1 {
+        let e = auth(&fi, &cache, "github-actions", &junk, NOW + 2 + s).unwrap_err();
+        assert!(e.message.contains("kid 'junk' not found"));
+    }
+    assert_eq!(fi.fetch.count(JWKS_URI), 2, "rate limited");
+    auth(
+        &fi,
+        &cache,
+        "github-actions",
+        &junk,
+        NOW + 1 + JWKS_REFETCH_INTERVAL,
+    )
+    .unwrap_err();
+    assert_eq!(
+        fi.fetch.count(JWKS_URI),
+        3,
+        "one refetch once the interval passed"
+    );
+}
+
+#[test]
+fn issuer_down_serves_cached_keys_until_they_expire_then_fails_closed() {
+    let fi = FakeIssuer::new();
+    let cache = RefCell::default();
+    auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap();
+    fi.fetch
+        .set(DISCOVERY, Err(FetchError("connection refused".into())));
+    fi.fetch
+        .set(JWKS_URI, Err(FetchError("connection refused".into())));
+    // Still valid inside the cached keys' lifetime (600 s from the origin's max-age).
+    let later = NOW + 599;
+    let t = fi.rs(json!({"iat": later, "nbf": later, "exp": later + 300}));
+    auth(&fi, &cache, "github-actions", &t, later).unwrap();
+    // An unknown kid while down: 503, and the cached keys keep working.
+    let other = crate::token::keys::tests::es_key();
+    let unknown = FakeIssuer::sign(&other, "new", &FakeIssuer::claims(json!({})));
+    let e = auth(&fi, &cache, "github-actions", &unknown, NOW + 10).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Unavailable);
+    auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW + 11).unwrap();
+    // Past the lifetime: fail closed, naming the issuer.
+    let after = NOW + 600;
+    let t = fi.rs(json!({"iat": after, "nbf": after, "exp": after + 300}));
+    let e = auth(&fi, &cache, "github-actions", &t, after).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Unavailable);
+    assert!(
+        e.message.contains("issuer 'github'") && e.message.contains(ISS),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn bad_documents_fail_closed() {
+    let cache = RefCell::default();
+    for (url, answer) in [
+        (
+            DISCOVERY,
+            Ok(Fetched {
+                status: 500,
+                body: vec![],
+                truncated: false,
+                max_age: None,
+            }),
+        ),
+        (
+            DISCOVERY,
+            Ok(Fetched::ok(
+                json!({"issuer": "https://evil.example", "jwks_uri": JWKS_URI}).to_string(),
+                None,
+            )),
+        ),
+        (
+            JWKS_URI,
+            Ok(Fetched {
+                status: 200,
+                body: b"{}".to_vec(),
+                truncated: true,
+                max_age: None,
+            }),
+        ),
+        (JWKS_URI, Ok(Fetched::ok(r#"{"keys":[]}"#, None))),
+    ] {
+        let fi = FakeIssuer::new();
+        fi.fetch.set(url, answer);
+        let e = auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap_err();
+        assert_eq!(e.kind, FailureKind::Unavailable, "{}", e.message);
+    }
+}
+
+#[test]
+fn key_lifetime_is_clamped() {
+    assert_eq!(keycache::ttl(Some(1)), JWKS_MIN_TTL);
+    assert_eq!(keycache::ttl(Some(86400 * 365)), JWKS_MAX_TTL);
+    assert_eq!(keycache::ttl(None), crate::limits::JWKS_DEFAULT_TTL);
+    // A year-long max-age still expires after JWKS_MAX_TTL.
+    let fi = FakeIssuer::new();
+    fi.publish(&[("r1", &fi.rsa)], Some(86400 * 365));
+    let cache = RefCell::default();
+    auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap();
+    let t = NOW + JWKS_MAX_TTL;
+    auth(
+        &fi,
+        &cache,
+        "github-actions",
+        &fi.rs(json!({"iat": t, "nbf": t, "exp": t + 60})),
+        t,
+    )
+    .unwrap();
+    assert_eq!(
+        fi.fetch.count(JWKS_URI),
+        2,
+        "refetched after the clamped lifetime"
+    );
+}
+
+#[test]
+fn configured_jwks_uri_skips_discovery() {
+    let fi = FakeIssuer::new();
+    let k8s_jwks = "http://127.0.0.1:6443/openid/v1/jwks";
+    let mut j = crate::token::jwk(&fi.ec.public_key());
+    j["kid"] = json!("k1");
+    fi.fetch.set(
+        k8s_jwks,
+        Ok(Fetched::ok(json!({"keys": [j]}).to_string(), None)),
+    );
+    let claims = json!({
+        "iss": "http://127.0.0.1:6443", "aud": ["tollgate"], "sub": "system:serviceaccount:ci:builder",
+        "iat": NOW, "exp": NOW + 3607, "nbf": NOW,
+        "kubernetes.io": {"namespace": "ci", "serviceaccount": {"name": "builder", "uid": "u"}}
+    });
+    let t = FakeIssuer::sign(&fi.ec, "k1", &claims);
+    let id = auth(&fi, &RefCell::default(), "oidc", &t, NOW).unwrap();
+    assert_eq!(id.subject, "k8s:system:serviceaccount:ci:builder");
+    assert_eq!(id.claims["kubernetes.io.serviceaccount.name"], "builder");
+    assert_eq!(fi.fetch.calls.borrow().len(), 1, "no discovery");
+}
