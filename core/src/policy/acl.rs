@@ -5,6 +5,8 @@
 use super::glob::{glob_match, has_glob_meta};
 use super::principal::Principal;
 use super::rule::{Match, Rule};
+use crate::federation::valid_claim_name;
+use crate::reference::is_path_component;
 use crate::scope::{printable, Scope};
 use crate::token::Access;
 use std::fmt;
@@ -55,6 +57,9 @@ pub struct Acl {
     rules: Vec<Rule>,
 }
 
+/// Claim conditions in one rule.
+const MAX_RULE_CLAIMS: usize = 16;
+
 const PLACEHOLDERS: [&str; 3] = ["${account}", "${service}", "${type}"];
 
 fn validate_rule(index: usize, rule: &Rule) -> Result<(), PolicyError> {
@@ -68,6 +73,30 @@ fn validate_rule(index: usize, rule: &Rule) -> Result<(), PolicyError> {
              so this rule could never match"
                 .into(),
         ));
+    }
+    let for_users = m.account.is_some() || m.group.is_some() || !m.labels.is_empty();
+    let for_workloads = m.issuer.is_some() || !m.claims.is_empty();
+    if for_users && for_workloads {
+        return Err(err(
+            "account, group or labels (users) cannot be combined with issuer or claims (workloads): \
+             no principal has both, so this rule could never match"
+                .into(),
+        ));
+    }
+    if m.anonymous == Some(true) && for_workloads {
+        return Err(err(
+            "anonymous: true cannot be combined with issuer or claims, so this rule could never match"
+                .into(),
+        ));
+    }
+    if m.claims.len() > MAX_RULE_CLAIMS {
+        return Err(err(format!("at most {MAX_RULE_CLAIMS} claims per rule")));
+    }
+    if let Some(k) = m.claims.keys().find(|k| !valid_claim_name(k)) {
+        return Err(err(format!(
+            "claim name '{}' is invalid: use a flattened name like repository or kubernetes.io.namespace",
+            printable(k)
+        )));
     }
     for a in &rule.actions {
         if !(a == "*"
@@ -91,10 +120,14 @@ fn validate_rule(index: usize, rule: &Rule) -> Result<(), PolicyError> {
             })?;
             let ph = &after[..=end];
             let known = PLACEHOLDERS.contains(&ph)
-                || (ph.starts_with("${labels:") && ph.len() > "${labels:}".len());
+                || (ph.starts_with("${labels:") && ph.len() > "${labels:}".len())
+                || ph
+                    .strip_prefix("${claims.")
+                    .and_then(|c| c.strip_suffix('}'))
+                    .is_some_and(valid_claim_name);
             if !known {
                 return Err(err(format!(
-                    "unknown placeholder {} in name; use ${{account}}, ${{service}}, ${{type}} or ${{labels:KEY}}",
+                    "unknown placeholder {} in name; use ${{account}}, ${{service}}, ${{type}}, ${{labels:KEY}} or ${{claims.NAME}}",
                     printable(ph)
                 )));
             }
@@ -127,6 +160,22 @@ fn expand_name(
             },
             "${service}" => vec![service.to_string()],
             "${type}" => vec![scope.resource_type.clone()],
+            _ if ph.starts_with("${claims.") => {
+                let key = ph.strip_prefix("${claims.")?.strip_suffix('}')?;
+                match principal {
+                    // A claim value becomes part of a repository name only if it is a valid
+                    // repository path (lowercase components): anything else could not name a
+                    // repository, or could smuggle structure into the name.
+                    Principal::Workload { claims, .. } => {
+                        let v = claims.get(key)?;
+                        if !v.split('/').all(is_path_component) {
+                            return None;
+                        }
+                        vec![v.clone()]
+                    }
+                    _ => return None,
+                }
+            }
             _ => {
                 let key = ph.strip_prefix("${labels:")?.strip_suffix('}')?;
                 match principal {
@@ -153,43 +202,49 @@ fn expand_name(
 }
 
 fn principal_matches(m: &Match, principal: &Principal) -> bool {
-    // Federated workloads get nothing from account-oriented rules until rules can name their
-    // issuer and claims: granting them "any authenticated user" rules by accident would be a hole.
-    if matches!(principal, Principal::Workload { .. }) {
-        return false;
-    }
     if let Some(anon) = m.anonymous {
         if anon != principal.is_anonymous() {
             return false;
         }
     }
-    let needs_account = m.account.is_some() || m.group.is_some() || !m.labels.is_empty();
-    if !needs_account {
-        return true;
-    }
-    let Principal::Account {
-        name,
-        groups,
-        labels,
-    } = principal
-    else {
-        return false;
-    };
-    if let Some(p) = &m.account {
-        if !glob_match(p, name) {
-            return false;
+    let for_users = m.account.is_some() || m.group.is_some() || !m.labels.is_empty();
+    let for_workloads = m.issuer.is_some() || !m.claims.is_empty();
+    match principal {
+        // Rules without principal conditions apply to everyone they apply to today, workloads
+        // included; account-oriented rules never reach a workload and claim rules never a user.
+        Principal::Anonymous => !for_users && !for_workloads,
+        Principal::Workload { issuer, claims, .. } => {
+            !for_users
+                && m.issuer.as_ref().is_none_or(|p| glob_match(p, issuer))
+                && m.claims
+                    .iter()
+                    .all(|(k, p)| claims.get(k).is_some_and(|v| glob_match(p, v)))
+        }
+        Principal::Account {
+            name,
+            groups,
+            labels,
+        } => {
+            if for_workloads {
+                return false;
+            }
+            if let Some(p) = &m.account {
+                if !glob_match(p, name) {
+                    return false;
+                }
+            }
+            if let Some(p) = &m.group {
+                if !groups.iter().any(|g| glob_match(p, g)) {
+                    return false;
+                }
+            }
+            m.labels.iter().all(|(k, p)| {
+                labels
+                    .get(k)
+                    .is_some_and(|vs| vs.iter().any(|v| glob_match(p, v)))
+            })
         }
     }
-    if let Some(p) = &m.group {
-        if !groups.iter().any(|g| glob_match(p, g)) {
-            return false;
-        }
-    }
-    m.labels.iter().all(|(k, p)| {
-        labels
-            .get(k)
-            .is_some_and(|vs| vs.iter().any(|v| glob_match(p, v)))
-    })
 }
 
 fn rule_matches(m: &Match, principal: &Principal, service: &str, scope: &Scope) -> bool {
@@ -235,6 +290,11 @@ fn covers(earlier: &Match, later: &Match) -> bool {
         && field(&earlier.group, &later.group)
         && field(&earlier.service, &later.service)
         && field(&earlier.resource_type, &later.resource_type)
+        && field(&earlier.issuer, &later.issuer)
+        && earlier
+            .claims
+            .iter()
+            .all(|(k, e)| later.claims.get(k).is_some_and(|l| e == l))
         && (earlier.name.as_ref().is_none_or(|e| !e.contains("${"))
             && field(&earlier.name, &later.name))
         && earlier
@@ -297,8 +357,13 @@ impl Acl {
                 comment: None,
                 granted: vec![],
                 refused: scope.actions.clone(),
-                reason: "no rule matches this account, service and resource: nothing is granted"
-                    .into(),
+                reason: match principal {
+                    Principal::Workload { .. } => {
+                        "no rule matches this workload (issuer and claims), service and resource: nothing is granted"
+                    }
+                    _ => "no rule matches this account, service and resource: nothing is granted",
+                }
+                .into(),
             };
         };
         let all = rule.actions.iter().any(|a| a == "*");
@@ -501,19 +566,189 @@ mod tests {
     }
 
     #[test]
-    fn empty_acl_and_workloads_grant_nothing() {
+    fn empty_acl_grants_nothing() {
         let a = Acl::default();
         assert!(a
             .authorize(&user("admin", &[]), "s", &scopes(&["repository:a:pull"]))
             .is_empty());
-        let w = Principal::Workload {
-            issuer: "i".into(),
-            subject: "s".into(),
-            claims: BTreeMap::new(),
-        };
-        assert!(acl(DEMO)
-            .authorize(&w, "s", &scopes(&["repository:org/a:pull"]))
+        assert!(a
+            .authorize(
+                &workload("github", &[]),
+                "s",
+                &scopes(&["repository:a:pull"])
+            )
             .is_empty());
+    }
+
+    fn workload(issuer: &str, claims: &[(&str, &str)]) -> Principal {
+        Principal::Workload {
+            issuer: issuer.into(),
+            subject: format!("{issuer}:x"),
+            claims: claims
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    const FEDERATED: &str = r#"[
+        {"match": {"issuer": "github", "claims": {"repository_owner": "org", "ref": "refs/heads/main"},
+                   "name": "ci/${claims.repository}"}, "actions": ["pull", "push"]},
+        {"match": {"issuer": "github", "claims": {"repository_owner": "org"}, "name": "ci/${claims.repository}"},
+         "actions": ["pull"]},
+        {"match": {"issuer": "k8s*", "claims": {"kubernetes.io.namespace": "team-*"},
+                   "name": "${claims.kubernetes.io.namespace}/*"}, "actions": ["pull"]},
+        {"match": {"account": "*"}, "actions": ["*"], "comment": "users only"},
+        {"match": {"anonymous": false, "name": "shared/*"}, "actions": ["pull"]},
+        {"match": {"name": "public/*"}, "actions": ["pull"]}
+    ]"#;
+
+    #[test]
+    fn workloads_match_issuer_claims_and_templates() {
+        let a = acl(FEDERATED);
+        let main = workload(
+            "github",
+            &[
+                ("repository_owner", "org"),
+                ("repository", "org/app"),
+                ("ref", "refs/heads/main"),
+            ],
+        );
+        let g = a.authorize(
+            &main,
+            "reg",
+            &scopes(&["repository:ci/org/app:pull,push,delete"]),
+        );
+        assert_eq!(g[0].actions, vec!["pull", "push"]);
+        assert!(
+            a.authorize(&main, "reg", &scopes(&["repository:ci/org/other:pull"]))
+                .is_empty(),
+            "the template pins the workload to its own repository"
+        );
+        let branch = workload(
+            "github",
+            &[
+                ("repository_owner", "org"),
+                ("repository", "org/app"),
+                ("ref", "refs/heads/x"),
+            ],
+        );
+        let d = a.explain(
+            &branch,
+            "reg",
+            &scopes(&["repository:ci/org/app:pull,push"]),
+        );
+        assert_eq!(d[0].rule, Some(1));
+        assert_eq!(d[0].granted, vec!["pull"]);
+        // A claim glob that does not match, or the wrong issuer.
+        let stranger = workload(
+            "github",
+            &[("repository_owner", "evil"), ("repository", "org/app")],
+        );
+        assert!(a
+            .authorize(&stranger, "reg", &scopes(&["repository:ci/org/app:pull"]))
+            .is_empty());
+        let gitlab = workload(
+            "gitlab",
+            &[("repository_owner", "org"), ("repository", "org/app")],
+        );
+        assert!(a
+            .authorize(&gitlab, "reg", &scopes(&["repository:ci/org/app:pull"]))
+            .is_empty());
+        // Kubernetes claims with dots.
+        let sa = workload("k8s-prod", &[("kubernetes.io.namespace", "team-a")]);
+        assert_eq!(
+            a.authorize(&sa, "reg", &scopes(&["repository:team-a/app:pull"]))
+                .len(),
+            1
+        );
+        assert!(a
+            .authorize(&sa, "reg", &scopes(&["repository:team-b/app:pull"]))
+            .is_empty());
+    }
+
+    #[test]
+    fn workloads_and_users_never_cross() {
+        let a = acl(FEDERATED);
+        let w = workload("github", &[]);
+        // `account: "*"` is for users only; rules without principal conditions apply to workloads.
+        let d = a.explain(
+            &w,
+            "reg",
+            &scopes(&[
+                "repository:x:pull",
+                "repository:shared/a:pull",
+                "repository:public/a:pull",
+            ]),
+        );
+        assert_eq!(d[0].rule, None);
+        assert!(d[0].reason.contains("workload"));
+        assert_eq!(d[1].rule, Some(4), "anonymous:false includes workloads");
+        assert_eq!(d[2].rule, Some(5));
+        // Claim rules never match users or anonymous.
+        let u = user("org", &[]);
+        let g = a.explain(&u, "reg", &scopes(&["repository:ci/org/app:pull"]));
+        assert_eq!(g[0].rule, Some(3));
+        assert!(a
+            .authorize(
+                &Principal::Anonymous,
+                "reg",
+                &scopes(&["repository:ci/x:pull"])
+            )
+            .is_empty());
+        let claimless = acl(r#"[{"match": {"issuer": "*"}, "actions": ["pull"]}]"#);
+        assert!(claimless
+            .authorize(&u, "s", &scopes(&["repository:a:pull"]))
+            .is_empty());
+        assert!(claimless
+            .authorize(&Principal::Anonymous, "s", &scopes(&["repository:a:pull"]))
+            .is_empty());
+        assert_eq!(
+            claimless
+                .authorize(&w, "s", &scopes(&["repository:a:pull"]))
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn claim_placeholders_must_be_repository_paths() {
+        let a = acl(
+            r#"[{"match": {"issuer": "github", "name": "ci/${claims.repository}"}, "actions": ["pull"]}]"#,
+        );
+        for bad in ["Org/App", "org/*", "org/../x", "", "org//app"] {
+            let w = workload("github", &[("repository", bad)]);
+            let name = format!("ci/{}", if bad.is_empty() { "x" } else { "org/app" });
+            assert!(
+                a.authorize(&w, "s", &scopes(&[&format!("repository:{name}:pull")]))
+                    .is_empty(),
+                "{bad}"
+            );
+        }
+        let missing = workload("github", &[]);
+        assert!(a
+            .authorize(&missing, "s", &scopes(&["repository:ci/org/app:pull"]))
+            .is_empty());
+    }
+
+    #[test]
+    fn workload_rules_are_validated() {
+        for bad in [
+            r#"[{"match": {"issuer": "x", "account": "a"}, "actions": []}]"#,
+            r#"[{"match": {"claims": {"a": "b"}, "group": "g"}, "actions": []}]"#,
+            r#"[{"match": {"claims": {"a": "b"}, "anonymous": true}, "actions": []}]"#,
+            r#"[{"match": {"claims": {"bad key": "b"}}, "actions": []}]"#,
+            r#"[{"match": {"name": "${claims.}"}, "actions": []}]"#,
+            r#"[{"match": {"name": "${claims}"}, "actions": []}]"#,
+        ] {
+            assert!(Acl::from_json(bad).is_err(), "{bad}");
+        }
+        let a = acl(r#"[
+            {"match": {"issuer": "*"}, "actions": ["pull"]},
+            {"match": {"issuer": "github", "claims": {"ref": "x"}}, "actions": ["push"]},
+            {"match": {"claims": {"ref": "x"}}, "actions": ["push"]}
+        ]"#);
+        assert_eq!(a.shadowed_rules(), vec![(1, 0)]);
     }
 
     #[test]

@@ -30,10 +30,18 @@ pub struct Match {
     pub service: Option<String>,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub resource_type: Option<String>,
-    /// May use `${account}`, `${service}`, `${type}`, `${labels:KEY}` placeholders.
+    /// May use `${account}`, `${service}`, `${type}`, `${labels:KEY}` and (workloads)
+    /// `${claims.NAME}` placeholders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Label name -> glob over the account's values of that label.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Glob over the name of the trusted issuer a workload authenticated through. Rules with
+    /// `issuer` or `claims` match only workloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Flattened claim name (`repository`, `kubernetes.io.namespace`) -> glob over its value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, String>,
 }

@@ -16,7 +16,7 @@
 use super::{ErrorKind, Flavor, TokenError};
 /// Passwords and refresh tokens travel as the credentials module's redacting [`Secret`].
 pub use crate::credentials::Secret;
-use crate::limits::{MAX_ACCOUNT_LEN, MAX_FORM_LEN, MAX_PASSWORD_LEN, MAX_SCOPES, MAX_SCOPE_LEN};
+use crate::limits::{MAX_ACCOUNT_LEN, MAX_FORM_LEN, MAX_SCOPES, MAX_SCOPE_LEN};
 
 /// Parameters one request may carry (query and body together); bounds the work on junk input.
 pub const MAX_PARAMS: usize = 64 + MAX_SCOPES;
@@ -245,8 +245,11 @@ impl TokenRequest {
                 let username = p
                     .take_name("username", MAX_ACCOUNT_LEN)?
                     .ok_or_else(|| invalid("grant_type=password needs a 'username' parameter"))?;
+                // Bounded by the form; the password may be an identity token, whose own limit
+                // (and the 512-byte limit of real passwords) is checked once the username says
+                // which it is, so an oversized token gets a 401 naming the identity-token limit.
                 let password = p
-                    .take_secret("password", MAX_PASSWORD_LEN)?
+                    .take_secret("password", MAX_FORM_LEN)?
                     .ok_or_else(|| invalid("grant_type=password needs a 'password' parameter"))?;
                 Grant::Password { username, password }
             }

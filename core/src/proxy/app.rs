@@ -162,7 +162,8 @@ mod tests {
             buf.fill(n);
             Ok(())
         };
-        let (resp, _) = block_on(app.handle(&req, store, NOW, &mut rng));
+        let (resp, _) =
+            block_on(app.handle(&req, store, &crate::federation::NoFetch, NOW, &mut rng));
         assert_eq!(
             resp.status,
             200,

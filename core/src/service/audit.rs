@@ -35,8 +35,14 @@ pub struct AuditEvent {
     pub grant: &'static str,
     /// The authenticated account ("" anonymous); the claimed one when authentication failed.
     pub account: Option<String>,
-    /// How the account was proven: password, api_key, refresh_token, anonymous.
+    /// How the account was proven: password, api_key, refresh_token, oidc, anonymous.
     pub credential: Option<&'static str>,
+    /// The trusted issuer's name, for workloads (set once a token selected one, even if refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The identity token's `jti` (not the token), for workloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_jti: Option<String>,
     pub service: Option<String>,
     pub client_id: Option<String>,
     /// Scopes as requested (split, not yet merged).
@@ -63,6 +69,8 @@ impl AuditEvent {
             grant,
             account: None,
             credential: None,
+            issuer: None,
+            identity_jti: None,
             service: None,
             client_id: None,
             requested: Vec::new(),

@@ -5,6 +5,7 @@
 //! deleting one revokes it at once. Every cache is bounded.
 
 use crate::credentials::{ApiKeyRecord, TtlCache, UserRecord, VerifiedCache};
+use crate::federation::Issuers;
 use crate::policy::Acl;
 use std::rc::Rc;
 
@@ -19,6 +20,7 @@ pub(super) struct Caches {
     pub apikeys: TtlCache<String, Rc<ApiKeyRecord>>,
     pub verified: VerifiedCache,
     acl: Option<(u64, Rc<Acl>)>,
+    issuers: Option<(u64, Rc<Issuers>)>,
 }
 
 impl Caches {
@@ -30,6 +32,7 @@ impl Caches {
             apikeys: TtlCache::new(RECORD_CAPACITY, ttl),
             verified: VerifiedCache::new(isolate_key, VERIFIED_CAPACITY, ttl),
             acl: None,
+            issuers: None,
         }
     }
 
@@ -46,6 +49,20 @@ impl Caches {
     pub fn set_acl(&mut self, acl: Rc<Acl>, now: u64) {
         if self.ttl > 0 {
             self.acl = Some((now, acl));
+        }
+    }
+
+    /// The cached `issuers` record if it is younger than the TTL (same policy as the ACL).
+    pub fn issuers(&self, now: u64) -> Option<Rc<Issuers>> {
+        match &self.issuers {
+            Some((at, i)) if now >= *at && now < at.saturating_add(self.ttl) => Some(Rc::clone(i)),
+            _ => None,
+        }
+    }
+
+    pub fn set_issuers(&mut self, issuers: Rc<Issuers>, now: u64) {
+        if self.ttl > 0 {
+            self.issuers = Some((now, issuers));
         }
     }
 }

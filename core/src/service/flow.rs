@@ -8,6 +8,7 @@
 use super::audit::{AuditEvent, Outcome};
 use super::records::{self, Authenticated};
 use super::{App, Rng};
+use crate::federation::Fetch;
 use crate::limits::MAX_AUTHORIZATION_LEN;
 use crate::protocol::request::{check_form_content_type, Grant, TokenRequest};
 use crate::protocol::response::{self, Issued};
@@ -24,6 +25,7 @@ pub(super) async fn token(
     req: &HttpRequest,
     flavor: Flavor,
     store: &impl Store,
+    fetch: &impl Fetch,
     now: u64,
     rng: Rng<'_>,
 ) -> (HttpResponse, AuditEvent) {
@@ -37,7 +39,7 @@ pub(super) async fn token(
     );
     ev.client_ip = AuditEvent::bounded(req.header("cf-connecting-ip"));
     ev.user_agent = AuditEvent::bounded(req.header("user-agent"));
-    match issue(app, req, flavor, store, now, rng, &mut ev).await {
+    match issue(app, req, flavor, store, fetch, now, rng, &mut ev).await {
         Ok(resp) => {
             ev.outcome = Outcome::Issued;
             ev.status = resp.status;
@@ -132,6 +134,8 @@ fn check_account(claimed: Option<&str>, who: Option<&Authenticated>) -> Result<(
     };
     match who {
         Some(a) if a.account == claimed => Ok(()),
+        // docker login sends the Basic username (e.g. `github-actions`) as `account`.
+        Some(a) if a.login.as_deref() == Some(claimed) => Ok(()),
         Some(a) => Err(TokenError::new(
             ErrorKind::Denied,
             format!(
@@ -162,6 +166,7 @@ async fn issue(
     req: &HttpRequest,
     flavor: Flavor,
     store: &impl Store,
+    fetch: &impl Fetch,
     now: u64,
     mut rng: Rng<'_>,
     ev: &mut AuditEvent,
@@ -181,15 +186,35 @@ async fn issue(
     let scopes = parse_scopes(&treq.scopes)?;
 
     // Password attempts go through the brute-force throttle (429 before bcrypt when throttled).
+    // Identity tokens of trusted issuers are signed, not guessable: like API keys they are
+    // neither counted nor blocked (one job's expired token must not lock out a shared
+    // username such as `github-actions`).
     let attempt = super::throttle::Attempt::from_request(
         &treq,
         authorization,
         req.header("cf-connecting-ip"),
     );
-    let login = records::authenticate(app, &treq, authorization, &service, store, now);
+    let attempt = match attempt {
+        Some(_) if records::federated(app, &treq, authorization, store, now).await => None,
+        other => other,
+    };
+    let login = records::authenticate(
+        app,
+        &treq,
+        authorization,
+        &service,
+        store,
+        fetch,
+        now,
+        &mut ev.issuer,
+    );
     let who = app.throttle.guard(attempt.as_ref(), now, login).await?;
     ev.account = Some(who.as_ref().map(|a| a.account.clone()).unwrap_or_default());
     ev.credential = Some(who.as_ref().map(|a| a.via).unwrap_or("anonymous"));
+    ev.identity_jti = who
+        .as_ref()
+        .and_then(|a| a.identity.as_ref())
+        .and_then(|id| id.jti.clone());
     check_account(treq.account.as_deref(), who.as_ref())?;
 
     let acl = records::acl(app, store, now).await?;
@@ -202,11 +227,13 @@ async fn issue(
         .collect();
 
     // A refresh token for offline requests of an authenticated user; a refresh grant keeps using
-    // the token it presented (no rotation: docker keeps the one it stored at login).
+    // the token it presented (no rotation: docker keeps the one it stored at login). Workloads
+    // never get one: their identity token is short-lived on purpose, and a refresh token would
+    // outlive it.
     let wants_refresh =
         treq.offline && matches!(treq.grant, Grant::Header | Grant::Password { .. });
     let refresh_token = match (&who, wants_refresh) {
-        (Some(a), true) => {
+        (Some(a), true) if a.identity.is_none() => {
             let secret = random_bytes::<32>(&mut rng)?;
             let rt = records::mint_refresh(
                 app,

@@ -17,6 +17,7 @@ mod records;
 pub mod throttle;
 
 use crate::config::{ConfigError, Settings};
+use crate::federation::{Fetch, KeyCache};
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
 use crate::scope::Scope;
 use crate::store::Store;
@@ -64,6 +65,9 @@ pub struct App {
     caches: RefCell<Caches>,
     /// Brute-force throttle of password checks (see `throttle`).
     throttle: Throttle,
+    /// Trusted issuers' keys (workload federation), apart from `caches` because verifying a
+    /// token awaits fetches while it holds this cache's state.
+    jwks: RefCell<KeyCache>,
 }
 
 impl fmt::Debug for App {
@@ -87,6 +91,7 @@ impl App {
             keys,
             caches,
             throttle,
+            jwks: RefCell::new(KeyCache::default()),
         })
     }
 
@@ -173,10 +178,12 @@ impl App {
     }
 
     /// Answers one request. The audit event is present for token requests (issued or refused).
+    /// `fetch` retrieves trusted issuers' discovery documents and keys (workload federation).
     pub async fn handle(
         &self,
         req: &HttpRequest,
         store: &impl Store,
+        fetch: &impl Fetch,
         now: u64,
         rng: Rng<'_>,
     ) -> (HttpResponse, Option<AuditEvent>) {
@@ -209,7 +216,7 @@ impl App {
                     );
                     return self.refuse(flavor, e);
                 }
-                let (resp, event) = flow::token(self, req, flavor, store, now, rng).await;
+                let (resp, event) = flow::token(self, req, flavor, store, fetch, now, rng).await;
                 (resp, Some(event))
             }
             "/.well-known/jwks.json" | "/certs.pem" | "/healthz" => {

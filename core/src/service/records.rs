@@ -9,7 +9,11 @@
 //! - Refresh tokens: `refresh:<sha256>` (never cached, so deleting it revokes at once), bound to
 //!   account and service; the user must still exist and be enabled.
 //!
-//! Every principal is a `user:` record: disabling it stops passwords, API keys and refresh tokens.
+//! - Workload identity federation: when the Basic / password-grant username is a trusted issuer's
+//!   `username` (or `oidc`), the password is an OIDC identity token, verified by
+//!   [`crate::federation`] against the issuer's keys; no `user:` record is involved.
+//!
+//! Every user is a `user:` record: disabling it stops passwords, API keys and refresh tokens.
 //! Storage errors are 503 and malformed records 500; neither ever authenticates anyone.
 
 use super::App;
@@ -18,7 +22,8 @@ use crate::credentials::{
     parse_bearer_authorization, secret_digest, verify_password, ApiKeyRecord, RefreshRecord,
     UserRecord, API_KEY_PREFIX, REFRESH_PREFIX,
 };
-use crate::limits::MAX_ACCOUNT_LEN;
+use crate::federation::{self, FailureKind, Fetch, Identity, Issuers, OIDC_USERNAME};
+use crate::limits::{MAX_ACCOUNT_LEN, MAX_PASSWORD_LEN};
 use crate::policy::{Acl, Principal};
 use crate::protocol::request::{Grant, TokenRequest};
 use crate::protocol::{ErrorKind, TokenError};
@@ -28,10 +33,28 @@ use std::rc::Rc;
 /// Who a request authenticated as.
 #[derive(Debug, Clone)]
 pub(super) struct Authenticated {
+    /// The user's account, or a workload's rendered subject.
     pub account: String,
-    pub user: Rc<UserRecord>,
-    /// password, api_key or refresh_token (for the audit line).
+    /// `None` for a workload.
+    pub user: Option<Rc<UserRecord>>,
+    /// password, api_key, refresh_token or oidc (for the audit line).
     pub via: &'static str,
+    /// A federated workload's verified identity.
+    pub identity: Option<Identity>,
+    /// The Basic / password-grant username a workload logged in with (`account=` may name it).
+    pub login: Option<String>,
+}
+
+impl Authenticated {
+    fn user(account: String, user: Rc<UserRecord>, via: &'static str) -> Self {
+        Authenticated {
+            account,
+            user: Some(user),
+            via,
+            identity: None,
+            login: None,
+        }
+    }
 }
 
 fn unavailable(e: StoreError) -> TokenError {
@@ -117,11 +140,116 @@ pub(super) async fn acl(app: &App, store: &impl Store, now: u64) -> Result<Rc<Ac
     Ok(acl)
 }
 
+/// The `issuers` record through the cache. No record: federation is off.
+pub(super) async fn issuers(
+    app: &App,
+    store: &impl Store,
+    now: u64,
+) -> Result<Rc<Issuers>, TokenError> {
+    if let Some(hit) = app.caches.borrow().issuers(now) {
+        return Ok(hit);
+    }
+    let text = store.get("issuers").await.map_err(unavailable)?;
+    let issuers = Rc::new(match text {
+        Some(t) => {
+            Issuers::from_json(&t).map_err(|e| malformed("issuers record (key 'issuers')", e))?
+        }
+        None => Issuers::default(),
+    });
+    app.caches
+        .borrow_mut()
+        .set_issuers(Rc::clone(&issuers), now);
+    Ok(issuers)
+}
+
 /// The policy's view of who asked.
 pub(super) fn principal(who: Option<&Authenticated>) -> Principal {
     match who {
         None => Principal::anonymous(),
-        Some(a) => Principal::user(&a.account, &a.user.groups, &a.user.labels),
+        Some(Authenticated {
+            identity: Some(id), ..
+        }) => Principal::Workload {
+            issuer: id.issuer.clone(),
+            subject: id.subject.clone(),
+            claims: id.claims.clone(),
+        },
+        Some(a) => match &a.user {
+            Some(u) => Principal::user(&a.account, &u.groups, &u.labels),
+            // Unreachable by construction (only workloads lack a user record); grant nothing.
+            None => Principal::anonymous(),
+        },
+    }
+}
+
+/// Whether a password may be an identity token: JWT-shaped (`eyJ...` with two dots).
+fn jwt_shaped(password: &str) -> bool {
+    password.starts_with("eyJ") && password.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Whether this request presents an identity token to a trusted issuer (its username is an
+/// issuer's `username` or `oidc`, and federation is on). The brute-force throttle skips those.
+pub(super) async fn federated(
+    app: &App,
+    treq: &TokenRequest,
+    authorization: Option<&str>,
+    store: &impl Store,
+    now: u64,
+) -> bool {
+    let basic;
+    let (username, password) = match &treq.grant {
+        Grant::Password { username, password } => (username.as_str(), password.expose()),
+        Grant::Header => {
+            let Some(b) = authorization.and_then(|h| parse_basic_authorization(h).ok()) else {
+                return false;
+            };
+            basic = b;
+            (basic.username.as_str(), basic.password.expose())
+        }
+        _ => return false,
+    };
+    if !jwt_shaped(password) && username != OIDC_USERNAME {
+        return false;
+    }
+    issuers(app, store, now)
+        .await
+        .is_ok_and(|i| i.selects(username))
+}
+
+/// Username + password where the username may select a trusted issuer: then the password is an
+/// identity token (workload federation), otherwise an ordinary password or API key.
+#[allow(clippy::too_many_arguments)]
+async fn login(
+    app: &App,
+    store: &impl Store,
+    fetch: &impl Fetch,
+    username: &str,
+    password: &str,
+    kind: ErrorKind,
+    now: u64,
+    ev_issuer: &mut Option<String>,
+) -> Result<Authenticated, TokenError> {
+    let issuers = issuers(app, store, now).await?;
+    if !issuers.selects(username) {
+        return password_login(app, store, username, password, kind, now).await;
+    }
+    match federation::authenticate(&issuers, username, password, &app.jwks, fetch, now).await {
+        Ok(id) => {
+            *ev_issuer = Some(id.issuer.clone());
+            Ok(Authenticated {
+                account: id.subject.clone(),
+                user: None,
+                via: "oidc",
+                identity: Some(id),
+                login: Some(username.to_string()),
+            })
+        }
+        Err(e) => {
+            *ev_issuer = e.issuer.clone();
+            Err(match e.kind {
+                FailureKind::Unauthorized => TokenError::new(kind, e.message),
+                FailureKind::Unavailable => TokenError::new(ErrorKind::Unavailable, e.message),
+            })
+        }
     }
 }
 
@@ -141,6 +269,12 @@ pub(super) async fn password_login(
     kind: ErrorKind,
     now: u64,
 ) -> Result<Authenticated, TokenError> {
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(TokenError::new(
+            ErrorKind::InvalidRequest,
+            format!("the password is longer than {MAX_PASSWORD_LEN} bytes"),
+        ));
+    }
     if looks_like_api_key(password) {
         return api_key_login(app, store, password, Some(account), kind, now).await;
     }
@@ -178,11 +312,7 @@ pub(super) async fn password_login(
             format!("account '{account}' is disabled"),
         ));
     }
-    Ok(Authenticated {
-        account: account.to_string(),
-        user: record,
-        via: "password",
-    })
+    Ok(Authenticated::user(account.to_string(), record, "password"))
 }
 
 /// An API key; `expected` is the Basic username when there is one.
@@ -229,11 +359,7 @@ async fn api_key_login(
             format!("account '{account}' is disabled"),
         ));
     }
-    Ok(Authenticated {
-        account,
-        user,
-        via: "api_key",
-    })
+    Ok(Authenticated::user(account, user, "api_key"))
 }
 
 /// A refresh token, checked against its record (never cached) and the user.
@@ -277,29 +403,36 @@ async fn refresh_login(
             record.account
         )));
     }
-    Ok(Authenticated {
-        account: record.account,
-        user,
-        via: "refresh_token",
-    })
+    Ok(Authenticated::user(record.account, user, "refresh_token"))
 }
 
 /// Authenticates a token request. `Ok(None)`: anonymous (GET without credentials only).
+/// `ev_issuer` receives the trusted issuer's name once a workload's token selected one.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn authenticate(
     app: &App,
     treq: &TokenRequest,
     authorization: Option<&str>,
     service: &str,
     store: &impl Store,
+    fetch: &impl Fetch,
     now: u64,
+    ev_issuer: &mut Option<String>,
 ) -> Result<Option<Authenticated>, TokenError> {
     let kind = refusal(&treq.grant);
     match &treq.grant {
-        Grant::Password { username, password } => {
-            password_login(app, store, username, password.expose(), kind, now)
-                .await
-                .map(Some)
-        }
+        Grant::Password { username, password } => login(
+            app,
+            store,
+            fetch,
+            username,
+            password.expose(),
+            kind,
+            now,
+            ev_issuer,
+        )
+        .await
+        .map(Some),
         Grant::RefreshToken { refresh_token } => {
             refresh_login(app, store, refresh_token.expose(), service, now)
                 .await
@@ -321,13 +454,15 @@ pub(super) async fn authenticate(
             if scheme.eq_ignore_ascii_case("basic") {
                 let basic = parse_basic_authorization(header)
                     .map_err(|e| TokenError::new(ErrorKind::InvalidRequest, e.to_string()))?;
-                password_login(
+                login(
                     app,
                     store,
+                    fetch,
                     &basic.username,
                     basic.password.expose(),
                     kind,
                     now,
+                    ev_issuer,
                 )
                 .await
                 .map(Some)

@@ -129,7 +129,7 @@ fn run_at(
     now: u64,
 ) -> (HttpResponse, Option<AuditEvent>) {
     let mut rng = counter_rng();
-    block_on(app.handle(&req, store, now, &mut rng))
+    block_on(app.handle(&req, store, &crate::federation::NoFetch, now, &mut rng))
 }
 
 use crate::test_support::block_on;
@@ -864,7 +864,7 @@ fn rng_failure_issues_nothing() {
     let (app, s) = (app(), store());
     let mut broken = |_: &mut [u8]| Err(RandomError);
     let req = get("service=registry.local");
-    let (r, ev) = block_on(app.handle(&req, &s, NOW, &mut broken));
+    let (r, ev) = block_on(app.handle(&req, &s, &crate::federation::NoFetch, NOW, &mut broken));
     assert_eq!(r.status, 500);
     assert_eq!(ev.unwrap().outcome, Outcome::Failed);
 }
@@ -874,8 +874,8 @@ fn jti_is_unique_per_token() {
     let (app, s) = (app(), store());
     let mut rng = counter_rng();
     let req = get("service=registry.local");
-    let a = block_on(app.handle(&req, &s, NOW, &mut rng)).0;
-    let b = block_on(app.handle(&req, &s, NOW, &mut rng)).0;
+    let a = block_on(app.handle(&req, &s, &crate::federation::NoFetch, NOW, &mut rng)).0;
+    let b = block_on(app.handle(&req, &s, &crate::federation::NoFetch, NOW, &mut rng)).0;
     let ja = verify(body(&a)["token"].as_str().unwrap())["jti"].clone();
     let jb = verify(body(&b)["token"].as_str().unwrap())["jti"].clone();
     assert_ne!(ja, jb);
@@ -1037,3 +1037,4 @@ fn grant_basic_matches_the_token_endpoint() {
 
 /// Brute-force throttle and cache-bound tests (own file: other work edits this one).
 mod bounds;
+mod federation;

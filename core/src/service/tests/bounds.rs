@@ -162,7 +162,10 @@ fn a_burst_of_correct_logins_is_never_counted() {
             .map(|req| {
                 Box::pin(async {
                     let mut rng = counter_rng();
-                    app.handle(req, &s, NOW, &mut rng).await.0.status
+                    app.handle(req, &s, &crate::federation::NoFetch, NOW, &mut rng)
+                        .await
+                        .0
+                        .status
                 })
             })
             .collect();
