@@ -3,9 +3,10 @@
 //! Per isolate: read the vars/secrets once, build the core [`App`] (signing keys parsed once,
 //! isolate caches). Per request: convert the worker `Request` into the core's plain
 //! `HttpRequest` (body read with a size cap, chunked or not), hand it to `App::handle` with the KV
-//! store, the clock and randomness, log the audit line, convert the response back. A broken
+//! store, the issuer-document fetcher (src/fetch.rs), the clock and randomness, log the audit line, convert the response back. A broken
 //! configuration answers every request with a 500 naming the setting instead of panicking.
 
+mod fetch;
 mod http;
 mod kv;
 mod proxy;
@@ -104,7 +105,9 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     };
     let store = kv::Kv::new(&env, KV_BINDING);
     let mut rng = random;
-    let (resp, audit) = app.handle(&hreq, &store, now(), &mut rng).await;
+    let (resp, audit) = app
+        .handle(&hreq, &store, &fetch::WorkerFetch, now(), &mut rng)
+        .await;
     if let Some(event) = audit {
         console_log!("{}", event.to_json_line());
     }
