@@ -214,8 +214,11 @@ fn time_claim(m: &Map<String, Value>, name: &str) -> Result<Option<u64>, ClaimEr
 /// Checks the registered claims of a signature-verified payload against `cfg` at `now`, then
 /// flattens the claims and renders the subject.
 pub fn check_claims(cfg: &IssuerConfig, payload: &[u8], now: u64) -> Result<Identity, ClaimError> {
-    let m: Map<String, Value> = serde_json::from_slice(payload)
-        .map_err(|_| ClaimError::Malformed("the claims are not a JSON object".into()))?;
+    let v: Value = serde_json::from_slice(payload)
+        .map_err(|_| ClaimError::Malformed("the claims are not JSON".into()))?;
+    let Value::Object(m) = v else {
+        return Err(ClaimError::Malformed("the claims are not a JSON object".into()));
+    };
     let iss = m.get("iss").and_then(Value::as_str).unwrap_or_default();
     if iss != cfg.issuer {
         return Err(ClaimError::Issuer {

@@ -9,19 +9,12 @@ use crate::token::keys::MIN_RSA_BITS;
 use crate::token::PublicKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde::Deserialize;
+use serde_json::Value;
 
 /// RSA moduli above this are refused (verification cost grows with the size).
 const MAX_RSA_BITS: usize = 4096;
 /// Bytes in a `kid`.
 const MAX_KID_LEN: usize = 256;
-
-/// The parts of a discovery document Tollgate uses.
-#[derive(Deserialize)]
-struct Discovery {
-    issuer: String,
-    jwks_uri: String,
-}
 
 /// The `jwks_uri` of a discovery document, after checking that it describes `expected_issuer`
 /// (OIDC Discovery 4.3) and points at an https (or loopback http) URL.
@@ -31,43 +24,28 @@ pub fn parse_discovery(body: &[u8], expected_issuer: &str) -> Result<String, Str
             "the discovery document is larger than {MAX_OIDC_DOCUMENT_BYTES} bytes"
         ));
     }
-    let d: Discovery = serde_json::from_slice(body)
-        .map_err(|e| format!("the discovery document is not valid ({e})"))?;
-    if d.issuer != expected_issuer {
+    // Read through `Value` rather than a derived struct: the worker already carries Value's
+    // deserializer, and every derived one costs wasm size.
+    let d: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("the discovery document is not valid JSON ({e})"))?;
+    let issuer = d.get("issuer").and_then(Value::as_str).unwrap_or_default();
+    if issuer != expected_issuer {
         return Err(format!(
             "the discovery document names issuer '{}', not '{expected_issuer}'",
-            d.issuer.chars().take(128).collect::<String>()
+            issuer.chars().take(128).collect::<String>()
         ));
     }
-    check_url("jwks_uri", &d.jwks_uri)?;
-    Ok(d.jwks_uri)
+    let jwks_uri = d
+        .get("jwks_uri")
+        .and_then(Value::as_str)
+        .ok_or("the discovery document has no jwks_uri")?;
+    check_url("jwks_uri", jwks_uri)?;
+    Ok(jwks_uri.to_string())
 }
 
-#[derive(Deserialize)]
-struct JwkSet {
-    keys: Vec<Jwk>,
-}
-
-/// One JWK; unknown members (x5c, x5t, ...) are ignored.
-#[derive(Deserialize)]
-struct Jwk {
-    kty: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default, rename = "use")]
-    use_: Option<String>,
-    #[serde(default)]
-    alg: Option<String>,
-    #[serde(default)]
-    n: Option<String>,
-    #[serde(default)]
-    e: Option<String>,
-    #[serde(default)]
-    crv: Option<String>,
-    #[serde(default)]
-    x: Option<String>,
-    #[serde(default)]
-    y: Option<String>,
+/// A member of a JWK as text (absent or not a string: `None`).
+fn member<'a>(j: &'a Value, name: &str) -> Option<&'a str> {
+    j.get(name).and_then(Value::as_str)
 }
 
 /// A trusted key of an issuer.
@@ -77,21 +55,23 @@ pub struct IssuerKey {
     pub key: PublicKey,
 }
 
-fn b64(v: &Option<String>) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(v.as_deref()?).ok()
+fn b64(j: &Value, name: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(member(j, name)?).ok()
 }
 
-fn key_of(j: &Jwk) -> Option<PublicKey> {
-    if j.use_.as_deref().is_some_and(|u| u != "sig") {
+/// One JWK (RFC 7517/7518); unknown members (x5c, x5t, ...) are ignored.
+fn key_of(j: &Value) -> Option<PublicKey> {
+    if j.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
         return None;
     }
-    match j.kty.as_str() {
+    let alg = j.get("alg").map(|a| a.as_str().unwrap_or("?"));
+    match member(j, "kty")? {
         "RSA" => {
-            if j.alg.as_deref().is_some_and(|a| a != "RS256") {
+            if alg.is_some_and(|a| a != "RS256") {
                 return None;
             }
-            let n = rsa::BigUint::from_bytes_be(&b64(&j.n)?);
-            let e = rsa::BigUint::from_bytes_be(&b64(&j.e)?);
+            let n = rsa::BigUint::from_bytes_be(&b64(j, "n")?);
+            let e = rsa::BigUint::from_bytes_be(&b64(j, "e")?);
             let bits = n.bits();
             if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
                 return None;
@@ -99,10 +79,10 @@ fn key_of(j: &Jwk) -> Option<PublicKey> {
             rsa::RsaPublicKey::new(n, e).ok().map(PublicKey::Rs256)
         }
         "EC" => {
-            if j.crv.as_deref() != Some("P-256") || j.alg.as_deref().is_some_and(|a| a != "ES256") {
+            if member(j, "crv") != Some("P-256") || alg.is_some_and(|a| a != "ES256") {
                 return None;
             }
-            let (x, y) = (b64(&j.x)?, b64(&j.y)?);
+            let (x, y) = (b64(j, "x")?, b64(j, "y")?);
             if x.len() != 32 || y.len() != 32 {
                 return None;
             }
@@ -127,18 +107,18 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<IssuerKey>, String> {
             "the JWK Set is larger than {MAX_OIDC_DOCUMENT_BYTES} bytes"
         ));
     }
-    let set: JwkSet =
-        serde_json::from_slice(body).map_err(|e| format!("the JWK Set is not valid ({e})"))?;
-    let keys: Vec<IssuerKey> = set
-        .keys
+    let set: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the JWK Set is not valid JSON ({e})"))?;
+    let list = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("the JWK Set has no 'keys' array")?;
+    let keys: Vec<IssuerKey> = list
         .iter()
         .filter_map(|j| {
-            let kid = j
-                .kid
-                .as_ref()
-                .filter(|k| !k.is_empty() && k.len() <= MAX_KID_LEN)?;
+            let kid = member(j, "kid").filter(|k| !k.is_empty() && k.len() <= MAX_KID_LEN)?;
             Some(IssuerKey {
-                kid: kid.clone(),
+                kid: kid.to_string(),
                 key: key_of(j)?,
             })
         })

@@ -22,10 +22,11 @@ pub use issuers::{IssuerConfig, Issuers, IssuersError, OIDC_USERNAME};
 pub use keycache::KeyCache;
 
 use crate::limits::MAX_IDENTITY_TOKEN_LEN;
+use crate::token::X5cHeader;
 use crate::token::{verify_jwt_with_kids, PublicKey, VerifyError};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::{Empty, UntrustedToken};
+use jwt_compact::UntrustedToken;
 use std::cell::RefCell;
 use std::fmt;
 
@@ -78,7 +79,8 @@ fn peek(token: &str) -> Result<(String, Option<String>), FederationError> {
             None,
         )
     };
-    let untrusted = UntrustedToken::<Empty>::try_from(token).map_err(|_| malformed())?;
+    // The header type verify.rs uses, so the worker carries one header deserializer, not two.
+    let untrusted = UntrustedToken::<X5cHeader>::try_from(token).map_err(|_| malformed())?;
     let alg = untrusted.algorithm();
     if alg != "RS256" && alg != "ES256" {
         let shown: String = alg
@@ -97,13 +99,12 @@ fn peek(token: &str) -> Result<(String, Option<String>), FederationError> {
         .nth(1)
         .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
         .ok_or_else(malformed)?;
-    #[derive(serde::Deserialize)]
-    struct Iss {
-        #[serde(default)]
-        iss: Option<String>,
-    }
-    let iss: Iss = serde_json::from_slice(&payload).map_err(|_| malformed())?;
-    Ok((iss.iss.unwrap_or_default(), kid))
+    let claims: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| malformed())?;
+    let iss = claims
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    Ok((iss.to_string(), kid))
 }
 
 fn shown(s: &str) -> String {
