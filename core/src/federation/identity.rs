@@ -217,7 +217,9 @@ pub fn check_claims(cfg: &IssuerConfig, payload: &[u8], now: u64) -> Result<Iden
     let v: Value = serde_json::from_slice(payload)
         .map_err(|_| ClaimError::Malformed("the claims are not JSON".into()))?;
     let Value::Object(m) = v else {
-        return Err(ClaimError::Malformed("the claims are not a JSON object".into()));
+        return Err(ClaimError::Malformed(
+            "the claims are not a JSON object".into(),
+        ));
     };
     let iss = m.get("iss").and_then(Value::as_str).unwrap_or_default();
     if iss != cfg.issuer {

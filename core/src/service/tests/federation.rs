@@ -203,4 +203,8 @@ fn a_malformed_issuers_record_fails_closed() {
     let (r, _) = send(&app, &s, &fi.fetch, req);
     assert_eq!(r.status, 500);
     assert!(String::from_utf8_lossy(&r.body).contains("issuers record"));
+    // Ordinary logins do not depend on the record.
+    let req =
+        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw"));
+    assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 200);
 }
