@@ -1,19 +1,129 @@
-//! `tollgate explain`: which rule decides each requested scope for an account, what is granted
-//! and why the rest is refused, computed by the core's `Acl::explain` (the worker's own code).
+//! `tollgate explain`: which rule decides each requested scope for an account or a federated
+//! workload, what is granted and why the rest is refused, computed by the core's `Acl::explain`
+//! (the worker's own code). A workload is given by its issuer and claims (a JSON file, or an
+//! identity token decoded without verification), flattened and named exactly as the worker does.
 
 use std::fmt::Write as _;
 
 use anyhow::{anyhow, bail, Result};
+use tollgate_core::federation::{flatten, render_subject};
 use tollgate_core::policy::Principal;
 use tollgate_core::scope::parse_scopes;
 
 use crate::policy_file::{render, Loaded};
 
 pub struct Request<'a> {
-    /// None: an anonymous request.
+    /// None (and no workload): an anonymous request.
     pub account: Option<&'a str>,
+    pub workload: Option<Workload>,
     pub scopes: &'a [String],
     pub service: Option<&'a str>,
+}
+
+/// A federated workload to explain.
+pub struct Workload {
+    /// `--issuer`; None: chosen by the claims' `iss` among the file's [[issuers]].
+    pub issuer: Option<String>,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The claims came from an identity token decoded without verification.
+    pub unverified_token: bool,
+}
+
+fn object(v: serde_json::Value, what: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    match v {
+        serde_json::Value::Object(m) => Ok(m),
+        _ => bail!("{what}: the claims must be a JSON object"),
+    }
+}
+
+impl Workload {
+    pub fn from_claims_file(issuer: Option<String>, file: &std::path::Path) -> Result<Self> {
+        let what = format!("--claims {}", file.display());
+        let text = std::fs::read_to_string(file).map_err(|e| anyhow!("{what}: {e}"))?;
+        let v = serde_json::from_str(&text).map_err(|e| anyhow!("{what}: not JSON: {e}"))?;
+        Ok(Self {
+            issuer,
+            claims: object(v, &what)?,
+            unverified_token: false,
+        })
+    }
+
+    pub fn from_token_file(issuer: Option<String>, file: &std::path::Path) -> Result<Self> {
+        let what = format!("--identity-token {}", file.display());
+        let text = std::fs::read_to_string(file).map_err(|e| anyhow!("{what}: {e}"))?;
+        let token = text.trim();
+        if token.len() > tollgate_core::limits::MAX_IDENTITY_TOKEN_LEN {
+            bail!(
+                "{what}: {} bytes; the worker accepts identity tokens of at most {} bytes",
+                token.len(),
+                tollgate_core::limits::MAX_IDENTITY_TOKEN_LEN
+            );
+        }
+        let parts: Vec<&str> = token.split('.').collect();
+        let [_, payload, _] = parts.as_slice() else {
+            bail!(
+                "{what}: a JWT has three '.'-separated parts; this has {}",
+                parts.len()
+            );
+        };
+        let v =
+            crate::inspect::decode_part(payload, "claims").map_err(|e| anyhow!("{what}: {e}"))?;
+        Ok(Self {
+            issuer,
+            claims: object(v, &what)?,
+            unverified_token: true,
+        })
+    }
+}
+
+/// The header lines and principal of a workload, as the worker would build it.
+fn workload_principal(loaded: &Loaded, w: &Workload, out: &mut String) -> Result<Principal> {
+    let issuers = render::issuers(loaded).map_err(|e| anyhow!("{}: {e}", loaded.path.display()))?;
+    let iss = w.claims.get("iss").and_then(|v| v.as_str());
+    let cfg = match (&w.issuer, iss) {
+        (Some(name), _) => issuers.by_name(name).ok_or_else(|| {
+            anyhow!(
+                "--issuer {name:?}: no [[issuers]] entry with that name in {}",
+                loaded.path.display()
+            )
+        })?,
+        (None, Some(iss)) => issuers.by_iss(iss).ok_or_else(|| {
+            anyhow!(
+                "the token's iss {iss:?} is none of the [[issuers]] in {}: the worker would refuse it (unknown issuer)",
+                loaded.path.display()
+            )
+        })?,
+        (None, None) => bail!("the claims have no iss: pass --issuer NAME"),
+    };
+    if w.unverified_token {
+        writeln!(
+            out,
+            "identity token decoded WITHOUT verification (signature, audience and times unchecked)"
+        )?;
+    }
+    writeln!(out, "workload of issuer {} ({})", cfg.name, cfg.issuer)?;
+    if iss.is_some_and(|i| i != cfg.issuer) {
+        writeln!(
+            out,
+            "  WARNING: the claims' iss is not this issuer's URL: the worker would refuse the token"
+        )?;
+    }
+    let claims = flatten(&w.claims).map_err(|e| anyhow!("claims: {e}"))?;
+    match render_subject(&cfg.subject_template(), &claims) {
+        Ok(s) => writeln!(out, "subject {s}")?,
+        Err(e) => writeln!(out, "  REFUSED by the worker: {e}")?,
+    }
+    let shown: Vec<String> = claims
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "exp" | "iat" | "nbf" | "jti"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    writeln!(out, "claims: {}", list(&shown))?;
+    Ok(Principal::Workload {
+        issuer: cfg.name.clone(),
+        subject: render_subject(&cfg.subject_template(), &claims).unwrap_or_default(),
+        claims,
+    })
 }
 
 fn list(items: &[String]) -> String {
@@ -51,12 +161,13 @@ pub fn explain(loaded: &Loaded, req: &Request) -> Result<String> {
         bail!("--scope: give at least one scope, e.g. --scope repository:org/app:pull,push");
     }
     let mut out = String::new();
-    let principal = match req.account {
-        None => {
+    let principal = match (req.account, &req.workload) {
+        (None, Some(w)) => workload_principal(loaded, w, &mut out)?,
+        (None, None) => {
             writeln!(out, "anonymous request")?;
             Principal::anonymous()
         }
-        Some(name) => {
+        (Some(name), _) => {
             let user = loaded.policy.users.get(name).ok_or_else(|| {
                 anyhow!(
                     "--account {name:?}: no such user in {} (see `tollgate user list`)",

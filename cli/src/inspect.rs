@@ -187,7 +187,7 @@ fn when(t: u64, now: u64) -> String {
     format!("{t} ({date}, {rel})")
 }
 
-fn decode_part(part: &str, what: &str) -> Result<Value> {
+pub fn decode_part(part: &str, what: &str) -> Result<Value> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| anyhow!("the token's {what} is not base64url (is this a JWT?)"))?;

@@ -51,13 +51,24 @@ enum Command {
     Explain {
         #[command(flatten)]
         policy: PolicyArg,
-        /// The account asking (a user of the policy file); omit with --anonymous.
+        /// The account asking (a user of the policy file); omit with --anonymous or for a workload.
         #[arg(
             long,
-            required_unless_present = "anonymous",
-            conflicts_with = "anonymous"
+            required_unless_present_any = ["anonymous", "issuer", "identity_token"],
+            conflicts_with_all = ["anonymous", "issuer", "identity_token"]
         )]
         account: Option<String>,
+        /// A federated workload: the name of one of the file's [[issuers]] (with --claims, or to
+        /// override the issuer an --identity-token's iss selects).
+        #[arg(long, conflicts_with = "anonymous")]
+        issuer: Option<String>,
+        /// JSON file with the workload's identity-token claims (as the issuer would sign them).
+        #[arg(long, requires = "issuer", conflicts_with = "identity_token")]
+        claims: Option<std::path::PathBuf>,
+        /// File holding an identity token: its claims are decoded WITHOUT verifying the signature,
+        /// audience or times (explain shows what the policy would do, not whether the token is good).
+        #[arg(long = "identity-token", conflicts_with = "anonymous")]
+        identity_token: Option<std::path::PathBuf>,
         /// Explain an anonymous request.
         #[arg(long)]
         anonymous: bool,
@@ -423,12 +434,26 @@ fn run(cli: Cli) -> Result<()> {
             policy,
             account,
             anonymous: _,
+            issuer,
+            claims,
+            identity_token,
             scopes,
             service,
         } => {
             let loaded = load_valid(policy.path()?)?;
+            let workload = match (&claims, &identity_token) {
+                (Some(file), _) => Some(explain::Workload::from_claims_file(issuer.clone(), file)?),
+                (None, Some(file)) => {
+                    Some(explain::Workload::from_token_file(issuer.clone(), file)?)
+                }
+                (None, None) if issuer.is_some() => {
+                    anyhow::bail!("--issuer needs the workload's claims: --claims FILE.json or --identity-token FILE")
+                }
+                (None, None) => None,
+            };
             let req = explain::Request {
                 account: account.as_deref(),
+                workload,
                 scopes: &scopes,
                 service: service.as_deref(),
             };

@@ -1,7 +1,8 @@
 //! `policy sync`: bring the worker's KV namespace in line with a policy file through wrangler,
 //! showing the difference first.
 //!
-//! Only the records a policy file owns are compared and written: `user:*`, `apikey:*` and `acl`.
+//! Only the records a policy file owns are compared and written: `user:*`, `apikey:*`, `acl` and
+//! `issuers` (a file without `[[issuers]]` deletes that record: the file is the source of trust).
 //! Everything else in the namespace (refresh tokens, caches) is left alone.
 
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ use crate::policy_file::render::KvEntry;
 const OWNED: [&str; 2] = ["user:", "apikey:"];
 
 pub fn owned(key: &str) -> bool {
-    key == "acl" || OWNED.iter().any(|p| key.starts_with(p))
+    key == "acl" || key == "issuers" || OWNED.iter().any(|p| key.starts_with(p))
 }
 
 /// Where the namespace lives and how to reach it.
@@ -356,7 +357,7 @@ mod tests {
 
     #[test]
     fn only_policy_records_are_owned() {
-        assert!(owned("acl") && owned("user:a") && owned("apikey:00"));
+        assert!(owned("acl") && owned("user:a") && owned("apikey:00") && owned("issuers"));
         assert!(!owned("refresh:00") && !owned("aclx") && !owned("other"));
     }
 

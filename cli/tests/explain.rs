@@ -185,3 +185,71 @@ fn bad_input_names_the_flag() {
         serde_json::json!([{"type":"artifact-repository","name":"x/y","actions":["pull"]}])
     );
 }
+
+fn explain_fed(args: &[&str]) -> common::Run {
+    let mut all = vec!["explain", "--policy", "tests/fixtures/federation.toml"];
+    all.extend_from_slice(args);
+    run_in(Some(&common::crate_dir()), &all)
+}
+
+#[test]
+fn workload_from_claims_golden() {
+    let r = explain_fed(&[
+        "--issuer",
+        "github",
+        "--claims",
+        "tests/fixtures/federation/github-claims.json",
+        "--scope",
+        "repository:ci/org/app:pull,push,delete repository:ci/org/other:pull repository:alice/x:pull repository:public/base:pull",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    golden("explain-workload-github.txt", &r.stdout);
+    assert_eq!(
+        claim(&r.stdout),
+        serde_json::json!([
+            {"type":"repository","name":"ci/org/app","actions":["pull","push"]},
+            {"type":"repository","name":"public/base","actions":["pull"]}
+        ])
+    );
+}
+
+#[test]
+fn workload_from_unverified_token_picks_issuer_by_iss() {
+    let r = explain_fed(&[
+        "--identity-token",
+        "tests/fixtures/federation/k8s.token",
+        "--scope",
+        "repository:team-a/app:pull,push",
+        "--scope",
+        "repository:team-b/app:pull",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    golden("explain-workload-k8s.txt", &r.stdout);
+    assert!(r
+        .stdout
+        .starts_with("identity token decoded WITHOUT verification"));
+    assert!(r
+        .stdout
+        .contains("subject k8s-prod:system:serviceaccount:team-a:builder"));
+    assert_eq!(
+        claim(&r.stdout),
+        serde_json::json!([{"type":"repository","name":"team-a/app","actions":["pull"]}])
+    );
+}
+
+#[test]
+fn workload_errors_name_the_problem() {
+    let r = explain_fed(&[
+        "--issuer",
+        "gitlab",
+        "--claims",
+        "tests/fixtures/federation/github-claims.json",
+        "--scope",
+        "repository:x:pull",
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("no [[issuers]] entry"), "{}", r.stderr);
+    let r = explain_fed(&["--issuer", "github", "--scope", "repository:x:pull"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("--claims"), "{}", r.stderr);
+}

@@ -123,3 +123,59 @@ fn the_commented_example_policy_is_valid() {
         r.stdout
     );
 }
+
+#[test]
+fn federation_policy_validates_and_renders_the_issuers_record() {
+    let fixture = common::crate_dir().join("tests/fixtures/federation.toml");
+    let fixture = fixture.to_str().unwrap();
+    let r = run(&["policy", "validate", fixture]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(&["policy", "render", fixture]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
+    let issuers = entries
+        .iter()
+        .find(|e| e["key"] == "issuers")
+        .expect("an issuers record");
+    // The worker's own parser accepts it.
+    let parsed =
+        tollgate_core::federation::Issuers::from_json(issuers["value"].as_str().unwrap()).unwrap();
+    assert_eq!(parsed.by_username("github-actions").unwrap().name, "github");
+    let acl = entries.iter().find(|e| e["key"] == "acl").unwrap();
+    tollgate_core::policy::Acl::from_json(acl["value"].as_str().unwrap()).unwrap();
+}
+
+#[test]
+fn federation_mistakes_are_reported() {
+    let dir = std::env::temp_dir().join(format!("tg-fed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad-fed.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[issuers]]
+name = "github"
+issuer = "http://token.actions.githubusercontent.com"
+audiences = ["x"]
+
+[[rules]]
+match = { issuer = "gitlab", name = "ci/${claims.project_path}" }
+actions = ["pull"]
+
+[[rules]]
+match = { account = "alice", claims = { ref = "main" } }
+actions = ["pull"]
+"#,
+    )
+    .unwrap();
+    let r = run(&["policy", "validate", file.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("must use https"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("matches no [[issuers]] name"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("no principal is both"), "{}", r.stderr);
+    std::fs::remove_dir_all(&dir).ok();
+}

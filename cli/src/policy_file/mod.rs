@@ -16,6 +16,12 @@
 //! comment = "personal namespaces"
 //! match = { name = "${account}/*", anonymous = false }
 //! actions = ["pull", "push"]
+//!
+//! [[issuers]]                       # workload identity federation: the `issuers` record
+//! name = "github"
+//! issuer = "https://token.actions.githubusercontent.com"
+//! audiences = ["https://registry.example"]
+//! username = "github-actions"
 //! ```
 
 pub mod render;
@@ -45,6 +51,10 @@ pub struct PolicyFile {
     /// ACL rules in evaluation order: the first matching rule decides.
     #[serde(default)]
     pub rules: Vec<Spanned<Rule>>,
+    /// Trusted OIDC issuers (workload identity federation), synced as the KV `issuers` record.
+    /// None in the file: no `issuers` record, federation off.
+    #[serde(default)]
+    pub issuers: Vec<Spanned<tollgate_core::federation::IssuerConfig>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +108,10 @@ pub struct Match {
     pub resource_type: Option<Spanned<String>>,
     pub name: Option<Spanned<String>>,
     pub labels: Option<BTreeMap<String, Spanned<String>>>,
+    /// Glob over a federated workload's issuer name (workload-only rule).
+    pub issuer: Option<Spanned<String>>,
+    /// Flattened claim name -> glob (workload-only rule).
+    pub claims: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 impl Loaded {

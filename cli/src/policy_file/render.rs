@@ -4,6 +4,7 @@
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use tollgate_core::credentials::{ApiKeyRecord, UserRecord};
+use tollgate_core::federation::{Issuers, IssuersError};
 use tollgate_core::policy::{Acl, Match as CoreMatch, Rule as CoreRule};
 
 use super::{Loaded, Match, Rule};
@@ -30,7 +31,26 @@ fn core_match(m: &Match) -> CoreMatch {
             .flatten()
             .map(|(k, v)| (k.clone(), v.get_ref().clone()))
             .collect(),
+        issuer: s(&m.issuer),
+        claims: m
+            .claims
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect(),
     }
+}
+
+/// The file's issuers as the core validates them (the worker's own parser).
+pub fn issuers(loaded: &Loaded) -> Result<Issuers, IssuersError> {
+    Issuers::from_list(
+        loaded
+            .policy
+            .issuers
+            .iter()
+            .map(|i| i.get_ref().clone())
+            .collect(),
+    )
 }
 
 /// The file's rule as the core (and so the worker) sees it.
@@ -88,7 +108,8 @@ pub fn user_record(user: &super::User) -> UserRecord {
     }
 }
 
-/// Every KV record of the file: users (by name), then API keys, then `acl`.
+/// Every KV record of the file: users (by name), then API keys, then `acl`, then `issuers` when
+/// the file trusts any issuer.
 pub fn entries(loaded: &Loaded) -> Result<Vec<KvEntry>> {
     let mut out = Vec::new();
     let mut keys = Vec::new();
@@ -118,6 +139,14 @@ pub fn entries(loaded: &Loaded) -> Result<Vec<KvEntry>> {
         key: "acl".to_owned(),
         value: acl_json(loaded)?,
     });
+    if !loaded.policy.issuers.is_empty() {
+        let list = issuers(loaded).map_err(|e| anyhow!("{e}"))?;
+        out.push(KvEntry {
+            key: "issuers".to_owned(),
+            value: serde_json::to_string(list.list())
+                .map_err(|e| anyhow!("encoding the issuers record: {e}"))?,
+        });
+    }
     Ok(out)
 }
 

@@ -17,6 +17,7 @@ pub fn problems(loaded: &Loaded) -> Vec<String> {
     let mut out = Vec::new();
     check_users(loaded, &mut out);
     check_rules(loaded, &mut out);
+    check_issuers(loaded, &mut out);
     check_with_core(loaded, &mut out);
     // Report in file order: every message starts with `FILE:LINE:COLUMN:`.
     let prefix = format!("{}:", loaded.path.display());
@@ -32,6 +33,38 @@ pub fn problems(loaded: &Loaded) -> Vec<String> {
         )
     });
     out
+}
+
+/// `[[issuers]]` through the worker's own parser; every issuer named by a rule must exist (a
+/// glob must match at least one), else that rule can never apply.
+fn check_issuers(loaded: &Loaded, out: &mut Vec<String>) {
+    let issuers = &loaded.policy.issuers;
+    if let Some(first) = issuers.first() {
+        if let Err(e) = super::render::issuers(loaded) {
+            out.push(format!(
+                "{}: [[issuers]]: the worker would refuse this record: {}",
+                loaded.at(first.span()),
+                e.0
+            ));
+        }
+    }
+    for (n, rule) in loaded.policy.rules.iter().enumerate() {
+        let Some(m) = &rule.get_ref().matches else {
+            continue;
+        };
+        if let Some(p) = &m.get_ref().issuer {
+            let known = issuers
+                .iter()
+                .any(|i| tollgate_core::policy::glob_match(p.get_ref(), &i.get_ref().name));
+            if !known {
+                out.push(format!(
+                    "{}: rule #{n} match.issuer {:?} matches no [[issuers]] name in this file, so the rule never applies",
+                    loaded.at(p.span()),
+                    p.get_ref()
+                ));
+            }
+        }
+    }
 }
 
 /// The worker's own checks (tollgate-core): the ACL must load there exactly as it loads here, and
@@ -210,9 +243,17 @@ fn check_rules(loaded: &Loaded, out: &mut Vec<String>) {
         if let Some(m) = &rule.matches {
             let m = m.get_ref();
             let authenticated_only = m.account.is_some() || m.group.is_some() || m.labels.is_some();
-            if authenticated_only && m.anonymous.as_ref().is_some_and(|a| *a.get_ref()) {
+            let workload_only = m.issuer.is_some() || m.claims.is_some();
+            if (authenticated_only || workload_only)
+                && m.anonymous.as_ref().is_some_and(|a| *a.get_ref())
+            {
                 out.push(format!(
-                    "{rule_at}: rule #{n}: `anonymous = true` with account/group/labels can never match (those never match an anonymous request); drop one of them"
+                    "{rule_at}: rule #{n}: `anonymous = true` with account/group/labels/issuer/claims can never match (those never match an anonymous request); drop one of them"
+                ));
+            }
+            if authenticated_only && workload_only {
+                out.push(format!(
+                    "{rule_at}: rule #{n}: account/group/labels (users) with issuer/claims (workloads) can never match: no principal is both; split it into two rules"
                 ));
             }
         }
@@ -304,6 +345,30 @@ fn check_match(loaded: &Loaded, n: usize, m: &Match, out: &mut Vec<String>) {
                 "{}: rule #{n} match.name: {why}",
                 loaded.at(v.span())
             ));
+        }
+    }
+    if let Some(v) = &m.issuer {
+        if let Some(why) = glob_problem(v.get_ref(), false) {
+            out.push(format!(
+                "{}: rule #{n} match.issuer: {why}",
+                loaded.at(v.span())
+            ));
+        }
+    }
+    if let Some(claims) = &m.claims {
+        for (key, v) in claims {
+            if !tollgate_core::federation::valid_claim_name(key) {
+                out.push(format!(
+                    "{}: rule #{n} match.claims key {key:?} is not a flattened claim name: use letters, digits, _ - : and dots between parts (e.g. repository, kubernetes.io.namespace)",
+                    loaded.at(v.span())
+                ));
+            }
+            if let Some(why) = glob_problem(v.get_ref(), false) {
+                out.push(format!(
+                    "{}: rule #{n} match.claims.{key}: {why}",
+                    loaded.at(v.span())
+                ));
+            }
         }
     }
     if let Some(labels) = &m.labels {
@@ -403,9 +468,12 @@ fn tokenize(glob: &str, placeholders: bool) -> Result<Vec<Token>, String> {
                 let label_ok = inner
                     .strip_prefix("labels:")
                     .is_some_and(|k| plain_value_problem(k).is_none());
-                if !PLACEHOLDERS.contains(&inner.as_str()) && !label_ok {
+                let claim_ok = inner
+                    .strip_prefix("claims.")
+                    .is_some_and(tollgate_core::federation::valid_claim_name);
+                if !PLACEHOLDERS.contains(&inner.as_str()) && !label_ok && !claim_ok {
                     return Err(format!(
-                        "unknown placeholder ${{{inner}}}: use ${{account}}, ${{service}}, ${{type}} or ${{labels:KEY}}"
+                        "unknown placeholder ${{{inner}}}: use ${{account}}, ${{service}}, ${{type}}, ${{labels:KEY}} or ${{claims.NAME}}"
                     ));
                 }
                 tokens.push(Token::Placeholder(inner));
@@ -495,6 +563,8 @@ fn covers(a: Option<&Match>, b: Option<&Match>) -> bool {
     let b_authenticated_only = b.account.is_some()
         || b.group.is_some()
         || b.labels.is_some()
+        || b.issuer.is_some()
+        || b.claims.is_some()
         || b.anonymous.as_ref().is_some_and(|x| !*x.get_ref());
     let anonymous_ok = match a.anonymous.as_ref().map(|x| *x.get_ref()) {
         None => true,
@@ -509,8 +579,18 @@ fn covers(a: Option<&Match>, b: Option<&Match>) -> bool {
                 .is_some_and(|bv| glob_covers(av.get_ref(), bv.get_ref()))
         }),
     };
+    let claims_ok = match (&a.claims, &b.claims) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(ac), Some(bc)) => ac.iter().all(|(k, av)| {
+            bc.get(k)
+                .is_some_and(|bv| glob_covers(av.get_ref(), bv.get_ref()))
+        }),
+    };
     anonymous_ok
         && labels_ok
+        && claims_ok
+        && field_covers(&a.issuer, &b.issuer, false)
         && field_covers(&a.account, &b.account, false)
         && field_covers(&a.group, &b.group, false)
         && field_covers(&a.service, &b.service, true)
