@@ -230,11 +230,9 @@ async fn login(
 ) -> Result<Authenticated, TokenError> {
     // An unreadable or malformed `issuers` record fails federated logins closed, but must not
     // break ordinary ones: only a JWT-shaped password or the reserved `oidc` can mean federation.
-    let jwt_shaped =
-        password.starts_with("eyJ") && password.bytes().filter(|b| *b == b'.').count() == 2;
     let issuers = match issuers(app, store, now).await {
         Ok(i) => i,
-        Err(_) if !jwt_shaped && username != OIDC_USERNAME => {
+        Err(_) if !jwt_shaped(password) && username != OIDC_USERNAME => {
             return password_login(app, store, username, password, kind, now).await
         }
         Err(e) => return Err(e),

@@ -208,3 +208,40 @@ fn a_malformed_issuers_record_fails_closed() {
         get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw"));
     assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 200);
 }
+
+#[test]
+fn failed_identity_tokens_are_not_counted_by_the_brute_force_throttle() {
+    use crate::service::throttle::fake::{FakeLimiter, Shared};
+    let fake = FakeLimiter::new(1);
+    let app = super::app().with_limiter(Box::new(Shared(fake.clone())));
+    let (s, fi) = (fed_store(), FakeIssuer::new());
+    let expired = id_token(
+        &fi,
+        json!({"iat": NOW - 400, "nbf": NOW - 400, "exp": NOW - 100}),
+    );
+    for _ in 0..5 {
+        let req = get("service=registry.local")
+            .with_header("authorization", &basic("github-actions", &expired))
+            .with_header("cf-connecting-ip", "198.51.100.7");
+        assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 401);
+    }
+    assert_eq!(
+        fake.calls.get(),
+        0,
+        "identity tokens are not guessable: never counted"
+    );
+    // The shared username keeps working for the next job.
+    let req = get("service=registry.local&scope=repository:ci/org/app:push")
+        .with_header(
+            "authorization",
+            &basic("github-actions", &id_token(&fi, json!({}))),
+        )
+        .with_header("cf-connecting-ip", "198.51.100.7");
+    assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 200);
+    // Ordinary wrong passwords still are.
+    let req = get("service=registry.local")
+        .with_header("authorization", &basic("alice", "wrong"))
+        .with_header("cf-connecting-ip", "198.51.100.7");
+    assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 401);
+    assert!(fake.calls.get() > 0);
+}
