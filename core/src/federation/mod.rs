@@ -129,7 +129,13 @@ pub async fn authenticate(
             None,
         ));
     }
-    let (iss, kid) = peek(token)?;
+    // An issuer's username selects it before anything is parsed, so every refusal's audit line
+    // names the issuer; `oidc` selects by the (unverified) iss below.
+    let by_username = issuers.by_username(username);
+    let (iss, kid) = peek(token).map_err(|mut e| {
+        e.issuer = by_username.map(|c| c.name.clone());
+        e
+    })?;
     let cfg = if username == OIDC_USERNAME {
         issuers.by_iss(&iss).ok_or_else(|| {
             refused(
@@ -141,7 +147,7 @@ pub async fn authenticate(
             )
         })?
     } else {
-        issuers.by_username(username).ok_or_else(|| {
+        by_username.ok_or_else(|| {
             refused(
                 format!("unknown issuer for username '{}'", shown(username)),
                 None,
@@ -159,6 +165,14 @@ pub async fn authenticate(
         ));
     }
 
+    // Every OIDC issuer's tokens name their key; without one, a refetch could not help.
+    let Some(kid) = kid.filter(|k| !k.is_empty()) else {
+        return Err(refused(
+            "the identity token has no kid header: it cannot be matched to a key of the issuer's JWKS",
+            Some(cfg),
+        ));
+    };
+    let kid = Some(kid);
     let cached = cache.borrow().get(cfg, now);
     let set = match cached {
         Some(set) => set,

@@ -238,6 +238,17 @@ async fn login(
         Err(e) => return Err(e),
     };
     if !issuers.selects(username) {
+        if jwt_shaped(password) && password.len() > MAX_PASSWORD_LEN {
+            // Say what is wrong rather than "password too long": this is a workload's token.
+            return Err(TokenError::new(
+                kind,
+                format!(
+                    "the password is an identity token, but no trusted issuer is configured for username '{}': \
+                     use an issuer's username or 'oidc' (see the 'issuers' record)",
+                    username.chars().filter(|c| !c.is_control()).take(64).collect::<String>()
+                ),
+            ));
+        }
         return password_login(app, store, username, password, kind, now).await;
     }
     match federation::authenticate(&issuers, username, password, &app.jwks, fetch, now).await {
