@@ -113,17 +113,22 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<IssuerKey>, String> {
         .get("keys")
         .and_then(Value::as_array)
         .ok_or("the JWK Set has no 'keys' array")?;
-    let keys: Vec<IssuerKey> = list
-        .iter()
-        .filter_map(|j| {
-            let kid = member(j, "kid").filter(|k| !k.is_empty() && k.len() <= MAX_KID_LEN)?;
-            Some(IssuerKey {
+    // A plain loop: iterator adapters here cost wasm size for nothing.
+    let mut keys = Vec::new();
+    for j in list {
+        if keys.len() == MAX_JWKS_KEYS {
+            break;
+        }
+        let Some(kid) = member(j, "kid").filter(|k| !k.is_empty() && k.len() <= MAX_KID_LEN) else {
+            continue;
+        };
+        if let Some(key) = key_of(j) {
+            keys.push(IssuerKey {
                 kid: kid.to_string(),
-                key: key_of(j)?,
-            })
-        })
-        .take(MAX_JWKS_KEYS)
-        .collect();
+                key,
+            });
+        }
+    }
     if keys.is_empty() {
         return Err(
             "the JWK Set has no usable RS256 or ES256 (P-256) signing key with a kid".into(),

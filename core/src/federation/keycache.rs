@@ -15,7 +15,6 @@ use crate::limits::{
     JWKS_DEFAULT_TTL, JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL, MAX_ISSUERS,
     MAX_OIDC_DOCUMENT_BYTES,
 };
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// Keys of one issuer and what is needed to refresh them.
@@ -35,7 +34,8 @@ struct Entry {
 
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    entries: BTreeMap<String, Entry>,
+    /// At most 2 x MAX_ISSUERS entries: a linear scan is cheaper in wasm size than a map.
+    entries: Vec<(String, Entry)>,
 }
 
 fn cache_key(cfg: &IssuerConfig) -> String {
@@ -52,15 +52,15 @@ pub fn ttl(max_age: Option<u64>) -> u64 {
 impl KeyCache {
     /// Unexpired keys of `cfg`.
     pub fn get(&self, cfg: &IssuerConfig, now: u64) -> Option<KeySet> {
-        self.entries
-            .get(&cache_key(cfg))
-            .filter(|e| now < e.set.expires)
-            .map(|e| e.set.clone())
+        let key = cache_key(cfg);
+        let (_, e) = self.entries.iter().find(|(k, _)| *k == key)?;
+        (now < e.set.expires).then(|| e.set.clone())
     }
 
     /// Whether an unknown kid may refetch now; if so, records the attempt.
     pub fn claim_refetch(&mut self, cfg: &IssuerConfig, now: u64) -> bool {
-        let Some(e) = self.entries.get_mut(&cache_key(cfg)) else {
+        let key = cache_key(cfg);
+        let Some((_, e)) = self.entries.iter_mut().find(|(k, _)| *k == key) else {
             return true;
         };
         if e.last_refetch
@@ -74,12 +74,21 @@ impl KeyCache {
 
     pub fn put(&mut self, cfg: &IssuerConfig, set: KeySet) {
         let key = cache_key(cfg);
-        if !self.entries.contains_key(&key) && self.entries.len() >= 2 * MAX_ISSUERS {
+        if let Some((_, e)) = self.entries.iter_mut().find(|(k, _)| *k == key) {
+            e.set = set;
+            return;
+        }
+        if self.entries.len() >= 2 * MAX_ISSUERS {
             // Only configured issuers get entries; this many means the record was edited often.
             self.entries.clear();
         }
-        let last_refetch = self.entries.get(&key).and_then(|e| e.last_refetch);
-        self.entries.insert(key, Entry { set, last_refetch });
+        self.entries.push((
+            key,
+            Entry {
+                set,
+                last_refetch: None,
+            },
+        ));
     }
 }
 
