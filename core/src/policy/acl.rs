@@ -164,14 +164,17 @@ fn expand_name(
                 let key = ph.strip_prefix("${claims.")?.strip_suffix('}')?;
                 match principal {
                     // A claim value becomes part of a repository name only if it is a valid
-                    // repository path (lowercase components): anything else could not name a
-                    // repository, or could smuggle structure into the name.
+                    // repository path: anything else could not name a repository, or could
+                    // smuggle structure into the name. ASCII case is folded first, as GHCR
+                    // does, because GitHub's `repository`/`repository_owner` keep the owner's
+                    // capitals (`MyOrg/App`) while repository names are lowercase; GitHub and
+                    // Kubernetes names are case-insensitive, so no two workloads fold together.
                     Principal::Workload { claims, .. } => {
-                        let v = claims.get(key)?;
+                        let v = claims.get(key)?.to_ascii_lowercase();
                         if !v.split('/').all(is_path_component) {
                             return None;
                         }
-                        vec![v.clone()]
+                        vec![v]
                     }
                     _ => return None,
                 }
@@ -716,7 +719,7 @@ mod tests {
         let a = acl(
             r#"[{"match": {"issuer": "github", "name": "ci/${claims.repository}"}, "actions": ["pull"]}]"#,
         );
-        for bad in ["Org/App", "org/*", "org/../x", "", "org//app"] {
+        for bad in ["org/*", "org/../x", "", "org//app", "org/app "] {
             let w = workload("github", &[("repository", bad)]);
             let name = format!("ci/{}", if bad.is_empty() { "x" } else { "org/app" });
             assert!(
@@ -728,6 +731,23 @@ mod tests {
         let missing = workload("github", &[]);
         assert!(a
             .authorize(&missing, "s", &scopes(&["repository:ci/org/app:pull"]))
+            .is_empty());
+    }
+
+    #[test]
+    fn claim_placeholders_fold_ascii_case() {
+        let a = acl(
+            r#"[{"match": {"issuer": "github", "name": "ci/${claims.repository}"}, "actions": ["pull"]}]"#,
+        );
+        let w = workload("github", &[("repository", "MyOrg/App")]);
+        assert_eq!(
+            a.authorize(&w, "s", &scopes(&["repository:ci/myorg/app:pull"]))[0].actions,
+            vec!["pull".to_string()]
+        );
+        // Folding happens after the claim is read, never to the claim globs: another owner's
+        // repository stays out of reach.
+        assert!(a
+            .authorize(&w, "s", &scopes(&["repository:ci/otherorg/app:pull"]))
             .is_empty());
     }
 
