@@ -14,6 +14,7 @@ import { generateKeyPairSync, createPublicKey } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { jwtVerify } from "jose";
 import { Log, LogLevel, Miniflare } from "miniflare";
@@ -128,8 +129,10 @@ function kvValue(value) {
  * @param {boolean} [opts.log]  show the worker's console output (default: env TOLLGATE_TEST_LOG=1)
  * @param {Record<string,object>|null} [opts.ratelimits]  Rate Limiting bindings (default
  *   DEFAULT_RATELIMITS; `null` for none, to test a missing binding)
+ * @param {boolean} [opts.captureStdout]  collect the worker's stdout lines (the audit lines) in
+ *   `stdout` instead of printing them; stderr is still shown when `log` is on
  * @returns {Promise<{mf: Miniflare, fetch: (path: string, init?: RequestInit) => Promise<Response>,
- *   kv: KVNamespace, bindings: Record<string,string>, dispose: () => Promise<void>}>}
+ *   kv: KVNamespace, bindings: Record<string,string>, stdout: string[], dispose: () => Promise<void>}>}
  */
 export async function startWorker(opts = {}) {
   if (!existsSync(SCRIPT_PATH) || !existsSync(WASM_PATH)) {
@@ -137,6 +140,12 @@ export async function startWorker(opts = {}) {
   }
   const bindings = merge(merge(DEFAULT_VARS, opts.vars), merge(defaultSecrets(), opts.secrets));
   const showLog = opts.log ?? process.env.TOLLGATE_TEST_LOG === "1";
+  const stdout = [];
+  const captureStdio = (out, err) => {
+    createInterface({ input: out }).on("line", (line) => stdout.push(line));
+    if (showLog) err.pipe(process.stderr);
+    else err.resume();
+  };
   const mf = new Miniflare({
     modules: true,
     scriptPath: SCRIPT_PATH,
@@ -150,6 +159,7 @@ export async function startWorker(opts = {}) {
     host: "127.0.0.1",
     port: 0,
     log: showLog ? new Log(LogLevel.DEBUG) : undefined,
+    ...(opts.captureStdout ? { handleRuntimeStdio: captureStdio } : {}),
   });
   let disposed = false;
   const dispose = async () => {
@@ -167,7 +177,7 @@ export async function startWorker(opts = {}) {
       const url = /^https?:\/\//.test(path) ? path : `http://tollgate.test${path.startsWith("/") ? "" : "/"}${path}`;
       return mf.dispatchFetch(url, init);
     };
-    return { mf, fetch, kv, bindings, dispose };
+    return { mf, fetch, kv, bindings, stdout, dispose };
   } catch (err) {
     await dispose();
     throw err;
