@@ -77,17 +77,28 @@ const form = (params) => ({
   body: new URLSearchParams(params).toString(),
 });
 
+// Every request comes from its own client address (CF-Connecting-IP, as Cloudflare sets it), so the
+// many refusals below never trip the brute-force throttle's per-address key; what the throttle
+// does with identity tokens is tested on its own (see "brute-force throttle" below).
+let ipSeq = 0;
+const nextIp = () => {
+  ipSeq += 1;
+  return `198.51.${(ipSeq >> 8) & 255}.${ipSeq & 255}`;
+};
+
 /** GET /token with Basic user:identity-token. */
-function getToken(w, user, jwt, scopes = [], extra = {}) {
+function getToken(w, user, jwt, scopes = [], extra = {}, ip = nextIp()) {
   const q = new URLSearchParams([["service", SERVICE], ...scopes.map((s) => ["scope", s]), ...Object.entries(extra)]);
-  return w.fetch(`/token?${q}`, { headers: { authorization: basic(user, jwt) } });
+  return w.fetch(`/token?${q}`, { headers: { authorization: basic(user, jwt), "cf-connecting-ip": ip } });
 }
 
 /** POST /token grant_type=password with the identity token as the password. */
-function postToken(w, user, jwt, scopes = [], extra = {}) {
+function postToken(w, user, jwt, scopes = [], extra = {}, ip = nextIp()) {
   const params = { grant_type: "password", username: user, password: jwt, service: SERVICE, ...extra };
   if (scopes.length) params.scope = scopes.join(" ");
-  return w.fetch("/token", form(params));
+  const init = form(params);
+  init.headers["cf-connecting-ip"] = ip;
+  return w.fetch("/token", init);
 }
 
 const request = (method) => (method === "GET" ? getToken : postToken);
@@ -173,11 +184,11 @@ function auditLines(w) {
   });
 }
 
-/** Waits (bounded) for an audit line matching pred: stdout arrives asynchronously. */
-async function auditLine(w, pred, ms = 2000) {
+/** Waits (bounded) for an audit line after the first `from` ones matching pred: stdout arrives asynchronously. */
+async function auditLine(w, pred, { from = 0, ms = 2000 } = {}) {
   const end = Date.now() + ms;
   for (;;) {
-    const hit = auditLines(w).find(pred);
+    const hit = auditLines(w).slice(from).find(pred);
     if (hit) return hit;
     if (Date.now() > end) assert.fail(`no matching audit line; got:\n${w.stdout.slice(-5).join("\n")}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -421,7 +432,7 @@ describe("federation: issuance, selection, policy, refusals", { skip: SKIP }, ()
         const seen = auditLines(w).length;
         const res = await request(method)(w, "github-actions", id, ["repository:ci/org/app:pull"]);
         await refused(res, { method, check, jwt: id, label });
-        const line = await auditLine(w, (l) => auditLines(w).indexOf(l) >= seen && l.outcome === "refused");
+        const line = await auditLine(w, (l) => l.outcome === "refused", { from: seen });
         assert.ok(line.reason && check.test(line.reason), `${label}: the audit reason names the check: ${line.reason}`);
       }
     });
@@ -442,7 +453,9 @@ describe("federation: issuance, selection, policy, refusals", { skip: SKIP }, ()
   });
 
   test("malformed and oversized identity tokens: refused in the protocol's format, never a crash", async () => {
-    for (const bad of ["not-a-jwt", "a.b.c", "eyJhbGciOiJFUzI1NiJ9.e30.", "x".repeat(600)]) {
+    // A well-formed JWT without claims fails the first check it meets: iss.
+    await refused(await getToken(w, "github-actions", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln"), { check: /\biss\b/i, label: "no claims" });
+    for (const bad of ["not-a-jwt", "a.b.c", "x".repeat(600)]) {
       await refused(await getToken(w, "github-actions", bad), { check: /malformed|invalid|jwt|decode|parse/i, jwt: bad, label: bad.slice(0, 20) });
       await refused(await postToken(w, "oidc", bad), { method: "POST", jwt: bad, label: `oidc ${bad.slice(0, 20)}` });
     }
@@ -483,7 +496,9 @@ describe("federation: configuration", { skip: SKIP }, () => {
       const id = await gh.mint({ aud: AUD_GH });
       for (const user of ["github-actions", "oidc"]) {
         const res = await getToken(w, user, id, ["repository:ci/org/app:pull", "repository:shared/x:pull"]);
-        await refused(res, { jwt: id, label: `federation off, ${user}` });
+        // Without issuers the identity token is just an over-long password of an unknown user.
+        assert.ok([400, 401].includes(res.status), `federation off, ${user}: ${res.status}`);
+        await refused(res, { status: res.status, jwt: id, label: `federation off, ${user}` });
       }
       assert.equal(gh.hits.discovery + gh.hits.jwks, 0);
     } finally {
@@ -619,6 +634,31 @@ describe("federation: JWKS fetching, caching, rotation, outages", { skip: SKIP }
       await refused(await getToken(w, "github-actions", id, pull), { status: 503, check: /github/i, jwt: id, label: "slow" });
       const took = Date.now() - t0;
       assert.ok(took >= 4000 && took < 8500, `answered after ${took} ms (FETCH_TIMEOUT_SECS = 5)`);
+    });
+  });
+
+  test("brute-force throttle: failed identity tokens never lock out the issuer's shared username", async () => {
+    // The throttle (LOGIN_LIMITER, 10 failures per key per 60 s in helpers' default) must not key
+    // failures by `github-actions` or `oidc`: every CI job of the issuer shares that name. Forged
+    // tokens from many addresses, then a valid one from yet another: it must be issued.
+    await withIssuer({}, async (gh, w) => {
+      await issued(w, await getToken(w, "github-actions", await gh.mint({ aud: AUD_GH }), pull));
+      for (const user of ["github-actions", "oidc"]) {
+        for (let i = 0; i < 14; i++) {
+          const id = await gh.mint({ aud: AUD_GH, forged: "same-kid" });
+          await refused(await request(i % 2 ? "POST" : "GET")(w, user, id, pull),
+            { method: i % 2 ? "POST" : "GET", check: /signature/i, jwt: id, label: `${user} forged #${i}` });
+        }
+        const ok = await getToken(w, user, await gh.mint({ aud: AUD_GH }), pull);
+        assert.deepEqual(grants(await issued(w, ok, { sub: GH_SUBJECT })), { "repository:ci/org/app": "pull" }, user);
+      }
+      // Nor from one address: 14 forged tokens from one client, then a valid one from another.
+      const ip = "203.0.113.7";
+      for (let i = 0; i < 14; i++) {
+        const id = await gh.mint({ aud: AUD_GH, expired: true });
+        await refused(await getToken(w, "github-actions", id, pull, {}, ip), { check: /expired/i, jwt: id, label: `one address #${i}` });
+      }
+      await issued(w, await postToken(w, "github-actions", await gh.mint({ aud: AUD_GH }), pull), { method: "POST" });
     });
   });
 
