@@ -5,8 +5,9 @@
 # record goes into Tollgate's `issuers` KV key and one claims rule in front of the ACL
 # (ci/${claims.repository} for repositories of `org`); then a CI job's identity token is the
 # password (`--dest-creds github-actions:<identity token>`): skopeo pushes to ci/org/app and pulls
-# it back (same digest), its push to another repository is refused, an expired identity token fails
-# login, and Tollgate's audit lines carry the issuer and the identity token's jti.
+# it back (same digest, also with the username `oidc`), its push to another repository is refused,
+# an expired, a forged and a wrong-audience identity token fail, and Tollgate's audit lines carry
+# the issuer and the identity token's jti.
 set -euo pipefail
 TI_TEST="${TI_TEST:-token-oidc}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -94,6 +95,9 @@ expect_eq "no audit line contains the identity token" "" "$(printf '%s\n' "$audi
 rs_token="$(mint "alg=RS256&repository=org/tools")"
 expect_ok "an RS256 identity token (org/tools) pushes ci/org/tools:1" ti_push "github-actions:$rs_token" ci/org/tools:1
 
+expect_ok "username oidc (issuer chosen by the token's iss) pulls ci/org/app:1" \
+  ti_pull "oidc:$id_token" ci/org/app:1 "$W/pulled-oidc"
+
 expect_ok "skopeo login -u github-actions with the identity token" \
   ti_skopeo login --tls-verify=false -u github-actions --password-stdin "$TI_REG" <<<"$id_token"
 expect_ok "push with the stored login (ci/org/app:2)" \
@@ -121,6 +125,8 @@ expect_eq "and does not echo it" "" "$(printf '%s' "$body" | grep -F -- "${expir
 forged="$(mint "alg=ES256&repository=org/app&forged=same-kid")"
 expect_refused "a forged identity token (signature by an unpublished key) fails" "$TI_DENIED_RE" \
   ti_push "github-actions:$forged" ci/org/app:forged
+expect_match "Tollgate's 401 for it says the signature does not verify" '"code":"UNAUTHORIZED".*signature' \
+  "$(curl -s -m 10 -u "github-actions:$forged" "$TI_TG/token?service=$TI_SERVICE&scope=repository:ci/org/app:pull")"
 other_aud="$(curl -sf -m 10 "$ISS/mint?shape=github&aud=https://elsewhere.example&repository=org/app")"
 expect_refused "an identity token for another audience fails" "$TI_DENIED_RE" \
   ti_push "github-actions:$other_aud" ci/org/app:aud
