@@ -538,9 +538,11 @@ describe("federation: JWKS fetching, caching, rotation, outages", { skip: SKIP }
   });
   after(async () => k8s?.close());
 
-  async function withIssuer(opts, fn) {
+  async function withIssuer(opts, fn, record = (r) => r) {
     const gh = await startIssuer(opts);
-    const w = await startWorker({ kv: seed(gh, k8s) });
+    const kv = seed(gh, k8s);
+    kv.issuers = record(kv.issuers, gh);
+    const w = await startWorker({ kv });
     try {
       await fn(gh, w);
     } finally {
@@ -577,6 +579,31 @@ describe("federation: JWKS fetching, caching, rotation, outages", { skip: SKIP }
       await gh.setMode("up");
       await issued(w, await getToken(w, "github-actions", id, pull), { sub: GH_SUBJECT });
     });
+  });
+
+  test("a discovery document naming another issuer is not trusted: 503, its JWKS never fetched", async () => {
+    await withIssuer({ discoveryIssuer: "https://token.actions.githubusercontent.com" }, async (gh, w) => {
+      const id = await gh.mint({ aud: AUD_GH });
+      const { message } = await refused(await getToken(w, "github-actions", id, pull), { status: 503, check: /github/i, jwt: id });
+      assert.match(message, /discovery|issuer/i);
+      assert.equal(gh.hits.jwks, 0);
+    });
+  });
+
+  test("an issuer answering 200 with garbage (an HTML page) and nothing cached: 503, never a grant", async () => {
+    await withIssuer({}, async (gh, w) => {
+      await gh.setMode("garbage");
+      const id = await gh.mint({ aud: AUD_GH });
+      await refused(await postToken(w, "github-actions", id, pull), { method: "POST", status: 503, check: /github/i, jwt: id });
+    });
+  });
+
+  test("jwks_uri in the record skips discovery", async () => {
+    await withIssuer({}, async (gh, w) => {
+      await issued(w, await getToken(w, "github-actions", await gh.mint({ aud: AUD_GH }), pull), { sub: GH_SUBJECT });
+      assert.equal(gh.hits.discovery, 0, "discovery is not fetched");
+      assert.equal(gh.hits.jwks, 1);
+    }, (issuers, gh) => issuers.map((i) => (i.name === "github" ? { ...i, jwks_uri: `${gh.url}/.well-known/jwks` } : i)));
   });
 
   test("a slow issuer (1.5 s) still works", async () => {
