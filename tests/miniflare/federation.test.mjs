@@ -356,8 +356,19 @@ describe("federation: issuance, selection, policy, refusals", { skip: SKIP }, ()
     assert.deepEqual(grants(p), {});
   });
 
-  test("templates: a claim value that is not a safe repository path (glob characters, upper case, ..) never matches", async () => {
-    for (const repository of ["org/*", "org/App", "org/app/../../x", "org/a b"]) {
+  test("templates: claim values fold to lower case (as GHCR), claim globs do not", async () => {
+    const id = await mintGh({ claims: { repository: "org/App" } });
+    let p = await issued(w, await getToken(w, "github-actions", id, ["repository:ci/org/app:pull,push"]),
+      { sub: "github:org/App:refs/heads/main" });
+    assert.deepEqual(grants(p), { "repository:ci/org/app": "pull,push" });
+    // The rule's condition repository_owner = "org" is a case-sensitive glob: "Org" does not match it.
+    const upper = await mintGh({ claims: { repository: "Org/App" } });
+    p = await issued(w, await getToken(w, "github-actions", upper, ["repository:ci/org/app:pull"]));
+    assert.deepEqual(grants(p), {});
+  });
+
+  test("templates: a claim value that is not a safe repository path (glob characters, .., spaces) never matches", async () => {
+    for (const repository of ["org/*", "org/app/../../x", "org/a b", "org/app ", "org//app"]) {
       const id = await mintGh({ claims: { repository } });
       const p = await issued(w, await getToken(w, "github-actions", id,
         ["repository:ci/org/app:pull,push", "repository:ci/org/other:pull", "repository:ci/org/x:pull"]));
