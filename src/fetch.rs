@@ -85,12 +85,7 @@ async fn fetch_origin(
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let resp = JsFuture::from(global.fetch_with_request(&req))
         .await
-        .map_err(|e| {
-            FetchError(format!(
-                "connection failed: {}",
-                e.as_string().unwrap_or_default()
-            ))
-        })?
+        .map_err(|e| FetchError(connection_failed(&e)))?
         .dyn_into::<web_sys::Response>()
         .map_err(|_| fail("not an HTTP response"))?;
     let status = resp.status();
@@ -141,5 +136,27 @@ impl Fetch for WorkerFetch {
             store(url, &doc).await;
         }
         Ok(doc)
+    }
+}
+
+/// "connection failed", with the runtime's reason when it gives one. fetch() rejects with an
+/// Error object (not a string): its message's first line, bounded, is what an operator can act on.
+fn connection_failed(e: &wasm_bindgen::JsValue) -> String {
+    let reason = e
+        .dyn_ref::<js_sys::Error>()
+        .and_then(|err| err.message().as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_default();
+    let reason: String = reason
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    if reason.trim().is_empty() {
+        "connection failed".to_string()
+    } else {
+        format!("connection failed: {}", reason.trim())
     }
 }

@@ -584,7 +584,10 @@ describe("federation: JWKS fetching, caching, rotation, outages", { skip: SKIP }
       const id = await gh.mint({ aud: AUD_GH });
       const names = new RegExp(`github|${gh.url.replace(/[.]/g, "\\.")}`, "i");
       await gh.setMode("refuse");
-      await refused(await getToken(w, "github-actions", id, pull), { status: 503, check: names, jwt: id, label: "refused" });
+      const { message } = await refused(await getToken(w, "github-actions", id, pull), { status: 503, check: names, jwt: id, label: "refused" });
+      // The runtime's reason is an Error object: its message is shown, never an empty ": )".
+      assert.match(message, /connection failed/i);
+      assert.doesNotMatch(message, /:\s*\)/);
       await gh.setMode("error");
       await refused(await postToken(w, "github-actions", id, pull), { method: "POST", status: 503, check: names, jwt: id, label: "500" });
       await gh.setMode("up");
