@@ -130,6 +130,11 @@ fn looks_like_domain(first: &str) -> bool {
 }
 
 /// Validates a repository name such as `org/team/app` or `localhost:5000/org/app`.
+///
+/// distribution's anchored name regexp makes the domain optional, so a first component that
+/// looks like a host but is not one (`0.g_g` in `0.g_g/a`) is still valid as a path component;
+/// the proxy's route grammar accepts such names, and refusing them here would leave clients
+/// unable to get a token for a request the proxy lets through (found by fuzz/proxy_route).
 pub fn validate_repository_name(name: &str) -> Result<(), ReferenceError> {
     if name.is_empty() {
         return Err(ReferenceError::Empty);
@@ -139,13 +144,14 @@ pub fn validate_repository_name(name: &str) -> Result<(), ReferenceError> {
     }
     let mut parts = name.split('/');
     let first = parts.next().unwrap_or_default();
-    let mut rest: Vec<&str> = parts.collect();
-    if !rest.is_empty() && looks_like_domain(first) {
-        if !is_domain(first) {
-            return Err(ReferenceError::BadDomain(first.to_string()));
-        }
-    } else {
-        rest.insert(0, first);
+    let rest: Vec<&str> = parts.collect();
+    let domain_ok = !rest.is_empty() && looks_like_domain(first) && is_domain(first);
+    if !domain_ok && !is_path_component(first) {
+        return Err(if !rest.is_empty() && looks_like_domain(first) {
+            ReferenceError::BadDomain(first.to_string())
+        } else {
+            ReferenceError::BadComponent(first.to_string())
+        });
     }
     for c in rest {
         if !is_path_component(c) {
@@ -206,6 +212,24 @@ mod tests {
                 "{n:?} should be refused"
             );
         }
+    }
+
+    /// Regression (fuzz/regressions/proxy_route/name-with-dot-and-underscore): a first component
+    /// with '.' that is no valid host is still a valid path component, as in distribution.
+    #[test]
+    fn host_like_path_component_is_a_path_component() {
+        for n in ["0.g_g/a", "my.chart__x/app", "a.b_c/d/e"] {
+            assert_eq!(validate_repository_name(n), Ok(()), "{n}");
+        }
+        // Neither a host nor a path component: the message names the host grammar.
+        assert!(matches!(
+            validate_repository_name("Bad_Host.example/app"),
+            Err(ReferenceError::BadDomain(_))
+        ));
+        assert!(matches!(
+            validate_repository_name("a..b/app"),
+            Err(ReferenceError::BadDomain(_))
+        ));
     }
 
     #[test]

@@ -216,6 +216,16 @@ mod tests {
         assert_eq!(s.actions, vec!["pull"]);
     }
 
+    /// Regression (fuzz/regressions/proxy_route/name-with-dot-and-underscore): the proxy demanded
+    /// `repository:0.g_g/a:pull,push` for `POST /v2/0.g_g/a/blobs/uploads/`, a scope the token
+    /// endpoint refused, so no client could ever be authorized for that repository.
+    #[test]
+    fn scope_for_host_like_first_component_parses() {
+        let s = Scope::parse("repository:0.g_g/a:pull,push").unwrap();
+        assert_eq!(s.name, "0.g_g/a");
+        assert_eq!(s.to_string(), "repository:0.g_g/a:pull,push");
+    }
+
     #[test]
     fn class_and_catalog_and_chart_types() {
         let s = Scope::parse("repository(plugin):org/app:pull").unwrap();

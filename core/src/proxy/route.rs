@@ -592,6 +592,22 @@ mod tests {
         one("repository", name, actions)
     }
 
+    /// Regression (fuzz/regressions/proxy_route/name-with-dot-and-underscore): every scope the
+    /// proxy demands must be one the token endpoint parses, or no token can ever satisfy it.
+    #[test]
+    fn demanded_scopes_parse_at_the_token_endpoint() {
+        for path in ["/v2/0.g_g/a/blobs/uploads/", "/v2/my.chart__x/app/manifests/latest"] {
+            let method = if path.ends_with('/') { "POST" } else { "GET" };
+            let Ok(Required::Access(list)) = req(method, path) else {
+                panic!("{path} should map to a scope");
+            };
+            for a in list {
+                let text = format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(","));
+                assert!(crate::scope::Scope::parse(&text).is_ok(), "{text}");
+            }
+        }
+    }
+
     #[test]
     fn base_needs_only_authentication() {
         assert_eq!(req("GET", "/v2/"), Ok(Required::Authenticated));
