@@ -830,5 +830,228 @@ mod tests {
                 prop_assert!(Acl::default().authorize(&user(&account, &[]), "s", &[scope]).is_empty());
             }
         }
+
+        // Multi-rule ACLs drawn from small alphabets that collide often: globs, placeholders and
+        // glob characters in the principal's own values.
+        fn pattern(list: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+            proptest::option::of(proptest::sample::select(list).prop_map(str::to_string))
+        }
+
+        fn rule() -> impl Strategy<Value = Rule> {
+            (
+                (
+                    pattern(&["alice", "bob", "*", "a*", "?lice"]),
+                    pattern(&["dev", "*", "d?v"]),
+                    proptest::option::of(any::<bool>()),
+                    pattern(&["reg", "*", "other"]),
+                ),
+                (
+                    pattern(&["repository", "*", "registry"]),
+                    pattern(&[
+                        "*",
+                        "org/*",
+                        "${account}/*",
+                        "${labels:team}/*",
+                        "${service}",
+                        "catalog",
+                        "${type}/x",
+                        "a*b?",
+                    ]),
+                    pattern(&["blue*", "*", "red"]),
+                    proptest::collection::vec(action(), 0..3),
+                ),
+            )
+                .prop_map(
+                    |((account, group, anonymous, service), (typ, name, team, actions))| Rule {
+                        matcher: Match {
+                            account,
+                            group,
+                            anonymous,
+                            service,
+                            resource_type: typ,
+                            name,
+                            labels: team
+                                .map(|t| BTreeMap::from([("team".to_string(), t)]))
+                                .unwrap_or_default(),
+                        },
+                        actions,
+                        comment: None,
+                    },
+                )
+        }
+
+        fn principal() -> impl Strategy<Value = Principal> {
+            prop_oneof![
+                Just(Principal::Anonymous),
+                (
+                    proptest::sample::select(&["alice", "bob", "*", "a?", "org"][..]),
+                    proptest::collection::vec(
+                        proptest::sample::select(&["dev", "ops", "*"][..]),
+                        0..3
+                    ),
+                    proptest::collection::vec(
+                        proptest::sample::select(&["blue", "red", "*", "bl?e"][..]),
+                        0..3
+                    ),
+                )
+                    .prop_map(|(name, groups, team)| {
+                        let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+                        let mut labels = BTreeMap::new();
+                        if !team.is_empty() {
+                            labels.insert(
+                                "team".to_string(),
+                                team.iter().map(|t| t.to_string()).collect(),
+                            );
+                        }
+                        Principal::user(name, &groups, &labels)
+                    }),
+                Just(Principal::Workload {
+                    issuer: "i".into(),
+                    subject: "alice".into(),
+                    claims: BTreeMap::new()
+                }),
+            ]
+        }
+
+        fn requested() -> impl Strategy<Value = Vec<Scope>> {
+            let resource = proptest::sample::select(
+                &[
+                    "repository:org/app",
+                    "repository:alice/x",
+                    "repository:blue/x",
+                    "repository:repository/x",
+                    "repository:reg",
+                    "repository:ab/x",
+                    "registry:catalog",
+                    "repository(plugin):org/app",
+                ][..],
+            );
+            proptest::collection::vec((resource, proptest::collection::vec(action(), 1..4)), 1..5)
+                .prop_map(|v| {
+                    let texts: Vec<String> = v
+                        .iter()
+                        .map(|(r, a)| format!("{r}:{}", a.join(",")))
+                        .collect();
+                    crate::scope::parse_scopes(texts.iter().map(String::as_str)).unwrap()
+                })
+        }
+
+        fn valid_acl() -> impl Strategy<Value = Vec<Rule>> {
+            proptest::collection::vec(rule(), 0..8)
+                .prop_filter("validation refuses some combinations", |r| {
+                    Acl::from_rules(r.clone()).is_ok()
+                })
+        }
+
+        proptest! {
+            /// For every scope: granted + refused is exactly what was asked; the grant is within
+            /// the deciding rule's actions; explain and authorize agree; no rule, no grant.
+            #[test]
+            fn grant_is_subset_of_request_and_deciding_rule(
+                rules in valid_acl(), p in principal(), service in prop_oneof![Just("reg"), Just("other")],
+                req in requested(),
+            ) {
+                let a = Acl::from_rules(rules.clone()).unwrap();
+                let decisions = a.explain(&p, service, &req);
+                for d in &decisions {
+                    let mut all: Vec<String> = d.granted.iter().chain(&d.refused).cloned().collect();
+                    all.sort();
+                    prop_assert_eq!(&all, &d.scope.actions);
+                    match d.rule {
+                        None => prop_assert!(d.granted.is_empty()),
+                        Some(i) => {
+                            let allowed = &rules[i].actions;
+                            let star = allowed.iter().any(|x| x == "*");
+                            prop_assert!(d.granted.iter().all(|x| star || allowed.contains(x)));
+                        }
+                    }
+                }
+                let granted = a.authorize(&p, service, &req);
+                let expect: Vec<Access> = decisions.iter().filter(|d| !d.granted.is_empty()).map(|d| Access {
+                    resource_type: d.scope.resource_type.clone(),
+                    name: d.scope.name.clone(),
+                    actions: d.granted.clone(),
+                }).collect();
+                prop_assert_eq!(granted, expect);
+            }
+
+            /// First match wins: the deciding rule is the first one that, alone in an ACL, would
+            /// decide this scope.
+            #[test]
+            fn first_matching_rule_decides(
+                rules in valid_acl(), p in principal(), req in requested(),
+            ) {
+                let a = Acl::from_rules(rules.clone()).unwrap();
+                for d in a.explain(&p, "reg", &req) {
+                    let first = rules.iter().position(|r| {
+                        Acl::from_rules(vec![r.clone()]).unwrap().explain(&p, "reg", std::slice::from_ref(&d.scope))[0].rule.is_some()
+                    });
+                    prop_assert_eq!(d.rule, first);
+                }
+            }
+
+            /// Workloads and an empty ACL get nothing; anonymous requests are decided only by rules
+            /// without account, group, label or ${account}/${labels:} conditions.
+            #[test]
+            fn who_can_match(rules in valid_acl(), p in principal(), req in requested()) {
+                let a = Acl::from_rules(rules.clone()).unwrap();
+                prop_assert!(Acl::default().authorize(&p, "reg", &req).is_empty());
+                for d in a.explain(&p, "reg", &req) {
+                    let Some(i) = d.rule else { continue };
+                    let m = &rules[i].matcher;
+                    let workload = matches!(p, Principal::Workload { .. });
+                    prop_assert!(!workload, "a workload matched rule #{}", i);
+                    if p.is_anonymous() {
+                        prop_assert!(m.account.is_none() && m.group.is_none() && m.labels.is_empty());
+                        prop_assert!(m.anonymous != Some(false));
+                        let personal = m.name.as_deref().is_some_and(|n| n.contains("${account}") || n.contains("${labels:"));
+                        prop_assert!(!personal, "anonymous matched a personal name pattern in rule #{}", i);
+                    } else {
+                        prop_assert!(m.anonymous != Some(true));
+                    }
+                }
+            }
+
+            /// A rule `shadowed_rules` reports as dead never decides anything.
+            #[test]
+            fn shadowed_rules_never_decide(rules in valid_acl(), p in principal(), req in requested()) {
+                let a = Acl::from_rules(rules).unwrap();
+                let shadowed = a.shadowed_rules();
+                for d in a.explain(&p, "reg", &req) {
+                    prop_assert!(!shadowed.iter().any(|(j, _)| Some(*j) == d.rule), "{:?} {:?}", d, shadowed);
+                }
+            }
+
+            /// A deny-all rule first denies everything; rules appended at the end never change a
+            /// decision an earlier rule made.
+            #[test]
+            fn deny_first_and_append_last(rules in valid_acl(), p in principal(), req in requested()) {
+                let mut deny = vec![Rule { actions: vec![], ..Rule::default() }];
+                deny.extend(rules.iter().cloned());
+                prop_assert!(Acl::from_rules(deny).unwrap().authorize(&p, "reg", &req).is_empty());
+                let before = Acl::from_rules(rules.clone()).unwrap().explain(&p, "reg", &req);
+                let mut more = rules;
+                more.push(Rule { actions: vec!["*".into()], ..Rule::default() });
+                let after = Acl::from_rules(more).unwrap().explain(&p, "reg", &req);
+                for (b, a) in before.iter().zip(&after) {
+                    if b.rule.is_some() {
+                        prop_assert_eq!(b, a);
+                    }
+                }
+            }
+
+            /// Glob characters in an account name or label value never act as a pattern when
+            /// substituted into a rule's name.
+            #[test]
+            fn substituted_values_never_widen(
+                name in "[a-c]{0,2}[*?][a-c*?]{0,2}", req in requested(),
+            ) {
+                let a = acl(r#"[{"match": {"name": "${account}/*"}, "actions": ["*"]},
+                               {"match": {"name": "${labels:team}/*"}, "actions": ["*"]}]"#);
+                let labels = BTreeMap::from([("team".to_string(), vec![name.clone()])]);
+                let p = Principal::user(&name, &[], &labels);
+                prop_assert!(a.authorize(&p, "reg", &req).is_empty());
+            }
+        }
     }
 }

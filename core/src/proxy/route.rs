@@ -596,7 +596,10 @@ mod tests {
     /// proxy demands must be one the token endpoint parses, or no token can ever satisfy it.
     #[test]
     fn demanded_scopes_parse_at_the_token_endpoint() {
-        for path in ["/v2/0.g_g/a/blobs/uploads/", "/v2/my.chart__x/app/manifests/latest"] {
+        for path in [
+            "/v2/0.g_g/a/blobs/uploads/",
+            "/v2/my.chart__x/app/manifests/latest",
+        ] {
             let method = if path.ends_with('/') { "POST" } else { "GET" };
             let Ok(Required::Access(list)) = req(method, path) else {
                 panic!("{path} should map to a scope");
