@@ -10,6 +10,10 @@ export TG_ROOT
 TG_WORKER_BUILD_VERSION="0.8.7"
 TG_WASM_BINDGEN_VERSION="0.2.130"
 TG_WASM_TARGET="wasm32-unknown-unknown"
+# cargo-fuzz (scripts/fuzz.sh) and the toolchain it builds with: libFuzzer and the sanitizers need
+# nightly. Checked with rustc 1.97.0-nightly (2026-05-19); FUZZ_TOOLCHAIN=nightly-YYYY-MM-DD pins one.
+TG_CARGO_FUZZ_VERSION="0.13.2"
+TG_FUZZ_TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
 # Rust release installed when a machine has none (the one the team builds and lints with; a newer
 # stable may bring new clippy lints that fail -D warnings).
 TG_RUST_VERSION="1.95.0"

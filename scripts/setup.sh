@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything needed to build, run and test Tollgate. Idempotent: each step checks what is
 # already there first, so a rerun on a set-up machine takes seconds.
-#   scripts/setup.sh            Rust wasm target + components, worker-build, wasm-bindgen-cli, npm packages
+#   scripts/setup.sh            Rust wasm target + components, worker-build, wasm-bindgen-cli, nightly +
+#                               cargo-fuzz, npm packages
 #   scripts/setup.sh --interop  also the Debian packages the interop/bench tests drive (registry, skopeo,
 #                               docker, containerd, podman, wrk, ...) and their Python packages
 # Never asks anything (CI has no stdin).
@@ -53,6 +54,13 @@ setup_rust() {
   tg_cargo_install worker-build "$TG_WORKER_BUILD_VERSION" worker-build --locked
   # Without --locked, as in the toolchain notes (the combination known to build here).
   tg_cargo_install wasm-bindgen-cli "$TG_WASM_BINDGEN_VERSION" wasm-bindgen
+  # Fuzzing (scripts/fuzz.sh): a nightly toolchain (its std ships the ASan runtime) and cargo-fuzz.
+  if rustup run "$TG_FUZZ_TOOLCHAIN" rustc --version >/dev/null 2>&1; then
+    tg_info "rust toolchain $TG_FUZZ_TOOLCHAIN present (fuzzing)"
+  else
+    rustup toolchain install "$TG_FUZZ_TOOLCHAIN" --profile minimal
+  fi
+  tg_cargo_install cargo-fuzz "$TG_CARGO_FUZZ_VERSION" cargo-fuzz --locked
 }
 
 # npm ci wipes node_modules, which would pull the rug from under a running `wrangler dev`, so only

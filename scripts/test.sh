@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every test (CI runs it through .ci/run). Fails fast, non-zero exit.
-#   scripts/test.sh                    everything: setup --interop, native, wasm, miniflare, interop
+#   scripts/test.sh                    everything: setup --interop, native, fuzz, wasm, miniflare, interop
 #   scripts/test.sh PART [PART...]     only some parts, in the order given:
 #     native     cargo fmt --check, cargo clippy (native, -D warnings), cargo test --workspace
+#     fuzz       scripts/fuzz.sh: every cargo-fuzz target for FUZZ_SECONDS each (default 15)
 #     wasm       core + worker build for wasm32 (clippy -D warnings), the worker bundle (scripts/build.sh)
 #     miniflare  build the worker, then node --test tests/miniflare/
 #     interop    build the worker, then tests/interop/run.sh (skipped if it does not exist yet)
@@ -12,14 +13,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$TG_ROOT"
 
-ALL_PARTS=(native wasm miniflare interop)
+ALL_PARTS=(native fuzz wasm miniflare interop)
 parts=()
 for arg in "$@"; do
   case "$arg" in
-    native|wasm|miniflare|interop) parts+=("$arg") ;;
+    native|fuzz|wasm|miniflare|interop) parts+=("$arg") ;;
     all) parts+=("${ALL_PARTS[@]}") ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) tg_die "unknown part: $arg (native, wasm, miniflare, interop, all)" ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) tg_die "unknown part: $arg (native, fuzz, wasm, miniflare, interop, all)" ;;
   esac
 done
 [ "${#parts[@]}" -gt 0 ] || parts=("${ALL_PARTS[@]}")
@@ -86,6 +87,8 @@ fmt_check() { cargo fmt --all --check; }
 clippy_native() { cargo clippy --workspace --all-targets -- -D warnings; }
 test_native() { cargo test --workspace; }
 build_core_wasm() { cargo build -p tollgate-core --target "$TG_WASM_TARGET"; }
+# CI budget: one ASan build of all targets (~4 min cold on 2 cores) plus 15 s per target.
+fuzz_bounded() { bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"; }
 clippy_worker_wasm() { cargo clippy -p tollgate-worker --target "$TG_WASM_TARGET" -- -D warnings; }
 
 BUILT=0
@@ -123,6 +126,9 @@ for part in "${parts[@]}"; do
       step "native: cargo fmt --check" fmt_check
       step "native: cargo clippy -D warnings" clippy_native
       step "native: cargo test --workspace" test_native
+      ;;
+    fuzz)
+      step "fuzz: cargo-fuzz targets (scripts/fuzz.sh)" fuzz_bounded
       ;;
     wasm)
       step "wasm: build tollgate-core for wasm32" build_core_wasm
