@@ -87,7 +87,7 @@ fmt_check() { cargo fmt --all --check; }
 clippy_native() { cargo clippy --workspace --all-targets -- -D warnings; }
 test_native() { cargo test --workspace; }
 build_core_wasm() { cargo build -p tollgate-core --target "$TG_WASM_TARGET"; }
-# CI budget: one ASan build of all targets (~4 min cold on 2 cores) plus 15 s per target.
+# CI budget: one ASan build of all targets (2-4 min cold on 2 cores, by load) plus 15 s per target.
 fuzz_bounded() { bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"; }
 clippy_worker_wasm() { cargo clippy -p tollgate-worker --target "$TG_WASM_TARGET" -- -D warnings; }
 
