@@ -1,8 +1,9 @@
 //! The ACL evaluator with structured input: rules, a principal and scopes drawn from small
 //! alphabets that collide often (globs, placeholders, glob characters in account names).
-//! Invariants: a grant is a subset of what was asked and of what the deciding rule allows; workloads
-//! get nothing; anonymous requests are decided only by rules without principal conditions; a rule
-//! `shadowed_rules` reports as dead never decides; a deny-all rule first denies everything.
+//! Invariants: a grant is a subset of what was asked and of what the deciding rule allows; account
+//! conditions never match workloads nor issuer/claims conditions accounts; anonymous requests are
+//! decided only by rules without principal conditions; a rule `shadowed_rules` reports as dead
+//! never decides; a deny-all rule first denies everything.
 #![no_main]
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
@@ -16,7 +17,7 @@ const ACCOUNTS: [&str; 6] = ["alice", "bob", "*", "a*", "?lice", "admin"];
 const GROUPS: [&str; 4] = ["dev", "*", "d?v", "ops"];
 const SERVICES: [&str; 3] = ["registry.local", "*", "other"];
 const TYPES: [&str; 4] = ["repository", "*", "registry", "artifact-repository"];
-const NAMES: [&str; 11] = [
+const NAMES: [&str; 13] = [
     "*",
     "org/*",
     "${account}/*",
@@ -28,13 +29,20 @@ const NAMES: [&str; 11] = [
     "a*b?",
     "catalog",
     "${account}",
+    "${claims.repository}",
+    "ci/${claims.repository}",
 ];
+const ISSUERS: [&str; 3] = ["https://ci.example", "*", "https://other.example"];
+const CLAIM_PATTERNS: [&str; 3] = ["org/*", "*", "myorg/app"];
+const CLAIM_VALUES: [&str; 4] = ["org/app", "MyOrg/App", "a*", "bad value"];
 const LABEL_PATTERNS: [&str; 4] = ["blue*", "*", "red", "b?ue"];
 const LABEL_VALUES: [&str; 5] = ["blue", "red", "*", "bl?e", "org"];
 const ACTIONS: [&str; 4] = ["pull", "push", "delete", "*"];
 const PRINCIPAL_NAMES: [&str; 6] = ["alice", "bob", "admin", "*", "a?", "org"];
-const SCOPES: [&str; 12] = [
+const SCOPES: [&str; 14] = [
     "repository:org/app",
+    "repository:ci/myorg/app",
+    "repository:myorg/app",
     "repository:alice/x",
     "repository:bob/x",
     "repository:public/x",
@@ -73,6 +81,8 @@ struct InRule {
     resource_type: Option<u8>,
     name: Option<u8>,
     team: Option<u8>,
+    issuer: Option<u8>,
+    claim: Option<u8>,
     actions: u8,
 }
 
@@ -80,7 +90,7 @@ struct InRule {
 enum InPrincipal {
     Anonymous,
     Account { name: u8, groups: u8, team: u8 },
-    Workload,
+    Workload { issuer: u8, claim: Option<u8> },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -105,6 +115,16 @@ fn rule(r: &InRule) -> Rule {
             resource_type: opt(&TYPES, r.resource_type),
             name: opt(&NAMES, r.name),
             labels,
+            issuer: opt(&ISSUERS, r.issuer),
+            claims: r
+                .claim
+                .map(|c| {
+                    BTreeMap::from([(
+                        "repository".to_string(),
+                        pick(&CLAIM_PATTERNS, c).to_string(),
+                    )])
+                })
+                .unwrap_or_default(),
         },
         actions: actions(r.actions),
         comment: None,
@@ -133,10 +153,14 @@ fn principal(p: &InPrincipal) -> Principal {
             }
             Principal::user(pick(&PRINCIPAL_NAMES, *name), &groups, &labels)
         }
-        InPrincipal::Workload => Principal::Workload {
-            issuer: "https://issuer.example".into(),
+        InPrincipal::Workload { issuer, claim } => Principal::Workload {
+            issuer: pick(&["https://ci.example", "https://other.example"], *issuer).into(),
             subject: "alice".into(),
-            claims: BTreeMap::new(),
+            claims: claim
+                .map(|c| {
+                    BTreeMap::from([("repository".to_string(), pick(&CLAIM_VALUES, c).to_string())])
+                })
+                .unwrap_or_default(),
         },
     }
 }
@@ -187,20 +211,28 @@ fuzz_target!(|input: Input| {
         if r.actions.is_empty() {
             assert!(d.granted.is_empty(), "an explicit deny granted something");
         }
-        assert!(
-            !matches!(p, Principal::Workload { .. }),
-            "a workload matched rule #{i}"
-        );
-        if p.is_anonymous() {
-            let m = &r.matcher;
-            assert!(m.account.is_none() && m.group.is_none() && m.labels.is_empty());
-            assert_ne!(m.anonymous, Some(false));
-            assert!(!m
-                .name
-                .as_deref()
-                .is_some_and(|n| n.contains("${account}") || n.contains("${labels:")));
-        } else {
-            assert_ne!(r.matcher.anonymous, Some(true));
+        let m = &r.matcher;
+        let name = m.name.as_deref().unwrap_or("");
+        let for_users = m.account.is_some()
+            || m.group.is_some()
+            || !m.labels.is_empty()
+            || name.contains("${account}")
+            || name.contains("${labels:");
+        let for_workloads =
+            m.issuer.is_some() || !m.claims.is_empty() || name.contains("${claims.");
+        match &p {
+            Principal::Anonymous => {
+                assert!(!for_users && !for_workloads, "anonymous matched rule #{i}");
+                assert_ne!(m.anonymous, Some(false));
+            }
+            Principal::Account { .. } => {
+                assert!(!for_workloads, "an account matched workload rule #{i}");
+                assert_ne!(m.anonymous, Some(true));
+            }
+            Principal::Workload { .. } => {
+                assert!(!for_users, "a workload matched account rule #{i}");
+                assert_ne!(m.anonymous, Some(true));
+            }
         }
         if let Some((_, by)) = shadowed.iter().find(|(j, _)| *j == i) {
             panic!("rule #{i} decided although shadowed_rules says rule #{by} hides it");

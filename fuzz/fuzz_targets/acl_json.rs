@@ -34,10 +34,16 @@ fuzz_target!(|data: &[u8]| {
         Principal::Anonymous,
         Principal::user("alice", &["dev".to_string()], &labels),
         Principal::user("admin", &[], &BTreeMap::new()),
+        Principal::Workload {
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            subject: "repo:MyOrg/App:ref:refs/heads/main".into(),
+            claims: BTreeMap::from([("repository".to_string(), "MyOrg/App".to_string())]),
+        },
     ];
     let requested = parse_scopes([
         "repository:org/app:pull,push,delete repository:alice/x:* registry:catalog:*",
         "repository:public/x:pull artifact-repository:org1/repo1:pull,push repository:blue/a:pull",
+        "repository:ci/myorg/app:pull,push",
     ])
     .expect("fixed scopes parse");
     for p in &principals {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_core::limits::{MAX_ACCOUNT_LEN, MAX_PASSWORD_LEN, MAX_SCOPES, MAX_SCOPE_LEN};
+use tollgate_core::limits::{MAX_ACCOUNT_LEN, MAX_FORM_LEN, MAX_SCOPES, MAX_SCOPE_LEN};
 use tollgate_core::protocol::request::check_form_content_type;
 use tollgate_core::protocol::{Grant, TokenRequest};
 use tollgate_core::scope::parse_scopes;
@@ -31,7 +31,7 @@ fn check(r: &TokenRequest) {
     match &r.grant {
         Grant::Password { username, password } => {
             assert!(!username.is_empty() && username.len() <= MAX_ACCOUNT_LEN);
-            assert!(!password.expose().is_empty() && password.expose().len() <= MAX_PASSWORD_LEN);
+            assert!(!password.expose().is_empty() && password.expose().len() <= MAX_FORM_LEN);
             assert_eq!(format!("{password:?}"), "Secret(<redacted>)");
         }
         Grant::RefreshToken { refresh_token } => {

@@ -856,13 +856,23 @@ mod tests {
                         "catalog",
                         "${type}/x",
                         "a*b?",
+                        "${claims.repository}",
+                        "ci/${claims.repository}",
                     ]),
                     pattern(&["blue*", "*", "red"]),
                     proptest::collection::vec(action(), 0..3),
                 ),
+                (
+                    pattern(&["https://ci.example", "*", "https://other.example"]),
+                    pattern(&["org/*", "*", "myorg/app"]),
+                ),
             )
                 .prop_map(
-                    |((account, group, anonymous, service), (typ, name, team, actions))| Rule {
+                    |(
+                        (account, group, anonymous, service),
+                        (typ, name, team, actions),
+                        (issuer, repo),
+                    )| Rule {
                         matcher: Match {
                             account,
                             group,
@@ -872,6 +882,10 @@ mod tests {
                             name,
                             labels: team
                                 .map(|t| BTreeMap::from([("team".to_string(), t)]))
+                                .unwrap_or_default(),
+                            issuer,
+                            claims: repo
+                                .map(|r| BTreeMap::from([("repository".to_string(), r)]))
                                 .unwrap_or_default(),
                         },
                         actions,
@@ -905,11 +919,19 @@ mod tests {
                         }
                         Principal::user(name, &groups, &labels)
                     }),
-                Just(Principal::Workload {
-                    issuer: "i".into(),
-                    subject: "alice".into(),
-                    claims: BTreeMap::new()
-                }),
+                (
+                    proptest::sample::select(&["https://ci.example", "https://other.example"][..]),
+                    proptest::option::of(proptest::sample::select(
+                        &["org/app", "MyOrg/App", "a*", "bad value"][..]
+                    )),
+                )
+                    .prop_map(|(issuer, repo)| Principal::Workload {
+                        issuer: issuer.into(),
+                        subject: "alice".into(),
+                        claims: repo
+                            .map(|r| BTreeMap::from([("repository".to_string(), r.to_string())]))
+                            .unwrap_or_default(),
+                    }),
             ]
         }
 
@@ -917,6 +939,8 @@ mod tests {
             let resource = proptest::sample::select(
                 &[
                     "repository:org/app",
+                    "repository:ci/myorg/app",
+                    "repository:myorg/app",
                     "repository:alice/x",
                     "repository:blue/x",
                     "repository:repository/x",
@@ -990,8 +1014,9 @@ mod tests {
                 }
             }
 
-            /// Workloads and an empty ACL get nothing; anonymous requests are decided only by rules
-            /// without account, group, label or ${account}/${labels:} conditions.
+            /// An empty ACL grants nothing. Account conditions and ${account}/${labels:} names only
+            /// ever match accounts; issuer/claims conditions and ${claims.} names only workloads;
+            /// anonymous requests only rules without any principal condition.
             #[test]
             fn who_can_match(rules in valid_acl(), p in principal(), req in requested()) {
                 let a = Acl::from_rules(rules.clone()).unwrap();
@@ -999,15 +1024,23 @@ mod tests {
                 for d in a.explain(&p, "reg", &req) {
                     let Some(i) = d.rule else { continue };
                     let m = &rules[i].matcher;
-                    let workload = matches!(p, Principal::Workload { .. });
-                    prop_assert!(!workload, "a workload matched rule #{}", i);
-                    if p.is_anonymous() {
-                        prop_assert!(m.account.is_none() && m.group.is_none() && m.labels.is_empty());
-                        prop_assert!(m.anonymous != Some(false));
-                        let personal = m.name.as_deref().is_some_and(|n| n.contains("${account}") || n.contains("${labels:"));
-                        prop_assert!(!personal, "anonymous matched a personal name pattern in rule #{}", i);
-                    } else {
-                        prop_assert!(m.anonymous != Some(true));
+                    let name = m.name.as_deref().unwrap_or("");
+                    let for_users = m.account.is_some() || m.group.is_some() || !m.labels.is_empty()
+                        || name.contains("${account}") || name.contains("${labels:");
+                    let for_workloads = m.issuer.is_some() || !m.claims.is_empty() || name.contains("${claims.");
+                    match &p {
+                        Principal::Anonymous => {
+                            prop_assert!(!for_users && !for_workloads, "anonymous matched rule #{}", i);
+                            prop_assert!(m.anonymous != Some(false), "rule #{}", i);
+                        }
+                        Principal::Account { .. } => {
+                            prop_assert!(!for_workloads, "an account matched workload rule #{}", i);
+                            prop_assert!(m.anonymous != Some(true), "rule #{}", i);
+                        }
+                        Principal::Workload { .. } => {
+                            prop_assert!(!for_users, "a workload matched account rule #{}", i);
+                            prop_assert!(m.anonymous != Some(true), "rule #{}", i);
+                        }
                     }
                 }
             }
@@ -1047,10 +1080,17 @@ mod tests {
                 name in "[a-c]{0,2}[*?][a-c*?]{0,2}", req in requested(),
             ) {
                 let a = acl(r#"[{"match": {"name": "${account}/*"}, "actions": ["*"]},
-                               {"match": {"name": "${labels:team}/*"}, "actions": ["*"]}]"#);
+                               {"match": {"name": "${labels:team}/*"}, "actions": ["*"]},
+                               {"match": {"name": "${claims.repository}/*"}, "actions": ["*"]}]"#);
                 let labels = BTreeMap::from([("team".to_string(), vec![name.clone()])]);
                 let p = Principal::user(&name, &[], &labels);
                 prop_assert!(a.authorize(&p, "reg", &req).is_empty());
+                let w = Principal::Workload {
+                    issuer: "https://ci.example".into(),
+                    subject: "s".into(),
+                    claims: BTreeMap::from([("repository".to_string(), name.clone())]),
+                };
+                prop_assert!(a.authorize(&w, "reg", &req).is_empty());
             }
         }
     }
