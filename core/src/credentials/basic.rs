@@ -43,6 +43,7 @@ pub enum CredentialError {
     NoColon,
     EmptyUsername,
     UsernameTooLong,
+    UsernameControl,
     PasswordTooLong,
     EmptyToken,
 }
@@ -66,6 +67,7 @@ impl fmt::Display for CredentialError {
             Self::UsernameTooLong => {
                 write!(f, "the username is longer than {MAX_ACCOUNT_LEN} bytes")
             }
+            Self::UsernameControl => f.write_str("the username contains control characters"),
             Self::PasswordTooLong => {
                 write!(f, "the password is longer than {MAX_PASSWORD_LEN} bytes")
             }
@@ -105,6 +107,10 @@ pub fn parse_basic_authorization(header: &str) -> Result<BasicCredentials, Crede
     }
     if username.len() > MAX_ACCOUNT_LEN {
         return Err(CredentialError::UsernameTooLong);
+    }
+    // As for a form's `username`: no account name holds one, and it would end up in a KV key.
+    if username.chars().any(char::is_control) {
+        return Err(CredentialError::UsernameControl);
     }
     if password.len() > MAX_PASSWORD_LEN {
         return Err(CredentialError::PasswordTooLong);
@@ -184,6 +190,14 @@ mod tests {
         assert_eq!(
             parse_basic_authorization(&long_user),
             Err(CredentialError::UsernameTooLong)
+        );
+        assert_eq!(
+            parse_basic_authorization(&basic("ali\nce:pw")),
+            Err(CredentialError::UsernameControl)
+        );
+        assert_eq!(
+            parse_basic_authorization(&basic("alice\u{0}:pw")),
+            Err(CredentialError::UsernameControl)
         );
         let long_pw = basic(&format!("u:{}", "p".repeat(MAX_PASSWORD_LEN + 1)));
         assert_eq!(
