@@ -57,7 +57,7 @@ pub struct UserRecord {
     pub disabled: bool,
     #[serde(default)]
     pub groups: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::unique_keys::map")]
     pub labels: BTreeMap<String, Vec<String>>,
 }
 
@@ -118,6 +118,19 @@ mod tests {
             "account missing"
         );
         assert!(RefreshRecord::from_json(r#"{"account":"a","service":"s"}"#).is_err());
+    }
+
+    #[test]
+    fn duplicate_keys_are_malformed_not_last_wins() {
+        // Struct fields (serde derive) and label maps (unique_keys) alike.
+        for text in [
+            r#"{"password":"$2y$10$a","password":"$2y$10$b"}"#,
+            r#"{"disabled":true,"disabled":false}"#,
+            r#"{"labels":{"team":["blue"],"team":["admins"]}}"#,
+        ] {
+            assert!(UserRecord::from_json(text).is_err(), "{text}");
+        }
+        assert!(ApiKeyRecord::from_json(r#"{"account":"a","account":"b"}"#).is_err());
     }
 
     #[test]
