@@ -121,6 +121,10 @@ function kvValue(value) {
  * @param {Record<string,string|undefined>} [opts.secrets] overrides for defaultSecrets()
  * @param {Record<string,unknown>} [opts.kv]  initial TOLLGATE_KV contents (non-strings are JSON-encoded)
  * @param {boolean} [opts.log]  show the worker's console output (default: env TOLLGATE_TEST_LOG=1)
+ * @param {object} [opts.worker]  extra Miniflare options for Tollgate's worker (e.g. serviceBindings;
+ *   `kvNamespaces: []` leaves TOLLGATE_KV unbound, and then `kv` is not seeded)
+ * @param {object[]} [opts.workers]  further workers run next to Tollgate (e.g. a faulty KV service)
+ * @param {object} [opts.miniflare]  extra shared Miniflare options (e.g. handleRuntimeStdio)
  * @returns {Promise<{mf: Miniflare, fetch: (path: string, init?: RequestInit) => Promise<Response>,
  *   kv: KVNamespace, bindings: Record<string,string>, dispose: () => Promise<void>}>}
  */
@@ -130,7 +134,8 @@ export async function startWorker(opts = {}) {
   }
   const bindings = merge(merge(DEFAULT_VARS, opts.vars), merge(defaultSecrets(), opts.secrets));
   const showLog = opts.log ?? process.env.TOLLGATE_TEST_LOG === "1";
-  const mf = new Miniflare({
+  const main = {
+    name: "tollgate",
     modules: true,
     scriptPath: SCRIPT_PATH,
     // index.js imports "./index_bg.wasm"; this rule turns that import into a WebAssembly.Module.
@@ -138,11 +143,17 @@ export async function startWorker(opts = {}) {
     compatibilityDate: COMPATIBILITY_DATE,
     kvNamespaces: [KV_BINDING],
     bindings,
+    ...opts.worker,
+  };
+  const shared = {
     cf: false,
     host: "127.0.0.1",
     port: 0,
     log: showLog ? new Log(LogLevel.DEBUG) : undefined,
-  });
+    ...opts.miniflare,
+  };
+  // With extra workers the first one (Tollgate) receives dispatchFetch.
+  const mf = new Miniflare(opts.workers ? { ...shared, workers: [main, ...opts.workers] } : { ...shared, ...main });
   let disposed = false;
   const dispose = async () => {
     if (disposed) return;
@@ -151,8 +162,9 @@ export async function startWorker(opts = {}) {
   };
   try {
     await mf.ready;
-    const kv = await mf.getKVNamespace(KV_BINDING);
-    for (const [key, value] of Object.entries(opts.kv ?? {})) {
+    const kvBound = (main.kvNamespaces ?? []).includes(KV_BINDING);
+    const kv = kvBound ? await mf.getKVNamespace(KV_BINDING) : undefined;
+    for (const [key, value] of Object.entries(kvBound ? opts.kv ?? {} : {})) {
       await kv.put(key, kvValue(value));
     }
     const fetch = (path, init) => {
