@@ -254,6 +254,19 @@ impl Acl {
         }
         let rules: Vec<Rule> =
             serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        // serde's derive also reads a struct from a JSON array by field position, so
+        // `[[[], ["*"]]]` would be a rule matching everyone with actions ["*"]. A rule and its
+        // `match` must be objects, as the operator wrote and reviewed them.
+        let shape: Vec<serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        for (i, rule) in shape.iter().enumerate() {
+            if !rule.is_object() || rule.get("match").is_some_and(|m| !m.is_object()) {
+                return Err(PolicyError::Json(format!(
+                    "rule {} must be a JSON object whose 'match' is an object",
+                    i + 1
+                )));
+            }
+        }
         Acl::from_rules(rules)
     }
 
@@ -530,6 +543,11 @@ mod tests {
     #[test]
     fn malformed_acls_are_errors() {
         assert!(Acl::from_json("{}").is_err());
+        assert!(
+            Acl::from_json(r#"[[[], ["*"]]]"#).is_err(),
+            "a rule written as an array (match-all, *) is refused"
+        );
+        assert!(Acl::from_json(r#"[{"match": ["alice"], "actions": ["*"]}]"#).is_err());
         assert!(Acl::from_json(r#"[{"actions": ["PULL"]}]"#).is_err());
         assert!(Acl::from_json(r#"[{"match": {"nmae": "x"}, "actions": []}]"#).is_err());
         assert!(Acl::from_json(r#"[{"match": {"name": "${user}/*"}, "actions": []}]"#).is_err());
