@@ -348,6 +348,10 @@ describe("a KV namespace that throws, returns garbage or fails only writes", () 
       assert.equal(origin.seen.length, 1);
       const [line] = await p.log.lines((l) => l.event === "proxy" && l.reason === "store_unavailable");
       assert.equal(line.status, 503);
+      // A second line says why, in one line, without the credential.
+      const [why] = await p.log.lines((l) => l.event === "proxy" && l.outcome === "store_error");
+      assert.match(why.reason, /^storage error: KV get failed: Error: injected: KV get failed/);
+      assert.ok(!p.log.chunks.join("").includes(PASS));
     } finally {
       await p.w.dispose();
       await origin.close();
