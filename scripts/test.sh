@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
 # The one command that runs every test (CI runs it through .ci/run). Fails fast, non-zero exit.
-#   scripts/test.sh                    everything: setup --interop, native, fuzz, wasm, miniflare, interop
+#   scripts/test.sh                    everything: setup --interop, native, fuzz, wasm, miniflare, interop, load
 #   scripts/test.sh PART [PART...]     only some parts, in the order given:
 #     native     cargo fmt --check, cargo clippy (native, -D warnings), cargo test --workspace
 #     fuzz       scripts/fuzz.sh: every cargo-fuzz target for FUZZ_SECONDS each (default 15)
 #     wasm       core + worker build for wasm32 (clippy -D warnings), the worker bundle (scripts/build.sh)
 #     miniflare  build the worker, then node --test tests/miniflare/
 #     interop    build the worker, then tests/interop/run.sh (skipped if it does not exist yet)
+#     load       bounded load test, bench/load.sh (15 s per side; LOAD_DURATION=N to change), zero errors
 # Setup (scripts/setup.sh) always runs first; with --interop only when the interop part runs.
 # Environment: TG_SKIP_SETUP=1 skips setup (tools known to be installed).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$TG_ROOT"
 
-ALL_PARTS=(native fuzz wasm miniflare interop)
+ALL_PARTS=(native fuzz wasm miniflare interop load)
 parts=()
 for arg in "$@"; do
   case "$arg" in
-    native|fuzz|wasm|miniflare|interop) parts+=("$arg") ;;
+    native|fuzz|wasm|miniflare|interop|load) parts+=("$arg") ;;
     all) parts+=("${ALL_PARTS[@]}") ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-    *) tg_die "unknown part: $arg (native, fuzz, wasm, miniflare, interop, all)" ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) tg_die "unknown part: $arg (native, fuzz, wasm, miniflare, interop, load, all)" ;;
   esac
 done
 [ "${#parts[@]}" -gt 0 ] || parts=("${ALL_PARTS[@]}")
@@ -119,6 +120,8 @@ test_cli_e2e() {
   bash cli/tests/e2e.sh
 }
 
+test_load() { DURATION="${LOAD_DURATION:-15}" bash bench/load.sh; }
+
 step "setup" run_setup
 for part in "${parts[@]}"; do
   case "$part" in
@@ -143,6 +146,10 @@ for part in "${parts[@]}"; do
       step "interop: worker bundle (scripts/build.sh)" build_worker
       step "interop: tests/interop/run.sh" test_interop
       step "interop: CLI end-to-end (cli/tests/e2e.sh)" test_cli_e2e
+      ;;
+    load)
+      step "load: worker bundle (scripts/build.sh)" build_worker
+      step "load: bench/load.sh (zero errors)" test_load
       ;;
   esac
 done

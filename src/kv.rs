@@ -15,9 +15,13 @@ pub struct Kv {
 
 impl Kv {
     pub fn new(env: &Env, binding: &str) -> Self {
-        let inner = env
-            .kv(binding)
-            .map_err(|e| format!("KV binding {binding} is not available ({e}); check [[kv_namespaces]] in wrangler.toml"));
+        let inner = env.kv(binding).map_err(|e| {
+            let why = StoreError::from_runtime(
+                &format!("KV binding {binding} is not available"),
+                &e.to_string(),
+            );
+            format!("{}; check [[kv_namespaces]] in wrangler.toml", why.0)
+        });
         Self { inner }
     }
 
@@ -32,7 +36,7 @@ impl Store for Kv {
             .get(key)
             .text()
             .await
-            .map_err(|e| StoreError(format!("KV get failed: {e}")))
+            .map_err(|e| StoreError::from_runtime("KV get failed", &e.to_string()))
     }
 
     async fn put(
@@ -44,19 +48,19 @@ impl Store for Kv {
         let mut put = self
             .store()?
             .put(key, value)
-            .map_err(|e| StoreError(format!("KV put failed: {e}")))?;
+            .map_err(|e| StoreError::from_runtime("KV put failed", &e.to_string()))?;
         if let Some(ttl) = ttl_seconds {
             put = put.expiration_ttl(ttl.max(MIN_KV_TTL));
         }
         put.execute()
             .await
-            .map_err(|e| StoreError(format!("KV put failed: {e}")))
+            .map_err(|e| StoreError::from_runtime("KV put failed", &e.to_string()))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.store()?
             .delete(key)
             .await
-            .map_err(|e| StoreError(format!("KV delete failed: {e}")))
+            .map_err(|e| StoreError::from_runtime("KV delete failed", &e.to_string()))
     }
 }

@@ -132,9 +132,18 @@ impl LazyKv<'_> {
     }
 }
 
+/// The gate turns a storage error into a 503 whose log line says only `store_unavailable`; this
+/// line says why (missing binding, the KV API failing), never which key or credential.
+fn log_store_error(e: &StoreError) {
+    worker::console_error!(
+        "{}",
+        serde_json::json!({"event": "proxy", "outcome": "store_error", "reason": e.to_string()})
+    );
+}
+
 impl Store for LazyKv<'_> {
     async fn get(&self, key: &str) -> std::result::Result<Option<String>, StoreError> {
-        self.kv().get(key).await
+        self.kv().get(key).await.inspect_err(log_store_error)
     }
 
     async fn put(
@@ -143,11 +152,14 @@ impl Store for LazyKv<'_> {
         value: &str,
         ttl_seconds: Option<u64>,
     ) -> std::result::Result<(), StoreError> {
-        self.kv().put(key, value, ttl_seconds).await
+        self.kv()
+            .put(key, value, ttl_seconds)
+            .await
+            .inspect_err(log_store_error)
     }
 
     async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
-        self.kv().delete(key).await
+        self.kv().delete(key).await.inspect_err(log_store_error)
     }
 }
 

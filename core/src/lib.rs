@@ -16,6 +16,7 @@ pub mod scope;
 pub mod service;
 pub mod store;
 pub mod token;
+mod unique_keys;
 
 #[cfg(test)]
 mod test_support;

@@ -10,6 +10,31 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreError(pub String);
 
+/// Bytes of a runtime error's text kept in a [`StoreError`].
+const MAX_DETAIL: usize = 200;
+
+impl StoreError {
+    /// `what` (e.g. "KV get failed") plus the runtime's error text, cut to its first line and
+    /// bounded. A JS error's text carries its stack trace (bundle paths, wasm offsets) over many
+    /// lines; that belongs neither in the client's error message nor spread over a log stream.
+    pub fn from_runtime(what: &str, detail: &str) -> StoreError {
+        let first = detail.lines().next().unwrap_or("").trim();
+        // workers-rs renders a JsValue error as "js error: JsValue(<message>\n<stack>...)".
+        let first = first
+            .strip_prefix("js error: JsValue(")
+            .unwrap_or(first)
+            .trim_end_matches(')');
+        let mut shown = String::new();
+        for c in first.chars().filter(|c| !c.is_control()) {
+            if shown.len() + c.len_utf8() > MAX_DETAIL {
+                break;
+            }
+            shown.push(c);
+        }
+        StoreError(format!("{what}: {shown}"))
+    }
+}
+
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "storage error: {}", self.0)
@@ -73,5 +98,25 @@ impl Store for MemoryStore {
         self.check()?;
         self.data.borrow_mut().remove(key);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_errors_keep_the_first_line_only_and_are_bounded() {
+        let js = "js error: JsValue(TypeError: Reflect.get called on non-object\nTypeError: Reflect.get \
+                  called on non-object\n    at Reflect.get (<anonymous>)\n    at __wbg_get (file:///w/build/index.js:1:12306))";
+        let e = StoreError::from_runtime("KV get failed", js);
+        assert_eq!(
+            e.0,
+            "KV get failed: TypeError: Reflect.get called on non-object"
+        );
+        assert!(!e.to_string().contains("file://"));
+        let long = format!("Error: {}", "x".repeat(1000));
+        assert!(StoreError::from_runtime("w", &long).0.len() <= MAX_DETAIL + 3);
+        assert_eq!(StoreError::from_runtime("w", "").0, "w: ");
     }
 }

@@ -131,6 +131,10 @@ function kvValue(value) {
  *   DEFAULT_RATELIMITS; `null` for none, to test a missing binding)
  * @param {boolean} [opts.captureStdout]  collect the worker's stdout lines (the audit lines) in
  *   `stdout` instead of printing them; stderr is still shown when `log` is on
+ * @param {object} [opts.worker]  extra Miniflare options for Tollgate's worker (e.g. serviceBindings;
+ *   `kvNamespaces: []` leaves TOLLGATE_KV unbound, and then `kv` is not seeded)
+ * @param {object[]} [opts.workers]  further workers run next to Tollgate (e.g. a faulty KV service)
+ * @param {object} [opts.miniflare]  extra shared Miniflare options (e.g. handleRuntimeStdio)
  * @returns {Promise<{mf: Miniflare, fetch: (path: string, init?: RequestInit) => Promise<Response>,
  *   kv: KVNamespace, bindings: Record<string,string>, stdout: string[], dispose: () => Promise<void>}>}
  */
@@ -146,7 +150,8 @@ export async function startWorker(opts = {}) {
     if (showLog) err.pipe(process.stderr);
     else err.resume();
   };
-  const mf = new Miniflare({
+  const main = {
+    name: "tollgate",
     modules: true,
     scriptPath: SCRIPT_PATH,
     // index.js imports "./index_bg.wasm"; this rule turns that import into a WebAssembly.Module.
@@ -155,12 +160,18 @@ export async function startWorker(opts = {}) {
     kvNamespaces: [KV_BINDING],
     ratelimits: opts.ratelimits === undefined ? DEFAULT_RATELIMITS : (opts.ratelimits ?? undefined),
     bindings,
+    ...opts.worker,
+  };
+  const shared = {
     cf: false,
     host: "127.0.0.1",
     port: 0,
     log: showLog ? new Log(LogLevel.DEBUG) : undefined,
     ...(opts.captureStdout ? { handleRuntimeStdio: captureStdio } : {}),
-  });
+    ...opts.miniflare,
+  };
+  // With extra workers the first one (Tollgate) receives dispatchFetch.
+  const mf = new Miniflare(opts.workers ? { ...shared, workers: [main, ...opts.workers] } : { ...shared, ...main });
   let disposed = false;
   const dispose = async () => {
     if (disposed) return;
@@ -169,8 +180,9 @@ export async function startWorker(opts = {}) {
   };
   try {
     await mf.ready;
-    const kv = await mf.getKVNamespace(KV_BINDING);
-    for (const [key, value] of Object.entries(opts.kv ?? {})) {
+    const kvBound = (main.kvNamespaces ?? []).includes(KV_BINDING);
+    const kv = kvBound ? await mf.getKVNamespace(KV_BINDING) : undefined;
+    for (const [key, value] of Object.entries(kvBound ? opts.kv ?? {} : {})) {
       await kv.put(key, kvValue(value));
     }
     const fetch = (path, init) => {

@@ -45,6 +45,7 @@ pub enum CredentialError {
     NoColon,
     EmptyUsername,
     UsernameTooLong,
+    UsernameControl,
     PasswordTooLong,
     EmptyToken,
 }
@@ -68,6 +69,7 @@ impl fmt::Display for CredentialError {
             Self::UsernameTooLong => {
                 write!(f, "the username is longer than {MAX_ACCOUNT_LEN} bytes")
             }
+            Self::UsernameControl => f.write_str("the username contains control characters"),
             Self::PasswordTooLong => {
                 write!(
                     f,
@@ -110,6 +112,10 @@ pub fn parse_basic_authorization(header: &str) -> Result<BasicCredentials, Crede
     }
     if username.len() > MAX_ACCOUNT_LEN {
         return Err(CredentialError::UsernameTooLong);
+    }
+    // As for a form's `username`: no account name holds one, and it would end up in a KV key.
+    if username.chars().any(char::is_control) {
+        return Err(CredentialError::UsernameControl);
     }
     // The password may be an OIDC identity token (workload federation), so the bound here is the
     // identity token's; ordinary passwords are held to MAX_PASSWORD_LEN once the username shows
@@ -192,6 +198,14 @@ mod tests {
         assert_eq!(
             parse_basic_authorization(&long_user),
             Err(CredentialError::UsernameTooLong)
+        );
+        assert_eq!(
+            parse_basic_authorization(&basic("ali\nce:pw")),
+            Err(CredentialError::UsernameControl)
+        );
+        assert_eq!(
+            parse_basic_authorization(&basic("alice\u{0}:pw")),
+            Err(CredentialError::UsernameControl)
         );
         // Identity tokens (~1-1.5 KiB) fit; the Authorization bound stops anything larger.
         let token_pw = basic(&format!(

@@ -18,6 +18,11 @@ impl fmt::Display for RecordError {
 impl std::error::Error for RecordError {}
 
 fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, RecordError> {
+    // serde's derive also reads a struct from a JSON array, by field position (`[]` would be a
+    // user with no password and no groups, `["ci"]` an API key of ci): every record is an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(RecordError("the record must be a JSON object".into()));
+    }
     serde_json::from_str(text).map_err(|e| {
         // serde_json's message names the field and position; strip any quoted value it echoes.
         let msg = e.to_string();
@@ -57,7 +62,7 @@ pub struct UserRecord {
     pub disabled: bool,
     #[serde(default)]
     pub groups: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::unique_keys::map")]
     pub labels: BTreeMap<String, Vec<String>>,
 }
 
@@ -118,6 +123,28 @@ mod tests {
             "account missing"
         );
         assert!(RefreshRecord::from_json(r#"{"account":"a","service":"s"}"#).is_err());
+    }
+
+    #[test]
+    fn duplicate_keys_are_malformed_not_last_wins() {
+        // Struct fields (serde derive) and label maps (unique_keys) alike.
+        for text in [
+            r#"{"password":"$2y$10$a","password":"$2y$10$b"}"#,
+            r#"{"disabled":true,"disabled":false}"#,
+            r#"{"labels":{"team":["blue"],"team":["admins"]}}"#,
+        ] {
+            assert!(UserRecord::from_json(text).is_err(), "{text}");
+        }
+        assert!(ApiKeyRecord::from_json(r#"{"account":"a","account":"b"}"#).is_err());
+    }
+
+    #[test]
+    fn records_written_as_arrays_are_malformed() {
+        assert!(UserRecord::from_json("[]").is_err());
+        assert!(UserRecord::from_json(r#"[null,false,["admins"]]"#).is_err());
+        assert!(ApiKeyRecord::from_json(r#"["ci"]"#).is_err());
+        assert!(RefreshRecord::from_json(r#"["alice","registry",null,1,2]"#).is_err());
+        assert!(UserRecord::from_json(r#"  {"groups":["dev"]}"#).is_ok());
     }
 
     #[test]

@@ -317,6 +317,19 @@ impl Acl {
         }
         let rules: Vec<Rule> =
             serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        // serde's derive also reads a struct from a JSON array by field position, so
+        // `[[[], ["*"]]]` would be a rule matching everyone with actions ["*"]. A rule and its
+        // `match` must be objects, as the operator wrote and reviewed them.
+        let shape: Vec<serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        for (i, rule) in shape.iter().enumerate() {
+            if !rule.is_object() || rule.get("match").is_some_and(|m| !m.is_object()) {
+                return Err(PolicyError::Json(format!(
+                    "rule {} must be a JSON object whose 'match' is an object",
+                    i + 1
+                )));
+            }
+        }
         Acl::from_rules(rules)
     }
 
@@ -486,6 +499,17 @@ mod tests {
         assert_eq!(g[1].actions, vec!["delete", "pull"]);
         let g = a.authorize(&user("bob", &[]), "reg", &scopes(&["registry:catalog:*"]));
         assert!(g.is_empty(), "a literal * request needs a * rule");
+    }
+
+    #[test]
+    fn duplicate_keys_in_a_rule_are_malformed_not_last_wins() {
+        for text in [
+            r#"[{"match":{"account":"nobody","account":"alice"},"actions":["*"]}]"#,
+            r#"[{"match":{"labels":{"team":"x","team":"*"}},"actions":["pull"]}]"#,
+            r#"[{"match":{},"actions":[],"actions":["*"]}]"#,
+        ] {
+            assert!(Acl::from_json(text).is_err(), "{text}");
+        }
     }
 
     #[test]
@@ -774,6 +798,11 @@ mod tests {
     #[test]
     fn malformed_acls_are_errors() {
         assert!(Acl::from_json("{}").is_err());
+        assert!(
+            Acl::from_json(r#"[[[], ["*"]]]"#).is_err(),
+            "a rule written as an array (match-all, *) is refused"
+        );
+        assert!(Acl::from_json(r#"[{"match": ["alice"], "actions": ["*"]}]"#).is_err());
         assert!(Acl::from_json(r#"[{"actions": ["PULL"]}]"#).is_err());
         assert!(Acl::from_json(r#"[{"match": {"nmae": "x"}, "actions": []}]"#).is_err());
         assert!(Acl::from_json(r#"[{"match": {"name": "${user}/*"}, "actions": []}]"#).is_err());

@@ -35,7 +35,11 @@ pub struct Match {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Label name -> glob over the account's values of that label.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::unique_keys::map"
+    )]
     pub labels: BTreeMap<String, String>,
     /// Glob over the name of the trusted issuer a workload authenticated through. Rules with
     /// `issuer` or `claims` match only workloads.
