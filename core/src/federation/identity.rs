@@ -318,6 +318,20 @@ mod tests {
     }
 
     #[test]
+    fn numbers_and_booleans_flatten_to_their_json_text() {
+        let m: Map<String, Value> = serde_json::from_str(
+            r#"{"run_number": 42, "ratio": 1.5, "neg": -3, "ok": true, "list": [1], "n": null}"#,
+        )
+        .unwrap();
+        let f = flatten(&m).unwrap();
+        assert_eq!(f["run_number"], "42");
+        assert_eq!(f["ratio"], "1.5");
+        assert_eq!(f["neg"], "-3");
+        assert_eq!(f["ok"], "true");
+        assert!(!f.contains_key("list") && !f.contains_key("n"));
+    }
+
+    #[test]
     fn accepts_and_names_the_workload() {
         let id = check_claims(&cfg(), &claims(json!({})), NOW).unwrap();
         assert_eq!(id.subject, "github:org/app:refs/heads/main");
