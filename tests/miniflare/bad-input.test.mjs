@@ -19,7 +19,7 @@ import { createServer } from "node:http";
 import { connect } from "node:net";
 import { once } from "node:events";
 import bcrypt from "bcryptjs";
-import { basic, keyFixture, selfSignedCert, startWorker } from "./helpers.mjs";
+import { basic, keyFixture, libtrustKid, selfSignedCert, startWorker } from "./helpers.mjs";
 
 const SERVICE = "registry.local";
 const ISSUER = "tollgate-dev";
@@ -176,24 +176,6 @@ async function rawRequest(url, head) {
 const b64u = (x) => Buffer.from(x).toString("base64url");
 const now = () => Math.floor(Date.now() / 1000);
 
-/** libtrust key ID: SHA-256 of the DER SPKI, 30 bytes, base32, groups of 4 (48 chars). */
-function libtrustKid(publicKey) {
-  const der = publicKey.export({ type: "spki", format: "der" });
-  const sum = createHash("sha256").update(der).digest().subarray(0, 30);
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = 0;
-  let value = 0;
-  let out = "";
-  for (const byte of sum) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return out.match(/.{4}/g).join(":");
-}
 
 const ES_KID = libtrustKid(keys.es256.publicKey);
 const RS_KID = libtrustKid(keys.rs256.publicKey);

@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import bcrypt from "bcryptjs";
-import { COMPATIBILITY_DATE, basic, keyFixture, startWorker } from "./helpers.mjs";
+import { COMPATIBILITY_DATE, basic, keyFixture, libtrustKid, startWorker } from "./helpers.mjs";
 
 const SERVICE = "registry.local";
 const PASS = `pw-${randomBytes(12).toString("hex")}`;
@@ -513,23 +513,6 @@ async function startRawOrigin(onSocket) {
 }
 
 const keys = keyFixture();
-function libtrustKid(publicKey) {
-  const der = publicKey.export({ type: "spki", format: "der" });
-  const sum = createHash("sha256").update(der).digest().subarray(0, 30);
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = 0;
-  let value = 0;
-  let out = "";
-  for (const byte of sum) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return out.match(/.{4}/g).join(":");
-}
 
 /** An ES256 registry token signed with the fixture key; `over` replaces claims. */
 function esToken(over = {}) {

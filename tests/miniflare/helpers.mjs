@@ -10,7 +10,7 @@
 // (to test a missing setting).
 
 import { execFileSync } from "node:child_process";
-import { generateKeyPairSync, createPublicKey } from "node:crypto";
+import { createHash, generateKeyPairSync, createPublicKey } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -218,4 +218,27 @@ export async function verifyJwt(token, opts = {}) {
     ...(opts.issuer !== undefined ? { issuer: opts.issuer } : {}),
     ...(opts.currentDate !== undefined ? { currentDate: opts.currentDate } : {}),
   });
+}
+
+/**
+ * libtrust key ID of a public key, recomputed independently of Tollgate: SHA-256 of the DER SPKI,
+ * first 30 bytes, RFC 4648 base32 without padding, groups of 4 joined by ':' (48 chars).
+ * @param {import("node:crypto").KeyObject} publicKey
+ */
+export function libtrustKid(publicKey) {
+  const der = publicKey.export({ type: "spki", format: "der" });
+  const sum = createHash("sha256").update(der).digest().subarray(0, 30);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  let out = "";
+  for (const byte of sum) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out.match(/.{4}/g).join(":");
 }

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import { once } from "node:events";
 import { SignJWT, importPKCS8 } from "jose";
-import { basic, keyFixture, startWorker } from "./helpers.mjs";
+import { basic, keyFixture, libtrustKid, startWorker } from "./helpers.mjs";
 
 const D1 = "sha256:" + "a".repeat(64);
 const D2 = "sha256:" + "b".repeat(64);
@@ -101,22 +101,6 @@ function lastSeen() {
 // ---------------------------------------------------------------------------------------------
 // Tokens minted independently of Tollgate.
 
-/** libtrust key ID (what docker-registry 2.8 and Tollgate put in `kid`). */
-function libtrustKid(publicKey) {
-  const der = publicKey.export({ type: "spki", format: "der" });
-  const sum = createHash("sha256").update(der).digest().subarray(0, 30);
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = 0, value = 0, out = "";
-  for (const byte of sum) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return out.match(/.{4}/g).join(":");
-}
 
 async function mint({ sub = "pusher", access = [], aud = "registry.local", iss = "tollgate-dev",
   expIn = 300, key } = {}) {
