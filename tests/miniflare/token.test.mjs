@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
-import { basic, keyFixture, startWorker } from "./helpers.mjs";
+import { basic, keyFixture, libtrustKid, startWorker } from "./helpers.mjs";
 
 const REGISTRY = "registry.local";
 const CHARTS = "chartmuseum.local";
@@ -43,26 +43,6 @@ function seed() {
     [`apikey:${sha256hex(CHART_KEY)}`]: { account: "chart-user", name: "chartmuseum", created: 1764316800, expires: null },
     acl: ACL,
   };
-}
-
-/** libtrust key ID: SHA-256 of the DER SPKI, first 30 bytes, base32 (no padding), groups of 4 by ':'. */
-function libtrustKid(publicKey) {
-  const der = publicKey.export({ type: "spki", format: "der" });
-  const bytes = createHash("sha256").update(der).digest().subarray(0, 30);
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = 0;
-  let value = 0;
-  let out = "";
-  for (const b of bytes) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
-  return out.match(/.{4}/g).join(":");
 }
 
 const keys = keyFixture();
