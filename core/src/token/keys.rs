@@ -8,7 +8,6 @@ use p256::pkcs8::{
 use rsa::pkcs1::DecodeRsaPrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use std::fmt;
-use x509_cert::der::{Decode as _, Encode as _};
 
 /// Smallest RSA modulus accepted, for signing and for verification.
 pub const MIN_RSA_BITS: usize = 2048;
@@ -199,6 +198,43 @@ impl SigningKey {
     }
 }
 
+/// The DER SubjectPublicKeyInfo inside a DER X.509 certificate (RFC 5280 4.1), found by walking
+/// the TBSCertificate's fields with der's reader. Tollgate only ever needs a certificate's key (to
+/// check that `SIGNING_CERT` holds the signing key, and to publish a bundle's keys); x509-cert's
+/// full decoder (names, times, extensions) is not needed for that and cost the worker 14 KB gzip.
+/// The structure is still checked: one SEQUENCE holding a TBSCertificate SEQUENCE and exactly two
+/// more elements, no trailing bytes; the returned SPKI is then parsed in full by the caller.
+fn certificate_spki(der: &[u8]) -> x509_cert::der::Result<&[u8]> {
+    use x509_cert::der::{Reader as _, SliceReader, Tag, TagNumber};
+    let mut reader = SliceReader::new(der)?;
+    let spki = reader.sequence(|cert| {
+        let spki = cert.sequence(|tbs| {
+            // version [0] EXPLICIT is absent in v1 certificates.
+            let version = Tag::ContextSpecific {
+                constructed: true,
+                number: TagNumber::N0,
+            };
+            if tbs.peek_tag()? == version {
+                tbs.tlv_bytes()?;
+            }
+            // serialNumber, signature, issuer, validity, subject
+            for _ in 0..5 {
+                tbs.tlv_bytes()?;
+            }
+            let spki = tbs.tlv_bytes()?;
+            // issuerUniqueID, subjectUniqueID, extensions: not needed, but must be well-formed TLVs.
+            while !tbs.is_finished() {
+                tbs.tlv_bytes()?;
+            }
+            Ok(spki)
+        })?;
+        cert.tlv_bytes()?; // signatureAlgorithm
+        cert.tlv_bytes()?; // signatureValue
+        Ok(spki)
+    })?;
+    reader.finish(spki)
+}
+
 /// A public key tokens are verified with and published in the JWKS and certificate bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
@@ -221,14 +257,9 @@ impl PublicKey {
 
     /// The SPKI of a DER certificate.
     pub fn from_certificate_der(der: &[u8]) -> Result<PublicKey, KeyError> {
-        let cert = x509_cert::Certificate::from_der(der)
+        let spki = certificate_spki(der)
             .map_err(|_| KeyError::PublicKey("the certificate could not be parsed".into()))?;
-        let spki = cert
-            .tbs_certificate
-            .subject_public_key_info
-            .to_der()
-            .map_err(|_| KeyError::PublicKey("the certificate's key could not be read".into()))?;
-        PublicKey::from_spki_der(&spki)
+        PublicKey::from_spki_der(spki)
     }
 
     /// Parses one PEM block: "PUBLIC KEY" (SPKI) or "CERTIFICATE" (its SPKI).
@@ -322,6 +353,7 @@ pub fn parse_pem_bundle(bundle: &str) -> Result<Vec<PublicKey>, KeyError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use x509_cert::der::{Decode as _, Encode as _};
     use std::sync::OnceLock;
 
     /// One RSA key per test run: generation is slow.
@@ -333,6 +365,67 @@ pub(crate) mod tests {
 
     pub(crate) fn es_key() -> SigningKey {
         SigningKey::generate_es256(&mut rand_core::OsRng)
+    }
+
+    fn cert_der(key: &SigningKey) -> Vec<u8> {
+        let pem = crate::token::self_signed_certificate(key, "t", 999_000, 1, &[7]).unwrap();
+        x509_cert::der::pem::decode_vec(pem.as_bytes()).unwrap().1
+    }
+
+    #[test]
+    fn certificate_spki_is_the_one_x509_cert_decodes() {
+        for key in [es_key(), rsa_key()] {
+            let der = cert_der(&key);
+            let full = x509_cert::Certificate::from_der(&der).unwrap();
+            let expected = full
+                .tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .unwrap();
+            assert_eq!(certificate_spki(&der).unwrap(), &expected[..]);
+            assert_eq!(
+                PublicKey::from_certificate_der(&der).unwrap(),
+                key.public_key()
+            );
+        }
+    }
+
+    #[test]
+    fn certificate_spki_reads_v1_certificates_without_a_version_field() {
+        let der = cert_der(&es_key());
+        let mut cert = x509_cert::Certificate::from_der(&der).unwrap();
+        cert.tbs_certificate.version = x509_cert::Version::V1;
+        cert.tbs_certificate.extensions = None;
+        let v1 = cert.to_der().unwrap();
+        assert!(
+            v1.len() < der.len(),
+            "the v1 encoding drops the version and extensions"
+        );
+        let expected = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .unwrap();
+        assert_eq!(certificate_spki(&v1).unwrap(), &expected[..]);
+    }
+
+    #[test]
+    fn certificate_spki_refuses_truncated_padded_and_misshapen_certificates() {
+        let der = cert_der(&es_key());
+        for cut in [0, 1, 2, 10, der.len() / 2, der.len() - 1] {
+            assert!(certificate_spki(&der[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut trailing = der.clone();
+        trailing.push(0);
+        assert!(certificate_spki(&trailing).is_err(), "trailing byte");
+        // A bare SPKI (a SEQUENCE of two elements) is no certificate.
+        let spki = es_key().public_key().spki_der();
+        assert!(certificate_spki(&spki).is_err());
+        assert!(PublicKey::from_certificate_der(&spki).is_err());
+        // The outer tag must be a SEQUENCE.
+        let mut retagged = der.clone();
+        retagged[0] = 0x31; // SET
+        assert!(certificate_spki(&retagged).is_err());
     }
 
     #[test]
