@@ -58,9 +58,12 @@ for (let i = 0; i < KEYS; i++) {
 if (principals.length === 0) throw new Error("USERS + KEYS must be at least 1");
 
 // ---------------------------------------------------------------------------------------------
-// HTTP client: keep-alive, one socket per client, bodies read fully.
+// HTTP client: keep-alive, one socket per client, bodies read fully. Each phase gets its own agent,
+// destroyed when the phase ends: a socket left idle through the next 15 s phase is closed by the
+// server's keep-alive timeout, and reusing it as that close arrives is a client-side "socket hang
+// up" (CI saw one per client at a phase boundary), not a Tollgate error.
 
-const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS * 2 });
+let agent = null;
 
 function send(base, method, path, headers = {}, body) {
   return new Promise((resolve, reject) => {
@@ -95,6 +98,7 @@ class Stats {
 /** Runs `iteration(stats, client)` on CONNECTIONS clients until `seconds` have passed. */
 async function drive(seconds, iteration) {
   const stats = new Stats();
+  agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS * 2 });
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
   await Promise.all(Array.from({ length: CONNECTIONS }, async (_, client) => {
@@ -108,6 +112,7 @@ async function drive(seconds, iteration) {
     }
   }));
   stats.elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
   return stats;
 }
 
@@ -220,7 +225,7 @@ try {
     console.log("LOAD PASSED: zero errors");
   }
 } finally {
-  agent.destroy();
+  agent?.destroy();
   await tollgate.dispose();
   await empty.dispose();
 }
