@@ -8,8 +8,8 @@ use super::sign::X5cHeader;
 use crate::limits::MAX_TOKEN_LEN;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use jwt_compact::alg::{Es256, Rsa};
-use jwt_compact::{AlgorithmExt as _, Empty, UntrustedToken, ValidationError};
+use jwt_compact::alg::{Es256, Rsa, RsaSignature};
+use jwt_compact::{Algorithm as _, AlgorithmSignature as _, Empty, UntrustedToken};
 use serde::Deserialize;
 use std::fmt;
 
@@ -121,20 +121,29 @@ pub fn verify_jwt_with_kids<'k>(
     if untrusted.algorithm() != key.algorithm().as_str() {
         return Err(VerifyError::AlgorithmMismatch);
     }
-    let checked = match key {
-        PublicKey::Es256(vk) => Es256.validator::<Empty>(vk).validate(&untrusted).map(drop),
-        PublicKey::Rs256(pk) => Rsa::rs256()
-            .validator::<Empty>(pk)
-            .validate(&untrusted)
-            .map(drop),
+    // What jwt-compact's `Validator` does, minus its signature parsing: that goes through
+    // `AlgorithmSignature::try_from_slice`, whose anyhow errors link anyhow's Debug, std's
+    // backtrace printer and rustc-demangle into the worker (16 KB gzip) for an error we only map
+    // to `BadSignature`. Claims first (cheap), as the validator does: the registered claims must
+    // have their JSON types and no duplicate keys; their values are checked by the caller.
+    untrusted
+        .deserialize_claims_unchecked::<Empty>()
+        .map_err(|_| VerifyError::Malformed)?;
+    let signed_data = token
+        .rsplit_once('.')
+        .map(|(data, _)| data.as_bytes())
+        .ok_or(VerifyError::Malformed)?;
+    let signature = untrusted.signature_bytes();
+    let valid = match key {
+        PublicKey::Es256(vk) => p256::ecdsa::Signature::from_slice(signature)
+            .is_ok_and(|sig| Es256.verify_signature(&sig, vk, signed_data)),
+        // The RSA verifier checks the signature's length against the modulus itself.
+        PublicKey::Rs256(pk) => RsaSignature::try_from_slice(signature)
+            .is_ok_and(|sig| Rsa::rs256().verify_signature(&sig, pk, signed_data)),
     };
-    checked.map_err(|e| match e {
-        ValidationError::AlgorithmMismatch { .. } => VerifyError::AlgorithmMismatch,
-        ValidationError::InvalidSignature
-        | ValidationError::InvalidSignatureLen { .. }
-        | ValidationError::MalformedSignature(_) => VerifyError::BadSignature,
-        _ => VerifyError::Malformed,
-    })?;
+    if !valid {
+        return Err(VerifyError::BadSignature);
+    }
     let payload = token
         .split('.')
         .nth(1)
@@ -229,6 +238,7 @@ mod tests {
     use super::*;
     use crate::token::keys::tests::{es_key, rsa_key};
     use crate::token::{self_signed_certificate, Access, Signer, SigningKey};
+    use jwt_compact::AlgorithmExt as _;
 
     const NOW: u64 = 1_000_100;
 
@@ -327,25 +337,38 @@ mod tests {
 
     #[test]
     fn signature_failures() {
-        let key = es_key();
-        let v = verifier(vec![key.public_key()]);
-        let token = Signer::new(key, None).unwrap().sign(&claims()).unwrap();
-        let mut evil = serde_json::to_value(claims()).unwrap();
-        evil["sub"] = "mallory".into();
-        assert_eq!(
-            v.verify(&with_payload(&token, &evil), NOW),
-            Err(VerifyError::BadSignature)
-        );
-        // A signature one byte short (re-encoded, so the base64 itself is well formed).
-        let (signed_part, sig) = token.rsplit_once('.').unwrap();
-        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
-        let truncated = format!(
-            "{signed_part}.{}",
-            URL_SAFE_NO_PAD.encode(&sig[..sig.len() - 1])
-        );
-        assert_eq!(v.verify(&truncated, NOW), Err(VerifyError::BadSignature));
-        // Chopping base64 characters may leave non-canonical base64: refused either way.
-        assert!(v.verify(&token[..token.len() - 4], NOW).is_err());
+        for key in [es_key(), rsa_key()] {
+            let alg = key.public_key().algorithm();
+            let v = verifier(vec![key.public_key()]);
+            let token = Signer::new(key, None).unwrap().sign(&claims()).unwrap();
+            assert!(v.verify(&token, NOW).is_ok(), "{alg:?}");
+            let mut evil = serde_json::to_value(claims()).unwrap();
+            evil["sub"] = "mallory".into();
+            assert_eq!(
+                v.verify(&with_payload(&token, &evil), NOW),
+                Err(VerifyError::BadSignature),
+                "{alg:?}"
+            );
+            // Signatures one byte short, one byte long, empty, and one bit off (re-encoded, so
+            // the base64 itself is well formed).
+            let (signed_part, sig) = token.rsplit_once('.').unwrap();
+            let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+            let mut flipped = sig.clone();
+            flipped[5] ^= 1;
+            let longer = [&sig[..], &[0]].concat();
+            for bad in [&sig[..sig.len() - 1], &longer[..], &[], &flipped[..]] {
+                let forged = format!("{signed_part}.{}", URL_SAFE_NO_PAD.encode(bad));
+                assert_eq!(
+                    v.verify(&forged, NOW),
+                    Err(VerifyError::BadSignature),
+                    "{alg:?}, {} bytes",
+                    bad.len()
+                );
+            }
+            // Chopping base64 characters may leave non-canonical base64: refused either way.
+            assert!(v.verify(&token[..token.len() - 4], NOW).is_err());
+        }
+        let v = verifier(vec![es_key().public_key()]);
         assert_eq!(v.verify("abc", NOW), Err(VerifyError::Malformed));
         assert_eq!(v.verify("", NOW), Err(VerifyError::Malformed));
     }
