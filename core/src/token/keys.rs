@@ -353,8 +353,8 @@ pub fn parse_pem_bundle(bundle: &str) -> Result<Vec<PublicKey>, KeyError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use x509_cert::der::{Decode as _, Encode as _};
     use std::sync::OnceLock;
+    use x509_cert::der::{Decode as _, Encode as _};
 
     /// One RSA key per test run: generation is slow.
     pub(crate) fn rsa_key() -> SigningKey {
