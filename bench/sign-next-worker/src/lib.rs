@@ -1,7 +1,12 @@
 //! bench/sign-worker on p256 0.14 with its precomputed basepoint table (see Cargo.toml): signs
 //! one fixed ES256 token per request, `?n=N` (N <= 1000) N times, key parsed once per isolate.
 
-use jwt_compact::{Algorithm, AlgorithmExt as _, AlgorithmSignature, Claims, Header};
+// Shared with bench/sign-worker. scripts/build.sh watches only this crate's src/, so after editing
+// that file rebuild this crate with TG_FORCE_BUILD=1.
+#[path = "../../sign-worker/src/common.rs"]
+mod common;
+
+use jwt_compact::{Algorithm, AlgorithmExt as _, AlgorithmSignature};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::DecodePrivateKey as _;
@@ -51,45 +56,13 @@ thread_local! {
     static KEY: OnceCell<SigningKey> = const { OnceCell::new() };
 }
 
-fn claims() -> Claims<serde_json::Value> {
-    Claims::new(serde_json::json!({
-        "iss": "tollgate-bench",
-        "sub": "ci-bot",
-        "aud": "registry.local",
-        "exp": 4_102_444_800u64,
-        "nbf": 1_700_000_000u64,
-        "iat": 1_700_000_000u64,
-        "jti": "0123456789abcdef0123456789abcdef",
-        "access": [{"type": "repository", "name": "org/app", "actions": ["pull", "push"]}]
-    }))
-}
-
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let n: u32 = req
-        .url()?
-        .query_pairs()
-        .find(|(k, _)| k == "n")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(1)
-        .min(1000);
-    let key = KEY.with(|cell| -> Result<SigningKey> {
-        if let Some(k) = cell.get() {
-            return Ok(k.clone());
-        }
-        let pem = env.secret("SIGNING_KEY")?.to_string();
-        let k = SigningKey::from_pkcs8_pem(&pem)
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        Ok(cell.get_or_init(|| k).clone())
+    let n = common::requested_signatures(&req)?;
+    let key = common::cached_key(&KEY, &env, |pem| {
+        SigningKey::from_pkcs8_pem(pem).map_err(|e| e.to_string())
     })?;
-    let header = Header::empty().with_key_id("bench");
-    let claims = claims();
-    let mut token = String::new();
-    for _ in 0..n {
-        token = Es256Next
-            .token(&header, &claims, &key)
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    }
+    let token = common::sign_n(&Es256Next, &key, n)?;
     // Self-check: the token verifies with the same algorithm (a broken port would still be fast).
     let untrusted = jwt_compact::UntrustedToken::new(&token)
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
