@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import bcrypt from "bcryptjs";
 import { Miniflare } from "miniflare";
-import { COMPATIBILITY_DATE, ROOT, startWorker } from "../tests/miniflare/helpers.mjs";
+import { ROOT, builtWorkerOptions, startWorker } from "../tests/miniflare/helpers.mjs";
 
 const env = (name, dflt) => {
   const v = Number(process.env[name] ?? dflt);
@@ -162,9 +162,9 @@ function emptyFlow(base) {
 
 // ---------------------------------------------------------------------------------------------
 
-const emptyScript = join(ROOT, "bench", "empty-worker", "build", "index.js");
-if (!existsSync(emptyScript)) {
-  console.error(`${emptyScript} is missing: run scripts/build.sh bench/empty-worker (bench/load.sh does)`);
+const emptyBuild = join(ROOT, "bench", "empty-worker", "build");
+if (!existsSync(join(emptyBuild, "index.js"))) {
+  console.error(`${emptyBuild}/index.js is missing: run scripts/build.sh bench/empty-worker (bench/load.sh does)`);
   process.exit(2);
 }
 
@@ -180,11 +180,7 @@ const quiet = {
 };
 const tollgate = await startWorker({ vars: { MODE: "issuer" }, kv, miniflare: quiet });
 const empty = new Miniflare({
-  modules: true,
-  scriptPath: emptyScript,
-  modulesRoot: join(ROOT, "bench", "empty-worker", "build"),
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-  compatibilityDate: COMPATIBILITY_DATE,
+  ...builtWorkerOptions(emptyBuild),
   host: "127.0.0.1",
   port: 0,
 });

@@ -9,12 +9,12 @@
 // functions up), every round sends one `?n=N` request to each build in turn; a request signs N
 // tokens, so its wall time / N is the cost of a signature (the clock is frozen inside workerd,
 // hence timed from here). Prints min and median ms per signature per build.
-import { join } from "node:path";
+import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Miniflare } from "miniflare";
-import { COMPATIBILITY_DATE, keyFixture } from "../tests/miniflare/helpers.mjs";
+import { builtWorkerOptions, keyFixture } from "../tests/miniflare/helpers.mjs";
 
-const dirs = process.argv.slice(2);
+const dirs = process.argv.slice(2).map((d) => resolve(d));
 if (dirs.length === 0) {
   console.error("usage: node bench/sign-ab.mjs BUILD_DIR [BUILD_DIR...]  (copies of bench/sign-worker/build)");
   process.exit(2);
@@ -25,11 +25,7 @@ const N = Number(process.env.N ?? 300); // the sign-worker accepts n <= 1000
 const workers = dirs.map(
   (dir) =>
     new Miniflare({
-      modules: true,
-      scriptPath: join(dir, "index.js"),
-      modulesRoot: dir,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-      compatibilityDate: COMPATIBILITY_DATE,
+      ...builtWorkerOptions(dir),
       bindings: { SIGNING_KEY: keyFixture().es256.privateKeyPem },
     }),
 );

@@ -7,20 +7,15 @@
 // One process per worker, so each has its own workerd whose CPU time bench/token.sh reads.
 // Prints "READY <url>" once listening; stops on SIGTERM/SIGINT.
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { COMPATIBILITY_DATE, ROOT, keyFixture, startWorker } from "../tests/miniflare/helpers.mjs";
+import { ROOT, builtWorkerOptions, keyFixture, startWorker } from "../tests/miniflare/helpers.mjs";
 
 const [kind, kvFile] = process.argv.slice(2);
 
 async function serveBenchCrate(dir, bindings) {
-  const scriptPath = join(ROOT, "bench", dir, "build", "index.js");
   const mf = new Miniflare({
-    modules: true,
-    scriptPath,
-    modulesRoot: dirname(scriptPath),
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: COMPATIBILITY_DATE,
+    ...builtWorkerOptions(join(ROOT, "bench", dir, "build")),
     bindings,
     host: "127.0.0.1",
     port: 0,

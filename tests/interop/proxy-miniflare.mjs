@@ -6,9 +6,9 @@
 // Prints "READY <url>" once listening; stops on SIGTERM/SIGINT. Tollgate's KV holds one user,
 // alice (password alice-demo-pass), with pull+push on org/*.
 import bcrypt from "bcryptjs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { COMPATIBILITY_DATE, ROOT, startWorker } from "../miniflare/helpers.mjs";
+import { ROOT, builtWorkerOptions, startWorker } from "../miniflare/helpers.mjs";
 
 const origin = process.argv[2];
 if (!origin) {
@@ -17,13 +17,8 @@ if (!origin) {
 }
 
 async function serveNoAuth() {
-  const scriptPath = join(ROOT, "bench", "proxy-noauth-worker", "build", "index.js");
   const mf = new Miniflare({
-    modules: true,
-    scriptPath,
-    modulesRoot: dirname(scriptPath),
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: COMPATIBILITY_DATE,
+    ...builtWorkerOptions(join(ROOT, "bench", "proxy-noauth-worker", "build")),
     bindings: { ORIGIN: origin },
     host: "127.0.0.1",
     port: 0,

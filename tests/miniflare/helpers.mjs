@@ -25,6 +25,22 @@ export const WASM_PATH = join(ROOT, "build", "index_bg.wasm");
 
 /** Same as wrangler.toml; workerd refuses a date newer than itself. */
 export const COMPATIBILITY_DATE = "2026-04-01";
+// index.js imports "./index_bg.wasm"; this rule turns that import into a WebAssembly.Module.
+const WASM_MODULE_RULES = [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }];
+
+/**
+ * Miniflare options for a worker that scripts/build.sh built into `buildDir` (index.js +
+ * index_bg.wasm): the bench workers, or copies of a build. Spread further options after it.
+ */
+export function builtWorkerOptions(buildDir) {
+  return {
+    modules: true,
+    scriptPath: join(buildDir, "index.js"),
+    modulesRoot: buildDir,
+    modulesRules: WASM_MODULE_RULES,
+    compatibilityDate: COMPATIBILITY_DATE,
+  };
+}
 export const KV_BINDING = "TOLLGATE_KV";
 
 /** wrangler.toml's [vars], kept in sync by hand (Miniflare does not read wrangler.toml). */
@@ -154,8 +170,7 @@ export async function startWorker(opts = {}) {
     name: "tollgate",
     modules: true,
     scriptPath: SCRIPT_PATH,
-    // index.js imports "./index_bg.wasm"; this rule turns that import into a WebAssembly.Module.
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    modulesRules: WASM_MODULE_RULES,
     compatibilityDate: COMPATIBILITY_DATE,
     kvNamespaces: [KV_BINDING],
     ratelimits: opts.ratelimits === undefined ? DEFAULT_RATELIMITS : (opts.ratelimits ?? undefined),
