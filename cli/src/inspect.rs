@@ -14,7 +14,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use rsa::signature::Verifier as _;
+use p256::ecdsa::signature::Verifier as _;
+use rsa::signature::Verifier as _; // rsa 0.9 implements the previous `signature` generation
 use serde_json::Value;
 use x509_cert::der::{Decode as _, Encode as _};
 
@@ -110,11 +111,12 @@ fn keys_from_jwks(text: &str, source: &str) -> Result<Vec<TrustedKey>> {
                 if x.len() != 32 || y.len() != 32 {
                     bail!("{at}: x and y must be 32 bytes for P-256");
                 }
-                let point = p256::EncodedPoint::from_affine_coordinates(
-                    p256::FieldBytes::from_slice(&x),
-                    p256::FieldBytes::from_slice(&y),
-                    false,
-                );
+                let coord = |c: &[u8]| {
+                    p256::FieldBytes::try_from(c)
+                        .map_err(|_| anyhow!("{at}: x and y must be 32 bytes for P-256"))
+                };
+                let point =
+                    p256::Sec1Point::from_affine_coordinates(&coord(&x)?, &coord(&y)?, false);
                 let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point.as_bytes())
                     .map_err(|_| anyhow!("{at}: the point is not on the P-256 curve"))?;
                 PublicKey(CorePublicKey::Es256(key))
@@ -205,7 +207,7 @@ fn verify_signature(key: &PublicKey, alg: &str, signed: &[u8], sig: &[u8]) -> Re
         (CorePublicKey::Rs256(k), "RS256") => {
             let sig = rsa::pkcs1v15::Signature::try_from(sig)
                 .map_err(|_| "malformed RS256 signature".to_owned())?;
-            rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(k.clone())
+            rsa::pkcs1v15::VerifyingKey::<rsa::sha2::Sha256>::new(k.clone())
                 .verify(signed, &sig)
                 .map_err(|_| "does not verify with this key".to_owned())
         }
@@ -252,7 +254,7 @@ pub fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Result<(Str
             .and_then(Value::as_str)
             .and_then(|b| STANDARD.decode(b).ok())
             .and_then(|der| x509_cert::Certificate::from_der(&der).ok());
-        match leaf.and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok()) {
+        match leaf.and_then(|c| c.tbs_certificate().subject_public_key_info().to_der().ok()) {
             None => {
                 r.add(
                     Verdict::Fail,

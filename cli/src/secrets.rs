@@ -4,7 +4,8 @@
 use std::io::BufRead as _;
 
 use anyhow::{anyhow, bail, Context, Result};
-use rand_core::{OsRng, RngCore};
+use getrandom::rand_core::{Rng as _, UnwrapErr};
+use getrandom::SysRng;
 use tollgate_core::credentials;
 
 /// bcrypt only reads the first 72 bytes: refuse longer passwords instead of silently ignoring the rest.
@@ -64,7 +65,7 @@ pub fn hash_password(password: &str, cost: u32) -> Result<String> {
         );
     }
     let mut salt = [0u8; 16];
-    OsRng.fill_bytes(&mut salt);
+    UnwrapErr(SysRng).fill_bytes(&mut salt);
     let parts =
         bcrypt::hash_with_salt(password, cost, salt).map_err(|e| anyhow!("bcrypt failed: {e}"))?;
     Ok(parts.format_for_version(bcrypt::Version::TwoY))
@@ -74,7 +75,7 @@ pub fn hash_password(password: &str, cost: u32) -> Result<String> {
 /// format so the worker recognises it.
 pub fn new_api_key() -> String {
     let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
+    UnwrapErr(SysRng).fill_bytes(&mut bytes);
     credentials::encode_secret(credentials::API_KEY_PREFIX, &bytes)
 }
 

@@ -245,7 +245,10 @@ struct TempJson(PathBuf);
 impl TempJson {
     fn new(value: &impl serde::Serialize) -> Result<Self> {
         let mut rnd = [0u8; 8];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut rnd);
+        getrandom::rand_core::Rng::fill_bytes(
+            &mut getrandom::rand_core::UnwrapErr(getrandom::SysRng),
+            &mut rnd,
+        );
         let path = std::env::temp_dir().join(format!(
             "tollgate-sync-{}.json",
             data_encoding::HEXLOWER.encode(&rnd)

@@ -16,7 +16,7 @@ fuzz_target!(|der: &[u8]| {
     let Ok(cert) = x509_cert::Certificate::from_der(der) else {
         return;
     };
-    let Ok(spki) = cert.tbs_certificate.subject_public_key_info.to_der() else {
+    let Ok(spki) = cert.tbs_certificate().subject_public_key_info().to_der() else {
         return;
     };
     if let Ok(expected) = PublicKey::from_spki_der(&spki) {

@@ -7,7 +7,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
-use rand_core::{OsRng, RngCore};
+use getrandom::rand_core::{Rng as _, UnwrapErr};
+use getrandom::SysRng;
 use serde_json::Value;
 use tollgate_core::token::{self as core_token, Algorithm};
 use x509_cert::der::{DecodePem, Encode};
@@ -56,12 +57,14 @@ pub const RSA_BITS: [usize; 3] = [2048, 3072, 4096];
 impl PrivateKey {
     pub fn generate(alg: Alg, rsa_bits: usize) -> Result<Self> {
         match alg {
-            Alg::Es256 => Ok(Self(core_token::SigningKey::generate_es256(&mut OsRng))),
+            Alg::Es256 => Ok(Self(core_token::SigningKey::generate_es256(
+                &mut UnwrapErr(SysRng),
+            ))),
             Alg::Rs256 => {
                 if !RSA_BITS.contains(&rsa_bits) {
                     bail!("--bits {rsa_bits} is not supported: use 2048, 3072 or 4096");
                 }
-                core_token::SigningKey::generate_rs256(&mut OsRng, rsa_bits)
+                core_token::SigningKey::generate_rs256(&mut rand_core::OsRng, rsa_bits)
                     .map(Self)
                     .map_err(|e| anyhow!("generating the RSA key failed: {e}"))
             }
@@ -103,7 +106,7 @@ impl PrivateKey {
             .map_err(|_| anyhow!("the system clock is before 1970"))?
             .as_secs();
         let mut serial = [0u8; 16];
-        OsRng.fill_bytes(&mut serial);
+        UnwrapErr(SysRng).fill_bytes(&mut serial);
         core_token::self_signed_certificate(&self.0, common_name, now, days, &serial).map_err(|e| {
             match e {
                 core_token::CertError::CommonName => {
@@ -183,8 +186,8 @@ pub fn read_pem_items(text: &str, origin: &str) -> Result<Vec<PemItem>> {
                 let cert = Certificate::from_pem(block.as_bytes())
                     .with_context(|| format!("{at}: not a valid X.509 certificate"))?;
                 let der = cert
-                    .tbs_certificate
-                    .subject_public_key_info
+                    .tbs_certificate()
+                    .subject_public_key_info()
                     .to_der()
                     .with_context(|| format!("{at}: unreadable public key"))?;
                 PemItem::Certificate {

@@ -51,10 +51,10 @@ pub fn show(path: &Path, env: Option<&str>) -> Result<String> {
         )?;
         writeln!(out, "kid:        {}", public.libtrust_kid())?;
         if let PemItem::Certificate { cert, .. } = item {
-            let tbs = &cert.tbs_certificate;
-            writeln!(out, "subject:    {}", tbs.subject)?;
-            writeln!(out, "not before: {}", tbs.validity.not_before)?;
-            writeln!(out, "not after:  {}", tbs.validity.not_after)?;
+            let tbs = cert.tbs_certificate();
+            writeln!(out, "subject:    {}", tbs.subject())?;
+            writeln!(out, "not before: {}", tbs.validity().not_before)?;
+            writeln!(out, "not after:  {}", tbs.validity().not_after)?;
         }
         writeln!(out, "jwk:        {}", serde_json::to_string(&public.jwk())?)?;
         writeln!(out, "next steps:")?;

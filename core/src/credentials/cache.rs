@@ -2,7 +2,7 @@
 //! bcrypt check (tens of milliseconds in wasm) for a short time takes it off the hot path of a
 //! docker push, which asks for several tokens in a row.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::collections::BTreeMap;
 
@@ -89,7 +89,7 @@ impl VerifiedCache {
     }
 
     fn key(&self, account: &str, secret: &str, stored_hash: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.isolate_key)
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.isolate_key)
             .expect("HMAC takes any key length");
         // Length prefixes make the encoding injective: ("a:b","c") and ("a","b:c") differ.
         for part in [account, secret, stored_hash] {

@@ -86,12 +86,12 @@ fn key_of(j: &Value) -> Option<PublicKey> {
             if x.len() != 32 || y.len() != 32 {
                 return None;
             }
-            let point = p256::EncodedPoint::from_affine_coordinates(
-                p256::FieldBytes::from_slice(&x),
-                p256::FieldBytes::from_slice(&y),
+            let point = p256::Sec1Point::from_affine_coordinates(
+                &p256::FieldBytes::try_from(&x[..]).ok()?,
+                &p256::FieldBytes::try_from(&y[..]).ok()?,
                 false,
             );
-            p256::ecdsa::VerifyingKey::from_encoded_point(&point)
+            p256::ecdsa::VerifyingKey::from_sec1_point(&point)
                 .ok()
                 .map(PublicKey::Es256)
         }

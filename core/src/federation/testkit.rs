@@ -2,12 +2,12 @@
 
 use super::fetch::{Fetched, MemoryFetch};
 use super::issuers::Issuers;
+use crate::token::alg::{Es256, Rs256};
 use crate::token::jwk;
 use crate::token::keys::tests::{es_key, rsa_key};
 use crate::token::SigningKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_compact::alg::{Es256, Rsa};
 use jwt_compact::{AlgorithmExt as _, Claims, Header};
 use serde_json::{json, Value};
 
@@ -91,7 +91,7 @@ impl FakeIssuer {
         let claims = Claims::new(claims.clone());
         match key {
             SigningKey::Es256(k) => Es256.token(&header, &claims, k),
-            SigningKey::Rs256(k) => Rsa::rs256().token(&header, &claims, k),
+            SigningKey::Rs256(k) => Rs256.token(&header, &claims, k),
         }
         .unwrap()
     }

@@ -4,7 +4,7 @@
 use super::testkit::*;
 use super::*;
 use crate::limits::{JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit as _, Mac};
 use serde_json::json;
 
 fn run<T>(f: impl std::future::Future<Output = T>) -> T {

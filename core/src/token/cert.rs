@@ -2,17 +2,30 @@
 //! keys) in its rootcertbundle, and accepts a self-signed certificate that is itself in the bundle
 //! as the `x5c` chain.
 
+use super::alg::Rs256;
 use super::keys::SigningKey;
+use jwt_compact::Algorithm as _;
+use p256::ecdsa::signature::{self, Keypair, Signer};
 use std::fmt;
 use std::str::FromStr as _;
 use std::time::Duration;
-use x509_cert::builder::{Builder as _, CertificateBuilder, Profile};
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder as _, CertificateBuilder};
+use x509_cert::der::asn1::{Any, BitString, ObjectIdentifier};
 use x509_cert::der::asn1::{GeneralizedTime, UtcTime};
+use x509_cert::der::Document;
 use x509_cert::der::EncodePem as _;
+use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier};
+use x509_cert::ext::{Extension, ToExtension as _};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
-use x509_cert::spki::SubjectPublicKeyInfoOwned;
+use x509_cert::spki::{
+    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, EncodePublicKey,
+    SignatureBitStringEncoding,
+};
+use x509_cert::spki::{SubjectPublicKeyInfo, SubjectPublicKeyInfoRef};
 use x509_cert::time::{Time, Validity};
+use x509_cert::TbsCertificate;
 
 /// Longest common name accepted (RFC 5280 ub-common-name).
 pub const MAX_COMMON_NAME_LEN: usize = 64;
@@ -60,7 +73,99 @@ fn x509_time(unix: u64) -> Result<Time, CertError> {
     }
 }
 
-/// A self-signed (root profile) certificate for `key`, as PEM: ecdsa-with-SHA256 for P-256,
+/// A self-signed CA certificate naming only its common name. x509-cert's CA/Browser Forum `Root`
+/// profile would require a country and an organization; this one adds the extensions a root
+/// carries (subject key identifier, basicConstraints CA, keyUsage keyCertSign + cRLSign), which
+/// is what registry 2.x/3.x need of a certificate that is both the trust anchor and the x5c leaf.
+struct SelfSigned {
+    subject: Name,
+}
+
+impl BuilderProfile for SelfSigned {
+    fn get_issuer(&self, subject: &Name) -> Name {
+        subject.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let mut extensions = Vec::new();
+        let ski = SubjectKeyIdentifier::try_from(spk)?;
+        extensions.push(ski.to_extension(tbs.subject(), &extensions)?);
+        let ca = BasicConstraints {
+            ca: true,
+            path_len_constraint: None,
+        };
+        extensions.push(ca.to_extension(tbs.subject(), &extensions)?);
+        let usage = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
+        extensions.push(usage.to_extension(tbs.subject(), &extensions)?);
+        Ok(extensions)
+    }
+}
+
+/// x509-cert 0.3 signs through the signature 3 / spki 0.8 traits, which rsa 0.9 predates: an RSA
+/// key signs its certificate (sha256WithRSAEncryption) through this adapter, with `alg::Rs256`.
+struct RsaCertSigner<'a> {
+    key: &'a rsa::RsaPrivateKey,
+    spki_der: Vec<u8>,
+}
+
+/// The signer's public key, already encoded as SPKI DER.
+#[derive(Clone)]
+struct RsaSpki(Vec<u8>);
+
+impl EncodePublicKey for RsaSpki {
+    fn to_public_key_der(&self) -> x509_cert::spki::Result<Document> {
+        Ok(Document::try_from(self.0.as_slice())?)
+    }
+}
+
+/// A PKCS#1 v1.5 signature: the certificate's signatureValue bits.
+#[derive(Clone)]
+struct RsaCertSignature(Vec<u8>);
+
+impl SignatureBitStringEncoding for RsaCertSignature {
+    fn to_bitstring(&self) -> x509_cert::der::Result<BitString> {
+        BitString::from_bytes(&self.0)
+    }
+}
+
+impl Keypair for RsaCertSigner<'_> {
+    type VerifyingKey = RsaSpki;
+
+    fn verifying_key(&self) -> RsaSpki {
+        RsaSpki(self.spki_der.clone())
+    }
+}
+
+impl DynSignatureAlgorithmIdentifier for RsaCertSigner<'_> {
+    fn signature_algorithm_identifier(&self) -> x509_cert::spki::Result<AlgorithmIdentifierOwned> {
+        Ok(AlgorithmIdentifierOwned {
+            // sha256WithRSAEncryption (RFC 4055 5), with NULL parameters (RFC 8017 A.2.4).
+            oid: ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11"),
+            parameters: Some(Any::null()),
+        })
+    }
+}
+
+impl Signer<RsaCertSignature> for RsaCertSigner<'_> {
+    fn try_sign(&self, message: &[u8]) -> Result<RsaCertSignature, signature::Error> {
+        let signature = Rs256.sign(self.key, message).0;
+        if signature.is_empty() {
+            return Err(signature::Error::new());
+        }
+        Ok(RsaCertSignature(signature))
+    }
+}
+
+/// A self-signed (CA) certificate for `key`, as PEM: ecdsa-with-SHA256 for P-256,
 /// sha256WithRSAEncryption for RSA.
 pub fn self_signed_certificate(
     key: &SigningKey,
@@ -95,33 +200,24 @@ pub fn self_signed_certificate(
     let not_after = not_before_unix
         .checked_add(u64::from(days) * 86_400)
         .ok_or(CertError::Validity)?;
-    let validity = Validity {
-        not_before: x509_time(not_before_unix)?,
-        not_after: x509_time(not_after)?,
-    };
+    let validity = Validity::new(x509_time(not_before_unix)?, x509_time(not_after)?);
     let subject =
         Name::from_str(&format!("CN={common_name}")).map_err(|_| CertError::CommonName)?;
     let build = |e: x509_cert::builder::Error| CertError::Build(e.to_string());
     let spki_der = key.public_key().spki_der();
     let spki = {
         use x509_cert::der::Decode as _;
-        SubjectPublicKeyInfoOwned::from_der(&spki_der)
-            .map_err(|e| CertError::Build(e.to_string()))?
+        SubjectPublicKeyInfo::from_der(&spki_der).map_err(|e| CertError::Build(e.to_string()))?
     };
+    let builder =
+        CertificateBuilder::new(SelfSigned { subject }, serial, validity, spki).map_err(build)?;
     let cert = match key {
-        SigningKey::Es256(k) => {
-            CertificateBuilder::new(Profile::Root, serial, validity, subject, spki, k)
-                .map_err(build)?
-                .build::<p256::ecdsa::DerSignature>()
-                .map_err(build)?
-        }
-        SigningKey::Rs256(k) => {
-            let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(k.clone());
-            CertificateBuilder::new(Profile::Root, serial, validity, subject, spki, &signer)
-                .map_err(build)?
-                .build::<rsa::pkcs1v15::Signature>()
-                .map_err(build)?
-        }
+        SigningKey::Es256(k) => builder
+            .build::<_, p256::ecdsa::DerSignature>(k)
+            .map_err(build)?,
+        SigningKey::Rs256(k) => builder
+            .build::<_, RsaCertSignature>(&RsaCertSigner { key: k, spki_der })
+            .map_err(build)?,
     };
     cert.to_pem(x509_cert::der::pem::LineEnding::LF)
         .map_err(|e| CertError::Build(e.to_string()))
@@ -149,15 +245,18 @@ mod tests {
             )
             .unwrap();
             let cert = x509_cert::Certificate::from_pem(pem.as_bytes()).unwrap();
-            assert_eq!(cert.signature_algorithm.oid.to_string(), sig_oid);
+            assert_eq!(cert.signature_algorithm().oid.to_string(), sig_oid);
             assert_eq!(PublicKey::from_pem(&pem).unwrap(), key.public_key());
-            let v = cert.tbs_certificate.validity;
+            let v = cert.tbs_certificate().validity();
             assert_eq!(v.not_before.to_unix_duration().as_secs(), 1_700_000_000);
             assert_eq!(
                 v.not_after.to_unix_duration().as_secs(),
                 1_700_000_000 + 365 * 86_400
             );
-            assert_eq!(cert.tbs_certificate.issuer, cert.tbs_certificate.subject);
+            assert_eq!(
+                cert.tbs_certificate().issuer(),
+                cert.tbs_certificate().subject()
+            );
             openssl_accepts(&pem);
         }
     }

@@ -13,7 +13,7 @@ pub fn jwk(key: &PublicKey) -> Value {
     let alg = key.algorithm().as_str();
     match key {
         PublicKey::Es256(k) => {
-            let point = k.to_encoded_point(false);
+            let point = k.to_sec1_point(false);
             let coord = |c: Option<&p256::FieldBytes>| {
                 c.map(|b| URL_SAFE_NO_PAD.encode(b)).unwrap_or_default()
             };
@@ -22,6 +22,7 @@ pub fn jwk(key: &PublicKey) -> Value {
         }
         PublicKey::Rs256(k) => json!({
             "kty": "RSA",
+            // RFC 7518 6.3.1: unsigned big-endian without leading zero octets.
             "n": URL_SAFE_NO_PAD.encode(k.n().to_bytes_be()),
             "e": URL_SAFE_NO_PAD.encode(k.e().to_bytes_be()),
             "kid": kid, "alg": alg, "use": "sig"
@@ -60,10 +61,10 @@ mod tests {
         assert_eq!(j["use"], "sig");
         let coord = |name: &str| {
             let b = URL_SAFE_NO_PAD.decode(j[name].as_str().unwrap()).unwrap();
-            p256::FieldBytes::clone_from_slice(&b)
+            p256::FieldBytes::try_from(&b[..]).unwrap()
         };
-        let point = p256::EncodedPoint::from_affine_coordinates(&coord("x"), &coord("y"), false);
-        let back = p256::ecdsa::VerifyingKey::from_encoded_point(&point).unwrap();
+        let point = p256::Sec1Point::from_affine_coordinates(&coord("x"), &coord("y"), false);
+        let back = p256::ecdsa::VerifyingKey::from_sec1_point(&point).unwrap();
         assert_eq!(PublicKey::Es256(back), key);
     }
 
@@ -77,7 +78,13 @@ mod tests {
         assert_eq!(j["kty"], "RSA");
         assert_eq!(j["e"], "AQAB");
         let n = URL_SAFE_NO_PAD.decode(j["n"].as_str().unwrap()).unwrap();
-        assert_eq!(rsa::BigUint::from_bytes_be(&n), *pk.n());
+        assert_eq!(n.len(), 256, "2048 bits, no leading zero octet");
+        let back = rsa::RsaPublicKey::new(
+            rsa::BigUint::from_bytes_be(&n),
+            rsa::BigUint::from(65_537u32),
+        )
+        .unwrap();
+        assert_eq!(&back, pk);
         assert_eq!(j["alg"], "RS256");
         let set = jwks(&[key.clone(), es_key().public_key()]);
         assert_eq!(set["keys"].as_array().unwrap().len(), 2);

@@ -2,10 +2,12 @@
 //! for the CLI, and the libtrust key ID.
 
 use super::libtrust::libtrust_key_id;
+use super::rsa_key;
+use p256::elliptic_curve::rand_core::CryptoRng;
+use p256::elliptic_curve::Generate as _;
 use p256::pkcs8::{
     DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
 };
-use rsa::pkcs1::DecodeRsaPrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use std::fmt;
 
@@ -97,6 +99,13 @@ fn pem_label(pem: &str) -> Option<&str> {
     x509_cert::der::pem::decode_label(pem.trim().as_bytes()).ok()
 }
 
+/// The DER inside one PEM block (zeroized on drop: it may hold a private key).
+fn pem_der(pem: &str) -> Option<p256::elliptic_curve::zeroize::Zeroizing<Vec<u8>>> {
+    x509_cert::der::pem::decode_vec(pem.as_bytes())
+        .ok()
+        .map(|(_, der)| p256::elliptic_curve::zeroize::Zeroizing::new(der))
+}
+
 fn check_rsa_bits(bits: usize) -> Result<(), KeyError> {
     if (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
         Ok(())
@@ -117,12 +126,12 @@ impl SigningKey {
                 if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_pem(pem) {
                     return Ok(SigningKey::Es256(k));
                 }
-                match rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
-                    Ok(k) => {
+                match pem_der(pem).and_then(|der| rsa_key::private_from_pkcs8_der(&der)) {
+                    Some(k) => {
                         check_rsa_bits(k.size() * 8)?;
                         Ok(SigningKey::Rs256(k))
                     }
-                    Err(_) => Err(KeyError::PrivateKey(
+                    None => Err(KeyError::PrivateKey(
                         "the PKCS#8 key is neither P-256 nor RSA, or is damaged".into(),
                     )),
                 }
@@ -134,8 +143,9 @@ impl SigningKey {
                 Ok(SigningKey::Es256(sk.into()))
             }
             Some("RSA PRIVATE KEY") => {
-                let k = rsa::RsaPrivateKey::from_pkcs1_pem(pem)
-                    .map_err(|_| KeyError::PrivateKey("the PKCS#1 RSA key is damaged".into()))?;
+                let k = pem_der(pem)
+                    .and_then(|der| rsa_key::private_from_pkcs1_der(&der))
+                    .ok_or_else(|| KeyError::PrivateKey("the PKCS#1 RSA key is damaged".into()))?;
                 check_rsa_bits(k.size() * 8)?;
                 Ok(SigningKey::Rs256(k))
             }
@@ -150,18 +160,12 @@ impl SigningKey {
     }
 
     /// A fresh P-256 key.
-    pub fn generate_es256<
-        R: p256::elliptic_curve::rand_core::CryptoRng + p256::elliptic_curve::rand_core::RngCore,
-    >(
-        rng: &mut R,
-    ) -> SigningKey {
-        SigningKey::Es256(p256::ecdsa::SigningKey::random(rng))
+    pub fn generate_es256<R: CryptoRng + ?Sized>(rng: &mut R) -> SigningKey {
+        SigningKey::Es256(p256::ecdsa::SigningKey::generate_from_rng(rng))
     }
 
-    /// A fresh RSA key of `bits` (at least [`MIN_RSA_BITS`]).
-    pub fn generate_rs256<
-        R: p256::elliptic_curve::rand_core::CryptoRng + p256::elliptic_curve::rand_core::RngCore,
-    >(
+    /// A fresh RSA key of `bits` (at least [`MIN_RSA_BITS`]). rsa 0.9 takes rand_core 0.6's RNGs.
+    pub fn generate_rs256<R: rsa::rand_core::CryptoRngCore + ?Sized>(
         rng: &mut R,
         bits: usize,
     ) -> Result<SigningKey, KeyError> {
@@ -176,11 +180,18 @@ impl SigningKey {
         &self,
     ) -> Result<p256::elliptic_curve::zeroize::Zeroizing<String>, KeyError> {
         let lf = p256::pkcs8::LineEnding::LF;
+        let failed = || KeyError::Internal("the key could not be encoded as PKCS#8".into());
         match self {
-            SigningKey::Es256(k) => k.to_pkcs8_pem(lf),
-            SigningKey::Rs256(k) => k.to_pkcs8_pem(lf),
+            SigningKey::Es256(k) => k.to_pkcs8_pem(lf).map_err(|_| failed()),
+            SigningKey::Rs256(k) => {
+                let der = rsa_key::private_to_pkcs8_der(k)
+                    .map(p256::elliptic_curve::zeroize::Zeroizing::new)
+                    .ok_or_else(failed)?;
+                x509_cert::der::pem::encode_string("PRIVATE KEY", lf, &der)
+                    .map(p256::elliptic_curve::zeroize::Zeroizing::new)
+                    .map_err(|_| failed())
+            }
         }
-        .map_err(|_| KeyError::Internal("the key could not be encoded as PKCS#8".into()))
     }
 
     pub fn public_key(&self) -> PublicKey {
@@ -212,9 +223,9 @@ fn certificate_spki(der: &[u8]) -> x509_cert::der::Result<&[u8]> {
             // version [0] EXPLICIT is absent in v1 certificates.
             let version = Tag::ContextSpecific {
                 constructed: true,
-                number: TagNumber::N0,
+                number: TagNumber(0),
             };
-            if tbs.peek_tag()? == version {
+            if Tag::peek(tbs)? == version {
                 tbs.tlv_bytes()?;
             }
             // serialNumber, signature, issuer, validity, subject
@@ -226,13 +237,14 @@ fn certificate_spki(der: &[u8]) -> x509_cert::der::Result<&[u8]> {
             while !tbs.is_finished() {
                 tbs.tlv_bytes()?;
             }
-            Ok(spki)
+            Ok::<_, x509_cert::der::Error>(spki)
         })?;
         cert.tlv_bytes()?; // signatureAlgorithm
         cert.tlv_bytes()?; // signatureValue
-        Ok(spki)
+        Ok::<_, x509_cert::der::Error>(spki)
     })?;
-    reader.finish(spki)
+    reader.finish()?;
+    Ok(spki)
 }
 
 /// A public key tokens are verified with and published in the JWKS and certificate bundle.
@@ -248,7 +260,7 @@ impl PublicKey {
         if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
             return Ok(PublicKey::Es256(k));
         }
-        let k = rsa::RsaPublicKey::from_public_key_der(der).map_err(|_| {
+        let k = rsa_key::public_from_spki_der(der).ok_or_else(|| {
             KeyError::PublicKey("the key is neither P-256 nor RSA, or is damaged".into())
         })?;
         check_rsa_bits(k.size() * 8)?;
@@ -281,8 +293,8 @@ impl PublicKey {
     /// DER SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> Vec<u8> {
         match self {
-            PublicKey::Es256(k) => k.to_public_key_der().map(|d| d.as_bytes().to_vec()),
-            PublicKey::Rs256(k) => k.to_public_key_der().map(|d| d.as_bytes().to_vec()),
+            PublicKey::Es256(k) => k.to_public_key_der().map(|d| d.as_bytes().to_vec()).ok(),
+            PublicKey::Rs256(k) => rsa_key::public_to_spki_der(k),
         }
         // Encoding a key that was parsed or generated cannot fail; an empty SPKI matches nothing.
         .unwrap_or_default()
@@ -356,6 +368,11 @@ pub(crate) mod tests {
     use std::sync::OnceLock;
     use x509_cert::der::{Decode as _, Encode as _};
 
+    /// The operating system's RNG, for key generation in tests.
+    pub(crate) fn rng() -> impl CryptoRng {
+        getrandom_04::rand_core::UnwrapErr(getrandom_04::SysRng)
+    }
+
     /// One RSA key per test run: generation is slow.
     pub(crate) fn rsa_key() -> SigningKey {
         static KEY: OnceLock<SigningKey> = OnceLock::new();
@@ -364,7 +381,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn es_key() -> SigningKey {
-        SigningKey::generate_es256(&mut rand_core::OsRng)
+        SigningKey::generate_es256(&mut rng())
     }
 
     fn cert_der(key: &SigningKey) -> Vec<u8> {
@@ -374,8 +391,8 @@ pub(crate) mod tests {
 
     /// The reference: the SPKI as x509-cert's full decoder finds it.
     fn x509_cert_spki(cert: &x509_cert::Certificate) -> Vec<u8> {
-        cert.tbs_certificate
-            .subject_public_key_info
+        cert.tbs_certificate()
+            .subject_public_key_info()
             .to_der()
             .unwrap()
     }
@@ -395,16 +412,33 @@ pub(crate) mod tests {
 
     #[test]
     fn certificate_spki_reads_v1_certificates_without_a_version_field() {
+        use x509_cert::der::{Any, Tag, TagNumber, Tagged as _};
+        // x509-cert 0.3 builds only v3 and keeps its fields private: drop the version ([0]) and
+        // extensions ([3]) from a v3 TBSCertificate read as a SEQUENCE of raw elements.
         let der = cert_der(&es_key());
-        let mut cert = x509_cert::Certificate::from_der(&der).unwrap();
-        cert.tbs_certificate.version = x509_cert::Version::V1;
-        cert.tbs_certificate.extensions = None;
+        let mut cert = Vec::<Any>::from_der(&der).unwrap();
+        let tbs: Vec<Any> = Vec::<Any>::from_der(&cert[0].to_der().unwrap())
+            .unwrap()
+            .into_iter()
+            .filter(|e| {
+                !matches!(
+                    e.tag(),
+                    Tag::ContextSpecific {
+                        number: TagNumber(0 | 3),
+                        ..
+                    }
+                )
+            })
+            .collect();
+        cert[0] = Any::from_der(&tbs.to_der().unwrap()).unwrap();
         let v1 = cert.to_der().unwrap();
-        assert!(
-            v1.len() < der.len(),
-            "the v1 encoding drops the version and extensions"
+        let decoded = x509_cert::Certificate::from_der(&v1).unwrap();
+        assert_eq!(decoded.tbs_certificate().version(), x509_cert::Version::V1);
+        assert!(decoded.tbs_certificate().extensions().is_none());
+        assert_eq!(
+            certificate_spki(&v1).unwrap(),
+            &x509_cert_spki(&decoded)[..]
         );
-        assert_eq!(certificate_spki(&v1).unwrap(), &x509_cert_spki(&cert)[..]);
     }
 
     #[test]
@@ -478,7 +512,12 @@ yRZocPZXeDNMyNB12tjlImhxEPoYMVJyJmjJVstTOIUlqQ5zGs2lnsbnjQ==
         let SigningKey::Rs256(r) = rsa_key() else {
             unreachable!()
         };
-        let pkcs1 = r.to_pkcs1_pem(LineEnding::LF).unwrap();
+        let pkcs1 = x509_cert::der::pem::encode_string(
+            "RSA PRIVATE KEY",
+            LineEnding::LF,
+            r.to_pkcs1_der().unwrap().as_bytes(),
+        )
+        .unwrap();
         assert_eq!(
             SigningKey::from_pkcs8_pem(&pkcs1).unwrap().algorithm(),
             Algorithm::Rs256
@@ -511,7 +550,7 @@ yRZocPZXeDNMyNB12tjlImhxEPoYMVJyJmjJVstTOIUlqQ5zGs2lnsbnjQ==
     #[test]
     fn small_rsa_refused() {
         let small = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 1024).unwrap();
-        let pem = small.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap();
+        let pem = SigningKey::Rs256(small).to_pkcs8_pem().unwrap();
         assert_eq!(
             SigningKey::from_pkcs8_pem(&pem).unwrap_err(),
             KeyError::RsaSize(1024)

@@ -1,10 +1,12 @@
 //! Registry tokens: signing keys, key IDs, published key sets, issuance and verification.
 
+pub mod alg;
 pub mod cert;
 pub mod claims;
 pub mod jwks;
 pub mod keys;
 pub mod libtrust;
+pub mod rsa_key;
 pub mod sign;
 pub mod verify;
 

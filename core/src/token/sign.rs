@@ -1,11 +1,11 @@
 //! Token issuance: a [`Signer`] holds a parsed key (parsing costs about one signature, so it is
 //! built once and reused) and writes the JOSE header docker-registry expects.
 
+use super::alg::{Es256, Rs256};
 use super::claims::RegistryClaims;
 use super::keys::{Algorithm, KeyError, PublicKey, SigningKey};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use jwt_compact::alg::{Es256, Rsa};
 use jwt_compact::{AlgorithmExt as _, Claims, Header};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -113,7 +113,7 @@ impl Signer {
         let claims = Claims::new(claims);
         match &self.key {
             SigningKey::Es256(k) => Es256.token(&header, &claims, k),
-            SigningKey::Rs256(k) => Rsa::rs256().token(&header, &claims, k),
+            SigningKey::Rs256(k) => Rs256.token(&header, &claims, k),
         }
         .map_err(|e| SignError(e.to_string()))
     }

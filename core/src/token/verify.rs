@@ -2,14 +2,14 @@
 //! the signature (usable for any JWT, e.g. OIDC identity tokens later), then [`Verifier::verify`]
 //! checks the registry claims.
 
+use super::alg::{Es256, Es256Signature, Rs256, Rs256Signature};
 use super::claims::{Access, RegistryClaims};
 use super::keys::PublicKey;
 use super::sign::X5cHeader;
 use crate::limits::MAX_TOKEN_LEN;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use jwt_compact::alg::{Es256, Rsa, RsaSignature};
-use jwt_compact::{Algorithm as _, AlgorithmSignature as _, Empty, UntrustedToken};
+use jwt_compact::{Algorithm as _, Empty, UntrustedToken};
 use serde::Deserialize;
 use std::fmt;
 
@@ -124,7 +124,7 @@ pub fn verify_jwt_with_kids<'k>(
     // What jwt-compact's `Validator` does, minus its signature parsing: that goes through
     // `AlgorithmSignature::try_from_slice`, whose anyhow errors link anyhow's Debug, std's
     // backtrace printer and rustc-demangle into the worker (16 KB gzip) for an error we only map
-    // to `BadSignature`. Claims first (cheap), as the validator does: the registered claims must
+    // to `BadSignature`; the signatures are parsed directly instead. Claims first (cheap), as the validator does: the registered claims must
     // have their JSON types and no duplicate keys; their values are checked by the caller.
     untrusted
         .deserialize_claims_unchecked::<Empty>()
@@ -135,11 +135,12 @@ pub fn verify_jwt_with_kids<'k>(
         .ok_or(VerifyError::Malformed)?;
     let signature = untrusted.signature_bytes();
     let valid = match key {
-        PublicKey::Es256(vk) => p256::ecdsa::Signature::from_slice(signature)
-            .is_ok_and(|sig| Es256.verify_signature(&sig, vk, signed_data)),
-        // The RSA verifier checks the signature's length against the modulus itself.
-        PublicKey::Rs256(pk) => RsaSignature::try_from_slice(signature)
-            .is_ok_and(|sig| Rsa::rs256().verify_signature(&sig, pk, signed_data)),
+        PublicKey::Es256(vk) => Es256Signature::from_slice(signature)
+            .is_some_and(|sig| Es256.verify_signature(&sig, vk, signed_data)),
+        // Rs256 checks the signature's length against the modulus.
+        PublicKey::Rs256(pk) => {
+            Rs256.verify_signature(&Rs256Signature(signature.to_vec()), pk, signed_data)
+        }
     };
     if !valid {
         return Err(VerifyError::BadSignature);
