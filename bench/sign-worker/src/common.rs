@@ -1,4 +1,4 @@
-//! What the bare-sign bench workers share (this crate's and bench/sign-next-worker's, which
+//! What the bare-sign bench workers share (this crate's and bench/sign-prev-worker's, which
 //! includes this file by path), so both sign the same token the same way and differ only in the
 //! ES256 implementation: the fixed claims, `?n=N`, the once-per-isolate key, the signing loop.
 
