@@ -111,11 +111,17 @@ impl Signer {
         .with_key_id(self.kid.clone())
         .with_token_type("JWT");
         let claims = Claims::new(claims);
-        match &self.key {
+        let token = match &self.key {
             SigningKey::Es256(k) => Es256.token(&header, &claims, k),
             SigningKey::Rs256(k) => Rs256.token(&header, &claims, k),
         }
-        .map_err(|e| SignError(e.to_string()))
+        .map_err(|e| SignError(e.to_string()))?;
+        // `Rs256::sign` cannot return an error through jwt-compact's trait; a failed RSA
+        // signature comes back empty, so the compact JWS ends with its last '.'.
+        if token.ends_with('.') {
+            return Err(SignError("the RSA signature operation failed".into()));
+        }
+        Ok(token)
     }
 }
 
