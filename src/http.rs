@@ -1,9 +1,15 @@
-//! Conversions between workers-rs `Request`/`Response` and the core's plain HTTP values.
+//! Conversions between the runtime's `Request`/`Response` and the core's plain HTTP values.
+//!
+//! Requests arrive as `web_sys::Request`, not workers-rs's `Request`: building the latter reads
+//! `request.cf`, which workerd materialises as a JS object on every access, and Tollgate never
+//! uses it (the client address comes from the `cf-connecting-ip` header). A CPU profile of token
+//! issuance put that getter at ~4% of the isolate's time (bench/README.md, "Where a token's CPU
+//! goes").
 
 use futures_util::StreamExt;
 use tollgate_core::limits::MAX_FORM_LEN;
 use tollgate_core::protocol::{ErrorKind, HttpRequest, HttpResponse, TokenError};
-use worker::{Headers, Request, Response, Result};
+use worker::{web_sys, ByteStream, Headers, Response, Result, Url};
 
 /// Headers kept from a request (the core reads a handful; this bounds the copy).
 const MAX_HEADERS: usize = 100;
@@ -11,16 +17,12 @@ const MAX_HEADERS: usize = 100;
 /// Builds the core's request. The body is read for POST-like methods only, stopping at
 /// `MAX_FORM_LEN` whether or not a Content-Length was sent (skopeo sends chunked bodies): the
 /// core then answers 413 in the endpoint's format.
-pub async fn from_worker(req: &mut Request) -> std::result::Result<HttpRequest, TokenError> {
-    let url = req.url().map_err(|_| {
-        TokenError::new(
-            ErrorKind::InvalidRequest,
-            "the request URL could not be parsed",
-        )
-    })?;
-    let method = req.method().to_string();
-    let headers: Vec<(String, String)> = req
-        .headers()
+pub async fn from_worker(
+    req: &web_sys::Request,
+    url: &Url,
+) -> std::result::Result<HttpRequest, TokenError> {
+    let method = req.method();
+    let headers: Vec<(String, String)> = Headers(req.headers())
         .entries()
         .take(MAX_HEADERS)
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
@@ -43,10 +45,11 @@ pub async fn from_worker(req: &mut Request) -> std::result::Result<HttpRequest, 
         out.body_too_large = true;
         return Ok(out);
     }
-    // No body at all: workers-rs reports that as an error from stream(); it is just empty.
-    let Ok(mut stream) = req.stream() else {
+    // No body at all (null stream): just empty.
+    let Some(body) = req.body() else {
         return Ok(out);
     };
+    let mut stream = ByteStream::from(body);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| {
             TokenError::new(

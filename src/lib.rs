@@ -15,9 +15,11 @@ mod throttle;
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
-use tollgate_core::protocol::Flavor;
+use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
 use tollgate_core::service::{self, App, RandomError};
-use worker::{console_error, console_log, event, Context, Date, Env, Request, Response, Result};
+use worker::{
+    console_error, console_log, event, web_sys, Context, Date, Env, Response, Result, Url,
+};
 
 /// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
 pub const KV_BINDING: &str = "TOLLGATE_KV";
@@ -80,24 +82,30 @@ fn random(buf: &mut [u8]) -> std::result::Result<(), RandomError> {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
     let app = app(&env);
     let app = match app.as_ref() {
         Ok(app) => app,
         Err(e) => return http::to_worker(service::config_error_response(e)),
     };
+    let Ok(url) = Url::parse(&req.url()) else {
+        let e = TokenError::new(
+            ErrorKind::InvalidRequest,
+            "the request URL could not be parsed",
+        );
+        return http::to_worker(e.to_response(Flavor::Distribution, &app.settings().issuer));
+    };
 
-    let path = req.path();
     let mode = app.settings().mode;
-    let token_endpoint = mode.issues_tokens() && service::is_token_path(&path);
+    let token_endpoint = mode.issues_tokens() && service::is_token_path(url.path());
     if mode.proxies() && !token_endpoint {
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward
         // proxy (src/proxy.rs).
-        return proxy::handle(req, &env, &ctx, app).await;
+        return proxy::handle(req, url, &env, &ctx, app).await;
     }
 
-    let hreq = match http::from_worker(&mut req).await {
+    let hreq = match http::from_worker(&req, &url).await {
         Ok(r) => r,
         Err(e) => {
             return http::to_worker(e.to_response(Flavor::Distribution, &app.settings().issuer))

@@ -9,7 +9,7 @@
 
 use crate::{http, kv, now, KV_BINDING};
 use futures_util::future::{select, Either};
-use std::cell::{OnceCell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use tollgate_core::config::ConfigError;
@@ -21,7 +21,7 @@ use tollgate_core::service::{self, App};
 use tollgate_core::store::{Store, StoreError};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Request, Response, Result};
+use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Response, Result, Url};
 
 /// Largest response body put into the edge cache. The cache write reads a tee of the body; a
 /// client slower than the cache write makes the tee buffer, so only modest objects are cached.
@@ -52,7 +52,7 @@ fn gate(env: &Env, app: &App) -> Rc<std::result::Result<Gate, ConfigError>> {
 }
 
 /// `host[:port]` as the client addressed us.
-fn public_host(url: &worker::Url) -> PublicHost {
+fn public_host(url: &Url) -> PublicHost {
     let host = match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
@@ -65,20 +65,26 @@ fn public_host(url: &worker::Url) -> PublicHost {
 }
 
 /// Handles one request in proxy mode.
-pub async fn handle(req: Request, env: &Env, ctx: &Context, app: &App) -> Result<Response> {
+pub async fn handle(
+    req: web_sys::Request,
+    url: Url,
+    env: &Env,
+    ctx: &Context,
+    app: &App,
+) -> Result<Response> {
     let gate = gate(env, app);
     let gate = match gate.as_ref() {
         Ok(g) => g,
         Err(e) => return http::to_worker(service::config_error_response(e)),
     };
-    let url = req.url()?;
     let public = public_host(&url);
-    let method = req.method().to_string();
+    let method = req.method();
     let path = url.path().to_string();
     let query = url.query().unwrap_or("").to_string();
-    let authorization = req.headers().get("authorization")?;
-    let content_type = req.headers().get("content-type")?;
-    let client_ip = req.headers().get("cf-connecting-ip")?;
+    let headers = worker::Headers(req.headers());
+    let authorization = headers.get("authorization")?;
+    let content_type = headers.get("content-type")?;
+    let client_ip = headers.get("cf-connecting-ip")?;
     let meta = RequestMeta {
         method: &method,
         path: &path,
@@ -87,10 +93,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, app: &App) -> Result
         content_type: content_type.as_deref(),
         public: &public,
     };
-    let store = LazyKv {
-        env,
-        kv: OnceCell::new(),
-    };
+    let store = LoggedKv(kv::Kv::new(env, KV_BINDING));
     let authority =
         tollgate_core::proxy::AppAuthority::new(app).with_client_ip(client_ip.as_deref());
     match gate.decide(&authority, &meta, &store, now()).await {
@@ -119,18 +122,8 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, app: &App) -> Result
     }
 }
 
-/// The KV store, bound only when a request needs it (Basic credentials): bearer requests with a
-/// cached verification never touch KV, so they should not pay for the binding either.
-struct LazyKv<'a> {
-    env: &'a Env,
-    kv: OnceCell<kv::Kv>,
-}
-
-impl LazyKv<'_> {
-    fn kv(&self) -> &kv::Kv {
-        self.kv.get_or_init(|| kv::Kv::new(self.env, KV_BINDING))
-    }
-}
+/// The KV store (bound only when a request needs it, see kv.rs), logging why a call failed.
+struct LoggedKv<'a>(kv::Kv<'a>);
 
 /// The gate turns a storage error into a 503 whose log line says only `store_unavailable`; this
 /// line says why (missing binding, the KV API failing), never which key or credential.
@@ -141,9 +134,9 @@ fn log_store_error(e: &StoreError) {
     );
 }
 
-impl Store for LazyKv<'_> {
+impl Store for LoggedKv<'_> {
     async fn get(&self, key: &str) -> std::result::Result<Option<String>, StoreError> {
-        self.kv().get(key).await.inspect_err(log_store_error)
+        self.0.get(key).await.inspect_err(log_store_error)
     }
 
     async fn put(
@@ -152,14 +145,14 @@ impl Store for LazyKv<'_> {
         value: &str,
         ttl_seconds: Option<u64>,
     ) -> std::result::Result<(), StoreError> {
-        self.kv()
+        self.0
             .put(key, value, ttl_seconds)
             .await
             .inspect_err(log_store_error)
     }
 
     async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
-        self.kv().delete(key).await.inspect_err(log_store_error)
+        self.0.delete(key).await.inspect_err(log_store_error)
     }
 }
 
@@ -180,7 +173,7 @@ fn header_pairs(h: &web_sys::Headers) -> Vec<(String, String)> {
 }
 
 async fn forward(
-    req: &Request,
+    req: &web_sys::Request,
     method: &str,
     target: &str,
     gate: &Gate,
@@ -189,7 +182,7 @@ async fn forward(
     ctx: &Context,
 ) -> Result<Response> {
     let settings = gate.settings();
-    let incoming = header_pairs(req.inner().headers().as_ref());
+    let incoming = header_pairs(req.headers().as_ref());
     let use_cache = cacheable
         && !incoming
             .iter()
@@ -199,7 +192,7 @@ async fn forward(
         "{}://{}{}",
         public.scheme,
         public.host,
-        worker::Url::parse(target)?.path()
+        Url::parse(target)?.path()
     );
     if use_cache {
         if let Ok(Some(hit)) = Cache::default().get(cache_key.as_str(), false).await {
@@ -214,7 +207,7 @@ async fn forward(
     init.set_redirect(web_sys::RequestRedirect::Manual);
     if method != "GET" && method != "HEAD" {
         // The client's body stream, untouched: no buffering, any length, chunked or not.
-        if let Some(body) = req.inner().body() {
+        if let Some(body) = req.body() {
             init.set_body(&body);
         }
     }
