@@ -70,7 +70,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     /// A JSON response; `no-store` because token responses carry credentials (RFC 6749 5.1).
-    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+    pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Self {
         let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
         Self {
             status,

@@ -6,7 +6,7 @@
 //! with `scope` the granted scopes, space-separated (RFC 6749 5.1). `issued_at` is RFC 3339 UTC.
 
 use crate::token::Access;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// What the service issued, independent of the dialect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,38 +44,63 @@ pub fn granted_scope(access: &[Access]) -> String {
         .join(" ")
 }
 
+// The bodies are typed and borrow the token rather than building a `serde_json::Value`: that
+// copied the JWT (twice for distribution's `token` + `access_token`) into a map on every token.
+
 /// The distribution token spec's body.
-pub fn distribution_body(issued: &Issued) -> Value {
-    let mut v = json!({
-        "token": issued.token,
-        "access_token": issued.token,
-        "expires_in": issued.expires_in,
-        "issued_at": rfc3339(issued.issued_at),
-    });
-    if let (Some(rt), Some(obj)) = (&issued.refresh_token, v.as_object_mut()) {
-        obj.insert("refresh_token".into(), Value::String(rt.clone()));
-    }
-    v
+#[derive(Debug, Serialize)]
+pub struct DistributionBody<'a> {
+    token: &'a str,
+    access_token: &'a str,
+    expires_in: u64,
+    issued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
 }
 
 /// The OAuth2 body (distribution oauth.md, RFC 6749 5.1).
-pub fn oauth2_body(issued: &Issued) -> Value {
-    let mut v = json!({
-        "access_token": issued.token,
-        "token_type": "Bearer",
-        "scope": granted_scope(&issued.access),
-        "expires_in": issued.expires_in,
-        "issued_at": rfc3339(issued.issued_at),
-    });
-    if let (Some(rt), Some(obj)) = (&issued.refresh_token, v.as_object_mut()) {
-        obj.insert("refresh_token".into(), Value::String(rt.clone()));
+#[derive(Debug, Serialize)]
+pub struct OAuth2Body<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    scope: String,
+    expires_in: u64,
+    issued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+}
+
+/// The distribution token spec's body.
+pub fn distribution_body(issued: &Issued) -> DistributionBody<'_> {
+    DistributionBody {
+        token: &issued.token,
+        access_token: &issued.token,
+        expires_in: issued.expires_in,
+        issued_at: rfc3339(issued.issued_at),
+        refresh_token: issued.refresh_token.as_deref(),
     }
-    v
+}
+
+/// The OAuth2 body (distribution oauth.md, RFC 6749 5.1).
+pub fn oauth2_body(issued: &Issued) -> OAuth2Body<'_> {
+    OAuth2Body {
+        access_token: &issued.token,
+        token_type: "Bearer",
+        scope: granted_scope(&issued.access),
+        expires_in: issued.expires_in,
+        issued_at: rfc3339(issued.issued_at),
+        refresh_token: issued.refresh_token.as_deref(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    fn value(body: impl Serialize) -> Value {
+        serde_json::to_value(body).unwrap()
+    }
 
     fn issued(refresh: Option<&str>) -> Issued {
         Issued {
@@ -107,25 +132,28 @@ mod tests {
 
     #[test]
     fn distribution_shape() {
-        let v = distribution_body(&issued(None));
+        let v = value(distribution_body(&issued(None)));
         assert_eq!(v["token"], "h.p.s");
         assert_eq!(v["access_token"], "h.p.s");
         assert_eq!(v["expires_in"], 300);
         assert_eq!(v["issued_at"], "2025-11-28T08:00:00Z");
         assert!(v.get("refresh_token").is_none());
         assert_eq!(
-            distribution_body(&issued(Some("tgr_x")))["refresh_token"],
+            value(distribution_body(&issued(Some("tgr_x"))))["refresh_token"],
             "tgr_x"
         );
     }
 
     #[test]
     fn oauth2_shape() {
-        let v = oauth2_body(&issued(Some("tgr_x")));
+        let v = value(oauth2_body(&issued(Some("tgr_x"))));
         assert_eq!(v["access_token"], "h.p.s");
         assert_eq!(v["token_type"], "Bearer");
         assert_eq!(v["scope"], "repository:a/b:pull,push");
         assert_eq!(v["refresh_token"], "tgr_x");
         assert!(v.get("token").is_none());
+        assert!(value(oauth2_body(&issued(None)))
+            .get("refresh_token")
+            .is_none());
     }
 }

@@ -274,9 +274,8 @@ async fn issue(
         refresh_token,
         access,
     };
-    let body = match flavor {
-        Flavor::Distribution => response::distribution_body(&issued),
-        Flavor::OAuth2 => response::oauth2_body(&issued),
-    };
-    Ok(HttpResponse::json(200, &body))
+    Ok(match flavor {
+        Flavor::Distribution => HttpResponse::json(200, &response::distribution_body(&issued)),
+        Flavor::OAuth2 => HttpResponse::json(200, &response::oauth2_body(&issued)),
+    })
 }
