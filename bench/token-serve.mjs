@@ -2,16 +2,17 @@
 // inspector session, which add their own noisy per-request cost) for bench/token.sh:
 //   node bench/token-serve.mjs empty                 bench/empty-worker
 //   node bench/token-serve.mjs sign                  bench/sign-worker (SIGNING_KEY from the fixture)
-//   node bench/token-serve.mjs tollgate KV.json      Tollgate (build/), KV seeded from KV.json, the
+//   node bench/token-serve.mjs tollgate KV.json [DIR] Tollgate (build/, or DIR: a copy of build/ for
+//                                                    bench/token-ab.sh), KV seeded from KV.json, the
 //                                                    output of `tollgate policy render policy/demo.toml`
 // One process per worker, so each has its own workerd whose CPU time bench/token.sh reads.
 // Prints "READY <url>" once listening; stops on SIGTERM/SIGINT.
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
 import { ROOT, builtWorkerOptions, keyFixture, startWorker } from "../tests/miniflare/helpers.mjs";
 
-const [kind, kvFile] = process.argv.slice(2);
+const [kind, kvFile, buildDir] = process.argv.slice(2);
 
 async function serveBenchCrate(dir, bindings) {
   const mf = new Miniflare({
@@ -27,7 +28,10 @@ async function serveTollgate() {
   if (!kvFile) throw new Error("usage: token-serve.mjs tollgate KV.json");
   const kv = {};
   for (const { key, value } of JSON.parse(readFileSync(kvFile, "utf8"))) kv[key] = value;
-  const w = await startWorker({ vars: { MODE: "issuer" }, kv });
+  const worker = buildDir
+    ? { scriptPath: join(resolve(buildDir), "index.js"), modulesRoot: resolve(buildDir) }
+    : undefined;
+  const w = await startWorker({ vars: { MODE: "issuer" }, kv, worker });
   return { url: await w.mf.ready, dispose: () => w.dispose() };
 }
 

@@ -12,14 +12,9 @@
 # The load generator (wrk) shares the 2 cores with workerd: compare ratios, not absolutes.
 #   bench/token.sh          (DURATION=8 ROUNDS=3 CONNECTIONS=8; KEEP_WORK=1 keeps the logs)
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../tests/interop/proxy-lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
 
-DURATION="${DURATION:-8}"
-ROUNDS="${ROUNDS:-3}"
-CONNECTIONS="${CONNECTIONS:-8}"
-CI_KEY=tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk   # policy/README.md: demo only
 ALICE_PASS=alice-demo-pass
-TOKEN_PATH="/token?service=registry.local&scope=repository:org/app:pull,push"
 
 for tool in wrk jq curl bc node gzip; do
   tg_have "$tool" || tg_die "$tool not found (apt-get install wrk; scripts/setup.sh --interop)"
@@ -35,40 +30,12 @@ done
 tg_section_done
 
 tg_section "demo policy KV and the three workers under Miniflare"
-if [ -x "$TG_ROOT/target/release/tollgate" ] && [ -z "$(find "$TG_ROOT/cli/src" "$TG_ROOT/core/src" -newer "$TG_ROOT/target/release/tollgate" -print -quit)" ]; then
-  "$TG_ROOT/target/release/tollgate" policy render "$TG_ROOT/policy/demo.toml" >"$WORK/kv.json"
-else
-  (cd "$TG_ROOT" && cargo run -q --release --bin tollgate -- policy render policy/demo.toml) >"$WORK/kv.json"
-fi
-jq -e 'map(.key) | index("user:ci-bot") != null or any(startswith("apikey:"))' "$WORK/kv.json" >/dev/null \
-  || tg_die "the rendered demo policy has no ci-bot records"
+render_demo_kv "$WORK/kv.json"
 
-# serve NAME [args]: starts bench/token-serve.mjs; sets URL and WORKERD (that worker's workerd PID).
-serve() {
-  local name="$1" pid p
-  shift
-  node "$TG_ROOT/bench/token-serve.mjs" "$name" "$@" >"$WORK/serve-$name.log" 2>&1 &
-  pid=$!
-  PROXY_PIDS+=("$pid")
-  for _ in $(seq 1 240); do
-    grep -q '^READY ' "$WORK/serve-$name.log" && break
-    kill -0 "$pid" 2>/dev/null || { cat "$WORK/serve-$name.log" >&2; tg_die "$name exited"; }
-    sleep 0.25
-  done
-  URL="$(awk '/^READY / {print $2}' "$WORK/serve-$name.log")"
-  [ -n "$URL" ] || tg_die "$name did not report its URL"
-  WORKERD=""
-  for p in $(pgrep -P "$pid"); do
-    if grep -qa workerd "/proc/$p/cmdline"; then WORKERD="$p"; fi
-  done
-  [ -n "$WORKERD" ] || tg_die "no workerd under $name (node pid $pid)"
-  tg_info "$name at $URL (workerd pid $WORKERD)"
-}
 serve empty && E_URL="$URL" E_PID="$WORKERD"
 serve sign && S_URL="$URL" S_PID="$WORKERD"
 serve tollgate "$WORK/kv.json" && T_URL="$URL" T_PID="$WORKERD"
 
-CI_AUTH="Authorization: Basic $(printf 'ci-bot:%s' "$CI_KEY" | base64 -w0)"
 check "empty worker 200" 200 "$(status "$E_URL/")"
 check "sign worker returns a JWT" 3 "$(curl -s "$S_URL/" | tr '.' '\n' | grep -c .)"
 body="$(curl -s -H "$CI_AUTH" "$T_URL$TOKEN_PATH")"
@@ -77,7 +44,6 @@ check "Tollgate refuses a wrong key" 401 "$(status -u ci-bot:tgk_wrong "$T_URL$T
 [ "$FAILURES" -eq 0 ] || finish
 tg_section_done
 
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 curl_ms() { curl -s -o /dev/null -w '%{time_total}\n' "$@" | awk '{printf "%.2f\n", $1 * 1000}'; }
 
 tg_section "bcrypt in wasm: alice (password, bcrypt cost 10), cold then warm"
@@ -96,30 +62,6 @@ many="$(for _ in 1 2 3; do curl_ms "$S_URL/?n=200"; done | median)"
 loop_sign_ms="$(echo "scale=3; ($many - $one) / 199" | bc)"
 tg_info "n=1 ${one} ms, n=200 ${many} ms: ${loop_sign_ms} ms per signature"
 tg_section_done
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-TICKS="$(getconf CLK_TCK)"
-# to_ms VALUE: wrk's latency (e.g. 812.00us, 1.93ms, 1.02s) in ms.
-to_ms() {
-  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
-}
-# run URL PID [wrk header args...]: prints "req/s p50_ms p99_ms cpu_ms_per_request".
-run() {
-  local url="$1" pid="$2" t0 t1 out rps reqs non2xx p50 p99 cpu
-  shift 2
-  wrk -t1 -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null 2>&1 || true   # warm-up (JIT, caches)
-  t0="$(cpu_ticks "$pid")"
-  out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")"
-  t1="$(cpu_ticks "$pid")"
-  rps="$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')"
-  reqs="$(printf '%s\n' "$out" | awk '/requests in/ {print $1}')"
-  non2xx="$(printf '%s\n' "$out" | awk '/Non-2xx/ {print $NF}')"
-  [ -z "$non2xx" ] || tg_warn "$url: $non2xx non-2xx responses"
-  p50="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')")"
-  p99="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')")"
-  cpu="$(echo "scale=4; ($t1 - $t0) * 1000 / $TICKS / ${reqs:-1}" | bc)"
-  printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "$cpu"
-}
 
 tg_section "load: $ROUNDS rounds x ${DURATION}s per target, $CONNECTIONS connections, wrk on loopback"
 : >"$WORK/empty" && : >"$WORK/sign" && : >"$WORK/tollgate"

@@ -8,6 +8,7 @@
 # point it at the pinned local ones: cargo-installed wasm-bindgen, npm's binaryen and esbuild.
 # wrangler.toml's [build] command calls this, so `wrangler dev` rebuilds on start.
 # Prints the wasm size, raw and gzip. TG_FORCE_BUILD=1 rebuilds even when nothing changed.
+# TG_KEEP_NAMES=1 always rebuilds and keeps the wasm names section (for bench/profile.mjs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -45,7 +46,7 @@ inputs=("$crate_dir/src" "$crate_dir/Cargo.toml" "$TG_ROOT/Cargo.lock" "$TG_ROOT
 # tollgate-core: a path dependency of the worker and of bench crates (e.g. proxy-noauth-worker).
 # Listed for every crate; at worst a crate that does not use it rebuilds needlessly.
 inputs+=("$TG_ROOT/core/src" "$TG_ROOT/core/Cargo.toml")
-if [ "${TG_FORCE_BUILD:-0}" != 1 ] && [ -f "$stamp" ] && [ -s "$js" ] && [ -s "$wasm" ] \
+if [ "${TG_FORCE_BUILD:-0}" != 1 ] && [ "${TG_KEEP_NAMES:-0}" != 1 ] && [ -f "$stamp" ] && [ -s "$js" ] && [ -s "$wasm" ] \
   && [ -z "$(find "${inputs[@]}" -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   tg_info "$(rel "$crate_dir/build") is up to date with its sources (TG_FORCE_BUILD=1 rebuilds)"
   report_size
@@ -70,7 +71,13 @@ WASM_OPT_BIN="$TG_ROOT/node_modules/.bin/wasm-opt" \
 # gzip size). Strip it and the producers section, with wasm-opt's default features: with
 # --all-features the rewritten import section uses an encoding workerd rejects ("unknown import
 # kind 0x7f"), so the worker would not load at all.
-"$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --strip-debug --strip-producers -o "$wasm"
-mv -f "$stamp_new" "$stamp"
+# TG_KEEP_NAMES=1 keeps the names (for a CPU profile with Rust function names, bench/profile.mjs);
+# such a build is not the shipped one, so it leaves no stamp and the next plain build redoes it.
+if [ "${TG_KEEP_NAMES:-0}" = 1 ]; then
+  rm -f "$stamp"
+else
+  "$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --strip-debug --strip-producers -o "$wasm"
+  mv -f "$stamp_new" "$stamp"
+fi
 tg_info "built $(rel "$js") + $(rel "$wasm") in $(( $(tg_now) - start ))s"
 report_size

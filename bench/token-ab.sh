@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Compares builds of Tollgate by token issuance, interleaved so this shared machine's noise hits
+# every build alike (bench/token.sh compares Tollgate with an empty worker; this compares a
+# change with what it replaces):
+#
+#   bash scripts/build.sh && cp -r build /tmp/tg-A
+#   (change something, rebuild, cp -r build /tmp/tg-B)
+#   bash bench/token-ab.sh /tmp/tg-A /tmp/tg-B ...        (DURATION=8 ROUNDS=5 CONNECTIONS=8)
+#
+# Each build runs in its own workerd (Miniflare) with the demo policy's KV. Every round runs wrk
+# against each build in turn: GET /token for API-key user ci-bot, warm caches, as token.sh's (b).
+# Prints per build the median req/s and workerd CPU ms per request (/proc utime+stime), and each
+# build's ratio to the first.
+set -euo pipefail
+ROUNDS="${ROUNDS:-5}"
+source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
+
+[ "$#" -ge 2 ] || tg_die "usage: bench/token-ab.sh BUILD_DIR BUILD_DIR [BUILD_DIR...] (copies of build/)"
+for dir in "$@"; do
+  [ -s "$dir/index.js" ] && [ -s "$dir/index_bg.wasm" ] || tg_die "$dir has no index.js + index_bg.wasm"
+done
+for tool in wrk jq curl bc node; do
+  tg_have "$tool" || tg_die "$tool not found (apt-get install wrk; scripts/setup.sh --interop)"
+done
+proxy_work_dir
+render_demo_kv "$WORK/kv.json"
+
+URLS=() PIDS=()
+for dir in "$@"; do
+  serve tollgate "$WORK/kv.json" "$dir"
+  body="$(curl -s -H "$CI_AUTH" "$URL$TOKEN_PATH")"
+  check "$dir issues ci-bot a token" 3 "$(printf '%s' "$body" | jq -r '.token // ""' | tr '.' '\n' | grep -c .)"
+  URLS+=("$URL") PIDS+=("$WORKERD")
+done
+[ "$FAILURES" -eq 0 ] || finish
+
+tg_section "load: $ROUNDS rounds x ${DURATION}s per build, $CONNECTIONS connections"
+for round in $(seq 1 "$ROUNDS"); do
+  line="round $round:"
+  for i in "${!URLS[@]}"; do
+    run "${URLS[$i]}$TOKEN_PATH" "${PIDS[$i]}" -H "$CI_AUTH" >>"$WORK/ab-$i"
+    line="$line $(tail -n1 "$WORK/ab-$i" | cut -d' ' -f1,4)"
+  done
+  tg_info "$line  (req/s cpu-ms/req per build)"
+done
+tg_section_done
+
+col() { cut -d' ' -f"$2" "$WORK/$1" | median; }
+r3() { echo "scale=3; $1" | bc | sed 's/^\./0./; s/^-\./-0./'; }
+printf '\n%-40s %10s %14s %12s %12s\n' "build (median of $ROUNDS x ${DURATION}s)" "req/s" "CPU ms/req" "req/s / 1st" "CPU / 1st"
+first_rps="$(col ab-0 1)" first_cpu="$(col ab-0 4)"
+i=0
+for dir in "$@"; do
+  rps="$(col "ab-$i" 1)" cpu="$(col "ab-$i" 4)"
+  printf '%-40s %10s %14s %12s %12s\n' "$dir" "$rps" "$cpu" "$(r3 "$rps / $first_rps")" "$(r3 "$cpu / $first_cpu")"
+  i=$((i + 1))
+done

@@ -1,0 +1,69 @@
+# Helpers shared by bench/token.sh and bench/token-ab.sh. Source it; it runs nothing.
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/interop/proxy-lib.sh"
+
+CI_KEY=tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk   # policy/README.md: demo only
+CI_AUTH="Authorization: Basic $(printf 'ci-bot:%s' "$CI_KEY" | base64 -w0)"
+TOKEN_PATH="/token?service=registry.local&scope=repository:org/app:pull,push"
+DURATION="${DURATION:-8}"
+ROUNDS="${ROUNDS:-3}"
+CONNECTIONS="${CONNECTIONS:-8}"
+
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+# render_demo_kv FILE: the demo policy's KV records (tollgate policy render policy/demo.toml).
+render_demo_kv() {
+  if [ -x "$TG_ROOT/target/release/tollgate" ] && [ -z "$(find "$TG_ROOT/cli/src" "$TG_ROOT/core/src" -newer "$TG_ROOT/target/release/tollgate" -print -quit)" ]; then
+    "$TG_ROOT/target/release/tollgate" policy render "$TG_ROOT/policy/demo.toml" >"$1"
+  else
+    (cd "$TG_ROOT" && cargo run -q --release --bin tollgate -- policy render policy/demo.toml) >"$1"
+  fi
+  jq -e 'map(.key) | index("user:ci-bot") != null or any(startswith("apikey:"))' "$1" >/dev/null \
+    || tg_die "the rendered demo policy has no ci-bot records"
+}
+
+# serve NAME [args]: starts bench/token-serve.mjs; sets URL and WORKERD (that worker's workerd PID).
+serve() {
+  local name="$1" pid p log
+  shift
+  log="$WORK/serve-$name-$RANDOM.log"
+  node "$TG_ROOT/bench/token-serve.mjs" "$name" "$@" >"$log" 2>&1 &
+  pid=$!
+  PROXY_PIDS+=("$pid")
+  for _ in $(seq 1 240); do
+    grep -q '^READY ' "$log" && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; tg_die "$name exited"; }
+    sleep 0.25
+  done
+  URL="$(awk '/^READY / {print $2}' "$log")"
+  [ -n "$URL" ] || tg_die "$name did not report its URL"
+  WORKERD=""
+  for p in $(pgrep -P "$pid"); do
+    if grep -qa workerd "/proc/$p/cmdline"; then WORKERD="$p"; fi
+  done
+  [ -n "$WORKERD" ] || tg_die "no workerd under $name (node pid $pid)"
+  tg_info "$name at $URL (workerd pid $WORKERD)"
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICKS="$(getconf CLK_TCK)"
+# to_ms VALUE: wrk's latency (e.g. 812.00us, 1.93ms, 1.02s) in ms.
+to_ms() {
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+# run URL PID [wrk header args...]: prints "req/s p50_ms p99_ms cpu_ms_per_request".
+run() {
+  local url="$1" pid="$2" t0 t1 out rps reqs non2xx p50 p99 cpu
+  shift 2
+  wrk -t1 -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null 2>&1 || true   # warm-up (JIT, caches)
+  t0="$(cpu_ticks "$pid")"
+  out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")"
+  t1="$(cpu_ticks "$pid")"
+  rps="$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')"
+  reqs="$(printf '%s\n' "$out" | awk '/requests in/ {print $1}')"
+  non2xx="$(printf '%s\n' "$out" | awk '/Non-2xx/ {print $NF}')"
+  [ -z "$non2xx" ] || tg_warn "$url: $non2xx non-2xx responses"
+  p50="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')")"
+  p99="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')")"
+  cpu="$(echo "scale=4; ($t1 - $t0) * 1000 / $TICKS / ${reqs:-1}" | bc)"
+  printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "$cpu"
+}
+
