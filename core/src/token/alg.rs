@@ -1,10 +1,12 @@
 //! ES256 and RS256 as jwt-compact [`Algorithm`]s. jwt-compact 0.8 (and 0.9's betas) build their
 //! `Es256` on p256 0.13; p256 0.14 signs ~3.8x faster in wasm thanks to its precomputed basepoint
 //! table (bench/README.md). RS256 stays on rsa 0.9 (see `rsa_key` for why) but signs with
-//! blinding, which jwt-compact's `Rsa` does not. jwt-compact still frames the JWS (header, claims,
-//! base64url); these types only sign and check signatures.
+//! blinding, which jwt-compact's `Rsa` does not. These types only sign and check signatures; both
+//! also sign a SHA-256 digest directly (`sign_digest`), which `Signer` uses to hash its constant
+//! JOSE header once per key (sign.rs).
 
 use jwt_compact::{Algorithm, AlgorithmSignature};
+use p256::ecdsa::signature::hazmat::PrehashSigner as _;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use rsa::traits::PublicKeyParts as _;
 use rsa::Pkcs1v15Sign;
@@ -31,6 +33,16 @@ impl Es256Signature {
     /// Parses the JWS form; any other length or an out-of-range r or s is refused.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         p256::ecdsa::Signature::from_slice(bytes).ok().map(Self)
+    }
+}
+
+impl Es256 {
+    /// Signs `digest` = SHA-256 of the signing input: the same signature as
+    /// `Algorithm::sign(key, input)` (p256 hashes the input with SHA-256 and derives the RFC 6979
+    /// nonce from that digest). `None` only if p256 refuses the digest, which a 32-byte digest
+    /// never is.
+    pub fn sign_digest(key: &p256::ecdsa::SigningKey, digest: &[u8; 32]) -> Option<Es256Signature> {
+        key.sign_prehash(digest).ok().map(Es256Signature)
     }
 }
 
@@ -87,6 +99,19 @@ impl AlgorithmSignature for Rs256Signature {
     }
 }
 
+impl Rs256 {
+    /// Signs `digest` = SHA-256 of the signing input (PKCS#1 v1.5 signs the digest, so this is
+    /// `Algorithm::sign`'s signature). Blinded: rsa 0.9's modular exponentiation is not
+    /// constant-time (RUSTSEC-2023-0071), and blinding keeps its timing independent of the
+    /// message. `None` only for a digest longer than the modulus allows (impossible with SHA-256
+    /// and >= 2048-bit keys) or a failed RNG.
+    pub fn sign_digest(key: &rsa::RsaPrivateKey, digest: &[u8; 32]) -> Option<Rs256Signature> {
+        key.sign_with_rng(&mut rand_core::OsRng, pkcs1v15_sha256(), digest)
+            .ok()
+            .map(Rs256Signature)
+    }
+}
+
 impl Algorithm for Rs256 {
     type SigningKey = rsa::RsaPrivateKey;
     type VerifyingKey = rsa::RsaPublicKey;
@@ -97,15 +122,9 @@ impl Algorithm for Rs256 {
     }
 
     fn sign(&self, key: &Self::SigningKey, message: &[u8]) -> Rs256Signature {
-        let digest = Sha256::digest(message);
-        // Blinded: rsa 0.9's modular exponentiation is not constant-time (RUSTSEC-2023-0071), and
-        // blinding keeps its timing independent of the message. Fails only for a digest longer
-        // than the modulus allows (impossible with SHA-256 and >= 2048-bit keys) or a failed RNG;
-        // the signature is then empty, and `Signer::sign` refuses to issue such a token.
-        Rs256Signature(
-            key.sign_with_rng(&mut rand_core::OsRng, pkcs1v15_sha256(), &digest)
-                .unwrap_or_default(),
-        )
+        // jwt-compact's trait cannot fail: a failed signature comes back empty.
+        Rs256::sign_digest(key, &Sha256::digest(message).into())
+            .unwrap_or(Rs256Signature(Vec::new()))
     }
 
     fn verify_signature(
