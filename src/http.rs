@@ -9,7 +9,7 @@
 use futures_util::StreamExt;
 use tollgate_core::limits::MAX_FORM_LEN;
 use tollgate_core::protocol::{ErrorKind, HttpRequest, HttpResponse, TokenError};
-use worker::{web_sys, ByteStream, Headers, Response, Result, Url};
+use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result, Url};
 
 /// Headers kept from a request (the core reads a handful; this bounds the copy).
 const MAX_HEADERS: usize = 100;
@@ -67,7 +67,30 @@ pub async fn from_worker(
     Ok(out)
 }
 
-/// Turns the core's response into a worker `Response`.
+/// Header pairs as the runtime's `Headers`.
+pub fn js_headers(pairs: &[(String, String)]) -> Result<web_sys::Headers> {
+    let h = web_sys::Headers::new()?;
+    for (n, v) in pairs {
+        h.append(n, v)?;
+    }
+    Ok(h)
+}
+
+/// The core's response as the runtime's `Response`, built directly: going through workers-rs's
+/// `Response` creates a second `Headers` object and copies the body twice, on every token.
+pub fn to_web(resp: HttpResponse) -> Result<web_sys::Response> {
+    let init = web_sys::ResponseInit::new();
+    init.set_status(resp.status);
+    init.set_headers(js_headers(&resp.headers)?.as_ref());
+    let body = js_sys::Uint8Array::from(resp.body.as_slice());
+    Ok(web_sys::Response::new_with_opt_buffer_source_and_init(
+        Some(&body),
+        &init,
+    )?)
+}
+
+/// Turns the core's response into a worker `Response` (the proxy, which also returns origin
+/// and cached responses as workers-rs values).
 pub fn to_worker(resp: HttpResponse) -> Result<Response> {
     let headers = Headers::new();
     for (name, value) in &resp.headers {

@@ -17,9 +17,7 @@ use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
 use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
 use tollgate_core::service::{self, App, RandomError};
-use worker::{
-    console_error, console_log, event, web_sys, Context, Date, Env, Response, Result, Url,
-};
+use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Result, Url};
 
 /// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
 pub const KV_BINDING: &str = "TOLLGATE_KV";
@@ -82,18 +80,18 @@ fn random(buf: &mut [u8]) -> std::result::Result<(), RandomError> {
 }
 
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let app = app(&env);
     let app = match app.as_ref() {
         Ok(app) => app,
-        Err(e) => return http::to_worker(service::config_error_response(e)),
+        Err(e) => return http::to_web(service::config_error_response(e)),
     };
     let Ok(url) = Url::parse(&req.url()) else {
         let e = TokenError::new(
             ErrorKind::InvalidRequest,
             "the request URL could not be parsed",
         );
-        return http::to_worker(e.to_response(Flavor::Distribution, &app.settings().issuer));
+        return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer));
     };
 
     let mode = app.settings().mode;
@@ -102,14 +100,14 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward
         // proxy (src/proxy.rs).
-        return proxy::handle(req, url, &env, &ctx, app).await;
+        return proxy::handle(req, url, &env, &ctx, app)
+            .await
+            .map(Into::into);
     }
 
     let hreq = match http::from_worker(&req, &url).await {
         Ok(r) => r,
-        Err(e) => {
-            return http::to_worker(e.to_response(Flavor::Distribution, &app.settings().issuer))
-        }
+        Err(e) => return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer)),
     };
     let store = kv::Kv::new(&env, KV_BINDING);
     let mut rng = random;
@@ -119,5 +117,5 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<Response
     if let Some(event) = audit {
         console_log!("{}", event.to_json_line());
     }
-    http::to_worker(resp)
+    http::to_web(resp)
 }

@@ -157,14 +157,6 @@ impl Store for LoggedKv<'_> {
 }
 
 /// Copies `(name, value)` pairs into a fresh JS `Headers`.
-fn js_headers(pairs: &[(String, String)]) -> Result<web_sys::Headers> {
-    let h = web_sys::Headers::new()?;
-    for (n, v) in pairs {
-        h.append(n, v)?;
-    }
-    Ok(h)
-}
-
 fn header_pairs(h: &web_sys::Headers) -> Vec<(String, String)> {
     worker::Headers(h.clone())
         .entries()
@@ -203,7 +195,7 @@ async fn forward(
     let out_headers = headers::request_headers(&incoming, settings.origin_auth.as_deref(), public);
     let init = web_sys::RequestInit::new();
     init.set_method(method);
-    init.set_headers(js_headers(&out_headers)?.as_ref());
+    init.set_headers(http::js_headers(&out_headers)?.as_ref());
     init.set_redirect(web_sys::RequestRedirect::Manual);
     if method != "GET" && method != "HEAD" {
         // The client's body stream, untouched: no buffering, any length, chunked or not.
@@ -240,7 +232,7 @@ async fn forward(
     let out = headers::response_headers(&in_headers, &settings.origin, public);
     let rinit = web_sys::ResponseInit::new();
     rinit.set_status(status);
-    rinit.set_headers(js_headers(&out)?.as_ref());
+    rinit.set_headers(http::js_headers(&out)?.as_ref());
     let body = origin_resp.body();
     let resp = web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &rinit)?;
     let mut resp = Response::from(resp);
