@@ -17,7 +17,7 @@ const MAX_HEADERS: usize = 100;
 /// Builds the core's request. The body is read for POST-like methods only, stopping at
 /// `MAX_FORM_LEN` whether or not a Content-Length was sent (skopeo sends chunked bodies): the
 /// core then answers 413 in the endpoint's format.
-pub async fn from_worker(
+pub async fn from_web(
     req: &web_sys::Request,
     url: &Url,
 ) -> std::result::Result<HttpRequest, TokenError> {

@@ -1,9 +1,10 @@
 //! Tollgate's Cloudflare Worker: a thin shell around `tollgate-core`.
 //!
 //! Per isolate: read the vars/secrets once, build the core [`App`] (signing keys parsed once,
-//! isolate caches). Per request: convert the worker `Request` into the core's plain
-//! `HttpRequest` (body read with a size cap, chunked or not), hand it to `App::handle` with the KV
-//! store, the issuer-document fetcher (src/fetch.rs), the clock and randomness, log the audit line, convert the response back. A broken
+//! isolate caches). Per request: convert the runtime's `Request` into the core's plain
+//! `HttpRequest` (body read with a size cap, chunked or not), hand it to `App::handle` with the
+//! KV store (bound on first use), the issuer-document fetcher (src/fetch.rs), the clock and
+//! randomness, log the audit line, convert the response back (src/http.rs). A broken
 //! configuration answers every request with a 500 naming the setting instead of panicking.
 
 mod fetch;
@@ -105,7 +106,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
             .map(Into::into);
     }
 
-    let hreq = match http::from_worker(&req, &url).await {
+    let hreq = match http::from_web(&req, &url).await {
         Ok(r) => r,
         Err(e) => return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer)),
     };

@@ -140,6 +140,8 @@ impl Signer {
     /// The claims are serialized as they are (`exp`/`nbf`/`iat` integers, `aud` a string).
     pub fn sign(&self, claims: &RegistryClaims) -> Result<String, SignError> {
         let payload = serde_json::to_vec(claims).map_err(|e| SignError(e.to_string()))?;
+        // Room for the claims' base64url and the signature's (86 characters for ES256, 342 for
+        // a 2048-bit RS256 key); only a hint.
         let mut token =
             String::with_capacity(self.header_prefix.len() + payload.len() * 4 / 3 + 400);
         token.push_str(&self.header_prefix);
