@@ -20,6 +20,7 @@ use serde_json::Value;
 use x509_cert::der::{Decode as _, Encode as _};
 
 use crate::keys::material::{read_pem_items, PublicKey};
+use tollgate_core::federation::jwks::jwk_public_key;
 use tollgate_core::limits::MAX_TOKEN_LEN;
 use tollgate_core::token::{verify_jwt_with_keys, PublicKey as CorePublicKey, Verifier};
 
@@ -82,16 +83,6 @@ fn fetch(url: &str) -> Result<String> {
     Ok(body)
 }
 
-fn b64url(v: &Value, field: &str, at: &str) -> Result<Vec<u8>> {
-    let s = v
-        .get(field)
-        .and_then(Value::as_str)
-        .ok_or_else(|| anyhow!("{at}: missing \"{field}\""))?;
-    URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| anyhow!("{at}: \"{field}\" is not base64url"))
-}
-
 fn keys_from_jwks(text: &str, source: &str) -> Result<Vec<TrustedKey>> {
     let set: Value =
         serde_json::from_str(text).map_err(|e| anyhow!("--jwks {source}: not JSON: {e}"))?;
@@ -101,36 +92,10 @@ fn keys_from_jwks(text: &str, source: &str) -> Result<Vec<TrustedKey>> {
         .ok_or_else(|| anyhow!("--jwks {source}: not a JWK Set (no \"keys\" array)"))?;
     let mut out = Vec::new();
     for (i, jwk) in entries.iter().enumerate().take(64) {
-        let at = format!("--jwks {source}: keys[{i}]");
-        let key = match jwk.get("kty").and_then(Value::as_str) {
-            Some("EC") => {
-                if jwk.get("crv").and_then(Value::as_str) != Some("P-256") {
-                    bail!("{at}: only the P-256 curve is supported");
-                }
-                let (x, y) = (b64url(jwk, "x", &at)?, b64url(jwk, "y", &at)?);
-                if x.len() != 32 || y.len() != 32 {
-                    bail!("{at}: x and y must be 32 bytes for P-256");
-                }
-                let coord = |c: &[u8]| {
-                    p256::FieldBytes::try_from(c)
-                        .map_err(|_| anyhow!("{at}: x and y must be 32 bytes for P-256"))
-                };
-                let point =
-                    p256::Sec1Point::from_affine_coordinates(&coord(&x)?, &coord(&y)?, false);
-                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point.as_bytes())
-                    .map_err(|_| anyhow!("{at}: the point is not on the P-256 curve"))?;
-                PublicKey(CorePublicKey::Es256(key))
-            }
-            Some("RSA") => {
-                let n = rsa::BigUint::from_bytes_be(&b64url(jwk, "n", &at)?);
-                let e = rsa::BigUint::from_bytes_be(&b64url(jwk, "e", &at)?);
-                PublicKey(CorePublicKey::Rs256(
-                    rsa::RsaPublicKey::new(n, e)
-                        .map_err(|e| anyhow!("{at}: not a usable RSA key: {e}"))?,
-                ))
-            }
-            other => bail!("{at}: unsupported kty {other:?}; expected EC (P-256) or RSA"),
-        };
+        // The same reading as an issuer's JWK Set in federation, with the reason a key is not one.
+        let key = jwk_public_key(jwk)
+            .map(PublicKey)
+            .map_err(|why| anyhow!("--jwks {source}: keys[{i}]: {why}"))?;
         let kid = key.libtrust_kid();
         let claimed = jwk
             .get("kid")

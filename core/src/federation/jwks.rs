@@ -59,43 +59,48 @@ fn b64(j: &Value, name: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(member(j, name)?).ok()
 }
 
-/// One JWK (RFC 7517/7518); unknown members (x5c, x5t, ...) are ignored.
-fn key_of(j: &Value) -> Option<PublicKey> {
+/// One JWK (RFC 7517/7518) as a verification key, or why it cannot be one; unknown members
+/// (x5c, x5t, ...) are ignored. `tollgate inspect --jwks` prints the reason; an issuer's JWK Set
+/// skips such keys.
+pub fn jwk_public_key(j: &Value) -> Result<PublicKey, &'static str> {
     if j.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
-        return None;
+        return Err("\"use\" is not \"sig\"");
     }
     let alg = j.get("alg").map(|a| a.as_str().unwrap_or("?"));
-    match member(j, "kty")? {
-        "RSA" => {
+    match member(j, "kty") {
+        Some("RSA") => {
             if alg.is_some_and(|a| a != "RS256") {
-                return None;
+                return Err("an RSA key's \"alg\" must be RS256");
             }
-            let n = rsa::BigUint::from_bytes_be(&b64(j, "n")?);
-            let e = rsa::BigUint::from_bytes_be(&b64(j, "e")?);
-            let bits = n.bits();
-            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
-                return None;
+            let field = |name| b64(j, name).ok_or("\"n\" and \"e\" must be base64url");
+            let n = rsa::BigUint::from_bytes_be(&field("n")?);
+            let e = rsa::BigUint::from_bytes_be(&field("e")?);
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&n.bits()) {
+                return Err("the RSA modulus must have 2048 to 4096 bits");
             }
-            rsa::RsaPublicKey::new(n, e).ok().map(PublicKey::Rs256)
+            rsa::RsaPublicKey::new(n, e)
+                .map(PublicKey::Rs256)
+                .map_err(|_| "not a usable RSA public key")
         }
-        "EC" => {
-            if member(j, "crv") != Some("P-256") || alg.is_some_and(|a| a != "ES256") {
-                return None;
+        Some("EC") => {
+            if member(j, "crv") != Some("P-256") {
+                return Err("only the P-256 curve is supported");
             }
-            let (x, y) = (b64(j, "x")?, b64(j, "y")?);
-            if x.len() != 32 || y.len() != 32 {
-                return None;
+            if alg.is_some_and(|a| a != "ES256") {
+                return Err("a P-256 key's \"alg\" must be ES256");
             }
-            let point = p256::Sec1Point::from_affine_coordinates(
-                &p256::FieldBytes::try_from(&x[..]).ok()?,
-                &p256::FieldBytes::try_from(&y[..]).ok()?,
-                false,
-            );
+            const COORD: &str = "\"x\" and \"y\" must be 32 bytes of base64url";
+            let coord = |name| {
+                b64(j, name)
+                    .and_then(|c| p256::FieldBytes::try_from(&c[..]).ok())
+                    .ok_or(COORD)
+            };
+            let point = p256::Sec1Point::from_affine_coordinates(&coord("x")?, &coord("y")?, false);
             p256::ecdsa::VerifyingKey::from_sec1_point(&point)
-                .ok()
                 .map(PublicKey::Es256)
+                .map_err(|_| "the point is not on the P-256 curve")
         }
-        _ => None,
+        _ => Err("unsupported \"kty\"; expected EC (P-256) or RSA"),
     }
 }
 
@@ -122,7 +127,7 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<IssuerKey>, String> {
         let Some(kid) = member(j, "kid").filter(|k| !k.is_empty() && k.len() <= MAX_KID_LEN) else {
             continue;
         };
-        if let Some(key) = key_of(j) {
+        if let Ok(key) = jwk_public_key(j) {
             keys.push(IssuerKey {
                 kid: kid.to_string(),
                 key,
@@ -188,6 +193,29 @@ mod tests {
         }
         assert!(parse_jwks(b"{}").is_err());
         assert!(parse_jwks(&vec![b' '; MAX_OIDC_DOCUMENT_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn says_why_a_jwk_is_not_a_key() {
+        let r = rsa_key().public_key();
+        let e = es_key().public_key();
+        assert_eq!(jwk_public_key(&jwk(&r)).unwrap(), r);
+        assert_eq!(jwk_public_key(&jwk(&e)).unwrap(), e);
+        let with = |base: &PublicKey, name: &str, v: Value| {
+            let mut k = jwk(base);
+            k[name] = v;
+            jwk_public_key(&k).unwrap_err()
+        };
+        assert!(with(&r, "use", json!("enc")).contains("use"));
+        assert!(with(&r, "alg", json!("ES256")).contains("RS256"));
+        assert!(with(&r, "n", json!("AQAB")).contains("2048 to 4096"));
+        assert!(with(&r, "n", json!("not base64!")).contains("base64url"));
+        assert!(with(&e, "crv", json!("P-384")).contains("P-256"));
+        assert!(with(&e, "alg", json!("RS256")).contains("ES256"));
+        assert!(with(&e, "x", json!("AAAA")).contains("32 bytes"));
+        // 32 bytes, but (x, y) not on the curve.
+        assert!(with(&e, "x", json!(URL_SAFE_NO_PAD.encode([1u8; 32]))).contains("curve"));
+        assert!(with(&e, "kty", json!("oct")).contains("kty"));
     }
 
     #[test]
