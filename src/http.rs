@@ -92,10 +92,7 @@ pub fn to_web(resp: HttpResponse) -> Result<web_sys::Response> {
 /// Turns the core's response into a worker `Response` (the proxy, which also returns origin
 /// and cached responses as workers-rs values).
 pub fn to_worker(resp: HttpResponse) -> Result<Response> {
-    let headers = Headers::new();
-    for (name, value) in &resp.headers {
-        headers.append(name, value)?;
-    }
+    let headers = Headers(js_headers(&resp.headers)?);
     Ok(Response::from_bytes(resp.body)?
         .with_status(resp.status)
         .with_headers(headers))
