@@ -53,9 +53,6 @@ check "Tollgate GET without token" 401 "$(status -H "$accept" "$TG_URL$path")"
 [ "$FAILURES" -eq 0 ] || finish
 tg_section_done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-TICKS="$(getconf CLK_TCK)"
-
 # run URL WORKERD_PID|- [wrk header args...]: prints "req/s cpu_ms_per_request".
 run() {
   local url="$1" pid="$2"
@@ -74,7 +71,6 @@ run() {
   fi
   printf '%s %s\n' "$rps" "$cpu"
 }
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 tg_section "load: $ROUNDS rounds x ${DURATION}s per target, $CONNECTIONS connections"
 : >"$WORK/direct" && : >"$WORK/noauth" && : >"$WORK/tollgate"

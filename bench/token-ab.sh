@@ -45,8 +45,6 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 tg_section_done
 
-col() { cut -d' ' -f"$2" "$WORK/$1" | median; }
-r3() { echo "scale=3; $1" | bc | sed 's/^\./0./; s/^-\./-0./'; }
 printf '\n%-40s %10s %14s %12s %12s\n' "build (median of $ROUNDS x ${DURATION}s)" "req/s" "CPU ms/req" "req/s / 1st" "CPU / 1st"
 first_rps="$(col ab-0 1)" first_cpu="$(col ab-0 4)"
 i=0

@@ -8,7 +8,10 @@ DURATION="${DURATION:-8}"
 ROUNDS="${ROUNDS:-3}"
 CONNECTIONS="${CONNECTIONS:-8}"
 
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+# col FILE N: the median of column N of $WORK/FILE (lines written by run); r3 EXPR: EXPR to 3
+# decimals, with a leading zero.
+col() { cut -d' ' -f"$2" "$WORK/$1" | median; }
+r3() { echo "scale=3; $1" | bc | sed 's/^\./0./; s/^-\./-0./'; }
 
 # render_demo_kv FILE: the demo policy's KV records (tollgate policy render policy/demo.toml).
 render_demo_kv() {
@@ -23,28 +26,16 @@ render_demo_kv() {
 
 # serve NAME [args]: starts bench/token-serve.mjs; sets URL and WORKERD (that worker's workerd PID).
 serve() {
-  local name="$1" pid p log
+  local name="$1" log
   shift
   log="$WORK/serve-$name-$RANDOM.log"
   node "$TG_ROOT/bench/token-serve.mjs" "$name" "$@" >"$log" 2>&1 &
-  pid=$!
-  PROXY_PIDS+=("$pid")
-  for _ in $(seq 1 240); do
-    grep -q '^READY ' "$log" && break
-    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; tg_die "$name exited"; }
-    sleep 0.25
-  done
-  URL="$(awk '/^READY / {print $2}' "$log")"
-  [ -n "$URL" ] || tg_die "$name did not report its URL"
-  WORKERD=""
-  for p in $(pgrep -P "$pid"); do
-    if grep -qa workerd "/proc/$p/cmdline"; then WORKERD="$p"; fi
-  done
-  [ -n "$WORKERD" ] || tg_die "no workerd under $name (node pid $pid)"
+  PROXY_PIDS+=("$!")
+  await_miniflare "$!" "$log" "$name"
+  URL="$READY_URL" WORKERD="$READY_WORKERD"
   tg_info "$name at $URL (workerd pid $WORKERD)"
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-TICKS="$(getconf CLK_TCK)"
+
 # to_ms VALUE: wrk's latency (e.g. 812.00us, 1.93ms, 1.02s) in ms.
 to_ms() {
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'

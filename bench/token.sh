@@ -73,8 +73,6 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 tg_section_done
 
-col() { cut -d' ' -f"$2" "$WORK/$1" | median; }
-r3() { echo "scale=3; $1" | bc | sed 's/^\./0./; s/^-\./-0./'; }
 e_rps="$(col empty 1)" s_rps="$(col sign 1)" t_rps="$(col tollgate 1)"
 e_cpu="$(col empty 4)" s_cpu="$(col sign 4)" t_cpu="$(col tollgate 4)"
 wasm="$TG_ROOT/build/index_bg.wasm"

@@ -190,24 +190,38 @@ worker_direct_url() {
   return 1
 }
 
+# For the benchmarks that source this (bench/proxy.sh, bench/token-lib.sh): the median of the
+# numbers on stdin, and a process's CPU time (utime + stime) in clock ticks.
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICKS="$(getconf CLK_TCK)"
+
+# await_miniflare PID LOG WHAT: waits for a node script serving a worker under Miniflare (PID,
+# output in LOG) to print "READY <url>"; sets READY_URL and READY_WORKERD (the workerd under it,
+# whose CPU the benchmarks read). Dies, showing LOG, if the script exits first.
+await_miniflare() {
+  local pid="$1" log="$2" what="$3" p
+  for _ in $(seq 1 240); do
+    grep -q '^READY ' "$log" && break
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; tg_die "$what exited"; }
+    sleep 0.25
+  done
+  READY_URL="$(awk '/^READY / {print $2}' "$log")"
+  [ -n "$READY_URL" ] || tg_die "$what did not report its URL"
+  READY_WORKERD=""
+  for p in $(pgrep -P "$pid"); do
+    if grep -qa workerd "/proc/$p/cmdline"; then READY_WORKERD="$p"; fi
+  done
+  [ -n "$READY_WORKERD" ] || tg_die "no workerd under $what (node pid $pid)"
+}
+
 # start_miniflare NAME ORIGIN [noauth]: serves the built Tollgate (or the no-auth bench worker)
 # under plain Miniflare via proxy-miniflare.mjs; sets MF_URL and MF_WORKERD (the workerd PID).
 start_miniflare() {
-  local name="$1" origin="$2" kind="${3:-}" pid p
+  local name="$1" origin="$2" kind="${3:-}"
   node "$TG_INTEROP_DIR/proxy-miniflare.mjs" "$origin" $kind >"$WORK/miniflare-$name.log" 2>&1 &
-  pid=$!
-  PROXY_PIDS+=("$pid")
-  for _ in $(seq 1 240); do
-    grep -q '^READY ' "$WORK/miniflare-$name.log" && break
-    kill -0 "$pid" 2>/dev/null || { cat "$WORK/miniflare-$name.log" >&2; tg_die "Miniflare ($name) exited"; }
-    sleep 0.25
-  done
-  MF_URL="$(awk '/^READY / {print $2}' "$WORK/miniflare-$name.log")"
-  [ -n "$MF_URL" ] || tg_die "Miniflare ($name) did not report its URL"
-  MF_WORKERD=""
-  for p in $(pgrep -P "$pid"); do
-    if grep -qa workerd "/proc/$p/cmdline"; then MF_WORKERD="$p"; fi
-  done
-  [ -n "$MF_WORKERD" ] || tg_die "no workerd under Miniflare ($name, node pid $pid)"
+  PROXY_PIDS+=("$!")
+  await_miniflare "$!" "$WORK/miniflare-$name.log" "Miniflare ($name)"
+  MF_URL="$READY_URL" MF_WORKERD="$READY_WORKERD"
   tg_info "$name under Miniflare at $MF_URL (workerd pid $MF_WORKERD)"
 }
