@@ -94,8 +94,11 @@ pub async fn handle(
         public: &public,
     };
     let store = LoggedKv(kv::Kv::new(env, KV_BINDING));
-    let authority =
-        tollgate_core::proxy::AppAuthority::new(app).with_client_ip(client_ip.as_deref());
+    // Network-bound credentials (issue 16) and the pull ledger read the edge's client data.
+    let edge = crate::cf::edge(&req);
+    let authority = tollgate_core::proxy::AppAuthority::new(app)
+        .with_client_ip(client_ip.as_deref())
+        .with_country(edge.country.as_deref());
     match gate.decide(&authority, &meta, &store, now()).await {
         Decision::Refuse { response, reason } => {
             console_log!(

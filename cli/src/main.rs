@@ -82,7 +82,7 @@ enum Command {
     /// Tokens: inspect (decode, verify against published keys, registry checks).
     #[command(subcommand)]
     Token(TokenCommand),
-    /// API keys of a policy file's users: create (shown once), revoke.
+    /// API keys of a policy file's users: create (shown once, optionally network-bound), list, revoke.
     Apikey {
         #[command(flatten)]
         policy: PolicyArg,
@@ -191,6 +191,18 @@ enum ApikeyCommand {
         /// Expire the key after this many days.
         #[arg(long)]
         expires_days: Option<u32>,
+        /// Only usable from this client network (CIDR, IPv4 or IPv6); repeat for several. Checked
+        /// when a token is issued and, in proxy mode, on every registry request.
+        #[arg(long = "allow-net", value_name = "CIDR")]
+        allow_net: Vec<String>,
+        /// Only usable from this country (ISO 3166-1 alpha-2, as request.cf.country); repeat for several.
+        #[arg(long = "allow-country", value_name = "CC")]
+        allow_country: Vec<String>,
+    },
+    /// List the API keys of every user (or one account): name, created, expiry, network binding.
+    List {
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Remove an API key by its label.
     Revoke {
@@ -416,14 +428,19 @@ fn run_apikey(policy: &PolicyArg, command: ApikeyCommand) -> Result<String> {
             account,
             name,
             expires_days,
+            allow_net,
+            allow_country,
         } => {
-            let key = users::apikey_create(path, &account, &name, now()?, expires_days)?;
+            let binding = tollgate_core::netbind::NetBinding::parse(&allow_net, &allow_country)
+                .map_err(|e| anyhow::anyhow!("--allow-net/--allow-country: {e}"))?;
+            let key = users::apikey_create(path, &account, &name, now()?, expires_days, &binding)?;
             note(&format!(
                 "created API key {name:?} for {account} in {}; only its digest is stored, so copy the key now (it is not shown again)",
                 path.display()
             ));
             Ok(format!("{key}\n"))
         }
+        ApikeyCommand::List { account } => users::apikey_list(path, account.as_deref()),
         ApikeyCommand::Revoke { account, name } => users::apikey_revoke(path, &account, &name),
     }
 }

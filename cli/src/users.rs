@@ -233,6 +233,7 @@ pub fn apikey_create(
     name: &str,
     now: u64,
     expires_days: Option<u32>,
+    binding: &tollgate_core::netbind::NetBinding,
 ) -> Result<String> {
     let (_, mut doc) = open(path)?;
     let t = existing_user(&mut doc, path, account)?;
@@ -259,6 +260,15 @@ pub fn apikey_create(
                 .map_err(|_| anyhow!("--expires-days {days} is too far away"))?
                 .into(),
         );
+    }
+    // Written normalised (canonical CIDRs, upper-case countries), as the worker will read them.
+    let nets: Array = binding.cidrs().collect();
+    if !nets.is_empty() {
+        entry.insert("allow_net", Value::Array(nets));
+    }
+    let countries: Array = binding.countries().iter().map(String::as_str).collect();
+    if !countries.is_empty() {
+        entry.insert("allow_country", Value::Array(countries));
     }
     let existing = t.get("apikeys").and_then(Item::as_array).map(|a| {
         a.iter().any(|v| {
@@ -290,6 +300,53 @@ pub fn apikey_create(
     array.set_trailing_comma(true);
     save(path, &doc)?;
     Ok(key)
+}
+
+/// `apikey list`: one line per API key, with its network binding ("-": usable from anywhere).
+pub fn apikey_list(path: &Path, account: Option<&str>) -> Result<String> {
+    let loaded = Loaded::read(path)?;
+    if let Some(a) = account {
+        if !loaded.policy.users.contains_key(a) {
+            bail!("no user {a:?} in {}", path.display());
+        }
+    }
+    let mut out = format!(
+        "{:<24} {:<16} {:<10} {:<10} {:<36} COUNTRIES\n",
+        "ACCOUNT", "NAME", "CREATED", "EXPIRES", "NETWORKS"
+    );
+    let users = loaded
+        .policy
+        .users
+        .iter()
+        .filter(|(name, _)| account.is_none_or(|a| a == name.as_str()));
+    for (name, user) in users {
+        for key in &user.get_ref().apikeys {
+            let k = key.get_ref();
+            let list = |v: &[toml::Spanned<String>]| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.iter()
+                        .map(|x| x.get_ref().as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }
+            };
+            let line = format!(
+                "{:<24} {:<16} {:<10} {:<10} {:<36} {}",
+                name,
+                k.name.get_ref(),
+                k.created,
+                k.expires
+                    .as_ref()
+                    .map_or("never".to_string(), |e| e.get_ref().to_string()),
+                list(&k.allow_net),
+                list(&k.allow_country)
+            );
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
+    Ok(out)
 }
 
 /// `apikey revoke`: removes the named key of an account.

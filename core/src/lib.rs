@@ -8,6 +8,7 @@ pub mod config;
 pub mod credentials;
 pub mod federation;
 pub mod limits;
+pub mod netbind;
 pub mod policy;
 pub mod protocol;
 pub mod proxy;

@@ -45,6 +45,7 @@ pub fn fixture_claims() -> RegistryClaims {
             name: "org/app".into(),
             actions: vec!["pull".into(), "push".into()],
         }],
+        net: None,
     }
 }
 

@@ -10,7 +10,8 @@
 //! labels = { team = ["a"] }
 //!
 //! [users.ci-bot]                    # no password: API keys only
-//! apikeys = [{ name = "ci", digest = "<sha256 hex>", created = 1764316800 }]
+//! apikeys = [{ name = "ci", digest = "<sha256 hex>", created = 1764316800,
+//!              allow_net = ["10.0.0.0/8", "2001:db8::/32"] }]   # optional: network-bound
 //!
 //! [[rules]]
 //! comment = "personal namespaces"
@@ -85,6 +86,49 @@ pub struct ApiKey {
     pub created: u64,
     /// Unix seconds; absent: never expires.
     pub expires: Option<Spanned<u64>>,
+    /// Client networks (CIDR, IPv4 or IPv6) the key may be used from; empty: anywhere.
+    #[serde(default)]
+    pub allow_net: Vec<Spanned<String>>,
+    /// Countries (ISO 3166-1 alpha-2, as `request.cf.country`) the key may be used from.
+    #[serde(default)]
+    pub allow_country: Vec<Spanned<String>>,
+}
+
+impl ApiKey {
+    /// The key's network binding as the worker reads it (`net` of the `apikey:` record); `None`
+    /// when unrestricted. Errors name the first bad entry and its span.
+    pub fn binding(
+        &self,
+    ) -> std::result::Result<Option<tollgate_core::netbind::NetBinding>, (Range<usize>, String)>
+    {
+        use tollgate_core::netbind::{parse_cidr, parse_country};
+        let bad_net = self.allow_net.iter().find_map(|n| {
+            parse_cidr(n.get_ref())
+                .err()
+                .map(|e| (n.span(), e.to_string()))
+        });
+        let bad_country = self.allow_country.iter().find_map(|c| {
+            parse_country(c.get_ref())
+                .err()
+                .map(|e| (c.span(), e.to_string()))
+        });
+        if let Some(bad) = bad_net.or(bad_country) {
+            return Err(bad);
+        }
+        let nets: Vec<&str> = self
+            .allow_net
+            .iter()
+            .map(|n| n.get_ref().as_str())
+            .collect();
+        let countries: Vec<&str> = self
+            .allow_country
+            .iter()
+            .map(|c| c.get_ref().as_str())
+            .collect();
+        let b = tollgate_core::netbind::NetBinding::parse(&nets, &countries)
+            .map_err(|e| (self.name.span(), e.to_string()))?;
+        Ok((!b.is_unbound()).then_some(b))
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -126,6 +126,9 @@ pub fn entries(loaded: &Loaded) -> Result<Vec<KvEntry>> {
                 name: key.name.get_ref().clone(),
                 created: key.created,
                 expires: key.expires.as_ref().map(|e| *e.get_ref()),
+                net: key.binding().map_err(|(_, e)| {
+                    anyhow::anyhow!("users.{name}.apikeys {:?}: {e}", key.name.get_ref())
+                })?,
             };
             keys.push(KvEntry {
                 key: format!("apikey:{}", key.digest.get_ref()),

@@ -201,6 +201,12 @@ fn check_users(loaded: &Loaded, out: &mut Vec<String>) {
                     loaded.at(key.name.span())
                 ));
             }
+            if let Err((span, why)) = key.binding() {
+                out.push(format!(
+                    "{}: users.{name}.apikeys.allow_net/allow_country: {why}",
+                    loaded.at(span)
+                ));
+            }
             if let Some(exp) = &key.expires {
                 if *exp.get_ref() <= key.created {
                     out.push(format!(

@@ -80,6 +80,9 @@ pub struct ApiKeyRecord {
     pub created: u64,
     #[serde(default)]
     pub expires: Option<u64>,
+    /// Client networks / countries the key may be used from (issue 16); absent: anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<crate::netbind::NetBinding>,
 }
 
 json_record!(ApiKeyRecord);
@@ -94,6 +97,9 @@ pub struct RefreshRecord {
     pub client_id: Option<String>,
     pub created: u64,
     pub expires: u64,
+    /// The binding of the API key the refresh token was minted with: it keeps applying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<crate::netbind::NetBinding>,
 }
 
 json_record!(RefreshRecord);

@@ -3,6 +3,7 @@
 
 use super::cache::VerifiedToken;
 use super::gate::{Authority, BasicGrant, BasicRejected, TokenRejected};
+use crate::netbind::{ClientNet, NetBinding, NetRefusal};
 use crate::protocol::ErrorKind;
 use crate::service::App;
 use crate::store::Store;
@@ -11,21 +12,28 @@ use crate::token::Access;
 /// Borrows the isolate's [`App`] for one proxied request.
 pub struct AppAuthority<'a> {
     app: &'a App,
-    /// `CF-Connecting-IP`, for the per-address brute-force throttle of Basic credentials.
-    client_ip: Option<&'a str>,
+    /// `CF-Connecting-IP` (the per-address brute-force throttle of Basic credentials) and
+    /// `request.cf.country`: the client's network, for network-bound credentials.
+    client: ClientNet<'a>,
 }
 
 impl<'a> AppAuthority<'a> {
     pub fn new(app: &'a App) -> Self {
         Self {
             app,
-            client_ip: None,
+            client: ClientNet::default(),
         }
     }
 
     /// The client's address (the worker passes `CF-Connecting-IP`).
     pub fn with_client_ip(mut self, client_ip: Option<&'a str>) -> Self {
-        self.client_ip = client_ip;
+        self.client.ip = client_ip;
+        self
+    }
+
+    /// The client's country (the worker passes `request.cf.country`).
+    pub fn with_country(mut self, country: Option<&'a str>) -> Self {
+        self.client.country = country;
         self
     }
 }
@@ -45,6 +53,7 @@ impl Authority for AppAuthority<'_> {
             subject: claims.sub,
             access: claims.access,
             exp: claims.exp,
+            net: claims.net,
         })
     }
 
@@ -58,14 +67,7 @@ impl Authority for AppAuthority<'_> {
     ) -> Result<BasicGrant, BasicRejected> {
         match self
             .app
-            .grant_basic(
-                authorization,
-                self.client_ip,
-                service,
-                requested,
-                store,
-                now,
-            )
+            .grant_basic(authorization, self.client, service, requested, store, now)
             .await
         {
             Ok((account, access)) => Ok(BasicGrant { account, access }),
@@ -81,6 +83,10 @@ impl Authority for AppAuthority<'_> {
                 _ => BasicRejected::Unavailable(e.to_string()),
             }),
         }
+    }
+
+    fn admit_network(&self, net: Option<&NetBinding>) -> Result<(), NetRefusal> {
+        crate::netbind::admit(net, self.client)
     }
 }
 
@@ -386,5 +392,79 @@ mod tests {
             )),
             503
         );
+    }
+
+    #[test]
+    fn a_network_bound_token_is_refused_off_its_network_even_when_cached() {
+        // Issue 16: an API key bound to 127.0.0.1/32; its token carries the `net` claim.
+        let (app, gate, store) = setup();
+        let key = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
+        store.data.borrow_mut().insert(
+            format!("apikey:{}", crate::credentials::secret_digest(key)),
+            json!({"account": "alice", "name": "ci", "net": {"cidrs": ["127.0.0.1/32"]}})
+                .to_string(),
+        );
+        let req = HttpRequest::new(
+            "GET",
+            "/token",
+            "service=registry.local&scope=repository:org/app:pull",
+        )
+        .with_header("authorization", &basic("alice", key))
+        .with_header("cf-connecting-ip", "127.0.0.1");
+        let mut rng = |buf: &mut [u8]| -> Result<(), RandomError> {
+            buf.fill(9);
+            Ok(())
+        };
+        let (resp, _) =
+            block_on(app.handle(&req, &store, &crate::federation::NoFetch, NOW, &mut rng));
+        assert_eq!(resp.status, 200);
+        let token = resp.json_body().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let public = PublicHost {
+            scheme: "https".into(),
+            host: "reg.example".into(),
+        };
+        let auth = format!("Bearer {token}");
+        let from = |ip: Option<&'static str>| {
+            let meta = RequestMeta {
+                method: "GET",
+                path: "/v2/org/app/manifests/v1",
+                query: "",
+                authorization: vec![auth.as_str()],
+                content_type: None,
+                public: &public,
+            };
+            let authority = AppAuthority::new(&app).with_client_ip(ip);
+            block_on(gate.decide(&authority, &meta, &store, NOW + 5))
+        };
+        // First from its network (verified and cached), then the copy from elsewhere.
+        assert_eq!(status(&from(Some("127.0.0.1"))), 200);
+        for ip in [Some("127.0.0.2"), Some("::1"), None] {
+            match from(ip) {
+                Decision::Refuse { response, reason } => {
+                    assert_eq!(response.status, 403, "{ip:?}");
+                    assert!(reason.starts_with("net_"), "{reason}");
+                }
+                d => panic!("forwarded from {ip:?}: {d:?}"),
+            }
+        }
+        // The Basic path (API key as password) is checked the same way.
+        let basic_from = |ip: &'static str| {
+            let b = basic("alice", key);
+            let meta = RequestMeta {
+                method: "GET",
+                path: "/v2/org/app/manifests/v1",
+                query: "",
+                authorization: vec![b.as_str()],
+                content_type: None,
+                public: &public,
+            };
+            let authority = AppAuthority::new(&app).with_client_ip(Some(ip));
+            status(&block_on(gate.decide(&authority, &meta, &store, NOW + 5)))
+        };
+        assert_eq!(basic_from("127.0.0.1"), 200);
+        assert_eq!(basic_from("127.0.0.2"), 401);
     }
 }

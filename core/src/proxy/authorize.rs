@@ -129,7 +129,12 @@ fn detail(records: &[Access]) -> Value {
     Value::Array(flat)
 }
 
-fn error_response(status: u16, code: &str, message: &str, detail: Value) -> HttpResponse {
+pub(crate) fn error_response(
+    status: u16,
+    code: &str,
+    message: &str,
+    detail: Value,
+) -> HttpResponse {
     let body = json!({"errors": [{"code": code, "message": message, "detail": detail}]});
     HttpResponse::json(status, &body).with_header(API_VERSION_HEADER.0, API_VERSION_HEADER.1)
 }

@@ -24,6 +24,8 @@ pub struct VerifiedToken {
     pub access: Vec<Access>,
     /// `exp`, Unix seconds.
     pub exp: u64,
+    /// The `net` claim: client networks / countries the token may be used from (issue 16).
+    pub net: Option<crate::netbind::NetBinding>,
 }
 
 #[derive(Debug)]
@@ -128,6 +130,7 @@ mod tests {
             subject: "alice".into(),
             access: vec![],
             exp,
+            net: None,
         }
     }
 

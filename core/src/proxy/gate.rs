@@ -67,6 +67,15 @@ pub trait Authority {
         store: &impl Store,
         now: u64,
     ) -> Result<BasicGrant, BasicRejected>;
+
+    /// Whether the caller's network may use a token with this binding (`net` claim, issue 16).
+    /// Checked on every request, cached token or not. Default: no client data, nothing bound.
+    fn admit_network(
+        &self,
+        net: Option<&crate::netbind::NetBinding>,
+    ) -> Result<(), crate::netbind::NetRefusal> {
+        crate::netbind::admit(net, crate::netbind::ClientNet::default())
+    }
 }
 
 /// The parts of a request the decision depends on.
@@ -234,6 +243,10 @@ impl Gate {
                         Err(TokenRejected(why)) => return refuse(Refusal::InvalidToken, why),
                     },
                 };
+                // ---- NETWORK BINDING HOOK (issue 16): a token copied off its network ----
+                if let Err(why) = authority.admit_network(verified.net.as_ref()) {
+                    return super::netbound::refuse(&why);
+                }
                 if check_access(&verified.access, &required).is_err() {
                     return refuse(Refusal::InsufficientScope, "insufficient_scope");
                 }
@@ -345,6 +358,7 @@ mod tests {
                     subject: "pusher".into(),
                     access: vec![a("repository", "org/app", &["pull", "push"])],
                     exp: 2000,
+                    net: None,
                 },
             );
             tokens.insert(
@@ -353,6 +367,7 @@ mod tests {
                     subject: "puller".into(),
                     access: vec![a("repository", "org/app", &["pull"])],
                     exp: 2000,
+                    net: None,
                 },
             );
             let mut users = HashMap::new();

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod config;
 pub mod gate;
 pub mod headers;
+pub mod netbound;
 pub mod route;
 
 pub use app::AppAuthority;

@@ -216,6 +216,8 @@ async fn issue(
         .and_then(|a| a.identity.as_ref())
         .and_then(|id| id.jti.clone());
     check_account(treq.account.as_deref(), who.as_ref())?;
+    // ---- NETWORK BINDING HOOK (issue 16): a bound credential gets nothing from elsewhere ----
+    let net = crate::netbind::issuance_check(who.as_ref().and_then(|a| a.net.as_ref()), req)?;
 
     let acl = records::acl(app, store, now).await?;
     let principal = records::principal(who.as_ref());
@@ -263,6 +265,7 @@ async fn issue(
         iat: now,
         jti: jti.clone(),
         access: access.clone(),
+        net,
     };
     let token = app.keys.sign(app.settings.is_rs256(&service), &claims)?;
     ev.jti = Some(jti);

@@ -121,12 +121,13 @@ impl App {
     /// keys as passwords, disabled users) and narrows `requested` through the ACL for `service`,
     /// as a token request with those scopes would. Returns the account and the granted access.
     /// Errors: `InvalidRequest` (malformed header or unknown service), `InvalidCredentials`,
-    /// `TooManyRequests` (throttled, per account and `client_ip`), `Unavailable` / `ServerError`
+    /// `TooManyRequests` (throttled, per account and `client.ip`), `Denied` (a network-bound
+    /// credential used from elsewhere), `Unavailable` / `ServerError`
     /// (storage or a malformed record: fail closed).
     pub async fn grant_basic(
         &self,
         authorization: &str,
-        client_ip: Option<&str>,
+        client: crate::netbind::ClientNet<'_>,
         service: &str,
         requested: &[Access],
         store: &impl Store,
@@ -140,7 +141,7 @@ impl App {
         }
         let basic = crate::credentials::parse_basic_authorization(authorization)
             .map_err(|e| TokenError::new(ErrorKind::InvalidRequest, e.to_string()))?;
-        let attempt = Attempt::from_basic(authorization, client_ip);
+        let attempt = Attempt::from_basic(authorization, client.ip);
         let login = records::password_login(
             self,
             store,
@@ -150,6 +151,8 @@ impl App {
             now,
         );
         let who = self.throttle.guard(attempt.as_ref(), now, login).await?;
+        // ---- NETWORK BINDING HOOK (issue 16) ----
+        crate::netbind::admit(who.net.as_ref(), client).map_err(crate::netbind::refused)?;
         let scopes: Vec<Scope> = requested
             .iter()
             .filter_map(|a| {

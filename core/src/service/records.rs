@@ -43,6 +43,8 @@ pub(super) struct Authenticated {
     pub identity: Option<Identity>,
     /// The Basic / password-grant username a workload logged in with (`account=` may name it).
     pub login: Option<String>,
+    /// Network binding of the API key (or of the key a refresh token was minted with), issue 16.
+    pub net: Option<crate::netbind::NetBinding>,
 }
 
 impl Authenticated {
@@ -53,7 +55,14 @@ impl Authenticated {
             via,
             identity: None,
             login: None,
+            net: None,
         }
+    }
+
+    /// Carries a credential's network binding (checked in flow.rs and `App::grant_basic`).
+    fn bound(mut self, net: Option<crate::netbind::NetBinding>) -> Self {
+        self.net = net.filter(|n| !n.is_unbound());
+        self
     }
 }
 
@@ -260,6 +269,7 @@ async fn login(
                 via: "oidc",
                 identity: Some(id),
                 login: Some(username.to_string()),
+                net: None,
             })
         }
         Err(e) => {
@@ -378,7 +388,7 @@ async fn api_key_login(
             format!("account '{account}' is disabled"),
         ));
     }
-    Ok(Authenticated::user(account, user, "api_key"))
+    Ok(Authenticated::user(account, user, "api_key").bound(record.net.clone()))
 }
 
 /// A refresh token, checked against its record (never cached) and the user.
@@ -422,7 +432,7 @@ async fn refresh_login(
             record.account
         )));
     }
-    Ok(Authenticated::user(record.account, user, "refresh_token"))
+    Ok(Authenticated::user(record.account, user, "refresh_token").bound(record.net))
 }
 
 /// Authenticates a token request. `Ok(None)`: anonymous (GET without credentials only).
@@ -521,6 +531,7 @@ pub(super) async fn mint_refresh(
         client_id: client_id.map(String::from),
         created: now,
         expires: now.saturating_add(ttl),
+        net: who.net.clone(),
     };
     let key = format!("refresh:{}", secret_digest(&token));
     store

@@ -3,6 +3,7 @@
 //! suite re-checks every token with an independent verifier, `jose`).
 
 use super::*;
+use crate::netbind::ClientNet;
 use crate::store::{MemoryStore, StoreError};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -1023,23 +1024,46 @@ fn grant_basic_matches_the_token_endpoint() {
         name: "org/a".into(),
         actions: vec!["push".into(), "pull".into()],
     }];
-    let (account, access) =
-        block_on(app.grant_basic(&basic("bob", "bob-pw"), None, REG, &want, &s, NOW)).unwrap();
+    let (account, access) = block_on(app.grant_basic(
+        &basic("bob", "bob-pw"),
+        ClientNet::from_ip(None),
+        REG,
+        &want,
+        &s,
+        NOW,
+    ))
+    .unwrap();
     assert_eq!(account, "bob");
     assert_eq!(access[0].actions, ["pull"]);
-    let e =
-        block_on(app.grant_basic(&basic("bob", "nope"), None, REG, &want, &s, NOW)).unwrap_err();
+    let e = block_on(app.grant_basic(
+        &basic("bob", "nope"),
+        ClientNet::from_ip(None),
+        REG,
+        &want,
+        &s,
+        NOW,
+    ))
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidCredentials);
-    let e = block_on(app.grant_basic("Basic ###", None, REG, &want, &s, NOW)).unwrap_err();
+    let e = block_on(app.grant_basic("Basic ###", ClientNet::from_ip(None), REG, &want, &s, NOW))
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
     // A fresh isolate (nothing cached) with failing storage: fail closed.
     let app = self::app();
     s.fail.set(true);
-    let e =
-        block_on(app.grant_basic(&basic("bob", "bob-pw"), None, REG, &want, &s, NOW)).unwrap_err();
+    let e = block_on(app.grant_basic(
+        &basic("bob", "bob-pw"),
+        ClientNet::from_ip(None),
+        REG,
+        &want,
+        &s,
+        NOW,
+    ))
+    .unwrap_err();
     assert!(e.kind.status() >= 500);
 }
 
 /// Brute-force throttle and cache-bound tests (own file: other work edits this one).
 mod bounds;
 mod federation;
+mod netbind;

@@ -23,4 +23,9 @@ pub struct RegistryClaims {
     pub iat: u64,
     pub jti: String,
     pub access: Vec<Access>,
+    /// Private claim: the client networks / countries the credential behind this token is bound
+    /// to (core/src/netbind.rs). The proxy refuses the token from anywhere else; registries
+    /// ignore claims they do not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<crate::netbind::NetBinding>,
 }

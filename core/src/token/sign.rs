@@ -183,6 +183,7 @@ mod tests {
                 name: "a/b".into(),
                 actions: vec!["pull".into()],
             }],
+            net: None,
         }
     }
 

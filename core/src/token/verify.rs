@@ -169,6 +169,9 @@ struct WireClaims {
     jti: String,
     #[serde(default)]
     access: Vec<Access>,
+    /// A malformed binding fails deserialisation: the token is refused, never unbound.
+    #[serde(default)]
+    net: Option<crate::netbind::NetBinding>,
 }
 
 /// Verifies registry tokens signed by any of `keys` for `issuer` and one of `audiences`.
@@ -230,6 +233,7 @@ impl Verifier {
             iat: wire.iat.unwrap_or(nbf),
             jti: wire.jti,
             access: wire.access,
+            net: wire.net,
         })
     }
 }
@@ -257,6 +261,7 @@ mod tests {
                 name: "a/b".into(),
                 actions: vec!["pull".into(), "push".into()],
             }],
+            net: None,
         }
     }
 

@@ -174,7 +174,14 @@ fn a_burst_of_correct_logins_is_never_counted() {
         assert_eq!(fake.calls.get(), 0, "CACHE_TTL={cache_ttl}");
         // And the proxy's Basic check.
         for _ in 0..20 {
-            let r = block_on(app.grant_basic(&basic("bob", "bob-pw"), Some(IP), REG, &[], &s, NOW));
+            let r = block_on(app.grant_basic(
+                &basic("bob", "bob-pw"),
+                ClientNet::from_ip(Some(IP)),
+                REG,
+                &[],
+                &s,
+                NOW,
+            ));
             assert!(r.is_ok());
         }
         assert_eq!(fake.calls.get(), 0);
@@ -211,12 +218,26 @@ fn proxy_basic_credentials_are_throttled_too() {
     let (app, _) = throttled_app(vars(), LIMIT);
     let s = store();
     for _ in 0..LIMIT {
-        let e = block_on(app.grant_basic(&basic("bob", "nope"), Some(IP), REG, &[], &s, NOW))
-            .unwrap_err();
+        let e = block_on(app.grant_basic(
+            &basic("bob", "nope"),
+            ClientNet::from_ip(Some(IP)),
+            REG,
+            &[],
+            &s,
+            NOW,
+        ))
+        .unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidCredentials);
     }
-    let e =
-        block_on(app.grant_basic(&basic("bob", "nope"), Some(IP), REG, &[], &s, NOW)).unwrap_err();
+    let e = block_on(app.grant_basic(
+        &basic("bob", "nope"),
+        ClientNet::from_ip(Some(IP)),
+        REG,
+        &[],
+        &s,
+        NOW,
+    ))
+    .unwrap_err();
     assert_eq!(
         (e.kind, e.retry_after),
         (ErrorKind::TooManyRequests, Some(60))

@@ -1,0 +1,408 @@
+//! Network-bound credentials: an API key (and everything minted from it: refresh tokens, registry
+//! tokens) usable only from listed client networks (CIDR, IPv4 and IPv6) and, optionally, countries.
+//!
+//! The binding is checked twice, because a token service that checks only when it issues (as
+//! docker_auth does) lets a token copied off the network work until it expires:
+//! - at issuance: a request from elsewhere is refused before anything is signed;
+//! - in proxy mode: the registry token carries the binding as its `net` claim (signed with the
+//!   token), so every registry request is checked against the caller's address, cached token or not.
+//!
+//! The client address is Cloudflare's `CF-Connecting-IP` (set by the edge, not by the client) and
+//! the country `request.cf.country`. Whatever is missing fails closed: a bound credential with no
+//! client address, or with countries but no country, is refused.
+
+use crate::protocol::{ErrorKind, HttpRequest, TokenError};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+
+/// Networks per credential. Bounds the record, the token's `net` claim and the per-request check.
+pub const MAX_NETS: usize = 32;
+/// Countries per credential.
+pub const MAX_COUNTRIES: usize = 32;
+
+/// Where a credential may be used from. Both lists empty: anywhere (no binding).
+/// Serialised in KV records and in the token's `net` claim as
+/// `{"cidrs":["10.0.0.0/8","2001:db8::/32"],"countries":["DE"]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WireBinding", into = "WireBinding")]
+pub struct NetBinding {
+    cidrs: Vec<IpNet>,
+    countries: Vec<String>,
+}
+
+/// The serialised form; every value is validated on the way in (a malformed record or claim is an
+/// error, never a wider binding).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireBinding {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    cidrs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    countries: Vec<String>,
+}
+
+impl TryFrom<WireBinding> for NetBinding {
+    type Error = BindingError;
+    fn try_from(w: WireBinding) -> Result<Self, BindingError> {
+        NetBinding::parse(&w.cidrs, &w.countries)
+    }
+}
+
+impl From<NetBinding> for WireBinding {
+    fn from(b: NetBinding) -> Self {
+        WireBinding {
+            cidrs: b.cidrs.iter().map(IpNet::to_string).collect(),
+            countries: b.countries,
+        }
+    }
+}
+
+/// A network list that cannot be a binding. The message names the bad entry (a CIDR is not a
+/// secret) and says what is expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingError(pub String);
+
+impl fmt::Display for BindingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BindingError {}
+
+/// Parses one CIDR. A bare address is refused rather than read as /32 or /128: the operator
+/// should say which they mean. Host bits set (`10.0.0.1/8`) are refused too: they usually mean a
+/// typo in the prefix length.
+pub fn parse_cidr(text: &str) -> Result<IpNet, BindingError> {
+    let shown: String = text.chars().filter(|c| !c.is_control()).take(64).collect();
+    let net: IpNet = text.trim().parse().map_err(|_| {
+        BindingError(format!(
+            "'{shown}' is not a CIDR network: write ADDRESS/PREFIX, e.g. 10.0.0.0/8 or 2001:db8::/32"
+        ))
+    })?;
+    if net.trunc() != net {
+        return Err(BindingError(format!(
+            "'{shown}' has host bits set: did you mean {}?",
+            net.trunc()
+        )));
+    }
+    Ok(net)
+}
+
+/// A country as `request.cf.country` gives it: ISO 3166-1 alpha-2, upper case (`T1` is Tor).
+pub fn parse_country(text: &str) -> Result<String, BindingError> {
+    let c = text.trim();
+    if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(c.to_ascii_uppercase())
+    } else {
+        let shown: String = c.chars().filter(|c| !c.is_control()).take(16).collect();
+        Err(BindingError(format!(
+            "'{shown}' is not a country code: use ISO 3166-1 alpha-2, e.g. DE or US"
+        )))
+    }
+}
+
+/// Why a bound credential was refused. Messages name the client's own address or country (which
+/// it knows), never the allowed list (which would tell a thief where to go).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetRefusal {
+    /// No client address (or an unparseable one) reached us.
+    NoAddress,
+    /// The address is outside every allowed network.
+    Network(IpAddr),
+    /// The credential is bound to countries and the runtime gave none.
+    NoCountry,
+    /// The country is not an allowed one.
+    Country(String),
+}
+
+impl NetRefusal {
+    /// A short code for log lines and the pull ledger.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NetRefusal::NoAddress => "net_no_address",
+            NetRefusal::Network(_) => "net_network",
+            NetRefusal::NoCountry => "net_no_country",
+            NetRefusal::Country(_) => "net_country",
+        }
+    }
+}
+
+impl fmt::Display for NetRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetRefusal::NoAddress => f.write_str(
+                "this credential is bound to client networks, and the client address is unknown",
+            ),
+            NetRefusal::Network(ip) => write!(
+                f,
+                "this credential may not be used from {ip}: it is bound to other client networks"
+            ),
+            NetRefusal::NoCountry => f.write_str(
+                "this credential is bound to countries, and the client's country is unknown",
+            ),
+            NetRefusal::Country(c) => write!(
+                f,
+                "this credential may not be used from country {c}: it is bound to other countries"
+            ),
+        }
+    }
+}
+
+/// Where a request comes from, as the edge says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientNet<'a> {
+    /// `CF-Connecting-IP`.
+    pub ip: Option<&'a str>,
+    /// `request.cf.country`.
+    pub country: Option<&'a str>,
+}
+
+impl<'a> ClientNet<'a> {
+    /// A client known only by its address (no country).
+    pub fn from_ip(ip: Option<&'a str>) -> Self {
+        ClientNet { ip, country: None }
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`) is the IPv4 address for matching.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl NetBinding {
+    /// Validates and normalises lists as an operator writes them (CLI flags, the policy file).
+    /// Duplicates are dropped; more than [`MAX_NETS`] / [`MAX_COUNTRIES`] is an error.
+    pub fn parse(
+        cidrs: &[impl AsRef<str>],
+        countries: &[impl AsRef<str>],
+    ) -> Result<Self, BindingError> {
+        if cidrs.len() > MAX_NETS {
+            return Err(BindingError(format!(
+                "{} networks listed; at most {MAX_NETS} are allowed per credential",
+                cidrs.len()
+            )));
+        }
+        if countries.len() > MAX_COUNTRIES {
+            return Err(BindingError(format!(
+                "{} countries listed; at most {MAX_COUNTRIES} are allowed per credential",
+                countries.len()
+            )));
+        }
+        let mut b = NetBinding::default();
+        for c in cidrs {
+            let net = parse_cidr(c.as_ref())?;
+            if !b.cidrs.contains(&net) {
+                b.cidrs.push(net);
+            }
+        }
+        for c in countries {
+            let country = parse_country(c.as_ref())?;
+            if !b.countries.contains(&country) {
+                b.countries.push(country);
+            }
+        }
+        Ok(b)
+    }
+
+    /// No restriction at all.
+    pub fn is_unbound(&self) -> bool {
+        self.cidrs.is_empty() && self.countries.is_empty()
+    }
+
+    pub fn cidrs(&self) -> impl Iterator<Item = String> + '_ {
+        self.cidrs.iter().map(IpNet::to_string)
+    }
+
+    pub fn countries(&self) -> &[String] {
+        &self.countries
+    }
+
+    /// Whether `client` may use a credential with this binding. Both lists must hold when both
+    /// are set (network AND country).
+    pub fn admits(&self, client: ClientNet<'_>) -> Result<(), NetRefusal> {
+        if !self.cidrs.is_empty() {
+            let ip = client
+                .ip
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .map(canonical)
+                .ok_or(NetRefusal::NoAddress)?;
+            if !self.cidrs.iter().any(|n| n.contains(&ip)) {
+                return Err(NetRefusal::Network(ip));
+            }
+        }
+        if !self.countries.is_empty() {
+            let country = client
+                .country
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .ok_or(NetRefusal::NoCountry)?;
+            if !self
+                .countries
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(country))
+            {
+                let shown: String = country
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(8)
+                    .collect();
+                return Err(NetRefusal::Country(shown));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The check for an optional binding (most credentials have none).
+pub fn admit(binding: Option<&NetBinding>, client: ClientNet<'_>) -> Result<(), NetRefusal> {
+    binding.map_or(Ok(()), |b| b.admits(client))
+}
+
+/// The token endpoint's answer to a refusal: 403 `denied`, saying why in the client's terms.
+pub fn refused(r: NetRefusal) -> TokenError {
+    TokenError::new(ErrorKind::Denied, r.to_string())
+}
+
+/// Where a token request comes from: `CF-Connecting-IP` and the shell's `request.cf.country`.
+pub fn client_of(req: &HttpRequest) -> ClientNet<'_> {
+    ClientNet {
+        ip: req.header("cf-connecting-ip"),
+        country: req.country.as_deref(),
+    }
+}
+
+/// At issuance: refuses a bound credential used from elsewhere, and returns the binding the
+/// issued token must carry (its `net` claim) so the proxy keeps enforcing it.
+pub fn issuance_check(
+    binding: Option<&NetBinding>,
+    req: &HttpRequest,
+) -> Result<Option<NetBinding>, TokenError> {
+    admit(binding, client_of(req)).map_err(refused)?;
+    Ok(binding.cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(cidrs: &[&str], countries: &[&str]) -> NetBinding {
+        NetBinding::parse(cidrs, countries).unwrap()
+    }
+
+    fn from(ip: &str) -> ClientNet<'_> {
+        ClientNet {
+            ip: Some(ip),
+            country: None,
+        }
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_networks() {
+        let n = b(&["10.0.0.0/8", "2001:db8::/32", "127.0.0.1/32"], &[]);
+        assert!(n.admits(from("10.1.2.3")).is_ok());
+        assert!(n.admits(from("127.0.0.1")).is_ok());
+        assert!(n.admits(from("2001:db8:1::5")).is_ok());
+        assert!(n.admits(from("::ffff:10.9.9.9")).is_ok(), "IPv4-mapped");
+        assert_eq!(
+            n.admits(from("127.0.0.2")),
+            Err(NetRefusal::Network("127.0.0.2".parse().unwrap()))
+        );
+        assert!(n.admits(from("11.0.0.1")).is_err());
+        assert!(n.admits(from("2001:db9::1")).is_err());
+        assert!(n.admits(from("::1")).is_err());
+    }
+
+    #[test]
+    fn missing_or_garbled_client_data_fails_closed() {
+        let n = b(&["0.0.0.0/0"], &[]);
+        assert_eq!(n.admits(ClientNet::default()), Err(NetRefusal::NoAddress));
+        assert_eq!(n.admits(from("not-an-ip")), Err(NetRefusal::NoAddress));
+        assert_eq!(
+            n.admits(from("10.0.0.1, 1.2.3.4")),
+            Err(NetRefusal::NoAddress)
+        );
+        let c = b(&[], &["DE"]);
+        assert_eq!(c.admits(from("1.2.3.4")), Err(NetRefusal::NoCountry));
+        let de = ClientNet {
+            ip: Some("1.2.3.4"),
+            country: Some("de"),
+        };
+        assert!(c.admits(de).is_ok());
+        let us = ClientNet {
+            country: Some("US"),
+            ..de
+        };
+        assert_eq!(c.admits(us), Err(NetRefusal::Country("US".into())));
+    }
+
+    #[test]
+    fn network_and_country_must_both_hold() {
+        let n = b(&["10.0.0.0/8"], &["DE"]);
+        let ok = ClientNet {
+            ip: Some("10.0.0.1"),
+            country: Some("DE"),
+        };
+        assert!(n.admits(ok).is_ok());
+        assert!(n
+            .admits(ClientNet {
+                ip: Some("11.0.0.1"),
+                ..ok
+            })
+            .is_err());
+        assert!(n
+            .admits(ClientNet {
+                country: Some("FR"),
+                ..ok
+            })
+            .is_err());
+    }
+
+    #[test]
+    fn unbound_admits_anyone() {
+        assert!(admit(None, ClientNet::default()).is_ok());
+        assert!(NetBinding::default().admits(ClientNet::default()).is_ok());
+        assert!(NetBinding::default().is_unbound());
+    }
+
+    #[test]
+    fn malformed_lists_are_refused() {
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0.1/8",
+            "2001:db8::/129",
+            "2001:db8::1/32",
+            "",
+            "10/8",
+            "example.com/8",
+        ] {
+            assert!(NetBinding::parse(&[bad], &[] as &[&str]).is_err(), "{bad}");
+        }
+        let e = NetBinding::parse(&["10.0.0.1/8"], &[] as &[&str]).unwrap_err();
+        assert!(e.0.contains("10.0.0.0/8"), "{e}");
+        for bad in ["DEU", "", "D", "d-"] {
+            assert!(NetBinding::parse(&[] as &[&str], &[bad]).is_err(), "{bad}");
+        }
+        let many: Vec<String> = (0..=MAX_NETS).map(|i| format!("10.{i}.0.0/16")).collect();
+        assert!(NetBinding::parse(&many, &[] as &[&str]).is_err());
+    }
+
+    #[test]
+    fn serialises_as_strings_and_rejects_bad_wire_values() {
+        let n = b(&["10.0.0.0/8", "2001:db8::/32", "10.0.0.0/8"], &["de"]);
+        let json = serde_json::to_string(&n).unwrap();
+        assert_eq!(
+            json,
+            r#"{"cidrs":["10.0.0.0/8","2001:db8::/32"],"countries":["DE"]}"#
+        );
+        assert_eq!(serde_json::from_str::<NetBinding>(&json).unwrap(), n);
+        assert!(serde_json::from_str::<NetBinding>(r#"{"cidrs":["10.0.0.0/99"]}"#).is_err());
+        assert!(serde_json::from_str::<NetBinding>(r#"{"cidr":["10.0.0.0/8"]}"#).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! Network-bound API keys through the whole token flow (issue 16): refused from elsewhere at
+//! issuance, the issued token and any refresh token carry the binding, the proxy's Basic check
+//! refuses too.
+
+use super::*;
+
+/// CI_KEY bound to 127.0.0.1/32 and 2001:db8::/32 (as `tollgate apikey create --allow-net`).
+fn bound_store() -> MemoryStore {
+    let s = store();
+    s.data.borrow_mut().insert(
+        format!("apikey:{}", sha256_hex(CI_KEY)),
+        json!({"account": "ci-bot", "name": "ci", "created": 1,
+               "net": {"cidrs": ["127.0.0.1/32", "2001:db8::/32"]}})
+        .to_string(),
+    );
+    s
+}
+
+fn ci_get(ip: Option<&str>, extra: &str) -> HttpRequest {
+    let req = get(&format!(
+        "service=registry.local&scope=repository:org/a:pull{extra}"
+    ))
+    .with_header("authorization", &basic("ci-bot", CI_KEY));
+    match ip {
+        Some(ip) => req.with_header("cf-connecting-ip", ip),
+        None => req,
+    }
+}
+
+#[test]
+fn bound_key_is_refused_from_elsewhere_and_its_token_carries_the_binding() {
+    let (app, s) = (app(), bound_store());
+    for ip in ["127.0.0.1", "2001:db8:5::1"] {
+        let (r, _) = run(&app, &s, ci_get(Some(ip), ""));
+        assert_eq!(r.status, 200, "{ip}: {}", String::from_utf8_lossy(&r.body));
+        let claims = verify(body(&r)["token"].as_str().unwrap());
+        assert_eq!(
+            claims["net"],
+            json!({"cidrs": ["127.0.0.1/32", "2001:db8::/32"]})
+        );
+    }
+    for ip in [Some("127.0.0.2"), Some("2001:db9::1"), Some("junk"), None] {
+        let (r, ev) = run(&app, &s, ci_get(ip, ""));
+        assert_eq!(r.status, 403, "{ip:?}");
+        let msg = body(&r)["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(msg.contains("bound to"), "{msg}");
+        assert!(
+            !msg.contains("127.0.0.1/32"),
+            "never the allowed list: {msg}"
+        );
+        let ev = ev.unwrap();
+        assert_eq!(ev.outcome, Outcome::Refused);
+        assert!(ev.jti.is_none() && ev.granted.is_empty());
+    }
+    // An unbound credential's token has no `net` claim at all.
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw")),
+    );
+    assert!(verify(body(&r)["token"].as_str().unwrap())
+        .get("net")
+        .is_none());
+}
+
+#[test]
+fn country_binding_needs_the_runtimes_country() {
+    let (app, s) = (app(), store());
+    s.data.borrow_mut().insert(
+        format!("apikey:{}", sha256_hex(CI_KEY)),
+        json!({"account": "ci-bot", "name": "ci", "created": 1, "net": {"countries": ["DE"]}})
+            .to_string(),
+    );
+    let mut req = ci_get(Some("198.51.100.1"), "");
+    assert_eq!(
+        run(&app, &s, req.clone()).0.status,
+        403,
+        "no country: closed"
+    );
+    req.country = Some("FR".into());
+    assert_eq!(run(&app, &s, req.clone()).0.status, 403);
+    req.country = Some("DE".into());
+    assert_eq!(run(&app, &s, req).0.status, 200);
+}
+
+#[test]
+fn refresh_tokens_minted_with_a_bound_key_stay_bound() {
+    let (app, s) = (app(), bound_store());
+    let (r, _) = run(
+        &app,
+        &s,
+        ci_get(Some("127.0.0.1"), "&offline_token=true&client_id=docker"),
+    );
+    assert_eq!(r.status, 200);
+    let rt = body(&r)["refresh_token"].as_str().unwrap().to_string();
+    let record: Value =
+        serde_json::from_str(&s.data.borrow()[&format!("refresh:{}", sha256_hex(&rt))]).unwrap();
+    assert_eq!(record["net"]["cidrs"][0], "127.0.0.1/32");
+    let refresh = |ip: &str| {
+        post(
+            "/token",
+            &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"),
+        )
+        .with_header("cf-connecting-ip", ip)
+    };
+    assert_eq!(run(&app, &s, refresh("127.0.0.1")).0.status, 200);
+    assert_eq!(run(&app, &s, refresh("127.0.0.2")).0.status, 403);
+}
+
+#[test]
+fn the_proxys_basic_check_refuses_a_bound_key_from_elsewhere() {
+    let (app, s) = (app(), bound_store());
+    let want = [Access {
+        resource_type: "repository".into(),
+        name: "org/a".into(),
+        actions: vec!["pull".into()],
+    }];
+    let grant = |ip: &'static str| {
+        block_on(app.grant_basic(
+            &basic("ci-bot", CI_KEY),
+            ClientNet {
+                ip: Some(ip),
+                country: None,
+            },
+            REG,
+            &want,
+            &s,
+            NOW,
+        ))
+    };
+    assert_eq!(grant("127.0.0.1").unwrap().1[0].actions, ["pull"]);
+    assert_eq!(grant("127.0.0.2").unwrap_err().kind, ErrorKind::Denied);
+}
+
+#[test]
+fn a_malformed_binding_in_kv_grants_nothing() {
+    let (app, s) = (app(), store());
+    s.data.borrow_mut().insert(
+        format!("apikey:{}", sha256_hex(CI_KEY)),
+        json!({"account": "ci-bot", "name": "ci", "created": 1, "net": {"cidrs": ["10.0.0.0/40"]}})
+            .to_string(),
+    );
+    assert_eq!(run(&app, &s, ci_get(Some("10.0.0.1"), "")).0.status, 500);
+}

@@ -1,0 +1,37 @@
+//! `request.cf`: what Cloudflare's edge says about the client (country, ASN, colo).
+//!
+//! workers-rs's `Request` reads the whole `cf` object on every request, which showed up in CPU
+//! profiles (src/http.rs); this reads it once per request, and only the fields Tollgate uses:
+//! the country for network-bound credentials (issue 16) and country, ASN and colo for the pull
+//! ledger. Under Miniflare/wrangler dev the object is a local placeholder or absent.
+
+use worker::js_sys::Reflect;
+use worker::wasm_bindgen::JsValue;
+use worker::web_sys;
+
+/// The fields of `request.cf` Tollgate reads. Absent off Cloudflare.
+#[derive(Debug, Clone, Default)]
+pub struct Edge {
+    pub country: Option<String>,
+}
+
+/// Longest value kept (country codes are 2, colos 3: anything longer is not what we expect).
+const MAX_FIELD: usize = 16;
+
+pub fn edge(req: &web_sys::Request) -> Edge {
+    let Ok(cf) = Reflect::get(req.as_ref(), &JsValue::from_str("cf")) else {
+        return Edge::default();
+    };
+    if !cf.is_object() {
+        return Edge::default();
+    }
+    let text = |name: &str| {
+        Reflect::get(&cf, &JsValue::from_str(name))
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|s| s.len() <= MAX_FIELD)
+    };
+    Edge {
+        country: text("country"),
+    }
+}
