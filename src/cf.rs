@@ -13,6 +13,8 @@ use worker::web_sys;
 #[derive(Debug, Clone, Default)]
 pub struct Edge {
     pub country: Option<String>,
+    pub asn: Option<u64>,
+    pub colo: Option<String>,
 }
 
 /// Longest value kept (country codes are 2, colos 3: anything longer is not what we expect).
@@ -33,5 +35,11 @@ pub fn edge(req: &web_sys::Request) -> Edge {
     };
     Edge {
         country: text("country"),
+        asn: Reflect::get(&cf, &JsValue::from_str("asn"))
+            .ok()
+            .and_then(|v| v.as_f64())
+            .filter(|n| n.is_finite() && *n >= 0.0 && *n <= f64::from(u32::MAX))
+            .map(|n| n as u64),
+        colo: text("colo"),
     }
 }

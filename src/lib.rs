@@ -7,6 +7,7 @@
 //! randomness, log the audit line, convert the response back (src/http.rs). A broken
 //! configuration answers every request with a 500 naming the setting instead of panicking.
 
+mod catalog;
 mod cf;
 mod fetch;
 mod http;

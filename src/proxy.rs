@@ -13,6 +13,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use tollgate_core::config::ConfigError;
+use tollgate_core::ledger::{self, EdgeCache, LedgerLine};
 use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
 use tollgate_core::proxy::{
     headers, Decision, Gate, Principal, ProxySettings, PublicHost, RequestMeta,
@@ -99,13 +100,35 @@ pub async fn handle(
     let authority = tollgate_core::proxy::AppAuthority::new(app)
         .with_client_ip(client_ip.as_deref())
         .with_country(edge.country.as_deref());
+    // ---- PULL LEDGER (issue 16): one line per proxied request, core/src/ledger.rs ----
+    let mut ledger = LedgerLine::new(now(), &method, &path, &gate.settings().chart)
+        .with_credential(authorization.as_deref());
+    ledger.client_ip = ledger::bounded(client_ip.as_deref());
+    ledger.user_agent = ledger::bounded(headers.get("user-agent")?.as_deref());
+    (ledger.country, ledger.asn, ledger.colo) = (edge.country.clone(), edge.asn, edge.colo.clone());
     match gate.decide(&authority, &meta, &store, now()).await {
         Decision::Refuse { response, reason } => {
-            console_log!(
-                "{}",
-                serde_json::json!({"event": "proxy", "method": method, "path": path, "outcome": "refused", "reason": reason, "status": response.status})
-            );
+            let mut line = ledger;
+            line.outcome = "refused".into();
+            line.reason = Some(reason.to_string());
+            line.status = response.status;
+            if !reason.starts_with("net_") {
+                // Only a network refusal comes after the token verified: other jti are unproven.
+                line.jti = None;
+            }
+            console_log!("{}", line.to_json_line());
             http::to_worker(*response)
+        }
+        // ---- FILTERED CATALOG HOOK (issue 16): src/catalog.rs ----
+        Decision::FilteredCatalog { subject, query } => {
+            let resp =
+                crate::catalog::answer(app, gate, &store, &subject, &query, &public, now()).await;
+            let mut line = ledger;
+            line.outcome = "filtered_catalog".into();
+            line.status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
+            line.principal = Some(subject);
+            console_log!("{}", line.to_json_line());
+            resp
         }
         Decision::Forward {
             url: target,
@@ -113,13 +136,28 @@ pub async fn handle(
             cacheable,
             ..
         } => {
-            let resp = forward(&req, &method, &target, gate, &public, cacheable, ctx).await;
-            let status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
-            let cached = matches!(principal, Principal::Token { cached: true, .. });
-            console_log!(
-                "{}",
-                serde_json::json!({"event": "proxy", "method": method, "path": path, "outcome": "forwarded", "principal": principal.name(), "verify_cached": cached, "status": status})
-            );
+            let mut cache = if cacheable {
+                EdgeCache::Miss
+            } else {
+                EdgeCache::Bypass
+            };
+            let resp = forward(&req, &method, &target, gate, &public, ctx, &mut cache).await;
+            let mut line = ledger;
+            line.outcome = "forwarded".into();
+            line.status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
+            line.bytes = resp.as_ref().ok().and_then(|r| {
+                r.headers()
+                    .get("content-length")
+                    .ok()
+                    .flatten()?
+                    .trim()
+                    .parse()
+                    .ok()
+            });
+            line.cache = Some(cache.as_str().into());
+            line.principal = Some(principal.name().to_string());
+            line.verify_cached = Some(matches!(principal, Principal::Token { cached: true, .. }));
+            console_log!("{}", line.to_json_line());
             resp
         }
     }
@@ -173,15 +211,20 @@ async fn forward(
     target: &str,
     gate: &Gate,
     public: &PublicHost,
-    cacheable: bool,
     ctx: &Context,
+    // In: Miss when the request may be served from / stored in the edge cache, else Bypass.
+    // Out: what happened, for the pull ledger.
+    cache: &mut EdgeCache,
 ) -> Result<Response> {
     let settings = gate.settings();
     let incoming = header_pairs(req.headers().as_ref());
-    let use_cache = cacheable
+    let use_cache = *cache == EdgeCache::Miss
         && !incoming
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case("range"));
+    if !use_cache {
+        *cache = EdgeCache::Bypass;
+    }
     // The cache key is Tollgate's own URL (the zone's host), never the origin's.
     let cache_key = format!(
         "{}://{}{}",
@@ -191,6 +234,7 @@ async fn forward(
     );
     if use_cache {
         if let Ok(Some(hit)) = Cache::default().get(cache_key.as_str(), false).await {
+            *cache = EdgeCache::Hit;
             return Ok(hit);
         }
     }

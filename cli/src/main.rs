@@ -4,10 +4,13 @@
 //! (keys, certificates, `.dev.vars`, `user:`/`apikey:`/`acl` records) and evaluates policies with
 //! the same core code the worker runs.
 
+mod audit;
 mod explain;
 mod inspect;
 mod keys;
+mod logread;
 mod policy_file;
+mod replay;
 mod secrets;
 mod sync;
 mod users;
@@ -89,6 +92,43 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Answer from the logs (token audit lines + pull ledger): who pulled, what one credential did, top, refusals.
+    Audit {
+        /// The log: a file of JSON lines (Logpush, a wrangler dev log) or `wrangler tail --format json`
+        /// output; '-' reads stdin (`npx wrangler tail --format json | tollgate audit --log - ...`).
+        #[arg(long, global = true, default_value = "-")]
+        log: PathBuf,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Who pulled a repository (or one tag or digest of it), with which credential, from where.
+    Pulls {
+        #[arg(long)]
+        repo: String,
+        /// A tag or digest (sha256:...).
+        #[arg(long = "ref")]
+        reference: Option<String>,
+    },
+    /// Everything one credential did: an account's token requests and the registry requests made
+    /// with the tokens it got (joined by jti) or with it as Basic credentials.
+    Credential {
+        #[arg(long)]
+        account: String,
+        /// Only this API key of the account (its name).
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// The most pulled repositories and the busiest accounts.
+    Top {
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Refusals by reason (token endpoint and proxy).
+    Refusals,
 }
 
 /// The policy file edited or read by a command.
@@ -301,6 +341,22 @@ enum PolicyCommand {
         /// The policy file (TOML).
         file: PathBuf,
     },
+    /// Re-decide every logged token request and proxied request under a candidate policy file and
+    /// print the decisions that would change, grouped by rule; exit status 3 if any would.
+    Replay {
+        /// The log (JSON lines or `wrangler tail --format json` output); '-' reads stdin.
+        #[arg(long)]
+        log: PathBuf,
+        /// The candidate policy file (TOML), validated first.
+        #[arg(long)]
+        candidate: PathBuf,
+        /// The service proxied requests were for (default: the only one the token lines name).
+        #[arg(long)]
+        service: Option<String>,
+        /// CHART_DEPTH of the proxy, to map chart paths to their namespace.
+        #[arg(long, default_value_t = 0)]
+        chart_depth: usize,
+    },
     /// Show the diff against the worker's KV namespace, then write it with `wrangler kv bulk put/delete`.
     #[command(group(clap::ArgGroup::new("where").required(true).args(["local", "remote"])))]
     Sync {
@@ -510,6 +566,20 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::User { policy, command } => emit(&run_user(&policy, command)?)?,
         Command::Apikey { policy, command } => emit(&run_apikey(&policy, command)?)?,
+        Command::Audit { log, command } => {
+            let log = logread::read(&log)?;
+            note(&audit::summary(&log));
+            emit(&match command {
+                AuditCommand::Pulls { repo, reference } => {
+                    audit::pulls(&log, &repo, reference.as_deref())
+                }
+                AuditCommand::Credential { account, key } => {
+                    audit::credential(&log, &account, key.as_deref())
+                }
+                AuditCommand::Top { limit } => audit::top(&log, audit::check_limit(limit)?),
+                AuditCommand::Refusals => audit::refusals(&log),
+            })?
+        }
         Command::Keys(KeysCommand::Generate {
             alg,
             out_dir,
@@ -554,6 +624,22 @@ fn run(cli: Cli) -> Result<()> {
                 RotateStep::Retire => keys::rotate::retire(&dir, env)?,
             };
             emit(&text)?;
+        }
+        Command::Policy(PolicyCommand::Replay {
+            log,
+            candidate,
+            service,
+            chart_depth,
+        }) => {
+            let candidate = load_valid(&candidate)?;
+            let chart = tollgate_core::proxy::ChartLayout::new(chart_depth)
+                .map_err(|e| anyhow::anyhow!("--chart-depth: {e}"))?;
+            let log = logread::read(&log)?;
+            let (text, changed) = replay::replay(&log, &candidate, service.as_deref(), &chart)?;
+            emit(&text)?;
+            if changed {
+                return Err(replay::DecisionsChanged.into());
+            }
         }
         Command::Policy(PolicyCommand::Render { file }) => {
             let loaded = load_valid(&file)?;
@@ -610,6 +696,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<replay::DecisionsChanged>() => ExitCode::from(replay::CHANGED_EXIT),
         Err(e) => {
             note(&format!("error: {e:#}"));
             ExitCode::FAILURE

@@ -209,6 +209,7 @@ mod tests {
         match d {
             Decision::Forward { .. } => 200,
             Decision::Refuse { response, .. } => response.status,
+            Decision::FilteredCatalog { .. } => 299,
         }
     }
 
@@ -466,5 +467,47 @@ mod tests {
         };
         assert_eq!(basic_from("127.0.0.1"), 200);
         assert_eq!(basic_from("127.0.0.2"), 401);
+    }
+
+    #[test]
+    fn a_catalog_request_without_the_catalog_right_is_filtered_not_refused() {
+        // Issue 16: bob's token for registry:catalog:* carries no access (the ACL denies it).
+        let (app, gate, store) = setup();
+        let tok = issue(
+            &app,
+            &store,
+            "bob",
+            "bob-pw",
+            "service=registry.local&scope=registry:catalog:*",
+        );
+        let public = PublicHost {
+            scheme: "https".into(),
+            host: "reg.example".into(),
+        };
+        let at = |query: &'static str, auth: Vec<String>| {
+            let meta = RequestMeta {
+                method: "GET",
+                path: "/v2/_catalog",
+                query,
+                authorization: auth.iter().map(String::as_str).collect(),
+                content_type: None,
+                public: &public,
+            };
+            block_on(gate.decide(&AppAuthority::new(&app), &meta, &store, NOW + 5))
+        };
+        for auth in [format!("Bearer {tok}"), basic("bob", "bob-pw")] {
+            match at("n=5&last=org%2Fa", vec![auth]) {
+                Decision::FilteredCatalog { subject, query } => {
+                    assert_eq!(subject, "bob");
+                    assert_eq!((query.n, query.last.as_deref()), (5, Some("org/a")));
+                }
+                d => panic!("{d:?}"),
+            }
+        }
+        assert_eq!(status(&at("n=abc", vec![format!("Bearer {tok}")])), 400);
+        // No credentials: still the challenge, so clients fetch a token first.
+        assert_eq!(status(&at("", vec![])), 401);
+        let v = block_on(app.pull_visibility("bob", "registry.local", &store, NOW)).unwrap();
+        assert!(v.may_pull("org/app") && !v.may_pull("other/app"));
     }
 }

@@ -120,6 +120,12 @@ pub enum Decision {
         cacheable: bool,
         endpoint: Endpoint,
     },
+    /// `GET /v2/_catalog` from a caller without `registry:catalog:*`: answer with the origin's
+    /// catalog filtered to what `subject` may pull (issue 16, catalog.rs).
+    FilteredCatalog {
+        subject: String,
+        query: super::catalog::CatalogQuery,
+    },
     /// Answer with this response; `reason` is a short code for the log line.
     Refuse {
         response: Box<HttpResponse>,
@@ -248,6 +254,10 @@ impl Gate {
                     return super::netbound::refuse(&why);
                 }
                 if check_access(&verified.access, &required).is_err() {
+                    // ---- FILTERED CATALOG HOOK (issue 16) ----
+                    if endpoint == Endpoint::Catalog {
+                        return super::catalog::filtered(&verified.subject, req.query);
+                    }
                     return refuse(Refusal::InsufficientScope, "insufficient_scope");
                 }
                 Principal::Token {
@@ -266,6 +276,10 @@ impl Gate {
                 {
                     Ok(grant) => {
                         if check_access(&grant.access, &required).is_err() {
+                            // ---- FILTERED CATALOG HOOK (issue 16) ----
+                            if endpoint == Endpoint::Catalog {
+                                return super::catalog::filtered(&grant.account, req.query);
+                            }
                             return refuse(Refusal::Denied, "denied");
                         }
                         Principal::Basic {
@@ -492,7 +506,7 @@ mod tests {
                 *reason,
                 response.header("www-authenticate").map(str::to_string),
             ),
-            Decision::Forward { .. } => panic!("expected a refusal, got {d:?}"),
+            _ => panic!("expected a refusal, got {d:?}"),
         }
     }
 
@@ -504,7 +518,7 @@ mod tests {
                 cacheable,
                 ..
             } => (url, principal, *cacheable),
-            Decision::Refuse { .. } => panic!("expected forwarding, got {d:?}"),
+            _ => panic!("expected forwarding, got {d:?}"),
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod authorize;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod gate;
 pub mod headers;

@@ -37,6 +37,10 @@ pub struct AuditEvent {
     pub account: Option<String>,
     /// How the account was proven: password, api_key, refresh_token, oidc, anonymous.
     pub credential: Option<&'static str>,
+    /// The API key's name ("ci"), when an API key was used: `tollgate audit` follows one
+    /// credential through its tokens' `jti` into the pull ledger (issue 16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_name: Option<String>,
     /// The trusted issuer's name, for workloads (set once a token selected one, even if refused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
@@ -69,6 +73,7 @@ impl AuditEvent {
             grant,
             account: None,
             credential: None,
+            credential_name: None,
             issuer: None,
             identity_jti: None,
             service: None,

@@ -211,6 +211,7 @@ async fn issue(
     let who = app.throttle.guard(attempt.as_ref(), now, login).await?;
     ev.account = Some(who.as_ref().map(|a| a.account.clone()).unwrap_or_default());
     ev.credential = Some(who.as_ref().map(|a| a.via).unwrap_or("anonymous"));
+    ev.credential_name = who.as_ref().and_then(|a| a.key_name.clone()); // issue 16: audit joins
     ev.identity_jti = who
         .as_ref()
         .and_then(|a| a.identity.as_ref())

@@ -15,6 +15,7 @@ mod flow;
 mod keys;
 mod records;
 pub mod throttle;
+mod visibility; // filtered catalog (issue 16)
 
 use crate::config::{ConfigError, Settings};
 use crate::federation::{Fetch, KeyCache};
@@ -30,6 +31,7 @@ use serde_json::json;
 use std::cell::RefCell;
 use std::fmt;
 use throttle::{Attempt, Limiter, Throttle};
+pub use visibility::PullVisibility;
 
 /// The randomness source failed: nothing random can be minted, so nothing is issued.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -45,6 +45,8 @@ pub(super) struct Authenticated {
     pub login: Option<String>,
     /// Network binding of the API key (or of the key a refresh token was minted with), issue 16.
     pub net: Option<crate::netbind::NetBinding>,
+    /// The API key's name, for the audit line (issue 16).
+    pub key_name: Option<String>,
 }
 
 impl Authenticated {
@@ -56,6 +58,7 @@ impl Authenticated {
             identity: None,
             login: None,
             net: None,
+            key_name: None,
         }
     }
 
@@ -270,6 +273,7 @@ async fn login(
                 identity: Some(id),
                 login: Some(username.to_string()),
                 net: None,
+                key_name: None,
             })
         }
         Err(e) => {
@@ -388,7 +392,9 @@ async fn api_key_login(
             format!("account '{account}' is disabled"),
         ));
     }
-    Ok(Authenticated::user(account, user, "api_key").bound(record.net.clone()))
+    let mut who = Authenticated::user(account, user, "api_key").bound(record.net.clone());
+    who.key_name = Some(record.name.clone());
+    Ok(who)
 }
 
 /// A refresh token, checked against its record (never cached) and the user.

@@ -31,7 +31,9 @@ fn ci_get(ip: Option<&str>, extra: &str) -> HttpRequest {
 fn bound_key_is_refused_from_elsewhere_and_its_token_carries_the_binding() {
     let (app, s) = (app(), bound_store());
     for ip in ["127.0.0.1", "2001:db8:5::1"] {
-        let (r, _) = run(&app, &s, ci_get(Some(ip), ""));
+        let (r, ev) = run(&app, &s, ci_get(Some(ip), ""));
+        // The key's name is in the audit line (tollgate audit follows a credential by it).
+        assert_eq!(ev.unwrap().credential_name.as_deref(), Some("ci"));
         assert_eq!(r.status, 200, "{ip}: {}", String::from_utf8_lossy(&r.body));
         let claims = verify(body(&r)["token"].as_str().unwrap());
         assert_eq!(

@@ -1,0 +1,351 @@
+//! `GET /v2/_catalog` filtered to the caller (issue 16).
+//!
+//! The registry answers the catalog only to `registry:catalog:*` and then lists everything. A
+//! caller without that right (a valid token or valid Basic credentials) gets, instead of a 401,
+//! the repositories it may pull: Tollgate reads the origin's catalog page by page, keeps the names
+//! the ACL lets the caller pull, and answers in the registry's own format with distribution's
+//! pagination (`n`, `last`, `Link: </v2/_catalog?last=..&n=..>; rel="next"`).
+//!
+//! Pagination stays correct while entries are filtered out because the cursor is always a name of
+//! the origin's (lexically ordered) catalog: the last name returned when the page is full, or the
+//! last name examined when the scan stopped at its bound ([`MAX_ORIGIN_PAGES`]). The client's next
+//! request resumes the scan after it, so no visible name is skipped or repeated. A `Link` may
+//! lead to an empty page when only hidden names remain; that is still a correct end.
+//!
+//! Sans-I/O: [`CatalogScan`] says which origin page to fetch next and is fed the bodies; the
+//! worker does the fetching (src/catalog.rs).
+
+use super::authorize::error_response;
+use super::gate::Decision;
+use crate::protocol::HttpResponse;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Entries per answer when the client gives no `n`, and the most it may ask for (distribution's
+/// `catalog.maxentries` default).
+pub const MAX_CATALOG_N: usize = 1000;
+/// Entries asked of the origin per page (docker-registry's default maximum).
+pub const ORIGIN_PAGE_N: usize = 1000;
+/// Origin pages read for one client request at most: bounds the work a caller with few visible
+/// repositories can cause. Beyond it the answer carries what was found and a `Link` to continue.
+pub const MAX_ORIGIN_PAGES: usize = 8;
+/// Bytes of one origin catalog page read at most (1000 names of 255 bytes, quoted, plus room).
+pub const MAX_ORIGIN_PAGE_BYTES: usize = 512 * 1024;
+
+/// The client's pagination parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogQuery {
+    pub n: usize,
+    pub last: Option<String>,
+}
+
+/// A query distribution would refuse: 400 `PAGINATION_NUMBER_INVALID`.
+pub fn parse_query(query: &str) -> Result<CatalogQuery, HttpResponse> {
+    let mut q = CatalogQuery {
+        n: MAX_CATALOG_N,
+        last: None,
+    };
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "n" => {
+                q.n = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= MAX_CATALOG_N)
+                    .ok_or_else(|| {
+                        error_response(
+                            400,
+                            "PAGINATION_NUMBER_INVALID",
+                            &format!("n must be an integer from 0 to {MAX_CATALOG_N}"),
+                            Value::Null,
+                        )
+                    })?
+            }
+            "last" if !v.is_empty() && v.len() <= crate::limits::MAX_REPOSITORY_NAME_LEN => {
+                q.last = Some(v.into_owned())
+            }
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+/// The gate's decision for a catalog request from `subject` (`""`: anonymous token) without
+/// `registry:catalog:*`.
+pub fn filtered(subject: &str, query: &str) -> Decision {
+    match parse_query(query) {
+        Ok(query) => Decision::FilteredCatalog {
+            subject: subject.to_string(),
+            query,
+        },
+        Err(response) => Decision::Refuse {
+            response: Box::new(response),
+            reason: "catalog_query",
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct OriginPage {
+    #[serde(default)]
+    repositories: Vec<String>,
+}
+
+/// Why the scan could not go on: the shell answers 502.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginPageError(pub &'static str);
+
+/// One filtered catalog answer being assembled.
+#[derive(Debug)]
+pub struct CatalogScan {
+    want: usize,
+    /// The last origin name examined: where the next origin page starts.
+    cursor: Option<String>,
+    found: Vec<String>,
+    pages: usize,
+    done: bool,
+    /// Link to the next client page after this name.
+    next: Option<String>,
+}
+
+impl CatalogScan {
+    pub fn new(q: &CatalogQuery) -> Self {
+        CatalogScan {
+            want: q.n,
+            cursor: q.last.clone(),
+            found: Vec::new(),
+            pages: 0,
+            done: q.n == 0,
+            next: None,
+        }
+    }
+
+    /// The origin query for the next page, or `None` when the answer is complete.
+    pub fn next_origin_query(&self) -> Option<String> {
+        if self.done {
+            return None;
+        }
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        if let Some(c) = &self.cursor {
+            s.append_pair("last", c);
+        }
+        s.append_pair("n", &ORIGIN_PAGE_N.to_string());
+        Some(s.finish())
+    }
+
+    /// Feeds one origin page (`has_next`: the origin sent a `Link` rel="next"). `visible` says
+    /// whether the caller may pull a repository.
+    pub fn feed(
+        &mut self,
+        body: &[u8],
+        has_next: bool,
+        visible: impl Fn(&str) -> bool,
+    ) -> Result<(), OriginPageError> {
+        if body.len() > MAX_ORIGIN_PAGE_BYTES {
+            return Err(OriginPageError("origin catalog page too large"));
+        }
+        let page: OriginPage = serde_json::from_slice(body)
+            .map_err(|_| OriginPageError("origin catalog page is not JSON"))?;
+        self.pages += 1;
+        let before = self.cursor.clone();
+        for name in page.repositories {
+            if before.as_deref().is_some_and(|b| name.as_str() <= b) {
+                // An origin that ignored `last` must not make us loop or repeat names.
+                continue;
+            }
+            if visible(&name) {
+                if self.found.len() == self.want {
+                    // One more visible name exists: the page is full, continue after its last.
+                    self.next = self.found.last().cloned();
+                    self.done = true;
+                    return Ok(());
+                }
+                self.found.push(name.clone());
+            }
+            self.cursor = Some(name);
+        }
+        if !has_next || self.cursor == before {
+            self.done = true;
+        } else if self.pages >= MAX_ORIGIN_PAGES {
+            // Bounded: hand the client the scan position so it goes on from there.
+            self.next = self.cursor.clone();
+            self.done = true;
+        }
+        Ok(())
+    }
+
+    /// The answer in distribution's format, with `Link` when there may be more.
+    pub fn response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::json(200, &json!({"repositories": self.found}))
+            .with_header("docker-distribution-api-version", "registry/2.0");
+        if let Some(last) = &self.next {
+            let q = form_urlencoded::Serializer::new(String::new())
+                .append_pair("last", last)
+                .append_pair("n", &self.want.to_string())
+                .finish();
+            resp = resp.with_header("link", format!("</v2/_catalog?{q}>; rel=\"next\""));
+        }
+        resp
+    }
+
+    pub fn pages_read(&self) -> usize {
+        self.pages
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake origin over a sorted list: pages of `page` names after `last`.
+    fn origin(all: &[String], query: &str, page: usize) -> (Vec<u8>, bool) {
+        let last = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "last")
+            .map(|(_, v)| v.into_owned());
+        let rest: Vec<&String> = all
+            .iter()
+            .filter(|n| last.as_ref().is_none_or(|l| n.as_str() > l.as_str()))
+            .collect();
+        let this: Vec<&String> = rest.iter().take(page).copied().collect();
+        (
+            serde_json::to_vec(&json!({ "repositories": this })).unwrap(),
+            rest.len() > page,
+        )
+    }
+
+    fn run(
+        all: &[String],
+        q: &CatalogQuery,
+        page: usize,
+        vis: &dyn Fn(&str) -> bool,
+    ) -> HttpResponse {
+        let mut scan = CatalogScan::new(q);
+        while let Some(oq) = scan.next_origin_query() {
+            let (body, more) = origin(all, &oq, page);
+            scan.feed(&body, more, vis).unwrap();
+        }
+        scan.response()
+    }
+
+    fn names(r: &HttpResponse) -> Vec<String> {
+        serde_json::from_value(r.json_body().unwrap()["repositories"].clone()).unwrap()
+    }
+
+    fn next_last(r: &HttpResponse) -> Option<String> {
+        let link = r.header("link")?;
+        let q = link.split_once('?')?.1.split_once('>')?.0;
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "last")
+            .map(|(_, v)| v.into_owned())
+    }
+
+    fn catalog() -> Vec<String> {
+        let mut v: Vec<String> = (0..300).map(|i| format!("hidden/r{i:03}")).collect();
+        v.extend((0..7).map(|i| format!("org/app{i}")));
+        v.extend((0..40).map(|i| format!("org/secret{i:02}")));
+        v.push("public/base".into());
+        v.sort();
+        v
+    }
+
+    fn bob(name: &str) -> bool {
+        (name.starts_with("org/") && !name.starts_with("org/secret")) || name.starts_with("public/")
+    }
+
+    #[test]
+    fn paging_through_a_mostly_hidden_catalog_returns_each_visible_name_once() {
+        let all = catalog();
+        let expected: Vec<String> = all.iter().filter(|n| bob(n)).cloned().collect();
+        assert_eq!(expected.len(), 8);
+        for (n, origin_page) in [(1, 7), (3, 50), (8, 1000), (2, 3), (5, 1)] {
+            let mut got = Vec::new();
+            let mut q = CatalogQuery { n, last: None };
+            let mut rounds = 0;
+            loop {
+                let r = run(&all, &q, origin_page, &bob);
+                let page = names(&r);
+                assert!(page.len() <= n);
+                got.extend(page);
+                rounds += 1;
+                assert!(rounds < 400, "no progress");
+                match next_last(&r) {
+                    Some(last) => q.last = Some(last),
+                    None => break,
+                }
+            }
+            assert_eq!(got, expected, "n={n} origin page={origin_page}");
+        }
+    }
+
+    #[test]
+    fn link_format_and_full_last_page() {
+        let all = catalog();
+        let r = run(&all, &CatalogQuery { n: 2, last: None }, 1000, &bob);
+        assert_eq!(names(&r), ["org/app0", "org/app1"]);
+        assert_eq!(
+            r.header("link").unwrap(),
+            "</v2/_catalog?last=org%2Fapp1&n=2>; rel=\"next\""
+        );
+        // Exactly all visible names in one page: no Link.
+        let r = run(&all, &CatalogQuery { n: 8, last: None }, 1000, &bob);
+        assert_eq!(names(&r).len(), 8);
+        assert!(r.header("link").is_none());
+        let r = run(&all, &CatalogQuery { n: 0, last: None }, 1000, &bob);
+        assert!(names(&r).is_empty() && r.header("link").is_none());
+    }
+
+    #[test]
+    fn the_scan_is_bounded_and_resumes_from_its_position() {
+        // 10_000 hidden names before the only visible one: one request reads at most
+        // MAX_ORIGIN_PAGES pages, answers what it found (nothing) and links onward.
+        let mut all: Vec<String> = (0..10_000).map(|i| format!("a/h{i:05}")).collect();
+        all.push("org/app".into());
+        let mut scan = CatalogScan::new(&CatalogQuery { n: 5, last: None });
+        while let Some(oq) = scan.next_origin_query() {
+            let (body, more) = origin(&all, &oq, ORIGIN_PAGE_N);
+            scan.feed(&body, more, bob).unwrap();
+        }
+        assert_eq!(scan.pages_read(), MAX_ORIGIN_PAGES);
+        let r = scan.response();
+        assert!(names(&r).is_empty());
+        let last = next_last(&r).unwrap();
+        assert_eq!(
+            last,
+            format!("a/h{:05}", MAX_ORIGIN_PAGES * ORIGIN_PAGE_N - 1)
+        );
+        let r = run(
+            &all,
+            &CatalogQuery {
+                n: 5,
+                last: Some(last),
+            },
+            ORIGIN_PAGE_N,
+            &bob,
+        );
+        assert_eq!(names(&r), ["org/app"]);
+    }
+
+    #[test]
+    fn bad_queries_and_bad_origin_pages() {
+        assert_eq!(parse_query("n=1001").unwrap_err().status, 400);
+        assert_eq!(parse_query("n=-1").unwrap_err().status, 400);
+        assert_eq!(parse_query("n=x").unwrap_err().status, 400);
+        let q = parse_query("n=5&last=org%2Fa").unwrap();
+        assert_eq!((q.n, q.last.as_deref()), (5, Some("org/a")));
+        assert_eq!(parse_query("").unwrap().n, MAX_CATALOG_N);
+        let mut scan = CatalogScan::new(&parse_query("").unwrap());
+        assert!(scan.feed(b"<html>", false, bob).is_err());
+        assert!(scan
+            .feed(&vec![b' '; MAX_ORIGIN_PAGE_BYTES + 1], false, bob)
+            .is_err());
+        // An origin that ignores `last` and repeats itself ends the scan instead of looping.
+        let mut scan = CatalogScan::new(&CatalogQuery {
+            n: 5,
+            last: Some("org/b".into()),
+        });
+        let body = serde_json::to_vec(&json!({"repositories": ["org/a", "org/b"]})).unwrap();
+        scan.feed(&body, true, bob).unwrap();
+        assert!(scan.next_origin_query().is_none());
+        assert!(names(&scan.response()).is_empty());
+    }
+}
