@@ -3,6 +3,7 @@
 #   1. straight to docker-registry 2.8 (no auth)                      -> the origin's own cost
 #   2. through a forwarding worker with no auth (bench/proxy-noauth-worker: same forwarding code)
 #   3. through Tollgate MODE=both with a pull token (verification cache warm after the first request)
+#   4. the same Tollgate with PULL_LEDGER=off: what the pull ledger's line per request costs
 # Both workers run in workerd under plain Miniflare (wrangler dev's dev proxy and inspector session
 # add their own, noisy, per-request cost). Prints requests/s, and workerd CPU per request from
 # /proc utime+stime of each worker's own workerd; ROUNDS alternating rounds, medians reported.
@@ -42,6 +43,8 @@ start_miniflare tollgate "$REG"
 TG_URL="$MF_URL" TG_WORKERD="$MF_WORKERD"
 start_miniflare noauth "$REG" noauth
 NA_URL="$MF_URL" NA_WORKERD="$MF_WORKERD"
+start_miniflare noledger "$REG" noledger
+NL_URL="$MF_URL" NL_WORKERD="$MF_WORKERD"
 tok="$(curl -s -u alice:alice-demo-pass "$TG_URL/token?service=registry.local&scope=repository:org/bench:pull" | jq -r '.token // empty')"
 [ -n "$tok" ] || tg_die "no token from Tollgate"
 path="/v2/org/bench/manifests/v1"
@@ -73,12 +76,13 @@ run() {
 }
 
 tg_section "load: $ROUNDS rounds x ${DURATION}s per target, $CONNECTIONS connections"
-: >"$WORK/direct" && : >"$WORK/noauth" && : >"$WORK/tollgate"
+: >"$WORK/direct" && : >"$WORK/noauth" && : >"$WORK/tollgate" && : >"$WORK/noledger"
 for round in $(seq 1 "$ROUNDS"); do
   run "$REG$path" - -H "$accept" >>"$WORK/direct"
   run "$NA_URL$path" "$NA_WORKERD" -H "$accept" >>"$WORK/noauth"
   run "$TG_URL$path" "$TG_WORKERD" -H "$accept" -H "Authorization: Bearer $tok" >>"$WORK/tollgate"
-  tg_info "round $round: direct $(tail -n1 "$WORK/direct"), no-auth $(tail -n1 "$WORK/noauth"), tollgate $(tail -n1 "$WORK/tollgate") (req/s cpu-ms/req)"
+  run "$NL_URL$path" "$NL_WORKERD" -H "$accept" -H "Authorization: Bearer $tok" >>"$WORK/noledger"
+  tg_info "round $round: direct $(tail -n1 "$WORK/direct"), no-auth $(tail -n1 "$WORK/noauth"), tollgate $(tail -n1 "$WORK/tollgate"), tollgate without ledger $(tail -n1 "$WORK/noledger") (req/s cpu-ms/req)"
 done
 tg_section_done
 
@@ -87,13 +91,19 @@ n_rps="$(cut -d' ' -f1 "$WORK/noauth" | median)"
 t_rps="$(cut -d' ' -f1 "$WORK/tollgate" | median)"
 n_cpu="$(cut -d' ' -f2 "$WORK/noauth" | median)"
 t_cpu="$(cut -d' ' -f2 "$WORK/tollgate" | median)"
+l_rps="$(cut -d' ' -f1 "$WORK/noledger" | median)"
+l_cpu="$(cut -d' ' -f2 "$WORK/noledger" | median)"
 printf '\n%-36s %12s %20s\n' "target (median of $ROUNDS)" "requests/s" "workerd CPU ms/req"
 printf '%-36s %12s %20s\n' "docker-registry direct" "$d_rps" "-"
 printf '%-36s %12s %20s\n' "no-auth forwarding worker" "$n_rps" "$n_cpu"
 printf '%-36s %12s %20s\n' "Tollgate proxy (token, warm cache)" "$t_rps" "$t_cpu"
+printf '%-36s %12s %20s\n' "Tollgate, PULL_LEDGER=off" "$l_rps" "$l_cpu"
 ratio() { echo "scale=3; $1 / $2" | bc; }
 printf '\nthroughput: Tollgate/direct %s, Tollgate/no-auth %s, no-auth/direct %s\n' \
   "$(ratio "$t_rps" "$d_rps")" "$(ratio "$t_rps" "$n_rps")" "$(ratio "$n_rps" "$d_rps")"
 overhead="$(echo "scale=1; ($t_cpu - $n_cpu) * 100 / $n_cpu" | bc)"
 printf 'CPU per request: Tollgate %s ms vs no-auth %s ms: auth adds %s%% (target < 10%%)\n' \
   "$t_cpu" "$n_cpu" "$overhead"
+ledger="$(echo "scale=4; $t_cpu - $l_cpu" | bc)"
+printf 'pull ledger: %s ms CPU per request (%s vs %s ms), throughput %s req/s with it vs %s without\n' \
+  "$ledger" "$t_cpu" "$l_cpu" "$t_rps" "$l_rps"

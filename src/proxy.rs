@@ -116,7 +116,7 @@ pub async fn handle(
                 // Only a network refusal comes after the token verified: other jti are unproven.
                 line.jti = None;
             }
-            console_log!("{}", line.to_json_line());
+            log_ledger(gate, &line);
             http::to_worker(*response)
         }
         // ---- FILTERED CATALOG HOOK (issue 16): src/catalog.rs ----
@@ -127,7 +127,7 @@ pub async fn handle(
             line.outcome = "filtered_catalog".into();
             line.status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
             line.principal = Some(subject);
-            console_log!("{}", line.to_json_line());
+            log_ledger(gate, &line);
             resp
         }
         Decision::Forward {
@@ -157,9 +157,16 @@ pub async fn handle(
             line.cache = Some(cache.as_str().into());
             line.principal = Some(principal.name().to_string());
             line.verify_cached = Some(matches!(principal, Principal::Token { cached: true, .. }));
-            console_log!("{}", line.to_json_line());
+            log_ledger(gate, &line);
             resp
         }
+    }
+}
+
+/// Writes the pull ledger line unless PULL_LEDGER=off.
+fn log_ledger(gate: &Gate, line: &LedgerLine) {
+    if gate.settings().ledger {
+        console_log!("{}", line.to_json_line());
     }
 }
 

@@ -15,7 +15,7 @@ use tollgate_core::ledger::LedgerLine;
 use crate::logread::{Log, TokenLine};
 
 /// `time` as UTC RFC 3339 (seconds).
-fn when(t: u64) -> String {
+pub(crate) fn when(t: u64) -> String {
     i64::try_from(t)
         .ok()
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
@@ -97,8 +97,9 @@ fn credential_of(line: &LedgerLine, tokens: &HashMap<&str, &TokenLine>) -> Strin
     }
 }
 
-fn is_read(line: &LedgerLine) -> bool {
-    line.method == "GET" || line.method == "HEAD"
+/// A download: GET (a HEAD only checks that something exists, e.g. before a push uploads it).
+fn is_pull(line: &LedgerLine) -> bool {
+    line.method == "GET"
 }
 
 /// Who pulled `repo` (and `reference`: a tag or digest).
@@ -119,7 +120,7 @@ pub fn pulls(log: &Log, repo: &str, reference: Option<&str>) -> String {
         "COLO",
     ]);
     for l in log.proxied().filter(|l| {
-        is_read(l)
+        is_pull(l)
             && l.outcome == "forwarded"
             && l.repository.as_deref() == Some(repo)
             && reference.is_none_or(|r| l.reference.as_deref() == Some(r))
@@ -226,7 +227,7 @@ pub fn top(log: &Log, limit: usize) -> String {
         let a = accounts.entry(who).or_default();
         a.0 += 1;
         a.1 += l.bytes.unwrap_or(0);
-        if let (true, Some(r)) = (is_read(l), l.repository.as_deref()) {
+        if let (true, Some(r)) = (is_pull(l), l.repository.as_deref()) {
             let e = repos.entry(r).or_default();
             e.0 += 1;
             e.1 += l.bytes.unwrap_or(0);
@@ -238,7 +239,7 @@ pub fn top(log: &Log, limit: usize) -> String {
             .entry(tok.account.as_deref().unwrap_or(""))
             .or_default();
     }
-    let mut out = String::from("top repositories (GET/HEAD forwarded)\n");
+    let mut out = String::from("top repositories (GET forwarded)\n");
     let mut r: Vec<_> = repos.into_iter().collect();
     r.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
     let mut t = Table::new(&["REPOSITORY", "REQUESTS", "BYTES", "ACCOUNTS"]);

@@ -631,7 +631,12 @@ fn run(cli: Cli) -> Result<()> {
             service,
             chart_depth,
         }) => {
-            let candidate = load_valid(&candidate)?;
+            // Validator findings (shadowed rules, ...) are shown, not fatal: a candidate with an
+            // ordering mistake is exactly what replay is for. Syntax and bad globs still fail.
+            let candidate = Loaded::read(&candidate)?;
+            for p in policy_file::validate::problems(&candidate) {
+                note(&format!("warning: {p}"));
+            }
             let chart = tollgate_core::proxy::ChartLayout::new(chart_depth)
                 .map_err(|e| anyhow::anyhow!("--chart-depth: {e}"))?;
             let log = logread::read(&log)?;

@@ -9,6 +9,7 @@
 //! - proxied requests the policy decided (forwarded, or refused as `insufficient_scope` /
 //!   `denied`): the access the path needs, all of it granted or not. The account is the line's
 //!   `principal`, or for a refusal the account of the token whose `jti` it carried.
+//!
 //! Not replayable (counted, not guessed): failed logins, workloads (their claims are not logged),
 //! refusals of credentials rather than policy, proxied refusals whose account is unknown.
 

@@ -3,6 +3,7 @@
 // bench/proxy.sh.
 //   node tests/interop/proxy-miniflare.mjs ORIGIN_URL            Tollgate, MODE=both
 //   node tests/interop/proxy-miniflare.mjs ORIGIN_URL noauth     bench/proxy-noauth-worker
+//   node tests/interop/proxy-miniflare.mjs ORIGIN_URL noledger   Tollgate with PULL_LEDGER=off
 // Prints "READY <url>" once listening; stops on SIGTERM/SIGINT. Tollgate's KV holds one user,
 // alice (password alice-demo-pass), with pull+push on org/*.
 import bcrypt from "bcryptjs";
@@ -26,9 +27,9 @@ async function serveNoAuth() {
   return { url: await mf.ready, dispose: () => mf.dispose() };
 }
 
-async function serveTollgate() {
+async function serveTollgate(extra = {}) {
   const w = await startWorker({
-    vars: { MODE: "both", ORIGIN: origin, ORIGIN_TIMEOUT: "60", PROXY_SERVICE: "registry.local" },
+    vars: { MODE: "both", ORIGIN: origin, ORIGIN_TIMEOUT: "60", PROXY_SERVICE: "registry.local", ...extra },
     kv: {
       "user:alice": { password: bcrypt.hashSync("alice-demo-pass", 4), groups: ["writers"] },
       acl: [{ match: { group: "writers", type: "repository", name: "org/*" }, actions: ["pull", "push"] }],
@@ -37,7 +38,9 @@ async function serveTollgate() {
   return { url: await w.mf.ready, dispose: () => w.dispose() };
 }
 
-const served = process.argv[3] === "noauth" ? await serveNoAuth() : await serveTollgate();
+const kind = process.argv[3];
+const served = kind === "noauth" ? await serveNoAuth()
+  : await serveTollgate(kind === "noledger" ? { PULL_LEDGER: "off" } : {});
 console.log(`READY ${served.url.href.replace(/\/$/, "")}`);
 const stop = async () => {
   await served.dispose();

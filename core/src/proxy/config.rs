@@ -27,6 +27,8 @@ pub struct ProxySettings {
     /// `PROXY_SERVICE`: the `aud` tokens must carry and the service ACLs are evaluated for.
     /// Defaults to the first of SERVICES.
     pub service: String,
+    /// `PULL_LEDGER` (`on` default, `off`): one JSON line per proxied request (core/src/ledger.rs).
+    pub ledger: bool,
 }
 
 impl fmt::Debug for ProxySettings {
@@ -116,12 +118,24 @@ impl ProxySettings {
                 )
             })?,
         };
+        let ledger = match read("PULL_LEDGER").map(|v| v.trim().to_ascii_lowercase()) {
+            None => true,
+            Some(v) if v == "on" => true,
+            Some(v) if v == "off" => false,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "PULL_LEDGER",
+                    "must be 'on' (default: one log line per proxied request) or 'off'",
+                ))
+            }
+        };
         Ok(ProxySettings {
             origin,
             origin_auth,
             origin_timeout,
             chart,
             service,
+            ledger,
         })
     }
 
