@@ -47,12 +47,16 @@ start_miniflare noledger "$REG" noledger
 NL_URL="$MF_URL" NL_WORKERD="$MF_WORKERD"
 tok="$(curl -s -u alice:alice-demo-pass "$TG_URL/token?service=registry.local&scope=repository:org/bench:pull" | jq -r '.token // empty')"
 [ -n "$tok" ] || tg_die "no token from Tollgate"
+# Each Miniflare instance has its own keys: the PULL_LEDGER=off one issues its own token.
+nl_tok="$(curl -s -u alice:alice-demo-pass "$NL_URL/token?service=registry.local&scope=repository:org/bench:pull" | jq -r '.token // empty')"
+[ -n "$nl_tok" ] || tg_die "no token from Tollgate (PULL_LEDGER=off)"
 path="/v2/org/bench/manifests/v1"
 accept='Accept: application/vnd.oci.image.manifest.v1+json'
 check "direct GET" 200 "$(status -H "$accept" "$REG$path")"
 check "no-auth forwarder GET" 200 "$(status -H "$accept" "$NA_URL$path")"
 check "Tollgate GET with token" 200 "$(status -H "$accept" -H "Authorization: Bearer $tok" "$TG_URL$path")"
 check "Tollgate GET without token" 401 "$(status -H "$accept" "$TG_URL$path")"
+check "Tollgate (PULL_LEDGER=off) GET with token" 200 "$(status -H "$accept" -H "Authorization: Bearer $nl_tok" "$NL_URL$path")"
 [ "$FAILURES" -eq 0 ] || finish
 tg_section_done
 
@@ -81,7 +85,7 @@ for round in $(seq 1 "$ROUNDS"); do
   run "$REG$path" - -H "$accept" >>"$WORK/direct"
   run "$NA_URL$path" "$NA_WORKERD" -H "$accept" >>"$WORK/noauth"
   run "$TG_URL$path" "$TG_WORKERD" -H "$accept" -H "Authorization: Bearer $tok" >>"$WORK/tollgate"
-  run "$NL_URL$path" "$NL_WORKERD" -H "$accept" -H "Authorization: Bearer $tok" >>"$WORK/noledger"
+  run "$NL_URL$path" "$NL_WORKERD" -H "$accept" -H "Authorization: Bearer $nl_tok" >>"$WORK/noledger"
   tg_info "round $round: direct $(tail -n1 "$WORK/direct"), no-auth $(tail -n1 "$WORK/noauth"), tollgate $(tail -n1 "$WORK/tollgate"), tollgate without ledger $(tail -n1 "$WORK/noledger") (req/s cpu-ms/req)"
 done
 tg_section_done

@@ -12,7 +12,6 @@
 //! client address, or with countries but no country, is refused.
 
 use crate::protocol::{ErrorKind, HttpRequest, TokenError};
-use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
@@ -28,7 +27,7 @@ pub const MAX_COUNTRIES: usize = 32;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "WireBinding", into = "WireBinding")]
 pub struct NetBinding {
-    cidrs: Vec<IpNet>,
+    cidrs: Vec<Cidr>,
     countries: Vec<String>,
 }
 
@@ -53,7 +52,7 @@ impl TryFrom<WireBinding> for NetBinding {
 impl From<NetBinding> for WireBinding {
     fn from(b: NetBinding) -> Self {
         WireBinding {
-            cidrs: b.cidrs.iter().map(IpNet::to_string).collect(),
+            cidrs: b.cidrs.iter().map(Cidr::to_string).collect(),
             countries: b.countries,
         }
     }
@@ -72,20 +71,67 @@ impl fmt::Display for BindingError {
 
 impl std::error::Error for BindingError {}
 
+/// One network: an address with its host bits clear, and a prefix length. Addresses are parsed
+/// and printed by std's `IpAddr` (canonical IPv6 text); only the prefix mask is computed here.
+/// (The `ipnet` crate did the same with its own copy of std's address parser: +KBs of wasm.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// `addr` with all but the first `prefix` bits cleared (`prefix` within the family's width).
+fn masked(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` (already canonical: IPv4-mapped read as IPv4) is inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() == self.addr.is_ipv4() && masked(ip, self.prefix) == self.addr
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 /// Parses one CIDR. A bare address is refused rather than read as /32 or /128: the operator
 /// should say which they mean. Host bits set (`10.0.0.1/8`) are refused too: they usually mean a
 /// typo in the prefix length.
-pub fn parse_cidr(text: &str) -> Result<IpNet, BindingError> {
+pub fn parse_cidr(text: &str) -> Result<Cidr, BindingError> {
     let shown: String = text.chars().filter(|c| !c.is_control()).take(64).collect();
-    let net: IpNet = text.trim().parse().map_err(|_| {
+    let malformed = || {
         BindingError(format!(
             "'{shown}' is not a CIDR network: write ADDRESS/PREFIX, e.g. 10.0.0.0/8 or 2001:db8::/32"
         ))
-    })?;
-    if net.trunc() != net {
+    };
+    let (addr, prefix) = text.trim().split_once('/').ok_or_else(malformed)?;
+    let addr: IpAddr = addr.parse().map_err(|_| malformed())?;
+    let width = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = Some(prefix)
+        .filter(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|p| p.parse::<u8>().ok())
+        .filter(|p| *p <= width)
+        .ok_or_else(malformed)?;
+    let net = Cidr {
+        addr: masked(addr, prefix),
+        prefix,
+    };
+    if net.addr != addr {
         return Err(BindingError(format!(
-            "'{shown}' has host bits set: did you mean {}?",
-            net.trunc()
+            "'{shown}' has host bits set: did you mean {net}?"
         )));
     }
     Ok(net)
@@ -216,7 +262,7 @@ impl NetBinding {
     }
 
     pub fn cidrs(&self) -> impl Iterator<Item = String> + '_ {
-        self.cidrs.iter().map(IpNet::to_string)
+        self.cidrs.iter().map(Cidr::to_string)
     }
 
     pub fn countries(&self) -> &[String] {
@@ -232,7 +278,7 @@ impl NetBinding {
                 .and_then(|s| s.trim().parse::<IpAddr>().ok())
                 .map(canonical)
                 .ok_or(NetRefusal::NoAddress)?;
-            if !self.cidrs.iter().any(|n| n.contains(&ip)) {
+            if !self.cidrs.iter().any(|n| n.contains(ip)) {
                 return Err(NetRefusal::Network(ip));
             }
         }
@@ -319,6 +365,26 @@ mod tests {
     }
 
     #[test]
+    fn prefix_edges() {
+        let all4 = b(&["0.0.0.0/0"], &[]);
+        assert!(all4.admits(from("255.255.255.255")).is_ok());
+        assert!(all4.admits(from("::1")).is_err(), "families never mix");
+        let all6 = b(&["::/0"], &[]);
+        assert!(all6.admits(from("2001:db8::1")).is_ok() && all6.admits(from("1.2.3.4")).is_err());
+        let host6 = b(&["2001:db8::1/128"], &[]);
+        assert!(host6.admits(from("2001:db8::1")).is_ok());
+        assert!(host6.admits(from("2001:db8::2")).is_err());
+        let odd = b(&["10.128.0.0/9"], &[]);
+        assert!(
+            odd.admits(from("10.200.1.1")).is_ok() && odd.admits(from("10.127.255.255")).is_err()
+        );
+        assert_eq!(
+            parse_cidr("2001:DB8:0:0::/48").unwrap().to_string(),
+            "2001:db8::/48"
+        );
+    }
+
+    #[test]
     fn missing_or_garbled_client_data_fails_closed() {
         let n = b(&["0.0.0.0/0"], &[]);
         assert_eq!(n.admits(ClientNet::default()), Err(NetRefusal::NoAddress));
@@ -381,6 +447,11 @@ mod tests {
             "",
             "10/8",
             "example.com/8",
+            "10.0.0.0/+8",
+            "10.0.0.0/08x",
+            "10.0.0.0/",
+            "/8",
+            "10.0.0.0/8/8",
         ] {
             assert!(NetBinding::parse(&[bad], &[] as &[&str]).is_err(), "{bad}");
         }
