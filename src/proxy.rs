@@ -107,10 +107,10 @@ pub async fn handle(
         Decision::Forward {
             url: target,
             principal,
-            cacheable,
+            cache_key,
             ..
         } => {
-            let resp = forward(&req, &method, &target, gate, &public, cacheable, ctx).await;
+            let resp = forward(&req, &method, &target, gate, &public, cache_key, ctx).await;
             let status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
             let cached = matches!(principal, Principal::Token { cached: true, .. });
             console_log!(
@@ -170,22 +170,20 @@ async fn forward(
     target: &str,
     gate: &Gate,
     public: &PublicHost,
-    cacheable: bool,
+    cache_key: Option<String>,
     ctx: &Context,
 ) -> Result<Response> {
     let settings = gate.settings();
     let incoming = header_pairs(req.headers().as_ref());
-    let use_cache = cacheable
-        && !incoming
+    // The gate's key: Tollgate's own URL (the zone's host, never the origin's) with exactly the
+    // path and query the origin is asked for.
+    let cache_key = cache_key.filter(|_| {
+        !incoming
             .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("range"));
-    // The cache key is Tollgate's own URL (the zone's host), never the origin's.
-    let cache_key = format!(
-        "{}://{}{}",
-        public.scheme,
-        public.host,
-        Url::parse(target)?.path()
-    );
+            .any(|(n, _)| n.eq_ignore_ascii_case("range"))
+    });
+    let use_cache = cache_key.is_some();
+    let cache_key = cache_key.unwrap_or_default();
     if use_cache {
         if let Ok(Some(hit)) = Cache::default().get(cache_key.as_str(), false).await {
             return Ok(hit);

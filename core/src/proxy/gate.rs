@@ -107,8 +107,11 @@ pub enum Decision {
     Forward {
         url: String,
         principal: Principal,
-        /// May be answered from / stored in the edge cache (immutable content, authorized).
-        cacheable: bool,
+        /// The edge-cache key when the response may be answered from / stored in the edge cache
+        /// (immutable content, authorized): Tollgate's public URL with exactly the path and
+        /// query the origin is asked for, so two requests share an entry only if the origin
+        /// would see the same request line.
+        cache_key: Option<String>,
         endpoint: Endpoint,
     },
     /// Answer with this response; `reason` is a short code for the log line.
@@ -196,14 +199,17 @@ impl Gate {
                 }
             }
         };
-        if form_body_on_write(req, &endpoint) {
-            // docker-registry reads `from`/`mount` with r.FormValue, which also parses a
-            // urlencoded body: a body could name a mount source we never authorized.
+        if origin_reads_form(&endpoint) && form_body(req.content_type) {
+            // docker-registry reads `from`, `mount` and `digest` with Go's r.FormValue, which also
+            // parses urlencoded bodies (POST/PUT/PATCH) and multipart bodies (any method) when
+            // the query lacks them: such a body could name a mount source we never authorized.
+            // The required access comes from the query alone, so no body may carry form values.
             return Decision::Refuse {
                 response: Box::new(super::authorize::server_error_response(
                     415,
-                    "form-encoded bodies are not accepted on registry write endpoints; send \
-                     application/octet-stream or the manifest media type",
+                    "form bodies (multipart/* or application/x-www-form-urlencoded) are not \
+                     accepted on registry endpoints; send application/octet-stream or the \
+                     manifest media type, and put parameters in the query string",
                 )),
                 reason: "form_body",
             };
@@ -283,29 +289,46 @@ impl Gate {
                 }
             }
         };
+        let cache_key = cacheable_endpoint(&endpoint, req.method).then(|| {
+            let mut key = format!("{}://{}{}", req.public.scheme, req.public.host, req.path);
+            if !req.query.is_empty() {
+                key.push('?');
+                key.push_str(req.query);
+            }
+            key
+        });
         Decision::Forward {
             url: self.settings.origin_url(req.path, req.query),
             principal,
-            cacheable: cacheable_endpoint(&endpoint, req.method),
+            cache_key,
             endpoint,
         }
     }
 }
 
-/// A write to a registry endpoint with a urlencoded form body.
-fn form_body_on_write(req: &RequestMeta<'_>, endpoint: &Endpoint) -> bool {
-    let distribution = !matches!(
+/// Whether the origin behind this endpoint may read form values (Go's `r.FormValue`) that
+/// decide access: every distribution endpoint. Chart endpoints are excluded: ChartMuseum takes the
+/// namespace from the path alone, and its upload API is a multipart form by design.
+fn origin_reads_form(endpoint: &Endpoint) -> bool {
+    !matches!(
         endpoint,
         Endpoint::ChartIndex { .. } | Endpoint::ChartFile { .. } | Endpoint::ChartApi { .. }
-    );
-    let write = matches!(req.method, "POST" | "PUT" | "PATCH");
-    let form = req.content_type.is_some_and(|ct| {
-        ct.split(';').next().is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-    });
-    distribution && write && form
+    )
+}
+
+/// Whether a form parser might read this body: a Content-Type that names a form media type
+/// anywhere, in any case, with any parameters. Deliberately broader than a media-type parse:
+/// Go's `mime.ParseMediaType` returns the type even when the parameters are malformed, and
+/// several Content-Type headers reach the origin joined by commas, so only "mentions no form
+/// type at all" is safe. Every registry client sends octet-stream or a manifest type here.
+pub fn form_body(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return false;
+    };
+    let lower = ct.to_ascii_lowercase();
+    ["multipart/", "x-www-form-urlencoded", "form-data"]
+        .iter()
+        .any(|t| lower.contains(t))
 }
 
 #[cfg(test)]
@@ -486,9 +509,9 @@ mod tests {
             Decision::Forward {
                 url,
                 principal,
-                cacheable,
+                cache_key,
                 ..
-            } => (url, principal, *cacheable),
+            } => (url, principal, cache_key.is_some()),
             Decision::Refuse { .. } => panic!("expected forwarding, got {d:?}"),
         }
     }
@@ -549,6 +572,26 @@ mod tests {
             &["Bearer tok-puller"],
         );
         assert!(forwarded(&d).2);
+    }
+
+    #[test]
+    fn cache_key_is_exactly_what_the_origin_is_asked_for() {
+        // Finding 5 of issue 12: the key ignored the query the origin saw.
+        let (g, f) = (gate("1"), Fake::new());
+        let path = format!("/v2/org/app/blobs/{D}");
+        let key = |query: &str| match run(&g, &f, "GET", &path, query, &["Bearer tok-puller"]) {
+            Decision::Forward { url, cache_key, .. } => {
+                let key = cache_key.expect("a blob GET is cacheable");
+                // Same path and query as the origin URL, on Tollgate's public host.
+                let origin_part = url.strip_prefix("http://127.0.0.1:5001").unwrap();
+                assert_eq!(key, format!("http://127.0.0.1:8787{origin_part}"));
+                key
+            }
+            d => panic!("refused {d:?}"),
+        };
+        assert_ne!(key(""), key("ns=other"));
+        assert_ne!(key("a=1"), key("a=2"));
+        assert_eq!(key("a=1"), key("a=1"));
     }
 
     #[test]
@@ -721,19 +764,77 @@ mod tests {
     }
 
     #[test]
-    fn form_bodies_on_registry_writes_are_refused() {
+    fn form_bodies_on_registry_endpoints_are_refused() {
+        // Finding 1 of issue 12: `-F from=org/secret` (multipart) mounted a blob the caller
+        // could not read, because the origin's r.FormValue read the body. Every spelling a form
+        // parser accepts is refused, on every registry endpoint and method, before credentials.
         let (g, f) = (gate("1"), Fake::new());
+        let p = public();
+        let forms = [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "APPLICATION/X-WWW-FORM-URLENCODED",
+            "multipart/form-data; boundary=------------------------abc",
+            "Multipart/Form-Data;boundary=x",
+            "multipart/mixed; boundary=x",
+            " multipart/form-data",
+            "text/plain, multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded;;;",
+            "form-data",
+        ];
+        let routes = [
+            ("POST", "/v2/alice/w/blobs/uploads/", "mount=sha256:aa"),
+            ("POST", "/v2/alice/w/blobs/uploads/", ""),
+            ("PUT", "/v2/alice/w/blobs/uploads/u1", ""),
+            ("PATCH", "/v2/alice/w/blobs/uploads/u1", ""),
+            ("PUT", "/v2/alice/w/manifests/v1", ""),
+            ("GET", "/v2/alice/w/tags/list", ""),
+            ("DELETE", "/v2/alice/w/blobs/uploads/u1", ""),
+        ];
+        for ct in forms {
+            for (method, path, query) in routes {
+                let meta = RequestMeta {
+                    method,
+                    path,
+                    query,
+                    authorization: vec!["Bearer tok-pusher"],
+                    content_type: Some(ct),
+                    public: &p,
+                };
+                let d = block_on(g.decide(&f, &meta, &MemoryStore::new(), 1000));
+                assert_eq!(refused(&d).0, 415, "{method} {path} {ct}");
+                assert_eq!(refused(&d).1, "form_body");
+            }
+        }
+        assert_eq!(
+            f.verifications.get(),
+            0,
+            "refused before any credential work"
+        );
+        for ok in [
+            None,
+            Some("application/octet-stream"),
+            Some("application/vnd.oci.image.manifest.v1+json"),
+        ] {
+            assert!(!form_body(ok), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn chart_uploads_may_be_multipart() {
+        // ChartMuseum's upload API is a multipart form and its access comes from the path.
+        let g = gate("1");
         let p = public();
         let meta = RequestMeta {
             method: "POST",
-            path: "/v2/org/app/blobs/uploads/",
+            path: "/api/org1/charts",
             query: "",
-            authorization: vec!["Bearer tok-pusher"],
-            content_type: Some("application/x-www-form-urlencoded; charset=utf-8"),
+            authorization: vec![],
+            content_type: Some("multipart/form-data; boundary=x"),
             public: &p,
         };
-        let d = block_on(g.decide(&f, &meta, &MemoryStore::new(), 1000));
-        assert_eq!(refused(&d).0, 415);
+        let d = block_on(g.decide(&Fake::new(), &meta, &MemoryStore::new(), 1000));
+        assert_ne!(refused(&d).1, "form_body");
     }
 
     #[test]
