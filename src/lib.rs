@@ -2,9 +2,10 @@
 //!
 //! Per isolate: read the vars/secrets once, build the core [`App`] (signing keys parsed once,
 //! isolate caches). Per request: convert the runtime's `Request` into the core's plain
-//! `HttpRequest` (body read with a size cap, chunked or not), hand it to `App::handle` with the
-//! KV store (bound on first use), the issuer-document fetcher (src/fetch.rs), the clock and
-//! randomness, log the audit line, convert the response back (src/http.rs). A broken
+//! `HttpRequest` (body read with a size cap, chunked or not), hand it to `App::handle` with one
+//! request context (the KV store, bound on first use; the issuer-document fetcher, src/fetch.rs;
+//! the clock; randomness; the client address), log the audit line, convert the response back
+//! (src/http.rs). A broken
 //! configuration answers every request with a 500 naming the setting instead of panicking.
 
 mod fetch;
@@ -17,7 +18,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
 use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
-use tollgate_core::service::{self, App, RandomError};
+use tollgate_core::service::{self, App, RandomError, RequestContext};
 use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Result, Url};
 
 /// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
@@ -111,10 +112,9 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         Err(e) => return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer)),
     };
     let store = kv::Kv::new(&env, KV_BINDING);
-    let mut rng = random;
-    let (resp, audit) = app
-        .handle(&hreq, &store, &fetch::WorkerFetch, now(), &mut rng)
-        .await;
+    let ctx = RequestContext::new(&store, &fetch::WorkerFetch, now(), &random)
+        .with_client_ip(hreq.header("cf-connecting-ip"));
+    let (resp, audit) = app.handle(&hreq, &ctx).await;
     if let Some(event) = audit {
         console_log!("{}", event.to_json_line());
     }

@@ -17,7 +17,7 @@ use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
 use tollgate_core::proxy::{
     headers, Decision, Gate, Principal, ProxySettings, PublicHost, RequestMeta,
 };
-use tollgate_core::service::{self, App};
+use tollgate_core::service::{self, App, RequestContext};
 use tollgate_core::store::{Store, StoreError};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -94,9 +94,10 @@ pub async fn handle(
         public: &public,
     };
     let store = LoggedKv(kv::Kv::new(env, KV_BINDING));
-    let authority =
-        tollgate_core::proxy::AppAuthority::new(app).with_client_ip(client_ip.as_deref());
-    match gate.decide(&authority, &meta, &store, now()).await {
+    let rctx = RequestContext::new(&store, &crate::fetch::WorkerFetch, now(), &crate::random)
+        .with_client_ip(client_ip.as_deref());
+    let authority = tollgate_core::proxy::AppAuthority::new(app);
+    match gate.decide(&authority, &meta, &rctx).await {
         Decision::Refuse { response, reason } => {
             console_log!(
                 "{}",

@@ -133,7 +133,23 @@ pub fn passwd(path: &Path, account: &str, password: &str, cost: u32) -> Result<S
     t.insert("password", value(secrets::hash_password(password, cost)?));
     save(path, &doc)?;
     Ok(format!(
-        "changed the password of {account} in {}\n",
+        "changed the password of {account} in {}; after `tollgate policy sync` the refresh tokens \
+         minted with the old password are refused (within CACHE_TTL); those minted from an API \
+         key keep working (`tollgate user revoke-refresh {account}` ends them all)\n",
+        path.display()
+    ))
+}
+
+/// `user revoke-refresh`: every refresh token of the account created before `now` is refused
+/// once synced (the worker compares each token's creation time with the user record).
+pub fn revoke_refresh(path: &Path, account: &str, now: u64) -> Result<String> {
+    let (_, mut doc) = open(path)?;
+    let t = existing_user(&mut doc, path, account)?;
+    t.insert("refresh_revoked_before", value(now as i64));
+    save(path, &doc)?;
+    Ok(format!(
+        "revoked every refresh token of {account} created before {now} in {}; after `tollgate \
+         policy sync` they are refused (within CACHE_TTL) and its clients must log in again\n",
         path.display()
     ))
 }
@@ -312,7 +328,9 @@ pub fn apikey_revoke(path: &Path, account: &str, name: &str) -> Result<String> {
     }
     save(path, &doc)?;
     Ok(format!(
-        "revoked API key {name:?} of {account} in {}; `tollgate policy sync` deletes its apikey: record\n",
+        "revoked API key {name:?} of {account} in {}; `tollgate policy sync` deletes its apikey: \
+         record, and from then on the refresh tokens minted from this key are refused too (within \
+         CACHE_TTL)\n",
         path.display()
     ))
 }

@@ -91,6 +91,27 @@ fn add_hashes_the_password_and_keeps_comments() {
         bcrypt::verify("new-password", &hash).unwrap(),
         "CRLF is stripped"
     );
+    assert!(
+        r.stdout
+            .contains("refresh tokens minted with the old password are refused"),
+        "{}",
+        r.stdout
+    );
+
+    // The operator revokes every refresh token of alice without knowing them.
+    let r = run(&["user", "revoke-refresh", "alice", "--policy", &p]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("revoked every refresh token of alice"),
+        "{}",
+        r.stdout
+    );
+    let before = record(&render(&p), "user:alice").unwrap()["refresh_revoked_before"]
+        .as_u64()
+        .expect("the user record carries the revocation time");
+    assert!(before > 1_700_000_000);
+    let r = run(&["user", "revoke-refresh", "nobody", "--policy", &p]);
+    assert_eq!(r.code, 1);
 }
 
 #[test]
@@ -283,6 +304,12 @@ fn apikey_create_shows_the_key_once_and_stores_its_digest() {
         &p,
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("refresh tokens minted from this key are refused"),
+        "{}",
+        r.stdout
+    );
     assert!(record(&render(&p), &format!("apikey:{digest}")).is_none());
     let r = run(&[
         "apikey",

@@ -296,6 +296,7 @@ mod tests {
             subject: Some("github:${claims.repository}:${claims.ref}".into()),
             max_lifetime: Some(3600),
             jwks_uri: None,
+            services: None,
         }
     }
 

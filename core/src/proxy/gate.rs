@@ -12,8 +12,10 @@ use super::cache::{VerifiedToken, VerifyCache};
 use super::config::ProxySettings;
 use super::headers::PublicHost;
 use super::route::{cacheable_endpoint, classify, required_for, Endpoint, Required};
+use crate::federation::Fetch;
 use crate::limits::{MAX_AUTHORIZATION_LEN, MAX_TOKEN_LEN};
 use crate::protocol::HttpResponse;
+use crate::service::{AuthError, RequestContext};
 use crate::store::Store;
 use crate::token::Access;
 use std::cell::RefCell;
@@ -22,20 +24,6 @@ use std::cell::RefCell;
 /// `invalid_token`, so a probe learns nothing about which check failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRejected(pub &'static str);
-
-/// Why Basic credentials were not accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BasicRejected {
-    /// Wrong, unknown or disabled credentials.
-    InvalidCredentials,
-    /// The header is not `Basic base64(user:secret)`.
-    Malformed,
-    /// Storage failed or a record is malformed: fail closed with a 5xx. The message is for logs
-    /// and holds no secret.
-    Unavailable(String),
-    /// Too many failed logins for the account or client address: 429 with `Retry-After`.
-    Throttled { retry_after: u64 },
-}
 
 /// What Basic credentials were granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,14 +47,13 @@ pub trait Authority {
 
     /// Checks a `Basic ...` Authorization value against KV and grants `requested` through the ACL
     /// for `service`, exactly as a token request with those scopes would be.
-    async fn grant_basic(
+    async fn grant_basic<S: Store, F: Fetch>(
         &self,
         authorization: &str,
         service: &str,
         requested: &[Access],
-        store: &impl Store,
-        now: u64,
-    ) -> Result<BasicGrant, BasicRejected>;
+        ctx: &RequestContext<'_, S, F>,
+    ) -> Result<BasicGrant, AuthError>;
 }
 
 /// The parts of a request the decision depends on.
@@ -179,13 +166,13 @@ impl Gate {
     }
 
     /// Decides one request. Never panics; every refusal is a complete response.
-    pub async fn decide(
+    pub async fn decide<S: Store, F: Fetch>(
         &self,
         authority: &impl Authority,
         req: &RequestMeta<'_>,
-        store: &impl Store,
-        now: u64,
+        ctx: &RequestContext<'_, S, F>,
     ) -> Decision {
+        let now = ctx.now;
         let chart = &self.settings.chart;
         // One parse of the path: the endpoint decides the scope, the cacheability and the checks.
         let routed = classify(req.path, chart)
@@ -253,10 +240,7 @@ impl Gate {
                     Required::Authenticated => &[],
                     Required::Access(list) => list,
                 };
-                match authority
-                    .grant_basic(value, service, requested, store, now)
-                    .await
-                {
+                match authority.grant_basic(value, service, requested, ctx).await {
                     Ok(grant) => {
                         if check_access(&grant.access, &required).is_err() {
                             return refuse(Refusal::Denied, "denied");
@@ -265,27 +249,7 @@ impl Gate {
                             account: grant.account,
                         }
                     }
-                    Err(BasicRejected::InvalidCredentials) => {
-                        return refuse(Refusal::InvalidCredentials, "invalid_credentials")
-                    }
-                    Err(BasicRejected::Malformed) => {
-                        return refuse(Refusal::MalformedAuthorization, "malformed_authorization")
-                    }
-                    Err(BasicRejected::Throttled { retry_after }) => {
-                        return Decision::Refuse {
-                            response: Box::new(super::authorize::too_many_requests_response(
-                                retry_after,
-                            )),
-                            reason: "throttled",
-                        }
-                    }
-                    Err(BasicRejected::Unavailable(_)) => return Decision::Refuse {
-                        response: Box::new(super::authorize::server_error_response(
-                            503,
-                            "credential storage is unavailable; nothing was forwarded, try again",
-                        )),
-                        reason: "store_unavailable",
-                    },
+                    Err(e) => return refuse_auth(e, refuse),
                 }
             }
         };
@@ -303,6 +267,34 @@ impl Gate {
             cache_key,
             endpoint,
         }
+    }
+}
+
+/// The proxy's rendering of an authentication failure, in the registry's protocol.
+fn refuse_auth(e: AuthError, refuse: impl Fn(Refusal, &'static str) -> Decision) -> Decision {
+    let error = |status, message: &str, reason| Decision::Refuse {
+        response: Box::new(super::authorize::server_error_response(status, message)),
+        reason,
+    };
+    match e {
+        AuthError::Rejected(_) => refuse(Refusal::InvalidCredentials, "invalid_credentials"),
+        AuthError::Malformed(_) => {
+            refuse(Refusal::MalformedAuthorization, "malformed_authorization")
+        }
+        AuthError::Throttled { retry_after } => Decision::Refuse {
+            response: Box::new(super::authorize::too_many_requests_response(retry_after)),
+            reason: "throttled",
+        },
+        AuthError::Broken(_) => error(
+            500,
+            "a stored credential record is malformed; nothing was forwarded",
+            "store_malformed",
+        ),
+        _ => error(
+            503,
+            "credential storage is unavailable; nothing was forwarded, try again",
+            "store_unavailable",
+        ),
     }
 }
 
@@ -335,6 +327,7 @@ pub fn form_body(content_type: Option<&str>) -> bool {
 mod tests {
     use super::*;
     use crate::config::Settings;
+    use crate::federation::NoFetch;
     use crate::store::MemoryStore;
     use std::cell::Cell;
     use std::collections::HashMap;
@@ -412,22 +405,21 @@ mod tests {
             }
         }
 
-        async fn grant_basic(
+        async fn grant_basic<S: Store, F: Fetch>(
             &self,
             authorization: &str,
             _service: &str,
             requested: &[Access],
-            _store: &impl Store,
-            _now: u64,
-        ) -> Result<BasicGrant, BasicRejected> {
+            _ctx: &RequestContext<'_, S, F>,
+        ) -> Result<BasicGrant, AuthError> {
             self.basic_calls.set(self.basic_calls.get() + 1);
             if self.fail_store {
-                return Err(BasicRejected::Unavailable("kv down".into()));
+                return Err(AuthError::Unavailable("kv down".into()));
             }
             let allowed = self
                 .users
                 .get(authorization)
-                .ok_or(BasicRejected::InvalidCredentials)?;
+                .ok_or(AuthError::Rejected("wrong".into()))?;
             // Intersect requested with allowed, like the ACL would.
             let access = requested
                 .iter()
@@ -488,10 +480,14 @@ mod tests {
             public: &p,
         };
         let store = MemoryStore::new();
-        block_on(g.decide(f, &meta, &store, 1000))
+        block_on(g.decide(f, &meta, &ctx(&store, 1000)))
     }
 
     use crate::test_support::block_on;
+
+    fn ctx(store: &MemoryStore, now: u64) -> RequestContext<'_, MemoryStore, NoFetch> {
+        RequestContext::without_randomness(store, &NoFetch, now)
+    }
 
     fn refused(d: &Decision) -> (u16, &'static str, Option<String>) {
         match d {
@@ -649,7 +645,7 @@ mod tests {
             content_type: None,
             public: &p,
         };
-        let d = block_on(g.decide(&f, &meta, &MemoryStore::new(), 2000));
+        let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 2000)));
         assert_eq!(refused(&d).1, "expired");
     }
 
@@ -801,7 +797,7 @@ mod tests {
                     content_type: Some(ct),
                     public: &p,
                 };
-                let d = block_on(g.decide(&f, &meta, &MemoryStore::new(), 1000));
+                let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 1000)));
                 assert_eq!(refused(&d).0, 415, "{method} {path} {ct}");
                 assert_eq!(refused(&d).1, "form_body");
             }
@@ -833,7 +829,7 @@ mod tests {
             content_type: Some("multipart/form-data; boundary=x"),
             public: &p,
         };
-        let d = block_on(g.decide(&Fake::new(), &meta, &MemoryStore::new(), 1000));
+        let d = block_on(g.decide(&Fake::new(), &meta, &ctx(&MemoryStore::new(), 1000)));
         assert_ne!(refused(&d).1, "form_body");
     }
 

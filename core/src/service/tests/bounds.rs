@@ -161,11 +161,10 @@ fn a_burst_of_correct_logins_is_never_counted() {
             .iter()
             .map(|req| {
                 Box::pin(async {
-                    let mut rng = counter_rng();
-                    app.handle(req, &s, &crate::federation::NoFetch, NOW, &mut rng)
-                        .await
-                        .0
-                        .status
+                    let rng = counter_rng();
+                    let ctx = RequestContext::new(&s, &crate::federation::NoFetch, NOW, &rng)
+                        .with_client_ip(req.header("cf-connecting-ip"));
+                    app.handle(req, &ctx).await.0.status
                 })
             })
             .collect();
@@ -174,7 +173,8 @@ fn a_burst_of_correct_logins_is_never_counted() {
         assert_eq!(fake.calls.get(), 0, "CACHE_TTL={cache_ttl}");
         // And the proxy's Basic check.
         for _ in 0..20 {
-            let r = block_on(app.grant_basic(&basic("bob", "bob-pw"), Some(IP), REG, &[], &s, NOW));
+            let r =
+                block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &[], &ctx_of(&s, Some(IP))));
             assert!(r.is_ok());
         }
         assert_eq!(fake.calls.get(), 0);
@@ -210,35 +210,29 @@ where
 fn proxy_basic_credentials_are_throttled_too() {
     let (app, _) = throttled_app(vars(), LIMIT);
     let s = store();
+    let ctx = ctx_of(&s, Some(IP));
     for _ in 0..LIMIT {
-        let e = block_on(app.grant_basic(&basic("bob", "nope"), Some(IP), REG, &[], &s, NOW))
-            .unwrap_err();
-        assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+        let e = block_on(app.grant_basic(&basic("bob", "nope"), REG, &[], &ctx)).unwrap_err();
+        assert!(matches!(e, AuthError::Rejected(_)), "{e:?}");
     }
-    let e =
-        block_on(app.grant_basic(&basic("bob", "nope"), Some(IP), REG, &[], &s, NOW)).unwrap_err();
-    assert_eq!(
-        (e.kind, e.retry_after),
-        (ErrorKind::TooManyRequests, Some(60))
-    );
+    let e = block_on(app.grant_basic(&basic("bob", "nope"), REG, &[], &ctx)).unwrap_err();
+    assert_eq!(e, AuthError::Throttled { retry_after: 60 });
     // Shared with the token endpoint: the same isolate refuses bob's GET /token as well.
     let (r, _) = run(&app, &s, login_get("bob", "bob-pw", "192.0.2.1"));
     assert_eq!(r.status, 429);
     // The gate turns it into a 429 in distribution format.
-    let authority = crate::proxy::AppAuthority::new(&app).with_client_ip(Some(IP));
+    let authority = crate::proxy::AppAuthority::new(&app);
+    let later = RequestContext::without_randomness(&s, &crate::federation::NoFetch, NOW + 1)
+        .with_client_ip(Some(IP));
     let rejected = block_on(crate::proxy::Authority::grant_basic(
         &authority,
         &basic("bob", "bob-pw"),
         REG,
         &[],
-        &s,
-        NOW + 1,
+        &later,
     ))
     .unwrap_err();
-    assert_eq!(
-        rejected,
-        crate::proxy::BasicRejected::Throttled { retry_after: 59 }
-    );
+    assert_eq!(rejected, AuthError::Throttled { retry_after: 59 });
     let resp = crate::proxy::authorize::too_many_requests_response(59);
     assert_eq!(resp.status, 429);
     assert_eq!(resp.header("retry-after"), Some("59"));

@@ -42,8 +42,8 @@ fn send(
     f: &MemoryFetch,
     req: HttpRequest,
 ) -> (HttpResponse, AuditEvent) {
-    let mut rng = counter_rng();
-    let (r, ev) = block_on(app.handle(&req, s, f, NOW, &mut rng));
+    let rng = counter_rng();
+    let (r, ev) = handle_with(app, s, f, &req, NOW, &rng);
     (r, ev.unwrap())
 }
 
