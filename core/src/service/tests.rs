@@ -1062,5 +1062,7 @@ fn grant_basic_matches_the_token_endpoint() {
 }
 
 /// Brute-force throttle and cache-bound tests (own file: other work edits this one).
+mod authn_matrix;
 mod bounds;
 mod federation;
+mod refresh_binding;

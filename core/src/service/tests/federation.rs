@@ -243,3 +243,41 @@ fn failed_identity_tokens_are_not_counted_by_the_brute_force_throttle() {
     assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 401);
     assert!(fake.calls.get() > 0);
 }
+
+#[test]
+fn an_issuer_obtains_tokens_only_for_its_services() {
+    // Issue 12, finding 8: an identity token for registry.local got an RS256 token for
+    // chartmuseum.local. With `services`, the issuer is limited; without, every service.
+    let (app, s, fi) = (app(), fed_store(), FakeIssuer::new());
+    let token = id_token(&fi, json!({}));
+    let ask = |app: &App, s: &MemoryStore, service: &str| {
+        let req = get(&format!("service={service}"))
+            .with_header("authorization", &basic("github-actions", &token));
+        send(app, s, &fi.fetch, req)
+    };
+    assert_eq!(
+        ask(&app, &s, CHARTS).0.status,
+        200,
+        "default: every service"
+    );
+    let limited = json!([{"name": "github", "issuer": ISS, "audiences": [AUD],
+        "username": "github-actions", "services": [REG],
+        "subject": "github:${claims.repository}:${claims.ref}", "max_lifetime": 3600}]);
+    s.data
+        .borrow_mut()
+        .insert("issuers".into(), limited.to_string());
+    let app = self::app();
+    let (r, ev) = ask(&app, &s, CHARTS);
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("may not obtain tokens for service"));
+    assert_eq!(ev.issuer.as_deref(), Some("github"));
+    assert_eq!(ask(&app, &s, REG).0.status, 200);
+    // A malformed list is a broken record: fail closed with 500.
+    let bad = json!([{"name": "github", "issuer": ISS, "audiences": [AUD],
+        "username": "github-actions", "services": []}]);
+    s.data
+        .borrow_mut()
+        .insert("issuers".into(), bad.to_string());
+    let app = self::app();
+    assert_eq!(ask(&app, &s, REG).0.status, 500);
+}
