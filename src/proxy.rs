@@ -85,12 +85,14 @@ pub async fn handle(
     let authorization = headers.get("authorization")?;
     let content_type = headers.get("content-type")?;
     let client_ip = headers.get("cf-connecting-ip")?;
+    let header_count = headers.entries().count();
     let meta = RequestMeta {
         method: &method,
         path: &path,
         query: &query,
         authorization: authorization.as_deref().into_iter().collect(),
         content_type: content_type.as_deref(),
+        header_count,
         public: &public,
     };
     let store = LoggedKv(kv::Kv::new(env, KV_BINDING));

@@ -17,6 +17,10 @@ pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
 pub const MAX_PASSWORD_LEN: usize = 512;
 /// Bytes in an account name.
 pub const MAX_ACCOUNT_LEN: usize = 128;
+/// Header fields in one request. A request with more is refused with 431, never trimmed: a
+/// trimmed set could lose `CF-Connecting-IP` (the throttle's address) or `Authorization`.
+/// Clients send about 10, Cloudflare adds about 10.
+pub const MAX_REQUEST_HEADERS: usize = 100;
 /// Bytes in a JWT presented for verification.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 

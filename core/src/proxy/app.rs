@@ -162,6 +162,7 @@ mod tests {
             query: "",
             authorization: vec![auth],
             content_type: None,
+            header_count: 3,
             public: &public,
         };
         let ctx = RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW + 5);

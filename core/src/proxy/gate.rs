@@ -67,6 +67,9 @@ pub struct RequestMeta<'a> {
     /// Every Authorization header value (a repeated header is refused).
     pub authorization: Vec<&'a str>,
     pub content_type: Option<&'a str>,
+    /// How many header fields the request has: more than `MAX_REQUEST_HEADERS` is a 431, so
+    /// nothing is ever decided on a trimmed header set.
+    pub header_count: usize,
     /// How the client reached us (for the realm and `Location` rewriting).
     pub public: &'a PublicHost,
 }
@@ -173,6 +176,15 @@ impl Gate {
         ctx: &RequestContext<'_, S, F>,
     ) -> Decision {
         let now = ctx.now;
+        if let Some(e) = crate::service::too_many_headers(req.header_count) {
+            return Decision::Refuse {
+                response: Box::new(super::authorize::server_error_response(
+                    e.kind.status(),
+                    &e.message,
+                )),
+                reason: "too_many_headers",
+            };
+        }
         let chart = &self.settings.chart;
         // One parse of the path: the endpoint decides the scope, the cacheability and the checks.
         let routed = classify(req.path, chart)
@@ -477,6 +489,7 @@ mod tests {
             query,
             authorization: auth.to_vec(),
             content_type: None,
+            header_count: 3,
             public: &p,
         };
         let store = MemoryStore::new();
@@ -643,6 +656,7 @@ mod tests {
             query: "",
             authorization: vec!["Bearer tok-puller"],
             content_type: None,
+            header_count: 3,
             public: &p,
         };
         let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 2000)));
@@ -795,6 +809,7 @@ mod tests {
                     query,
                     authorization: vec!["Bearer tok-pusher"],
                     content_type: Some(ct),
+                    header_count: 3,
                     public: &p,
                 };
                 let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 1000)));
@@ -817,6 +832,29 @@ mod tests {
     }
 
     #[test]
+    fn oversized_header_sets_are_refused_whole() {
+        // Finding 4 of issue 12: padding pushed CF-Connecting-IP out of a trimmed header set.
+        let (g, f) = (gate("1"), Fake::new());
+        let p = public();
+        for (count, want) in [(100, None), (101, Some(431)), (10_000, Some(431))] {
+            let meta = RequestMeta {
+                method: "GET",
+                path: "/v2/",
+                query: "",
+                authorization: vec!["Bearer tok-puller"],
+                content_type: None,
+                header_count: count,
+                public: &p,
+            };
+            let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 1000)));
+            match want {
+                None => assert!(matches!(d, Decision::Forward { .. }), "{count}"),
+                Some(st) => assert_eq!(refused(&d), (st, "too_many_headers", None)),
+            }
+        }
+    }
+
+    #[test]
     fn chart_uploads_may_be_multipart() {
         // ChartMuseum's upload API is a multipart form and its access comes from the path.
         let g = gate("1");
@@ -827,6 +865,7 @@ mod tests {
             query: "",
             authorization: vec![],
             content_type: Some("multipart/form-data; boundary=x"),
+            header_count: 3,
             public: &p,
         };
         let d = block_on(g.decide(&Fake::new(), &meta, &ctx(&MemoryStore::new(), 1000)));

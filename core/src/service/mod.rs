@@ -22,6 +22,7 @@ pub mod throttle;
 
 use crate::config::{ConfigError, Settings};
 use crate::federation::{Fetch, KeyCache};
+use crate::limits::MAX_REQUEST_HEADERS;
 use crate::protocol::request::Grant;
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
 use crate::scope::Scope;
@@ -197,6 +198,9 @@ impl App {
         ctx: &RequestContext<'_, S, F>,
     ) -> (HttpResponse, Option<AuditEvent>) {
         let method = req.method.as_str();
+        if let Some(e) = too_many_headers(req.headers.len()) {
+            return self.refuse(Flavor::Distribution, e);
+        }
         match req.path.as_str() {
             "/token" | "/oauth/token" => {
                 let flavor = match (req.path.as_str(), method) {
@@ -282,6 +286,19 @@ impl App {
     fn refuse(&self, flavor: Flavor, e: TokenError) -> (HttpResponse, Option<AuditEvent>) {
         (e.to_response(flavor, self.realm()), None)
     }
+}
+
+/// 431 for a request with more than [`MAX_REQUEST_HEADERS`] header fields: refused whole, never
+/// trimmed (issue 12, finding 4: padding pushed `CF-Connecting-IP` out of a trimmed set).
+pub fn too_many_headers(count: usize) -> Option<TokenError> {
+    (count > MAX_REQUEST_HEADERS).then(|| {
+        TokenError::new(
+            ErrorKind::HeadersTooLarge,
+            format!(
+                "the request has {count} header fields; at most {MAX_REQUEST_HEADERS} are accepted"
+            ),
+        )
+    })
 }
 
 /// The answer to every request while the configuration is broken: 500 in distribution format

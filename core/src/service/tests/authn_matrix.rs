@@ -84,6 +84,7 @@ fn attempt(app: &App, gate: &Gate, s: &MemoryStore, way: Way, user: &str, secret
                 query: "",
                 authorization: vec![&b],
                 content_type: None,
+                header_count: 3,
                 public: &public,
             };
             let ctx = ctx_of(s, Some(IP));

@@ -129,3 +129,22 @@ fn a_refresh_record_without_its_credential_is_refused() {
     assert_eq!(st, 401);
     assert!(text.contains("log in again"), "{text}");
 }
+
+#[test]
+fn more_header_fields_than_the_limit_is_431_never_a_trimmed_set() {
+    // Issue 12, finding 4: the worker kept the first 100 headers in sorted order, so ~100 junk
+    // headers pushed out cf-connecting-ip (the throttle's address and the audit line).
+    let (app, s) = (app(), store());
+    let mut req = get("service=registry.local")
+        .with_header("authorization", &basic("alice", "alice-pw"))
+        .with_header("cf-connecting-ip", "192.0.2.1");
+    for i in 0..98 {
+        req = req.with_header(&format!("a-pad-{i:03}"), "x");
+    }
+    assert_eq!(run(&app, &s, req.clone()).0.status, 200, "100 fields pass");
+    let req = req.with_header("a-pad-one-more", "x");
+    let (r, ev) = run(&app, &s, req);
+    assert_eq!(r.status, 431);
+    assert!(ev.is_none(), "refused before any credential is read");
+    assert!(String::from_utf8_lossy(&r.body).contains("at most 100"));
+}
