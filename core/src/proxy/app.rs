@@ -2,9 +2,9 @@
 //! the token endpoint uses, so the two can never disagree about who may do what.
 
 use super::cache::VerifiedToken;
-use super::gate::{Authority, BasicGrant, TokenRejected};
+use super::gate::{Authority, BasicGrant};
 use crate::federation::Fetch;
-use crate::service::{App, AuthError, RequestContext};
+use crate::service::{App, AuthError, Rejected, RequestContext};
 use crate::store::Store;
 use crate::token::Access;
 
@@ -25,11 +25,8 @@ impl Authority for AppAuthority<'_> {
         token: &str,
         audience: &str,
         now: u64,
-    ) -> Result<VerifiedToken, TokenRejected> {
-        let claims = self
-            .app
-            .verify_token(token, audience, now)
-            .map_err(|r| TokenRejected(r.as_str()))?;
+    ) -> Result<VerifiedToken, Rejected> {
+        let claims = self.app.verify_token(token, audience, now)?;
         Ok(VerifiedToken {
             subject: claims.sub,
             access: claims.access,

@@ -15,15 +15,10 @@ use super::route::{cacheable_endpoint, classify, required_for, Endpoint, Require
 use crate::federation::Fetch;
 use crate::limits::{MAX_AUTHORIZATION_LEN, MAX_TOKEN_LEN};
 use crate::protocol::HttpResponse;
-use crate::service::{AuthError, RequestContext};
+use crate::service::{AuthError, Rejected, RequestContext};
 use crate::store::Store;
 use crate::token::Access;
 use std::cell::RefCell;
-
-/// Why a bearer token was not accepted. Only a code for logs; the client always sees
-/// `invalid_token`, so a probe learns nothing about which check failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRejected(pub &'static str);
 
 /// What Basic credentials were granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +38,7 @@ pub trait Authority {
         token: &str,
         audience: &str,
         now: u64,
-    ) -> Result<VerifiedToken, TokenRejected>;
+    ) -> Result<VerifiedToken, Rejected>;
 
     /// Checks a `Basic ...` Authorization value against KV and grants `requested` through the ACL
     /// for `service`, exactly as a token request with those scopes would be.
@@ -236,7 +231,9 @@ impl Gate {
                             self.tokens.borrow_mut().insert(token, v.clone(), now);
                             (v, false)
                         }
-                        Err(TokenRejected(why)) => return refuse(Refusal::InvalidToken, why),
+                        // The client sees only invalid_token (a probe learns nothing about which
+                        // check failed); the reason goes to the log line.
+                        Err(why) => return refuse(Refusal::InvalidToken, why.as_str()),
                     },
                 };
                 if check_access(&verified.access, &required).is_err() {
@@ -407,13 +404,13 @@ mod tests {
             token: &str,
             audience: &str,
             now: u64,
-        ) -> Result<VerifiedToken, TokenRejected> {
+        ) -> Result<VerifiedToken, Rejected> {
             self.verifications.set(self.verifications.get() + 1);
             self.audience_seen.borrow_mut().push(audience.to_string());
             match self.tokens.get(token) {
                 Some(v) if now < v.exp => Ok(v.clone()),
-                Some(_) => Err(TokenRejected("expired")),
-                None => Err(TokenRejected("bad_signature")),
+                Some(_) => Err(Rejected::Expired),
+                None => Err(Rejected::BadSignature),
             }
         }
 
