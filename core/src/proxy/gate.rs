@@ -322,7 +322,7 @@ fn origin_reads_form(endpoint: &Endpoint) -> bool {
 /// Go's `mime.ParseMediaType` returns the type even when the parameters are malformed, and
 /// several Content-Type headers reach the origin joined by commas, so only "mentions no form
 /// type at all" is safe. Every registry client sends octet-stream or a manifest type here.
-pub fn form_body(content_type: Option<&str>) -> bool {
+fn form_body(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else {
         return false;
     };

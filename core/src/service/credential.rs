@@ -66,8 +66,8 @@ pub(super) fn jwt_shaped(password: &str) -> bool {
 }
 
 /// Classifies what a token request (or a proxied request, `grant` = [`Grant::Header`]) presents.
-/// `authorization` is the single, bounded Authorization header. Reads the `issuers` record only
-/// when the login could be a workload's; an unreadable record then fails closed.
+/// `authorization` is the single, bounded Authorization header. Reads the (cached) `issuers`
+/// record for every username + secret login.
 pub async fn classify<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
@@ -121,16 +121,19 @@ async fn login<S: Store, F: Fetch>(
             bearer: false,
         });
     }
-    // Only a JWT-shaped secret or the reserved `oidc` can mean federation, so an unreadable
-    // `issuers` record fails those closed without breaking ordinary password logins.
-    if jwt_shaped(text) || username == OIDC_USERNAME {
-        let issuers = issuers(app, ctx).await?;
-        if issuers.selects(&username) {
+    // A username that selects a trusted issuer means an identity token, whatever it looks like.
+    // An unreadable `issuers` record fails closed only where federation is plausible (a
+    // JWT-shaped secret or the reserved `oidc`), so it cannot break ordinary password logins.
+    let plausible = jwt_shaped(text) || username == OIDC_USERNAME;
+    match issuers(app, ctx).await {
+        Ok(i) if i.selects(&username) => {
             return Ok(Presented::IdentityToken {
                 username,
                 token: secret,
-            });
+            })
         }
+        Err(e) if plausible => return Err(e),
+        _ => {}
     }
     Ok(Presented::Password {
         username,

@@ -227,4 +227,41 @@ fn the_credential_is_classified_from_what_is_presented() {
     assert_eq!(kind(key_pw, None), Ok("api_key"));
     assert_eq!(kind(refresh.clone(), None), Ok("refresh_token"));
     assert_eq!(kind(refresh, Some(&b)), Ok("refresh_token"));
+    // An issuer's username makes the secret an identity token, whatever it looks like.
+    s.data.borrow_mut().insert(
+        "issuers".into(),
+        json!([{"name": "gh", "issuer": "https://token.actions.example", "audiences": ["a"],
+                "username": "github-actions"}])
+        .to_string(),
+    );
+    let app = self::app();
+    let kind = |grant: Grant, auth: Option<&str>| {
+        block_on(classify(&app, &ctx, &grant, auth)).map(|p| p.kind())
+    };
+    assert_eq!(
+        kind(Grant::Header, Some(&basic("github-actions", "not-a-jwt"))),
+        Ok("oidc")
+    );
+    assert_eq!(
+        kind(Grant::Header, Some(&basic("alice", "not-a-jwt"))),
+        Ok("password")
+    );
+    // An unreadable issuers record fails a plausible identity token closed, never a password.
+    s.fail.set(true);
+    let app = self::app();
+    let jwt = "eyJhbGciOiJFUzI1NiJ9.e30.c2ln";
+    assert!(matches!(
+        block_on(classify(&app, &ctx, &Grant::Header, Some(&basic("x", jwt)))),
+        Err(AuthError::Unavailable(_))
+    ));
+    assert_eq!(
+        block_on(classify(
+            &app,
+            &ctx,
+            &Grant::Header,
+            Some(&basic("alice", "pw"))
+        ))
+        .map(|p| p.kind()),
+        Ok("password")
+    );
 }
