@@ -88,18 +88,29 @@ async fn user(
     now: u64,
 ) -> Result<Option<Rc<UserRecord>>, TokenError> {
     let key = format!("user:{account}");
-    if let Some(hit) = app.caches.borrow_mut().users.get(&key, now) {
-        return Ok(Some(hit));
-    }
-    let Some(text) = store.get(&key).await.map_err(unavailable)? else {
-        return Ok(None);
+    let hit = app.caches.borrow_mut().users.get(&key, now);
+    let record = match hit {
+        Some(hit) => hit,
+        None => {
+            let Some(text) = store.get(&key).await.map_err(unavailable)? else {
+                return Ok(None);
+            };
+            let record = Rc::new(
+                UserRecord::from_json(&text).map_err(|e| malformed(&format!("record {key}"), e))?,
+            );
+            app.caches
+                .borrow_mut()
+                .users
+                .insert(key.clone(), Rc::clone(&record), now);
+            record
+        }
     };
-    let record =
-        Rc::new(UserRecord::from_json(&text).map_err(|e| malformed(&format!("record {key}"), e))?);
-    app.caches
-        .borrow_mut()
-        .users
-        .insert(key, Rc::clone(&record), now);
+    // The CLI's own validator (crate::validate): a hash over the cost cap or with a bad alphabet,
+    // or a name federation takes over, is a malformed record. An unreadable `issuers` record is
+    // not this record's fault: federated logins fail on it, ordinary ones must not.
+    let issuers = issuers(app, store, now).await.unwrap_or_default();
+    crate::validate::stored_user(account, &record, &issuers)
+        .map_err(|e| malformed(&format!("record {key}"), e))?;
     Ok(Some(record))
 }
 
@@ -250,6 +261,11 @@ async fn login(
             ));
         }
         return password_login(app, store, username, password, kind, now).await;
+    }
+    if !jwt_shaped(password) {
+        // A password, not an identity token, under a name federation takes: if a local user of
+        // that name exists, say so (a 500 naming the conflict) rather than a puzzling 401.
+        user(app, store, username, now).await?;
     }
     match federation::authenticate(&issuers, username, password, &app.jwks, fetch, now).await {
         Ok(id) => {
