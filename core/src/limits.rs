@@ -64,7 +64,8 @@ pub const JWKS_FAILURE_TTL: u64 = 15;
 /// Seconds past their lifetime that an issuer's last good keys are still served while fetching
 /// new ones fails. Bounds how long a key the issuer removed stays trusted during an outage.
 pub const JWKS_STALE_GRACE: u64 = 3600;
-/// Requests of one isolate that may wait for one issuer's fetch in flight; more get a 503.
-pub const MAX_KEY_WAITERS: usize = 1024;
+/// Times a request checks whether another request's fetch of the same issuer's documents has
+/// ended, one `Fetch::pause` (100 ms in the worker) apart: 10 s, twice the fetch timeout.
+pub const KEY_WAIT_POLLS: u32 = 100;
 /// Seconds the worker waits for an issuer's discovery document or JWK Set.
 pub const FETCH_TIMEOUT_SECS: u64 = 5;

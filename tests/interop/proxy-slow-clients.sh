@@ -28,7 +28,9 @@ start_registry
 start_miniflare tollgate "http://127.0.0.1:$PROXY_REGISTRY_PORT"
 TG="$MF_URL"
 wpid="$MF_WORKERD"
-kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$wpid/status"; }
+# Miniflare's node process (workerd's parent) serves its loopback services; measured too.
+npid="$(awk '$1 == "PPid:" {print $2}' "/proc/$wpid/status")"
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/${2:-$wpid}/status"; }
 fds() { find "/proc/$wpid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 # One blob of MIB MiB of random bytes (not zeros: nothing along the way may compress it away).
@@ -48,7 +50,8 @@ check "push of $MIB MiB (201)" 201 "$code"
 fd0="$(fds)"
 rss0=$(( $(kib VmRSS) / 1024 ))
 tg_info "workerd pid $wpid at start: $fd0 fds, VmRSS $rss0 MiB"
-( while kill -0 "$wpid" 2>/dev/null; do echo "$(fds) $(kib VmRSS)"; sleep 0.2; done ) >"$WORK/samples" &
+nrss0=$(( $(kib VmRSS "$npid") / 1024 ))
+( while kill -0 "$wpid" 2>/dev/null; do echo "$(fds) $(kib VmRSS) $(kib VmRSS "$npid")"; sleep 0.2; done ) >"$WORK/samples" &
 SAMPLER=$!
 PROXY_PIDS+=("$SAMPLER")
 for round in $(seq 1 "$ROUNDS"); do
@@ -66,9 +69,13 @@ kill "$SAMPLER" 2>/dev/null || true
 wait "$SAMPLER" 2>/dev/null || true
 peak_fd="$(awk '{print $1}' "$WORK/samples" | sort -n | tail -n1)"
 peak_rss="$(awk '{print $2}' "$WORK/samples" | sort -n | tail -n1 | awk '{printf "%d", $1 / 1024}')"
+peak_nrss="$(awk '{print $3}' "$WORK/samples" | sort -n | tail -n1 | awk '{printf "%d", $1 / 1024}')"
 fd1="$(fds)"
 rss1=$(( $(kib VmRSS) / 1024 ))
 tg_info "workerd: fds $fd0 at start, peak $peak_fd, $fd1 after; VmRSS $rss0 MiB at start, peak $peak_rss MiB, $rss1 MiB after"
+tg_info "Miniflare's node (pid $npid): VmRSS $nrss0 MiB at start, peak $peak_nrss MiB"
+# Whether the edge cache was filled: the registry's log counts origin GETs of the blob.
+tg_info "origin GETs of the blob: $(grep -c "GET /v2/org/slow/blobs/$digest" "$WORK/registry.log" || true) (of $(( ROUNDS * CLIENTS + 1 )) pulls)"
 check "workerd survives slow, cut-off clients" alive "$(kill -0 "$wpid" 2>/dev/null && echo alive || echo dead)"
 got="sha256:$(curl -s -m 60 -H "Authorization: Bearer $token" "$TG/v2/org/slow/blobs/$digest" | sha256sum | cut -d' ' -f1)"
 check "a normal pull afterwards returns the blob" "$digest" "$got"

@@ -2,7 +2,9 @@
 //! (discovery and JWK Set), whether it succeeds, fails or is never answered:
 //! - keys are trusted for the origin's max-age clamped to [JWKS_MIN_TTL, JWKS_MAX_TTL];
 //! - at most one fetch per issuer is in flight in an isolate: concurrent misses wait for it and
-//!   share its outcome (a flood of tokens naming a slow issuer costs one fetch, not one each);
+//!   share its outcome (a flood of tokens naming a slow issuer costs one fetch, not one each).
+//!   A waiter checks again after each [`Fetch::pause`] (its own timer, never another request's
+//!   wake-up: see there), at most KEY_WAIT_POLLS times;
 //! - a failed fetch is remembered for JWKS_FAILURE_TTL: no new attempt before then, every request
 //!   in between gets the same answer at once;
 //! - while the issuer fails, its last good keys keep being served for JWKS_STALE_GRACE past their
@@ -18,13 +20,10 @@ use super::issuers::IssuerConfig;
 use super::jwks::{parse_discovery, parse_jwks, IssuerKey};
 use crate::limits::{
     JWKS_DEFAULT_TTL, JWKS_FAILURE_TTL, JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL,
-    JWKS_STALE_GRACE, MAX_ISSUERS, MAX_KEY_WAITERS, MAX_OIDC_DOCUMENT_BYTES,
+    JWKS_STALE_GRACE, KEY_WAIT_POLLS, MAX_ISSUERS, MAX_OIDC_DOCUMENT_BYTES,
 };
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 /// Keys of one issuer and what is needed to refresh them.
 #[derive(Debug, Clone)]
@@ -53,7 +52,6 @@ struct Entry {
     in_flight: bool,
     /// Counts finished fetches, so a waiter knows the one it waited for is over.
     generation: u64,
-    waiters: Vec<Waker>,
 }
 
 #[derive(Debug, Default)]
@@ -106,7 +104,7 @@ impl KeyCache {
         }
         if self.entries.len() >= 2 * MAX_ISSUERS {
             // Only configured issuers get entries; this many means the record was edited often.
-            // An entry with a fetch in flight stays: its waiters are woken through it.
+            // An entry with a fetch in flight stays: its waiters watch it.
             self.entries.retain(|(_, e)| e.in_flight);
         }
         self.entries.push((key.to_string(), Entry::default()));
@@ -114,17 +112,20 @@ impl KeyCache {
         &mut self.entries[last].1
     }
 
-    /// Ends the fetch in flight for `key`; the waiters to wake (woken by the caller once the
-    /// cache is no longer borrowed).
-    fn finish(&mut self, key: &str) -> Vec<Waker> {
-        match self.find_mut(key) {
-            Some(e) if e.in_flight => {
-                e.in_flight = false;
-                e.generation = e.generation.wrapping_add(1);
-                std::mem::take(&mut e.waiters)
-            }
-            _ => Vec::new(),
+    /// Ends the fetch in flight for `key`.
+    fn finish(&mut self, key: &str) {
+        if let Some(e) = self.find_mut(key).filter(|e| e.in_flight) {
+            e.in_flight = false;
+            e.generation = e.generation.wrapping_add(1);
         }
+    }
+
+    /// Whether the fetch of `generation` for `key` is over.
+    fn ended(&self, key: &str, generation: u64) -> bool {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .is_none_or(|(_, e)| !e.in_flight || e.generation != generation)
     }
 }
 
@@ -188,8 +189,8 @@ fn step(e: &mut Entry, want: Want, waited: bool, now: u64) -> Step {
     Step::Fetch(e.set.as_ref().map(|s| s.jwks_uri.clone()))
 }
 
-/// Ends the fetch in flight when dropped, also when the request awaiting it is cancelled, so
-/// waiters never hang.
+/// Ends the fetch in flight when dropped, also when the request running it is cancelled, so
+/// waiters never wait for a fetch nobody runs.
 struct InFlight<'a> {
     cache: &'a RefCell<KeyCache>,
     key: &'a str,
@@ -197,42 +198,9 @@ struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let waiters = match self.cache.try_borrow_mut() {
-            Ok(mut c) => c.finish(self.key),
-            Err(_) => Vec::new(),
-        };
-        for w in waiters {
-            w.wake();
+        if let Ok(mut c) = self.cache.try_borrow_mut() {
+            c.finish(self.key);
         }
-    }
-}
-
-/// Resolves once the fetch of generation `generation` for `key` has ended; `false` when too many
-/// requests already wait on it.
-struct WaitForFetch<'a> {
-    cache: &'a RefCell<KeyCache>,
-    key: &'a str,
-    generation: u64,
-}
-
-impl Future for WaitForFetch<'_> {
-    type Output = bool;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
-        let mut c = self.cache.borrow_mut();
-        let Some(e) = c.find_mut(self.key) else {
-            return Poll::Ready(true);
-        };
-        if !e.in_flight || e.generation != self.generation {
-            return Poll::Ready(true);
-        }
-        if !e.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            if e.waiters.len() >= MAX_KEY_WAITERS {
-                return Poll::Ready(false);
-            }
-            e.waiters.push(cx.waker().clone());
-        }
-        Poll::Pending
     }
 }
 
@@ -252,15 +220,15 @@ pub async fn keys(
         let known_jwks_uri = match decided {
             Step::Done(r) => return r,
             Step::Wait(generation) => {
-                let wait = WaitForFetch {
-                    cache,
-                    key: &key,
-                    generation,
-                };
-                if !wait.await {
-                    return Err(KeysError::Unavailable(format!(
-                        "more than {MAX_KEY_WAITERS} logins are already waiting for its keys"
-                    )));
+                let mut polls = 0;
+                while !cache.borrow().ended(&key, generation) {
+                    if polls == KEY_WAIT_POLLS {
+                        return Err(KeysError::Unavailable(
+                            "another request's fetch of its keys did not end in time".into(),
+                        ));
+                    }
+                    polls += 1;
+                    fetch.pause().await;
                 }
                 waited = true;
                 continue;

@@ -402,11 +402,11 @@ type Authenticating<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Identity, FederationError>> + 'a>>;
 
 /// Runs futures concurrently on one thread as an isolate does, polling a task only when its waker
-/// was woken (so a lost wake-up hangs the test instead of passing by busy polling). `between` runs
-/// whenever no task can make progress; it must unblock something (open the gate) or the run fails.
+/// was woken (a task nobody wakes hangs the test instead of passing by busy polling). `open` runs
+/// once, after every task had a few turns (all of them are then waiting on the slow issuer).
 fn run_concurrently<'a, T>(
     futs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>>,
-    mut between: impl FnMut(),
+    open: impl FnOnce(),
 ) -> Vec<T> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -423,8 +423,13 @@ fn run_concurrently<'a, T>(
         .collect();
     let mut futs: Vec<_> = futs.into_iter().map(Some).collect();
     let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
-    let mut idle_rounds = 0;
+    let mut open = Some(open);
+    let mut round = 0;
     while out.iter().any(Option::is_none) {
+        round += 1;
+        if round == 4 {
+            (open.take().unwrap())();
+        }
         let mut progressed = false;
         for (i, slot) in futs.iter_mut().enumerate() {
             let Some(f) = slot else { continue };
@@ -438,11 +443,10 @@ fn run_concurrently<'a, T>(
                 *slot = None;
             }
         }
-        if !progressed {
-            idle_rounds += 1;
-            assert!(idle_rounds < 3, "tasks stuck: a waiter was never woken");
-            between();
-        }
+        assert!(
+            progressed || round < 4,
+            "tasks stuck: a waiting task was never woken"
+        );
     }
     out.into_iter().map(Option::unwrap).collect()
 }
