@@ -23,15 +23,11 @@ use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Response, Result, Url};
 
-/// Largest response body put into the edge cache.
+/// Largest response body put into the edge cache. The cache write reads a tee of the body. Slow
+/// or vanished clients measured under workerd (tests/interop/proxy-slow-clients.sh: three and six
+/// clients reading a 60 MiB blob at 2 KB/s, cut off) pinned no memory or descriptors (README
+/// "Proxy mode"); the cap still keeps each cached object modest.
 const EDGE_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
-/// Edge-cache fills running at once in an isolate; a miss beyond that is served uncached.
-const MAX_CACHE_FILLS: usize = 2;
-
-thread_local! {
-    /// Cache keys being filled in this isolate (at most MAX_CACHE_FILLS, one fill per key).
-    static FILLS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
 
 thread_local! {
     /// The isolate's gate (settings + verified-token cache), or why it cannot be built.
@@ -199,23 +195,33 @@ async fn forward(
     }
 
     let out_headers = headers::request_headers(&incoming, settings.origin_auth.as_deref(), public);
-    // The client's body stream, untouched: no buffering, any length, chunked or not.
-    let body = if method != "GET" && method != "HEAD" {
-        req.body()
-    } else {
-        None
-    };
-    let origin_resp = match send_to_origin(
-        method,
-        target,
-        &out_headers,
-        body.as_ref(),
-        settings.origin_timeout,
-    )
-    .await?
-    {
-        Ok(r) => r,
-        Err(failure) => return http::to_worker(upstream_error_response(failure)),
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(http::js_headers(&out_headers)?.as_ref());
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if method != "GET" && method != "HEAD" {
+        // The client's body stream, untouched: no buffering, any length, chunked or not.
+        if let Some(body) = req.body() {
+            init.set_body(&body);
+        }
+    }
+    let controller = web_sys::AbortController::new()?;
+    init.set_signal(Some(&controller.signal()));
+    let origin_req = web_sys::Request::new_with_str_and_init(target, &init)?;
+
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let fetch = JsFuture::from(global.fetch_with_request(&origin_req));
+    let timeout = Delay::from(Duration::from_secs(settings.origin_timeout));
+    let origin_resp = match select(std::pin::pin!(fetch), std::pin::pin!(timeout)).await {
+        Either::Left((Ok(v), _)) => v.dyn_into::<web_sys::Response>()?,
+        Either::Left((Err(e), _)) => {
+            worker::console_error!("origin fetch failed: {:?}", e.as_string());
+            return http::to_worker(upstream_error_response(UpstreamFailure::Unreachable));
+        }
+        Either::Right(_) => {
+            controller.abort();
+            return http::to_worker(upstream_error_response(UpstreamFailure::Timeout));
+        }
     };
 
     let status = origin_resp.status();
@@ -231,143 +237,20 @@ async fn forward(
     rinit.set_headers(http::js_headers(&out)?.as_ref());
     let body = origin_resp.body();
     let resp = web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &rinit)?;
-    let resp = Response::from(resp);
+    let mut resp = Response::from(resp);
 
     let length = in_headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.trim().parse::<u64>().ok());
-    if use_cache
-        && method == "GET"
-        && status == 200
-        && length.is_some_and(|n| n <= EDGE_CACHE_MAX_BYTES)
-    {
-        // Not a tee of the client's body: a tee buffers whatever the cache write has read and the
-        // client has not, so slow clients of large blobs would pin up to the whole blob each (and
-        // a vanished one keeps the fill running). The fill is its own origin GET read at the
-        // origin's pace, bounded per isolate; the client's stream stays a plain pass-through.
-        if let Some(slot) = FillSlot::claim(&cache_key) {
-            let fill = Fill {
-                target: target.to_string(),
-                headers: out_headers,
-                timeout: settings.origin_timeout,
-                origin: settings.origin.clone(),
-                public: public.clone(),
-            };
-            ctx.wait_until(async move { fill.run(&slot).await });
+    if use_cache && status == 200 && length.is_some_and(|n| n <= EDGE_CACHE_MAX_BYTES) {
+        if let Ok(copy) = resp.cloned() {
+            ctx.wait_until(async move {
+                if let Err(e) = Cache::default().put(cache_key.as_str(), copy).await {
+                    worker::console_error!("edge cache put failed: {e}");
+                }
+            });
         }
     }
     Ok(resp)
-}
-
-/// A claimed edge-cache fill for one key; released when dropped (done, failed or cancelled).
-struct FillSlot(String);
-
-impl FillSlot {
-    fn claim(key: &str) -> Option<FillSlot> {
-        FILLS.with(|f| {
-            let mut f = f.borrow_mut();
-            if f.len() >= MAX_CACHE_FILLS || f.iter().any(|k| k == key) {
-                return None;
-            }
-            f.push(key.to_string());
-            Some(FillSlot(key.to_string()))
-        })
-    }
-}
-
-impl Drop for FillSlot {
-    fn drop(&mut self) {
-        FILLS.with(|f| f.borrow_mut().retain(|k| *k != self.0));
-    }
-}
-
-/// One edge-cache fill: the request forward() sent, and what rewriting its answer needs.
-struct Fill {
-    target: String,
-    headers: Vec<(String, String)>,
-    timeout: u64,
-    origin: Url,
-    public: PublicHost,
-}
-
-impl Fill {
-    /// GETs the target again and streams a 200 of a bounded, declared length into the edge cache,
-    /// with the same response headers a client is given.
-    async fn run(self, slot: &FillSlot) {
-        let resp = match self.fetch().await {
-            Ok(Some(r)) => r,
-            Ok(None) | Err(_) => return,
-        };
-        let in_headers = header_pairs(&resp.headers());
-        let length = in_headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse::<u64>().ok());
-        if resp.status() != 200 || length.is_none_or(|n| n > EDGE_CACHE_MAX_BYTES) {
-            return;
-        }
-        let out = headers::response_headers(&in_headers, &self.origin, &self.public);
-        let stored = http::js_headers(&out).and_then(|h| {
-            let init = web_sys::ResponseInit::new();
-            init.set_status(200);
-            init.set_headers(h.as_ref());
-            Ok(web_sys::Response::new_with_opt_readable_stream_and_init(
-                resp.body().as_ref(),
-                &init,
-            )?)
-        });
-        let Ok(stored) = stored else { return };
-        if let Err(e) = Cache::default()
-            .put(slot.0.as_str(), Response::from(stored))
-            .await
-        {
-            worker::console_error!("edge cache put failed: {e}");
-        }
-    }
-
-    async fn fetch(&self) -> Result<Option<web_sys::Response>> {
-        Ok(
-            send_to_origin("GET", &self.target, &self.headers, None, self.timeout)
-                .await?
-                .ok(),
-        )
-    }
-}
-
-/// Sends one request to the origin (redirects not followed), racing its response headers
-/// against `timeout` seconds; the fetch is aborted when the time is up.
-async fn send_to_origin(
-    method: &str,
-    target: &str,
-    headers: &[(String, String)],
-    body: Option<&web_sys::ReadableStream>,
-    timeout: u64,
-) -> Result<std::result::Result<web_sys::Response, UpstreamFailure>> {
-    let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    init.set_headers(http::js_headers(headers)?.as_ref());
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    if let Some(body) = body {
-        init.set_body(body);
-    }
-    let controller = web_sys::AbortController::new()?;
-    init.set_signal(Some(&controller.signal()));
-    let req = web_sys::Request::new_with_str_and_init(target, &init)?;
-    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetch = JsFuture::from(global.fetch_with_request(&req));
-    let limit = Delay::from(Duration::from_secs(timeout));
-    Ok(
-        match select(std::pin::pin!(fetch), std::pin::pin!(limit)).await {
-            Either::Left((Ok(v), _)) => Ok(v.dyn_into::<web_sys::Response>()?),
-            Either::Left((Err(e), _)) => {
-                worker::console_error!("origin fetch failed: {:?}", e.as_string());
-                Err(UpstreamFailure::Unreachable)
-            }
-            Either::Right(_) => {
-                controller.abort();
-                Err(UpstreamFailure::Timeout)
-            }
-        },
-    )
 }

@@ -5,8 +5,8 @@
 # descriptors and crash. Measured here: workerd's open file descriptors and resident memory during
 # and after the rounds, that workerd survives, and that a normal pull still returns the blob.
 #   tests/interop/proxy-slow-clients.sh   (MIB=60 ROUNDS=2 CUT=8 CLIENTS=3; KEEP_WORK=1 keeps logs)
-# About 30 s. Before the fix the worker teed each response into Cache.put: the cache write read
-# the origin at full speed while the client branch buffered everything the client had not read.
+# About 30 s. The worker tees a cacheable response into Cache.put, so the cache write reads the
+# origin at full speed while the clients read slowly: the check is that nothing stays pinned.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/proxy-lib.sh"
 
