@@ -5,6 +5,8 @@
 # descriptors and crash. Measured here: workerd's open file descriptors and resident memory during
 # and after the rounds, that workerd survives, and that a normal pull still returns the blob.
 #   tests/interop/proxy-slow-clients.sh   (MIB=60 ROUNDS=2 CUT=8 CLIENTS=3; KEEP_WORK=1 keeps logs)
+#   SLOW_VIA=wrangler ...                  the same through `wrangler dev` (the review's setup;
+#                                          measured over all of wrangler's processes; not in CI)
 # About 30 s. The worker tees a cacheable response into Cache.put, so the cache write reads the
 # origin at full speed while the clients read slowly: the check is that nothing stays pinned.
 set -euo pipefail
@@ -25,13 +27,22 @@ done
 proxy_work_dir
 start_registry
 [ -s "$TG_ROOT/build/index.js" ] || bash "$TG_ROOT/scripts/build.sh"
-start_miniflare tollgate "http://127.0.0.1:$PROXY_REGISTRY_PORT"
-TG="$MF_URL"
-wpid="$MF_WORKERD"
+if [ "${SLOW_VIA:-workerd}" = wrangler ]; then
+  start_tollgate --var "ORIGIN:http://127.0.0.1:$PROXY_REGISTRY_PORT" --var PROXY_SERVICE:registry.local
+  wpid="$(worker_workerd_pid)"
+  # Every process of wrangler dev's group: node, its dev-proxy workerd and the worker's workerd.
+  measured() { pgrep -g "$(cat "$PROXY_SERVE_PIDFILE")"; }
+else
+  start_miniflare tollgate "http://127.0.0.1:$PROXY_REGISTRY_PORT"
+  TG="$MF_URL"
+  wpid="$MF_WORKERD"
+  measured() { echo "$wpid"; }
+fi
 # Miniflare's node process (workerd's parent) serves its loopback services; measured too.
 npid="$(awk '$1 == "PPid:" {print $2}' "/proc/$wpid/status")"
-kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/${2:-$wpid}/status"; }
-fds() { find "/proc/$wpid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+kib_of() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$2/status" 2>/dev/null || echo 0; }
+kib() { local p t=0; for p in $(measured); do t=$(( t + $(kib_of "$1" "$p") )); done; echo "$t"; }
+fds() { local p t=0; for p in $(measured); do t=$(( t + $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) )); done; echo "$t"; }
 
 # One blob of MIB MiB of random bytes (not zeros: nothing along the way may compress it away).
 blob="$WORK/blob"
@@ -50,8 +61,8 @@ check "push of $MIB MiB (201)" 201 "$code"
 fd0="$(fds)"
 rss0=$(( $(kib VmRSS) / 1024 ))
 tg_info "workerd pid $wpid at start: $fd0 fds, VmRSS $rss0 MiB"
-nrss0=$(( $(kib VmRSS "$npid") / 1024 ))
-( while kill -0 "$wpid" 2>/dev/null; do echo "$(fds) $(kib VmRSS) $(kib VmRSS "$npid")"; sleep 0.2; done ) >"$WORK/samples" &
+nrss0=$(( $(kib_of VmRSS "$npid") / 1024 ))
+( while kill -0 "$wpid" 2>/dev/null; do echo "$(fds) $(kib VmRSS) $(kib_of VmRSS "$npid")"; sleep 0.2; done ) >"$WORK/samples" &
 SAMPLER=$!
 PROXY_PIDS+=("$SAMPLER")
 for round in $(seq 1 "$ROUNDS"); do
@@ -73,7 +84,10 @@ peak_nrss="$(awk '{print $3}' "$WORK/samples" | sort -n | tail -n1 | awk '{print
 fd1="$(fds)"
 rss1=$(( $(kib VmRSS) / 1024 ))
 tg_info "workerd: fds $fd0 at start, peak $peak_fd, $fd1 after; VmRSS $rss0 MiB at start, peak $peak_rss MiB, $rss1 MiB after"
-tg_info "Miniflare's node (pid $npid): VmRSS $nrss0 MiB at start, peak $peak_nrss MiB"
+for p in $(measured); do
+  tg_info "  pid $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-60)): $(find "/proc/$p/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) fds, VmRSS $(( $(kib_of VmRSS "$p") / 1024 )) MiB"
+done
+tg_info "workerd's parent node (pid $npid): VmRSS $nrss0 MiB at start, peak $peak_nrss MiB"
 # Whether the edge cache was filled: the registry's log counts origin GETs of the blob.
 tg_info "origin GETs of the blob: $(grep -c "GET /v2/org/slow/blobs/$digest" "$WORK/registry.log" || true) (of $(( ROUNDS * CLIENTS + 1 )) pulls)"
 check "workerd survives slow, cut-off clients" alive "$(kill -0 "$wpid" 2>/dev/null && echo alive || echo dead)"
