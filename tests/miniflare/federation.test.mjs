@@ -738,14 +738,20 @@ describe("federation: JWKS fetching, caching, rotation, outages", { skip: SKIP }
     });
   });
 
-  test("cached keys expire: issuer down past the cache lifetime -> 503", { skip: SLOW, timeout: 120_000 }, async () => {
+  test("cached keys expire while the issuer fails: the last good keys are served, the issuer asked once", { skip: SLOW, timeout: 120_000 }, async () => {
+    // Past their lifetime the keys stay usable for JWKS_STALE_GRACE (1 h) while fetching fails;
+    // the failure is remembered for 15 s. The 503 after the grace is covered natively
+    // (federation::tests::issuer_down_serves_the_last_good_keys_for_a_bounded_grace_then_fails_closed).
     await withIssuer({ jwksMaxAge: 1 }, async (gh, w) => {
       await issued(w, await getToken(w, "github-actions", await gh.mint({ aud: AUD_GH }), pull));
-      await gh.setMode("refuse");
+      await gh.setMode("error");
       await issued(w, await getToken(w, "github-actions", await gh.mint({ aud: AUD_GH }), pull));
       await sleep(65_000);
-      const id = await gh.mint({ aud: AUD_GH });
-      await refused(await getToken(w, "github-actions", id, pull), { status: 503, check: /github|127\.0\.0\.1/i, jwt: id });
+      gh.resetHits();
+      for (let i = 0; i < 3; i++) {
+        await issued(w, await getToken(w, "github-actions", await gh.mint({ aud: AUD_GH }), pull));
+      }
+      assert.equal(gh.hits.discovery + gh.hits.jwks, 1, "one attempt, then the failure is remembered");
     });
   });
 });
