@@ -71,6 +71,21 @@ fn with_throttle(app: App, env: &Env) -> std::result::Result<App, ConfigError> {
     Ok(app.with_limiter(Box::new(limiter)))
 }
 
+thread_local! {
+    /// Whether this isolate already checked REALM against a request's host.
+    static REALM_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Logs once per isolate, on its first request, when REALM is unset outside local development.
+fn warn_once_without_realm(app: &App, url: &Url) {
+    if REALM_CHECKED.with(|c| c.replace(true)) {
+        return;
+    }
+    if let Some(w) = app.settings().realm_warning(url.host_str().unwrap_or("")) {
+        console_log!("warning: {w}");
+    }
+}
+
 /// Unix seconds from the JS clock (the core never reads a clock itself).
 fn now() -> u64 {
     Date::now().as_millis() / 1000
@@ -96,6 +111,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer));
     };
 
+    warn_once_without_realm(app, &url);
     let mode = app.settings().mode;
     let token_endpoint = mode.issues_tokens() && service::is_token_path(url.path());
     if mode.proxies() && !token_endpoint {

@@ -5,6 +5,7 @@
 //! the same core code the worker runs.
 
 mod explain;
+mod files;
 mod inspect;
 mod keys;
 mod policy_file;

@@ -40,21 +40,14 @@ fn save(path: &Path, doc: &DocumentMut) -> Result<()> {
             problems.join("\n  ")
         );
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("policy");
-    let tmp = dir.join(format!(".{name}.tollgate-{}.tmp", std::process::id()));
-    fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    if let Ok(meta) = fs::metadata(path) {
-        let _ = fs::set_permissions(&tmp, meta.permissions());
-    }
-    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
+    // A random, exclusively created 0600 temporary file renamed over the policy file (keeping its
+    // mode): no predictable name to plant a symlink at, and the rename never writes through one.
+    crate::files::write(
+        path,
+        text.as_bytes(),
+        crate::files::mode_of(path, 0o644),
+        crate::files::Replace::Allowed,
+    )
 }
 
 /// The `[users]` table, created (as an implicit table, so users render as `[users.NAME]`) if absent.
@@ -415,4 +408,32 @@ pub fn import_htpasswd(path: &Path, htpasswd: &Path, replace: bool) -> Result<St
         htpasswd.display(),
         path.display()
     ))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    /// The second review: the policy rewrite wrote `.NAME.tollgate-PID.tmp` (a name anyone could
+    /// predict and plant a symlink at) with the umask's mode, following symlinks.
+    #[test]
+    fn save_never_writes_through_a_planted_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        fs::write(&path, "[users.alice]\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep me").unwrap();
+        let planted = dir
+            .path()
+            .join(format!(".policy.toml.tollgate-{}.tmp", std::process::id()));
+        symlink(&victim, &planted).unwrap();
+        let (_, doc) = open(&path).unwrap();
+        save(&path, &doc).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "[users.alice]\n");
+        let mode = fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "the policy file keeps its mode");
+    }
 }

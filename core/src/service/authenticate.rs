@@ -80,19 +80,30 @@ async fn user<S: Store, F: Fetch>(
 ) -> Result<Option<Rc<UserRecord>>, AuthError> {
     let (store, now) = (ctx.store, ctx.now);
     let key = format!("user:{account}");
-    if let Some(hit) = app.caches.borrow_mut().users.get(&key, now) {
-        return Ok(Some(hit));
-    }
-    let Some(text) = store.get(&key).await.map_err(AuthError::store)? else {
-        return Ok(None);
+    let hit = app.caches.borrow_mut().users.get(&key, now);
+    let record = match hit {
+        Some(hit) => hit,
+        None => {
+            let Some(text) = store.get(&key).await.map_err(AuthError::store)? else {
+                return Ok(None);
+            };
+            let record = Rc::new(
+                UserRecord::from_json(&text)
+                    .map_err(|e| AuthError::broken(&format!("record {key}"), e))?,
+            );
+            app.caches
+                .borrow_mut()
+                .users
+                .insert(key.clone(), Rc::clone(&record), now);
+            record
+        }
     };
-    let record = Rc::new(
-        UserRecord::from_json(&text).map_err(|e| AuthError::broken(&format!("record {key}"), e))?,
-    );
-    app.caches
-        .borrow_mut()
-        .users
-        .insert(key, Rc::clone(&record), now);
+    // The CLI's own validator (crate::validate): a hash over the cost cap or with a bad alphabet,
+    // or a name federation takes over, is a malformed record. An unreadable `issuers` record is
+    // not this record's fault: federated logins fail on it, ordinary ones must not.
+    let issuers = issuers(app, ctx).await.unwrap_or_default();
+    crate::validate::stored_user(account, &record, &issuers)
+        .map_err(|e| AuthError::broken(&format!("record {key}"), e))?;
     Ok(Some(record))
 }
 
@@ -449,6 +460,11 @@ async fn workload_login<S: Store, F: Fetch>(
     service: &str,
     ev_issuer: &mut Option<String>,
 ) -> Result<Authenticated, AuthError> {
+    if !super::credential::jwt_shaped(token) {
+        // A password, not an identity token, under a name federation takes: if a local user of
+        // that name exists, say so (a 500 naming the conflict) rather than a puzzling 401.
+        user(app, ctx, username).await?;
+    }
     let issuers = issuers(app, ctx).await?;
     let id =
         match federation::authenticate(&issuers, username, token, &app.jwks, ctx.fetch, ctx.now)

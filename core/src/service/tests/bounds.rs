@@ -290,6 +290,42 @@ fn every_password_failure_costs_exactly_one_bcrypt_check() {
     assert!(crate::credentials::DUMMY_HASH.starts_with("$2y$10$"));
 }
 
+/// The second review's finding: a cost-17 hash cost 11.7 s of worker CPU per wrong password, and
+/// a hash with a bad salt alphabet ran bcrypt and then always answered 401. Both are malformed
+/// records now: a 500 naming the record, with no bcrypt run, for any password.
+#[test]
+fn hashes_the_validator_refuses_are_malformed_records_and_never_run_bcrypt() {
+    let app = app();
+    let s = store();
+    let good = bcrypt::hash_with_salt("dave-pw", 10, [7u8; 16])
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    for (i, (what, hash, needle)) in [
+        ("cost 17", format!("$2y$17{}", &good[6..]), "cost 17"),
+        ("cost 31", format!("$2y$31{}", &good[6..]), "cost 31"),
+        ("bad salt", format!("{}!{}", &good[..7], &good[8..]), "salt"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let user = format!("dave{i}");
+        put(
+            &s,
+            &format!("user:{user}"),
+            json!({"password": hash, "groups": []}),
+        );
+        for pw in ["dave-pw", "wrong"] {
+            let ((r, _), runs) = bcrypt_runs::during(|| run(&app, &s, login_get(&user, pw, IP)));
+            assert_eq!((r.status, runs), (500, 0), "{what}");
+            let text = String::from_utf8_lossy(&r.body);
+            assert!(
+                text.contains(&format!("user:{user}")) && text.contains(needle),
+                "{what}: {text}"
+            );
+        }
+    }
+}
+
 // ---- cache bounds: every record change takes effect within CACHE_TTL in an isolate ----
 
 const TTL: u64 = 30;

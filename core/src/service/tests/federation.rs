@@ -281,3 +281,41 @@ fn an_issuer_obtains_tokens_only_for_its_services() {
     let app = self::app();
     assert_eq!(ask(&app, &s, REG).0.status, 500);
 }
+
+/// The second review's finding: a user named like an issuer's username (or `oidc`) validated,
+/// and federation then silently took over every login under that name. The worker now reads
+/// such a user record as malformed, naming the conflict, whatever the credential.
+#[test]
+fn a_user_named_like_an_issuers_username_is_a_named_conflict() {
+    let (app, s, fi) = (app(), fed_store(), FakeIssuer::new());
+    for name in ["github-actions", "oidc"] {
+        s.data.borrow_mut().insert(
+            format!("user:{name}"),
+            json!({"password": hash("pw-of-the-user"), "groups": ["dev"]}).to_string(),
+        );
+        let req = get("service=registry.local")
+            .with_header("authorization", &basic(name, "pw-of-the-user"));
+        let (r, _) = send(&app, &s, &fi.fetch, req);
+        assert_eq!(r.status, 500, "{name}");
+        let text = String::from_utf8_lossy(&r.body);
+        assert!(
+            text.contains(&format!("user:{name}")) && text.contains("could never log in"),
+            "{name}: {text}"
+        );
+    }
+    // The named user's API key is refused the same way (no silent split between credentials).
+    let key = "tgk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    s.data.borrow_mut().insert(
+        format!("apikey:{}", sha256_hex(key)),
+        json!({"account": "github-actions", "name": "k", "created": 1}).to_string(),
+    );
+    let req = get("service=registry.local").with_header("authorization", &format!("Bearer {key}"));
+    let (r, _) = send(&app, &s, &fi.fetch, req);
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    // Identity tokens under the issuer's username still work.
+    let req = get("service=registry.local").with_header(
+        "authorization",
+        &basic("github-actions", &id_token(&fi, json!({}))),
+    );
+    assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 200);
+}
