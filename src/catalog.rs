@@ -6,10 +6,11 @@
 use crate::http;
 use futures_util::future::{select, Either};
 use std::time::Duration;
+use tollgate_core::federation::Fetch;
 use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
 use tollgate_core::proxy::catalog::{CatalogQuery, CatalogScan, MAX_ORIGIN_PAGE_BYTES};
 use tollgate_core::proxy::{headers, Gate, PublicHost};
-use tollgate_core::service::App;
+use tollgate_core::service::{App, RequestContext};
 use tollgate_core::store::Store;
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -19,17 +20,13 @@ use worker::{console_error, js_sys, web_sys, Delay, Response, Result};
 pub async fn answer(
     app: &App,
     gate: &Gate,
-    store: &impl Store,
+    ctx: &RequestContext<'_, impl Store, impl Fetch>,
     subject: &str,
     query: &CatalogQuery,
     public: &PublicHost,
-    now: u64,
 ) -> Result<Response> {
     let settings = gate.settings();
-    let visible = match app
-        .pull_visibility(subject, &settings.service, store, now)
-        .await
-    {
+    let visible = match app.pull_visibility(subject, &settings.service, ctx).await {
         Ok(v) => v,
         Err(e) => {
             console_error!("filtered catalog: {e}");

@@ -18,14 +18,16 @@ use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
 use tollgate_core::proxy::{
     headers, Decision, Gate, Principal, ProxySettings, PublicHost, RequestMeta,
 };
-use tollgate_core::service::{self, App};
+use tollgate_core::service::{self, App, RequestContext};
 use tollgate_core::store::{Store, StoreError};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Response, Result, Url};
 
-/// Largest response body put into the edge cache. The cache write reads a tee of the body; a
-/// client slower than the cache write makes the tee buffer, so only modest objects are cached.
+/// Largest response body put into the edge cache. The cache write reads a tee of the body. Slow
+/// or vanished clients measured under workerd (tests/interop/proxy-slow-clients.sh: three and six
+/// clients reading a 60 MiB blob at 2 KB/s, cut off) pinned no memory or descriptors (README
+/// "Proxy mode"); the cap still keeps each cached object modest.
 const EDGE_CACHE_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 thread_local! {
@@ -86,27 +88,30 @@ pub async fn handle(
     let authorization = headers.get("authorization")?;
     let content_type = headers.get("content-type")?;
     let client_ip = headers.get("cf-connecting-ip")?;
+    let header_count = headers.entries().count();
     let meta = RequestMeta {
         method: &method,
         path: &path,
         query: &query,
         authorization: authorization.as_deref().into_iter().collect(),
         content_type: content_type.as_deref(),
+        header_count,
         public: &public,
     };
     let store = LoggedKv(kv::Kv::new(env, KV_BINDING));
     // Network-bound credentials (issue 16) and the pull ledger read the edge's client data.
     let edge = crate::cf::edge(&req);
-    let authority = tollgate_core::proxy::AppAuthority::new(app)
+    let rctx = RequestContext::new(&store, &crate::fetch::WorkerFetch, now(), &crate::random)
         .with_client_ip(client_ip.as_deref())
         .with_country(edge.country.as_deref());
-    // ---- PULL LEDGER (issue 16): one line per proxied request, core/src/ledger.rs ----
+    let authority = tollgate_core::proxy::AppAuthority::new(app);
+    // The pull ledger (issue 16): one line per proxied request, core/src/ledger.rs.
     let mut ledger = LedgerLine::new(now(), &method, &path, &gate.settings().chart)
         .with_credential(authorization.as_deref());
     ledger.client_ip = ledger::bounded(client_ip.as_deref());
     ledger.user_agent = ledger::bounded(headers.get("user-agent")?.as_deref());
     (ledger.country, ledger.asn, ledger.colo) = (edge.country.clone(), edge.asn, edge.colo.clone());
-    match gate.decide(&authority, &meta, &store, now()).await {
+    match gate.decide(&authority, &meta, &rctx).await {
         Decision::Refuse { response, reason } => {
             let mut line = ledger;
             line.outcome = "refused".into();
@@ -121,8 +126,7 @@ pub async fn handle(
         }
         // ---- FILTERED CATALOG HOOK (issue 16): src/catalog.rs ----
         Decision::FilteredCatalog { subject, query } => {
-            let resp =
-                crate::catalog::answer(app, gate, &store, &subject, &query, &public, now()).await;
+            let resp = crate::catalog::answer(app, gate, &rctx, &subject, &query, &public).await;
             let mut line = ledger;
             line.outcome = "filtered_catalog".into();
             line.status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
@@ -133,15 +137,15 @@ pub async fn handle(
         Decision::Forward {
             url: target,
             principal,
-            cacheable,
+            cache_key,
             ..
         } => {
-            let mut cache = if cacheable {
+            let mut cache = if cache_key.is_some() {
                 EdgeCache::Miss
             } else {
                 EdgeCache::Bypass
             };
-            let resp = forward(&req, &method, &target, gate, &public, ctx, &mut cache).await;
+            let resp = forward(&req, &target, gate, &public, cache_key, ctx, &mut cache).await;
             let mut line = ledger;
             line.outcome = "forwarded".into();
             line.status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
@@ -214,31 +218,32 @@ fn header_pairs(h: &web_sys::Headers) -> Vec<(String, String)> {
 
 async fn forward(
     req: &web_sys::Request,
-    method: &str,
     target: &str,
     gate: &Gate,
     public: &PublicHost,
+    cache_key: Option<String>,
     ctx: &Context,
     // In: Miss when the request may be served from / stored in the edge cache, else Bypass.
     // Out: what happened, for the pull ledger.
     cache: &mut EdgeCache,
 ) -> Result<Response> {
+    let method = req.method();
+    let method = method.as_str();
     let settings = gate.settings();
     let incoming = header_pairs(req.headers().as_ref());
-    let use_cache = *cache == EdgeCache::Miss
-        && !incoming
-            .iter()
-            .any(|(n, _)| n.eq_ignore_ascii_case("range"));
+    // The gate's key: Tollgate's own URL (the zone's host, never the origin's) with exactly the
+    // path and query the origin is asked for. A range request bypasses the cache.
+    let cache_key = cache_key.filter(|_| {
+        *cache == EdgeCache::Miss
+            && !incoming
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("range"))
+    });
+    let use_cache = cache_key.is_some();
     if !use_cache {
         *cache = EdgeCache::Bypass;
     }
-    // The cache key is Tollgate's own URL (the zone's host), never the origin's.
-    let cache_key = format!(
-        "{}://{}{}",
-        public.scheme,
-        public.host,
-        Url::parse(target)?.path()
-    );
+    let cache_key = cache_key.unwrap_or_default();
     if use_cache {
         if let Ok(Some(hit)) = Cache::default().get(cache_key.as_str(), false).await {
             *cache = EdgeCache::Hit;

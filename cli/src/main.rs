@@ -6,6 +6,7 @@
 
 mod audit;
 mod explain;
+mod files;
 mod inspect;
 mod keys;
 mod logread;
@@ -202,6 +203,9 @@ enum UserCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
+    /// Revoke every refresh token of a user (those created before now) once synced, without
+    /// knowing them; passwords and API keys keep working.
+    RevokeRefresh { account: String },
     /// Disable a user: no new tokens, refresh tokens or API-key logins once synced.
     Disable { account: String },
     /// Enable a disabled user again.
@@ -467,6 +471,7 @@ fn run_user(policy: &PolicyArg, command: UserCommand) -> Result<String> {
             let pw = secrets::read_password(password.password_stdin, &account)?;
             users::passwd(path, &account, &pw, password.cost)
         }
+        UserCommand::RevokeRefresh { account } => users::revoke_refresh(path, &account, now()?),
         UserCommand::Disable { account } => users::set_disabled(path, &account, true),
         UserCommand::Enable { account } => users::set_disabled(path, &account, false),
         UserCommand::Delete { account } => users::delete(path, &account),

@@ -429,3 +429,56 @@ fn rotation_publishes_next_then_previous_then_nothing() {
     assert_eq!(kid("signing.key.pem"), next);
     assert_eq!(run(&["keys", "rotate", "retire", "--dir", d]).code, 1);
 }
+
+/// The second review: `keys generate --force` wrote the private key to a symlink's target, even a
+/// dangling one. Now a symlink at either path is replaced (with --force) or refused (without),
+/// never followed.
+#[cfg(unix)]
+#[test]
+fn generate_never_writes_through_a_symlink() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let victim = outside.join("victim");
+    fs::write(&victim, "keep me").unwrap();
+    let nowhere = outside.join("nowhere");
+    symlink(&victim, dir.path().join("k.key.pem")).unwrap();
+    symlink(&nowhere, dir.path().join("k.crt.pem")).unwrap();
+    let gen = |extra: &[&str]| {
+        let mut args = vec![
+            "keys",
+            "generate",
+            "--alg",
+            "es256",
+            "--out-dir",
+            d,
+            "--name",
+            "k",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // Without --force a symlink, dangling or not, is something that exists.
+    let r = gen(&[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    assert!(!nowhere.exists());
+    let r = gen(&["--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
+    assert!(!nowhere.exists(), "the dangling link's target was created");
+    let key = dir.path().join("k.key.pem");
+    let meta = key.symlink_metadata().unwrap();
+    assert!(meta.file_type().is_file(), "the link itself was replaced");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(fs::read_to_string(&key).unwrap().contains("PRIVATE KEY"));
+    // Only the two files (and the outside directory) are left: no temporary file behind.
+    let mut names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["k.crt.pem", "k.key.pem", "outside"]);
+}

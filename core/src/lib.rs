@@ -19,6 +19,7 @@ pub mod service;
 pub mod store;
 pub mod token;
 mod unique_keys;
+pub mod validate;
 
 #[cfg(test)]
 mod test_support;

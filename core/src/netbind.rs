@@ -11,7 +11,6 @@
 //! the country `request.cf.country`. Whatever is missing fails closed: a bound credential with no
 //! client address, or with countries but no country, is refused.
 
-use crate::protocol::{ErrorKind, HttpRequest, TokenError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
@@ -308,29 +307,6 @@ impl NetBinding {
 /// The check for an optional binding (most credentials have none).
 pub fn admit(binding: Option<&NetBinding>, client: ClientNet<'_>) -> Result<(), NetRefusal> {
     binding.map_or(Ok(()), |b| b.admits(client))
-}
-
-/// The token endpoint's answer to a refusal: 403 `denied`, saying why in the client's terms.
-pub fn refused(r: NetRefusal) -> TokenError {
-    TokenError::new(ErrorKind::Denied, r.to_string())
-}
-
-/// Where a token request comes from: `CF-Connecting-IP` and the shell's `request.cf.country`.
-pub fn client_of(req: &HttpRequest) -> ClientNet<'_> {
-    ClientNet {
-        ip: req.header("cf-connecting-ip"),
-        country: req.country.as_deref(),
-    }
-}
-
-/// At issuance: refuses a bound credential used from elsewhere, and returns the binding the
-/// issued token must carry (its `net` claim) so the proxy keeps enforcing it.
-pub fn issuance_check(
-    binding: Option<&NetBinding>,
-    req: &HttpRequest,
-) -> Result<Option<NetBinding>, TokenError> {
-    admit(binding, client_of(req)).map_err(refused)?;
-    Ok(binding.cloned())
 }
 
 #[cfg(test)]

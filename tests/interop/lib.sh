@@ -21,6 +21,7 @@
 #
 # Settings (environment):
 #   TI_TG_PORT (8787), TI_REG_PORT (5000)  preferred ports; a free one is chosen if taken
+#   TI_ISSUER_PORT (8791)  the token-oidc fixture issuer's preferred port
 #   TI_SKIP_PREPARE=1   do not run scripts/dev.sh --prepare-only (which runs setup and builds the
 #                       CLI); seed KV with the already built CLI and keys/ instead (fast reruns)
 #   KEEP_WORK=1         keep the work directory

@@ -91,7 +91,7 @@ check "the same token copied to $OTHER_IP is refused (403)" 403 \
   "$(status --interface "$OTHER_IP" -H "Authorization: Bearer $bound_token" "$TG/v2/org/app0/manifests/v1")"
 check "and on /v2/ too" 403 \
   "$(status --interface "$OTHER_IP" -H "Authorization: Bearer $bound_token" "$TG/v2/")"
-check "the key as a Basic password in the proxy from $OTHER_IP is refused" 401 \
+check "the key as a Basic password in the proxy from $OTHER_IP is refused (403, as a token)" 403 \
   "$(status --interface "$OTHER_IP" -u "ci-bot:$BOUND_KEY" "$TG/v2/org/app0/tags/list")"
 check "from 127.0.0.1 it is let through" 200 \
   "$(status -u "ci-bot:$BOUND_KEY" "$TG/v2/org/app0/tags/list")"
@@ -167,7 +167,7 @@ check_match "audit credential: its copied token refused in the proxy from $OTHER
 top="$("$CLI" audit --log "$LOG" top --limit 3 2>/dev/null)"
 check_match "audit top lists org/ledger" '^org/ledger ' "$top"
 refusals="$(grep '"event"' "$LOG" | "$CLI" audit refusals 2>/dev/null)"
-check_match "audit refusals (stdin): network refusals counted" '^proxy +net_network +2 ' "$refusals"
+check_match "audit refusals (stdin): network refusals counted (token x2, Basic x1)" '^proxy +net_network +3 ' "$refusals"
 check_match "audit refusals: the issuance refusals grouped as denied" '^token +denied +2 ' "$refusals"
 tg_section_done
 

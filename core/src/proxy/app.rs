@@ -2,39 +2,20 @@
 //! the token endpoint uses, so the two can never disagree about who may do what.
 
 use super::cache::VerifiedToken;
-use super::gate::{Authority, BasicGrant, BasicRejected, TokenRejected};
-use crate::netbind::{ClientNet, NetBinding, NetRefusal};
-use crate::protocol::ErrorKind;
-use crate::service::App;
+use super::gate::{Authority, BasicGrant};
+use crate::federation::Fetch;
+use crate::service::{App, AuthError, Rejected, RequestContext};
 use crate::store::Store;
 use crate::token::Access;
 
 /// Borrows the isolate's [`App`] for one proxied request.
 pub struct AppAuthority<'a> {
     app: &'a App,
-    /// `CF-Connecting-IP` (the per-address brute-force throttle of Basic credentials) and
-    /// `request.cf.country`: the client's network, for network-bound credentials.
-    client: ClientNet<'a>,
 }
 
 impl<'a> AppAuthority<'a> {
     pub fn new(app: &'a App) -> Self {
-        Self {
-            app,
-            client: ClientNet::default(),
-        }
-    }
-
-    /// The client's address (the worker passes `CF-Connecting-IP`).
-    pub fn with_client_ip(mut self, client_ip: Option<&'a str>) -> Self {
-        self.client.ip = client_ip;
-        self
-    }
-
-    /// The client's country (the worker passes `request.cf.country`).
-    pub fn with_country(mut self, country: Option<&'a str>) -> Self {
-        self.client.country = country;
-        self
+        Self { app }
     }
 }
 
@@ -44,11 +25,8 @@ impl Authority for AppAuthority<'_> {
         token: &str,
         audience: &str,
         now: u64,
-    ) -> Result<VerifiedToken, TokenRejected> {
-        let claims = self
-            .app
-            .verify_token(token, audience, now)
-            .map_err(|r| TokenRejected(r.as_str()))?;
+    ) -> Result<VerifiedToken, Rejected> {
+        let claims = self.app.verify_token(token, audience, now)?;
         Ok(VerifiedToken {
             subject: claims.sub,
             access: claims.access,
@@ -57,36 +35,18 @@ impl Authority for AppAuthority<'_> {
         })
     }
 
-    async fn grant_basic(
+    async fn grant_basic<S: Store, F: Fetch>(
         &self,
         authorization: &str,
         service: &str,
         requested: &[Access],
-        store: &impl Store,
-        now: u64,
-    ) -> Result<BasicGrant, BasicRejected> {
-        match self
+        ctx: &RequestContext<'_, S, F>,
+    ) -> Result<BasicGrant, AuthError> {
+        let (account, access) = self
             .app
-            .grant_basic(authorization, self.client, service, requested, store, now)
-            .await
-        {
-            Ok((account, access)) => Ok(BasicGrant { account, access }),
-            Err(e) => Err(match e.kind {
-                ErrorKind::TooManyRequests => BasicRejected::Throttled {
-                    retry_after: e.retry_after.unwrap_or(1),
-                },
-                ErrorKind::InvalidCredentials
-                | ErrorKind::InvalidGrant
-                | ErrorKind::InvalidClient
-                | ErrorKind::Denied => BasicRejected::InvalidCredentials,
-                ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge => BasicRejected::Malformed,
-                _ => BasicRejected::Unavailable(e.to_string()),
-            }),
-        }
-    }
-
-    fn admit_network(&self, net: Option<&NetBinding>) -> Result<(), NetRefusal> {
-        crate::netbind::admit(net, self.client)
+            .grant_basic(authorization, service, requested, ctx)
+            .await?;
+        Ok(BasicGrant { account, access })
     }
 }
 
@@ -162,14 +122,14 @@ mod tests {
     fn issue(app: &App, store: &MemoryStore, user: &str, pw: &str, query: &str) -> String {
         let req =
             HttpRequest::new("GET", "/token", query).with_header("authorization", &basic(user, pw));
-        let mut n = 0u8;
-        let mut rng = |buf: &mut [u8]| -> Result<(), RandomError> {
-            n = n.wrapping_add(1);
-            buf.fill(n);
+        let n = std::cell::Cell::new(0u8);
+        let rng = |buf: &mut [u8]| -> Result<(), RandomError> {
+            n.set(n.get().wrapping_add(1));
+            buf.fill(n.get());
             Ok(())
         };
-        let (resp, _) =
-            block_on(app.handle(&req, store, &crate::federation::NoFetch, NOW, &mut rng));
+        let ctx = RequestContext::new(store, &crate::federation::NoFetch, NOW, &rng);
+        let (resp, _) = block_on(app.handle(&req, &ctx));
         assert_eq!(
             resp.status,
             200,
@@ -200,9 +160,11 @@ mod tests {
             query: "",
             authorization: vec![auth],
             content_type: None,
+            header_count: 3,
             public: &public,
         };
-        block_on(gate.decide(&AppAuthority::new(app), &meta, store, NOW + 5))
+        let ctx = RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW + 5);
+        block_on(gate.decide(&AppAuthority::new(app), &meta, &ctx))
     }
 
     fn status(d: &Decision) -> u16 {
@@ -412,12 +374,13 @@ mod tests {
         )
         .with_header("authorization", &basic("alice", key))
         .with_header("cf-connecting-ip", "127.0.0.1");
-        let mut rng = |buf: &mut [u8]| -> Result<(), RandomError> {
+        let rng = |buf: &mut [u8]| -> Result<(), RandomError> {
             buf.fill(9);
             Ok(())
         };
-        let (resp, _) =
-            block_on(app.handle(&req, &store, &crate::federation::NoFetch, NOW, &mut rng));
+        let ctx = RequestContext::new(&store, &crate::federation::NoFetch, NOW, &rng)
+            .with_client_ip(Some("127.0.0.1"));
+        let (resp, _) = block_on(app.handle(&req, &ctx));
         assert_eq!(resp.status, 200);
         let token = resp.json_body().unwrap()["token"]
             .as_str()
@@ -435,10 +398,13 @@ mod tests {
                 query: "",
                 authorization: vec![auth.as_str()],
                 content_type: None,
+                header_count: 3,
                 public: &public,
             };
-            let authority = AppAuthority::new(&app).with_client_ip(ip);
-            block_on(gate.decide(&authority, &meta, &store, NOW + 5))
+            let ctx =
+                RequestContext::without_randomness(&store, &crate::federation::NoFetch, NOW + 5)
+                    .with_client_ip(ip);
+            block_on(gate.decide(&AppAuthority::new(&app), &meta, &ctx))
         };
         // First from its network (verified and cached), then the copy from elsewhere.
         assert_eq!(status(&from(Some("127.0.0.1"))), 200);
@@ -460,13 +426,24 @@ mod tests {
                 query: "",
                 authorization: vec![b.as_str()],
                 content_type: None,
+                header_count: 3,
                 public: &public,
             };
-            let authority = AppAuthority::new(&app).with_client_ip(Some(ip));
-            status(&block_on(gate.decide(&authority, &meta, &store, NOW + 5)))
+            let ctx =
+                RequestContext::without_randomness(&store, &crate::federation::NoFetch, NOW + 5)
+                    .with_client_ip(Some(ip));
+            block_on(gate.decide(&AppAuthority::new(&app), &meta, &ctx))
         };
-        assert_eq!(basic_from("127.0.0.1"), 200);
-        assert_eq!(basic_from("127.0.0.2"), 401);
+        assert_eq!(status(&basic_from("127.0.0.1")), 200);
+        // The same AuthError as the token endpoint's, rendered by the proxy: 403 DENIED with
+        // the refusal's code, not a challenge that would start a login loop.
+        match basic_from("127.0.0.2") {
+            Decision::Refuse { response, reason } => {
+                assert_eq!((response.status, reason), (403, "net_network"));
+                assert!(response.header("www-authenticate").is_none());
+            }
+            d => panic!("forwarded off its network: {d:?}"),
+        }
     }
 
     #[test]
@@ -491,9 +468,12 @@ mod tests {
                 query,
                 authorization: auth.iter().map(String::as_str).collect(),
                 content_type: None,
+                header_count: 3,
                 public: &public,
             };
-            block_on(gate.decide(&AppAuthority::new(&app), &meta, &store, NOW + 5))
+            let ctx =
+                RequestContext::without_randomness(&store, &crate::federation::NoFetch, NOW + 5);
+            block_on(gate.decide(&AppAuthority::new(&app), &meta, &ctx))
         };
         for auth in [format!("Bearer {tok}"), basic("bob", "bob-pw")] {
             match at("n=5&last=org%2Fa", vec![auth]) {
@@ -507,7 +487,8 @@ mod tests {
         assert_eq!(status(&at("n=abc", vec![format!("Bearer {tok}")])), 400);
         // No credentials: still the challenge, so clients fetch a token first.
         assert_eq!(status(&at("", vec![])), 401);
-        let v = block_on(app.pull_visibility("bob", "registry.local", &store, NOW)).unwrap();
+        let ctx = RequestContext::without_randomness(&store, &crate::federation::NoFetch, NOW);
+        let v = block_on(app.pull_visibility("bob", "registry.local", &ctx)).unwrap();
         assert!(v.may_pull("org/app") && !v.may_pull("other/app"));
     }
 }

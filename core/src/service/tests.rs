@@ -3,7 +3,6 @@
 //! suite re-checks every token with an independent verifier, `jose`).
 
 use super::*;
-use crate::netbind::ClientNet;
 use crate::store::{MemoryStore, StoreError};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -108,15 +107,38 @@ fn basic(user: &str, pw: &str) -> String {
 }
 
 /// Deterministic, distinct random bytes per call.
-fn counter_rng() -> impl FnMut(&mut [u8]) -> Result<(), RandomError> {
-    let mut n = 0u8;
+fn counter_rng() -> impl Fn(&mut [u8]) -> Result<(), RandomError> {
+    let n = std::cell::Cell::new(0u8);
     move |buf: &mut [u8]| {
-        n = n.wrapping_add(1);
+        n.set(n.get().wrapping_add(1));
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = n.wrapping_mul(31).wrapping_add(i as u8);
+            *b = n.get().wrapping_mul(31).wrapping_add(i as u8);
         }
         Ok(())
     }
+}
+
+/// Runs `req` as the worker does: the client address comes from `CF-Connecting-IP`.
+fn handle_with<S: Store, F: crate::federation::Fetch>(
+    app: &App,
+    store: &S,
+    fetch: &F,
+    req: &HttpRequest,
+    now: u64,
+    rng: Rng<'_>,
+) -> (HttpResponse, Option<AuditEvent>) {
+    let ctx = RequestContext::new(store, fetch, now, rng)
+        .with_client_ip(req.header("cf-connecting-ip"))
+        .with_country(req.country.as_deref());
+    block_on(app.handle(req, &ctx))
+}
+
+/// A context without a client address, for the proxy's checks.
+fn ctx_of<'a, S: Store>(
+    store: &'a S,
+    ip: Option<&'static str>,
+) -> RequestContext<'a, S, crate::federation::NoFetch> {
+    RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW).with_client_ip(ip)
 }
 
 fn run(app: &App, store: &impl Store, req: HttpRequest) -> (HttpResponse, Option<AuditEvent>) {
@@ -129,8 +151,8 @@ fn run_at(
     req: HttpRequest,
     now: u64,
 ) -> (HttpResponse, Option<AuditEvent>) {
-    let mut rng = counter_rng();
-    block_on(app.handle(&req, store, &crate::federation::NoFetch, now, &mut rng))
+    let rng = counter_rng();
+    handle_with(app, store, &crate::federation::NoFetch, &req, now, &rng)
 }
 
 use crate::test_support::block_on;
@@ -868,9 +890,9 @@ fn unstorable_refresh_token_fails_the_request() {
 #[test]
 fn rng_failure_issues_nothing() {
     let (app, s) = (app(), store());
-    let mut broken = |_: &mut [u8]| Err(RandomError);
+    let broken = |_: &mut [u8]| Err(RandomError);
     let req = get("service=registry.local");
-    let (r, ev) = block_on(app.handle(&req, &s, &crate::federation::NoFetch, NOW, &mut broken));
+    let (r, ev) = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &broken);
     assert_eq!(r.status, 500);
     assert_eq!(ev.unwrap().outcome, Outcome::Failed);
 }
@@ -878,10 +900,10 @@ fn rng_failure_issues_nothing() {
 #[test]
 fn jti_is_unique_per_token() {
     let (app, s) = (app(), store());
-    let mut rng = counter_rng();
+    let rng = counter_rng();
     let req = get("service=registry.local");
-    let a = block_on(app.handle(&req, &s, &crate::federation::NoFetch, NOW, &mut rng)).0;
-    let b = block_on(app.handle(&req, &s, &crate::federation::NoFetch, NOW, &mut rng)).0;
+    let a = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &rng).0;
+    let b = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &rng).0;
     let ja = verify(body(&a)["token"].as_str().unwrap())["jti"].clone();
     let jb = verify(body(&b)["token"].as_str().unwrap())["jti"].clone();
     assert_ne!(ja, jb);
@@ -1024,46 +1046,25 @@ fn grant_basic_matches_the_token_endpoint() {
         name: "org/a".into(),
         actions: vec!["push".into(), "pull".into()],
     }];
-    let (account, access) = block_on(app.grant_basic(
-        &basic("bob", "bob-pw"),
-        ClientNet::from_ip(None),
-        REG,
-        &want,
-        &s,
-        NOW,
-    ))
-    .unwrap();
+    let ctx = ctx_of(&s, None);
+    let (account, access) =
+        block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap();
     assert_eq!(account, "bob");
     assert_eq!(access[0].actions, ["pull"]);
-    let e = block_on(app.grant_basic(
-        &basic("bob", "nope"),
-        ClientNet::from_ip(None),
-        REG,
-        &want,
-        &s,
-        NOW,
-    ))
-    .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::InvalidCredentials);
-    let e = block_on(app.grant_basic("Basic ###", ClientNet::from_ip(None), REG, &want, &s, NOW))
-        .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    let e = block_on(app.grant_basic(&basic("bob", "nope"), REG, &want, &ctx)).unwrap_err();
+    assert!(matches!(e, AuthError::Rejected(_)), "{e:?}");
+    let e = block_on(app.grant_basic("Basic ###", REG, &want, &ctx)).unwrap_err();
+    assert!(matches!(e, AuthError::Malformed(_)), "{e:?}");
     // A fresh isolate (nothing cached) with failing storage: fail closed.
     let app = self::app();
     s.fail.set(true);
-    let e = block_on(app.grant_basic(
-        &basic("bob", "bob-pw"),
-        ClientNet::from_ip(None),
-        REG,
-        &want,
-        &s,
-        NOW,
-    ))
-    .unwrap_err();
-    assert!(e.kind.status() >= 500);
+    let e = block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap_err();
+    assert!(matches!(e, AuthError::Unavailable(_)), "{e:?}");
 }
 
 /// Brute-force throttle and cache-bound tests (own file: other work edits this one).
+mod authn_matrix;
 mod bounds;
 mod federation;
 mod netbind;
+mod refresh_binding;

@@ -2,10 +2,9 @@
 //! core/src/proxy/catalog.rs). Evaluated against the current `user:` record and ACL, not the
 //! token's `access` claim (which holds only what the token was asked for).
 
-use super::{records, App};
-use crate::credentials::UserRecord;
+use super::{authenticate, App, AuthError, RequestContext};
+use crate::federation::Fetch;
 use crate::policy::{Acl, Principal};
-use crate::protocol::{ErrorKind, TokenError};
 use crate::scope::{Scope, REPOSITORY};
 use crate::store::Store;
 use std::rc::Rc;
@@ -50,32 +49,21 @@ impl App {
     /// The visibility of `subject` (`""`: anonymous) on `service`. A subject without an enabled
     /// `user:` record (deleted, disabled, or a workload, whose claims a token does not carry)
     /// sees nothing. Storage errors and malformed records are errors: never a wider list.
-    pub async fn pull_visibility(
+    pub async fn pull_visibility<S: Store, F: Fetch>(
         &self,
         subject: &str,
         service: &str,
-        store: &impl Store,
-        now: u64,
-    ) -> Result<PullVisibility, TokenError> {
-        let acl = records::acl(self, store, now).await?;
+        ctx: &RequestContext<'_, S, F>,
+    ) -> Result<PullVisibility, AuthError> {
+        // The same cached, validated ACL and `user:` record reads as authentication.
+        let acl = authenticate::acl(self, ctx).await?;
         let principal = if subject.is_empty() {
             Some(Principal::anonymous())
         } else {
-            let text = store.get(&format!("user:{subject}")).await.map_err(|e| {
-                TokenError::new(
-                    ErrorKind::Unavailable,
-                    format!("user record unreadable: {e}"),
-                )
-            })?;
-            match text {
-                None => None,
-                Some(t) => {
-                    let u = UserRecord::from_json(&t).map_err(|e| {
-                        TokenError::new(ErrorKind::ServerError, format!("user record: {e}"))
-                    })?;
-                    (!u.disabled).then(|| Principal::user(subject, &u.groups, &u.labels))
-                }
-            }
+            authenticate::user(self, ctx, subject)
+                .await?
+                .filter(|u| !u.disabled)
+                .map(|u| Principal::user(subject, &u.groups, &u.labels))
         };
         Ok(PullVisibility {
             acl,
@@ -89,6 +77,7 @@ impl App {
 mod tests {
     use super::*;
     use crate::config::Settings;
+    use crate::federation::NoFetch;
     use crate::store::MemoryStore;
     use crate::test_support::block_on;
     use serde_json::json;
@@ -128,7 +117,10 @@ mod tests {
                 .to_string(),
             ),
         ]);
-        let v = |s: &str| block_on(app.pull_visibility(s, "registry.local", &store, 1)).unwrap();
+        let v = |s: &str| {
+            let ctx = RequestContext::without_randomness(&store, &NoFetch, 1);
+            block_on(app.pull_visibility(s, "registry.local", &ctx)).unwrap()
+        };
         let bob = v("bob");
         assert!(bob.may_pull("org/app") && bob.may_pull("public/x"));
         assert!(!bob.may_pull("org/secret1") && !bob.may_pull("other/x"));
@@ -142,6 +134,7 @@ mod tests {
         );
         assert!(v("ghost").sees_nothing() && !v("").sees_nothing() && !bob.sees_nothing());
         store.fail.set(true);
-        assert!(block_on(app.pull_visibility("bob", "registry.local", &store, 100_000)).is_err());
+        let ctx = RequestContext::without_randomness(&store, &NoFetch, 100_000);
+        assert!(block_on(app.pull_visibility("bob", "registry.local", &ctx)).is_err());
     }
 }

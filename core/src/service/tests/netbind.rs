@@ -56,6 +56,15 @@ fn bound_key_is_refused_from_elsewhere_and_its_token_carries_the_binding() {
         let ev = ev.unwrap();
         assert_eq!(ev.outcome, Outcome::Refused);
         assert!(ev.jti.is_none() && ev.granted.is_empty());
+        // The refused line still names the (genuine) credential: `tollgate audit credential`.
+        assert_eq!(
+            (
+                ev.account.as_deref(),
+                ev.credential,
+                ev.credential_name.as_deref()
+            ),
+            (Some("ci-bot"), Some("api_key"), Some("ci"))
+        );
     }
     // An unbound credential's token has no `net` claim at all.
     let (r, _) = run(
@@ -121,20 +130,19 @@ fn the_proxys_basic_check_refuses_a_bound_key_from_elsewhere() {
         actions: vec!["pull".into()],
     }];
     let grant = |ip: &'static str| {
-        block_on(app.grant_basic(
-            &basic("ci-bot", CI_KEY),
-            ClientNet {
-                ip: Some(ip),
-                country: None,
-            },
-            REG,
-            &want,
-            &s,
-            NOW,
-        ))
+        let ctx = ctx_of(&s, Some(ip));
+        block_on(app.grant_basic(&basic("ci-bot", CI_KEY), REG, &want, &ctx))
     };
     assert_eq!(grant("127.0.0.1").unwrap().1[0].actions, ["pull"]);
-    assert_eq!(grant("127.0.0.2").unwrap_err().kind, ErrorKind::Denied);
+    assert_eq!(
+        grant("127.0.0.2").unwrap_err(),
+        AuthError::Network {
+            refusal: crate::netbind::NetRefusal::Network("127.0.0.2".parse().unwrap()),
+            account: "ci-bot".into(),
+            via: "api_key",
+            key_name: Some("ci".into()),
+        }
+    );
 }
 
 #[test]
