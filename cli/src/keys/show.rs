@@ -5,10 +5,11 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 use x509_cert::der::EncodePem;
 
 use super::material::{read_pem_items, Alg, PemItem};
+use tollgate_core::token::{self as core_token, KidFormat};
 
 fn read(path: &Path) -> Result<Vec<PemItem>> {
     let text =
@@ -88,18 +89,45 @@ pub fn show(path: &Path, env: Option<&str>) -> Result<String> {
     Ok(out)
 }
 
-/// An RFC 7517 JWK Set of every key or certificate in `paths`, without duplicates.
-pub fn jwks(paths: &[impl AsRef<Path>]) -> Result<Value> {
-    let mut keys: Vec<Value> = Vec::new();
+/// An RFC 7517 JWK Set of every key or certificate in `paths`, without duplicates, each key
+/// listed once per kid format in `formats` (registry 3.x's `jwks` file finds a token's key by
+/// its `kid` alone, so the set must hold the form the tokens carry).
+pub fn jwks(paths: &[impl AsRef<Path>], formats: &[KidFormat]) -> Result<Value> {
+    let mut keys: Vec<core_token::PublicKey> = Vec::new();
     for path in paths {
         for item in read(path.as_ref())? {
-            let jwk = item.public_key().jwk();
-            if !keys.iter().any(|k| k["kid"] == jwk["kid"]) {
-                keys.push(jwk);
+            let key = item.public_key().0;
+            if !keys.contains(&key) {
+                keys.push(key);
             }
         }
     }
-    Ok(json!({ "keys": keys }))
+    Ok(core_token::jwks_with_kids(&keys, formats))
+}
+
+/// Writes `text` to `path` through a new file beside it and a rename, so a registry (re)starting
+/// meanwhile reads the old set or the new one, never half a file; an existing symlink at `path`
+/// is replaced, not followed.
+pub fn write_public(path: &Path, text: &str) -> Result<()> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("--out {}: not a file name", path.display()))?;
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("--out {}: writing it failed", path.display()));
+    }
+    Ok(())
 }
 
 /// The certificates of `paths` joined into one PEM bundle (registry rootcertbundle, PUBLISHED_KEYS).
