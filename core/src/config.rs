@@ -234,7 +234,7 @@ impl Settings {
         }
         let published_keys_pem = read("PUBLISHED_KEYS");
         let token_headers = crate::token::HeaderSettings::from_vars(
-            &read,
+            read,
             &services,
             &rs256_services,
             signing_cert_pem.is_some(),

@@ -164,7 +164,7 @@ yRZocPZXeDNMyNB12tjlImhxEPoYMVJyJmjJVstTOIUlqQ5zGs2lnsbnjQ==
         assert_eq!(jwk_thumbprint(&key), EC_THUMBPRINT);
         assert_eq!(KidFormat::Thumbprint.kid(&key), EC_THUMBPRINT);
         let set = jwks_with_kids(
-            &[key.clone()],
+            std::slice::from_ref(&key),
             &[KidFormat::Libtrust, KidFormat::Thumbprint],
         );
         let kids: Vec<&str> = set["keys"]
