@@ -42,12 +42,14 @@ TI_ISSUER="tollgate-dev"
 # each with the token header that mode needs (README "Pointing a registry at Tollgate"):
 # rootcertbundle + x5c; rootcertbundle + kid only (RFC 7638 thumbprint); a jwks file, kid only.
 # registry.local keeps the default header (libtrust kid + x5c) that docker-registry 2.8 reads.
+# TI_TOKEN_KID= TI_TOKEN_X5C= (set, empty) runs everything with the default header: the negative
+# control, under which token-registries must fail for v3-kid and v3-jwks.
 TI_V3_X5C_SERVICE="v3-x5c.local"
 TI_V3_KID_SERVICE="v3-kid.local"
 TI_V3_JWKS_SERVICE="v3-jwks.local"
 TI_SERVICES="registry.local chartmuseum.local $TI_V3_X5C_SERVICE $TI_V3_KID_SERVICE $TI_V3_JWKS_SERVICE"
-TI_TOKEN_KID="$TI_V3_X5C_SERVICE=thumbprint $TI_V3_KID_SERVICE=thumbprint $TI_V3_JWKS_SERVICE=thumbprint"
-TI_TOKEN_X5C="$TI_V3_KID_SERVICE=off $TI_V3_JWKS_SERVICE=off"
+TI_TOKEN_KID="${TI_TOKEN_KID-$TI_V3_X5C_SERVICE=thumbprint $TI_V3_KID_SERVICE=thumbprint $TI_V3_JWKS_SERVICE=thumbprint}"
+TI_TOKEN_X5C="${TI_TOKEN_X5C-$TI_V3_KID_SERVICE=off $TI_V3_JWKS_SERVICE=off}"
 
 # Demo credentials (policy/demo.toml; see policy/README.md). Public, demo only.
 TI_ADMIN="admin:admin-demo-pass"     # everything, incl. registry:catalog:*
