@@ -40,21 +40,24 @@ fn required_members(key: &PublicKey) -> Vec<(&'static str, String)> {
 /// whether or not serde_json keeps insertion order, and their values (base64url, `EC`,
 /// `P-256`, `RSA`) need no escaping.
 pub fn jwk_thumbprint(key: &PublicKey) -> String {
-    let members: Map<String, Value> = required_members(key)
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v)))
-        .collect();
     // Serializing a map of strings cannot fail; an empty input would match no registry's kid.
-    let canonical = serde_json::to_vec(&members).unwrap_or_default();
+    let canonical = serde_json::to_vec(&members(key)).unwrap_or_default();
     URL_SAFE_NO_PAD.encode(Sha256::digest(&canonical))
+}
+
+/// The required members as a JSON object. Inserted one by one: collecting into a `Map` sorts
+/// through the standard library's stable sort, which cost the worker 2 KB gzip.
+fn members(key: &PublicKey) -> Map<String, Value> {
+    let mut members = Map::new();
+    for (k, v) in required_members(key) {
+        members.insert(k.to_string(), Value::String(v));
+    }
+    members
 }
 
 /// One JWK (RFC 7518 6.2 / 6.3) with `kid`, `alg` and `use: "sig"`.
 pub fn jwk_with_kid(key: &PublicKey, kid: String) -> Value {
-    let mut members: Map<String, Value> = required_members(key)
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v)))
-        .collect();
+    let mut members = members(key);
     members.insert("kid".into(), Value::String(kid));
     members.insert("alg".into(), key.algorithm().as_str().into());
     members.insert("use".into(), "sig".into());
@@ -75,10 +78,12 @@ pub fn jwks(keys: &[PublicKey]) -> Value {
 /// registry that looks a token's `kid` up in the set (3.x's `jwks` file) finds the key under
 /// whichever form the token carries.
 pub fn jwks_with_kids(keys: &[PublicKey], formats: &[KidFormat]) -> Value {
-    let entries: Vec<Value> = keys
-        .iter()
-        .flat_map(|key| formats.iter().map(|f| jwk_with_kid(key, f.kid(key))))
-        .collect();
+    let mut entries = Vec::with_capacity(keys.len() * formats.len());
+    for key in keys {
+        for format in formats {
+            entries.push(jwk_with_kid(key, format.kid(key)));
+        }
+    }
     json!({ "keys": entries })
 }
 

@@ -80,10 +80,10 @@ pub struct VerifiedJwt<'k> {
 /// leaf's public key if it is among `keys`.
 fn find_key<'k>(
     keys: &'k [PublicKey],
-    by_kid: impl Fn(&str) -> Option<&'k PublicKey>,
+    by_kid: &dyn Fn(&str) -> Option<&'k PublicKey>,
     header: &jwt_compact::Header<X5cHeader>,
 ) -> Option<&'k PublicKey> {
-    if let Some(key) = header.key_id.as_deref().and_then(&by_kid) {
+    if let Some(key) = header.key_id.as_deref().and_then(by_kid) {
         return Some(key);
     }
     let leaf = header.other_fields.x5c.as_ref()?.first()?;
@@ -123,7 +123,7 @@ pub fn verify_jwt_with_keys<'k>(
     }
     let libtrust: Vec<String> = keys.iter().map(PublicKey::kid).collect();
     let thumbprints: Vec<String> = keys.iter().map(jwk_thumbprint).collect();
-    verify_jwt(token, keys, |kid| {
+    verify_jwt(token, keys, &|kid| {
         key_by_kid(keys, &libtrust, &thumbprints, kid)
     })
 }
@@ -135,7 +135,7 @@ pub fn verify_jwt_with_kids<'k>(
     keys: &'k [PublicKey],
     kids: &[String],
 ) -> Result<VerifiedJwt<'k>, VerifyError> {
-    verify_jwt(token, keys, |kid| {
+    verify_jwt(token, keys, &|kid| {
         keys.iter()
             .zip(kids)
             .find(|(_, id)| *id == kid)
@@ -143,10 +143,12 @@ pub fn verify_jwt_with_kids<'k>(
     })
 }
 
+/// The verification itself; `by_kid` is a trait object so this large body is compiled once,
+/// not once per caller (the worker's size budget).
 fn verify_jwt<'k>(
     token: &str,
     keys: &'k [PublicKey],
-    by_kid: impl Fn(&str) -> Option<&'k PublicKey>,
+    by_kid: &dyn Fn(&str) -> Option<&'k PublicKey>,
 ) -> Result<VerifiedJwt<'k>, VerifyError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::TooLarge);
@@ -243,7 +245,7 @@ impl Verifier {
 
     /// Signature first, then `iss`, `aud`, `exp` (now <= exp + leeway), `nbf` (now + leeway >= nbf).
     pub fn verify(&self, token: &str, now: u64) -> Result<RegistryClaims, VerifyError> {
-        let verified = verify_jwt(token, &self.keys, |kid| {
+        let verified = verify_jwt(token, &self.keys, &|kid| {
             key_by_kid(&self.keys, &self.kids, &self.thumbprints, kid)
         })?;
         let wire: WireClaims =
