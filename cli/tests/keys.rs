@@ -263,6 +263,9 @@ fn show_certificate_matches_golden_output() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains(ES256_KID));
+    assert!(r
+        .stdout
+        .contains(&format!("thumbprint: {ES256_THUMBPRINT}")));
     common::golden("keys-show-es256-cert.txt", &r.stdout);
     let r = run_in(Some(&fixtures), &["keys", "show", "rs256.pub.pem"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

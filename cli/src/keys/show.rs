@@ -51,6 +51,11 @@ pub fn show(path: &Path, env: Option<&str>) -> Result<String> {
             if alg == Alg::Es256 { "P-256" } else { "RSA" }
         )?;
         writeln!(out, "kid:        {}", public.libtrust_kid())?;
+        writeln!(
+            out,
+            "thumbprint: {}  (RFC 7638: the kid registry 3.x looks up; TOKEN_KID=thumbprint)",
+            public.thumbprint()
+        )?;
         if let PemItem::Certificate { cert, .. } = item {
             let tbs = cert.tbs_certificate();
             writeln!(out, "subject:    {}", tbs.subject())?;
