@@ -267,7 +267,7 @@ async fn issue<S: Store, F: Fetch>(
         jti: jti.clone(),
         access: access.clone(),
     };
-    let token = app.keys.sign(app.settings.is_rs256(&service), &claims)?;
+    let token = app.keys.sign(&service, &claims)?;
     ev.jti = Some(jti);
 
     let issued = Issued {
