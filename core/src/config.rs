@@ -103,8 +103,10 @@ pub struct Settings {
     pub realm: Option<String>,
     /// `SIGNING_KEY`: PKCS#8 PEM of the P-256 key (ES256).
     pub signing_key_pem: String,
-    /// `SIGNING_CERT`: optional PEM certificate of that key, sent as `x5c`.
+    /// `SIGNING_CERT`: optional PEM certificate of that key, sent as `x5c` (see `token_headers`).
     pub signing_cert_pem: Option<String>,
+    /// `TOKEN_KID`, `TOKEN_X5C`: each service's token header (kid format, x5c or not).
+    pub token_headers: crate::token::HeaderSettings,
     /// `RSA_SIGNING_KEY`: PKCS#8 PEM RSA key, required iff `rs256_services` is not empty.
     pub rsa_signing_key_pem: Option<String>,
     /// `PUBLISHED_KEYS`: optional PEM bundle of extra certificates / public keys (rotation).
@@ -129,6 +131,7 @@ impl fmt::Debug for Settings {
                 "signing_cert_pem",
                 &redacted(self.signing_cert_pem.is_some()),
             )
+            .field("token_headers", &self.token_headers)
             .field(
                 "rsa_signing_key_pem",
                 &redacted(self.rsa_signing_key_pem.is_some()),
@@ -248,6 +251,12 @@ impl Settings {
             ));
         }
         let published_keys_pem = read("PUBLISHED_KEYS");
+        let token_headers = crate::token::HeaderSettings::from_vars(
+            read,
+            &services,
+            &rs256_services,
+            signing_cert_pem.is_some(),
+        )?;
 
         Ok(Settings {
             issuer,
@@ -261,6 +270,7 @@ impl Settings {
             realm,
             signing_key_pem,
             signing_cert_pem,
+            token_headers,
             rsa_signing_key_pem,
             published_keys_pem,
         })

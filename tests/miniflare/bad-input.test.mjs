@@ -539,6 +539,11 @@ describe("bearer tokens at the proxy", () => {
       (i) => signers.es256(i, ATTACKER_PEM)), "unknown_key"],
     "no kid, our x5c, signed by the attacker": [(r) => jwt({ alg: "ES256", typ: "JWT", x5c: [certB64(keys.es256.certPem)] }, claims(r),
       (i) => signers.es256(i, ATTACKER_PEM)), "bad_signature"],
+    // Issue 12's outside attack tried these too (refused then, kept as regression rows).
+    "jku to an attacker's key set, signed by the attacker under our kid": [(r) => jwt(esHeader({ jku: "https://attacker.example/jwks.json" }),
+      claims(r), (i) => signers.es256(i, ATTACKER_PEM)), "bad_signature"],
+    "embedded jwk of the attacker's key, no kid": [(r) => jwt({ alg: "ES256", typ: "JWT", jwk: ATTACKER.publicKey.export({ format: "jwk" }) },
+      claims(r), (i) => signers.es256(i, ATTACKER_PEM)), "unknown_key"],
     "x5c that is not base64": [(r) => jwt({ alg: "ES256", typ: "JWT", x5c: ["%%%"] }, claims(r)), "unknown_key"],
     "another audience": [(r) => jwt(esHeader(), claims(r, { aud: "other.service" })), "wrong_audience"],
     "aud as an array": [(r) => jwt(esHeader(), claims(r, { aud: [SERVICE] })), /wrong_audience|malformed/],

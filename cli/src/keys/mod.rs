@@ -166,6 +166,32 @@ fn extra_certificates(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     Ok(found)
 }
 
+/// Every NAME.crt.pem in `dir`, the active `signing.crt.pem` first, the rest by name.
+pub fn certificates_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let active = cert_path(dir, "signing");
+    if active.exists() {
+        files.push(active);
+    }
+    let mut rest: Vec<PathBuf> = extra_certificates(dir)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let rsa = cert_path(dir, "rsa-signing");
+    if rsa.exists() {
+        rest.push(rsa);
+    }
+    rest.sort();
+    files.extend(rest);
+    if files.is_empty() {
+        bail!(
+            "--dir {}: holds no NAME.crt.pem (tollgate keys generate writes them)",
+            dir.display()
+        );
+    }
+    Ok(files)
+}
+
 fn check_cert_matches(cert: &str, path: &Path, key: &PrivateKey) -> Result<()> {
     let items = read_pem_items(cert, &path.display().to_string())?;
     let want = key.public_key().libtrust_kid();

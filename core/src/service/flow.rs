@@ -286,7 +286,7 @@ async fn issue<S: Store, F: Fetch>(
         access: access.clone(),
         net,
     };
-    let token = app.keys.sign(app.settings.is_rs256(&service), &claims)?;
+    let token = app.keys.sign(&service, &claims)?;
     ev.jti = Some(jti);
 
     let issued = Issued {

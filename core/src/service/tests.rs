@@ -963,6 +963,88 @@ fn no_cert_no_x5c() {
         .contains("SIGNING_CERT"));
 }
 
+/// One isolate serving docker-registry 2.8 (`registry.local`: libtrust kid + x5c, the default)
+/// and registry 3.x in its key modes: rootcertbundle with a thumbprint kid only (`v3-kid`),
+/// a `jwks` file (kid only, libtrust here), and x5c with a thumbprint kid (`v3-x5c`).
+#[test]
+fn per_service_token_headers() {
+    let mut v = vars();
+    v.insert("SERVICES", format!("{REG} {CHARTS} v3-kid v3-jwks v3-x5c"));
+    v.insert("TOKEN_KID", "v3-kid=thumbprint v3-x5c=thumbprint".into());
+    v.insert("TOKEN_X5C", "v3-kid=off v3-jwks=off".into());
+    let (app, s) = (app_with(v), store());
+    let es = crate::token::SigningKey::from_pkcs8_pem(ES256_KEY)
+        .unwrap()
+        .public_key();
+    let (libtrust, thumbprint) = (es.kid(), crate::token::jwk_thumbprint(&es));
+    for (service, kid, x5c) in [
+        (REG, &libtrust, true),
+        ("v3-kid", &thumbprint, false),
+        ("v3-jwks", &libtrust, false),
+        ("v3-x5c", &thumbprint, true),
+    ] {
+        let (r, _) = run(
+            &app,
+            &s,
+            get(&format!("service={service}&scope=repository:org/a:pull"))
+                .with_header("authorization", &basic("bob", "bob-pw")),
+        );
+        let token = body(&r)["token"].as_str().unwrap().to_string();
+        let (h, _) = segments(&token);
+        assert_eq!(h["kid"].as_str(), Some(kid.as_str()), "{service}");
+        assert_eq!(h.get("x5c").is_some(), x5c, "{service}");
+        assert_eq!(verify(&token)["aud"], service);
+        // The proxy's verifier finds the key under either kid form.
+        assert_eq!(app.verify_token(&token, service, NOW).unwrap().sub, "bob");
+    }
+    // The JWKS lists every key under both kid forms now in use.
+    let (r, _) = run(
+        &app,
+        &s,
+        HttpRequest::new("GET", "/.well-known/jwks.json", ""),
+    );
+    let jwks = body(&r);
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 6, "3 keys x 2 kid forms: {jwks}");
+    assert_eq!(&kids[..2], [libtrust.as_str(), thumbprint.as_str()]);
+    // The RS256 service (ChartMuseum) keeps its own signer: libtrust kid, never x5c.
+    let (r, _) = run(
+        &app,
+        &s,
+        HttpRequest::new(
+            "POST",
+            "/oauth/token",
+            "grant_type=client_credentials&scope=artifact-repository:org1/r:pull",
+        )
+        .with_header("authorization", &format!("Bearer {CHART_KEY}")),
+    );
+    let (h, _) = segments(body(&r)["access_token"].as_str().unwrap());
+    assert_eq!((h["alg"].as_str(), h.get("x5c")), (Some("RS256"), None));
+}
+
+#[test]
+fn token_header_settings_are_checked_at_startup() {
+    let mut v = vars();
+    v.remove("SIGNING_CERT");
+    v.insert("TOKEN_X5C", "on".into());
+    let e = Settings::from_vars(|k| v.get(k).cloned()).unwrap_err();
+    assert_eq!(e.setting, "TOKEN_X5C");
+    let r = config_error_response(&e);
+    let msg = body(&r)["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("TOKEN_X5C") && msg.contains("SIGNING_CERT"),
+        "{msg}"
+    );
+}
+
 // ---------------------------------------------------------------- proxy seams
 
 #[test]
