@@ -375,7 +375,11 @@ fn jwks_out_writes_the_file_a_registry_reads() {
     let missing = dir.path().join("no/such/dir/jwks.json");
     let r = run(&["keys", "jwks", &es, "--out", missing.to_str().unwrap()]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("creating a temporary file"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("creating a temporary file"),
+        "{}",
+        r.stderr
+    );
     let empty = dir.path().join("empty");
     fs::create_dir(&empty).unwrap();
     let r = run(&["keys", "jwks", "--dir", empty.to_str().unwrap()]);
