@@ -405,6 +405,22 @@ impl Acl {
         }
     }
 
+    /// Rules that can apply to `principal` on `service` whatever the resource (their principal
+    /// and service conditions hold), with their index: the sign-in page's "what you may do".
+    pub fn rules_for(&self, principal: &Principal, service: &str) -> Vec<(usize, &Rule)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                principal_matches(&r.matcher, principal)
+                    && r.matcher
+                        .service
+                        .as_ref()
+                        .is_none_or(|p| glob_match(p, service))
+            })
+            .collect()
+    }
+
     /// The `access` claim: one entry per scope that got at least one action.
     pub fn authorize(
         &self,

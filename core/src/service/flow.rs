@@ -229,11 +229,12 @@ async fn issue(
     // A refresh token for offline requests of an authenticated user; a refresh grant keeps using
     // the token it presented (no rotation: docker keeps the one it stored at login). Workloads
     // never get one: their identity token is short-lived on purpose, and a refresh token would
-    // outlive it.
+    // outlive it. ---- SIGN-IN HOOK (issue 14) ----: nor do personal credentials, so revoking
+    // one on the sign-in page ends every login made with it (docker keeps using the credential).
     let wants_refresh =
         treq.offline && matches!(treq.grant, Grant::Header | Grant::Password { .. });
     let refresh_token = match (&who, wants_refresh) {
-        (Some(a), true) if a.identity.is_none() => {
+        (Some(a), true) if a.identity.is_none() && a.via != "personal" => {
             let secret = random_bytes::<32>(&mut rng)?;
             let rt = records::mint_refresh(
                 app,

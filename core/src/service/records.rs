@@ -343,6 +343,10 @@ async fn api_key_login(
     kind: ErrorKind,
     now: u64,
 ) -> Result<Authenticated, TokenError> {
+    // ---- SIGN-IN HOOK (issue 14) ----: personal credentials from the sign-in page (`tgp_`).
+    if crate::signin::credentials::is_personal(key) {
+        return personal_login(app, store, key, expected, kind, now).await;
+    }
     let unknown = || TokenError::new(kind, "unknown or revoked API key");
     if !key.starts_with(API_KEY_PREFIX) {
         return Err(unknown());
@@ -379,6 +383,41 @@ async fn api_key_login(
         ));
     }
     Ok(Authenticated::user(account, user, "api_key"))
+}
+
+/// ---- SIGN-IN HOOK (issue 14) ----
+/// A personal credential made on the sign-in page: `personal:<digest>` (never cached, so a revoke
+/// takes effect as soon as KV has propagated the delete), owned by `expected` when a username
+/// came with it. Its account needs no `user:` record, but one that exists and is disabled blocks
+/// it; the record's IdP groups (and the user record's groups and labels) reach the ACL.
+async fn personal_login(
+    app: &App,
+    store: &impl Store,
+    key: &str,
+    expected: Option<&str>,
+    kind: ErrorKind,
+    now: u64,
+) -> Result<Authenticated, TokenError> {
+    use crate::signin::credentials::{login_user, parse_record, record_key};
+    let Some(text) = store
+        .get(&record_key(&secret_digest(key)))
+        .await
+        .map_err(unavailable)?
+    else {
+        return Err(TokenError::new(
+            kind,
+            "unknown, expired or revoked credential: make a new one on the sign-in page",
+        ));
+    };
+    let record = parse_record(&text).map_err(|e| malformed("personal credential record", e))?;
+    let local = user(app, store, &record.account, now).await?;
+    let merged = login_user(&record, local.as_deref(), expected, now)
+        .map_err(|m| TokenError::new(kind, m))?;
+    Ok(Authenticated::user(
+        record.account,
+        Rc::new(merged),
+        "personal",
+    ))
 }
 
 /// A refresh token, checked against its record (never cached) and the user.
