@@ -39,9 +39,21 @@ fn sh(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// `2026-12-05 21:10 UTC`. Through the date's fields rather than chrono's `format`, whose
+/// format-string machinery costs several KB of wasm.
 pub fn date(t: u64) -> String {
+    use chrono::{Datelike as _, Timelike as _};
     chrono::DateTime::from_timestamp(t as i64, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .map(|d| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                d.year(),
+                d.month(),
+                d.day(),
+                d.hour(),
+                d.minute()
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -245,5 +257,6 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
         assert_eq!(sh("it's"), r"'it'\''s'");
+        assert_eq!(date(1_764_966_600), "2025-12-05 20:30 UTC");
     }
 }
