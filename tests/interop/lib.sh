@@ -318,6 +318,7 @@ ti_prepare_tollgate() {
 ti_tg_starts() { cat "$TI_WORK/tollgate.starts" 2>/dev/null || echo 0; }
 ti_tg_log() { printf '%s/tollgate-%s.log\n' "$TI_WORK" "$(ti_tg_starts)"; }
 
+# ti_start_tollgate [WRANGLER_ARGS...]: extra arguments (e.g. --var NAME:VALUE) go to wrangler dev.
 ti_start_tollgate() {
   local n
   n=$(( $(ti_tg_starts) + 1 ))
@@ -326,7 +327,7 @@ ti_start_tollgate() {
   HOME="$TI_REAL_HOME" PORT="$TI_TG_PORT" TG_PERSIST_DIR="$TI_WORK/state" TG_PIDFILE="$TI_WORK/tollgate.pid" \
     TG_LOGFILE="$log" TG_START_TIMEOUT="${TG_START_TIMEOUT:-120}" \
     bash "$TG_ROOT/scripts/serve.sh" start -- --config "$TI_WORK/worker/wrangler.toml" \
-    --var "REALM:$TI_TG/token" >"$TI_WORK/serve-$n.log" 2>&1 \
+    --var "REALM:$TI_TG/token" "$@" >"$TI_WORK/serve-$n.log" 2>&1 \
     || { cat "$TI_WORK/serve-$n.log" >&2; tg_die "Tollgate did not start"; }
 }
 
@@ -337,7 +338,7 @@ ti_stop_tollgate() {
 
 ti_restart_tollgate() {
   ti_stop_tollgate
-  ti_start_tollgate
+  ti_start_tollgate "$@"
 }
 
 # ti_kv SUBCMD ARGS...: `wrangler kv key SUBCMD` on the running Tollgate's local KV (list, get,
