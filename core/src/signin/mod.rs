@@ -219,6 +219,16 @@ impl SignIn {
         set_cookie(LOGIN_COOKIE, value, "/login", max_age, self.secure())
     }
 
+    /// Whether a form's `Origin` is this site: `SIGNIN_URL`, or the request's own host (a proxy in
+    /// front, such as `wrangler dev`'s, rewrites Host and Origin alike). A cross-site form's Origin
+    /// names the other site and matches neither.
+    fn same_origin(&self, req: &HttpRequest, origin: &str) -> bool {
+        origin == self.settings.base_url
+            || origin
+                .split_once("://")
+                .is_some_and(|(_, host)| req.header("host") == Some(host))
+    }
+
     fn session(&self, req: &HttpRequest, now: u64) -> Option<Session> {
         let raw = cookie(req.header("cookie"), self.session_cookie_name())?;
         let s: Session = self.sealer.open(Purpose::Session, raw)?;
@@ -633,12 +643,24 @@ impl SignIn {
         let form = std::str::from_utf8(&req.body).unwrap_or("");
         let origin_ok = req
             .header("origin")
-            .is_none_or(|o| o == self.settings.base_url);
+            .is_none_or(|o| self.same_origin(req, o));
         let csrf_ok = param(form, "csrf").is_some_and(|t| self.sealer.csrf_ok(&s.sid, &t));
         if !origin_ok || !csrf_ok || req.body_too_large {
             return (
                 html(403, page::message("Refused", "This form did not come from your account page (CSRF check failed). Reload the page and try again.", Some(("/account", "Your account")))),
-                Some(format!("signin form refused: CSRF check failed for {}", s.a)),
+                Some(format!(
+                    "signin form refused for {}: {}",
+                    s.a,
+                    if origin_ok {
+                        "CSRF token missing or wrong".to_string()
+                    } else {
+                        format!(
+                            "Origin {} is neither SIGNIN_URL nor this host ({})",
+                            shown(req.header("origin").unwrap_or("")),
+                            shown(req.header("host").unwrap_or("no Host header"))
+                        )
+                    }
+                )),
             );
         }
         match req.path.as_str() {

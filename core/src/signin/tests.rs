@@ -596,12 +596,29 @@ fn forms_need_the_sessions_csrf_token_and_origin() {
             .with_body(format!("csrf={csrf}").into_bytes()),
     );
     assert_eq!(r.status, 403, "cross-origin post");
-    assert!(w
-        .store
-        .data
-        .borrow()
-        .keys()
-        .all(|k| !k.starts_with("personal:")));
+    assert!(
+        w.store
+            .data
+            .borrow()
+            .keys()
+            .all(|k| !k.starts_with("personal:")),
+        "nothing made"
+    );
+    // Behind a proxy that rewrites Host and Origin alike (wrangler dev), the same site still posts;
+    // another site with our Host does not.
+    for (origin, host, want) in [
+        ("http://127.0.0.1:40001", "127.0.0.1:40001", 200),
+        ("https://evil.example", "127.0.0.1:40001", 403),
+    ] {
+        let (r, _) = w.run(
+            HttpRequest::new("POST", "/account/credentials", "")
+                .with_header("cookie", &format!("__Host-tg_session={s}"))
+                .with_header("origin", origin)
+                .with_header("host", host)
+                .with_body(format!("name=p&days=1&csrf={csrf}").into_bytes()),
+        );
+        assert_eq!(r.status, want, "{origin}");
+    }
     let (status, _) = w.form("/logout", &s, &format!("csrf={csrf}"));
     assert_eq!(status, 200);
 }
