@@ -108,7 +108,8 @@ fn harden(mut r: HttpResponse) -> HttpResponse {
         ("content-security-policy", page::CSP),
         ("x-frame-options", "DENY"),
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
+        // Not no-referrer: with it Chrome sends `Origin: null` on our own form posts.
+        ("referrer-policy", "same-origin"),
         ("cache-control", "no-store"),
     ] {
         r = r.with_header(n, v);

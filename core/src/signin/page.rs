@@ -13,7 +13,7 @@ pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; for
 
 pub const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}\
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}\
-pre{background:#f3f3f3;padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all}\
+pre{background:#f3f3f3;padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem;border-bottom:1px solid #ccc}\
 .note{background:#fff6d5;padding:.6rem}.err{background:#fde2e1;padding:.6rem}\
 label{display:block;margin-top:.5rem}input{font:inherit}button,a.btn{font:inherit;margin-top:.5rem}";
@@ -215,7 +215,7 @@ pub fn account(v: &AccountView) -> String {
     );
     b.push_str("<section aria-labelledby=\"list\"><h2 id=\"list\">Your credentials</h2>");
     if v.credentials.is_empty() {
-        b.push_str("<p>None yet.</p>");
+        b.push_str("<p>You have none.</p>");
     } else {
         b.push_str(
             "<table><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Created</th>\
