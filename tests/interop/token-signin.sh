@@ -55,6 +55,13 @@ ti_restart_tollgate --var "SIGNIN_PROVIDERS:$providers" --var "SIGNIN_SECRET_IDP
   --var "SIGNIN_SESSION_KEY:interop-session-key-0123456789abcdef" --var "SIGNIN_URL:$TI_TG" \
   --var "SIGNIN_REGISTRY:$TI_REG"
 expect_eq "GET /login redirects to the provider" 302 "$(ti_status "$TI_TG/login")"
+expect_match "the authorization request carries PKCE S256, state and nonce, and our own redirect URI" \
+  "^$IDP/auth\\?.*redirect_uri=http%3A%2F%2F127.0.0.1%3A${TI_TG_PORT}%2Flogin%2Fcallback.*state=.*nonce=.*code_challenge_method=S256" \
+  "$(curl -s -m 10 -o /dev/null -w '%{redirect_url}' "$TI_TG/login?return=https://evil.example/")"
+expect_eq "a callback without this browser's login cookie (forged state) is refused" 401 \
+  "$(ti_status "$TI_TG/login/callback?code=x&state=forged")"
+expect_eq "a form post without a session is refused" 401 \
+  "$(ti_status -X POST -d 'name=x&days=1' "$TI_TG/account/credentials")"
 
 # --- the browser signs in and creates a credential -------------------------------------------------
 browser() {
