@@ -174,6 +174,25 @@ mod tests {
         assert!(!s.csrf_ok("sid-1", ""));
     }
 
+    proptest::proptest! {
+        /// Whatever a browser (or attacker) sends as a cookie opens to nothing and never panics;
+        /// a value sealed for one purpose opens only for it, with every single-byte change refused.
+        #[test]
+        fn arbitrary_cookies_never_open_or_panic(raw in ".{0,300}", header in ".{0,300}", flip in 0usize..200) {
+            let s = Sealer::new(b"0123456789abcdef0123456789abcdef");
+            proptest::prop_assert_eq!(s.open::<V>(Purpose::Session, &raw), None);
+            let _ = cookie(Some(&header), "tg_session");
+            let sealed = s.seal(Purpose::Login, &V { a: raw.clone() }).unwrap();
+            proptest::prop_assert_eq!(s.open::<V>(Purpose::Login, &sealed), Some(V { a: raw }));
+            let mut bytes = sealed.into_bytes();
+            let i = flip % bytes.len();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            if let Ok(changed) = String::from_utf8(bytes) {
+                proptest::prop_assert_eq!(s.open::<V>(Purpose::Login, &changed), None);
+            }
+        }
+    }
+
     #[test]
     fn cookies_parse_and_render() {
         assert_eq!(cookie(Some("a=1; tg=xyz; b=2"), "tg"), Some("xyz"));
