@@ -97,3 +97,21 @@ TG_TARGET_DIR="${CARGO_TARGET_DIR:-$TG_ROOT/target}"
 # The built worker's files. build.sh writes them; the Miniflare tests and wrangler read them.
 TG_BUILD_JS="$TG_ROOT/build/index.js"
 TG_BUILD_WASM="$TG_ROOT/build/index_bg.wasm"
+
+# tg_v3_registry: sets TG_V3_BIN to the distribution 3.x registry binary (Debian ships only 2.8):
+# $REGISTRY_V3 when set, else ../shared/registry-v3/registry beside the repository, where CI puts
+# it. Returns 1 with TG_V3_MISSING (a sentence) when there is none. The interop tests start it
+# with an empty environment: 3.x reads every REGISTRY_* variable as configuration.
+tg_v3_registry() {
+  TG_V3_BIN="${REGISTRY_V3:-$TG_ROOT/../shared/registry-v3/registry}"
+  TG_V3_MISSING=""
+  [ -f "$TG_V3_BIN" ] && [ -x "$TG_V3_BIN" ] && return 0
+  TG_V3_MISSING="no registry 3.x binary at $TG_V3_BIN (set REGISTRY_V3=/path/to/registry, or put it in ../shared/registry-v3/)"
+  return 1
+}
+
+# tg_v3_serve CONFIG LOG: runs the 3.x binary on CONFIG in the background (its PID in $!), with
+# nothing of the caller's environment but PATH and HOME.
+tg_v3_serve() {
+  env -i PATH=/usr/bin:/bin HOME="${TMPDIR:-/tmp}" "$TG_V3_BIN" serve "$1" >"$2" 2>&1 &
+}

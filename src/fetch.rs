@@ -137,6 +137,12 @@ pub async fn send_with_timeout(
 }
 
 impl Fetch for WorkerFetch {
+    /// This request's own timer (see the trait): waiting on another request's promise would get
+    /// this one cancelled as hung by workerd.
+    async fn pause(&self) {
+        Delay::from(Duration::from_millis(100)).await;
+    }
+
     async fn get(&self, url: &str, fresh: bool) -> Result<Fetched, FetchError> {
         if !fresh {
             if let Some(hit) = cached(url).await {

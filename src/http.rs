@@ -11,9 +11,6 @@ use tollgate_core::limits::MAX_FORM_LEN;
 use tollgate_core::protocol::{ErrorKind, HttpRequest, HttpResponse, TokenError};
 use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result, Url};
 
-/// Headers kept from a request (the core reads a handful; this bounds the copy).
-const MAX_HEADERS: usize = 100;
-
 /// Builds the core's request. The body is read for POST-like methods only, stopping at
 /// `MAX_FORM_LEN` whether or not a Content-Length was sent (skopeo sends chunked bodies): the
 /// core then answers 413 in the endpoint's format.
@@ -22,9 +19,10 @@ pub async fn from_web(
     url: &Url,
 ) -> std::result::Result<HttpRequest, TokenError> {
     let method = req.method();
+    // Every header: the runtime bounds their total size, and the core refuses a request with
+    // more than MAX_REQUEST_HEADERS (431) rather than reading a trimmed set.
     let headers: Vec<(String, String)> = Headers(req.headers())
         .entries()
-        .take(MAX_HEADERS)
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
     let mut out = HttpRequest {

@@ -2,9 +2,10 @@
 //!
 //! Per isolate: read the vars/secrets once, build the core [`App`] (signing keys parsed once,
 //! isolate caches). Per request: convert the runtime's `Request` into the core's plain
-//! `HttpRequest` (body read with a size cap, chunked or not), hand it to `App::handle` with the
-//! KV store (bound on first use), the issuer-document fetcher (src/fetch.rs), the clock and
-//! randomness, log the audit line, convert the response back (src/http.rs). A broken
+//! `HttpRequest` (body read with a size cap, chunked or not), hand it to `App::handle` with one
+//! request context (the KV store, bound on first use; the issuer-document fetcher, src/fetch.rs;
+//! the clock; randomness; the client address), log the audit line, convert the response back
+//! (src/http.rs). A broken
 //! configuration answers every request with a 500 naming the setting instead of panicking.
 
 mod fetch;
@@ -18,7 +19,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
 use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
-use tollgate_core::service::{self, App, RandomError};
+use tollgate_core::service::{self, App, RandomError, RequestContext};
 use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Result, Url};
 
 /// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
@@ -71,6 +72,21 @@ fn with_throttle(app: App, env: &Env) -> std::result::Result<App, ConfigError> {
     Ok(app.with_limiter(Box::new(limiter)))
 }
 
+thread_local! {
+    /// Whether this isolate already checked REALM against a request's host.
+    static REALM_CHECKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Logs once per isolate, on its first request, when REALM is unset outside local development.
+fn warn_once_without_realm(app: &App, url: &Url) {
+    if REALM_CHECKED.with(|c| c.replace(true)) {
+        return;
+    }
+    if let Some(w) = app.settings().realm_warning(url.host_str().unwrap_or("")) {
+        console_log!("warning: {w}");
+    }
+}
+
 /// Unix seconds from the JS clock (the core never reads a clock itself).
 fn now() -> u64 {
     Date::now().as_millis() / 1000
@@ -96,7 +112,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer));
     };
 
-    // ---- SIGN-IN HOOK (issue 14) ----
+    warn_once_without_realm(app, &url);
+
     // /login, /login/callback, /logout and /account* are the sign-in pages (src/signin.rs) when
     // SIGNIN_PROVIDERS is set; otherwise they are routed as before.
     if signin::is_signin_path(url.path()) {
@@ -121,10 +138,9 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         Err(e) => return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer)),
     };
     let store = kv::Kv::new(&env, KV_BINDING);
-    let mut rng = random;
-    let (resp, audit) = app
-        .handle(&hreq, &store, &fetch::WorkerFetch, now(), &mut rng)
-        .await;
+    let ctx = RequestContext::new(&store, &fetch::WorkerFetch, now(), &random)
+        .with_client_ip(hreq.header("cf-connecting-ip"));
+    let (resp, audit) = app.handle(&hreq, &ctx).await;
     if let Some(event) = audit {
         console_log!("{}", event.to_json_line());
     }

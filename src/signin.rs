@@ -2,14 +2,13 @@
 //! secrets, the token-endpoint POST of the code exchange, and request/response conversion. All
 //! decisions are in `tollgate_core::signin`.
 
-use crate::{binding, fetch, http, kv, now, random, throttle, KV_BINDING};
+use crate::{binding, fetch, http, kv, now, random, KV_BINDING};
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::config::ConfigError;
 use tollgate_core::federation::{FetchError, Fetched};
 use tollgate_core::protocol::{Flavor, HttpRequest};
-use tollgate_core::service::throttle::Throttle;
-use tollgate_core::service::{self, App};
+use tollgate_core::service::{self, App, RequestContext};
 use tollgate_core::signin::oidc::Post;
 use tollgate_core::signin::settings::SignInSettings;
 use tollgate_core::signin::{Io, SignIn};
@@ -29,12 +28,8 @@ fn build(env: &Env, app: &App) -> Built {
     else {
         return Ok(None);
     };
-    // Failed sign-ins count against the same Rate Limiting binding as failed passwords.
-    let mut throttle = Throttle::new(app.settings().throttle);
-    if app.settings().throttle.enabled {
-        throttle.set_limiter(Box::new(throttle::limiter(env)?));
-    }
-    Ok(Some(SignIn::new(settings, throttle)))
+    // Failed sign-ins go through the token service's throttle (`app`'s, passed per request).
+    Ok(Some(SignIn::new(settings)))
 }
 
 fn signin(env: &Env, app: &App) -> Rc<Built> {
@@ -109,15 +104,14 @@ pub async fn handle(
         }
     };
     let store = kv::Kv::new(env, KV_BINDING);
-    let mut rng = random;
-    let mut io = Io {
-        store: &store,
-        fetch: &fetch::WorkerFetch,
+    let ctx = RequestContext::new(&store, &fetch::WorkerFetch, now(), &random)
+        .with_client_ip(hreq.header("cf-connecting-ip"));
+    let io = Io {
+        app,
+        ctx: &ctx,
         post: &WorkerPost,
-        now: now(),
-        rng: &mut rng,
     };
-    let (resp, log) = signin.handle(&hreq, &mut io).await;
+    let (resp, log) = signin.handle(&hreq, &io).await;
     if let Some(line) = log {
         console_log!("{}", line);
     }

@@ -29,9 +29,11 @@ pub const LEEWAY: u64 = 60;
 /// Bounds what a key-set download may bring.
 const MAX_KEYSET_BYTES: u64 = 1 << 20;
 
-/// A published verification key, known by its libtrust kid.
+/// A published verification key, known by its libtrust kid (registry 2.x) and its RFC 7638
+/// thumbprint (registry 3.x's kid for rootcertbundle keys; TOKEN_KID=thumbprint).
 pub struct TrustedKey {
     pub kid: String,
+    pub thumbprint: String,
     pub key: PublicKey,
     /// The `kid` a JWKS entry claimed, when it differs from the computed one.
     pub claimed_kid: Option<String>,
@@ -54,6 +56,7 @@ pub fn load_keys(source: &str) -> Result<Vec<TrustedKey>> {
             let key = item.public_key();
             out.push(TrustedKey {
                 kid: key.libtrust_kid(),
+                thumbprint: key.thumbprint(),
                 key,
                 claimed_kid: None,
             });
@@ -96,14 +99,20 @@ fn keys_from_jwks(text: &str, source: &str) -> Result<Vec<TrustedKey>> {
         let key = jwk_public_key(jwk)
             .map(PublicKey)
             .map_err(|why| anyhow!("--jwks {source}: keys[{i}]: {why}"))?;
+        // `tollgate keys jwks` lists a key under both kid forms: keep it once.
+        if out.iter().any(|k: &TrustedKey| k.key == key) {
+            continue;
+        }
         let kid = key.libtrust_kid();
+        let thumbprint = key.thumbprint();
         let claimed = jwk
             .get("kid")
             .and_then(Value::as_str)
-            .filter(|k| *k != kid)
+            .filter(|k| *k != kid && *k != thumbprint)
             .map(str::to_owned);
         out.push(TrustedKey {
             kid,
+            thumbprint,
             key,
             claimed_kid: claimed,
         });
@@ -253,14 +262,24 @@ pub fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Result<(Str
         );
         None
     } else if let Some(kid) = header.get("kid").and_then(Value::as_str) {
-        let hit = keys.iter().find(|k| k.kid == kid);
+        let hit = keys.iter().find(|k| k.kid == kid || k.thumbprint == kid);
         match hit {
-            Some(_) => r.add(Verdict::Ok, "key", format!("kid {kid} is a published key")),
+            Some(k) if k.kid == kid => {
+                r.add(Verdict::Ok, "key", format!("kid {kid} is a published key"))
+            }
+            Some(k) => r.add(
+                Verdict::Ok,
+                "key",
+                format!(
+                    "kid {kid} is the RFC 7638 thumbprint of a published key ({}): registry 3.x finds it, 2.x does not",
+                    k.kid
+                ),
+            ),
             None => r.add(
                 Verdict::Fail,
                 "key",
                 format!(
-                    "kid {kid} is not the libtrust ID of any published key (known: {})",
+                    "kid {kid} is not the libtrust ID or RFC 7638 thumbprint of any published key (known: {})",
                     keys.iter()
                         .map(|k| k.kid.as_str())
                         .collect::<Vec<_>>()

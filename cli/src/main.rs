@@ -5,6 +5,7 @@
 //! the same core code the worker runs.
 
 mod explain;
+mod files;
 mod inspect;
 mod keys;
 mod personal;
@@ -166,6 +167,9 @@ enum UserCommand {
         #[command(flatten)]
         password: PasswordArgs,
     },
+    /// Revoke every refresh token of a user (those created before now) once synced, without
+    /// knowing them; passwords and API keys keep working.
+    RevokeRefresh { account: String },
     /// Disable a user: no new tokens, refresh tokens or API-key logins once synced.
     Disable { account: String },
     /// Enable a disabled user again.
@@ -245,10 +249,23 @@ enum KeysCommand {
         #[arg(long)]
         env: Option<String>,
     },
-    /// Print the JWK Set (RFC 7517, libtrust kids) of the keys/certificates in FILES.
+    /// Print or write the JWK Set (RFC 7517) of the keys/certificates in FILES or DIR: the `jwks`
+    /// file of a registry 3.x `auth.token` block, or a set for other verifiers.
+    #[command(group(clap::ArgGroup::new("input").required(true).args(["files", "dir"])))]
     Jwks {
-        #[arg(required = true)]
+        /// PEM files: certificates, public keys or private keys (only the public half is written).
         files: Vec<PathBuf>,
+        /// A key directory: every NAME.crt.pem in it (signing, signing-next, signing-previous
+        /// during a rotation, rsa-signing).
+        #[arg(long, conflicts_with = "files")]
+        dir: Option<PathBuf>,
+        /// Key ID form of each entry: libtrust (registry 2.x), thumbprint (RFC 7638, registry
+        /// 3.x), or both (each key twice: a registry finds it whichever TOKEN_KID signs).
+        #[arg(long, value_enum, default_value_t = KidArg::Both)]
+        kid: KidArg,
+        /// Write the set to FILE (replaced atomically) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Join certificates into one PEM bundle (a registry's rootcertbundle, or PUBLISHED_KEYS).
     Bundle {
@@ -269,6 +286,24 @@ enum KeysCommand {
         #[arg(long, default_value_t = 3650)]
         days: u32,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KidArg {
+    Libtrust,
+    Thumbprint,
+    Both,
+}
+
+impl KidArg {
+    fn formats(self) -> &'static [tollgate_core::token::KidFormat] {
+        use tollgate_core::token::KidFormat::{Libtrust, Thumbprint};
+        match self {
+            KidArg::Libtrust => &[Libtrust],
+            KidArg::Thumbprint => &[Thumbprint],
+            KidArg::Both => &[Libtrust, Thumbprint],
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -449,6 +484,7 @@ fn run_user(policy: &PolicyArg, command: UserCommand) -> Result<String> {
             let pw = secrets::read_password(password.password_stdin, &account)?;
             users::passwd(path, &account, &pw, password.cost)
         }
+        UserCommand::RevokeRefresh { account } => users::revoke_refresh(path, &account, now()?),
         UserCommand::Disable { account } => users::set_disabled(path, &account, true),
         UserCommand::Enable { account } => users::set_disabled(path, &account, false),
         UserCommand::Delete { account } => users::delete(path, &account),
@@ -572,7 +608,32 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keys(KeysCommand::Show { file, env }) => {
             emit(&keys::show::show(&file, env.as_deref())?)?
         }
-        Command::Keys(KeysCommand::Jwks { files }) => emit(&pretty(&keys::show::jwks(&files)?)?)?,
+        Command::Keys(KeysCommand::Jwks {
+            files,
+            dir,
+            kid,
+            out,
+        }) => {
+            let files = match dir {
+                Some(d) => keys::certificates_in(&d)?,
+                None => files,
+            };
+            let set = keys::show::jwks(&files, kid.formats())?;
+            let text = pretty(&set)?;
+            match out {
+                Some(path) => {
+                    // A public file: 0644, replacing what is there (never written through a symlink).
+                    files::write(&path, text.as_bytes(), 0o644, files::Replace::Allowed)?;
+                    let entries = set["keys"].as_array().map_or(0, Vec::len);
+                    note(&format!(
+                        "wrote {}: {entries} JWK entries from {} files",
+                        path.display(),
+                        files.len()
+                    ));
+                }
+                None => emit(&text)?,
+            }
+        }
         Command::Keys(KeysCommand::Bundle { files }) => emit(&keys::show::bundle(&files)?)?,
         Command::Keys(KeysCommand::Rotate {
             step,

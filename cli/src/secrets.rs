@@ -12,9 +12,10 @@ use tollgate_core::credentials;
 pub const MAX_PASSWORD_BYTES: usize = 72;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
-/// bcrypt costs accepted for new hashes: 10 is the floor `policy validate` enforces; every step up
-/// doubles the worker's CPU per uncached login.
-pub const COSTS: std::ops::RangeInclusive<u32> = 10..=14;
+/// bcrypt costs accepted for new hashes: the core's range, which `policy validate`, import and the
+/// worker enforce too; every step up doubles the worker's CPU per uncached login.
+pub const COSTS: std::ops::RangeInclusive<u32> =
+    tollgate_core::validate::MIN_BCRYPT_COST..=tollgate_core::validate::MAX_BCRYPT_COST;
 
 pub fn check_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {

@@ -40,21 +40,14 @@ fn save(path: &Path, doc: &DocumentMut) -> Result<()> {
             problems.join("\n  ")
         );
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("policy");
-    let tmp = dir.join(format!(".{name}.tollgate-{}.tmp", std::process::id()));
-    fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    if let Ok(meta) = fs::metadata(path) {
-        let _ = fs::set_permissions(&tmp, meta.permissions());
-    }
-    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
+    // A random, exclusively created 0600 temporary file renamed over the policy file (keeping its
+    // mode): no predictable name to plant a symlink at, and the rename never writes through one.
+    crate::files::write(
+        path,
+        text.as_bytes(),
+        crate::files::mode_of(path, 0o644),
+        crate::files::Replace::Allowed,
+    )
 }
 
 /// The `[users]` table, created (as an implicit table, so users render as `[users.NAME]`) if absent.
@@ -133,7 +126,23 @@ pub fn passwd(path: &Path, account: &str, password: &str, cost: u32) -> Result<S
     t.insert("password", value(secrets::hash_password(password, cost)?));
     save(path, &doc)?;
     Ok(format!(
-        "changed the password of {account} in {}\n",
+        "changed the password of {account} in {}; after `tollgate policy sync` the refresh tokens \
+         minted with the old password are refused (within CACHE_TTL); those minted from an API \
+         key keep working (`tollgate user revoke-refresh {account}` ends them all)\n",
+        path.display()
+    ))
+}
+
+/// `user revoke-refresh`: every refresh token of the account created before `now` is refused
+/// once synced (the worker compares each token's creation time with the user record).
+pub fn revoke_refresh(path: &Path, account: &str, now: u64) -> Result<String> {
+    let (_, mut doc) = open(path)?;
+    let t = existing_user(&mut doc, path, account)?;
+    t.insert("refresh_revoked_before", value(now as i64));
+    save(path, &doc)?;
+    Ok(format!(
+        "revoked every refresh token of {account} created before {now} in {}; after `tollgate \
+         policy sync` they are refused (within CACHE_TTL) and its clients must log in again\n",
         path.display()
     ))
 }
@@ -312,7 +321,9 @@ pub fn apikey_revoke(path: &Path, account: &str, name: &str) -> Result<String> {
     }
     save(path, &doc)?;
     Ok(format!(
-        "revoked API key {name:?} of {account} in {}; `tollgate policy sync` deletes its apikey: record\n",
+        "revoked API key {name:?} of {account} in {}; `tollgate policy sync` deletes its apikey: \
+         record, and from then on the refresh tokens minted from this key are refused too (within \
+         CACHE_TTL)\n",
         path.display()
     ))
 }
@@ -397,4 +408,32 @@ pub fn import_htpasswd(path: &Path, htpasswd: &Path, replace: bool) -> Result<St
         htpasswd.display(),
         path.display()
     ))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    /// The second review: the policy rewrite wrote `.NAME.tollgate-PID.tmp` (a name anyone could
+    /// predict and plant a symlink at) with the umask's mode, following symlinks.
+    #[test]
+    fn save_never_writes_through_a_planted_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        fs::write(&path, "[users.alice]\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep me").unwrap();
+        let planted = dir
+            .path()
+            .join(format!(".policy.toml.tollgate-{}.tmp", std::process::id()));
+        symlink(&victim, &planted).unwrap();
+        let (_, doc) = open(&path).unwrap();
+        save(&path, &doc).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "[users.alice]\n");
+        let mode = fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "the policy file keeps its mode");
+    }
 }

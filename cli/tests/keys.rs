@@ -263,28 +263,128 @@ fn show_certificate_matches_golden_output() {
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains(ES256_KID));
+    assert!(r
+        .stdout
+        .contains(&format!("thumbprint: {ES256_THUMBPRINT}")));
     common::golden("keys-show-es256-cert.txt", &r.stdout);
     let r = run_in(Some(&fixtures), &["keys", "show", "rs256.pub.pem"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     common::golden("keys-show-rs256-pub.txt", &r.stdout);
 }
 
+/// RFC 7638 thumbprints of the fixtures, computed independently with Python and OpenSSL:
+/// base64url(sha256(json.dumps(required members, sort_keys=True, separators=(",", ":")))).
+const ES256_THUMBPRINT: &str = "J2gPjSbQgzU2wLNoWTZ1qacSpEoGUGBeTMP1BYIkF9Y";
+const RS256_THUMBPRINT: &str = "xtq21LITMok2t1R_A5xq4WmZWuJa2IVXDiDXrE0DNrk";
+
+fn kids_of(json: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
-fn jwks_lists_each_key_once_with_libtrust_kids() {
+fn jwks_lists_each_key_once_per_kid_form() {
     let es = common::fixture("es256.crt.pem");
     let rs = common::fixture("rs256.crt.pem");
     let pubkey = common::fixture("rs256.pub.pem");
     let r = run(&["keys", "jwks", &es, &rs, &pubkey]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     common::golden("keys-jwks.json", &r.stdout);
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let kids: Vec<&str> = v["keys"]
-        .as_array()
+    assert_eq!(
+        kids_of(&r.stdout),
+        [ES256_KID, ES256_THUMBPRINT, RS256_KID, RS256_THUMBPRINT]
+    );
+    let r = run(&["keys", "jwks", "--kid", "libtrust", &es, &rs, &pubkey]);
+    assert_eq!(kids_of(&r.stdout), [ES256_KID, RS256_KID]);
+    let r = run(&["keys", "jwks", "--kid", "thumbprint", &es]);
+    assert_eq!(kids_of(&r.stdout), [ES256_THUMBPRINT]);
+}
+
+#[test]
+fn jwks_out_writes_the_file_a_registry_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    fs::create_dir(&keys).unwrap();
+    for (from, to) in [
+        ("es256.crt.pem", "signing.crt.pem"),
+        ("rs256.crt.pem", "signing-next.crt.pem"),
+    ] {
+        fs::copy(common::fixture(from), keys.join(to)).unwrap();
+    }
+    let out = dir.path().join("jwks.json");
+    let out_s = out.to_str().unwrap();
+    // --dir: the active key first, then the next one (a rotation under way).
+    let r = run(&[
+        "keys",
+        "jwks",
+        "--dir",
+        keys.to_str().unwrap(),
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "", "--out prints nothing on stdout");
+    assert!(
+        r.stderr.contains("4 JWK entries from 2 files"),
+        "{}",
+        r.stderr
+    );
+    let written = fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        kids_of(&written),
+        [ES256_KID, ES256_THUMBPRINT, RS256_KID, RS256_THUMBPRINT]
+    );
+    assert!(!written.contains("\"d\""), "no private members");
+
+    // A symlink at --out is replaced, not followed: its target keeps its content.
+    #[cfg(unix)]
+    {
+        let target = dir.path().join("elsewhere.txt");
+        fs::write(&target, "untouched").unwrap();
+        fs::remove_file(&out).unwrap();
+        std::os::unix::fs::symlink(&target, &out).unwrap();
+        let es = common::fixture("es256.crt.pem");
+        let r = run(&["keys", "jwks", "--kid", "thumbprint", &es, "--out", out_s]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(fs::read_to_string(&target).unwrap(), "untouched");
+        assert!(!fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+        assert_eq!(
+            kids_of(&fs::read_to_string(&out).unwrap()),
+            [ES256_THUMBPRINT]
+        );
+    }
+    // Nothing else is left in the directory (no temporary file).
+    let mut names: Vec<String> = fs::read_dir(dir.path())
         .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(kids, [ES256_KID, RS256_KID]);
+    names.sort();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+
+    // Refusals: nothing to read, both inputs, a missing directory for the output.
+    let r = run(&["keys", "jwks", "--out", out_s]);
+    assert_ne!(r.code, 0);
+    let es = common::fixture("es256.crt.pem");
+    let r = run(&["keys", "jwks", &es, "--dir", keys.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    let missing = dir.path().join("no/such/dir/jwks.json");
+    let r = run(&["keys", "jwks", &es, "--out", missing.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("creating a temporary file"),
+        "{}",
+        r.stderr
+    );
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let r = run(&["keys", "jwks", "--dir", empty.to_str().unwrap()]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("holds no NAME.crt.pem"), "{}", r.stderr);
 }
 
 #[test]
@@ -428,4 +528,57 @@ fn rotation_publishes_next_then_previous_then_nothing() {
     assert!(published(&vars()).is_none());
     assert_eq!(kid("signing.key.pem"), next);
     assert_eq!(run(&["keys", "rotate", "retire", "--dir", d]).code, 1);
+}
+
+/// The second review: `keys generate --force` wrote the private key to a symlink's target, even a
+/// dangling one. Now a symlink at either path is replaced (with --force) or refused (without),
+/// never followed.
+#[cfg(unix)]
+#[test]
+fn generate_never_writes_through_a_symlink() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let victim = outside.join("victim");
+    fs::write(&victim, "keep me").unwrap();
+    let nowhere = outside.join("nowhere");
+    symlink(&victim, dir.path().join("k.key.pem")).unwrap();
+    symlink(&nowhere, dir.path().join("k.crt.pem")).unwrap();
+    let gen = |extra: &[&str]| {
+        let mut args = vec![
+            "keys",
+            "generate",
+            "--alg",
+            "es256",
+            "--out-dir",
+            d,
+            "--name",
+            "k",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // Without --force a symlink, dangling or not, is something that exists.
+    let r = gen(&[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    assert!(!nowhere.exists());
+    let r = gen(&["--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
+    assert!(!nowhere.exists(), "the dangling link's target was created");
+    let key = dir.path().join("k.key.pem");
+    let meta = key.symlink_metadata().unwrap();
+    assert!(meta.file_type().is_file(), "the link itself was replaced");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(fs::read_to_string(&key).unwrap().contains("PRIVATE KEY"));
+    // Only the two files (and the outside directory) are left: no temporary file behind.
+    let mut names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["k.crt.pem", "k.key.pem", "outside"]);
 }

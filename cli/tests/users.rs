@@ -91,6 +91,27 @@ fn add_hashes_the_password_and_keeps_comments() {
         bcrypt::verify("new-password", &hash).unwrap(),
         "CRLF is stripped"
     );
+    assert!(
+        r.stdout
+            .contains("refresh tokens minted with the old password are refused"),
+        "{}",
+        r.stdout
+    );
+
+    // The operator revokes every refresh token of alice without knowing them.
+    let r = run(&["user", "revoke-refresh", "alice", "--policy", &p]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("revoked every refresh token of alice"),
+        "{}",
+        r.stdout
+    );
+    let before = record(&render(&p), "user:alice").unwrap()["refresh_revoked_before"]
+        .as_u64()
+        .expect("the user record carries the revocation time");
+    assert!(before > 1_700_000_000);
+    let r = run(&["user", "revoke-refresh", "nobody", "--policy", &p]);
+    assert_eq!(r.code, 1);
 }
 
 #[test]
@@ -283,6 +304,12 @@ fn apikey_create_shows_the_key_once_and_stores_its_digest() {
         &p,
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("refresh tokens minted from this key are refused"),
+        "{}",
+        r.stdout
+    );
     assert!(record(&render(&p), &format!("apikey:{digest}")).is_none());
     let r = run(&[
         "apikey",
@@ -365,4 +392,51 @@ fn import_htpasswd_takes_bcrypt_and_refuses_other_hashes() {
         &p,
     ]);
     assert!(r.stdout.contains("2 password(s) replaced"), "{}", r.stdout);
+}
+
+/// The second review: cost-17 and cost-31 hashes, and a salt outside bcrypt's alphabet, were
+/// imported, validated, rendered and synced; the worker then spent 11.7 s of CPU per wrong
+/// password (cost 17) or answered every password 401. Import, validate and render refuse them.
+#[test]
+fn import_validate_and_render_refuse_costly_or_malformed_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_in(dir.path());
+    let ht = dir.path().join("htpasswd");
+    let ok = "$2y$10$LffUs7B/MgHNcUX/TGSZYu5Udvl1T2wR2PoJ2m4cD1SiTsdCocDrK";
+    let cost17 = format!("$2y$17{}", &ok[6..]);
+    let cost31 = format!("$2y$31{}", &ok[6..]);
+    let bad_salt = format!("{}!{}", &ok[..7], &ok[8..]);
+    fs::write(
+        &ht,
+        format!("u1:{cost17}\nu2:{cost31}\nu3:{bad_salt}\nu4:{ok}\n"),
+    )
+    .unwrap();
+    let r = run(&[
+        "user",
+        "import-htpasswd",
+        ht.to_str().unwrap(),
+        "--policy",
+        &p,
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    for needle in [
+        "htpasswd:1: user \"u1\": the hash uses bcrypt cost 17, above the maximum of 14",
+        "htpasswd:2: user \"u2\": the hash uses bcrypt cost 31, above the maximum of 14",
+        "htpasswd:3: user \"u3\": the hash is not a well-formed bcrypt hash: its salt",
+    ] {
+        assert!(r.stderr.contains(needle), "{needle}\n{}", r.stderr);
+    }
+    assert_eq!(fs::read_to_string(&p).unwrap(), START, "all or nothing");
+    // A policy file written by hand is refused by validate and render (and so by sync).
+    let file = dir.path().join("hand.toml");
+    fs::write(&file, format!("[users.dave]\npassword = \"{cost17}\"\n")).unwrap();
+    for cmd in ["validate", "render"] {
+        let r = run(&["policy", cmd, file.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "{cmd}");
+        assert!(
+            r.stderr.contains("users.dave.password uses bcrypt cost 17"),
+            "{cmd}: {}",
+            r.stderr
+        );
+    }
 }

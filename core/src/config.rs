@@ -103,8 +103,10 @@ pub struct Settings {
     pub realm: Option<String>,
     /// `SIGNING_KEY`: PKCS#8 PEM of the P-256 key (ES256).
     pub signing_key_pem: String,
-    /// `SIGNING_CERT`: optional PEM certificate of that key, sent as `x5c`.
+    /// `SIGNING_CERT`: optional PEM certificate of that key, sent as `x5c` (see `token_headers`).
     pub signing_cert_pem: Option<String>,
+    /// `TOKEN_KID`, `TOKEN_X5C`: each service's token header (kid format, x5c or not).
+    pub token_headers: crate::token::HeaderSettings,
     /// `RSA_SIGNING_KEY`: PKCS#8 PEM RSA key, required iff `rs256_services` is not empty.
     pub rsa_signing_key_pem: Option<String>,
     /// `PUBLISHED_KEYS`: optional PEM bundle of extra certificates / public keys (rotation).
@@ -129,6 +131,7 @@ impl fmt::Debug for Settings {
                 "signing_cert_pem",
                 &redacted(self.signing_cert_pem.is_some()),
             )
+            .field("token_headers", &self.token_headers)
             .field(
                 "rsa_signing_key_pem",
                 &redacted(self.rsa_signing_key_pem.is_some()),
@@ -142,6 +145,24 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
+    /// What to log (once per isolate) when `REALM` is unset and a request came to a host other
+    /// than loopback (local development): challenges then name a realm built from the request's
+    /// Host header, which whoever sends the request chooses.
+    pub fn realm_warning(&self, request_host: &str) -> Option<String> {
+        // The URL parser's host: IPv4 in dotted decimal, IPv6 in brackets, names lower-cased.
+        // Plain string tests keep std's address parser out of the worker.
+        let local = request_host == "localhost"
+            || request_host == "[::1]"
+            || request_host.starts_with("127.");
+        if self.realm.is_some() || local {
+            return None;
+        }
+        Some(format!(
+            "REALM is not set: the realm in challenges follows each request's Host header (this one: '{}'); set REALM to the token endpoint's public URL in production (README \"Deploying\")",
+            request_host.chars().filter(|c| !c.is_control()).take(128).collect::<String>()
+        ))
+    }
+
     /// Reads every setting through `get` (var or secret name -> value; `None` when unset).
     /// An empty or all-blank value counts as unset.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
@@ -230,6 +251,12 @@ impl Settings {
             ));
         }
         let published_keys_pem = read("PUBLISHED_KEYS");
+        let token_headers = crate::token::HeaderSettings::from_vars(
+            read,
+            &services,
+            &rs256_services,
+            signing_cert_pem.is_some(),
+        )?;
 
         Ok(Settings {
             issuer,
@@ -243,6 +270,7 @@ impl Settings {
             realm,
             signing_key_pem,
             signing_cert_pem,
+            token_headers,
             rsa_signing_key_pem,
             published_keys_pem,
         })
@@ -371,6 +399,23 @@ fn realm_url(v: &str) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    /// The second review: with REALM unset the realm follows the Host header. Warn, except for
+    /// local development on a loopback address.
+    #[test]
+    fn realm_unset_warns_outside_local_development() {
+        let unset = parse(&[]).unwrap();
+        let w = unset.realm_warning("registry.example.com").unwrap();
+        assert!(
+            w.contains("REALM is not set") && w.contains("registry.example.com"),
+            "{w}"
+        );
+        for local in ["127.0.0.1", "localhost", "[::1]", "127.0.0.2"] {
+            assert_eq!(unset.realm_warning(local), None, "{local}");
+        }
+        let set = parse(&[("REALM", Some("https://auth.example.com/token"))]).unwrap();
+        assert_eq!(set.realm_warning("registry.example.com"), None);
+    }
 
     fn vars(overrides: &[(&str, Option<&str>)]) -> HashMap<String, String> {
         let mut m: HashMap<String, String> = [

@@ -18,6 +18,7 @@ pub mod signin;
 pub mod store;
 pub mod token;
 mod unique_keys;
+pub mod validate;
 
 #[cfg(test)]
 mod test_support;

@@ -17,6 +17,10 @@ pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
 pub const MAX_PASSWORD_LEN: usize = 512;
 /// Bytes in an account name.
 pub const MAX_ACCOUNT_LEN: usize = 128;
+/// Header fields in one request. A request with more is refused with 431, never trimmed: a
+/// trimmed set could lose `CF-Connecting-IP` (the throttle's address) or `Authorization`.
+/// Clients send about 10, Cloudflare adds about 10.
+pub const MAX_REQUEST_HEADERS: usize = 100;
 /// Bytes in a JWT presented for verification.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
@@ -57,5 +61,15 @@ pub const JWKS_DEFAULT_TTL: u64 = 300;
 /// Seconds between two JWK Set refetches caused by an unknown `kid`, per issuer and isolate
 /// (the first fetch and fetches after the keys' lifetime ended do not count).
 pub const JWKS_REFETCH_INTERVAL: u64 = 30;
+/// Seconds a failed fetch of an issuer's documents is remembered per isolate: no new attempt (and
+/// the same 503 at once) until then, so a flood of tokens naming a down issuer cannot make us ask
+/// it again and again.
+pub const JWKS_FAILURE_TTL: u64 = 15;
+/// Seconds past their lifetime that an issuer's last good keys are still served while fetching
+/// new ones fails. Bounds how long a key the issuer removed stays trusted during an outage.
+pub const JWKS_STALE_GRACE: u64 = 3600;
+/// Times a request checks whether another request's fetch of the same issuer's documents has
+/// ended, one `Fetch::pause` (100 ms in the worker) apart: 10 s, twice the fetch timeout.
+pub const KEY_WAIT_POLLS: u32 = 100;
 /// Seconds the worker waits for an issuer's discovery document or JWK Set.
 pub const FETCH_TIMEOUT_SECS: u64 = 5;

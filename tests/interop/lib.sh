@@ -21,6 +21,7 @@
 #
 # Settings (environment):
 #   TI_TG_PORT (8787), TI_REG_PORT (5000)  preferred ports; a free one is chosen if taken
+#   TI_ISSUER_PORT (8791)  the token-oidc fixture issuer's preferred port
 #   TI_SKIP_PREPARE=1   do not run scripts/dev.sh --prepare-only (which runs setup and builds the
 #                       CLI); seed KV with the already built CLI and keys/ instead (fast reruns)
 #   KEEP_WORK=1         keep the work directory
@@ -38,6 +39,18 @@ export TI_REAL_HOME
 
 TI_SERVICE="registry.local"
 TI_ISSUER="tollgate-dev"
+# The shared Tollgate also serves one service per distribution 3.x key mode (token-registries),
+# each with the token header that mode needs (README "Pointing a registry at Tollgate"):
+# rootcertbundle + x5c; rootcertbundle + kid only (RFC 7638 thumbprint); a jwks file, kid only.
+# registry.local keeps the default header (libtrust kid + x5c) that docker-registry 2.8 reads.
+# TI_TOKEN_KID= TI_TOKEN_X5C= (set, empty) runs everything with the default header: the negative
+# control, under which token-registries must fail for v3-kid and v3-jwks.
+TI_V3_X5C_SERVICE="v3-x5c.local"
+TI_V3_KID_SERVICE="v3-kid.local"
+TI_V3_JWKS_SERVICE="v3-jwks.local"
+TI_SERVICES="registry.local chartmuseum.local $TI_V3_X5C_SERVICE $TI_V3_KID_SERVICE $TI_V3_JWKS_SERVICE"
+TI_TOKEN_KID="${TI_TOKEN_KID-$TI_V3_X5C_SERVICE=thumbprint $TI_V3_KID_SERVICE=thumbprint $TI_V3_JWKS_SERVICE=thumbprint}"
+TI_TOKEN_X5C="${TI_TOKEN_X5C-$TI_V3_KID_SERVICE=off $TI_V3_JWKS_SERVICE=off}"
 
 # Demo credentials (policy/demo.toml; see policy/README.md). Public, demo only.
 TI_ADMIN="admin:admin-demo-pass"     # everything, incl. registry:catalog:*
@@ -327,7 +340,8 @@ ti_start_tollgate() {
   HOME="$TI_REAL_HOME" PORT="$TI_TG_PORT" TG_PERSIST_DIR="$TI_WORK/state" TG_PIDFILE="$TI_WORK/tollgate.pid" \
     TG_LOGFILE="$log" TG_START_TIMEOUT="${TG_START_TIMEOUT:-120}" \
     bash "$TG_ROOT/scripts/serve.sh" start -- --config "$TI_WORK/worker/wrangler.toml" \
-    --var "REALM:$TI_TG/token" "$@" >"$TI_WORK/serve-$n.log" 2>&1 \
+    --var "REALM:$TI_TG/token" --var "SERVICES:$TI_SERVICES" --var "TOKEN_KID:$TI_TOKEN_KID" \
+    --var "TOKEN_X5C:$TI_TOKEN_X5C" "$@" >"$TI_WORK/serve-$n.log" 2>&1 \
     || { cat "$TI_WORK/serve-$n.log" >&2; tg_die "Tollgate did not start"; }
 }
 
@@ -377,10 +391,11 @@ ti_audit_since() {
 # ---------------------------------------------------------------------------------------------
 # docker-registry 2.8 with token auth against Tollgate
 
-# ti_run_registry NAME PORT REALM ROOTCERTS: a docker-registry 2.8 with token auth on 127.0.0.1:PORT
-# (config $TI_WORK/NAME.yml, data $TI_WORK/NAME-data, log $TI_WORK/NAME.log), stopped on exit.
-ti_run_registry() {
-  local name="$1" port="$2" realm="$3" certs="$4" pid
+# ti_registry_config NAME PORT [YAML]: $TI_WORK/NAME.yml for a registry on 127.0.0.1:PORT storing
+# into $TI_WORK/NAME-data; the same file serves docker-registry 2.8 and distribution 3.x. YAML is
+# appended right after `http.addr`: an `auth:` block, or more `http:` keys indented by two.
+ti_registry_config() {
+  local name="$1" port="$2" extra="${3:-}"
   mkdir -p "$TI_WORK/$name-data"
   cat >"$TI_WORK/$name.yml" <<EOF
 version: 0.1
@@ -393,21 +408,59 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:$port
-auth:
-  token:
-    realm: $realm
-    service: $TI_SERVICE
-    issuer: $TI_ISSUER
-    rootcertbundle: $certs
+$extra
 EOF
-  docker-registry serve "$TI_WORK/$name.yml" >"$TI_WORK/$name.log" 2>&1 &
-  pid=$!
-  printf '%s\n' "$pid" >"$TI_WORK/$name.pid"
-  ti_on_exit "ti_kill_pid $pid"
-  if ! ti_wait_http "http://127.0.0.1:$port/v2/" 30; then
-    tail -n 20 "$TI_WORK/$name.log" >&2
-    tg_die "docker-registry $name did not answer on 127.0.0.1:$port"
+}
+
+# ti_token_auth_yaml SERVICE REALM [KEY VALUE]...: the `auth.token` block with issuer, plus KEY:
+# VALUE pairs (rootcertbundle FILE, jwks FILE, signingalgorithms "[ES256]").
+ti_token_auth_yaml() {
+  local service="$1" realm="$2"
+  shift 2
+  printf 'auth:\n  token:\n    realm: %s\n    service: %s\n    issuer: %s\n' "$realm" "$service" "$TI_ISSUER"
+  while [ "$#" -ge 2 ]; do
+    printf '    %s: %s\n' "$1" "$2"
+    shift 2
+  done
+}
+
+# ti_wait_registry NAME PORT PID WHAT: stop PID on exit; wait until it answers, or die with its log.
+ti_wait_registry() {
+  printf '%s\n' "$3" >"$TI_WORK/$1.pid"
+  ti_on_exit "ti_kill_pid $3"
+  if ! ti_wait_http "http://127.0.0.1:$2/v2/" 30; then
+    tail -n 20 "$TI_WORK/$1.log" >&2
+    tg_die "$4 $1 did not answer on 127.0.0.1:$2 (config $TI_WORK/$1.yml)"
   fi
+}
+
+# ti_run_registry NAME PORT REALM ROOTCERTS: a docker-registry 2.8 with token auth on 127.0.0.1:PORT
+# (config $TI_WORK/NAME.yml, data $TI_WORK/NAME-data, log $TI_WORK/NAME.log), stopped on exit.
+ti_run_registry() {
+  local name="$1" port="$2" realm="$3" certs="$4"
+  ti_registry_config "$name" "$port" "$(ti_token_auth_yaml "$TI_SERVICE" "$realm" rootcertbundle "$certs")"
+  docker-registry serve "$TI_WORK/$name.yml" >"$TI_WORK/$name.log" 2>&1 &
+  ti_wait_registry "$name" "$port" "$!" docker-registry
+}
+
+# ti_need_v3 NAME: 0 when the distribution 3.x binary is there (TG_V3_BIN, scripts/lib.sh);
+# otherwise one line for NAME and 1: FAIL under CI=true (CI must test 3.x), SKIP elsewhere.
+ti_need_v3() {
+  tg_v3_registry && return 0
+  if [ "${CI:-}" = true ]; then
+    fail "$1" "$TG_V3_MISSING; CI=true requires it"
+  else
+    skip "$1" "$TG_V3_MISSING"
+  fi
+  return 1
+}
+
+# ti_run_registry_v3 NAME PORT YAML: distribution 3.x (after ti_need_v3) on 127.0.0.1:PORT with
+# YAML as in ti_registry_config (e.g. from ti_token_auth_yaml), stopped on exit.
+ti_run_registry_v3() {
+  ti_registry_config "$1" "$2" "$3"
+  tg_v3_serve "$TI_WORK/$1.yml" "$TI_WORK/$1.log"
+  ti_wait_registry "$1" "$2" "$!" "registry 3.x"
 }
 
 ti_start_registry() {

@@ -90,7 +90,8 @@ wait_http() { # URL [seconds]
   tg_die "$1 did not answer"
 }
 
-# docker-registry 2.8 without any auth section: the origin Tollgate protects.
+# docker-registry 2.8 without any auth section: the origin Tollgate protects. PROXY_ORIGIN=v3 runs
+# distribution 3.x on the same config instead (tg_v3_registry in scripts/lib.sh finds the binary).
 start_registry() {
   mkdir -p "$WORK/registry-data"
   cat >"$WORK/registry.yml" <<EOF
@@ -106,10 +107,17 @@ http:
   addr: 127.0.0.1:$PROXY_REGISTRY_PORT
   relativeurls: true
 EOF
-  docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+  local what="docker-registry 2.8"
+  if [ "${PROXY_ORIGIN:-}" = v3 ]; then
+    tg_v3_registry || tg_die "$TG_V3_MISSING"
+    what="registry $("$TG_V3_BIN" --version 2>/dev/null | awk '{print $NF}')"
+    tg_v3_serve "$WORK/registry.yml" "$WORK/registry.log"
+  else
+    docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+  fi
   PROXY_PIDS+=($!)
   wait_http "http://127.0.0.1:$PROXY_REGISTRY_PORT/v2/"
-  tg_info "docker-registry (no auth) on 127.0.0.1:$PROXY_REGISTRY_PORT"
+  tg_info "$what (no auth) on 127.0.0.1:$PROXY_REGISTRY_PORT"
 }
 
 # A static Helm repository: python's http.server over $WORK/charts.

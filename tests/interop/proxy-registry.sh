@@ -3,7 +3,8 @@
 #   tests/interop/proxy-registry.sh        (KEEP_WORK=1 keeps logs and state)
 # An image built offline with umoci is pushed with skopeo by a push user (alice), pulled by a
 # pull-only user (bob); bob's push and an anonymous push are refused with the registry's challenge;
-# a cross-repository blob mount works only with pull on the source; the catalog only for admin.
+# a cross-repository blob mount works only with pull on the source, and never from a form body
+# (issue 12 finding 1); the catalog only for admin.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/proxy-lib.sh"
 
@@ -102,6 +103,32 @@ check_match "its challenge asks for pull on the source" 'repository:org/app:pull
   "docker://$R/org/app:v1" "docker://$R/org/app4:v1" >"$WORK/copy.log" 2>&1 \
   && check "skopeo registry-to-registry copy (mounts) as alice" 0 0 \
   || check "skopeo registry-to-registry copy as alice (see $WORK/copy.log)" 0 1
+tg_section_done
+
+tg_section "issue 12 finding 1: mount sources in form bodies (the origin's r.FormValue reads them)"
+# An admin puts a blob into org/secret, which alice may never read (demo policy: explicit deny).
+admin_mount="$(token "$ADMIN" registry.local repository:org/secret:pull,push repository:org/app:pull)"
+check "admin mounts the layer into org/secret" 201 \
+  "$(status -X POST -H "Authorization: Bearer $admin_mount" "$TG/v2/org/secret/blobs/uploads/?mount=$layer&from=org/app")"
+# The attack is real: straight to the origin, a multipart 'from' field mounts the blob.
+check "the origin itself mounts from a multipart body (the vector exists)" 201 \
+  "$(status -X POST -F from=org/secret "http://127.0.0.1:$PROXY_REGISTRY_PORT/v2/org/proof/blobs/uploads/?mount=$layer")"
+alice_w="$(token "$ALICE" registry.local repository:alice/w:pull,push)"
+check "alice -F from=org/secret ?mount= is 415" 415 \
+  "$(status -u "$ALICE" -X POST -F from=org/secret "$TG/v2/alice/w/blobs/uploads/?mount=$layer")"
+check "alice -F from= -F mount= is 415" 415 \
+  "$(status -u "$ALICE" -X POST -F from=org/secret -F "mount=$layer" "$TG/v2/alice/w/blobs/uploads/")"
+check "a Bearer token for alice/w with -F from= is 415" 415 \
+  "$(status -H "Authorization: Bearer $alice_w" -X POST -F from=org/secret "$TG/v2/alice/w/blobs/uploads/?mount=$layer")"
+check "an upper-case urlencoded body is 415" 415 \
+  "$(status -H "Authorization: Bearer $alice_w" -H 'Content-Type: APPLICATION/X-WWW-FORM-URLENCODED; charset=x' \
+    --data "from=org/secret&mount=$layer" -X POST "$TG/v2/alice/w/blobs/uploads/")"
+check "a ';'-separated from= in the query is 400" 400 \
+  "$(status -H "Authorization: Bearer $alice_w" -X POST "$TG/v2/alice/w/blobs/uploads/?mount=$layer;from=org/secret")"
+check "the secret blob never reached alice/w at the origin" 404 \
+  "$(status -I "http://127.0.0.1:$PROXY_REGISTRY_PORT/v2/alice/w/blobs/$layer")"
+check "alice's own repository answers 404 for it through Tollgate" 404 \
+  "$(status -H "Authorization: Bearer $alice_w" "$TG/v2/alice/w/blobs/$layer")"
 tg_section_done
 
 tg_section "catalog"

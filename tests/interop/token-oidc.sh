@@ -24,7 +24,7 @@ if [ ! -d "$TG_ROOT/core/src/federation" ] && [ ! -f "$TG_ROOT/core/src/federati
 fi
 
 # --- the fixture issuer -------------------------------------------------------------------------
-iss_port="$(ti_port 8791)"
+iss_port="$(ti_port "${TI_ISSUER_PORT:-8791}")"
 node "$TG_ROOT/tests/fixtures/oidc-issuer.mjs" --port "$iss_port" --url-file "$W/issuer.url" \
   >"$W/issuer.log" 2>&1 &
 iss_pid=$!

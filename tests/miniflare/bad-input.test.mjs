@@ -275,10 +275,10 @@ describe("token endpoints: bad input (issuer mode)", () => {
       { name: "a huge User-Agent is fine (bounded in the audit line)",
         ...get(`${svc}&scope=repository:public/x:pull`, { headers: { "user-agent": "ua".repeat(4000) } }),
         status: 200, format: "token" },
-      { name: "150 extra headers are fine",
+      { name: "150 extra headers are a 431 (issue 12 finding 4: never a silently trimmed set)",
         ...get(`${svc}&scope=repository:public/x:pull`, {
           headers: Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`x-h${i}`, "v"])),
-        }), status: 200, format: "token" },
+        }), status: 431, format: "distribution", message: /at most 100/ },
     ], () => w);
 
     test("raw non-ASCII bytes in Authorization: 400, not 5xx", async () => {
@@ -656,6 +656,84 @@ async function logLine(pred) {
 
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// Issue 12: the outside attack's token-endpoint findings (the proxy's are in proxy.test.mjs and
+// the throttle's in throttle.test.mjs).
+
+describe("issue 12: secrets in URLs, padded headers, refresh tokens outliving their credential", () => {
+  let w;
+  before(async () => {
+    w = await startWorker({ kv: seed(), vars: { CACHE_TTL: "0" }, miniflare: captureStdio() });
+  });
+  after(async () => w?.dispose());
+
+  const padded = (n) => {
+    const headers = { authorization: ALICE, "cf-connecting-ip": "192.0.2.44" };
+    for (let i = 0; i < n; i++) headers[`a-pad-${String(i).padStart(3, "0")}`] = "x";
+    return { headers };
+  };
+  describe("rows", () => {
+    table([
+      { name: "finding 7: GET /oauth/token with the password in the query",
+        path: `/oauth/token?${q({ grant_type: "password", username: "alice", password: PASS, service: SERVICE })}`,
+        status: 400, format: "oauth2", code: "invalid_request", message: /not accepted in the URL/ },
+      { name: "finding 7: POST /oauth/token with the password in the query, the rest in the body",
+        path: `/oauth/token?${q({ password: PASS })}`, init: form({ grant_type: "password", username: "alice", service: SERVICE }),
+        status: 400, format: "oauth2", code: "invalid_request", message: /POST application\/x-www-form-urlencoded body/ },
+      { name: "finding 7: POST /token with a refresh token in the query",
+        path: `/token?${q({ refresh_token: "tgr_abcdefghijklmnop" })}`, init: form({ grant_type: "refresh_token", service: SERVICE }),
+        status: 400, format: "oauth2", code: "invalid_request", message: /refresh_token/ },
+      { name: "finding 7: GET /token with a password in the query (ignored before, refused now)",
+        path: `/token?${q({ service: SERVICE, password: PASS })}`,
+        status: 400, format: "distribution", message: /not accepted in the URL/ },
+      { name: "finding 4: fewer than 100 header fields pass (control row)", path: `/token?service=${SERVICE}`, init: padded(80),
+        status: 200, format: "token" },
+      { name: "finding 4: 120 header fields are a 431, never a trimmed set", path: `/token?service=${SERVICE}`,
+        init: padded(120), status: 431, format: "distribution", message: /at most 100/ },
+      { name: "finding 2: client_credentials with a wrong Basic password is invalid_client (and counted)",
+        path: "/oauth/token", init: form({ grant_type: "client_credentials", service: SERVICE },
+          { authorization: basic("alice", `${PASS}-wrong`) }),
+        status: 401, format: "oauth2", code: "invalid_client" },
+    ], () => w);
+  });
+
+  test("finding 3: a password change or an API-key revocation ends the refresh tokens they minted", async () => {
+    const login = async (authorization) => {
+      const r = await w.fetch(`/token?service=${SERVICE}&offline_token=true`, { headers: { authorization } });
+      assert.equal(r.status, 200);
+      const rt = (await r.json()).refresh_token;
+      SECRETS.add(rt);
+      return rt;
+    };
+    const refresh = async (rt) => {
+      const r = await w.fetch("/token", form({ grant_type: "refresh_token", refresh_token: rt, service: SERVICE }));
+      const text = await r.text();
+      SEEN.push(text);
+      return [r.status, text];
+    };
+    const byPassword = await login(ALICE);
+    const byKey = await login(basic("ci", API_KEY));
+    assert.equal((await refresh(byPassword))[0], 200);
+    assert.equal((await refresh(byKey))[0], 200);
+    await w.kv.put("user:alice", JSON.stringify({ password: bcrypt.hashSync(`${PASS}-new`, 4), groups: ["dev"] }));
+    const [st, text] = await refresh(byPassword);
+    assert.equal(st, 401);
+    assert.match(text, /password that has changed/);
+    await w.kv.delete(`apikey:${sha256hex(API_KEY)}`);
+    const [st2, text2] = await refresh(byKey);
+    assert.equal(st2, 401);
+    assert.match(text2, /API key that was revoked or has expired/);
+    // The operator's revoke-refresh: every token of the account created before the mark.
+    await w.kv.put(`apikey:${sha256hex(API_KEY)}`, JSON.stringify({ account: "ci", name: "ci", created: 1764316800, expires: null }));
+    const again = await login(basic("ci", API_KEY));
+    assert.equal((await refresh(again))[0], 200);
+    await w.kv.put("user:ci", JSON.stringify({ groups: ["dev"], refresh_revoked_before: Math.floor(Date.now() / 1000) + 2 }));
+    const [st3, text3] = await refresh(again);
+    assert.equal(st3, 401);
+    assert.match(text3, /operator revoked/);
+  });
+});
+
 test("no secret appears in any response or in the worker's console output", async () => {
   await new Promise((r) => setTimeout(r, 200)); // let the last stdout chunks arrive
   const logs = STDIO.join("");
@@ -668,3 +746,4 @@ test("no secret appears in any response or in the worker's console output", asyn
   }
   assert.ok(SECRETS.size > 50, `secrets checked: ${SECRETS.size}`);
 });
+

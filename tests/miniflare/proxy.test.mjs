@@ -446,3 +446,100 @@ test("immutable blobs are served from the edge cache, but only after authorizati
     assert.equal(seen.filter((r) => r.url === "/v2/org/app/manifests/latest").length >= 2, true);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12: the outside attack's proxy findings, each refused by its class.
+
+test("issue 12 finding 1: no body a form parser reads reaches a registry endpoint (mount via -F from=)", async () => {
+  await withWorker({ vars: proxyVars() }, async (w) => {
+    // Refused before credentials are read, so Basic below needs no user. A Bearer token scoped only to alice/w: the body names a source it cannot read.
+    const token = await mint({ sub: "alice", access: [repo("alice/w", ["pull", "push"])] });
+    const boundary = "----tollgate12";
+    const multipart = (fields) => Object.entries(fields).map(([k, v]) =>
+      `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join("") + `--${boundary}--\r\n`;
+    const before = seen.length;
+    const cases = [
+      [`multipart/form-data; boundary=${boundary}`, multipart({ from: "org/secret" }), `?mount=${D1}`],
+      [`multipart/form-data; boundary=${boundary}`, multipart({ from: "org/secret", mount: D1 }), ""],
+      [`Multipart/Form-Data;boundary=${boundary}`, multipart({ from: "org/secret" }), `?mount=${D1}`],
+      ["application/x-www-form-urlencoded", `from=org/secret&mount=${D1}`, ""],
+      ["APPLICATION/X-WWW-FORM-URLENCODED; charset=utf-8", `from=org/secret&mount=${D1}`, ""],
+      [`multipart/mixed; boundary=${boundary}`, multipart({ from: "org/secret" }), `?mount=${D1}`],
+    ];
+    for (const [ct, body, query] of cases) {
+      const res = await w.fetch(`/v2/alice/w/blobs/uploads/${query}`,
+        { method: "POST", headers: { ...bearer(token), "content-type": ct }, body });
+      assert.equal(res.status, 415, ct);
+      const b = await res.json();
+      assert.match(b.errors[0].message, /form bodies/);
+    }
+    // Also with Basic credentials, and on a PUT to an upload.
+    let res = await w.fetch(`/v2/alice/w/blobs/uploads/u1?digest=${D1}`, { method: "PUT",
+      headers: { authorization: basic("alice", "x"), "content-type": `multipart/form-data; boundary=${boundary}` },
+      body: multipart({ from: "org/secret" }) });
+    assert.equal(res.status, 415);
+    await res.arrayBuffer();
+    // A query older Go splits on ';' is refused too.
+    res = await w.fetch(`/v2/alice/w/blobs/uploads/?mount=${D1};from=org/secret`, { method: "POST", headers: bearer(token) });
+    assert.equal(res.status, 400);
+    await res.arrayBuffer();
+    assert.equal(seen.length, before, "nothing reached the origin");
+  });
+});
+
+test("issue 12 finding 6: override, rewrite and client-address headers never reach the origin", async () => {
+  await withWorker({ vars: proxyVars() }, async (w) => {
+    const token = await mint({ sub: "puller", access: [repo("org/app", ["pull"])] });
+    const res = await w.fetch("/v2/org/app/manifests/latest", { headers: { ...bearer(token),
+      "x-http-method-override": "DELETE", "x-http-method": "DELETE", "x-method-override": "PUT",
+      "x-original-url": "/v2/org/secret/manifests/latest", "x-rewrite-url": "/v2/org/secret/manifests/latest",
+      "x-forwarded-prefix": "/admin", "x-forwarded-host": "evil.example", "x-forwarded-for": "127.0.0.1",
+      "true-client-ip": "127.0.0.1", "x-real-ip": "127.0.0.1", "x-client-ip": "127.0.0.1",
+      "accept": "application/vnd.oci.image.manifest.v1+json" } });
+    // Headers named in Connection: fetch() cannot send a Connection header, so that part is
+    // the core's unit test (proxy/headers.rs, request_drops_every_override_and_client_address_claim).
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    const h = lastSeen().headers;
+    for (const name of ["x-http-method-override", "x-http-method", "x-method-override", "x-original-url",
+      "x-rewrite-url", "x-forwarded-prefix", "x-forwarded-for", "true-client-ip", "x-real-ip", "x-client-ip"]) {
+      assert.equal(h[name], undefined, `${name} reached the origin`);
+    }
+    assert.notEqual(h["x-forwarded-host"], "evil.example");
+    assert.equal(lastSeen().method, "GET");
+    assert.equal(lastSeen().url, "/v2/org/app/manifests/latest");
+  });
+});
+
+test("issue 12 finding 5: the edge-cache key is exactly what the origin is asked for (query included)", async () => {
+  await withWorker({ vars: proxyVars() }, async (w) => {
+    const token = await mint({ sub: "puller", access: [repo("org/app", ["pull"])] });
+    const path = `/v2/org/app/blobs/${D3}`;
+    let res = await w.fetch(`${path}?variant=1`, { headers: bearer(token) });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 300));
+    const before = seen.length;
+    res = await w.fetch(`${path}?variant=2`, { headers: bearer(token) });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    assert.equal(seen.length, before + 1, "another query is another origin request, not a cache hit");
+    assert.equal(lastSeen().url, `${path}?variant=2`);
+    res = await w.fetch(`${path}?variant=1`, { headers: bearer(token) });
+    await res.arrayBuffer();
+    assert.equal(seen.length, before + 1, "the same query is served from the cache");
+  });
+});
+
+test("issue 12 finding 4: a padded header set is a 431 at the proxy, never a trimmed one", async () => {
+  await withWorker({ vars: proxyVars() }, async (w) => {
+    const token = await mint({ sub: "puller", access: [repo("org/app", ["pull"])] });
+    const headers = { ...bearer(token) };
+    for (let i = 0; i < 120; i++) headers[`a-pad-${String(i).padStart(3, "0")}`] = "x";
+    const before = seen.length;
+    const res = await w.fetch("/v2/org/app/manifests/latest", { headers });
+    assert.equal(res.status, 431);
+    assert.match((await res.json()).errors[0].message, /at most 100/);
+    assert.equal(seen.length, before);
+  });
+});

@@ -68,3 +68,31 @@ test("verifyJwt accepts the fixture key's signature and rejects others", async (
   const tampered = es.slice(0, -4) + (es.endsWith("AAAA") ? "BBBB" : "AAAA");
   await assert.rejects(verifyJwt(tampered));
 });
+
+// The second review: with REALM unset, the realm in challenges follows the request's Host header.
+// The worker says so once per isolate, unless the request came to loopback (local development).
+test("REALM unset outside local development: one warning per isolate; set or on loopback: none", async () => {
+  const warnings = (w) => w.stdout.filter((l) => l.includes("REALM is not set"));
+  const settle = () => new Promise((r) => setTimeout(r, 300)); // stdout arrives asynchronously
+  const unset = await startWorker({ captureStdout: true });
+  try {
+    for (let i = 0; i < 3; i++) await (await unset.fetch("https://registry.example.com/token?service=registry.local")).arrayBuffer();
+    await settle();
+    assert.equal(warnings(unset).length, 1, unset.stdout.join("\n"));
+    assert.match(warnings(unset)[0], /registry\.example\.com/);
+  } finally {
+    await unset.dispose();
+  }
+  const local = await startWorker({ captureStdout: true });
+  const set = await startWorker({ captureStdout: true, vars: { REALM: "https://auth.example.com/token" } });
+  try {
+    await (await local.fetch("http://127.0.0.1:8787/healthz")).arrayBuffer();
+    await (await set.fetch("https://registry.example.com/healthz")).arrayBuffer();
+    await settle();
+    assert.equal(warnings(local).length, 0, local.stdout.join("\n"));
+    assert.equal(warnings(set).length, 0, set.stdout.join("\n"));
+  } finally {
+    await local.dispose();
+    await set.dispose();
+  }
+});

@@ -2,7 +2,7 @@
 // binding (Miniflare's in-memory implementation: a fixed window aligned to the period). Failed
 // password checks are counted per account and per client address (CF-Connecting-IP, set here by
 // hand as Cloudflare would); successful logins never are.
-import { describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { basic, startWorker } from "./helpers.mjs";
@@ -209,4 +209,38 @@ describe("brute-force throttle", () => {
       assert.equal((await get(w, ...ALICE.slice(0, 2), ip)).status, 429);
     });
   });
+});
+
+describe("issue 12 finding 2: every password check is throttled, whatever the grant type", () => {
+  // One wait for a fresh limiter window covers the three short tests below (5 requests each).
+  before(() => freshWindow(60, 15));
+  for (const [name, path, method] of [
+    ["POST /oauth/token", "/oauth/token", "POST"],
+    ["POST /token", "/token", "POST"],
+    ["GET /oauth/token", "/oauth/token", "GET"],
+  ]) {
+    test(`grant_type=client_credentials with a Basic password on ${name}`, async () => {
+      await withWorker({}, async (w) => {
+        const ip = "198.51.100.120";
+        const q = "grant_type=client_credentials&service=registry.local";
+        const send = (pw) => method === "GET"
+          ? w.fetch(`${path}?${q}`, { headers: { authorization: basic("alice", pw), "cf-connecting-ip": ip } })
+          : w.fetch(path, { method, body: q, headers: { authorization: basic("alice", pw), "cf-connecting-ip": ip,
+            "content-type": "application/x-www-form-urlencoded" } });
+        for (let i = 0; i < LIMIT; i++) {
+          const r = await send(`guess-${i}`);
+          assert.equal(r.status, 401, `failure ${i}`);
+          await r.arrayBuffer();
+        }
+        const over = await send("guess-last");
+        assert.equal(over.status, 429, "the old code answered 401 forever: a password oracle");
+        await over.arrayBuffer();
+        const right = await send(ALICE[1]);
+        assert.equal(right.status, 429, "the right password learns nothing while throttled");
+        await right.arrayBuffer();
+        // And the same account on GET /token is throttled by those failures.
+        assert.equal((await get(w, ...ALICE.slice(0, 2), ip)).status, 429);
+      });
+    });
+  }
 });

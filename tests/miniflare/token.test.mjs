@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, X509Certificate } from "node:crypto";
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, exportJWK, jwtVerify } from "jose";
 import { basic, keyFixture, libtrustKid, startWorker } from "./helpers.mjs";
 
 const REGISTRY = "registry.local";
@@ -529,6 +529,38 @@ describe("settings", () => {
       assert.equal(payload.exp - payload.iat, 900);
       assert.equal(protectedHeader.x5c, undefined);
       assert.equal(protectedHeader.kid, libtrustKid(keys.es256.publicKey));
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  // Registry 3.x finds a kid-only token's key by RFC 7638 thumbprint (rootcertbundle) or by the
+  // kid of its jwks file: the built worker's thumbprint must be jose's, and the JWKS must list it.
+  test("TOKEN_KID=thumbprint with TOKEN_X5C=off: kid-only tokens under the RFC 7638 thumbprint", async () => {
+    const w = await startWorker({ vars: { TOKEN_KID: `${REGISTRY}=thumbprint`, TOKEN_X5C: `${REGISTRY}=off` }, kv: seed() });
+    try {
+      const body = await (await w.fetch(`/token?service=${REGISTRY}&scope=repository:public/x:pull`)).json();
+      const header = decodeProtectedHeader(body.token);
+      const thumbprint = await calculateJwkThumbprint(await exportJWK(keys.es256.publicKey));
+      assert.equal(header.kid, thumbprint);
+      assert.equal(header.x5c, undefined);
+      const jwks = await (await w.fetch("/.well-known/jwks.json")).json();
+      const kids = jwks.keys.map((k) => k.kid);
+      assert.ok(kids.includes(thumbprint) && kids.includes(libtrustKid(keys.es256.publicKey)), kids.join(" "));
+      await jwtVerify(body.token, createLocalJWKSet(jwks), { issuer: ISSUER, audience: REGISTRY });
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  test("x5c asked for without SIGNING_CERT is a 500 naming TOKEN_X5C", async () => {
+    const w = await startWorker({ vars: { TOKEN_X5C: "on" }, secrets: { SIGNING_CERT: undefined }, kv: seed() });
+    try {
+      const res = await w.fetch(`/token?service=${REGISTRY}&scope=repository:public/x:pull`);
+      assert.equal(res.status, 500);
+      const body = await res.json();
+      assert.equal(body.errors[0].detail.setting, "TOKEN_X5C");
+      assert.match(body.errors[0].message, /SIGNING_CERT is not set/);
     } finally {
       await w.dispose();
     }

@@ -140,6 +140,12 @@ impl PublicKey {
         self.0.kid()
     }
 
+    /// The RFC 7638 JWK thumbprint: the `kid` registry 3.x matches against its rootcertbundle
+    /// (and Tollgate signs with for `TOKEN_KID=thumbprint`).
+    pub fn thumbprint(&self) -> String {
+        core_token::jwk_thumbprint(&self.0)
+    }
+
     /// The RFC 7517 JWK with the libtrust `kid`, exactly as the worker publishes it.
     pub fn jwk(&self) -> Value {
         core_token::jwk(&self.0)

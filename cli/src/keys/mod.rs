@@ -5,11 +5,11 @@ pub mod rotate;
 pub mod show;
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::files::{self, Replace};
 use material::{read_pem_items, Alg, PrivateKey};
 
 /// Options of `keys generate`.
@@ -53,14 +53,11 @@ pub fn generate(opts: &GenerateOptions) -> Result<String> {
     let key_file = key_path(opts.out_dir, opts.name);
     let cert_file = cert_path(opts.out_dir, opts.name);
     if !opts.force {
-        for f in [&key_file, &cert_file] {
-            if f.exists() {
-                bail!(
-                    "{} already exists; refusing to overwrite a key (pass --force to replace it)",
-                    f.display()
-                );
-            }
-        }
+        // A dangling symlink counts as existing: it is never followed to create its target.
+        crate::files::refuse_existing(
+            &[&key_file, &cert_file],
+            "refusing to overwrite a key (pass --force to replace it)",
+        )?;
     }
     fs::create_dir_all(opts.out_dir)
         .with_context(|| format!("--out-dir {}: cannot create it", opts.out_dir.display()))?;
@@ -70,31 +67,17 @@ pub fn generate(opts: &GenerateOptions) -> Result<String> {
         .map(str::to_owned)
         .unwrap_or_else(|| format!("tollgate {}", opts.name));
     let cert = key.self_signed_certificate(&cn, opts.days)?;
-    write_private(&key_file, key.to_pkcs8_pem()?.as_bytes())?;
-    fs::write(&cert_file, cert).with_context(|| format!("writing {}", cert_file.display()))?;
+    // Written through fresh temporary files and renamed into place: `--force` replaces a symlink
+    // planted at either path instead of writing the private key through it; without `--force`,
+    // anything that appeared there meanwhile is refused, not overwritten.
+    let replace = if opts.force {
+        Replace::Allowed
+    } else {
+        Replace::Never
+    };
+    files::write(&key_file, key.to_pkcs8_pem()?.as_bytes(), 0o600, replace)?;
+    files::write(&cert_file, cert.as_bytes(), 0o644, replace)?;
     Ok(key.public_key().libtrust_kid())
-}
-
-/// Writes a secret file readable by its owner only (mode 0600 from creation, not chmod-after).
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        // An existing file (--force) keeps its mode on open: tighten it first.
-        if path.exists() {
-            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("restricting {}", path.display()))?;
-        }
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 /// One dotenv line `NAME="..."` with newlines as `\n`, the form wrangler's .dev.vars parser
@@ -181,6 +164,32 @@ fn extra_certificates(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     }
     found.sort();
     Ok(found)
+}
+
+/// Every NAME.crt.pem in `dir`, the active `signing.crt.pem` first, the rest by name.
+pub fn certificates_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let active = cert_path(dir, "signing");
+    if active.exists() {
+        files.push(active);
+    }
+    let mut rest: Vec<PathBuf> = extra_certificates(dir)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let rsa = cert_path(dir, "rsa-signing");
+    if rsa.exists() {
+        rest.push(rsa);
+    }
+    rest.sort();
+    files.extend(rest);
+    if files.is_empty() {
+        bail!(
+            "--dir {}: holds no NAME.crt.pem (tollgate keys generate writes them)",
+            dir.display()
+        );
+    }
+    Ok(files)
 }
 
 fn check_cert_matches(cert: &str, path: &Path, key: &PrivateKey) -> Result<()> {

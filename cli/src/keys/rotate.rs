@@ -83,6 +83,10 @@ pub fn start(dir: &Path, env: Option<&str>, days: u32) -> Result<String> {
     )?;
     writeln!(
         out,
+        "  registry 3.x with a jwks file: tollgate keys jwks --dir {d} --out jwks.json, install it as auth.token.jwks, restart it"
+    )?;
+    writeln!(
+        out,
         "  (local: `tollgate keys dev-vars --dir {d} > .dev.vars` already publishes it)"
     )?;
     writeln!(out, "then: tollgate keys rotate switch --dir {d}")?;
@@ -162,5 +166,6 @@ pub fn retire(dir: &Path, env: Option<&str>) -> Result<String> {
     writeln!(out, "stop publishing the old key:")?;
     writeln!(out, "  npx wrangler secret delete PUBLISHED_KEYS{e}")?;
     writeln!(out, "  tollgate keys bundle {d}/{ACTIVE}.crt.pem > rootcertbundle.pem   # install on each registry, restart it")?;
+    writeln!(out, "  tollgate keys jwks --dir {d} --out jwks.json   # registry 3.x jwks file: install it, restart the registry")?;
     Ok(out)
 }

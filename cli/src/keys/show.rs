@@ -5,10 +5,11 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 use x509_cert::der::EncodePem;
 
 use super::material::{read_pem_items, Alg, PemItem};
+use tollgate_core::token::{self as core_token, KidFormat};
 
 fn read(path: &Path) -> Result<Vec<PemItem>> {
     let text =
@@ -50,6 +51,11 @@ pub fn show(path: &Path, env: Option<&str>) -> Result<String> {
             if alg == Alg::Es256 { "P-256" } else { "RSA" }
         )?;
         writeln!(out, "kid:        {}", public.libtrust_kid())?;
+        writeln!(
+            out,
+            "thumbprint: {}  (RFC 7638: the kid registry 3.x looks up; TOKEN_KID=thumbprint)",
+            public.thumbprint()
+        )?;
         if let PemItem::Certificate { cert, .. } = item {
             let tbs = cert.tbs_certificate();
             writeln!(out, "subject:    {}", tbs.subject())?;
@@ -88,18 +94,20 @@ pub fn show(path: &Path, env: Option<&str>) -> Result<String> {
     Ok(out)
 }
 
-/// An RFC 7517 JWK Set of every key or certificate in `paths`, without duplicates.
-pub fn jwks(paths: &[impl AsRef<Path>]) -> Result<Value> {
-    let mut keys: Vec<Value> = Vec::new();
+/// An RFC 7517 JWK Set of every key or certificate in `paths`, without duplicates, each key
+/// listed once per kid format in `formats` (registry 3.x's `jwks` file finds a token's key by
+/// its `kid` alone, so the set must hold the form the tokens carry).
+pub fn jwks(paths: &[impl AsRef<Path>], formats: &[KidFormat]) -> Result<Value> {
+    let mut keys: Vec<core_token::PublicKey> = Vec::new();
     for path in paths {
         for item in read(path.as_ref())? {
-            let jwk = item.public_key().jwk();
-            if !keys.iter().any(|k| k["kid"] == jwk["kid"]) {
-                keys.push(jwk);
+            let key = item.public_key().0;
+            if !keys.contains(&key) {
+                keys.push(key);
             }
         }
     }
-    Ok(json!({ "keys": keys }))
+    Ok(core_token::jwks_with_kids(&keys, formats))
 }
 
 /// The certificates of `paths` joined into one PEM bundle (registry rootcertbundle, PUBLISHED_KEYS).

@@ -70,6 +70,9 @@ pub struct User {
     pub labels: BTreeMap<String, Vec<Spanned<String>>>,
     #[serde(default)]
     pub apikeys: Vec<Spanned<ApiKey>>,
+    /// Unix seconds: refresh tokens of this user created earlier are refused once synced
+    /// (`tollgate user revoke-refresh` sets it).
+    pub refresh_revoked_before: Option<u64>,
     /// Free text for reviewers; accepted and checked for type, never synced.
     #[allow(dead_code)]
     pub comment: Option<String>,

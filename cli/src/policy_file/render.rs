@@ -105,6 +105,7 @@ pub fn user_record(user: &super::User) -> UserRecord {
             .iter()
             .map(|(k, v)| (k.clone(), v.iter().map(|x| x.get_ref().clone()).collect()))
             .collect(),
+        refresh_revoked_before: user.refresh_revoked_before,
     }
 }
 

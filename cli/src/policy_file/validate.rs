@@ -5,7 +5,6 @@
 //! Each problem is reported as `FILE:LINE:COLUMN: field: what is wrong; what would be valid`.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use toml::Spanned;
 
@@ -40,12 +39,20 @@ pub fn problems(loaded: &Loaded) -> Vec<String> {
 fn check_issuers(loaded: &Loaded, out: &mut Vec<String>) {
     let issuers = &loaded.policy.issuers;
     if let Some(first) = issuers.first() {
-        if let Err(e) = super::render::issuers(loaded) {
-            out.push(format!(
+        match super::render::issuers(loaded) {
+            Err(e) => out.push(format!(
                 "{}: [[issuers]]: the worker would refuse this record: {}",
                 loaded.at(first.span()),
                 e.0
-            ));
+            )),
+            // The worker's own check: a user federation would take over is a malformed record.
+            Ok(parsed) => {
+                for (name, user) in &loaded.policy.users {
+                    if let Some(c) = tollgate_core::validate::login_conflict(name, &parsed) {
+                        out.push(format!("{}: users.{name}: {c}", loaded.at(user.span())));
+                    }
+                }
+            }
         }
     }
     for (n, rule) in loaded.policy.rules.iter().enumerate() {
@@ -126,20 +133,13 @@ pub fn account_name_problem(name: &str) -> Option<String> {
     None
 }
 
-/// A bcrypt hash as htpasswd -B and `tollgate user add` write it.
+/// A bcrypt hash as htpasswd -B and `tollgate user add` write it: the core's check (the one the
+/// worker applies to `user:` records, plus the cost floor), so a hash that passes here is one the
+/// worker will run.
 pub fn bcrypt_problem(hash: &str) -> Option<String> {
-    let prefix_ok = ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p));
-    if !prefix_ok || hash.len() != 60 {
-        return Some("is not a bcrypt hash: expected 60 characters starting with $2a$, $2b$ or $2y$ (use `tollgate user add` or `htpasswd -nB`)".to_owned());
-    }
-    match bcrypt::HashParts::from_str(hash) {
-        Err(_) => Some("is not a well-formed bcrypt hash (bad cost or salt)".to_owned()),
-        Ok(parts) if parts.get_cost() < 10 => Some(format!(
-            "uses bcrypt cost {}, below the minimum of 10",
-            parts.get_cost()
-        )),
-        Ok(_) => None,
-    }
+    tollgate_core::validate::bcrypt_hash(hash)
+        .err()
+        .map(|e| e.to_string())
 }
 
 fn check_users(loaded: &Loaded, out: &mut Vec<String>) {
@@ -703,6 +703,52 @@ mod tests {
         );
         let p = check("[users.ci]\napikeys = [{ name = \"ci\", digest = \"ABC\", created = 5 }]\n");
         assert!(p[0].contains("64 lower-case hex"), "{p:?}");
+    }
+
+    /// The second review: cost 17 and 31 validated, and so did a bad salt alphabet.
+    #[test]
+    fn bcrypt_cost_range_and_alphabet() {
+        let ok = bcrypt::hash_with_salt("pw", 10, [7u8; 16])
+            .unwrap()
+            .format_for_version(bcrypt::Version::TwoY);
+        for cost in ["15", "17", "31"] {
+            let over = format!("$2y${cost}{}", &ok[6..]);
+            let why = bcrypt_problem(&over).unwrap();
+            assert!(
+                why.contains(&format!("cost {cost}, above the maximum of 14")),
+                "{why}"
+            );
+        }
+        let bad_salt = format!("{}!{}", &ok[..7], &ok[8..]);
+        assert!(bcrypt_problem(&bad_salt).unwrap().contains("salt"));
+        let p = check(&format!(
+            "[users.alice]\npassword = \"$2y$17{}\"\n",
+            &ok[6..]
+        ));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("p.toml:2:12: users.alice.password uses bcrypt cost 17"),
+            "{p:?}"
+        );
+    }
+
+    /// The second review: a user named like an issuer's username (or `oidc`) validated, and
+    /// federation then took over every login under that name in the worker.
+    #[test]
+    fn users_that_federation_would_take_over_are_refused() {
+        let issuer = "[[issuers]]\nname = \"github\"\nissuer = \"https://token.actions.githubusercontent.com\"\naudiences = [\"https://r.example\"]\nusername = \"github-actions\"\n";
+        let p = check(&format!("[users.github-actions]\ngroups = [\"dev\"]\n\n[users.oidc]\n\n[users.alice]\n\n{issuer}"));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].starts_with("p.toml:1:1: users.github-actions: user 'github-actions' has the name of issuer 'github''s username"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].contains("users.oidc: user 'oidc' has the username reserved"),
+            "{p:?}"
+        );
+        // Without issuers, `oidc` is an ordinary account name.
+        assert!(check("[users.oidc]\n").is_empty());
     }
 
     #[test]

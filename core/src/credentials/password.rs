@@ -7,7 +7,14 @@ pub const DUMMY_HASH: &str = "$2y$10$8pu5jNbFk0ZyEDTxAOlRuu0NO8zuu7GzWuFkb3JKk7X
 /// Whether `password` matches `bcrypt_hash`. A malformed hash is a mismatch (and never a grant).
 /// bcrypt reads only the first 72 bytes of a password; the crate refuses longer ones, which we
 /// treat as a mismatch rather than silently truncating.
+///
+/// A hash the shared validator refuses (over the cost cap, bad alphabet) is a mismatch without
+/// running bcrypt: a cost-31 hash would never finish, cost 17 takes 11.7 s of worker CPU. Record
+/// reading refuses such hashes first (a 500 naming the record); this keeps the cap on every path.
 pub fn verify_password(password: &str, bcrypt_hash: &str) -> bool {
+    if crate::validate::stored_bcrypt_hash(bcrypt_hash).is_err() {
+        return false;
+    }
     #[cfg(test)]
     runs::count();
     bcrypt::verify(password, bcrypt_hash).unwrap_or(false)
@@ -54,6 +61,21 @@ mod tests {
             assert!(verify_password("s3cret", &s), "{s}");
             assert!(!verify_password("wrong", &s));
         }
+    }
+
+    #[test]
+    fn hashes_over_the_cost_cap_never_run_bcrypt() {
+        let h = bcrypt::hash_with_salt("s3cret", 10, [7u8; 16])
+            .unwrap()
+            .format_for_version(bcrypt::Version::TwoY);
+        // Cost 31 would never finish; counted runs prove bcrypt was not started.
+        let over = format!("$2y$31{}", &h[6..]);
+        let (ok, n) = runs::during(|| verify_password("s3cret", &over));
+        assert!(!ok);
+        assert_eq!(n, 0, "bcrypt ran on a cost-31 hash");
+        let (ok, n) = runs::during(|| verify_password("s3cret", &h));
+        assert!(ok);
+        assert_eq!(n, 1);
     }
 
     #[test]

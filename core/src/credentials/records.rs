@@ -64,6 +64,10 @@ pub struct UserRecord {
     pub groups: Vec<String>,
     #[serde(default, deserialize_with = "crate::unique_keys::map")]
     pub labels: BTreeMap<String, Vec<String>>,
+    /// Refresh tokens of this account created before this time (Unix seconds) are refused:
+    /// `tollgate user revoke-refresh` sets it, so an operator revokes them without knowing them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_revoked_before: Option<u64>,
 }
 
 json_record!(UserRecord);
@@ -94,6 +98,12 @@ pub struct RefreshRecord {
     pub client_id: Option<String>,
     pub created: u64,
     pub expires: u64,
+    /// The credential that minted it: `password:<sha256 of the bcrypt hash>` or
+    /// `apikey:<sha256 of the key>`. Each refresh re-checks it, so a changed password or a
+    /// revoked or expired key ends the refresh token too. Absent in records minted before this
+    /// binding existed, which are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 json_record!(RefreshRecord);

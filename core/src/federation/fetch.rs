@@ -44,6 +44,30 @@ impl fmt::Display for FetchError {
 #[allow(async_fn_in_trait)] // single-threaded wasm: no Send bound wanted
 pub trait Fetch {
     async fn get(&self, url: &str, fresh: bool) -> Result<Fetched, FetchError>;
+
+    /// Waits a short while (the worker: 100 ms) before a request checks again whether another
+    /// request's fetch of the same issuer's documents has ended. It must be this request's own
+    /// timer: workerd cancels a request that waits only on another request's promise as hung,
+    /// and a task woken from another request would run in that request's I/O context.
+    /// The default yields once (native tests, the CLI).
+    async fn pause(&self) {
+        yield_once().await
+    }
+}
+
+/// Returns `Pending` once (asking to be polled again at once), then `Ready`.
+pub async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 /// No outbound HTTP (the CLI, and tests that never federate): every fetch fails.

@@ -5,7 +5,7 @@
 use super::issuers::IssuerConfig;
 use crate::limits::{IDENTITY_LEEWAY_SECS, MAX_ACCOUNT_LEN, MAX_CLAIMS, MAX_CLAIM_VALUE_LEN};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Nesting followed when flattening (`kubernetes.io.serviceaccount.name` is depth 3).
 const MAX_DEPTH: usize = 6;
@@ -89,6 +89,7 @@ pub fn flatten(claims: &Map<String, Value>) -> Result<BTreeMap<String, String>, 
         obj: &Map<String, Value>,
         depth: usize,
         out: &mut BTreeMap<String, String>,
+        seen: &mut BTreeSet<String>,
         leaves: &mut usize,
     ) -> Result<(), String> {
         for (k, v) in obj {
@@ -102,7 +103,7 @@ pub fn flatten(claims: &Map<String, Value>) -> Result<BTreeMap<String, String>, 
                 Value::Number(n) => Some(n.to_string()),
                 Value::Bool(b) => Some(b.to_string()),
                 Value::Object(o) if depth < MAX_DEPTH => {
-                    walk(&name, o, depth + 1, out, leaves)?;
+                    walk(&name, o, depth + 1, out, seen, leaves)?;
                     None
                 }
                 _ => None,
@@ -114,7 +115,18 @@ pub fn flatten(claims: &Map<String, Value>) -> Result<BTreeMap<String, String>, 
                         "the identity token has more than {MAX_CLAIMS} claims"
                     ));
                 }
-                if t.len() <= MAX_CLAIM_VALUE_LEN && valid_claim_name(&name) {
+                if !valid_claim_name(&name) {
+                    continue;
+                }
+                // `{"a":{"b":x}}` and `{"a.b":y}` flatten to the same name: whichever came last
+                // would decide what rules see, so the token is refused as ambiguous. Checked
+                // before the value bound, so a dropped long value cannot hide the other one.
+                if !seen.insert(name.clone()) {
+                    return Err(format!(
+                        "the identity token carries claim '{name}' twice (nested and as a dotted name): refused as ambiguous"
+                    ));
+                }
+                if t.len() <= MAX_CLAIM_VALUE_LEN {
                     out.insert(name, t);
                 }
             }
@@ -123,7 +135,7 @@ pub fn flatten(claims: &Map<String, Value>) -> Result<BTreeMap<String, String>, 
     }
     let mut out = BTreeMap::new();
     let mut leaves = 0;
-    walk("", claims, 0, &mut out, &mut leaves)?;
+    walk("", claims, 0, &mut out, &mut BTreeSet::new(), &mut leaves)?;
     Ok(out)
 }
 
@@ -296,6 +308,7 @@ mod tests {
             subject: Some("github:${claims.repository}:${claims.ref}".into()),
             max_lifetime: Some(3600),
             jwks_uri: None,
+            services: None,
         }
     }
 
@@ -315,6 +328,33 @@ mod tests {
             base[k] = v.clone();
         }
         base.to_string().into_bytes()
+    }
+
+    /// The reviewer's finding: a nested `kubernetes.io.namespace` of team-b and a top-level dotted
+    /// one of team-a matched rules as team-a. One flattened name twice is refused, in either order
+    /// and at any depth, also when one of the values is too long to keep.
+    #[test]
+    fn one_flattened_name_twice_is_refused() {
+        let long = "x".repeat(MAX_CLAIM_VALUE_LEN + 1);
+        for text in [
+            r#"{"kubernetes.io":{"namespace":"team-b"},"kubernetes.io.namespace":"team-a"}"#
+                .to_string(),
+            r#"{"kubernetes.io.namespace":"team-a","kubernetes.io":{"namespace":"team-b"}}"#
+                .to_string(),
+            r#"{"a":{"b.c":"1","b":{"c":"2"}}}"#.to_string(),
+            format!(r#"{{"a.b":"{long}","a":{{"b":"short"}}}}"#),
+        ] {
+            let m: Map<String, Value> = serde_json::from_str(&text).unwrap();
+            let e = flatten(&m).unwrap_err();
+            assert!(
+                e.contains("twice") && e.contains("ambiguous"),
+                "{text}: {e}"
+            );
+        }
+        // Distinct names that merely share a prefix are fine.
+        let m: Map<String, Value> =
+            serde_json::from_str(r#"{"a.b":"1","a":{"c":"2"},"a.b.c":"3"}"#).unwrap();
+        assert_eq!(flatten(&m).unwrap().len(), 3);
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct IssuerConfig {
     /// The JWK Set URL, skipping discovery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// The services (token audiences, from SERVICES) this issuer's workloads may obtain tokens
+    /// for. Absent: every configured service, and the ACL alone decides what each grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
 }
 
 impl IssuerConfig {
@@ -165,6 +169,18 @@ fn check_issuer(i: &IssuerConfig) -> Result<(), String> {
         }
         validate_template(t).map_err(|e| ctx(format!("subject: {e}")))?;
     }
+    if let Some(services) = &i.services {
+        if services.is_empty()
+            || services.len() > MAX_AUDIENCES
+            || services.iter().any(|s| {
+                s.is_empty() || s.len() > MAX_ISSUER_URL_LEN || s.contains(char::is_whitespace)
+            })
+        {
+            return Err(ctx(format!(
+                "services must list 1 to {MAX_AUDIENCES} service names (as in SERVICES); leave it out to allow every service"
+            )));
+        }
+    }
     if let Some(l) = i.max_lifetime {
         if !(60..=MAX_IDENTITY_LIFETIME).contains(&l) {
             return Err(ctx(format!(
@@ -228,6 +244,16 @@ impl Issuers {
 
     pub fn by_name(&self, name: &str) -> Option<&IssuerConfig> {
         self.list.iter().find(|i| i.name == name)
+    }
+
+    /// Whether the issuer named `name` may obtain tokens for `service` (its `services`; absent:
+    /// every service). An unknown name may obtain nothing.
+    pub fn allows_service(&self, name: &str, service: &str) -> bool {
+        self.by_name(name).is_some_and(|i| {
+            i.services
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|s| s == service))
+        })
     }
 
     /// The issuer a Basic / password-grant username selects, if any.

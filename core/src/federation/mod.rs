@@ -20,6 +20,7 @@ pub use fetch::{Fetch, FetchError, Fetched, MemoryFetch, NoFetch};
 pub use identity::{check_claims, flatten, render_subject, valid_claim_name, ClaimError, Identity};
 pub use issuers::{IssuerConfig, Issuers, IssuersError, OIDC_USERNAME};
 pub use keycache::KeyCache;
+use keycache::{KeysError, Want};
 
 use crate::limits::MAX_IDENTITY_TOKEN_LEN;
 use crate::token::X5cHeader;
@@ -68,6 +69,22 @@ fn unavailable(cfg: &IssuerConfig, why: &str) -> FederationError {
             cfg.name, cfg.issuer
         ),
         issuer: Some(cfg.name.clone()),
+    }
+}
+
+/// No keys to verify with: the issuer's fault (503), or an unknown kid refreshed too recently (401).
+fn keys_refused(cfg: &IssuerConfig, e: KeysError, kid: &str) -> FederationError {
+    match e {
+        KeysError::Unavailable(why) => unavailable(cfg, &why),
+        KeysError::RefreshedRecently => refused(
+            format!(
+                "kid '{}' not found in the issuer's JWKS (issuer '{}'; refreshed less than {}s ago)",
+                shown(kid),
+                cfg.name,
+                crate::limits::JWKS_REFETCH_INTERVAL
+            ),
+            Some(cfg),
+        ),
     }
 }
 
@@ -172,56 +189,33 @@ pub async fn authenticate(
             Some(cfg),
         ));
     };
-    let kid = Some(kid);
-    let cached = cache.borrow().get(cfg, now);
-    let set = match cached {
-        Some(set) => set,
-        None => {
-            let set = keycache::fetch_keys(cfg, None, fetch, false, now)
-                .await
-                .map_err(|why| unavailable(cfg, &why))?;
-            cache.borrow_mut().put(cfg, set.clone());
-            set
-        }
-    };
+    let set = keycache::keys(cfg, cache, fetch, Want::Current, now)
+        .await
+        .map_err(|e| keys_refused(cfg, e, &kid))?;
     let mut keys = set.keys;
+    let mut refreshed = false;
     let payload = loop {
         let (pks, kids): (Vec<PublicKey>, Vec<String>) =
             keys.iter().map(|k| (k.key.clone(), k.kid.clone())).unzip();
         match verify_jwt_with_kids(token, &pks, &kids) {
             Ok(v) => break v.payload,
-            Err(VerifyError::UnknownKey) => {
-                let kid_shown = shown(kid.as_deref().unwrap_or(""));
-                if !cache.borrow_mut().claim_refetch(cfg, now) {
-                    return Err(refused(
-                        format!(
-                            "kid '{kid_shown}' not found in the issuer's JWKS (issuer '{}'; refreshed less than {}s ago)",
-                            cfg.name,
-                            crate::limits::JWKS_REFETCH_INTERVAL
-                        ),
-                        Some(cfg),
-                    ));
-                }
-                let fresh = keycache::fetch_keys(cfg, Some(&set.jwks_uri), fetch, true, now)
+            Err(VerifyError::UnknownKey) if !refreshed => {
+                // The issuer may have rotated: ask for its current keys (bounded like every fetch).
+                let fresh = keycache::keys(cfg, cache, fetch, Want::Refresh, now)
                     .await
-                    .map_err(|why| {
-                        unavailable(cfg, &format!("refreshing its keys for kid '{kid_shown}' failed: {why}"))
-                    })?;
-                let known = fresh
-                    .keys
-                    .iter()
-                    .any(|k| Some(&k.kid) == kid.as_ref());
-                cache.borrow_mut().put(cfg, fresh.clone());
-                if !known {
-                    return Err(refused(
-                        format!(
-                            "kid '{kid_shown}' not found in the issuer's JWKS (issuer '{}', just refreshed)",
-                            cfg.name
-                        ),
-                        Some(cfg),
-                    ));
-                }
+                    .map_err(|e| keys_refused(cfg, e, &kid))?;
                 keys = fresh.keys;
+                refreshed = true;
+            }
+            Err(VerifyError::UnknownKey) => {
+                return Err(refused(
+                    format!(
+                        "kid '{}' not found in the issuer's JWKS (issuer '{}', just refreshed)",
+                        shown(&kid),
+                        cfg.name
+                    ),
+                    Some(cfg),
+                ));
             }
             Err(VerifyError::AlgorithmMismatch) => {
                 return Err(refused(

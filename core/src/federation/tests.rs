@@ -3,7 +3,9 @@
 
 use super::testkit::*;
 use super::*;
-use crate::limits::{JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL};
+use crate::limits::{
+    JWKS_FAILURE_TTL, JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL, JWKS_STALE_GRACE,
+};
 use hmac::{Hmac, KeyInit as _, Mac};
 use serde_json::json;
 
@@ -221,7 +223,7 @@ fn unknown_kid_refetches_at_most_once_per_interval() {
 }
 
 #[test]
-fn issuer_down_serves_cached_keys_until_they_expire_then_fails_closed() {
+fn issuer_down_serves_the_last_good_keys_for_a_bounded_grace_then_fails_closed() {
     let fi = FakeIssuer::new();
     let cache = RefCell::default();
     auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap();
@@ -229,31 +231,46 @@ fn issuer_down_serves_cached_keys_until_they_expire_then_fails_closed() {
         .set(DISCOVERY, Err(FetchError("connection refused".into())));
     fi.fetch
         .set(JWKS_URI, Err(FetchError("connection refused".into())));
+    let at = |t: u64| fi.rs(json!({"iat": t, "nbf": t, "exp": t + 300}));
     // Still valid inside the cached keys' lifetime (600 s from the origin's max-age).
     let later = NOW + 599;
-    let t = fi.rs(json!({"iat": later, "nbf": later, "exp": later + 300}));
-    auth(&fi, &cache, "github-actions", &t, later).unwrap();
+    auth(&fi, &cache, "github-actions", &at(later), later).unwrap();
     // An unknown kid while down: 503, and the cached keys keep working.
     let other = crate::token::keys::tests::es_key();
     let unknown = FakeIssuer::sign(&other, "new", &FakeIssuer::claims(json!({})));
     let e = auth(&fi, &cache, "github-actions", &unknown, NOW + 10).unwrap_err();
     assert_eq!(e.kind, FailureKind::Unavailable);
     auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW + 11).unwrap();
-    // Past the lifetime: fail closed, naming the issuer.
-    let after = NOW + 600;
-    let t = fi.rs(json!({"iat": after, "nbf": after, "exp": after + 300}));
-    let e = auth(&fi, &cache, "github-actions", &t, after).unwrap_err();
+    // Past the lifetime: the issuer is asked (and fails), the last good keys are served, and the
+    // failure is remembered: one attempt per JWKS_FAILURE_TTL, however many logins.
+    let expired = NOW + 600;
+    let before = fi.fetch.calls.borrow().len();
+    for s in 0..JWKS_FAILURE_TTL {
+        auth(&fi, &cache, "github-actions", &at(expired + s), expired + s).unwrap();
+    }
+    assert_eq!(fi.fetch.calls.borrow().len(), before + 1);
+    // Past the grace: fail closed, naming the issuer.
+    let after = expired + JWKS_STALE_GRACE;
+    let e = auth(&fi, &cache, "github-actions", &at(after), after).unwrap_err();
     assert_eq!(e.kind, FailureKind::Unavailable);
     assert!(
         e.message.contains("issuer 'github'") && e.message.contains(ISS),
         "{}",
         e.message
     );
+    // The issuer is back: fresh keys at the next attempt.
+    let fresh = FakeIssuer::new();
+    for url in [DISCOVERY, JWKS_URI] {
+        let doc = fresh.fetch.docs.borrow().get(url).cloned().unwrap();
+        fi.fetch.set(url, doc);
+    }
+    fi.publish(&[("r1", &fi.rsa)], Some(600));
+    let back = after + JWKS_FAILURE_TTL;
+    auth(&fi, &cache, "github-actions", &at(back), back).unwrap();
 }
 
 #[test]
 fn bad_documents_fail_closed() {
-    let cache = RefCell::default();
     for (url, answer) in [
         (
             DISCOVERY,
@@ -284,6 +301,7 @@ fn bad_documents_fail_closed() {
     ] {
         let fi = FakeIssuer::new();
         fi.fetch.set(url, answer);
+        let cache = RefCell::default();
         let e = auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap_err();
         assert_eq!(e.kind, FailureKind::Unavailable, "{}", e.message);
     }
@@ -335,4 +353,260 @@ fn configured_jwks_uri_skips_discovery() {
     assert_eq!(id.subject, "k8s:system:serviceaccount:ci:builder");
     assert_eq!(id.claims["kubernetes.io.serviceaccount.name"], "builder");
     assert_eq!(fi.fetch.calls.borrow().len(), 1, "no discovery");
+}
+
+/// A fetcher whose answers wait until the test opens the gate (an issuer that is slow or hangs),
+/// counting every request.
+struct SlowFetch<'a> {
+    inner: &'a MemoryFetch,
+    open: std::cell::Cell<bool>,
+    parked: RefCell<Vec<std::task::Waker>>,
+}
+
+impl<'a> SlowFetch<'a> {
+    fn new(inner: &'a MemoryFetch) -> Self {
+        SlowFetch {
+            inner,
+            open: std::cell::Cell::new(false),
+            parked: RefCell::default(),
+        }
+    }
+
+    fn open(&self) {
+        self.open.set(true);
+        for w in self.parked.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+impl Fetch for SlowFetch<'_> {
+    async fn get(&self, url: &str, fresh: bool) -> Result<Fetched, FetchError> {
+        // Count at the start, as the issuer would see the connection.
+        self.inner.calls.borrow_mut().push((url.to_string(), fresh));
+        std::future::poll_fn(|cx| {
+            if self.open.get() {
+                std::task::Poll::Ready(())
+            } else {
+                self.parked.borrow_mut().push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+        let answer = self.inner.docs.borrow().get(url).cloned();
+        answer.unwrap_or(Err(FetchError("no answer".into())))
+    }
+}
+
+type Authenticating<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Identity, FederationError>> + 'a>>;
+
+/// Runs futures concurrently on one thread as an isolate does, polling a task only when its waker
+/// was woken (a task nobody wakes hangs the test instead of passing by busy polling). `open` runs
+/// once, after every task had a few turns (all of them are then waiting on the slow issuer).
+fn run_concurrently<'a, T>(
+    futs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>>,
+    open: impl FnOnce(),
+) -> Vec<T> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let flags: Vec<Arc<Flag>> = futs
+        .iter()
+        .map(|_| Arc::new(Flag(AtomicBool::new(true))))
+        .collect();
+    let mut futs: Vec<_> = futs.into_iter().map(Some).collect();
+    let mut out: Vec<Option<T>> = futs.iter().map(|_| None).collect();
+    let mut open = Some(open);
+    let mut round = 0;
+    while out.iter().any(Option::is_none) {
+        round += 1;
+        if round == 4 {
+            (open.take().unwrap())();
+        }
+        let mut progressed = false;
+        for (i, slot) in futs.iter_mut().enumerate() {
+            let Some(f) = slot else { continue };
+            if !flags[i].0.swap(false, Ordering::SeqCst) {
+                continue;
+            }
+            progressed = true;
+            let waker = Waker::from(Arc::clone(&flags[i]));
+            if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) {
+                out[i] = Some(v);
+                *slot = None;
+            }
+        }
+        assert!(
+            progressed || round < 4,
+            "tasks stuck: a waiting task was never woken"
+        );
+    }
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+/// The reviewer's finding: fifteen requests naming an issuer whose discovery hangs made fifteen
+/// fetches. Now they share one, and the failure is remembered.
+#[test]
+fn concurrent_misses_with_a_hung_issuer_make_one_fetch() {
+    let fi = FakeIssuer::new();
+    fi.fetch
+        .set(DISCOVERY, Err(FetchError("no answer within 5 s".into())));
+    let slow = SlowFetch::new(&fi.fetch);
+    let cache = RefCell::default();
+    let issuers = issuers();
+    // Self-signed junk with the issuer's iss: no valid signature needed to trigger a fetch.
+    let junk = FakeIssuer::sign(
+        &crate::token::keys::tests::es_key(),
+        "x",
+        &FakeIssuer::claims(json!({})),
+    );
+    let futs: Vec<Authenticating<'_>> = (0..15)
+        .map(|_| {
+            Box::pin(authenticate(
+                &issuers,
+                "github-actions",
+                &junk,
+                &cache,
+                &slow,
+                NOW,
+            )) as Authenticating<'_>
+        })
+        .collect();
+    let results = run_concurrently(futs, || slow.open());
+    assert_eq!(slow.inner.count(DISCOVERY), 1, "one fetch for 15 requests");
+    for r in results {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind, FailureKind::Unavailable);
+        assert!(e.message.contains("no answer within 5 s"), "{}", e.message);
+    }
+    // Remembered: more requests inside the failure TTL answer at once, without asking.
+    for s in 0..JWKS_FAILURE_TTL {
+        let e = run(authenticate(
+            &issuers,
+            "github-actions",
+            &junk,
+            &cache,
+            &slow,
+            NOW + s,
+        ))
+        .unwrap_err();
+        assert_eq!(e.kind, FailureKind::Unavailable);
+        assert!(e.message.contains("remembered"), "{}", e.message);
+    }
+    assert_eq!(slow.inner.count(DISCOVERY), 1);
+    // Then one new attempt.
+    let _ = run(authenticate(
+        &issuers,
+        "github-actions",
+        &junk,
+        &cache,
+        &slow,
+        NOW + JWKS_FAILURE_TTL,
+    ));
+    assert_eq!(slow.inner.count(DISCOVERY), 2);
+}
+
+#[test]
+fn concurrent_misses_share_one_successful_fetch() {
+    let fi = FakeIssuer::new();
+    let slow = SlowFetch::new(&fi.fetch);
+    let cache = RefCell::default();
+    let issuers = issuers();
+    let tokens: Vec<String> = (0..8)
+        .map(|i| {
+            if i % 2 == 0 {
+                fi.rs(json!({}))
+            } else {
+                fi.es(json!({}))
+            }
+        })
+        .collect();
+    let futs: Vec<Authenticating<'_>> = tokens
+        .iter()
+        .map(|t| {
+            Box::pin(authenticate(
+                &issuers,
+                "github-actions",
+                t,
+                &cache,
+                &slow,
+                NOW,
+            )) as Authenticating<'_>
+        })
+        .collect();
+    for r in run_concurrently(futs, || slow.open()) {
+        assert_eq!(r.unwrap().issuer, "github");
+    }
+    assert_eq!(slow.inner.count(DISCOVERY), 1);
+    assert_eq!(slow.inner.count(JWKS_URI), 1);
+    // Concurrent unknown kids share one refetch too.
+    slow.open.set(false);
+    let other = crate::token::keys::tests::es_key();
+    let unknown = FakeIssuer::sign(&other, "zz", &FakeIssuer::claims(json!({})));
+    let futs: Vec<Authenticating<'_>> = (0..8)
+        .map(|_| {
+            Box::pin(authenticate(
+                &issuers,
+                "github-actions",
+                &unknown,
+                &cache,
+                &slow,
+                NOW + 1,
+            )) as Authenticating<'_>
+        })
+        .collect();
+    for r in run_concurrently(futs, || slow.open()) {
+        let e = r.unwrap_err();
+        assert!(e.message.contains("kid 'zz' not found"), "{}", e.message);
+    }
+    assert_eq!(
+        slow.inner.count(JWKS_URI),
+        2,
+        "one refetch for 8 unknown kids"
+    );
+}
+
+#[test]
+fn a_cancelled_fetch_does_not_strand_its_waiters() {
+    let fi = FakeIssuer::new();
+    let slow = SlowFetch::new(&fi.fetch);
+    let cache = RefCell::default();
+    let issuers = issuers();
+    let t = fi.rs(json!({}));
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    // The first request starts the fetch and is dropped mid-flight (the client went away).
+    let mut first = Box::pin(authenticate(
+        &issuers,
+        "github-actions",
+        &t,
+        &cache,
+        &slow,
+        NOW,
+    ));
+    assert!(std::future::Future::poll(first.as_mut(), &mut cx).is_pending());
+    drop(first);
+    // The next one is not stuck behind it: it fetches itself.
+    slow.open();
+    assert_eq!(
+        run(authenticate(
+            &issuers,
+            "github-actions",
+            &t,
+            &cache,
+            &slow,
+            NOW
+        ))
+        .unwrap()
+        .issuer,
+        "github"
+    );
+    assert_eq!(slow.inner.count(DISCOVERY), 2);
 }

@@ -33,6 +33,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// Body or query over `limits::MAX_FORM_LEN`.
     PayloadTooLarge,
+    /// More header fields than `limits::MAX_REQUEST_HEADERS`: 431.
+    HeadersTooLarge,
     /// Too many failed logins for the account or client address (brute-force throttle): 429
     /// with `Retry-After`.
     TooManyRequests,
@@ -57,6 +59,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::HeadersTooLarge => 431,
             ErrorKind::TooManyRequests => 429,
             ErrorKind::ServerError => 500,
             ErrorKind::Unavailable => 503,
@@ -79,7 +82,8 @@ impl ErrorKind {
             | ErrorKind::UnsupportedGrantType
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
-            | ErrorKind::PayloadTooLarge => "UNSUPPORTED",
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::HeadersTooLarge => "UNSUPPORTED",
         }
     }
 
@@ -90,6 +94,7 @@ impl ErrorKind {
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::PayloadTooLarge
+            | ErrorKind::HeadersTooLarge
             | ErrorKind::Denied => "invalid_request",
             ErrorKind::InvalidScope => "invalid_scope",
             ErrorKind::UnsupportedGrantType => "unsupported_grant_type",
@@ -115,6 +120,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::HeadersTooLarge => "headers_too_large",
             ErrorKind::ServerError => "server_error",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::TooManyRequests => "too_many_requests",

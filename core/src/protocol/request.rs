@@ -91,8 +91,23 @@ const SINGLE: [&str; 9] = [
     "access_type",
 ];
 
+/// Parameters that carry a secret. They are read from a POST form body only: a URL ends up in
+/// access logs, browser history and proxies (RFC 6749 3.2 requires POST for the token endpoint).
+const SECRET_PARAMS: [&str; 3] = ["password", "refresh_token", "client_secret"];
+
+/// Where a parameter came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Query,
+    Body,
+}
+
 impl Params {
-    fn add_source(&mut self, source: &[u8], what: &str) -> Result<(), TokenError> {
+    fn add_source(&mut self, source: &[u8], from: Source) -> Result<(), TokenError> {
+        let what = match from {
+            Source::Query => "query string",
+            Source::Body => "request body",
+        };
         if source.len() > MAX_FORM_LEN {
             return Err(TokenError::new(
                 ErrorKind::PayloadTooLarge,
@@ -109,6 +124,13 @@ impl Params {
             if key.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
                 return Err(invalid(format!(
                     "a parameter in the {what} is not valid UTF-8 after percent-decoding"
+                )));
+            }
+            if from == Source::Query && SECRET_PARAMS.contains(&key.as_ref()) {
+                return Err(invalid(format!(
+                    "parameter '{key}' is not accepted in the URL, where it would end up in logs: \
+                     send it in a POST application/x-www-form-urlencoded body (or the password \
+                     in an 'Authorization: Basic' header)"
                 )));
             }
             if key == "scope" {
@@ -206,7 +228,7 @@ impl TokenRequest {
     /// GET /token: everything in the query string; credentials (if any) in the header.
     pub fn from_get(query: &str) -> Result<TokenRequest, TokenError> {
         let mut p = Params::default();
-        p.add_source(query.as_bytes(), "query string")?;
+        p.add_source(query.as_bytes(), Source::Query)?;
         let offline = match p.take("offline_token").as_deref() {
             None | Some("") | Some("false") | Some("0") => false,
             Some("true") | Some("1") => true,
@@ -232,8 +254,8 @@ impl TokenRequest {
     /// (ChartMuseum puts them in the query, docker and containerd in the body).
     pub fn from_oauth2(query: &str, body: &[u8]) -> Result<TokenRequest, TokenError> {
         let mut p = Params::default();
-        p.add_source(query.as_bytes(), "query string")?;
-        p.add_source(body, "request body")?;
+        p.add_source(query.as_bytes(), Source::Query)?;
+        p.add_source(body, Source::Body)?;
         let grant_type = p.take_name("grant_type", MAX_PARAM_LEN)?.ok_or_else(|| {
             TokenError::new(
                 ErrorKind::InvalidRequest,
@@ -314,6 +336,38 @@ mod tests {
         assert_eq!(r.account.as_deref(), Some("alice"));
         assert_eq!(r.client_id.as_deref(), Some("docker"));
         assert!(r.offline);
+    }
+
+    #[test]
+    fn secrets_in_the_url_are_refused() {
+        // Finding 7 of issue 12: GET /oauth/token?grant_type=password&... issued tokens.
+        for q in [
+            "grant_type=password&username=alice&password=pw",
+            "grant_type=refresh_token&refresh_token=tgr_x",
+            "grant_type=client_credentials&client_secret=s",
+            "grant_type=password&username=alice&%70assword=pw",
+        ] {
+            let e = TokenRequest::from_oauth2(q, b"").unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidRequest, "{q}");
+            assert!(
+                e.message.contains("not accepted in the URL"),
+                "{}",
+                e.message
+            );
+            assert!(!e.message.contains("pw") && !e.message.contains("tgr_x"));
+            // Also when the body holds the rest: the query alone decides.
+            let e = TokenRequest::from_oauth2(q, b"service=registry.local").unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        }
+        let e = TokenRequest::from_get("service=r&password=pw").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        // The same parameters in the body are fine.
+        let r = TokenRequest::from_oauth2(
+            "service=registry.local",
+            b"grant_type=password&username=alice&password=pw",
+        )
+        .unwrap();
+        assert!(matches!(r.grant, Grant::Password { .. }));
     }
 
     #[test]

@@ -2,31 +2,20 @@
 //! the token endpoint uses, so the two can never disagree about who may do what.
 
 use super::cache::VerifiedToken;
-use super::gate::{Authority, BasicGrant, BasicRejected, TokenRejected};
-use crate::protocol::ErrorKind;
-use crate::service::App;
+use super::gate::{Authority, BasicGrant};
+use crate::federation::Fetch;
+use crate::service::{App, AuthError, Rejected, RequestContext};
 use crate::store::Store;
 use crate::token::Access;
 
 /// Borrows the isolate's [`App`] for one proxied request.
 pub struct AppAuthority<'a> {
     app: &'a App,
-    /// `CF-Connecting-IP`, for the per-address brute-force throttle of Basic credentials.
-    client_ip: Option<&'a str>,
 }
 
 impl<'a> AppAuthority<'a> {
     pub fn new(app: &'a App) -> Self {
-        Self {
-            app,
-            client_ip: None,
-        }
-    }
-
-    /// The client's address (the worker passes `CF-Connecting-IP`).
-    pub fn with_client_ip(mut self, client_ip: Option<&'a str>) -> Self {
-        self.client_ip = client_ip;
-        self
+        Self { app }
     }
 }
 
@@ -36,11 +25,8 @@ impl Authority for AppAuthority<'_> {
         token: &str,
         audience: &str,
         now: u64,
-    ) -> Result<VerifiedToken, TokenRejected> {
-        let claims = self
-            .app
-            .verify_token(token, audience, now)
-            .map_err(|r| TokenRejected(r.as_str()))?;
+    ) -> Result<VerifiedToken, Rejected> {
+        let claims = self.app.verify_token(token, audience, now)?;
         Ok(VerifiedToken {
             subject: claims.sub,
             access: claims.access,
@@ -48,39 +34,18 @@ impl Authority for AppAuthority<'_> {
         })
     }
 
-    async fn grant_basic(
+    async fn grant_basic<S: Store, F: Fetch>(
         &self,
         authorization: &str,
         service: &str,
         requested: &[Access],
-        store: &impl Store,
-        now: u64,
-    ) -> Result<BasicGrant, BasicRejected> {
-        match self
+        ctx: &RequestContext<'_, S, F>,
+    ) -> Result<BasicGrant, AuthError> {
+        let (account, access) = self
             .app
-            .grant_basic(
-                authorization,
-                self.client_ip,
-                service,
-                requested,
-                store,
-                now,
-            )
-            .await
-        {
-            Ok((account, access)) => Ok(BasicGrant { account, access }),
-            Err(e) => Err(match e.kind {
-                ErrorKind::TooManyRequests => BasicRejected::Throttled {
-                    retry_after: e.retry_after.unwrap_or(1),
-                },
-                ErrorKind::InvalidCredentials
-                | ErrorKind::InvalidGrant
-                | ErrorKind::InvalidClient
-                | ErrorKind::Denied => BasicRejected::InvalidCredentials,
-                ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge => BasicRejected::Malformed,
-                _ => BasicRejected::Unavailable(e.to_string()),
-            }),
-        }
+            .grant_basic(authorization, service, requested, ctx)
+            .await?;
+        Ok(BasicGrant { account, access })
     }
 }
 
@@ -156,14 +121,14 @@ mod tests {
     fn issue(app: &App, store: &MemoryStore, user: &str, pw: &str, query: &str) -> String {
         let req =
             HttpRequest::new("GET", "/token", query).with_header("authorization", &basic(user, pw));
-        let mut n = 0u8;
-        let mut rng = |buf: &mut [u8]| -> Result<(), RandomError> {
-            n = n.wrapping_add(1);
-            buf.fill(n);
+        let n = std::cell::Cell::new(0u8);
+        let rng = |buf: &mut [u8]| -> Result<(), RandomError> {
+            n.set(n.get().wrapping_add(1));
+            buf.fill(n.get());
             Ok(())
         };
-        let (resp, _) =
-            block_on(app.handle(&req, store, &crate::federation::NoFetch, NOW, &mut rng));
+        let ctx = RequestContext::new(store, &crate::federation::NoFetch, NOW, &rng);
+        let (resp, _) = block_on(app.handle(&req, &ctx));
         assert_eq!(
             resp.status,
             200,
@@ -194,9 +159,11 @@ mod tests {
             query: "",
             authorization: vec![auth],
             content_type: None,
+            header_count: 3,
             public: &public,
         };
-        block_on(gate.decide(&AppAuthority::new(app), &meta, store, NOW + 5))
+        let ctx = RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW + 5);
+        block_on(gate.decide(&AppAuthority::new(app), &meta, &ctx))
     }
 
     fn status(d: &Decision) -> u16 {

@@ -12,30 +12,13 @@ use super::cache::{VerifiedToken, VerifyCache};
 use super::config::ProxySettings;
 use super::headers::PublicHost;
 use super::route::{cacheable_endpoint, classify, required_for, Endpoint, Required};
+use crate::federation::Fetch;
 use crate::limits::{MAX_AUTHORIZATION_LEN, MAX_TOKEN_LEN};
 use crate::protocol::HttpResponse;
+use crate::service::{AuthError, Rejected, RequestContext};
 use crate::store::Store;
 use crate::token::Access;
 use std::cell::RefCell;
-
-/// Why a bearer token was not accepted. Only a code for logs; the client always sees
-/// `invalid_token`, so a probe learns nothing about which check failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRejected(pub &'static str);
-
-/// Why Basic credentials were not accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BasicRejected {
-    /// Wrong, unknown or disabled credentials.
-    InvalidCredentials,
-    /// The header is not `Basic base64(user:secret)`.
-    Malformed,
-    /// Storage failed or a record is malformed: fail closed with a 5xx. The message is for logs
-    /// and holds no secret.
-    Unavailable(String),
-    /// Too many failed logins for the account or client address: 429 with `Retry-After`.
-    Throttled { retry_after: u64 },
-}
 
 /// What Basic credentials were granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,18 +38,17 @@ pub trait Authority {
         token: &str,
         audience: &str,
         now: u64,
-    ) -> Result<VerifiedToken, TokenRejected>;
+    ) -> Result<VerifiedToken, Rejected>;
 
     /// Checks a `Basic ...` Authorization value against KV and grants `requested` through the ACL
     /// for `service`, exactly as a token request with those scopes would be.
-    async fn grant_basic(
+    async fn grant_basic<S: Store, F: Fetch>(
         &self,
         authorization: &str,
         service: &str,
         requested: &[Access],
-        store: &impl Store,
-        now: u64,
-    ) -> Result<BasicGrant, BasicRejected>;
+        ctx: &RequestContext<'_, S, F>,
+    ) -> Result<BasicGrant, AuthError>;
 }
 
 /// The parts of a request the decision depends on.
@@ -80,6 +62,9 @@ pub struct RequestMeta<'a> {
     /// Every Authorization header value (a repeated header is refused).
     pub authorization: Vec<&'a str>,
     pub content_type: Option<&'a str>,
+    /// How many header fields the request has: more than `MAX_REQUEST_HEADERS` is a 431, so
+    /// nothing is ever decided on a trimmed header set.
+    pub header_count: usize,
     /// How the client reached us (for the realm and `Location` rewriting).
     pub public: &'a PublicHost,
 }
@@ -107,8 +92,11 @@ pub enum Decision {
     Forward {
         url: String,
         principal: Principal,
-        /// May be answered from / stored in the edge cache (immutable content, authorized).
-        cacheable: bool,
+        /// The edge-cache key when the response may be answered from / stored in the edge cache
+        /// (immutable content, authorized): Tollgate's public URL with exactly the path and
+        /// query the origin is asked for, so two requests share an entry only if the origin
+        /// would see the same request line.
+        cache_key: Option<String>,
         endpoint: Endpoint,
     },
     /// Answer with this response; `reason` is a short code for the log line.
@@ -176,13 +164,22 @@ impl Gate {
     }
 
     /// Decides one request. Never panics; every refusal is a complete response.
-    pub async fn decide(
+    pub async fn decide<S: Store, F: Fetch>(
         &self,
         authority: &impl Authority,
         req: &RequestMeta<'_>,
-        store: &impl Store,
-        now: u64,
+        ctx: &RequestContext<'_, S, F>,
     ) -> Decision {
+        let now = ctx.now;
+        if let Some(e) = crate::service::too_many_headers(req.header_count) {
+            return Decision::Refuse {
+                response: Box::new(super::authorize::server_error_response(
+                    e.kind.status(),
+                    &e.message,
+                )),
+                reason: "too_many_headers",
+            };
+        }
         let chart = &self.settings.chart;
         // One parse of the path: the endpoint decides the scope, the cacheability and the checks.
         let routed = classify(req.path, chart)
@@ -196,14 +193,17 @@ impl Gate {
                 }
             }
         };
-        if form_body_on_write(req, &endpoint) {
-            // docker-registry reads `from`/`mount` with r.FormValue, which also parses a
-            // urlencoded body: a body could name a mount source we never authorized.
+        if origin_reads_form(&endpoint) && form_body(req.content_type) {
+            // docker-registry reads `from`, `mount` and `digest` with Go's r.FormValue, which also
+            // parses urlencoded bodies (POST/PUT/PATCH) and multipart bodies (any method) when
+            // the query lacks them: such a body could name a mount source we never authorized.
+            // The required access comes from the query alone, so no body may carry form values.
             return Decision::Refuse {
                 response: Box::new(super::authorize::server_error_response(
                     415,
-                    "form-encoded bodies are not accepted on registry write endpoints; send \
-                     application/octet-stream or the manifest media type",
+                    "form bodies (multipart/* or application/x-www-form-urlencoded) are not \
+                     accepted on registry endpoints; send application/octet-stream or the \
+                     manifest media type, and put parameters in the query string",
                 )),
                 reason: "form_body",
             };
@@ -231,7 +231,9 @@ impl Gate {
                             self.tokens.borrow_mut().insert(token, v.clone(), now);
                             (v, false)
                         }
-                        Err(TokenRejected(why)) => return refuse(Refusal::InvalidToken, why),
+                        // The client sees only invalid_token (a probe learns nothing about which
+                        // check failed); the reason goes to the log line.
+                        Err(why) => return refuse(Refusal::InvalidToken, why.as_str()),
                     },
                 };
                 if check_access(&verified.access, &required).is_err() {
@@ -247,10 +249,7 @@ impl Gate {
                     Required::Authenticated => &[],
                     Required::Access(list) => list,
                 };
-                match authority
-                    .grant_basic(value, service, requested, store, now)
-                    .await
-                {
+                match authority.grant_basic(value, service, requested, ctx).await {
                     Ok(grant) => {
                         if check_access(&grant.access, &required).is_err() {
                             return refuse(Refusal::Denied, "denied");
@@ -259,59 +258,85 @@ impl Gate {
                             account: grant.account,
                         }
                     }
-                    Err(BasicRejected::InvalidCredentials) => {
-                        return refuse(Refusal::InvalidCredentials, "invalid_credentials")
-                    }
-                    Err(BasicRejected::Malformed) => {
-                        return refuse(Refusal::MalformedAuthorization, "malformed_authorization")
-                    }
-                    Err(BasicRejected::Throttled { retry_after }) => {
-                        return Decision::Refuse {
-                            response: Box::new(super::authorize::too_many_requests_response(
-                                retry_after,
-                            )),
-                            reason: "throttled",
-                        }
-                    }
-                    Err(BasicRejected::Unavailable(_)) => return Decision::Refuse {
-                        response: Box::new(super::authorize::server_error_response(
-                            503,
-                            "credential storage is unavailable; nothing was forwarded, try again",
-                        )),
-                        reason: "store_unavailable",
-                    },
+                    Err(e) => return refuse_auth(e, refuse),
                 }
             }
         };
+        let cache_key = cacheable_endpoint(&endpoint, req.method).then(|| {
+            let mut key = format!("{}://{}{}", req.public.scheme, req.public.host, req.path);
+            if !req.query.is_empty() {
+                key.push('?');
+                key.push_str(req.query);
+            }
+            key
+        });
         Decision::Forward {
             url: self.settings.origin_url(req.path, req.query),
             principal,
-            cacheable: cacheable_endpoint(&endpoint, req.method),
+            cache_key,
             endpoint,
         }
     }
 }
 
-/// A write to a registry endpoint with a urlencoded form body.
-fn form_body_on_write(req: &RequestMeta<'_>, endpoint: &Endpoint) -> bool {
-    let distribution = !matches!(
+/// The proxy's rendering of an authentication failure, in the registry's protocol.
+fn refuse_auth(e: AuthError, refuse: impl Fn(Refusal, &'static str) -> Decision) -> Decision {
+    let error = |status, message: &str, reason| Decision::Refuse {
+        response: Box::new(super::authorize::server_error_response(status, message)),
+        reason,
+    };
+    match e {
+        AuthError::Rejected(_) => refuse(Refusal::InvalidCredentials, "invalid_credentials"),
+        AuthError::Malformed(_) => {
+            refuse(Refusal::MalformedAuthorization, "malformed_authorization")
+        }
+        AuthError::Throttled { retry_after } => Decision::Refuse {
+            response: Box::new(super::authorize::too_many_requests_response(retry_after)),
+            reason: "throttled",
+        },
+        AuthError::Broken(_) => error(
+            500,
+            "a stored credential record is malformed; nothing was forwarded",
+            "store_malformed",
+        ),
+        _ => error(
+            503,
+            "credential storage is unavailable; nothing was forwarded, try again",
+            "store_unavailable",
+        ),
+    }
+}
+
+/// Whether the origin behind this endpoint may read form values (Go's `r.FormValue`) that
+/// decide access: every distribution endpoint. Chart endpoints are excluded: ChartMuseum takes the
+/// namespace from the path alone, and its upload API is a multipart form by design.
+fn origin_reads_form(endpoint: &Endpoint) -> bool {
+    !matches!(
         endpoint,
         Endpoint::ChartIndex { .. } | Endpoint::ChartFile { .. } | Endpoint::ChartApi { .. }
-    );
-    let write = matches!(req.method, "POST" | "PUT" | "PATCH");
-    let form = req.content_type.is_some_and(|ct| {
-        ct.split(';').next().is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        })
-    });
-    distribution && write && form
+    )
+}
+
+/// Whether a form parser might read this body: a Content-Type that names a form media type
+/// anywhere, in any case, with any parameters. Deliberately broader than a media-type parse:
+/// Go's `mime.ParseMediaType` returns the type even when the parameters are malformed, and
+/// several Content-Type headers reach the origin joined by commas, so only "mentions no form
+/// type at all" is safe. Every registry client sends octet-stream or a manifest type here.
+fn form_body(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return false;
+    };
+    let lower = ct.to_ascii_lowercase();
+    ["multipart/", "x-www-form-urlencoded", "form-data"]
+        .iter()
+        .any(|t| lower.contains(t))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Settings;
+    use crate::federation::NoFetch;
     use crate::store::MemoryStore;
     use std::cell::Cell;
     use std::collections::HashMap;
@@ -379,32 +404,31 @@ mod tests {
             token: &str,
             audience: &str,
             now: u64,
-        ) -> Result<VerifiedToken, TokenRejected> {
+        ) -> Result<VerifiedToken, Rejected> {
             self.verifications.set(self.verifications.get() + 1);
             self.audience_seen.borrow_mut().push(audience.to_string());
             match self.tokens.get(token) {
                 Some(v) if now < v.exp => Ok(v.clone()),
-                Some(_) => Err(TokenRejected("expired")),
-                None => Err(TokenRejected("bad_signature")),
+                Some(_) => Err(Rejected::Expired),
+                None => Err(Rejected::BadSignature),
             }
         }
 
-        async fn grant_basic(
+        async fn grant_basic<S: Store, F: Fetch>(
             &self,
             authorization: &str,
             _service: &str,
             requested: &[Access],
-            _store: &impl Store,
-            _now: u64,
-        ) -> Result<BasicGrant, BasicRejected> {
+            _ctx: &RequestContext<'_, S, F>,
+        ) -> Result<BasicGrant, AuthError> {
             self.basic_calls.set(self.basic_calls.get() + 1);
             if self.fail_store {
-                return Err(BasicRejected::Unavailable("kv down".into()));
+                return Err(AuthError::Unavailable("kv down".into()));
             }
             let allowed = self
                 .users
                 .get(authorization)
-                .ok_or(BasicRejected::InvalidCredentials)?;
+                .ok_or(AuthError::Rejected("wrong".into()))?;
             // Intersect requested with allowed, like the ACL would.
             let access = requested
                 .iter()
@@ -462,13 +486,18 @@ mod tests {
             query,
             authorization: auth.to_vec(),
             content_type: None,
+            header_count: 3,
             public: &p,
         };
         let store = MemoryStore::new();
-        block_on(g.decide(f, &meta, &store, 1000))
+        block_on(g.decide(f, &meta, &ctx(&store, 1000)))
     }
 
     use crate::test_support::block_on;
+
+    fn ctx(store: &MemoryStore, now: u64) -> RequestContext<'_, MemoryStore, NoFetch> {
+        RequestContext::without_randomness(store, &NoFetch, now)
+    }
 
     fn refused(d: &Decision) -> (u16, &'static str, Option<String>) {
         match d {
@@ -486,9 +515,9 @@ mod tests {
             Decision::Forward {
                 url,
                 principal,
-                cacheable,
+                cache_key,
                 ..
-            } => (url, principal, *cacheable),
+            } => (url, principal, cache_key.is_some()),
             Decision::Refuse { .. } => panic!("expected forwarding, got {d:?}"),
         }
     }
@@ -552,6 +581,26 @@ mod tests {
     }
 
     #[test]
+    fn cache_key_is_exactly_what_the_origin_is_asked_for() {
+        // Finding 5 of issue 12: the key ignored the query the origin saw.
+        let (g, f) = (gate("1"), Fake::new());
+        let path = format!("/v2/org/app/blobs/{D}");
+        let key = |query: &str| match run(&g, &f, "GET", &path, query, &["Bearer tok-puller"]) {
+            Decision::Forward { url, cache_key, .. } => {
+                let key = cache_key.expect("a blob GET is cacheable");
+                // Same path and query as the origin URL, on Tollgate's public host.
+                let origin_part = url.strip_prefix("http://127.0.0.1:5001").unwrap();
+                assert_eq!(key, format!("http://127.0.0.1:8787{origin_part}"));
+                key
+            }
+            d => panic!("refused {d:?}"),
+        };
+        assert_ne!(key(""), key("ns=other"));
+        assert_ne!(key("a=1"), key("a=2"));
+        assert_eq!(key("a=1"), key("a=1"));
+    }
+
+    #[test]
     fn bad_token_is_invalid_token() {
         let (g, f) = (gate("1"), Fake::new());
         let d = run(&g, &f, "GET", "/v2/", "", &["Bearer forged"]);
@@ -604,9 +653,10 @@ mod tests {
             query: "",
             authorization: vec!["Bearer tok-puller"],
             content_type: None,
+            header_count: 3,
             public: &p,
         };
-        let d = block_on(g.decide(&f, &meta, &MemoryStore::new(), 2000));
+        let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 2000)));
         assert_eq!(refused(&d).1, "expired");
     }
 
@@ -721,19 +771,102 @@ mod tests {
     }
 
     #[test]
-    fn form_bodies_on_registry_writes_are_refused() {
+    fn form_bodies_on_registry_endpoints_are_refused() {
+        // Finding 1 of issue 12: `-F from=org/secret` (multipart) mounted a blob the caller
+        // could not read, because the origin's r.FormValue read the body. Every spelling a form
+        // parser accepts is refused, on every registry endpoint and method, before credentials.
         let (g, f) = (gate("1"), Fake::new());
+        let p = public();
+        let forms = [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            "APPLICATION/X-WWW-FORM-URLENCODED",
+            "multipart/form-data; boundary=------------------------abc",
+            "Multipart/Form-Data;boundary=x",
+            "multipart/mixed; boundary=x",
+            " multipart/form-data",
+            "text/plain, multipart/form-data; boundary=x",
+            "application/x-www-form-urlencoded;;;",
+            "form-data",
+        ];
+        let routes = [
+            ("POST", "/v2/alice/w/blobs/uploads/", "mount=sha256:aa"),
+            ("POST", "/v2/alice/w/blobs/uploads/", ""),
+            ("PUT", "/v2/alice/w/blobs/uploads/u1", ""),
+            ("PATCH", "/v2/alice/w/blobs/uploads/u1", ""),
+            ("PUT", "/v2/alice/w/manifests/v1", ""),
+            ("GET", "/v2/alice/w/tags/list", ""),
+            ("DELETE", "/v2/alice/w/blobs/uploads/u1", ""),
+        ];
+        for ct in forms {
+            for (method, path, query) in routes {
+                let meta = RequestMeta {
+                    method,
+                    path,
+                    query,
+                    authorization: vec!["Bearer tok-pusher"],
+                    content_type: Some(ct),
+                    header_count: 3,
+                    public: &p,
+                };
+                let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 1000)));
+                assert_eq!(refused(&d).0, 415, "{method} {path} {ct}");
+                assert_eq!(refused(&d).1, "form_body");
+            }
+        }
+        assert_eq!(
+            f.verifications.get(),
+            0,
+            "refused before any credential work"
+        );
+        for ok in [
+            None,
+            Some("application/octet-stream"),
+            Some("application/vnd.oci.image.manifest.v1+json"),
+        ] {
+            assert!(!form_body(ok), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_header_sets_are_refused_whole() {
+        // Finding 4 of issue 12: padding pushed CF-Connecting-IP out of a trimmed header set.
+        let (g, f) = (gate("1"), Fake::new());
+        let p = public();
+        for (count, want) in [(100, None), (101, Some(431)), (10_000, Some(431))] {
+            let meta = RequestMeta {
+                method: "GET",
+                path: "/v2/",
+                query: "",
+                authorization: vec!["Bearer tok-puller"],
+                content_type: None,
+                header_count: count,
+                public: &p,
+            };
+            let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 1000)));
+            match want {
+                None => assert!(matches!(d, Decision::Forward { .. }), "{count}"),
+                Some(st) => assert_eq!(refused(&d), (st, "too_many_headers", None)),
+            }
+        }
+    }
+
+    #[test]
+    fn chart_uploads_may_be_multipart() {
+        // ChartMuseum's upload API is a multipart form and its access comes from the path.
+        let g = gate("1");
         let p = public();
         let meta = RequestMeta {
             method: "POST",
-            path: "/v2/org/app/blobs/uploads/",
+            path: "/api/org1/charts",
             query: "",
-            authorization: vec!["Bearer tok-pusher"],
-            content_type: Some("application/x-www-form-urlencoded; charset=utf-8"),
+            authorization: vec![],
+            content_type: Some("multipart/form-data; boundary=x"),
+            header_count: 3,
             public: &p,
         };
-        let d = block_on(g.decide(&f, &meta, &MemoryStore::new(), 1000));
-        assert_eq!(refused(&d).0, 415);
+        let d = block_on(g.decide(&Fake::new(), &meta, &ctx(&MemoryStore::new(), 1000)));
+        assert_ne!(refused(&d).1, "form_body");
     }
 
     #[test]

@@ -20,8 +20,10 @@ const HOP_BY_HOP: &[&str] = &[
     "host",
 ];
 
-/// Request headers never forwarded: credentials meant for Tollgate, and forwarding/edge headers
-/// a client could forge.
+/// Request headers never forwarded: credentials meant for Tollgate, forwarding/edge headers a
+/// client could forge, and every header an origin or its framework may take as a different
+/// method, path or client (the required access is computed from the method and path Tollgate
+/// sees, so the origin must act on nothing else).
 const REQUEST_DROP: &[&str] = &[
     "authorization",
     // `Expect: 100-continue` is answered by the edge itself; forwarded, the origin's interim 100
@@ -29,12 +31,25 @@ const REQUEST_DROP: &[&str] = &[
     "expect",
     "cookie",
     "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-forwarded-port",
     "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "client-ip",
+    // Method overrides (Rails, Express method-override, Spring HiddenHttpMethodFilter, Go kits).
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    // Path rewrites honoured by IIS, Symfony, Zend and some reverse proxies.
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-override-url",
 ];
+
+/// Prefixes of request headers never forwarded: every `X-Forwarded-*` (host, proto, port,
+/// prefix, for, server, ...) is the client's claim about a proxy chain; Tollgate sets its own.
+const REQUEST_DROP_PREFIXES: &[&str] = &["x-forwarded-", "proxy-", "cf-"];
 
 /// Most headers forwarded in one direction (a request with more is refused upstream of this).
 pub const MAX_HEADERS: usize = 128;
@@ -44,6 +59,15 @@ fn is_hop_by_hop(name: &str, connection_listed: &[String]) -> bool {
     HOP_BY_HOP.contains(&lower.as_str())
         || lower.starts_with("proxy-")
         || connection_listed.contains(&lower)
+}
+
+/// Whether a client request header stays at Tollgate (hop-by-hop, credential, or one an origin
+/// could act on beyond the method and path).
+fn dropped_from_request(name: &str, connection_listed: &[String]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    is_hop_by_hop(&lower, connection_listed)
+        || REQUEST_DROP.contains(&lower.as_str())
+        || REQUEST_DROP_PREFIXES.iter().any(|p| lower.starts_with(p))
 }
 
 /// The header names listed in every `Connection` header, lower-cased.
@@ -76,13 +100,7 @@ pub fn request_headers(
     let listed = connection_tokens(incoming);
     let mut out: Vec<(String, String)> = incoming
         .iter()
-        .filter(|(n, _)| {
-            let lower = n.to_ascii_lowercase();
-            !is_hop_by_hop(&lower, &listed)
-                && !REQUEST_DROP.contains(&lower.as_str())
-                && !lower.starts_with("cf-")
-        })
-        .take(MAX_HEADERS)
+        .filter(|(n, _)| !dropped_from_request(n, &listed))
         .cloned()
         .collect();
     if let Some(auth) = origin_auth {
@@ -212,6 +230,36 @@ mod tests {
         assert!(out
             .iter()
             .any(|(n, v)| n == "x-forwarded-host" && v == "reg.example.com"));
+    }
+
+    #[test]
+    fn request_drops_every_override_and_client_address_claim() {
+        // Finding 6 of issue 12: headers an origin or framework may act on instead of the method
+        // and path the required access was computed from.
+        let hostile = [
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("X-HTTP-Method", "DELETE"),
+            ("X-Method-Override", "PUT"),
+            ("X-Original-URL", "/v2/org/secret/blobs/x"),
+            ("X-Rewrite-URL", "/v2/org/secret/blobs/x"),
+            ("X-Original-URI", "/v2/org/secret/"),
+            ("X-Forwarded-Prefix", "/admin"),
+            ("X-Forwarded-Host", "evil.example"),
+            ("X-Forwarded-Server", "evil"),
+            ("X-Forwarded-For", "127.0.0.1"),
+            ("True-Client-IP", "127.0.0.1"),
+            ("X-Client-IP", "127.0.0.1"),
+            ("X-Real-IP", "127.0.0.1"),
+            ("Connection", "close, X-Hop-Named, Accept-Language"),
+            ("X-Hop-Named", "1"),
+            ("accept-language", "en"),
+            ("Accept", "*/*"),
+        ];
+        let out = request_headers(&h(&hostile), None, &public());
+        assert_eq!(
+            names(&out),
+            vec!["accept", "x-forwarded-proto", "x-forwarded-host"]
+        );
     }
 
     #[test]

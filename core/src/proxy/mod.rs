@@ -15,9 +15,7 @@ pub use app::AppAuthority;
 pub use authorize::{check_access, Insufficient, Refusal, UpstreamFailure};
 pub use cache::{VerifiedToken, VerifyCache};
 pub use config::ProxySettings;
-pub use gate::{
-    Authority, BasicGrant, BasicRejected, Decision, Gate, Principal, RequestMeta, TokenRejected,
-};
+pub use gate::{Authority, BasicGrant, Decision, Gate, Principal, RequestMeta};
 pub use headers::PublicHost;
 pub use route::{
     cacheable, classify, required_access, ChartLayout, Endpoint, Required, RouteError,

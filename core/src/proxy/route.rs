@@ -179,7 +179,9 @@ impl RouteError {
                 "invalid repository name: lowercase components of [a-z0-9] separated by '.', '_', \
                  '__' or '-', joined by single '/', at most 255 bytes, no percent-encoding"
             }
-            RouteError::DigestInvalid => "invalid digest: expected <algorithm>:<hex>, e.g. sha256:<64 hex>",
+            RouteError::DigestInvalid => {
+                "invalid digest: expected <algorithm>:<hex>, e.g. sha256:<64 hex>"
+            }
             RouteError::TagInvalid => {
                 "invalid manifest reference: a tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}) or a digest"
             }
@@ -189,7 +191,8 @@ impl RouteError {
                  file names must be plain names (no '..', empty segments or percent-encoding)"
             }
             RouteError::QueryInvalid => {
-                "invalid query: too long, or the 'from' or 'mount' parameter is repeated or malformed"
+                "invalid query: too long, contains ';', or the 'from' or 'mount' parameter is \
+                 repeated or malformed"
             }
             RouteError::PathTooLong => "request path too long",
         }
@@ -235,6 +238,12 @@ pub fn required_for(
         | Endpoint::Upload { name, .. }
         | Endpoint::Referrers { name, .. } => {
             let mut list = vec![access("repository", name, distribution_actions(method))];
+            // Go before 1.17 also split queries on `;`, so `x=1;from=org/secret` named a source
+            // that `&`-splitting never sees. No registry client sends `;`: refuse it rather than
+            // guess which parser the origin runs.
+            if query.contains(';') {
+                return Err(RouteError::QueryInvalid);
+            }
             // docker-registry reads `from` with r.FormValue on every repository route, so we
             // demand pull on it wherever it appears, not only on mounts.
             if let Some(from) = single_param(query, "from")? {
@@ -933,6 +942,12 @@ mod tests {
     fn mount_query_abuse_is_refused() {
         let post = |q: &str| required_access("POST", "/v2/app/blobs/uploads/", q, &flat(1));
         assert_eq!(post("from=a&from=b"), Err(RouteError::QueryInvalid));
+        // A query an older Go would split on `;` into a `from` we never saw.
+        assert_eq!(post("x=1;from=org/secret"), Err(RouteError::QueryInvalid));
+        assert_eq!(
+            post(&format!("mount={D};from=org/secret")),
+            Err(RouteError::QueryInvalid)
+        );
         assert_eq!(post("from=a&%66rom=b"), Err(RouteError::QueryInvalid));
         assert_eq!(post("from=../x"), Err(RouteError::NameInvalid));
         assert_eq!(post("from="), Err(RouteError::NameInvalid));

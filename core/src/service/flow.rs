@@ -6,8 +6,9 @@
 //! ends the request with a 5xx before anything is signed (fail closed).
 
 use super::audit::{AuditEvent, Outcome};
-use super::records::{self, Authenticated};
-use super::{App, Rng};
+use super::authenticate::{self, Authenticated};
+use super::credential::{classify, Presented};
+use super::{App, RequestContext};
 use crate::federation::Fetch;
 use crate::limits::MAX_AUTHORIZATION_LEN;
 use crate::protocol::request::{check_form_content_type, Grant, TokenRequest};
@@ -20,26 +21,23 @@ use crate::token::{Access, RegistryClaims};
 /// Random bytes in a `jti` (hex-encoded: 32 characters).
 const JTI_BYTES: usize = 16;
 
-pub(super) async fn token(
+pub(super) async fn token<S: Store, F: Fetch>(
     app: &App,
     req: &HttpRequest,
     flavor: Flavor,
-    store: &impl Store,
-    fetch: &impl Fetch,
-    now: u64,
-    rng: Rng<'_>,
+    ctx: &RequestContext<'_, S, F>,
 ) -> (HttpResponse, AuditEvent) {
     let mut ev = AuditEvent::new(
-        now,
+        ctx.now,
         if flavor == Flavor::Distribution {
             "header"
         } else {
             "unknown"
         },
     );
-    ev.client_ip = AuditEvent::bounded(req.header("cf-connecting-ip"));
+    ev.client_ip = AuditEvent::bounded(ctx.client_ip);
     ev.user_agent = AuditEvent::bounded(req.header("user-agent"));
-    match issue(app, req, flavor, store, fetch, now, rng, &mut ev).await {
+    match issue(app, req, flavor, ctx, &mut ev).await {
         Ok(resp) => {
             ev.outcome = Outcome::Issued;
             ev.status = resp.status;
@@ -152,25 +150,31 @@ fn check_account(claimed: Option<&str>, who: Option<&Authenticated>) -> Result<(
     }
 }
 
-fn random_bytes<const N: usize>(rng: &mut Rng<'_>) -> Result<[u8; N], TokenError> {
-    let mut buf = [0u8; N];
-    rng(&mut buf).map_err(|e| {
-        TokenError::new(ErrorKind::ServerError, format!("{e}; no token was issued"))
-    })?;
-    Ok(buf)
+fn random_bytes<const N: usize, S: Store, F: Fetch>(
+    ctx: &RequestContext<'_, S, F>,
+) -> Result<[u8; N], TokenError> {
+    ctx.random::<N>()
+        .map_err(|e| TokenError::new(ErrorKind::ServerError, format!("{e}; no token was issued")))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn issue(
+/// The kind a rejected credential is reported as, from the credential presented (RFC 6749 5.2
+/// names): an API key is a client, a refresh token a grant, anything else user credentials.
+fn rejected_kind(presented: &Presented, grant: &Grant) -> ErrorKind {
+    match (presented, grant) {
+        (_, Grant::ClientCredentials) => ErrorKind::InvalidClient,
+        (Presented::RefreshToken(_), _) => ErrorKind::InvalidGrant,
+        _ => ErrorKind::InvalidCredentials,
+    }
+}
+
+async fn issue<S: Store, F: Fetch>(
     app: &App,
     req: &HttpRequest,
     flavor: Flavor,
-    store: &impl Store,
-    fetch: &impl Fetch,
-    now: u64,
-    mut rng: Rng<'_>,
+    ctx: &RequestContext<'_, S, F>,
     ev: &mut AuditEvent,
 ) -> Result<HttpResponse, TokenError> {
+    let now = ctx.now;
     let authorization = authorization(req)?;
     let treq = parse_request(req, flavor)?;
     ev.grant = treq.grant.name();
@@ -185,30 +189,30 @@ async fn issue(
     ev.service = Some(service.clone());
     let scopes = parse_scopes(&treq.scopes)?;
 
-    // Password attempts go through the brute-force throttle (429 before bcrypt when throttled).
-    // Identity tokens of trusted issuers are signed, not guessable: like API keys they are
-    // neither counted nor blocked (one job's expired token must not lock out a shared
-    // username such as `github-actions`).
-    let attempt = super::throttle::Attempt::from_request(
-        &treq,
-        authorization,
-        req.header("cf-connecting-ip"),
-    );
-    let attempt = match attempt {
-        Some(_) if records::federated(app, &treq, authorization, store, now).await => None,
-        other => other,
-    };
-    let login = records::authenticate(
-        app,
-        &treq,
-        authorization,
-        &service,
-        store,
-        fetch,
-        now,
-        &mut ev.issuer,
-    );
-    let who = app.throttle.guard(attempt.as_ref(), now, login).await?;
+    // The credential, classified once: it alone decides which check runs (and so whether the
+    // brute-force throttle sees a password), whatever the endpoint or grant type.
+    let presented = classify(app, ctx, &treq.grant, authorization)
+        .await
+        .map_err(|e| e.into_token_error(ErrorKind::InvalidRequest))?;
+    let bearer = matches!(presented, Presented::ApiKey { bearer: true, .. });
+    let kind = rejected_kind(&presented, &treq.grant);
+    if treq.grant == Grant::ClientCredentials && presented == Presented::Anonymous {
+        return Err(TokenError::new(
+            kind,
+            "grant_type=client_credentials needs an API key: send 'Authorization: Bearer <API key>'",
+        )
+        .with_bearer_challenge());
+    }
+    let who = authenticate::authenticate(app, ctx, &presented, &service, &mut ev.issuer)
+        .await
+        .map_err(|e| {
+            let e = e.into_token_error(kind);
+            if bearer && e.kind == kind {
+                e.with_bearer_challenge()
+            } else {
+                e
+            }
+        })?;
     ev.account = Some(who.as_ref().map(|a| a.account.clone()).unwrap_or_default());
     ev.credential = Some(who.as_ref().map(|a| a.via).unwrap_or("anonymous"));
     ev.identity_jti = who
@@ -217,8 +221,8 @@ async fn issue(
         .and_then(|id| id.jti.clone());
     check_account(treq.account.as_deref(), who.as_ref())?;
 
-    let acl = records::acl(app, store, now).await?;
-    let principal = records::principal(who.as_ref());
+    let acl = authenticate::acl(app, ctx).await?;
+    let principal = authenticate::principal(who.as_ref());
     let access: Vec<Access> = acl.authorize(&principal, &service, &scopes);
     ev.granted = access
         .iter()
@@ -229,21 +233,21 @@ async fn issue(
     // A refresh token for offline requests of an authenticated user; a refresh grant keeps using
     // the token it presented (no rotation: docker keeps the one it stored at login). Workloads
     // never get one: their identity token is short-lived on purpose, and a refresh token would
-    // outlive it. ---- SIGN-IN HOOK (issue 14) ----: nor do personal credentials, so revoking
-    // one on the sign-in page ends every login made with it (docker keeps using the credential).
+    // outlive it. Nor do personal credentials, so revoking one on the sign-in page ends every
+    // login made with it (docker keeps using the credential). Both have no `credential` to bind
+    // a refresh token to, and only a bound refresh token is ever minted.
     let wants_refresh =
         treq.offline && matches!(treq.grant, Grant::Header | Grant::Password { .. });
     let refresh_token = match (&who, wants_refresh) {
-        (Some(a), true) if a.identity.is_none() && a.via != "personal" => {
-            let secret = random_bytes::<32>(&mut rng)?;
-            let rt = records::mint_refresh(
+        (Some(a), true) if a.credential.is_some() => {
+            let secret = random_bytes::<32, S, F>(ctx)?;
+            let rt = authenticate::mint_refresh(
                 app,
-                store,
+                ctx,
                 a,
                 &service,
                 treq.client_id.as_deref(),
                 &secret,
-                now,
             )
             .await?;
             ev.refresh_token_issued = true;
@@ -252,7 +256,7 @@ async fn issue(
         _ => None,
     };
 
-    let jti_bytes = random_bytes::<JTI_BYTES>(&mut rng)?;
+    let jti_bytes = random_bytes::<JTI_BYTES, S, F>(ctx)?;
     let jti = data_encoding::HEXLOWER.encode(&jti_bytes);
     let ttl = app.settings.token_ttl;
     let claims = RegistryClaims {
@@ -265,7 +269,7 @@ async fn issue(
         jti: jti.clone(),
         access: access.clone(),
     };
-    let token = app.keys.sign(app.settings.is_rs256(&service), &claims)?;
+    let token = app.keys.sign(&service, &claims)?;
     ev.jti = Some(jti);
 
     let issued = Issued {

@@ -1,7 +1,9 @@
 //! The isolate's key material, built once from the settings with `crate::token`:
 //!
-//! - `SIGNING_KEY` (P-256) signs ES256 tokens with `kid` = libtrust key ID and, when
-//!   `SIGNING_CERT` is set, `x5c` (registry 2.x and 3.x accept either).
+//! - `SIGNING_KEY` (P-256) signs ES256 tokens. Their header follows the service's `TOKEN_KID`
+//!   (libtrust key ID by default, or RFC 7638 thumbprint) and `TOKEN_X5C` (by default `x5c` when
+//!   `SIGNING_CERT` is set): one [`Signer`] per header some service uses, so each header is still
+//!   encoded and hashed once per isolate.
 //! - `RSA_SIGNING_KEY` signs RS256 tokens for `RS256_SERVICES` (ChartMuseum verifies only RS256).
 //! - `PUBLISHED_KEYS` adds certificates / public keys to the JWKS, the certificate bundle and the
 //!   verifier without signing with them: publish the next key before switching, keep the old one
@@ -12,8 +14,8 @@
 use crate::config::{ConfigError, Settings};
 use crate::protocol::{ErrorKind, TokenError};
 use crate::token::{
-    certificate_bundle, jwks, parse_pem_bundle, pem_blocks, Algorithm, KeyError, PublicKey,
-    RegistryClaims, Signer, SigningKey, Verifier, VerifyError,
+    certificate_bundle, jwks_with_kids, parse_pem_bundle, pem_blocks, Algorithm, KeyError,
+    KidFormat, PublicKey, RegistryClaims, Signer, SigningKey, TokenHeader, Verifier, VerifyError,
 };
 
 /// Leeway for `exp`/`nbf` when verifying, as docker-registry allows (clock skew).
@@ -61,8 +63,10 @@ impl From<VerifyError> for Rejected {
 }
 
 pub(super) struct Keys {
-    es256: Signer,
-    rs256: Option<Signer>,
+    /// One signer per (key, header) some service uses.
+    signers: Vec<Signer>,
+    /// Each service of SERVICES with the index of its signer in `signers`.
+    by_service: Vec<(String, usize)>,
     /// Every published key (signing keys included), for `issuer` and all SERVICES.
     verifier: Verifier,
     /// `{"keys": [...]}` served at /.well-known/jwks.json.
@@ -95,35 +99,68 @@ fn signing_key(
     Ok(key)
 }
 
+fn es256_signer(
+    key: &SigningKey,
+    settings: &Settings,
+    header: TokenHeader,
+) -> Result<Signer, ConfigError> {
+    let cert = settings.signing_cert_pem.as_deref();
+    Signer::with_header(key.clone(), cert, header).map_err(|e| match e {
+        KeyError::CertificateMismatch => ConfigError::new(
+            "SIGNING_CERT",
+            "is a certificate for another key than SIGNING_KEY: configure the certificate issued for \
+             SIGNING_KEY (tollgate keys generate writes both)",
+        ),
+        other => ConfigError::new("SIGNING_CERT", format!("{other}")),
+    })
+}
+
 impl Keys {
     pub fn load(settings: &Settings) -> Result<Keys, ConfigError> {
         let es_key = signing_key(&settings.signing_key_pem, "SIGNING_KEY", Algorithm::Es256)?;
-        let es256 = Signer::new(es_key, settings.signing_cert_pem.as_deref()).map_err(|e| match e {
-            KeyError::CertificateMismatch => ConfigError::new(
-                "SIGNING_CERT",
-                "is a certificate for another key than SIGNING_KEY: configure the certificate issued for \
-                 SIGNING_KEY (tollgate keys generate writes both)",
-            ),
-            other => ConfigError::new("SIGNING_CERT", format!("{other}")),
-        })?;
+        // Checks SIGNING_CERT against the key even when no service sends it.
+        let es256 = es256_signer(
+            &es_key,
+            settings,
+            TokenHeader {
+                kid: KidFormat::Libtrust,
+                x5c: settings.signing_cert_pem.is_some(),
+            },
+        )?;
 
-        let rs256 = match (
+        let rs_key = match (
             &settings.rsa_signing_key_pem,
             settings.rs256_services.is_empty(),
         ) {
-            (Some(pem), false) => {
-                let key = signing_key(pem, "RSA_SIGNING_KEY", Algorithm::Rs256)?;
-                Some(
-                    Signer::new(key, None)
-                        .map_err(|e| ConfigError::new("RSA_SIGNING_KEY", format!("{e}")))?,
-                )
-            }
+            (Some(pem), false) => Some(signing_key(pem, "RSA_SIGNING_KEY", Algorithm::Rs256)?),
             _ => None,
         };
 
+        let mut signers: Vec<Signer> = Vec::new();
+        let mut by_service = Vec::new();
+        for (service, header) in settings.token_headers.services() {
+            let key = match &rs_key {
+                Some(rsa) if settings.is_rs256(service) => rsa,
+                _ => &es_key,
+            };
+            let same = |s: &Signer| s.algorithm() == key.algorithm() && s.header() == header;
+            let index = match signers.iter().position(same) {
+                Some(i) => i,
+                None => {
+                    signers.push(match key.algorithm() {
+                        Algorithm::Es256 => es256_signer(key, settings, header)?,
+                        Algorithm::Rs256 => Signer::with_header(key.clone(), None, header)
+                            .map_err(|e| ConfigError::new("RSA_SIGNING_KEY", format!("{e}")))?,
+                    });
+                    signers.len() - 1
+                }
+            };
+            by_service.push((service.to_string(), index));
+        }
+
         let mut published: Vec<PublicKey> = vec![es256.public_key().clone()];
-        if let Some(rs) = &rs256 {
-            published.push(rs.public_key().clone());
+        if let Some(rs) = &rs_key {
+            published.push(rs.public_key());
         }
         let mut certs: Vec<String> = settings
             .signing_cert_pem
@@ -154,12 +191,15 @@ impl Keys {
             }
         }
 
-        let jwks_json = serde_json::to_vec(&jwks(&published)).map_err(|e| {
-            ConfigError::new(
-                "PUBLISHED_KEYS",
-                format!("the JWKS could not be encoded: {e}"),
-            )
-        })?;
+        // Each key under every kid form some service's tokens carry (3.x `jwks` lookups).
+        let kid_formats = settings.token_headers.kid_formats();
+        let jwks_json =
+            serde_json::to_vec(&jwks_with_kids(&published, &kid_formats)).map_err(|e| {
+                ConfigError::new(
+                    "PUBLISHED_KEYS",
+                    format!("the JWKS could not be encoded: {e}"),
+                )
+            })?;
         let cert_refs: Vec<&str> = certs.iter().map(String::as_str).collect();
         let certs_pem = if cert_refs.is_empty() {
             String::new()
@@ -173,26 +213,28 @@ impl Keys {
             VERIFY_LEEWAY,
         );
         Ok(Keys {
-            es256,
-            rs256,
+            signers,
+            by_service,
             verifier,
             jwks_json,
             certs_pem,
         })
     }
 
-    /// Signs the claims: RS256 for an RS256 service, ES256 otherwise.
-    pub fn sign(&self, rs256: bool, claims: &RegistryClaims) -> Result<String, TokenError> {
-        let signer = if rs256 {
-            self.rs256.as_ref().ok_or_else(|| {
+    /// Signs the claims for `service` with its signer: RS256 for an RS256 service, ES256
+    /// otherwise, with the service's header.
+    pub fn sign(&self, service: &str, claims: &RegistryClaims) -> Result<String, TokenError> {
+        let signer = self
+            .by_service
+            .iter()
+            .find(|(s, _)| s == service)
+            .and_then(|(_, i)| self.signers.get(*i))
+            .ok_or_else(|| {
                 TokenError::new(
                     ErrorKind::ServerError,
-                    "no RSA signing key is configured for this RS256 service",
+                    format!("no signing key is configured for service '{service}'"),
                 )
-            })?
-        } else {
-            &self.es256
-        };
+            })?;
         signer
             .sign(claims)
             .map_err(|e| TokenError::new(ErrorKind::ServerError, e.to_string()))

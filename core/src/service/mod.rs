@@ -1,35 +1,45 @@
 //! The token endpoint flow: routing, authentication, authorization, signing, audit.
 //!
 //! [`App`] is built once per isolate from [`Settings`] (keys parsed once: a PEM parse costs about
-//! a signature) and holds the isolate caches. [`App::handle`] takes a plain [`HttpRequest`], a
-//! [`Store`], the time and a randomness source, and returns the response plus the audit event,
-//! so the whole flow runs natively under `cargo test` with a `MemoryStore`.
+//! a signature) and holds the isolate caches. [`App::handle`] takes a plain [`HttpRequest`] and
+//! a [`RequestContext`] (store, fetcher, clock, randomness, client address), and returns the
+//! response plus the audit event, so the whole flow runs natively under `cargo test` with a
+//! `MemoryStore`.
 //!
 //! Routes: GET /token (distribution), POST /token (OAuth2), GET|POST /oauth/token (ChartMuseum),
 //! GET /.well-known/jwks.json, GET /certs.pem, GET /healthz. Anything else is 404 and a wrong
 //! method 405 with `Allow`, in the endpoint's error format.
 
 pub mod audit;
+mod auth_error;
+mod authenticate;
 mod cache;
+mod context;
+mod credential;
 mod flow;
 mod keys;
-mod records;
 pub mod throttle;
 
 use crate::config::{ConfigError, Settings};
 use crate::federation::{Fetch, KeyCache};
+use crate::limits::MAX_REQUEST_HEADERS;
+use crate::protocol::request::Grant;
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
 use crate::scope::Scope;
 use crate::store::Store;
 use crate::token::{Access, RegistryClaims};
 pub use audit::{AuditEvent, Outcome};
+pub use auth_error::AuthError;
+pub(crate) use authenticate::check_sign_in;
 use cache::Caches;
+pub use context::RequestContext;
+pub use credential::Presented;
 use keys::Keys;
 pub use keys::{Rejected, VERIFY_LEEWAY};
 use serde_json::json;
 use std::cell::RefCell;
 use std::fmt;
-use throttle::{Attempt, Limiter, Throttle};
+use throttle::{Limiter, Throttle};
 
 /// The randomness source failed: nothing random can be minted, so nothing is issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +52,8 @@ impl fmt::Display for RandomError {
 }
 
 /// Fills a buffer with cryptographically secure random bytes (the worker: getrandom/JS crypto).
-pub type Rng<'a> = &'a mut dyn FnMut(&mut [u8]) -> Result<(), RandomError>;
+/// `Fn`, not `FnMut`, so one shared [`RequestContext`] can draw from it anywhere in a request.
+pub type Rng<'a> = &'a dyn Fn(&mut [u8]) -> Result<(), RandomError>;
 
 /// Token paths answered by [`App::handle`]; a shell routes everything else (proxy mode) elsewhere.
 pub const TOKEN_PATHS: [&str; 5] = [
@@ -117,39 +128,42 @@ impl App {
         self.keys.verify(token, audience, now)
     }
 
-    /// Checks a `Basic ...` Authorization value exactly as GET /token does (bcrypt cache, API
-    /// keys as passwords, disabled users) and narrows `requested` through the ACL for `service`,
-    /// as a token request with those scopes would. Returns the account and the granted access.
-    /// Errors: `InvalidRequest` (malformed header or unknown service), `InvalidCredentials`,
-    /// `TooManyRequests` (throttled, per account and `client_ip`), `Unavailable` / `ServerError`
-    /// (storage or a malformed record: fail closed).
-    pub async fn grant_basic(
+    /// Authenticates a proxied request's `Basic ...` Authorization value exactly as GET /token
+    /// does (the same classification, the same throttled password check, API keys, disabled
+    /// users) and narrows `requested` through the ACL for `service`, as a token request with
+    /// those scopes would. Returns the account and the granted access. A workload's identity
+    /// token is refused here: workloads fetch a token from the token endpoint first.
+    pub async fn grant_basic<S: Store, F: Fetch>(
         &self,
         authorization: &str,
-        client_ip: Option<&str>,
         service: &str,
         requested: &[Access],
-        store: &impl Store,
-        now: u64,
-    ) -> Result<(String, Vec<Access>), TokenError> {
+        ctx: &RequestContext<'_, S, F>,
+    ) -> Result<(String, Vec<Access>), AuthError> {
         if !self.settings.knows_service(service) {
-            return Err(TokenError::new(
-                ErrorKind::InvalidRequest,
-                format!("service '{service}' is not configured"),
-            ));
+            return Err(AuthError::Malformed(format!(
+                "service '{service}' is not configured"
+            )));
         }
-        let basic = crate::credentials::parse_basic_authorization(authorization)
-            .map_err(|e| TokenError::new(ErrorKind::InvalidRequest, e.to_string()))?;
-        let attempt = Attempt::from_basic(authorization, client_ip);
-        let login = records::password_login(
-            self,
-            store,
-            &basic.username,
-            basic.password.expose(),
-            ErrorKind::InvalidCredentials,
-            now,
-        );
-        let who = self.throttle.guard(attempt.as_ref(), now, login).await?;
+        let presented =
+            credential::classify(self, ctx, &Grant::Header, Some(authorization)).await?;
+        match presented {
+            Presented::Password { .. } | Presented::ApiKey { bearer: false, .. } => {}
+            Presented::IdentityToken { .. } => {
+                return Err(AuthError::Rejected(
+                    "identity tokens are accepted only at the token endpoint: fetch a token there first"
+                        .into(),
+                ))
+            }
+            _ => {
+                return Err(AuthError::Malformed(
+                    "the proxy reads Basic credentials here".into(),
+                ))
+            }
+        }
+        let who = authenticate::authenticate(self, ctx, &presented, service, &mut None)
+            .await?
+            .ok_or_else(|| AuthError::Rejected("credentials are required".into()))?;
         let scopes: Vec<Scope> = requested
             .iter()
             .filter_map(|a| {
@@ -164,8 +178,8 @@ impl App {
                 })
             })
             .collect();
-        let acl = records::acl(self, store, now).await?;
-        let access = acl.authorize(&records::principal(Some(&who)), service, &scopes);
+        let acl = authenticate::acl(self, ctx).await?;
+        let access = acl.authorize(&authenticate::principal(Some(&who)), service, &scopes);
         Ok((who.account, access))
     }
 
@@ -178,16 +192,16 @@ impl App {
     }
 
     /// Answers one request. The audit event is present for token requests (issued or refused).
-    /// `fetch` retrieves trusted issuers' discovery documents and keys (workload federation).
-    pub async fn handle(
+    /// `ctx.fetch` retrieves trusted issuers' discovery documents and keys (workload federation).
+    pub async fn handle<S: Store, F: Fetch>(
         &self,
         req: &HttpRequest,
-        store: &impl Store,
-        fetch: &impl Fetch,
-        now: u64,
-        rng: Rng<'_>,
+        ctx: &RequestContext<'_, S, F>,
     ) -> (HttpResponse, Option<AuditEvent>) {
         let method = req.method.as_str();
+        if let Some(e) = too_many_headers(req.headers.len()) {
+            return self.refuse(Flavor::Distribution, e);
+        }
         match req.path.as_str() {
             "/token" | "/oauth/token" => {
                 let flavor = match (req.path.as_str(), method) {
@@ -216,7 +230,7 @@ impl App {
                     );
                     return self.refuse(flavor, e);
                 }
-                let (resp, event) = flow::token(self, req, flavor, store, fetch, now, rng).await;
+                let (resp, event) = flow::token(self, req, flavor, ctx).await;
                 (resp, Some(event))
             }
             "/.well-known/jwks.json" | "/certs.pem" | "/healthz" => {
@@ -273,6 +287,19 @@ impl App {
     fn refuse(&self, flavor: Flavor, e: TokenError) -> (HttpResponse, Option<AuditEvent>) {
         (e.to_response(flavor, self.realm()), None)
     }
+}
+
+/// 431 for a request with more than [`MAX_REQUEST_HEADERS`] header fields: refused whole, never
+/// trimmed (issue 12, finding 4: padding pushed `CF-Connecting-IP` out of a trimmed set).
+pub fn too_many_headers(count: usize) -> Option<TokenError> {
+    (count > MAX_REQUEST_HEADERS).then(|| {
+        TokenError::new(
+            ErrorKind::HeadersTooLarge,
+            format!(
+                "the request has {count} header fields; at most {MAX_REQUEST_HEADERS} are accepted"
+            ),
+        )
+    })
 }
 
 /// The answer to every request while the configuration is broken: 500 in distribution format

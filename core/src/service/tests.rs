@@ -107,15 +107,37 @@ fn basic(user: &str, pw: &str) -> String {
 }
 
 /// Deterministic, distinct random bytes per call.
-fn counter_rng() -> impl FnMut(&mut [u8]) -> Result<(), RandomError> {
-    let mut n = 0u8;
+fn counter_rng() -> impl Fn(&mut [u8]) -> Result<(), RandomError> {
+    let n = std::cell::Cell::new(0u8);
     move |buf: &mut [u8]| {
-        n = n.wrapping_add(1);
+        n.set(n.get().wrapping_add(1));
         for (i, b) in buf.iter_mut().enumerate() {
-            *b = n.wrapping_mul(31).wrapping_add(i as u8);
+            *b = n.get().wrapping_mul(31).wrapping_add(i as u8);
         }
         Ok(())
     }
+}
+
+/// Runs `req` as the worker does: the client address comes from `CF-Connecting-IP`.
+fn handle_with<S: Store, F: crate::federation::Fetch>(
+    app: &App,
+    store: &S,
+    fetch: &F,
+    req: &HttpRequest,
+    now: u64,
+    rng: Rng<'_>,
+) -> (HttpResponse, Option<AuditEvent>) {
+    let ctx =
+        RequestContext::new(store, fetch, now, rng).with_client_ip(req.header("cf-connecting-ip"));
+    block_on(app.handle(req, &ctx))
+}
+
+/// A context without a client address, for the proxy's checks.
+fn ctx_of<'a, S: Store>(
+    store: &'a S,
+    ip: Option<&'static str>,
+) -> RequestContext<'a, S, crate::federation::NoFetch> {
+    RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW).with_client_ip(ip)
 }
 
 fn run(app: &App, store: &impl Store, req: HttpRequest) -> (HttpResponse, Option<AuditEvent>) {
@@ -128,8 +150,8 @@ fn run_at(
     req: HttpRequest,
     now: u64,
 ) -> (HttpResponse, Option<AuditEvent>) {
-    let mut rng = counter_rng();
-    block_on(app.handle(&req, store, &crate::federation::NoFetch, now, &mut rng))
+    let rng = counter_rng();
+    handle_with(app, store, &crate::federation::NoFetch, &req, now, &rng)
 }
 
 use crate::test_support::block_on;
@@ -867,9 +889,9 @@ fn unstorable_refresh_token_fails_the_request() {
 #[test]
 fn rng_failure_issues_nothing() {
     let (app, s) = (app(), store());
-    let mut broken = |_: &mut [u8]| Err(RandomError);
+    let broken = |_: &mut [u8]| Err(RandomError);
     let req = get("service=registry.local");
-    let (r, ev) = block_on(app.handle(&req, &s, &crate::federation::NoFetch, NOW, &mut broken));
+    let (r, ev) = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &broken);
     assert_eq!(r.status, 500);
     assert_eq!(ev.unwrap().outcome, Outcome::Failed);
 }
@@ -877,10 +899,10 @@ fn rng_failure_issues_nothing() {
 #[test]
 fn jti_is_unique_per_token() {
     let (app, s) = (app(), store());
-    let mut rng = counter_rng();
+    let rng = counter_rng();
     let req = get("service=registry.local");
-    let a = block_on(app.handle(&req, &s, &crate::federation::NoFetch, NOW, &mut rng)).0;
-    let b = block_on(app.handle(&req, &s, &crate::federation::NoFetch, NOW, &mut rng)).0;
+    let a = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &rng).0;
+    let b = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &rng).0;
     let ja = verify(body(&a)["token"].as_str().unwrap())["jti"].clone();
     let jb = verify(body(&b)["token"].as_str().unwrap())["jti"].clone();
     assert_ne!(ja, jb);
@@ -938,6 +960,88 @@ fn no_cert_no_x5c() {
         .as_str()
         .unwrap()
         .contains("SIGNING_CERT"));
+}
+
+/// One isolate serving docker-registry 2.8 (`registry.local`: libtrust kid + x5c, the default)
+/// and registry 3.x in its key modes: rootcertbundle with a thumbprint kid only (`v3-kid`),
+/// a `jwks` file (kid only, libtrust here), and x5c with a thumbprint kid (`v3-x5c`).
+#[test]
+fn per_service_token_headers() {
+    let mut v = vars();
+    v.insert("SERVICES", format!("{REG} {CHARTS} v3-kid v3-jwks v3-x5c"));
+    v.insert("TOKEN_KID", "v3-kid=thumbprint v3-x5c=thumbprint".into());
+    v.insert("TOKEN_X5C", "v3-kid=off v3-jwks=off".into());
+    let (app, s) = (app_with(v), store());
+    let es = crate::token::SigningKey::from_pkcs8_pem(ES256_KEY)
+        .unwrap()
+        .public_key();
+    let (libtrust, thumbprint) = (es.kid(), crate::token::jwk_thumbprint(&es));
+    for (service, kid, x5c) in [
+        (REG, &libtrust, true),
+        ("v3-kid", &thumbprint, false),
+        ("v3-jwks", &libtrust, false),
+        ("v3-x5c", &thumbprint, true),
+    ] {
+        let (r, _) = run(
+            &app,
+            &s,
+            get(&format!("service={service}&scope=repository:org/a:pull"))
+                .with_header("authorization", &basic("bob", "bob-pw")),
+        );
+        let token = body(&r)["token"].as_str().unwrap().to_string();
+        let (h, _) = segments(&token);
+        assert_eq!(h["kid"].as_str(), Some(kid.as_str()), "{service}");
+        assert_eq!(h.get("x5c").is_some(), x5c, "{service}");
+        assert_eq!(verify(&token)["aud"], service);
+        // The proxy's verifier finds the key under either kid form.
+        assert_eq!(app.verify_token(&token, service, NOW).unwrap().sub, "bob");
+    }
+    // The JWKS lists every key under both kid forms now in use.
+    let (r, _) = run(
+        &app,
+        &s,
+        HttpRequest::new("GET", "/.well-known/jwks.json", ""),
+    );
+    let jwks = body(&r);
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 6, "3 keys x 2 kid forms: {jwks}");
+    assert_eq!(&kids[..2], [libtrust.as_str(), thumbprint.as_str()]);
+    // The RS256 service (ChartMuseum) keeps its own signer: libtrust kid, never x5c.
+    let (r, _) = run(
+        &app,
+        &s,
+        HttpRequest::new(
+            "POST",
+            "/oauth/token",
+            "grant_type=client_credentials&scope=artifact-repository:org1/r:pull",
+        )
+        .with_header("authorization", &format!("Bearer {CHART_KEY}")),
+    );
+    let (h, _) = segments(body(&r)["access_token"].as_str().unwrap());
+    assert_eq!((h["alg"].as_str(), h.get("x5c")), (Some("RS256"), None));
+}
+
+#[test]
+fn token_header_settings_are_checked_at_startup() {
+    let mut v = vars();
+    v.remove("SIGNING_CERT");
+    v.insert("TOKEN_X5C", "on".into());
+    let e = Settings::from_vars(|k| v.get(k).cloned()).unwrap_err();
+    assert_eq!(e.setting, "TOKEN_X5C");
+    let r = config_error_response(&e);
+    let msg = body(&r)["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("TOKEN_X5C") && msg.contains("SIGNING_CERT"),
+        "{msg}"
+    );
 }
 
 // ---------------------------------------------------------------- proxy seams
@@ -1023,23 +1127,24 @@ fn grant_basic_matches_the_token_endpoint() {
         name: "org/a".into(),
         actions: vec!["push".into(), "pull".into()],
     }];
+    let ctx = ctx_of(&s, None);
     let (account, access) =
-        block_on(app.grant_basic(&basic("bob", "bob-pw"), None, REG, &want, &s, NOW)).unwrap();
+        block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap();
     assert_eq!(account, "bob");
     assert_eq!(access[0].actions, ["pull"]);
-    let e =
-        block_on(app.grant_basic(&basic("bob", "nope"), None, REG, &want, &s, NOW)).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::InvalidCredentials);
-    let e = block_on(app.grant_basic("Basic ###", None, REG, &want, &s, NOW)).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    let e = block_on(app.grant_basic(&basic("bob", "nope"), REG, &want, &ctx)).unwrap_err();
+    assert!(matches!(e, AuthError::Rejected(_)), "{e:?}");
+    let e = block_on(app.grant_basic("Basic ###", REG, &want, &ctx)).unwrap_err();
+    assert!(matches!(e, AuthError::Malformed(_)), "{e:?}");
     // A fresh isolate (nothing cached) with failing storage: fail closed.
     let app = self::app();
     s.fail.set(true);
-    let e =
-        block_on(app.grant_basic(&basic("bob", "bob-pw"), None, REG, &want, &s, NOW)).unwrap_err();
-    assert!(e.kind.status() >= 500);
+    let e = block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap_err();
+    assert!(matches!(e, AuthError::Unavailable(_)), "{e:?}");
 }
 
 /// Brute-force throttle and cache-bound tests (own file: other work edits this one).
+mod authn_matrix;
 mod bounds;
 mod federation;
+mod refresh_binding;

@@ -16,10 +16,8 @@
 //! A limiter error fails closed for the failing attempt only: it stays a 401 (never a grant), and
 //! the worker's limiter logs the error.
 
+use super::auth_error::AuthError;
 use crate::config::ConfigError;
-use crate::credentials::{looks_like_api_key, parse_basic_authorization};
-use crate::protocol::request::{Grant, TokenRequest};
-use crate::protocol::{ErrorKind, TokenError};
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -138,28 +136,6 @@ impl Attempt {
         Self { keys }
     }
 
-    /// A `Basic` Authorization value carrying a password (not an API key); `None` otherwise.
-    pub fn from_basic(authorization: &str, client_ip: Option<&str>) -> Option<Self> {
-        let basic = parse_basic_authorization(authorization).ok()?;
-        (!looks_like_api_key(basic.password.expose()))
-            .then(|| Self::password(&basic.username, client_ip))
-    }
-
-    /// The password attempt in a token request, if it is one (Basic header or password grant).
-    pub fn from_request(
-        treq: &TokenRequest,
-        authorization: Option<&str>,
-        client_ip: Option<&str>,
-    ) -> Option<Self> {
-        match &treq.grant {
-            Grant::Password { username, password } if !looks_like_api_key(password.expose()) => {
-                Some(Self::password(username, client_ip))
-            }
-            Grant::Header => Self::from_basic(authorization?, client_ip),
-            _ => None,
-        }
-    }
-
     pub fn keys(&self) -> &[String] {
         &self.keys
     }
@@ -234,17 +210,6 @@ impl fmt::Debug for Throttle {
     }
 }
 
-fn too_many(retry_after: u64) -> TokenError {
-    TokenError::new(
-        ErrorKind::TooManyRequests,
-        format!(
-            "too many failed logins for this account or from this address; try again in \
-             {retry_after} s (API keys and refresh tokens still work, and successful logins are never counted)"
-        ),
-    )
-    .with_retry_after(retry_after)
-}
-
 impl Throttle {
     pub fn new(settings: ThrottleSettings) -> Self {
         Self {
@@ -264,25 +229,21 @@ impl Throttle {
 
     /// 429 when a key of the attempt is throttled in this isolate: checked before any KV read or
     /// bcrypt, so a throttled key learns nothing, not even from a correct password.
-    pub fn check(&self, attempt: Option<&Attempt>, now: u64) -> Result<(), TokenError> {
-        let Some(attempt) = attempt.filter(|_| self.is_active()) else {
+    pub fn check(&self, attempt: &Attempt, now: u64) -> Result<(), AuthError> {
+        if !self.is_active() {
             return Ok(());
-        };
+        }
         match self.throttled.borrow().retry_after(attempt.keys(), now) {
-            Some(s) => Err(too_many(s)),
+            Some(s) => Err(AuthError::Throttled { retry_after: s }),
             None => Ok(()),
         }
     }
 
     /// A failed password check: counts every key; one over its limit turns the refusal into a
     /// 429 and is remembered for a period. A limiter error leaves the refusal as it was.
-    pub async fn failed(&self, attempt: Option<&Attempt>, err: TokenError, now: u64) -> TokenError {
-        let counted = matches!(
-            err.kind,
-            ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant | ErrorKind::InvalidClient
-        );
-        let (Some(attempt), Some(limiter), true) = (attempt, self.limiter.as_deref(), counted)
-        else {
+    pub async fn failed(&self, attempt: &Attempt, err: AuthError, now: u64) -> AuthError {
+        let counted = matches!(err, AuthError::Rejected(_));
+        let (Some(limiter), true) = (self.limiter.as_deref(), counted) else {
             return err;
         };
         if !self.settings.enabled {
@@ -297,7 +258,9 @@ impl Throttle {
             }
         }
         if over {
-            too_many(self.settings.period)
+            AuthError::Throttled {
+                retry_after: self.settings.period,
+            }
         } else {
             err
         }
@@ -306,10 +269,10 @@ impl Throttle {
     /// Runs a credential check under the throttle: refused early if throttled, counted if it fails.
     pub async fn guard<T>(
         &self,
-        attempt: Option<&Attempt>,
+        attempt: &Attempt,
         now: u64,
-        check: impl Future<Output = Result<T, TokenError>>,
-    ) -> Result<T, TokenError> {
+        check: impl Future<Output = Result<T, AuthError>>,
+    ) -> Result<T, AuthError> {
         self.check(attempt, now)?;
         match check.await {
             Ok(v) => Ok(v),
@@ -385,11 +348,8 @@ mod tests {
         (t, fake)
     }
 
-    fn wrong() -> TokenError {
-        TokenError::new(
-            ErrorKind::InvalidCredentials,
-            "incorrect username or password",
-        )
+    fn wrong() -> AuthError {
+        AuthError::Rejected("incorrect username or password".into())
     }
 
     #[test]
@@ -424,43 +384,18 @@ mod tests {
     }
 
     #[test]
-    fn attempts_are_passwords_only() {
-        use base64::Engine as _;
-        let b = |s: &str| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(s)
-            )
-        };
-        let a = Attempt::from_basic(&b("alice:pw"), Some("192.0.2.1")).unwrap();
-        assert_eq!(a.keys(), [account_key("alice"), ip_key("192.0.2.1")]);
-        assert_eq!(
-            Attempt::from_basic(&b("alice:pw"), None)
-                .unwrap()
-                .keys()
-                .len(),
-            1
-        );
-        let api_key = format!("alice:tgk_{}", "A".repeat(43));
-        assert!(Attempt::from_basic(&b(&api_key), None).is_none());
-        assert!(Attempt::from_basic("Bearer x", None).is_none());
-        assert!(Attempt::from_basic("Basic !!!", None).is_none());
-    }
-
-    #[test]
     fn failures_count_until_over_then_refused_before_the_check() {
         let (t, fake) = throttle(3);
         let a = Attempt::password("alice", Some("192.0.2.1"));
         for _ in 0..3 {
-            let e = block_on(t.guard::<()>(Some(&a), 1000, async { Err(wrong()) })).unwrap_err();
-            assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+            let e = block_on(t.guard::<()>(&a, 1000, async { Err(wrong()) })).unwrap_err();
+            assert_eq!(e, wrong());
         }
-        let e = block_on(t.guard::<()>(Some(&a), 1000, async { Err(wrong()) })).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::TooManyRequests);
-        assert_eq!(e.retry_after, Some(60));
+        let e = block_on(t.guard::<()>(&a, 1000, async { Err(wrong()) })).unwrap_err();
+        assert_eq!(e, AuthError::Throttled { retry_after: 60 });
         // Now refused before the check runs, even a correct one.
         let ran = std::cell::Cell::new(false);
-        let e = block_on(t.guard(Some(&a), 1030, async {
+        let e = block_on(t.guard(&a, 1030, async {
             ran.set(true);
             Ok(())
         }))
@@ -469,12 +404,12 @@ mod tests {
             !ran.get(),
             "the credential check must not run while throttled"
         );
-        assert_eq!(e.retry_after, Some(30));
+        assert_eq!(e, AuthError::Throttled { retry_after: 30 });
         // Another account from another address is unaffected.
         let b = Attempt::password("bob", Some("192.0.2.2"));
-        assert!(block_on(t.guard(Some(&b), 1030, async { Ok(()) })).is_ok());
+        assert!(block_on(t.guard(&b, 1030, async { Ok(()) })).is_ok());
         // The period ends.
-        assert!(block_on(t.guard(Some(&a), 1060, async { Ok(()) })).is_ok());
+        assert!(block_on(t.guard(&a, 1060, async { Ok(()) })).is_ok());
         assert_eq!(
             fake.calls.get(),
             8,
@@ -487,7 +422,7 @@ mod tests {
         let (t, fake) = throttle(0); // any counted hit would be over
         let a = Attempt::password("ci", Some("192.0.2.9"));
         for i in 0..200 {
-            assert!(block_on(t.guard(Some(&a), 1000 + i, async { Ok(()) })).is_ok());
+            assert!(block_on(t.guard(&a, 1000 + i, async { Ok(()) })).is_ok());
         }
         assert_eq!(fake.calls.get(), 0);
         assert!(t.throttled_len() == 0);
@@ -498,17 +433,16 @@ mod tests {
         let (t, fake) = throttle(0);
         let a = Attempt::password("alice", None);
         for kind in [
-            ErrorKind::Unavailable,
-            ErrorKind::ServerError,
-            ErrorKind::InvalidRequest,
+            AuthError::Unavailable("kv".into()),
+            AuthError::Broken("record".into()),
+            AuthError::Malformed("header".into()),
         ] {
-            let e = block_on(t.guard::<()>(
-                Some(&a),
-                1,
-                async move { Err(TokenError::new(kind, "x")) },
-            ))
+            let e = block_on(t.guard::<()>(&a, 1, {
+                let kind = kind.clone();
+                async move { Err(kind) }
+            }))
             .unwrap_err();
-            assert_eq!(e.kind, kind);
+            assert_eq!(e, kind);
         }
         assert_eq!(fake.calls.get(), 0);
     }
@@ -518,8 +452,8 @@ mod tests {
         let (t, fake) = throttle(0);
         fake.fail.set(true);
         let a = Attempt::password("alice", Some("192.0.2.1"));
-        let e = block_on(t.guard::<()>(Some(&a), 1, async { Err(wrong()) })).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+        let e = block_on(t.guard::<()>(&a, 1, async { Err(wrong()) })).unwrap_err();
+        assert_eq!(e, wrong());
         assert_eq!(t.throttled_len(), 0);
     }
 
@@ -528,8 +462,8 @@ mod tests {
         let t = Throttle::new(ThrottleSettings::default());
         let a = Attempt::password("alice", None);
         for _ in 0..100 {
-            let e = block_on(t.guard::<()>(Some(&a), 1, async { Err(wrong()) })).unwrap_err();
-            assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+            let e = block_on(t.guard::<()>(&a, 1, async { Err(wrong()) })).unwrap_err();
+            assert_eq!(e, wrong());
         }
         let fake = FakeLimiter::new(0);
         let mut off = Throttle::new(ThrottleSettings {
@@ -537,8 +471,8 @@ mod tests {
             period: 60,
         });
         off.set_limiter(Box::new(Shared(fake.clone())));
-        let e = block_on(off.guard::<()>(Some(&a), 1, async { Err(wrong()) })).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+        let e = block_on(off.guard::<()>(&a, 1, async { Err(wrong()) })).unwrap_err();
+        assert_eq!(e, wrong());
         assert_eq!(fake.calls.get(), 0);
     }
 

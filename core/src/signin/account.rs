@@ -8,13 +8,13 @@ impl SignIn {
     pub(super) async fn account<S: Store, F: Fetch, P: Post>(
         &self,
         req: &HttpRequest,
-        io: &mut Io<'_, S, F, P>,
+        io: &Io<'_, '_, S, F, P>,
         outcome: Option<Outcome>,
     ) -> Answer {
-        let Some(s) = self.session(req, io.now) else {
+        let Some(s) = self.session(req, io.ctx.now) else {
             return (redirect("/login"), None);
         };
-        let user = match self.user_record(io.store, &s.a).await {
+        let user = match self.user_record(io.ctx.store, &s.a).await {
             Ok(u) if u.disabled => {
                 return (
                     html(
@@ -38,7 +38,7 @@ impl SignIn {
         groups.dedup();
         let principal = Principal::user(&s.a, &groups, &user.labels);
         let service = &self.settings.service;
-        let acl = match io.store.get("acl").await {
+        let acl = match io.ctx.store.get("acl").await {
             Ok(Some(t)) => match Acl::from_json(&t) {
                 Ok(a) => a,
                 Err(e) => return self.unavailable(&format!("the stored ACL is malformed ({e})")),
@@ -71,7 +71,7 @@ impl SignIn {
                 };
                 (asked, lines)
             });
-        let credentials = match credentials::list(io.store, &s.a, io.now).await {
+        let credentials = match credentials::list(io.ctx.store, &s.a, io.ctx.now).await {
             Ok(c) => c,
             Err(e) => return self.unavailable(&e.to_string()),
         };
@@ -108,9 +108,9 @@ impl SignIn {
     pub(super) async fn post<S: Store, F: Fetch, P: Post>(
         &self,
         req: &HttpRequest,
-        io: &mut Io<'_, S, F, P>,
+        io: &Io<'_, '_, S, F, P>,
     ) -> Answer {
-        let Some(s) = self.session(req, io.now) else {
+        let Some(s) = self.session(req, io.ctx.now) else {
             return (
                 html(
                     401,
@@ -156,18 +156,18 @@ impl SignIn {
                 let person = Person { provider: s.p.clone(), account: s.a.clone(), groups: s.g.clone() };
                 let name = param(form, "name").unwrap_or_default();
                 let days = param(form, "days").and_then(|d| d.trim().parse::<u64>().ok()).unwrap_or(0);
-                let disabled = match self.user_record(io.store, &s.a).await {
+                let disabled = match self.user_record(io.ctx.store, &s.a).await {
                     Ok(u) => u.disabled,
                     Err(e) => return self.unavailable(&e.to_string()),
                 };
                 if disabled {
                     return self.account(req, io, Some(Outcome::Error(format!("account '{}' is disabled", s.a)))).await;
                 }
-                let random = match random32(&mut io.rng) {
+                let random = match io.ctx.random::<32>() {
                     Ok(b) => b,
                     Err(e) => return self.unavailable(&e.to_string()),
                 };
-                match credentials::create(io.store, &person, &name, days, self.settings.max_days, &random, io.now).await {
+                match credentials::create(io.ctx.store, &person, &name, days, self.settings.max_days, &random, io.ctx.now).await {
                     Ok((secret, entry)) => {
                         let log = format!("signin credential created account={} name={} expires={}", s.a, shown(&entry.name), entry.expires);
                         let (r, _) = self.account(req, io, Some(Outcome::Created(page::NewCredential { secret, entry }))).await;
@@ -178,7 +178,7 @@ impl SignIn {
             }
             _ => {
                 let id = param(form, "id").unwrap_or_default();
-                match credentials::revoke(io.store, &s.a, &id, self.settings.max_days, io.now).await {
+                match credentials::revoke(io.ctx.store, &s.a, &id, self.settings.max_days, io.ctx.now).await {
                     Ok(gone) => {
                         let log = format!("signin credential revoked account={} name={}", s.a, shown(&gone.name));
                         let (r, _) = self.account(req, io, Some(Outcome::Notice(format!("Revoked “{}”.", gone.name)))).await;

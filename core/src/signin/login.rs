@@ -2,6 +2,7 @@
 //! provider's answer (see the module documentation of `signin` for the order).
 
 use super::*;
+use crate::service::AuthError;
 
 impl SignIn {
     async fn provider_endpoints(
@@ -31,7 +32,7 @@ impl SignIn {
     pub(super) async fn start<S: Store, F: Fetch, P: Post>(
         &self,
         req: &HttpRequest,
-        io: &mut Io<'_, S, F, P>,
+        io: &Io<'_, '_, S, F, P>,
     ) -> Answer {
         let chosen = param(&req.query, "provider");
         let provider = match (&chosen, self.settings.providers.as_slice()) {
@@ -52,13 +53,13 @@ impl SignIn {
                 None,
             );
         };
-        let ep = match self.provider_endpoints(p, io.fetch, io.now).await {
+        let ep = match self.provider_endpoints(p, io.ctx.fetch, io.ctx.now).await {
             Ok(e) => e,
             Err(e) => return self.unavailable(&e.to_string()),
         };
         let mut parts = [[0u8; 32]; 3];
         for part in &mut parts {
-            match random32(&mut io.rng) {
+            match io.ctx.random::<32>() {
                 Ok(b) => *part = b,
                 Err(e) => return self.unavailable(&e.to_string()),
             }
@@ -68,7 +69,7 @@ impl SignIn {
             state: oidc::random_text(&parts[0]),
             nonce: oidc::random_text(&parts[1]),
             v: oidc::random_text(&parts[2]),
-            e: io.now + PENDING_TTL,
+            e: io.ctx.now + PENDING_TTL,
         };
         let url = match oidc::authorization_url(p, &ep, &self.settings.redirect_uri(), &pending) {
             Ok(u) => u,
@@ -89,18 +90,16 @@ impl SignIn {
     pub(super) async fn callback<S: Store, F: Fetch, P: Post>(
         &self,
         req: &HttpRequest,
-        io: &mut Io<'_, S, F, P>,
+        io: &Io<'_, '_, S, F, P>,
     ) -> Answer {
         let clear_login = self.set_login("", 0);
-        let attempt = req
-            .header("cf-connecting-ip")
-            .map(|ip| Attempt::password(&format!("signin:{ip}"), Some(ip)));
-        if let Err(e) = self.throttle.check(attempt.as_ref(), io.now) {
-            return (throttled(e), Some("signin refused: throttled".into()));
-        }
-        match self.finish(req, io).await {
+        let checked = crate::service::check_sign_in(io.app, io.ctx, async {
+            Ok(self.finish(req, io).await?)
+        })
+        .await;
+        match checked {
             Ok(person) => {
-                let sid = match random32(&mut io.rng) {
+                let sid = match io.ctx.random::<32>() {
                     Ok(b) => oidc::random_text(&b),
                     Err(e) => return self.unavailable(&e.to_string()),
                 };
@@ -109,7 +108,7 @@ impl SignIn {
                     p: person.provider.clone(),
                     a: person.account.clone(),
                     g: person.groups.clone(),
-                    e: io.now + self.settings.session_ttl,
+                    e: io.ctx.now + self.settings.session_ttl,
                 };
                 let Some(sealed) = self.sealer.seal(Purpose::Session, &session) else {
                     return self
@@ -130,31 +129,21 @@ impl SignIn {
                     )),
                 )
             }
-            Err(SignInError::Unavailable(why)) => {
-                let (r, log) = self.unavailable(&why);
-                (r.with_header("set-cookie", clear_login), log)
-            }
-            Err(SignInError::Denied(why)) => {
-                let err = self
-                    .throttle
-                    .failed(
-                        attempt.as_ref(),
-                        TokenError::new(ErrorKind::InvalidCredentials, why.clone()),
-                        io.now,
-                    )
-                    .await;
-                let resp = if err.kind == ErrorKind::TooManyRequests {
-                    throttled(err)
-                } else {
-                    html(
-                        401,
-                        page::message("Sign-in failed", &why, Some(("/login", "Sign in again"))),
-                    )
-                };
-                (
-                    resp.with_header("set-cookie", clear_login),
-                    Some(format!("signin refused: {why}")),
+            Err(AuthError::Throttled { retry_after }) => (
+                throttled(retry_after).with_header("set-cookie", clear_login),
+                Some("signin refused: throttled".into()),
+            ),
+            Err(AuthError::Rejected(why)) => (
+                html(
+                    401,
+                    page::message("Sign-in failed", &why, Some(("/login", "Sign in again"))),
                 )
+                .with_header("set-cookie", clear_login),
+                Some(format!("signin refused: {why}")),
+            ),
+            Err(e) => {
+                let (r, log) = self.unavailable(&e.to_string());
+                (r.with_header("set-cookie", clear_login), log)
             }
         }
     }
@@ -162,7 +151,7 @@ impl SignIn {
     async fn finish<S: Store, F: Fetch, P: Post>(
         &self,
         req: &HttpRequest,
-        io: &mut Io<'_, S, F, P>,
+        io: &Io<'_, '_, S, F, P>,
     ) -> Result<Person, SignInError> {
         let denied = |m: &str| SignInError::Denied(m.to_string());
         if let Some(e) = param(&req.query, "error") {
@@ -177,7 +166,7 @@ impl SignIn {
         let pending: Pending = cookie(req.header("cookie"), LOGIN_COOKIE)
             .and_then(|c| self.sealer.open(Purpose::Login, c))
             .ok_or_else(|| denied("no sign-in was started in this browser (or its cookie was altered): start again"))?;
-        if pending.e <= io.now {
+        if pending.e <= io.ctx.now {
             return Err(denied("the sign-in took more than 10 minutes: start again"));
         }
         let state = param(&req.query, "state").unwrap_or_default();
@@ -196,16 +185,17 @@ impl SignIn {
         // codes (which every OIDC provider enforces) remains the backstop.
         let used = format!("signin-used:{}", secret_digest(&pending.state));
         let store_err = |e: crate::store::StoreError| SignInError::Unavailable(e.to_string());
-        if io.store.get(&used).await.map_err(store_err)?.is_some() {
+        if io.ctx.store.get(&used).await.map_err(store_err)?.is_some() {
             return Err(denied(
                 "this sign-in answer was already used (code replay): start again",
             ));
         }
-        io.store
+        io.ctx
+            .store
             .put(&used, "1", Some(PENDING_TTL))
             .await
             .map_err(store_err)?;
-        let ep = self.provider_endpoints(p, io.fetch, io.now).await?;
+        let ep = self.provider_endpoints(p, io.ctx.fetch, io.ctx.now).await?;
         let id_token = oidc::exchange(
             p,
             &ep,
@@ -215,10 +205,20 @@ impl SignIn {
             &self.settings.redirect_uri(),
         )
         .await?;
-        let person =
-            oidc::verify_id_token(p, &id_token, &pending.nonce, &self.keys, io.fetch, io.now)
-                .await?;
-        if self.user_record(io.store, &person.account).await?.disabled {
+        let person = oidc::verify_id_token(
+            p,
+            &id_token,
+            &pending.nonce,
+            &self.keys,
+            io.ctx.fetch,
+            io.ctx.now,
+        )
+        .await?;
+        if self
+            .user_record(io.ctx.store, &person.account)
+            .await?
+            .disabled
+        {
             return Err(SignInError::Denied(format!(
                 "account '{}' is disabled",
                 person.account
@@ -228,8 +228,7 @@ impl SignIn {
     }
 }
 
-fn throttled(e: TokenError) -> HttpResponse {
-    let after = e.retry_after.unwrap_or(60);
+fn throttled(after: u64) -> HttpResponse {
     html(
         429,
         page::message(

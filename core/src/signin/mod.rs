@@ -15,7 +15,8 @@
 //! - `POST /account/credentials`, `POST /account/credentials/revoke`, `POST /logout`: each needs
 //!   the session's CSRF token (and, when the browser sends one, an `Origin` equal to SIGNIN_URL).
 //!
-//! Failed callbacks count against the login throttle (per client address), like wrong passwords.
+//! Failed callbacks count against the login throttle (per client address), like wrong passwords:
+//! the token service's own throttle, through `service::authenticate::check_sign_in`.
 //! Log lines name the provider, account and reason, never a code, token, state or credential.
 
 mod account;
@@ -32,10 +33,9 @@ mod tests;
 use crate::credentials::{secret_digest, UserRecord};
 use crate::federation::{Fetch, KeyCache};
 use crate::policy::{Acl, Principal, Rule};
-use crate::protocol::{ErrorKind, HttpRequest, HttpResponse, TokenError};
+use crate::protocol::{HttpRequest, HttpResponse};
 use crate::scope::parse_scopes;
-use crate::service::throttle::{Attempt, Throttle};
-use crate::service::{RandomError, Rng};
+use crate::service::{App, RequestContext};
 use crate::store::Store;
 use oidc::{Endpoints, Pending, Post, SignInError, PENDING_TTL};
 use person::Person;
@@ -79,22 +79,21 @@ struct Session {
     e: u64,
 }
 
-/// What a request needs from the outside world, passed together.
-pub struct Io<'a, S: Store, F: Fetch, P: Post> {
-    pub store: &'a S,
-    pub fetch: &'a F,
-    pub post: &'a P,
-    pub now: u64,
-    pub rng: Rng<'a>,
+/// What a request needs from the outside world: the token service's [`App`] (its throttle) and
+/// [`RequestContext`] (store, fetcher, clock, randomness, client address), and the code
+/// exchange's POST.
+pub struct Io<'r, 'a, S: Store, F: Fetch, P: Post> {
+    pub app: &'r App,
+    pub ctx: &'r RequestContext<'a, S, F>,
+    pub post: &'r P,
 }
 
-/// Sign-in of one isolate: settings, derived keys, the ID-token key cache and the throttle.
+/// Sign-in of one isolate: settings, derived keys and the ID-token key cache.
 pub struct SignIn {
     settings: SignInSettings,
     sealer: Sealer,
     keys: RefCell<KeyCache>,
     endpoints: RefCell<Vec<(String, u64, Endpoints)>>,
-    throttle: Throttle,
 }
 
 /// A response and the line to log (never holding a secret).
@@ -144,12 +143,6 @@ fn param(text: &str, name: &str) -> Option<String> {
 /// header chooses the destination, so sign-in can never become an open redirect.
 pub const AFTER_SIGNIN: &str = "/account";
 
-fn random32(rng: &mut Rng) -> Result<[u8; 32], RandomError> {
-    let mut b = [0u8; 32];
-    rng(&mut b)?;
-    Ok(b)
-}
-
 fn shown(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(128).collect()
 }
@@ -180,13 +173,12 @@ fn describe(index: usize, rule: &Rule, account: &str) -> String {
 }
 
 impl SignIn {
-    pub fn new(settings: SignInSettings, throttle: Throttle) -> SignIn {
+    pub fn new(settings: SignInSettings) -> SignIn {
         SignIn {
             sealer: Sealer::new(&settings.session_key),
             settings,
             keys: RefCell::new(KeyCache::default()),
             endpoints: RefCell::new(Vec::new()),
-            throttle,
         }
     }
 
@@ -241,7 +233,7 @@ impl SignIn {
     pub async fn handle<S: Store, F: Fetch, P: Post>(
         &self,
         req: &HttpRequest,
-        io: &mut Io<'_, S, F, P>,
+        io: &Io<'_, '_, S, F, P>,
     ) -> Answer {
         let (resp, log) = match (req.method.as_str(), req.path.as_str()) {
             ("GET" | "HEAD", "/account/style.css") => (

@@ -148,6 +148,17 @@ pub enum SignInError {
     Unavailable(String),
 }
 
+/// Into the token service's domain error, for the shared throttle: a denial counts as a failed
+/// login, an unavailable provider or store does not.
+impl From<SignInError> for crate::service::AuthError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::Denied(m) => Self::Rejected(m),
+            SignInError::Unavailable(m) => Self::Unavailable(m),
+        }
+    }
+}
+
 impl std::fmt::Display for SignInError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

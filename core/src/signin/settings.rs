@@ -102,6 +102,8 @@ impl Provider {
             // ID tokens live about an hour (Entra up to ~90 minutes): allow what federation allows.
             max_lifetime: Some(MAX_IDENTITY_LIFETIME),
             jwks_uri: None,
+            // Sign-in never obtains registry tokens with an ID token: personal credentials do.
+            services: None,
         }
     }
 

@@ -7,8 +7,7 @@ use crate::config::Settings;
 use crate::federation::testkit::{raw_token, FakeIssuer, DISCOVERY, ISS, JWKS_URI, NOW};
 use crate::federation::{FetchError, Fetched};
 use crate::service::throttle::fake::{FakeLimiter, Shared};
-use crate::service::throttle::ThrottleSettings;
-use crate::service::App;
+use crate::service::{App, RequestContext};
 use crate::store::MemoryStore;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -83,6 +82,8 @@ fn settings(v: &HashMap<&'static str, String>) -> SignInSettings {
 
 struct World {
     signin: SignIn,
+    /// The token service whose throttle (with `limiter`) sign-in shares.
+    app: App,
     idp: FakeIssuer,
     token_ep: FakeTokenEndpoint,
     store: MemoryStore,
@@ -98,8 +99,12 @@ impl World {
 
     fn with(v: HashMap<&'static str, String>) -> World {
         let limiter = FakeLimiter::new(3);
-        let mut throttle = Throttle::new(ThrottleSettings::default());
-        throttle.set_limiter(Box::new(Shared(limiter.clone())));
+        let app = App::new(
+            Settings::from_vars(|k| v.get(k).cloned()).unwrap(),
+            [7u8; 32],
+        )
+        .unwrap()
+        .with_limiter(Box::new(Shared(limiter.clone())));
         let idp = FakeIssuer::new();
         idp.fetch.set(
             DISCOVERY,
@@ -121,7 +126,8 @@ impl World {
             .to_string(),
         );
         World {
-            signin: SignIn::new(settings(&v), throttle),
+            signin: SignIn::new(settings(&v)),
+            app,
             idp,
             token_ep: FakeTokenEndpoint::default(),
             store,
@@ -132,21 +138,21 @@ impl World {
     }
 
     fn run(&mut self, req: HttpRequest) -> Answer {
-        let mut counter = self.counter;
-        let mut rng = |b: &mut [u8]| {
-            counter = counter.wrapping_add(1);
-            b.fill(counter);
+        let counter = std::cell::Cell::new(self.counter);
+        let rng = |b: &mut [u8]| {
+            counter.set(counter.get().wrapping_add(1));
+            b.fill(counter.get());
             Ok(())
         };
-        let mut io = Io {
-            store: &self.store,
-            fetch: &self.idp.fetch,
+        let ctx = RequestContext::new(&self.store, &self.idp.fetch, self.now, &rng)
+            .with_client_ip(req.header("cf-connecting-ip"));
+        let io = Io {
+            app: &self.app,
+            ctx: &ctx,
             post: &self.token_ep,
-            now: self.now,
-            rng: &mut rng,
         };
-        let out = block_on(self.signin.handle(&req, &mut io));
-        self.counter = counter;
+        let out = block_on(self.signin.handle(&req, &io));
+        self.counter = counter.get();
         out
     }
 
@@ -560,6 +566,30 @@ fn failed_sign_ins_are_throttled_per_address() {
     assert_eq!(w.sign_in_with(json!({})).0.status, 429);
 }
 
+/// Sign-in has no throttle of its own: wrong passwords at the token endpoint from an address
+/// and failed sign-ins from it count against the same keys, so neither path resets the other.
+#[test]
+fn wrong_passwords_and_failed_sign_ins_share_one_throttle() {
+    let mut w = World::new();
+    let rng = |_: &mut [u8]| Ok(());
+    for _ in 0..4 {
+        let req = HttpRequest::new("GET", "/token", &format!("service={REG}"))
+            .with_header(
+                "authorization",
+                &format!("Basic {}", STANDARD.encode("someone:wrong")),
+            )
+            .with_header("cf-connecting-ip", "192.0.2.7");
+        let ctx = RequestContext::new(&w.store, &crate::federation::NoFetch, w.now, &rng)
+            .with_client_ip(Some("192.0.2.7"));
+        block_on(w.app.handle(&req, &ctx));
+    }
+    // The address is now throttled: a correct sign-in from it is refused before any check.
+    let (r, log) = w.sign_in_with(json!({}));
+    assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(log.as_deref(), Some("signin refused: throttled"));
+}
+
 #[test]
 fn forms_need_the_sessions_csrf_token_and_origin() {
     let mut w = World::new();
@@ -663,13 +693,14 @@ fn token(
         "authorization",
         &format!("Basic {}", STANDARD.encode(format!("{user}:{secret}"))),
     );
-    let mut n = 0u8;
-    let mut rng = |b: &mut [u8]| {
-        n += 1;
-        b.fill(n);
+    let n = std::cell::Cell::new(0u8);
+    let rng = |b: &mut [u8]| {
+        n.set(n.get() + 1);
+        b.fill(n.get());
         Ok(())
     };
-    let (r, _) = block_on(app.handle(&req, store, &crate::federation::NoFetch, now, &mut rng));
+    let ctx = RequestContext::new(store, &crate::federation::NoFetch, now, &rng);
+    let (r, _) = block_on(app.handle(&req, &ctx));
     (r.status, r.json_body().unwrap_or(Value::Null))
 }
 
@@ -727,7 +758,8 @@ fn a_personal_credential_works_like_an_api_key_with_the_idp_groups_until_revoked
         name: "team/app".into(),
         actions: vec!["pull".into()],
     }];
-    let g = block_on(app.grant_basic(&basic, None, REG, &req, &w.store, NOW)).unwrap();
+    let ctx = RequestContext::without_randomness(&w.store, &crate::federation::NoFetch, NOW);
+    let g = block_on(app.grant_basic(&basic, REG, &req, &ctx)).unwrap();
     assert_eq!(g.0, "corp-alice");
     assert_eq!(g.1[0].actions, vec!["pull"]);
     // Another username with the credential is refused.

@@ -1,38 +1,90 @@
 //! Published key material: an RFC 7517 JWK Set (registry 3.x, OIDC-style clients) and a PEM
 //! certificate bundle (docker-registry 2.8's rootcertbundle).
 
+use super::header::KidFormat;
 use super::keys::PublicKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rsa::traits::PublicKeyParts as _;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+use sha2::{Digest as _, Sha256};
 
-/// One JWK (RFC 7518 6.2 / 6.3) with the libtrust `kid`, `alg` and `use: "sig"`.
-pub fn jwk(key: &PublicKey) -> Value {
-    let kid = key.kid();
-    let alg = key.algorithm().as_str();
+/// The members that define the key (RFC 7638 3.2), in lexicographic order: `crv kty x y` for
+/// EC, `e kty n` for RSA.
+fn required_members(key: &PublicKey) -> Vec<(&'static str, String)> {
     match key {
         PublicKey::Es256(k) => {
             let point = k.to_sec1_point(false);
             let coord = |c: Option<&p256::FieldBytes>| {
                 c.map(|b| URL_SAFE_NO_PAD.encode(b)).unwrap_or_default()
             };
-            json!({"kty": "EC", "crv": "P-256", "x": coord(point.x()), "y": coord(point.y()),
-                   "kid": kid, "alg": alg, "use": "sig"})
+            vec![
+                ("crv", "P-256".into()),
+                ("kty", "EC".into()),
+                ("x", coord(point.x())),
+                ("y", coord(point.y())),
+            ]
         }
-        PublicKey::Rs256(k) => json!({
-            "kty": "RSA",
+        PublicKey::Rs256(k) => vec![
             // RFC 7518 6.3.1: unsigned big-endian without leading zero octets.
-            "n": URL_SAFE_NO_PAD.encode(k.n().to_bytes_be()),
-            "e": URL_SAFE_NO_PAD.encode(k.e().to_bytes_be()),
-            "kid": kid, "alg": alg, "use": "sig"
-        }),
+            ("e", URL_SAFE_NO_PAD.encode(k.e().to_bytes_be())),
+            ("kty", "RSA".into()),
+            ("n", URL_SAFE_NO_PAD.encode(k.n().to_bytes_be())),
+        ],
     }
 }
 
-/// `{"keys": [...]}`.
+/// The RFC 7638 JWK thumbprint (SHA-256, base64url): the `kid` registry 3.x computes for
+/// each `rootcertbundle` key. The hash input is the required members serialized by serde_json
+/// without whitespace; they are inserted in lexicographic order, which is the RFC's order
+/// whether or not serde_json keeps insertion order, and their values (base64url, `EC`,
+/// `P-256`, `RSA`) need no escaping.
+pub fn jwk_thumbprint(key: &PublicKey) -> String {
+    // Serializing a map of strings cannot fail; an empty input would match no registry's kid.
+    let canonical = serde_json::to_vec(&members(key)).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(Sha256::digest(&canonical))
+}
+
+/// The required members as a JSON object. Inserted one by one: collecting into a `Map` sorts
+/// through the standard library's stable sort, which cost the worker 2 KB gzip.
+fn members(key: &PublicKey) -> Map<String, Value> {
+    let mut members = Map::new();
+    for (k, v) in required_members(key) {
+        members.insert(k.to_string(), Value::String(v));
+    }
+    members
+}
+
+/// One JWK (RFC 7518 6.2 / 6.3) with `kid`, `alg` and `use: "sig"`.
+pub fn jwk_with_kid(key: &PublicKey, kid: String) -> Value {
+    let mut members = members(key);
+    members.insert("kid".into(), Value::String(kid));
+    members.insert("alg".into(), key.algorithm().as_str().into());
+    members.insert("use".into(), "sig".into());
+    Value::Object(members)
+}
+
+/// One JWK with the libtrust `kid` (registry 2.x's key ID).
+pub fn jwk(key: &PublicKey) -> Value {
+    jwk_with_kid(key, key.kid())
+}
+
+/// `{"keys": [...]}` with libtrust kids.
 pub fn jwks(keys: &[PublicKey]) -> Value {
-    json!({ "keys": keys.iter().map(jwk).collect::<Vec<_>>() })
+    jwks_with_kids(keys, &[KidFormat::Libtrust])
+}
+
+/// `{"keys": [...]}` listing each key once per kid format in `formats` (key by key), so a
+/// registry that looks a token's `kid` up in the set (3.x's `jwks` file) finds the key under
+/// whichever form the token carries.
+pub fn jwks_with_kids(keys: &[PublicKey], formats: &[KidFormat]) -> Value {
+    let mut entries = Vec::with_capacity(keys.len() * formats.len());
+    for key in keys {
+        for format in formats {
+            entries.push(jwk_with_kid(key, format.kid(key)));
+        }
+    }
+    json!({ "keys": entries })
 }
 
 /// Certificates joined into one PEM bundle, each ending with a newline.
@@ -90,6 +142,47 @@ mod tests {
         assert_eq!(set["keys"].as_array().unwrap().len(), 2);
         assert_eq!(set["keys"][0]["kid"], key.kid());
     }
+
+    /// RFC 7638 3.1's example: the RSA key and its thumbprint, as published in the RFC.
+    #[test]
+    fn thumbprint_of_the_rfc_7638_example() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let e = "AQAB";
+        let num = |s: &str| rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(s).unwrap());
+        let key = PublicKey::Rs256(rsa::RsaPublicKey::new(num(n), num(e)).unwrap());
+        assert_eq!(
+            jwk_thumbprint(&key),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    /// An EC key's thumbprint, computed independently from the RFC's recipe with Python:
+    /// `base64url(sha256(json.dumps({"crv","kty","x","y"}, sort_keys=True, separators=(",",":"))))`.
+    #[test]
+    fn thumbprint_of_an_ec_key() {
+        let pem = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAdPrH1vnklDkzlRLrdEGGulIb0JA
+yRZocPZXeDNMyNB12tjlImhxEPoYMVJyJmjJVstTOIUlqQ5zGs2lnsbnjQ==
+-----END PUBLIC KEY-----
+";
+        let key = PublicKey::from_pem(pem).unwrap();
+        assert_eq!(jwk_thumbprint(&key), EC_THUMBPRINT);
+        assert_eq!(KidFormat::Thumbprint.kid(&key), EC_THUMBPRINT);
+        let set = jwks_with_kids(
+            std::slice::from_ref(&key),
+            &[KidFormat::Libtrust, KidFormat::Thumbprint],
+        );
+        let kids: Vec<&str> = set["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, [key.kid().as_str(), EC_THUMBPRINT]);
+        assert_eq!(set["keys"][0]["x"], set["keys"][1]["x"]);
+    }
+
+    const EC_THUMBPRINT: &str = "SCvnznMIwEkU14PwUnQtp2mqU56YAe7pDgPQIcc4Zxo";
 
     #[test]
     fn bundle_joins_blocks() {

@@ -3,6 +3,7 @@
 pub mod alg;
 pub mod cert;
 pub mod claims;
+pub mod header;
 pub mod jwks;
 pub mod keys;
 pub mod libtrust;
@@ -12,7 +13,8 @@ pub mod verify;
 
 pub use cert::{self_signed_certificate, CertError};
 pub use claims::{Access, RegistryClaims};
-pub use jwks::{certificate_bundle, jwk, jwks};
+pub use header::{HeaderSettings, KidFormat, TokenHeader};
+pub use jwks::{certificate_bundle, jwk, jwk_thumbprint, jwk_with_kid, jwks, jwks_with_kids};
 pub use keys::{
     parse_pem_bundle, pem_blocks, Algorithm, KeyError, PublicKey, SigningKey, MIN_RSA_BITS,
 };

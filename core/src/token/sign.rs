@@ -10,6 +10,7 @@
 
 use super::alg::{Es256, Rs256};
 use super::claims::RegistryClaims;
+use super::header::{KidFormat, TokenHeader};
 use super::keys::{Algorithm, KeyError, PublicKey, SigningKey};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -55,6 +56,7 @@ struct JoseHeader<'a> {
 pub struct Signer {
     key: SigningKey,
     public: PublicKey,
+    header: TokenHeader,
     kid: String,
     x5c: Option<Vec<String>>,
     /// `base64url(header) + "."`: the start of every token.
@@ -75,11 +77,26 @@ impl fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// A signer for `key`; with `cert_pem` (a "CERTIFICATE" block holding the same public key)
-    /// tokens also carry `x5c`, which registry 2.x and 3.x both accept.
+    /// A signer for `key` with the header registry 2.x expects: the libtrust `kid`, and with
+    /// `cert_pem` (a "CERTIFICATE" block holding the same public key) `x5c`.
     pub fn new(key: SigningKey, cert_pem: Option<&str>) -> Result<Signer, KeyError> {
+        let header = TokenHeader {
+            kid: KidFormat::Libtrust,
+            x5c: cert_pem.is_some(),
+        };
+        Signer::with_header(key, cert_pem, header)
+    }
+
+    /// A signer whose tokens carry `header`'s kid format, and `x5c` when `header.x5c` (then
+    /// `cert_pem` is required). The certificate is checked against the key either way. One
+    /// signer per key and header: the header is encoded and hashed here, once.
+    pub fn with_header(
+        key: SigningKey,
+        cert_pem: Option<&str>,
+        header: TokenHeader,
+    ) -> Result<Signer, KeyError> {
         let public = key.public_key();
-        let x5c = match cert_pem {
+        let cert_der = match cert_pem {
             None => None,
             Some(pem) => {
                 let (label, der) =
@@ -94,23 +111,33 @@ impl Signer {
                 if PublicKey::from_certificate_der(&der)? != public {
                     return Err(KeyError::CertificateMismatch);
                 }
-                Some(vec![STANDARD.encode(der)])
+                Some(der)
             }
         };
-        let kid = public.kid();
-        let header = serde_json::to_vec(&JoseHeader {
+        let x5c = match (header.x5c, cert_der) {
+            (false, _) => None,
+            (true, Some(der)) => Some(vec![STANDARD.encode(der)]),
+            (true, None) => {
+                return Err(KeyError::PublicKey(
+                    "x5c was asked for but no signing certificate is configured".into(),
+                ))
+            }
+        };
+        let kid = header.kid.kid(&public);
+        let json = serde_json::to_vec(&JoseHeader {
             alg: key.algorithm().as_str(),
             kid: &kid,
             typ: "JWT",
             x5c: x5c.as_deref(),
         })
         .map_err(|e| KeyError::PublicKey(format!("the JOSE header could not be written: {e}")))?;
-        let mut header_prefix = URL_SAFE_NO_PAD.encode(header);
+        let mut header_prefix = URL_SAFE_NO_PAD.encode(json);
         header_prefix.push('.');
         let prefix_hash = Sha256::new_with_prefix(header_prefix.as_bytes());
         Ok(Signer {
             key,
             public,
+            header,
             kid,
             x5c,
             header_prefix,
@@ -118,13 +145,18 @@ impl Signer {
         })
     }
 
-    /// The libtrust key ID put in every token's `kid`.
+    /// The key ID put in every token's `kid` (libtrust or RFC 7638 thumbprint).
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
     pub fn algorithm(&self) -> Algorithm {
         self.key.algorithm()
+    }
+
+    /// The kid format and x5c choice of this signer's tokens.
+    pub fn header(&self) -> TokenHeader {
+        self.header
     }
 
     pub fn public_key(&self) -> &PublicKey {
@@ -219,8 +251,19 @@ mod tests {
         use jwt_compact::{AlgorithmExt as _, Claims, Header};
         for key in [es_key(), rsa_key()] {
             let pem = self_signed_certificate(&key, "t", 999_000, 1, &[7]).unwrap();
-            for cert in [None, Some(pem)] {
-                let signer = Signer::new(key.clone(), cert.as_deref()).unwrap();
+            let variants = [
+                (None, KidFormat::Libtrust, false),
+                (Some(&pem), KidFormat::Libtrust, true),
+                (Some(&pem), KidFormat::Thumbprint, true),
+                (Some(&pem), KidFormat::Thumbprint, false),
+                (None, KidFormat::Thumbprint, false),
+            ];
+            for (cert, kid, x5c) in variants {
+                let header = TokenHeader { kid, x5c };
+                let signer =
+                    Signer::with_header(key.clone(), cert.map(String::as_str), header).unwrap();
+                assert_eq!(signer.kid(), kid.kid(&key.public_key()));
+                assert_eq!(signer.x5c().is_some(), x5c);
                 let mut c = claims();
                 c.sub = "a \"quoted\" é".into();
                 let header = Header::new(X5cHeader {
@@ -236,6 +279,26 @@ mod tests {
                 assert_eq!(signer.sign(&c).unwrap(), expected, "{:?}", signer);
             }
         }
+    }
+
+    #[test]
+    fn x5c_without_a_certificate_is_refused() {
+        let header = TokenHeader {
+            kid: KidFormat::Thumbprint,
+            x5c: true,
+        };
+        assert!(Signer::with_header(es_key(), None, header).is_err());
+        // The certificate is still checked when it is not sent.
+        let other =
+            crate::token::self_signed_certificate(&es_key(), "t", 999_000, 1, &[7]).unwrap();
+        let kid_only = TokenHeader {
+            x5c: false,
+            ..header
+        };
+        assert_eq!(
+            Signer::with_header(es_key(), Some(&other), kid_only).unwrap_err(),
+            KeyError::CertificateMismatch
+        );
     }
 
     #[test]

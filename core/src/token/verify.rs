@@ -4,6 +4,7 @@
 
 use super::alg::{Es256, Es256Signature, Rs256, Rs256Signature};
 use super::claims::{Access, RegistryClaims};
+use super::jwks::jwk_thumbprint;
 use super::keys::PublicKey;
 use super::sign::X5cHeader;
 use crate::limits::MAX_TOKEN_LEN;
@@ -75,16 +76,15 @@ pub struct VerifiedJwt<'k> {
     pub payload: Vec<u8>,
 }
 
-/// `kids[i]` is the libtrust key ID of `keys[i]` (precomputed by [`Verifier`]).
+/// The key a token's header names: the one whose ID (`by_kid`) is its `kid`, else the `x5c`
+/// leaf's public key if it is among `keys`.
 fn find_key<'k>(
     keys: &'k [PublicKey],
-    kids: &[String],
+    by_kid: &dyn Fn(&str) -> Option<&'k PublicKey>,
     header: &jwt_compact::Header<X5cHeader>,
 ) -> Option<&'k PublicKey> {
-    if let Some(kid) = header.key_id.as_deref() {
-        if let Some((k, _)) = keys.iter().zip(kids).find(|(_, id)| *id == kid) {
-            return Some(k);
-        }
+    if let Some(key) = header.key_id.as_deref().and_then(by_kid) {
+        return Some(key);
     }
     let leaf = header.other_fields.x5c.as_ref()?.first()?;
     let der = STANDARD.decode(leaf).ok()?;
@@ -92,8 +92,28 @@ fn find_key<'k>(
     keys.iter().find(|k| **k == key)
 }
 
-/// Finds the signing key (`kid` as a libtrust key ID, else the `x5c` leaf's public key), pins
-/// `alg` to that key's algorithm before any signature work, and checks the signature.
+/// The key of `keys` that `kid` names in either form Tollgate signs with: libtrust
+/// (`libtrust[i]` names `keys[i]`) or RFC 7638 thumbprint (`thumbprints[i]`).
+fn key_by_kid<'k>(
+    keys: &'k [PublicKey],
+    libtrust: &[String],
+    thumbprints: &[String],
+    kid: &str,
+) -> Option<&'k PublicKey> {
+    let ids = if kid.contains(':') {
+        libtrust
+    } else {
+        thumbprints
+    };
+    keys.iter()
+        .zip(ids)
+        .find(|(_, id)| *id == kid)
+        .map(|(k, _)| k)
+}
+
+/// Finds the signing key (`kid` as a libtrust key ID or RFC 7638 thumbprint, else the `x5c`
+/// leaf's public key), pins `alg` to that key's algorithm before any signature work, and checks
+/// the signature.
 pub fn verify_jwt_with_keys<'k>(
     token: &str,
     keys: &'k [PublicKey],
@@ -101,8 +121,11 @@ pub fn verify_jwt_with_keys<'k>(
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::TooLarge);
     }
-    let kids: Vec<String> = keys.iter().map(PublicKey::kid).collect();
-    verify_jwt_with_kids(token, keys, &kids)
+    let libtrust: Vec<String> = keys.iter().map(PublicKey::kid).collect();
+    let thumbprints: Vec<String> = keys.iter().map(jwk_thumbprint).collect();
+    verify_jwt(token, keys, &|kid| {
+        key_by_kid(keys, &libtrust, &thumbprints, kid)
+    })
 }
 
 /// As [`verify_jwt_with_keys`], with `kids[i]` naming `keys[i]` (an OIDC issuer's JWKS `kid`s
@@ -112,12 +135,27 @@ pub fn verify_jwt_with_kids<'k>(
     keys: &'k [PublicKey],
     kids: &[String],
 ) -> Result<VerifiedJwt<'k>, VerifyError> {
+    verify_jwt(token, keys, &|kid| {
+        keys.iter()
+            .zip(kids)
+            .find(|(_, id)| *id == kid)
+            .map(|(k, _)| k)
+    })
+}
+
+/// The verification itself; `by_kid` is a trait object so this large body is compiled once,
+/// not once per caller (the worker's size budget).
+fn verify_jwt<'k>(
+    token: &str,
+    keys: &'k [PublicKey],
+    by_kid: &dyn Fn(&str) -> Option<&'k PublicKey>,
+) -> Result<VerifiedJwt<'k>, VerifyError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::TooLarge);
     }
     let untrusted =
         UntrustedToken::<X5cHeader>::try_from(token).map_err(|_| VerifyError::Malformed)?;
-    let key = find_key(keys, kids, untrusted.header()).ok_or(VerifyError::UnknownKey)?;
+    let key = find_key(keys, by_kid, untrusted.header()).ok_or(VerifyError::UnknownKey)?;
     if untrusted.algorithm() != key.algorithm().as_str() {
         return Err(VerifyError::AlgorithmMismatch);
     }
@@ -175,8 +213,10 @@ struct WireClaims {
 #[derive(Debug, Clone)]
 pub struct Verifier {
     keys: Vec<PublicKey>,
-    /// libtrust key IDs of `keys`, computed once (each costs a DER encoding and a SHA-256).
+    /// libtrust key IDs and RFC 7638 thumbprints of `keys`, computed once (each costs an
+    /// encoding and a SHA-256): a token's `kid` may be either (per-service `TOKEN_KID`).
     kids: Vec<String>,
+    thumbprints: Vec<String>,
     issuer: String,
     audiences: Vec<String>,
     leeway_secs: u64,
@@ -191,6 +231,7 @@ impl Verifier {
     ) -> Verifier {
         Verifier {
             kids: keys.iter().map(PublicKey::kid).collect(),
+            thumbprints: keys.iter().map(jwk_thumbprint).collect(),
             keys,
             issuer,
             audiences,
@@ -204,7 +245,9 @@ impl Verifier {
 
     /// Signature first, then `iss`, `aud`, `exp` (now <= exp + leeway), `nbf` (now + leeway >= nbf).
     pub fn verify(&self, token: &str, now: u64) -> Result<RegistryClaims, VerifyError> {
-        let verified = verify_jwt_with_kids(token, &self.keys, &self.kids)?;
+        let verified = verify_jwt(token, &self.keys, &|kid| {
+            key_by_kid(&self.keys, &self.kids, &self.thumbprints, kid)
+        })?;
         let wire: WireClaims =
             serde_json::from_slice(&verified.payload).map_err(|_| VerifyError::Malformed)?;
         if wire.iss != self.issuer {
@@ -294,6 +337,28 @@ mod tests {
                 .verify(&token, NOW)
                 .unwrap();
             assert_eq!(got, claims());
+        }
+    }
+
+    /// Registry 3.x reads kid-only tokens by RFC 7638 thumbprint: Tollgate's own verifier
+    /// (the proxy) accepts that form as well as the libtrust one, and nothing else.
+    #[test]
+    fn thumbprint_kid_selects_the_key() {
+        use crate::token::{KidFormat, TokenHeader};
+        let key = es_key();
+        for kid in [KidFormat::Libtrust, KidFormat::Thumbprint] {
+            let header = TokenHeader { kid, x5c: false };
+            let token = Signer::with_header(key.clone(), None, header)
+                .unwrap()
+                .sign(&claims())
+                .unwrap();
+            let keys = [rsa_key().public_key(), key.public_key()];
+            assert_eq!(*verify_jwt_with_keys(&token, &keys).unwrap().key, keys[1]);
+            assert_eq!(verifier(keys.to_vec()).verify(&token, NOW), Ok(claims()));
+            assert_eq!(
+                verifier(vec![es_key().public_key()]).verify(&token, NOW),
+                Err(VerifyError::UnknownKey)
+            );
         }
     }
 

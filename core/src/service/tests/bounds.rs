@@ -161,11 +161,10 @@ fn a_burst_of_correct_logins_is_never_counted() {
             .iter()
             .map(|req| {
                 Box::pin(async {
-                    let mut rng = counter_rng();
-                    app.handle(req, &s, &crate::federation::NoFetch, NOW, &mut rng)
-                        .await
-                        .0
-                        .status
+                    let rng = counter_rng();
+                    let ctx = RequestContext::new(&s, &crate::federation::NoFetch, NOW, &rng)
+                        .with_client_ip(req.header("cf-connecting-ip"));
+                    app.handle(req, &ctx).await.0.status
                 })
             })
             .collect();
@@ -174,7 +173,8 @@ fn a_burst_of_correct_logins_is_never_counted() {
         assert_eq!(fake.calls.get(), 0, "CACHE_TTL={cache_ttl}");
         // And the proxy's Basic check.
         for _ in 0..20 {
-            let r = block_on(app.grant_basic(&basic("bob", "bob-pw"), Some(IP), REG, &[], &s, NOW));
+            let r =
+                block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &[], &ctx_of(&s, Some(IP))));
             assert!(r.is_ok());
         }
         assert_eq!(fake.calls.get(), 0);
@@ -210,35 +210,29 @@ where
 fn proxy_basic_credentials_are_throttled_too() {
     let (app, _) = throttled_app(vars(), LIMIT);
     let s = store();
+    let ctx = ctx_of(&s, Some(IP));
     for _ in 0..LIMIT {
-        let e = block_on(app.grant_basic(&basic("bob", "nope"), Some(IP), REG, &[], &s, NOW))
-            .unwrap_err();
-        assert_eq!(e.kind, ErrorKind::InvalidCredentials);
+        let e = block_on(app.grant_basic(&basic("bob", "nope"), REG, &[], &ctx)).unwrap_err();
+        assert!(matches!(e, AuthError::Rejected(_)), "{e:?}");
     }
-    let e =
-        block_on(app.grant_basic(&basic("bob", "nope"), Some(IP), REG, &[], &s, NOW)).unwrap_err();
-    assert_eq!(
-        (e.kind, e.retry_after),
-        (ErrorKind::TooManyRequests, Some(60))
-    );
+    let e = block_on(app.grant_basic(&basic("bob", "nope"), REG, &[], &ctx)).unwrap_err();
+    assert_eq!(e, AuthError::Throttled { retry_after: 60 });
     // Shared with the token endpoint: the same isolate refuses bob's GET /token as well.
     let (r, _) = run(&app, &s, login_get("bob", "bob-pw", "192.0.2.1"));
     assert_eq!(r.status, 429);
     // The gate turns it into a 429 in distribution format.
-    let authority = crate::proxy::AppAuthority::new(&app).with_client_ip(Some(IP));
+    let authority = crate::proxy::AppAuthority::new(&app);
+    let later = RequestContext::without_randomness(&s, &crate::federation::NoFetch, NOW + 1)
+        .with_client_ip(Some(IP));
     let rejected = block_on(crate::proxy::Authority::grant_basic(
         &authority,
         &basic("bob", "bob-pw"),
         REG,
         &[],
-        &s,
-        NOW + 1,
+        &later,
     ))
     .unwrap_err();
-    assert_eq!(
-        rejected,
-        crate::proxy::BasicRejected::Throttled { retry_after: 59 }
-    );
+    assert_eq!(rejected, AuthError::Throttled { retry_after: 59 });
     let resp = crate::proxy::authorize::too_many_requests_response(59);
     assert_eq!(resp.status, 429);
     assert_eq!(resp.header("retry-after"), Some("59"));
@@ -294,6 +288,42 @@ fn every_password_failure_costs_exactly_one_bcrypt_check() {
     assert_eq!((r.status, runs), (200, 0));
     // The dummy hash has the CLI's default cost, so an unknown account costs what a known one does.
     assert!(crate::credentials::DUMMY_HASH.starts_with("$2y$10$"));
+}
+
+/// The second review's finding: a cost-17 hash cost 11.7 s of worker CPU per wrong password, and
+/// a hash with a bad salt alphabet ran bcrypt and then always answered 401. Both are malformed
+/// records now: a 500 naming the record, with no bcrypt run, for any password.
+#[test]
+fn hashes_the_validator_refuses_are_malformed_records_and_never_run_bcrypt() {
+    let app = app();
+    let s = store();
+    let good = bcrypt::hash_with_salt("dave-pw", 10, [7u8; 16])
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    for (i, (what, hash, needle)) in [
+        ("cost 17", format!("$2y$17{}", &good[6..]), "cost 17"),
+        ("cost 31", format!("$2y$31{}", &good[6..]), "cost 31"),
+        ("bad salt", format!("{}!{}", &good[..7], &good[8..]), "salt"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let user = format!("dave{i}");
+        put(
+            &s,
+            &format!("user:{user}"),
+            json!({"password": hash, "groups": []}),
+        );
+        for pw in ["dave-pw", "wrong"] {
+            let ((r, _), runs) = bcrypt_runs::during(|| run(&app, &s, login_get(&user, pw, IP)));
+            assert_eq!((r.status, runs), (500, 0), "{what}");
+            let text = String::from_utf8_lossy(&r.body);
+            assert!(
+                text.contains(&format!("user:{user}")) && text.contains(needle),
+                "{what}: {text}"
+            );
+        }
+    }
 }
 
 // ---- cache bounds: every record change takes effect within CACHE_TTL in an isolate ----

@@ -42,8 +42,8 @@ fn send(
     f: &MemoryFetch,
     req: HttpRequest,
 ) -> (HttpResponse, AuditEvent) {
-    let mut rng = counter_rng();
-    let (r, ev) = block_on(app.handle(&req, s, f, NOW, &mut rng));
+    let rng = counter_rng();
+    let (r, ev) = handle_with(app, s, f, &req, NOW, &rng);
     (r, ev.unwrap())
 }
 
@@ -242,4 +242,80 @@ fn failed_identity_tokens_are_not_counted_by_the_brute_force_throttle() {
         .with_header("cf-connecting-ip", "198.51.100.7");
     assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 401);
     assert!(fake.calls.get() > 0);
+}
+
+#[test]
+fn an_issuer_obtains_tokens_only_for_its_services() {
+    // Issue 12, finding 8: an identity token for registry.local got an RS256 token for
+    // chartmuseum.local. With `services`, the issuer is limited; without, every service.
+    let (app, s, fi) = (app(), fed_store(), FakeIssuer::new());
+    let token = id_token(&fi, json!({}));
+    let ask = |app: &App, s: &MemoryStore, service: &str| {
+        let req = get(&format!("service={service}"))
+            .with_header("authorization", &basic("github-actions", &token));
+        send(app, s, &fi.fetch, req)
+    };
+    assert_eq!(
+        ask(&app, &s, CHARTS).0.status,
+        200,
+        "default: every service"
+    );
+    let limited = json!([{"name": "github", "issuer": ISS, "audiences": [AUD],
+        "username": "github-actions", "services": [REG],
+        "subject": "github:${claims.repository}:${claims.ref}", "max_lifetime": 3600}]);
+    s.data
+        .borrow_mut()
+        .insert("issuers".into(), limited.to_string());
+    let app = self::app();
+    let (r, ev) = ask(&app, &s, CHARTS);
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("may not obtain tokens for service"));
+    assert_eq!(ev.issuer.as_deref(), Some("github"));
+    assert_eq!(ask(&app, &s, REG).0.status, 200);
+    // A malformed list is a broken record: fail closed with 500.
+    let bad = json!([{"name": "github", "issuer": ISS, "audiences": [AUD],
+        "username": "github-actions", "services": []}]);
+    s.data
+        .borrow_mut()
+        .insert("issuers".into(), bad.to_string());
+    let app = self::app();
+    assert_eq!(ask(&app, &s, REG).0.status, 500);
+}
+
+/// The second review's finding: a user named like an issuer's username (or `oidc`) validated,
+/// and federation then silently took over every login under that name. The worker now reads
+/// such a user record as malformed, naming the conflict, whatever the credential.
+#[test]
+fn a_user_named_like_an_issuers_username_is_a_named_conflict() {
+    let (app, s, fi) = (app(), fed_store(), FakeIssuer::new());
+    for name in ["github-actions", "oidc"] {
+        s.data.borrow_mut().insert(
+            format!("user:{name}"),
+            json!({"password": hash("pw-of-the-user"), "groups": ["dev"]}).to_string(),
+        );
+        let req = get("service=registry.local")
+            .with_header("authorization", &basic(name, "pw-of-the-user"));
+        let (r, _) = send(&app, &s, &fi.fetch, req);
+        assert_eq!(r.status, 500, "{name}");
+        let text = String::from_utf8_lossy(&r.body);
+        assert!(
+            text.contains(&format!("user:{name}")) && text.contains("could never log in"),
+            "{name}: {text}"
+        );
+    }
+    // The named user's API key is refused the same way (no silent split between credentials).
+    let key = "tgk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    s.data.borrow_mut().insert(
+        format!("apikey:{}", sha256_hex(key)),
+        json!({"account": "github-actions", "name": "k", "created": 1}).to_string(),
+    );
+    let req = get("service=registry.local").with_header("authorization", &format!("Bearer {key}"));
+    let (r, _) = send(&app, &s, &fi.fetch, req);
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+    // Identity tokens under the issuer's username still work.
+    let req = get("service=registry.local").with_header(
+        "authorization",
+        &basic("github-actions", &id_token(&fi, json!({}))),
+    );
+    assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 200);
 }

@@ -1,0 +1,598 @@
+//! Authentication: checks the credential [`super::credential::classify`] found, against the KV
+//! records behind it, through the isolate caches.
+//!
+//! - Password: `user:<account>`, bcrypt checked once and then remembered in the keyed
+//!   verified-credential cache (bcrypt costs tens of milliseconds in wasm; a docker push asks for
+//!   several tokens in a row). Unknown users and users without a password cost the same bcrypt
+//!   time, so timing does not reveal which accounts exist. [`check_password`] is the ONLY way to
+//!   a password check, and it consults and feeds the brute-force throttle, whichever endpoint,
+//!   grant type or proxy path presented the password.
+//! - API key: `apikey:<sha256>`, whose account must be the username when there is one.
+//! - Personal credential (an API key made on the sign-in page, issue 14): `personal:<sha256>`
+//!   (never cached, so a revoke takes effect once KV has propagated the delete), owned by the
+//!   username when there is one. Its account needs no `user:` record, but a disabled one blocks
+//!   it; the IdP groups kept in the record reach the ACL. It never mints a refresh token (no
+//!   `credential` to bind one to), so revoking it ends every login made with it.
+//! - Refresh token: `refresh:<sha256>` (never cached, so deleting it revokes at once), bound to
+//!   account, service and the credential that minted it (a fingerprint of the password hash, or
+//!   the API key's digest): a changed password, a revoked or expired key, or the operator's
+//!   `refresh_revoked_before` on the user ends it, within `CACHE_TTL` (the records are cached).
+//! - Workload identity token: verified by [`crate::federation`] against the issuer's keys; no
+//!   `user:` record is involved.
+//!
+//! Every user is a `user:` record: disabling it stops passwords, API keys and refresh tokens.
+//! Storage errors are 503 and malformed records 500; neither ever authenticates anyone.
+
+use super::auth_error::AuthError;
+use super::credential::Presented;
+use super::throttle::Attempt;
+use super::{App, RequestContext};
+use crate::credentials::{
+    burn_equal_time, encode_secret, secret_digest, verify_password, ApiKeyRecord, RefreshRecord,
+    UserRecord, API_KEY_PREFIX, REFRESH_PREFIX,
+};
+use crate::federation::{self, FailureKind, Fetch, Identity, Issuers};
+use crate::limits::{MAX_ACCOUNT_LEN, MAX_PASSWORD_LEN};
+use crate::policy::{Acl, Principal};
+use crate::store::Store;
+use std::rc::Rc;
+
+/// Who a request authenticated as.
+#[derive(Debug, Clone)]
+pub(super) struct Authenticated {
+    /// The user's account, or a workload's rendered subject.
+    pub account: String,
+    /// `None` for a workload.
+    pub user: Option<Rc<UserRecord>>,
+    /// password, api_key, refresh_token or oidc (for the audit line).
+    pub via: &'static str,
+    /// A federated workload's verified identity.
+    pub identity: Option<Identity>,
+    /// The Basic / password-grant username a workload logged in with (`account=` may name it).
+    pub login: Option<String>,
+    /// The credential a refresh token minted now would be bound to (see
+    /// [`password_fingerprint`]); `None`: no refresh token may be minted (workloads, personal
+    /// credentials).
+    pub credential: Option<String>,
+}
+
+impl Authenticated {
+    fn user(account: String, user: Rc<UserRecord>, via: &'static str, credential: String) -> Self {
+        Authenticated {
+            account,
+            user: Some(user),
+            via,
+            identity: None,
+            login: None,
+            credential: Some(credential),
+        }
+    }
+}
+
+/// What a refresh token is bound to: `password:<sha256 of the stored bcrypt hash>` (a new
+/// password is a new hash) or `apikey:<sha256 of the key>` (the key's record must still exist).
+fn password_fingerprint(hash: &str) -> String {
+    format!("password:{}", secret_digest(hash))
+}
+
+fn api_key_fingerprint(digest: &str) -> String {
+    format!("apikey:{digest}")
+}
+
+/// `user:<account>` through the cache. `None`: no such user.
+async fn user<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    account: &str,
+) -> Result<Option<Rc<UserRecord>>, AuthError> {
+    let (store, now) = (ctx.store, ctx.now);
+    let key = format!("user:{account}");
+    let hit = app.caches.borrow_mut().users.get(&key, now);
+    let record = match hit {
+        Some(hit) => hit,
+        None => {
+            let Some(text) = store.get(&key).await.map_err(AuthError::store)? else {
+                return Ok(None);
+            };
+            let record = Rc::new(
+                UserRecord::from_json(&text)
+                    .map_err(|e| AuthError::broken(&format!("record {key}"), e))?,
+            );
+            app.caches
+                .borrow_mut()
+                .users
+                .insert(key.clone(), Rc::clone(&record), now);
+            record
+        }
+    };
+    // The CLI's own validator (crate::validate): a hash over the cost cap or with a bad alphabet,
+    // or a name federation takes over, is a malformed record. An unreadable `issuers` record is
+    // not this record's fault: federated logins fail on it, ordinary ones must not.
+    let issuers = issuers(app, ctx).await.unwrap_or_default();
+    crate::validate::stored_user(account, &record, &issuers)
+        .map_err(|e| AuthError::broken(&format!("record {key}"), e))?;
+    Ok(Some(record))
+}
+
+/// `apikey:<digest>` through the cache.
+async fn api_key_record<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    digest: &str,
+) -> Result<Option<Rc<ApiKeyRecord>>, AuthError> {
+    let (store, now) = (ctx.store, ctx.now);
+    let key = format!("apikey:{digest}");
+    if let Some(hit) = app.caches.borrow_mut().apikeys.get(&key, now) {
+        return Ok(Some(hit));
+    }
+    let Some(text) = store.get(&key).await.map_err(AuthError::store)? else {
+        return Ok(None);
+    };
+    let record = Rc::new(
+        ApiKeyRecord::from_json(&text).map_err(|e| AuthError::broken("API key record", e))?,
+    );
+    app.caches
+        .borrow_mut()
+        .apikeys
+        .insert(key, Rc::clone(&record), now);
+    Ok(Some(record))
+}
+
+/// The ACL through the cache. No `acl` record: the empty ACL, which grants nothing.
+pub(super) async fn acl<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+) -> Result<Rc<Acl>, AuthError> {
+    let (store, now) = (ctx.store, ctx.now);
+    if let Some(hit) = app.caches.borrow().acl(now) {
+        return Ok(hit);
+    }
+    let text = store.get("acl").await.map_err(AuthError::store)?;
+    let acl = Rc::new(match text {
+        Some(t) => Acl::from_json(&t).map_err(|e| AuthError::broken("ACL (key 'acl')", e))?,
+        None => Acl::default(),
+    });
+    app.caches.borrow_mut().set_acl(Rc::clone(&acl), now);
+    Ok(acl)
+}
+
+/// The `issuers` record through the cache. No record: federation is off.
+pub(super) async fn issuers<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+) -> Result<Rc<Issuers>, AuthError> {
+    let (store, now) = (ctx.store, ctx.now);
+    if let Some(hit) = app.caches.borrow().issuers(now) {
+        return Ok(hit);
+    }
+    let text = store.get("issuers").await.map_err(AuthError::store)?;
+    let issuers = Rc::new(match text {
+        Some(t) => Issuers::from_json(&t)
+            .map_err(|e| AuthError::broken("issuers record (key 'issuers')", e))?,
+        None => Issuers::default(),
+    });
+    app.caches
+        .borrow_mut()
+        .set_issuers(Rc::clone(&issuers), now);
+    Ok(issuers)
+}
+
+/// The policy's view of who asked.
+pub(super) fn principal(who: Option<&Authenticated>) -> Principal {
+    match who {
+        None => Principal::anonymous(),
+        Some(Authenticated {
+            identity: Some(id), ..
+        }) => Principal::Workload {
+            issuer: id.issuer.clone(),
+            subject: id.subject.clone(),
+            claims: id.claims.clone(),
+        },
+        Some(a) => match &a.user {
+            Some(u) => Principal::user(&a.account, &u.groups, &u.labels),
+            // Unreachable by construction (only workloads lack a user record); grant nothing.
+            None => Principal::anonymous(),
+        },
+    }
+}
+
+fn valid_account(account: &str) -> bool {
+    !account.is_empty()
+        && account.len() <= MAX_ACCOUNT_LEN
+        && !account.chars().any(char::is_control)
+}
+
+/// Checks what [`super::credential::classify`] found. `Ok(None)`: anonymous. `ev_issuer`
+/// receives the trusted issuer's name once a workload's token selected one.
+pub(super) async fn authenticate<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    presented: &Presented,
+    service: &str,
+    ev_issuer: &mut Option<String>,
+) -> Result<Option<Authenticated>, AuthError> {
+    match presented {
+        Presented::Anonymous => Ok(None),
+        Presented::Password { username, password } => {
+            check_password(app, ctx, username, password.expose())
+                .await
+                .map(Some)
+        }
+        Presented::ApiKey {
+            username,
+            key,
+            personal: false,
+            ..
+        } => api_key_login(app, ctx, key.expose(), username.as_deref())
+            .await
+            .map(Some),
+        Presented::ApiKey {
+            username,
+            key,
+            personal: true,
+            ..
+        } => personal_login(app, ctx, key.expose(), username.as_deref())
+            .await
+            .map(Some),
+        Presented::RefreshToken(token) => refresh_login(app, ctx, token.expose(), service)
+            .await
+            .map(Some),
+        Presented::IdentityToken { username, token } => {
+            workload_login(app, ctx, username, token.expose(), service, ev_issuer)
+                .await
+                .map(Some)
+        }
+    }
+}
+
+/// THE password check: every password, from any endpoint, grant type or the proxy's Basic
+/// path, is checked here and nowhere else. Refused with 429 before any KV read or bcrypt while
+/// the account or client address is throttled; a failure is counted.
+pub(super) async fn check_password<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    username: &str,
+    password: &str,
+) -> Result<Authenticated, AuthError> {
+    let attempt = Attempt::password(username, ctx.client_ip);
+    let check = password_login(app, ctx, username, password);
+    app.throttle.guard(&attempt, ctx.now, check).await
+}
+
+/// The bcrypt check behind [`check_password`] (private: nothing else may call it).
+async fn password_login<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    account: &str,
+    password: &str,
+) -> Result<Authenticated, AuthError> {
+    if password.len() > MAX_PASSWORD_LEN {
+        if super::credential::jwt_shaped(password) {
+            // Say what is wrong rather than "password too long": this is a workload's token.
+            return Err(AuthError::Rejected(format!(
+                "the password is an identity token, but no trusted issuer is configured for username '{}': \
+                 use an issuer's username or 'oidc' (see the 'issuers' record)",
+                account.chars().filter(|c| !c.is_control()).take(64).collect::<String>()
+            )));
+        }
+        return Err(AuthError::Malformed(format!(
+            "the password is longer than {MAX_PASSWORD_LEN} bytes"
+        )));
+    }
+    let wrong = || AuthError::Rejected("incorrect username or password".into());
+    if !valid_account(account) {
+        burn_equal_time(password);
+        return Err(wrong());
+    }
+    let Some(record) = user(app, ctx, account).await? else {
+        burn_equal_time(password);
+        return Err(wrong());
+    };
+    let Some(hash) = record.password.as_deref() else {
+        burn_equal_time(password);
+        return Err(wrong());
+    };
+    let now = ctx.now;
+    let cached = app
+        .caches
+        .borrow_mut()
+        .verified
+        .contains(account, password, hash, now);
+    if !cached {
+        if !verify_password(password, hash) {
+            return Err(wrong());
+        }
+        app.caches
+            .borrow_mut()
+            .verified
+            .insert(account, password, hash, now);
+    }
+    // Only now, with the right password, say that the account is disabled.
+    if record.disabled {
+        return Err(AuthError::Rejected(format!(
+            "account '{account}' is disabled"
+        )));
+    }
+    let credential = password_fingerprint(hash);
+    Ok(Authenticated::user(
+        account.to_string(),
+        record,
+        "password",
+        credential,
+    ))
+}
+
+/// A live API key's record and its owner (`expected`: the username it must belong to).
+async fn live_api_key<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    digest: &str,
+    expected: Option<&str>,
+) -> Result<Rc<ApiKeyRecord>, AuthError> {
+    let Some(record) = api_key_record(app, ctx, digest).await? else {
+        return Err(AuthError::Rejected("unknown or revoked API key".into()));
+    };
+    if record.expires.is_some_and(|t| t <= ctx.now) {
+        return Err(AuthError::Rejected(format!(
+            "the API key '{}' has expired",
+            record.name
+        )));
+    }
+    if let Some(expected) = expected {
+        if expected != record.account {
+            return Err(AuthError::Rejected(format!(
+                "the API key does not belong to account '{expected}'"
+            )));
+        }
+    }
+    Ok(record)
+}
+
+/// The enabled user record of `account`; `gone` / `disabled` word the refusal.
+async fn enabled_user<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    account: &str,
+    gone: impl FnOnce() -> AuthError,
+) -> Result<Rc<UserRecord>, AuthError> {
+    let Some(user) = user(app, ctx, account).await? else {
+        return Err(gone());
+    };
+    if user.disabled {
+        return Err(AuthError::Rejected(format!(
+            "account '{account}' is disabled"
+        )));
+    }
+    Ok(user)
+}
+
+/// An API key; `expected` is the Basic username when there is one.
+async fn api_key_login<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    key: &str,
+    expected: Option<&str>,
+) -> Result<Authenticated, AuthError> {
+    if !key.starts_with(API_KEY_PREFIX) {
+        return Err(AuthError::Rejected("unknown or revoked API key".into()));
+    }
+    let digest = secret_digest(key);
+    let record = live_api_key(app, ctx, &digest, expected).await?;
+    let account = record.account.clone();
+    let user = enabled_user(app, ctx, &account, || {
+        AuthError::Rejected(format!(
+            "the account '{account}' of this API key no longer exists"
+        ))
+    })
+    .await?;
+    Ok(Authenticated::user(
+        account.clone(),
+        user,
+        "api_key",
+        api_key_fingerprint(&digest),
+    ))
+}
+
+/// A personal credential made on the sign-in page; `expected` is the Basic username when there
+/// is one. Not throttled: like an API key it carries 256 random bits.
+async fn personal_login<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    key: &str,
+    expected: Option<&str>,
+) -> Result<Authenticated, AuthError> {
+    use crate::signin::credentials::{login_user, parse_record, record_key};
+    let Some(text) = ctx
+        .store
+        .get(&record_key(&secret_digest(key)))
+        .await
+        .map_err(AuthError::store)?
+    else {
+        return Err(AuthError::Rejected(
+            "unknown, expired or revoked credential: make a new one on the sign-in page".into(),
+        ));
+    };
+    let record =
+        parse_record(&text).map_err(|e| AuthError::broken("personal credential record", e))?;
+    let local = user(app, ctx, &record.account).await?;
+    let merged =
+        login_user(&record, local.as_deref(), expected, ctx.now).map_err(AuthError::Rejected)?;
+    Ok(Authenticated {
+        account: record.account,
+        user: Some(Rc::new(merged)),
+        via: "personal",
+        identity: None,
+        login: None,
+        credential: None,
+    })
+}
+
+/// A browser sign-in's answer from the identity provider (`crate::signin`), under the same
+/// throttle as [`check_password`]: refused with 429 while the client address is throttled (by
+/// password failures or failed sign-ins alike), and a refusal is counted. Without a client
+/// address there is nothing to key the throttle on.
+pub(crate) async fn check_sign_in<S: Store, F: Fetch, T>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    check: impl std::future::Future<Output = Result<T, AuthError>>,
+) -> Result<T, AuthError> {
+    let Some(ip) = ctx.client_ip else {
+        return check.await;
+    };
+    let attempt = Attempt::password(&format!("signin:{ip}"), Some(ip));
+    app.throttle.guard(&attempt, ctx.now, check).await
+}
+
+/// A refresh token, checked against its record (never cached), the user, and the credential
+/// that minted it.
+async fn refresh_login<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    token: &str,
+    service: &str,
+) -> Result<Authenticated, AuthError> {
+    let invalid = |why: &str| AuthError::Rejected(format!("the refresh token {why}: log in again"));
+    if !token.starts_with(REFRESH_PREFIX) {
+        return Err(invalid("is not one Tollgate issued"));
+    }
+    let key = format!("refresh:{}", secret_digest(token));
+    let Some(text) = ctx.store.get(&key).await.map_err(AuthError::store)? else {
+        return Err(invalid("is unknown, expired or revoked"));
+    };
+    let record = RefreshRecord::from_json(&text)
+        .map_err(|e| AuthError::broken("refresh token record", e))?;
+    if record.expires <= ctx.now {
+        return Err(invalid("has expired"));
+    }
+    if record.service != service {
+        return Err(invalid(&format!(
+            "was issued for service '{}', not '{service}'",
+            record.service
+        )));
+    }
+    let account = record.account.as_str();
+    let Some(user) = user(app, ctx, account).await? else {
+        return Err(invalid("belongs to an account that no longer exists"));
+    };
+    if user.disabled {
+        return Err(invalid(&format!(
+            "belongs to account '{account}', which is disabled"
+        )));
+    }
+    if user
+        .refresh_revoked_before
+        .is_some_and(|t| record.created < t)
+    {
+        return Err(invalid(&format!(
+            "was revoked: the operator revoked the refresh tokens of account '{account}'"
+        )));
+    }
+    let Some(credential) = record.credential.as_deref() else {
+        return Err(invalid(
+            "was minted before refresh tokens were bound to the credential behind them",
+        ));
+    };
+    if let Some(fp) = credential.strip_prefix("apikey:") {
+        live_api_key(app, ctx, fp, Some(account))
+            .await
+            .map_err(|e| match e {
+                AuthError::Rejected(_) => {
+                    invalid("came from an API key that was revoked or has expired")
+                }
+                other => other,
+            })?;
+    } else {
+        let current = user.password.as_deref().map(password_fingerprint);
+        if current.as_deref() != Some(credential) {
+            return Err(invalid(
+                "came from a password that has changed since (or an unknown credential)",
+            ));
+        }
+    }
+    let credential = credential.to_string();
+    Ok(Authenticated::user(
+        record.account,
+        user,
+        "refresh_token",
+        credential,
+    ))
+}
+
+/// A workload's identity token, for a trusted issuer selected by `username`, which must be
+/// allowed to obtain tokens for `service`.
+async fn workload_login<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    username: &str,
+    token: &str,
+    service: &str,
+    ev_issuer: &mut Option<String>,
+) -> Result<Authenticated, AuthError> {
+    if !super::credential::jwt_shaped(token) {
+        // A password, not an identity token, under a name federation takes: if a local user of
+        // that name exists, say so (a 500 naming the conflict) rather than a puzzling 401.
+        user(app, ctx, username).await?;
+    }
+    let issuers = issuers(app, ctx).await?;
+    let id =
+        match federation::authenticate(&issuers, username, token, &app.jwks, ctx.fetch, ctx.now)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                *ev_issuer = e.issuer.clone();
+                return Err(match e.kind {
+                    FailureKind::Unauthorized => AuthError::Rejected(e.message),
+                    FailureKind::Unavailable => AuthError::Unavailable(e.message),
+                });
+            }
+        };
+    *ev_issuer = Some(id.issuer.clone());
+    if !issuers.allows_service(&id.issuer, service) {
+        return Err(AuthError::Rejected(format!(
+            "trusted issuer '{}' may not obtain tokens for service '{service}' (its 'services' in the issuers record)",
+            id.issuer
+        )));
+    }
+    Ok(Authenticated {
+        account: id.subject.clone(),
+        user: None,
+        via: "oidc",
+        identity: Some(id),
+        login: Some(username.to_string()),
+        credential: None,
+    })
+}
+
+/// Mints a refresh token for `who` on `service`, bound to the credential `who` presented:
+/// stores only its digest, with the record's expiry also set as the KV expiry. A failed write
+/// fails the request (no unusable token).
+pub(super) async fn mint_refresh<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    who: &Authenticated,
+    service: &str,
+    client_id: Option<&str>,
+    secret: &[u8; 32],
+) -> Result<String, AuthError> {
+    let token = encode_secret(REFRESH_PREFIX, secret);
+    let ttl = app.settings.refresh_ttl;
+    let record = RefreshRecord {
+        account: who.account.clone(),
+        service: service.to_string(),
+        client_id: client_id.map(String::from),
+        created: ctx.now,
+        expires: ctx.now.saturating_add(ttl),
+        credential: who.credential.clone(),
+    };
+    let key = format!("refresh:{}", secret_digest(&token));
+    ctx.store
+        .put(&key, &record.to_json(), Some(ttl))
+        .await
+        .map_err(|e| {
+            AuthError::Unavailable(format!(
+                "the refresh token could not be stored ({e}); nothing was issued, try again"
+            ))
+        })?;
+    Ok(token)
+}

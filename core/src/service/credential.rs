@@ -1,0 +1,150 @@
+//! The credential a request presents, classified ONCE per request, from the credential itself
+//! rather than from the endpoint or grant type it arrived with. Every later decision (which
+//! check runs, whether the brute-force throttle counts it, whether a refresh token may be
+//! minted) reads this one value, so an endpoint or grant type can never disagree with the
+//! throttle about what was checked (issue 12, finding 2).
+//!
+//! | presented as | credential |
+//! |---|---|
+//! | nothing (GET /token) | anonymous |
+//! | Basic or password grant, password `tgk_...` | API key (must belong to the username) |
+//! | Basic or password grant, password `tgp_...` | personal credential from the sign-in page: an API key of its own record kind |
+//! | Basic or password grant, username of a trusted issuer (or `oidc`) | workload identity token |
+//! | Basic or password grant, anything else | password |
+//! | `Authorization: Bearer <key>` | API key |
+//! | `grant_type=refresh_token` | refresh token (an Authorization header beside it is ignored) |
+
+use super::auth_error::AuthError;
+use super::authenticate::issuers;
+use super::{App, RequestContext};
+use crate::credentials::{
+    looks_like_api_key, parse_basic_authorization, parse_bearer_authorization, Secret,
+};
+use crate::federation::{Fetch, OIDC_USERNAME};
+use crate::protocol::request::Grant;
+use crate::signin::credentials::is_personal;
+use crate::store::Store;
+
+/// What the caller presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented {
+    Anonymous,
+    /// A user's password: the only guessable credential, so the only one throttled.
+    Password {
+        username: String,
+        password: Secret,
+    },
+    /// `username`: the Basic / password-grant username (the key must belong to it); `None` for
+    /// a Bearer API key. `bearer`: presented as `Authorization: Bearer`. `personal`: a personal
+    /// credential made on the sign-in page (`tgp_`, a `personal:` record) rather than an
+    /// operator's API key (`tgk_`, an `apikey:` record); it works wherever an API key does.
+    ApiKey {
+        username: Option<String>,
+        key: Secret,
+        bearer: bool,
+        personal: bool,
+    },
+    RefreshToken(Secret),
+    /// An OIDC identity token of a trusted issuer, selected by the username.
+    IdentityToken {
+        username: String,
+        token: Secret,
+    },
+}
+
+impl Presented {
+    /// The credential kind for audit lines and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Presented::Anonymous => "anonymous",
+            Presented::Password { .. } => "password",
+            Presented::ApiKey { personal: true, .. } => "personal",
+            Presented::ApiKey { .. } => "api_key",
+            Presented::RefreshToken(_) => "refresh_token",
+            Presented::IdentityToken { .. } => "oidc",
+        }
+    }
+}
+
+/// Whether a password may be an identity token: JWT-shaped (`eyJ...` with two dots).
+pub(super) fn jwt_shaped(password: &str) -> bool {
+    password.starts_with("eyJ") && password.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// Classifies what a token request (or a proxied request, `grant` = [`Grant::Header`]) presents.
+/// `authorization` is the single, bounded Authorization header. Reads the (cached) `issuers`
+/// record for every username + secret login.
+pub async fn classify<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    grant: &Grant,
+    authorization: Option<&str>,
+) -> Result<Presented, AuthError> {
+    match grant {
+        Grant::Password { username, password } => {
+            login(app, ctx, username.clone(), password.clone()).await
+        }
+        Grant::RefreshToken { refresh_token } => Ok(Presented::RefreshToken(refresh_token.clone())),
+        Grant::Header | Grant::ClientCredentials => {
+            let Some(header) = authorization else {
+                return Ok(Presented::Anonymous);
+            };
+            let scheme = header.split_whitespace().next().unwrap_or("");
+            if scheme.eq_ignore_ascii_case("basic") {
+                let basic = parse_basic_authorization(header)
+                    .map_err(|e| AuthError::Malformed(e.to_string()))?;
+                login(app, ctx, basic.username, basic.password).await
+            } else if scheme.eq_ignore_ascii_case("bearer") {
+                let key = parse_bearer_authorization(header)
+                    .map_err(|e| AuthError::Malformed(e.to_string()))?;
+                Ok(Presented::ApiKey {
+                    username: None,
+                    personal: is_personal(key),
+                    key: Secret::new(key.to_string()),
+                    bearer: true,
+                })
+            } else {
+                Err(AuthError::Malformed(
+                    "the Authorization header must use the Basic scheme (or Bearer with an API key)"
+                        .into(),
+                ))
+            }
+        }
+    }
+}
+
+/// A username + secret pair: an API key, a workload's identity token, or a password.
+async fn login<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    username: String,
+    secret: Secret,
+) -> Result<Presented, AuthError> {
+    let text = secret.expose();
+    if looks_like_api_key(text) {
+        return Ok(Presented::ApiKey {
+            username: Some(username),
+            personal: is_personal(text),
+            key: secret,
+            bearer: false,
+        });
+    }
+    // A username that selects a trusted issuer means an identity token, whatever it looks like.
+    // An unreadable `issuers` record fails closed only where federation is plausible (a
+    // JWT-shaped secret or the reserved `oidc`), so it cannot break ordinary password logins.
+    let plausible = jwt_shaped(text) || username == OIDC_USERNAME;
+    match issuers(app, ctx).await {
+        Ok(i) if i.selects(&username) => {
+            return Ok(Presented::IdentityToken {
+                username,
+                token: secret,
+            })
+        }
+        Err(e) if plausible => return Err(e),
+        _ => {}
+    }
+    Ok(Presented::Password {
+        username,
+        password: secret,
+    })
+}
