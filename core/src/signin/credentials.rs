@@ -81,7 +81,7 @@ impl std::fmt::Display for CredentialError {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<T, CredentialError> {
-    serde_json::from_str(text)
+    serde_json::from_slice(text.as_bytes())
         .map_err(|_| CredentialError::Store(format!("the stored {what} is malformed")))
 }
 
@@ -234,7 +234,7 @@ pub fn parse_record(text: &str) -> Result<PersonalRecord, String> {
     if !text.trim_start().starts_with('{') {
         return Err("the record must be a JSON object".into());
     }
-    serde_json::from_str(text)
+    serde_json::from_slice(text.as_bytes())
         .map_err(|e| format!("personal credential record: {}", e.classify_str()))
 }
 
