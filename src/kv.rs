@@ -24,6 +24,10 @@ pub struct Kv<'a> {
     env: &'a Env,
     binding: &'a str,
     inner: OnceCell<Result<JsValue, String>>,
+    /// Called with every failure before it is returned (the proxy logs why, see proxy.rs). A
+    /// field rather than a wrapping `Store`: a second store type would instantiate every generic
+    /// authentication future twice (~8 KB of wasm).
+    on_error: Option<fn(&StoreError)>,
 }
 
 /// Renders a JS exception as workers-rs does ("js error: JsValue(...)"), the form
@@ -38,6 +42,15 @@ impl<'a> Kv<'a> {
             env,
             binding,
             inner: OnceCell::new(),
+            on_error: None,
+        }
+    }
+
+    /// Reports every failure to `f` too.
+    pub fn on_error(self, f: fn(&StoreError)) -> Self {
+        Self {
+            on_error: Some(f),
+            ..self
         }
     }
 
@@ -65,6 +78,19 @@ impl<'a> Kv<'a> {
 
     /// Calls the namespace's `method` with `args` and awaits its promise.
     async fn call(
+        &self,
+        what: &str,
+        method: &str,
+        args: &[&JsValue],
+    ) -> Result<JsValue, StoreError> {
+        let result = self.call_unreported(what, method, args).await;
+        if let (Err(e), Some(report)) = (&result, self.on_error) {
+            report(e);
+        }
+        result
+    }
+
+    async fn call_unreported(
         &self,
         what: &str,
         method: &str,

@@ -18,7 +18,7 @@ use tollgate_core::proxy::{
     headers, Decision, Gate, Principal, ProxySettings, PublicHost, RequestMeta,
 };
 use tollgate_core::service::{self, App, RequestContext};
-use tollgate_core::store::{Store, StoreError};
+use tollgate_core::store::StoreError;
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Response, Result, Url};
@@ -97,7 +97,7 @@ pub async fn handle(
         header_count,
         public: &public,
     };
-    let store = LoggedKv(kv::Kv::new(env, KV_BINDING));
+    let store = kv::Kv::new(env, KV_BINDING).on_error(log_store_error);
     let rctx = RequestContext::new(&store, &crate::fetch::WorkerFetch, now(), &crate::random)
         .with_client_ip(client_ip.as_deref());
     let authority = tollgate_core::proxy::AppAuthority::new(app);
@@ -127,9 +127,6 @@ pub async fn handle(
     }
 }
 
-/// The KV store (bound only when a request needs it, see kv.rs), logging why a call failed.
-struct LoggedKv<'a>(kv::Kv<'a>);
-
 /// The gate turns a storage error into a 503 whose log line says only `store_unavailable`; this
 /// line says why (missing binding, the KV API failing), never which key or credential.
 fn log_store_error(e: &StoreError) {
@@ -137,28 +134,6 @@ fn log_store_error(e: &StoreError) {
         "{}",
         serde_json::json!({"event": "proxy", "outcome": "store_error", "reason": e.to_string()})
     );
-}
-
-impl Store for LoggedKv<'_> {
-    async fn get(&self, key: &str) -> std::result::Result<Option<String>, StoreError> {
-        self.0.get(key).await.inspect_err(log_store_error)
-    }
-
-    async fn put(
-        &self,
-        key: &str,
-        value: &str,
-        ttl_seconds: Option<u64>,
-    ) -> std::result::Result<(), StoreError> {
-        self.0
-            .put(key, value, ttl_seconds)
-            .await
-            .inspect_err(log_store_error)
-    }
-
-    async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
-        self.0.delete(key).await.inspect_err(log_store_error)
-    }
 }
 
 /// Copies `(name, value)` pairs into a fresh JS `Headers`.
