@@ -76,7 +76,10 @@ WASM_OPT_BIN="$TG_ROOT/node_modules/.bin/wasm-opt" \
 if [ "${TG_KEEP_NAMES:-0}" = 1 ]; then
   rm -f "$stamp"
 else
-  "$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --strip-debug --strip-producers -o "$wasm"
+  # -Oz -Oz: size-focused passes after worker-build's `-O` (which it runs with --debuginfo):
+  # ~2.2 KB gzip smaller for ~15 s of build time; a third pass gains nothing, and wasm-pack's
+  # `wasm-opt = ["-Oz"]` metadata in place of worker-build's `-O` saved only 0.4 KB.
+  "$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" -Oz -Oz --strip-debug --strip-producers -o "$wasm"
   mv -f "$stamp_new" "$stamp"
 fi
 tg_info "built $(rel "$js") + $(rel "$wasm") in $(( $(tg_now) - start ))s"

@@ -11,6 +11,8 @@
 #   TG_PIDFILE        pidfile (default .wrangler/serve-$PORT.pid); TG_LOGFILE (default .wrangler/serve-$PORT.log)
 #   TG_START_TIMEOUT  seconds to wait for /healthz (default 300: the first start compiles the worker)
 #   TG_HEALTH_PATH    path that must answer 200 (default /healthz)
+#   TG_INSPECTOR_PORT wrangler's inspector port when it is free (else wrangler's default, 9229); set
+#                     it when several wrangler dev instances run on one machine
 # Example: PORT=8788 TG_PERSIST_DIR=/tmp/tg-state scripts/serve.sh start -- --var MODE:proxy
 #
 # The pidfile holds the PID of wrangler's own node process, started with setsid so it leads a new
@@ -69,9 +71,14 @@ cmd_start() {
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")" "$persist"
 
   cd "$TG_ROOT"
+  # TG_INSPECTOR_PORT when it is free; taken (a second instance of the same test run), wrangler's default.
+  local inspector=()
+  if [ -n "${TG_INSPECTOR_PORT:-}" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$TG_INSPECTOR_PORT") 2>/dev/null; then
+    inspector=(--inspector-port "$TG_INSPECTOR_PORT")
+  fi
   setsid node "$TG_ROOT/node_modules/wrangler/bin/wrangler.js" dev \
     --ip 127.0.0.1 --port "$PORT" --persist-to "$persist" \
-    --show-interactive-dev-session=false "$@" </dev/null >"$logfile" 2>&1 &
+    --show-interactive-dev-session=false "${inspector[@]}" "$@" </dev/null >"$logfile" 2>&1 &
   pid=$!
   printf '%s\n' "$pid" >"$pidfile"
   tg_info "wrangler dev starting (pid $pid, log ${logfile#"$TG_ROOT"/}); waiting for $url$health_path"

@@ -20,7 +20,9 @@ done
 
 # Debian packages for tests/interop and bench/. tests/interop/apt-packages.txt (one per line, #
 # comments) can add more without editing this script.
-TG_INTEROP_APT=(docker-registry skopeo umoci containerd docker.io podman buildah wrk python3-venv curl openssl jq)
+# chromium: the real browser of the sign-in test (tests/interop/signin-browser.sh), driven by
+# playwright-core with executablePath /usr/bin/chromium (nothing downloads a browser).
+TG_INTEROP_APT=(docker-registry skopeo umoci containerd docker.io podman buildah wrk python3-venv curl openssl jq chromium)
 
 setup_rust() {
   if ! tg_have cargo; then

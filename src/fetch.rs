@@ -69,19 +69,22 @@ async fn store(url: &str, doc: &Fetched) {
     }
 }
 
-async fn fetch_origin(
-    url: &str,
-    controller: &web_sys::AbortController,
-) -> Result<Fetched, FetchError> {
-    let fail = |what: &str| FetchError(what.to_string());
+/// A GET of an issuer document, with no redirects followed.
+fn get_request(url: &str, signal: &web_sys::AbortSignal) -> Result<web_sys::Request, FetchError> {
     let init = web_sys::RequestInit::new();
     init.set_method("GET");
     // A redirect could lead anywhere, including plain http: the answer is then a non-200 error.
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    init.set_signal(Some(&controller.signal()));
+    init.set_signal(Some(signal));
     let req = web_sys::Request::new_with_str_and_init(url, &init)
-        .map_err(|_| fail("the URL could not be requested"))?;
+        .map_err(|_| FetchError("the URL could not be requested".into()))?;
     let _ = req.headers().set("accept", "application/json");
+    Ok(req)
+}
+
+/// Sends `req` and reads at most `MAX_OIDC_DOCUMENT_BYTES` of the answer.
+async fn send(req: web_sys::Request) -> Result<Fetched, FetchError> {
+    let fail = |what: &str| FetchError(what.to_string());
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let resp = JsFuture::from(global.fetch_with_request(&req))
         .await
@@ -112,6 +115,27 @@ async fn fetch_origin(
     })
 }
 
+/// Builds a request with an abort signal and sends it, giving up after `FETCH_TIMEOUT_SECS`
+/// (issuer documents here; the sign-in code exchange in src/signin.rs).
+pub async fn send_with_timeout(
+    build: impl FnOnce(&web_sys::AbortSignal) -> Result<web_sys::Request, FetchError>,
+) -> Result<Fetched, FetchError> {
+    let controller =
+        web_sys::AbortController::new().map_err(|_| FetchError("no AbortController".into()))?;
+    let req = build(&controller.signal())?;
+    let origin = send(req);
+    let timeout = Delay::from(Duration::from_secs(FETCH_TIMEOUT_SECS));
+    match select(std::pin::pin!(origin), std::pin::pin!(timeout)).await {
+        Either::Left((r, _)) => r,
+        Either::Right(_) => {
+            controller.abort();
+            Err(FetchError(format!(
+                "no answer within {FETCH_TIMEOUT_SECS} s"
+            )))
+        }
+    }
+}
+
 impl Fetch for WorkerFetch {
     /// This request's own timer (see the trait): waiting on another request's promise would get
     /// this one cancelled as hung by workerd.
@@ -125,19 +149,7 @@ impl Fetch for WorkerFetch {
                 return Ok(hit);
             }
         }
-        let controller =
-            web_sys::AbortController::new().map_err(|_| FetchError("no AbortController".into()))?;
-        let origin = fetch_origin(url, &controller);
-        let timeout = Delay::from(Duration::from_secs(FETCH_TIMEOUT_SECS));
-        let doc = match select(std::pin::pin!(origin), std::pin::pin!(timeout)).await {
-            Either::Left((r, _)) => r?,
-            Either::Right(_) => {
-                controller.abort();
-                return Err(FetchError(format!(
-                    "no answer within {FETCH_TIMEOUT_SECS} s"
-                )));
-            }
-        };
+        let doc = send_with_timeout(|signal| get_request(url, signal)).await?;
         if doc.status == 200 && !doc.truncated {
             store(url, &doc).await;
         }

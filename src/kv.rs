@@ -5,18 +5,35 @@
 
 use std::cell::OnceCell;
 use tollgate_core::store::{Store, StoreError};
-use worker::{Env, KvStore};
+use worker::js_sys::{Function, Object, Promise, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 /// KV refuses an `expirationTtl` below 60 seconds.
 const MIN_KV_TTL: u64 = 60;
 
 /// Binds the namespace on first use: a warm token request (records and ACL in the isolate's
 /// cache) or a bearer request with a cached verification never touches KV, and binding costs
-/// several JS property reads (workers-rs looks up each KV method), ~2% of a token's CPU.
+/// JS property reads, ~2% of a token's CPU.
+///
+/// The namespace's methods are called directly rather than through workers-rs's `KvStore`: its
+/// builders serialize every options object with serde-wasm-bindgen (and a `serde_json::Value`
+/// for metadata), which cost ~11 KB of wasm for the three calls made here.
 pub struct Kv<'a> {
     env: &'a Env,
     binding: &'a str,
-    inner: OnceCell<Result<KvStore, String>>,
+    inner: OnceCell<Result<JsValue, String>>,
+    /// Called with every failure before it is returned (the proxy logs why, see proxy.rs). A
+    /// field rather than a wrapping `Store`: a second store type would instantiate every generic
+    /// authentication future twice (~8 KB of wasm).
+    on_error: Option<fn(&StoreError)>,
+}
+
+/// Renders a JS exception as workers-rs does ("js error: JsValue(...)"), the form
+/// [`StoreError::from_runtime`] expects.
+fn js_error(what: &str, e: &JsValue) -> StoreError {
+    StoreError::from_runtime(what, &format!("js error: {e:?}"))
 }
 
 impl<'a> Kv<'a> {
@@ -25,32 +42,91 @@ impl<'a> Kv<'a> {
             env,
             binding,
             inner: OnceCell::new(),
+            on_error: None,
         }
     }
 
-    fn store(&self) -> Result<&KvStore, StoreError> {
+    /// Reports every failure to `f` too.
+    pub fn on_error(self, f: fn(&StoreError)) -> Self {
+        Self {
+            on_error: Some(f),
+            ..self
+        }
+    }
+
+    fn store(&self) -> Result<&JsValue, StoreError> {
         self.inner
             .get_or_init(|| {
-                self.env.kv(self.binding).map_err(|e| {
-                    let why = StoreError::from_runtime(
-                        &format!("KV binding {} is not available", self.binding),
-                        &e.to_string(),
-                    );
-                    format!("{}; check [[kv_namespaces]] in wrangler.toml", why.0)
-                })
+                let found = Reflect::get(self.env, &JsValue::from_str(self.binding));
+                let detail = match found {
+                    Ok(ns) if ns.is_object() => return Ok(ns),
+                    Ok(_) => format!("invalid kv store: {}", self.binding),
+                    Err(e) => format!("js error: {e:?}"),
+                };
+                let why = StoreError::from_runtime(
+                    &format!("KV binding {} is not available", self.binding),
+                    &detail,
+                );
+                Err(format!(
+                    "{}; check [[kv_namespaces]] in wrangler.toml",
+                    why.0
+                ))
             })
             .as_ref()
             .map_err(|e| StoreError(e.clone()))
     }
+
+    /// Calls the namespace's `method` with `args` and awaits its promise.
+    async fn call(
+        &self,
+        what: &str,
+        method: &str,
+        args: &[&JsValue],
+    ) -> Result<JsValue, StoreError> {
+        let result = self.call_unreported(what, method, args).await;
+        if let (Err(e), Some(report)) = (&result, self.on_error) {
+            report(e);
+        }
+        result
+    }
+
+    async fn call_unreported(
+        &self,
+        what: &str,
+        method: &str,
+        args: &[&JsValue],
+    ) -> Result<JsValue, StoreError> {
+        let ns = self.store()?;
+        let promise = Reflect::get(ns, &JsValue::from_str(method))
+            .and_then(|f| f.dyn_into::<Function>())
+            .and_then(|f| match args {
+                [a] => f.call1(ns, a),
+                [a, b] => f.call2(ns, a, b),
+                [a, b, c] => f.call3(ns, a, b, c),
+                _ => f.call0(ns),
+            })
+            .map_err(|e| js_error(what, &e))?;
+        JsFuture::from(Promise::from(promise))
+            .await
+            .map_err(|e| js_error(what, &e))
+    }
+}
+
+/// `{name: value}` as a JS object (the options argument of `get` and `put`).
+fn options(name: &str, value: &JsValue) -> JsValue {
+    let o = Object::new();
+    // Setting a property on a fresh plain object cannot throw.
+    let _ = Reflect::set(&o, &JsValue::from_str(name), value);
+    o.into()
 }
 
 impl Store for Kv<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.store()?
-            .get(key)
-            .text()
-            .await
-            .map_err(|e| StoreError::from_runtime("KV get failed", &e.to_string()))
+        let opts = options("type", &JsValue::from_str("text"));
+        let value = self
+            .call("KV get failed", "get", &[&JsValue::from_str(key), &opts])
+            .await?;
+        Ok(value.as_string())
     }
 
     async fn put(
@@ -59,22 +135,22 @@ impl Store for Kv<'_> {
         value: &str,
         ttl_seconds: Option<u64>,
     ) -> Result<(), StoreError> {
-        let mut put = self
-            .store()?
-            .put(key, value)
-            .map_err(|e| StoreError::from_runtime("KV put failed", &e.to_string()))?;
-        if let Some(ttl) = ttl_seconds {
-            put = put.expiration_ttl(ttl.max(MIN_KV_TTL));
-        }
-        put.execute()
+        let opts = match ttl_seconds {
+            Some(ttl) => options(
+                "expirationTtl",
+                &JsValue::from_f64(ttl.max(MIN_KV_TTL) as f64),
+            ),
+            None => Object::new().into(),
+        };
+        let (key, value) = (JsValue::from_str(key), JsValue::from_str(value));
+        self.call("KV put failed", "put", &[&key, &value, &opts])
             .await
-            .map_err(|e| StoreError::from_runtime("KV put failed", &e.to_string()))
+            .map(drop)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.store()?
-            .delete(key)
+        self.call("KV delete failed", "delete", &[&JsValue::from_str(key)])
             .await
-            .map_err(|e| StoreError::from_runtime("KV delete failed", &e.to_string()))
+            .map(drop)
     }
 }

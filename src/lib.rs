@@ -14,6 +14,7 @@ mod fetch;
 mod http;
 mod kv;
 mod proxy;
+mod signin;
 mod throttle;
 
 use std::cell::RefCell;
@@ -114,6 +115,15 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     };
 
     warn_once_without_realm(app, &url);
+
+    // /login, /login/callback, /logout and /account* are the sign-in pages (src/signin.rs) when
+    // SIGNIN_PROVIDERS is set; otherwise they are routed as before.
+    if signin::is_signin_path(url.path()) {
+        if let Some(resp) = signin::handle(&req, &url, &env, app).await {
+            return resp;
+        }
+    }
+
     let mode = app.settings().mode;
     let token_endpoint = mode.issues_tokens() && service::is_token_path(url.path());
     if mode.proxies() && !token_endpoint {

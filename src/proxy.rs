@@ -19,7 +19,7 @@ use tollgate_core::proxy::{
     headers, Decision, Gate, Principal, ProxySettings, PublicHost, RequestMeta,
 };
 use tollgate_core::service::{self, App, RequestContext};
-use tollgate_core::store::{Store, StoreError};
+use tollgate_core::store::StoreError;
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Response, Result, Url};
@@ -98,7 +98,7 @@ pub async fn handle(
         header_count,
         public: &public,
     };
-    let store = LoggedKv(kv::Kv::new(env, KV_BINDING));
+    let store = kv::Kv::new(env, KV_BINDING).on_error(log_store_error);
     // Network-bound credentials (issue 16) and the pull ledger read the edge's client data.
     let edge = crate::cf::edge(&req);
     let rctx = RequestContext::new(&store, &crate::fetch::WorkerFetch, now(), &crate::random)
@@ -174,9 +174,6 @@ fn log_ledger(gate: &Gate, line: &LedgerLine) {
     }
 }
 
-/// The KV store (bound only when a request needs it, see kv.rs), logging why a call failed.
-struct LoggedKv<'a>(kv::Kv<'a>);
-
 /// The gate turns a storage error into a 503 whose log line says only `store_unavailable`; this
 /// line says why (missing binding, the KV API failing), never which key or credential.
 fn log_store_error(e: &StoreError) {
@@ -184,28 +181,6 @@ fn log_store_error(e: &StoreError) {
         "{}",
         serde_json::json!({"event": "proxy", "outcome": "store_error", "reason": e.to_string()})
     );
-}
-
-impl Store for LoggedKv<'_> {
-    async fn get(&self, key: &str) -> std::result::Result<Option<String>, StoreError> {
-        self.0.get(key).await.inspect_err(log_store_error)
-    }
-
-    async fn put(
-        &self,
-        key: &str,
-        value: &str,
-        ttl_seconds: Option<u64>,
-    ) -> std::result::Result<(), StoreError> {
-        self.0
-            .put(key, value, ttl_seconds)
-            .await
-            .inspect_err(log_store_error)
-    }
-
-    async fn delete(&self, key: &str) -> std::result::Result<(), StoreError> {
-        self.0.delete(key).await.inspect_err(log_store_error)
-    }
 }
 
 /// Copies `(name, value)` pairs into a fresh JS `Headers`.

@@ -10,6 +10,7 @@ mod files;
 mod inspect;
 mod keys;
 mod logread;
+mod personal;
 mod policy_file;
 mod replay;
 mod secrets;
@@ -86,6 +87,9 @@ enum Command {
     /// Tokens: inspect (decode, verify against published keys, registry checks).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Personal credentials from the sign-in page (in KV, not the policy file): list, revoke.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
     /// API keys of a policy file's users: create (shown once, optionally network-bound), list, revoke.
     Apikey {
         #[command(flatten)]
@@ -397,30 +401,76 @@ enum PolicyCommand {
     Sync {
         /// The policy file (TOML).
         file: PathBuf,
-        /// The local namespace `wrangler dev` uses.
-        #[arg(long)]
-        local: bool,
-        /// The deployed namespace (asks for confirmation unless --yes).
-        #[arg(long)]
-        remote: bool,
-        /// wrangler environment (wrangler.toml [env.NAME]).
-        #[arg(long)]
-        env: Option<String>,
+        #[command(flatten)]
+        kv: KvArgs,
         /// Only show the diff.
         #[arg(long)]
         dry_run: bool,
         /// Apply remote changes without asking.
         #[arg(long)]
         yes: bool,
-        /// The KV binding name in wrangler.toml.
-        #[arg(long, default_value = "TOLLGATE_KV")]
-        binding: String,
-        /// Local persistence directory (as given to `wrangler dev --persist-to`).
+    },
+}
+
+/// Which KV namespace a command reads and writes, through wrangler.
+#[derive(clap::Args)]
+struct KvArgs {
+    /// The local namespace `wrangler dev` uses.
+    #[arg(long)]
+    local: bool,
+    /// The deployed namespace (asks for confirmation unless --yes).
+    #[arg(long)]
+    remote: bool,
+    /// wrangler environment (wrangler.toml [env.NAME]).
+    #[arg(long)]
+    env: Option<String>,
+    /// The KV binding name in wrangler.toml.
+    #[arg(long, default_value = "TOLLGATE_KV")]
+    binding: String,
+    /// Local persistence directory (as given to `wrangler dev --persist-to`).
+    #[arg(long)]
+    persist_to: Option<PathBuf>,
+    /// The wrangler command (split on spaces).
+    #[arg(long, env = "TOLLGATE_WRANGLER", default_value = "npx wrangler")]
+    wrangler: String,
+}
+
+impl KvArgs {
+    fn target(self) -> sync::Target {
+        // The "where" group requires exactly one of --local and --remote: --remote decides.
+        debug_assert!(self.local != self.remote);
+        sync::Target {
+            remote: self.remote,
+            env: self.env,
+            binding: self.binding,
+            persist_to: self.persist_to,
+            wrangler: self
+                .wrangler
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+}
+
+/// Personal credentials people made on the sign-in page (issue 14).
+#[derive(Subcommand)]
+enum CredentialsCommand {
+    /// List them: owner, name, created, expires and id (the digest, never the credential).
+    #[command(group(clap::ArgGroup::new("where").required(true).args(["local", "remote"])))]
+    List {
+        /// Only this person's (their account, e.g. sso-alice).
         #[arg(long)]
-        persist_to: Option<PathBuf>,
-        /// The wrangler command (split on spaces).
-        #[arg(long, env = "TOLLGATE_WRANGLER", default_value = "npx wrangler")]
-        wrangler: String,
+        account: Option<String>,
+        #[command(flatten)]
+        kv: KvArgs,
+    },
+    /// Revoke one by its id (or a unique prefix of it, at least 8 characters).
+    #[command(group(clap::ArgGroup::new("where").required(true).args(["local", "remote"])))]
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        kv: KvArgs,
     },
 }
 
@@ -714,30 +764,24 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Policy(PolicyCommand::Sync {
             file,
-            local: _,
-            remote,
-            env,
+            kv,
             dry_run,
             yes,
-            binding,
-            persist_to,
-            wrangler,
         }) => {
             let loaded = load_valid(&file)?;
             let entries = policy_file::render::entries(&loaded)?;
-            let target = sync::Target {
-                remote,
-                env,
-                binding,
-                persist_to,
-                wrangler: wrangler.split_whitespace().map(str::to_owned).collect(),
-            };
             sync::sync(
                 &entries,
-                &target,
+                &kv.target(),
                 &sync::SyncOptions { dry_run, yes },
                 &mut |t| emit(t),
             )?;
+        }
+        Command::Credentials(CredentialsCommand::List { account, kv }) => {
+            emit(&personal::list(&kv.target(), account.as_deref(), now()?)?)?;
+        }
+        Command::Credentials(CredentialsCommand::Revoke { id, kv }) => {
+            emit(&personal::revoke(&kv.target(), &id)?)?;
         }
         Command::Policy(PolicyCommand::Validate { file }) => {
             let loaded = load_valid(&file)?;

@@ -51,7 +51,7 @@ impl Target {
     }
 
     /// `wrangler kv <args> --binding B --local|--remote [--env E] [--persist-to D]`, stdout captured.
-    fn wrangler(&self, args: &[&str]) -> Result<String> {
+    pub fn wrangler(&self, args: &[&str]) -> Result<String> {
         let (program, pre) = self
             .wrangler
             .split_first()

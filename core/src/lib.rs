@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod reference;
 pub mod scope;
 pub mod service;
+pub mod signin;
 pub mod store;
 pub mod token;
 mod unique_keys;

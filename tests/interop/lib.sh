@@ -331,6 +331,7 @@ ti_prepare_tollgate() {
 ti_tg_starts() { cat "$TI_WORK/tollgate.starts" 2>/dev/null || echo 0; }
 ti_tg_log() { printf '%s/tollgate-%s.log\n' "$TI_WORK" "$(ti_tg_starts)"; }
 
+# ti_start_tollgate [WRANGLER_ARGS...]: extra arguments (e.g. --var NAME:VALUE) go to wrangler dev.
 ti_start_tollgate() {
   local n
   n=$(( $(ti_tg_starts) + 1 ))
@@ -340,7 +341,7 @@ ti_start_tollgate() {
     TG_LOGFILE="$log" TG_START_TIMEOUT="${TG_START_TIMEOUT:-120}" \
     bash "$TG_ROOT/scripts/serve.sh" start -- --config "$TI_WORK/worker/wrangler.toml" \
     --var "REALM:$TI_TG/token" --var "SERVICES:$TI_SERVICES" --var "TOKEN_KID:$TI_TOKEN_KID" \
-    --var "TOKEN_X5C:$TI_TOKEN_X5C" >"$TI_WORK/serve-$n.log" 2>&1 \
+    --var "TOKEN_X5C:$TI_TOKEN_X5C" "$@" >"$TI_WORK/serve-$n.log" 2>&1 \
     || { cat "$TI_WORK/serve-$n.log" >&2; tg_die "Tollgate did not start"; }
 }
 
@@ -351,7 +352,7 @@ ti_stop_tollgate() {
 
 ti_restart_tollgate() {
   ti_stop_tollgate
-  ti_start_tollgate
+  ti_start_tollgate "$@"
 }
 
 # ti_kv SUBCMD ARGS...: `wrangler kv key SUBCMD` on the running Tollgate's local KV (list, get,

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A stand-in for `wrangler kv ...` in the CLI's sync tests: keeps the namespace as a JSON file
 // ($FAKE_KV) and appends each invocation's arguments to $FAKE_KV.log, so tests can check both
-// what was written and which flags were passed. Only the subcommands `policy sync` uses exist.
+// what was written and which flags were passed. Only the subcommands `policy sync` and `credentials` use exist.
 "use strict";
 const fs = require("fs");
 const store = process.env.FAKE_KV;
@@ -16,7 +16,15 @@ if (process.env.FAKE_FAIL) {
 }
 if (group !== "kv") process.exit(2);
 if (sub === "key" && verb === "list") {
-  console.log(JSON.stringify(Object.keys(kv).sort().map((name) => ({ name }))));
+  const i = args.indexOf("--prefix");
+  const prefix = i >= 0 ? args[i + 1] : "";
+  console.log(JSON.stringify(Object.keys(kv).filter((k) => k.startsWith(prefix)).sort().map((name) => ({ name }))));
+} else if (sub === "key" && verb === "put") {
+  kv[args[3]] = args[4];
+  save();
+} else if (sub === "key" && verb === "delete") {
+  delete kv[args[3]];
+  save();
 } else if (sub === "key" && verb === "get") {
   process.stdout.write(kv[args[3]] ?? "Value not found");
 } else if (sub === "bulk" && verb === "put") {

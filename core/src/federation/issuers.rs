@@ -200,7 +200,7 @@ impl Issuers {
                 text.len()
             )));
         }
-        let list: Vec<IssuerConfig> = serde_json::from_str(text)
+        let list: Vec<IssuerConfig> = serde_json::from_slice(text.as_bytes())
             .map_err(|e| IssuersError(format!("not a JSON array of issuers: {e}")))?;
         Issuers::from_list(list)
     }

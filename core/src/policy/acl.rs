@@ -315,13 +315,13 @@ impl Acl {
                 text.len()
             )));
         }
-        let rules: Vec<Rule> =
-            serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        let rules: Vec<Rule> = serde_json::from_slice(text.as_bytes())
+            .map_err(|e| PolicyError::Json(e.to_string()))?;
         // serde's derive also reads a struct from a JSON array by field position, so
         // `[[[], ["*"]]]` would be a rule matching everyone with actions ["*"]. A rule and its
         // `match` must be objects, as the operator wrote and reviewed them.
-        let shape: Vec<serde_json::Value> =
-            serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        let shape: Vec<serde_json::Value> = serde_json::from_slice(text.as_bytes())
+            .map_err(|e| PolicyError::Json(e.to_string()))?;
         for (i, rule) in shape.iter().enumerate() {
             if !rule.is_object() || rule.get("match").is_some_and(|m| !m.is_object()) {
                 return Err(PolicyError::Json(format!(
@@ -403,6 +403,22 @@ impl Acl {
             refused,
             reason,
         }
+    }
+
+    /// Rules that can apply to `principal` on `service` whatever the resource (their principal
+    /// and service conditions hold), with their index: the sign-in page's "what you may do".
+    pub fn rules_for(&self, principal: &Principal, service: &str) -> Vec<(usize, &Rule)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                principal_matches(&r.matcher, principal)
+                    && r.matcher
+                        .service
+                        .as_ref()
+                        .is_none_or(|p| glob_match(p, service))
+            })
+            .collect()
     }
 
     /// The `access` claim: one entry per scope that got at least one action.

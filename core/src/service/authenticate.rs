@@ -8,6 +8,11 @@
 //!   a password check, and it consults and feeds the brute-force throttle, whichever endpoint,
 //!   grant type or proxy path presented the password.
 //! - API key: `apikey:<sha256>`, whose account must be the username when there is one.
+//! - Personal credential (an API key made on the sign-in page, issue 14): `personal:<sha256>`
+//!   (never cached, so a revoke takes effect once KV has propagated the delete), owned by the
+//!   username when there is one. Its account needs no `user:` record, but a disabled one blocks
+//!   it; the IdP groups kept in the record reach the ACL. It never mints a refresh token (no
+//!   `credential` to bind one to), so revoking it ends every login made with it.
 //! - Refresh token: `refresh:<sha256>` (never cached, so deleting it revokes at once), bound to
 //!   account, service and the credential that minted it (a fingerprint of the password hash, or
 //!   the API key's digest): a changed password, a revoked or expired key, or the operator's
@@ -49,7 +54,9 @@ pub(super) struct Authenticated {
     pub identity: Option<Identity>,
     /// The Basic / password-grant username a workload logged in with (`account=` may name it).
     pub login: Option<String>,
-    /// The credential a refresh token minted now would be bound to (see [`fingerprint`]).
+    /// The credential a refresh token minted now would be bound to (see
+    /// [`password_fingerprint`]); `None`: no refresh token may be minted (workloads, personal
+    /// credentials).
     pub credential: Option<String>,
     /// The network binding of the API key (or of the key a refresh token was minted with):
     /// checked in [`authenticate`], carried by refresh records and as the token's `net` claim.
@@ -254,11 +261,22 @@ async fn check<S: Store, F: Fetch>(
                 .await
                 .map(Some)
         }
-        Presented::ApiKey { username, key, .. } => {
-            api_key_login(app, ctx, key.expose(), username.as_deref())
-                .await
-                .map(Some)
-        }
+        Presented::ApiKey {
+            username,
+            key,
+            personal: false,
+            ..
+        } => api_key_login(app, ctx, key.expose(), username.as_deref())
+            .await
+            .map(Some),
+        Presented::ApiKey {
+            username,
+            key,
+            personal: true,
+            ..
+        } => personal_login(app, ctx, key.expose(), username.as_deref())
+            .await
+            .map(Some),
         Presented::RefreshToken(token) => refresh_login(app, ctx, token.expose(), service)
             .await
             .map(Some),
@@ -414,6 +432,60 @@ async fn api_key_login<S: Store, F: Fetch>(
         .bound(record.net.clone());
     who.key_name = Some(record.name.clone());
     Ok(who)
+}
+
+/// A personal credential made on the sign-in page; `expected` is the Basic username when there
+/// is one. Not throttled: like an API key it carries 256 random bits.
+async fn personal_login<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    key: &str,
+    expected: Option<&str>,
+) -> Result<Authenticated, AuthError> {
+    use crate::signin::credentials::{login_user, parse_record, record_key};
+    let Some(text) = ctx
+        .store
+        .get(&record_key(&secret_digest(key)))
+        .await
+        .map_err(AuthError::store)?
+    else {
+        return Err(AuthError::Rejected(
+            "unknown, expired or revoked credential: make a new one on the sign-in page".into(),
+        ));
+    };
+    let record =
+        parse_record(&text).map_err(|e| AuthError::broken("personal credential record", e))?;
+    let local = user(app, ctx, &record.account).await?;
+    let merged =
+        login_user(&record, local.as_deref(), expected, ctx.now).map_err(AuthError::Rejected)?;
+    Ok(Authenticated {
+        // Named in the audit line and the pull ledger, like an API key's name.
+        key_name: Some(record.name.clone()),
+        account: record.account,
+        user: Some(Rc::new(merged)),
+        via: "personal",
+        identity: None,
+        login: None,
+        credential: None,
+        // Personal credentials carry no network binding (sign-in page keys are not bound yet).
+        net: None,
+    })
+}
+
+/// A browser sign-in's answer from the identity provider (`crate::signin`), under the same
+/// throttle as [`check_password`]: refused with 429 while the client address is throttled (by
+/// password failures or failed sign-ins alike), and a refusal is counted. Without a client
+/// address there is nothing to key the throttle on.
+pub(crate) async fn check_sign_in<S: Store, F: Fetch, T>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    check: impl std::future::Future<Output = Result<T, AuthError>>,
+) -> Result<T, AuthError> {
+    let Some(ip) = ctx.client_ip else {
+        return check.await;
+    };
+    let attempt = Attempt::password(&format!("signin:{ip}"), Some(ip));
+    app.throttle.guard(&attempt, ctx.now, check).await
 }
 
 /// A refresh token, checked against its record (never cached), the user, and the credential

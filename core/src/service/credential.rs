@@ -8,6 +8,7 @@
 //! |---|---|
 //! | nothing (GET /token) | anonymous |
 //! | Basic or password grant, password `tgk_...` | API key (must belong to the username) |
+//! | Basic or password grant, password `tgp_...` | personal credential from the sign-in page: an API key of its own record kind |
 //! | Basic or password grant, username of a trusted issuer (or `oidc`) | workload identity token |
 //! | Basic or password grant, anything else | password |
 //! | `Authorization: Bearer <key>` | API key |
@@ -21,6 +22,7 @@ use crate::credentials::{
 };
 use crate::federation::{Fetch, OIDC_USERNAME};
 use crate::protocol::request::Grant;
+use crate::signin::credentials::is_personal;
 use crate::store::Store;
 
 /// What the caller presented.
@@ -33,11 +35,14 @@ pub enum Presented {
         password: Secret,
     },
     /// `username`: the Basic / password-grant username (the key must belong to it); `None` for
-    /// a Bearer API key. `bearer`: presented as `Authorization: Bearer`.
+    /// a Bearer API key. `bearer`: presented as `Authorization: Bearer`. `personal`: a personal
+    /// credential made on the sign-in page (`tgp_`, a `personal:` record) rather than an
+    /// operator's API key (`tgk_`, an `apikey:` record); it works wherever an API key does.
     ApiKey {
         username: Option<String>,
         key: Secret,
         bearer: bool,
+        personal: bool,
     },
     RefreshToken(Secret),
     /// An OIDC identity token of a trusted issuer, selected by the username.
@@ -53,6 +58,7 @@ impl Presented {
         match self {
             Presented::Anonymous => "anonymous",
             Presented::Password { .. } => "password",
+            Presented::ApiKey { personal: true, .. } => "personal",
             Presented::ApiKey { .. } => "api_key",
             Presented::RefreshToken(_) => "refresh_token",
             Presented::IdentityToken { .. } => "oidc",
@@ -93,6 +99,7 @@ pub async fn classify<S: Store, F: Fetch>(
                     .map_err(|e| AuthError::Malformed(e.to_string()))?;
                 Ok(Presented::ApiKey {
                     username: None,
+                    personal: is_personal(key),
                     key: Secret::new(key.to_string()),
                     bearer: true,
                 })
@@ -117,6 +124,7 @@ async fn login<S: Store, F: Fetch>(
     if looks_like_api_key(text) {
         return Ok(Presented::ApiKey {
             username: Some(username),
+            personal: is_personal(text),
             key: secret,
             bearer: false,
         });

@@ -251,11 +251,13 @@ async fn issue<S: Store, F: Fetch>(
     // A refresh token for offline requests of an authenticated user; a refresh grant keeps using
     // the token it presented (no rotation: docker keeps the one it stored at login). Workloads
     // never get one: their identity token is short-lived on purpose, and a refresh token would
-    // outlive it.
+    // outlive it. Nor do personal credentials, so revoking one on the sign-in page ends every
+    // login made with it (docker keeps using the credential). Both have no `credential` to bind
+    // a refresh token to, and only a bound refresh token is ever minted.
     let wants_refresh =
         treq.offline && matches!(treq.grant, Grant::Header | Grant::Password { .. });
     let refresh_token = match (&who, wants_refresh) {
-        (Some(a), true) if a.identity.is_none() => {
+        (Some(a), true) if a.credential.is_some() => {
             let secret = random_bytes::<32, S, F>(ctx)?;
             let rt = authenticate::mint_refresh(
                 app,

@@ -31,6 +31,7 @@ use crate::store::Store;
 use crate::token::{Access, RegistryClaims};
 pub use audit::{AuditEvent, Outcome};
 pub use auth_error::AuthError;
+pub(crate) use authenticate::check_sign_in;
 use cache::Caches;
 pub use context::RequestContext;
 pub use credential::Presented;

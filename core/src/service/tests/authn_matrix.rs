@@ -214,6 +214,17 @@ fn the_credential_is_classified_from_what_is_presented() {
         assert_eq!(kind(grant.clone(), Some(&b)), Ok("password"), "{grant:?}");
         assert_eq!(kind(grant.clone(), Some(&bk)), Ok("api_key"));
         assert_eq!(kind(grant.clone(), Some(&bearer)), Ok("api_key"));
+        // A personal credential from the sign-in page: an API key of its own record kind, never
+        // a password (so never bcrypt, never counted), in Basic and Bearer alike.
+        let personal = format!("tgp_{}", "A".repeat(43));
+        assert_eq!(
+            kind(grant.clone(), Some(&basic("sso-alice", &personal))),
+            Ok("personal")
+        );
+        assert_eq!(
+            kind(grant.clone(), Some(&format!("Bearer {personal}"))),
+            Ok("personal")
+        );
         assert!(matches!(
             kind(grant.clone(), Some("Digest x")),
             Err(AuthError::Malformed(_))
