@@ -500,17 +500,28 @@ mod tests {
         }
     }
 
-    fn run(g: &Gate, f: &Fake, method: &str, path: &str, query: &str, auth: &[&str]) -> Decision {
-        let p = public();
-        let meta = RequestMeta {
+    /// A request with three header fields and no Content-Type; tests override the rest.
+    fn meta<'a>(
+        p: &'a PublicHost,
+        method: &'a str,
+        path: &'a str,
+        query: &'a str,
+        auth: &[&'a str],
+    ) -> RequestMeta<'a> {
+        RequestMeta {
             method,
             path,
             query,
             authorization: auth.to_vec(),
             content_type: None,
             header_count: 3,
-            public: &p,
-        };
+            public: p,
+        }
+    }
+
+    fn run(g: &Gate, f: &Fake, method: &str, path: &str, query: &str, auth: &[&str]) -> Decision {
+        let p = public();
+        let meta = meta(&p, method, path, query, auth);
         let store = MemoryStore::new();
         block_on(g.decide(f, &meta, &ctx(&store, 1000)))
     }
@@ -669,15 +680,7 @@ mod tests {
         assert_eq!(f.verifications.get(), 1);
         // Past exp, the cache does not answer and the verifier refuses.
         let p = public();
-        let meta = RequestMeta {
-            method: "GET",
-            path: "/v2/",
-            query: "",
-            authorization: vec!["Bearer tok-puller"],
-            content_type: None,
-            header_count: 3,
-            public: &p,
-        };
+        let meta = meta(&p, "GET", "/v2/", "", &["Bearer tok-puller"]);
         let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 2000)));
         assert_eq!(refused(&d).1, "expired");
     }
@@ -823,13 +826,8 @@ mod tests {
         for ct in forms {
             for (method, path, query) in routes {
                 let meta = RequestMeta {
-                    method,
-                    path,
-                    query,
-                    authorization: vec!["Bearer tok-pusher"],
                     content_type: Some(ct),
-                    header_count: 3,
-                    public: &p,
+                    ..meta(&p, method, path, query, &["Bearer tok-pusher"])
                 };
                 let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 1000)));
                 assert_eq!(refused(&d).0, 415, "{method} {path} {ct}");
@@ -857,13 +855,8 @@ mod tests {
         let p = public();
         for (count, want) in [(100, None), (101, Some(431)), (10_000, Some(431))] {
             let meta = RequestMeta {
-                method: "GET",
-                path: "/v2/",
-                query: "",
-                authorization: vec!["Bearer tok-puller"],
-                content_type: None,
                 header_count: count,
-                public: &p,
+                ..meta(&p, "GET", "/v2/", "", &["Bearer tok-puller"])
             };
             let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 1000)));
             match want {
@@ -879,13 +872,8 @@ mod tests {
         let g = gate("1");
         let p = public();
         let meta = RequestMeta {
-            method: "POST",
-            path: "/api/org1/charts",
-            query: "",
-            authorization: vec![],
             content_type: Some("multipart/form-data; boundary=x"),
-            header_count: 3,
-            public: &p,
+            ..meta(&p, "POST", "/api/org1/charts", "", &[])
         };
         let d = block_on(g.decide(&Fake::new(), &meta, &ctx(&MemoryStore::new(), 1000)));
         assert_ne!(refused(&d).1, "form_body");

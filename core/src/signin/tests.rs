@@ -704,6 +704,11 @@ fn token(
     (r.status, r.json_body().unwrap_or(Value::Null))
 }
 
+/// The status of corp-alice's GET /token with `secret` for `scope`, now.
+fn alice_status(app: &App, store: &MemoryStore, secret: &str, scope: &str) -> u16 {
+    token(app, store, "corp-alice", secret, scope, NOW).0
+}
+
 fn granted(body: &Value) -> Value {
     let t = body["token"].as_str().unwrap();
     let p = t.split('.').nth(1).unwrap();
@@ -802,15 +807,7 @@ fn a_personal_credential_works_like_an_api_key_with_the_idp_groups_until_revoked
     assert!(page.contains("Revoked"));
     assert!(!w.store.data.borrow().contains_key(&rec_key));
     assert_eq!(
-        token(
-            &app,
-            &w.store,
-            "corp-alice",
-            &secret,
-            "repository:team/app:pull",
-            NOW
-        )
-        .0,
+        alice_status(&app, &w.store, &secret, "repository:team/app:pull"),
         401
     );
 }
@@ -830,15 +827,7 @@ fn a_disabled_user_record_blocks_personal_credentials() {
     );
     let app = token_app();
     assert_eq!(
-        token(
-            &app,
-            &w.store,
-            "corp-alice",
-            &secret,
-            "repository:team/a:pull",
-            NOW
-        )
-        .0,
+        alice_status(&app, &w.store, &secret, "repository:team/a:pull"),
         200
     );
     w.store
@@ -846,15 +835,7 @@ fn a_disabled_user_record_blocks_personal_credentials() {
         .borrow_mut()
         .insert("user:corp-alice".into(), r#"{"disabled":true}"#.into());
     assert_eq!(
-        token(
-            &app,
-            &w.store,
-            "corp-alice",
-            &secret,
-            "repository:team/a:pull",
-            NOW
-        )
-        .0,
+        alice_status(&app, &w.store, &secret, "repository:team/a:pull"),
         401
     );
 }
