@@ -74,9 +74,23 @@ impl Target {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let shown = format!("{} kv {}", self.wrangler.join(" "), args.join(" "));
-        let out = cmd.output().with_context(|| {
-            format!("running `{shown}` failed; install wrangler (npm ci) or point --wrangler / TOLLGATE_WRANGLER at it")
-        })?;
+        let mut attempt = 0;
+        let out = loop {
+            let out = cmd.output().with_context(|| {
+                format!("running `{shown}` failed; install wrangler (npm ci) or point --wrangler / TOLLGATE_WRANGLER at it")
+            })?;
+            // Local KV is a SQLite file that the previous wrangler's workerd may still be
+            // releasing ("database is locked: SQLITE_BUSY", seen on a loaded machine). Every
+            // call here is idempotent (get, list, put of the same value, delete), so try again.
+            let busy = !self.remote
+                && !out.status.success()
+                && String::from_utf8_lossy(&out.stderr).contains("SQLITE_BUSY");
+            if !busy || attempt == 3 {
+                break out;
+            }
+            attempt += 1;
+            std::thread::sleep(std::time::Duration::from_millis(500 * attempt));
+        };
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let tail: Vec<&str> = stderr
