@@ -138,13 +138,17 @@ check_match "catalog lists org/app" '"org/app"' \
   "$(curl -s -H "Authorization: Bearer $admin_cat" "$TG/v2/_catalog")"
 alice_cat="$(token "$ALICE" registry.local 'registry:catalog:*')"
 # Without registry:catalog:* the catalog is filtered to what the caller may pull (issue 16; the
-# mostly-hidden, paginated case is in proxy-controls.sh). org/proof is the repository the
-# form-body section above created at the origin directly (org/*: alice may pull it); org/secret,
-# where the admin mounted a blob, is explicitly denied to her and must stay hidden.
-check "alice's token gets her filtered catalog" '["org/app","org/app2","org/app4","org/proof"]' \
+# mostly-hidden, paginated case is in proxy-controls.sh). What the origin holds differs by
+# registry (2.8 also lists the repositories that hold only mounted blobs here: org/app2, org/proof,
+# org/secret; 3.1 listed only org/app and org/app4), so the expectation is the origin's own
+# catalog under alice's rules: org/* but org/secret*, which
+# is explicitly denied to her (the admin mounted a blob there) and must stay hidden.
+alice_sees="$(curl -s "http://127.0.0.1:$PROXY_REGISTRY_PORT/v2/_catalog" \
+  | jq -c '[.repositories[] | select(startswith("org/") and (startswith("org/secret") | not))]')"
+check "alice's token gets her filtered catalog" "$alice_sees" \
   "$(curl -s -H "Authorization: Bearer $alice_cat" "$TG/v2/_catalog" | jq -c .repositories)"
 check "admin lists the catalog with Basic credentials" 200 "$(status -u "$ADMIN" "$TG/v2/_catalog")"
-check "alice with Basic credentials gets the filtered catalog" '["org/app","org/app2","org/app4","org/proof"]' \
+check "alice with Basic credentials gets the filtered catalog" "$alice_sees" \
   "$(curl -s -u "$ALICE" "$TG/v2/_catalog" | jq -c .repositories)"
 tg_section_done
 
