@@ -96,8 +96,9 @@ fn api_key_fingerprint(digest: &str) -> String {
     format!("apikey:{digest}")
 }
 
-/// `user:<account>` through the cache. `None`: no such user.
-pub(super) async fn user<S: Store, F: Fetch>(
+/// `user:<account>` through the cache and the shared validator (also sign-in's only way to read
+/// one). `None`: no such user.
+pub(crate) async fn user<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
     account: &str,

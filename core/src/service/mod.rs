@@ -31,7 +31,7 @@ use crate::store::Store;
 use crate::token::{Access, RegistryClaims};
 pub use audit::{AuditEvent, Outcome};
 pub use auth_error::AuthError;
-pub(crate) use authenticate::check_sign_in;
+pub(crate) use authenticate::{check_sign_in, user as user_record};
 use cache::Caches;
 pub use context::RequestContext;
 pub use credential::Presented;

@@ -14,7 +14,7 @@ impl SignIn {
         let Some(s) = self.session(req, io.ctx.now) else {
             return (redirect("/login"), None);
         };
-        let user = match self.user_record(io.ctx.store, &s.a).await {
+        let user = match self.user_record(io, &s.a).await {
             Ok(u) if u.disabled => {
                 return (
                     html(
@@ -156,7 +156,7 @@ impl SignIn {
                 let person = Person { provider: s.p.clone(), account: s.a.clone(), groups: s.g.clone() };
                 let name = param(form, "name").unwrap_or_default();
                 let days = param(form, "days").and_then(|d| d.trim().parse::<u64>().ok()).unwrap_or(0);
-                let disabled = match self.user_record(io.ctx.store, &s.a).await {
+                let disabled = match self.user_record(io, &s.a).await {
                     Ok(u) => u.disabled,
                     Err(e) => return self.unavailable(&e.to_string()),
                 };

@@ -214,11 +214,7 @@ impl SignIn {
             io.ctx.now,
         )
         .await?;
-        if self
-            .user_record(io.ctx.store, &person.account)
-            .await?
-            .disabled
-        {
+        if self.user_record(io, &person.account).await?.disabled {
             return Err(SignInError::Denied(format!(
                 "account '{}' is disabled",
                 person.account

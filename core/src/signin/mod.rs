@@ -276,19 +276,16 @@ impl SignIn {
     }
 
     /// The optional `user:` record of a signed-in account (disabled blocks; groups and labels
-    /// add to the IdP's). A malformed record fails closed.
-    async fn user_record(
+    /// add to the IdP's), read like every login reads it: cached and through the shared
+    /// validator. A malformed record or a store error fails closed.
+    async fn user_record<S: Store, F: Fetch, P: Post>(
         &self,
-        store: &impl Store,
+        io: &Io<'_, '_, S, F, P>,
         account: &str,
     ) -> Result<UserRecord, SignInError> {
-        match store.get(&format!("user:{account}")).await {
+        match crate::service::user_record(io.app, io.ctx, account).await {
             Ok(None) => Ok(UserRecord::default()),
-            Ok(Some(t)) => UserRecord::from_json(&t).map_err(|e| {
-                SignInError::Unavailable(format!(
-                    "the stored record user:{account} is malformed ({e})"
-                ))
-            }),
+            Ok(Some(u)) => Ok((*u).clone()),
             Err(e) => Err(SignInError::Unavailable(e.to_string())),
         }
     }
