@@ -1,6 +1,6 @@
-//! What the bare-sign bench workers share (this crate's and bench/sign-prev-worker's, which
-//! includes this file by path), so both sign the same token the same way and differ only in the
-//! ES256 implementation: the fixed claims, `?n=N`, the once-per-isolate key, the signing loop.
+//! The bare-sign bench worker's plumbing, apart from the ES256 implementation it measures: the
+//! fixed claims, `?n=N`, the once-per-isolate key, the signing loop. (A separate module so another
+//! signer can be compared by including this file by path, as the retired bench/sign-prev-worker did.)
 
 use jwt_compact::{Algorithm, AlgorithmExt as _, Claims, Header};
 use std::cell::OnceCell;
