@@ -14,9 +14,9 @@ TG_WASM_TARGET="wasm32-unknown-unknown"
 # nightly. Checked with rustc 1.97.0-nightly (2026-05-19); FUZZ_TOOLCHAIN=nightly-YYYY-MM-DD pins one.
 TG_CARGO_FUZZ_VERSION="0.13.2"
 TG_FUZZ_TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
-# Rust release installed when a machine has none (the one the team builds and lints with; a newer
+# The Rust release the team builds and lints with: rust-toolchain.toml's channel (one place; a newer
 # stable may bring new clippy lints that fail -D warnings).
-TG_RUST_VERSION="1.95.0"
+TG_RUST_VERSION="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$TG_ROOT/rust-toolchain.toml")"
 
 # cargo-installed tools live here; a fresh shell on CI may not have it on PATH yet.
 case ":$PATH:" in

@@ -4,10 +4,11 @@
 #   scripts/setup.sh            Rust wasm target + components, worker-build, wasm-bindgen-cli, nightly +
 #                               cargo-fuzz, npm packages
 #   scripts/setup.sh --interop  also the Debian packages the interop/bench tests drive (registry, skopeo,
-#                               docker, containerd, podman, wrk, ...) and their Python packages
+#                               docker, containerd, podman, wrk, ...)
 # Never asks anything (CI has no stdin).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$TG_ROOT"  # rustup reads rust-toolchain.toml from here
 
 interop=0
 for arg in "$@"; do
@@ -18,8 +19,7 @@ for arg in "$@"; do
   esac
 done
 
-# Debian packages for tests/interop and bench/. tests/interop/apt-packages.txt (one per line, #
-# comments) can add more without editing this script.
+# Debian packages for tests/interop and bench/.
 # chromium: the real browser of the sign-in test (tests/interop/signin-browser.sh), driven by
 # playwright-core with executablePath /usr/bin/chromium (nothing downloads a browser).
 TG_INTEROP_APT=(docker-registry skopeo umoci containerd docker.io podman buildah wrk python3-venv curl openssl jq chromium)
@@ -38,6 +38,13 @@ setup_rust() {
     rm -rf "$(dirname "$init")"
     export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
     tg_have cargo || tg_die "rustup finished but cargo is still not on PATH ($HOME/.cargo/bin)"
+  fi
+  # rust-toolchain.toml pins the release with its components and the wasm target; rustup installs
+  # all of it with the toolchain. The checks below cover a toolchain installed without them.
+  if rustup run "$TG_RUST_VERSION" rustc --version >/dev/null 2>&1; then
+    tg_info "rust toolchain $TG_RUST_VERSION present (rust-toolchain.toml)"
+  else
+    (cd "$TG_ROOT" && rustup toolchain install)
   fi
   if rustup target list --installed 2>/dev/null | grep -qx "$TG_WASM_TARGET"; then
     tg_info "rust target $TG_WASM_TARGET present"
@@ -89,16 +96,8 @@ apt_installed() {
 
 setup_interop_apt() {
   tg_have apt-get || tg_die "--interop needs a Debian/Ubuntu machine (apt-get)"
-  local pkgs=("${TG_INTEROP_APT[@]}") extra="$TG_ROOT/tests/interop/apt-packages.txt" line
-  if [ -f "$extra" ]; then
-    while IFS= read -r line; do
-      line="${line%%#*}"
-      line="$(printf '%s' "$line" | tr -d '[:space:]')"
-      [ -n "$line" ] && pkgs+=("$line")
-    done <"$extra"
-  fi
   local missing=() p
-  for p in "${pkgs[@]}"; do
+  for p in "${TG_INTEROP_APT[@]}"; do
     apt_installed "$p" || missing+=("$p")
   done
   if [ "${#missing[@]}" -eq 0 ]; then
@@ -117,23 +116,6 @@ setup_interop_apt() {
     apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
 }
 
-# Python packages for interop tests (e.g. python-dxf, oras) go in a venv under target/ (already
-# gitignored), listed in tests/interop/requirements.txt with pinned versions.
-setup_interop_python() {
-  local req="$TG_ROOT/tests/interop/requirements.txt"
-  [ -f "$req" ] || return 0
-  local venv="$TG_ROOT/target/interop-venv"
-  local stamp="$venv/.tollgate-req.sha256" want
-  want="$(sha256sum "$req" | cut -d' ' -f1)"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    tg_info "interop python venv up to date ($venv)"
-    return 0
-  fi
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
-  printf '%s\n' "$want" >"$stamp"
-}
-
 tg_section "setup: rust toolchain"
 setup_rust
 tg_section_done
@@ -143,6 +125,5 @@ tg_section_done
 if [ "$interop" -eq 1 ]; then
   tg_section "setup: interop packages"
   setup_interop_apt
-  setup_interop_python
   tg_section_done
 fi
