@@ -6,7 +6,7 @@
 #     fuzz       scripts/fuzz.sh: every cargo-fuzz target for FUZZ_SECONDS each (default 15)
 #     wasm       core + worker build for wasm32 (clippy -D warnings), the worker bundle (scripts/build.sh)
 #     miniflare  build the worker, then node --test tests/miniflare/
-#     interop    build the worker, then tests/interop/run.sh (skipped if it does not exist yet)
+#     interop    build the worker, then tests/interop/run.sh and the CLI end-to-end test
 #     load       bounded load test, bench/load.sh (15 s per side; LOAD_DURATION=N to change), zero errors
 # Setup (scripts/setup.sh) always runs first; with --interop only when the interop part runs.
 # Environment: TG_SKIP_SETUP=1 skips setup (tools known to be installed).
@@ -85,12 +85,13 @@ run_setup() {
 }
 
 fmt_check() { cargo fmt --all --check; }
-clippy_native() { cargo clippy --workspace --all-targets -- -D warnings; }
-test_native() { cargo test --workspace; }
-build_core_wasm() { cargo build -p tollgate-core --target "$TG_WASM_TARGET"; }
+# --locked: the tests run against Cargo.lock's versions, never a fresh resolution.
+clippy_native() { cargo clippy --locked --workspace --all-targets -- -D warnings; }
+test_native() { cargo test --locked --workspace; }
+build_core_wasm() { cargo build --locked -p tollgate-core --target "$TG_WASM_TARGET"; }
 # CI budget: one ASan build of all targets (2-4 min cold on 2 cores, by load) plus 15 s per target.
 fuzz_bounded() { bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"; }
-clippy_worker_wasm() { cargo clippy -p tollgate-worker --target "$TG_WASM_TARGET" -- -D warnings; }
+clippy_worker_wasm() { cargo clippy --locked -p tollgate-worker --target "$TG_WASM_TARGET" -- -D warnings; }
 
 BUILT=0
 build_worker() {
@@ -105,14 +106,7 @@ test_miniflare() {
   node --test --test-reporter=spec --test-concurrency=1 tests/miniflare/
 }
 
-test_interop() {
-  if [ ! -f tests/interop/run.sh ]; then
-    tg_warn "tests/interop/run.sh not present yet: interop skipped"
-    SKIPPED="(tests/interop/run.sh not present)"
-    return 0
-  fi
-  bash tests/interop/run.sh
-}
+test_interop() { bash tests/interop/run.sh; }
 
 # The operator workflow end to end: keys and policy made by the CLI, synced to local KV, the worker
 # started, tokens verified by the CLI and by docker-registry, a full key rotation.
