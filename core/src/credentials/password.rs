@@ -78,6 +78,18 @@ mod tests {
         assert_eq!(n, 1);
     }
 
+    /// Hashes made elsewhere keep verifying across bcrypt crate upgrades: OpenBSD's reference
+    /// vector, and the demo policy's `alice` (written by the CLI on bcrypt 0.15, policy/demo.toml).
+    #[test]
+    fn verifies_hashes_made_by_other_implementations_and_versions() {
+        let openbsd = "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+        assert!(verify_password("U*U", openbsd));
+        assert!(!verify_password("U*V", openbsd));
+        let alice_015 = "$2b$10$LffUs7B/MgHNcUX/TGSZYu5Udvl1T2wR2PoJ2m4cD1SiTsdCocDrK";
+        assert!(verify_password("alice-demo-pass", alice_015));
+        assert!(!verify_password("alice-demo-pasS", alice_015));
+    }
+
     #[test]
     fn malformed_hash_is_a_mismatch() {
         assert!(!verify_password("x", "not-a-hash"));
