@@ -99,6 +99,22 @@ fn random(buf: &mut [u8]) -> std::result::Result<(), RandomError> {
     getrandom::getrandom(buf).map_err(|_| RandomError)
 }
 
+/// Once per isolate, when workerd instantiates the module (wasm-bindgen's start function): a panic
+/// also goes to `console.error` with its message, location and a JS stack, so `wrangler tail` shows
+/// where a request died. worker 0.8.7 installs a hook of its own in its start function (it logs
+/// "Rust panic: <message>" and marks the isolate for re-initialisation after the abort); the order
+/// of the two start functions is not specified, so this one chains to whatever hook it finds
+/// instead of replacing it (`console_error_panic_hook::set_once` would drop worker's if it ran
+/// second).
+#[event(start)]
+fn start() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        console_error_panic_hook::hook(info);
+        previous(info);
+    }));
+}
+
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let app = app(&env);
