@@ -13,6 +13,9 @@ TG_WASM_TARGET="wasm32-unknown-unknown"
 # cargo-fuzz (scripts/fuzz.sh) and the toolchain it builds with: libFuzzer and the sanitizers need
 # nightly. Checked with rustc 1.97.0-nightly (2026-05-19); FUZZ_TOOLCHAIN=nightly-YYYY-MM-DD pins one.
 TG_CARGO_FUZZ_VERSION="0.13.2"
+# cargo-deny (scripts/test.sh native, deny.toml). `cargo install cargo-deny --version 0.20.2 --locked`
+# took 3 min 46 s (2 min 55 s CPU) on this 2-core machine while others built.
+TG_CARGO_DENY_VERSION="0.20.2"
 TG_FUZZ_TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
 # The Rust release the team builds and lints with: rust-toolchain.toml's channel (one place; a newer
 # stable may bring new clippy lints that fail -D warnings).

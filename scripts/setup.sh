@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything needed to build, run and test Tollgate. Idempotent: each step checks what is
 # already there first, so a rerun on a set-up machine takes seconds.
-#   scripts/setup.sh            Rust wasm target + components, worker-build, wasm-bindgen-cli, nightly +
-#                               cargo-fuzz, npm packages
+#   scripts/setup.sh            Rust (rust-toolchain.toml), worker-build, wasm-bindgen-cli, cargo-deny,
+#                               nightly + cargo-fuzz, npm packages
 #   scripts/setup.sh --interop  also the Debian packages the interop/bench tests drive (registry, skopeo,
 #                               docker, containerd, podman, wrk, ...)
 # Never asks anything (CI has no stdin).
@@ -70,6 +70,8 @@ setup_rust() {
     rustup toolchain install "$TG_FUZZ_TOOLCHAIN" --profile minimal
   fi
   tg_cargo_install cargo-fuzz "$TG_CARGO_FUZZ_VERSION" cargo-fuzz --locked
+  # Licenses, duplicate versions and sources of the dependency tree (deny.toml).
+  tg_cargo_install cargo-deny "$TG_CARGO_DENY_VERSION" cargo-deny --locked
 }
 
 # npm ci wipes node_modules, which would pull the rug from under a running `wrangler dev`, so only

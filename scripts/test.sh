@@ -2,7 +2,8 @@
 # The one command that runs every test (CI runs it through .ci/run). Fails fast, non-zero exit.
 #   scripts/test.sh                    everything: setup --interop, native, fuzz, wasm, miniflare, interop, load
 #   scripts/test.sh PART [PART...]     only some parts, in the order given:
-#     native     cargo fmt --check, cargo clippy (native, -D warnings), cargo test --workspace
+#     native     cargo fmt --check, cargo deny (licenses, bans, sources), cargo clippy (native, -D warnings),
+#                cargo test --workspace
 #     fuzz       scripts/fuzz.sh: every cargo-fuzz target for FUZZ_SECONDS each (default 15)
 #     wasm       core + worker build for wasm32 (clippy -D warnings), the worker bundle (scripts/build.sh)
 #     miniflare  build the worker, then node --test tests/miniflare/
@@ -20,7 +21,7 @@ for arg in "$@"; do
   case "$arg" in
     native|fuzz|wasm|miniflare|interop|load) parts+=("$arg") ;;
     all) parts+=("${ALL_PARTS[@]}") ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) tg_die "unknown part: $arg (native, fuzz, wasm, miniflare, interop, load, all)" ;;
   esac
 done
@@ -85,6 +86,12 @@ run_setup() {
 }
 
 fmt_check() { cargo fmt --all --check; }
+# deny.toml. No advisories: the RustSec database cannot be fetched here (SECURITY.md lists the known one).
+# --offline --locked: reads Cargo.lock and the local registry only (about 2 s).
+deny_check() {
+  tg_have cargo-deny || tg_die "cargo-deny not found: run scripts/setup.sh"
+  cargo deny --offline --locked check licenses bans sources
+}
 # --locked: the tests run against Cargo.lock's versions, never a fresh resolution.
 clippy_native() { cargo clippy --locked --workspace --all-targets -- -D warnings; }
 test_native() { cargo test --locked --workspace; }
@@ -121,6 +128,7 @@ for part in "${parts[@]}"; do
   case "$part" in
     native)
       step "native: cargo fmt --check" fmt_check
+      step "native: cargo deny check (licenses, bans, sources)" deny_check
       step "native: cargo clippy -D warnings" clippy_native
       step "native: cargo test --workspace" test_native
       ;;
