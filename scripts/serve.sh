@@ -15,8 +15,9 @@
 #                     it when several wrangler dev instances run on one machine
 # Example: PORT=8788 TG_PERSIST_DIR=/tmp/tg-state scripts/serve.sh start -- --var MODE:proxy
 #
-# The pidfile holds the PID of wrangler's own node process, started with setsid so it leads a new
-# process group; stop signals that group, which includes wrangler's child node and workerd.
+# The pidfile holds "PID PGID": wrangler's own node process, started with setsid so it leads a new
+# process group, and that group. stop signals the whole group (wrangler's child node and workerd
+# are in it), also when the leader has died and left workerd serving.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -28,11 +29,32 @@ timeout="${TG_START_TIMEOUT:-300}"
 url="http://127.0.0.1:$PORT"
 health_path="${TG_HEALTH_PATH:-/healthz}"
 
-running_pid() {
+# Reads the pidfile into PID and PGID (a pidfile from before PGID was recorded: the PID, which
+# setsid made the group's leader). Returns 1 when there is no usable pidfile.
+read_pidfile() {
+  PID="" PGID=""
   [ -f "$pidfile" ] || return 1
-  local pid
-  pid="$(cat "$pidfile" 2>/dev/null || true)"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  read -r PID PGID <"$pidfile" 2>/dev/null || true
+  [[ "$PID" =~ ^[0-9]+$ ]] || return 1
+  [[ "$PGID" =~ ^[0-9]+$ ]] || PGID="$PID"
+}
+
+# The live members of the recorded process group, one PID a line; nothing when the group is gone or
+# is not ours any more (a recycled group ID: none of its members is a wrangler or a workerd).
+group_members() {
+  read_pidfile || return 0
+  local members p ours=0
+  members="$(pgrep -g "$PGID" 2>/dev/null || true)"
+  for p in $members; do
+    grep -qaE 'wrangler|workerd' "/proc/$p/cmdline" 2>/dev/null && ours=1
+  done
+  [ "$ours" = 1 ] && printf '%s\n' $members
+  return 0
+}
+
+running_pid() {
+  read_pidfile || return 1
+  local pid="$PID"
   kill -0 "$pid" 2>/dev/null || return 1
   # Guard against a recycled PID: it must still be our wrangler.
   grep -qa wrangler "/proc/$pid/cmdline" 2>/dev/null || return 1
@@ -63,6 +85,9 @@ cmd_start() {
     fi
     tg_die "a wrangler (pid $pid) from $pidfile runs but $url$health_path does not answer 200; run: $0 stop"
   fi
+  if [ -n "$(group_members)" ] && read_pidfile; then
+    tg_die "wrangler's leader from $pidfile is gone but its process group $PGID still runs; run: $0 stop"
+  fi
   if [ "$(health_status)" != 000 ]; then
     tg_die "something already answers on $url (not started by $0 with this pidfile); choose another PORT"
   fi
@@ -80,7 +105,11 @@ cmd_start() {
     --ip 127.0.0.1 --port "$PORT" --persist-to "$persist" \
     --show-interactive-dev-session=false "${inspector[@]}" "$@" </dev/null >"$logfile" 2>&1 &
   pid=$!
-  printf '%s\n' "$pid" >"$pidfile"
+  # setsid runs node in place (a background job does not lead a group), so the group is $pid's own;
+  # recorded as read, so stop signals exactly that group.
+  local pgid
+  pgid="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')"
+  printf '%s %s\n' "$pid" "${pgid:-$pid}" >"$pidfile"
   tg_info "wrangler dev starting (pid $pid, log ${logfile#"$TG_ROOT"/}); waiting for $url$health_path"
 
   local start waited status first_answer=""
@@ -113,16 +142,20 @@ cmd_start() {
 }
 
 cmd_stop() {
-  local pid
-  if ! pid="$(running_pid)"; then
+  local pid="" members procs
+  read_pidfile || true  # PID and PGID, for the signals below
+  pid="$(running_pid)" || pid=""
+  members="$(group_members)"
+  if [ -z "$pid" ] && [ -z "$members" ]; then
     rm -f "$pidfile"
     tg_info "not running"
     return 0
   fi
-  local procs
-  procs="$(printf '%s\n' "$pid"; descendants "$pid")"
-  # setsid made $pid the group leader: TERM the group lets wrangler shut workerd down itself.
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  # The group, plus the leader's descendants in case one left the group.
+  procs="$(printf '%s\n' $members ${pid:+$pid $(descendants "$pid")} | grep . | sort -u)"
+  # TERM to the group lets wrangler shut workerd down itself; without a leader it reaches workerd.
+  kill -TERM -- "-$PGID" 2>/dev/null || true
+  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; fi
   local i p alive
   for i in $(seq 1 20); do
     alive=0
@@ -130,11 +163,15 @@ cmd_stop() {
     [ "$alive" -eq 0 ] && break
     sleep 0.25
   done
+  # Only while the group is still ours: its ID could in principle have been reused by now.
+  if [ -n "$(group_members)" ]; then kill -KILL -- "-$PGID" 2>/dev/null || true; fi
   for p in $procs; do
     kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
   done
   rm -f "$pidfile"
-  tg_info "stopped (pid $pid and $(( $(printf '%s\n' "$procs" | wc -l) - 1 )) children)"
+  local leader="leader $pid"
+  [ -n "$pid" ] || leader="its leader $PID already gone"
+  tg_info "stopped (process group $PGID: $(printf '%s\n' $procs | wc -l) processes, $leader)"
 }
 
 cmd_status() {

@@ -6,7 +6,8 @@
 #                cargo test --workspace
 #     fuzz       scripts/fuzz.sh: every cargo-fuzz target for FUZZ_SECONDS each (default 15)
 #     wasm       core + worker build for wasm32 (clippy -D warnings), the worker bundle (scripts/build.sh)
-#     miniflare  build the worker, then node --test tests/miniflare/
+#     miniflare  build the worker, then node --test tests/miniflare/, and scripts/serve.sh's stop
+#                (tests/scripts/serve-stop.sh; SERVE_TEST_PORT, default 8796 and the next one)
 #     interop    build the worker, then tests/interop/run.sh and the CLI end-to-end test
 #     load       bounded load test, bench/load.sh (15 s per side; LOAD_DURATION=N to change), zero errors
 # Setup (scripts/setup.sh) always runs first; with --interop only when the interop part runs.
@@ -21,7 +22,7 @@ for arg in "$@"; do
   case "$arg" in
     native|fuzz|wasm|miniflare|interop|load) parts+=("$arg") ;;
     all) parts+=("${ALL_PARTS[@]}") ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) tg_die "unknown part: $arg (native, fuzz, wasm, miniflare, interop, load, all)" ;;
   esac
 done
@@ -113,6 +114,9 @@ test_miniflare() {
   node --test --test-reporter=spec --test-concurrency=1 tests/miniflare/
 }
 
+# scripts/serve.sh stop ends wrangler dev's whole process group, also after its leader died.
+test_serve_stop() { bash tests/scripts/serve-stop.sh; }
+
 test_interop() { bash tests/interop/run.sh; }
 
 # The operator workflow end to end: keys and policy made by the CLI, synced to local KV, the worker
@@ -143,6 +147,7 @@ for part in "${parts[@]}"; do
     miniflare)
       step "miniflare: worker bundle (scripts/build.sh)" build_worker
       step "miniflare: node --test tests/miniflare/" test_miniflare
+      step "miniflare: serve.sh stop ends the process group" test_serve_stop
       ;;
     interop)
       step "interop: worker bundle (scripts/build.sh)" build_worker
