@@ -2,12 +2,12 @@
 //! requested ∩ rule actions (`*` in a rule grants whatever was asked); `actions: []` is an explicit
 //! deny; when nothing matches nothing is granted.
 
+use super::check;
 use super::glob::{glob_match, has_glob_meta};
 use super::principal::Principal;
 use super::rule::{Match, Rule};
-use crate::federation::valid_claim_name;
 use crate::reference::is_path_component;
-use crate::scope::{printable, Scope};
+use crate::scope::Scope;
 use crate::token::Access;
 use std::fmt;
 
@@ -57,84 +57,14 @@ pub struct Acl {
     rules: Vec<Rule>,
 }
 
-/// Claim conditions in one rule.
-const MAX_RULE_CLAIMS: usize = 16;
-
-const PLACEHOLDERS: [&str; 3] = ["${account}", "${service}", "${type}"];
-
 fn validate_rule(index: usize, rule: &Rule) -> Result<(), PolicyError> {
-    let err = |reason: String| PolicyError::Rule { index, reason };
-    let m = &rule.matcher;
-    if m.anonymous == Some(true)
-        && (m.account.is_some() || m.group.is_some() || !m.labels.is_empty())
-    {
-        return Err(err(
-            "anonymous: true cannot be combined with account, group or labels (anonymous requests have none), \
-             so this rule could never match"
-                .into(),
-        ));
+    match check::refusal(rule) {
+        Some(r) => Err(PolicyError::Rule {
+            index,
+            reason: r.to_string(),
+        }),
+        None => Ok(()),
     }
-    let for_users = m.account.is_some() || m.group.is_some() || !m.labels.is_empty();
-    let for_workloads = m.issuer.is_some() || !m.claims.is_empty();
-    if for_users && for_workloads {
-        return Err(err(
-            "account, group or labels (users) cannot be combined with issuer or claims (workloads): \
-             no principal has both, so this rule could never match"
-                .into(),
-        ));
-    }
-    if m.anonymous == Some(true) && for_workloads {
-        return Err(err(
-            "anonymous: true cannot be combined with issuer or claims, so this rule could never match"
-                .into(),
-        ));
-    }
-    if m.claims.len() > MAX_RULE_CLAIMS {
-        return Err(err(format!("at most {MAX_RULE_CLAIMS} claims per rule")));
-    }
-    if let Some(k) = m.claims.keys().find(|k| !valid_claim_name(k)) {
-        return Err(err(format!(
-            "claim name '{}' is invalid: use a flattened name like repository or kubernetes.io.namespace",
-            printable(k)
-        )));
-    }
-    for a in &rule.actions {
-        if !(a == "*"
-            || (!a.is_empty() && a.len() <= 32 && a.bytes().all(|b| b.is_ascii_lowercase())))
-        {
-            return Err(err(format!(
-                "action '{}' is invalid: use lowercase words like pull, push, delete, or '*'",
-                printable(a)
-            )));
-        }
-    }
-    if let Some(name) = &rule.matcher.name {
-        let mut rest = name.as_str();
-        while let Some(start) = rest.find("${") {
-            let after = &rest[start..];
-            let end = after.find('}').ok_or_else(|| {
-                err(format!(
-                    "unclosed placeholder in name '{}'",
-                    printable(name)
-                ))
-            })?;
-            let ph = &after[..=end];
-            let known = PLACEHOLDERS.contains(&ph)
-                || (ph.starts_with("${labels:") && ph.len() > "${labels:}".len())
-                || ph
-                    .strip_prefix("${claims.")
-                    .and_then(|c| c.strip_suffix('}'))
-                    .is_some_and(valid_claim_name);
-            if !known {
-                return Err(err(format!(
-                    "unknown placeholder {} in name; use ${{account}}, ${{service}}, ${{type}}, ${{labels:KEY}} or ${{claims.NAME}}",
-                    printable(ph)
-                )));
-            }
-            rest = &after[end + 1..];
-        }
-    }
-    Ok(())
 }
 
 /// Expands the placeholders of a name pattern for this principal. `None`: a needed value is
@@ -270,40 +200,6 @@ fn rule_matches(m: &Match, principal: &Principal, service: &str, scope: &Scope) 
             None => false,
         },
     }
-}
-
-/// Whether every request `later` matches is also matched by `earlier` (conservative: `false` when
-/// unsure). Used by the CLI to report rules that can never take effect.
-fn covers(earlier: &Match, later: &Match) -> bool {
-    fn field(e: &Option<String>, l: &Option<String>) -> bool {
-        match (e, l) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(e), Some(l)) => {
-                e == l || (!l.contains("${") && !has_glob_meta(l) && glob_match(e, l)) || e == "*"
-            }
-        }
-    }
-    let anon = match (earlier.anonymous, later.anonymous) {
-        (None, _) => true,
-        (Some(e), Some(l)) => e == l,
-        (Some(_), None) => false,
-    };
-    anon && field(&earlier.account, &later.account)
-        && field(&earlier.group, &later.group)
-        && field(&earlier.service, &later.service)
-        && field(&earlier.resource_type, &later.resource_type)
-        && field(&earlier.issuer, &later.issuer)
-        && earlier
-            .claims
-            .iter()
-            .all(|(k, e)| later.claims.get(k).is_some_and(|l| e == l))
-        && (earlier.name.as_ref().is_none_or(|e| !e.contains("${"))
-            && field(&earlier.name, &later.name))
-        && earlier
-            .labels
-            .iter()
-            .all(|(k, e)| later.labels.get(k).is_some_and(|l| e == l))
 }
 
 impl Acl {
@@ -446,7 +342,7 @@ impl Acl {
         for (j, later) in self.rules.iter().enumerate() {
             if let Some(i) = self.rules[..j]
                 .iter()
-                .position(|e| covers(&e.matcher, &later.matcher))
+                .position(|e| check::covers_by_value(&e.matcher, &later.matcher))
             {
                 out.push((j, i));
             }

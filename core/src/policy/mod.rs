@@ -3,6 +3,7 @@
 //! what the worker grants.
 
 mod acl;
+pub mod check;
 mod glob;
 mod principal;
 mod rule;
