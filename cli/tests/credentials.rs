@@ -55,12 +55,7 @@ fn credentials_are_listed_and_revoked_with_their_index() {
 
     let r = run(&kv, &["list", "--local"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("sso-alice\tlaptop\tcreated 2025-12-05 20:30 UTC"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("sso-alice\tlaptop\tcreated 2025-12-05 20:30 UTC");
     assert!(r.stdout.contains(&format!("id {B}")));
     let r = run(&kv, &["list", "--local", "--account", "sso-bob"]);
     assert_eq!(r.stdout, "no personal credentials\n");

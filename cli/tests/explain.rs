@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{golden, run_in};
+use common::*;
 
 fn explain(args: &[&str]) -> common::Run {
     let root = common::crate_dir().join("..");
@@ -115,49 +115,28 @@ fn disabled_user_is_flagged() {
         "repository:org/app:push",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("DISABLED"), "{}", r.stdout);
-    assert!(
-        r.stdout
-            .contains("access claim: none, the account is disabled"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("DISABLED");
+    r.stdout_has("access claim: none, the account is disabled");
 }
 
 #[test]
 fn bad_input_names_the_flag() {
     let r = explain(&["--account", "nobody", "--scope", "repository:org/app:pull"]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("--account \"nobody\": no such user in policy/demo.toml"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("--account \"nobody\": no such user in policy/demo.toml");
     let r = explain(&["--account", "alice", "--scope", "repository:org/app"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.starts_with("error: --scope: "), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("expected type:name:actions"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("expected type:name:actions");
     let r = explain(&["--account", "alice", "--scope", "repository:org/App:pull"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     let r = explain(&["--scope", "repository:org/app:pull"]);
     assert_eq!(r.code, 2, "either --account or --anonymous");
     let root = common::crate_dir().join("..");
-    let r = run_in(
+    let r = tg_in(
         Some(&root),
-        &[
-            "explain",
-            "--policy",
-            "policy/example.toml",
-            "--account",
-            "alice",
-            "--scope",
-            "repository:org/x:pull",
-        ],
+        "explain --policy policy/example.toml --account alice --scope repository:org/x:pull",
+        &[],
     );
     assert_eq!(r.code, 1);
     assert!(
@@ -165,19 +144,7 @@ fn bad_input_names_the_flag() {
         "{}",
         r.stderr
     );
-    let r = run_in(
-        Some(&root),
-        &[
-            "explain",
-            "--policy",
-            "policy/example.toml",
-            "--account",
-            "alice",
-            "--service",
-            "charts.example.com",
-            "--scope",
-            "artifact-repository:x/y:pull,push",
-        ],
+    let r = tg_in(Some(&root), "explain --policy policy/example.toml --account alice --service charts.example.com --scope artifact-repository:x/y:pull,push", &[],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
@@ -248,8 +215,8 @@ fn workload_errors_name_the_problem() {
         "repository:x:pull",
     ]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("no [[issuers]] entry"), "{}", r.stderr);
+    r.stderr_has("no [[issuers]] entry");
     let r = explain_fed(&["--issuer", "github", "--scope", "repository:x:pull"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("--claims"), "{}", r.stderr);
+    r.stderr_has("--claims");
 }

@@ -4,7 +4,7 @@ mod common;
 
 #[test]
 fn help_lists_the_commands() {
-    let r = common::run(&["--help"]);
+    let r = common::tg("--help", &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     common::golden("help.txt", &r.stdout);
     for sub in [
@@ -18,11 +18,7 @@ fn help_lists_the_commands() {
         let r = common::run(sub);
         assert_eq!(r.code, 0, "{sub:?}: {}", r.stderr);
     }
-    let r = common::run(&["frobnicate"]);
+    let r = common::tg("frobnicate", &[]);
     assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("unrecognized subcommand 'frobnicate'"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("unrecognized subcommand 'frobnicate'");
 }

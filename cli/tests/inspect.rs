@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{golden, run_in, run_stdin};
+use common::*;
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
 
@@ -55,7 +55,7 @@ fn valid_tokens_are_accepted_golden() {
         for keys in ["jwks.json", "bundle.pem"] {
             let r = inspect(name, keys, &["--now", NOW]);
             assert_eq!(r.code, 0, "{name} with {keys}: {}", r.stdout);
-            assert!(r.stdout.contains("verdict: ACCEPT"), "{}", r.stdout);
+            r.stdout_has("verdict: ACCEPT");
         }
     }
 }
@@ -74,8 +74,8 @@ fn each_defect_fails_its_own_check() {
         let r = inspect(name, "jwks.json", &["--now", NOW]);
         assert_eq!(r.code, 1, "{name}");
         assert_eq!(failed_checks(&r.stdout), *want, "{name}:\n{}", r.stdout);
-        assert!(r.stdout.contains("verdict: REFUSE"), "{}", r.stdout);
-        assert!(r.stderr.contains("would be refused"), "{}", r.stderr);
+        r.stdout_has("verdict: REFUSE");
+        r.stderr_has("would be refused");
     }
     golden(
         "inspect-aud-array.txt",
@@ -97,7 +97,7 @@ fn time_issuer_and_service_are_checked() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("refuses it: expired"), "{}", r.stdout);
+    r.stdout_has("refuses it: expired");
     let r = inspect("es256-kid.jwt", "jwks.json", &["--now", "1999999939"]);
     assert_eq!(
         failed_checks(&r.stdout),
@@ -106,21 +106,10 @@ fn time_issuer_and_service_are_checked() {
         r.stdout
     );
     let t = token("es256-kid.jwt");
-    let r = run_in(
+    let r = tg_in(
         Some(&dir()),
-        &[
-            "token",
-            "inspect",
-            &t,
-            "--jwks",
-            "jwks.json",
-            "--issuer",
-            "other",
-            "--service",
-            "other.test",
-            "--now",
-            NOW,
-        ],
+        "token inspect {} --jwks jwks.json --issuer other --service other.test --now {}",
+        &[&t, NOW],
     );
     assert_eq!(
         failed_checks(&r.stdout),
@@ -128,9 +117,10 @@ fn time_issuer_and_service_are_checked() {
         "{}",
         r.stdout
     );
-    let r = run_in(
+    let r = tg_in(
         Some(&dir()),
-        &["token", "inspect", &t, "--jwks", "jwks.json", "--now", NOW],
+        "token inspect {} --jwks jwks.json --now {}",
+        &[&t, NOW],
     );
     assert_eq!(
         r.code, 0,
@@ -148,8 +138,9 @@ fn time_issuer_and_service_are_checked() {
 fn token_from_stdin_and_bad_input() {
     let keys = dir().join("jwks.json");
     let keys = keys.to_str().unwrap();
-    let r = run_stdin(
-        &["token", "inspect", "-", "--jwks", keys, "--now", NOW],
+    let r = tg_stdin(
+        "token inspect - --jwks {} --now {}",
+        &[keys, NOW],
         &format!("{}\n", token("es256-kid.jwt")),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -158,26 +149,18 @@ fn token_from_stdin_and_bad_input() {
         ("a.b.c", "header is not base64url"),
         ("e30.e30.!!", "signature is not base64url"),
     ] {
-        let r = run_stdin(&["token", "inspect", "-", "--jwks", keys], bad);
+        let r = tg_stdin("token inspect - --jwks {}", &[keys], bad);
         assert_eq!(r.code, 1, "{bad}");
         assert!(r.stderr.contains(expect), "{bad}: {}", r.stderr);
     }
     let huge = "a".repeat(10_000);
-    let r = run_stdin(&["token", "inspect", "-", "--jwks", keys], &huge);
-    assert!(r.stderr.contains("at most 8192"), "{}", r.stderr);
-    let r = run_stdin(
-        &["token", "inspect", "-", "--jwks", "/nonexistent.json"],
-        "a.b.c",
-    );
-    assert!(
-        r.stderr
-            .contains("--jwks /nonexistent.json: cannot read it"),
-        "{}",
-        r.stderr
-    );
+    let r = tg_stdin("token inspect - --jwks {}", &[keys], &huge);
+    r.stderr_has("at most 8192");
+    let r = tg_stdin("token inspect - --jwks /nonexistent.json", &[], "a.b.c");
+    r.stderr_has("--jwks /nonexistent.json: cannot read it");
     let policy = common::repo_file("policy/demo.toml");
-    let r = run_stdin(&["token", "inspect", "-", "--jwks", &policy], "a.b.c");
-    assert!(r.stderr.contains("no PEM block found"), "{}", r.stderr);
+    let r = tg_stdin("token inspect - --jwks {}", &[&policy], "a.b.c");
+    r.stderr_has("no PEM block found");
 }
 
 /// `--jwks http://...`: a one-shot loopback server answering with the fixture JWKS.
@@ -204,10 +187,5 @@ fn jwks_from_a_url() {
         &["--now", NOW],
     );
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("--jwks http://127.0.0.1:1/jwks.json: fetching it failed"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("--jwks http://127.0.0.1:1/jwks.json: fetching it failed");
 }

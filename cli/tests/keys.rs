@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run, run_in};
+use common::*;
 use std::fs;
 
 fn kid_shape(kid: &str) -> bool {
@@ -19,16 +19,10 @@ fn kid_shape(kid: &str) -> bool {
 fn generate_writes_key_and_certificate_and_prints_the_kid() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("keys");
-    let r = run(&[
-        "keys",
-        "generate",
-        "--alg",
-        "es256",
-        "--out-dir",
-        out.to_str().unwrap(),
-        "--name",
-        "signing",
-    ]);
+    let r = tg(
+        "keys generate --alg es256 --out-dir {} --name signing",
+        &[out.to_str().unwrap()],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let kid = r.stdout.trim();
     assert!(kid_shape(kid), "{kid}");
@@ -46,11 +40,10 @@ fn generate_writes_key_and_certificate_and_prints_the_kid() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // The certificate carries the same key: `keys show` on either prints the same kid.
-    let from_cert = run(&[
-        "keys",
-        "show",
-        out.join("signing.crt.pem").to_str().unwrap(),
-    ]);
+    let from_cert = tg(
+        "keys show {}",
+        &[out.join("signing.crt.pem").to_str().unwrap()],
+    );
     assert!(from_cert.stdout.contains(kid), "{}", from_cert.stdout);
 }
 
@@ -58,45 +51,16 @@ fn generate_writes_key_and_certificate_and_prints_the_kid() {
 fn generate_refuses_to_overwrite_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let first = run(&[
-        "keys",
-        "generate",
-        "--alg",
-        "es256",
-        "--out-dir",
-        d,
-        "--name",
-        "k",
-    ]);
+    let first = tg("keys generate --alg es256 --out-dir {} --name k", &[d]);
     assert_eq!(first.code, 0, "{}", first.stderr);
-    let again = run(&[
-        "keys",
-        "generate",
-        "--alg",
-        "es256",
-        "--out-dir",
-        d,
-        "--name",
-        "k",
-    ]);
+    let again = tg("keys generate --alg es256 --out-dir {} --name k", &[d]);
     assert_eq!(again.code, 1);
-    assert!(
-        again.stderr.contains("k.key.pem already exists"),
-        "{}",
-        again.stderr
+    again.stderr_has("k.key.pem already exists");
+    again.stderr_has("--force");
+    let forced = tg(
+        "keys generate --alg es256 --out-dir {} --name k --force",
+        &[d],
     );
-    assert!(again.stderr.contains("--force"), "{}", again.stderr);
-    let forced = run(&[
-        "keys",
-        "generate",
-        "--alg",
-        "es256",
-        "--out-dir",
-        d,
-        "--name",
-        "k",
-        "--force",
-    ]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert_ne!(forced.stdout, first.stdout, "--force must make a new key");
 }
@@ -105,72 +69,29 @@ fn generate_refuses_to_overwrite_without_force() {
 fn generate_rejects_bad_flags_with_what_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let r = run(&[
-        "keys",
-        "generate",
-        "--alg",
-        "hs256",
-        "--out-dir",
-        d,
-        "--name",
-        "k",
-    ]);
+    let r = tg("keys generate --alg hs256 --out-dir {} --name k", &[d]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("es256") && r.stderr.contains("rs256"),
         "{}",
         r.stderr
     );
-    let r = run(&[
-        "keys",
-        "generate",
-        "--alg",
-        "es256",
-        "--out-dir",
-        d,
-        "--name",
-        "../escape",
-    ]);
+    let r = tg(
+        "keys generate --alg es256 --out-dir {} --name ../escape",
+        &[d],
+    );
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("--name \"../escape\" is not valid"),
-        "{}",
-        r.stderr
+    r.stderr_has("--name \"../escape\" is not valid");
+    let r = tg(
+        "keys generate --alg rs256 --out-dir {} --name r --bits 1024",
+        &[d],
     );
-    let r = run(&[
-        "keys",
-        "generate",
-        "--alg",
-        "rs256",
-        "--out-dir",
-        d,
-        "--name",
-        "r",
-        "--bits",
-        "1024",
-    ]);
-    assert!(
-        r.stderr.contains("--bits 1024 is not supported"),
-        "{}",
-        r.stderr
+    r.stderr_has("--bits 1024 is not supported");
+    let r = tg(
+        "keys generate --alg es256 --out-dir {} --name k --days 0",
+        &[d],
     );
-    let r = run(&[
-        "keys",
-        "generate",
-        "--alg",
-        "es256",
-        "--out-dir",
-        d,
-        "--name",
-        "k",
-        "--days",
-        "0",
-    ]);
-    assert!(
-        r.stderr.contains("--days 0 is out of range"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("--days 0 is out of range");
     assert!(
         !dir.path().join("k.key.pem").exists(),
         "nothing written on error"
@@ -186,19 +107,13 @@ fn dev_vars_round_trips_through_dotenv_quoting() {
         ("rs256", "rsa-signing"),
         ("es256", "signing-next"),
     ] {
-        let r = run(&[
-            "keys",
-            "generate",
-            "--alg",
-            alg,
-            "--out-dir",
-            d,
-            "--name",
-            name,
-        ]);
+        let r = tg(
+            "keys generate --alg {} --out-dir {} --name {}",
+            &[alg, d, name],
+        );
         assert_eq!(r.code, 0, "{}", r.stderr);
     }
-    let r = run_in(Some(dir.path()), &["keys", "dev-vars", "--dir", "."]);
+    let r = tg_in(Some(dir.path()), "keys dev-vars --dir .", &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut names = Vec::new();
     for line in r.stdout.lines().filter(|l| !l.starts_with('#')) {
@@ -238,13 +153,9 @@ fn dev_vars_round_trips_through_dotenv_quoting() {
 #[test]
 fn dev_vars_without_a_signing_key_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
-    let r = run(&["keys", "dev-vars", "--dir", dir.path().to_str().unwrap()]);
+    let r = tg("keys dev-vars --dir {}", &[dir.path().to_str().unwrap()]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("tollgate keys generate --alg es256"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("tollgate keys generate --alg es256");
     assert!(r.stdout.is_empty());
 }
 
@@ -257,17 +168,14 @@ const RS256_KID: &str = "OKTB:IMPW:6BHP:X6LT:JYZY:TTBN:3RR6:UY6X:W5GM:E3MS:D5U4:
 #[test]
 fn show_certificate_matches_golden_output() {
     let fixtures = common::crate_dir().join("tests/fixtures");
-    let r = run_in(
-        Some(&fixtures),
-        &["keys", "show", "es256.crt.pem", "--env", "prod"],
-    );
+    let r = tg_in(Some(&fixtures), "keys show es256.crt.pem --env prod", &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains(ES256_KID));
     assert!(r
         .stdout
         .contains(&format!("thumbprint: {ES256_THUMBPRINT}")));
     common::golden("keys-show-es256-cert.txt", &r.stdout);
-    let r = run_in(Some(&fixtures), &["keys", "show", "rs256.pub.pem"]);
+    let r = tg_in(Some(&fixtures), "keys show rs256.pub.pem", &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     common::golden("keys-show-rs256-pub.txt", &r.stdout);
 }
@@ -292,16 +200,16 @@ fn jwks_lists_each_key_once_per_kid_form() {
     let es = common::fixture("es256.crt.pem");
     let rs = common::fixture("rs256.crt.pem");
     let pubkey = common::fixture("rs256.pub.pem");
-    let r = run(&["keys", "jwks", &es, &rs, &pubkey]);
+    let r = tg("keys jwks {} {} {}", &[&es, &rs, &pubkey]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     common::golden("keys-jwks.json", &r.stdout);
     assert_eq!(
         kids_of(&r.stdout),
         [ES256_KID, ES256_THUMBPRINT, RS256_KID, RS256_THUMBPRINT]
     );
-    let r = run(&["keys", "jwks", "--kid", "libtrust", &es, &rs, &pubkey]);
+    let r = tg("keys jwks --kid libtrust {} {} {}", &[&es, &rs, &pubkey]);
     assert_eq!(kids_of(&r.stdout), [ES256_KID, RS256_KID]);
-    let r = run(&["keys", "jwks", "--kid", "thumbprint", &es]);
+    let r = tg("keys jwks --kid thumbprint {}", &[&es]);
     assert_eq!(kids_of(&r.stdout), [ES256_THUMBPRINT]);
 }
 
@@ -319,21 +227,13 @@ fn jwks_out_writes_the_file_a_registry_reads() {
     let out = dir.path().join("jwks.json");
     let out_s = out.to_str().unwrap();
     // --dir: the active key first, then the next one (a rotation under way).
-    let r = run(&[
-        "keys",
-        "jwks",
-        "--dir",
-        keys.to_str().unwrap(),
-        "--out",
-        out_s,
-    ]);
+    let r = tg(
+        "keys jwks --dir {} --out {}",
+        &[keys.to_str().unwrap(), out_s],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.stdout, "", "--out prints nothing on stdout");
-    assert!(
-        r.stderr.contains("4 JWK entries from 2 files"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("4 JWK entries from 2 files");
     let written = fs::read_to_string(&out).unwrap();
     assert_eq!(
         kids_of(&written),
@@ -349,7 +249,7 @@ fn jwks_out_writes_the_file_a_registry_reads() {
         fs::remove_file(&out).unwrap();
         std::os::unix::fs::symlink(&target, &out).unwrap();
         let es = common::fixture("es256.crt.pem");
-        let r = run(&["keys", "jwks", "--kid", "thumbprint", &es, "--out", out_s]);
+        let r = tg("keys jwks --kid thumbprint {} --out {}", &[&es, out_s]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert_eq!(fs::read_to_string(&target).unwrap(), "untouched");
         assert!(!fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
@@ -367,68 +267,51 @@ fn jwks_out_writes_the_file_a_registry_reads() {
     assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
 
     // Refusals: nothing to read, both inputs, a missing directory for the output.
-    let r = run(&["keys", "jwks", "--out", out_s]);
+    let r = tg("keys jwks --out {}", &[out_s]);
     assert_ne!(r.code, 0);
     let es = common::fixture("es256.crt.pem");
-    let r = run(&["keys", "jwks", &es, "--dir", keys.to_str().unwrap()]);
+    let r = tg("keys jwks {} --dir {}", &[&es, keys.to_str().unwrap()]);
     assert_ne!(r.code, 0);
     let missing = dir.path().join("no/such/dir/jwks.json");
-    let r = run(&["keys", "jwks", &es, "--out", missing.to_str().unwrap()]);
+    let r = tg("keys jwks {} --out {}", &[&es, missing.to_str().unwrap()]);
     assert_ne!(r.code, 0);
-    assert!(
-        r.stderr.contains("creating a temporary file"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("creating a temporary file");
     let empty = dir.path().join("empty");
     fs::create_dir(&empty).unwrap();
-    let r = run(&["keys", "jwks", "--dir", empty.to_str().unwrap()]);
+    let r = tg("keys jwks --dir {}", &[empty.to_str().unwrap()]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("holds no NAME.crt.pem"), "{}", r.stderr);
+    r.stderr_has("holds no NAME.crt.pem");
 }
 
 #[test]
 fn bundle_joins_certificates_and_refuses_private_keys() {
     let es = common::fixture("es256.crt.pem");
     let rs = common::fixture("rs256.crt.pem");
-    let r = run(&["keys", "bundle", &es, &rs, &es]);
+    let r = tg("keys bundle {} {} {}", &[&es, &rs, &es]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let expected = fs::read_to_string(&es).unwrap() + &fs::read_to_string(&rs).unwrap();
     assert_eq!(r.stdout, expected);
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    run(&[
-        "keys",
-        "generate",
-        "--alg",
-        "es256",
-        "--out-dir",
-        d,
-        "--name",
-        "s",
-    ]);
+    tg("keys generate --alg es256 --out-dir {} --name s", &[d]);
     let key = dir.path().join("s.key.pem");
-    let r = run(&["keys", "bundle", key.to_str().unwrap()]);
+    let r = tg("keys bundle {}", &[key.to_str().unwrap()]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("holds a PRIVATE KEY"), "{}", r.stderr);
+    r.stderr_has("holds a PRIVATE KEY");
     assert!(r.stdout.is_empty());
-    let r = run(&["keys", "bundle", &common::fixture("rs256.pub.pem")]);
-    assert!(r.stderr.contains("bare PUBLIC KEY"), "{}", r.stderr);
+    let r = tg("keys bundle {}", &[&common::fixture("rs256.pub.pem")]);
+    r.stderr_has("bare PUBLIC KEY");
 }
 
 #[test]
 fn show_refuses_non_pem_files_without_panicking() {
-    let r = run(&["keys", "show", &common::fixture("../keys.rs")]);
+    let r = tg("keys show {}", &[&common::fixture("../keys.rs")]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("no PEM block found"), "{}", r.stderr);
-    let r = run(&["keys", "show", "/nonexistent/k.pem"]);
+    r.stderr_has("no PEM block found");
+    let r = tg("keys show /nonexistent/k.pem", &[]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("/nonexistent/k.pem: cannot read it"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("/nonexistent/k.pem: cannot read it");
 }
 
 /// The whole rotation on a key directory: what signs and what is published after each step.
@@ -437,7 +320,7 @@ fn rotation_publishes_next_then_previous_then_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let kid = |file: &str| {
-        let r = run(&["keys", "show", &format!("{d}/{file}")]);
+        let r = tg("keys show {}", &[&format!("{d}/{file}")]);
         r.stdout
             .lines()
             .find_map(|l| l.strip_prefix("kid:"))
@@ -446,7 +329,7 @@ fn rotation_publishes_next_then_previous_then_nothing() {
             .to_owned()
     };
     let vars = || {
-        let r = run(&["keys", "dev-vars", "--dir", d]);
+        let r = tg("keys dev-vars --dir {}", &[d]);
         assert_eq!(r.code, 0, "{}", r.stderr);
         r.stdout
     };
@@ -456,39 +339,23 @@ fn rotation_publishes_next_then_previous_then_nothing() {
             .map(|v| v.trim_matches('"').replace("\\n", "\n"))
     };
     assert_eq!(
-        run(&[
-            "keys",
-            "generate",
-            "--alg",
-            "es256",
-            "--out-dir",
-            d,
-            "--name",
-            "signing"
-        ])
+        tg(
+            "keys generate --alg es256 --out-dir {} --name signing",
+            &[d]
+        )
         .code,
         0
     );
     let old = kid("signing.key.pem");
     assert!(published(&vars()).is_none());
 
-    let r = run(&["keys", "rotate", "switch", "--dir", d]);
+    let r = tg("keys rotate switch --dir {}", &[d]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("start a rotation with `tollgate keys rotate start`"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("start a rotation with `tollgate keys rotate start`");
 
-    let r = run(&["keys", "rotate", "start", "--dir", d, "--env", "prod"]);
+    let r = tg("keys rotate start --dir {} --env prod", &[d]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("npx wrangler secret put PUBLISHED_KEYS --env prod"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("npx wrangler secret put PUBLISHED_KEYS --env prod");
     let next = kid("signing-next.key.pem");
     assert_ne!(old, next);
     let v = vars();
@@ -502,18 +369,14 @@ fn rotation_publishes_next_then_previous_then_nothing() {
         "start does not change the signing key"
     );
     assert_eq!(
-        run(&["keys", "rotate", "start", "--dir", d]).code,
+        tg("keys rotate start --dir {}", &[d]).code,
         1,
         "one rotation at a time"
     );
 
-    let r = run(&["keys", "rotate", "switch", "--dir", d]);
+    let r = tg("keys rotate switch --dir {}", &[d]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("npx wrangler secret put SIGNING_KEY <"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("npx wrangler secret put SIGNING_KEY <");
     assert_eq!(kid("signing.key.pem"), next);
     assert_eq!(kid("signing.crt.pem"), next);
     assert_eq!(kid("signing-previous.crt.pem"), old);
@@ -522,12 +385,12 @@ fn rotation_publishes_next_then_previous_then_nothing() {
         fs::read_to_string(dir.path().join("signing-previous.crt.pem")).unwrap()
     );
 
-    let r = run(&["keys", "rotate", "retire", "--dir", d]);
+    let r = tg("keys rotate retire --dir {}", &[d]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!dir.path().join("signing-previous.key.pem").exists());
     assert!(published(&vars()).is_none());
     assert_eq!(kid("signing.key.pem"), next);
-    assert_eq!(run(&["keys", "rotate", "retire", "--dir", d]).code, 1);
+    assert_eq!(tg("keys rotate retire --dir {}", &[d]).code, 1);
 }
 
 /// The second review: `keys generate --force` wrote the private key to a symlink's target, even a
@@ -563,7 +426,7 @@ fn generate_never_writes_through_a_symlink() {
     // Without --force a symlink, dangling or not, is something that exists.
     let r = gen(&[]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    r.stderr_has("already exists");
     assert!(!nowhere.exists());
     let r = gen(&["--force"]);
     assert_eq!(r.code, 0, "{}", r.stderr);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::run;
+use common::*;
 use std::fs;
 
 fn policy(dir: &std::path::Path, text: &str) -> String {
@@ -16,24 +16,9 @@ fn policy(dir: &std::path::Path, text: &str) -> String {
 fn create_bound_key_renders_the_binding_and_list_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "[users.ci-bot]\n");
-    let r = run(&[
-        "apikey",
-        "create",
-        "--account",
-        "ci-bot",
-        "--name",
-        "ci",
-        "--allow-net",
-        "10.0.0.0/8",
-        "--allow-net",
-        "2001:DB8::/32",
-        "--allow-country",
-        "de",
-        "--policy",
-        &p,
-    ]);
+    let r = tg("apikey create --account ci-bot --name ci --allow-net 10.0.0.0/8 --allow-net 2001:DB8::/32 --allow-country de --policy {}", &[&p]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = run(&["policy", "render", &p]);
+    let r = tg("policy render {}", &[&p]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
     let rec: serde_json::Value = entries
@@ -45,7 +30,7 @@ fn create_bound_key_renders_the_binding_and_list_shows_it() {
         rec["net"],
         serde_json::json!({"cidrs": ["10.0.0.0/8", "2001:db8::/32"], "countries": ["DE"]})
     );
-    let r = run(&["apikey", "list", "--policy", &p]);
+    let r = tg("apikey list --policy {}", &[&p]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let line = r.stdout.lines().find(|l| l.starts_with("ci-bot")).unwrap();
     assert!(
@@ -59,20 +44,12 @@ fn malformed_networks_are_refused_by_flag_and_by_the_validator() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "[users.ci-bot]\n");
     for bad in ["10.0.0.0", "10.0.0.1/8", "2001:db8::/200", "example.com/24"] {
-        let r = run(&[
-            "apikey",
-            "create",
-            "--account",
-            "ci-bot",
-            "--name",
-            "ci",
-            "--allow-net",
-            bad,
-            "--policy",
-            &p,
-        ]);
+        let r = tg(
+            "apikey create --account ci-bot --name ci --allow-net {} --policy {}",
+            &[bad, &p],
+        );
         assert_eq!(r.code, 1, "{bad}");
-        assert!(r.stderr.contains("--allow-net"), "{}", r.stderr);
+        r.stderr_has("--allow-net");
     }
     assert_eq!(
         fs::read_to_string(&p).unwrap(),
@@ -87,7 +64,7 @@ fn malformed_networks_are_refused_by_flag_and_by_the_validator() {
             "[users.ci-bot]\napikeys = [{{ name = \"ci\", digest = \"{digest}\", created = 1, allow_net = [\"10.0.0.0/8\", \"fe80::1/64\"] }}]\n"
         ),
     );
-    let r = run(&["policy", "validate", &p]);
+    let r = tg("policy validate {}", &[&p]);
     assert_eq!(r.code, 1);
     assert!(
         r.stderr.contains("policy.toml:2:") && r.stderr.contains("host bits"),
@@ -100,7 +77,7 @@ fn malformed_networks_are_refused_by_flag_and_by_the_validator() {
             "[users.ci-bot]\napikeys = [{{ name = \"ci\", digest = \"{digest}\", created = 1, allow_country = [\"Germany\"] }}]\n"
         ),
     );
-    let r = run(&["policy", "validate", &p]);
+    let r = tg("policy validate {}", &[&p]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("country code"), "{}", r.stderr);
+    r.stderr_has("country code");
 }

@@ -2,11 +2,11 @@
 
 mod common;
 
-use common::{golden, repo_file, run, run_in};
+use common::*;
 
 #[test]
 fn render_demo_policy_matches_golden_kv_records() {
-    let r = run(&["policy", "render", &repo_file("policy/demo.toml")]);
+    let r = tg("policy render {}", &[&repo_file("policy/demo.toml")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     golden("demo.render.json", &r.stdout);
     // The shape `wrangler kv bulk put` takes: [{key, value: string}], every value itself JSON.
@@ -48,7 +48,7 @@ fn demo_api_key_digests_match_the_documented_keys() {
 /// The demo passwords documented in the file verify against the stored bcrypt hashes.
 #[test]
 fn demo_passwords_match_the_documented_plaintexts() {
-    let r = run(&["policy", "render", &repo_file("policy/demo.toml")]);
+    let r = tg("policy render {}", &[&repo_file("policy/demo.toml")]);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
     for (user, pw) in [
         ("admin", "admin-demo-pass"),
@@ -70,9 +70,10 @@ fn demo_passwords_match_the_documented_plaintexts() {
 
 #[test]
 fn validate_demo_policy_is_clean() {
-    let r = run_in(
+    let r = tg_in(
         Some(&common::crate_dir().join("..")),
-        &["policy", "validate", "policy/demo.toml"],
+        "policy validate policy/demo.toml",
+        &[],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
@@ -84,12 +85,12 @@ fn validate_demo_policy_is_clean() {
 #[test]
 fn validate_reports_every_problem_with_file_and_line() {
     let fixtures = common::crate_dir().join("tests/fixtures");
-    let r = run_in(Some(&fixtures), &["policy", "validate", "bad.toml"]);
+    let r = tg_in(Some(&fixtures), "policy validate bad.toml", &[]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.is_empty());
     golden("validate-bad.txt", &r.stderr);
     // render refuses the same file and prints nothing to pipe into wrangler.
-    let r = run_in(Some(&fixtures), &["policy", "render", "bad.toml"]);
+    let r = tg_in(Some(&fixtures), "policy render bad.toml", &[]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.is_empty());
 }
@@ -97,25 +98,17 @@ fn validate_reports_every_problem_with_file_and_line() {
 #[test]
 fn unknown_fields_and_missing_files_are_named() {
     let fixtures = common::crate_dir().join("tests/fixtures");
-    let r = run_in(
-        Some(&fixtures),
-        &["policy", "validate", "unknown-field.toml"],
-    );
+    let r = tg_in(Some(&fixtures), "policy validate unknown-field.toml", &[]);
     assert_eq!(r.code, 1);
     golden("validate-unknown-field.txt", &r.stderr);
-    let r = run(&["policy", "render", "/nonexistent/policy.toml"]);
+    let r = tg("policy render /nonexistent/policy.toml", &[]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("/nonexistent/policy.toml: cannot read the policy file"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("/nonexistent/policy.toml: cannot read the policy file");
 }
 
 #[test]
 fn the_commented_example_policy_is_valid() {
-    let r = run(&["policy", "validate", &repo_file("policy/example.toml")]);
+    let r = tg("policy validate {}", &[&repo_file("policy/example.toml")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.ends_with("OK (2 users, 0 API keys, 9 rules)\n"),
@@ -128,9 +121,9 @@ fn the_commented_example_policy_is_valid() {
 fn federation_policy_validates_and_renders_the_issuers_record() {
     let fixture = common::crate_dir().join("tests/fixtures/federation.toml");
     let fixture = fixture.to_str().unwrap();
-    let r = run(&["policy", "validate", fixture]);
+    let r = tg("policy validate {}", &[fixture]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = run(&["policy", "render", fixture]);
+    let r = tg("policy render {}", &[fixture]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
     let issuers = entries
@@ -168,14 +161,10 @@ actions = ["pull"]
 "#,
     )
     .unwrap();
-    let r = run(&["policy", "validate", file.to_str().unwrap()]);
+    let r = tg("policy validate {}", &[file.to_str().unwrap()]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("must use https"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("matches no [[issuers]] name"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("no principal is both"), "{}", r.stderr);
+    r.stderr_has("must use https");
+    r.stderr_has("matches no [[issuers]] name");
+    r.stderr_has("no principal is both");
     std::fs::remove_dir_all(&dir).ok();
 }

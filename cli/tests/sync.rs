@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{repo_file, run};
+use common::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
@@ -67,8 +67,8 @@ fn sync_shows_a_diff_then_writes_only_policy_records() {
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("+ user:alice  {\"disabled\":false,\"groups\":[\"dev\",\"org-writers\"],\"labels\":{\"team\":[\"platform\"]},\"password\":\"<bcrypt hash>\"}"), "{}", r.stdout);
-    assert!(r.stdout.contains("~ user:bob\n    disabled: true -> false\n    groups: [] -> [\"org-readers\"]\n    password: changed\n"), "{}", r.stdout);
+    r.stdout_has("+ user:alice  {\"disabled\":false,\"groups\":[\"dev\",\"org-writers\"],\"labels\":{\"team\":[\"platform\"]},\"password\":\"<bcrypt hash>\"}");
+    r.stdout_has("~ user:bob\n    disabled: true -> false\n    groups: [] -> [\"org-readers\"]\n    password: changed\n");
     assert!(
         r.stdout.contains("- user:gone\n") && r.stdout.contains("- apikey:00\n"),
         "{}",
@@ -78,12 +78,7 @@ fn sync_shows_a_diff_then_writes_only_policy_records() {
         !r.stdout.contains("refresh:abc"),
         "refresh tokens are not the policy's"
     );
-    assert!(
-        r.stdout
-            .contains("8 to add, 1 to change, 2 to delete, 0 unchanged"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("8 to add, 1 to change, 2 to delete, 0 unchanged");
     assert!(r.stdout.ends_with("dry run: nothing written\n"));
     assert!(!r.stdout.contains("$2b$"), "hashes are masked");
     assert_eq!(store(&kv).len(), 4, "dry run writes nothing");
@@ -99,7 +94,7 @@ fn sync_shows_a_diff_then_writes_only_policy_records() {
     assert!(after.contains_key("refresh:abc"));
     assert!(!after.contains_key("user:gone") && !after.contains_key("apikey:00"));
     let rendered: Vec<serde_json::Value> =
-        serde_json::from_str(&run(&["policy", "render", &demo]).stdout).unwrap();
+        serde_json::from_str(&tg("policy render {}", &[&demo]).stdout).unwrap();
     for e in &rendered {
         assert_eq!(
             after[e["key"].as_str().unwrap()],
@@ -144,7 +139,7 @@ fn remote_sync_needs_confirmation_and_passes_env() {
     let demo = repo_file("policy/demo.toml");
     let r = sync(&kv, &[&demo, "--remote", "--env", "prod"], &[]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("rerun with --yes"), "{}", r.stderr);
+    r.stderr_has("rerun with --yes");
     assert!(!kv.exists(), "nothing written without confirmation");
     let r = sync(&kv, &[&demo, "--remote", "--env", "prod", "--yes"], &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -160,14 +155,14 @@ fn remote_sync_needs_confirmation_and_passes_env() {
 #[test]
 fn wrangler_failures_and_flag_mistakes_are_explained() {
     let demo = repo_file("policy/demo.toml");
-    let r = run(&["policy", "sync", &demo]);
+    let r = tg("policy sync {}", &[&demo]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("--local") && r.stderr.contains("--remote"),
         "{}",
         r.stderr
     );
-    let r = run(&["policy", "sync", &demo, "--local", "--remote"]);
+    let r = tg("policy sync {} --local --remote", &[&demo]);
     assert_eq!(r.code, 2);
     if !have_node() {
         return;
@@ -176,7 +171,7 @@ fn wrangler_failures_and_flag_mistakes_are_explained() {
     let kv = dir.path().join("kv.json");
     let r = sync(&kv, &[&demo, "--remote", "--yes"], &[("FAKE_FAIL", "1")]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("kv key list` failed"), "{}", r.stderr);
+    r.stderr_has("kv key list` failed");
     assert!(
         r.stderr.contains("Authentication error"),
         "wrangler's own message is shown: {}",

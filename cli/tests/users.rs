@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{golden, run, run_stdin};
+use common::*;
 use std::fs;
 use std::path::Path;
 
@@ -15,7 +15,7 @@ fn policy_in(dir: &Path) -> String {
 }
 
 fn render(p: &str) -> Vec<serde_json::Value> {
-    let r = run(&["policy", "render", p]);
+    let r = tg("policy render {}", &[p]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     serde_json::from_str(&r.stdout).unwrap()
 }
@@ -31,17 +31,9 @@ fn record(entries: &[serde_json::Value], key: &str) -> Option<serde_json::Value>
 fn add_hashes_the_password_and_keeps_comments() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy_in(dir.path());
-    let r = run_stdin(
-        &[
-            "user",
-            "add",
-            "alice",
-            "--group",
-            "dev",
-            "--password-stdin",
-            "--policy",
-            &p,
-        ],
+    let r = tg_stdin(
+        "user add alice --group dev --password-stdin --policy {}",
+        &[&p],
         "s3cret-pass\n",
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -60,26 +52,17 @@ fn add_hashes_the_password_and_keeps_comments() {
     assert!(bcrypt::verify("s3cret-pass", hash).unwrap());
     assert_eq!(user["groups"], serde_json::json!(["dev"]));
 
-    let r = run_stdin(
-        &["user", "add", "alice", "--password-stdin", "--policy", &p],
+    let r = tg_stdin(
+        "user add alice --password-stdin --policy {}",
+        &[&p],
         "another-pass\n",
     );
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("user \"alice\" already exists"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("user \"alice\" already exists");
 
-    let r = run_stdin(
-        &[
-            "user",
-            "passwd",
-            "alice",
-            "--password-stdin",
-            "--policy",
-            &p,
-        ],
+    let r = tg_stdin(
+        "user passwd alice --password-stdin --policy {}",
+        &[&p],
         "new-password\r\n",
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -91,26 +74,17 @@ fn add_hashes_the_password_and_keeps_comments() {
         bcrypt::verify("new-password", &hash).unwrap(),
         "CRLF is stripped"
     );
-    assert!(
-        r.stdout
-            .contains("refresh tokens minted with the old password are refused"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("refresh tokens minted with the old password are refused");
 
     // The operator revokes every refresh token of alice without knowing them.
-    let r = run(&["user", "revoke-refresh", "alice", "--policy", &p]);
+    let r = tg("user revoke-refresh alice --policy {}", &[&p]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("revoked every refresh token of alice"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("revoked every refresh token of alice");
     let before = record(&render(&p), "user:alice").unwrap()["refresh_revoked_before"]
         .as_u64()
         .expect("the user record carries the revocation time");
     assert!(before > 1_700_000_000);
-    let r = run(&["user", "revoke-refresh", "nobody", "--policy", &p]);
+    let r = tg("user revoke-refresh nobody --policy {}", &[&p]);
     assert_eq!(r.code, 1);
 }
 
@@ -166,17 +140,12 @@ fn bad_passwords_and_names_change_nothing() {
 fn no_terminal_and_no_stdin_flag_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy_in(dir.path());
-    let r = run(&["user", "add", "bob", "--policy", &p]);
+    let r = tg("user add bob --policy {}", &[&p]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("--password-stdin"), "{}", r.stderr);
-    let r = run(&["user", "list"]);
+    r.stderr_has("--password-stdin");
+    let r = tg("user list", &[]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("pass --policy FILE or set TOLLGATE_POLICY"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("pass --policy FILE or set TOLLGATE_POLICY");
 }
 
 #[test]
@@ -184,49 +153,32 @@ fn disable_enable_delete_and_list() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy_in(dir.path());
     assert_eq!(
-        run(&[
-            "user",
-            "add",
-            "ci",
-            "--no-password",
-            "--group",
-            "dev",
-            "--policy",
-            &p
-        ])
-        .code,
+        tg("user add ci --no-password --group dev --policy {}", &[&p]).code,
         0
     );
     assert_eq!(
-        run_stdin(
-            &["user", "add", "bob", "--password-stdin", "--policy", &p],
+        tg_stdin(
+            "user add bob --password-stdin --policy {}",
+            &[&p],
             "long-enough\n"
         )
         .code,
         0
     );
-    assert_eq!(run(&["user", "disable", "bob", "--policy", &p]).code, 0);
+    assert_eq!(tg("user disable bob --policy {}", &[&p]).code, 0);
     assert_eq!(record(&render(&p), "user:bob").unwrap()["disabled"], true);
-    let r = run(&["user", "list", "--policy", &p]);
+    let r = tg("user list --policy {}", &[&p]);
     golden("user-list.txt", &r.stdout);
-    assert_eq!(run(&["user", "enable", "bob", "--policy", &p]).code, 0);
+    assert_eq!(tg("user enable bob --policy {}", &[&p]).code, 0);
     assert_eq!(record(&render(&p), "user:bob").unwrap()["disabled"], false);
-    let r = run(&["user", "delete", "bob", "--policy", &p]);
+    let r = tg("user delete bob --policy {}", &[&p]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(record(&render(&p), "user:bob").is_none());
-    let r = run(&["user", "delete", "bob", "--policy", &p]);
+    let r = tg("user delete bob --policy {}", &[&p]);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("there is no user \"bob\""),
-        "{}",
-        r.stderr
-    );
-    let r = run(&["user", "disable", "nobody", "--policy", &p]);
-    assert!(
-        r.stderr.contains("there is no user \"nobody\""),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("there is no user \"bob\"");
+    let r = tg("user disable nobody --policy {}", &[&p]);
+    r.stderr_has("there is no user \"nobody\"");
 }
 
 #[test]
@@ -235,21 +187,13 @@ fn apikey_create_shows_the_key_once_and_stores_its_digest() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy_in(dir.path());
     assert_eq!(
-        run(&["user", "add", "ci-bot", "--no-password", "--policy", &p]).code,
+        tg("user add ci-bot --no-password --policy {}", &[&p]).code,
         0
     );
-    let r = run(&[
-        "apikey",
-        "create",
-        "--account",
-        "ci-bot",
-        "--name",
-        "ci",
-        "--expires-days",
-        "30",
-        "--policy",
-        &p,
-    ]);
+    let r = tg(
+        "apikey create --account ci-bot --name ci --expires-days 30 --policy {}",
+        &[&p],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let key = r.stdout.trim();
     assert!(key.starts_with("tgk_") && key.len() == 47, "{key}");
@@ -265,67 +209,27 @@ fn apikey_create_shows_the_key_once_and_stores_its_digest() {
         30 * 86_400
     );
 
-    let again = run(&[
-        "apikey",
-        "create",
-        "--account",
-        "ci-bot",
-        "--name",
-        "ci",
-        "--policy",
-        &p,
-    ]);
-    assert_eq!(again.code, 1);
-    assert!(
-        again.stderr.contains("already has an API key named \"ci\""),
-        "{}",
-        again.stderr
+    let again = tg(
+        "apikey create --account ci-bot --name ci --policy {}",
+        &[&p],
     );
-    let second = run(&[
-        "apikey",
-        "create",
-        "--account",
-        "ci-bot",
-        "--name",
-        "ci2",
-        "--policy",
-        &p,
-    ]);
+    assert_eq!(again.code, 1);
+    again.stderr_has("already has an API key named \"ci\"");
+    let second = tg(
+        "apikey create --account ci-bot --name ci2 --policy {}",
+        &[&p],
+    );
     assert_ne!(second.stdout, r.stdout);
 
-    let r = run(&[
-        "apikey",
-        "revoke",
-        "--account",
-        "ci-bot",
-        "--name",
-        "ci",
-        "--policy",
-        &p,
-    ]);
+    let r = tg(
+        "apikey revoke --account ci-bot --name ci --policy {}",
+        &[&p],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("refresh tokens minted from this key are refused"),
-        "{}",
-        r.stdout
-    );
+    r.stdout_has("refresh tokens minted from this key are refused");
     assert!(record(&render(&p), &format!("apikey:{digest}")).is_none());
-    let r = run(&[
-        "apikey",
-        "create",
-        "--account",
-        "ghost",
-        "--name",
-        "x",
-        "--policy",
-        &p,
-    ]);
-    assert!(
-        r.stderr.contains("there is no user \"ghost\""),
-        "{}",
-        r.stderr
-    );
+    let r = tg("apikey create --account ghost --name x --policy {}", &[&p]);
+    r.stderr_has("there is no user \"ghost\"");
 }
 
 #[test]
@@ -341,57 +245,34 @@ fn import_htpasswd_takes_bcrypt_and_refuses_other_hashes() {
         ),
     )
     .unwrap();
-    let r = run(&[
-        "user",
-        "import-htpasswd",
-        ht.to_str().unwrap(),
-        "--policy",
-        &p,
-    ]);
+    let r = tg(
+        "user import-htpasswd {} --policy {}",
+        &[ht.to_str().unwrap(), &p],
+    );
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("htpasswd:3: user \"u2\" has an APR1-MD5 hash"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr
-            .contains("htpasswd:5: user \"u3\" has a SHA-1 hash"),
-        "{}",
-        r.stderr
-    );
+    r.stderr_has("htpasswd:3: user \"u2\" has an APR1-MD5 hash");
+    r.stderr_has("htpasswd:5: user \"u3\" has a SHA-1 hash");
     assert_eq!(fs::read_to_string(&p).unwrap(), START, "all or nothing");
 
     fs::write(&ht, format!("u1:{hash}\nu2:{hash}\n")).unwrap();
-    let r = run(&[
-        "user",
-        "import-htpasswd",
-        ht.to_str().unwrap(),
-        "--policy",
-        &p,
-    ]);
+    let r = tg(
+        "user import-htpasswd {} --policy {}",
+        &[ht.to_str().unwrap(), &p],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("2 added"), "{}", r.stdout);
+    r.stdout_has("2 added");
     assert_eq!(record(&render(&p), "user:u1").unwrap()["password"], hash);
-    let r = run(&[
-        "user",
-        "import-htpasswd",
-        ht.to_str().unwrap(),
-        "--policy",
-        &p,
-    ]);
+    let r = tg(
+        "user import-htpasswd {} --policy {}",
+        &[ht.to_str().unwrap(), &p],
+    );
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("pass --replace"), "{}", r.stderr);
-    let r = run(&[
-        "user",
-        "import-htpasswd",
-        ht.to_str().unwrap(),
-        "--replace",
-        "--policy",
-        &p,
-    ]);
-    assert!(r.stdout.contains("2 password(s) replaced"), "{}", r.stdout);
+    r.stderr_has("pass --replace");
+    let r = tg(
+        "user import-htpasswd {} --replace --policy {}",
+        &[ht.to_str().unwrap(), &p],
+    );
+    r.stdout_has("2 password(s) replaced");
 }
 
 /// The second review: cost-17 and cost-31 hashes, and a salt outside bcrypt's alphabet, were
@@ -411,13 +292,10 @@ fn import_validate_and_render_refuse_costly_or_malformed_hashes() {
         format!("u1:{cost17}\nu2:{cost31}\nu3:{bad_salt}\nu4:{ok}\n"),
     )
     .unwrap();
-    let r = run(&[
-        "user",
-        "import-htpasswd",
-        ht.to_str().unwrap(),
-        "--policy",
-        &p,
-    ]);
+    let r = tg(
+        "user import-htpasswd {} --policy {}",
+        &[ht.to_str().unwrap(), &p],
+    );
     assert_eq!(r.code, 1, "{}", r.stdout);
     for needle in [
         "htpasswd:1: user \"u1\": the hash uses bcrypt cost 17, above the maximum of 14",
@@ -431,7 +309,7 @@ fn import_validate_and_render_refuse_costly_or_malformed_hashes() {
     let file = dir.path().join("hand.toml");
     fs::write(&file, format!("[users.dave]\npassword = \"{cost17}\"\n")).unwrap();
     for cmd in ["validate", "render"] {
-        let r = run(&["policy", cmd, file.to_str().unwrap()]);
+        let r = tg("policy {} {}", &[cmd, file.to_str().unwrap()]);
         assert_eq!(r.code, 1, "{cmd}");
         assert!(
             r.stderr.contains("users.dave.password uses bcrypt cost 17"),

@@ -1,5 +1,7 @@
-//! Helpers for the CLI's integration tests: run the built `tollgate` binary and compare output
-//! with golden files under tests/golden (set UPDATE_GOLDEN=1 to rewrite them after a reviewed change).
+//! Helpers for the CLI's integration tests: run the built `tollgate` binary as one command line
+//! ([`tg`]), check what it printed, and compare whole outputs with snapshot files under
+//! tests/golden through snapbox (`SNAPSHOTS=overwrite cargo test -p tollgate-cli` rewrites them
+//! after a reviewed change; UPDATE_GOLDEN=1 still works).
 #![allow(dead_code)]
 
 use std::io::Write as _;
@@ -40,6 +42,60 @@ pub fn run(args: &[&str]) -> Run {
     run_in(None, args)
 }
 
+/// The arguments of a command line: `line`'s words, each word `{}` replaced by the next of
+/// `values` (kept whole, so a path may hold spaces).
+fn words<'a>(line: &'a str, values: &[&'a str]) -> Vec<&'a str> {
+    let mut values = values.iter();
+    let args: Vec<&str> = line
+        .split_whitespace()
+        .map(|w| match w {
+            "{}" => *values
+                .next()
+                .expect("a value for every {} in the command line"),
+            w => w,
+        })
+        .collect();
+    assert!(values.next().is_none(), "more values than {{}} in {line:?}");
+    args
+}
+
+/// `tollgate LINE`: e.g. `tg("keys show {}", &[path])`.
+pub fn tg(line: &str, values: &[&str]) -> Run {
+    run(&words(line, values))
+}
+
+/// `tollgate LINE` in `dir`.
+pub fn tg_in(dir: Option<&Path>, line: &str, values: &[&str]) -> Run {
+    run_in(dir, &words(line, values))
+}
+
+/// `tollgate LINE` with `input` on stdin.
+pub fn tg_stdin(line: &str, values: &[&str], input: &str) -> Run {
+    run_stdin(&words(line, values), input)
+}
+
+impl Run {
+    /// Asserts that stderr holds `needle` (showing all of stderr when not).
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+    }
+
+    /// Asserts that stdout holds `needle` (showing all of stdout when not).
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
+    }
+}
+
 /// Runs `tollgate ARGS` with `input` on stdin.
 pub fn run_stdin(args: &[&str], input: &str) -> Run {
     let mut child = bin()
@@ -74,18 +130,21 @@ pub fn fixture(name: &str) -> String {
         .to_string()
 }
 
-/// Compares `actual` with tests/golden/NAME (or writes it when UPDATE_GOLDEN is set).
+/// Compares `actual` with the snapshot tests/golden/NAME, byte for byte (snapbox; with
+/// SNAPSHOTS=overwrite, or UPDATE_GOLDEN set, it rewrites the file instead).
+#[track_caller]
 pub fn golden(name: &str, actual: &str) {
     let path = crate_dir().join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).expect("write golden file");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!(
-            "missing golden file {} (run with UPDATE_GOLDEN=1)",
-            path.display()
-        )
-    });
-    assert_eq!(actual, expected, "output differs from {}", path.display());
+    let action = if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        snapbox::assert::Action::Overwrite
+    } else {
+        snapbox::assert::Action::Verify
+    };
+    snapbox::Assert::new()
+        .action(action)
+        .action_env("SNAPSHOTS")
+        .eq(
+            snapbox::Data::text(actual).raw(),
+            snapbox::Data::read_from(&path, None).raw(),
+        );
 }
