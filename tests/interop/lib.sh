@@ -210,6 +210,7 @@ ti_work_dir() {
     export TI_WORK
   fi
   TI_TWORK="$TI_WORK/${TI_TEST:-run}"
+  W="$TI_TWORK"  # the short name every test uses for its own directory
   TI_LOGS="$TI_TWORK/logs"
   mkdir -p "$TI_TWORK" "$TI_LOGS" "$TI_WORK/home"
   # Clients read config from $HOME (skopeo's blob cache, docker's config): keep them in the work dir.

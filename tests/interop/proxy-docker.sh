@@ -15,7 +15,6 @@ for tool in docker-registry jq curl tar; do
   tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
 done
 ti_work_dir
-W="$TI_TWORK"
 
 # The daemon first: without it there is nothing to test, so skip before starting anything else.
 if ! ti_start_dockerd; then

@@ -12,7 +12,6 @@ TI_TEST="${TI_TEST:-token-docker}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 
-W="$TI_TWORK"
 IMG="$TI_REG/org/docker-app:1"
 
 if ! ti_start_dockerd; then

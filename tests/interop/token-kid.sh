@@ -10,8 +10,6 @@ TI_TEST="${TI_TEST:-token-kid}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 
-W="$TI_TWORK"
-
 # jwt_part TOKEN N: the decoded JSON of part N (0 header, 1 claims).
 jwt_part() {
   python3 -c 'import base64, sys

@@ -13,7 +13,6 @@ TI_TEST="${TI_TEST:-token-oidc}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 
-W="$TI_TWORK"
 tg_have node || tg_die "node not found"
 
 # Without the federation code in this tree the worker cannot accept identity tokens: say so.

@@ -10,7 +10,6 @@ TI_TEST="${TI_TEST:-token-podman}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 
-W="$TI_TWORK"
 AUTH="$W/podman-auth.json"
 # Private storage, no system configuration, no events journal, no cgroup manager needed for
 # pull/push; the registries.conf/policy.json are our own minimal ones.

@@ -18,7 +18,6 @@ TI_TEST="${TI_TEST:-token-registries}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 
-W="$TI_TWORK"
 CLI="$TG_TARGET_DIR/release/tollgate"
 started="$(tg_now)"
 

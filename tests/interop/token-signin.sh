@@ -13,7 +13,6 @@ TI_TEST="${TI_TEST:-token-signin}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 
-W="$TI_TWORK"
 SHOTS="$W/screens"
 tg_have node || tg_die "node not found"
 if [ ! -d "$TG_ROOT/core/src/signin" ]; then

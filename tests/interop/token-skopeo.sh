@@ -10,8 +10,6 @@ TI_TEST="${TI_TEST:-token-skopeo}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 
-W="$TI_TWORK"
-
 # --- alice pushes, bob lists and pulls ------------------------------------------------------
 expect_ok "alice pushes org/app:1 with skopeo copy" ti_push "$TI_ALICE" org/app:1
 
