@@ -90,21 +90,18 @@ fn time_issuer_and_service_are_checked() {
         inspect("es256-kid.jwt", "jwks.json", &["--now", "2000000360"]).code,
         0
     );
-    let r = inspect("es256-kid.jwt", "jwks.json", &["--now", "2000000361"]);
-    assert_eq!(
-        failed_checks(&r.stdout),
-        ["exp", "tollgate"],
-        "{}",
-        r.stdout
-    );
-    r.stdout_has("refuses it: expired");
-    let r = inspect("es256-kid.jwt", "jwks.json", &["--now", "1999999939"]);
-    assert_eq!(
-        failed_checks(&r.stdout),
-        ["nbf", "tollgate"],
-        "{}",
-        r.stdout
-    );
+    for (now, failed) in [("2000000361", "exp"), ("1999999939", "nbf")] {
+        let r = inspect("es256-kid.jwt", "jwks.json", &["--now", now]);
+        assert_eq!(
+            failed_checks(&r.stdout),
+            [failed, "tollgate"],
+            "{}",
+            r.stdout
+        );
+        if failed == "exp" {
+            r.stdout_has("refuses it: expired");
+        }
+    }
     let t = token("es256-kid.jwt");
     let r = tg_in(
         Some(&dir()),

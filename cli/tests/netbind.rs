@@ -57,27 +57,17 @@ fn malformed_networks_are_refused_by_flag_and_by_the_validator() {
         "nothing written"
     );
 
-    let digest = "a".repeat(64);
-    let p = policy(
-        dir.path(),
-        &format!(
-            "[users.ci-bot]\napikeys = [{{ name = \"ci\", digest = \"{digest}\", created = 1, allow_net = [\"10.0.0.0/8\", \"fe80::1/64\"] }}]\n"
-        ),
-    );
-    let r = tg("policy validate {}", &[&p]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("policy.toml:2:") && r.stderr.contains("host bits"),
-        "{}",
-        r.stderr
-    );
-    let p = policy(
-        dir.path(),
-        &format!(
-            "[users.ci-bot]\napikeys = [{{ name = \"ci\", digest = \"{digest}\", created = 1, allow_country = [\"Germany\"] }}]\n"
-        ),
-    );
-    let r = tg("policy validate {}", &[&p]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("country code");
+    // A key bound to a bad network or country: `policy validate` names the place and the reason.
+    for (binding, reason) in [
+        ("allow_net = [\"10.0.0.0/8\", \"fe80::1/64\"]", "host bits"),
+        ("allow_country = [\"Germany\"]", "country code"),
+    ] {
+        let digest = "a".repeat(64);
+        let key = format!("{{ name = \"ci\", digest = \"{digest}\", created = 1, {binding} }}");
+        let p = policy(dir.path(), &format!("[users.ci-bot]\napikeys = [{key}]\n"));
+        let r = tg("policy validate {}", &[&p]);
+        assert_eq!(r.code, 1);
+        r.stderr_has("policy.toml:2:");
+        r.stderr_has(reason);
+    }
 }

@@ -41,18 +41,26 @@ fn sync(kv: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> common::Run {
     }
 }
 
+/// A scratch directory and the fake wrangler's KV file in it; `None` (the test skips) without node.
+fn scratch_kv() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    if !have_node() {
+        eprintln!("skipped: node is not installed");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kv = dir.path().join("kv.json");
+    Some((dir, kv))
+}
+
 fn store(kv: &Path) -> BTreeMap<String, String> {
     serde_json::from_str(&fs::read_to_string(kv).unwrap()).unwrap()
 }
 
 #[test]
 fn sync_shows_a_diff_then_writes_only_policy_records() {
-    if !have_node() {
-        eprintln!("skipped: node is not installed");
+    let Some((dir, kv)) = scratch_kv() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let kv = dir.path().join("kv.json");
+    };
     // A namespace with a refresh token (never touched), a stale user and a stale API key.
     fs::write(
         &kv,
@@ -130,12 +138,9 @@ fn sync_shows_a_diff_then_writes_only_policy_records() {
 
 #[test]
 fn remote_sync_needs_confirmation_and_passes_env() {
-    if !have_node() {
-        eprintln!("skipped: node is not installed");
+    let Some((dir, kv)) = scratch_kv() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let kv = dir.path().join("kv.json");
+    };
     let demo = repo_file("policy/demo.toml");
     let r = sync(&kv, &[&demo, "--remote", "--env", "prod"], &[]);
     assert_eq!(r.code, 1);

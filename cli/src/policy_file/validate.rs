@@ -230,6 +230,12 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    /// Exactly one problem, starting with `start`.
+    #[track_caller]
+    fn only_problem_starts(p: &[String], start: &str) {
+        assert!(p.len() == 1 && p[0].starts_with(start), "{p:?}");
+    }
+
     fn check(text: &str) -> Vec<String> {
         let loaded = Loaded::parse(Path::new("p.toml"), text.to_owned()).unwrap();
         problems(&loaded)
@@ -240,10 +246,9 @@ mod tests {
         let p = check(
             "[[rules]]\nmatch = { name = \"org/*\" }\nactions = [\"pull\"]\n\n[[rules]]\nmatch = { name = \"org/app\", account = \"bob\" }\nactions = [\"push\"]\n",
         );
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert!(
-            p[0].starts_with("p.toml:5:1: rule #1 can never apply: rule #0 (p.toml:1:1)"),
-            "{p:?}"
+        only_problem_starts(
+            &p,
+            "p.toml:5:1: rule #1 can never apply: rule #0 (p.toml:1:1)",
         );
     }
 
@@ -286,10 +291,9 @@ mod tests {
     #[test]
     fn names_and_types_must_fit_the_scope_grammar() {
         let p = check("[[rules]]\nmatch = { type = \"repository\", name = \"Org/App\" }\nactions = [\"pull\"]\n");
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert!(
-            p[0].starts_with("p.toml:2:39: rule #0 match.name: \"Org/App\" is not a name"),
-            "{p:?}"
+        only_problem_starts(
+            &p,
+            "p.toml:2:39: rule #0 match.name: \"Org/App\" is not a name",
         );
         let p = check(
             "[[rules]]\nmatch = { type = \"repo\", name = \"org/app\" }\nactions = [\"pull\"]\n",
@@ -340,11 +344,7 @@ mod tests {
             "[users.alice]\npassword = \"$2y$17{}\"\n",
             &ok[6..]
         ));
-        assert_eq!(p.len(), 1, "{p:?}");
-        assert!(
-            p[0].starts_with("p.toml:2:12: users.alice.password uses bcrypt cost 17"),
-            "{p:?}"
-        );
+        only_problem_starts(&p, "p.toml:2:12: users.alice.password uses bcrypt cost 17");
     }
 
     /// The second review: a user named like an issuer's username (or `oidc`) validated, and

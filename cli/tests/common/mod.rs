@@ -74,25 +74,22 @@ pub fn tg_stdin(line: &str, values: &[&str], input: &str) -> Run {
     run_stdin(&words(line, values), input)
 }
 
+#[track_caller]
+fn holds(stream: &str, text: &str, needle: &str) {
+    assert!(text.contains(needle), "{stream} lacks {needle:?}:\n{text}");
+}
+
 impl Run {
     /// Asserts that stderr holds `needle` (showing all of stderr when not).
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{}",
-            self.stderr
-        );
+        holds("stderr", &self.stderr, needle);
     }
 
     /// Asserts that stdout holds `needle` (showing all of stdout when not).
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout lacks {needle:?}:\n{}",
-            self.stdout
-        );
+        holds("stdout", &self.stdout, needle);
     }
 }
 
