@@ -132,7 +132,7 @@ for part in "${parts[@]}"; do
   case "$part" in
     native)
       step "native: cargo fmt --check" fmt_check
-      step "native: cargo deny check (licenses, bans, sources)" deny_check
+      step "native: cargo deny (licenses, bans, sources)" deny_check
       step "native: cargo clippy -D warnings" clippy_native
       step "native: cargo test --workspace" test_native
       ;;
