@@ -18,7 +18,7 @@ render_demo_kv() {
   if [ -x "$TG_ROOT/target/release/tollgate" ] && [ -z "$(find "$TG_ROOT/cli/src" "$TG_ROOT/core/src" -newer "$TG_ROOT/target/release/tollgate" -print -quit)" ]; then
     "$TG_ROOT/target/release/tollgate" policy render "$TG_ROOT/policy/demo.toml" >"$1"
   else
-    (cd "$TG_ROOT" && cargo run -q --release --bin tollgate -- policy render policy/demo.toml) >"$1"
+    (cd "$TG_ROOT" && cargo run -q --locked --release --bin tollgate -- policy render policy/demo.toml) >"$1"
   fi
   jq -e 'map(.key) | index("user:ci-bot") != null or any(startswith("apikey:"))' "$1" >/dev/null \
     || tg_die "the rendered demo policy has no ci-bot records"

@@ -32,7 +32,7 @@ bash "$TG_ROOT/scripts/setup.sh" "${setup_args[@]}"
 tg_section_done
 
 tg_section "dev: build the CLI"
-cargo build -q -p tollgate-cli --release
+cargo build -q --locked -p tollgate-cli --release
 tg_section_done
 
 # `tollgate keys generate` writes NAME.key.pem (0600) and NAME.crt.pem.

@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "build the CLI"
-cargo build -q -p tollgate-cli
+cargo build -q --locked -p tollgate-cli
 cli="${CARGO_TARGET_DIR:-$root/target}/debug/tollgate"
 keys="$work/keys"
 
