@@ -43,6 +43,8 @@ read_pidfile() {
 # is not ours any more (a recycled group ID: none of its members is a wrangler or a workerd).
 group_members() {
   read_pidfile || return 0
+  # Never the group this script runs in (the caller's): signalling it would stop the caller.
+  [ "$PGID" = "$(ps -o pgid= -p $$ | tr -d ' ')" ] && return 0
   local members p ours=0
   members="$(pgrep -g "$PGID" 2>/dev/null || true)"
   for p in $members; do
@@ -109,11 +111,20 @@ cmd_start() {
     --ip 127.0.0.1 --port "$PORT" --persist-to "$persist" \
     --show-interactive-dev-session=false "${inspector[@]}" "$@" </dev/null >"$logfile" 2>&1 &
   pid=$!
-  # setsid runs node in place (a background job does not lead a group), so the group is $pid's own;
-  # recorded as read, so stop signals exactly that group.
-  local pgid
-  pgid="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')"
-  printf '%s %s\n' "$pid" "${pgid:-$pid}" >"$pidfile"
+  # setsid runs node in place (a background job does not lead a group), making $pid the leader of
+  # a new group. Until setsid has run, the child is still in this script's group: wait for it, so
+  # the recorded group is never the caller's (stop would signal the caller).
+  local pgid="" i
+  for i in $(seq 1 50); do
+    pgid="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')"
+    [ "$pgid" = "$pid" ] && break
+    sleep 0.1
+  done
+  if [ "$pgid" != "$pid" ]; then
+    tg_warn "wrangler (pid $pid) did not become a process group leader; stop will signal it and its children only"
+    pgid="$pid"
+  fi
+  printf '%s %s\n' "$pid" "$pgid" >"$pidfile"
   tg_info "wrangler dev starting (pid $pid, log ${logfile#"$TG_ROOT"/}); waiting for $url$health_path"
 
   local start waited status first_answer=""
@@ -158,7 +169,8 @@ cmd_stop() {
   # The group, plus the leader's descendants in case one left the group.
   procs="$(printf '%s\n' $members ${pid:+$pid $(descendants "$pid")} | grep . | sort -u)"
   # TERM to the group lets wrangler shut workerd down itself; without a leader it reaches workerd.
-  kill -TERM -- "-$PGID" 2>/dev/null || true
+  # Only a group group_members vouched for (a wrangler or workerd in it, not the caller's).
+  if [ -n "$members" ]; then kill -TERM -- "-$PGID" 2>/dev/null || true; fi
   if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; fi
   local i p alive
   for i in $(seq 1 20); do

@@ -35,6 +35,10 @@ listening() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 serve start -- --env-file "$work/dev.vars" >/dev/null || fail "wrangler dev did not start"
 read -r leader pgid <"$TG_PIDFILE"
 pgid="${pgid:-$leader}"  # setsid makes the leader's PID the group's ID
+# The recorded group is wrangler's own, never this script's (stop signals the whole group; an early
+# read of the group, before setsid ran, once recorded the caller's and stop killed the caller).
+[ "$pgid" = "$leader" ] || fail "recorded process group $pgid is not the leader's ($leader)"
+[ "$pgid" != "$(ps -o pgid= -p $$ | tr -d ' ')" ] || fail "recorded process group $pgid is the caller's"
 members="$(pgrep -g "$pgid" | wc -l)"
 pgrep -g "$pgid" -f workerd >/dev/null || fail "no workerd in process group $pgid"
 
