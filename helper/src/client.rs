@@ -225,3 +225,6 @@ impl Client<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
