@@ -100,16 +100,16 @@ fn finish(result: Result<ureq::Response, ureq::Error>) -> Result<Reply, NetError
     })
 }
 
-/// ureq's transport errors carry the URL; keep the kind and the cause, which say what to fix.
+/// ureq's transport errors carry the URL; keep the kind and the cause (`connection refused`,
+/// `timed out`, a TLS or DNS error), which say what to fix.
 fn transport_reason(t: &ureq::Transport) -> String {
-    let kind = t.kind().to_string();
-    match t.message() {
-        Some(m) => format!("{kind}: {m}"),
-        None => match std::error::Error::source(t) {
-            Some(cause) => format!("{kind}: {cause}"),
-            None => kind,
-        },
+    let mut reason = t.kind().to_string();
+    if let Some(cause) = std::error::Error::source(t) {
+        reason = format!("{reason}: {cause}");
+    } else if let Some(m) = t.message() {
+        reason = format!("{reason}: {m}");
     }
+    reason
 }
 
 impl Transport for Ureq {

@@ -2,12 +2,13 @@
 //! Configure it per registry with `"credHelpers": {"<host>": "tollgate"}` (docker) or
 //! `credential-helpers` / `credHelpers` (containers: podman, skopeo, buildah). See the README.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use tollgate_credential_helper::app::{self, Outcome};
 use tollgate_credential_helper::cache::CacheDir;
 use tollgate_credential_helper::client::{Client, HELPER_CLIENT_ID};
+use tollgate_credential_helper::error::NOT_FOUND;
 use tollgate_credential_helper::http::Ureq;
 use tollgate_credential_helper::protocol::Action;
 use tollgate_credential_helper::terminal::{Interactive, SystemClock, Terminal};
@@ -53,7 +54,18 @@ fn outcome() -> Outcome {
         config: &config,
         client_id: HELPER_CLIENT_ID,
     };
-    app::run(action, &input, &client, mode.allows(terminal.has_tty()))
+    let out = app::run(action, &input, &client, mode.allows(terminal.has_tty()));
+    // `docker pull` and `docker push` drop a helper's failure and go on anonymously (only
+    // `docker build`/`compose` and containers/image print it): say it on the person's terminal
+    // too, unless stdout is that terminal already. "Not found" is no failure to report.
+    if action == Action::Get
+        && out.code != 0
+        && out.stdout.trim() != NOT_FOUND
+        && !std::io::stdout().is_terminal()
+    {
+        terminal.tell_tty(out.stdout.trim_end());
+    }
+    out
 }
 
 fn main() -> ExitCode {

@@ -95,6 +95,13 @@ impl Terminal {
     pub fn has_tty(&self) -> bool {
         self.tty.is_some()
     }
+
+    /// Writes `line` to the terminal only (not stderr), if there is one.
+    pub fn tell_tty(&self, line: &str) {
+        if let Some(tty) = &self.tty {
+            let _ = writeln!(&*tty, "{line}");
+        }
+    }
 }
 
 /// A graphical session a browser could open in.
