@@ -35,6 +35,12 @@ impl World {
         let body =
             format!("grant_type={GRANT_TYPE}&device_code={device_code}&client_id={client_id}");
         let (r, _) = self.post_form("/token", &body);
+        let cache: Vec<_> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "cache-control")
+            .collect();
+        assert_eq!(cache.len(), 1, "{cache:?}");
         assert_eq!(r.header("cache-control"), Some("no-store"));
         (r.status, json_of(&r))
     }
