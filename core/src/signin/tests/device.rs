@@ -201,13 +201,14 @@ fn the_state_machine_answers_every_rfc_case() {
         client_id: CLI.into(),
         service: REG.into(),
         user: "d".into(),
-        created: 100,
         expires: 700,
         interval: 5,
-        last_poll: None,
+        last_poll: 0,
         state: State::Pending,
-        approval: None,
-        decided: None,
+        account: String::new(),
+        provider: String::new(),
+        groups: vec![],
+        decided: 0,
     };
     let approval = dev::Approval {
         account: "corp-alice".into(),
@@ -225,21 +226,21 @@ fn the_state_machine_answers_every_rfc_case() {
         ..base.clone()
     };
     assert_eq!(poll(&mut r, CLI, 200), Poll::Denied);
-    let mut r = DeviceRecord {
+    let approved = DeviceRecord {
         state: State::Approved,
-        approval: Some(approval.clone()),
+        account: approval.account.clone(),
+        provider: approval.provider.clone(),
+        groups: approval.groups.clone(),
+        decided: approval.at,
         ..base.clone()
     };
+    let mut r = approved.clone();
     assert_eq!(poll(&mut r, "x", 200), Poll::WrongClient);
     assert_eq!(poll(&mut r, CLI, 200), Poll::Approved(approval.clone()));
     assert_eq!(r.state, State::Consumed);
     assert_eq!(poll(&mut r, CLI, 201), Poll::Used);
     // An approval not collected before the code expires is lost.
-    let mut r = DeviceRecord {
-        state: State::Approved,
-        approval: Some(approval),
-        ..base.clone()
-    };
+    let mut r = approved;
     assert_eq!(poll(&mut r, CLI, 700), Poll::Expired);
     // "approved" with nobody named (no Tollgate writes that) is never a grant.
     let mut r = DeviceRecord {
@@ -315,7 +316,8 @@ fn an_approval_yields_a_personal_credential_of_that_person_once() {
         .unwrap();
     assert_eq!(rec.groups, vec!["dev", "staff"]);
     assert_eq!(rec.expires - rec.created, 28_800);
-    assert_eq!(rec.device.as_ref().unwrap().client_id, CLI);
+    assert_eq!(rec.device.as_deref(), Some(CLI));
+    assert_eq!(rec.approved, Some(w.now - 5));
 
     // It logs in like any personal credential, with the IdP's groups...
     let (st, body) = token(
