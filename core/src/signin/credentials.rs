@@ -42,19 +42,12 @@ pub struct PersonalRecord {
     pub provider: String,
     #[serde(default)]
     pub groups: Vec<String>,
-    /// Made by a device approval rather than the create form.
+    /// The `client_id` of the device approval that made it (none: the create form).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<DeviceOrigin>,
-}
-
-/// Where a device-approved credential came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeviceOrigin {
-    /// The `client_id` that asked (shown to the person when approving).
-    pub client_id: String,
-    /// When the person approved (Unix seconds).
-    pub approved: u64,
+    pub device: Option<String>,
+    /// When the person approved that device (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<u64>,
 }
 
 /// One entry of `personal-index:<account>`.
@@ -66,8 +59,9 @@ pub struct IndexEntry {
     pub name: String,
     pub created: u64,
     pub expires: u64,
+    /// The device approval's `client_id`, shown on the page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<DeviceOrigin>,
+    pub device: Option<String>,
 }
 
 pub fn record_key(digest: &str) -> String {
@@ -152,11 +146,12 @@ pub async fn create(
     create_with(store, person, new, max_days, random, now).await
 }
 
-/// What a new credential is: its name, lifetime (seconds) and device origin.
+/// What a new credential is: its name, lifetime (seconds) and, for a device approval, the
+/// client and when the person approved.
 pub struct NewPersonal<'a> {
     pub name: &'a str,
     pub ttl: u64,
-    pub device: Option<DeviceOrigin>,
+    pub device: Option<(String, u64)>,
 }
 
 /// Stores a new credential (record, then index entry). Returns the secret, shown once.
@@ -180,7 +175,8 @@ pub async fn create_with(
         expires: now + new.ttl,
         provider: person.provider.clone(),
         groups: person.groups.clone(),
-        device: new.device,
+        approved: new.device.as_ref().map(|d| d.1),
+        device: new.device.map(|d| d.0),
     };
     let entry = IndexEntry {
         id: digest.clone(),

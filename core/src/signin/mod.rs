@@ -119,7 +119,10 @@ fn harden(mut r: HttpResponse) -> HttpResponse {
         ("referrer-policy", "same-origin"),
         ("cache-control", "no-store"),
     ] {
-        r = r.with_header(n, v);
+        // Not twice: JSON answers (device login) already say no-store.
+        if r.header(n).is_none() {
+            r = r.with_header(n, v);
+        }
     }
     r
 }

@@ -234,7 +234,7 @@ pub fn account(v: &AccountView) -> String {
             let origin = c
                 .device
                 .as_ref()
-                .map(|d| format!(" (device approval {})", date(d.approved)))
+                .map(|d| format!(" (device approval by {d})"))
                 .unwrap_or_default();
             let _ = write!(
                 b,

@@ -23,7 +23,7 @@
 pub mod page;
 mod routes;
 
-use super::credentials::{self, CredentialError, DeviceOrigin, NewPersonal};
+use super::credentials::{self, CredentialError, NewPersonal};
 use super::person::Person;
 use crate::credentials::{constant_time_eq, encode_secret, secret_digest};
 use crate::store::{Store, StoreError};
@@ -110,12 +110,10 @@ fn user_index(code_digest: &str) -> String {
 }
 
 /// Who approved, as the session knew them at that moment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
     pub account: String,
     pub provider: String,
-    #[serde(default)]
     pub groups: Vec<String>,
     /// When (Unix seconds).
     pub at: u64,
@@ -126,15 +124,16 @@ pub struct Approval {
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Pending,
-    /// By the person in [`DeviceRecord::approval`].
+    /// By the person named in the record.
     Approved,
     Denied,
     /// Exchanged for a credential (single use).
     Consumed,
 }
 
-/// `device:<digest of the device code>`. Flat (a unit-only state beside the approval) rather
-/// than a tagged enum: serde's tagged enums cost several KB of wasm.
+/// `device:<digest of the device code>`. Flat, with the approving person's fields beside a
+/// unit-only state, rather than tagged enums or optional structs: serde's code for those costs
+/// several KB of wasm each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceRecord {
@@ -143,19 +142,23 @@ pub struct DeviceRecord {
     pub service: String,
     /// The digest of the user code (the `device-user:` index key's suffix).
     pub user: String,
-    pub created: u64,
     pub expires: u64,
     /// Current polling interval (seconds): grows with every `slow_down`.
     pub interval: u64,
+    /// The last poll (Unix seconds; 0: none yet).
     #[serde(default)]
-    pub last_poll: Option<u64>,
+    pub last_poll: u64,
     pub state: State,
-    /// Who approved (state approved, and kept once consumed).
+    /// Who approved: account ("" until approved), provider and IdP groups at that moment.
     #[serde(default)]
-    pub approval: Option<Approval>,
-    /// When the state last changed by a decision or the exchange.
+    pub account: String,
     #[serde(default)]
-    pub decided: Option<u64>,
+    pub provider: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// When the person decided (Unix seconds; 0: not yet).
+    #[serde(default)]
+    pub decided: u64,
 }
 
 impl DeviceRecord {
@@ -230,13 +233,14 @@ pub async fn start(
         client_id: client_id.to_string(),
         service: service.to_string(),
         user: secret_digest(&user_code),
-        created: now,
         expires: now + timing.code_ttl,
         interval: timing.interval,
-        last_poll: None,
+        last_poll: 0,
         state: State::Pending,
-        approval: None,
-        decided: None,
+        account: String::new(),
+        provider: String::new(),
+        groups: Vec::new(),
+        decided: 0,
     };
     record.save(store, &digest, now).await?;
     store
@@ -323,11 +327,15 @@ pub async fn decide(
     now: u64,
 ) -> Result<(), DeviceError> {
     record.state = match approval {
-        Some(_) => State::Approved,
+        Some(a) => {
+            record.account = a.account;
+            record.provider = a.provider;
+            record.groups = a.groups;
+            State::Approved
+        }
         None => State::Denied,
     };
-    record.approval = approval;
-    record.decided = Some(now);
+    record.decided = now;
     record.save(store, digest, now).await?;
     store.delete(&user_index(&record.user)).await?;
     Ok(())
@@ -389,21 +397,23 @@ pub fn poll(record: &mut DeviceRecord, client_id: &str, now: u64) -> Poll {
     if record.expires <= now {
         return Poll::Expired;
     }
-    match (record.state, &record.approval) {
-        (State::Denied, _) => Poll::Denied,
-        (State::Approved, Some(a)) => {
-            let a = a.clone();
+    match record.state {
+        State::Denied => Poll::Denied,
+        // Approved without a person: a record no Tollgate writes; never a grant.
+        State::Approved if record.account.is_empty() => Poll::Used,
+        State::Approved => {
             record.state = State::Consumed;
-            record.decided = Some(now);
-            Poll::Approved(a)
+            Poll::Approved(Approval {
+                account: record.account.clone(),
+                provider: record.provider.clone(),
+                groups: record.groups.clone(),
+                at: record.decided,
+            })
         }
-        // Approved without an approval: a record no Tollgate writes; never a grant.
-        (State::Approved, None) => Poll::Used,
         _ => {
-            let early = record
-                .last_poll
-                .is_some_and(|t| now < t.saturating_add(record.interval));
-            record.last_poll = Some(now);
+            let early =
+                record.last_poll > 0 && now < record.last_poll.saturating_add(record.interval);
+            record.last_poll = now;
             if early {
                 record.interval = (record.interval + SLOW_DOWN_STEP).min(MAX_INTERVAL);
                 Poll::SlowDown
@@ -494,10 +504,7 @@ pub async fn exchange(
     let new = NewPersonal {
         name: &record.client_id,
         ttl: timing.credential_ttl,
-        device: Some(DeviceOrigin {
-            client_id: record.client_id.clone(),
-            approved: approval.at,
-        }),
+        device: Some((record.client_id.clone(), approval.at)),
     };
     let (password, entry) = credentials::create_with(store, &person, new, max_days, random, now)
         .await
