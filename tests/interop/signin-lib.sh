@@ -12,6 +12,9 @@
 #       in $TI_TWORK/screens.
 #   ti_signin_skip_reason
 #       prints why browser sign-in cannot be tested here (and returns 0), or returns 1.
+#   ti_signin_require NAME [DIR]
+#       ends the test with one SKIP line for NAME when browser sign-in (or core/src/DIR, when given)
+#       is missing here.
 
 ti_signin_skip_reason() {
   if [ ! -d "$TG_ROOT/core/src/signin" ]; then
@@ -23,6 +26,17 @@ ti_signin_skip_reason() {
   else
     return 1
   fi
+}
+
+ti_signin_require() {
+  local reason
+  if ! reason="$(ti_signin_skip_reason)"; then
+    [ -z "${2:-}" ] || [ -d "$TG_ROOT/core/src/$2" ] && return 0
+    reason="core/src/$2 is missing (not merged)"
+  fi
+  skip "$1" "$reason"
+  ti_finish
+  exit $?
 }
 
 ti_signin_up() {

@@ -12,7 +12,7 @@
 # DEVICE_CODE_TTL=60), slow_down for polls faster than the interval, sign-in not enabled, Tollgate
 # unreachable. Screenshots: $TI_WORK/token-device/screens/*.png (KEEP_WORK=1 keeps them).
 #   tests/interop/run.sh token-device   (or run this file directly: it then starts its own environment)
-# Takes about 90 s (the expiry check waits 60 s in parallel with the rest).
+# Takes about 100 s (the expiry check waits 60 s in parallel with the rest).
 set -euo pipefail
 TI_TEST="${TI_TEST:-token-device}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,16 +21,7 @@ source "$TI_DIR/signin-lib.sh"
 
 W="$TI_TWORK"
 SHOTS="$W/screens"
-if reason="$(ti_signin_skip_reason)"; then
-  skip "device login" "$reason"
-  ti_finish
-  exit $?
-fi
-if [ ! -d "$TG_ROOT/core/src/signin/device" ]; then
-  skip "device login" "core/src/signin/device is missing (the worker half of issue 15 is not merged)"
-  ti_finish
-  exit $?
-fi
+ti_signin_require "device login" signin/device
 for tool in script setsid; do
   tg_have "$tool" || tg_die "$tool not found (util-linux)"
 done

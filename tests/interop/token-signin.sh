@@ -17,11 +17,7 @@ source "$TI_DIR/signin-lib.sh"
 
 W="$TI_TWORK"
 SHOTS="$W/screens"
-if reason="$(ti_signin_skip_reason)"; then
-  skip "browser sign-in" "$reason"
-  ti_finish
-  exit $?
-fi
+ti_signin_require "browser sign-in"
 
 # --- the OpenID provider, Tollgate with sign-in on, ACL rules for IdP groups (signin-lib.sh) ---------
 if ! ti_signin_up; then

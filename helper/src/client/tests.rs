@@ -150,6 +150,13 @@ impl World {
             _dir: dir,
         }
     }
+    /// A world whose cache holds `password`, obtained through a first approval.
+    fn signed_in(password: &str) -> World {
+        let w = World::new();
+        w.fake.challenge().code(600, 1).granted(password);
+        w.get(true).unwrap();
+        w
+    }
     fn client(&self) -> Client<'_> {
         Client {
             transport: &self.fake,
@@ -227,9 +234,7 @@ fn first_get_runs_the_device_flow_and_honours_slow_down() {
 #[test]
 fn the_cache_file_is_private() {
     use std::os::unix::fs::PermissionsExt as _;
-    let w = World::new();
-    w.fake.challenge().code(600, 1).granted("tgp_secret1");
-    w.get(true).unwrap();
+    let w = World::signed_in("tgp_secret1");
     let file = w.cache.path(&w.host());
     assert!(file.ends_with("127.0.0.1_5000.json"));
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -247,9 +252,7 @@ fn the_cache_file_is_private() {
 
 #[test]
 fn a_revoked_credential_is_erased_and_reported() {
-    let w = World::new();
-    w.fake.challenge().code(600, 1).granted("tgp_old");
-    w.get(true).unwrap();
+    let w = World::signed_in("tgp_old");
     // Non-interactive: one line, the file gone, no new approval started.
     w.fake
         .answer(401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#);
@@ -280,9 +283,7 @@ fn a_revoked_credential_is_erased_and_reported() {
 
 #[test]
 fn an_unanswered_check_keeps_the_credential() {
-    let w = World::new();
-    w.fake.challenge().code(600, 1).granted("tgp_keep");
-    w.get(true).unwrap();
+    let w = World::signed_in("tgp_keep");
     w.fake.fail();
     assert_eq!(w.get(false).unwrap().password, "tgp_keep");
     w.fake.answer(503, "");
@@ -292,9 +293,7 @@ fn an_unanswered_check_keeps_the_credential() {
 
 #[test]
 fn an_expiring_credential_is_not_handed_out() {
-    let w = World::new();
-    w.fake.challenge().code(600, 1).granted("tgp_old");
-    w.get(true).unwrap();
+    let w = World::signed_in("tgp_old");
     let c = w.cache.load(&w.host()).unwrap().unwrap();
     w.fake
         .clock
@@ -477,9 +476,7 @@ fn logout_returns_what_it_removed() {
 #[test]
 fn the_cache_refuses_symlinks_and_foreign_files() {
     use std::os::unix::fs::{symlink, PermissionsExt as _};
-    let w = World::new();
-    w.fake.challenge().code(600, 1).granted("tgp_a");
-    w.get(true).unwrap();
+    let w = World::signed_in("tgp_a");
     let file = w.cache.path(&w.host());
     let dir = file.parent().unwrap().to_path_buf();
     // A symlink in place of the credential file is not read...
