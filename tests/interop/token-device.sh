@@ -10,7 +10,8 @@
 # 0600), a pull from the cache without a new approval, revocation on /account (the next pull fails
 # in one line, or asks anew on a terminal), denial, expiry of an unapproved code (in the background,
 # DEVICE_CODE_TTL=60), slow_down for polls faster than the interval, sign-in not enabled, Tollgate
-# unreachable. Screenshots: $TI_WORK/token-device/screens/*.png (KEEP_WORK=1 keeps them).
+# unreachable; `tollgate login --no-browser` filling the same cache and `tollgate logout` emptying it.
+# Screenshots: $TI_WORK/token-device/screens/*.png (KEEP_WORK=1 keeps them).
 #   tests/interop/run.sh token-device   (or run this file directly: it then starts its own environment)
 # Takes about 100 s (the expiry check waits 60 s in parallel with the rest).
 set -euo pipefail
@@ -207,6 +208,29 @@ if [ "$have_docker" = 1 ]; then
   expect_eq "docker pull fails after the denial" 1 "$([ "$rc" -ne 0 ] && echo 1 || echo 0)"
   expect_match "the helper's one line is on docker's terminal" \
     "tollgate: the sign-in for $TI_REG was denied in the browser; nothing was stored" "$out"
+fi
+
+# --- tollgate login / logout: the same flow by hand, feeding the helper's cache ------------------------
+CLI="$TG_TARGET_DIR/release/tollgate"
+if [ -x "$CLI" ] && "$CLI" login --help >/dev/null 2>&1; then
+  opened_before="$(wc -l <"$W/opened.txt")"
+  rc=0
+  with_approval approve device-d "$W/login.tty" "$CLI" login "$TI_REG" --no-browser || rc=$?
+  out="$(tr -d '\r' <"$W/login.tty")"
+  expect_eq "tollgate login --no-browser, approved in chromium" "0 0" "$rc ${BROWSER_RC:-none}"
+  expect_match "it says who signed in and until when" "^Signed in to $TI_REG as sso-alice until " "$out"
+  expect_match "... and prints the account" "^sso-alice$" "$out"
+  expect_eq "... and opened no browser" "$opened_before" "$(wc -l <"$W/opened.txt")"
+  expect_eq "its credential is in the helper's cache (0600)" 600 "$(stat -c %a "$CACHE" 2>/dev/null || echo missing)"
+  if [ "$have_docker" = 1 ]; then
+    expect_ok "docker pull uses it with no new approval (no terminal)" nottty docker pull "$IMG"
+  fi
+  expect_match "tollgate logout erases it and says it stays valid until revoked" \
+    "^removed the cached credential of sso-alice for $TI_REG; it stays valid until .* unless revoked on $TI_TG/account" \
+    "$("$CLI" logout "$TI_REG" 2>&1)"
+  expect_eq "the cache file is gone" no "$([ -e "$CACHE" ] && echo yes || echo no)"
+else
+  skip "tollgate login" "$CLI is missing or has no login command (scripts/dev.sh --prepare-only builds it)"
 fi
 
 # --- the unapproved code expired, and nothing waited past it ----------------------------------------
