@@ -283,12 +283,6 @@ impl From<DeviceError> for Lookup {
     }
 }
 
-impl From<StoreError> for Lookup {
-    fn from(e: StoreError) -> Self {
-        Lookup::Failed(e.into())
-    }
-}
-
 /// The pending device record a typed user code names: `(device digest, record)`.
 pub async fn find(
     store: &impl Store,
@@ -296,10 +290,18 @@ pub async fn find(
     now: u64,
 ) -> Result<(String, DeviceRecord), Lookup> {
     let code = normalize_user_code(input).ok_or(Lookup::Unknown)?;
-    let Some(digest) = store.get(&user_key(&code)).await? else {
+    let Some(digest) = store
+        .get(&user_key(&code))
+        .await
+        .map_err(DeviceError::from)?
+    else {
         return Err(Lookup::Unknown);
     };
-    let Some(text) = store.get(&record_key(&digest)).await? else {
+    let Some(text) = store
+        .get(&record_key(&digest))
+        .await
+        .map_err(DeviceError::from)?
+    else {
         return Err(Lookup::Unknown);
     };
     let record = DeviceRecord::parse(&text)?;
@@ -448,12 +450,6 @@ impl From<DeviceError> for Refused {
     }
 }
 
-impl From<StoreError> for Refused {
-    fn from(e: StoreError) -> Self {
-        Refused::Failed(e.into())
-    }
-}
-
 /// The token endpoint's device grant: looks the code up, answers the poll, and on the one
 /// exchange of an approved code makes the person's credential.
 pub async fn exchange(
@@ -473,7 +469,11 @@ pub async fn exchange(
         return Err(unknown());
     }
     let digest = secret_digest(device_code);
-    let Some(text) = store.get(&record_key(&digest)).await? else {
+    let Some(text) = store
+        .get(&record_key(&digest))
+        .await
+        .map_err(DeviceError::from)?
+    else {
         return Err(unknown());
     };
     let mut record = DeviceRecord::parse(&text)?;
@@ -495,7 +495,10 @@ pub async fn exchange(
     // Consumed BEFORE the credential exists: if this write fails, nothing was made (fail
     // closed), and a second exchange finds the code used. KV is eventually consistent, so two
     // exchanges racing within one location's read window could both get here (SECURITY.md).
-    record.save(store, &digest, now).await?;
+    record
+        .save(store, &digest, now)
+        .await
+        .map_err(DeviceError::from)?;
     let person = Person {
         provider: approval.provider.clone(),
         account: approval.account.clone(),

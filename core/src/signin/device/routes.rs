@@ -135,6 +135,11 @@ impl SignIn {
         req: &HttpRequest,
         io: &Io<'_, '_, S, F, P>,
     ) -> Answer {
+        if !io.app.settings().mode.issues_tokens() {
+            // The code could never be exchanged: there is no token endpoint (MODE=proxy).
+            let msg = "device login needs the token endpoint here (MODE issuer or both)";
+            return (oauth_error(404, "invalid_request", msg), None);
+        }
         if req.method != "POST" {
             let r = oauth_error(405, "invalid_request", "use POST for /device/code")
                 .with_header("allow", "POST");

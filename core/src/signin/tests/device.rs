@@ -30,6 +30,13 @@ impl World {
         json_of(&r)
     }
 
+    /// A new device code and its user code.
+    fn codes(&mut self) -> (String, String) {
+        let a = self.device_code();
+        let text = |k: &str| a[k].as_str().unwrap().to_string();
+        (text("device_code"), text("user_code"))
+    }
+
     /// One poll of the token endpoint: status and JSON.
     fn poll(&mut self, device_code: &str, client_id: &str) -> (u16, Value) {
         let body =
@@ -147,6 +154,17 @@ fn bad_device_code_requests_get_oauth2_errors() {
     let (r, _) = w.run(HttpRequest::new("GET", "/device/code", ""));
     assert_eq!(r.status, 405);
     assert_eq!(json_of(&r)["error"], "invalid_request");
+    // MODE=proxy has no token endpoint to exchange a code at: no codes either.
+    let mut v = vars();
+    v.insert("MODE", "proxy".into());
+    v.insert("PROXY_ORIGIN", "https://origin.example".into());
+    let mut p = World::with(v);
+    let (r, _) = p.post_form("/device/code", &format!("client_id={CLI}"));
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    assert!(json_of(&r)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("MODE"));
 }
 
 #[test]
@@ -253,9 +271,7 @@ fn the_state_machine_answers_every_rfc_case() {
 #[test]
 fn an_approval_yields_a_personal_credential_of_that_person_once() {
     let mut w = World::new();
-    let a = w.device_code();
-    let dc = a["device_code"].as_str().unwrap().to_string();
-    let code = a["user_code"].as_str().unwrap().to_string();
+    let (dc, code) = w.codes();
     // Typed without the dash, in lower case.
     let typed = normalize_user_code(&code).unwrap().to_lowercase();
     let s = w.session();
@@ -356,9 +372,7 @@ fn an_approval_yields_a_personal_credential_of_that_person_once() {
 #[test]
 fn a_denial_answers_access_denied_and_spends_the_code() {
     let mut w = World::new();
-    let a = w.device_code();
-    let dc = a["device_code"].as_str().unwrap().to_string();
-    let code = a["user_code"].as_str().unwrap().to_string();
+    let (dc, code) = w.codes();
     let (st, page) = w.decide(&code, "deny");
     assert_eq!(st, 200, "{page}");
     assert!(page.contains("Denied"));
@@ -376,9 +390,7 @@ fn a_denial_answers_access_denied_and_spends_the_code() {
 #[test]
 fn an_expired_code_cannot_be_approved_or_exchanged() {
     let mut w = World::new();
-    let a = w.device_code();
-    let dc = a["device_code"].as_str().unwrap().to_string();
-    let code = a["user_code"].as_str().unwrap().to_string();
+    let (dc, code) = w.codes();
     let s = w.session();
     w.now += 600;
     let (st, page) = w.device_page(&s, &format!("user_code={code}"));
@@ -390,9 +402,7 @@ fn an_expired_code_cannot_be_approved_or_exchanged() {
 #[test]
 fn the_decision_needs_the_csrf_token_and_a_live_session() {
     let mut w = World::new();
-    let a = w.device_code();
-    let dc = a["device_code"].as_str().unwrap().to_string();
-    let code = a["user_code"].as_str().unwrap().to_string();
+    let (dc, code) = w.codes();
     let s = w.session();
     let (st, _) = w.form("/device", &s, &format!("user_code={code}&decision=approve"));
     assert_eq!(st, 403);
@@ -488,9 +498,7 @@ fn a_disabled_account_cannot_approve() {
 #[test]
 fn a_store_failure_at_the_exchange_grants_nothing() {
     let mut w = World::new();
-    let a = w.device_code();
-    let dc = a["device_code"].as_str().unwrap().to_string();
-    let code = a["user_code"].as_str().unwrap().to_string();
+    let (dc, code) = w.codes();
     assert_eq!(w.decide(&code, "approve").0, 200);
     w.store.fail.set(true);
     let (st, body) = w.poll(&dc, CLI);
@@ -526,9 +534,7 @@ fn device_settings_are_bounded() {
     let mut v = vars();
     v.insert("DEVICE_CREDENTIAL_TTL", "3600".into());
     let mut w = World::with(v);
-    let a = w.device_code();
-    let dc = a["device_code"].as_str().unwrap().to_string();
-    let code = a["user_code"].as_str().unwrap().to_string();
+    let (dc, code) = w.codes();
     let (_, page) = w.decide(&code, "approve");
     assert!(page.contains("valid for 1 hour"), "{page}");
     assert_eq!(w.poll(&dc, CLI).1["password_expires_at"], w.now + 3600);
