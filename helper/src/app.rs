@@ -72,22 +72,27 @@ pub fn run(action: Action, input: &str, client: &Client<'_>, interactive: bool) 
 }
 
 /// Reads stdin up to [`MAX_INPUT`] bytes as UTF-8.
-pub fn read_input(mut reader: impl std::io::Read) -> Result<String, Error> {
+pub fn read_input(reader: impl std::io::Read) -> Result<String, Error> {
+    read_bounded(reader, "stdin")
+}
+
+/// Reads `what` (stdin, a file) up to [`MAX_INPUT`] bytes as UTF-8.
+fn read_bounded(mut reader: impl std::io::Read, what: &str) -> Result<String, Error> {
     let mut buf = Vec::new();
     reader
         .by_ref()
         .take(MAX_INPUT as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(|e| Error::BadInput {
-            reason: format!("reading stdin: {e}"),
+            reason: format!("reading {what}: {e}"),
         })?;
     if buf.len() > MAX_INPUT {
         return Err(Error::BadInput {
-            reason: format!("stdin is larger than {MAX_INPUT} bytes"),
+            reason: format!("{what} is larger than {MAX_INPUT} bytes"),
         });
     }
     String::from_utf8(buf).map_err(|_| Error::BadInput {
-        reason: "stdin is not UTF-8".into(),
+        reason: format!("{what} is not UTF-8"),
     })
 }
 
@@ -96,10 +101,7 @@ pub fn config_from_env() -> Result<Config, Error> {
     let path = crate::cache::config_dir()?.join("helper.json");
     let mut config = match std::fs::File::open(&path) {
         Ok(f) => {
-            let text = read_input(f).map_err(|e| Error::Io {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let text = read_bounded(f, &path.display().to_string())?;
             Config::parse(&text).map_err(|reason| Error::Io {
                 path: path.display().to_string(),
                 reason,

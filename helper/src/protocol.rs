@@ -126,13 +126,10 @@ impl RegistryHost {
 
     /// The host without the port (brackets kept for IPv6).
     pub fn hostname(&self) -> &str {
-        match self.0.rsplit_once(':') {
-            Some((h, p))
-                if !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') =>
-            {
-                h
-            }
-            _ => &self.0,
+        let h = &self.0;
+        match h.strip_prefix('[') {
+            Some(v6) => v6.find(']').map_or(h.as_str(), |end| &h[..end + 2]),
+            None => h.split(':').next().unwrap_or(h),
         }
     }
 
@@ -227,6 +224,11 @@ mod tests {
         assert_eq!(
             RegistryHost::parse("[::1]:5000").unwrap().hostname(),
             "[::1]"
+        );
+        assert_eq!(RegistryHost::parse("[::1]").unwrap().hostname(), "[::1]");
+        assert_eq!(
+            RegistryHost::parse("r.example:5000").unwrap().hostname(),
+            "r.example"
         );
     }
 
