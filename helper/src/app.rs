@@ -71,6 +71,19 @@ pub fn run(action: Action, input: &str, client: &Client<'_>, interactive: bool) 
     }
 }
 
+/// The line to repeat on the person's terminal after an action, if any: `docker pull` and `docker
+/// push` drop a helper's failure and go on anonymously (only `docker build`/`compose` and
+/// containers/image print it), so a failed `get` is also said on the terminal, unless stdout is
+/// that terminal already. "Not found" is no failure to report.
+pub fn terminal_echo(action: Action, out: &Outcome, stdout_is_terminal: bool) -> Option<&str> {
+    let line = out.stdout.trim_end();
+    (action == Action::Get
+        && out.code != 0
+        && line != crate::error::NOT_FOUND
+        && !stdout_is_terminal)
+        .then_some(line)
+}
+
 /// Reads stdin up to [`MAX_INPUT`] bytes as UTF-8.
 pub fn read_input(reader: impl std::io::Read) -> Result<String, Error> {
     read_bounded(reader, "stdin")
@@ -114,4 +127,42 @@ pub fn config_from_env() -> Result<Config, Error> {
     config.env_url = var("TOLLGATE_URL");
     config.env_service = var("TOLLGATE_SERVICE");
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_failed_get_is_repeated_on_the_terminal() {
+        let failed = Outcome::fail(&Error::Denied { host: "r".into() });
+        let line = "tollgate: the sign-in for r was denied in the browser; nothing was stored";
+        assert_eq!(terminal_echo(Action::Get, &failed, false), Some(line));
+        assert_eq!(terminal_echo(Action::Get, &failed, true), None);
+        assert_eq!(terminal_echo(Action::Erase, &failed, false), None);
+        assert_eq!(
+            terminal_echo(Action::Get, &Outcome::fail(&Error::NotFound), false),
+            None
+        );
+        assert_eq!(
+            terminal_echo(Action::Get, &Outcome::ok("{}".into()), false),
+            None
+        );
+    }
+
+    #[test]
+    fn input_is_bounded_utf8() {
+        assert_eq!(
+            read_input(&b"127.0.0.1:5000\n"[..]).unwrap(),
+            "127.0.0.1:5000\n"
+        );
+        assert!(read_input(&vec![b'a'; MAX_INPUT + 1][..])
+            .unwrap_err()
+            .to_string()
+            .contains("larger than"));
+        assert!(read_input(&[0xff, 0xfe][..])
+            .unwrap_err()
+            .to_string()
+            .contains("not UTF-8"));
+    }
 }

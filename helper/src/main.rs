@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use tollgate_credential_helper::app::{self, Outcome};
 use tollgate_credential_helper::cache::CacheDir;
 use tollgate_credential_helper::client::{Client, HELPER_CLIENT_ID};
-use tollgate_credential_helper::error::NOT_FOUND;
 use tollgate_credential_helper::http::Ureq;
 use tollgate_credential_helper::protocol::Action;
 use tollgate_credential_helper::terminal::{Interactive, SystemClock, Terminal};
@@ -55,15 +54,8 @@ fn outcome() -> Outcome {
         client_id: HELPER_CLIENT_ID,
     };
     let out = app::run(action, &input, &client, mode.allows(terminal.has_tty()));
-    // `docker pull` and `docker push` drop a helper's failure and go on anonymously (only
-    // `docker build`/`compose` and containers/image print it): say it on the person's terminal
-    // too, unless stdout is that terminal already. "Not found" is no failure to report.
-    if action == Action::Get
-        && out.code != 0
-        && out.stdout.trim() != NOT_FOUND
-        && !std::io::stdout().is_terminal()
-    {
-        terminal.tell_tty(out.stdout.trim_end());
+    if let Some(line) = app::terminal_echo(action, &out, std::io::stdout().is_terminal()) {
+        terminal.tell_tty(line);
     }
     out
 }
