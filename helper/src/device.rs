@@ -21,8 +21,9 @@ pub const SLOW_DOWN_STEP: u64 = 5;
 pub const DEFAULT_INTERVAL: u64 = 5;
 /// Never wait longer than this for an approval, whatever the server says (bounds every hang).
 pub const MAX_EXPIRES_IN: u64 = 1800;
-/// Never poll less often than this, whatever the server says.
-pub const MAX_INTERVAL: u64 = 60;
+/// Never poll less often than this, whatever the server says. Above Tollgate's own cap (120 s after
+/// slow_downs): a client capped below the server's interval would hear slow_down on every poll.
+pub const MAX_INTERVAL: u64 = 300;
 
 /// What Tollgate's `/device/code` answered, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
