@@ -238,6 +238,19 @@ fn the_state_machine_answers_every_rfc_case() {
     assert_eq!(poll(&mut r, CLI, 200), Poll::Pending);
     assert_eq!(poll(&mut r, CLI, 202), Poll::SlowDown);
     assert_eq!(r.interval, 10);
+    assert_eq!(
+        r.last_poll, 200,
+        "the wait runs from the last accepted poll"
+    );
+    // Hammering grows the interval to its cap, then changes nothing (no more KV writes).
+    for t in 203..240 {
+        assert_eq!(poll(&mut r, CLI, t), Poll::SlowDown);
+    }
+    assert_eq!(r.interval, 120);
+    let capped = r.clone();
+    assert_eq!(poll(&mut r, CLI, 241), Poll::SlowDown);
+    assert_eq!(r, capped);
+    assert_eq!(poll(&mut r, CLI, 320), Poll::Pending);
     assert_eq!(poll(&mut r, CLI, 700), Poll::Expired);
     let mut r = DeviceRecord {
         state: State::Denied,
