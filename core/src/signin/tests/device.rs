@@ -288,7 +288,13 @@ fn an_approval_yields_a_personal_credential_of_that_person_once() {
     // Typed without the dash, in lower case.
     let typed = normalize_user_code(&code).unwrap().to_lowercase();
     let s = w.session();
-    let (st, page) = w.device_page(&s, &format!("user_code={typed}"));
+    let (r, _) = w.run(
+        HttpRequest::new("GET", "/device", &format!("user_code={typed}"))
+            .with_header("cookie", &format!("__Host-tg_session={s}")),
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("content-security-policy"), Some(page::CSP));
+    let (st, page) = (r.status, String::from_utf8(r.body).unwrap());
     assert_eq!(st, 200, "{page}");
     assert!(
         page.contains(&format!("<dd id=\"user-code\">{code}</dd>")),
