@@ -558,3 +558,24 @@ fn device_settings_are_bounded() {
     assert!(page.contains("valid for 1 hour"), "{page}");
     assert_eq!(w.poll(&dc, CLI).1["password_expires_at"], w.now + 3600);
 }
+
+#[test]
+fn a_person_with_no_room_for_a_credential_is_told_before_approving() {
+    let mut w = World::new();
+    let (_, code) = w.codes();
+    let alice = Person {
+        provider: "corp".into(),
+        account: "corp-alice".into(),
+        groups: vec![],
+    };
+    for i in 0..credentials::MAX_PER_ACCOUNT {
+        let (name, random) = (format!("k{i}"), [i as u8; 32]);
+        block_on(credentials::create(
+            &w.store, &alice, &name, 1, 30, &random, w.now,
+        ))
+        .unwrap();
+    }
+    let (st, page) = w.decide(&code, "approve");
+    assert_eq!(st, 403, "{page}");
+    assert!(page.contains("revoke one first"), "{page}");
+}
