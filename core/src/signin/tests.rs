@@ -355,6 +355,9 @@ fn every_page_has_the_security_headers() {
         ("GET", "/account"),
         ("POST", "/logout"),
         ("GET", "/account/style.css"),
+        ("GET", "/device"),
+        ("POST", "/device"),
+        ("POST", "/device/code"),
     ] {
         let (r, _) = w.run(HttpRequest::new(m, p, ""));
         assert_eq!(r.header("x-frame-options"), Some("DENY"), "{p}");

@@ -415,11 +415,14 @@ pub fn poll(record: &mut DeviceRecord, client_id: &str, now: u64) -> Poll {
         _ => {
             let early =
                 record.last_poll > 0 && now < record.last_poll.saturating_add(record.interval);
-            record.last_poll = now;
             if early {
+                // The wait runs from the last poll answered `authorization_pending`, so a client
+                // that hammers stops changing the record (and costing KV writes) once the
+                // interval is at its cap.
                 record.interval = (record.interval + SLOW_DOWN_STEP).min(MAX_INTERVAL);
                 Poll::SlowDown
             } else {
+                record.last_poll = now;
                 Poll::Pending
             }
         }
@@ -477,13 +480,16 @@ pub async fn exchange(
         return Err(unknown());
     };
     let mut record = DeviceRecord::parse(&text)?;
+    let before = record.clone();
     let answer = poll(&mut record, client_id, now);
     let approval = match answer {
         Poll::Approved(a) => a,
         Poll::Pending | Poll::SlowDown => {
-            // The poll's bookkeeping. A failed write only forgets this poll's time: the answer
-            // is still a refusal, so it stays one rather than becoming a 503 the client retries.
-            let _ = record.save(store, &digest, now).await;
+            // The poll's bookkeeping, written only when it changed. A failed write only forgets
+            // this poll: the answer is still a refusal, so it stays one rather than a 503.
+            if record != before {
+                let _ = record.save(store, &digest, now).await;
+            }
             let (e, d) = answer.error().unwrap_or_default();
             return Err(Refused::Grant(e, d.into()));
         }

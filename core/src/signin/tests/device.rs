@@ -238,6 +238,19 @@ fn the_state_machine_answers_every_rfc_case() {
     assert_eq!(poll(&mut r, CLI, 200), Poll::Pending);
     assert_eq!(poll(&mut r, CLI, 202), Poll::SlowDown);
     assert_eq!(r.interval, 10);
+    assert_eq!(
+        r.last_poll, 200,
+        "the wait runs from the last accepted poll"
+    );
+    // Hammering grows the interval to its cap, then changes nothing (no more KV writes).
+    for t in 203..240 {
+        assert_eq!(poll(&mut r, CLI, t), Poll::SlowDown);
+    }
+    assert_eq!(r.interval, 120);
+    let capped = r.clone();
+    assert_eq!(poll(&mut r, CLI, 241), Poll::SlowDown);
+    assert_eq!(r, capped);
+    assert_eq!(poll(&mut r, CLI, 320), Poll::Pending);
     assert_eq!(poll(&mut r, CLI, 700), Poll::Expired);
     let mut r = DeviceRecord {
         state: State::Denied,
@@ -275,7 +288,13 @@ fn an_approval_yields_a_personal_credential_of_that_person_once() {
     // Typed without the dash, in lower case.
     let typed = normalize_user_code(&code).unwrap().to_lowercase();
     let s = w.session();
-    let (st, page) = w.device_page(&s, &format!("user_code={typed}"));
+    let (r, _) = w.run(
+        HttpRequest::new("GET", "/device", &format!("user_code={typed}"))
+            .with_header("cookie", &format!("__Host-tg_session={s}")),
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("content-security-policy"), Some(page::CSP));
+    let (st, page) = (r.status, String::from_utf8(r.body).unwrap());
     assert_eq!(st, 200, "{page}");
     assert!(
         page.contains(&format!("<dd id=\"user-code\">{code}</dd>")),
@@ -538,4 +557,25 @@ fn device_settings_are_bounded() {
     let (_, page) = w.decide(&code, "approve");
     assert!(page.contains("valid for 1 hour"), "{page}");
     assert_eq!(w.poll(&dc, CLI).1["password_expires_at"], w.now + 3600);
+}
+
+#[test]
+fn a_person_with_no_room_for_a_credential_is_told_before_approving() {
+    let mut w = World::new();
+    let (_, code) = w.codes();
+    let alice = Person {
+        provider: "corp".into(),
+        account: "corp-alice".into(),
+        groups: vec![],
+    };
+    for i in 0..credentials::MAX_PER_ACCOUNT {
+        let (name, random) = (format!("k{i}"), [i as u8; 32]);
+        block_on(credentials::create(
+            &w.store, &alice, &name, 1, 30, &random, w.now,
+        ))
+        .unwrap();
+    }
+    let (st, page) = w.decide(&code, "approve");
+    assert_eq!(st, 403, "{page}");
+    assert!(page.contains("revoke one first"), "{page}");
 }
