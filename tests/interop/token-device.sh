@@ -13,7 +13,7 @@
 # unreachable; `tollgate login --no-browser` filling the same cache and `tollgate logout` emptying it.
 # Screenshots: $TI_WORK/token-device/screens/*.png (KEEP_WORK=1 keeps them).
 #   tests/interop/run.sh token-device   (or run this file directly: it then starts its own environment)
-# Takes about 100 s (the expiry check waits 60 s in parallel with the rest).
+# Takes about 85 s (the expiry check waits 60 s in parallel with the rest; ~100 s when it rebuilds the helper).
 set -euo pipefail
 TI_TEST="${TI_TEST:-token-device}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
