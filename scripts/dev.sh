@@ -4,7 +4,7 @@
 #   scripts/dev.sh --background    prepare, then start it in the background (scripts/serve.sh start)
 #   scripts/dev.sh --prepare-only  prepare only
 #   scripts/dev.sh --interop       also install the interop packages (setup.sh --interop)
-# Preparing: setup.sh, build the CLI, generate dev keys into keys/ once (kept on reruns), write
+# Preparing: setup.sh, build the CLI (and docker-credential-tollgate), generate dev keys into keys/ once (kept on reruns), write
 # .dev.vars from them, and (re)seed local KV from policy/demo.toml. Local KV and refresh tokens live
 # in ${TG_PERSIST_DIR:-.wrangler/state}, so they survive restarts.
 set -euo pipefail
@@ -31,8 +31,8 @@ tg_section "dev: setup"
 bash "$TG_ROOT/scripts/setup.sh" "${setup_args[@]}"
 tg_section_done
 
-tg_section "dev: build the CLI"
-cargo build -q --locked -p tollgate-cli --release
+tg_section "dev: build the CLI and docker-credential-tollgate"
+cargo build -q --locked -p tollgate-cli -p tollgate-credential-helper --release
 tg_section_done
 
 # `tollgate keys generate` writes NAME.key.pem (0600) and NAME.crt.pem.

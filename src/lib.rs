@@ -132,8 +132,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
 
     warn_once_without_realm(app, &url);
 
-    // /login, /login/callback, /logout and /account* are the sign-in pages (src/signin.rs) when
-    // SIGNIN_PROVIDERS is set; otherwise they are routed as before.
+    // /login, /login/callback, /logout, /account* and /device* are the sign-in pages
+    // (src/signin.rs) when SIGNIN_PROVIDERS is set; otherwise they are routed as before.
     if signin::is_signin_path(url.path()) {
         if let Some(resp) = signin::handle(&req, &url, &env, app).await {
             return resp;
@@ -159,6 +159,12 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let ctx = RequestContext::new(&store, &fetch::WorkerFetch, now(), &random)
         .with_client_ip(hreq.header("cf-connecting-ip"))
         .with_country(hreq.country.as_deref());
+    // The device grant (RFC 8628) is sign-in's: its approvals and credentials live there.
+    if tollgate_core::signin::device::is_device_grant(&hreq) {
+        if let Some(resp) = signin::device_token(&hreq, &env, app, &ctx).await {
+            return resp;
+        }
+    }
     let (resp, audit) = app.handle(&hreq, &ctx).await;
     if let Some(event) = audit {
         console_log!("{}", event.to_json_line());

@@ -82,6 +82,40 @@ impl Post for WorkerPost {
     }
 }
 
+/// The isolate's sign-in; `Err`: the response for a broken configuration.
+fn configured(built: &Built) -> std::result::Result<Option<&SignIn>, web_sys::Response> {
+    match built {
+        Ok(s) => Ok(s.as_ref()),
+        Err(e) => Err(http::to_web(service::config_error_response(e))
+            .unwrap_or_else(|_| web_sys::Response::error())),
+    }
+}
+
+/// The device grant of `POST /token` (RFC 8628), which sign-in answers. `None`: sign-in is not
+/// configured, so the token service answers (unsupported_grant_type).
+pub async fn device_token(
+    hreq: &HttpRequest,
+    env: &Env,
+    app: &App,
+    ctx: &RequestContext<'_, kv::Kv<'_>, fetch::WorkerFetch>,
+) -> Option<Result<web_sys::Response>> {
+    let built = signin(env, app);
+    let signin = match configured(&built) {
+        Ok(s) => s?,
+        Err(r) => return Some(Ok(r)),
+    };
+    let io = Io {
+        app,
+        ctx,
+        post: &WorkerPost,
+    };
+    let (resp, log) = signin.device_token(hreq, &io).await;
+    if let Some(line) = log {
+        console_log!("{}", line);
+    }
+    Some(http::to_web(resp))
+}
+
 /// `None`: sign-in is not configured, the caller routes the path as before.
 pub async fn handle(
     req: &web_sys::Request,
@@ -90,10 +124,9 @@ pub async fn handle(
     app: &App,
 ) -> Option<Result<web_sys::Response>> {
     let built = signin(env, app);
-    let signin = match built.as_ref() {
-        Ok(Some(s)) => s,
-        Ok(None) => return None,
-        Err(e) => return Some(http::to_web(service::config_error_response(e))),
+    let signin = match configured(&built) {
+        Ok(s) => s?,
+        Err(r) => return Some(Ok(r)),
     };
     let hreq: HttpRequest = match http::from_web(req, url).await {
         Ok(r) => r,

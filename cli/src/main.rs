@@ -9,6 +9,7 @@ mod explain;
 mod files;
 mod inspect;
 mod keys;
+mod login;
 mod logread;
 mod personal;
 mod policy_file;
@@ -96,6 +97,20 @@ enum Command {
         policy: PolicyArg,
         #[command(subcommand)]
         command: ApikeyCommand,
+    },
+    /// Sign in to a registry through a browser approval (device flow); caches a short-lived credential
+    /// for docker-credential-tollgate and prints the account.
+    Login {
+        /// The registry host as in `credHelpers` (e.g. registry.example.com or 127.0.0.1:5000).
+        host: String,
+        /// Print the URL only; do not try to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Remove the cached credential for a registry host.
+    Logout {
+        /// The registry host as in `credHelpers`.
+        host: String,
     },
     /// Answer from the logs (token audit lines + pull ledger): who pulled, what one credential did, top, refusals.
     Audit {
@@ -777,6 +792,8 @@ fn run(cli: Cli) -> Result<()> {
                 &mut |t| emit(t),
             )?;
         }
+        Command::Login { host, no_browser } => emit(&login::login(&host, no_browser)?)?,
+        Command::Logout { host } => emit(&login::logout(&host)?)?,
         Command::Credentials(CredentialsCommand::List { account, kv }) => {
             emit(&personal::list(&kv.target(), account.as_deref(), now()?)?)?;
         }

@@ -34,8 +34,14 @@ pub fn list(target: &Target, account: Option<&str>, now: u64) -> Result<String> 
             continue;
         }
         let state = if r.expires <= now { " (expired)" } else { "" };
+        // A device approval's credential (issue 15) says so after its name.
+        let origin = if r.device.is_some() {
+            " (device approval)"
+        } else {
+            ""
+        };
         rows.push(format!(
-            "{}\t{}\tcreated {}\texpires {}{state}\tid {}",
+            "{}\t{}{origin}\tcreated {}\texpires {}{state}\tid {}",
             r.account,
             r.name,
             date(r.created),

@@ -47,7 +47,14 @@ fn credentials_are_listed_and_revoked_with_their_index() {
     );
     let start: BTreeMap<String, String> = BTreeMap::from([
         (format!("personal:{A}"), record("sso-alice", "laptop")),
-        (format!("personal:{B}"), record("sso-alice", "ci")),
+        // A device approval's credential (issue 15) carries its client and approval time.
+        (
+            format!("personal:{B}"),
+            record("sso-alice", "ci").replace(
+                "}",
+                r#","device":"docker-credential-tollgate","approved":1764966590}"#,
+            ),
+        ),
         ("personal-index:sso-alice".into(), index),
         ("user:bob".into(), "{}".into()),
     ]);
@@ -57,6 +64,11 @@ fn credentials_are_listed_and_revoked_with_their_index() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     r.stdout_has("sso-alice\tlaptop\tcreated 2025-12-05 20:30 UTC");
     assert!(r.stdout.contains(&format!("id {B}")));
+    assert!(
+        r.stdout.contains("sso-alice\tci (device approval)\t"),
+        "{}",
+        r.stdout
+    );
     let r = run(&kv, &["list", "--local", "--account", "sso-bob"]);
     assert_eq!(r.stdout, "no personal credentials\n");
 

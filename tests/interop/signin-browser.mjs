@@ -9,6 +9,10 @@
 //     signs in through the provider's login form, creates a credential, writes it to FILE
 //   node tests/interop/signin-browser.mjs revoke --base URL --login alice --name NAME --profile DIR --shots DIR
 //     revokes the credential NAME on the account page
+//   node tests/interop/signin-browser.mjs approve|deny --base URL --login alice --url URL --code CODE \
+//        --profile DIR --shots DIR [--prefix NAME]
+//     opens a device login URL (what docker-credential-tollgate printed), signs in if needed, checks
+//     the page shows CODE, and presses Approve or Deny (tests/interop/token-device.sh)
 // Screenshots (PNG) of every page go to --shots. Exit status non-zero with a message on failure.
 
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -39,16 +43,26 @@ const page = context.pages()[0] ?? await context.newPage();
 page.setDefaultTimeout(20_000);
 const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 
-/** The account page, signing in through the provider's login form when there is no session. */
-async function account() {
-  await page.goto(`${base}/account`);
-  if (new URL(page.url()).pathname !== "/account") {
+/** Opens `url` on Tollgate, signing in through the provider's login form when there is no session
+ * (Tollgate sends the browser back to the same path afterwards). */
+async function open(url, loginShot = "1-provider-login") {
+  const path = new URL(url).pathname;
+  await page.goto(url);
+  if (new URL(page.url()).pathname !== path) {
     await page.waitForSelector('input[name="login"]');
-    await shot("1-provider-login");
+    await shot(loginShot);
     await page.fill('input[name="login"]', login);
     await page.fill('input[name="password"]', "any password");
-    await Promise.all([page.waitForURL(`${base}/account`), page.click('button[type="submit"]')]);
+    await Promise.all([
+      page.waitForURL((u) => u.origin === new URL(base).origin && u.pathname === path),
+      page.click('button[type="submit"]'),
+    ]);
   }
+}
+
+/** The account page. */
+async function account() {
+  await open(`${base}/account`);
   await page.waitForSelector("#account");
 }
 
@@ -71,8 +85,23 @@ try {
     await page.waitForSelector(`text=Revoked “${name}”`);
     await shot("4-revoked");
     console.log(`revoked '${name}'`);
+  } else if (cmd === "approve" || cmd === "deny") {
+    const prefix = opt("prefix", "device");
+    const url = opt("url");
+    if (new URL(url).origin !== new URL(base).origin) throw new Error(`${url} is not on ${base}`);
+    await open(url, `${prefix}-1-provider-login`);
+    await page.waitForSelector("#approve");
+    const shown = (await page.textContent("#user-code")).trim();
+    if (shown !== opt("code")) throw new Error(`the page shows code ${shown}, the client printed ${opt("code")}`);
+    const about = `client ${(await page.textContent("#client")).trim()}, registry ${(await page.textContent("#registry")).trim()}`;
+    await shot(`${prefix}-2-confirm`);
+    await Promise.all([page.waitForLoadState("load"), page.click(`#${cmd}`)]);
+    const result = (await page.textContent("#result", { timeout: 10_000 })).trim();
+    const done = cmd === "approve" ? "approved" : "denied";
+    await shot(`${prefix}-3-${done}`);
+    console.log(`${done} code ${shown} (${about}): ${result}`);
   } else {
-    throw new Error(`unknown command ${cmd}: create or revoke`);
+    throw new Error(`unknown command ${cmd}: create, revoke, approve or deny`);
   }
 } catch (e) {
   await shot("error").catch(() => {});

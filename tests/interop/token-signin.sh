@@ -13,46 +13,18 @@ TI_TEST="${TI_TEST:-token-signin}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 
-SHOTS="$W/screens"
-tg_have node || tg_die "node not found"
-if [ ! -d "$TG_ROOT/core/src/signin" ]; then
-  skip "browser sign-in" "core/src/signin is missing (issue 14 not merged)"
-  ti_finish
-  exit $?
-fi
-if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
-  skip "browser sign-in" "chromium is not installed (scripts/setup.sh --interop installs Debian's chromium)"
-  ti_finish
-  exit $?
-fi
+source "$TI_DIR/signin-lib.sh"
 
-# --- the OpenID provider ---------------------------------------------------------------------------
-idp_port="$(ti_port "${TI_IDP_PORT:-8790}")"
-node "$TG_ROOT/tests/fixtures/oidc-provider.mjs" --port "$idp_port" \
-  --redirect-uri "$TI_TG/login/callback" --url-file "$W/idp.url" >"$W/idp.log" 2>&1 &
-idp_pid=$!
-ti_on_exit "ti_kill_pid $idp_pid"
-for _ in $(seq 1 40); do [ -s "$W/idp.url" ] && break; sleep 0.25; done
-IDP="$(cat "$W/idp.url" 2>/dev/null || true)"
-if [ -z "$IDP" ] || ! ti_wait_http "$IDP/.well-known/openid-configuration" 10; then
-  fail "oidc-provider starts on 127.0.0.1:$idp_port" "$(tail -n 3 "$W/idp.log" | tr '\n' ' ')"
+SHOTS="$W/screens"
+ti_signin_require "browser sign-in"
+
+# --- the OpenID provider, Tollgate with sign-in on, ACL rules for IdP groups (signin-lib.sh) ---------
+if ! ti_signin_up; then
+  fail "oidc-provider starts" "$TI_SIGNIN_ERROR"
   ti_finish
   exit $?
 fi
 pass "oidc-provider answers discovery at $IDP"
-
-# --- Tollgate with sign-in on (restarted without it on exit), and ACL rules for IdP groups -------
-providers="$(jq -nc --arg iss "$IDP" '[{"name": "idp", "label": "the test provider", "issuer": $iss,
-  "client_id": "tollgate", "account_claim": "preferred_username", "prefix": "sso-",
-  "groups_claim": "groups", "scopes": ["profile", "email", "groups"]}]')"
-ti_kv get acl >"$W/acl.orig.json" 2>"$W/acl-get.log" || tg_die "reading the acl record failed"
-ti_on_exit "ti_kv put acl \"\$(cat '$W/acl.orig.json')\"; ti_restart_tollgate"
-jq -c '[{"match": {"group": "staff", "type": "repository", "name": "team/*"}, "actions": ["pull", "push"],
-         "comment": "token-signin: the IdP group staff builds team/*"}] + .' "$W/acl.orig.json" >"$W/acl.json"
-ti_kv put acl "$(cat "$W/acl.json")" >"$W/kv-put.log" 2>&1 || tg_die "seeding acl failed"
-ti_restart_tollgate --var "SIGNIN_PROVIDERS:$providers" --var "SIGNIN_SECRET_IDP:tollgate-test-client-secret" \
-  --var "SIGNIN_SESSION_KEY:interop-session-key-0123456789abcdef" --var "SIGNIN_URL:$TI_TG" \
-  --var "SIGNIN_REGISTRY:$TI_REG"
 expect_eq "GET /login redirects to the provider" 302 "$(ti_status "$TI_TG/login")"
 expect_match "the authorization request carries PKCE S256, state and nonce, and our own redirect URI" \
   "^$IDP/auth\\?.*redirect_uri=http%3A%2F%2F127.0.0.1%3A${TI_TG_PORT}%2Flogin%2Fcallback.*state=.*nonce=.*code_challenge_method=S256" \
@@ -63,10 +35,7 @@ expect_eq "a form post without a session is refused" 401 \
   "$(ti_status -X POST -d 'name=x&days=1' "$TI_TG/account/credentials")"
 
 # --- the browser signs in and creates a credential -------------------------------------------------
-browser() {
-  node "$TG_ROOT/tests/interop/signin-browser.mjs" "$@" --base "$TI_TG" --login alice \
-    --profile "$W/chromium-profile" --shots "$SHOTS"
-}
+browser() { ti_signin_browser "$@"; }
 expect_ok "chromium signs alice in through the provider and creates credential 'interop'" \
   browser create --name interop --days 1 --key-file "$W/key"
 KEY="$(cat "$W/key" 2>/dev/null || true)"

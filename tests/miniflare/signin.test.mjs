@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { basic, startWorker } from "./helpers.mjs";
 import { startProvider } from "../fixtures/oidc-provider.mjs";
+import { IdpBrowser, cookieValue, setCookie } from "./signin-browser.mjs";
 
 const SIGNIN_URL = "http://127.0.0.1:8787";
 const REDIRECT = `${SIGNIN_URL}/login/callback`;
@@ -40,53 +41,13 @@ function vars(extra = {}) {
 
 const secrets = () => ({ SIGNIN_SECRET_CORP: idp.clientSecret, SIGNIN_SESSION_KEY: "x".repeat(48) });
 
-/** `name=value` of a Set-Cookie by name, from a response. */
-function setCookie(res, name) {
-  return res.headers.getSetCookie().find((c) => c.startsWith(`${name}=`));
-}
-const cookieValue = (c) => c.split(";")[0].split("=").slice(1).join("=");
-
-/** A tiny browser for the provider's side: follows redirects by hand, keeps its cookies. */
-class IdpBrowser {
-  jar = new Map();
-  async go(url, init = {}) {
-    const headers = { ...(init.headers ?? {}), cookie: [...this.jar].map(([k, v]) => `${k}=${v}`).join("; ") };
-    const res = await fetch(url, { ...init, headers, redirect: "manual" });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(";");
-      const i = pair.indexOf("=");
-      this.jar.set(pair.slice(0, i), pair.slice(i + 1));
-    }
-    return res;
-  }
-  /** Follows the provider's redirects (and the login form) until it sends the browser back to Tollgate. */
-  async signIn(authorizationUrl, login) {
-    let url = authorizationUrl;
-    for (let i = 0; i < 10; i++) {
-      if (url.startsWith(REDIRECT)) return url;
-      let res = await this.go(url);
-      if (res.status === 200 && /name="login"/.test(await res.clone().text())) {
-        res = await this.go(url, {
-          method: "POST",
-          headers: { "content-type": "application/x-www-form-urlencoded" },
-          body: new URLSearchParams({ prompt: "login", login, password: "any" }).toString(),
-        });
-      }
-      const loc = res.headers.get("location");
-      assert.ok(loc, `the provider answered ${res.status} without a redirect at ${url}`);
-      url = new URL(loc, url).href;
-    }
-    throw new Error("the provider never redirected back");
-  }
-}
-
 /** GET /login, the provider's login as `who`: the callback path and the login cookie. */
 async function toCallback(who, ip = "192.0.2.1") {
   const start = await w.fetch("/login", { redirect: "manual", headers: { "cf-connecting-ip": ip } });
   assert.equal(start.status, 302);
   const login = setCookie(start, "tg_login");
   assert.ok(login, "login cookie");
-  const back = await new IdpBrowser().signIn(start.headers.get("location"), who);
+  const back = await new IdpBrowser(REDIRECT).signIn(start.headers.get("location"), who);
   const u = new URL(back);
   return { path: u.pathname + u.search, login: cookieValue(login), authz: new URL(start.headers.get("location")) };
 }
@@ -238,7 +199,7 @@ describe("sign-in with a real OpenID provider", () => {
       const start = await w.fetch(`/login?return=${encodeURIComponent(evil)}&redirect_uri=${encodeURIComponent(evil)}`, { redirect: "manual" });
       const authz = new URL(start.headers.get("location"));
       assert.equal(authz.searchParams.get("redirect_uri"), REDIRECT);
-      const back = await new IdpBrowser().signIn(authz.href, "alice");
+      const back = await new IdpBrowser(REDIRECT).signIn(authz.href, "alice");
       const u = new URL(back);
       const res = await callback(`${u.pathname}${u.search}&return=${encodeURIComponent(evil)}`, cookieValue(setCookie(start, "tg_login")), "198.51.100.9");
       assert.equal(res.headers.get("location"), "/account", evil);

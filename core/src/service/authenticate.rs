@@ -489,6 +489,21 @@ pub(crate) async fn check_sign_in<S: Store, F: Fetch, T>(
     app.throttle.guard(&attempt, ctx.now, check).await
 }
 
+/// A new device code (RFC 8628, `crate::signin::device`) from the client address, counted by
+/// the same limiter as failed logins but under its own key, so making codes never locks anyone
+/// out of password logins (and failed logins do not stop codes). Without an address: not counted.
+pub(crate) async fn count_device_code<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+) -> Result<(), AuthError> {
+    let Some(ip) = ctx.client_ip else {
+        return Ok(());
+    };
+    let key = super::throttle::ip_key(ip);
+    let attempt = Attempt::password(&format!("device-code:{key}"), None);
+    app.throttle.count(&attempt, ctx.now).await
+}
+
 /// A refresh token, checked against its record (never cached), the user, and the credential
 /// that minted it.
 async fn refresh_login<S: Store, F: Fetch>(

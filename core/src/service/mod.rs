@@ -31,7 +31,7 @@ use crate::store::Store;
 use crate::token::{Access, RegistryClaims};
 pub use audit::{AuditEvent, Outcome};
 pub use auth_error::AuthError;
-pub(crate) use authenticate::{check_sign_in, user as user_record};
+pub(crate) use authenticate::{check_sign_in, count_device_code, user as user_record};
 use cache::Caches;
 pub use context::RequestContext;
 pub use credential::Presented;
@@ -186,6 +186,34 @@ impl App {
         Ok((who.account, access))
     }
 
+    /// A signed token for `account` on `service` that grants nothing (what a login probe gets):
+    /// the device grant's `access_token`, beside the credential it returns. Returns the token,
+    /// its `jti` and lifetime.
+    pub fn login_token<S: Store, F: Fetch>(
+        &self,
+        account: &str,
+        service: &str,
+        ctx: &RequestContext<'_, S, F>,
+    ) -> Result<(String, String, u64), TokenError> {
+        let jti = ctx.random::<16>().map_err(|e| {
+            TokenError::new(ErrorKind::ServerError, format!("{e}; no token was issued"))
+        })?;
+        let jti = data_encoding::HEXLOWER.encode(&jti);
+        let ttl = self.settings.token_ttl;
+        let claims = RegistryClaims {
+            iss: self.settings.issuer.clone(),
+            sub: account.to_string(),
+            aud: service.to_string(),
+            exp: ctx.now.saturating_add(ttl),
+            nbf: ctx.now,
+            iat: ctx.now,
+            jti: jti.clone(),
+            access: Vec::new(),
+            net: None,
+        };
+        Ok((self.keys.sign(service, &claims)?, jti, ttl))
+    }
+
     /// Name shown in the token endpoint's `Basic realm` challenge.
     fn realm(&self) -> &str {
         self.settings
@@ -268,6 +296,14 @@ impl App {
                     resp.body.clear();
                 }
                 (resp, None)
+            }
+            "/device/code" => {
+                // Device login needs the browser sign-in; a device client reads OAuth2 errors.
+                let e = TokenError::new(
+                    ErrorKind::NotFound,
+                    "device login is not enabled here: it needs the browser sign-in (SIGNIN_PROVIDERS)",
+                );
+                self.refuse(Flavor::OAuth2, e)
             }
             _ => {
                 let shown: String = req

@@ -266,6 +266,20 @@ impl Throttle {
         }
     }
 
+    /// Counts an attempt that is limited whether or not it succeeds (a new device code): refused
+    /// while throttled, else counted, and refused once a key goes over. A limiter error lets it
+    /// through uncounted: a device code grants nothing until a signed-in person approves it.
+    pub async fn count(&self, attempt: &Attempt, now: u64) -> Result<(), AuthError> {
+        self.check(attempt, now)?;
+        match self
+            .failed(attempt, AuthError::Rejected(String::new()), now)
+            .await
+        {
+            AuthError::Throttled { retry_after } => Err(AuthError::Throttled { retry_after }),
+            _ => Ok(()),
+        }
+    }
+
     /// Runs a credential check under the throttle: refused early if throttled, counted if it fails.
     pub async fn guard<T>(
         &self,

@@ -104,14 +104,14 @@ impl SignIn {
         (html(status, page::account(&view)), None)
     }
 
-    /// The three forms. Session, then CSRF (and Origin), before anything else.
-    pub(super) async fn post<S: Store, F: Fetch, P: Post>(
+    /// A form's session, after its CSRF token (and Origin) checked out; else the refusal.
+    pub(super) fn form_session<'q>(
         &self,
-        req: &HttpRequest,
-        io: &Io<'_, '_, S, F, P>,
-    ) -> Answer {
-        let Some(s) = self.session(req, io.ctx.now) else {
-            return (
+        req: &'q HttpRequest,
+        now: u64,
+    ) -> Result<(Session, &'q str), Answer> {
+        let Some(s) = self.session(req, now) else {
+            return Err((
                 html(
                     401,
                     page::message(
@@ -121,7 +121,7 @@ impl SignIn {
                     ),
                 ),
                 None,
-            );
+            ));
         };
         let form = std::str::from_utf8(&req.body).unwrap_or("");
         let origin_ok = req
@@ -129,7 +129,7 @@ impl SignIn {
             .is_none_or(|o| self.same_origin(req, o));
         let csrf_ok = param(form, "csrf").is_some_and(|t| self.sealer.csrf_ok(&s.sid, &t));
         if !origin_ok || !csrf_ok || req.body_too_large {
-            return (
+            return Err((
                 html(403, page::message("Refused", "This form did not come from your account page (CSRF check failed). Reload the page and try again.", Some(("/account", "Your account")))),
                 Some(format!(
                     "signin form refused for {}: {}",
@@ -144,8 +144,21 @@ impl SignIn {
                         )
                     }
                 )),
-            );
+            ));
         }
+        Ok((s, form))
+    }
+
+    /// The three forms. Session, then CSRF (and Origin), before anything else.
+    pub(super) async fn post<S: Store, F: Fetch, P: Post>(
+        &self,
+        req: &HttpRequest,
+        io: &Io<'_, '_, S, F, P>,
+    ) -> Answer {
+        let (s, form) = match self.form_session(req, io.ctx.now) {
+            Ok(v) => v,
+            Err(refused) => return refused,
+        };
         match req.path.as_str() {
             "/logout" => (
                 html(200, page::message("Signed out", "You are signed out. Your credentials keep working until they expire or you revoke them.", Some(("/login", "Sign in again"))))

@@ -9,6 +9,10 @@
 //! (it deletes the ones its policy file does not list). `personal-index:<account>` lists the
 //! owner's credentials for the page and the CLI; the `personal:` record is what authenticates, so a
 //! stale index entry can never grant anything.
+//!
+//! A device approval (RFC 8628, `super::device`) makes the same kind of credential, with a
+//! lifetime in hours and a `device` mark (the client that asked, when it was approved), so it is
+//! checked by the one authentication path and listed and revoked like the others.
 
 use super::person::Person;
 use crate::credentials::{encode_secret, secret_digest, UserRecord};
@@ -38,6 +42,12 @@ pub struct PersonalRecord {
     pub provider: String,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The `client_id` of the device approval that made it (none: the create form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// When the person approved that device (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<u64>,
 }
 
 /// One entry of `personal-index:<account>`.
@@ -49,6 +59,9 @@ pub struct IndexEntry {
     pub name: String,
     pub created: u64,
     pub expires: u64,
+    /// The device approval's `client_id`, shown on the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 pub fn record_key(digest: &str) -> String {
@@ -120,42 +133,77 @@ pub async fn create(
     random: &[u8; 32],
     now: u64,
 ) -> Result<(String, IndexEntry), CredentialError> {
-    let name = check_name(name)?;
     if !(1..=max_days).contains(&days) {
         return Err(CredentialError::Invalid(format!(
             "the expiry must be 1 to {max_days} days"
         )));
     }
+    let new = NewPersonal {
+        name,
+        ttl: days * DAY,
+        device: None,
+    };
+    create_with(store, person, new, max_days, random, now).await
+}
+
+/// What a new credential is: its name, lifetime (seconds) and, for a device approval, the
+/// client and when the person approved.
+pub struct NewPersonal<'a> {
+    pub name: &'a str,
+    pub ttl: u64,
+    pub device: Option<(String, u64)>,
+}
+
+/// Stores a new credential (record, then index entry). Returns the secret, shown once.
+pub async fn create_with(
+    store: &impl Store,
+    person: &Person,
+    new: NewPersonal<'_>,
+    max_days: u64,
+    random: &[u8; 32],
+    now: u64,
+) -> Result<(String, IndexEntry), CredentialError> {
+    let name = check_name(new.name)?;
     let mut entries = list(store, &person.account, now).await?;
-    if entries.len() >= MAX_PER_ACCOUNT {
-        return Err(CredentialError::Invalid(format!(
-            "you have {MAX_PER_ACCOUNT} credentials already: revoke one first"
-        )));
-    }
+    check_room(&entries)?;
     let secret = encode_secret(PERSONAL_PREFIX, random);
     let digest = secret_digest(&secret);
-    let ttl = days * DAY;
     let record = PersonalRecord {
         account: person.account.clone(),
         name: name.to_string(),
         created: now,
-        expires: now + ttl,
+        expires: now + new.ttl,
         provider: person.provider.clone(),
         groups: person.groups.clone(),
+        approved: new.device.as_ref().map(|d| d.1),
+        device: new.device.map(|d| d.0),
     };
     let entry = IndexEntry {
         id: digest.clone(),
         name: record.name.clone(),
         created: now,
         expires: record.expires,
+        device: record.device.clone(),
     };
     // Record first: if the index write fails the credential still works and expires on its own,
     // and the error tells the person; the reverse could list a credential that does not exist.
     let json = serde_json::to_string(&record).unwrap_or_default();
-    store.put(&record_key(&digest), &json, Some(ttl)).await?;
+    store
+        .put(&record_key(&digest), &json, Some(new.ttl))
+        .await?;
     entries.push(entry.clone());
-    write_index(store, &person.account, &entries, max_days).await?;
+    write_index(store, &person.account, &entries, max_days, now).await?;
     Ok((secret, entry))
+}
+
+/// Refuses a new credential when the person already holds [`MAX_PER_ACCOUNT`].
+pub fn check_room(entries: &[IndexEntry]) -> Result<(), CredentialError> {
+    if entries.len() >= MAX_PER_ACCOUNT {
+        return Err(CredentialError::Invalid(format!(
+            "you have {MAX_PER_ACCOUNT} credentials already: revoke one first"
+        )));
+    }
+    Ok(())
 }
 
 async fn write_index(
@@ -163,13 +211,18 @@ async fn write_index(
     account: &str,
     entries: &[IndexEntry],
     max_days: u64,
+    now: u64,
 ) -> Result<(), CredentialError> {
     let key = index_key(account);
     if entries.is_empty() {
         return Ok(store.delete(&key).await?);
     }
     let json = serde_json::to_string(entries).unwrap_or_default();
-    Ok(store.put(&key, &json, Some(max_days * DAY)).await?)
+    // The index outlives every entry it lists (a device credential may outlive SIGNIN_MAX_DAYS
+    // when that is 1), so each stays revocable from the page.
+    let last = entries.iter().map(|e| e.expires.saturating_sub(now)).max();
+    let ttl = last.unwrap_or(0).max(max_days * DAY);
+    Ok(store.put(&key, &json, Some(ttl)).await?)
 }
 
 /// Revokes the owner's credential `id` (a digest from the list). Only ids in the owner's own
@@ -198,7 +251,7 @@ pub async fn revoke(
         store.delete(&key).await?;
     }
     let gone = entries.remove(pos);
-    write_index(store, account, &entries, max_days).await?;
+    write_index(store, account, &entries, max_days, now).await?;
     Ok(gone)
 }
 

@@ -35,10 +35,11 @@ impl SignIn {
         io: &Io<'_, '_, S, F, P>,
     ) -> Answer {
         let chosen = param(&req.query, "provider");
+        let next = param(&req.query, "next").and_then(|n| device::return_path(&n));
         let provider = match (&chosen, self.settings.providers.as_slice()) {
             (Some(name), _) => self.settings.provider(name),
             (None, [only]) => Some(only),
-            (None, list) => return (html(200, page::providers(list)), None),
+            (None, list) => return (html(200, page::providers(list, next.as_deref())), None),
         };
         let Some(p) = provider else {
             return (
@@ -70,6 +71,7 @@ impl SignIn {
             nonce: oidc::random_text(&parts[1]),
             v: oidc::random_text(&parts[2]),
             e: io.ctx.now + PENDING_TTL,
+            r: next,
         };
         let url = match oidc::authorization_url(p, &ep, &self.settings.redirect_uri(), &pending) {
             Ok(u) => u,
@@ -98,7 +100,7 @@ impl SignIn {
         })
         .await;
         match checked {
-            Ok(person) => {
+            Ok((person, next)) => {
                 let sid = match io.ctx.random::<32>() {
                     Ok(b) => oidc::random_text(&b),
                     Err(e) => return self.unavailable(&e.to_string()),
@@ -115,7 +117,7 @@ impl SignIn {
                         .unavailable("the session does not fit in a cookie (too many groups?)");
                 };
                 (
-                    redirect(AFTER_SIGNIN)
+                    redirect(next.as_deref().unwrap_or(AFTER_SIGNIN))
                         .with_header("set-cookie", clear_login)
                         .with_header(
                             "set-cookie",
@@ -152,7 +154,7 @@ impl SignIn {
         &self,
         req: &HttpRequest,
         io: &Io<'_, '_, S, F, P>,
-    ) -> Result<Person, SignInError> {
+    ) -> Result<(Person, Option<String>), SignInError> {
         let denied = |m: &str| SignInError::Denied(m.to_string());
         if let Some(e) = param(&req.query, "error") {
             return Err(SignInError::Denied(format!(
@@ -220,7 +222,8 @@ impl SignIn {
                 person.account
             )));
         }
-        Ok(person)
+        // The sealed return path is checked again: only the allow-list ever leaves here.
+        Ok((person, pending.r.as_deref().and_then(device::return_path)))
     }
 }
 

@@ -9,11 +9,14 @@
 //!   (integrity and expiry), `state` (constant time), single use of the answer (a KV marker),
 //!   the code exchange (the provider also refuses a reused code), the ID token
 //!   ([`oidc::verify_id_token`]), the person and allow-list, and a disabled `user:` record. Then a
-//!   sealed session cookie, and a redirect to `/account` (never to a URL from input).
+//!   sealed session cookie, and a redirect to `/account` or the device page the sign-in started
+//!   from (never to a URL from input).
 //! - `GET /account`: who you are, your groups, the ACL rules that apply to you (and an explain
 //!   form in `tollgate explain`'s words), the create form and your credentials.
 //! - `POST /account/credentials`, `POST /account/credentials/revoke`, `POST /logout`: each needs
 //!   the session's CSRF token (and, when the browser sends one, an `Origin` equal to SIGNIN_URL).
+//! - `POST /device/code`, `GET|POST /device` and the device grant of `POST /token`: device login
+//!   (RFC 8628, [`device`]).
 //!
 //! Failed callbacks count against the login throttle (per client address), like wrong passwords:
 //! the token service's own throttle, through `service::authenticate::check_sign_in`.
@@ -21,6 +24,7 @@
 
 mod account;
 pub mod credentials;
+pub mod device;
 mod login;
 pub mod oidc;
 pub mod page;
@@ -47,7 +51,7 @@ use std::cell::RefCell;
 pub use settings::Provider;
 
 /// Paths answered by [`SignIn::handle`].
-pub const SIGNIN_PATHS: [&str; 7] = [
+pub const SIGNIN_PATHS: [&str; 9] = [
     "/login",
     "/login/callback",
     "/logout",
@@ -55,6 +59,8 @@ pub const SIGNIN_PATHS: [&str; 7] = [
     "/account/style.css",
     "/account/credentials",
     "/account/credentials/revoke",
+    "/device",
+    "/device/code",
 ];
 
 pub fn is_signin_path(path: &str) -> bool {
@@ -113,7 +119,10 @@ fn harden(mut r: HttpResponse) -> HttpResponse {
         ("referrer-policy", "same-origin"),
         ("cache-control", "no-store"),
     ] {
-        r = r.with_header(n, v);
+        // Not twice: JSON answers (device login) already say no-store.
+        if r.header(n).is_none() {
+            r = r.with_header(n, v);
+        }
     }
     r
 }
@@ -139,8 +148,9 @@ fn param(text: &str, name: &str) -> Option<String> {
     found
 }
 
-/// Where a finished sign-in goes: always the account page. No query parameter, cookie or
-/// header chooses the destination, so sign-in can never become an open redirect.
+/// Where a finished sign-in goes: the account page, or back to the device approval page it
+/// started from ([`device::return_path`]: an allow-listed path rebuilt from the parsed code, never
+/// a URL from input), so sign-in can never become an open redirect.
 pub const AFTER_SIGNIN: &str = "/account";
 
 fn shown(s: &str) -> String {
@@ -243,6 +253,9 @@ impl SignIn {
             ("GET", "/login") => self.start(req, io).await,
             ("GET", "/login/callback") => self.callback(req, io).await,
             ("GET", "/account") => self.account(req, io, None).await,
+            (_, "/device/code") => self.device_code(req, io).await,
+            ("GET", "/device") => self.device_page(req, io).await,
+            ("POST", "/device") => self.device_decide(req, io).await,
             ("POST", path) if is_signin_path(path) && path != "/login/callback" => {
                 self.post(req, io).await
             }

@@ -97,6 +97,9 @@ pub struct Pending {
     pub v: String,
     /// Expiry (Unix seconds).
     pub e: u64,
+    /// Where to go afterwards when not the account page (an allow-listed device page path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r: Option<String>,
 }
 
 /// Seconds a sign-in may take at the provider.

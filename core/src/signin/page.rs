@@ -67,14 +67,23 @@ pub fn layout(title: &str, body: &str) -> String {
     )
 }
 
-/// The provider choice (several providers).
-pub fn providers(list: &[Provider]) -> String {
+/// The provider choice (several providers); `next`: the device page to return to.
+pub fn providers(list: &[Provider], next: Option<&str>) -> String {
+    let next = next
+        .map(|n| {
+            format!(
+                "&next={}",
+                form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
+            )
+        })
+        .unwrap_or_default();
     let mut b = String::from("<p>Choose how to sign in:</p><ul>");
     for p in list {
         let _ = write!(
             b,
-            "<li><a href=\"/login?provider={}\">Sign in with {}</a></li>",
+            "<li><a href=\"/login?provider={}{}\">Sign in with {}</a></li>",
             escape(&p.name),
+            escape(&next),
             escape(p.label())
         );
     }
@@ -222,13 +231,19 @@ pub fn account(v: &AccountView) -> String {
              <th scope=\"col\">Expires</th><th scope=\"col\"><span class=\"sr\">Revoke</span></th></tr></thead><tbody>",
         );
         for c in &v.credentials {
+            let origin = c
+                .device
+                .as_ref()
+                .map(|d| format!(" (device approval by {d})"))
+                .unwrap_or_default();
             let _ = write!(
                 b,
-                "<tr><td>{name}</td><td>{created}</td><td>{expires}</td><td>\
+                "<tr><td>{name}{origin}</td><td>{created}</td><td>{expires}</td><td>\
                  <form method=\"post\" action=\"/account/credentials/revoke\">{csrf}\
                  <input type=\"hidden\" name=\"id\" value=\"{id}\">\
                  <button type=\"submit\" aria-label=\"Revoke {name}\">Revoke</button></form></td></tr>",
                 name = escape(&c.name),
+                origin = escape(&origin),
                 created = escape(&date(c.created)),
                 expires = escape(&date(c.expires)),
                 csrf = csrf_field(v.csrf),

@@ -15,6 +15,10 @@
 //!   and credentials are checked against; default: the first of `SERVICES`.
 //! - `SIGNIN_MAX_DAYS` (var, optional): the longest credential lifetime offered, 1-365, default 30.
 //! - `SIGNIN_SESSION_TTL` (var, optional): session lifetime in seconds, 300-43200, default 3600.
+//! - Device login (RFC 8628, `super::device`): `DEVICE_CODE_TTL` (seconds a code waits for
+//!   approval, 60-1800, default 600), `DEVICE_INTERVAL` (seconds between polls, 1-60, default 5),
+//!   `DEVICE_CREDENTIAL_TTL` (lifetime of the credential an approval yields, 300-604800, default
+//!   28800 = 8 h).
 
 use crate::config::ConfigError;
 use crate::federation::issuers::check_url;
@@ -177,6 +181,18 @@ pub struct SignInSettings {
     pub service: String,
     pub max_days: u64,
     pub session_ttl: u64,
+    pub device: DeviceSettings,
+}
+
+/// The device flow's timings (seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceSettings {
+    /// How long a device code waits for approval (`expires_in`).
+    pub code_ttl: u64,
+    /// The polling interval a client starts with (`interval`).
+    pub interval: u64,
+    /// The lifetime of the credential an approval yields.
+    pub credential_ttl: u64,
 }
 
 impl std::fmt::Debug for SignInSettings {
@@ -313,6 +329,11 @@ impl SignInSettings {
             service,
             max_days: number(&get, "SIGNIN_MAX_DAYS", 30, 1..=365)?,
             session_ttl: number(&get, "SIGNIN_SESSION_TTL", 3600, 300..=43_200)?,
+            device: DeviceSettings {
+                code_ttl: number(&get, "DEVICE_CODE_TTL", 600, 60..=1800)?,
+                interval: number(&get, "DEVICE_INTERVAL", 5, 1..=60)?,
+                credential_ttl: number(&get, "DEVICE_CREDENTIAL_TTL", 28_800, 300..=604_800)?,
+            },
         }))
     }
 

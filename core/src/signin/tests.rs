@@ -17,6 +17,8 @@ use std::collections::HashMap;
 
 use crate::test_support::block_on;
 
+mod device;
+
 const CLIENT: &str = "tollgate-web";
 const AUTHZ: &str = "https://token.actions.githubusercontent.com/authorize";
 const TOKEN_EP: &str = "https://token.actions.githubusercontent.com/token";
@@ -151,7 +153,12 @@ impl World {
             ctx: &ctx,
             post: &self.token_ep,
         };
-        let out = block_on(self.signin.handle(&req, &io));
+        // Routed as the worker routes: the device grant of POST /token is sign-in's.
+        let out = if crate::signin::device::is_device_grant(&req) {
+            block_on(self.signin.device_token(&req, &io))
+        } else {
+            block_on(self.signin.handle(&req, &io))
+        };
         self.counter = counter.get();
         out
     }
@@ -348,6 +355,9 @@ fn every_page_has_the_security_headers() {
         ("GET", "/account"),
         ("POST", "/logout"),
         ("GET", "/account/style.css"),
+        ("GET", "/device"),
+        ("POST", "/device"),
+        ("POST", "/device/code"),
     ] {
         let (r, _) = w.run(HttpRequest::new(m, p, ""));
         assert_eq!(r.header("x-frame-options"), Some("DENY"), "{p}");
