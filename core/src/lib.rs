@@ -19,6 +19,7 @@ pub mod service;
 pub mod signin;
 pub mod store;
 pub mod token;
+pub mod ttl_cache;
 mod unique_keys;
 pub mod validate;
 
