@@ -24,4 +24,6 @@ mod unique_keys;
 pub mod validate;
 
 #[cfg(test)]
+mod round_trips;
+#[cfg(test)]
 mod test_support;

@@ -99,26 +99,35 @@ fn api_key_fingerprint(digest: &str) -> String {
 
 /// The record under KV `key` through its isolate cache (`pick` selects it): a fresh cached copy,
 /// else the request's read (read ahead with the others where possible), parsed and cached for
-/// `CACHE_TTL`. `None`: no such record.
+/// `CACHE_TTL`. `parse` reads the stored text, or `None` for no record: its `None` (no such
+/// record) is not cached, a value it gives for a missing record (the empty ACL) is.
 async fn cached<V, S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
     key: &str,
     pick: fn(&mut Caches) -> &mut Records<V>,
-    parse: impl FnOnce(&str) -> Result<V, AuthError>,
+    parse: impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError>,
 ) -> Result<Option<Rc<V>>, AuthError> {
     let now = ctx.now;
     if let Some(hit) = pick(&mut app.caches.borrow_mut()).get(key, now) {
         return Ok(Some(Rc::clone(hit)));
     }
-    let Some(text) = ctx.read(key).await.map_err(AuthError::store)? else {
+    let text = ctx.read(key).await.map_err(AuthError::store)?;
+    let Some(record) = parse(text.as_deref())? else {
         return Ok(None);
     };
-    let record = Rc::new(parse(&text)?);
+    let record = Rc::new(record);
     let mut caches = app.caches.borrow_mut();
     let until = caches.until(now);
     pick(&mut caches).insert(key.to_string(), Rc::clone(&record), until, now);
     Ok(Some(record))
+}
+
+/// A parser for [`cached`] of a record that may be missing (`None`: not found, never cached).
+fn record<V>(
+    parse: impl FnOnce(&str) -> Result<V, AuthError>,
+) -> impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError> {
+    move |t| t.map(parse).transpose()
 }
 
 /// `user:<account>` through the cache and the shared validator (also sign-in's only way to read
@@ -130,7 +139,7 @@ pub(crate) async fn user<S: Store, F: Fetch>(
 ) -> Result<Option<Rc<UserRecord>>, AuthError> {
     let key = user_key(account);
     let what = format!("record {key}");
-    let parse = |t: &str| UserRecord::from_json(t).map_err(|e| AuthError::broken(&what, e));
+    let parse = record(|t| UserRecord::from_json(t).map_err(|e| AuthError::broken(&what, e)));
     let Some(record) = cached(app, ctx, &key, |c| &mut c.users, parse).await? else {
         return Ok(None);
     };
@@ -162,7 +171,7 @@ async fn api_key_record<S: Store, F: Fetch>(
     digest: &str,
 ) -> Result<Option<Rc<ApiKeyRecord>>, AuthError> {
     let parse =
-        |t: &str| ApiKeyRecord::from_json(t).map_err(|e| AuthError::broken("API key record", e));
+        record(|t| ApiKeyRecord::from_json(t).map_err(|e| AuthError::broken("API key record", e)));
     cached(app, ctx, &api_key_key(digest), |c| &mut c.apikeys, parse).await
 }
 
@@ -171,9 +180,14 @@ pub(super) async fn acl<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
 ) -> Result<Rc<Acl>, AuthError> {
-    let parse = |t: &str| Acl::from_json(t).map_err(|e| AuthError::broken("ACL (key 'acl')", e));
+    let parse = |t: Option<&str>| match t {
+        Some(t) => Acl::from_json(t)
+            .map(Some)
+            .map_err(|e| AuthError::broken("ACL (key 'acl')", e)),
+        None => Ok(Some(Acl::default())),
+    };
     let found = cached(app, ctx, ACL_KEY, |c| &mut c.acl, parse).await?;
-    Ok(found.unwrap_or_else(|| Rc::new(Acl::default())))
+    Ok(found.unwrap_or_default())
 }
 
 /// The `issuers` record through the cache. No record: federation is off.
@@ -181,11 +195,14 @@ pub(super) async fn issuers<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
 ) -> Result<Rc<Issuers>, AuthError> {
-    let parse = |t: &str| {
-        Issuers::from_json(t).map_err(|e| AuthError::broken("issuers record (key 'issuers')", e))
+    let parse = |t: Option<&str>| match t {
+        Some(t) => Issuers::from_json(t)
+            .map(Some)
+            .map_err(|e| AuthError::broken("issuers record (key 'issuers')", e)),
+        None => Ok(Some(Issuers::default())),
     };
     let found = cached(app, ctx, ISSUERS_KEY, |c| &mut c.issuers, parse).await?;
-    Ok(found.unwrap_or_else(|| Rc::new(Issuers::default())))
+    Ok(found.unwrap_or_default())
 }
 
 /// Reads together those of `keys` that are not fresh in the isolate caches (nothing at all on a
@@ -455,7 +472,7 @@ async fn personal_login<S: Store, F: Fetch>(
 ) -> Result<Authenticated, AuthError> {
     use crate::signin::credentials::{login_user, parse_record, record_key};
     let parse =
-        |t: &str| parse_record(t).map_err(|e| AuthError::broken("personal credential record", e));
+        record(|t| parse_record(t).map_err(|e| AuthError::broken("personal credential record", e)));
     let key = record_key(&secret_digest(key));
     let Some(record) = cached(app, ctx, &key, |c| &mut c.personal, parse).await? else {
         return Err(AuthError::Rejected(
@@ -507,9 +524,9 @@ async fn refresh_login<S: Store, F: Fetch>(
     if !token.starts_with(REFRESH_PREFIX) {
         return Err(invalid("is not one Tollgate issued"));
     }
-    let parse = |t: &str| {
+    let parse = record(|t| {
         RefreshRecord::from_json(t).map_err(|e| AuthError::broken("refresh token record", e))
-    };
+    });
     let key = refresh_key(token);
     let Some(record) = cached(app, ctx, &key, |c| &mut c.refresh, parse).await? else {
         return Err(invalid("is unknown, expired or revoked"));

@@ -92,7 +92,10 @@ mod tests {
         assert_eq!(c.apikeys.len(), RECORD_CAPACITY);
         assert_eq!(c.verified.len(), VERIFIED_CAPACITY);
         let last = format!("user:u{}", 3 * RECORD_CAPACITY - 1);
-        assert!(c.fresh(&last, 100) && !c.fresh("user:u0", 100), "the oldest went");
+        assert!(
+            c.fresh(&last, 100) && !c.fresh("user:u0", 100),
+            "the oldest went"
+        );
     }
 
     #[test]

@@ -1151,3 +1151,4 @@ mod bounds;
 mod federation;
 mod netbind;
 mod refresh_binding;
+mod round_trips;
