@@ -8,10 +8,16 @@
 //! backwards misses). At capacity, an insert first drops what has expired, then the entry that
 //! would expire soonest (the oldest of those), so memory stays bounded whatever a client sends.
 
+use std::any::Any;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
-#[derive(Debug)]
+/// Values are kept type-erased (`Box<dyn Any>`), so the map's code exists once per key type
+/// (`String`, `[u8; 32]`) rather than once per cached type: ten monomorphised `BTreeMap`s cost
+/// the worker ~15 KB of wasm (twiggy, 2026-12-06). The typed methods below downcast to `V`,
+/// the only type ever stored, so a downcast cannot fail.
 struct Entry<V> {
     /// Insertion order: of two entries with the same deadline, the older goes first.
     seq: u64,
@@ -21,23 +27,33 @@ struct Entry<V> {
 }
 
 /// A bounded map whose entries expire at their own deadline.
-#[derive(Debug)]
 pub struct TtlCache<K: Ord + Clone, V> {
-    entries: BTreeMap<K, Entry<V>>,
+    entries: BTreeMap<K, Entry<Box<dyn Any>>>,
     capacity: usize,
     inserts: u64,
+    _values: PhantomData<V>,
 }
 
-impl<K: Ord + Clone, V> TtlCache<K, V> {
+impl<K: Ord + Clone, V> fmt::Debug for TtlCache<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TtlCache")
+            .field("len", &self.entries.len())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+impl<K: Ord + Clone, V: 'static> TtlCache<K, V> {
     pub fn new(capacity: usize) -> Self {
         Self {
             entries: BTreeMap::new(),
             capacity: capacity.max(1),
             inserts: 0,
+            _values: PhantomData,
         }
     }
 
-    fn live<Q: Ord + ?Sized>(&self, key: &Q, now: u64) -> Option<&Entry<V>>
+    fn live<Q: Ord + ?Sized>(&self, key: &Q, now: u64) -> Option<&Entry<Box<dyn Any>>>
     where
         K: Borrow<Q>,
     {
@@ -51,7 +67,7 @@ impl<K: Ord + Clone, V> TtlCache<K, V> {
     where
         K: Borrow<Q>,
     {
-        self.live(key, now).map(|e| &e.value)
+        self.live(key, now).and_then(|e| e.value.downcast_ref())
     }
 
     /// The live entry's deadline.
@@ -75,6 +91,11 @@ impl<K: Ord + Clone, V> TtlCache<K, V> {
         if until <= now {
             return;
         }
+        self.insert_erased(key, Box::new(value), until, now);
+    }
+
+    /// The untyped half of [`Self::insert`]: compiled once per key type.
+    fn insert_erased(&mut self, key: K, value: Box<dyn Any>, until: u64, now: u64) {
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             self.entries.retain(|_, e| now < e.until);
             if self.entries.len() >= self.capacity {

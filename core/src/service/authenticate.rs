@@ -101,7 +101,7 @@ fn api_key_fingerprint(digest: &str) -> String {
 /// else the request's read (read ahead with the others where possible), parsed and cached for
 /// `CACHE_TTL`. `parse` reads the stored text, or `None` for no record: its `None` (no such
 /// record) is not cached, a value it gives for a missing record (the empty ACL) is.
-async fn cached<V, S: Store, F: Fetch>(
+async fn cached<V: 'static, S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
     key: &str,
