@@ -9,14 +9,19 @@
 //!   grant type or proxy path presented the password.
 //! - API key: `apikey:<sha256>`, whose account must be the username when there is one.
 //! - Personal credential (an API key made on the sign-in page, issue 14): `personal:<sha256>`
-//!   (never cached, so a revoke takes effect once KV has propagated the delete), owned by the
-//!   username when there is one. Its account needs no `user:` record, but a disabled one blocks
+//!   (cached for `CACHE_TTL` like API keys; a revoke on the sign-in page drops it from its
+//!   isolate's cache at once), owned by the username when there is one. Its account needs no `user:` record, but a disabled one blocks
 //!   it; the IdP groups kept in the record reach the ACL. It never mints a refresh token (no
 //!   `credential` to bind one to), so revoking it ends every login made with it.
-//! - Refresh token: `refresh:<sha256>` (never cached, so deleting it revokes at once), bound to
-//!   account, service and the credential that minted it (a fingerprint of the password hash, or
-//!   the API key's digest): a changed password, a revoked or expired key, or the operator's
-//!   `refresh_revoked_before` on the user ends it, within `CACHE_TTL` (the records are cached).
+//! - Refresh token: `refresh:<sha256>` (cached for `CACHE_TTL`, so deleting it revokes it within
+//!   that), bound to account, service and the credential that minted it (a fingerprint of the
+//!   password hash, or the API key's digest): a changed password, a revoked or expired key, or the
+//!   operator's `refresh_revoked_before` on the user ends it, within `CACHE_TTL`.
+//!
+//! KV round trips: `classify` reads every record it can name together (one round trip on a cold
+//! isolate); a Bearer API key's or a refresh token's account is named only by its record, so its
+//! `user:` record (with a refresh token's API key) is a second round trip. A warm isolate reads
+//! nothing. `tests/round_trips.rs` counts them per kind.
 //! - Workload identity token: verified by [`crate::federation`] against the issuer's keys; no
 //!   `user:` record is involved.
 //!
@@ -512,8 +517,7 @@ pub(crate) async fn check_sign_in<S: Store, F: Fetch, T>(
     app.throttle.guard(&attempt, ctx.now, check).await
 }
 
-/// A refresh token, checked against its record (never cached), the user, and the credential
-/// that minted it.
+/// A refresh token, checked against its record, the user, and the credential that minted it.
 async fn refresh_login<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
