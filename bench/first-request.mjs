@@ -7,6 +7,9 @@
 //
 //   target/release/tollgate policy render policy/demo.toml > /tmp/kv.json
 //   node bench/first-request.mjs /tmp/kv.json          ROUNDS=5 INSPECTOR_PORT=13029
+//   BUILD_DIR=/tmp/tg-names TOP=15 node bench/first-request.mjs /tmp/kv.json
+//                                   also the functions with the most self time in first requests
+//                                   (a TG_KEEP_NAMES=1 build, as for bench/profile.mjs)
 //
 // The wasm module is instantiated when the script loads, before the first request; what the
 // first request pays is App::new (settings, key parsing), the lazy compilation of the wasm
@@ -26,6 +29,8 @@ if (!kvFile) {
 }
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const INSPECTOR_PORT = Number(process.env.INSPECTOR_PORT ?? 13029);
+const TOP = Number(process.env.TOP ?? 0);
+const BUILD_DIR = process.env.BUILD_DIR;
 const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk"; // policy/README.md: demo only
 const basic = (u, p) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
 const SCOPE = "/token?service=registry.local&scope=repository:org/app:pull,push";
@@ -58,9 +63,19 @@ const KINDS = [
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** Self time (us) by function name in `profile`, added to `into`. */
+function selfTimes(profile, into) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  profile.samples.forEach((id, i) => {
+    const name = (byId.get(id).callFrame.functionName || "(anonymous)").replace(/::h[0-9a-f]{16}/g, "");
+    into.set(name, (into.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
+}
+
 async function measure(start, name, kind) {
   const first = [];
   const warm = [];
+  const self = new Map();
   for (let r = 0; r < ROUNDS; r++) {
     const w = await start();
     const devtools = await connect(INSPECTOR_PORT, name);
@@ -73,19 +88,31 @@ async function measure(start, name, kind) {
         if (res.status !== 200) throw new Error(`${kind.name}: ${res.status}`);
       };
       // With a setup request the isolate is no longer new: its "first" is a first of this kind.
-      first.push(busyMs(await devtools.profile(once, 50)));
+      const profile = await devtools.profile(once, 50);
+      first.push(busyMs(profile));
+      selfTimes(profile, self);
       warm.push(busyMs(await devtools.profile(once, 50)));
     } finally {
       devtools.close();
       await w.dispose();
     }
   }
+  if (TOP) {
+    const top = [...self].filter(([n]) => n !== "(idle)").sort((a, b) => b[1] - a[1]).slice(0, TOP);
+    const line = ([n, us]) => `      ${(us / 1000 / ROUNDS).toFixed(2).padStart(7)} ms  ${n.slice(0, 110)}`;
+    console.log(`    ${kind.name}: self time in the first request, per isolate\n${top.map(line).join("\n")}`);
+  }
   return { first: median(first), warm: median(warm) };
 }
 
 const quiet = { handleRuntimeStdio: (o, e) => (o.resume(), e.resume()), inspectorPort: INSPECTOR_PORT };
 const tollgate = () =>
-  startWorker({ vars: { MODE: "issuer" }, kv, miniflare: quiet }).then((w) => ({
+  startWorker({
+    vars: { MODE: "issuer" },
+    kv,
+    miniflare: quiet,
+    worker: BUILD_DIR ? { scriptPath: join(BUILD_DIR, "index.js"), modulesRoot: BUILD_DIR } : undefined,
+  }).then((w) => ({
     fetch: (p, i) => w.fetch(p, i),
     dispose: () => w.dispose(),
   }));
