@@ -143,8 +143,9 @@ pub(crate) async fn user<S: Store, F: Fetch>(
     account: &str,
 ) -> Result<Option<Rc<UserRecord>>, AuthError> {
     let key = user_key(account);
-    let what = format!("record {key}");
-    let parse = record(|t| UserRecord::from_json(t).map_err(|e| AuthError::broken(&what, e)));
+    // The message is built only for a malformed record (this runs on every request).
+    let broken = |e: &dyn std::fmt::Display| AuthError::broken(&format!("record {key}"), e);
+    let parse = record(|t| UserRecord::from_json(t).map_err(|e| broken(&e)));
     let Some(record) = cached(app, ctx, &key, |c| &mut c.users, parse).await? else {
         return Ok(None);
     };
@@ -152,8 +153,7 @@ pub(crate) async fn user<S: Store, F: Fetch>(
     // or a name federation takes over, is a malformed record. An unreadable `issuers` record is
     // not this record's fault: federated logins fail on it, ordinary ones must not.
     let issuers = issuers(app, ctx).await.unwrap_or_default();
-    crate::validate::stored_user(account, &record, &issuers)
-        .map_err(|e| AuthError::broken(&what, e))?;
+    crate::validate::stored_user(account, &record, &issuers).map_err(|e| broken(&e))?;
     Ok(Some(record))
 }
 
