@@ -16,7 +16,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { join, resolve } from "node:path";
-import WebSocket from "ws";
+import { connect } from "./devtools.mjs";
 import { startWorker } from "../tests/miniflare/helpers.mjs";
 
 const [dir, kvFile, seconds = "10", out] = process.argv.slice(2);
@@ -72,37 +72,12 @@ async function load(ms) {
   );
 }
 
-// DevTools protocol over the worker's inspector socket.
-const targets = await (await fetch(`http://127.0.0.1:${INSPECTOR_PORT}/json/list`)).json();
-const target = targets.find((t) => t.id === "core:user:tollgate");
-if (!target) throw new Error(`no tollgate target among ${targets.map((t) => t.id).join(", ")}`);
-const ws = new WebSocket(target.webSocketDebuggerUrl);
-let nextId = 0;
-const pending = new Map();
-ws.on("message", (m) => {
-  const msg = JSON.parse(m);
-  const p = pending.get(msg.id);
-  if (!p) return;
-  pending.delete(msg.id);
-  if (msg.error) p.reject(new Error(JSON.stringify(msg.error)));
-  else p.resolve(msg.result);
-});
-const send = (method, params = {}) =>
-  new Promise((resolve, reject) => {
-    const id = ++nextId;
-    pending.set(id, { resolve, reject });
-    ws.send(JSON.stringify({ id, method, params }));
-  });
-await new Promise((r) => ws.once("open", r));
+const devtools = await connect(INSPECTOR_PORT, "tollgate");
 
 await load(3000); // warm-up: V8 tiers the hot wasm up, the isolate's caches fill
 sent = 0;
-await send("Profiler.enable");
-await send("Profiler.setSamplingInterval", { interval: 100 });
-await send("Profiler.start");
-await load(Number(seconds) * 1000);
-const { profile } = await send("Profiler.stop");
-ws.close();
+const profile = await devtools.profile(() => load(Number(seconds) * 1000));
+devtools.close();
 agent.destroy();
 await w.dispose();
 if (out) writeFileSync(out, JSON.stringify(profile));

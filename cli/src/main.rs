@@ -176,6 +176,10 @@ struct PasswordArgs {
     /// bcrypt cost (10..=14); each step doubles the worker's CPU per uncached login.
     #[arg(long, default_value_t = 10)]
     cost: u32,
+    /// The Workers plan the worker runs on: warns when a password check at this cost does not
+    /// fit its CPU limit per request (free: 10 ms, which no bcrypt cost fits).
+    #[arg(long, env = "TOLLGATE_PLAN", value_enum)]
+    plan: Option<users::Plan>,
 }
 
 #[derive(Subcommand)]
@@ -552,7 +556,10 @@ fn run_user(policy: &PolicyArg, command: UserCommand) -> Result<String> {
             } else {
                 Some(secrets::read_password(password.password_stdin, &account)?)
             };
-            users::add(
+            let warning = pw
+                .as_ref()
+                .and_then(|_| users::plan_warning(password.cost, password.plan));
+            let added = users::add(
                 path,
                 users::AddOptions {
                     account: &account,
@@ -561,11 +568,13 @@ fn run_user(policy: &PolicyArg, command: UserCommand) -> Result<String> {
                     cost: password.cost,
                     comment: comment.as_deref(),
                 },
-            )
+            )?;
+            Ok(added + &warning.unwrap_or_default())
         }
         UserCommand::Passwd { account, password } => {
             let pw = secrets::read_password(password.password_stdin, &account)?;
-            users::passwd(path, &account, &pw, password.cost)
+            let changed = users::passwd(path, &account, &pw, password.cost)?;
+            Ok(changed + &users::plan_warning(password.cost, password.plan).unwrap_or_default())
         }
         UserCommand::RevokeRefresh { account } => users::revoke_refresh(path, &account, now()?),
         UserCommand::Disable { account } => users::set_disabled(path, &account, true),

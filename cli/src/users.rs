@@ -72,6 +72,40 @@ fn check_account(account: &str) -> Result<()> {
     Ok(())
 }
 
+/// The Workers plan a deployment runs on, for its CPU limit per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Plan {
+    /// 10 ms of CPU per request.
+    Free,
+    /// 30 s of CPU per request by default.
+    Paid,
+}
+
+/// CPU of one bcrypt check at cost 10 in the worker's wasm, measured (bench/token.sh: a wrong
+/// password, always a full check, 85-119 ms); each cost step doubles it.
+const BCRYPT_COST10_MS: u64 = 100;
+/// The Free plan's CPU limit per request.
+const FREE_CPU_MS: u64 = 10;
+/// The Paid plan's default CPU limit per request.
+const PAID_CPU_MS: u64 = 30_000;
+
+/// A warning line when a password check at `cost` cannot fit `plan`'s CPU limit per request.
+pub fn plan_warning(cost: u32, plan: Option<Plan>) -> Option<String> {
+    let ms = BCRYPT_COST10_MS << cost.saturating_sub(10).min(20);
+    let (name, limit) = match plan? {
+        Plan::Free => ("Free", FREE_CPU_MS),
+        Plan::Paid => ("Paid", PAID_CPU_MS),
+    };
+    (ms > limit).then(|| {
+        format!(
+            "warning: a bcrypt check at cost {cost} takes about {ms} ms of CPU in the worker, over \
+             the Workers {name} plan's {limit} ms per request: password logins will fail there \
+             with 'exceeded CPU' on every uncached check. API keys, personal credentials, \
+             identity tokens and refresh tokens fit the Free plan; passwords need the Paid plan.\n"
+        )
+    })
+}
+
 pub struct AddOptions<'a> {
     pub account: &'a str,
     pub groups: &'a [String],

@@ -28,6 +28,33 @@ fn record(entries: &[serde_json::Value], key: &str) -> Option<serde_json::Value>
 }
 
 #[test]
+fn add_warns_when_the_bcrypt_cost_does_not_fit_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy_in(dir.path());
+    let add = |name: &str, plan: &[&str]| {
+        let mut args = vec!["user", "add", name, "--password-stdin", "--policy", &p];
+        args.extend(plan);
+        run_stdin(&args, "s3cret-pass\n")
+    };
+    let free = add("a1", &["--plan", "free"]);
+    assert_eq!(free.code, 0, "{}", free.stderr);
+    assert!(free.stdout.contains("added user a1"), "{}", free.stdout);
+    assert!(
+        free.stdout
+            .contains("warning: a bcrypt check at cost 10 takes about 100 ms")
+            && free.stdout.contains("Free plan's 10 ms"),
+        "{}",
+        free.stdout
+    );
+    for quiet in [add("a2", &["--plan", "paid"]), add("a3", &[])] {
+        assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+        assert!(!quiet.stdout.contains("warning"), "{}", quiet.stdout);
+    }
+    let bad = run(&["user", "add", "a4", "--plan", "enterprise", "--policy", &p]);
+    assert_ne!(bad.code, 0);
+}
+
+#[test]
 fn add_hashes_the_password_and_keeps_comments() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy_in(dir.path());

@@ -19,8 +19,11 @@ pub mod service;
 pub mod signin;
 pub mod store;
 pub mod token;
+pub mod ttl_cache;
 mod unique_keys;
 pub mod validate;
 
+#[cfg(test)]
+mod round_trips;
 #[cfg(test)]
 mod test_support;

@@ -245,13 +245,7 @@ describe("token endpoints (default settings)", () => {
     assert.equal(other.status, 401);
     assert.equal((await errorBody(other)).error, "invalid_grant");
 
-    // Revoked by deleting the KV record.
-    await w.kv.delete(`refresh:${sha256hex(rt)}`);
-    const revoked = await w.fetch("/token", form({ grant_type: "refresh_token", refresh_token: rt, service: REGISTRY }));
-    assert.equal(revoked.status, 401);
-    const err = await errorBody(revoked);
-    assert.equal(err.error, "invalid_grant");
-    assert.ok(!JSON.stringify(err).includes(rt), "the refresh token is not echoed");
+    // Revoked by deleting the KV record: within CACHE_TTL (see "fail closed and revocation").
   });
 
   test("password grant with access_type=offline returns a refresh token", async () => {
@@ -462,6 +456,22 @@ describe("fail closed and revocation (CACHE_TTL=0)", () => {
     assert.equal(refused.status, 401);
     assert.equal((await errorBody(refused)).error, "invalid_grant");
     await w.kv.put("user:bob", JSON.stringify(seed()["user:bob"]));
+  });
+
+  test("deleting a refresh token's KV record revokes it", async () => {
+    const res = await w.fetch(`/token?service=${REGISTRY}&offline_token=true&client_id=docker`, {
+      headers: { authorization: basic("alice", PASSWORDS.alice[0]) },
+    });
+    const { refresh_token: rt } = await res.json();
+    const ok = await w.fetch("/token", form({ grant_type: "refresh_token", refresh_token: rt, service: REGISTRY }));
+    assert.equal(ok.status, 200);
+    await ok.arrayBuffer();
+    await w.kv.delete(`refresh:${sha256hex(rt)}`);
+    const revoked = await w.fetch("/token", form({ grant_type: "refresh_token", refresh_token: rt, service: REGISTRY }));
+    assert.equal(revoked.status, 401);
+    const err = await errorBody(revoked);
+    assert.equal(err.error, "invalid_grant");
+    assert.ok(!JSON.stringify(err).includes(rt), "the refresh token is not echoed");
   });
 
   test("a malformed user record fails closed with 500 and grants nothing", async () => {

@@ -17,6 +17,7 @@ pub struct Run {
 pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     cmd.env_remove("TOLLGATE_POLICY");
+    cmd.env_remove("TOLLGATE_PLAN");
     cmd
 }
 

@@ -11,7 +11,7 @@ pub use basic::{
     parse_basic_authorization, parse_bearer_authorization, BasicCredentials, CredentialError,
     Secret,
 };
-pub use cache::{TtlCache, VerifiedCache};
+pub use cache::VerifiedCache;
 #[cfg(test)]
 pub(crate) use password::runs as bcrypt_runs;
 pub use password::{burn_equal_time, verify_password, DUMMY_HASH};

@@ -4,11 +4,12 @@
 //! costs about a millisecond in wasm each time. A verified token's claims cannot change, so they
 //! are reused until the token expires (or a cap, whichever is first). Entries are keyed by the
 //! SHA-256 of the token, never the token itself, so a heap dump holds no usable credential. The
-//! cache is bounded: when full, expired entries go first, then the oldest.
+//! cache is bounded (`crate::ttl_cache`): when full, expired entries go first, then the one that
+//! expires soonest.
 
 use crate::token::Access;
+use crate::ttl_cache::TtlCache;
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
 
 /// Entries kept at most (a few hundred bytes each).
 pub const VERIFY_CACHE_CAPACITY: usize = 4096;
@@ -28,19 +29,10 @@ pub struct VerifiedToken {
     pub net: Option<crate::netbind::NetBinding>,
 }
 
-#[derive(Debug)]
-struct Entry {
-    token: VerifiedToken,
-    /// Unix seconds after which the entry must not be used.
-    until: u64,
-}
-
 /// A bounded map from SHA-256(token) to its verified claims.
 #[derive(Debug)]
 pub struct VerifyCache {
-    entries: HashMap<[u8; 32], Entry>,
-    order: VecDeque<[u8; 32]>,
-    capacity: usize,
+    entries: TtlCache<[u8; 32], VerifiedToken>,
     max_ttl: u64,
 }
 
@@ -57,9 +49,7 @@ fn key(token: &str) -> [u8; 32] {
 impl VerifyCache {
     pub fn new(capacity: usize, max_ttl: u64) -> Self {
         Self {
-            entries: HashMap::new(),
-            order: VecDeque::new(),
-            capacity: capacity.max(1),
+            entries: TtlCache::new(capacity),
             max_ttl,
         }
     }
@@ -68,48 +58,13 @@ impl VerifyCache {
     /// expiry is re-checked against `now` on every hit, so a cached token stops working at `exp`
     /// exactly as an uncached one would.
     pub fn get(&self, token: &str, now: u64) -> Option<&VerifiedToken> {
-        let e = self.entries.get(&key(token))?;
-        (now < e.until).then_some(&e.token)
+        self.entries.get(&key(token), now)
     }
 
     /// Remembers a token that just passed verification, until `min(exp, now + max_ttl)`.
     pub fn insert(&mut self, token: &str, verified: VerifiedToken, now: u64) {
         let until = verified.exp.min(now.saturating_add(self.max_ttl));
-        if until <= now {
-            return;
-        }
-        let k = key(token);
-        let entry = Entry {
-            token: verified,
-            until,
-        };
-        if let Some(existing) = self.entries.get_mut(&k) {
-            *existing = entry;
-            return;
-        }
-        if self.entries.len() >= self.capacity {
-            self.evict(now);
-        }
-        self.entries.insert(k, entry);
-        self.order.push_back(k);
-    }
-
-    /// Drops expired entries; if still full, the oldest.
-    fn evict(&mut self, now: u64) {
-        self.entries.retain(|_, e| now < e.until);
-        let entries = &self.entries;
-        self.order.retain(|k| entries.contains_key(k));
-        while self.entries.len() >= self.capacity {
-            match self.order.pop_front() {
-                Some(k) => {
-                    self.entries.remove(&k);
-                }
-                None => {
-                    self.entries.clear();
-                    break;
-                }
-            }
-        }
+        self.entries.insert(key(token), verified, until, now);
     }
 
     pub fn len(&self) -> usize {

@@ -9,14 +9,19 @@
 //!   grant type or proxy path presented the password.
 //! - API key: `apikey:<sha256>`, whose account must be the username when there is one.
 //! - Personal credential (an API key made on the sign-in page, issue 14): `personal:<sha256>`
-//!   (never cached, so a revoke takes effect once KV has propagated the delete), owned by the
-//!   username when there is one. Its account needs no `user:` record, but a disabled one blocks
+//!   (cached for `CACHE_TTL` like API keys; a revoke on the sign-in page drops it from its
+//!   isolate's cache at once), owned by the username when there is one. Its account needs no `user:` record, but a disabled one blocks
 //!   it; the IdP groups kept in the record reach the ACL. It never mints a refresh token (no
 //!   `credential` to bind one to), so revoking it ends every login made with it.
-//! - Refresh token: `refresh:<sha256>` (never cached, so deleting it revokes at once), bound to
-//!   account, service and the credential that minted it (a fingerprint of the password hash, or
-//!   the API key's digest): a changed password, a revoked or expired key, or the operator's
-//!   `refresh_revoked_before` on the user ends it, within `CACHE_TTL` (the records are cached).
+//! - Refresh token: `refresh:<sha256>` (cached for `CACHE_TTL`, so deleting it revokes it within
+//!   that), bound to account, service and the credential that minted it (a fingerprint of the
+//!   password hash, or the API key's digest): a changed password, a revoked or expired key, or the
+//!   operator's `refresh_revoked_before` on the user ends it, within `CACHE_TTL`.
+//!
+//! KV round trips: `classify` reads every record it can name together (one round trip on a cold
+//! isolate); a Bearer API key's or a refresh token's account is named only by its record, so its
+//! `user:` record (with a refresh token's API key) is a second round trip. A warm isolate reads
+//! nothing. `tests/round_trips.rs` counts them per kind.
 //! - Workload identity token: verified by [`crate::federation`] against the issuer's keys; no
 //!   `user:` record is involved.
 //!
@@ -27,6 +32,7 @@
 //! Storage errors are 503 and malformed records 500; neither ever authenticates anyone.
 
 use super::auth_error::AuthError;
+use super::cache::{Caches, Records};
 use super::credential::Presented;
 use super::throttle::Attempt;
 use super::{App, RequestContext};
@@ -96,6 +102,39 @@ fn api_key_fingerprint(digest: &str) -> String {
     format!("apikey:{digest}")
 }
 
+/// The record under KV `key` through its isolate cache (`pick` selects it): a fresh cached copy,
+/// else the request's read (read ahead with the others where possible), parsed and cached for
+/// `CACHE_TTL`. `parse` reads the stored text, or `None` for no record: its `None` (no such
+/// record) is not cached, a value it gives for a missing record (the empty ACL) is.
+async fn cached<V: 'static, S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    key: &str,
+    pick: fn(&mut Caches) -> &mut Records<V>,
+    parse: impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError>,
+) -> Result<Option<Rc<V>>, AuthError> {
+    let now = ctx.now;
+    if let Some(hit) = pick(&mut app.caches.borrow_mut()).get(key, now) {
+        return Ok(Some(Rc::clone(hit)));
+    }
+    let text = ctx.read(key).await.map_err(AuthError::store)?;
+    let Some(record) = parse(text.as_deref())? else {
+        return Ok(None);
+    };
+    let record = Rc::new(record);
+    let mut caches = app.caches.borrow_mut();
+    let until = caches.until(now);
+    pick(&mut caches).insert(key.to_string(), Rc::clone(&record), until, now);
+    Ok(Some(record))
+}
+
+/// A parser for [`cached`] of a record that may be missing (`None`: not found, never cached).
+fn record<V>(
+    parse: impl FnOnce(&str) -> Result<V, AuthError>,
+) -> impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError> {
+    move |t| t.map(parse).transpose()
+}
+
 /// `user:<account>` through the cache and the shared validator (also sign-in's only way to read
 /// one). `None`: no such user.
 pub(crate) async fn user<S: Store, F: Fetch>(
@@ -103,33 +142,31 @@ pub(crate) async fn user<S: Store, F: Fetch>(
     ctx: &RequestContext<'_, S, F>,
     account: &str,
 ) -> Result<Option<Rc<UserRecord>>, AuthError> {
-    let (store, now) = (ctx.store, ctx.now);
-    let key = format!("user:{account}");
-    let hit = app.caches.borrow_mut().users.get(&key, now);
-    let record = match hit {
-        Some(hit) => hit,
-        None => {
-            let Some(text) = store.get(&key).await.map_err(AuthError::store)? else {
-                return Ok(None);
-            };
-            let record = Rc::new(
-                UserRecord::from_json(&text)
-                    .map_err(|e| AuthError::broken(&format!("record {key}"), e))?,
-            );
-            app.caches
-                .borrow_mut()
-                .users
-                .insert(key.clone(), Rc::clone(&record), now);
-            record
-        }
+    let key = user_key(account);
+    // The message is built only for a malformed record (this runs on every request).
+    let broken = |e: &dyn std::fmt::Display| AuthError::broken(&format!("record {key}"), e);
+    let parse = record(|t| UserRecord::from_json(t).map_err(|e| broken(&e)));
+    let Some(record) = cached(app, ctx, &key, |c| &mut c.users, parse).await? else {
+        return Ok(None);
     };
     // The CLI's own validator (crate::validate): a hash over the cost cap or with a bad alphabet,
     // or a name federation takes over, is a malformed record. An unreadable `issuers` record is
     // not this record's fault: federated logins fail on it, ordinary ones must not.
     let issuers = issuers(app, ctx).await.unwrap_or_default();
-    crate::validate::stored_user(account, &record, &issuers)
-        .map_err(|e| AuthError::broken(&format!("record {key}"), e))?;
+    crate::validate::stored_user(account, &record, &issuers).map_err(|e| broken(&e))?;
     Ok(Some(record))
+}
+
+pub(super) fn user_key(account: &str) -> String {
+    format!("user:{account}")
+}
+
+pub(super) fn api_key_key(digest: &str) -> String {
+    format!("apikey:{digest}")
+}
+
+pub(super) fn refresh_key(token: &str) -> String {
+    format!("refresh:{}", secret_digest(token))
 }
 
 /// `apikey:<digest>` through the cache.
@@ -138,22 +175,9 @@ async fn api_key_record<S: Store, F: Fetch>(
     ctx: &RequestContext<'_, S, F>,
     digest: &str,
 ) -> Result<Option<Rc<ApiKeyRecord>>, AuthError> {
-    let (store, now) = (ctx.store, ctx.now);
-    let key = format!("apikey:{digest}");
-    if let Some(hit) = app.caches.borrow_mut().apikeys.get(&key, now) {
-        return Ok(Some(hit));
-    }
-    let Some(text) = store.get(&key).await.map_err(AuthError::store)? else {
-        return Ok(None);
-    };
-    let record = Rc::new(
-        ApiKeyRecord::from_json(&text).map_err(|e| AuthError::broken("API key record", e))?,
-    );
-    app.caches
-        .borrow_mut()
-        .apikeys
-        .insert(key, Rc::clone(&record), now);
-    Ok(Some(record))
+    let parse =
+        record(|t| ApiKeyRecord::from_json(t).map_err(|e| AuthError::broken("API key record", e)));
+    cached(app, ctx, &api_key_key(digest), |c| &mut c.apikeys, parse).await
 }
 
 /// The ACL through the cache. No `acl` record: the empty ACL, which grants nothing.
@@ -161,17 +185,14 @@ pub(super) async fn acl<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
 ) -> Result<Rc<Acl>, AuthError> {
-    let (store, now) = (ctx.store, ctx.now);
-    if let Some(hit) = app.caches.borrow().acl(now) {
-        return Ok(hit);
-    }
-    let text = store.get("acl").await.map_err(AuthError::store)?;
-    let acl = Rc::new(match text {
-        Some(t) => Acl::from_json(&t).map_err(|e| AuthError::broken("ACL (key 'acl')", e))?,
-        None => Acl::default(),
-    });
-    app.caches.borrow_mut().set_acl(Rc::clone(&acl), now);
-    Ok(acl)
+    let parse = |t: Option<&str>| match t {
+        Some(t) => Acl::from_json(t)
+            .map(Some)
+            .map_err(|e| AuthError::broken("ACL (key 'acl')", e)),
+        None => Ok(Some(Acl::default())),
+    };
+    let found = cached(app, ctx, ACL_KEY, |c| &mut c.acl, parse).await?;
+    Ok(found.unwrap_or_default())
 }
 
 /// The `issuers` record through the cache. No record: federation is off.
@@ -179,21 +200,32 @@ pub(super) async fn issuers<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
 ) -> Result<Rc<Issuers>, AuthError> {
-    let (store, now) = (ctx.store, ctx.now);
-    if let Some(hit) = app.caches.borrow().issuers(now) {
-        return Ok(hit);
-    }
-    let text = store.get("issuers").await.map_err(AuthError::store)?;
-    let issuers = Rc::new(match text {
-        Some(t) => Issuers::from_json(&t)
-            .map_err(|e| AuthError::broken("issuers record (key 'issuers')", e))?,
-        None => Issuers::default(),
-    });
-    app.caches
-        .borrow_mut()
-        .set_issuers(Rc::clone(&issuers), now);
-    Ok(issuers)
+    let parse = |t: Option<&str>| match t {
+        Some(t) => Issuers::from_json(t)
+            .map(Some)
+            .map_err(|e| AuthError::broken("issuers record (key 'issuers')", e)),
+        None => Ok(Some(Issuers::default())),
+    };
+    let found = cached(app, ctx, ISSUERS_KEY, |c| &mut c.issuers, parse).await?;
+    Ok(found.unwrap_or_default())
 }
+
+/// Reads together those of `keys` that are not fresh in the isolate caches (nothing at all on a
+/// warm isolate): see [`RequestContext::read_together`].
+pub(super) async fn read_ahead<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    mut keys: Vec<String>,
+) {
+    {
+        let caches = app.caches.borrow();
+        keys.retain(|k| !caches.fresh(k, ctx.now));
+    }
+    ctx.read_together(keys).await;
+}
+
+pub(super) const ACL_KEY: &str = "acl";
+pub(super) const ISSUERS_KEY: &str = "issuers";
 
 /// The policy's view of who asked.
 pub(super) fn principal(who: Option<&Authenticated>) -> Principal {
@@ -214,7 +246,7 @@ pub(super) fn principal(who: Option<&Authenticated>) -> Principal {
     }
 }
 
-fn valid_account(account: &str) -> bool {
+pub(super) fn valid_account(account: &str) -> bool {
     !account.is_empty()
         && account.len() <= MAX_ACCOUNT_LEN
         && !account.chars().any(char::is_control)
@@ -444,25 +476,21 @@ async fn personal_login<S: Store, F: Fetch>(
     expected: Option<&str>,
 ) -> Result<Authenticated, AuthError> {
     use crate::signin::credentials::{login_user, parse_record, record_key};
-    let Some(text) = ctx
-        .store
-        .get(&record_key(&secret_digest(key)))
-        .await
-        .map_err(AuthError::store)?
-    else {
+    let parse =
+        record(|t| parse_record(t).map_err(|e| AuthError::broken("personal credential record", e)));
+    let key = record_key(&secret_digest(key));
+    let Some(record) = cached(app, ctx, &key, |c| &mut c.personal, parse).await? else {
         return Err(AuthError::Rejected(
             "unknown, expired or revoked credential: make a new one on the sign-in page".into(),
         ));
     };
-    let record =
-        parse_record(&text).map_err(|e| AuthError::broken("personal credential record", e))?;
     let local = user(app, ctx, &record.account).await?;
     let merged =
         login_user(&record, local.as_deref(), expected, ctx.now).map_err(AuthError::Rejected)?;
     Ok(Authenticated {
         // Named in the audit line and the pull ledger, like an API key's name.
         key_name: Some(record.name.clone()),
-        account: record.account,
+        account: record.account.clone(),
         user: Some(Rc::new(merged)),
         via: "personal",
         identity: None,
@@ -504,8 +532,7 @@ pub(crate) async fn count_device_code<S: Store, F: Fetch>(
     app.throttle.count(&attempt, ctx.now).await
 }
 
-/// A refresh token, checked against its record (never cached), the user, and the credential
-/// that minted it.
+/// A refresh token, checked against its record, the user, and the credential that minted it.
 async fn refresh_login<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
@@ -516,12 +543,13 @@ async fn refresh_login<S: Store, F: Fetch>(
     if !token.starts_with(REFRESH_PREFIX) {
         return Err(invalid("is not one Tollgate issued"));
     }
-    let key = format!("refresh:{}", secret_digest(token));
-    let Some(text) = ctx.store.get(&key).await.map_err(AuthError::store)? else {
+    let parse = record(|t| {
+        RefreshRecord::from_json(t).map_err(|e| AuthError::broken("refresh token record", e))
+    });
+    let key = refresh_key(token);
+    let Some(record) = cached(app, ctx, &key, |c| &mut c.refresh, parse).await? else {
         return Err(invalid("is unknown, expired or revoked"));
     };
-    let record = RefreshRecord::from_json(&text)
-        .map_err(|e| AuthError::broken("refresh token record", e))?;
     if record.expires <= ctx.now {
         return Err(invalid("has expired"));
     }
@@ -532,6 +560,17 @@ async fn refresh_login<S: Store, F: Fetch>(
         )));
     }
     let account = record.account.as_str();
+    // The account and the API key behind the token are known only now: one more round trip,
+    // for both together.
+    let mut next = vec![user_key(account)];
+    if let Some(fp) = record
+        .credential
+        .as_deref()
+        .and_then(|c| c.strip_prefix("apikey:"))
+    {
+        next.push(api_key_key(fp));
+    }
+    read_ahead(app, ctx, next).await;
     let Some(user) = user(app, ctx, account).await? else {
         return Err(invalid("belongs to an account that no longer exists"));
     };
@@ -571,7 +610,10 @@ async fn refresh_login<S: Store, F: Fetch>(
         }
     }
     let credential = credential.to_string();
-    Ok(Authenticated::user(record.account, user, "refresh_token", credential).bound(record.net))
+    Ok(
+        Authenticated::user(record.account.clone(), user, "refresh_token", credential)
+            .bound(record.net.clone()),
+    )
 }
 
 /// A workload's identity token, for a trusted issuer selected by `username`, which must be
@@ -644,7 +686,7 @@ pub(super) async fn mint_refresh<S: Store, F: Fetch>(
         credential: who.credential.clone(),
         net: who.net.clone(),
     };
-    let key = format!("refresh:{}", secret_digest(&token));
+    let key = refresh_key(&token);
     ctx.store
         .put(&key, &record.to_json(), Some(ttl))
         .await
@@ -653,5 +695,9 @@ pub(super) async fn mint_refresh<S: Store, F: Fetch>(
                 "the refresh token could not be stored ({e}); nothing was issued, try again"
             ))
         })?;
+    // Written through: docker's first refresh grant usually follows at once, in this isolate.
+    let mut caches = app.caches.borrow_mut();
+    let until = caches.until(ctx.now);
+    caches.refresh.insert(key, Rc::new(record), until, ctx.now);
     Ok(token)
 }

@@ -1,12 +1,16 @@
-//! The isolate caches: KV records for `CACHE_TTL` seconds and successful bcrypt checks.
+//! The isolate caches: KV records for `CACHE_TTL` seconds and successful bcrypt checks, each a
+//! [`TtlCache`] (the one bounded cache type, `crate::ttl_cache`).
 //!
-//! A revoked user or key can keep working for at most `CACHE_TTL` seconds in an isolate that has
-//! it cached (30 by default; 0 disables caching). Refresh-token records are never cached, so
-//! deleting one revokes it at once. Every cache is bounded.
+//! A revoked user, key, refresh token or personal credential can keep working for at most
+//! `CACHE_TTL` seconds in an isolate that has its record cached (30 by default; 0 disables
+//! caching), on top of the time KV itself takes to propagate a change to a location (up to 60 s).
+//! Every cache is bounded.
 
-use crate::credentials::{ApiKeyRecord, TtlCache, UserRecord, VerifiedCache};
+use crate::credentials::{ApiKeyRecord, RefreshRecord, UserRecord, VerifiedCache};
 use crate::federation::Issuers;
 use crate::policy::Acl;
+use crate::signin::credentials::PersonalRecord;
+use crate::ttl_cache::TtlCache;
 use std::rc::Rc;
 
 /// Entries per record cache: enough for a busy isolate, small enough to bound memory.
@@ -14,13 +18,19 @@ const RECORD_CAPACITY: usize = 1024;
 /// Remembered successful password checks.
 const VERIFIED_CAPACITY: usize = 1024;
 
+/// KV records by their key, parsed.
+pub(super) type Records<V> = TtlCache<String, Rc<V>>;
+
 pub(super) struct Caches {
     ttl: u64,
-    pub users: TtlCache<String, Rc<UserRecord>>,
-    pub apikeys: TtlCache<String, Rc<ApiKeyRecord>>,
+    pub users: Records<UserRecord>,
+    pub apikeys: Records<ApiKeyRecord>,
+    pub refresh: Records<RefreshRecord>,
+    pub personal: Records<PersonalRecord>,
+    /// One entry each, under the record's key (`acl`, `issuers`).
+    pub acl: Records<Acl>,
+    pub issuers: Records<Issuers>,
     pub verified: VerifiedCache,
-    acl: Option<(u64, Rc<Acl>)>,
-    issuers: Option<(u64, Rc<Issuers>)>,
 }
 
 impl Caches {
@@ -28,41 +38,32 @@ impl Caches {
     pub fn new(ttl: u64, isolate_key: [u8; 32]) -> Self {
         Self {
             ttl,
-            users: TtlCache::new(RECORD_CAPACITY, ttl),
-            apikeys: TtlCache::new(RECORD_CAPACITY, ttl),
+            users: TtlCache::new(RECORD_CAPACITY),
+            apikeys: TtlCache::new(RECORD_CAPACITY),
+            refresh: TtlCache::new(RECORD_CAPACITY),
+            personal: TtlCache::new(RECORD_CAPACITY),
+            acl: TtlCache::new(1),
+            issuers: TtlCache::new(1),
             verified: VerifiedCache::new(isolate_key, VERIFIED_CAPACITY, ttl),
-            acl: None,
-            issuers: None,
         }
     }
 
-    /// The cached ACL if it is younger than the TTL.
-    pub fn acl(&self, now: u64) -> Option<Rc<Acl>> {
-        match &self.acl {
-            Some((at, acl)) if now >= *at && now < at.saturating_add(self.ttl) => {
-                Some(Rc::clone(acl))
-            }
-            _ => None,
-        }
+    /// The deadline of a record cached at `now`.
+    pub fn until(&self, now: u64) -> u64 {
+        now.saturating_add(self.ttl)
     }
 
-    pub fn set_acl(&mut self, acl: Rc<Acl>, now: u64) {
-        if self.ttl > 0 {
-            self.acl = Some((now, acl));
-        }
-    }
-
-    /// The cached `issuers` record if it is younger than the TTL (same policy as the ACL).
-    pub fn issuers(&self, now: u64) -> Option<Rc<Issuers>> {
-        match &self.issuers {
-            Some((at, i)) if now >= *at && now < at.saturating_add(self.ttl) => Some(Rc::clone(i)),
-            _ => None,
-        }
-    }
-
-    pub fn set_issuers(&mut self, issuers: Rc<Issuers>, now: u64) {
-        if self.ttl > 0 {
-            self.issuers = Some((now, issuers));
+    /// Whether the record under KV key `key` is cached and fresh (read-ahead skips it).
+    pub fn fresh(&self, key: &str, now: u64) -> bool {
+        let prefix = key.split_once(':').map_or(key, |(p, _)| p);
+        match prefix {
+            "acl" => self.acl.contains(key, now),
+            "issuers" => self.issuers.contains(key, now),
+            "user" => self.users.contains(key, now),
+            "apikey" => self.apikeys.contains(key, now),
+            "refresh" => self.refresh.contains(key, now),
+            "personal" => self.personal.contains(key, now),
+            _ => false,
         }
     }
 }
@@ -79,29 +80,36 @@ mod tests {
             ApiKeyRecord::from_json(r#"{"account":"a","name":"n","created":1,"expires":null}"#)
                 .unwrap(),
         );
+        let until = c.until(100);
         for i in 0..3 * RECORD_CAPACITY {
-            c.users.insert(format!("user:u{i}"), Rc::clone(&user), 100);
+            c.users
+                .insert(format!("user:u{i}"), Rc::clone(&user), until, 100);
             c.apikeys
-                .insert(format!("apikey:{i}"), Rc::clone(&key), 100);
+                .insert(format!("apikey:{i}"), Rc::clone(&key), until, 100);
             c.verified.insert(&format!("u{i}"), "pw", "$2y$hash", 100);
         }
         assert_eq!(c.users.len(), RECORD_CAPACITY);
         assert_eq!(c.apikeys.len(), RECORD_CAPACITY);
         assert_eq!(c.verified.len(), VERIFIED_CAPACITY);
-        // The newest entries survive; the oldest went first.
         let last = format!("user:u{}", 3 * RECORD_CAPACITY - 1);
-        assert!(c.users.get(&last, 100).is_some());
-        assert!(c.users.get(&"user:u0".to_string(), 100).is_none());
+        assert!(
+            c.fresh(&last, 100) && !c.fresh("user:u0", 100),
+            "the oldest went"
+        );
     }
 
     #[test]
     fn acl_expires_after_ttl_and_is_never_kept_with_ttl_zero() {
         let mut c = Caches::new(30, [1u8; 32]);
-        c.set_acl(Rc::new(Acl::default()), 100);
-        assert!(c.acl(129).is_some());
-        assert!(c.acl(130).is_none());
+        let until = c.until(100);
+        c.acl
+            .insert("acl".into(), Rc::new(Acl::default()), until, 100);
+        assert!(c.fresh("acl", 129));
+        assert!(!c.fresh("acl", 130));
         let mut off = Caches::new(0, [1u8; 32]);
-        off.set_acl(Rc::new(Acl::default()), 100);
-        assert!(off.acl(100).is_none());
+        let until = off.until(100);
+        off.acl
+            .insert("acl".into(), Rc::new(Acl::default()), until, 100);
+        assert!(!off.fresh("acl", 100));
     }
 }

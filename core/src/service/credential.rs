@@ -15,14 +15,18 @@
 //! | `grant_type=refresh_token` | refresh token (an Authorization header beside it is ignored) |
 
 use super::auth_error::AuthError;
-use super::authenticate::issuers;
+use super::authenticate::{
+    api_key_key, issuers, read_ahead, refresh_key, user_key, valid_account, ACL_KEY, ISSUERS_KEY,
+};
+use super::throttle::Attempt;
 use super::{App, RequestContext};
 use crate::credentials::{
-    looks_like_api_key, parse_basic_authorization, parse_bearer_authorization, Secret,
+    looks_like_api_key, parse_basic_authorization, parse_bearer_authorization, secret_digest,
+    Secret, API_KEY_PREFIX, REFRESH_PREFIX,
 };
 use crate::federation::{Fetch, OIDC_USERNAME};
 use crate::protocol::request::Grant;
-use crate::signin::credentials::is_personal;
+use crate::signin::credentials::{is_personal, record_key};
 use crate::store::Store;
 
 /// What the caller presented.
@@ -71,49 +75,128 @@ pub(super) fn jwt_shaped(password: &str) -> bool {
     password.starts_with("eyJ") && password.bytes().filter(|b| *b == b'.').count() == 2
 }
 
+/// What the request presents before the `issuers` record says whether a username + secret is
+/// an identity token or a password.
+enum Shape {
+    Known(Presented),
+    Login { username: String, secret: Secret },
+}
+
+fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError> {
+    let (username, secret) = match grant {
+        Grant::Password { username, password } => (username.clone(), password.clone()),
+        Grant::RefreshToken { refresh_token } => {
+            return Ok(Shape::Known(Presented::RefreshToken(refresh_token.clone())))
+        }
+        Grant::Header | Grant::ClientCredentials => {
+            let Some(header) = authorization else {
+                return Ok(Shape::Known(Presented::Anonymous));
+            };
+            let scheme = header.split_whitespace().next().unwrap_or("");
+            if scheme.eq_ignore_ascii_case("basic") {
+                let basic = parse_basic_authorization(header)
+                    .map_err(|e| AuthError::Malformed(e.to_string()))?;
+                (basic.username, basic.password)
+            } else if scheme.eq_ignore_ascii_case("bearer") {
+                let key = parse_bearer_authorization(header)
+                    .map_err(|e| AuthError::Malformed(e.to_string()))?;
+                return Ok(Shape::Known(Presented::ApiKey {
+                    username: None,
+                    personal: is_personal(key),
+                    key: Secret::new(key.to_string()),
+                    bearer: true,
+                }));
+            } else {
+                return Err(AuthError::Malformed(
+                    "the Authorization header must use the Basic scheme (or Bearer with an API key)"
+                        .into(),
+                ));
+            }
+        }
+    };
+    if looks_like_api_key(secret.expose()) {
+        return Ok(Shape::Known(Presented::ApiKey {
+            username: Some(username),
+            personal: is_personal(secret.expose()),
+            key: secret,
+            bearer: false,
+        }));
+    }
+    Ok(Shape::Login { username, secret })
+}
+
+/// The KV records this request will read whatever the outcome, so that they are read together:
+/// the ACL (read after authentication), the credential's own record, `issuers` (which selects
+/// identity tokens and validates every `user:` record) and the user record when the username
+/// names it. A Bearer API key or a refresh token names its account only in its record: that
+/// user record is a second round trip (see `authenticate`). A throttled username is not read
+/// ahead (the throttle refuses it before any read of its record).
+fn wanted<S: Store, F: Fetch>(
+    app: &App,
+    ctx: &RequestContext<'_, S, F>,
+    shape: &Shape,
+) -> Vec<String> {
+    let mut keys = vec![ACL_KEY.to_string()];
+    let (username, credential) = match shape {
+        Shape::Known(Presented::ApiKey {
+            username,
+            key,
+            personal,
+            ..
+        }) => {
+            let key = key.expose();
+            let record = if *personal {
+                Some(record_key(&secret_digest(key)))
+            } else {
+                key.starts_with(API_KEY_PREFIX)
+                    .then(|| api_key_key(&secret_digest(key)))
+            };
+            (username.as_deref(), record)
+        }
+        Shape::Known(Presented::RefreshToken(token)) => {
+            let token = token.expose();
+            (
+                None,
+                token
+                    .starts_with(REFRESH_PREFIX)
+                    .then(|| refresh_key(token)),
+            )
+        }
+        Shape::Known(_) => return keys,
+        Shape::Login { username, secret } => {
+            let throttled = app
+                .throttle
+                .check(&Attempt::password(username, ctx.client_ip), ctx.now)
+                .is_err();
+            let reads_user = !jwt_shaped(secret.expose()) && !throttled;
+            (reads_user.then_some(username.as_str()), None)
+        }
+    };
+    keys.push(ISSUERS_KEY.to_string());
+    keys.extend(credential);
+    keys.extend(username.filter(|u| valid_account(u)).map(user_key));
+    keys
+}
+
 /// Classifies what a token request (or a proxied request, `grant` = [`Grant::Header`]) presents.
 /// `authorization` is the single, bounded Authorization header. Reads the (cached) `issuers`
-/// record for every username + secret login.
+/// record for every username + secret login, together with every other record the request
+/// needs ([`wanted`]): one KV round trip on a cold isolate, none on a warm one.
 pub async fn classify<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
     grant: &Grant,
     authorization: Option<&str>,
 ) -> Result<Presented, AuthError> {
-    match grant {
-        Grant::Password { username, password } => {
-            login(app, ctx, username.clone(), password.clone()).await
-        }
-        Grant::RefreshToken { refresh_token } => Ok(Presented::RefreshToken(refresh_token.clone())),
-        Grant::Header | Grant::ClientCredentials => {
-            let Some(header) = authorization else {
-                return Ok(Presented::Anonymous);
-            };
-            let scheme = header.split_whitespace().next().unwrap_or("");
-            if scheme.eq_ignore_ascii_case("basic") {
-                let basic = parse_basic_authorization(header)
-                    .map_err(|e| AuthError::Malformed(e.to_string()))?;
-                login(app, ctx, basic.username, basic.password).await
-            } else if scheme.eq_ignore_ascii_case("bearer") {
-                let key = parse_bearer_authorization(header)
-                    .map_err(|e| AuthError::Malformed(e.to_string()))?;
-                Ok(Presented::ApiKey {
-                    username: None,
-                    personal: is_personal(key),
-                    key: Secret::new(key.to_string()),
-                    bearer: true,
-                })
-            } else {
-                Err(AuthError::Malformed(
-                    "the Authorization header must use the Basic scheme (or Bearer with an API key)"
-                        .into(),
-                ))
-            }
-        }
+    let shape = shape(grant, authorization)?;
+    read_ahead(app, ctx, wanted(app, ctx, &shape)).await;
+    match shape {
+        Shape::Known(presented) => Ok(presented),
+        Shape::Login { username, secret } => login(app, ctx, username, secret).await,
     }
 }
 
-/// A username + secret pair: an API key, a workload's identity token, or a password.
+/// A username + secret pair that is not an API key: a workload's identity token or a password.
 async fn login<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
@@ -121,14 +204,6 @@ async fn login<S: Store, F: Fetch>(
     secret: Secret,
 ) -> Result<Presented, AuthError> {
     let text = secret.expose();
-    if looks_like_api_key(text) {
-        return Ok(Presented::ApiKey {
-            username: Some(username),
-            personal: is_personal(text),
-            key: secret,
-            bearer: false,
-        });
-    }
     // A username that selects a trusted issuer means an identity token, whatever it looks like.
     // An unreadable `issuers` record fails closed only where federation is plausible (a
     // JWT-shaped secret or the reserved `oidc`), so it cannot break ordinary password logins.

@@ -115,6 +115,13 @@ impl App {
         self
     }
 
+    /// Drops a revoked personal credential (`personal:<digest>`) from this isolate's cache, so
+    /// the isolate that revoked it refuses it at once (others within `CACHE_TTL`).
+    pub(crate) fn forget_personal(&self, digest: &str) {
+        let key = crate::signin::credentials::record_key(digest);
+        self.caches.borrow_mut().personal.remove(key.as_str());
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -1140,6 +1140,7 @@ fn grant_basic_matches_the_token_endpoint() {
     // A fresh isolate (nothing cached) with failing storage: fail closed.
     let app = self::app();
     s.fail.set(true);
+    let ctx = ctx_of(&s, None);
     let e = block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap_err();
     assert!(matches!(e, AuthError::Unavailable(_)), "{e:?}");
 }
@@ -1150,3 +1151,4 @@ mod bounds;
 mod federation;
 mod netbind;
 mod refresh_binding;
+mod round_trips;

@@ -18,9 +18,9 @@
 
 use super::auth_error::AuthError;
 use crate::config::ConfigError;
+use crate::ttl_cache::TtlCache;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
@@ -141,47 +141,32 @@ impl Attempt {
     }
 }
 
-/// Keys refused in this isolate and until when (Unix seconds). Bounded: when full, expired keys
-/// go first, then the one that would expire soonest.
+/// Keys refused in this isolate and until when (Unix seconds). Bounded (`crate::ttl_cache`):
+/// when full, expired keys go first, then the one that would expire soonest.
 #[derive(Debug)]
 pub struct ThrottledSet {
-    until: HashMap<String, u64>,
-    capacity: usize,
+    until: TtlCache<String, ()>,
 }
 
 impl ThrottledSet {
     pub fn new(capacity: usize) -> Self {
         Self {
-            until: HashMap::new(),
-            capacity: capacity.max(1),
+            until: TtlCache::new(capacity),
         }
     }
 
     /// Seconds until every throttled key of `keys` is free again; `None`: none is throttled.
     pub fn retry_after(&self, keys: &[String], now: u64) -> Option<u64> {
         keys.iter()
-            .filter_map(|k| self.until.get(k))
-            .filter(|&&until| until > now)
-            .map(|&until| until - now)
+            .filter_map(|k| self.until.until(k, now))
+            .map(|until| until - now)
             .max()
     }
 
+    /// Throttles `key` until `until`, or longer if it already is.
     pub fn mark(&mut self, key: &str, until: u64, now: u64) {
-        if !self.until.contains_key(key) && self.until.len() >= self.capacity {
-            self.until.retain(|_, u| *u > now);
-            if self.until.len() >= self.capacity {
-                if let Some(soonest) = self
-                    .until
-                    .iter()
-                    .min_by_key(|(_, u)| **u)
-                    .map(|(k, _)| k.clone())
-                {
-                    self.until.remove(&soonest);
-                }
-            }
-        }
-        let slot = self.until.entry(key.to_string()).or_insert(until);
-        *slot = (*slot).max(until);
+        let until = self.until.until(key, now).map_or(until, |u| u.max(until));
+        self.until.insert(key.to_string(), (), until, now);
     }
 
     pub fn len(&self) -> usize {
@@ -306,6 +291,7 @@ impl Throttle {
 pub mod fake {
     use super::*;
     use std::cell::Cell;
+    use std::collections::HashMap;
     use std::rc::Rc;
 
     #[derive(Debug, Default)]

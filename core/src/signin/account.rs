@@ -193,6 +193,8 @@ impl SignIn {
                 let id = param(form, "id").unwrap_or_default();
                 match credentials::revoke(io.ctx.store, &s.a, &id, self.settings.max_days, io.ctx.now).await {
                     Ok(gone) => {
+                        // Revoked here at once; other isolates drop it within CACHE_TTL.
+                        io.app.forget_personal(&gone.id);
                         let log = format!("signin credential revoked account={} name={}", s.a, shown(&gone.name));
                         let (r, _) = self.account(req, io, Some(Outcome::Notice(format!("Revoked “{}”.", gone.name)))).await;
                         (r, Some(log))

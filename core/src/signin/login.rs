@@ -11,20 +11,16 @@ impl SignIn {
         fetch: &impl Fetch,
         now: u64,
     ) -> Result<Endpoints, SignInError> {
-        if let Some((_, _, e)) = self
-            .endpoints
-            .borrow()
-            .iter()
-            .find(|(n, exp, _)| *n == p.name && *exp > now)
-        {
+        if let Some(e) = self.endpoints.borrow().get(p.name.as_str(), now) {
             return Ok(e.clone());
         }
         let e = oidc::endpoints(p, fetch)
             .await
             .map_err(|why| SignInError::Unavailable(format!("provider '{}': {why}", p.name)))?;
-        let mut cache = self.endpoints.borrow_mut();
-        cache.retain(|(n, _, _)| *n != p.name);
-        cache.push((p.name.clone(), now + ENDPOINTS_TTL, e.clone()));
+        let until = now.saturating_add(ENDPOINTS_TTL);
+        self.endpoints
+            .borrow_mut()
+            .insert(p.name.clone(), e.clone(), until, now);
         Ok(e)
     }
 

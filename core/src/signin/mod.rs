@@ -41,6 +41,7 @@ use crate::protocol::{HttpRequest, HttpResponse};
 use crate::scope::parse_scopes;
 use crate::service::{App, RequestContext};
 use crate::store::Store;
+use crate::ttl_cache::TtlCache;
 use oidc::{Endpoints, Pending, Post, SignInError, PENDING_TTL};
 use person::Person;
 use seal::{cookie, set_cookie, Purpose, Sealer};
@@ -71,6 +72,8 @@ pub fn is_signin_path(path: &str) -> bool {
 const MAX_QUERY_LEN: usize = 4096;
 /// Seconds a provider's endpoints are kept in the isolate.
 const ENDPOINTS_TTL: u64 = 300;
+/// Providers whose endpoints are kept: every configured one.
+const ENDPOINTS_CAPACITY: usize = settings::MAX_PROVIDERS;
 const LOGIN_COOKIE: &str = "tg_login";
 
 /// The session cookie's content (sealed).
@@ -99,7 +102,8 @@ pub struct SignIn {
     settings: SignInSettings,
     sealer: Sealer,
     keys: RefCell<KeyCache>,
-    endpoints: RefCell<Vec<(String, u64, Endpoints)>>,
+    /// Providers' endpoints by provider name, for ENDPOINTS_TTL.
+    endpoints: RefCell<TtlCache<String, Endpoints>>,
 }
 
 /// A response and the line to log (never holding a secret).
@@ -188,7 +192,7 @@ impl SignIn {
             sealer: Sealer::new(&settings.session_key),
             settings,
             keys: RefCell::new(KeyCache::default()),
-            endpoints: RefCell::new(Vec::new()),
+            endpoints: RefCell::new(TtlCache::new(ENDPOINTS_CAPACITY)),
         }
     }
 

@@ -27,7 +27,7 @@ use crate::limits::{MAX_ACCOUNT_LEN, MAX_IDENTITY_LIFETIME};
 use serde::Deserialize;
 
 /// Providers on one page.
-const MAX_PROVIDERS: usize = 8;
+pub(crate) const MAX_PROVIDERS: usize = 8;
 /// Bytes of `SIGNIN_PROVIDERS`.
 const MAX_PROVIDERS_BYTES: usize = 16 * 1024;
 /// Entries of an allow-list.

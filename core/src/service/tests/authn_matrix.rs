@@ -247,7 +247,9 @@ fn the_credential_is_classified_from_what_is_presented() {
         .to_string(),
     );
     let app = self::app();
+    // One context per request: a context keeps what it read ahead for its request.
     let kind = |grant: Grant, auth: Option<&str>| {
+        let ctx = ctx_of(&s, None);
         block_on(classify(&app, &ctx, &grant, auth)).map(|p| p.kind())
     };
     assert_eq!(
@@ -261,6 +263,7 @@ fn the_credential_is_classified_from_what_is_presented() {
     // An unreadable issuers record fails a plausible identity token closed, never a password.
     s.fail.set(true);
     let app = self::app();
+    let ctx = ctx_of(&s, None);
     let jwt = "eyJhbGciOiJFUzI1NiJ9.e30.c2ln";
     assert!(matches!(
         block_on(classify(&app, &ctx, &Grant::Header, Some(&basic("x", jwt)))),

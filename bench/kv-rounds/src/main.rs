@@ -1,0 +1,219 @@
+//! KV round trips per request kind, on a new isolate (cold) and on the same isolate again (warm),
+//! counted by the core's `round_trips.rs` (included by path: it runs unchanged against an older
+//! core). A round trip is one wait for KV; reads issued together share one. Prints one line per
+//! kind: `kind<TAB>cold<TAB>warm`. Run through bench/kv-rounds.sh, which compares two commits.
+
+use base64::Engine as _;
+use jwt_compact::{AlgorithmExt as _, Claims, Header};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use tollgate_core::config::Settings;
+use tollgate_core::credentials::secret_digest;
+use tollgate_core::federation::{Fetch, Fetched, MemoryFetch, NoFetch};
+use tollgate_core::protocol::HttpRequest;
+use tollgate_core::proxy::{AppAuthority, Decision, Gate, ProxySettings, PublicHost, RequestMeta};
+use tollgate_core::service::{App, RandomError, RequestContext};
+use tollgate_core::store::MemoryStore;
+use tollgate_core::token::alg::Es256;
+use tollgate_core::token::SigningKey;
+
+/// `crate::store` as the included file names it.
+mod store {
+    pub use tollgate_core::store::*;
+}
+#[path = "../../../core/src/round_trips.rs"]
+#[allow(dead_code)]
+mod round_trips;
+use round_trips::Rounds;
+
+const KEY: &str = include_str!("../../../core/src/service/testdata/es256.pem");
+const NOW: u64 = 1_800_000_000;
+const REG: &str = "registry.local";
+const CHARTS: &str = "chartmuseum.local";
+const ISS: &str = "https://token.actions.example";
+const JWKS_URI: &str = "https://token.actions.example/jwks";
+const CI_KEY: &str = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
+const PERSONAL: &str = "tgp_BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU";
+
+fn vars() -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("ISSUER", "tollgate-bench".to_string()),
+        ("SERVICES", format!("{REG} {CHARTS}")),
+        ("SIGNING_KEY", KEY.to_string()),
+        ("ORIGIN", "http://127.0.0.1:5001".to_string()),
+    ])
+}
+
+fn app() -> App {
+    let v = vars();
+    App::new(Settings::from_vars(|k| v.get(k).cloned()).unwrap(), [7u8; 32]).unwrap()
+}
+
+fn store() -> MemoryStore {
+    let hash = bcrypt::hash("bob-pw", 4).unwrap();
+    let entries = [
+        ("user:bob".to_string(), json!({"password": hash, "groups": ["dev"]})),
+        ("user:ci-bot".to_string(), json!({"groups": ["dev"]})),
+        (
+            format!("apikey:{}", secret_digest(CI_KEY)),
+            json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": null}),
+        ),
+        (
+            format!("personal:{}", secret_digest(PERSONAL)),
+            json!({"account": "bob", "name": "laptop", "created": NOW - 10,
+                   "expires": NOW + 3600, "provider": "corp", "groups": ["dev"]}),
+        ),
+        (
+            "issuers".to_string(),
+            json!([{"name": "ci", "issuer": ISS, "audiences": ["tollgate"],
+                    "username": "github-actions", "jwks_uri": JWKS_URI}]),
+        ),
+        (
+            "acl".to_string(),
+            json!([{"match": {"type": "repository", "name": "*"}, "actions": ["pull", "push"]},
+                   {"match": {"type": "artifact-repository", "name": "*"}, "actions": ["pull"]}]),
+        ),
+    ];
+    MemoryStore::with(entries.into_iter().map(|(k, v)| (k, v.to_string())))
+}
+
+fn basic(user: &str, secret: &str) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+    format!("Basic {b64}")
+}
+
+fn rng(buf: &mut [u8]) -> Result<(), RandomError> {
+    use std::cell::Cell;
+    thread_local!(static N: Cell<u8> = const { Cell::new(0) });
+    let n = N.with(|n| {
+        n.set(n.get().wrapping_add(1));
+        n.get()
+    });
+    buf.iter_mut().enumerate().for_each(|(i, b)| *b = n ^ i as u8);
+    Ok(())
+}
+
+/// The fake issuer's published keys and an identity token from it.
+fn identity() -> (MemoryFetch, String) {
+    let SigningKey::Es256(sk) = SigningKey::from_pkcs8_pem(KEY).unwrap() else {
+        unreachable!("the fixture is an ES256 key")
+    };
+    let key = SigningKey::Es256(sk.clone());
+    let mut jwk = tollgate_core::token::jwk(&key.public_key());
+    jwk["kid"] = json!("k1");
+    let fetch = MemoryFetch::new();
+    fetch.set(JWKS_URI, Ok(Fetched::ok(json!({"keys": [jwk]}).to_string(), Some(600))));
+    let claims: Value = json!({"iss": ISS, "aud": "tollgate", "sub": "repo:org/app",
+        "iat": NOW - 5, "nbf": NOW - 5, "exp": NOW + 295});
+    let header = Header::empty().with_key_id("k1").with_token_type("JWT");
+    let token = Es256.token(&header, &Claims::new(claims), &sk).unwrap();
+    (fetch, token)
+}
+
+/// A token-endpoint request's round trips and status.
+fn token<F: Fetch>(app: &App, s: &Rounds<MemoryStore>, f: &F, req: &HttpRequest) -> (u64, u16) {
+    let ctx = RequestContext::new(s, f, NOW, &rng);
+    let ((resp, _), n) = s.run(app.handle(req, &ctx));
+    (n, resp.status)
+}
+
+/// A proxied request's round trips and whether it was forwarded.
+fn proxy(app: &App, gate: &Gate, s: &Rounds<MemoryStore>, authorization: &str) -> (u64, u16) {
+    let public = PublicHost {
+        scheme: "https".into(),
+        host: "reg.example".into(),
+    };
+    let meta = RequestMeta {
+        method: "GET",
+        path: "/v2/org/app/manifests/latest",
+        query: "",
+        authorization: vec![authorization],
+        content_type: None,
+        header_count: 3,
+        public: &public,
+    };
+    let ctx = RequestContext::new(s, &NoFetch, NOW, &rng);
+    let (d, n) = s.run(gate.decide(&AppAuthority::new(app), &meta, &ctx));
+    (n, if matches!(d, Decision::Forward { .. }) { 200 } else { 401 })
+}
+
+fn get(query: &str) -> HttpRequest {
+    HttpRequest::new("GET", "/token", query)
+}
+
+fn post(path: &str, query: &str, body: &str) -> HttpRequest {
+    HttpRequest::new("POST", path, query)
+        .with_header("content-type", "application/x-www-form-urlencoded")
+        .with_body(body.as_bytes().to_vec())
+}
+
+fn main() {
+    let s = Rounds::new(store());
+    let scope = "service=registry.local&scope=repository:org/app:pull";
+    let (fetch, id_token) = identity();
+    // A refresh token, minted by another isolate (docker login with offline_token).
+    let login = get("service=registry.local&offline_token=true&client_id=docker")
+        .with_header("authorization", &basic("bob", "bob-pw"));
+    let ctx = RequestContext::new(&s.inner, &NoFetch, NOW, &rng);
+    let ((r, _), _) = s.run(app().handle(&login, &ctx));
+    let rt = r.json_body().unwrap()["refresh_token"].as_str().unwrap().to_string();
+    // A registry token for the proxy's Bearer path.
+    let ((r, _), _) = s.run(app().handle(
+        &get(scope).with_header("authorization", &basic("ci-bot", CI_KEY)),
+        &ctx,
+    ));
+    let registry_token = r.json_body().unwrap()["token"].as_str().unwrap().to_string();
+
+    let kinds: Vec<(&str, HttpRequest)> = vec![
+        ("anonymous GET /token", get(scope)),
+        ("API key, Basic", get(scope).with_header("authorization", &basic("ci-bot", CI_KEY))),
+        ("API key, Bearer", get(scope).with_header("authorization", &format!("Bearer {CI_KEY}"))),
+        (
+            "ChartMuseum client_credentials",
+            post("/oauth/token", "", "grant_type=client_credentials&service=chartmuseum.local&scope=artifact-repository:org/c:pull")
+                .with_header("authorization", &format!("Bearer {CI_KEY}")),
+        ),
+        ("password, Basic", get(scope).with_header("authorization", &basic("bob", "bob-pw"))),
+        (
+            "password grant (containerd)",
+            post("/token", "", "grant_type=password&username=bob&password=bob-pw&service=registry.local"),
+        ),
+        ("docker login (password + offline_token: + 1 write)", login.clone()),
+        (
+            "refresh token grant",
+            post("/token", "", &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local")),
+        ),
+        ("identity token", get(scope).with_header("authorization", &basic("github-actions", &id_token))),
+        ("personal credential (tgp_), Basic", get(scope).with_header("authorization", &basic("bob", PERSONAL))),
+        ("personal credential (tgp_), Bearer", get(scope).with_header("authorization", &format!("Bearer {PERSONAL}"))),
+    ];
+    for (kind, req) in &kinds {
+        let app = app();
+        let (cold, st1) = token(&app, &s, &fetch, req);
+        let (warm, st2) = token(&app, &s, &fetch, req);
+        println!("{kind}\t{cold}\t{warm}\t{}", status(st1, st2));
+    }
+    let v = vars();
+    let proxied = [
+        ("proxy: Bearer registry token", format!("Bearer {registry_token}")),
+        ("proxy: Basic password", basic("bob", "bob-pw")),
+        ("proxy: Basic API key", basic("ci-bot", CI_KEY)),
+    ];
+    for (kind, authorization) in &proxied {
+        let app = app();
+        let ps = ProxySettings::from_vars(|k| v.get(k).cloned(), app.settings()).unwrap();
+        let gate = Gate::new(ps, None);
+        let (cold, st1) = proxy(&app, &gate, &s, authorization);
+        let (warm, st2) = proxy(&app, &gate, &s, authorization);
+        println!("{kind}\t{cold}\t{warm}\t{}", status(st1, st2));
+    }
+}
+
+/// "ok" when both requests were answered 200 / forwarded (else the statuses: a broken bench).
+fn status(a: u16, b: u16) -> String {
+    if a == 200 && b == 200 {
+        "ok".into()
+    } else {
+        format!("{a}/{b}")
+    }
+}
