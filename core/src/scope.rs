@@ -153,11 +153,6 @@ impl Scope {
             && self.resource_class == other.resource_class
             && self.name == other.name
     }
-
-    /// Whether this scope asks for `action`.
-    pub fn has_action(&self, action: &str) -> bool {
-        self.actions.iter().any(|a| a == action)
-    }
 }
 
 impl fmt::Display for Scope {
