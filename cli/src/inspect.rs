@@ -25,7 +25,7 @@ use tollgate_core::limits::MAX_TOKEN_LEN;
 use tollgate_core::token::{verify_jwt_with_keys, PublicKey as CorePublicKey, Verifier};
 
 /// docker-registry's clock leeway for exp/nbf.
-pub const LEEWAY: u64 = 60;
+pub const LEEWAY: u64 = tollgate_core::limits::CLOCK_LEEWAY_SECS;
 /// Bounds what a key-set download may bring.
 const MAX_KEYSET_BYTES: u64 = 1 << 20;
 

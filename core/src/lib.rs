@@ -18,6 +18,7 @@ pub mod scope;
 pub mod service;
 pub mod signin;
 pub mod store;
+mod time_claims;
 pub mod token;
 mod unique_keys;
 pub mod validate;

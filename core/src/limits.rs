@@ -23,6 +23,9 @@ pub const MAX_ACCOUNT_LEN: usize = 128;
 pub const MAX_REQUEST_HEADERS: usize = 100;
 /// Bytes in a JWT presented for verification.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Clock skew tolerated on every token's exp, nbf and iat (registry tokens, identity tokens,
+/// sign-in ID tokens; `time_claims.rs`), the fixed 60 s docker-registry allows too.
+pub const CLOCK_LEEWAY_SECS: u64 = 60;
 
 // ---- Workload identity federation (core/src/federation) ----
 
@@ -46,8 +49,6 @@ pub const MAX_JWKS_KEYS: usize = 16;
 pub const MAX_CLAIMS: usize = 64;
 /// Bytes of one claim value; longer values are dropped (no rule can match them).
 pub const MAX_CLAIM_VALUE_LEN: usize = 512;
-/// Clock skew tolerated on an identity token's exp, nbf and iat.
-pub const IDENTITY_LEEWAY_SECS: u64 = 60;
 /// Default longest identity-token lifetime (exp - iat) accepted: 65 minutes, so Kubernetes'
 /// default projected service-account token (3607 s) and GitHub's (~5-10 min) fit.
 pub const DEFAULT_MAX_IDENTITY_LIFETIME: u64 = 3900;

@@ -3,7 +3,8 @@
 //! the subject template.
 
 use super::issuers::IssuerConfig;
-use crate::limits::{IDENTITY_LEEWAY_SECS, MAX_ACCOUNT_LEN, MAX_CLAIMS, MAX_CLAIM_VALUE_LEN};
+use crate::limits::{MAX_ACCOUNT_LEN, MAX_CLAIMS, MAX_CLAIM_VALUE_LEN};
+use crate::time_claims::{TimeClaims, TimeError};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -260,18 +261,16 @@ pub fn check_claims(cfg: &IssuerConfig, payload: &[u8], now: u64) -> Result<Iden
     let iat = time_claim(&m, "iat")?
         .ok_or_else(|| ClaimError::Malformed("it has no 'iat' (issued at) claim".into()))?;
     let nbf = time_claim(&m, "nbf")?;
-    let leeway = IDENTITY_LEEWAY_SECS;
-    if now > exp.saturating_add(leeway) {
-        return Err(ClaimError::Expired { exp, now });
-    }
-    if let Some(nbf) = nbf {
-        if nbf > now.saturating_add(leeway) {
-            return Err(ClaimError::NotYetValid { nbf, now });
-        }
-    }
-    if iat > now.saturating_add(leeway) {
-        return Err(ClaimError::IssuedInFuture { iat, now });
-    }
+    let times = TimeClaims {
+        exp,
+        nbf,
+        iat: Some(iat),
+    };
+    times.check_now(now).map_err(|e| match e {
+        TimeError::Expired { exp, now } => ClaimError::Expired { exp, now },
+        TimeError::NotYetValid { nbf, now } => ClaimError::NotYetValid { nbf, now },
+        TimeError::IssuedInFuture { iat, now } => ClaimError::IssuedInFuture { iat, now },
+    })?;
     let lifetime = exp.saturating_sub(iat);
     if lifetime > cfg.max_lifetime() {
         return Err(ClaimError::TooLongLived {

@@ -18,9 +18,6 @@ use crate::token::{
     KidFormat, PublicKey, RegistryClaims, Signer, SigningKey, TokenHeader, Verifier, VerifyError,
 };
 
-/// Leeway for `exp`/`nbf` when verifying, as docker-registry allows (clock skew).
-pub const VERIFY_LEEWAY: u64 = 60;
-
 /// Why a presented token was not accepted (the proxy's view of `token::VerifyError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejected {
@@ -210,7 +207,7 @@ impl Keys {
             published,
             settings.issuer.clone(),
             settings.services.clone(),
-            VERIFY_LEEWAY,
+            crate::limits::CLOCK_LEEWAY_SECS,
         );
         Ok(Keys {
             signers,

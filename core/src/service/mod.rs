@@ -36,7 +36,7 @@ use cache::Caches;
 pub use context::RequestContext;
 pub use credential::Presented;
 use keys::Keys;
-pub use keys::{Rejected, VERIFY_LEEWAY};
+pub use keys::Rejected;
 use serde_json::json;
 use std::cell::RefCell;
 use std::fmt;

@@ -3,6 +3,7 @@
 //! suite re-checks every token with an independent verifier, `jose`).
 
 use super::*;
+use crate::limits::CLOCK_LEEWAY_SECS;
 use crate::store::{MemoryStore, StoreError};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -1067,18 +1068,18 @@ fn verify_token_accepts_own_tokens_and_rejects_the_rest() {
         Rejected::WrongAudience
     );
     assert_eq!(
-        app.verify_token(&token, REG, NOW + 300 + VERIFY_LEEWAY + 1)
+        app.verify_token(&token, REG, NOW + 300 + CLOCK_LEEWAY_SECS + 1)
             .unwrap_err(),
         Rejected::Expired
     );
     assert_eq!(
-        app.verify_token(&token, REG, NOW + 300 + VERIFY_LEEWAY)
+        app.verify_token(&token, REG, NOW + 300 + CLOCK_LEEWAY_SECS)
             .map(|c| c.sub)
             .unwrap(),
         "bob"
     );
     assert_eq!(
-        app.verify_token(&token, REG, NOW - VERIFY_LEEWAY - 1)
+        app.verify_token(&token, REG, NOW - CLOCK_LEEWAY_SECS - 1)
             .unwrap_err(),
         Rejected::NotYetValid
     );

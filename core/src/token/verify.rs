@@ -8,6 +8,7 @@ use super::jwks::jwk_thumbprint;
 use super::keys::PublicKey;
 use super::sign::X5cHeader;
 use crate::limits::MAX_TOKEN_LEN;
+use crate::time_claims::{TimeClaims, TimeError};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use jwt_compact::{Algorithm as _, Empty, UntrustedToken};
@@ -260,13 +261,18 @@ impl Verifier {
         if !self.audiences.iter().any(|a| a == aud) {
             return Err(VerifyError::Audience);
         }
-        if now > wire.exp.saturating_add(self.leeway_secs) {
-            return Err(VerifyError::Expired);
-        }
         let nbf = wire.nbf.unwrap_or(0);
-        if now.saturating_add(self.leeway_secs) < nbf {
-            return Err(VerifyError::NotYetValid);
-        }
+        let times = TimeClaims {
+            exp: wire.exp,
+            nbf: Some(nbf),
+            iat: None,
+        };
+        times.check(now, self.leeway_secs).map_err(|e| match e {
+            TimeError::Expired { .. } => VerifyError::Expired,
+            TimeError::NotYetValid { .. } | TimeError::IssuedInFuture { .. } => {
+                VerifyError::NotYetValid
+            }
+        })?;
         Ok(RegistryClaims {
             aud: aud.to_owned(),
             iss: wire.iss,
@@ -313,7 +319,7 @@ mod tests {
             keys,
             "tollgate".into(),
             vec!["other".into(), "registry".into()],
-            60,
+            crate::limits::CLOCK_LEEWAY_SECS,
         )
     }
 
