@@ -48,7 +48,7 @@ pub async fn answer(
             Err(failure) => return http::to_worker(upstream_error_response(failure)),
         };
         if let Err(e) = scan.feed(&body, has_next, |name| visible.may_pull(name)) {
-            console_error!("filtered catalog: {}", e.0);
+            console_error!("filtered catalog: {e}");
             return http::to_worker(upstream_error_response(UpstreamFailure::Unreachable));
         }
     }

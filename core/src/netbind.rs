@@ -60,11 +60,42 @@ impl From<NetBinding> for WireBinding {
 /// A network list that cannot be a binding. The message names the bad entry (a CIDR is not a
 /// secret) and says what is expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindingError(pub String);
+pub enum BindingError {
+    /// Not ADDRESS/PREFIX (the entry as shown, control characters removed, bounded).
+    NotCidr(String),
+    /// Host bits set: the entry, and the network it probably means.
+    HostBits { shown: String, network: Cidr },
+    /// Not an ISO 3166-1 alpha-2 code.
+    NotCountry(String),
+    /// How many networks are listed (more than `MAX_NETS`).
+    TooManyNetworks(usize),
+    /// How many countries are listed (more than `MAX_COUNTRIES`).
+    TooManyCountries(usize),
+}
 
 impl fmt::Display for BindingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            BindingError::NotCidr(shown) => write!(
+                f,
+                "'{shown}' is not a CIDR network: write ADDRESS/PREFIX, e.g. 10.0.0.0/8 or 2001:db8::/32"
+            ),
+            BindingError::HostBits { shown, network } => {
+                write!(f, "'{shown}' has host bits set: did you mean {network}?")
+            }
+            BindingError::NotCountry(shown) => write!(
+                f,
+                "'{shown}' is not a country code: use ISO 3166-1 alpha-2, e.g. DE or US"
+            ),
+            BindingError::TooManyNetworks(n) => write!(
+                f,
+                "{n} networks listed; at most {MAX_NETS} are allowed per credential"
+            ),
+            BindingError::TooManyCountries(n) => write!(
+                f,
+                "{n} countries listed; at most {MAX_COUNTRIES} are allowed per credential"
+            ),
+        }
     }
 }
 
@@ -111,11 +142,7 @@ impl fmt::Display for Cidr {
 /// typo in the prefix length.
 pub fn parse_cidr(text: &str) -> Result<Cidr, BindingError> {
     let shown: String = text.chars().filter(|c| !c.is_control()).take(64).collect();
-    let malformed = || {
-        BindingError(format!(
-            "'{shown}' is not a CIDR network: write ADDRESS/PREFIX, e.g. 10.0.0.0/8 or 2001:db8::/32"
-        ))
-    };
+    let malformed = || BindingError::NotCidr(shown.clone());
     let (addr, prefix) = text.trim().split_once('/').ok_or_else(malformed)?;
     let addr: IpAddr = addr.parse().map_err(|_| malformed())?;
     let width = if addr.is_ipv4() { 32 } else { 128 };
@@ -129,9 +156,10 @@ pub fn parse_cidr(text: &str) -> Result<Cidr, BindingError> {
         prefix,
     };
     if net.addr != addr {
-        return Err(BindingError(format!(
-            "'{shown}' has host bits set: did you mean {net}?"
-        )));
+        return Err(BindingError::HostBits {
+            shown,
+            network: net,
+        });
     }
     Ok(net)
 }
@@ -143,9 +171,7 @@ pub fn parse_country(text: &str) -> Result<String, BindingError> {
         Ok(c.to_ascii_uppercase())
     } else {
         let shown: String = c.chars().filter(|c| !c.is_control()).take(16).collect();
-        Err(BindingError(format!(
-            "'{shown}' is not a country code: use ISO 3166-1 alpha-2, e.g. DE or US"
-        )))
+        Err(BindingError::NotCountry(shown))
     }
 }
 
@@ -228,16 +254,10 @@ impl NetBinding {
         countries: &[impl AsRef<str>],
     ) -> Result<Self, BindingError> {
         if cidrs.len() > MAX_NETS {
-            return Err(BindingError(format!(
-                "{} networks listed; at most {MAX_NETS} are allowed per credential",
-                cidrs.len()
-            )));
+            return Err(BindingError::TooManyNetworks(cidrs.len()));
         }
         if countries.len() > MAX_COUNTRIES {
-            return Err(BindingError(format!(
-                "{} countries listed; at most {MAX_COUNTRIES} are allowed per credential",
-                countries.len()
-            )));
+            return Err(BindingError::TooManyCountries(countries.len()));
         }
         let mut b = NetBinding::default();
         for c in cidrs {
@@ -432,7 +452,7 @@ mod tests {
             assert!(NetBinding::parse(&[bad], &[] as &[&str]).is_err(), "{bad}");
         }
         let e = NetBinding::parse(&["10.0.0.1/8"], &[] as &[&str]).unwrap_err();
-        assert!(e.0.contains("10.0.0.0/8"), "{e}");
+        assert!(e.to_string().contains("10.0.0.0/8"), "{e}");
         for bad in ["DEU", "", "D", "d-"] {
             assert!(NetBinding::parse(&[] as &[&str], &[bad]).is_err(), "{bad}");
         }

@@ -43,7 +43,7 @@ fn check_issuers(loaded: &Loaded, out: &mut Vec<String>) {
             Err(e) => out.push(format!(
                 "{}: [[issuers]]: the worker would refuse this record: {}",
                 loaded.at(first.span()),
-                e.0
+                e.reason()
             )),
             // The worker's own check: a user federation would take over is a malformed record.
             Ok(parsed) => {

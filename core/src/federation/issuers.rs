@@ -67,11 +67,58 @@ impl IssuerConfig {
 
 /// Why the `issuers` record was refused. Never holds a secret (the record holds none).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuersError(pub String);
+pub enum IssuersError {
+    /// The record's size in bytes (more than `MAX_ISSUERS_BYTES`).
+    TooLarge(usize),
+    /// Not a JSON array of issuer objects: serde's message.
+    NotJson(String),
+    /// How many issuers are listed (more than `MAX_ISSUERS`).
+    TooMany(usize),
+    /// One entry is invalid: what is wrong with it, naming the entry.
+    Entry(String),
+    /// Two entries share a name.
+    DuplicateName(String),
+    /// Two entries share an issuer URL.
+    DuplicateIssuer(String),
+    /// Two entries share a username.
+    DuplicateUsername(String),
+}
+
+impl IssuersError {
+    /// What is wrong, without the "the issuers record is invalid" lead (the CLI names the
+    /// policy file's `[[issuers]]` instead).
+    pub fn reason(&self) -> String {
+        Reason(self).to_string()
+    }
+}
 
 impl fmt::Display for IssuersError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the issuers record is invalid: {}", self.0)
+        write!(f, "the issuers record is invalid: {}", Reason(self))
+    }
+}
+
+struct Reason<'a>(&'a IssuersError);
+
+impl fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IssuersError::TooLarge(n) => write!(
+                f,
+                "the record is {n} bytes; at most {MAX_ISSUERS_BYTES} are allowed"
+            ),
+            IssuersError::NotJson(e) => write!(f, "not a JSON array of issuers: {e}"),
+            IssuersError::TooMany(n) => {
+                write!(f, "{n} issuers; at most {MAX_ISSUERS} are allowed")
+            }
+            IssuersError::Entry(why) => f.write_str(why),
+            IssuersError::DuplicateName(name) => write!(f, "name '{name}' appears twice"),
+            IssuersError::DuplicateIssuer(url) => write!(
+                f,
+                "issuer URL '{url}' appears twice (the token's iss must pick one entry)"
+            ),
+            IssuersError::DuplicateUsername(u) => write!(f, "username '{u}' selects two issuers"),
+        }
     }
 }
 
@@ -195,40 +242,30 @@ impl Issuers {
     /// Parses and validates the KV `issuers` record (a JSON array).
     pub fn from_json(text: &str) -> Result<Issuers, IssuersError> {
         if text.len() > MAX_ISSUERS_BYTES {
-            return Err(IssuersError(format!(
-                "the record is {} bytes; at most {MAX_ISSUERS_BYTES} are allowed",
-                text.len()
-            )));
+            return Err(IssuersError::TooLarge(text.len()));
         }
         let list: Vec<IssuerConfig> = serde_json::from_slice(text.as_bytes())
-            .map_err(|e| IssuersError(format!("not a JSON array of issuers: {e}")))?;
+            .map_err(|e| IssuersError::NotJson(e.to_string()))?;
         Issuers::from_list(list)
     }
 
     pub fn from_list(list: Vec<IssuerConfig>) -> Result<Issuers, IssuersError> {
         if list.len() > MAX_ISSUERS {
-            return Err(IssuersError(format!(
-                "{} issuers; at most {MAX_ISSUERS} are allowed",
-                list.len()
-            )));
+            return Err(IssuersError::TooMany(list.len()));
         }
         for (idx, i) in list.iter().enumerate() {
-            check_issuer(i).map_err(IssuersError)?;
+            check_issuer(i).map_err(IssuersError::Entry)?;
             let earlier = &list[..idx];
             if earlier.iter().any(|e| e.name == i.name) {
-                return Err(IssuersError(format!("name '{}' appears twice", i.name)));
+                return Err(IssuersError::DuplicateName(i.name.clone()));
             }
             if earlier.iter().any(|e| e.issuer == i.issuer) {
-                return Err(IssuersError(format!(
-                    "issuer URL '{}' appears twice (the token's iss must pick one entry)",
-                    i.issuer
-                )));
+                return Err(IssuersError::DuplicateIssuer(i.issuer.clone()));
             }
             if i.username.is_some() && earlier.iter().any(|e| e.username == i.username) {
-                return Err(IssuersError(format!(
-                    "username '{}' selects two issuers",
-                    i.username.as_deref().unwrap_or_default()
-                )));
+                return Err(IssuersError::DuplicateUsername(
+                    i.username.clone().unwrap_or_default(),
+                ));
             }
         }
         Ok(Issuers { list })

@@ -20,6 +20,7 @@ use super::gate::Decision;
 use crate::protocol::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::fmt;
 
 /// Entries per answer when the client gives no `n`, and the most it may ask for (distribution's
 /// `catalog.maxentries` default).
@@ -93,7 +94,21 @@ struct OriginPage {
 
 /// Why the scan could not go on: the shell answers 502.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OriginPageError(pub &'static str);
+pub enum OriginPageError {
+    /// Longer than `MAX_ORIGIN_PAGE_BYTES`.
+    TooLarge,
+    /// Not the distribution catalog JSON.
+    NotJson,
+}
+
+impl fmt::Display for OriginPageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OriginPageError::TooLarge => "origin catalog page too large",
+            OriginPageError::NotJson => "origin catalog page is not JSON",
+        })
+    }
+}
 
 /// One filtered catalog answer being assembled.
 #[derive(Debug)]
@@ -142,10 +157,10 @@ impl CatalogScan {
         visible: impl Fn(&str) -> bool,
     ) -> Result<(), OriginPageError> {
         if body.len() > MAX_ORIGIN_PAGE_BYTES {
-            return Err(OriginPageError("origin catalog page too large"));
+            return Err(OriginPageError::TooLarge);
         }
-        let page: OriginPage = serde_json::from_slice(body)
-            .map_err(|_| OriginPageError("origin catalog page is not JSON"))?;
+        let page: OriginPage =
+            serde_json::from_slice(body).map_err(|_| OriginPageError::NotJson)?;
         self.pages += 1;
         let before = self.cursor.clone();
         for name in page.repositories {

@@ -27,15 +27,24 @@ pub struct X5cHeader {
 
 /// Why a token could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignError(String);
+pub enum SignError {
+    /// The claims did not serialize (serde's message).
+    Claims(String),
+    /// The ECDSA signature operation failed.
+    Ecdsa,
+    /// The RSA signature operation failed.
+    Rsa,
+}
 
 impl fmt::Display for SignError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the token could not be signed ({}); nothing was issued",
-            self.0
-        )
+        f.write_str("the token could not be signed (")?;
+        match self {
+            SignError::Claims(e) => f.write_str(e)?,
+            SignError::Ecdsa => f.write_str("the ECDSA signature operation failed")?,
+            SignError::Rsa => f.write_str("the RSA signature operation failed")?,
+        }
+        f.write_str("); nothing was issued")
     }
 }
 
@@ -171,7 +180,7 @@ impl Signer {
     /// Signs `claims` as a compact JWS: header `alg`, `typ: JWT`, `kid`, and `x5c` if configured.
     /// The claims are serialized as they are (`exp`/`nbf`/`iat` integers, `aud` a string).
     pub fn sign(&self, claims: &RegistryClaims) -> Result<String, SignError> {
-        let payload = serde_json::to_vec(claims).map_err(|e| SignError(e.to_string()))?;
+        let payload = serde_json::to_vec(claims).map_err(|e| SignError::Claims(e.to_string()))?;
         // Room for the claims' base64url and the signature's (86 characters for ES256, 342 for
         // a 2048-bit RS256 key); only a hint.
         let mut token =
@@ -184,10 +193,10 @@ impl Signer {
         let signature = match &self.key {
             SigningKey::Es256(k) => Es256::sign_digest(k, &digest)
                 .map(|s| s.0.to_bytes().to_vec())
-                .ok_or_else(|| SignError("the ECDSA signature operation failed".into()))?,
+                .ok_or(SignError::Ecdsa)?,
             SigningKey::Rs256(k) => Rs256::sign_digest(k, &digest)
                 .map(|s| s.0)
-                .ok_or_else(|| SignError("the RSA signature operation failed".into()))?,
+                .ok_or(SignError::Rsa)?,
         };
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
