@@ -17,7 +17,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_error, js_sys, web_sys, Delay, Response, Result};
 
 /// Answers `GET /v2/_catalog` for `subject` with the names it may pull.
-pub async fn answer(
+pub(crate) async fn answer(
     app: &App,
     gate: &Gate,
     ctx: &RequestContext<'_, impl Store, impl Fetch>,

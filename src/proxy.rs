@@ -68,7 +68,7 @@ fn public_host(url: &Url) -> PublicHost {
 }
 
 /// Handles one request in proxy mode.
-pub async fn handle(
+pub(crate) async fn handle(
     req: web_sys::Request,
     url: Url,
     env: &Env,

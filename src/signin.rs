@@ -14,7 +14,7 @@ use tollgate_core::signin::settings::SignInSettings;
 use tollgate_core::signin::{Io, SignIn};
 use worker::{console_error, console_log, web_sys, Env, Result, Url};
 
-pub use tollgate_core::signin::is_signin_path;
+pub(crate) use tollgate_core::signin::is_signin_path;
 
 type Built = std::result::Result<Option<SignIn>, ConfigError>;
 
@@ -83,7 +83,7 @@ impl Post for WorkerPost {
 }
 
 /// `None`: sign-in is not configured, the caller routes the path as before.
-pub async fn handle(
+pub(crate) async fn handle(
     req: &web_sys::Request,
     url: &Url,
     env: &Env,

@@ -11,7 +11,7 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_error, worker_sys, Env, RateLimiter};
 
-pub struct BindingLimiter(RateLimiter);
+pub(crate) struct BindingLimiter(RateLimiter);
 
 impl BindingLimiter {
     /// `binding.limit({key})` -> `outcome.success`. Called through js_sys rather than
@@ -48,7 +48,7 @@ impl Limiter for BindingLimiter {
 
 /// The limiter when throttling is on. A missing binding is a configuration error: a deployment
 /// that forgot `[[ratelimits]]` must not silently run without brute-force protection.
-pub fn limiter(env: &Env) -> Result<BindingLimiter, ConfigError> {
+pub(crate) fn limiter(env: &Env) -> Result<BindingLimiter, ConfigError> {
     env.rate_limiter(LIMITER_BINDING)
         .map(BindingLimiter)
         .map_err(|e| {

@@ -7,24 +7,24 @@
 use std::fmt;
 
 /// Seconds: the shortest token lifetime we accept (clients refetch on expiry; shorter is churn).
-pub const MIN_TOKEN_TTL: u64 = 60;
+pub(crate) const MIN_TOKEN_TTL: u64 = 60;
 /// Seconds: the longest token lifetime we accept (a day; revocation only bites at expiry).
-pub const MAX_TOKEN_TTL: u64 = 86_400;
+pub(crate) const MAX_TOKEN_TTL: u64 = 86_400;
 /// Default access-token lifetime, as docker_auth and distribution's examples use.
-pub const DEFAULT_TOKEN_TTL: u64 = 300;
+pub(crate) const DEFAULT_TOKEN_TTL: u64 = 300;
 /// Default refresh-token lifetime: 30 days.
-pub const DEFAULT_REFRESH_TTL: u64 = 30 * 86_400;
+pub(crate) const DEFAULT_REFRESH_TTL: u64 = 30 * 86_400;
 /// Refresh tokens live between a minute (KV's smallest expirationTtl) and a year.
-pub const MIN_REFRESH_TTL: u64 = 60;
-pub const MAX_REFRESH_TTL: u64 = 365 * 86_400;
+pub(crate) const MIN_REFRESH_TTL: u64 = 60;
+pub(crate) const MAX_REFRESH_TTL: u64 = 365 * 86_400;
 /// Default lifetime of isolate-cached KV records (users, API keys, the ACL).
-pub const DEFAULT_CACHE_TTL: u64 = 30;
+pub(crate) const DEFAULT_CACHE_TTL: u64 = 30;
 /// Longest isolate cache lifetime: a revoked user may keep working this long.
-pub const MAX_CACHE_TTL: u64 = 3_600;
+pub(crate) const MAX_CACHE_TTL: u64 = 3_600;
 /// Services configured at most (bounds the per-request `service` lookup).
-pub const MAX_SERVICES: usize = 32;
+pub(crate) const MAX_SERVICES: usize = 32;
 /// Bytes in one service, issuer or realm value.
-pub const MAX_NAME_LEN: usize = 255;
+pub(crate) const MAX_NAME_LEN: usize = 255;
 
 /// What the worker does with a request (see ARCHITECTURE.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,12 +277,12 @@ impl Settings {
     }
 
     /// Whether `service` is one of `SERVICES`.
-    pub fn knows_service(&self, service: &str) -> bool {
+    pub(crate) fn knows_service(&self, service: &str) -> bool {
         self.services.iter().any(|s| s == service)
     }
 
     /// Whether tokens for `service` are signed RS256.
-    pub fn is_rs256(&self, service: &str) -> bool {
+    pub(crate) fn is_rs256(&self, service: &str) -> bool {
         self.rs256_services.iter().any(|s| s == service)
     }
 }

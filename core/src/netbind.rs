@@ -16,9 +16,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// Networks per credential. Bounds the record, the token's `net` claim and the per-request check.
-pub const MAX_NETS: usize = 32;
+pub(crate) const MAX_NETS: usize = 32;
 /// Countries per credential.
-pub const MAX_COUNTRIES: usize = 32;
+pub(crate) const MAX_COUNTRIES: usize = 32;
 
 /// Where a credential may be used from. Both lists empty: anywhere (no binding).
 /// Serialised in KV records and in the token's `net` claim as
@@ -126,7 +126,7 @@ fn masked(addr: IpAddr, prefix: u8) -> IpAddr {
 
 impl Cidr {
     /// Whether `ip` (already canonical: IPv4-mapped read as IPv4) is inside this network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         ip.is_ipv4() == self.addr.is_ipv4() && masked(ip, self.prefix) == self.addr
     }
 }
@@ -191,7 +191,7 @@ pub enum NetRefusal {
 
 impl NetRefusal {
     /// A short code for log lines and the pull ledger.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             NetRefusal::NoAddress => "net_no_address",
             NetRefusal::Network(_) => "net_network",
@@ -224,18 +224,11 @@ impl fmt::Display for NetRefusal {
 
 /// Where a request comes from, as the edge says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClientNet<'a> {
+pub(crate) struct ClientNet<'a> {
     /// `CF-Connecting-IP`.
     pub ip: Option<&'a str>,
     /// `request.cf.country`.
     pub country: Option<&'a str>,
-}
-
-impl<'a> ClientNet<'a> {
-    /// A client known only by its address (no country).
-    pub fn from_ip(ip: Option<&'a str>) -> Self {
-        ClientNet { ip, country: None }
-    }
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`) is the IPv4 address for matching.
@@ -290,7 +283,7 @@ impl NetBinding {
 
     /// Whether `client` may use a credential with this binding. Both lists must hold when both
     /// are set (network AND country).
-    pub fn admits(&self, client: ClientNet<'_>) -> Result<(), NetRefusal> {
+    pub(crate) fn admits(&self, client: ClientNet<'_>) -> Result<(), NetRefusal> {
         if !self.cidrs.is_empty() {
             let ip = client
                 .ip
@@ -325,7 +318,7 @@ impl NetBinding {
 }
 
 /// The check for an optional binding (most credentials have none).
-pub fn admit(binding: Option<&NetBinding>, client: ClientNet<'_>) -> Result<(), NetRefusal> {
+pub(crate) fn admit(binding: Option<&NetBinding>, client: ClientNet<'_>) -> Result<(), NetRefusal> {
     binding.map_or(Ok(()), |b| b.admits(client))
 }
 

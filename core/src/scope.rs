@@ -37,7 +37,7 @@ pub enum ScopeError {
 }
 
 /// Renders untrusted text for an error message: at most 80 characters, control characters escaped.
-pub fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     let mut out: String = s.chars().take(80).flat_map(char::escape_debug).collect();
     if s.chars().count() > 80 {
         out.push('…');

@@ -2,7 +2,9 @@
 //! Errors are values, never an empty answer: a failed read must not look like "no such record",
 //! so callers can fail closed.
 
+#[cfg(test)]
 use std::cell::RefCell;
+#[cfg(test)]
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -53,19 +55,21 @@ pub trait Store {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
-/// In-memory store for tests and the CLI's dry runs. `fail` makes every call fail, to test failing closed.
+#[cfg(test)]
+/// In-memory store for tests. `fail` makes every call fail, to test failing closed.
 #[derive(Default)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     pub data: RefCell<BTreeMap<String, String>>,
     pub fail: std::cell::Cell<bool>,
 }
 
+#[cfg(test)]
 impl MemoryStore {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    pub fn with(entries: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub(crate) fn with(entries: impl IntoIterator<Item = (String, String)>) -> Self {
         let s = Self::new();
         s.data.borrow_mut().extend(entries);
         s
@@ -80,6 +84,7 @@ impl MemoryStore {
     }
 }
 
+#[cfg(test)]
 impl Store for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.check()?;

@@ -54,7 +54,7 @@ impl fmt::Display for HashProblem {
 }
 
 /// The cost of a hash the worker may run bcrypt on: the shape, the alphabet and the cap.
-pub fn stored_bcrypt_hash(hash: &str) -> Result<u32, HashProblem> {
+pub(crate) fn stored_bcrypt_hash(hash: &str) -> Result<u32, HashProblem> {
     let b = hash.as_bytes();
     let prefix_ok = [b"$2a$", b"$2b$", b"$2y$"]
         .iter()
@@ -128,7 +128,11 @@ pub fn login_conflict(account: &str, issuers: &Issuers) -> Option<LoginConflict>
 
 /// The worker's check of a `user:<account>` record once parsed: its hash may be run, and its
 /// name is not one federation takes over. An error is answered as a malformed record.
-pub fn stored_user(account: &str, user: &UserRecord, issuers: &Issuers) -> Result<(), String> {
+pub(crate) fn stored_user(
+    account: &str,
+    user: &UserRecord,
+    issuers: &Issuers,
+) -> Result<(), String> {
     if let Some(hash) = user.password.as_deref() {
         stored_bcrypt_hash(hash).map_err(|e| format!("its password {e}"))?;
     }

@@ -6,13 +6,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
-pub fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     cmd.env_remove("TOLLGATE_POLICY");
     cmd
@@ -27,7 +27,7 @@ fn finish(out: Output) -> Run {
 }
 
 /// Runs `tollgate ARGS` in `dir` (the crate directory when None).
-pub fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
+pub(crate) fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
     let mut cmd = bin();
     cmd.args(args).stdin(Stdio::null());
     if let Some(d) = dir {
@@ -36,12 +36,12 @@ pub fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
     finish(cmd.output().expect("run tollgate"))
 }
 
-pub fn run(args: &[&str]) -> Run {
+pub(crate) fn run(args: &[&str]) -> Run {
     run_in(None, args)
 }
 
 /// Runs `tollgate ARGS` with `input` on stdin.
-pub fn run_stdin(args: &[&str], input: &str) -> Run {
+pub(crate) fn run_stdin(args: &[&str], input: &str) -> Run {
     let mut child = bin()
         .args(args)
         .stdin(Stdio::piped())
@@ -58,15 +58,15 @@ pub fn run_stdin(args: &[&str], input: &str) -> Run {
     finish(child.wait_with_output().expect("wait tollgate"))
 }
 
-pub fn crate_dir() -> PathBuf {
+pub(crate) fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn repo_file(rel: &str) -> String {
+pub(crate) fn repo_file(rel: &str) -> String {
     crate_dir().join("..").join(rel).display().to_string()
 }
 
-pub fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     crate_dir()
         .join("tests/fixtures")
         .join(name)
@@ -75,7 +75,7 @@ pub fn fixture(name: &str) -> String {
 }
 
 /// Compares `actual` with tests/golden/NAME (or writes it when UPDATE_GOLDEN is set).
-pub fn golden(name: &str, actual: &str) {
+pub(crate) fn golden(name: &str, actual: &str) {
     let path = crate_dir().join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).expect("write golden file");

@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 /// A bounded map whose entries expire `ttl` seconds after insertion. Full: expired entries go
 /// first, then the oldest.
 #[derive(Debug)]
-pub struct TtlCache<K: Ord + Clone, V: Clone> {
+pub(crate) struct TtlCache<K: Ord + Clone, V: Clone> {
     entries: BTreeMap<K, (u64, V)>,
     capacity: usize,
     ttl: u64,
 }
 
 impl<K: Ord + Clone, V: Clone> TtlCache<K, V> {
-    pub fn new(capacity: usize, ttl: u64) -> Self {
+    pub(crate) fn new(capacity: usize, ttl: u64) -> Self {
         Self {
             entries: BTreeMap::new(),
             capacity: capacity.max(1),
@@ -24,7 +24,7 @@ impl<K: Ord + Clone, V: Clone> TtlCache<K, V> {
         }
     }
 
-    pub fn get(&mut self, key: &K, now: u64) -> Option<V> {
+    pub(crate) fn get(&mut self, key: &K, now: u64) -> Option<V> {
         match self.entries.get(key) {
             Some((inserted, v)) if now < inserted.saturating_add(self.ttl) && now >= *inserted => {
                 Some(v.clone())
@@ -37,7 +37,7 @@ impl<K: Ord + Clone, V: Clone> TtlCache<K, V> {
         }
     }
 
-    pub fn insert(&mut self, key: K, value: V, now: u64) {
+    pub(crate) fn insert(&mut self, key: K, value: V, now: u64) {
         if self.ttl == 0 {
             return;
         }
@@ -58,15 +58,13 @@ impl<K: Ord + Clone, V: Clone> TtlCache<K, V> {
         self.entries.insert(key, (now, value));
     }
 
-    pub fn remove(&mut self, key: &K) {
-        self.entries.remove(key);
-    }
-
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }
@@ -75,13 +73,13 @@ impl<K: Ord + Clone, V: Clone> TtlCache<K, V> {
 /// of (account, secret, stored hash): the secret itself is never kept, a dump of the cache reveals
 /// nothing, and a password change (a new stored hash) can never hit an old entry.
 #[derive(Debug)]
-pub struct VerifiedCache {
+pub(crate) struct VerifiedCache {
     isolate_key: [u8; 32],
     seen: TtlCache<[u8; 32], ()>,
 }
 
 impl VerifiedCache {
-    pub fn new(isolate_key: [u8; 32], capacity: usize, ttl: u64) -> Self {
+    pub(crate) fn new(isolate_key: [u8; 32], capacity: usize, ttl: u64) -> Self {
         Self {
             isolate_key,
             seen: TtlCache::new(capacity, ttl),
@@ -99,22 +97,25 @@ impl VerifiedCache {
         mac.finalize().into_bytes().into()
     }
 
-    pub fn contains(&mut self, account: &str, secret: &str, stored_hash: &str, now: u64) -> bool {
+    pub(crate) fn contains(
+        &mut self,
+        account: &str,
+        secret: &str,
+        stored_hash: &str,
+        now: u64,
+    ) -> bool {
         let k = self.key(account, secret, stored_hash);
         self.seen.get(&k, now).is_some()
     }
 
-    pub fn insert(&mut self, account: &str, secret: &str, stored_hash: &str, now: u64) {
+    pub(crate) fn insert(&mut self, account: &str, secret: &str, stored_hash: &str, now: u64) {
         let k = self.key(account, secret, stored_hash);
         self.seen.insert(k, (), now);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Nesting followed when flattening (`kubernetes.io.serviceaccount.name` is depth 3).
 const MAX_DEPTH: usize = 6;
 /// Bytes in a flattened claim name.
-pub const MAX_CLAIM_NAME_LEN: usize = 128;
+pub(crate) const MAX_CLAIM_NAME_LEN: usize = 128;
 
 /// Claim names usable in templates and rules: letters, digits, `_`, `-`, `:`, and `.` between parts.
 pub fn valid_claim_name(name: &str) -> bool {
@@ -25,7 +25,7 @@ pub fn valid_claim_name(name: &str) -> bool {
 }
 
 /// Splits `text` into literal runs and `${...}` placeholder bodies, refusing unclosed ones.
-pub fn placeholders(text: &str) -> Result<Vec<&str>, String> {
+pub(crate) fn placeholders(text: &str) -> Result<Vec<&str>, String> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -40,7 +40,7 @@ pub fn placeholders(text: &str) -> Result<Vec<&str>, String> {
 }
 
 /// A subject template may only use `${claims.NAME}`.
-pub fn validate_template(t: &str) -> Result<(), String> {
+pub(crate) fn validate_template(t: &str) -> Result<(), String> {
     for ph in placeholders(t)? {
         let ok = ph.strip_prefix("claims.").is_some_and(valid_claim_name);
         if !ok {

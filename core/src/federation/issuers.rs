@@ -46,7 +46,7 @@ pub struct IssuerConfig {
 }
 
 impl IssuerConfig {
-    pub fn max_lifetime(&self) -> u64 {
+    pub(crate) fn max_lifetime(&self) -> u64 {
         self.max_lifetime.unwrap_or(DEFAULT_MAX_IDENTITY_LIFETIME)
     }
 
@@ -57,7 +57,7 @@ impl IssuerConfig {
     }
 
     /// Where the discovery document lives (OpenID Connect Discovery 1.0, section 4).
-    pub fn discovery_url(&self) -> String {
+    pub(crate) fn discovery_url(&self) -> String {
         format!(
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
@@ -132,7 +132,7 @@ pub struct Issuers {
 
 /// `https://...`, or `http://` to a loopback host (test fixtures only), with no credentials,
 /// query or fragment.
-pub fn check_url(what: &str, raw: &str) -> Result<(), String> {
+pub(crate) fn check_url(what: &str, raw: &str) -> Result<(), String> {
     if raw.len() > MAX_ISSUER_URL_LEN {
         return Err(format!("{what} is longer than {MAX_ISSUER_URL_LEN} bytes"));
     }
@@ -275,7 +275,7 @@ impl Issuers {
         &self.list
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
 
@@ -285,7 +285,7 @@ impl Issuers {
 
     /// Whether the issuer named `name` may obtain tokens for `service` (its `services`; absent:
     /// every service). An unknown name may obtain nothing.
-    pub fn allows_service(&self, name: &str, service: &str) -> bool {
+    pub(crate) fn allows_service(&self, name: &str, service: &str) -> bool {
         self.by_name(name).is_some_and(|i| {
             i.services
                 .as_ref()
@@ -306,7 +306,7 @@ impl Issuers {
     }
 
     /// Whether `username` asks for federation: an issuer's username or the reserved `oidc`.
-    pub fn selects(&self, username: &str) -> bool {
+    pub(crate) fn selects(&self, username: &str) -> bool {
         !self.is_empty() && (username == OIDC_USERNAME || self.by_username(username).is_some())
     }
 }

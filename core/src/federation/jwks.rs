@@ -18,7 +18,7 @@ const MAX_KID_LEN: usize = 256;
 
 /// The `jwks_uri` of a discovery document, after checking that it describes `expected_issuer`
 /// (OIDC Discovery 4.3) and points at an https (or loopback http) URL.
-pub fn parse_discovery(body: &[u8], expected_issuer: &str) -> Result<String, String> {
+pub(crate) fn parse_discovery(body: &[u8], expected_issuer: &str) -> Result<String, String> {
     if body.len() > MAX_OIDC_DOCUMENT_BYTES {
         return Err(format!(
             "the discovery document is larger than {MAX_OIDC_DOCUMENT_BYTES} bytes"
@@ -50,7 +50,7 @@ fn member<'a>(j: &'a Value, name: &str) -> Option<&'a str> {
 
 /// A trusted key of an issuer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuerKey {
+pub(crate) struct IssuerKey {
     pub kid: String,
     pub key: PublicKey,
 }
@@ -106,7 +106,7 @@ pub fn jwk_public_key(j: &Value) -> Result<PublicKey, &'static str> {
 
 /// The usable signing keys of a JWK Set (at most `MAX_JWKS_KEYS`). A set with none is an error:
 /// trusting an issuer with no keys would only ever refuse, so say why.
-pub fn parse_jwks(body: &[u8]) -> Result<Vec<IssuerKey>, String> {
+pub(crate) fn parse_jwks(body: &[u8]) -> Result<Vec<IssuerKey>, String> {
     if body.len() > MAX_OIDC_DOCUMENT_BYTES {
         return Err(format!(
             "the JWK Set is larger than {MAX_OIDC_DOCUMENT_BYTES} bytes"

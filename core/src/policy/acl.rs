@@ -12,9 +12,9 @@ use crate::token::Access;
 use std::fmt;
 
 /// Rules in one ACL; more is almost certainly a generated mistake and would slow every request.
-pub const MAX_RULES: usize = 1000;
+pub(super) const MAX_RULES: usize = 1000;
 /// Bytes of the `acl` record, checked before parsing.
-pub const MAX_ACL_BYTES: usize = 1024 * 1024;
+pub(super) const MAX_ACL_BYTES: usize = 1024 * 1024;
 /// Alternatives one name pattern may expand to through multi-valued labels.
 const MAX_EXPANSIONS: usize = 64;
 

@@ -47,7 +47,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The HTTP status. Bad credentials are 401 in both dialects (RFC 6749 would say 400 for
     /// invalid_grant, but Docker and containerd treat 401 as "log in again", which is what it means).
-    pub fn status(self) -> u16 {
+    pub(crate) fn status(self) -> u16 {
         match self {
             ErrorKind::InvalidRequest
             | ErrorKind::InvalidScope
@@ -67,7 +67,7 @@ impl ErrorKind {
     }
 
     /// The distribution error code (errcode descriptors the Docker client knows).
-    pub fn distribution_code(self) -> &'static str {
+    pub(crate) fn distribution_code(self) -> &'static str {
         match self {
             ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant | ErrorKind::InvalidClient => {
                 "UNAUTHORIZED"
@@ -88,7 +88,7 @@ impl ErrorKind {
     }
 
     /// The OAuth2 `error` code (RFC 6749 5.2, plus server_error / temporarily_unavailable).
-    pub fn oauth2_code(self) -> &'static str {
+    pub(crate) fn oauth2_code(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest
             | ErrorKind::NotFound
@@ -108,7 +108,7 @@ impl ErrorKind {
     }
 
     /// A stable lower-case name for audit lines.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::InvalidScope => "invalid_scope",
@@ -154,7 +154,7 @@ impl TokenError {
         }
     }
 
-    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+    pub(crate) fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
         let method: String = method
             .chars()
             .take(16)
@@ -173,13 +173,13 @@ impl TokenError {
     }
 
     /// Marks a 401 as answering a Bearer credential.
-    pub fn with_bearer_challenge(mut self) -> Self {
+    pub(crate) fn with_bearer_challenge(mut self) -> Self {
         self.bearer_challenge = true;
         self
     }
 
     /// Sets the `Retry-After` seconds (at least 1).
-    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+    pub(crate) fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds.max(1));
         self
     }

@@ -15,13 +15,13 @@
 
 use super::{ErrorKind, Flavor, TokenError};
 /// Passwords and refresh tokens travel as the credentials module's redacting [`Secret`].
-pub use crate::credentials::Secret;
+pub(crate) use crate::credentials::Secret;
 use crate::limits::{MAX_ACCOUNT_LEN, MAX_FORM_LEN, MAX_SCOPES, MAX_SCOPE_LEN};
 
 /// Parameters one request may carry (query and body together); bounds the work on junk input.
-pub const MAX_PARAMS: usize = 64 + MAX_SCOPES;
+pub(crate) const MAX_PARAMS: usize = 64 + MAX_SCOPES;
 /// Bytes in `service` or `client_id`.
-pub const MAX_PARAM_LEN: usize = 255;
+pub(crate) const MAX_PARAM_LEN: usize = 255;
 
 /// How the client proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub enum Grant {
 
 impl Grant {
     /// The grant's name for audit lines.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Grant::Header => "header",
             Grant::Password { .. } => "password",

@@ -12,7 +12,8 @@ use crate::token::Access;
 use serde_json::{json, Value};
 
 /// The header docker-registry puts on every response; the Docker client's API ping looks for it.
-pub const API_VERSION_HEADER: (&str, &str) = ("docker-distribution-api-version", "registry/2.0");
+pub(crate) const API_VERSION_HEADER: (&str, &str) =
+    ("docker-distribution-api-version", "registry/2.0");
 
 /// The required access records that were not granted (what a client would need to ask for).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +73,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             Refusal::Denied => 403,
             Refusal::MalformedAuthorization => 400,
@@ -141,7 +142,7 @@ pub(crate) fn error_response(
 
 /// The refusal response. `realm` is the token endpoint URL, `service` the audience tokens must
 /// carry; the challenge's `scope` is everything the request needs (what the registry sends).
-pub fn refusal_response(
+pub(crate) fn refusal_response(
     refusal: Refusal,
     required: &Required,
     realm: &str,
@@ -165,7 +166,7 @@ pub fn refusal_response(
 }
 
 /// The response for a path that maps to no endpoint or a malformed parameter.
-pub fn route_error_response(err: RouteError) -> HttpResponse {
+pub(crate) fn route_error_response(err: RouteError) -> HttpResponse {
     let mut resp = error_response(err.status(), err.code(), err.message(), Value::Null);
     if err == RouteError::MethodNotAllowed {
         // The exact list depends on the endpoint; the code names the problem.
@@ -209,7 +210,7 @@ pub fn server_error_response(status: u16, message: &str) -> HttpResponse {
 
 /// 429 for Basic credentials refused by the brute-force throttle, in distribution's format
 /// (`TOOMANYREQUESTS`) with `Retry-After`.
-pub fn too_many_requests_response(retry_after: u64) -> HttpResponse {
+pub(crate) fn too_many_requests_response(retry_after: u64) -> HttpResponse {
     let retry_after = retry_after.max(1);
     error_response(
         429,

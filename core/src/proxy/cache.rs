@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 
 /// Entries kept at most (a few hundred bytes each).
-pub const VERIFY_CACHE_CAPACITY: usize = 4096;
+pub(crate) const VERIFY_CACHE_CAPACITY: usize = 4096;
 /// Longest an entry lives regardless of the token's `exp` (bounds the effect of a key rotation).
-pub const VERIFY_CACHE_MAX_TTL: u64 = 600;
+pub(crate) const VERIFY_CACHE_MAX_TTL: u64 = 600;
 
 /// What a verified token says: who it is for and what it grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ struct Entry {
 
 /// A bounded map from SHA-256(token) to its verified claims.
 #[derive(Debug)]
-pub struct VerifyCache {
+pub(crate) struct VerifyCache {
     entries: HashMap<[u8; 32], Entry>,
     order: VecDeque<[u8; 32]>,
     capacity: usize,
@@ -55,7 +55,7 @@ fn key(token: &str) -> [u8; 32] {
 }
 
 impl VerifyCache {
-    pub fn new(capacity: usize, max_ttl: u64) -> Self {
+    pub(crate) fn new(capacity: usize, max_ttl: u64) -> Self {
         Self {
             entries: HashMap::new(),
             order: VecDeque::new(),
@@ -67,13 +67,13 @@ impl VerifyCache {
     /// The cached claims of `token`, if verified earlier and still within its lifetime. The
     /// expiry is re-checked against `now` on every hit, so a cached token stops working at `exp`
     /// exactly as an uncached one would.
-    pub fn get(&self, token: &str, now: u64) -> Option<&VerifiedToken> {
+    pub(crate) fn get(&self, token: &str, now: u64) -> Option<&VerifiedToken> {
         let e = self.entries.get(&key(token))?;
         (now < e.until).then_some(&e.token)
     }
 
     /// Remembers a token that just passed verification, until `min(exp, now + max_ttl)`.
-    pub fn insert(&mut self, token: &str, verified: VerifiedToken, now: u64) {
+    pub(crate) fn insert(&mut self, token: &str, verified: VerifiedToken, now: u64) {
         let until = verified.exp.min(now.saturating_add(self.max_ttl));
         if until <= now {
             return;
@@ -112,11 +112,13 @@ impl VerifyCache {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }

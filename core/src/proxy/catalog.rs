@@ -24,12 +24,12 @@ use std::fmt;
 
 /// Entries per answer when the client gives no `n`, and the most it may ask for (distribution's
 /// `catalog.maxentries` default).
-pub const MAX_CATALOG_N: usize = 1000;
+pub(crate) const MAX_CATALOG_N: usize = 1000;
 /// Entries asked of the origin per page (docker-registry's default maximum).
-pub const ORIGIN_PAGE_N: usize = 1000;
+pub(crate) const ORIGIN_PAGE_N: usize = 1000;
 /// Origin pages read for one client request at most: bounds the work a caller with few visible
 /// repositories can cause. Beyond it the answer carries what was found and a `Link` to continue.
-pub const MAX_ORIGIN_PAGES: usize = 8;
+pub(crate) const MAX_ORIGIN_PAGES: usize = 8;
 /// Bytes of one origin catalog page read at most (1000 names of 255 bytes, quoted, plus room).
 pub const MAX_ORIGIN_PAGE_BYTES: usize = 512 * 1024;
 
@@ -41,7 +41,7 @@ pub struct CatalogQuery {
 }
 
 /// A query distribution would refuse: 400 `PAGINATION_NUMBER_INVALID`.
-pub fn parse_query(query: &str) -> Result<CatalogQuery, HttpResponse> {
+pub(crate) fn parse_query(query: &str) -> Result<CatalogQuery, HttpResponse> {
     let mut q = CatalogQuery {
         n: MAX_CATALOG_N,
         last: None,
@@ -203,7 +203,8 @@ impl CatalogScan {
         resp
     }
 
-    pub fn pages_read(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn pages_read(&self) -> usize {
         self.pages
     }
 }

@@ -9,9 +9,9 @@ use std::fmt;
 use url::Url;
 
 /// Default seconds to wait for the origin's response headers.
-pub const DEFAULT_ORIGIN_TIMEOUT: u64 = 30;
+pub(crate) const DEFAULT_ORIGIN_TIMEOUT: u64 = 30;
 /// Longest accepted ORIGIN_TIMEOUT.
-pub const MAX_ORIGIN_TIMEOUT: u64 = 600;
+pub(crate) const MAX_ORIGIN_TIMEOUT: u64 = 600;
 
 /// Proxy settings. `Debug` redacts the origin credentials.
 #[derive(Clone, PartialEq, Eq)]

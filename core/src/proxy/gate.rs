@@ -162,7 +162,7 @@ impl Gate {
     }
 
     /// The token endpoint URL named in challenges.
-    pub fn realm(&self, public: &PublicHost) -> String {
+    pub(crate) fn realm(&self, public: &PublicHost) -> String {
         match &self.realm {
             Some(r) => r.clone(),
             None => format!("{}://{}/token", public.scheme, public.host),

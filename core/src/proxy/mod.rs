@@ -3,19 +3,18 @@
 //! headers cross the proxy in each direction ([`headers`]) and its settings ([`config`]). The
 //! worker's `src/proxy.rs` does the fetching.
 
-pub mod app;
+pub(crate) mod app;
 pub mod authorize;
-pub mod cache;
+pub(crate) mod cache;
 pub mod catalog;
-pub mod config;
-pub mod gate;
+pub(crate) mod config;
+pub(crate) mod gate;
 pub mod headers;
-pub mod netbound;
+pub(crate) mod netbound;
 pub mod route;
 
 pub use app::AppAuthority;
 pub use authorize::{check_access, Insufficient, Refusal, UpstreamFailure};
-pub use cache::{VerifiedToken, VerifyCache};
 pub use config::ProxySettings;
 pub use gate::{Authority, BasicGrant, Decision, Gate, Principal, RequestMeta};
 pub use headers::PublicHost;

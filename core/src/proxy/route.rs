@@ -17,14 +17,14 @@ use crate::token::Access;
 use std::fmt;
 
 /// Bytes in a request path the proxy will look at. Longer paths are refused (414).
-pub const MAX_PATH_LEN: usize = 2048;
+pub(crate) const MAX_PATH_LEN: usize = 2048;
 /// Deepest chart namespace accepted (ChartMuseum's `--depth`).
 pub const MAX_CHART_DEPTH: usize = 8;
 /// The namespace ChartMuseum's token authorizer uses when `--depth=0` (chartmuseum/auth's
 /// `DefaultNamespace`), so tokens minted for a depth-0 ChartMuseum work here too.
-pub const DEFAULT_CHART_NAMESPACE: &str = "repo";
+pub(crate) const DEFAULT_CHART_NAMESPACE: &str = "repo";
 /// Resource type of chart repository scopes (ChartMuseum's `AccessEntryType`).
-pub const CHART_RESOURCE_TYPE: &str = "artifact-repository";
+pub(crate) const CHART_RESOURCE_TYPE: &str = "artifact-repository";
 /// Bytes in one chart file name, chart name or version segment.
 const MAX_CHART_SEGMENT_LEN: usize = 255;
 /// Bytes in a manifest digest or blob digest (the hex part of sha512 is 128 chars).
@@ -48,7 +48,7 @@ impl ChartLayout {
         Ok(Self { depth })
     }
 
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         self.depth
     }
 }
@@ -157,7 +157,7 @@ impl RouteError {
     }
 
     /// Distribution error code for the body.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             RouteError::NotFound | RouteError::MethodNotAllowed => "UNSUPPORTED",
             RouteError::NameInvalid => "NAME_INVALID",
@@ -219,7 +219,7 @@ pub fn required_access(
 }
 
 /// [`required_access`] for an already classified path: checks the method, then maps it.
-pub fn required_for(
+pub(crate) fn required_for(
     endpoint: &Endpoint,
     method: &str,
     query: &str,
@@ -278,7 +278,7 @@ pub fn cacheable(method: &str, path: &str, chart: &ChartLayout) -> bool {
 }
 
 /// [`cacheable`] for an already classified path.
-pub fn cacheable_endpoint(endpoint: &Endpoint, method: &str) -> bool {
+pub(crate) fn cacheable_endpoint(endpoint: &Endpoint, method: &str) -> bool {
     match endpoint {
         Endpoint::Blob { .. } => method == "GET",
         Endpoint::ChartFile { file, .. } => method == "GET" && file.ends_with(".tgz"),

@@ -64,7 +64,7 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn new(time: u64, grant: &'static str) -> Self {
+    pub(crate) fn new(time: u64, grant: &'static str) -> Self {
         Self {
             event: "token",
             outcome: Outcome::Refused,
@@ -89,7 +89,7 @@ impl AuditEvent {
     }
 
     /// Records client-supplied free text, bounded and without control characters.
-    pub fn bounded(value: Option<&str>) -> Option<String> {
+    pub(crate) fn bounded(value: Option<&str>) -> Option<String> {
         value.map(|v| {
             let mut out = String::new();
             for c in v.chars().filter(|c| !c.is_control()) {

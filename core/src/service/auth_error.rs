@@ -51,7 +51,7 @@ impl AuthError {
 
     /// The token endpoint's rendering; `rejected` is the kind for bad credentials, which
     /// depends on the grant (RFC 6749 5.2 names).
-    pub fn into_token_error(self, rejected: ErrorKind) -> TokenError {
+    pub(crate) fn into_token_error(self, rejected: ErrorKind) -> TokenError {
         match self {
             AuthError::Malformed(m) => TokenError::new(ErrorKind::InvalidRequest, m),
             AuthError::Rejected(m) => TokenError::new(rejected, m),

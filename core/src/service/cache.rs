@@ -25,7 +25,7 @@ pub(super) struct Caches {
 
 impl Caches {
     /// `isolate_key`: random per isolate, keys the verified-credential HMAC.
-    pub fn new(ttl: u64, isolate_key: [u8; 32]) -> Self {
+    pub(super) fn new(ttl: u64, isolate_key: [u8; 32]) -> Self {
         Self {
             ttl,
             users: TtlCache::new(RECORD_CAPACITY, ttl),
@@ -37,7 +37,7 @@ impl Caches {
     }
 
     /// The cached ACL if it is younger than the TTL.
-    pub fn acl(&self, now: u64) -> Option<Rc<Acl>> {
+    pub(super) fn acl(&self, now: u64) -> Option<Rc<Acl>> {
         match &self.acl {
             Some((at, acl)) if now >= *at && now < at.saturating_add(self.ttl) => {
                 Some(Rc::clone(acl))
@@ -46,21 +46,21 @@ impl Caches {
         }
     }
 
-    pub fn set_acl(&mut self, acl: Rc<Acl>, now: u64) {
+    pub(super) fn set_acl(&mut self, acl: Rc<Acl>, now: u64) {
         if self.ttl > 0 {
             self.acl = Some((now, acl));
         }
     }
 
     /// The cached `issuers` record if it is younger than the TTL (same policy as the ACL).
-    pub fn issuers(&self, now: u64) -> Option<Rc<Issuers>> {
+    pub(super) fn issuers(&self, now: u64) -> Option<Rc<Issuers>> {
         match &self.issuers {
             Some((at, i)) if now >= *at && now < at.saturating_add(self.ttl) => Some(Rc::clone(i)),
             _ => None,
         }
     }
 
-    pub fn set_issuers(&mut self, issuers: Rc<Issuers>, now: u64) {
+    pub(super) fn set_issuers(&mut self, issuers: Rc<Issuers>, now: u64) {
         if self.ttl > 0 {
             self.issuers = Some((now, issuers));
         }

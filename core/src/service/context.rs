@@ -48,7 +48,7 @@ impl<'a, S: Store, F: Fetch> RequestContext<'a, S, F> {
     }
 
     /// Where the request comes from, for network-bound credentials (`crate::netbind`).
-    pub fn client_net(&self) -> ClientNet<'a> {
+    pub(crate) fn client_net(&self) -> ClientNet<'a> {
         ClientNet {
             ip: self.client_ip,
             country: self.country,
@@ -56,18 +56,20 @@ impl<'a, S: Store, F: Fetch> RequestContext<'a, S, F> {
     }
 
     /// A context for tests and tools that never need randomness (the proxy's decisions).
-    pub fn without_randomness(store: &'a S, fetch: &'a F, now: u64) -> Self {
+    #[cfg(test)]
+    pub(crate) fn without_randomness(store: &'a S, fetch: &'a F, now: u64) -> Self {
         Self::new(store, fetch, now, &no_randomness)
     }
 
     /// `N` cryptographically secure random bytes.
-    pub fn random<const N: usize>(&self) -> Result<[u8; N], RandomError> {
+    pub(crate) fn random<const N: usize>(&self) -> Result<[u8; N], RandomError> {
         let mut buf = [0u8; N];
         (self.rng)(&mut buf)?;
         Ok(buf)
     }
 }
 
+#[cfg(test)]
 fn no_randomness(_: &mut [u8]) -> Result<(), RandomError> {
     Err(RandomError)
 }

@@ -27,7 +27,7 @@ use crate::store::Store;
 
 /// What the caller presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Presented {
+pub(crate) enum Presented {
     Anonymous,
     /// A user's password: the only guessable credential, so the only one throttled.
     Password {
@@ -54,7 +54,8 @@ pub enum Presented {
 
 impl Presented {
     /// The credential kind for audit lines and tests.
-    pub fn kind(&self) -> &'static str {
+    #[cfg(test)]
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Presented::Anonymous => "anonymous",
             Presented::Password { .. } => "password",
@@ -74,7 +75,7 @@ pub(super) fn jwt_shaped(password: &str) -> bool {
 /// Classifies what a token request (or a proxied request, `grant` = [`Grant::Header`]) presents.
 /// `authorization` is the single, bounded Authorization header. Reads the (cached) `issuers`
 /// record for every username + secret login.
-pub async fn classify<S: Store, F: Fetch>(
+pub(super) async fn classify<S: Store, F: Fetch>(
     app: &App,
     ctx: &RequestContext<'_, S, F>,
     grant: &Grant,

@@ -32,7 +32,7 @@ pub enum Rejected {
 
 impl Rejected {
     /// A stable code for logs and challenges.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Rejected::Malformed => "malformed",
             Rejected::UnknownKey => "unknown_key",
@@ -113,7 +113,7 @@ fn es256_signer(
 }
 
 impl Keys {
-    pub fn load(settings: &Settings) -> Result<Keys, ConfigError> {
+    pub(super) fn load(settings: &Settings) -> Result<Keys, ConfigError> {
         let es_key = signing_key(&settings.signing_key_pem, "SIGNING_KEY", Algorithm::Es256)?;
         // Checks SIGNING_CERT against the key even when no service sends it.
         let es256 = es256_signer(
@@ -220,7 +220,11 @@ impl Keys {
 
     /// Signs the claims for `service` with its signer: RS256 for an RS256 service, ES256
     /// otherwise, with the service's header.
-    pub fn sign(&self, service: &str, claims: &RegistryClaims) -> Result<String, TokenError> {
+    pub(super) fn sign(
+        &self,
+        service: &str,
+        claims: &RegistryClaims,
+    ) -> Result<String, TokenError> {
         let signer = self
             .by_service
             .iter()
@@ -239,7 +243,7 @@ impl Keys {
 
     /// Verifies a token against the published keys for `audience` (kid/x5c picks the key, whose
     /// type fixes the algorithm; then signature, `iss`, `aud`, `exp`/`nbf` with the leeway).
-    pub fn verify(
+    pub(super) fn verify(
         &self,
         token: &str,
         audience: &str,

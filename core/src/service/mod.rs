@@ -10,7 +10,7 @@
 //! GET /.well-known/jwks.json, GET /certs.pem, GET /healthz. Anything else is 404 and a wrong
 //! method 405 with `Allow`, in the endpoint's error format.
 
-pub mod audit;
+pub(crate) mod audit;
 mod auth_error;
 mod authenticate;
 mod cache;
@@ -29,19 +29,18 @@ use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
 use crate::scope::Scope;
 use crate::store::Store;
 use crate::token::{Access, RegistryClaims};
-pub use audit::{AuditEvent, Outcome};
-pub use auth_error::AuthError;
+pub(crate) use audit::AuditEvent;
+pub(crate) use auth_error::AuthError;
 pub(crate) use authenticate::{check_sign_in, user as user_record};
 use cache::Caches;
 pub use context::RequestContext;
-pub use credential::Presented;
+pub(crate) use credential::Presented;
 use keys::Keys;
-pub use keys::Rejected;
+pub(crate) use keys::Rejected;
 use serde_json::json;
 use std::cell::RefCell;
 use std::fmt;
 use throttle::{Limiter, Throttle};
-pub use visibility::PullVisibility;
 
 /// The randomness source failed: nothing random can be minted, so nothing is issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,10 +54,10 @@ impl fmt::Display for RandomError {
 
 /// Fills a buffer with cryptographically secure random bytes (the worker: getrandom/JS crypto).
 /// `Fn`, not `FnMut`, so one shared [`RequestContext`] can draw from it anywhere in a request.
-pub type Rng<'a> = &'a dyn Fn(&mut [u8]) -> Result<(), RandomError>;
+pub(crate) type Rng<'a> = &'a dyn Fn(&mut [u8]) -> Result<(), RandomError>;
 
 /// Token paths answered by [`App::handle`]; a shell routes everything else (proxy mode) elsewhere.
-pub const TOKEN_PATHS: [&str; 5] = [
+pub(crate) const TOKEN_PATHS: [&str; 5] = [
     "/token",
     "/oauth/token",
     "/.well-known/jwks.json",
@@ -121,7 +120,7 @@ impl App {
 
     /// Verifies a token for `audience` against the published keys (the proxy's check): kid,
     /// signature, `iss` = ISSUER, `aud` = audience, `exp`/`nbf` with a 60 s leeway.
-    pub fn verify_token(
+    pub(crate) fn verify_token(
         &self,
         token: &str,
         audience: &str,
@@ -136,7 +135,7 @@ impl App {
     /// those scopes would. Returns the account and the granted access. A workload's identity
     /// token is refused here: workloads fetch a token from the token endpoint first. A
     /// network-bound API key used from elsewhere is `AuthError::Network` (issue 16).
-    pub async fn grant_basic<S: Store, F: Fetch>(
+    pub(crate) async fn grant_basic<S: Store, F: Fetch>(
         &self,
         authorization: &str,
         service: &str,
@@ -294,7 +293,7 @@ impl App {
 
 /// 431 for a request with more than [`MAX_REQUEST_HEADERS`] header fields: refused whole, never
 /// trimmed (issue 12, finding 4: padding pushed `CF-Connecting-IP` out of a trimmed set).
-pub fn too_many_headers(count: usize) -> Option<TokenError> {
+pub(crate) fn too_many_headers(count: usize) -> Option<TokenError> {
     (count > MAX_REQUEST_HEADERS).then(|| {
         TokenError::new(
             ErrorKind::HeadersTooLarge,

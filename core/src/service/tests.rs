@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::limits::CLOCK_LEEWAY_SECS;
+use crate::service::audit::Outcome;
 use crate::store::{MemoryStore, StoreError};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

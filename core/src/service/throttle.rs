@@ -29,10 +29,10 @@ use std::pin::Pin;
 /// The Rate Limiting binding the worker passes to the core (`[[ratelimits]] name = ...`).
 pub const LIMITER_BINDING: &str = "LOGIN_LIMITER";
 /// Seconds of the binding's `simple.period` unless `LOGIN_THROTTLE_PERIOD` says otherwise.
-pub const DEFAULT_PERIOD: u64 = 60;
+pub(crate) const DEFAULT_PERIOD: u64 = 60;
 /// Keys remembered as throttled per isolate. Evicting one costs at most one extra bcrypt check
 /// for that key (the limiter still says "over" and it is remembered again).
-pub const THROTTLED_CAPACITY: usize = 4096;
+pub(crate) const THROTTLED_CAPACITY: usize = 4096;
 
 /// `LOGIN_THROTTLE` (`on` | `off`) and `LOGIN_THROTTLE_PERIOD` (10 | 60, the binding's period).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ impl Default for ThrottleSettings {
 
 impl ThrottleSettings {
     /// Reads the settings; `get` returns `None` for unset (blank counts as unset).
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub(crate) fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let read = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let enabled = match read("LOGIN_THROTTLE").as_deref().map(str::trim) {
             None | Some("on") => true,
@@ -95,14 +95,14 @@ pub trait Limiter {
 }
 
 /// Limiter key for an account: a digest, so keys have a fixed length whatever the name.
-pub fn account_key(account: &str) -> String {
+pub(crate) fn account_key(account: &str) -> String {
     let d = Sha256::digest(account.as_bytes());
     format!("acct:{}", data_encoding::HEXLOWER.encode(&d[..16]))
 }
 
 /// Limiter key for a client address. IPv6 clients are grouped by /64 (one subscriber usually
 /// holds a whole /64); an unparsable value is hashed as is.
-pub fn ip_key(ip: &str) -> String {
+pub(crate) fn ip_key(ip: &str) -> String {
     let ip = ip.trim();
     let group = match ip.parse::<IpAddr>() {
         Ok(IpAddr::V4(v4)) => v4.to_string(),
@@ -123,12 +123,12 @@ pub fn ip_key(ip: &str) -> String {
 
 /// The limiter keys of one password attempt (account, and client address when known).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
+pub(crate) struct Attempt {
     keys: Vec<String>,
 }
 
 impl Attempt {
-    pub fn password(account: &str, client_ip: Option<&str>) -> Self {
+    pub(crate) fn password(account: &str, client_ip: Option<&str>) -> Self {
         let mut keys = vec![account_key(account)];
         if let Some(ip) = client_ip.filter(|ip| !ip.trim().is_empty()) {
             keys.push(ip_key(ip));
@@ -136,7 +136,7 @@ impl Attempt {
         Self { keys }
     }
 
-    pub fn keys(&self) -> &[String] {
+    pub(crate) fn keys(&self) -> &[String] {
         &self.keys
     }
 }
@@ -144,13 +144,13 @@ impl Attempt {
 /// Keys refused in this isolate and until when (Unix seconds). Bounded: when full, expired keys
 /// go first, then the one that would expire soonest.
 #[derive(Debug)]
-pub struct ThrottledSet {
+pub(crate) struct ThrottledSet {
     until: HashMap<String, u64>,
     capacity: usize,
 }
 
 impl ThrottledSet {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             until: HashMap::new(),
             capacity: capacity.max(1),
@@ -158,7 +158,7 @@ impl ThrottledSet {
     }
 
     /// Seconds until every throttled key of `keys` is free again; `None`: none is throttled.
-    pub fn retry_after(&self, keys: &[String], now: u64) -> Option<u64> {
+    pub(crate) fn retry_after(&self, keys: &[String], now: u64) -> Option<u64> {
         keys.iter()
             .filter_map(|k| self.until.get(k))
             .filter(|&&until| until > now)
@@ -166,7 +166,7 @@ impl ThrottledSet {
             .max()
     }
 
-    pub fn mark(&mut self, key: &str, until: u64, now: u64) {
+    pub(crate) fn mark(&mut self, key: &str, until: u64, now: u64) {
         if !self.until.contains_key(key) && self.until.len() >= self.capacity {
             self.until.retain(|_, u| *u > now);
             if self.until.len() >= self.capacity {
@@ -184,17 +184,13 @@ impl ThrottledSet {
         *slot = (*slot).max(until);
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.until.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.until.is_empty()
     }
 }
 
 /// The isolate's throttle: settings, the throttled set and the limiter (none: off).
-pub struct Throttle {
+pub(crate) struct Throttle {
     settings: ThrottleSettings,
     throttled: RefCell<ThrottledSet>,
     limiter: Option<Box<dyn Limiter>>,
@@ -211,7 +207,7 @@ impl fmt::Debug for Throttle {
 }
 
 impl Throttle {
-    pub fn new(settings: ThrottleSettings) -> Self {
+    pub(crate) fn new(settings: ThrottleSettings) -> Self {
         Self {
             settings,
             throttled: RefCell::new(ThrottledSet::new(THROTTLED_CAPACITY)),
@@ -219,17 +215,17 @@ impl Throttle {
         }
     }
 
-    pub fn set_limiter(&mut self, limiter: Box<dyn Limiter>) {
+    pub(crate) fn set_limiter(&mut self, limiter: Box<dyn Limiter>) {
         self.limiter = Some(limiter);
     }
 
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.settings.enabled && self.limiter.is_some()
     }
 
     /// 429 when a key of the attempt is throttled in this isolate: checked before any KV read or
     /// bcrypt, so a throttled key learns nothing, not even from a correct password.
-    pub fn check(&self, attempt: &Attempt, now: u64) -> Result<(), AuthError> {
+    pub(crate) fn check(&self, attempt: &Attempt, now: u64) -> Result<(), AuthError> {
         if !self.is_active() {
             return Ok(());
         }
@@ -241,7 +237,7 @@ impl Throttle {
 
     /// A failed password check: counts every key; one over its limit turns the refusal into a
     /// 429 and is remembered for a period. A limiter error leaves the refusal as it was.
-    pub async fn failed(&self, attempt: &Attempt, err: AuthError, now: u64) -> AuthError {
+    pub(crate) async fn failed(&self, attempt: &Attempt, err: AuthError, now: u64) -> AuthError {
         let counted = matches!(err, AuthError::Rejected(_));
         let (Some(limiter), true) = (self.limiter.as_deref(), counted) else {
             return err;
@@ -267,7 +263,7 @@ impl Throttle {
     }
 
     /// Runs a credential check under the throttle: refused early if throttled, counted if it fails.
-    pub async fn guard<T>(
+    pub(crate) async fn guard<T>(
         &self,
         attempt: &Attempt,
         now: u64,
@@ -281,7 +277,7 @@ impl Throttle {
     }
 
     #[cfg(test)]
-    pub fn throttled_len(&self) -> usize {
+    pub(crate) fn throttled_len(&self) -> usize {
         self.throttled.borrow().len()
     }
 }
@@ -289,13 +285,13 @@ impl Throttle {
 /// A limiter for native tests: a fixed limit per key per "window" (reset by hand), optional
 /// failure, and a record of every key counted.
 #[cfg(test)]
-pub mod fake {
+pub(crate) mod fake {
     use super::*;
     use std::cell::Cell;
     use std::rc::Rc;
 
     #[derive(Debug, Default)]
-    pub struct FakeLimiter {
+    pub(crate) struct FakeLimiter {
         pub limit: u32,
         pub counts: RefCell<HashMap<String, u32>>,
         pub calls: Cell<u32>,
@@ -303,7 +299,7 @@ pub mod fake {
     }
 
     impl FakeLimiter {
-        pub fn new(limit: u32) -> Rc<Self> {
+        pub(crate) fn new(limit: u32) -> Rc<Self> {
             Rc::new(Self {
                 limit,
                 ..Self::default()
@@ -312,7 +308,7 @@ pub mod fake {
     }
 
     /// Shares one fake between the app and the test that inspects it.
-    pub struct Shared(pub Rc<FakeLimiter>);
+    pub(crate) struct Shared(pub Rc<FakeLimiter>);
 
     impl Limiter for Shared {
         fn hit<'a>(&'a self, key: &'a str) -> LimitFuture<'a> {

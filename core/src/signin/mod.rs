@@ -24,8 +24,8 @@ pub mod credentials;
 mod login;
 pub mod oidc;
 pub mod page;
-pub mod person;
-pub mod seal;
+pub(crate) mod person;
+pub(crate) mod seal;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -44,10 +44,10 @@ use serde::{Deserialize, Serialize};
 use settings::SignInSettings;
 use std::cell::RefCell;
 
-pub use settings::Provider;
+pub(crate) use settings::Provider;
 
 /// Paths answered by [`SignIn::handle`].
-pub const SIGNIN_PATHS: [&str; 7] = [
+pub(crate) const SIGNIN_PATHS: [&str; 7] = [
     "/login",
     "/login/callback",
     "/logout",
@@ -97,7 +97,7 @@ pub struct SignIn {
 }
 
 /// A response and the line to log (never holding a secret).
-pub type Answer = (HttpResponse, Option<String>);
+pub(crate) type Answer = (HttpResponse, Option<String>);
 
 fn html(status: u16, body: String) -> HttpResponse {
     HttpResponse::text(status, "text/html; charset=utf-8", body)
@@ -141,7 +141,7 @@ fn param(text: &str, name: &str) -> Option<String> {
 
 /// Where a finished sign-in goes: always the account page. No query parameter, cookie or
 /// header chooses the destination, so sign-in can never become an open redirect.
-pub const AFTER_SIGNIN: &str = "/account";
+pub(crate) const AFTER_SIGNIN: &str = "/account";
 
 fn shown(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(128).collect()
@@ -180,10 +180,6 @@ impl SignIn {
             keys: RefCell::new(KeyCache::default()),
             endpoints: RefCell::new(Vec::new()),
         }
-    }
-
-    pub fn settings(&self) -> &SignInSettings {
-        &self.settings
     }
 
     fn secure(&self) -> bool {

@@ -24,14 +24,7 @@ pub enum KidFormat {
 }
 
 impl KidFormat {
-    /// The value in `TOKEN_KID` and `tollgate keys jwks --kid`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KidFormat::Libtrust => "libtrust",
-            KidFormat::Thumbprint => "thumbprint",
-        }
-    }
-
+    /// Reads the value in `TOKEN_KID` and `tollgate keys jwks --kid`.
     pub fn parse(v: &str) -> Option<KidFormat> {
         match v {
             "libtrust" => Some(KidFormat::Libtrust),
@@ -41,7 +34,7 @@ impl KidFormat {
     }
 
     /// `key`'s ID in this format.
-    pub fn kid(self, key: &PublicKey) -> String {
+    pub(crate) fn kid(self, key: &PublicKey) -> String {
         match self {
             KidFormat::Libtrust => key.kid(),
             KidFormat::Thumbprint => jwk_thumbprint(key),
@@ -141,7 +134,7 @@ impl HeaderSettings {
     /// settings existed). Each holds one value for every service and/or `SERVICE=VALUE` items.
     /// Refused: unknown values and services, a service named twice, `x5c` without
     /// `SIGNING_CERT`, and `x5c` for an RS256 service (its key has no certificate).
-    pub fn from_vars(
+    pub(crate) fn from_vars(
         read: impl Fn(&str) -> Option<String>,
         services: &[String],
         rs256_services: &[String],
@@ -221,12 +214,12 @@ impl HeaderSettings {
     }
 
     /// Every service with its header, in SERVICES order.
-    pub fn services(&self) -> impl Iterator<Item = (&str, TokenHeader)> {
+    pub(crate) fn services(&self) -> impl Iterator<Item = (&str, TokenHeader)> {
         self.per_service.iter().map(|(s, h)| (s.as_str(), *h))
     }
 
     /// The kid formats some service's tokens carry, libtrust first (what the JWKS must list).
-    pub fn kid_formats(&self) -> Vec<KidFormat> {
+    pub(crate) fn kid_formats(&self) -> Vec<KidFormat> {
         [KidFormat::Libtrust, KidFormat::Thumbprint]
             .into_iter()
             .filter(|f| self.per_service.iter().any(|(_, h)| h.kid == *f))

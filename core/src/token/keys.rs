@@ -14,11 +14,11 @@ use std::fmt;
 /// Smallest RSA modulus accepted, for signing and for verification.
 pub const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted (bounds the cost of parsing and verifying).
-pub const MAX_RSA_BITS: usize = 8192;
+pub(crate) const MAX_RSA_BITS: usize = 8192;
 /// PEM blocks accepted in one bundle.
-pub const MAX_BUNDLE_KEYS: usize = 16;
+pub(crate) const MAX_BUNDLE_KEYS: usize = 16;
 /// Bytes accepted in one PEM input.
-pub const MAX_PEM_LEN: usize = 64 * 1024;
+pub(crate) const MAX_PEM_LEN: usize = 64 * 1024;
 
 /// A JWS algorithm Tollgate signs and verifies with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

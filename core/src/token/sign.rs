@@ -99,7 +99,7 @@ impl Signer {
     /// A signer whose tokens carry `header`'s kid format, and `x5c` when `header.x5c` (then
     /// `cert_pem` is required). The certificate is checked against the key either way. One
     /// signer per key and header: the header is encoded and hashed here, once.
-    pub fn with_header(
+    pub(crate) fn with_header(
         key: SigningKey,
         cert_pem: Option<&str>,
         header: TokenHeader,
@@ -155,25 +155,27 @@ impl Signer {
     }
 
     /// The key ID put in every token's `kid` (libtrust or RFC 7638 thumbprint).
-    pub fn kid(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn kid(&self) -> &str {
         &self.kid
     }
 
-    pub fn algorithm(&self) -> Algorithm {
+    pub(crate) fn algorithm(&self) -> Algorithm {
         self.key.algorithm()
     }
 
     /// The kid format and x5c choice of this signer's tokens.
-    pub fn header(&self) -> TokenHeader {
+    pub(crate) fn header(&self) -> TokenHeader {
         self.header
     }
 
-    pub fn public_key(&self) -> &PublicKey {
+    pub(crate) fn public_key(&self) -> &PublicKey {
         &self.public
     }
 
     /// The `x5c` chain (base64 DER), when a certificate was configured.
-    pub fn x5c(&self) -> Option<&[String]> {
+    #[cfg(test)]
+    pub(crate) fn x5c(&self) -> Option<&[String]> {
         self.x5c.as_deref()
     }
 
