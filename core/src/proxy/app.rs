@@ -63,15 +63,11 @@ mod tests {
     use crate::proxy::headers::PublicHost;
     use crate::service::RandomError;
     use crate::store::MemoryStore;
-    use base64::Engine as _;
+    use crate::test_support::{
+        basic, bcrypt_hash, block_on, counter_rng, ES256_KEY, NOW, RS256_KEY,
+    };
     use serde_json::json;
     use std::collections::HashMap;
-
-    const ES256_KEY: &str = include_str!("../service/testdata/es256.pem");
-    const RS256_KEY: &str = include_str!("../service/testdata/rs256.pem");
-    const NOW: u64 = 1_764_316_800;
-
-    use crate::test_support::block_on;
 
     fn vars() -> HashMap<&'static str, String> {
         HashMap::from([
@@ -93,12 +89,12 @@ mod tests {
         let store = MemoryStore::with([
             (
                 "user:alice".to_string(),
-                json!({"password": bcrypt::hash("alice-pw", 4).unwrap(), "groups": ["w"]})
+                json!({"password": bcrypt_hash("alice-pw"), "groups": ["w"]})
                     .to_string(),
             ),
             (
                 "user:bob".to_string(),
-                json!({"password": bcrypt::hash("bob-pw", 4).unwrap(), "groups": ["r"]})
+                json!({"password": bcrypt_hash("bob-pw"), "groups": ["r"]})
                     .to_string(),
             ),
             (
@@ -114,20 +110,10 @@ mod tests {
         (app, Gate::new(proxy, None), store)
     }
 
-    fn basic(user: &str, pw: &str) -> String {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
-        format!("Basic {b64}")
-    }
-
     fn issue(app: &App, store: &MemoryStore, user: &str, pw: &str, query: &str) -> String {
         let req =
             HttpRequest::new("GET", "/token", query).with_header("authorization", &basic(user, pw));
-        let n = std::cell::Cell::new(0u8);
-        let rng = |buf: &mut [u8]| -> Result<(), RandomError> {
-            n.set(n.get().wrapping_add(1));
-            buf.fill(n.get());
-            Ok(())
-        };
+        let rng = counter_rng();
         let ctx = RequestContext::new(store, &crate::federation::NoFetch, NOW, &rng);
         let (resp, _) = block_on(app.handle(&req, &ctx));
         assert_eq!(
@@ -142,6 +128,45 @@ mod tests {
             .to_string()
     }
 
+    fn public() -> PublicHost {
+        PublicHost {
+            scheme: "https".into(),
+            host: "reg.example".into(),
+        }
+    }
+
+    /// A request as the worker describes it to the gate (three header fields).
+    fn meta<'a>(
+        method: &'a str,
+        path: &'a str,
+        query: &'a str,
+        authorization: Vec<&'a str>,
+        public: &'a PublicHost,
+    ) -> RequestMeta<'a> {
+        RequestMeta {
+            method,
+            path,
+            query,
+            authorization,
+            content_type: None,
+            header_count: 3,
+            public,
+        }
+    }
+
+    /// The gate's decision five seconds after the fixture tokens were issued, for a client at `ip`.
+    fn decide_from(
+        app: &App,
+        gate: &Gate,
+        store: &MemoryStore,
+        meta: &RequestMeta<'_>,
+        ip: Option<&str>,
+    ) -> Decision {
+        let ctx = RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW + 5)
+            .with_client_ip(ip);
+        block_on(gate.decide(&AppAuthority::new(app), meta, &ctx))
+    }
+
     fn decide(
         app: &App,
         gate: &Gate,
@@ -150,21 +175,9 @@ mod tests {
         path: &str,
         auth: &str,
     ) -> Decision {
-        let public = PublicHost {
-            scheme: "https".into(),
-            host: "reg.example".into(),
-        };
-        let meta = RequestMeta {
-            method,
-            path,
-            query: "",
-            authorization: vec![auth],
-            content_type: None,
-            header_count: 3,
-            public: &public,
-        };
-        let ctx = RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW + 5);
-        block_on(gate.decide(&AppAuthority::new(app), &meta, &ctx))
+        let public = public();
+        let meta = meta(method, path, "", vec![auth], &public);
+        decide_from(app, gate, store, &meta, None)
     }
 
     fn status(d: &Decision) -> u16 {
@@ -193,55 +206,19 @@ mod tests {
             "service=registry.local&scope=repository:org/app:pull,push",
         );
         let bearer = |t: &str| format!("Bearer {t}");
-        assert_eq!(
-            status(&decide(
-                &app,
-                &gate,
-                &store,
-                "PUT",
-                "/v2/org/app/manifests/v1",
-                &bearer(&push)
-            )),
-            200
-        );
-        assert_eq!(
-            status(&decide(
-                &app,
-                &gate,
-                &store,
-                "GET",
-                "/v2/org/app/manifests/v1",
-                &bearer(&pull)
-            )),
-            200
-        );
-        // bob asked for push but the ACL narrowed his token to pull.
-        assert_eq!(
-            status(&decide(
-                &app,
-                &gate,
-                &store,
-                "PUT",
-                "/v2/org/app/manifests/v1",
-                &bearer(&pull)
-            )),
-            401
-        );
-        assert_eq!(
-            status(&decide(
-                &app,
-                &gate,
-                &store,
-                "GET",
-                "/v2/org/other/tags/list",
-                &bearer(&push)
-            )),
-            401
-        );
-        assert_eq!(
-            status(&decide(&app, &gate, &store, "GET", "/v2/", &bearer(&pull))),
-            200
-        );
+        // (method, path, token, status): 200 forwarded, 401 a challenge for more.
+        let cases = [
+            ("PUT", "/v2/org/app/manifests/v1", &push, 200),
+            ("GET", "/v2/org/app/manifests/v1", &pull, 200),
+            // bob asked for push but the ACL narrowed his token to pull.
+            ("PUT", "/v2/org/app/manifests/v1", &pull, 401),
+            ("GET", "/v2/org/other/tags/list", &push, 401),
+            ("GET", "/v2/", &pull, 200),
+        ];
+        for (method, path, token, want) in cases {
+            let d = decide(&app, &gate, &store, method, path, &bearer(token));
+            assert_eq!(status(&d), want, "{method} {path}");
+        }
         // A token for another audience is refused as invalid_token.
         let charts = issue(
             &app,
@@ -288,61 +265,24 @@ mod tests {
             }
             d => panic!("refused {d:?}"),
         }
-        assert_eq!(
-            status(&decide(
-                &app,
-                &gate,
-                &store,
-                "GET",
-                "/org2/index.yaml",
-                &basic("bob", "bob-pw")
-            )),
-            403
-        );
-        assert_eq!(
-            status(&decide(
-                &app,
-                &gate,
-                &store,
-                "GET",
-                "/org1/index.yaml",
-                &basic("bob", "nope")
-            )),
-            401
-        );
-        assert_eq!(
-            status(&decide(
-                &app,
-                &gate,
-                &store,
-                "GET",
-                "/org1/index.yaml",
-                &basic("mallory", "x")
-            )),
-            401
-        );
-        assert_eq!(
-            status(&decide(
-                &app,
-                &gate,
-                &store,
+        // (method, path, user, password, status): 403 a refusal, 401 a challenge.
+        let cases = [
+            ("GET", "/org2/index.yaml", "bob", "bob-pw", 403),
+            ("GET", "/org1/index.yaml", "bob", "nope", 401),
+            ("GET", "/org1/index.yaml", "mallory", "x", 401),
+            (
                 "POST",
                 "/v2/org/app/blobs/uploads/",
-                &basic("alice", "alice-pw")
-            )),
-            200
-        );
-        assert_eq!(
-            status(&decide(
-                &app,
-                &gate,
-                &store,
-                "POST",
-                "/v2/org/app/blobs/uploads/",
-                &basic("bob", "bob-pw")
-            )),
-            403
-        );
+                "alice",
+                "alice-pw",
+                200,
+            ),
+            ("POST", "/v2/org/app/blobs/uploads/", "bob", "bob-pw", 403),
+        ];
+        for (method, path, user, pw, want) in cases {
+            let d = decide(&app, &gate, &store, method, path, &basic(user, pw));
+            assert_eq!(status(&d), want, "{user} {method} {path}");
+        }
         store.fail.set(true);
         assert_eq!(
             status(&decide(
@@ -386,25 +326,11 @@ mod tests {
             .as_str()
             .unwrap()
             .to_string();
-        let public = PublicHost {
-            scheme: "https".into(),
-            host: "reg.example".into(),
-        };
+        let public = public();
         let auth = format!("Bearer {token}");
         let from = |ip: Option<&'static str>| {
-            let meta = RequestMeta {
-                method: "GET",
-                path: "/v2/org/app/manifests/v1",
-                query: "",
-                authorization: vec![auth.as_str()],
-                content_type: None,
-                header_count: 3,
-                public: &public,
-            };
-            let ctx =
-                RequestContext::without_randomness(&store, &crate::federation::NoFetch, NOW + 5)
-                    .with_client_ip(ip);
-            block_on(gate.decide(&AppAuthority::new(&app), &meta, &ctx))
+            let meta = meta("GET", "/v2/org/app/manifests/v1", "", vec![&auth], &public);
+            decide_from(&app, &gate, &store, &meta, ip)
         };
         // First from its network (verified and cached), then the copy from elsewhere.
         assert_eq!(status(&from(Some("127.0.0.1"))), 200);
@@ -420,19 +346,8 @@ mod tests {
         // The Basic path (API key as password) is checked the same way.
         let basic_from = |ip: &'static str| {
             let b = basic("alice", key);
-            let meta = RequestMeta {
-                method: "GET",
-                path: "/v2/org/app/manifests/v1",
-                query: "",
-                authorization: vec![b.as_str()],
-                content_type: None,
-                header_count: 3,
-                public: &public,
-            };
-            let ctx =
-                RequestContext::without_randomness(&store, &crate::federation::NoFetch, NOW + 5)
-                    .with_client_ip(Some(ip));
-            block_on(gate.decide(&AppAuthority::new(&app), &meta, &ctx))
+            let meta = meta("GET", "/v2/org/app/manifests/v1", "", vec![&b], &public);
+            decide_from(&app, &gate, &store, &meta, Some(ip))
         };
         assert_eq!(status(&basic_from("127.0.0.1")), 200);
         // The same AuthError as the token endpoint's, rendered by the proxy: 403 DENIED with
@@ -457,23 +372,11 @@ mod tests {
             "bob-pw",
             "service=registry.local&scope=registry:catalog:*",
         );
-        let public = PublicHost {
-            scheme: "https".into(),
-            host: "reg.example".into(),
-        };
+        let public = public();
         let at = |query: &'static str, auth: Vec<String>| {
-            let meta = RequestMeta {
-                method: "GET",
-                path: "/v2/_catalog",
-                query,
-                authorization: auth.iter().map(String::as_str).collect(),
-                content_type: None,
-                header_count: 3,
-                public: &public,
-            };
-            let ctx =
-                RequestContext::without_randomness(&store, &crate::federation::NoFetch, NOW + 5);
-            block_on(gate.decide(&AppAuthority::new(&app), &meta, &ctx))
+            let auth = auth.iter().map(String::as_str).collect();
+            let meta = meta("GET", "/v2/_catalog", query, auth, &public);
+            decide_from(&app, &gate, &store, &meta, None)
         };
         for auth in [format!("Bearer {tok}"), basic("bob", "bob-pw")] {
             match at("n=5&last=org%2Fa", vec![auth]) {

@@ -13,12 +13,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
-const ES256_KEY: &str = include_str!("testdata/es256.pem");
-const ES256_CERT: &str = include_str!("testdata/es256.crt");
-const ES256_NEXT_CERT: &str = include_str!("testdata/es256-next.crt");
-const RS256_KEY: &str = include_str!("testdata/rs256.pem");
+use crate::test_support::{
+    basic, counter_rng, ES256_CERT, ES256_KEY, ES256_NEXT_CERT, NOW, RS256_KEY,
+};
 
-const NOW: u64 = 1_764_316_800;
 const REG: &str = "registry.local";
 const CHARTS: &str = "chartmuseum.local";
 const CI_KEY: &str = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
@@ -52,10 +50,7 @@ fn app() -> App {
     app_with(vars())
 }
 
-/// bcrypt cost 4 keeps the suite fast; the flow is the same at any cost.
-fn hash(pw: &str) -> String {
-    bcrypt::hash(pw, 4).unwrap()
-}
+use crate::test_support::bcrypt_hash as hash;
 
 fn acl() -> Value {
     json!([
@@ -99,25 +94,6 @@ fn store() -> MemoryStore {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string())),
     )
-}
-
-fn basic(user: &str, pw: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
-    )
-}
-
-/// Deterministic, distinct random bytes per call.
-fn counter_rng() -> impl Fn(&mut [u8]) -> Result<(), RandomError> {
-    let n = std::cell::Cell::new(0u8);
-    move |buf: &mut [u8]| {
-        n.set(n.get().wrapping_add(1));
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = n.get().wrapping_mul(31).wrapping_add(i as u8);
-        }
-        Ok(())
-    }
 }
 
 /// Runs `req` as the worker does: the client address comes from `CF-Connecting-IP`.
