@@ -14,8 +14,8 @@ mod fetch;
 mod http;
 mod kv;
 mod proxy;
+mod rate_limiter;
 mod signin;
-mod throttle;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -70,7 +70,7 @@ fn with_throttle(app: App, env: &Env) -> std::result::Result<App, ConfigError> {
         console_log!("LOGIN_THROTTLE=off: failed logins are not throttled");
         return Ok(app);
     }
-    let limiter = throttle::limiter(env)?;
+    let limiter = rate_limiter::limiter(env)?;
     Ok(app.with_limiter(Box::new(limiter)))
 }
 

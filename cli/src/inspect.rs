@@ -20,7 +20,7 @@ use serde_json::Value;
 use x509_cert::der::{Decode as _, Encode as _};
 
 use crate::keys::material::{read_pem_items, PublicKey};
-use tollgate_core::federation::jwks::jwk_public_key;
+use tollgate_core::federation::discovery::jwk_public_key;
 use tollgate_core::limits::MAX_TOKEN_LEN;
 use tollgate_core::token::{verify_jwt_with_keys, PublicKey as CorePublicKey, Verifier};
 

@@ -15,9 +15,9 @@
 //! Entries are keyed by issuer URL and configured jwks_uri, so an edited `issuers` record never
 //! reuses keys fetched for another configuration.
 
+use super::discovery::{parse_discovery, parse_jwks, IssuerKey};
 use super::fetch::{Fetch, Fetched};
 use super::issuers::IssuerConfig;
-use super::jwks::{parse_discovery, parse_jwks, IssuerKey};
 use crate::limits::{
     JWKS_DEFAULT_TTL, JWKS_FAILURE_TTL, JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL,
     JWKS_STALE_GRACE, KEY_WAIT_POLLS, MAX_ISSUERS, MAX_OIDC_DOCUMENT_BYTES,

@@ -10,10 +10,10 @@
 //! keys (cached, fetched or refreshed), signature with `alg` pinned to the key's type, then
 //! aud/exp/nbf/iat/lifetime, claim flattening and the subject.
 
+pub mod discovery;
 pub(crate) mod fetch;
 pub(crate) mod identity;
 pub(crate) mod issuers;
-pub mod jwks;
 pub mod keycache;
 
 pub use fetch::{Fetch, FetchError, Fetched, MemoryFetch, NoFetch};

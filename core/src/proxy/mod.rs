@@ -3,7 +3,7 @@
 //! headers cross the proxy in each direction ([`headers`]) and its settings ([`config`]). The
 //! worker's `src/proxy.rs` does the fetching.
 
-pub(crate) mod app;
+pub(crate) mod authority;
 pub mod authorize;
 pub(crate) mod cache;
 pub mod catalog;
@@ -13,7 +13,7 @@ pub mod headers;
 pub(crate) mod netbound;
 pub mod route;
 
-pub use app::AppAuthority;
+pub use authority::AppAuthority;
 pub use authorize::{check_access, Insufficient, Refusal, UpstreamFailure};
 pub use config::ProxySettings;
 pub use gate::{Authority, BasicGrant, Decision, Gate, Principal, RequestMeta};

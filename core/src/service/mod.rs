@@ -17,7 +17,7 @@ mod cache;
 mod context;
 mod credential;
 mod flow;
-mod keys;
+mod key_set;
 pub mod throttle;
 mod visibility; // filtered catalog (issue 16)
 
@@ -35,8 +35,8 @@ pub(crate) use authenticate::{check_sign_in, user as user_record};
 use cache::Caches;
 pub use context::RequestContext;
 pub(crate) use credential::Presented;
-use keys::Keys;
-pub(crate) use keys::Rejected;
+use key_set::Keys;
+pub(crate) use key_set::Rejected;
 use serde_json::json;
 use std::cell::RefCell;
 use std::fmt;

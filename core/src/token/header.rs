@@ -10,8 +10,8 @@
 //! and a 3.x without `x5c` never matches a libtrust `kid` against its certificates. The settings
 //! `TOKEN_KID` and `TOKEN_X5C` choose per service (README "Pointing a registry at Tollgate").
 
-use super::jwks::jwk_thumbprint;
 use super::keys::PublicKey;
+use super::published::jwk_thumbprint;
 use crate::config::ConfigError;
 
 /// How a token's `kid` names the signing key.

@@ -4,8 +4,8 @@
 
 use super::alg::{Es256, Es256Signature, Rs256, Rs256Signature};
 use super::claims::{Access, RegistryClaims};
-use super::jwks::jwk_thumbprint;
 use super::keys::PublicKey;
+use super::published::jwk_thumbprint;
 use super::sign::X5cHeader;
 use crate::limits::MAX_TOKEN_LEN;
 use crate::time_claims::{TimeClaims, TimeError};
