@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
 use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
-use tollgate_core::service::{self, App, RandomError, RequestContext};
+use tollgate_core::token_service::{self, App, RandomError, RequestContext};
 use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Result, Url};
 
 /// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
@@ -104,7 +104,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let app = app(&env);
     let app = match app.as_ref() {
         Ok(app) => app,
-        Err(e) => return http::to_web(service::config_error_response(e)),
+        Err(e) => return http::to_web(token_service::config_error_response(e)),
     };
     let Ok(url) = Url::parse(&req.url()) else {
         let e = TokenError::new(
@@ -125,7 +125,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     }
 
     let mode = app.settings().mode;
-    let token_endpoint = mode.issues_tokens() && service::is_token_path(url.path());
+    let token_endpoint = mode.issues_tokens() && token_service::is_token_path(url.path());
     if mode.proxies() && !token_endpoint {
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward

@@ -18,8 +18,8 @@ use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
 use tollgate_core::proxy::{
     headers, Decision, Gate, Principal, ProxySettings, PublicHost, RequestMeta,
 };
-use tollgate_core::service::{self, App, RequestContext};
 use tollgate_core::store::StoreError;
+use tollgate_core::token_service::{self, App, RequestContext};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Response, Result, Url};
@@ -78,7 +78,7 @@ pub(crate) async fn handle(
     let gate = gate(env, app);
     let gate = match gate.as_ref() {
         Ok(g) => g,
-        Err(e) => return http::to_worker(service::config_error_response(e)),
+        Err(e) => return http::to_worker(token_service::config_error_response(e)),
     };
     let public = public_host(&url);
     let method = req.method();

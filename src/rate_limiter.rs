@@ -5,7 +5,7 @@
 //! The core calls it for failed password checks only.
 
 use tollgate_core::config::ConfigError;
-use tollgate_core::service::throttle::{LimitFuture, Limiter, LimiterError, LIMITER_BINDING};
+use tollgate_core::token_service::throttle::{LimitFuture, Limiter, LimiterError, LIMITER_BINDING};
 use worker::js_sys::{Object, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;

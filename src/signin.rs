@@ -8,10 +8,10 @@ use std::rc::Rc;
 use tollgate_core::config::ConfigError;
 use tollgate_core::federation::{FetchError, Fetched};
 use tollgate_core::protocol::{Flavor, HttpRequest};
-use tollgate_core::service::{self, App, RequestContext};
 use tollgate_core::signin::oidc::Post;
 use tollgate_core::signin::settings::SignInSettings;
 use tollgate_core::signin::{Io, SignIn};
+use tollgate_core::token_service::{self, App, RequestContext};
 use worker::{console_error, console_log, web_sys, Env, Result, Url};
 
 pub(crate) use tollgate_core::signin::is_signin_path;
@@ -93,7 +93,7 @@ pub(crate) async fn handle(
     let signin = match built.as_ref() {
         Ok(Some(s)) => s,
         Ok(None) => return None,
-        Err(e) => return Some(http::to_web(service::config_error_response(e))),
+        Err(e) => return Some(http::to_web(token_service::config_error_response(e))),
     };
     let hreq: HttpRequest = match http::from_web(req, url).await {
         Ok(r) => r,

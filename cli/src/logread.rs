@@ -18,7 +18,7 @@ use tollgate_core::ledger::LedgerLine;
 /// Input read at most (a log larger than this should be filtered first, e.g. by time).
 const MAX_INPUT: u64 = 1 << 30;
 
-/// A token audit line as `tollgate_core::service::AuditEvent` writes it (unknown fields ignored).
+/// A token audit line as `tollgate_core::token_service::AuditEvent` writes it (unknown fields ignored).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct TokenLine {

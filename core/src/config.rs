@@ -98,7 +98,7 @@ pub struct Settings {
     /// `CACHE_TTL`: seconds a KV record may be reused from the isolate cache.
     pub cache_ttl: u64,
     /// `LOGIN_THROTTLE`, `LOGIN_THROTTLE_PERIOD`: brute-force throttling of password checks.
-    pub throttle: crate::service::throttle::ThrottleSettings,
+    pub throttle: crate::token_service::throttle::ThrottleSettings,
     /// `REALM`: public URL of the token endpoint, for challenges. None: derived from the request.
     pub realm: Option<String>,
     /// `SIGNING_KEY`: PKCS#8 PEM of the P-256 key (ES256).
@@ -211,7 +211,7 @@ impl Settings {
             0,
             MAX_CACHE_TTL,
         )?;
-        let throttle = crate::service::throttle::ThrottleSettings::from_vars(read)?;
+        let throttle = crate::token_service::throttle::ThrottleSettings::from_vars(read)?;
         let mode = match read("MODE").as_deref().map(str::trim) {
             None | Some("issuer") => Mode::Issuer,
             Some("proxy") => Mode::Proxy,

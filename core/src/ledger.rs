@@ -92,7 +92,7 @@ impl EdgeCache {
 
 /// Client text, bounded and without control characters.
 pub fn bounded(value: Option<&str>) -> Option<String> {
-    crate::service::AuditEvent::bounded(value).map(|mut s| {
+    crate::token_service::AuditEvent::bounded(value).map(|mut s| {
         s.truncate(MAX_TEXT);
         s
     })

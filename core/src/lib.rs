@@ -15,11 +15,11 @@ pub mod protocol;
 pub mod proxy;
 pub mod reference;
 pub mod scope;
-pub mod service;
 pub mod signin;
 pub mod store;
 mod time_claims;
 pub mod token;
+pub mod token_service;
 mod unique_keys;
 pub mod validate;
 

@@ -21,11 +21,11 @@ pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
 
 // ---- Fixtures shared by the token service's and the proxy's tests ----
 
-/// The throwaway test keys (public by being committed; see service/testdata/README.md).
-pub(crate) const ES256_KEY: &str = include_str!("service/testdata/es256.pem");
-pub(crate) const ES256_CERT: &str = include_str!("service/testdata/es256.crt");
-pub(crate) const ES256_NEXT_CERT: &str = include_str!("service/testdata/es256-next.crt");
-pub(crate) const RS256_KEY: &str = include_str!("service/testdata/rs256.pem");
+/// The throwaway test keys (public by being committed; see token_service/testdata/README.md).
+pub(crate) const ES256_KEY: &str = include_str!("token_service/testdata/es256.pem");
+pub(crate) const ES256_CERT: &str = include_str!("token_service/testdata/es256.crt");
+pub(crate) const ES256_NEXT_CERT: &str = include_str!("token_service/testdata/es256-next.crt");
+pub(crate) const RS256_KEY: &str = include_str!("token_service/testdata/rs256.pem");
 
 /// The fixed clock of the service and proxy tests (2025-11-28T08:00:00Z).
 pub(crate) const NOW: u64 = 1_764_316_800;
@@ -43,7 +43,7 @@ pub(crate) fn bcrypt_hash(pw: &str) -> String {
 }
 
 /// Deterministic randomness: distinct bytes on every call.
-pub(crate) fn counter_rng() -> impl Fn(&mut [u8]) -> Result<(), crate::service::RandomError> {
+pub(crate) fn counter_rng() -> impl Fn(&mut [u8]) -> Result<(), crate::token_service::RandomError> {
     let n = std::cell::Cell::new(0u8);
     move |buf: &mut [u8]| {
         n.set(n.get().wrapping_add(1));

@@ -4,9 +4,9 @@
 use super::cache::VerifiedToken;
 use super::gate::{Authority, BasicGrant};
 use crate::federation::Fetch;
-use crate::service::{App, AuthError, Rejected, RequestContext};
 use crate::store::Store;
 use crate::token::Access;
+use crate::token_service::{App, AuthError, Rejected, RequestContext};
 
 /// Borrows the isolate's [`App`] for one proxied request.
 pub struct AppAuthority<'a> {

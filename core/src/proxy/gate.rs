@@ -15,9 +15,9 @@ use super::route::{cacheable_endpoint, classify, required_for, Endpoint, Require
 use crate::federation::Fetch;
 use crate::limits::{MAX_AUTHORIZATION_LEN, MAX_TOKEN_LEN};
 use crate::protocol::HttpResponse;
-use crate::service::{AuthError, Rejected, RequestContext};
 use crate::store::Store;
 use crate::token::Access;
+use crate::token_service::{AuthError, Rejected, RequestContext};
 use std::cell::RefCell;
 
 /// What Basic credentials were granted.
@@ -177,7 +177,7 @@ impl Gate {
         ctx: &RequestContext<'_, S, F>,
     ) -> Decision {
         let now = ctx.now;
-        if let Some(e) = crate::service::too_many_headers(req.header_count) {
+        if let Some(e) = crate::token_service::too_many_headers(req.header_count) {
             return Decision::Refuse {
                 response: Box::new(super::authorize::server_error_response(
                     e.kind.status(),

@@ -16,7 +16,7 @@
 //!   the session's CSRF token (and, when the browser sends one, an `Origin` equal to SIGNIN_URL).
 //!
 //! Failed callbacks count against the login throttle (per client address), like wrong passwords:
-//! the token service's own throttle, through `service::authenticate::check_sign_in`.
+//! the token service's own throttle, through `token_service::authenticate::check_sign_in`.
 //! Log lines name the provider, account and reason, never a code, token, state or credential.
 
 mod account;
@@ -35,8 +35,8 @@ use crate::federation::{Fetch, KeyCache};
 use crate::policy::{Acl, Principal, Rule};
 use crate::protocol::{HttpRequest, HttpResponse};
 use crate::scope::parse_scopes;
-use crate::service::{App, RequestContext};
 use crate::store::Store;
+use crate::token_service::{App, RequestContext};
 use oidc::{Endpoints, Pending, Post, SignInError, PENDING_TTL};
 use person::Person;
 use seal::{cookie, set_cookie, Purpose, Sealer};
@@ -279,7 +279,7 @@ impl SignIn {
         io: &Io<'_, '_, S, F, P>,
         account: &str,
     ) -> Result<UserRecord, SignInError> {
-        match crate::service::user_record(io.app, io.ctx, account).await {
+        match crate::token_service::user_record(io.app, io.ctx, account).await {
             Ok(None) => Ok(UserRecord::default()),
             Ok(Some(u)) => Ok((*u).clone()),
             Err(e) => Err(SignInError::Unavailable(e.to_string())),

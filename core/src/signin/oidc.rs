@@ -150,7 +150,7 @@ pub(crate) enum SignInError {
 
 /// Into the token service's domain error, for the shared throttle: a denial counts as a failed
 /// login, an unavailable provider or store does not.
-impl From<SignInError> for crate::service::AuthError {
+impl From<SignInError> for crate::token_service::AuthError {
     fn from(e: SignInError) -> Self {
         match e {
             SignInError::Denied(m) => Self::Rejected(m),

@@ -6,9 +6,9 @@ use super::*;
 use crate::config::Settings;
 use crate::federation::testkit::{raw_token, FakeIssuer, DISCOVERY, ISS, JWKS_URI, NOW};
 use crate::federation::{FetchError, Fetched};
-use crate::service::throttle::fake::{FakeLimiter, Shared};
-use crate::service::{App, RequestContext};
 use crate::store::MemoryStore;
+use crate::token_service::throttle::fake::{FakeLimiter, Shared};
+use crate::token_service::{App, RequestContext};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -53,11 +53,11 @@ fn vars() -> HashMap<&'static str, String> {
         ("SERVICES", REG.to_string()),
         (
             "SIGNING_KEY",
-            include_str!("../service/testdata/es256.pem").to_string(),
+            include_str!("../token_service/testdata/es256.pem").to_string(),
         ),
         (
             "SIGNING_CERT",
-            include_str!("../service/testdata/es256.crt").to_string(),
+            include_str!("../token_service/testdata/es256.crt").to_string(),
         ),
         (
             "SIGNIN_PROVIDERS",

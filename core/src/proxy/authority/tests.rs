@@ -7,9 +7,9 @@ use crate::protocol::HttpRequest;
 use crate::proxy::config::ProxySettings;
 use crate::proxy::gate::{Decision, Gate, RequestMeta};
 use crate::proxy::headers::PublicHost;
-use crate::service::RandomError;
 use crate::store::MemoryStore;
 use crate::test_support::{basic, bcrypt_hash, block_on, counter_rng, ES256_KEY, NOW, RS256_KEY};
+use crate::token_service::RandomError;
 use serde_json::json;
 use std::collections::HashMap;
 

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::proxy::{AppAuthority, Decision, Gate, ProxySettings, PublicHost, RequestMeta};
-use crate::service::throttle::fake::{FakeLimiter, Shared};
+use crate::token_service::throttle::fake::{FakeLimiter, Shared};
 use std::rc::Rc;
 
 const LIMIT: u32 = 3;
@@ -188,7 +188,7 @@ fn a_refresh_grant_never_checks_a_basic_password_beside_it() {
 fn the_credential_is_classified_from_what_is_presented() {
     use crate::credentials::Secret;
     use crate::protocol::request::Grant;
-    use crate::service::credential::classify;
+    use crate::token_service::credential::classify;
     let app = app();
     let s = store();
     let ctx = ctx_of(&s, None);

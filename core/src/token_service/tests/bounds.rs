@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::credentials::bcrypt_runs;
-use crate::service::throttle::fake::{FakeLimiter, Shared};
+use crate::token_service::throttle::fake::{FakeLimiter, Shared};
 use std::rc::Rc;
 
 /// Failures allowed per key and window by the fake limiter in these tests.

@@ -209,7 +209,7 @@ fn a_malformed_issuers_record_fails_closed() {
 
 #[test]
 fn failed_identity_tokens_are_not_counted_by_the_brute_force_throttle() {
-    use crate::service::throttle::fake::{FakeLimiter, Shared};
+    use crate::token_service::throttle::fake::{FakeLimiter, Shared};
     let fake = FakeLimiter::new(1);
     let app = super::app().with_limiter(Box::new(Shared(fake.clone())));
     let (s, fi) = (fed_store(), FakeIssuer::new());

@@ -4,8 +4,8 @@
 
 use super::*;
 use crate::limits::CLOCK_LEEWAY_SECS;
-use crate::service::audit::Outcome;
 use crate::store::{MemoryStore, StoreError};
+use crate::token_service::audit::Outcome;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwt_compact::AlgorithmExt as _;
