@@ -11,7 +11,7 @@ use tollgate_core::protocol::{Flavor, HttpRequest};
 use tollgate_core::signin::oidc::Post;
 use tollgate_core::signin::settings::SignInSettings;
 use tollgate_core::signin::{Io, SignIn};
-use tollgate_core::token_service::{self, App, RequestContext};
+use tollgate_core::token_service::{self, RequestContext, TokenService};
 use worker::{console_error, console_log, web_sys, Env, Result, Url};
 
 pub(crate) use tollgate_core::signin::is_signin_path;
@@ -23,7 +23,7 @@ thread_local! {
     static SIGNIN: RefCell<Option<Rc<Built>>> = const { RefCell::new(None) };
 }
 
-fn build(env: &Env, app: &App) -> Built {
+fn build(env: &Env, app: &TokenService) -> Built {
     let Some(settings) = SignInSettings::from_vars(|n| binding(env, n), &app.settings().services)?
     else {
         return Ok(None);
@@ -32,7 +32,7 @@ fn build(env: &Env, app: &App) -> Built {
     Ok(Some(SignIn::new(settings)))
 }
 
-fn signin(env: &Env, app: &App) -> Rc<Built> {
+fn signin(env: &Env, app: &TokenService) -> Rc<Built> {
     SIGNIN.with(|cell| {
         if let Some(s) = cell.borrow().as_ref() {
             return Rc::clone(s);
@@ -87,7 +87,7 @@ pub(crate) async fn handle(
     req: &web_sys::Request,
     url: &Url,
     env: &Env,
-    app: &App,
+    app: &TokenService,
 ) -> Option<Result<web_sys::Response>> {
     let built = signin(env, app);
     let signin = match built.as_ref() {

@@ -6,20 +6,20 @@ use super::gate::{Authority, BasicGrant};
 use crate::federation::Fetch;
 use crate::store::Store;
 use crate::token::Access;
-use crate::token_service::{App, AuthError, Rejected, RequestContext};
+use crate::token_service::{AuthError, Rejected, RequestContext, TokenService};
 
-/// Borrows the isolate's [`App`] for one proxied request.
-pub struct AppAuthority<'a> {
-    app: &'a App,
+/// Borrows the isolate's [`TokenService`] for one proxied request.
+pub struct TokenServiceAuthority<'a> {
+    app: &'a TokenService,
 }
 
-impl<'a> AppAuthority<'a> {
-    pub fn new(app: &'a App) -> Self {
+impl<'a> TokenServiceAuthority<'a> {
+    pub fn new(app: &'a TokenService) -> Self {
         Self { app }
     }
 }
 
-impl Authority for AppAuthority<'_> {
+impl Authority for TokenServiceAuthority<'_> {
     fn verify_token(
         &self,
         token: &str,

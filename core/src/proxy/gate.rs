@@ -29,7 +29,7 @@ pub struct BasicGrant {
 }
 
 /// The token service's verification and authorization, as the proxy needs them. Implemented for
-/// the token endpoint's `App`; tests use a fake.
+/// the token endpoint's `TokenService`; tests use a fake.
 #[allow(async_fn_in_trait)] // single-threaded wasm: no Send bound wanted
 pub trait Authority {
     /// Verifies a bearer token for `audience` at `now` (signature, alg, kid, iss, aud, exp, nbf).
@@ -71,16 +71,16 @@ pub struct RequestMeta<'a> {
 
 /// Who was let through, for the audit line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
+pub enum Admitted {
     Token { subject: String, cached: bool },
     Basic { account: String },
 }
 
-impl Principal {
+impl Admitted {
     pub fn name(&self) -> &str {
         match self {
-            Principal::Token { subject, .. } => subject,
-            Principal::Basic { account } => account,
+            Admitted::Token { subject, .. } => subject,
+            Admitted::Basic { account } => account,
         }
     }
 }
@@ -91,7 +91,7 @@ pub enum Decision {
     /// Forward to `url` (ORIGIN + the validated path + the raw query).
     Forward {
         url: String,
-        principal: Principal,
+        principal: Admitted,
         /// The edge-cache key when the response may be answered from / stored in the edge cache
         /// (immutable content, authorized): Tollgate's public URL with exactly the path and
         /// query the origin is asked for, so two requests share an entry only if the origin
@@ -254,7 +254,7 @@ impl Gate {
                     }
                     return refuse(Refusal::InsufficientScope, "insufficient_scope");
                 }
-                Principal::Token {
+                Admitted::Token {
                     subject: verified.subject,
                     cached: was_cached,
                 }
@@ -273,7 +273,7 @@ impl Gate {
                             }
                             return refuse(Refusal::Denied, "denied");
                         }
-                        Principal::Basic {
+                        Admitted::Basic {
                             account: grant.account,
                         }
                     }

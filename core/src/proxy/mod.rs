@@ -13,10 +13,10 @@ pub mod headers;
 pub(crate) mod netbound;
 pub mod route;
 
-pub use authority::AppAuthority;
+pub use authority::TokenServiceAuthority;
 pub use authorize::{check_access, Insufficient, Refusal, UpstreamFailure};
 pub use config::ProxySettings;
-pub use gate::{Authority, BasicGrant, Decision, Gate, Principal, RequestMeta};
+pub use gate::{Admitted, Authority, BasicGrant, Decision, Gate, RequestMeta};
 pub use headers::PublicHost;
 pub use route::{
     cacheable, classify, required_access, ChartLayout, Endpoint, Required, RouteError,

@@ -36,7 +36,7 @@ use crate::policy::{Acl, Principal, Rule};
 use crate::protocol::{HttpRequest, HttpResponse};
 use crate::scope::parse_scopes;
 use crate::store::Store;
-use crate::token_service::{App, RequestContext};
+use crate::token_service::{RequestContext, TokenService};
 use oidc::{Endpoints, Pending, Post, SignInError, PENDING_TTL};
 use person::Person;
 use seal::{cookie, set_cookie, Purpose, Sealer};
@@ -79,11 +79,11 @@ struct Session {
     e: u64,
 }
 
-/// What a request needs from the outside world: the token service's [`App`] (its throttle) and
+/// What a request needs from the outside world: the token service's [`TokenService`] (its throttle) and
 /// [`RequestContext`] (store, fetcher, clock, randomness, client address), and the code
 /// exchange's POST.
 pub struct Io<'r, 'a, S: Store, F: Fetch, P: Post> {
-    pub app: &'r App,
+    pub app: &'r TokenService,
     pub ctx: &'r RequestContext<'a, S, F>,
     pub post: &'r P,
 }

@@ -29,7 +29,7 @@
 use super::auth_error::AuthError;
 use super::credential::Presented;
 use super::throttle::Attempt;
-use super::{App, RequestContext};
+use super::{RequestContext, TokenService};
 use crate::credentials::{
     burn_equal_time, encode_secret, secret_digest, verify_password, ApiKeyRecord, RefreshRecord,
     UserRecord, API_KEY_PREFIX, REFRESH_PREFIX,
@@ -99,7 +99,7 @@ fn api_key_fingerprint(digest: &str) -> String {
 /// `user:<account>` through the cache and the shared validator (also sign-in's only way to read
 /// one). `None`: no such user.
 pub(crate) async fn user<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     account: &str,
 ) -> Result<Option<Rc<UserRecord>>, AuthError> {
@@ -134,7 +134,7 @@ pub(crate) async fn user<S: Store, F: Fetch>(
 
 /// `apikey:<digest>` through the cache.
 async fn api_key_record<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     digest: &str,
 ) -> Result<Option<Rc<ApiKeyRecord>>, AuthError> {
@@ -158,7 +158,7 @@ async fn api_key_record<S: Store, F: Fetch>(
 
 /// The ACL through the cache. No `acl` record: the empty ACL, which grants nothing.
 pub(super) async fn acl<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
 ) -> Result<Rc<Acl>, AuthError> {
     let (store, now) = (ctx.store, ctx.now);
@@ -176,7 +176,7 @@ pub(super) async fn acl<S: Store, F: Fetch>(
 
 /// The `issuers` record through the cache. No record: federation is off.
 pub(super) async fn issuers<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
 ) -> Result<Rc<Issuers>, AuthError> {
     let (store, now) = (ctx.store, ctx.now);
@@ -227,7 +227,7 @@ fn valid_account(account: &str) -> bool {
 /// (`ctx.client_net()`) is refused here, after the credential itself checked out, so the token
 /// endpoint and the proxy's Basic path enforce the binding in the same place.
 pub(super) async fn authenticate<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     presented: &Presented,
     service: &str,
@@ -249,7 +249,7 @@ pub(super) async fn authenticate<S: Store, F: Fetch>(
 
 /// The check for each kind of credential.
 async fn check<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     presented: &Presented,
     service: &str,
@@ -293,7 +293,7 @@ async fn check<S: Store, F: Fetch>(
 /// path, is checked here and nowhere else. Refused with 429 before any KV read or bcrypt while
 /// the account or client address is throttled; a failure is counted.
 pub(super) async fn check_password<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     username: &str,
     password: &str,
@@ -305,7 +305,7 @@ pub(super) async fn check_password<S: Store, F: Fetch>(
 
 /// The bcrypt check behind [`check_password`] (private: nothing else may call it).
 async fn password_login<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     account: &str,
     password: &str,
@@ -368,7 +368,7 @@ async fn password_login<S: Store, F: Fetch>(
 
 /// A live API key's record and its owner (`expected`: the username it must belong to).
 async fn live_api_key<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     digest: &str,
     expected: Option<&str>,
@@ -394,7 +394,7 @@ async fn live_api_key<S: Store, F: Fetch>(
 
 /// The enabled user record of `account`; `gone` / `disabled` word the refusal.
 async fn enabled_user<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     account: &str,
     gone: impl FnOnce() -> AuthError,
@@ -412,7 +412,7 @@ async fn enabled_user<S: Store, F: Fetch>(
 
 /// An API key; `expected` is the Basic username when there is one.
 async fn api_key_login<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     key: &str,
     expected: Option<&str>,
@@ -438,7 +438,7 @@ async fn api_key_login<S: Store, F: Fetch>(
 /// A personal credential made on the sign-in page; `expected` is the Basic username when there
 /// is one. Not throttled: like an API key it carries 256 random bits.
 async fn personal_login<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     key: &str,
     expected: Option<&str>,
@@ -478,7 +478,7 @@ async fn personal_login<S: Store, F: Fetch>(
 /// password failures or failed sign-ins alike), and a refusal is counted. Without a client
 /// address there is nothing to key the throttle on.
 pub(crate) async fn check_sign_in<S: Store, F: Fetch, T>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     check: impl std::future::Future<Output = Result<T, AuthError>>,
 ) -> Result<T, AuthError> {
@@ -492,7 +492,7 @@ pub(crate) async fn check_sign_in<S: Store, F: Fetch, T>(
 /// A refresh token, checked against its record (never cached), the user, and the credential
 /// that minted it.
 async fn refresh_login<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     token: &str,
     service: &str,
@@ -562,7 +562,7 @@ async fn refresh_login<S: Store, F: Fetch>(
 /// A workload's identity token, for a trusted issuer selected by `username`, which must be
 /// allowed to obtain tokens for `service`.
 async fn workload_login<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     username: &str,
     token: &str,
@@ -611,7 +611,7 @@ async fn workload_login<S: Store, F: Fetch>(
 /// stores only its digest, with the record's expiry also set as the KV expiry. A failed write
 /// fails the request (no unusable token).
 pub(super) async fn mint_refresh<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     who: &Authenticated,
     service: &str,

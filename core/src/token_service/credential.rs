@@ -16,7 +16,7 @@
 
 use super::auth_error::AuthError;
 use super::authenticate::issuers;
-use super::{App, RequestContext};
+use super::{RequestContext, TokenService};
 use crate::credentials::{
     looks_like_api_key, parse_basic_authorization, parse_bearer_authorization, Secret,
 };
@@ -76,7 +76,7 @@ pub(super) fn jwt_shaped(password: &str) -> bool {
 /// `authorization` is the single, bounded Authorization header. Reads the (cached) `issuers`
 /// record for every username + secret login.
 pub(super) async fn classify<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     grant: &Grant,
     authorization: Option<&str>,
@@ -116,7 +116,7 @@ pub(super) async fn classify<S: Store, F: Fetch>(
 
 /// A username + secret pair: an API key, a workload's identity token, or a password.
 async fn login<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     username: String,
     secret: Secret,

@@ -9,7 +9,7 @@ use super::audit::{AuditEvent, Outcome};
 use super::auth_error::AuthError;
 use super::authenticate::{self, Authenticated};
 use super::credential::{classify, Presented};
-use super::{App, RequestContext};
+use super::{RequestContext, TokenService};
 use crate::federation::Fetch;
 use crate::limits::MAX_AUTHORIZATION_LEN;
 use crate::protocol::request::{check_form_content_type, Grant, TokenRequest};
@@ -23,7 +23,7 @@ use crate::token::{Access, RegistryClaims};
 const JTI_BYTES: usize = 16;
 
 pub(super) async fn token<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     req: &HttpRequest,
     flavor: Flavor,
     ctx: &RequestContext<'_, S, F>,
@@ -92,7 +92,7 @@ fn parse_request(req: &HttpRequest, flavor: Flavor) -> Result<TokenRequest, Toke
 /// The audience. Must be one of SERVICES. When the client names none: the only configured
 /// service, or for client_credentials (ChartMuseum's documented request has no `service`) the
 /// only RS256 service.
-fn resolve_service(app: &App, treq: &TokenRequest) -> Result<String, TokenError> {
+fn resolve_service(app: &TokenService, treq: &TokenRequest) -> Result<String, TokenError> {
     let s = &app.settings;
     let valid = || s.services.join(", ");
     match &treq.service {
@@ -169,7 +169,7 @@ fn rejected_kind(presented: &Presented, grant: &Grant) -> ErrorKind {
 }
 
 async fn issue<S: Store, F: Fetch>(
-    app: &App,
+    app: &TokenService,
     req: &HttpRequest,
     flavor: Flavor,
     ctx: &RequestContext<'_, S, F>,

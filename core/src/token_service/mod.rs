@@ -1,7 +1,7 @@
 //! The token endpoint flow: routing, authentication, authorization, signing, audit.
 //!
-//! [`App`] is built once per isolate from [`Settings`] (keys parsed once: a PEM parse costs about
-//! a signature) and holds the isolate caches. [`App::handle`] takes a plain [`HttpRequest`] and
+//! [`TokenService`] is built once per isolate from [`Settings`] (keys parsed once: a PEM parse costs about
+//! a signature) and holds the isolate caches. [`TokenService::handle`] takes a plain [`HttpRequest`] and
 //! a [`RequestContext`] (store, fetcher, clock, randomness, client address), and returns the
 //! response plus the audit event, so the whole flow runs natively under `cargo test` with a
 //! `MemoryStore`.
@@ -56,7 +56,7 @@ impl fmt::Display for RandomError {
 /// `Fn`, not `FnMut`, so one shared [`RequestContext`] can draw from it anywhere in a request.
 pub(crate) type Rng<'a> = &'a dyn Fn(&mut [u8]) -> Result<(), RandomError>;
 
-/// Token paths answered by [`App::handle`]; a shell routes everything else (proxy mode) elsewhere.
+/// Token paths answered by [`TokenService::handle`]; a shell routes everything else (proxy mode) elsewhere.
 pub(crate) const TOKEN_PATHS: [&str; 5] = [
     "/token",
     "/oauth/token",
@@ -71,7 +71,7 @@ pub fn is_token_path(path: &str) -> bool {
 }
 
 /// The token service of one isolate.
-pub struct App {
+pub struct TokenService {
     settings: Settings,
     keys: Keys,
     caches: RefCell<Caches>,
@@ -82,23 +82,23 @@ pub struct App {
     jwks: RefCell<KeyCache>,
 }
 
-impl fmt::Debug for App {
+impl fmt::Debug for TokenService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("App")
+        f.debug_struct("TokenService")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-impl App {
+impl TokenService {
     /// Parses the signing keys and published keys once. A bad key is a [`ConfigError`] naming the
     /// secret (never echoing it). `isolate_key`: 32 random bytes, fresh per isolate, keying the
     /// cache of verified passwords (so a dump of it reveals nothing).
-    pub fn new(settings: Settings, isolate_key: [u8; 32]) -> Result<App, ConfigError> {
+    pub fn new(settings: Settings, isolate_key: [u8; 32]) -> Result<TokenService, ConfigError> {
         let keys = Keys::load(&settings)?;
         let caches = RefCell::new(Caches::new(settings.cache_ttl, isolate_key));
         let throttle = Throttle::new(settings.throttle);
-        Ok(App {
+        Ok(TokenService {
             settings,
             keys,
             caches,

@@ -38,15 +38,15 @@ fn vars() -> HashMap<&'static str, String> {
     ])
 }
 
-fn app_with(vars: HashMap<&'static str, String>) -> App {
-    App::new(
+fn app_with(vars: HashMap<&'static str, String>) -> TokenService {
+    TokenService::new(
         Settings::from_vars(|k| vars.get(k).cloned()).unwrap(),
         [7u8; 32],
     )
     .unwrap()
 }
 
-fn app() -> App {
+fn app() -> TokenService {
     app_with(vars())
 }
 
@@ -98,7 +98,7 @@ fn store() -> MemoryStore {
 
 /// Runs `req` as the worker does: the client address comes from `CF-Connecting-IP`.
 fn handle_with<S: Store, F: crate::federation::Fetch>(
-    app: &App,
+    app: &TokenService,
     store: &S,
     fetch: &F,
     req: &HttpRequest,
@@ -119,12 +119,16 @@ fn ctx_of<'a, S: Store>(
     RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW).with_client_ip(ip)
 }
 
-fn run(app: &App, store: &impl Store, req: HttpRequest) -> (HttpResponse, Option<AuditEvent>) {
+fn run(
+    app: &TokenService,
+    store: &impl Store,
+    req: HttpRequest,
+) -> (HttpResponse, Option<AuditEvent>) {
     run_at(app, store, req, NOW)
 }
 
 fn run_at(
-    app: &App,
+    app: &TokenService,
     store: &impl Store,
     req: HttpRequest,
     now: u64,
@@ -904,7 +908,7 @@ fn bad_keys_are_config_errors_naming_the_secret() {
         let mut v = vars();
         v.insert(name, value.clone());
         let settings = Settings::from_vars(|k| v.get(k).cloned()).unwrap();
-        let e = App::new(settings, [7u8; 32]).unwrap_err();
+        let e = TokenService::new(settings, [7u8; 32]).unwrap_err();
         assert_eq!(e.setting, name, "{e}");
         let shown = e.to_string();
         assert!(

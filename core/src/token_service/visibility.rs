@@ -2,7 +2,7 @@
 //! core/src/proxy/catalog.rs). Evaluated against the current `user:` record and ACL, not the
 //! token's `access` claim (which holds only what the token was asked for).
 
-use super::{authenticate, App, AuthError, RequestContext};
+use super::{authenticate, AuthError, RequestContext, TokenService};
 use crate::federation::Fetch;
 use crate::policy::{Acl, Principal};
 use crate::scope::{Scope, REPOSITORY};
@@ -45,7 +45,7 @@ impl PullVisibility {
     }
 }
 
-impl App {
+impl TokenService {
     /// The visibility of `subject` (`""`: anonymous) on `service`. A subject without an enabled
     /// `user:` record (deleted, disabled, or a workload, whose claims a token does not carry)
     /// sees nothing. Storage errors and malformed records are errors: never a wider list.
@@ -82,7 +82,7 @@ mod tests {
     use crate::test_support::block_on;
     use serde_json::json;
 
-    fn app() -> App {
+    fn app() -> TokenService {
         let vars = std::collections::HashMap::from([
             ("ISSUER", "t".to_string()),
             ("SERVICES", "registry.local".to_string()),
@@ -91,7 +91,7 @@ mod tests {
                 include_str!("testdata/es256.pem").to_string(),
             ),
         ]);
-        App::new(
+        TokenService::new(
             Settings::from_vars(|k| vars.get(k).cloned()).unwrap(),
             [1; 32],
         )

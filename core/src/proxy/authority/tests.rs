@@ -25,11 +25,11 @@ fn vars() -> HashMap<&'static str, String> {
     ])
 }
 
-fn setup() -> (App, Gate, MemoryStore) {
+fn setup() -> (TokenService, Gate, MemoryStore) {
     let v = vars();
     let settings = Settings::from_vars(|k| v.get(k).cloned()).unwrap();
     let proxy = ProxySettings::from_vars(|k| v.get(k).cloned(), &settings).unwrap();
-    let app = App::new(settings, [7u8; 32]).unwrap();
+    let app = TokenService::new(settings, [7u8; 32]).unwrap();
     let store = MemoryStore::with([
         (
             "user:alice".to_string(),
@@ -54,7 +54,7 @@ fn setup() -> (App, Gate, MemoryStore) {
     (app, Gate::new(proxy, None), store)
 }
 
-fn issue(app: &App, store: &MemoryStore, user: &str, pw: &str, query: &str) -> String {
+fn issue(app: &TokenService, store: &MemoryStore, user: &str, pw: &str, query: &str) -> String {
     let req =
         HttpRequest::new("GET", "/token", query).with_header("authorization", &basic(user, pw));
     let rng = counter_rng();
@@ -100,7 +100,7 @@ fn meta<'a>(
 
 /// The gate's decision five seconds after the fixture tokens were issued, for a client at `ip`.
 fn decide_from(
-    app: &App,
+    app: &TokenService,
     gate: &Gate,
     store: &MemoryStore,
     meta: &RequestMeta<'_>,
@@ -108,11 +108,11 @@ fn decide_from(
 ) -> Decision {
     let ctx = RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW + 5)
         .with_client_ip(ip);
-    block_on(gate.decide(&AppAuthority::new(app), meta, &ctx))
+    block_on(gate.decide(&TokenServiceAuthority::new(app), meta, &ctx))
 }
 
 fn decide(
-    app: &App,
+    app: &TokenService,
     gate: &Gate,
     store: &MemoryStore,
     method: &str,

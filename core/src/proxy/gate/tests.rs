@@ -185,7 +185,7 @@ fn refused(d: &Decision) -> (u16, &'static str, Option<String>) {
     }
 }
 
-fn forwarded(d: &Decision) -> (&str, &Principal, bool) {
+fn forwarded(d: &Decision) -> (&str, &Admitted, bool) {
     match d {
         Decision::Forward {
             url,
@@ -355,7 +355,7 @@ fn basic_credentials_for_charts() {
     assert_eq!(url, "http://127.0.0.1:5001/org1/index.yaml");
     assert_eq!(
         who,
-        &Principal::Basic {
+        &Admitted::Basic {
             account: "helm".into()
         }
     );

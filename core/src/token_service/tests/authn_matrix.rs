@@ -4,7 +4,7 @@
 //! never counted (fourteen wrong passwords, then 200 for the right one).
 
 use super::*;
-use crate::proxy::{AppAuthority, Decision, Gate, ProxySettings, PublicHost, RequestMeta};
+use crate::proxy::{Decision, Gate, ProxySettings, PublicHost, RequestMeta, TokenServiceAuthority};
 use crate::token_service::throttle::fake::{FakeLimiter, Shared};
 use std::rc::Rc;
 
@@ -34,7 +34,7 @@ const WAYS: [Way; 7] = [
     Way::ProxyBasic,
 ];
 
-fn throttled() -> (App, Rc<FakeLimiter>) {
+fn throttled() -> (TokenService, Rc<FakeLimiter>) {
     let fake = FakeLimiter::new(LIMIT);
     (app().with_limiter(Box::new(Shared(fake.clone()))), fake)
 }
@@ -57,7 +57,14 @@ fn form(user: &str, secret: &str) -> String {
 }
 
 /// The HTTP status one presentation gets.
-fn attempt(app: &App, gate: &Gate, s: &MemoryStore, way: Way, user: &str, secret: &str) -> u16 {
+fn attempt(
+    app: &TokenService,
+    gate: &Gate,
+    s: &MemoryStore,
+    way: Way,
+    user: &str,
+    secret: &str,
+) -> u16 {
     let b = basic(user, secret);
     let cc = format!("grant_type=client_credentials&{SVC}");
     let req = match way {
@@ -88,7 +95,7 @@ fn attempt(app: &App, gate: &Gate, s: &MemoryStore, way: Way, user: &str, secret
                 public: &public,
             };
             let ctx = ctx_of(s, Some(IP));
-            return match block_on(gate.decide(&AppAuthority::new(app), &meta, &ctx)) {
+            return match block_on(gate.decide(&TokenServiceAuthority::new(app), &meta, &ctx)) {
                 Decision::Forward { .. } => 200,
                 Decision::Refuse { response, .. } => response.status,
                 Decision::FilteredCatalog { .. } => 200,

@@ -11,7 +11,10 @@ use std::rc::Rc;
 const LIMIT: u32 = 3;
 const IP: &str = "198.51.100.7";
 
-fn throttled_app(vars: HashMap<&'static str, String>, limit: u32) -> (App, Rc<FakeLimiter>) {
+fn throttled_app(
+    vars: HashMap<&'static str, String>,
+    limit: u32,
+) -> (TokenService, Rc<FakeLimiter>) {
     let fake = FakeLimiter::new(limit);
     let app = app_with(vars).with_limiter(Box::new(Shared(fake.clone())));
     (app, fake)
@@ -221,7 +224,7 @@ fn proxy_basic_credentials_are_throttled_too() {
     let (r, _) = run(&app, &s, login_get("bob", "bob-pw", "192.0.2.1"));
     assert_eq!(r.status, 429);
     // The gate turns it into a 429 in distribution format.
-    let authority = crate::proxy::AppAuthority::new(&app);
+    let authority = crate::proxy::TokenServiceAuthority::new(&app);
     let later = RequestContext::without_randomness(&s, &crate::federation::NoFetch, NOW + 1)
         .with_client_ip(Some(IP));
     let rejected = block_on(crate::proxy::Authority::grant_basic(
@@ -335,7 +338,12 @@ fn put(s: &MemoryStore, key: &str, value: Value) {
 }
 
 /// `req` is accepted at NOW and until NOW + TTL - 1 from the isolate cache, refused from NOW + TTL.
-fn refused_within_ttl(app: &App, s: &MemoryStore, req: &HttpRequest, change: impl FnOnce()) {
+fn refused_within_ttl(
+    app: &TokenService,
+    s: &MemoryStore,
+    req: &HttpRequest,
+    change: impl FnOnce(),
+) {
     assert_eq!(run_at(app, s, req.clone(), NOW).0.status, 200);
     change();
     assert_eq!(

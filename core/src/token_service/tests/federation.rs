@@ -37,7 +37,7 @@ fn id_token(fi: &FakeIssuer, extra: Value) -> String {
 }
 
 fn send(
-    app: &App,
+    app: &TokenService,
     s: &MemoryStore,
     f: &MemoryFetch,
     req: HttpRequest,
@@ -250,7 +250,7 @@ fn an_issuer_obtains_tokens_only_for_its_services() {
     // chartmuseum.local. With `services`, the issuer is limited; without, every service.
     let (app, s, fi) = (app(), fed_store(), FakeIssuer::new());
     let token = id_token(&fi, json!({}));
-    let ask = |app: &App, s: &MemoryStore, service: &str| {
+    let ask = |app: &TokenService, s: &MemoryStore, service: &str| {
         let req = get(&format!("service={service}"))
             .with_header("authorization", &basic("github-actions", &token));
         send(app, s, &fi.fetch, req)

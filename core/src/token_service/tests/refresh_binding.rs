@@ -8,7 +8,7 @@ use super::*;
 /// `CACHE_TTL` default: a change is still served at +29 s and refused at +30 s.
 const TTL: u64 = 30;
 
-fn offline_login(app: &App, s: &MemoryStore, auth: &str) -> String {
+fn offline_login(app: &TokenService, s: &MemoryStore, auth: &str) -> String {
     let req = get("service=registry.local&offline_token=true&client_id=docker")
         .with_header("authorization", auth);
     let (r, _) = run(app, s, req);
@@ -16,7 +16,7 @@ fn offline_login(app: &App, s: &MemoryStore, auth: &str) -> String {
     body(&r)["refresh_token"].as_str().unwrap().to_string()
 }
 
-fn refresh_at(app: &App, s: &MemoryStore, rt: &str, at: u64) -> (u16, String) {
+fn refresh_at(app: &TokenService, s: &MemoryStore, rt: &str, at: u64) -> (u16, String) {
     let req = post(
         "/token",
         &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"),
