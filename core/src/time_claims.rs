@@ -51,74 +51,58 @@ impl TimeClaims {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use TimeError::*;
 
     const L: u64 = CLOCK_LEEWAY_SECS;
-
-    fn claims(exp: u64, nbf: Option<u64>, iat: Option<u64>) -> TimeClaims {
-        TimeClaims { exp, nbf, iat }
-    }
 
     #[test]
     fn the_leeway_is_sixty_seconds_as_distribution_allows() {
         assert_eq!(CLOCK_LEEWAY_SECS, 60);
     }
 
+    /// (exp, nbf, iat, now, leeway, outcome): each bound is inclusive, one second past it fails.
+    #[rustfmt::skip]
+    const EDGES: &[(u64, Option<u64>, Option<u64>, u64, u64, Result<(), TimeError>)] = &[
+        // exp is accepted through exp + leeway.
+        (1_000, None, None, 1_000 + L, L, Ok(())),
+        (1_000, None, None, 1_000 + L + 1, L, Err(Expired { exp: 1_000, now: 1_000 + L + 1 })),
+        (1_000, None, None, 1_000, 0, Ok(())),
+        (1_000, None, None, 1_001, 0, Err(Expired { exp: 1_000, now: 1_001 })),
+        // nbf is accepted from nbf - leeway.
+        (10_000, Some(5_000), None, 5_000 - L, L, Ok(())),
+        (10_000, Some(5_000), None, 5_000 - L - 1, L, Err(NotYetValid { nbf: 5_000, now: 5_000 - L - 1 })),
+        // iat in the future beyond the leeway is refused, only when it is checked.
+        (10_000, None, Some(5_000), 5_000 - L, L, Ok(())),
+        (10_000, None, Some(5_000), 5_000 - L - 1, L, Err(IssuedInFuture { iat: 5_000, now: 5_000 - L - 1 })),
+        (10_000, None, None, 0, L, Ok(())),
+        // Expiry is reported before the other claims, nbf before iat.
+        (100, Some(u64::MAX), Some(u64::MAX), 1_000, L, Err(Expired { exp: 100, now: 1_000 })),
+        (u64::MAX, Some(u64::MAX), Some(u64::MAX), 0, L, Err(NotYetValid { nbf: u64::MAX, now: 0 })),
+        // Extreme values saturate rather than overflow.
+        (u64::MAX, Some(0), Some(0), u64::MAX, L, Ok(())),
+        (0, None, None, 0, u64::MAX, Ok(())),
+    ];
+
     #[test]
-    fn exp_is_accepted_through_exp_plus_leeway_inclusive() {
-        let t = claims(1_000, None, None);
+    fn each_edge_of_exp_nbf_and_iat() {
+        for &(exp, nbf, iat, now, leeway, want) in EDGES {
+            let t = TimeClaims { exp, nbf, iat };
+            assert_eq!(
+                t.check(now, leeway),
+                want,
+                "{t:?} at {now}, leeway {leeway}"
+            );
+        }
+    }
+
+    #[test]
+    fn check_now_uses_the_one_leeway() {
+        let t = TimeClaims {
+            exp: 1_000,
+            nbf: None,
+            iat: None,
+        };
         assert_eq!(t.check_now(1_000 + L), Ok(()));
-        assert_eq!(
-            t.check_now(1_000 + L + 1),
-            Err(TimeError::Expired {
-                exp: 1_000,
-                now: 1_000 + L + 1
-            })
-        );
-        assert_eq!(t.check(1_000, 0), Ok(()));
-        assert!(t.check(1_001, 0).is_err());
-    }
-
-    #[test]
-    fn nbf_is_accepted_from_nbf_minus_leeway_inclusive() {
-        let t = claims(10_000, Some(5_000), None);
-        assert_eq!(t.check_now(5_000 - L), Ok(()));
-        assert_eq!(
-            t.check_now(5_000 - L - 1),
-            Err(TimeError::NotYetValid {
-                nbf: 5_000,
-                now: 5_000 - L - 1
-            })
-        );
-    }
-
-    #[test]
-    fn iat_in_the_future_beyond_the_leeway_is_refused_only_when_checked() {
-        let t = claims(10_000, None, Some(5_000));
-        assert_eq!(t.check_now(5_000 - L), Ok(()));
-        assert_eq!(
-            t.check_now(5_000 - L - 1),
-            Err(TimeError::IssuedInFuture {
-                iat: 5_000,
-                now: 5_000 - L - 1
-            })
-        );
-        assert_eq!(claims(10_000, None, None).check_now(0), Ok(()));
-    }
-
-    #[test]
-    fn expiry_is_reported_before_the_other_claims() {
-        let t = claims(100, Some(u64::MAX), Some(u64::MAX));
-        assert!(matches!(t.check_now(1_000), Err(TimeError::Expired { .. })));
-        let t = claims(u64::MAX, Some(u64::MAX), Some(u64::MAX));
-        assert!(matches!(t.check_now(0), Err(TimeError::NotYetValid { .. })));
-    }
-
-    #[test]
-    fn extreme_values_saturate_rather_than_overflow() {
-        assert_eq!(
-            claims(u64::MAX, Some(0), Some(0)).check_now(u64::MAX),
-            Ok(())
-        );
-        assert_eq!(claims(0, None, None).check(0, u64::MAX), Ok(()));
+        assert!(t.check_now(1_000 + L + 1).is_err());
     }
 }

@@ -207,4 +207,4 @@ impl Signer {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

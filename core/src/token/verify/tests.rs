@@ -1,26 +1,15 @@
 use super::*;
 use crate::token::keys::tests::{es_key, rsa_key};
-use crate::token::{self_signed_certificate, Access, Signer, SigningKey};
+use crate::token::{self_signed_certificate, Signer, SigningKey};
 use jwt_compact::AlgorithmExt as _;
 
 const NOW: u64 = 1_000_100;
 
+/// The signing tests' claims (valid 1_000_000..=1_000_300), granting push on a/b too.
 fn claims() -> RegistryClaims {
-    RegistryClaims {
-        iss: "tollgate".into(),
-        sub: "alice".into(),
-        aud: "registry".into(),
-        exp: 1_000_300,
-        nbf: 1_000_000,
-        iat: 1_000_000,
-        jti: "j1".into(),
-        access: vec![Access {
-            resource_type: "repository".into(),
-            name: "a/b".into(),
-            actions: vec!["pull".into(), "push".into()],
-        }],
-        net: None,
-    }
+    let mut c = crate::token::sign::tests::claims();
+    c.access[0].actions.push("push".into());
+    c
 }
 
 fn verifier(keys: Vec<PublicKey>) -> Verifier {

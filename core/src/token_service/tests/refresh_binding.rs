@@ -29,6 +29,16 @@ fn set(s: &MemoryStore, key: &str, value: Value) {
     s.data.borrow_mut().insert(key.into(), value.to_string());
 }
 
+/// The refresh token still works while the old record is cached (at +TTL-1), then is refused
+/// with a message that says `why`.
+fn refused_once_the_cache_expires(app: &TokenService, s: &MemoryStore, rt: &str, why: &str) {
+    let cached = refresh_at(app, s, rt, NOW + TTL - 1).0;
+    assert_eq!(cached, 200, "cached record");
+    let (st, text) = refresh_at(app, s, rt, NOW + TTL);
+    assert_eq!(st, 401);
+    assert!(text.contains(why), "{text}");
+}
+
 #[test]
 fn a_password_change_ends_the_refresh_tokens_it_minted() {
     let (app, s) = (app(), store());
@@ -39,14 +49,7 @@ fn a_password_change_ends_the_refresh_tokens_it_minted() {
         "user:alice",
         json!({"password": hash("new-pw"), "groups": ["dev", "org-writers"]}),
     );
-    assert_eq!(
-        refresh_at(&app, &s, &rt, NOW + TTL - 1).0,
-        200,
-        "cached record"
-    );
-    let (st, text) = refresh_at(&app, &s, &rt, NOW + TTL);
-    assert_eq!(st, 401);
-    assert!(text.contains("password that has changed"), "{text}");
+    refused_once_the_cache_expires(&app, &s, &rt, "password that has changed");
     // A login with the new password mints a token that works.
     let fresh = offline_login(&app, &s, &basic("alice", "new-pw"));
     assert_eq!(refresh_at(&app, &s, &fresh, NOW + TTL).0, 200);
@@ -59,17 +62,7 @@ fn revoking_or_expiring_the_api_key_ends_its_refresh_tokens() {
     assert_eq!(refresh_at(&app, &s, &rt, NOW + 1).0, 200);
     let key = format!("apikey:{}", sha256_hex(CI_KEY));
     s.data.borrow_mut().remove(&key);
-    assert_eq!(
-        refresh_at(&app, &s, &rt, NOW + TTL - 1).0,
-        200,
-        "cached record"
-    );
-    let (st, text) = refresh_at(&app, &s, &rt, NOW + TTL);
-    assert_eq!(st, 401);
-    assert!(
-        text.contains("API key that was revoked or has expired"),
-        "{text}"
-    );
+    refused_once_the_cache_expires(&app, &s, &rt, "API key that was revoked or has expired");
 
     // Expiry ends it at once: the cached record carries the expiry.
     let (app, s) = (self::app(), store());
@@ -93,10 +86,7 @@ fn the_operator_revokes_every_refresh_token_of_an_account() {
         json!({"password": hash("alice-pw"), "groups": ["dev", "org-writers"],
                "refresh_revoked_before": NOW + 5}),
     );
-    assert_eq!(refresh_at(&app, &s, &by_password, NOW + TTL - 1).0, 200);
-    let (st, text) = refresh_at(&app, &s, &by_password, NOW + TTL);
-    assert_eq!(st, 401);
-    assert!(text.contains("operator revoked"), "{text}");
+    refused_once_the_cache_expires(&app, &s, &by_password, "operator revoked");
     // Logging in again afterwards works.
     let (r, _) = run_at(
         &app,
