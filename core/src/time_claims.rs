@@ -60,9 +60,12 @@ mod tests {
         assert_eq!(CLOCK_LEEWAY_SECS, 60);
     }
 
-    /// (exp, nbf, iat, now, leeway, outcome): each bound is inclusive, one second past it fails.
+    /// (exp, nbf, iat, now, leeway, outcome).
+    type Edge = (u64, Option<u64>, Option<u64>, u64, u64, Result<(), TimeError>);
+
+    /// Each bound is inclusive; one second past it fails.
     #[rustfmt::skip]
-    const EDGES: &[(u64, Option<u64>, Option<u64>, u64, u64, Result<(), TimeError>)] = &[
+    const EDGES: &[Edge] = &[
         // exp is accepted through exp + leeway.
         (1_000, None, None, 1_000 + L, L, Ok(())),
         (1_000, None, None, 1_000 + L + 1, L, Err(Expired { exp: 1_000, now: 1_000 + L + 1 })),
