@@ -61,7 +61,14 @@ mod tests {
     }
 
     /// (exp, nbf, iat, now, leeway, outcome).
-    type Edge = (u64, Option<u64>, Option<u64>, u64, u64, Result<(), TimeError>);
+    type Edge = (
+        u64,
+        Option<u64>,
+        Option<u64>,
+        u64,
+        u64,
+        Result<(), TimeError>,
+    );
 
     /// Each bound is inclusive; one second past it fails.
     #[rustfmt::skip]
