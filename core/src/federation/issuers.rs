@@ -88,21 +88,17 @@ impl IssuersError {
     /// What is wrong, without the "the issuers record is invalid" lead (the CLI names the
     /// policy file's `[[issuers]]` instead).
     pub fn reason(&self) -> String {
+        struct Reason<'a>(&'a IssuersError);
+        impl fmt::Display for Reason<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write_reason(f)
+            }
+        }
         Reason(self).to_string()
     }
-}
 
-impl fmt::Display for IssuersError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the issuers record is invalid: {}", Reason(self))
-    }
-}
-
-struct Reason<'a>(&'a IssuersError);
-
-impl fmt::Display for Reason<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
+    fn write_reason(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             IssuersError::TooLarge(n) => write!(
                 f,
                 "the record is {n} bytes; at most {MAX_ISSUERS_BYTES} are allowed"
@@ -119,6 +115,13 @@ impl fmt::Display for Reason<'_> {
             ),
             IssuersError::DuplicateUsername(u) => write!(f, "username '{u}' selects two issuers"),
         }
+    }
+}
+
+impl fmt::Display for IssuersError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the issuers record is invalid: ")?;
+        self.write_reason(f)
     }
 }
 
