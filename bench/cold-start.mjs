@@ -3,7 +3,7 @@
 // Tollgate worker (build/, scripts/build.sh) with sign-in configured. Each round starts a fresh
 // Miniflare/workerd process (a new isolate), times how long until it is ready, then the first
 // request and the median of the next WARM requests, for three paths:
-//   /healthz              the runtime, the wasm instance and App::new (settings, keys parsed once)
+//   /healthz              the runtime, the wasm instance and TokenService::new (settings, keys parsed once)
 //   /token (anonymous)    + the ACL read and one ES256 signature
 //   /account/style.css    + the sign-in setup (SIGNIN_* parsed, keys derived), built on first use
 // Each path gets its own fresh process so its first request is really the isolate's first.

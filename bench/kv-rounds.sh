@@ -18,9 +18,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run_bench() { # TREE -> the bench's lines
-  (cd "$1/bench/kv-rounds" && cargo run -q --release 2>"$base_tree.err") \
-    || { cat "$base_tree.err" >&2; tg_die "bench/kv-rounds failed in $1"; }
+run_bench() { # TREE [CARGO ARGS] -> the bench's lines
+  local tree="$1"
+  shift
+  (cd "$tree/bench/kv-rounds" && cargo run -q --release "$@" 2>"$base_tree.err") \
+    || { cat "$base_tree.err" >&2; tg_die "bench/kv-rounds failed in $tree"; }
 }
 
 git -C "$TG_ROOT" worktree add --detach --force "$base_tree" "$BASE" >/dev/null 2>&1 \
@@ -29,10 +31,13 @@ git -C "$TG_ROOT" worktree add --detach --force "$base_tree" "$BASE" >/dev/null 
 mkdir -p "$base_tree/bench"
 cp -r "$TG_ROOT/bench/kv-rounds" "$base_tree/bench/"
 rm -rf "$base_tree/bench/kv-rounds/target"
+# A core from before issue 19 has its test doubles public and no `testing` feature, and the old
+# module names (`--features base` selects them in the bench).
+sed -i 's/, features = \["testing"\]//' "$base_tree/bench/kv-rounds/Cargo.toml"
 cp "$TG_ROOT/core/src/round_trips.rs" "$base_tree/core/src/round_trips.rs"
 
 tg_info "building and running bench/kv-rounds against BASE=$BASE and against this tree"
-before="$(run_bench "$base_tree")"
+before="$(run_bench "$base_tree" --features base)"
 after="$(run_bench "$TG_ROOT")"
 
 printf '\nKV round trips per request (cold: new isolate; warm: the same isolate again)\n'

@@ -1,6 +1,6 @@
 //! The filtered catalog's I/O (issue 16): reads the origin's `/v2/_catalog` pages that
 //! `tollgate_core::proxy::catalog::CatalogScan` asks for, keeps what the caller may pull
-//! (`App::pull_visibility`), and answers. The origin is asked with ORIGIN_AUTH, as forwarded
+//! (`TokenService::pull_visibility`), and answers. The origin is asked with ORIGIN_AUTH, as forwarded
 //! requests are; the caller's own credentials never reach it.
 
 use crate::http;
@@ -10,15 +10,15 @@ use tollgate_core::federation::Fetch;
 use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
 use tollgate_core::proxy::catalog::{CatalogQuery, CatalogScan, MAX_ORIGIN_PAGE_BYTES};
 use tollgate_core::proxy::{headers, Gate, PublicHost};
-use tollgate_core::service::{App, RequestContext};
 use tollgate_core::store::Store;
+use tollgate_core::token_service::{RequestContext, TokenService};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_error, js_sys, web_sys, Delay, Response, Result};
 
 /// Answers `GET /v2/_catalog` for `subject` with the names it may pull.
-pub async fn answer(
-    app: &App,
+pub(crate) async fn answer(
+    app: &TokenService,
     gate: &Gate,
     ctx: &RequestContext<'_, impl Store, impl Fetch>,
     subject: &str,
@@ -48,7 +48,7 @@ pub async fn answer(
             Err(failure) => return http::to_worker(upstream_error_response(failure)),
         };
         if let Err(e) = scan.feed(&body, has_next, |name| visible.may_pull(name)) {
-            console_error!("filtered catalog: {}", e.0);
+            console_error!("filtered catalog: {e}");
             return http::to_worker(upstream_error_response(UpstreamFailure::Unreachable));
         }
     }

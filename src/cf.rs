@@ -11,7 +11,7 @@ use worker::web_sys;
 
 /// The fields of `request.cf` Tollgate reads. Absent off Cloudflare.
 #[derive(Debug, Clone, Default)]
-pub struct Edge {
+pub(crate) struct Edge {
     pub country: Option<String>,
     pub asn: Option<u64>,
     pub colo: Option<String>,
@@ -20,7 +20,7 @@ pub struct Edge {
 /// Longest value kept (country codes are 2, colos 3: anything longer is not what we expect).
 const MAX_FIELD: usize = 16;
 
-pub fn edge(req: &web_sys::Request) -> Edge {
+pub(crate) fn edge(req: &web_sys::Request) -> Edge {
     let Ok(cf) = Reflect::get(req.as_ref(), &JsValue::from_str("cf")) else {
         return Edge::default();
     };

@@ -20,7 +20,7 @@ use worker::{js_sys, wasm_bindgen_futures::JsFuture, web_sys, Cache, Date, Delay
 const FETCHED_AT: &str = "x-tollgate-fetched-at";
 const LIFETIME: &str = "x-tollgate-lifetime";
 
-pub struct WorkerFetch;
+pub(crate) struct WorkerFetch;
 
 fn now() -> u64 {
     Date::now().as_millis() / 1000
@@ -117,7 +117,7 @@ async fn send(req: web_sys::Request) -> Result<Fetched, FetchError> {
 
 /// Builds a request with an abort signal and sends it, giving up after `FETCH_TIMEOUT_SECS`
 /// (issuer documents here; the sign-in code exchange in src/signin.rs).
-pub async fn send_with_timeout(
+pub(crate) async fn send_with_timeout(
     build: impl FnOnce(&web_sys::AbortSignal) -> Result<web_sys::Request, FetchError>,
 ) -> Result<Fetched, FetchError> {
     let controller =

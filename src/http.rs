@@ -14,7 +14,7 @@ use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result, Url};
 /// Builds the core's request. The body is read for POST-like methods only, stopping at
 /// `MAX_FORM_LEN` whether or not a Content-Length was sent (skopeo sends chunked bodies): the
 /// core then answers 413 in the endpoint's format.
-pub async fn from_web(
+pub(crate) async fn from_web(
     req: &web_sys::Request,
     url: &Url,
 ) -> std::result::Result<HttpRequest, TokenError> {
@@ -68,7 +68,7 @@ pub async fn from_web(
 }
 
 /// Header pairs as the runtime's `Headers`.
-pub fn js_headers(pairs: &[(String, String)]) -> Result<web_sys::Headers> {
+pub(crate) fn js_headers(pairs: &[(String, String)]) -> Result<web_sys::Headers> {
     let h = web_sys::Headers::new()?;
     for (n, v) in pairs {
         h.append(n, v)?;
@@ -78,7 +78,7 @@ pub fn js_headers(pairs: &[(String, String)]) -> Result<web_sys::Headers> {
 
 /// The core's response as the runtime's `Response`, built directly: going through workers-rs's
 /// `Response` creates a second `Headers` object and copies the body twice, on every token.
-pub fn to_web(resp: HttpResponse) -> Result<web_sys::Response> {
+pub(crate) fn to_web(resp: HttpResponse) -> Result<web_sys::Response> {
     let init = web_sys::ResponseInit::new();
     init.set_status(resp.status);
     init.set_headers(js_headers(&resp.headers)?.as_ref());
@@ -91,7 +91,7 @@ pub fn to_web(resp: HttpResponse) -> Result<web_sys::Response> {
 
 /// Turns the core's response into a worker `Response` (the proxy, which also returns origin
 /// and cached responses as workers-rs values).
-pub fn to_worker(resp: HttpResponse) -> Result<Response> {
+pub(crate) fn to_worker(resp: HttpResponse) -> Result<Response> {
     let headers = Headers(js_headers(&resp.headers)?);
     Ok(Response::from_bytes(resp.body)?
         .with_status(resp.status)

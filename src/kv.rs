@@ -20,7 +20,7 @@ const MIN_KV_TTL: u64 = 60;
 /// The namespace's methods are called directly rather than through workers-rs's `KvStore`: its
 /// builders serialize every options object with serde-wasm-bindgen (and a `serde_json::Value`
 /// for metadata), which cost ~11 KB of wasm for the three calls made here.
-pub struct Kv<'a> {
+pub(crate) struct Kv<'a> {
     env: &'a Env,
     binding: &'a str,
     inner: OnceCell<Result<JsValue, String>>,
@@ -37,7 +37,7 @@ fn js_error(what: &str, e: &JsValue) -> StoreError {
 }
 
 impl<'a> Kv<'a> {
-    pub fn new(env: &'a Env, binding: &'a str) -> Self {
+    pub(crate) fn new(env: &'a Env, binding: &'a str) -> Self {
         Self {
             env,
             binding,
@@ -47,7 +47,7 @@ impl<'a> Kv<'a> {
     }
 
     /// Reports every failure to `f` too.
-    pub fn on_error(self, f: fn(&StoreError)) -> Self {
+    pub(crate) fn on_error(self, f: fn(&StoreError)) -> Self {
         Self {
             on_error: Some(f),
             ..self

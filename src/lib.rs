@@ -1,8 +1,8 @@
 //! Tollgate's Cloudflare Worker: a thin shell around `tollgate-core`.
 //!
-//! Per isolate: read the vars/secrets once, build the core [`App`] (signing keys parsed once,
+//! Per isolate: read the vars/secrets once, build the core [`TokenService`] (signing keys parsed once,
 //! isolate caches). Per request: convert the runtime's `Request` into the core's plain
-//! `HttpRequest` (body read with a size cap, chunked or not), hand it to `App::handle` with one
+//! `HttpRequest` (body read with a size cap, chunked or not), hand it to `TokenService::handle` with one
 //! request context (the KV store, bound on first use; the issuer-document fetcher, src/fetch.rs;
 //! the clock; randomness; the client address), log the audit line, convert the response back
 //! (src/http.rs). A broken
@@ -14,14 +14,14 @@ mod fetch;
 mod http;
 mod kv;
 mod proxy;
+mod rate_limiter;
 mod signin;
-mod throttle;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
 use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
-use tollgate_core::service::{self, App, RandomError, RequestContext};
+use tollgate_core::token_service::{self, RandomError, RequestContext, TokenService};
 use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Result, Url};
 
 /// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
@@ -29,7 +29,7 @@ pub const KV_BINDING: &str = "TOLLGATE_KV";
 
 thread_local! {
     /// The isolate's app (or the configuration error that prevents it). Built on first request.
-    static APP: RefCell<Option<Rc<std::result::Result<App, ConfigError>>>> = const { RefCell::new(None) };
+    static APP: RefCell<Option<Rc<std::result::Result<TokenService, ConfigError>>>> = const { RefCell::new(None) };
 }
 
 /// A var or secret as text; an absent binding or a non-string one reads as unset.
@@ -39,7 +39,7 @@ fn binding(env: &Env, name: &str) -> Option<String> {
 
 /// The isolate's app, built once. Secrets change only with a new deployment, which starts new
 /// isolates, so caching a configuration error is safe.
-fn app(env: &Env) -> Rc<std::result::Result<App, ConfigError>> {
+fn app(env: &Env) -> Rc<std::result::Result<TokenService, ConfigError>> {
     APP.with(|cell| {
         if let Some(app) = cell.borrow().as_ref() {
             return Rc::clone(app);
@@ -47,7 +47,7 @@ fn app(env: &Env) -> Rc<std::result::Result<App, ConfigError>> {
         let mut isolate_key = [0u8; 32];
         let built = match random(&mut isolate_key) {
             Ok(()) => Settings::from_vars(|name| binding(env, name))
-                .and_then(|s| App::new(s, isolate_key))
+                .and_then(|s| TokenService::new(s, isolate_key))
                 .and_then(|app| with_throttle(app, env)),
             Err(e) => Err(ConfigError::new(
                 "(runtime)",
@@ -65,12 +65,12 @@ fn app(env: &Env) -> Rc<std::result::Result<App, ConfigError>> {
 
 /// Attaches the LOGIN_LIMITER binding unless LOGIN_THROTTLE=off. The binding is an isolate-wide
 /// stub (like `import { env } from "cloudflare:workers"`), so keeping it across requests is safe.
-fn with_throttle(app: App, env: &Env) -> std::result::Result<App, ConfigError> {
+fn with_throttle(app: TokenService, env: &Env) -> std::result::Result<TokenService, ConfigError> {
     if !app.settings().throttle.enabled {
         console_log!("LOGIN_THROTTLE=off: failed logins are not throttled");
         return Ok(app);
     }
-    let limiter = throttle::limiter(env)?;
+    let limiter = rate_limiter::limiter(env)?;
     Ok(app.with_limiter(Box::new(limiter)))
 }
 
@@ -80,7 +80,7 @@ thread_local! {
 }
 
 /// Logs once per isolate, on its first request, when REALM is unset outside local development.
-fn warn_once_without_realm(app: &App, url: &Url) {
+fn warn_once_without_realm(app: &TokenService, url: &Url) {
     if REALM_CHECKED.with(|c| c.replace(true)) {
         return;
     }
@@ -120,7 +120,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let app = app(&env);
     let app = match app.as_ref() {
         Ok(app) => app,
-        Err(e) => return http::to_web(service::config_error_response(e)),
+        Err(e) => return http::to_web(token_service::config_error_response(e)),
     };
     let Ok(url) = Url::parse(&req.url()) else {
         let e = TokenError::new(
@@ -141,7 +141,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     }
 
     let mode = app.settings().mode;
-    let token_endpoint = mode.issues_tokens() && service::is_token_path(url.path());
+    let token_endpoint = mode.issues_tokens() && token_service::is_token_path(url.path());
     if mode.proxies() && !token_endpoint {
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward

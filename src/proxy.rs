@@ -16,10 +16,10 @@ use tollgate_core::config::ConfigError;
 use tollgate_core::ledger::{self, EdgeCache, LedgerLine};
 use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
 use tollgate_core::proxy::{
-    headers, Decision, Gate, Principal, ProxySettings, PublicHost, RequestMeta,
+    headers, Admitted, Decision, Gate, ProxySettings, PublicHost, RequestMeta,
 };
-use tollgate_core::service::{self, App, RequestContext};
 use tollgate_core::store::StoreError;
+use tollgate_core::token_service::{self, RequestContext, TokenService};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Response, Result, Url};
@@ -35,7 +35,7 @@ thread_local! {
     static GATE: RefCell<Option<Rc<std::result::Result<Gate, ConfigError>>>> = const { RefCell::new(None) };
 }
 
-fn gate(env: &Env, app: &App) -> Rc<std::result::Result<Gate, ConfigError>> {
+fn gate(env: &Env, app: &TokenService) -> Rc<std::result::Result<Gate, ConfigError>> {
     GATE.with(|cell| {
         if let Some(g) = cell.borrow().as_ref() {
             return Rc::clone(g);
@@ -68,17 +68,17 @@ fn public_host(url: &Url) -> PublicHost {
 }
 
 /// Handles one request in proxy mode.
-pub async fn handle(
+pub(crate) async fn handle(
     req: web_sys::Request,
     url: Url,
     env: &Env,
     ctx: &Context,
-    app: &App,
+    app: &TokenService,
 ) -> Result<Response> {
     let gate = gate(env, app);
     let gate = match gate.as_ref() {
         Ok(g) => g,
-        Err(e) => return http::to_worker(service::config_error_response(e)),
+        Err(e) => return http::to_worker(token_service::config_error_response(e)),
     };
     let public = public_host(&url);
     let method = req.method();
@@ -104,7 +104,7 @@ pub async fn handle(
     let rctx = RequestContext::new(&store, &crate::fetch::WorkerFetch, now(), &crate::random)
         .with_client_ip(client_ip.as_deref())
         .with_country(edge.country.as_deref());
-    let authority = tollgate_core::proxy::AppAuthority::new(app);
+    let authority = tollgate_core::proxy::TokenServiceAuthority::new(app);
     // The pull ledger (issue 16): one line per proxied request, core/src/ledger.rs.
     let mut ledger = LedgerLine::new(now(), &method, &path, &gate.settings().chart)
         .with_credential(authorization.as_deref());
@@ -160,7 +160,7 @@ pub async fn handle(
             });
             line.cache = Some(cache.as_str().into());
             line.principal = Some(principal.name().to_string());
-            line.verify_cached = Some(matches!(principal, Principal::Token { cached: true, .. }));
+            line.verify_cached = Some(matches!(principal, Admitted::Token { cached: true, .. }));
             log_ledger(gate, &line);
             resp
         }

@@ -8,13 +8,13 @@ use std::rc::Rc;
 use tollgate_core::config::ConfigError;
 use tollgate_core::federation::{FetchError, Fetched};
 use tollgate_core::protocol::{Flavor, HttpRequest};
-use tollgate_core::service::{self, App, RequestContext};
 use tollgate_core::signin::oidc::Post;
 use tollgate_core::signin::settings::SignInSettings;
 use tollgate_core::signin::{Io, SignIn};
+use tollgate_core::token_service::{self, RequestContext, TokenService};
 use worker::{console_error, console_log, web_sys, Env, Result, Url};
 
-pub use tollgate_core::signin::is_signin_path;
+pub(crate) use tollgate_core::signin::is_signin_path;
 
 type Built = std::result::Result<Option<SignIn>, ConfigError>;
 
@@ -23,7 +23,7 @@ thread_local! {
     static SIGNIN: RefCell<Option<Rc<Built>>> = const { RefCell::new(None) };
 }
 
-fn build(env: &Env, app: &App) -> Built {
+fn build(env: &Env, app: &TokenService) -> Built {
     let Some(settings) = SignInSettings::from_vars(|n| binding(env, n), &app.settings().services)?
     else {
         return Ok(None);
@@ -32,7 +32,7 @@ fn build(env: &Env, app: &App) -> Built {
     Ok(Some(SignIn::new(settings)))
 }
 
-fn signin(env: &Env, app: &App) -> Rc<Built> {
+fn signin(env: &Env, app: &TokenService) -> Rc<Built> {
     SIGNIN.with(|cell| {
         if let Some(s) = cell.borrow().as_ref() {
             return Rc::clone(s);
@@ -86,17 +86,17 @@ impl Post for WorkerPost {
 fn configured(built: &Built) -> std::result::Result<Option<&SignIn>, web_sys::Response> {
     match built {
         Ok(s) => Ok(s.as_ref()),
-        Err(e) => Err(http::to_web(service::config_error_response(e))
+        Err(e) => Err(http::to_web(token_service::config_error_response(e))
             .unwrap_or_else(|_| web_sys::Response::error())),
     }
 }
 
 /// The device grant of `POST /token` (RFC 8628), which sign-in answers. `None`: sign-in is not
 /// configured, so the token service answers (unsupported_grant_type).
-pub async fn device_token(
+pub(crate) async fn device_token(
     hreq: &HttpRequest,
     env: &Env,
-    app: &App,
+    app: &TokenService,
     ctx: &RequestContext<'_, kv::Kv<'_>, fetch::WorkerFetch>,
 ) -> Option<Result<web_sys::Response>> {
     let built = signin(env, app);
@@ -117,11 +117,11 @@ pub async fn device_token(
 }
 
 /// `None`: sign-in is not configured, the caller routes the path as before.
-pub async fn handle(
+pub(crate) async fn handle(
     req: &web_sys::Request,
     url: &Url,
     env: &Env,
-    app: &App,
+    app: &TokenService,
 ) -> Option<Result<web_sys::Response>> {
     let built = signin(env, app);
     let signin = match configured(&built) {

@@ -103,7 +103,7 @@ fn is_pull(line: &LedgerLine) -> bool {
 }
 
 /// Who pulled `repo` (and `reference`: a tag or digest).
-pub fn pulls(log: &Log, repo: &str, reference: Option<&str>) -> String {
+pub(crate) fn pulls(log: &Log, repo: &str, reference: Option<&str>) -> String {
     let tokens = issued_by(log);
     let mut t = Table::new(&[
         "TIME",
@@ -146,7 +146,7 @@ pub fn pulls(log: &Log, repo: &str, reference: Option<&str>) -> String {
 }
 
 /// Everything one credential did: account `account`, and with `key` only that API key.
-pub fn credential(log: &Log, account: &str, key: Option<&str>) -> String {
+pub(crate) fn credential(log: &Log, account: &str, key: Option<&str>) -> String {
     let mine = |t: &TokenLine| {
         t.account.as_deref() == Some(account)
             && key.is_none_or(|k| t.credential_name.as_deref() == Some(k))
@@ -219,7 +219,7 @@ pub fn credential(log: &Log, account: &str, key: Option<&str>) -> String {
 }
 
 /// The most pulled repositories and the busiest accounts.
-pub fn top(log: &Log, limit: usize) -> String {
+pub(crate) fn top(log: &Log, limit: usize) -> String {
     let mut repos: HashMap<&str, (u64, u64, HashSet<&str>)> = HashMap::new();
     let mut accounts: HashMap<&str, (u64, u64)> = HashMap::new();
     for l in log.proxied().filter(|l| l.outcome == "forwarded") {
@@ -283,7 +283,7 @@ fn token_reason(r: &str) -> &str {
 }
 
 /// Refusals by reason, token endpoint and proxy apart, most frequent first.
-pub fn refusals(log: &Log) -> String {
+pub(crate) fn refusals(log: &Log) -> String {
     let mut counts: HashMap<(&str, &str), (u64, HashSet<&str>, String)> = HashMap::new();
     for tok in log.tokens().filter(|t| t.outcome != "issued") {
         let reason = tok.reason.as_deref().map_or("-", token_reason);
@@ -321,7 +321,7 @@ pub fn refusals(log: &Log) -> String {
 }
 
 /// A one-line summary of what was read, for stderr.
-pub fn summary(log: &Log) -> String {
+pub(crate) fn summary(log: &Log) -> String {
     format!(
         "read {} token line(s) and {} ledger line(s); {} other JSON value(s) skipped",
         log.tokens().count(),
@@ -330,7 +330,7 @@ pub fn summary(log: &Log) -> String {
     )
 }
 
-pub fn check_limit(limit: usize) -> Result<usize> {
+pub(crate) fn check_limit(limit: usize) -> Result<usize> {
     anyhow::ensure!(limit > 0, "--limit must be at least 1");
     Ok(limit)
 }

@@ -12,7 +12,7 @@ use tollgate_core::scope::parse_scopes;
 
 use crate::policy_file::{render, Loaded};
 
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// None (and no workload): an anonymous request.
     pub account: Option<&'a str>,
     pub workload: Option<Workload>,
@@ -21,7 +21,7 @@ pub struct Request<'a> {
 }
 
 /// A federated workload to explain.
-pub struct Workload {
+pub(crate) struct Workload {
     /// `--issuer`; None: chosen by the claims' `iss` among the file's [[issuers]].
     pub issuer: Option<String>,
     pub claims: serde_json::Map<String, serde_json::Value>,
@@ -37,7 +37,7 @@ fn object(v: serde_json::Value, what: &str) -> Result<serde_json::Map<String, se
 }
 
 impl Workload {
-    pub fn from_claims_file(issuer: Option<String>, file: &std::path::Path) -> Result<Self> {
+    pub(crate) fn from_claims_file(issuer: Option<String>, file: &std::path::Path) -> Result<Self> {
         let what = format!("--claims {}", file.display());
         let text = std::fs::read_to_string(file).map_err(|e| anyhow!("{what}: {e}"))?;
         let v = serde_json::from_str(&text).map_err(|e| anyhow!("{what}: not JSON: {e}"))?;
@@ -48,7 +48,7 @@ impl Workload {
         })
     }
 
-    pub fn from_token_file(issuer: Option<String>, file: &std::path::Path) -> Result<Self> {
+    pub(crate) fn from_token_file(issuer: Option<String>, file: &std::path::Path) -> Result<Self> {
         let what = format!("--identity-token {}", file.display());
         let text = std::fs::read_to_string(file).map_err(|e| anyhow!("{what}: {e}"))?;
         let token = text.trim();
@@ -134,7 +134,7 @@ fn list(items: &[String]) -> String {
     }
 }
 
-pub fn explain(loaded: &Loaded, req: &Request) -> Result<String> {
+pub(crate) fn explain(loaded: &Loaded, req: &Request) -> Result<String> {
     let acl = render::acl(loaded).map_err(|e| anyhow!("{}: {e}", loaded.path.display()))?;
     let service = match req.service {
         Some(s) => s,

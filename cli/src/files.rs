@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 
 /// Whether the target may already exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replace {
+pub(crate) enum Replace {
     /// Refuse if anything (a file, a directory, a symlink even if dangling) is at the path.
     Never,
     /// Replace what is there (`keys generate --force`, the policy file).
@@ -19,13 +19,13 @@ pub enum Replace {
 }
 
 /// Whether something is at `path`, not following a final symlink (a dangling one counts).
-pub fn occupied(path: &Path) -> bool {
+pub(crate) fn occupied(path: &Path) -> bool {
     path.symlink_metadata().is_ok()
 }
 
 /// Writes `bytes` to `path` through a fresh temporary file; `mode` is the final permission bits
 /// (the temporary file is 0600 until then, so a secret is never readable by others).
-pub fn write(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<()> {
+pub(crate) fn write(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -65,7 +65,7 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<(
 
 /// The permission bits a replaced file keeps: those of the regular file at `path` (a symlink's
 /// target is not consulted), else `default`.
-pub fn mode_of(path: &Path, default: u32) -> u32 {
+pub(crate) fn mode_of(path: &Path, default: u32) -> u32 {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -79,7 +79,7 @@ pub fn mode_of(path: &Path, default: u32) -> u32 {
 }
 
 /// Refuses when something is at any of `paths` (see [`occupied`]).
-pub fn refuse_existing(paths: &[&Path], hint: &str) -> Result<()> {
+pub(crate) fn refuse_existing(paths: &[&Path], hint: &str) -> Result<()> {
     for p in paths {
         if occupied(p) {
             bail!("{} already exists; {hint}", p.display());

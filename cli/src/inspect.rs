@@ -20,18 +20,18 @@ use serde_json::Value;
 use x509_cert::der::{Decode as _, Encode as _};
 
 use crate::keys::material::{read_pem_items, PublicKey};
-use tollgate_core::federation::jwks::jwk_public_key;
+use tollgate_core::federation::discovery::jwk_public_key;
 use tollgate_core::limits::MAX_TOKEN_LEN;
 use tollgate_core::token::{verify_jwt_with_keys, PublicKey as CorePublicKey, Verifier};
 
 /// docker-registry's clock leeway for exp/nbf.
-pub const LEEWAY: u64 = 60;
+pub(crate) const LEEWAY: u64 = tollgate_core::limits::CLOCK_LEEWAY_SECS;
 /// Bounds what a key-set download may bring.
 const MAX_KEYSET_BYTES: u64 = 1 << 20;
 
 /// A published verification key, known by its libtrust kid (registry 2.x) and its RFC 7638
 /// thumbprint (registry 3.x's kid for rootcertbundle keys; TOKEN_KID=thumbprint).
-pub struct TrustedKey {
+pub(crate) struct TrustedKey {
     pub kid: String,
     pub thumbprint: String,
     pub key: PublicKey,
@@ -41,7 +41,7 @@ pub struct TrustedKey {
 
 /// Reads keys from a JWKS (JSON) or a PEM bundle of certificates / public keys; `source` is a
 /// file path or an http(s) URL.
-pub fn load_keys(source: &str) -> Result<Vec<TrustedKey>> {
+pub(crate) fn load_keys(source: &str) -> Result<Vec<TrustedKey>> {
     let text = if source.starts_with("http://") || source.starts_with("https://") {
         fetch(source)?
     } else {
@@ -121,7 +121,7 @@ fn keys_from_jwks(text: &str, source: &str) -> Result<Vec<TrustedKey>> {
 }
 
 /// What the registry would be configured with.
-pub struct Expect<'a> {
+pub(crate) struct Expect<'a> {
     pub issuer: Option<&'a str>,
     pub service: Option<&'a str>,
     pub now: u64,
@@ -163,7 +163,7 @@ fn when(t: u64, now: u64) -> String {
     format!("{t} ({date}, {rel})")
 }
 
-pub fn decode_part(part: &str, what: &str) -> Result<Value> {
+pub(crate) fn decode_part(part: &str, what: &str) -> Result<Value> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| anyhow!("the token's {what} is not base64url (is this a JWT?)"))?;
@@ -193,7 +193,7 @@ fn verify_signature(key: &PublicKey, alg: &str, signed: &[u8], sig: &[u8]) -> Re
 }
 
 /// Inspects `token`; returns the report text and whether a registry would accept it.
-pub fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Result<(String, bool)> {
+pub(crate) fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Result<(String, bool)> {
     let token = token.trim();
     if token.len() > MAX_TOKEN_LEN {
         bail!(

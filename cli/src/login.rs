@@ -26,7 +26,7 @@ fn with_client<T>(no_browser: bool, f: impl FnOnce(&Client<'_>) -> Result<T>) ->
 
 /// A new approval for `host`, replacing any cached credential. The instruction and the
 /// "Signed in ... as ... until ..." line go to the terminal; stdout gets the account name.
-pub fn login(host: &str, no_browser: bool) -> Result<String> {
+pub(crate) fn login(host: &str, no_browser: bool) -> Result<String> {
     let host = RegistryHost::parse(host)?;
     with_client(no_browser, |client| {
         let (cached, path) = client.login(&host)?;
@@ -40,7 +40,7 @@ pub fn login(host: &str, no_browser: bool) -> Result<String> {
 }
 
 /// Erases `host`'s cached credential.
-pub fn logout(host: &str) -> Result<String> {
+pub(crate) fn logout(host: &str) -> Result<String> {
     let host = RegistryHost::parse(host)?;
     with_client(true, |client| {
         Ok(match client.logout(&host)? {

@@ -18,10 +18,10 @@ use tollgate_core::ledger::LedgerLine;
 /// Input read at most (a log larger than this should be filtered first, e.g. by time).
 const MAX_INPUT: u64 = 1 << 30;
 
-/// A token audit line as `tollgate_core::service::AuditEvent` writes it (unknown fields ignored).
+/// A token audit line as `tollgate_core::token_service::AuditEvent` writes it (unknown fields ignored).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct TokenLine {
+pub(crate) struct TokenLine {
     pub time: u64,
     pub outcome: String,
     pub status: u16,
@@ -40,27 +40,27 @@ pub struct TokenLine {
 
 /// One recognised line.
 #[derive(Debug, Clone)]
-pub enum Line {
+pub(crate) enum Line {
     Token(TokenLine),
     Proxy(LedgerLine),
 }
 
 /// Every recognised line of the input, in order, and how many JSON values were not ours.
 #[derive(Debug, Default)]
-pub struct Log {
+pub(crate) struct Log {
     pub lines: Vec<Line>,
     pub skipped: usize,
 }
 
 impl Log {
-    pub fn tokens(&self) -> impl Iterator<Item = &TokenLine> {
+    pub(crate) fn tokens(&self) -> impl Iterator<Item = &TokenLine> {
         self.lines.iter().filter_map(|l| match l {
             Line::Token(t) => Some(t),
             Line::Proxy(_) => None,
         })
     }
 
-    pub fn proxied(&self) -> impl Iterator<Item = &LedgerLine> {
+    pub(crate) fn proxied(&self) -> impl Iterator<Item = &LedgerLine> {
         self.lines.iter().filter_map(|l| match l {
             Line::Proxy(p) => Some(p),
             Line::Token(_) => None,
@@ -69,7 +69,7 @@ impl Log {
 }
 
 /// Reads `path`, or stdin for `-`.
-pub fn read(path: &Path) -> Result<Log> {
+pub(crate) fn read(path: &Path) -> Result<Log> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
         std::io::stdin()
@@ -92,7 +92,7 @@ pub fn read(path: &Path) -> Result<Log> {
 }
 
 /// Parses log text in any of the shapes above.
-pub fn parse(text: &str) -> Log {
+pub(crate) fn parse(text: &str) -> Log {
     let mut log = Log::default();
     for v in values(text) {
         collect(v, &mut log, 0);

@@ -26,7 +26,7 @@ fn get(target: &Target, key: &str) -> Result<String> {
     target.wrangler(&["key", "get", key, "--text"])
 }
 
-pub fn list(target: &Target, account: Option<&str>, now: u64) -> Result<String> {
+pub(crate) fn list(target: &Target, account: Option<&str>, now: u64) -> Result<String> {
     let mut rows = Vec::new();
     for key in keys(target, "personal:")? {
         let r = parse_record(&get(target, &key)?).map_err(|e| anyhow!("{key}: {e}"))?;
@@ -56,7 +56,7 @@ pub fn list(target: &Target, account: Option<&str>, now: u64) -> Result<String> 
     Ok(rows.join("\n") + "\n")
 }
 
-pub fn revoke(target: &Target, id: &str) -> Result<String> {
+pub(crate) fn revoke(target: &Target, id: &str) -> Result<String> {
     if id.len() < 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("give the credential's id (hex, at least 8 characters) from `tollgate credentials list`");
     }

@@ -25,11 +25,11 @@ use crate::logread::{Log, TokenLine};
 use crate::policy_file::{render, Loaded};
 
 /// Exit status when any decision would change (errors are 1, usage 2).
-pub const CHANGED_EXIT: u8 = 3;
+pub(crate) const CHANGED_EXIT: u8 = 3;
 
 /// The report was printed and some decision would change: `main` exits with [`CHANGED_EXIT`].
 #[derive(Debug)]
-pub struct DecisionsChanged;
+pub(crate) struct DecisionsChanged;
 
 impl std::fmt::Display for DecisionsChanged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -239,7 +239,7 @@ impl Replay<'_> {
 }
 
 /// The replay report and whether any decision changed.
-pub fn replay(
+pub(crate) fn replay(
     log: &Log,
     candidate: &Loaded,
     service: Option<&str>,

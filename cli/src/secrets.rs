@@ -9,15 +9,15 @@ use getrandom::SysRng;
 use tollgate_core::credentials;
 
 /// bcrypt only reads the first 72 bytes: refuse longer passwords instead of silently ignoring the rest.
-pub const MAX_PASSWORD_BYTES: usize = 72;
-pub const MIN_PASSWORD_CHARS: usize = 8;
+pub(crate) const MAX_PASSWORD_BYTES: usize = 72;
+pub(crate) const MIN_PASSWORD_CHARS: usize = 8;
 
 /// bcrypt costs accepted for new hashes: the core's range, which `policy validate`, import and the
 /// worker enforce too; every step up doubles the worker's CPU per uncached login.
-pub const COSTS: std::ops::RangeInclusive<u32> =
+pub(crate) const COSTS: std::ops::RangeInclusive<u32> =
     tollgate_core::validate::MIN_BCRYPT_COST..=tollgate_core::validate::MAX_BCRYPT_COST;
 
-pub fn check_password(password: &str) -> Result<()> {
+pub(crate) fn check_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         bail!("the password is too short: use at least {MIN_PASSWORD_CHARS} characters");
     }
@@ -32,7 +32,7 @@ pub fn check_password(password: &str) -> Result<()> {
 
 /// Reads a password: from the first line of stdin with `from_stdin` (scripts), otherwise twice from
 /// the terminal without echo.
-pub fn read_password(from_stdin: bool, account: &str) -> Result<String> {
+pub(crate) fn read_password(from_stdin: bool, account: &str) -> Result<String> {
     let password = if from_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -57,7 +57,7 @@ pub fn read_password(from_stdin: bool, account: &str) -> Result<String> {
 }
 
 /// A bcrypt hash in the `$2y$` form htpasswd -B writes, with a salt from the OS RNG.
-pub fn hash_password(password: &str, cost: u32) -> Result<String> {
+pub(crate) fn hash_password(password: &str, cost: u32) -> Result<String> {
     if !COSTS.contains(&cost) {
         bail!(
             "--cost {cost} is out of range: use {}..={}",
@@ -74,14 +74,14 @@ pub fn hash_password(password: &str, cost: u32) -> Result<String> {
 
 /// A new API key, `tgk_` + 43 base64url characters (256 bits from the OS RNG), in the core's
 /// format so the worker recognises it.
-pub fn new_api_key() -> String {
+pub(crate) fn new_api_key() -> String {
     let mut bytes = [0u8; 32];
     UnwrapErr(SysRng).fill_bytes(&mut bytes);
     credentials::encode_secret(credentials::API_KEY_PREFIX, &bytes)
 }
 
 /// The lower-case hex SHA-256 stored in `apikey:<digest>` (the core's function, the worker's lookup).
-pub fn digest(secret: &str) -> String {
+pub(crate) fn digest(secret: &str) -> String {
     credentials::secret_digest(secret)
 }
 

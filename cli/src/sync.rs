@@ -19,12 +19,12 @@ use crate::policy_file::render::KvEntry;
 /// Key prefixes a policy file owns. `refresh:` and anything else is never touched.
 const OWNED: [&str; 2] = ["user:", "apikey:"];
 
-pub fn owned(key: &str) -> bool {
+pub(crate) fn owned(key: &str) -> bool {
     key == "acl" || key == "issuers" || OWNED.iter().any(|p| key.starts_with(p))
 }
 
 /// Where the namespace lives and how to reach it.
-pub struct Target {
+pub(crate) struct Target {
     pub remote: bool,
     pub env: Option<String>,
     pub binding: String,
@@ -51,7 +51,7 @@ impl Target {
     }
 
     /// `wrangler kv <args> --binding B --local|--remote [--env E] [--persist-to D]`, stdout captured.
-    pub fn wrangler(&self, args: &[&str]) -> Result<String> {
+    pub(crate) fn wrangler(&self, args: &[&str]) -> Result<String> {
         let (program, pre) = self
             .wrangler
             .split_first()
@@ -151,7 +151,7 @@ fn current(target: &Target) -> Result<BTreeMap<String, String>> {
 
 /// One difference between the file and the namespace.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     Add(String),
     Update(String),
     Delete(String),
@@ -211,7 +211,10 @@ fn describe_update(old: &Value, new: &Value) -> Vec<String> {
 
 /// Compares desired entries with the namespace's owned records; returns the changes and a
 /// human-readable diff.
-pub fn diff(desired: &[KvEntry], current: &BTreeMap<String, String>) -> (Vec<Change>, String) {
+pub(crate) fn diff(
+    desired: &[KvEntry],
+    current: &BTreeMap<String, String>,
+) -> (Vec<Change>, String) {
     let mut changes = Vec::new();
     let mut text = String::new();
     let mut unchanged = 0;
@@ -286,14 +289,14 @@ impl Drop for TempJson {
     }
 }
 
-pub struct SyncOptions {
+pub(crate) struct SyncOptions {
     pub dry_run: bool,
     pub yes: bool,
 }
 
 /// Shows the diff (on stdout) and applies it unless `dry_run`. Remote changes need a `y` on the
 /// terminal or `--yes`.
-pub fn sync(
+pub(crate) fn sync(
     desired: &[KvEntry],
     target: &Target,
     opts: &SyncOptions,

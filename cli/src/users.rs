@@ -74,7 +74,7 @@ fn check_account(account: &str) -> Result<()> {
 
 /// The Workers plan a deployment runs on, for its CPU limit per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// 10 ms of CPU per request.
     Free,
     /// 30 s of CPU per request by default.
@@ -90,7 +90,7 @@ const FREE_CPU_MS: u64 = 10;
 const PAID_CPU_MS: u64 = 30_000;
 
 /// A warning line when a password check at `cost` cannot fit `plan`'s CPU limit per request.
-pub fn plan_warning(cost: u32, plan: Option<Plan>) -> Option<String> {
+pub(crate) fn plan_warning(cost: u32, plan: Option<Plan>) -> Option<String> {
     let ms = BCRYPT_COST10_MS << cost.saturating_sub(10).min(20);
     let (name, limit) = match plan? {
         Plan::Free => ("Free", FREE_CPU_MS),
@@ -106,7 +106,7 @@ pub fn plan_warning(cost: u32, plan: Option<Plan>) -> Option<String> {
     })
 }
 
-pub struct AddOptions<'a> {
+pub(crate) struct AddOptions<'a> {
     pub account: &'a str,
     pub groups: &'a [String],
     pub password: Option<String>,
@@ -115,7 +115,7 @@ pub struct AddOptions<'a> {
 }
 
 /// `user add`: a new `[users.NAME]` section.
-pub fn add(path: &Path, opts: AddOptions) -> Result<String> {
+pub(crate) fn add(path: &Path, opts: AddOptions) -> Result<String> {
     check_account(opts.account)?;
     let (_, mut doc) = open(path)?;
     let users = users_table(&mut doc, path)?;
@@ -154,7 +154,7 @@ pub fn add(path: &Path, opts: AddOptions) -> Result<String> {
 }
 
 /// `user passwd`: replace a user's bcrypt hash.
-pub fn passwd(path: &Path, account: &str, password: &str, cost: u32) -> Result<String> {
+pub(crate) fn passwd(path: &Path, account: &str, password: &str, cost: u32) -> Result<String> {
     let (_, mut doc) = open(path)?;
     let t = existing_user(&mut doc, path, account)?;
     t.insert("password", value(secrets::hash_password(password, cost)?));
@@ -169,7 +169,7 @@ pub fn passwd(path: &Path, account: &str, password: &str, cost: u32) -> Result<S
 
 /// `user revoke-refresh`: every refresh token of the account created before `now` is refused
 /// once synced (the worker compares each token's creation time with the user record).
-pub fn revoke_refresh(path: &Path, account: &str, now: u64) -> Result<String> {
+pub(crate) fn revoke_refresh(path: &Path, account: &str, now: u64) -> Result<String> {
     let (_, mut doc) = open(path)?;
     let t = existing_user(&mut doc, path, account)?;
     t.insert("refresh_revoked_before", value(now as i64));
@@ -199,7 +199,7 @@ fn existing_user<'a>(
 }
 
 /// `user disable` / `user enable`.
-pub fn set_disabled(path: &Path, account: &str, disabled: bool) -> Result<String> {
+pub(crate) fn set_disabled(path: &Path, account: &str, disabled: bool) -> Result<String> {
     let (_, mut doc) = open(path)?;
     let t = existing_user(&mut doc, path, account)?;
     if disabled {
@@ -216,7 +216,7 @@ pub fn set_disabled(path: &Path, account: &str, disabled: bool) -> Result<String
 }
 
 /// `user delete`: removes the user and its API keys; names the rules that still mention it.
-pub fn delete(path: &Path, account: &str) -> Result<String> {
+pub(crate) fn delete(path: &Path, account: &str) -> Result<String> {
     let (_, mut doc) = open(path)?;
     let users = users_table(&mut doc, path)?;
     if users.remove(account).is_none() {
@@ -246,7 +246,7 @@ pub fn delete(path: &Path, account: &str) -> Result<String> {
 }
 
 /// `user list`: one line per user.
-pub fn list(path: &Path) -> Result<String> {
+pub(crate) fn list(path: &Path) -> Result<String> {
     let loaded = Loaded::read(path)?;
     let mut out = format!(
         "{:<24} {:<9} {:<8} {:<7} GROUPS\n",
@@ -270,7 +270,7 @@ pub fn list(path: &Path) -> Result<String> {
 
 /// `apikey create`: appends `{ name, digest, created[, expires] }` to the user's `apikeys` and
 /// returns the key, which is shown once and stored nowhere.
-pub fn apikey_create(
+pub(crate) fn apikey_create(
     path: &Path,
     account: &str,
     name: &str,
@@ -346,7 +346,7 @@ pub fn apikey_create(
 }
 
 /// `apikey list`: one line per API key, with its network binding ("-": usable from anywhere).
-pub fn apikey_list(path: &Path, account: Option<&str>) -> Result<String> {
+pub(crate) fn apikey_list(path: &Path, account: Option<&str>) -> Result<String> {
     let loaded = Loaded::read(path)?;
     if let Some(a) = account {
         if !loaded.policy.users.contains_key(a) {
@@ -393,7 +393,7 @@ pub fn apikey_list(path: &Path, account: Option<&str>) -> Result<String> {
 }
 
 /// `apikey revoke`: removes the named key of an account.
-pub fn apikey_revoke(path: &Path, account: &str, name: &str) -> Result<String> {
+pub(crate) fn apikey_revoke(path: &Path, account: &str, name: &str) -> Result<String> {
     let (_, mut doc) = open(path)?;
     let t = existing_user(&mut doc, path, account)?;
     let array = t.get_mut("apikeys").and_then(Item::as_array_mut);
@@ -421,7 +421,7 @@ pub fn apikey_revoke(path: &Path, account: &str, name: &str) -> Result<String> {
 
 /// `user import-htpasswd`: adds every `user:hash` line of an htpasswd file. Only bcrypt entries
 /// can be verified by the worker, so any other kind makes the whole import fail with the lines to fix.
-pub fn import_htpasswd(path: &Path, htpasswd: &Path, replace: bool) -> Result<String> {
+pub(crate) fn import_htpasswd(path: &Path, htpasswd: &Path, replace: bool) -> Result<String> {
     let text = fs::read_to_string(htpasswd)
         .with_context(|| format!("{}: cannot read the htpasswd file", htpasswd.display()))?;
     let mut entries = Vec::new();

@@ -7,24 +7,24 @@
 use std::fmt;
 
 /// Seconds: the shortest token lifetime we accept (clients refetch on expiry; shorter is churn).
-pub const MIN_TOKEN_TTL: u64 = 60;
+pub(crate) const MIN_TOKEN_TTL: u64 = 60;
 /// Seconds: the longest token lifetime we accept (a day; revocation only bites at expiry).
-pub const MAX_TOKEN_TTL: u64 = 86_400;
+pub(crate) const MAX_TOKEN_TTL: u64 = 86_400;
 /// Default access-token lifetime, as docker_auth and distribution's examples use.
-pub const DEFAULT_TOKEN_TTL: u64 = 300;
+pub(crate) const DEFAULT_TOKEN_TTL: u64 = 300;
 /// Default refresh-token lifetime: 30 days.
-pub const DEFAULT_REFRESH_TTL: u64 = 30 * 86_400;
+pub(crate) const DEFAULT_REFRESH_TTL: u64 = 30 * 86_400;
 /// Refresh tokens live between a minute (KV's smallest expirationTtl) and a year.
-pub const MIN_REFRESH_TTL: u64 = 60;
-pub const MAX_REFRESH_TTL: u64 = 365 * 86_400;
+pub(crate) const MIN_REFRESH_TTL: u64 = 60;
+pub(crate) const MAX_REFRESH_TTL: u64 = 365 * 86_400;
 /// Default lifetime of isolate-cached KV records (users, API keys, the ACL).
-pub const DEFAULT_CACHE_TTL: u64 = 30;
+pub(crate) const DEFAULT_CACHE_TTL: u64 = 30;
 /// Longest isolate cache lifetime: a revoked user may keep working this long.
-pub const MAX_CACHE_TTL: u64 = 3_600;
+pub(crate) const MAX_CACHE_TTL: u64 = 3_600;
 /// Services configured at most (bounds the per-request `service` lookup).
-pub const MAX_SERVICES: usize = 32;
+pub(crate) const MAX_SERVICES: usize = 32;
 /// Bytes in one service, issuer or realm value.
-pub const MAX_NAME_LEN: usize = 255;
+pub(crate) const MAX_NAME_LEN: usize = 255;
 
 /// What the worker does with a request (see ARCHITECTURE.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub struct Settings {
     /// `CACHE_TTL`: seconds a KV record may be reused from the isolate cache.
     pub cache_ttl: u64,
     /// `LOGIN_THROTTLE`, `LOGIN_THROTTLE_PERIOD`: brute-force throttling of password checks.
-    pub throttle: crate::service::throttle::ThrottleSettings,
+    pub throttle: crate::token_service::throttle::ThrottleSettings,
     /// `REALM`: public URL of the token endpoint, for challenges. None: derived from the request.
     pub realm: Option<String>,
     /// `SIGNING_KEY`: PKCS#8 PEM of the P-256 key (ES256).
@@ -211,7 +211,7 @@ impl Settings {
             0,
             MAX_CACHE_TTL,
         )?;
-        let throttle = crate::service::throttle::ThrottleSettings::from_vars(read)?;
+        let throttle = crate::token_service::throttle::ThrottleSettings::from_vars(read)?;
         let mode = match read("MODE").as_deref().map(str::trim) {
             None | Some("issuer") => Mode::Issuer,
             Some("proxy") => Mode::Proxy,
@@ -277,12 +277,12 @@ impl Settings {
     }
 
     /// Whether `service` is one of `SERVICES`.
-    pub fn knows_service(&self, service: &str) -> bool {
+    pub(crate) fn knows_service(&self, service: &str) -> bool {
         self.services.iter().any(|s| s == service)
     }
 
     /// Whether tokens for `service` are signed RS256.
-    pub fn is_rs256(&self, service: &str) -> bool {
+    pub(crate) fn is_rs256(&self, service: &str) -> bool {
         self.rs256_services.iter().any(|s| s == service)
     }
 }
@@ -396,179 +396,4 @@ fn realm_url(v: &str) -> Result<String, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    /// The second review: with REALM unset the realm follows the Host header. Warn, except for
-    /// local development on a loopback address.
-    #[test]
-    fn realm_unset_warns_outside_local_development() {
-        let unset = parse(&[]).unwrap();
-        let w = unset.realm_warning("registry.example.com").unwrap();
-        assert!(
-            w.contains("REALM is not set") && w.contains("registry.example.com"),
-            "{w}"
-        );
-        for local in ["127.0.0.1", "localhost", "[::1]", "127.0.0.2"] {
-            assert_eq!(unset.realm_warning(local), None, "{local}");
-        }
-        let set = parse(&[("REALM", Some("https://auth.example.com/token"))]).unwrap();
-        assert_eq!(set.realm_warning("registry.example.com"), None);
-    }
-
-    fn vars(overrides: &[(&str, Option<&str>)]) -> HashMap<String, String> {
-        let mut m: HashMap<String, String> = [
-            ("ISSUER", "tollgate-dev"),
-            ("SERVICES", "registry.local chartmuseum.local"),
-            ("RS256_SERVICES", "chartmuseum.local"),
-            (
-                "SIGNING_KEY",
-                "-----BEGIN PRIVATE KEY-----\nsecretstuff\n-----END PRIVATE KEY-----",
-            ),
-            (
-                "RSA_SIGNING_KEY",
-                "-----BEGIN PRIVATE KEY-----\nrsasecret\n-----END PRIVATE KEY-----",
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in overrides {
-            match v {
-                Some(v) => m.insert(k.to_string(), v.to_string()),
-                None => m.remove(*k),
-            };
-        }
-        m
-    }
-
-    fn parse(overrides: &[(&str, Option<&str>)]) -> Result<Settings, ConfigError> {
-        let m = vars(overrides);
-        Settings::from_vars(|k| m.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_apply() {
-        let s = parse(&[]).unwrap();
-        assert_eq!(s.issuer, "tollgate-dev");
-        assert_eq!(s.services, vec!["registry.local", "chartmuseum.local"]);
-        assert_eq!(s.token_ttl, 300);
-        assert_eq!(s.refresh_ttl, 30 * 86_400);
-        assert_eq!(s.cache_ttl, 30);
-        assert_eq!(s.mode, Mode::Issuer);
-        assert_eq!(s.realm, None);
-        assert!(s.is_rs256("chartmuseum.local"));
-        assert!(!s.is_rs256("registry.local"));
-        assert!(s.knows_service("registry.local"));
-        assert!(!s.knows_service("other"));
-    }
-
-    #[test]
-    fn explicit_values() {
-        let s = parse(&[
-            ("TOKEN_TTL", Some(" 600 ")),
-            ("REFRESH_TTL", Some("3600")),
-            ("CACHE_TTL", Some("0")),
-            ("MODE", Some("both")),
-            ("REALM", Some("https://auth.example.com/token")),
-            ("SIGNING_CERT", Some("cert")),
-        ])
-        .unwrap();
-        assert_eq!((s.token_ttl, s.refresh_ttl, s.cache_ttl), (600, 3600, 0));
-        assert_eq!(s.mode, Mode::Both);
-        assert!(s.mode.issues_tokens() && s.mode.proxies());
-        assert_eq!(s.realm.as_deref(), Some("https://auth.example.com/token"));
-        assert_eq!(s.signing_cert_pem.as_deref(), Some("cert"));
-    }
-
-    #[test]
-    fn token_ttl_errors_name_the_setting_and_range() {
-        for bad in ["abc", "59", "86401", "-5", "1.5"] {
-            let e = parse(&[("TOKEN_TTL", Some(bad))]).unwrap_err();
-            assert_eq!(e.setting, "TOKEN_TTL");
-            let text = e.to_string();
-            assert!(text.contains("TOKEN_TTL"), "{text}");
-            assert!(text.contains("between 60 and 86400"), "{text}");
-            assert!(text.contains(&format!("'{bad}'")), "{text}");
-        }
-    }
-
-    #[test]
-    fn missing_required_settings() {
-        assert_eq!(parse(&[("ISSUER", None)]).unwrap_err().setting, "ISSUER");
-        assert_eq!(
-            parse(&[("SERVICES", Some("  "))]).unwrap_err().setting,
-            "SERVICES"
-        );
-        assert_eq!(
-            parse(&[("SIGNING_KEY", None)]).unwrap_err().setting,
-            "SIGNING_KEY"
-        );
-        let e = parse(&[("RSA_SIGNING_KEY", None)]).unwrap_err();
-        assert_eq!(e.setting, "RSA_SIGNING_KEY");
-        assert!(e.message.contains("chartmuseum.local"));
-        // Without RS256 services the RSA key is optional.
-        assert!(parse(&[("RSA_SIGNING_KEY", None), ("RS256_SERVICES", None)]).is_ok());
-    }
-
-    #[test]
-    fn malformed_values() {
-        assert_eq!(
-            parse(&[("MODE", Some("gateway"))]).unwrap_err().setting,
-            "MODE"
-        );
-        assert_eq!(
-            parse(&[("REALM", Some("auth.example.com"))])
-                .unwrap_err()
-                .setting,
-            "REALM"
-        );
-        assert_eq!(
-            parse(&[("ISSUER", Some("a\"b"))]).unwrap_err().setting,
-            "ISSUER"
-        );
-        assert_eq!(
-            parse(&[("SERVICES", Some("ok bad\"one"))])
-                .unwrap_err()
-                .setting,
-            "SERVICES"
-        );
-        let e = parse(&[("RS256_SERVICES", Some("nope"))]).unwrap_err();
-        assert_eq!(e.setting, "RS256_SERVICES");
-        assert!(e.message.contains("registry.local"));
-        assert_eq!(
-            parse(&[("CACHE_TTL", Some("999999"))]).unwrap_err().setting,
-            "CACHE_TTL"
-        );
-        assert_eq!(
-            parse(&[("REFRESH_TTL", Some("10"))]).unwrap_err().setting,
-            "REFRESH_TTL"
-        );
-    }
-
-    #[test]
-    fn duplicate_services_are_merged() {
-        let s = parse(&[("SERVICES", Some("a b a")), ("RS256_SERVICES", None)]).unwrap();
-        assert_eq!(s.services, vec!["a", "b"]);
-    }
-
-    #[test]
-    fn secrets_never_appear_in_debug_or_errors() {
-        let s = parse(&[]).unwrap();
-        let dbg = format!("{s:?}");
-        assert!(
-            !dbg.contains("secretstuff") && !dbg.contains("rsasecret"),
-            "{dbg}"
-        );
-        let e = parse(&[("TOKEN_TTL", Some("x"))]).unwrap_err();
-        assert!(!e.to_string().contains("secretstuff"));
-    }
-
-    #[test]
-    fn printable_bounds_and_cleans() {
-        let long = "x".repeat(200);
-        assert!(printable(&long).chars().count() <= 65);
-        assert_eq!(printable("a\nb"), "a?b");
-    }
-}
+mod tests;

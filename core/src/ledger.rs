@@ -92,7 +92,7 @@ impl EdgeCache {
 
 /// Client text, bounded and without control characters.
 pub fn bounded(value: Option<&str>) -> Option<String> {
-    crate::service::AuditEvent::bounded(value).map(|mut s| {
+    crate::token_service::AuditEvent::bounded(value).map(|mut s| {
         s.truncate(MAX_TEXT);
         s
     })
@@ -158,7 +158,7 @@ fn target(e: Endpoint) -> (Option<String>, Option<String>) {
 
 /// The `jti` of a JWT's payload, bounded; `None` for anything else. Only an identifier for the
 /// log: the gate has already verified (or refused) the token, nothing is decided on it.
-pub fn token_jti(token: &str) -> Option<String> {
+pub(crate) fn token_jti(token: &str) -> Option<String> {
     if token.len() > crate::limits::MAX_TOKEN_LEN {
         return None;
     }

@@ -16,9 +16,9 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// Networks per credential. Bounds the record, the token's `net` claim and the per-request check.
-pub const MAX_NETS: usize = 32;
+pub(crate) const MAX_NETS: usize = 32;
 /// Countries per credential.
-pub const MAX_COUNTRIES: usize = 32;
+pub(crate) const MAX_COUNTRIES: usize = 32;
 
 /// Where a credential may be used from. Both lists empty: anywhere (no binding).
 /// Serialised in KV records and in the token's `net` claim as
@@ -60,11 +60,42 @@ impl From<NetBinding> for WireBinding {
 /// A network list that cannot be a binding. The message names the bad entry (a CIDR is not a
 /// secret) and says what is expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BindingError(pub String);
+pub enum BindingError {
+    /// Not ADDRESS/PREFIX (the entry as shown, control characters removed, bounded).
+    NotCidr(String),
+    /// Host bits set: the entry, and the network it probably means.
+    HostBits { shown: String, network: Cidr },
+    /// Not an ISO 3166-1 alpha-2 code.
+    NotCountry(String),
+    /// How many networks are listed (more than `MAX_NETS`).
+    TooManyNetworks(usize),
+    /// How many countries are listed (more than `MAX_COUNTRIES`).
+    TooManyCountries(usize),
+}
 
 impl fmt::Display for BindingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            BindingError::NotCidr(shown) => write!(
+                f,
+                "'{shown}' is not a CIDR network: write ADDRESS/PREFIX, e.g. 10.0.0.0/8 or 2001:db8::/32"
+            ),
+            BindingError::HostBits { shown, network } => {
+                write!(f, "'{shown}' has host bits set: did you mean {network}?")
+            }
+            BindingError::NotCountry(shown) => write!(
+                f,
+                "'{shown}' is not a country code: use ISO 3166-1 alpha-2, e.g. DE or US"
+            ),
+            BindingError::TooManyNetworks(n) => write!(
+                f,
+                "{n} networks listed; at most {MAX_NETS} are allowed per credential"
+            ),
+            BindingError::TooManyCountries(n) => write!(
+                f,
+                "{n} countries listed; at most {MAX_COUNTRIES} are allowed per credential"
+            ),
+        }
     }
 }
 
@@ -95,7 +126,7 @@ fn masked(addr: IpAddr, prefix: u8) -> IpAddr {
 
 impl Cidr {
     /// Whether `ip` (already canonical: IPv4-mapped read as IPv4) is inside this network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         ip.is_ipv4() == self.addr.is_ipv4() && masked(ip, self.prefix) == self.addr
     }
 }
@@ -111,11 +142,7 @@ impl fmt::Display for Cidr {
 /// typo in the prefix length.
 pub fn parse_cidr(text: &str) -> Result<Cidr, BindingError> {
     let shown: String = text.chars().filter(|c| !c.is_control()).take(64).collect();
-    let malformed = || {
-        BindingError(format!(
-            "'{shown}' is not a CIDR network: write ADDRESS/PREFIX, e.g. 10.0.0.0/8 or 2001:db8::/32"
-        ))
-    };
+    let malformed = || BindingError::NotCidr(shown.clone());
     let (addr, prefix) = text.trim().split_once('/').ok_or_else(malformed)?;
     let addr: IpAddr = addr.parse().map_err(|_| malformed())?;
     let width = if addr.is_ipv4() { 32 } else { 128 };
@@ -129,9 +156,10 @@ pub fn parse_cidr(text: &str) -> Result<Cidr, BindingError> {
         prefix,
     };
     if net.addr != addr {
-        return Err(BindingError(format!(
-            "'{shown}' has host bits set: did you mean {net}?"
-        )));
+        return Err(BindingError::HostBits {
+            shown,
+            network: net,
+        });
     }
     Ok(net)
 }
@@ -143,9 +171,7 @@ pub fn parse_country(text: &str) -> Result<String, BindingError> {
         Ok(c.to_ascii_uppercase())
     } else {
         let shown: String = c.chars().filter(|c| !c.is_control()).take(16).collect();
-        Err(BindingError(format!(
-            "'{shown}' is not a country code: use ISO 3166-1 alpha-2, e.g. DE or US"
-        )))
+        Err(BindingError::NotCountry(shown))
     }
 }
 
@@ -165,7 +191,7 @@ pub enum NetRefusal {
 
 impl NetRefusal {
     /// A short code for log lines and the pull ledger.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             NetRefusal::NoAddress => "net_no_address",
             NetRefusal::Network(_) => "net_network",
@@ -198,18 +224,11 @@ impl fmt::Display for NetRefusal {
 
 /// Where a request comes from, as the edge says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClientNet<'a> {
+pub(crate) struct ClientNet<'a> {
     /// `CF-Connecting-IP`.
     pub ip: Option<&'a str>,
     /// `request.cf.country`.
     pub country: Option<&'a str>,
-}
-
-impl<'a> ClientNet<'a> {
-    /// A client known only by its address (no country).
-    pub fn from_ip(ip: Option<&'a str>) -> Self {
-        ClientNet { ip, country: None }
-    }
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:10.1.2.3`) is the IPv4 address for matching.
@@ -228,16 +247,10 @@ impl NetBinding {
         countries: &[impl AsRef<str>],
     ) -> Result<Self, BindingError> {
         if cidrs.len() > MAX_NETS {
-            return Err(BindingError(format!(
-                "{} networks listed; at most {MAX_NETS} are allowed per credential",
-                cidrs.len()
-            )));
+            return Err(BindingError::TooManyNetworks(cidrs.len()));
         }
         if countries.len() > MAX_COUNTRIES {
-            return Err(BindingError(format!(
-                "{} countries listed; at most {MAX_COUNTRIES} are allowed per credential",
-                countries.len()
-            )));
+            return Err(BindingError::TooManyCountries(countries.len()));
         }
         let mut b = NetBinding::default();
         for c in cidrs {
@@ -270,7 +283,7 @@ impl NetBinding {
 
     /// Whether `client` may use a credential with this binding. Both lists must hold when both
     /// are set (network AND country).
-    pub fn admits(&self, client: ClientNet<'_>) -> Result<(), NetRefusal> {
+    pub(crate) fn admits(&self, client: ClientNet<'_>) -> Result<(), NetRefusal> {
         if !self.cidrs.is_empty() {
             let ip = client
                 .ip
@@ -305,151 +318,9 @@ impl NetBinding {
 }
 
 /// The check for an optional binding (most credentials have none).
-pub fn admit(binding: Option<&NetBinding>, client: ClientNet<'_>) -> Result<(), NetRefusal> {
+pub(crate) fn admit(binding: Option<&NetBinding>, client: ClientNet<'_>) -> Result<(), NetRefusal> {
     binding.map_or(Ok(()), |b| b.admits(client))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn b(cidrs: &[&str], countries: &[&str]) -> NetBinding {
-        NetBinding::parse(cidrs, countries).unwrap()
-    }
-
-    fn from(ip: &str) -> ClientNet<'_> {
-        ClientNet {
-            ip: Some(ip),
-            country: None,
-        }
-    }
-
-    #[test]
-    fn ipv4_and_ipv6_networks() {
-        let n = b(&["10.0.0.0/8", "2001:db8::/32", "127.0.0.1/32"], &[]);
-        assert!(n.admits(from("10.1.2.3")).is_ok());
-        assert!(n.admits(from("127.0.0.1")).is_ok());
-        assert!(n.admits(from("2001:db8:1::5")).is_ok());
-        assert!(n.admits(from("::ffff:10.9.9.9")).is_ok(), "IPv4-mapped");
-        assert_eq!(
-            n.admits(from("127.0.0.2")),
-            Err(NetRefusal::Network("127.0.0.2".parse().unwrap()))
-        );
-        assert!(n.admits(from("11.0.0.1")).is_err());
-        assert!(n.admits(from("2001:db9::1")).is_err());
-        assert!(n.admits(from("::1")).is_err());
-    }
-
-    #[test]
-    fn prefix_edges() {
-        let all4 = b(&["0.0.0.0/0"], &[]);
-        assert!(all4.admits(from("255.255.255.255")).is_ok());
-        assert!(all4.admits(from("::1")).is_err(), "families never mix");
-        let all6 = b(&["::/0"], &[]);
-        assert!(all6.admits(from("2001:db8::1")).is_ok() && all6.admits(from("1.2.3.4")).is_err());
-        let host6 = b(&["2001:db8::1/128"], &[]);
-        assert!(host6.admits(from("2001:db8::1")).is_ok());
-        assert!(host6.admits(from("2001:db8::2")).is_err());
-        let odd = b(&["10.128.0.0/9"], &[]);
-        assert!(
-            odd.admits(from("10.200.1.1")).is_ok() && odd.admits(from("10.127.255.255")).is_err()
-        );
-        assert_eq!(
-            parse_cidr("2001:DB8:0:0::/48").unwrap().to_string(),
-            "2001:db8::/48"
-        );
-    }
-
-    #[test]
-    fn missing_or_garbled_client_data_fails_closed() {
-        let n = b(&["0.0.0.0/0"], &[]);
-        assert_eq!(n.admits(ClientNet::default()), Err(NetRefusal::NoAddress));
-        assert_eq!(n.admits(from("not-an-ip")), Err(NetRefusal::NoAddress));
-        assert_eq!(
-            n.admits(from("10.0.0.1, 1.2.3.4")),
-            Err(NetRefusal::NoAddress)
-        );
-        let c = b(&[], &["DE"]);
-        assert_eq!(c.admits(from("1.2.3.4")), Err(NetRefusal::NoCountry));
-        let de = ClientNet {
-            ip: Some("1.2.3.4"),
-            country: Some("de"),
-        };
-        assert!(c.admits(de).is_ok());
-        let us = ClientNet {
-            country: Some("US"),
-            ..de
-        };
-        assert_eq!(c.admits(us), Err(NetRefusal::Country("US".into())));
-    }
-
-    #[test]
-    fn network_and_country_must_both_hold() {
-        let n = b(&["10.0.0.0/8"], &["DE"]);
-        let ok = ClientNet {
-            ip: Some("10.0.0.1"),
-            country: Some("DE"),
-        };
-        assert!(n.admits(ok).is_ok());
-        assert!(n
-            .admits(ClientNet {
-                ip: Some("11.0.0.1"),
-                ..ok
-            })
-            .is_err());
-        assert!(n
-            .admits(ClientNet {
-                country: Some("FR"),
-                ..ok
-            })
-            .is_err());
-    }
-
-    #[test]
-    fn unbound_admits_anyone() {
-        assert!(admit(None, ClientNet::default()).is_ok());
-        assert!(NetBinding::default().admits(ClientNet::default()).is_ok());
-        assert!(NetBinding::default().is_unbound());
-    }
-
-    #[test]
-    fn malformed_lists_are_refused() {
-        for bad in [
-            "10.0.0.0",
-            "10.0.0.0/33",
-            "10.0.0.1/8",
-            "2001:db8::/129",
-            "2001:db8::1/32",
-            "",
-            "10/8",
-            "example.com/8",
-            "10.0.0.0/+8",
-            "10.0.0.0/08x",
-            "10.0.0.0/",
-            "/8",
-            "10.0.0.0/8/8",
-        ] {
-            assert!(NetBinding::parse(&[bad], &[] as &[&str]).is_err(), "{bad}");
-        }
-        let e = NetBinding::parse(&["10.0.0.1/8"], &[] as &[&str]).unwrap_err();
-        assert!(e.0.contains("10.0.0.0/8"), "{e}");
-        for bad in ["DEU", "", "D", "d-"] {
-            assert!(NetBinding::parse(&[] as &[&str], &[bad]).is_err(), "{bad}");
-        }
-        let many: Vec<String> = (0..=MAX_NETS).map(|i| format!("10.{i}.0.0/16")).collect();
-        assert!(NetBinding::parse(&many, &[] as &[&str]).is_err());
-    }
-
-    #[test]
-    fn serialises_as_strings_and_rejects_bad_wire_values() {
-        let n = b(&["10.0.0.0/8", "2001:db8::/32", "10.0.0.0/8"], &["de"]);
-        let json = serde_json::to_string(&n).unwrap();
-        assert_eq!(
-            json,
-            r#"{"cidrs":["10.0.0.0/8","2001:db8::/32"],"countries":["DE"]}"#
-        );
-        assert_eq!(serde_json::from_str::<NetBinding>(&json).unwrap(), n);
-        assert!(serde_json::from_str::<NetBinding>(r#"{"cidrs":["10.0.0.0/99"]}"#).is_err());
-        assert!(serde_json::from_str::<NetBinding>(r#"{"cidr":["10.0.0.0/8"]}"#).is_err());
-    }
-}
+mod tests;

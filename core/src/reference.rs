@@ -14,7 +14,7 @@ use crate::limits::MAX_REPOSITORY_NAME_LEN;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReferenceError {
+pub(crate) enum ReferenceError {
     Empty,
     TooLong(usize),
     BadComponent(String),
@@ -45,7 +45,7 @@ impl fmt::Display for ReferenceError {
 impl std::error::Error for ReferenceError {}
 
 /// A path component: `[a-z0-9]+` runs joined by `.`, `_`, `__` or one or more `-`.
-pub fn is_path_component(c: &str) -> bool {
+pub(crate) fn is_path_component(c: &str) -> bool {
     let b = c.as_bytes();
     let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
     if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
@@ -135,7 +135,7 @@ fn looks_like_domain(first: &str) -> bool {
 /// looks like a host but is not one (`0.g_g` in `0.g_g/a`) is still valid as a path component;
 /// the proxy's route grammar accepts such names, and refusing them here would leave clients
 /// unable to get a token for a request the proxy lets through (found by fuzz/proxy_route).
-pub fn validate_repository_name(name: &str) -> Result<(), ReferenceError> {
+pub(crate) fn validate_repository_name(name: &str) -> Result<(), ReferenceError> {
     if name.is_empty() {
         return Err(ReferenceError::Empty);
     }

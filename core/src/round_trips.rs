@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 /// `inner` behind a round-trip counter.
-pub struct Rounds<S> {
+pub(crate) struct Rounds<S> {
     pub inner: S,
     /// The current round: a call issued in round `r` answers once it is past `r`.
     round: Cell<u64>,
@@ -26,7 +26,7 @@ pub struct Rounds<S> {
 }
 
 impl<S> Rounds<S> {
-    pub fn new(inner: S) -> Self {
+    pub(crate) fn new(inner: S) -> Self {
         Rounds {
             inner,
             round: Cell::new(0),
@@ -44,7 +44,7 @@ impl<S> Rounds<S> {
     }
 
     /// Runs `fut` to its end; returns its output and the round trips it waited for.
-    pub fn run<T>(&self, fut: impl Future<Output = T>) -> (T, u64) {
+    pub(crate) fn run<T>(&self, fut: impl Future<Output = T>) -> (T, u64) {
         let mut cx = Context::from_waker(Waker::noop());
         let mut fut = std::pin::pin!(fut);
         let mut trips = 0;

@@ -37,7 +37,7 @@ pub enum ScopeError {
 }
 
 /// Renders untrusted text for an error message: at most 80 characters, control characters escaped.
-pub fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     let mut out: String = s.chars().take(80).flat_map(char::escape_debug).collect();
     if s.chars().count() > 80 {
         out.push('…');
@@ -152,11 +152,6 @@ impl Scope {
         self.resource_type == other.resource_type
             && self.resource_class == other.resource_class
             && self.name == other.name
-    }
-
-    /// Whether this scope asks for `action`.
-    pub fn has_action(&self, action: &str) -> bool {
-        self.actions.iter().any(|a| a == action)
     }
 }
 

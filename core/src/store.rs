@@ -2,7 +2,9 @@
 //! Errors are values, never an empty answer: a failed read must not look like "no such record",
 //! so callers can fail closed.
 
+#[cfg(any(test, feature = "testing"))]
 use std::cell::RefCell;
+#[cfg(any(test, feature = "testing"))]
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -53,13 +55,16 @@ pub trait Store {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
-/// In-memory store for tests and the CLI's dry runs. `fail` makes every call fail, to test failing closed.
+/// In-memory store for tests and benchmarks (the `testing` feature). `fail` makes every call
+/// fail, to test failing closed.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Default)]
 pub struct MemoryStore {
     pub data: RefCell<BTreeMap<String, String>>,
     pub fail: std::cell::Cell<bool>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
@@ -80,6 +85,7 @@ impl MemoryStore {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl Store for MemoryStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.check()?;

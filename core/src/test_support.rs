@@ -18,3 +18,38 @@ pub(crate) fn block_on<F: std::future::Future>(fut: F) -> F::Output {
         }
     }
 }
+
+// ---- Fixtures shared by the token service's and the proxy's tests ----
+
+/// The throwaway test keys (public by being committed; see token_service/testdata/README.md).
+pub(crate) const ES256_KEY: &str = include_str!("token_service/testdata/es256.pem");
+pub(crate) const ES256_CERT: &str = include_str!("token_service/testdata/es256.crt");
+pub(crate) const ES256_NEXT_CERT: &str = include_str!("token_service/testdata/es256-next.crt");
+pub(crate) const RS256_KEY: &str = include_str!("token_service/testdata/rs256.pem");
+
+/// The fixed clock of the service and proxy tests (2025-11-28T08:00:00Z).
+pub(crate) const NOW: u64 = 1_764_316_800;
+
+/// An `Authorization: Basic` value for `user:pw`.
+pub(crate) fn basic(user: &str, pw: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
+    format!("Basic {b64}")
+}
+
+/// A bcrypt hash at cost 4, which keeps the suites fast; the flow is the same at any cost.
+pub(crate) fn bcrypt_hash(pw: &str) -> String {
+    bcrypt::hash(pw, 4).unwrap()
+}
+
+/// Deterministic randomness: distinct bytes on every call.
+pub(crate) fn counter_rng() -> impl Fn(&mut [u8]) -> Result<(), crate::token_service::RandomError> {
+    let n = std::cell::Cell::new(0u8);
+    move |buf: &mut [u8]| {
+        n.set(n.get().wrapping_add(1));
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = n.get().wrapping_mul(31).wrapping_add(i as u8);
+        }
+        Ok(())
+    }
+}

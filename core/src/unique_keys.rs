@@ -11,7 +11,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 /// `#[serde(deserialize_with = "crate::unique_keys::map")]` for a `BTreeMap<String, V>` field.
-pub fn map<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
+pub(crate) fn map<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
 where
     D: Deserializer<'de>,
     V: Deserialize<'de>,

@@ -11,11 +11,11 @@ use tollgate_core::token::{
     parse_pem_bundle, Access, PublicKey, RegistryClaims, Signer, SigningKey, Verifier,
 };
 
-/// The unit tests' throwaway keys (public by being committed; see core/src/service/testdata).
-const ES256_PEM: &str = include_str!("../../core/src/service/testdata/es256.pem");
-const ES256_CRT: &str = include_str!("../../core/src/service/testdata/es256.crt");
-const ES256_NEXT_CRT: &str = include_str!("../../core/src/service/testdata/es256-next.crt");
-const RS256_PEM: &str = include_str!("../../core/src/service/testdata/rs256.pem");
+/// The unit tests' throwaway keys (public by being committed; see core/src/token_service/testdata).
+const ES256_PEM: &str = include_str!("../../core/src/token_service/testdata/es256.pem");
+const ES256_CRT: &str = include_str!("../../core/src/token_service/testdata/es256.crt");
+const ES256_NEXT_CRT: &str = include_str!("../../core/src/token_service/testdata/es256-next.crt");
+const RS256_PEM: &str = include_str!("../../core/src/token_service/testdata/rs256.pem");
 
 pub const ISSUER: &str = "tollgate";
 pub const AUDIENCE: &str = "registry.local";

@@ -11,8 +11,18 @@ use tollgate_core::config::Settings;
 use tollgate_core::credentials::secret_digest;
 use tollgate_core::federation::{Fetch, Fetched, MemoryFetch, NoFetch};
 use tollgate_core::protocol::HttpRequest;
-use tollgate_core::proxy::{AppAuthority, Decision, Gate, ProxySettings, PublicHost, RequestMeta};
-use tollgate_core::service::{App, RandomError, RequestContext};
+use tollgate_core::proxy::{Decision, Gate, ProxySettings, PublicHost, RequestMeta};
+// The core's names before issue 19's renames (`--features base`, bench/kv-rounds.sh's BASE build).
+#[cfg(feature = "base")]
+use tollgate_core::{
+    proxy::AppAuthority as TokenServiceAuthority,
+    service::{App as TokenService, RandomError, RequestContext},
+};
+#[cfg(not(feature = "base"))]
+use tollgate_core::{
+    proxy::TokenServiceAuthority,
+    token_service::{RandomError, RequestContext, TokenService},
+};
 use tollgate_core::store::MemoryStore;
 use tollgate_core::token::alg::Es256;
 use tollgate_core::token::SigningKey;
@@ -26,7 +36,10 @@ mod store {
 mod round_trips;
 use round_trips::Rounds;
 
+#[cfg(feature = "base")]
 const KEY: &str = include_str!("../../../core/src/service/testdata/es256.pem");
+#[cfg(not(feature = "base"))]
+const KEY: &str = include_str!("../../../core/src/token_service/testdata/es256.pem");
 const NOW: u64 = 1_800_000_000;
 const REG: &str = "registry.local";
 const CHARTS: &str = "chartmuseum.local";
@@ -44,9 +57,9 @@ fn vars() -> HashMap<&'static str, String> {
     ])
 }
 
-fn app() -> App {
+fn app() -> TokenService {
     let v = vars();
-    App::new(Settings::from_vars(|k| v.get(k).cloned()).unwrap(), [7u8; 32]).unwrap()
+    TokenService::new(Settings::from_vars(|k| v.get(k).cloned()).unwrap(), [7u8; 32]).unwrap()
 }
 
 fn store() -> MemoryStore {
@@ -101,7 +114,7 @@ fn identity() -> (MemoryFetch, String) {
     let key = SigningKey::Es256(sk.clone());
     let mut jwk = tollgate_core::token::jwk(&key.public_key());
     jwk["kid"] = json!("k1");
-    let fetch = MemoryFetch::new();
+    let fetch = MemoryFetch::default();
     fetch.set(JWKS_URI, Ok(Fetched::ok(json!({"keys": [jwk]}).to_string(), Some(600))));
     let claims: Value = json!({"iss": ISS, "aud": "tollgate", "sub": "repo:org/app",
         "iat": NOW - 5, "nbf": NOW - 5, "exp": NOW + 295});
@@ -111,14 +124,14 @@ fn identity() -> (MemoryFetch, String) {
 }
 
 /// A token-endpoint request's round trips and status.
-fn token<F: Fetch>(app: &App, s: &Rounds<MemoryStore>, f: &F, req: &HttpRequest) -> (u64, u16) {
+fn token<F: Fetch>(app: &TokenService, s: &Rounds<MemoryStore>, f: &F, req: &HttpRequest) -> (u64, u16) {
     let ctx = RequestContext::new(s, f, NOW, &rng);
     let ((resp, _), n) = s.run(app.handle(req, &ctx));
     (n, resp.status)
 }
 
 /// A proxied request's round trips and whether it was forwarded.
-fn proxy(app: &App, gate: &Gate, s: &Rounds<MemoryStore>, authorization: &str) -> (u64, u16) {
+fn proxy(app: &TokenService, gate: &Gate, s: &Rounds<MemoryStore>, authorization: &str) -> (u64, u16) {
     let public = PublicHost {
         scheme: "https".into(),
         host: "reg.example".into(),
@@ -133,7 +146,7 @@ fn proxy(app: &App, gate: &Gate, s: &Rounds<MemoryStore>, authorization: &str) -
         public: &public,
     };
     let ctx = RequestContext::new(s, &NoFetch, NOW, &rng);
-    let (d, n) = s.run(gate.decide(&AppAuthority::new(app), &meta, &ctx));
+    let (d, n) = s.run(gate.decide(&TokenServiceAuthority::new(app), &meta, &ctx));
     (n, if matches!(d, Decision::Forward { .. }) { 200 } else { 401 })
 }
 

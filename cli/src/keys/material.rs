@@ -16,7 +16,7 @@ use x509_cert::Certificate;
 
 /// The JWS algorithm a key signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Alg {
+pub(crate) enum Alg {
     /// ECDSA P-256 with SHA-256: the default for registries.
     Es256,
     /// RSASSA-PKCS1-v1_5 with SHA-256: for ChartMuseum, which verifies only RS256.
@@ -24,7 +24,7 @@ pub enum Alg {
 }
 
 impl Alg {
-    pub fn jws_name(self) -> &'static str {
+    pub(crate) fn jws_name(self) -> &'static str {
         self.core().as_str()
     }
 
@@ -45,17 +45,17 @@ impl Alg {
 
 /// A private signing key: the core's `SigningKey` (the type the worker signs with), with the
 /// file-level errors an operator needs.
-pub struct PrivateKey(pub core_token::SigningKey);
+pub(crate) struct PrivateKey(pub core_token::SigningKey);
 
 /// A public verification key: the core's `PublicKey`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicKey(pub core_token::PublicKey);
+pub(crate) struct PublicKey(pub core_token::PublicKey);
 
 /// RSA modulus sizes accepted for new keys: below 2048 is weak, above 4096 only slows every token.
-pub const RSA_BITS: [usize; 3] = [2048, 3072, 4096];
+pub(crate) const RSA_BITS: [usize; 3] = [2048, 3072, 4096];
 
 impl PrivateKey {
-    pub fn generate(alg: Alg, rsa_bits: usize) -> Result<Self> {
+    pub(crate) fn generate(alg: Alg, rsa_bits: usize) -> Result<Self> {
         match alg {
             Alg::Es256 => Ok(Self(core_token::SigningKey::generate_es256(
                 &mut UnwrapErr(SysRng),
@@ -73,17 +73,17 @@ impl PrivateKey {
 
     /// Parses a PEM private key (PKCS#8, or SEC1/PKCS#1 as the worker accepts). `origin` names
     /// the file in errors.
-    pub fn from_pkcs8_pem(pem: &str, origin: &str) -> Result<Self> {
+    pub(crate) fn from_pkcs8_pem(pem: &str, origin: &str) -> Result<Self> {
         core_token::SigningKey::from_pkcs8_pem(pem)
             .map(Self)
             .map_err(|e| anyhow!("{origin}: {e}"))
     }
 
-    pub fn alg(&self) -> Alg {
+    pub(crate) fn alg(&self) -> Alg {
         Alg::from_core(self.0.algorithm())
     }
 
-    pub fn to_pkcs8_pem(&self) -> Result<String> {
+    pub(crate) fn to_pkcs8_pem(&self) -> Result<String> {
         let pem = self
             .0
             .to_pkcs8_pem()
@@ -91,13 +91,13 @@ impl PrivateKey {
         Ok(pem.to_string())
     }
 
-    pub fn public_key(&self) -> PublicKey {
+    pub(crate) fn public_key(&self) -> PublicKey {
         PublicKey(self.0.public_key())
     }
 
     /// A self-signed certificate for the key, as a registry's `rootcertbundle` needs (built by
     /// the core's `self_signed_certificate`), valid from now for `days`.
-    pub fn self_signed_certificate(&self, common_name: &str, days: u32) -> Result<String> {
+    pub(crate) fn self_signed_certificate(&self, common_name: &str, days: u32) -> Result<String> {
         if days == 0 || days > 36_500 {
             bail!("--days {days} is out of range: use 1..=36500");
         }
@@ -119,12 +119,12 @@ impl PrivateKey {
 }
 
 impl PublicKey {
-    pub fn alg(&self) -> Alg {
+    pub(crate) fn alg(&self) -> Alg {
         Alg::from_core(self.0.algorithm())
     }
 
     /// DER SubjectPublicKeyInfo.
-    pub fn spki_der(&self) -> Vec<u8> {
+    pub(crate) fn spki_der(&self) -> Vec<u8> {
         self.0.spki_der()
     }
 
@@ -136,25 +136,25 @@ impl PublicKey {
 
     /// The libtrust key ID docker-registry 2.8 matches a token's `kid` against (the core's
     /// computation: SHA-256 of the DER SubjectPublicKeyInfo, first 240 bits, base32, groups of 4).
-    pub fn libtrust_kid(&self) -> String {
+    pub(crate) fn libtrust_kid(&self) -> String {
         self.0.kid()
     }
 
     /// The RFC 7638 JWK thumbprint: the `kid` registry 3.x matches against its rootcertbundle
     /// (and Tollgate signs with for `TOKEN_KID=thumbprint`).
-    pub fn thumbprint(&self) -> String {
+    pub(crate) fn thumbprint(&self) -> String {
         core_token::jwk_thumbprint(&self.0)
     }
 
     /// The RFC 7517 JWK with the libtrust `kid`, exactly as the worker publishes it.
-    pub fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         core_token::jwk(&self.0)
     }
 }
 
 /// What one PEM block in an operator's file holds.
 #[allow(clippy::large_enum_variant)]
-pub enum PemItem {
+pub(crate) enum PemItem {
     PrivateKey(PrivateKey),
     Certificate {
         public: PublicKey,
@@ -164,7 +164,7 @@ pub enum PemItem {
 }
 
 impl PemItem {
-    pub fn public_key(&self) -> PublicKey {
+    pub(crate) fn public_key(&self) -> PublicKey {
         match self {
             PemItem::PrivateKey(k) => k.public_key(),
             PemItem::Certificate { public, .. } | PemItem::PublicKey(public) => public.clone(),
@@ -173,7 +173,7 @@ impl PemItem {
 }
 
 /// Splits a PEM file into its blocks (key, certificate or public key), in order.
-pub fn read_pem_items(text: &str, origin: &str) -> Result<Vec<PemItem>> {
+pub(crate) fn read_pem_items(text: &str, origin: &str) -> Result<Vec<PemItem>> {
     let mut items = Vec::new();
     let blocks = core_token::pem_blocks(text).map_err(|e| anyhow!("{origin}: {e}"))?;
     for (index, block) in blocks.into_iter().enumerate() {

@@ -1,8 +1,8 @@
 //! `tollgate keys ...`: signing keys, certificates, key IDs, JWKS and the worker's secrets.
 
-pub mod material;
-pub mod rotate;
-pub mod show;
+pub(crate) mod material;
+pub(crate) mod rotate;
+pub(crate) mod show;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use crate::files::{self, Replace};
 use material::{read_pem_items, Alg, PrivateKey};
 
 /// Options of `keys generate`.
-pub struct GenerateOptions<'a> {
+pub(crate) struct GenerateOptions<'a> {
     pub alg: Alg,
     pub out_dir: &'a Path,
     pub name: &'a str,
@@ -24,12 +24,12 @@ pub struct GenerateOptions<'a> {
 }
 
 /// Where `keys generate` puts a key named NAME.
-pub fn key_path(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn key_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.key.pem"))
 }
 
 /// Where `keys generate` puts the certificate of the key named NAME.
-pub fn cert_path(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn cert_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.crt.pem"))
 }
 
@@ -48,7 +48,7 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// Generates a key and its self-signed certificate; returns the libtrust kid.
-pub fn generate(opts: &GenerateOptions) -> Result<String> {
+pub(crate) fn generate(opts: &GenerateOptions) -> Result<String> {
     check_name(opts.name)?;
     let key_file = key_path(opts.out_dir, opts.name);
     let cert_file = cert_path(opts.out_dir, opts.name);
@@ -96,7 +96,7 @@ fn dotenv_line(name: &str, value: &str, origin: &Path) -> Result<String> {
 /// Renders the .dev.vars text for the keys in `dir`: SIGNING_KEY/SIGNING_CERT from `signing.*`,
 /// RSA_SIGNING_KEY from `rsa-signing.key.pem`, PUBLISHED_KEYS from every other certificate there
 /// (next or retiring keys during a rotation).
-pub fn dev_vars(dir: &Path) -> Result<String> {
+pub(crate) fn dev_vars(dir: &Path) -> Result<String> {
     let signing_key = key_path(dir, "signing");
     let signing_cert = cert_path(dir, "signing");
     let rsa_key = key_path(dir, "rsa-signing");
@@ -167,7 +167,7 @@ fn extra_certificates(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
 }
 
 /// Every NAME.crt.pem in `dir`, the active `signing.crt.pem` first, the rest by name.
-pub fn certificates_in(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn certificates_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let active = cert_path(dir, "signing");
     if active.exists() {

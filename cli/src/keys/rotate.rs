@@ -17,9 +17,9 @@ use anyhow::{bail, Context, Result};
 
 use super::{cert_path, key_path, material::Alg, GenerateOptions};
 
-pub const ACTIVE: &str = "signing";
-pub const NEXT: &str = "signing-next";
-pub const PREVIOUS: &str = "signing-previous";
+pub(crate) const ACTIVE: &str = "signing";
+pub(crate) const NEXT: &str = "signing-next";
+pub(crate) const PREVIOUS: &str = "signing-previous";
 
 fn both(dir: &Path, name: &str) -> [PathBuf; 2] {
     [key_path(dir, name), cert_path(dir, name)]
@@ -39,7 +39,7 @@ fn env_flag(env: Option<&str>) -> String {
 }
 
 /// Step 1: generate the next key and say how to publish it next to the active one.
-pub fn start(dir: &Path, env: Option<&str>, days: u32) -> Result<String> {
+pub(crate) fn start(dir: &Path, env: Option<&str>, days: u32) -> Result<String> {
     require(dir, ACTIVE, "there is no active key to rotate from (`tollgate keys generate --alg es256 --name signing`)")?;
     for f in both(dir, NEXT) {
         if f.exists() {
@@ -94,7 +94,7 @@ pub fn start(dir: &Path, env: Option<&str>, days: u32) -> Result<String> {
 }
 
 /// Step 2: the next key signs; the former one stays published.
-pub fn switch(dir: &Path, env: Option<&str>) -> Result<String> {
+pub(crate) fn switch(dir: &Path, env: Option<&str>) -> Result<String> {
     require(
         dir,
         NEXT,
@@ -147,7 +147,7 @@ pub fn switch(dir: &Path, env: Option<&str>) -> Result<String> {
 }
 
 /// Step 3: forget the old key.
-pub fn retire(dir: &Path, env: Option<&str>) -> Result<String> {
+pub(crate) fn retire(dir: &Path, env: Option<&str>) -> Result<String> {
     require(
         dir,
         PREVIOUS,

@@ -27,7 +27,7 @@ fn secret_put(name: &str, env: Option<&str>) -> String {
 
 /// A human-readable description of every PEM block in `path`, its kid and JWK, and the steps that
 /// install it into the worker and a registry.
-pub fn show(path: &Path, env: Option<&str>) -> Result<String> {
+pub(crate) fn show(path: &Path, env: Option<&str>) -> Result<String> {
     let items = read(path)?;
     let file = path.display();
     let mut out = String::new();
@@ -97,7 +97,7 @@ pub fn show(path: &Path, env: Option<&str>) -> Result<String> {
 /// An RFC 7517 JWK Set of every key or certificate in `paths`, without duplicates, each key
 /// listed once per kid format in `formats` (registry 3.x's `jwks` file finds a token's key by
 /// its `kid` alone, so the set must hold the form the tokens carry).
-pub fn jwks(paths: &[impl AsRef<Path>], formats: &[KidFormat]) -> Result<Value> {
+pub(crate) fn jwks(paths: &[impl AsRef<Path>], formats: &[KidFormat]) -> Result<Value> {
     let mut keys: Vec<core_token::PublicKey> = Vec::new();
     for path in paths {
         for item in read(path.as_ref())? {
@@ -112,7 +112,7 @@ pub fn jwks(paths: &[impl AsRef<Path>], formats: &[KidFormat]) -> Result<Value> 
 
 /// The certificates of `paths` joined into one PEM bundle (registry rootcertbundle, PUBLISHED_KEYS).
 /// Private keys are refused so a key never ends up in a published bundle by mistake.
-pub fn bundle(paths: &[impl AsRef<Path>]) -> Result<String> {
+pub(crate) fn bundle(paths: &[impl AsRef<Path>]) -> Result<String> {
     let mut out = String::new();
     let mut kids = Vec::new();
     for path in paths {

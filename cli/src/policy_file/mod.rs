@@ -25,8 +25,8 @@
 //! username = "github-actions"
 //! ```
 
-pub mod render;
-pub mod validate;
+pub(crate) mod render;
+pub(crate) mod validate;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -37,7 +37,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// A parsed policy file together with its text, so every message can point at FILE:LINE:COLUMN.
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub path: PathBuf,
     pub text: String,
     pub policy: PolicyFile,
@@ -45,7 +45,7 @@ pub struct Loaded {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PolicyFile {
+pub(crate) struct PolicyFile {
     /// Accounts by name. A BTreeMap keeps `render` output stable whatever the file's order.
     #[serde(default)]
     pub users: BTreeMap<String, Spanned<User>>,
@@ -60,7 +60,7 @@ pub struct PolicyFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct User {
+pub(crate) struct User {
     /// bcrypt hash (`$2a$`, `$2b$` or `$2y$`), as htpasswd -B writes. Absent: API keys only.
     pub password: Option<Spanned<String>>,
     #[serde(default)]
@@ -81,7 +81,7 @@ pub struct User {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ApiKey {
+pub(crate) struct ApiKey {
     pub name: Spanned<String>,
     /// SHA-256 of the key, lower-case hex. The key itself is never stored.
     pub digest: Spanned<String>,
@@ -100,7 +100,7 @@ pub struct ApiKey {
 impl ApiKey {
     /// The key's network binding as the worker reads it (`net` of the `apikey:` record); `None`
     /// when unrestricted. Errors name the first bad entry and its span.
-    pub fn binding(
+    pub(crate) fn binding(
         &self,
     ) -> std::result::Result<Option<tollgate_core::netbind::NetBinding>, (Range<usize>, String)>
     {
@@ -136,7 +136,7 @@ impl ApiKey {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// Absent: the rule matches every request.
     #[serde(rename = "match")]
     pub matches: Option<Spanned<Match>>,
@@ -146,7 +146,7 @@ pub struct Rule {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Match {
+pub(crate) struct Match {
     pub account: Option<Spanned<String>>,
     pub group: Option<Spanned<String>>,
     pub anonymous: Option<Spanned<bool>>,
@@ -164,13 +164,13 @@ pub struct Match {
 impl Loaded {
     /// Reads and parses the file; syntax errors, unknown fields and wrong types come back as
     /// `FILE:LINE:COLUMN: message`.
-    pub fn read(path: &Path) -> Result<Self> {
+    pub(crate) fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read the policy file", path.display()))?;
         Self::parse(path, text)
     }
 
-    pub fn parse(path: &Path, text: String) -> Result<Self> {
+    pub(crate) fn parse(path: &Path, text: String) -> Result<Self> {
         match toml::from_str::<PolicyFile>(&text) {
             Ok(policy) => Ok(Self {
                 path: path.to_path_buf(),
@@ -188,13 +188,13 @@ impl Loaded {
     }
 
     /// `FILE:LINE:COLUMN` of a byte span in the file.
-    pub fn at(&self, span: Range<usize>) -> String {
+    pub(crate) fn at(&self, span: Range<usize>) -> String {
         location(&self.path, &self.text, span)
     }
 }
 
 /// `FILE:LINE:COLUMN` (1-based) of the start of `span` in `text`.
-pub fn location(path: &Path, text: &str, span: Range<usize>) -> String {
+pub(crate) fn location(path: &Path, text: &str, span: Range<usize>) -> String {
     let start = span.start.min(text.len());
     let before = text.get(..start).unwrap_or("");
     let line = before.matches('\n').count() + 1;

@@ -11,7 +11,7 @@ use super::{Loaded, Match, Rule};
 
 /// One entry of `wrangler kv bulk put`'s JSON array. `value` is the record's JSON as a string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct KvEntry {
+pub(crate) struct KvEntry {
     pub key: String,
     pub value: String,
 }
@@ -42,7 +42,7 @@ fn core_match(m: &Match) -> CoreMatch {
 }
 
 /// The file's issuers as the core validates them (the worker's own parser).
-pub fn issuers(loaded: &Loaded) -> Result<Issuers, IssuersError> {
+pub(crate) fn issuers(loaded: &Loaded) -> Result<Issuers, IssuersError> {
     Issuers::from_list(
         loaded
             .policy
@@ -54,7 +54,7 @@ pub fn issuers(loaded: &Loaded) -> Result<Issuers, IssuersError> {
 }
 
 /// The file's rule as the core (and so the worker) sees it.
-pub fn core_rule(rule: &Rule) -> CoreRule {
+pub(crate) fn core_rule(rule: &Rule) -> CoreRule {
     CoreRule {
         matcher: rule
             .matches
@@ -72,7 +72,7 @@ pub fn core_rule(rule: &Rule) -> CoreRule {
 }
 
 /// The file's rules as the core's ACL; errors carry the core's message (rule index is 0-based).
-pub fn acl(loaded: &Loaded) -> Result<Acl, tollgate_core::policy::PolicyError> {
+pub(crate) fn acl(loaded: &Loaded) -> Result<Acl, tollgate_core::policy::PolicyError> {
     Acl::from_rules(
         loaded
             .policy
@@ -84,7 +84,7 @@ pub fn acl(loaded: &Loaded) -> Result<Acl, tollgate_core::policy::PolicyError> {
 }
 
 /// The `acl` record's JSON: the rules array in file order.
-pub fn acl_json(loaded: &Loaded) -> Result<String> {
+pub(crate) fn acl_json(loaded: &Loaded) -> Result<String> {
     let rules: Vec<CoreRule> = loaded
         .policy
         .rules
@@ -95,7 +95,7 @@ pub fn acl_json(loaded: &Loaded) -> Result<String> {
 }
 
 /// The `user:` record of one user, built with the core's type so the worker can read it.
-pub fn user_record(user: &super::User) -> UserRecord {
+pub(crate) fn user_record(user: &super::User) -> UserRecord {
     UserRecord {
         password: user.password.as_ref().map(|p| p.get_ref().clone()),
         disabled: user.disabled,
@@ -111,7 +111,7 @@ pub fn user_record(user: &super::User) -> UserRecord {
 
 /// Every KV record of the file: users (by name), then API keys, then `acl`, then `issuers` when
 /// the file trusts any issuer.
-pub fn entries(loaded: &Loaded) -> Result<Vec<KvEntry>> {
+pub(crate) fn entries(loaded: &Loaded) -> Result<Vec<KvEntry>> {
     let mut out = Vec::new();
     let mut keys = Vec::new();
     for (name, user) in &loaded.policy.users {

@@ -15,7 +15,7 @@ use super::{Loaded, Match, Rule};
 use tollgate_core::limits::MAX_ACCOUNT_LEN;
 
 /// Runs every check; an empty list means the file is good.
-pub fn problems(loaded: &Loaded) -> Vec<String> {
+pub(crate) fn problems(loaded: &Loaded) -> Vec<String> {
     let mut out = Vec::new();
     check_users(loaded, &mut out);
     check_issuers(loaded, &mut out);
@@ -45,7 +45,7 @@ fn check_issuers(loaded: &Loaded, out: &mut Vec<String>) {
             Err(e) => out.push(format!(
                 "{}: [[issuers]]: the worker would refuse this record: {}",
                 loaded.at(first.span()),
-                e.0
+                e.reason()
             )),
             // The worker's own check: a user federation would take over is a malformed record.
             Ok(parsed) => {
@@ -117,7 +117,7 @@ fn span_of(rule: &toml::Spanned<Rule>, field: &Field) -> Range<usize> {
 
 /// Characters an account name may use: it travels in HTTP Basic (no ':'), in KV keys and in
 /// `${account}` placeholders of repository names, so keep to a name-safe alphabet.
-pub fn account_name_problem(name: &str) -> Option<String> {
+pub(crate) fn account_name_problem(name: &str) -> Option<String> {
     if name.is_empty() || name.len() > MAX_ACCOUNT_LEN {
         return Some(format!("must be 1-{MAX_ACCOUNT_LEN} bytes long"));
     }
@@ -133,7 +133,7 @@ pub fn account_name_problem(name: &str) -> Option<String> {
 /// A bcrypt hash as htpasswd -B and `tollgate user add` write it: the core's check (the one the
 /// worker applies to `user:` records, plus the cost floor), so a hash that passes here is one the
 /// worker will run.
-pub fn bcrypt_problem(hash: &str) -> Option<String> {
+pub(crate) fn bcrypt_problem(hash: &str) -> Option<String> {
     tollgate_core::validate::bcrypt_hash(hash)
         .err()
         .map(|e| e.to_string())

@@ -8,13 +8,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
-pub fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     cmd.env_remove("TOLLGATE_POLICY");
     cmd.env_remove("TOLLGATE_PLAN");
@@ -30,7 +30,7 @@ fn finish(out: Output) -> Run {
 }
 
 /// Runs `tollgate ARGS` in `dir` (the crate directory when None).
-pub fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
+pub(crate) fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
     let mut cmd = bin();
     cmd.args(args).stdin(Stdio::null());
     if let Some(d) = dir {
@@ -39,7 +39,7 @@ pub fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
     finish(cmd.output().expect("run tollgate"))
 }
 
-pub fn run(args: &[&str]) -> Run {
+pub(crate) fn run(args: &[&str]) -> Run {
     run_in(None, args)
 }
 
@@ -61,17 +61,17 @@ fn words<'a>(line: &'a str, values: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// `tollgate LINE`: e.g. `tg("keys show {}", &[path])`.
-pub fn tg(line: &str, values: &[&str]) -> Run {
+pub(crate) fn tg(line: &str, values: &[&str]) -> Run {
     run(&words(line, values))
 }
 
 /// `tollgate LINE` in `dir`.
-pub fn tg_in(dir: Option<&Path>, line: &str, values: &[&str]) -> Run {
+pub(crate) fn tg_in(dir: Option<&Path>, line: &str, values: &[&str]) -> Run {
     run_in(dir, &words(line, values))
 }
 
 /// `tollgate LINE` with `input` on stdin.
-pub fn tg_stdin(line: &str, values: &[&str], input: &str) -> Run {
+pub(crate) fn tg_stdin(line: &str, values: &[&str], input: &str) -> Run {
     run_stdin(&words(line, values), input)
 }
 
@@ -83,19 +83,19 @@ fn holds(stream: &str, text: &str, needle: &str) {
 impl Run {
     /// Asserts that stderr holds `needle` (showing all of stderr when not).
     #[track_caller]
-    pub fn stderr_has(&self, needle: &str) {
+    pub(crate) fn stderr_has(&self, needle: &str) {
         holds("stderr", &self.stderr, needle);
     }
 
     /// Asserts that stdout holds `needle` (showing all of stdout when not).
     #[track_caller]
-    pub fn stdout_has(&self, needle: &str) {
+    pub(crate) fn stdout_has(&self, needle: &str) {
         holds("stdout", &self.stdout, needle);
     }
 }
 
 /// Runs `tollgate ARGS` with `input` on stdin.
-pub fn run_stdin(args: &[&str], input: &str) -> Run {
+pub(crate) fn run_stdin(args: &[&str], input: &str) -> Run {
     let mut child = bin()
         .args(args)
         .stdin(Stdio::piped())
@@ -112,15 +112,15 @@ pub fn run_stdin(args: &[&str], input: &str) -> Run {
     finish(child.wait_with_output().expect("wait tollgate"))
 }
 
-pub fn crate_dir() -> PathBuf {
+pub(crate) fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn repo_file(rel: &str) -> String {
+pub(crate) fn repo_file(rel: &str) -> String {
     crate_dir().join("..").join(rel).display().to_string()
 }
 
-pub fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     crate_dir()
         .join("tests/fixtures")
         .join(name)
@@ -131,7 +131,7 @@ pub fn fixture(name: &str) -> String {
 /// Compares `actual` with the snapshot tests/golden/NAME, byte for byte (snapbox; with
 /// SNAPSHOTS=overwrite, or UPDATE_GOLDEN set, it rewrites the file instead).
 #[track_caller]
-pub fn golden(name: &str, actual: &str) {
+pub(crate) fn golden(name: &str, actual: &str) {
     let path = crate_dir().join("tests/golden").join(name);
     let action = if std::env::var_os("UPDATE_GOLDEN").is_some() {
         snapbox::assert::Action::Overwrite

@@ -10,14 +10,14 @@ use sha2::Sha256;
 /// of (account, secret, stored hash): the secret itself is never kept, a dump of the cache reveals
 /// nothing, and a password change (a new stored hash) can never hit an old entry.
 #[derive(Debug)]
-pub struct VerifiedCache {
+pub(crate) struct VerifiedCache {
     isolate_key: [u8; 32],
     seen: TtlCache<[u8; 32], ()>,
     ttl: u64,
 }
 
 impl VerifiedCache {
-    pub fn new(isolate_key: [u8; 32], capacity: usize, ttl: u64) -> Self {
+    pub(crate) fn new(isolate_key: [u8; 32], capacity: usize, ttl: u64) -> Self {
         Self {
             isolate_key,
             seen: TtlCache::new(capacity),
@@ -36,22 +36,25 @@ impl VerifiedCache {
         mac.finalize().into_bytes().into()
     }
 
-    pub fn contains(&mut self, account: &str, secret: &str, stored_hash: &str, now: u64) -> bool {
+    pub(crate) fn contains(
+        &mut self,
+        account: &str,
+        secret: &str,
+        stored_hash: &str,
+        now: u64,
+    ) -> bool {
         let k = self.key(account, secret, stored_hash);
         self.seen.contains(&k, now)
     }
 
-    pub fn insert(&mut self, account: &str, secret: &str, stored_hash: &str, now: u64) {
+    pub(crate) fn insert(&mut self, account: &str, secret: &str, stored_hash: &str, now: u64) {
         let k = self.key(account, secret, stored_hash);
         self.seen.insert(k, (), now.saturating_add(self.ttl), now);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
     }
 }
 

@@ -11,10 +11,12 @@ pub use basic::{
     parse_basic_authorization, parse_bearer_authorization, BasicCredentials, CredentialError,
     Secret,
 };
-pub use cache::VerifiedCache;
+pub(crate) use cache::VerifiedCache;
 #[cfg(test)]
 pub(crate) use password::runs as bcrypt_runs;
-pub use password::{burn_equal_time, verify_password, DUMMY_HASH};
+#[cfg(test)]
+pub(crate) use password::DUMMY_HASH;
+pub(crate) use password::{burn_equal_time, verify_password};
 pub use records::{ApiKeyRecord, RecordError, RefreshRecord, UserRecord};
 pub use secrets::{
     constant_time_eq, encode_secret, looks_like_api_key, secret_digest, API_KEY_PREFIX,

@@ -2,7 +2,7 @@
 
 /// A real bcrypt hash (cost 10) of a random value nobody knows. Checking a password against it
 /// costs what a real check costs, so an unknown account answers in the same time as a known one.
-pub const DUMMY_HASH: &str = "$2y$10$8pu5jNbFk0ZyEDTxAOlRuu0NO8zuu7GzWuFkb3JKk7Xt0.Pd8Rq6e";
+pub(crate) const DUMMY_HASH: &str = "$2y$10$8pu5jNbFk0ZyEDTxAOlRuu0NO8zuu7GzWuFkb3JKk7Xt0.Pd8Rq6e";
 
 /// Whether `password` matches `bcrypt_hash`. A malformed hash is a mismatch (and never a grant).
 /// bcrypt reads only the first 72 bytes of a password; the crate refuses longer ones, which we
@@ -11,7 +11,7 @@ pub const DUMMY_HASH: &str = "$2y$10$8pu5jNbFk0ZyEDTxAOlRuu0NO8zuu7GzWuFkb3JKk7X
 /// A hash the shared validator refuses (over the cost cap, bad alphabet) is a mismatch without
 /// running bcrypt: a cost-31 hash would never finish, cost 17 takes 11.7 s of worker CPU. Record
 /// reading refuses such hashes first (a 500 naming the record); this keeps the cap on every path.
-pub fn verify_password(password: &str, bcrypt_hash: &str) -> bool {
+pub(crate) fn verify_password(password: &str, bcrypt_hash: &str) -> bool {
     if crate::validate::stored_bcrypt_hash(bcrypt_hash).is_err() {
         return false;
     }
@@ -21,7 +21,7 @@ pub fn verify_password(password: &str, bcrypt_hash: &str) -> bool {
 }
 
 /// Spends one bcrypt check's time without looking anything up.
-pub fn burn_equal_time(password: &str) {
+pub(crate) fn burn_equal_time(password: &str) {
     #[cfg(test)]
     runs::count();
     let _ = bcrypt::verify(password, DUMMY_HASH);

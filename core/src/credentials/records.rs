@@ -7,11 +7,27 @@ use std::fmt;
 
 /// A stored record could not be parsed. Holds serde's message (field and position), never values.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordError(pub String);
+pub enum RecordError {
+    /// A JSON array or scalar where an object belongs.
+    NotAnObject,
+    /// serde's message with any echoed value cut off, and where it stopped.
+    Json {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+}
 
 impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            RecordError::NotAnObject => f.write_str("the record must be a JSON object"),
+            RecordError::Json {
+                message,
+                line,
+                column,
+            } => write!(f, "{message} (line {line}, column {column})"),
+        }
     }
 }
 
@@ -21,7 +37,7 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, RecordError> {
     // serde's derive also reads a struct from a JSON array, by field position (`[]` would be a
     // user with no password and no groups, `["ci"]` an API key of ci): every record is an object.
     if !text.trim_start().starts_with('{') {
-        return Err(RecordError("the record must be a JSON object".into()));
+        return Err(RecordError::NotAnObject);
     }
     // Bytes rather than str, here and in every JSON parse of the core: jwt-compact parses
     // slices, so the wasm then holds one serde_json reader instead of two (1.4 KB gzip). The
@@ -30,7 +46,11 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, RecordError> {
         // serde_json's message names the field and position; strip any quoted value it echoes.
         let msg = e.to_string();
         let cut = msg.find(" `").map_or(msg.as_str(), |i| &msg[..i]);
-        RecordError(format!("{cut} (line {}, column {})", e.line(), e.column()))
+        RecordError::Json {
+            message: cut.to_owned(),
+            line: e.line(),
+            column: e.column(),
+        }
     })
 }
 

@@ -23,7 +23,7 @@ pub fn secret_digest(secret: &str) -> String {
 
 /// Whether a presented password is an API key rather than a bcrypt-checked password.
 /// Personal credentials from the sign-in page (`tgp_`) are API keys too
-/// (`service::credential::classify` tells the two record kinds apart).
+/// (`token_service::credential::classify` tells the two record kinds apart).
 pub fn looks_like_api_key(s: &str) -> bool {
     s.starts_with(API_KEY_PREFIX) || crate::signin::credentials::is_personal(s)
 }

@@ -56,7 +56,7 @@ pub trait Fetch {
 }
 
 /// Returns `Pending` once (asking to be polled again at once), then `Ready`.
-pub async fn yield_once() {
+pub(crate) async fn yield_once() {
     let mut yielded = false;
     std::future::poll_fn(|cx| {
         if yielded {
@@ -88,7 +88,8 @@ pub struct MemoryFetch {
 }
 
 impl MemoryFetch {
-    pub fn new() -> Self {
+    #[cfg(test)]
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
@@ -97,7 +98,8 @@ impl MemoryFetch {
     }
 
     /// Calls made to `url`.
-    pub fn count(&self, url: &str) -> usize {
+    #[cfg(test)]
+    pub(crate) fn count(&self, url: &str) -> usize {
         self.calls.borrow().iter().filter(|(u, _)| u == url).count()
     }
 }

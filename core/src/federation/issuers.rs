@@ -46,7 +46,7 @@ pub struct IssuerConfig {
 }
 
 impl IssuerConfig {
-    pub fn max_lifetime(&self) -> u64 {
+    pub(crate) fn max_lifetime(&self) -> u64 {
         self.max_lifetime.unwrap_or(DEFAULT_MAX_IDENTITY_LIFETIME)
     }
 
@@ -57,7 +57,7 @@ impl IssuerConfig {
     }
 
     /// Where the discovery document lives (OpenID Connect Discovery 1.0, section 4).
-    pub fn discovery_url(&self) -> String {
+    pub(crate) fn discovery_url(&self) -> String {
         format!(
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
@@ -67,11 +67,61 @@ impl IssuerConfig {
 
 /// Why the `issuers` record was refused. Never holds a secret (the record holds none).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuersError(pub String);
+pub enum IssuersError {
+    /// The record's size in bytes (more than `MAX_ISSUERS_BYTES`).
+    TooLarge(usize),
+    /// Not a JSON array of issuer objects: serde's message.
+    NotJson(String),
+    /// How many issuers are listed (more than `MAX_ISSUERS`).
+    TooMany(usize),
+    /// One entry is invalid: what is wrong with it, naming the entry.
+    Entry(String),
+    /// Two entries share a name.
+    DuplicateName(String),
+    /// Two entries share an issuer URL.
+    DuplicateIssuer(String),
+    /// Two entries share a username.
+    DuplicateUsername(String),
+}
+
+impl IssuersError {
+    /// What is wrong, without the "the issuers record is invalid" lead (the CLI names the
+    /// policy file's `[[issuers]]` instead).
+    pub fn reason(&self) -> String {
+        struct Reason<'a>(&'a IssuersError);
+        impl fmt::Display for Reason<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.write_reason(f)
+            }
+        }
+        Reason(self).to_string()
+    }
+
+    fn write_reason(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IssuersError::TooLarge(n) => write!(
+                f,
+                "the record is {n} bytes; at most {MAX_ISSUERS_BYTES} are allowed"
+            ),
+            IssuersError::NotJson(e) => write!(f, "not a JSON array of issuers: {e}"),
+            IssuersError::TooMany(n) => {
+                write!(f, "{n} issuers; at most {MAX_ISSUERS} are allowed")
+            }
+            IssuersError::Entry(why) => f.write_str(why),
+            IssuersError::DuplicateName(name) => write!(f, "name '{name}' appears twice"),
+            IssuersError::DuplicateIssuer(url) => write!(
+                f,
+                "issuer URL '{url}' appears twice (the token's iss must pick one entry)"
+            ),
+            IssuersError::DuplicateUsername(u) => write!(f, "username '{u}' selects two issuers"),
+        }
+    }
+}
 
 impl fmt::Display for IssuersError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the issuers record is invalid: {}", self.0)
+        f.write_str("the issuers record is invalid: ")?;
+        self.write_reason(f)
     }
 }
 
@@ -85,7 +135,7 @@ pub struct Issuers {
 
 /// `https://...`, or `http://` to a loopback host (test fixtures only), with no credentials,
 /// query or fragment.
-pub fn check_url(what: &str, raw: &str) -> Result<(), String> {
+pub(crate) fn check_url(what: &str, raw: &str) -> Result<(), String> {
     if raw.len() > MAX_ISSUER_URL_LEN {
         return Err(format!("{what} is longer than {MAX_ISSUER_URL_LEN} bytes"));
     }
@@ -195,40 +245,30 @@ impl Issuers {
     /// Parses and validates the KV `issuers` record (a JSON array).
     pub fn from_json(text: &str) -> Result<Issuers, IssuersError> {
         if text.len() > MAX_ISSUERS_BYTES {
-            return Err(IssuersError(format!(
-                "the record is {} bytes; at most {MAX_ISSUERS_BYTES} are allowed",
-                text.len()
-            )));
+            return Err(IssuersError::TooLarge(text.len()));
         }
         let list: Vec<IssuerConfig> = serde_json::from_slice(text.as_bytes())
-            .map_err(|e| IssuersError(format!("not a JSON array of issuers: {e}")))?;
+            .map_err(|e| IssuersError::NotJson(e.to_string()))?;
         Issuers::from_list(list)
     }
 
     pub fn from_list(list: Vec<IssuerConfig>) -> Result<Issuers, IssuersError> {
         if list.len() > MAX_ISSUERS {
-            return Err(IssuersError(format!(
-                "{} issuers; at most {MAX_ISSUERS} are allowed",
-                list.len()
-            )));
+            return Err(IssuersError::TooMany(list.len()));
         }
         for (idx, i) in list.iter().enumerate() {
-            check_issuer(i).map_err(IssuersError)?;
+            check_issuer(i).map_err(IssuersError::Entry)?;
             let earlier = &list[..idx];
             if earlier.iter().any(|e| e.name == i.name) {
-                return Err(IssuersError(format!("name '{}' appears twice", i.name)));
+                return Err(IssuersError::DuplicateName(i.name.clone()));
             }
             if earlier.iter().any(|e| e.issuer == i.issuer) {
-                return Err(IssuersError(format!(
-                    "issuer URL '{}' appears twice (the token's iss must pick one entry)",
-                    i.issuer
-                )));
+                return Err(IssuersError::DuplicateIssuer(i.issuer.clone()));
             }
             if i.username.is_some() && earlier.iter().any(|e| e.username == i.username) {
-                return Err(IssuersError(format!(
-                    "username '{}' selects two issuers",
-                    i.username.as_deref().unwrap_or_default()
-                )));
+                return Err(IssuersError::DuplicateUsername(
+                    i.username.clone().unwrap_or_default(),
+                ));
             }
         }
         Ok(Issuers { list })
@@ -238,7 +278,7 @@ impl Issuers {
         &self.list
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
 
@@ -248,7 +288,7 @@ impl Issuers {
 
     /// Whether the issuer named `name` may obtain tokens for `service` (its `services`; absent:
     /// every service). An unknown name may obtain nothing.
-    pub fn allows_service(&self, name: &str, service: &str) -> bool {
+    pub(crate) fn allows_service(&self, name: &str, service: &str) -> bool {
         self.by_name(name).is_some_and(|i| {
             i.services
                 .as_ref()
@@ -269,7 +309,7 @@ impl Issuers {
     }
 
     /// Whether `username` asks for federation: an issuer's username or the reserved `oidc`.
-    pub fn selects(&self, username: &str) -> bool {
+    pub(crate) fn selects(&self, username: &str) -> bool {
         !self.is_empty() && (username == OIDC_USERNAME || self.by_username(username).is_some())
     }
 }

@@ -15,9 +15,9 @@
 //! Entries are keyed by issuer URL and configured jwks_uri, so an edited `issuers` record never
 //! reuses keys fetched for another configuration.
 
+use super::discovery::{parse_discovery, parse_jwks, IssuerKey};
 use super::fetch::{Fetch, Fetched};
 use super::issuers::IssuerConfig;
-use super::jwks::{parse_discovery, parse_jwks, IssuerKey};
 use crate::limits::{
     JWKS_DEFAULT_TTL, JWKS_FAILURE_TTL, JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL,
     JWKS_STALE_GRACE, KEY_WAIT_POLLS, MAX_ISSUERS, MAX_OIDC_DOCUMENT_BYTES,
@@ -27,7 +27,7 @@ use std::rc::Rc;
 
 /// Keys of one issuer and what is needed to refresh them.
 #[derive(Debug, Clone)]
-pub struct KeySet {
+pub(crate) struct KeySet {
     pub jwks_uri: String,
     pub keys: Rc<Vec<IssuerKey>>,
     /// Unix second after which the keys are no longer fresh (they may still be served, stale,
@@ -55,7 +55,7 @@ struct Entry {
 }
 
 #[derive(Debug, Default)]
-pub struct KeyCache {
+pub(crate) struct KeyCache {
     /// At most 2 x MAX_ISSUERS entries (plus any with a fetch in flight): a linear scan is
     /// cheaper in wasm size than a map.
     entries: Vec<(String, Entry)>,
@@ -74,7 +74,7 @@ pub fn ttl(max_age: Option<u64>) -> u64 {
 
 /// Why no keys could be had.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeysError {
+pub(crate) enum KeysError {
     /// The issuer could not be reached or published nothing usable (a 503).
     Unavailable(String),
     /// An unknown kid, and the keys were refreshed less than JWKS_REFETCH_INTERVAL ago (a 401).
@@ -83,7 +83,7 @@ pub enum KeysError {
 
 /// What the caller needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Want {
+pub(crate) enum Want {
     /// Keys to verify with: fresh ones, or the last good ones while the issuer is down.
     Current,
     /// The issuer's current keys (a token named a kid the cached set does not have).
@@ -206,7 +206,7 @@ impl Drop for InFlight<'_> {
 
 /// Keys of `cfg` under the bounds above: from the cache, from the fetch another request already
 /// has in flight, or from a fetch of our own.
-pub async fn keys(
+pub(crate) async fn keys(
     cfg: &IssuerConfig,
     cache: &RefCell<KeyCache>,
     fetch: &impl Fetch,

@@ -10,16 +10,16 @@
 //! keys (cached, fetched or refreshed), signature with `alg` pinned to the key's type, then
 //! aud/exp/nbf/iat/lifetime, claim flattening and the subject.
 
-pub mod fetch;
-pub mod identity;
-pub mod issuers;
-pub mod jwks;
+pub mod discovery;
+pub(crate) mod fetch;
+pub(crate) mod identity;
+pub(crate) mod issuers;
 pub mod keycache;
 
 pub use fetch::{Fetch, FetchError, Fetched, MemoryFetch, NoFetch};
 pub use identity::{check_claims, flatten, render_subject, valid_claim_name, ClaimError, Identity};
 pub use issuers::{IssuerConfig, Issuers, IssuersError, OIDC_USERNAME};
-pub use keycache::KeyCache;
+pub(crate) use keycache::KeyCache;
 use keycache::{KeysError, Want};
 
 use crate::limits::MAX_IDENTITY_TOKEN_LEN;
@@ -33,14 +33,14 @@ use std::fmt;
 
 /// Whether a refusal is the token's fault (401) or the issuer's (503).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     Unauthorized,
     Unavailable,
 }
 
 /// Why federation refused. Messages name the failed check and never hold the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FederationError {
+pub(crate) struct FederationError {
     pub kind: FailureKind,
     pub message: String,
     /// The selected issuer's name, once known (for the audit line).
@@ -129,7 +129,7 @@ fn shown(s: &str) -> String {
 }
 
 /// Verifies an identity token presented with `username` (an issuer's username or `oidc`).
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     issuers: &Issuers,
     username: &str,
     token: &str,

@@ -11,14 +11,14 @@ use base64::Engine as _;
 use jwt_compact::{AlgorithmExt as _, Claims, Header};
 use serde_json::{json, Value};
 
-pub const ISS: &str = "https://token.actions.githubusercontent.com";
-pub const AUD: &str = "https://registry.example";
-pub const JWKS_URI: &str = "https://token.actions.githubusercontent.com/.well-known/jwks";
-pub const DISCOVERY: &str =
+pub(crate) const ISS: &str = "https://token.actions.githubusercontent.com";
+pub(crate) const AUD: &str = "https://registry.example";
+pub(crate) const JWKS_URI: &str = "https://token.actions.githubusercontent.com/.well-known/jwks";
+pub(crate) const DISCOVERY: &str =
     "https://token.actions.githubusercontent.com/.well-known/openid-configuration";
-pub const NOW: u64 = 1_800_000_000;
+pub(crate) const NOW: u64 = 1_800_000_000;
 
-pub fn issuers() -> Issuers {
+pub(crate) fn issuers() -> Issuers {
     Issuers::from_json(&format!(
         r#"[{{"name":"github","issuer":"{ISS}","audiences":["{AUD}"],"username":"github-actions",
             "subject":"github:${{claims.repository}}:${{claims.ref}}","max_lifetime":3600}},
@@ -28,7 +28,7 @@ pub fn issuers() -> Issuers {
     .unwrap()
 }
 
-pub struct FakeIssuer {
+pub(crate) struct FakeIssuer {
     pub rsa: SigningKey,
     pub ec: SigningKey,
     pub fetch: MemoryFetch,
@@ -36,7 +36,7 @@ pub struct FakeIssuer {
 
 impl FakeIssuer {
     /// Publishes `rsa` as kid "r1" and `ec` as "e1", discovery with max-age 600.
-    pub fn new() -> FakeIssuer {
+    pub(crate) fn new() -> FakeIssuer {
         let f = FakeIssuer {
             rsa: rsa_key(),
             ec: es_key(),
@@ -53,7 +53,7 @@ impl FakeIssuer {
         f
     }
 
-    pub fn publish(&self, keys: &[(&str, &SigningKey)], max_age: Option<u64>) {
+    pub(crate) fn publish(&self, keys: &[(&str, &SigningKey)], max_age: Option<u64>) {
         let keys: Vec<Value> = keys
             .iter()
             .map(|(kid, k)| {
@@ -69,7 +69,7 @@ impl FakeIssuer {
     }
 
     /// GitHub-like claims valid at NOW, with `extra` merged in (null removes a claim).
-    pub fn claims(extra: Value) -> Value {
+    pub(crate) fn claims(extra: Value) -> Value {
         let mut c = json!({
             "iss": ISS, "aud": AUD, "sub": "repo:org/app:ref:refs/heads/main",
             "repository": "org/app", "repository_owner": "org", "ref": "refs/heads/main",
@@ -86,7 +86,7 @@ impl FakeIssuer {
         c
     }
 
-    pub fn sign(key: &SigningKey, kid: &str, claims: &Value) -> String {
+    pub(crate) fn sign(key: &SigningKey, kid: &str, claims: &Value) -> String {
         let header = Header::empty().with_key_id(kid).with_token_type("JWT");
         let claims = Claims::new(claims.clone());
         match key {
@@ -96,17 +96,17 @@ impl FakeIssuer {
         .unwrap()
     }
 
-    pub fn rs(&self, extra: Value) -> String {
+    pub(crate) fn rs(&self, extra: Value) -> String {
         Self::sign(&self.rsa, "r1", &Self::claims(extra))
     }
 
-    pub fn es(&self, extra: Value) -> String {
+    pub(crate) fn es(&self, extra: Value) -> String {
         Self::sign(&self.ec, "e1", &Self::claims(extra))
     }
 }
 
 /// A token with an arbitrary header and signature bytes (forgeries).
-pub fn raw_token(header: Value, claims: &Value, sig: &[u8]) -> String {
+pub(crate) fn raw_token(header: Value, claims: &Value, sig: &[u8]) -> String {
     format!(
         "{}.{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),

@@ -33,16 +33,7 @@ impl Principal {
         }
     }
 
-    /// The account name (`sub`), "" for anonymous.
-    pub fn account(&self) -> &str {
-        match self {
-            Principal::Anonymous => "",
-            Principal::Account { name, .. } => name,
-            Principal::Workload { subject, .. } => subject,
-        }
-    }
-
-    pub fn is_anonymous(&self) -> bool {
+    pub(crate) fn is_anonymous(&self) -> bool {
         matches!(self, Principal::Anonymous)
     }
 }

@@ -7,7 +7,7 @@
 
 /// Renders `value` as an RFC 7230 quoted-string: `"` and `\` are backslash-escaped; control
 /// characters (which a header cannot carry) are dropped.
-pub fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
@@ -33,14 +33,19 @@ fn render(scheme: &str, params: &[(&str, &str)]) -> String {
 }
 
 /// `Basic realm="..."`: the token endpoint asks for a username and password.
-pub fn basic(realm: &str) -> String {
+pub(crate) fn basic(realm: &str) -> String {
     render("Basic", &[("realm", realm)])
 }
 
 /// A registry's challenge: where to get a token, for which service, with which scopes
 /// (space-separated, as distribution sends them), and optionally why the last token failed
 /// (`insufficient_scope`, `invalid_token`).
-pub fn bearer(realm: &str, service: &str, scope: Option<&str>, error: Option<&str>) -> String {
+pub(crate) fn bearer(
+    realm: &str,
+    service: &str,
+    scope: Option<&str>,
+    error: Option<&str>,
+) -> String {
     let mut params = vec![("realm", realm), ("service", service)];
     if let Some(s) = scope.filter(|s| !s.is_empty()) {
         params.push(("scope", s));
@@ -52,7 +57,7 @@ pub fn bearer(realm: &str, service: &str, scope: Option<&str>, error: Option<&st
 }
 
 /// A Bearer refusal from the token endpoint itself (RFC 6750 3.1), e.g. a wrong API key.
-pub fn bearer_error(realm: &str, error: &str, description: &str) -> String {
+pub(crate) fn bearer_error(realm: &str, error: &str, description: &str) -> String {
     render(
         "Bearer",
         &[

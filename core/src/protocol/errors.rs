@@ -47,7 +47,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The HTTP status. Bad credentials are 401 in both dialects (RFC 6749 would say 400 for
     /// invalid_grant, but Docker and containerd treat 401 as "log in again", which is what it means).
-    pub fn status(self) -> u16 {
+    pub(crate) fn status(self) -> u16 {
         match self {
             ErrorKind::InvalidRequest
             | ErrorKind::InvalidScope
@@ -67,7 +67,7 @@ impl ErrorKind {
     }
 
     /// The distribution error code (errcode descriptors the Docker client knows).
-    pub fn distribution_code(self) -> &'static str {
+    pub(crate) fn distribution_code(self) -> &'static str {
         match self {
             ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant | ErrorKind::InvalidClient => {
                 "UNAUTHORIZED"
@@ -88,7 +88,7 @@ impl ErrorKind {
     }
 
     /// The OAuth2 `error` code (RFC 6749 5.2, plus server_error / temporarily_unavailable).
-    pub fn oauth2_code(self) -> &'static str {
+    pub(crate) fn oauth2_code(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest
             | ErrorKind::NotFound
@@ -108,7 +108,7 @@ impl ErrorKind {
     }
 
     /// A stable lower-case name for audit lines.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::InvalidScope => "invalid_scope",
@@ -154,7 +154,7 @@ impl TokenError {
         }
     }
 
-    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+    pub(crate) fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
         let method: String = method
             .chars()
             .take(16)
@@ -173,13 +173,13 @@ impl TokenError {
     }
 
     /// Marks a 401 as answering a Bearer credential.
-    pub fn with_bearer_challenge(mut self) -> Self {
+    pub(crate) fn with_bearer_challenge(mut self) -> Self {
         self.bearer_challenge = true;
         self
     }
 
     /// Sets the `Retry-After` seconds (at least 1).
-    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+    pub(crate) fn with_retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds.max(1));
         self
     }
@@ -225,111 +225,4 @@ impl fmt::Display for TokenError {
 impl std::error::Error for TokenError {}
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn distribution_format() {
-        let e = TokenError::new(ErrorKind::InvalidCredentials, "bad user or password");
-        let r = e.to_response(Flavor::Distribution, "tollgate");
-        assert_eq!(r.status, 401);
-        assert_eq!(
-            r.header("www-authenticate"),
-            Some("Basic realm=\"tollgate\"")
-        );
-        let v = r.json_body().unwrap();
-        assert_eq!(v["errors"][0]["code"], "UNAUTHORIZED");
-        assert_eq!(v["errors"][0]["message"], "bad user or password");
-        assert!(v["errors"][0].get("detail").is_some());
-        assert!(v.get("error").is_none());
-    }
-
-    #[test]
-    fn oauth2_format_carries_both_shapes() {
-        let e = TokenError::new(
-            ErrorKind::UnsupportedGrantType,
-            "grant_type 'x' is not supported",
-        );
-        let r = e.to_response(Flavor::OAuth2, "tollgate");
-        assert_eq!(r.status, 400);
-        assert!(r.header("www-authenticate").is_none());
-        let v = r.json_body().unwrap();
-        assert_eq!(v["error"], "unsupported_grant_type");
-        assert_eq!(v["error_description"], "grant_type 'x' is not supported");
-        assert_eq!(v["errors"][0]["code"], "UNSUPPORTED");
-    }
-
-    #[test]
-    fn bearer_client_gets_bearer_challenge() {
-        let e =
-            TokenError::new(ErrorKind::InvalidClient, "unknown API key").with_bearer_challenge();
-        let r = e.to_response(Flavor::OAuth2, "https://a/token");
-        assert_eq!(r.status, 401);
-        let c = r.header("www-authenticate").unwrap();
-        assert!(c.starts_with("Bearer realm=\"https://a/token\""), "{c}");
-        assert!(c.contains("error=\"invalid_token\""), "{c}");
-        assert_eq!(r.json_body().unwrap()["error"], "invalid_client");
-    }
-
-    #[test]
-    fn too_many_requests_in_both_formats_with_retry_after() {
-        let e = TokenError::new(ErrorKind::TooManyRequests, "slow down").with_retry_after(42);
-        let r = e.to_response(Flavor::Distribution, "t");
-        assert_eq!(r.status, 429);
-        assert_eq!(r.header("retry-after"), Some("42"));
-        assert!(r.header("www-authenticate").is_none());
-        assert_eq!(
-            r.json_body().unwrap()["errors"][0]["code"],
-            "TOOMANYREQUESTS"
-        );
-        let r = e.to_response(Flavor::OAuth2, "t");
-        assert_eq!(r.header("retry-after"), Some("42"));
-        let v = r.json_body().unwrap();
-        assert_eq!(v["error"], "temporarily_unavailable");
-        assert_eq!(v["error_description"], "slow down");
-        assert_eq!(v["errors"][0]["code"], "TOOMANYREQUESTS");
-        let zero = TokenError::new(ErrorKind::TooManyRequests, "x").with_retry_after(0);
-        assert_eq!(
-            zero.retry_after,
-            Some(1),
-            "Retry-After: 0 would invite a hot loop"
-        );
-    }
-
-    #[test]
-    fn method_not_allowed_lists_allow() {
-        let e = TokenError::method_not_allowed("DELETE", "/token", "GET, POST");
-        let r = e.to_response(Flavor::Distribution, "t");
-        assert_eq!(r.status, 405);
-        assert_eq!(r.header("allow"), Some("GET, POST"));
-        assert!(e.message.contains("DELETE") && e.message.contains("GET or POST"));
-    }
-
-    #[test]
-    fn statuses_and_codes() {
-        use ErrorKind::*;
-        let cases = [
-            (InvalidRequest, 400, "UNSUPPORTED", "invalid_request"),
-            (InvalidScope, 400, "UNSUPPORTED", "invalid_scope"),
-            (InvalidGrant, 401, "UNAUTHORIZED", "invalid_grant"),
-            (Denied, 403, "DENIED", "invalid_request"),
-            (NotFound, 404, "UNSUPPORTED", "invalid_request"),
-            (PayloadTooLarge, 413, "UNSUPPORTED", "invalid_request"),
-            (ServerError, 500, "UNKNOWN", "server_error"),
-            (Unavailable, 503, "UNAVAILABLE", "temporarily_unavailable"),
-            (
-                TooManyRequests,
-                429,
-                "TOOMANYREQUESTS",
-                "temporarily_unavailable",
-            ),
-        ];
-        for (k, status, d, o) in cases {
-            assert_eq!(
-                (k.status(), k.distribution_code(), k.oauth2_code()),
-                (status, d, o),
-                "{k:?}"
-            );
-        }
-    }
-}
+mod tests;

@@ -23,6 +23,7 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     /// A request with no headers or body, for tests and simple shells.
+    #[cfg(any(test, feature = "testing"))]
     pub fn new(method: &str, path: &str, query: &str) -> Self {
         Self {
             method: method.to_string(),
@@ -33,6 +34,7 @@ impl HttpRequest {
     }
 
     /// Adds a header (the name is lower-cased).
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers
             .push((name.to_ascii_lowercase(), value.to_string()));
@@ -40,6 +42,7 @@ impl HttpRequest {
     }
 
     /// Sets the body.
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
         self
@@ -54,7 +57,7 @@ impl HttpRequest {
     }
 
     /// How many times header `name` occurs (a repeated Authorization header is refused).
-    pub fn header_count(&self, name: &str) -> usize {
+    pub(crate) fn header_count(&self, name: &str) -> usize {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -72,7 +75,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     /// A JSON response; `no-store` because token responses carry credentials (RFC 6749 5.1).
-    pub fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Self {
+    pub(crate) fn json<T: serde::Serialize + ?Sized>(status: u16, value: &T) -> Self {
         let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
         Self {
             status,
@@ -85,7 +88,7 @@ impl HttpResponse {
     }
 
     /// A plain body with the given content type.
-    pub fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         Self {
             status,
             headers: vec![("content-type".into(), content_type.into())],
@@ -94,13 +97,13 @@ impl HttpResponse {
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+    pub(crate) fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_ascii_lowercase(), value.into()));
         self
     }
 
     /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -108,6 +111,7 @@ impl HttpResponse {
     }
 
     /// The body parsed as JSON (tests and shells that need to look inside).
+    #[cfg(any(test, feature = "testing"))]
     pub fn json_body(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
     }

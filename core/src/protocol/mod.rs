@@ -3,11 +3,11 @@
 //! (distribution `errors` bodies, OAuth2 `error` bodies) and the `WWW-Authenticate` challenges.
 //! Pure functions over strings and bytes; the service decides, this module speaks.
 
-pub mod challenge;
-pub mod errors;
-pub mod http;
+pub(crate) mod challenge;
+pub(crate) mod errors;
+pub(crate) mod http;
 pub mod request;
-pub mod response;
+pub(crate) mod response;
 
 pub use errors::{ErrorKind, TokenError};
 pub use http::{HttpRequest, HttpResponse};

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// What the service issued, independent of the dialect.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issued {
+pub(crate) struct Issued {
     /// The signed JWT.
     pub token: String,
     /// Lifetime in seconds.
@@ -25,7 +25,7 @@ pub struct Issued {
 
 /// Unix seconds as RFC 3339 UTC (`2026-11-28T08:00:00Z`). Out-of-range times (beyond year
 /// 262143) cannot come from a real clock; they render as the epoch rather than panic.
-pub fn rfc3339(unix_seconds: u64) -> String {
+pub(crate) fn rfc3339(unix_seconds: u64) -> String {
     i64::try_from(unix_seconds)
         .ok()
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
@@ -35,7 +35,7 @@ pub fn rfc3339(unix_seconds: u64) -> String {
 
 /// The granted access as scope strings (`type:name:actions`), space-separated; entries with no
 /// granted action are left out.
-pub fn granted_scope(access: &[Access]) -> String {
+pub(crate) fn granted_scope(access: &[Access]) -> String {
     access
         .iter()
         .filter(|a| !a.actions.is_empty())
@@ -49,7 +49,7 @@ pub fn granted_scope(access: &[Access]) -> String {
 
 /// The distribution token spec's body.
 #[derive(Debug, Serialize)]
-pub struct DistributionBody<'a> {
+pub(crate) struct DistributionBody<'a> {
     token: &'a str,
     access_token: &'a str,
     expires_in: u64,
@@ -60,7 +60,7 @@ pub struct DistributionBody<'a> {
 
 /// The OAuth2 body (distribution oauth.md, RFC 6749 5.1).
 #[derive(Debug, Serialize)]
-pub struct OAuth2Body<'a> {
+pub(crate) struct OAuth2Body<'a> {
     access_token: &'a str,
     token_type: &'static str,
     scope: String,
@@ -71,7 +71,7 @@ pub struct OAuth2Body<'a> {
 }
 
 /// The distribution token spec's body.
-pub fn distribution_body(issued: &Issued) -> DistributionBody<'_> {
+pub(crate) fn distribution_body(issued: &Issued) -> DistributionBody<'_> {
     DistributionBody {
         token: &issued.token,
         access_token: &issued.token,
@@ -82,7 +82,7 @@ pub fn distribution_body(issued: &Issued) -> DistributionBody<'_> {
 }
 
 /// The OAuth2 body (distribution oauth.md, RFC 6749 5.1).
-pub fn oauth2_body(issued: &Issued) -> OAuth2Body<'_> {
+pub(crate) fn oauth2_body(issued: &Issued) -> OAuth2Body<'_> {
     OAuth2Body {
         access_token: &issued.token,
         token_type: "Bearer",

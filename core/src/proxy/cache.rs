@@ -12,9 +12,9 @@ use crate::ttl_cache::TtlCache;
 use sha2::{Digest, Sha256};
 
 /// Entries kept at most (a few hundred bytes each).
-pub const VERIFY_CACHE_CAPACITY: usize = 4096;
+pub(crate) const VERIFY_CACHE_CAPACITY: usize = 4096;
 /// Longest an entry lives regardless of the token's `exp` (bounds the effect of a key rotation).
-pub const VERIFY_CACHE_MAX_TTL: u64 = 600;
+pub(crate) const VERIFY_CACHE_MAX_TTL: u64 = 600;
 
 /// What a verified token says: who it is for and what it grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct VerifiedToken {
 
 /// A bounded map from SHA-256(token) to its verified claims.
 #[derive(Debug)]
-pub struct VerifyCache {
+pub(crate) struct VerifyCache {
     entries: TtlCache<[u8; 32], VerifiedToken>,
     max_ttl: u64,
 }
@@ -47,7 +47,7 @@ fn key(token: &str) -> [u8; 32] {
 }
 
 impl VerifyCache {
-    pub fn new(capacity: usize, max_ttl: u64) -> Self {
+    pub(crate) fn new(capacity: usize, max_ttl: u64) -> Self {
         Self {
             entries: TtlCache::new(capacity),
             max_ttl,
@@ -57,21 +57,23 @@ impl VerifyCache {
     /// The cached claims of `token`, if verified earlier and still within its lifetime. The
     /// expiry is re-checked against `now` on every hit, so a cached token stops working at `exp`
     /// exactly as an uncached one would.
-    pub fn get(&self, token: &str, now: u64) -> Option<&VerifiedToken> {
+    pub(crate) fn get(&self, token: &str, now: u64) -> Option<&VerifiedToken> {
         self.entries.get(&key(token), now)
     }
 
     /// Remembers a token that just passed verification, until `min(exp, now + max_ttl)`.
-    pub fn insert(&mut self, token: &str, verified: VerifiedToken, now: u64) {
+    pub(crate) fn insert(&mut self, token: &str, verified: VerifiedToken, now: u64) {
         let until = verified.exp.min(now.saturating_add(self.max_ttl));
         self.entries.insert(key(token), verified, until, now);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }

@@ -20,15 +20,16 @@ use super::gate::Decision;
 use crate::protocol::HttpResponse;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::fmt;
 
 /// Entries per answer when the client gives no `n`, and the most it may ask for (distribution's
 /// `catalog.maxentries` default).
-pub const MAX_CATALOG_N: usize = 1000;
+pub(crate) const MAX_CATALOG_N: usize = 1000;
 /// Entries asked of the origin per page (docker-registry's default maximum).
-pub const ORIGIN_PAGE_N: usize = 1000;
+pub(crate) const ORIGIN_PAGE_N: usize = 1000;
 /// Origin pages read for one client request at most: bounds the work a caller with few visible
 /// repositories can cause. Beyond it the answer carries what was found and a `Link` to continue.
-pub const MAX_ORIGIN_PAGES: usize = 8;
+pub(crate) const MAX_ORIGIN_PAGES: usize = 8;
 /// Bytes of one origin catalog page read at most (1000 names of 255 bytes, quoted, plus room).
 pub const MAX_ORIGIN_PAGE_BYTES: usize = 512 * 1024;
 
@@ -40,7 +41,7 @@ pub struct CatalogQuery {
 }
 
 /// A query distribution would refuse: 400 `PAGINATION_NUMBER_INVALID`.
-pub fn parse_query(query: &str) -> Result<CatalogQuery, HttpResponse> {
+pub(crate) fn parse_query(query: &str) -> Result<CatalogQuery, HttpResponse> {
     let mut q = CatalogQuery {
         n: MAX_CATALOG_N,
         last: None,
@@ -93,7 +94,21 @@ struct OriginPage {
 
 /// Why the scan could not go on: the shell answers 502.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OriginPageError(pub &'static str);
+pub enum OriginPageError {
+    /// Longer than `MAX_ORIGIN_PAGE_BYTES`.
+    TooLarge,
+    /// Not the distribution catalog JSON.
+    NotJson,
+}
+
+impl fmt::Display for OriginPageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OriginPageError::TooLarge => "origin catalog page too large",
+            OriginPageError::NotJson => "origin catalog page is not JSON",
+        })
+    }
+}
 
 /// One filtered catalog answer being assembled.
 #[derive(Debug)]
@@ -142,10 +157,10 @@ impl CatalogScan {
         visible: impl Fn(&str) -> bool,
     ) -> Result<(), OriginPageError> {
         if body.len() > MAX_ORIGIN_PAGE_BYTES {
-            return Err(OriginPageError("origin catalog page too large"));
+            return Err(OriginPageError::TooLarge);
         }
-        let page: OriginPage = serde_json::from_slice(body)
-            .map_err(|_| OriginPageError("origin catalog page is not JSON"))?;
+        let page: OriginPage =
+            serde_json::from_slice(body).map_err(|_| OriginPageError::NotJson)?;
         self.pages += 1;
         let before = self.cursor.clone();
         for name in page.repositories {
@@ -188,164 +203,11 @@ impl CatalogScan {
         resp
     }
 
-    pub fn pages_read(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn pages_read(&self) -> usize {
         self.pages
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A fake origin over a sorted list: pages of `page` names after `last`.
-    fn origin(all: &[String], query: &str, page: usize) -> (Vec<u8>, bool) {
-        let last = form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "last")
-            .map(|(_, v)| v.into_owned());
-        let rest: Vec<&String> = all
-            .iter()
-            .filter(|n| last.as_ref().is_none_or(|l| n.as_str() > l.as_str()))
-            .collect();
-        let this: Vec<&String> = rest.iter().take(page).copied().collect();
-        (
-            serde_json::to_vec(&json!({ "repositories": this })).unwrap(),
-            rest.len() > page,
-        )
-    }
-
-    fn run(
-        all: &[String],
-        q: &CatalogQuery,
-        page: usize,
-        vis: &dyn Fn(&str) -> bool,
-    ) -> HttpResponse {
-        let mut scan = CatalogScan::new(q);
-        while let Some(oq) = scan.next_origin_query() {
-            let (body, more) = origin(all, &oq, page);
-            scan.feed(&body, more, vis).unwrap();
-        }
-        scan.response()
-    }
-
-    fn names(r: &HttpResponse) -> Vec<String> {
-        serde_json::from_value(r.json_body().unwrap()["repositories"].clone()).unwrap()
-    }
-
-    fn next_last(r: &HttpResponse) -> Option<String> {
-        let link = r.header("link")?;
-        let q = link.split_once('?')?.1.split_once('>')?.0;
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "last")
-            .map(|(_, v)| v.into_owned())
-    }
-
-    fn catalog() -> Vec<String> {
-        let mut v: Vec<String> = (0..300).map(|i| format!("hidden/r{i:03}")).collect();
-        v.extend((0..7).map(|i| format!("org/app{i}")));
-        v.extend((0..40).map(|i| format!("org/secret{i:02}")));
-        v.push("public/base".into());
-        v.sort();
-        v
-    }
-
-    fn bob(name: &str) -> bool {
-        (name.starts_with("org/") && !name.starts_with("org/secret")) || name.starts_with("public/")
-    }
-
-    #[test]
-    fn paging_through_a_mostly_hidden_catalog_returns_each_visible_name_once() {
-        let all = catalog();
-        let expected: Vec<String> = all.iter().filter(|n| bob(n)).cloned().collect();
-        assert_eq!(expected.len(), 8);
-        for (n, origin_page) in [(1, 7), (3, 50), (8, 1000), (2, 3), (5, 1)] {
-            let mut got = Vec::new();
-            let mut q = CatalogQuery { n, last: None };
-            let mut rounds = 0;
-            loop {
-                let r = run(&all, &q, origin_page, &bob);
-                let page = names(&r);
-                assert!(page.len() <= n);
-                got.extend(page);
-                rounds += 1;
-                assert!(rounds < 400, "no progress");
-                match next_last(&r) {
-                    Some(last) => q.last = Some(last),
-                    None => break,
-                }
-            }
-            assert_eq!(got, expected, "n={n} origin page={origin_page}");
-        }
-    }
-
-    #[test]
-    fn link_format_and_full_last_page() {
-        let all = catalog();
-        let r = run(&all, &CatalogQuery { n: 2, last: None }, 1000, &bob);
-        assert_eq!(names(&r), ["org/app0", "org/app1"]);
-        assert_eq!(
-            r.header("link").unwrap(),
-            "</v2/_catalog?last=org%2Fapp1&n=2>; rel=\"next\""
-        );
-        // Exactly all visible names in one page: no Link.
-        let r = run(&all, &CatalogQuery { n: 8, last: None }, 1000, &bob);
-        assert_eq!(names(&r).len(), 8);
-        assert!(r.header("link").is_none());
-        let r = run(&all, &CatalogQuery { n: 0, last: None }, 1000, &bob);
-        assert!(names(&r).is_empty() && r.header("link").is_none());
-    }
-
-    #[test]
-    fn the_scan_is_bounded_and_resumes_from_its_position() {
-        // 10_000 hidden names before the only visible one: one request reads at most
-        // MAX_ORIGIN_PAGES pages, answers what it found (nothing) and links onward.
-        let mut all: Vec<String> = (0..10_000).map(|i| format!("a/h{i:05}")).collect();
-        all.push("org/app".into());
-        let mut scan = CatalogScan::new(&CatalogQuery { n: 5, last: None });
-        while let Some(oq) = scan.next_origin_query() {
-            let (body, more) = origin(&all, &oq, ORIGIN_PAGE_N);
-            scan.feed(&body, more, bob).unwrap();
-        }
-        assert_eq!(scan.pages_read(), MAX_ORIGIN_PAGES);
-        let r = scan.response();
-        assert!(names(&r).is_empty());
-        let last = next_last(&r).unwrap();
-        assert_eq!(
-            last,
-            format!("a/h{:05}", MAX_ORIGIN_PAGES * ORIGIN_PAGE_N - 1)
-        );
-        let r = run(
-            &all,
-            &CatalogQuery {
-                n: 5,
-                last: Some(last),
-            },
-            ORIGIN_PAGE_N,
-            &bob,
-        );
-        assert_eq!(names(&r), ["org/app"]);
-    }
-
-    #[test]
-    fn bad_queries_and_bad_origin_pages() {
-        assert_eq!(parse_query("n=1001").unwrap_err().status, 400);
-        assert_eq!(parse_query("n=-1").unwrap_err().status, 400);
-        assert_eq!(parse_query("n=x").unwrap_err().status, 400);
-        let q = parse_query("n=5&last=org%2Fa").unwrap();
-        assert_eq!((q.n, q.last.as_deref()), (5, Some("org/a")));
-        assert_eq!(parse_query("").unwrap().n, MAX_CATALOG_N);
-        let mut scan = CatalogScan::new(&parse_query("").unwrap());
-        assert!(scan.feed(b"<html>", false, bob).is_err());
-        assert!(scan
-            .feed(&vec![b' '; MAX_ORIGIN_PAGE_BYTES + 1], false, bob)
-            .is_err());
-        // An origin that ignores `last` and repeats itself ends the scan instead of looping.
-        let mut scan = CatalogScan::new(&CatalogQuery {
-            n: 5,
-            last: Some("org/b".into()),
-        });
-        let body = serde_json::to_vec(&json!({"repositories": ["org/a", "org/b"]})).unwrap();
-        scan.feed(&body, true, bob).unwrap();
-        assert!(scan.next_origin_query().is_none());
-        assert!(names(&scan.response()).is_empty());
-    }
-}
+mod tests;

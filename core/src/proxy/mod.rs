@@ -3,21 +3,20 @@
 //! headers cross the proxy in each direction ([`headers`]) and its settings ([`config`]). The
 //! worker's `src/proxy.rs` does the fetching.
 
-pub mod app;
+pub(crate) mod authority;
 pub mod authorize;
-pub mod cache;
+pub(crate) mod cache;
 pub mod catalog;
-pub mod config;
-pub mod gate;
+pub(crate) mod config;
+pub(crate) mod gate;
 pub mod headers;
-pub mod netbound;
+pub(crate) mod netbound;
 pub mod route;
 
-pub use app::AppAuthority;
+pub use authority::TokenServiceAuthority;
 pub use authorize::{check_access, Insufficient, Refusal, UpstreamFailure};
-pub use cache::{VerifiedToken, VerifyCache};
 pub use config::ProxySettings;
-pub use gate::{Authority, BasicGrant, Decision, Gate, Principal, RequestMeta};
+pub use gate::{Admitted, Authority, BasicGrant, Decision, Gate, RequestMeta};
 pub use headers::PublicHost;
 pub use route::{
     cacheable, classify, required_access, ChartLayout, Endpoint, Required, RouteError,

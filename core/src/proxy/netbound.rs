@@ -9,7 +9,7 @@ use crate::netbind::NetRefusal;
 use serde_json::Value;
 
 /// The decision for a token whose `net` claim does not admit the caller.
-pub fn refuse(why: &NetRefusal) -> Decision {
+pub(crate) fn refuse(why: &NetRefusal) -> Decision {
     Decision::Refuse {
         response: Box::new(error_response(403, "DENIED", &why.to_string(), Value::Null)),
         reason: why.code(),

@@ -19,15 +19,15 @@ use crate::credentials::{encode_secret, secret_digest, UserRecord};
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-pub const PERSONAL_PREFIX: &str = "tgp_";
+pub(crate) const PERSONAL_PREFIX: &str = "tgp_";
 /// Live credentials per person.
-pub const MAX_PER_ACCOUNT: usize = 20;
+pub(crate) const MAX_PER_ACCOUNT: usize = 20;
 /// Bytes of a credential's name.
-pub const MAX_NAME_LEN: usize = 64;
+pub(crate) const MAX_NAME_LEN: usize = 64;
 const DAY: u64 = 86_400;
 
 /// Whether a password is a personal credential.
-pub fn is_personal(secret: &str) -> bool {
+pub(crate) fn is_personal(secret: &str) -> bool {
     secret.starts_with(PERSONAL_PREFIX)
 }
 
@@ -74,7 +74,7 @@ pub fn index_key(account: &str) -> String {
 
 /// Why a credential operation failed. `Invalid` is the person's to fix; `Store` fails closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CredentialError {
+pub(crate) enum CredentialError {
     Invalid(String),
     Store(String),
 }
@@ -99,7 +99,7 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<T, Cred
 }
 
 /// The owner's credentials that have not expired, oldest first.
-pub async fn list(
+pub(crate) async fn list(
     store: &impl Store,
     account: &str,
     now: u64,
@@ -113,7 +113,7 @@ pub async fn list(
 }
 
 /// Checks a name typed into the form.
-pub fn check_name(name: &str) -> Result<&str, CredentialError> {
+pub(crate) fn check_name(name: &str) -> Result<&str, CredentialError> {
     let name = name.trim();
     if name.is_empty() || name.len() > MAX_NAME_LEN || name.chars().any(char::is_control) {
         return Err(CredentialError::Invalid(format!(
@@ -124,7 +124,7 @@ pub fn check_name(name: &str) -> Result<&str, CredentialError> {
 }
 
 /// Makes a credential for `person` valid `days` (1..=max_days). Returns the secret, shown once.
-pub async fn create(
+pub(crate) async fn create(
     store: &impl Store,
     person: &Person,
     name: &str,
@@ -155,7 +155,7 @@ pub struct NewPersonal<'a> {
 }
 
 /// Stores a new credential (record, then index entry). Returns the secret, shown once.
-pub async fn create_with(
+pub(crate) async fn create_with(
     store: &impl Store,
     person: &Person,
     new: NewPersonal<'_>,
@@ -197,7 +197,7 @@ pub async fn create_with(
 }
 
 /// Refuses a new credential when the person already holds [`MAX_PER_ACCOUNT`].
-pub fn check_room(entries: &[IndexEntry]) -> Result<(), CredentialError> {
+pub(crate) fn check_room(entries: &[IndexEntry]) -> Result<(), CredentialError> {
     if entries.len() >= MAX_PER_ACCOUNT {
         return Err(CredentialError::Invalid(format!(
             "you have {MAX_PER_ACCOUNT} credentials already: revoke one first"
@@ -227,7 +227,7 @@ async fn write_index(
 
 /// Revokes the owner's credential `id` (a digest from the list). Only ids in the owner's own
 /// index are accepted, and the record must name the owner: nobody revokes another's credential.
-pub async fn revoke(
+pub(crate) async fn revoke(
     store: &impl Store,
     account: &str,
     id: &str,
@@ -258,7 +258,7 @@ pub async fn revoke(
 /// The token endpoint's check of a personal credential's record: expiry, the Basic username
 /// (`expected`), and the optional `user:` record (disabled blocks; its groups and labels are
 /// added). Returns the user the ACL sees.
-pub fn login_user(
+pub(crate) fn login_user(
     record: &PersonalRecord,
     user: Option<&UserRecord>,
     expected: Option<&str>,

@@ -2,7 +2,7 @@
 //! provider's answer (see the module documentation of `signin` for the order).
 
 use super::*;
-use crate::service::AuthError;
+use crate::token_service::AuthError;
 
 impl SignIn {
     async fn provider_endpoints(
@@ -91,7 +91,7 @@ impl SignIn {
         io: &Io<'_, '_, S, F, P>,
     ) -> Answer {
         let clear_login = self.set_login("", 0);
-        let checked = crate::service::check_sign_in(io.app, io.ctx, async {
+        let checked = crate::token_service::check_sign_in(io.app, io.ctx, async {
             Ok(self.finish(req, io).await?)
         })
         .await;

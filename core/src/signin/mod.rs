@@ -19,7 +19,7 @@
 //!   (RFC 8628, [`device`]).
 //!
 //! Failed callbacks count against the login throttle (per client address), like wrong passwords:
-//! the token service's own throttle, through `service::authenticate::check_sign_in`.
+//! the token service's own throttle, through `token_service::authenticate::check_sign_in`.
 //! Log lines name the provider, account and reason, never a code, token, state or credential.
 
 mod account;
@@ -28,8 +28,8 @@ pub mod device;
 mod login;
 pub mod oidc;
 pub mod page;
-pub mod person;
-pub mod seal;
+pub(crate) mod person;
+pub(crate) mod seal;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -39,8 +39,8 @@ use crate::federation::{Fetch, KeyCache};
 use crate::policy::{Acl, Principal, Rule};
 use crate::protocol::{HttpRequest, HttpResponse};
 use crate::scope::parse_scopes;
-use crate::service::{App, RequestContext};
 use crate::store::Store;
+use crate::token_service::{RequestContext, TokenService};
 use crate::ttl_cache::TtlCache;
 use oidc::{Endpoints, Pending, Post, SignInError, PENDING_TTL};
 use person::Person;
@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 use settings::SignInSettings;
 use std::cell::RefCell;
 
-pub use settings::Provider;
+pub(crate) use settings::Provider;
 
 /// Paths answered by [`SignIn::handle`].
 pub const SIGNIN_PATHS: [&str; 9] = [
@@ -88,11 +88,11 @@ struct Session {
     e: u64,
 }
 
-/// What a request needs from the outside world: the token service's [`App`] (its throttle) and
+/// What a request needs from the outside world: the token service's [`TokenService`] (its throttle) and
 /// [`RequestContext`] (store, fetcher, clock, randomness, client address), and the code
 /// exchange's POST.
 pub struct Io<'r, 'a, S: Store, F: Fetch, P: Post> {
-    pub app: &'r App,
+    pub app: &'r TokenService,
     pub ctx: &'r RequestContext<'a, S, F>,
     pub post: &'r P,
 }
@@ -107,7 +107,7 @@ pub struct SignIn {
 }
 
 /// A response and the line to log (never holding a secret).
-pub type Answer = (HttpResponse, Option<String>);
+pub(crate) type Answer = (HttpResponse, Option<String>);
 
 fn html(status: u16, body: String) -> HttpResponse {
     HttpResponse::text(status, "text/html; charset=utf-8", body)
@@ -194,10 +194,6 @@ impl SignIn {
             keys: RefCell::new(KeyCache::default()),
             endpoints: RefCell::new(TtlCache::new(ENDPOINTS_CAPACITY)),
         }
-    }
-
-    pub fn settings(&self) -> &SignInSettings {
-        &self.settings
     }
 
     fn secure(&self) -> bool {
@@ -300,7 +296,7 @@ impl SignIn {
         io: &Io<'_, '_, S, F, P>,
         account: &str,
     ) -> Result<UserRecord, SignInError> {
-        match crate::service::user_record(io.app, io.ctx, account).await {
+        match crate::token_service::user_record(io.app, io.ctx, account).await {
             Ok(None) => Ok(UserRecord::default()),
             Ok(Some(u)) => Ok((*u).clone()),
             Err(e) => Err(SignInError::Unavailable(e.to_string())),

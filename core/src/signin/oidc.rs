@@ -33,14 +33,14 @@ pub trait Post {
 
 /// A provider's endpoints from its discovery document.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     pub authorization: String,
     pub token: String,
 }
 
 /// Reads the two endpoints sign-in needs, after checking that the document describes the
 /// provider's issuer (OIDC Discovery 4.3) and that both are https (or loopback http).
-pub fn parse_endpoints(body: &[u8], issuer: &str) -> Result<Endpoints, String> {
+pub(crate) fn parse_endpoints(body: &[u8], issuer: &str) -> Result<Endpoints, String> {
     if body.len() > MAX_OIDC_DOCUMENT_BYTES {
         return Err("the discovery document is too large".into());
     }
@@ -71,7 +71,7 @@ pub fn parse_endpoints(body: &[u8], issuer: &str) -> Result<Endpoints, String> {
 
 /// Fetches and parses the provider's discovery document (the worker's fetch is cached by the
 /// Cache API for the document's max-age).
-pub async fn endpoints(p: &Provider, fetch: &impl Fetch) -> Result<Endpoints, String> {
+pub(crate) async fn endpoints(p: &Provider, fetch: &impl Fetch) -> Result<Endpoints, String> {
     let url = p.issuer_config().discovery_url();
     let doc = fetch
         .get(&url, false)
@@ -88,7 +88,7 @@ pub async fn endpoints(p: &Provider, fetch: &impl Fetch) -> Result<Endpoints, St
 
 /// What the login cookie carries from `/login` to the callback (sealed, ten minutes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pending {
+pub(crate) struct Pending {
     /// Provider name.
     pub p: String,
     pub state: String,
@@ -103,20 +103,20 @@ pub struct Pending {
 }
 
 /// Seconds a sign-in may take at the provider.
-pub const PENDING_TTL: u64 = 600;
+pub(crate) const PENDING_TTL: u64 = 600;
 
 /// 32 random bytes as base64url (43 characters): states, nonces, verifiers, session ids.
-pub fn random_text(bytes: &[u8; 32]) -> String {
+pub(crate) fn random_text(bytes: &[u8; 32]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// S256 code challenge (RFC 7636 4.2).
-pub fn code_challenge(verifier: &str) -> String {
+pub(crate) fn code_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 /// The authorization request URL.
-pub fn authorization_url(
+pub(crate) fn authorization_url(
     p: &Provider,
     ep: &Endpoints,
     redirect_uri: &str,
@@ -146,14 +146,14 @@ pub fn authorization_url(
 /// Why sign-in failed. `Denied` is the person's (or an attacker's) fault; `Unavailable` the
 /// provider's. Messages never hold a code, token or secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignInError {
+pub(crate) enum SignInError {
     Denied(String),
     Unavailable(String),
 }
 
 /// Into the token service's domain error, for the shared throttle: a denial counts as a failed
 /// login, an unavailable provider or store does not.
-impl From<SignInError> for crate::service::AuthError {
+impl From<SignInError> for crate::token_service::AuthError {
     fn from(e: SignInError) -> Self {
         match e {
             SignInError::Denied(m) => Self::Rejected(m),
@@ -172,7 +172,7 @@ impl std::fmt::Display for SignInError {
 
 /// Exchanges the code for an ID token at the token endpoint (client authenticated with its
 /// secret, PKCE verifier attached).
-pub async fn exchange(
+pub(crate) async fn exchange(
     p: &Provider,
     ep: &Endpoints,
     post: &impl Post,
@@ -237,7 +237,7 @@ pub async fn exchange(
 }
 
 /// Verifies the ID token (federation's checks, then `nonce` and `azp`) and reads the person.
-pub async fn verify_id_token(
+pub(crate) async fn verify_id_token(
     p: &Provider,
     id_token: &str,
     nonce: &str,

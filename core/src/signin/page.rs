@@ -8,10 +8,11 @@ use std::fmt::Write as _;
 
 /// Every page's security headers: nothing but our own stylesheet and forms to ourselves, never
 /// framed, never cached, no referrer leaking the callback's query.
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+pub(crate) const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
 
-pub const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}\
+pub(crate) const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}\
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}\
 pre{background:#f3f3f3;padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem;border-bottom:1px solid #ccc}\
@@ -19,7 +20,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem;bo
 label{display:block;margin-top:.5rem}input{font:inherit}button,a.btn{font:inherit;margin-top:.5rem}";
 
 /// HTML text escaping (the five characters that matter in text and attribute values).
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -57,7 +58,7 @@ pub fn date(t: u64) -> String {
         .unwrap_or_default()
 }
 
-pub fn layout(title: &str, body: &str) -> String {
+pub(crate) fn layout(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -91,7 +92,7 @@ pub fn providers(list: &[Provider], next: Option<&str>) -> String {
     layout("Sign in to the registry", &b)
 }
 
-pub fn message(title: &str, text: &str, link: Option<(&str, &str)>) -> String {
+pub(crate) fn message(title: &str, text: &str, link: Option<(&str, &str)>) -> String {
     let mut b = format!("<p class=\"err\" role=\"alert\">{}</p>", escape(text));
     if let Some((href, label)) = link {
         let _ = write!(
@@ -105,13 +106,13 @@ pub fn message(title: &str, text: &str, link: Option<(&str, &str)>) -> String {
 }
 
 /// A credential just made: shown once.
-pub struct NewCredential {
+pub(crate) struct NewCredential {
     pub secret: String,
     pub entry: IndexEntry,
 }
 
 /// Everything the account page shows.
-pub struct AccountView<'a> {
+pub(crate) struct AccountView<'a> {
     pub account: &'a str,
     pub provider: &'a str,
     pub groups: &'a [String],
@@ -145,7 +146,7 @@ fn csrf_field(csrf: &str) -> String {
     )
 }
 
-pub fn account(v: &AccountView) -> String {
+pub(crate) fn account(v: &AccountView) -> String {
     let mut b = String::new();
     if let Some(n) = &v.notice {
         let _ = write!(b, "<p class=\"note\" role=\"status\">{}</p>", escape(n));

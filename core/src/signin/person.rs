@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Groups kept from an ID token (they travel in the session cookie and credential records).
-pub const MAX_GROUPS: usize = 64;
+pub(crate) const MAX_GROUPS: usize = 64;
 /// Bytes of one group name.
-pub const MAX_GROUP_LEN: usize = 128;
+pub(crate) const MAX_GROUP_LEN: usize = 128;
 
 /// A signed-in person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Person {
+pub(crate) struct Person {
     /// Provider name.
     pub provider: String,
     pub account: String,
@@ -54,7 +54,7 @@ fn group_list(v: Option<&Value>) -> Result<Vec<String>, String> {
 
 impl Person {
     /// Reads the person from a verified ID token's claims and applies the allow-list.
-    pub fn from_claims(p: &Provider, claims: &Map<String, Value>) -> Result<Person, String> {
+    pub(crate) fn from_claims(p: &Provider, claims: &Map<String, Value>) -> Result<Person, String> {
         let raw = if p.account_claim == "email" {
             verified_email(claims).ok_or("the ID token has no verified email")?
         } else {

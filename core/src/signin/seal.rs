@@ -14,11 +14,11 @@ use serde::{de::DeserializeOwned, Serialize};
 use sha2::Sha256;
 
 /// Bytes of a sealed value: a browser keeps at most ~4 KB per cookie.
-pub const MAX_SEALED_LEN: usize = 3800;
+pub(crate) const MAX_SEALED_LEN: usize = 3800;
 
 /// What a sealed value is for: each purpose has its own key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     Session,
     Login,
     Csrf,
@@ -45,14 +45,14 @@ fn mac(key: &[u8], data: &[&[u8]]) -> [u8; 32] {
 
 /// The per-purpose keys.
 #[derive(Clone)]
-pub struct Sealer {
+pub(crate) struct Sealer {
     session: [u8; 32],
     login: [u8; 32],
     csrf: [u8; 32],
 }
 
 impl Sealer {
-    pub fn new(secret: &[u8]) -> Sealer {
+    pub(crate) fn new(secret: &[u8]) -> Sealer {
         Sealer {
             session: mac(secret, &[Purpose::Session.label()]),
             login: mac(secret, &[Purpose::Login.label()]),
@@ -69,7 +69,7 @@ impl Sealer {
     }
 
     /// Seals `value`; `None` if it would not fit in a cookie.
-    pub fn seal<T: Serialize>(&self, p: Purpose, value: &T) -> Option<String> {
+    pub(crate) fn seal<T: Serialize>(&self, p: Purpose, value: &T) -> Option<String> {
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).ok()?);
         let tag = URL_SAFE_NO_PAD.encode(mac(self.key(p), &[body.as_bytes()]));
         let out = format!("{body}.{tag}");
@@ -77,7 +77,7 @@ impl Sealer {
     }
 
     /// The value if the MAC verifies (constant time) and it parses; expiry is the caller's.
-    pub fn open<T: DeserializeOwned>(&self, p: Purpose, sealed: &str) -> Option<T> {
+    pub(crate) fn open<T: DeserializeOwned>(&self, p: Purpose, sealed: &str) -> Option<T> {
         if sealed.len() > MAX_SEALED_LEN {
             return None;
         }
@@ -92,18 +92,24 @@ impl Sealer {
 
     /// The CSRF token of a session: a MAC of its random id, so it needs no storage and dies with
     /// the session.
-    pub fn csrf_token(&self, session_id: &str) -> String {
+    pub(crate) fn csrf_token(&self, session_id: &str) -> String {
         URL_SAFE_NO_PAD.encode(mac(&self.csrf, &[session_id.as_bytes()]))
     }
 
-    pub fn csrf_ok(&self, session_id: &str, presented: &str) -> bool {
+    pub(crate) fn csrf_ok(&self, session_id: &str, presented: &str) -> bool {
         constant_time_eq(self.csrf_token(session_id).as_bytes(), presented.as_bytes())
     }
 }
 
 /// `Set-Cookie` for `name=value`, HttpOnly and SameSite=Lax always, Secure unless local http.
 /// `max_age` 0 deletes the cookie.
-pub fn set_cookie(name: &str, value: &str, path: &str, max_age: u64, secure: bool) -> String {
+pub(crate) fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: u64,
+    secure: bool,
+) -> String {
     format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
         if secure { "; Secure" } else { "" }
@@ -113,7 +119,7 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: u64, secure: boo
 /// The value of cookie `name` in a `Cookie` header. Cookie names and our values are plain
 /// tokens (no quoting), so splitting on `;` and the first `=` is the whole grammar (RFC 6265 4.2).
 /// A name sent twice is ambiguous (a sibling subdomain could plant one): treated as absent.
-pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
     let mut found = None;
     for pair in header?.split(';') {
         let Some((k, v)) = pair.trim().split_once('=') else {

@@ -77,12 +77,12 @@ fn default_account_claim() -> String {
 }
 
 impl Provider {
-    pub fn label(&self) -> &str {
+    pub(crate) fn label(&self) -> &str {
         self.label.as_deref().unwrap_or(&self.name)
     }
 
     /// The secret's binding name.
-    pub fn secret_name(&self) -> String {
+    pub(crate) fn secret_name(&self) -> String {
         format!(
             "SIGNIN_SECRET_{}",
             self.name.to_ascii_uppercase().replace('-', "_")
@@ -90,13 +90,13 @@ impl Provider {
     }
 
     /// Whether the client secret travels in the form body rather than a Basic header.
-    pub fn secret_in_body(&self) -> bool {
+    pub(crate) fn secret_in_body(&self) -> bool {
         self.token_auth.as_deref() == Some("client_secret_post")
     }
 
     /// The provider as a federation issuer, so ID tokens go through federation's discovery,
     /// JWKS cache and checks (alg pinned to the key, iss, aud = client ID, exp/nbf/iat).
-    pub fn issuer_config(&self) -> IssuerConfig {
+    pub(crate) fn issuer_config(&self) -> IssuerConfig {
         IssuerConfig {
             name: self.name.clone(),
             issuer: self.issuer.clone(),
@@ -337,16 +337,16 @@ impl SignInSettings {
         }))
     }
 
-    pub fn provider(&self, name: &str) -> Option<&Provider> {
+    pub(crate) fn provider(&self, name: &str) -> Option<&Provider> {
         self.providers.iter().find(|p| p.name == name)
     }
 
-    pub fn redirect_uri(&self) -> String {
+    pub(crate) fn redirect_uri(&self) -> String {
         format!("{}/login/callback", self.base_url)
     }
 }
 
 /// Whether an account name is usable everywhere (a Basic username, an ACL `account`).
-pub fn valid_account(a: &str) -> bool {
+pub(crate) fn valid_account(a: &str) -> bool {
     !a.is_empty() && a.len() <= MAX_ACCOUNT_LEN && !a.contains(':') && printable(a)
 }

@@ -6,9 +6,9 @@ use super::*;
 use crate::config::Settings;
 use crate::federation::testkit::{raw_token, FakeIssuer, DISCOVERY, ISS, JWKS_URI, NOW};
 use crate::federation::{FetchError, Fetched};
-use crate::service::throttle::fake::{FakeLimiter, Shared};
-use crate::service::{App, RequestContext};
 use crate::store::MemoryStore;
+use crate::token_service::throttle::fake::{FakeLimiter, Shared};
+use crate::token_service::{RequestContext, TokenService};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -55,11 +55,11 @@ fn vars() -> HashMap<&'static str, String> {
         ("SERVICES", REG.to_string()),
         (
             "SIGNING_KEY",
-            include_str!("../service/testdata/es256.pem").to_string(),
+            include_str!("../token_service/testdata/es256.pem").to_string(),
         ),
         (
             "SIGNING_CERT",
-            include_str!("../service/testdata/es256.crt").to_string(),
+            include_str!("../token_service/testdata/es256.crt").to_string(),
         ),
         (
             "SIGNIN_PROVIDERS",
@@ -85,7 +85,7 @@ fn settings(v: &HashMap<&'static str, String>) -> SignInSettings {
 struct World {
     signin: SignIn,
     /// The token service whose throttle (with `limiter`) sign-in shares.
-    app: App,
+    app: TokenService,
     idp: FakeIssuer,
     token_ep: FakeTokenEndpoint,
     store: MemoryStore,
@@ -101,7 +101,7 @@ impl World {
 
     fn with(v: HashMap<&'static str, String>) -> World {
         let limiter = FakeLimiter::new(3);
-        let app = App::new(
+        let app = TokenService::new(
             Settings::from_vars(|k| v.get(k).cloned()).unwrap(),
             [7u8; 32],
         )
@@ -680,9 +680,9 @@ fn a_tampered_or_expired_session_is_signed_out() {
     assert_eq!(w.page(&s, "").0, 303);
 }
 
-fn token_app() -> App {
+fn token_app() -> TokenService {
     let v = vars();
-    App::new(
+    TokenService::new(
         Settings::from_vars(|k| v.get(k).cloned()).unwrap(),
         [7u8; 32],
     )
@@ -691,7 +691,7 @@ fn token_app() -> App {
 
 /// GET /token with Basic `user:secret`; returns status and body.
 fn token(
-    app: &App,
+    app: &TokenService,
     store: &MemoryStore,
     user: &str,
     secret: &str,
@@ -715,7 +715,7 @@ fn token(
 }
 
 /// The status of corp-alice's GET /token with `secret` for `scope`, now.
-fn alice_status(app: &App, store: &MemoryStore, secret: &str, scope: &str) -> u16 {
+fn alice_status(app: &TokenService, store: &MemoryStore, secret: &str, scope: &str) -> u16 {
     token(app, store, "corp-alice", secret, scope, NOW).0
 }
 

@@ -31,7 +31,7 @@ pub struct Es256Signature(pub p256::ecdsa::Signature);
 
 impl Es256Signature {
     /// Parses the JWS form; any other length or an out-of-range r or s is refused.
-    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+    pub(crate) fn from_slice(bytes: &[u8]) -> Option<Self> {
         p256::ecdsa::Signature::from_slice(bytes).ok().map(Self)
     }
 }
@@ -41,7 +41,10 @@ impl Es256 {
     /// `Algorithm::sign(key, input)` (p256 hashes the input with SHA-256 and derives the RFC 6979
     /// nonce from that digest). `None` only if p256 refuses the digest, which a 32-byte digest
     /// never is.
-    pub fn sign_digest(key: &p256::ecdsa::SigningKey, digest: &[u8; 32]) -> Option<Es256Signature> {
+    pub(crate) fn sign_digest(
+        key: &p256::ecdsa::SigningKey,
+        digest: &[u8; 32],
+    ) -> Option<Es256Signature> {
         key.sign_prehash(digest).ok().map(Es256Signature)
     }
 }
@@ -83,11 +86,11 @@ impl Algorithm for Es256 {
 
 /// RS256 (RFC 7518 3.3): RSASSA-PKCS1-v1_5 with SHA-256.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Rs256;
+pub(crate) struct Rs256;
 
 /// An RS256 signature: as many bytes as the modulus (checked against the key on verification).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rs256Signature(pub Vec<u8>);
+pub(crate) struct Rs256Signature(pub Vec<u8>);
 
 impl AlgorithmSignature for Rs256Signature {
     fn try_from_slice(slice: &[u8]) -> anyhow::Result<Self> {
@@ -105,7 +108,10 @@ impl Rs256 {
     /// constant-time (RUSTSEC-2023-0071), and blinding keeps its timing independent of the
     /// message. `None` only for a digest longer than the modulus allows (impossible with SHA-256
     /// and >= 2048-bit keys) or a failed RNG.
-    pub fn sign_digest(key: &rsa::RsaPrivateKey, digest: &[u8; 32]) -> Option<Rs256Signature> {
+    pub(crate) fn sign_digest(
+        key: &rsa::RsaPrivateKey,
+        digest: &[u8; 32],
+    ) -> Option<Rs256Signature> {
         key.sign_with_rng(&mut rand_core::OsRng, pkcs1v15_sha256(), digest)
             .ok()
             .map(Rs256Signature)

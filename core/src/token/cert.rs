@@ -28,9 +28,9 @@ use x509_cert::time::{Time, Validity};
 use x509_cert::TbsCertificate;
 
 /// Longest common name accepted (RFC 5280 ub-common-name).
-pub const MAX_COMMON_NAME_LEN: usize = 64;
+pub(crate) const MAX_COMMON_NAME_LEN: usize = 64;
 /// Longest validity accepted (about 100 years).
-pub const MAX_CERT_DAYS: u32 = 36_500;
+pub(crate) const MAX_CERT_DAYS: u32 = 36_500;
 
 /// Why a certificate could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]

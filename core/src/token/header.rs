@@ -10,8 +10,8 @@
 //! and a 3.x without `x5c` never matches a libtrust `kid` against its certificates. The settings
 //! `TOKEN_KID` and `TOKEN_X5C` choose per service (README "Pointing a registry at Tollgate").
 
-use super::jwks::jwk_thumbprint;
 use super::keys::PublicKey;
+use super::published::jwk_thumbprint;
 use crate::config::ConfigError;
 
 /// How a token's `kid` names the signing key.
@@ -24,14 +24,7 @@ pub enum KidFormat {
 }
 
 impl KidFormat {
-    /// The value in `TOKEN_KID` and `tollgate keys jwks --kid`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KidFormat::Libtrust => "libtrust",
-            KidFormat::Thumbprint => "thumbprint",
-        }
-    }
-
+    /// Reads the value in `TOKEN_KID` and `tollgate keys jwks --kid`.
     pub fn parse(v: &str) -> Option<KidFormat> {
         match v {
             "libtrust" => Some(KidFormat::Libtrust),
@@ -41,7 +34,7 @@ impl KidFormat {
     }
 
     /// `key`'s ID in this format.
-    pub fn kid(self, key: &PublicKey) -> String {
+    pub(crate) fn kid(self, key: &PublicKey) -> String {
         match self {
             KidFormat::Libtrust => key.kid(),
             KidFormat::Thumbprint => jwk_thumbprint(key),
@@ -141,7 +134,7 @@ impl HeaderSettings {
     /// settings existed). Each holds one value for every service and/or `SERVICE=VALUE` items.
     /// Refused: unknown values and services, a service named twice, `x5c` without
     /// `SIGNING_CERT`, and `x5c` for an RS256 service (its key has no certificate).
-    pub fn from_vars(
+    pub(crate) fn from_vars(
         read: impl Fn(&str) -> Option<String>,
         services: &[String],
         rs256_services: &[String],
@@ -221,12 +214,12 @@ impl HeaderSettings {
     }
 
     /// Every service with its header, in SERVICES order.
-    pub fn services(&self) -> impl Iterator<Item = (&str, TokenHeader)> {
+    pub(crate) fn services(&self) -> impl Iterator<Item = (&str, TokenHeader)> {
         self.per_service.iter().map(|(s, h)| (s.as_str(), *h))
     }
 
     /// The kid formats some service's tokens carry, libtrust first (what the JWKS must list).
-    pub fn kid_formats(&self) -> Vec<KidFormat> {
+    pub(crate) fn kid_formats(&self) -> Vec<KidFormat> {
         [KidFormat::Libtrust, KidFormat::Thumbprint]
             .into_iter()
             .filter(|f| self.per_service.iter().any(|(_, h)| h.kid == *f))
@@ -235,115 +228,4 @@ impl HeaderSettings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn services() -> Vec<String> {
-        ["reg2", "reg3", "charts"].map(String::from).to_vec()
-    }
-
-    fn parse(vars: &[(&str, &str)], has_cert: bool) -> Result<HeaderSettings, ConfigError> {
-        let m: HashMap<&str, &str> = vars.iter().copied().collect();
-        HeaderSettings::from_vars(
-            |k| m.get(k).map(|v| v.to_string()),
-            &services(),
-            &["charts".to_string()],
-            has_cert,
-        )
-    }
-
-    fn h(kid: KidFormat, x5c: bool) -> TokenHeader {
-        TokenHeader { kid, x5c }
-    }
-
-    #[test]
-    fn defaults_are_the_behaviour_before_the_settings() {
-        let s = parse(&[], true).unwrap();
-        assert_eq!(s.header("reg2"), h(KidFormat::Libtrust, true));
-        assert_eq!(s.header("charts"), h(KidFormat::Libtrust, false));
-        assert_eq!(s.kid_formats(), [KidFormat::Libtrust]);
-        let s = parse(&[], false).unwrap();
-        assert_eq!(s.header("reg3"), h(KidFormat::Libtrust, false));
-    }
-
-    #[test]
-    fn per_service_values_override_the_default() {
-        let s = parse(
-            &[
-                ("TOKEN_KID", "reg3=thumbprint"),
-                ("TOKEN_X5C", " on reg3=off "),
-            ],
-            true,
-        )
-        .unwrap();
-        assert_eq!(s.header("reg2"), h(KidFormat::Libtrust, true));
-        assert_eq!(s.header("reg3"), h(KidFormat::Thumbprint, false));
-        // A bare `on` means the ES256 services; the RS256 one keeps no x5c.
-        assert_eq!(s.header("charts"), h(KidFormat::Libtrust, false));
-        assert_eq!(
-            s.kid_formats(),
-            [KidFormat::Libtrust, KidFormat::Thumbprint]
-        );
-        let s = parse(&[("TOKEN_KID", "thumbprint"), ("TOKEN_X5C", "off")], true).unwrap();
-        assert!(s
-            .services()
-            .all(|(_, x)| x == h(KidFormat::Thumbprint, false)));
-        assert_eq!(s.kid_formats(), [KidFormat::Thumbprint]);
-    }
-
-    #[test]
-    fn wrong_values_and_combinations_are_refused_naming_the_setting() {
-        for (vars, cert, setting, says) in [
-            (vec![("TOKEN_KID", "jwk")], true, "TOKEN_KID", "'libtrust'"),
-            (
-                vec![("TOKEN_KID", "reg9=thumbprint")],
-                true,
-                "TOKEN_KID",
-                "not in SERVICES",
-            ),
-            (
-                vec![("TOKEN_KID", "reg2=libtrust reg2=thumbprint")],
-                true,
-                "TOKEN_KID",
-                "twice",
-            ),
-            (
-                vec![("TOKEN_KID", "libtrust thumbprint")],
-                true,
-                "TOKEN_KID",
-                "two values",
-            ),
-            (
-                vec![("TOKEN_X5C", "yes")],
-                true,
-                "TOKEN_X5C",
-                "'on' or 'off'",
-            ),
-            (
-                vec![("TOKEN_X5C", "on")],
-                false,
-                "TOKEN_X5C",
-                "SIGNING_CERT is not set",
-            ),
-            (
-                vec![("TOKEN_X5C", "reg3=on")],
-                false,
-                "TOKEN_X5C",
-                "SIGNING_CERT is not set",
-            ),
-            (
-                vec![("TOKEN_X5C", "charts=on")],
-                true,
-                "TOKEN_X5C",
-                "RS256 service",
-            ),
-        ] {
-            let e = parse(&vars, cert).unwrap_err();
-            assert_eq!(e.setting, setting, "{vars:?}: {e}");
-            assert!(e.to_string().contains(says), "{vars:?}: {e}");
-        }
-        // Turning x5c off needs no certificate.
-        assert!(parse(&[("TOKEN_X5C", "off")], false).is_ok());
-    }
-}
+mod tests;

@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 
 /// SHA-256 of the DER SubjectPublicKeyInfo, first 30 bytes, RFC 4648 base32 (upper case, no
 /// padding, 48 characters) in groups of four joined by ':' (docker/libtrust `keyIDFromCryptoKey`).
-pub fn libtrust_key_id(spki_der: &[u8]) -> String {
+pub(crate) fn libtrust_key_id(spki_der: &[u8]) -> String {
     let digest = Sha256::digest(spki_der);
     let encoded = data_encoding::BASE32_NOPAD.encode(&digest[..30]);
     let mut out = String::with_capacity(59);

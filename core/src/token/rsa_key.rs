@@ -19,7 +19,7 @@ fn uint(u: UintRef<'_>) -> BigUint {
 
 /// A PKCS#1 `RSAPrivateKey` (two primes; multi-prime keys are refused), checked by rsa
 /// (`from_components` validates the key and precomputes its CRT values).
-pub fn private_from_pkcs1_der(der: &[u8]) -> Option<rsa::RsaPrivateKey> {
+pub(crate) fn private_from_pkcs1_der(der: &[u8]) -> Option<rsa::RsaPrivateKey> {
     let k = RsaPrivateKeyRef::from_der(der).ok()?;
     if k.other_prime_infos.is_some() {
         return None;
@@ -35,7 +35,7 @@ pub fn private_from_pkcs1_der(der: &[u8]) -> Option<rsa::RsaPrivateKey> {
 }
 
 /// A PKCS#8 `PrivateKeyInfo` whose algorithm is rsaEncryption.
-pub fn private_from_pkcs8_der(der: &[u8]) -> Option<rsa::RsaPrivateKey> {
+pub(crate) fn private_from_pkcs8_der(der: &[u8]) -> Option<rsa::RsaPrivateKey> {
     let info = p256::pkcs8::PrivateKeyInfoRef::from_der(der).ok()?;
     if info.algorithm.oid != pkcs1::ALGORITHM_OID {
         return None;
@@ -44,7 +44,7 @@ pub fn private_from_pkcs8_der(der: &[u8]) -> Option<rsa::RsaPrivateKey> {
 }
 
 /// A SubjectPublicKeyInfo whose algorithm is rsaEncryption.
-pub fn public_from_spki_der(der: &[u8]) -> Option<rsa::RsaPublicKey> {
+pub(crate) fn public_from_spki_der(der: &[u8]) -> Option<rsa::RsaPublicKey> {
     let spki = SubjectPublicKeyInfoRef::from_der(der).ok()?;
     if spki.algorithm.oid != pkcs1::ALGORITHM_OID {
         return None;
@@ -54,7 +54,7 @@ pub fn public_from_spki_der(der: &[u8]) -> Option<rsa::RsaPublicKey> {
 }
 
 /// DER SubjectPublicKeyInfo (rsaEncryption with NULL parameters, as OpenSSL writes it).
-pub fn public_to_spki_der(key: &rsa::RsaPublicKey) -> Option<Vec<u8>> {
+pub(crate) fn public_to_spki_der(key: &rsa::RsaPublicKey) -> Option<Vec<u8>> {
     let (n, e) = (key.n().to_bytes_be(), key.e().to_bytes_be());
     let pkcs1 = RsaPublicKeyRef {
         modulus: UintRef::new(&n).ok()?,
@@ -71,7 +71,7 @@ pub fn public_to_spki_der(key: &rsa::RsaPublicKey) -> Option<Vec<u8>> {
 }
 
 /// PKCS#8 DER of a private key (the CLI writes it out; never in the worker's paths).
-pub fn private_to_pkcs8_der(key: &rsa::RsaPrivateKey) -> Option<Vec<u8>> {
+pub(crate) fn private_to_pkcs8_der(key: &rsa::RsaPrivateKey) -> Option<Vec<u8>> {
     use rsa::pkcs8::EncodePrivateKey as _;
     key.to_pkcs8_der().ok().map(|d| d.as_bytes().to_vec())
 }

@@ -27,15 +27,24 @@ pub struct X5cHeader {
 
 /// Why a token could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignError(String);
+pub enum SignError {
+    /// The claims did not serialize (serde's message).
+    Claims(String),
+    /// The ECDSA signature operation failed.
+    Ecdsa,
+    /// The RSA signature operation failed.
+    Rsa,
+}
 
 impl fmt::Display for SignError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the token could not be signed ({}); nothing was issued",
-            self.0
-        )
+        f.write_str("the token could not be signed (")?;
+        match self {
+            SignError::Claims(e) => f.write_str(e)?,
+            SignError::Ecdsa => f.write_str("the ECDSA signature operation failed")?,
+            SignError::Rsa => f.write_str("the RSA signature operation failed")?,
+        }
+        f.write_str("); nothing was issued")
     }
 }
 
@@ -90,7 +99,7 @@ impl Signer {
     /// A signer whose tokens carry `header`'s kid format, and `x5c` when `header.x5c` (then
     /// `cert_pem` is required). The certificate is checked against the key either way. One
     /// signer per key and header: the header is encoded and hashed here, once.
-    pub fn with_header(
+    pub(crate) fn with_header(
         key: SigningKey,
         cert_pem: Option<&str>,
         header: TokenHeader,
@@ -146,32 +155,34 @@ impl Signer {
     }
 
     /// The key ID put in every token's `kid` (libtrust or RFC 7638 thumbprint).
-    pub fn kid(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn kid(&self) -> &str {
         &self.kid
     }
 
-    pub fn algorithm(&self) -> Algorithm {
+    pub(crate) fn algorithm(&self) -> Algorithm {
         self.key.algorithm()
     }
 
     /// The kid format and x5c choice of this signer's tokens.
-    pub fn header(&self) -> TokenHeader {
+    pub(crate) fn header(&self) -> TokenHeader {
         self.header
     }
 
-    pub fn public_key(&self) -> &PublicKey {
+    pub(crate) fn public_key(&self) -> &PublicKey {
         &self.public
     }
 
     /// The `x5c` chain (base64 DER), when a certificate was configured.
-    pub fn x5c(&self) -> Option<&[String]> {
+    #[cfg(test)]
+    pub(crate) fn x5c(&self) -> Option<&[String]> {
         self.x5c.as_deref()
     }
 
     /// Signs `claims` as a compact JWS: header `alg`, `typ: JWT`, `kid`, and `x5c` if configured.
     /// The claims are serialized as they are (`exp`/`nbf`/`iat` integers, `aud` a string).
     pub fn sign(&self, claims: &RegistryClaims) -> Result<String, SignError> {
-        let payload = serde_json::to_vec(claims).map_err(|e| SignError(e.to_string()))?;
+        let payload = serde_json::to_vec(claims).map_err(|e| SignError::Claims(e.to_string()))?;
         // Room for the claims' base64url and the signature's (86 characters for ES256, 342 for
         // a 2048-bit RS256 key); only a hint.
         let mut token =
@@ -184,10 +195,10 @@ impl Signer {
         let signature = match &self.key {
             SigningKey::Es256(k) => Es256::sign_digest(k, &digest)
                 .map(|s| s.0.to_bytes().to_vec())
-                .ok_or_else(|| SignError("the ECDSA signature operation failed".into()))?,
+                .ok_or(SignError::Ecdsa)?,
             SigningKey::Rs256(k) => Rs256::sign_digest(k, &digest)
                 .map(|s| s.0)
-                .ok_or_else(|| SignError("the RSA signature operation failed".into()))?,
+                .ok_or(SignError::Rsa)?,
         };
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
@@ -196,116 +207,4 @@ impl Signer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::token::keys::tests::{es_key, rsa_key};
-    use crate::token::Access;
-
-    pub(crate) fn claims() -> RegistryClaims {
-        RegistryClaims {
-            iss: "tollgate".into(),
-            sub: "alice".into(),
-            aud: "registry".into(),
-            exp: 1_000_300,
-            nbf: 1_000_000,
-            iat: 1_000_000,
-            jti: "j1".into(),
-            access: vec![Access {
-                resource_type: "repository".into(),
-                name: "a/b".into(),
-                actions: vec!["pull".into()],
-            }],
-            net: None,
-        }
-    }
-
-    fn decode_part(token: &str, i: usize) -> serde_json::Value {
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let part = token.split('.').nth(i).unwrap();
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn header_and_payload_shape() {
-        for key in [es_key(), rsa_key()] {
-            let alg = key.algorithm();
-            let signer = Signer::new(key, None).unwrap();
-            let token = signer.sign(&claims()).unwrap();
-            let h = decode_part(&token, 0);
-            assert_eq!(h["alg"], alg.as_str());
-            assert_eq!(h["typ"], "JWT");
-            assert_eq!(h["kid"], signer.kid());
-            assert!(h.get("x5c").is_none());
-            let p = decode_part(&token, 1);
-            assert_eq!(p["aud"], "registry");
-            assert!(p["exp"].is_u64() && p["nbf"].is_u64() && p["iat"].is_u64());
-            assert_eq!(p["exp"], 1_000_300);
-        }
-    }
-
-    /// The signer's own framing (header encoded and hashed once) must write exactly what
-    /// jwt-compact's `AlgorithmExt::token` writes for the same header and claims. ES256 nonces
-    /// (RFC 6979) and PKCS#1 v1.5 are deterministic, so the tokens compare byte for byte.
-    #[test]
-    fn tokens_match_jwt_compact_byte_for_byte() {
-        use crate::token::self_signed_certificate;
-        use jwt_compact::{AlgorithmExt as _, Claims, Header};
-        for key in [es_key(), rsa_key()] {
-            let pem = self_signed_certificate(&key, "t", 999_000, 1, &[7]).unwrap();
-            let variants = [
-                (None, KidFormat::Libtrust, false),
-                (Some(&pem), KidFormat::Libtrust, true),
-                (Some(&pem), KidFormat::Thumbprint, true),
-                (Some(&pem), KidFormat::Thumbprint, false),
-                (None, KidFormat::Thumbprint, false),
-            ];
-            for (cert, kid, x5c) in variants {
-                let header = TokenHeader { kid, x5c };
-                let signer =
-                    Signer::with_header(key.clone(), cert.map(String::as_str), header).unwrap();
-                assert_eq!(signer.kid(), kid.kid(&key.public_key()));
-                assert_eq!(signer.x5c().is_some(), x5c);
-                let mut c = claims();
-                c.sub = "a \"quoted\" é".into();
-                let header = Header::new(X5cHeader {
-                    x5c: signer.x5c().map(<[String]>::to_vec),
-                })
-                .with_key_id(signer.kid())
-                .with_token_type("JWT");
-                let expected = match &key {
-                    SigningKey::Es256(k) => Es256.token(&header, &Claims::new(&c), k),
-                    SigningKey::Rs256(k) => Rs256.token(&header, &Claims::new(&c), k),
-                }
-                .unwrap();
-                assert_eq!(signer.sign(&c).unwrap(), expected, "{:?}", signer);
-            }
-        }
-    }
-
-    #[test]
-    fn x5c_without_a_certificate_is_refused() {
-        let header = TokenHeader {
-            kid: KidFormat::Thumbprint,
-            x5c: true,
-        };
-        assert!(Signer::with_header(es_key(), None, header).is_err());
-        // The certificate is still checked when it is not sent.
-        let other =
-            crate::token::self_signed_certificate(&es_key(), "t", 999_000, 1, &[7]).unwrap();
-        let kid_only = TokenHeader {
-            x5c: false,
-            ..header
-        };
-        assert_eq!(
-            Signer::with_header(es_key(), Some(&other), kid_only).unwrap_err(),
-            KeyError::CertificateMismatch
-        );
-    }
-
-    #[test]
-    fn debug_shows_no_key() {
-        let s = Signer::new(es_key(), None).unwrap();
-        let dbg = format!("{s:?}");
-        assert!(dbg.contains(s.kid()) && !dbg.contains("Es256("));
-    }
-}
+pub(crate) mod tests;

@@ -4,7 +4,7 @@
 use super::super::*;
 use super::{page as device_page, Approval, Lookup, Refused, GRANT_TYPE};
 use crate::protocol::request::check_form_content_type;
-use crate::service::{AuditEvent, AuthError, Outcome as AuditOutcome};
+use crate::token_service::{AuditEvent, AuthError, Outcome as AuditOutcome};
 
 /// Whether a request is the token endpoint's device grant (RFC 8628 3.4), which sign-in
 /// answers rather than the token service.
@@ -166,7 +166,7 @@ impl SignIn {
             }
         };
         if let Err(AuthError::Throttled { retry_after }) =
-            crate::service::count_device_code(io.app, io.ctx).await
+            crate::token_service::count_device_code(io.app, io.ctx).await
         {
             let msg = format!(
                 "too many device codes from your address: try again in {retry_after} seconds"
@@ -180,7 +180,7 @@ impl SignIn {
             );
         }
         let (Ok(a), Ok(b)) = (io.ctx.random::<32>(), io.ctx.random::<32>()) else {
-            return unavailable_json(&crate::service::RandomError);
+            return unavailable_json(&crate::token_service::RandomError);
         };
         let timing = &self.settings.device;
         match super::start(
@@ -323,7 +323,7 @@ impl SignIn {
         io: &Io<'_, '_, S, F, P>,
         input: &str,
     ) -> Result<(String, super::DeviceRecord), Answer> {
-        let checked = crate::service::check_sign_in(io.app, io.ctx, async {
+        let checked = crate::token_service::check_sign_in(io.app, io.ctx, async {
             match super::find(io.ctx.store, input, io.ctx.now).await {
                 Err(Lookup::Unknown) => Err(AuthError::Rejected(Lookup::Unknown.message())),
                 other => Ok(other),

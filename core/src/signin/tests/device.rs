@@ -181,7 +181,7 @@ fn device_codes_are_rate_limited_per_address_by_the_login_limiter() {
     // Its own key: the address's password and sign-in budget is untouched.
     let counted: Vec<String> = w.limiter.counts.borrow().keys().cloned().collect();
     assert_eq!(counted.len(), 1, "{counted:?}");
-    assert!(!counted.contains(&crate::service::throttle::ip_key("198.51.100.9")));
+    assert!(!counted.contains(&crate::token_service::throttle::ip_key("198.51.100.9")));
     let (r, _) = w.sign_in_with(json!({}));
     assert_eq!(
         r.status, 303,

@@ -1,0 +1,138 @@
+//! One structured line per token decision, for `wrangler tail` and Logpush.
+//!
+//! Holds who asked (account, client id, IP, user agent), for what (service, requested scopes),
+//! what was decided (granted access, outcome, reason) and the token's `jti`, so a token seen at a
+//! registry can be traced back. Never a password, API key, refresh token or JWT: the type has no
+//! field that could hold one, and reasons come from `TokenError` messages, which never do either.
+
+use serde::Serialize;
+
+/// Bytes kept of client-supplied free text (user agent) so a log line stays bounded.
+const MAX_FREE_TEXT: usize = 256;
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A token was issued (possibly with fewer actions than asked: see `granted`).
+    Issued,
+    /// Refused because of the request or the credentials (4xx).
+    Refused,
+    /// Refused because of our side: storage, a malformed record, signing (5xx). Nothing granted.
+    Failed,
+}
+
+/// The audit record. Serialises to one JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    /// Always `"token"`: lets log pipelines tell these lines from others.
+    pub event: &'static str,
+    pub outcome: Outcome,
+    pub status: u16,
+    /// Unix seconds.
+    pub time: u64,
+    /// The grant used: header (GET), password, refresh_token, client_credentials.
+    pub grant: &'static str,
+    /// The authenticated account ("" anonymous); the claimed one when authentication failed.
+    pub account: Option<String>,
+    /// How the account was proven: password, api_key, refresh_token, oidc, anonymous.
+    pub credential: Option<&'static str>,
+    /// The API key's name ("ci"), when an API key was used: `tollgate audit` follows one
+    /// credential through its tokens' `jti` into the pull ledger (issue 16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_name: Option<String>,
+    /// The trusted issuer's name, for workloads (set once a token selected one, even if refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The identity token's `jti` (not the token), for workloads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_jti: Option<String>,
+    pub service: Option<String>,
+    pub client_id: Option<String>,
+    /// Scopes as requested (split, not yet merged).
+    pub requested: Vec<String>,
+    /// Granted access as scope strings.
+    pub granted: Vec<String>,
+    /// The issued token's `jti`.
+    pub jti: Option<String>,
+    /// Whether a refresh token was minted (the token itself is never logged).
+    pub refresh_token_issued: bool,
+    /// Error kind and message when refused or failed.
+    pub reason: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl AuditEvent {
+    pub(crate) fn new(time: u64, grant: &'static str) -> Self {
+        Self {
+            event: "token",
+            outcome: Outcome::Refused,
+            status: 0,
+            time,
+            grant,
+            account: None,
+            credential: None,
+            credential_name: None,
+            issuer: None,
+            identity_jti: None,
+            service: None,
+            client_id: None,
+            requested: Vec::new(),
+            granted: Vec::new(),
+            jti: None,
+            refresh_token_issued: false,
+            reason: None,
+            client_ip: None,
+            user_agent: None,
+        }
+    }
+
+    /// Records client-supplied free text, bounded and without control characters.
+    pub(crate) fn bounded(value: Option<&str>) -> Option<String> {
+        value.map(|v| {
+            let mut out = String::new();
+            for c in v.chars().filter(|c| !c.is_control()) {
+                if out.len() + c.len_utf8() > MAX_FREE_TEXT {
+                    break;
+                }
+                out.push(c);
+            }
+            out
+        })
+    }
+
+    /// One line of JSON.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"event":"token","outcome":"failed"}"#.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_to_one_line() {
+        let mut e = AuditEvent::new(10, "password");
+        e.account = Some("alice".into());
+        e.requested = vec!["repository:a:pull".into()];
+        e.outcome = Outcome::Issued;
+        let line = e.to_json_line();
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "token");
+        assert_eq!(v["outcome"], "issued");
+        assert_eq!(v["account"], "alice");
+        assert_eq!(v["requested"][0], "repository:a:pull");
+    }
+
+    #[test]
+    fn free_text_is_bounded_and_clean() {
+        let ua = "x".repeat(1000);
+        assert_eq!(AuditEvent::bounded(Some(&ua)).unwrap().len(), MAX_FREE_TEXT);
+        assert_eq!(AuditEvent::bounded(Some("a\nb")).unwrap(), "ab");
+        assert_eq!(AuditEvent::bounded(None), None);
+    }
+}

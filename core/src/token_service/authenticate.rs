@@ -1,0 +1,703 @@
+//! Authentication: checks the credential [`super::credential::classify`] found, against the KV
+//! records behind it, through the isolate caches.
+//!
+//! - Password: `user:<account>`, bcrypt checked once and then remembered in the keyed
+//!   verified-credential cache (bcrypt costs tens of milliseconds in wasm; a docker push asks for
+//!   several tokens in a row). Unknown users and users without a password cost the same bcrypt
+//!   time, so timing does not reveal which accounts exist. [`check_password`] is the ONLY way to
+//!   a password check, and it consults and feeds the brute-force throttle, whichever endpoint,
+//!   grant type or proxy path presented the password.
+//! - API key: `apikey:<sha256>`, whose account must be the username when there is one.
+//! - Personal credential (an API key made on the sign-in page, issue 14): `personal:<sha256>`
+//!   (cached for `CACHE_TTL` like API keys; a revoke on the sign-in page drops it from its
+//!   isolate's cache at once), owned by the username when there is one. Its account needs no `user:` record, but a disabled one blocks
+//!   it; the IdP groups kept in the record reach the ACL. It never mints a refresh token (no
+//!   `credential` to bind one to), so revoking it ends every login made with it.
+//! - Refresh token: `refresh:<sha256>` (cached for `CACHE_TTL`, so deleting it revokes it within
+//!   that), bound to account, service and the credential that minted it (a fingerprint of the
+//!   password hash, or the API key's digest): a changed password, a revoked or expired key, or the
+//!   operator's `refresh_revoked_before` on the user ends it, within `CACHE_TTL`.
+//!
+//! KV round trips: `classify` reads every record it can name together (one round trip on a cold
+//! isolate); a Bearer API key's or a refresh token's account is named only by its record, so its
+//! `user:` record (with a refresh token's API key) is a second round trip. A warm isolate reads
+//! nothing. `tests/round_trips.rs` counts them per kind.
+//! - Workload identity token: verified by [`crate::federation`] against the issuer's keys; no
+//!   `user:` record is involved.
+//!
+//! - Network binding (issue 16): an API key's `net` binding, and the refresh tokens minted from
+//!   it, admit only clients from its networks / countries; checked in [`authenticate`].
+//!
+//! Every user is a `user:` record: disabling it stops passwords, API keys and refresh tokens.
+//! Storage errors are 503 and malformed records 500; neither ever authenticates anyone.
+
+use super::auth_error::AuthError;
+use super::cache::{Caches, Records};
+use super::credential::Presented;
+use super::throttle::Attempt;
+use super::{RequestContext, TokenService};
+use crate::credentials::{
+    burn_equal_time, encode_secret, secret_digest, verify_password, ApiKeyRecord, RefreshRecord,
+    UserRecord, API_KEY_PREFIX, REFRESH_PREFIX,
+};
+use crate::federation::{self, FailureKind, Fetch, Identity, Issuers};
+use crate::limits::{MAX_ACCOUNT_LEN, MAX_PASSWORD_LEN};
+use crate::netbind::NetBinding;
+use crate::policy::{Acl, Principal};
+use crate::store::Store;
+use std::rc::Rc;
+
+/// Who a request authenticated as.
+#[derive(Debug, Clone)]
+pub(super) struct Authenticated {
+    /// The user's account, or a workload's rendered subject.
+    pub account: String,
+    /// `None` for a workload.
+    pub user: Option<Rc<UserRecord>>,
+    /// password, api_key, refresh_token or oidc (for the audit line).
+    pub via: &'static str,
+    /// A federated workload's verified identity.
+    pub identity: Option<Identity>,
+    /// The Basic / password-grant username a workload logged in with (`account=` may name it).
+    pub login: Option<String>,
+    /// The credential a refresh token minted now would be bound to (see
+    /// [`password_fingerprint`]); `None`: no refresh token may be minted (workloads, personal
+    /// credentials).
+    pub credential: Option<String>,
+    /// The network binding of the API key (or of the key a refresh token was minted with):
+    /// checked in [`authenticate`], carried by refresh records and as the token's `net` claim.
+    pub net: Option<NetBinding>,
+    /// The API key's name, for the audit line (`tollgate audit` joins on it, issue 16).
+    pub key_name: Option<String>,
+}
+
+impl Authenticated {
+    fn user(account: String, user: Rc<UserRecord>, via: &'static str, credential: String) -> Self {
+        Authenticated {
+            account,
+            user: Some(user),
+            via,
+            identity: None,
+            login: None,
+            credential: Some(credential),
+            net: None,
+            key_name: None,
+        }
+    }
+
+    /// Carries a credential's network binding (an empty one binds nothing).
+    fn bound(mut self, net: Option<NetBinding>) -> Self {
+        self.net = net.filter(|n| !n.is_unbound());
+        self
+    }
+}
+
+/// What a refresh token is bound to: `password:<sha256 of the stored bcrypt hash>` (a new
+/// password is a new hash) or `apikey:<sha256 of the key>` (the key's record must still exist).
+fn password_fingerprint(hash: &str) -> String {
+    format!("password:{}", secret_digest(hash))
+}
+
+fn api_key_fingerprint(digest: &str) -> String {
+    format!("apikey:{digest}")
+}
+
+/// The record under KV `key` through its isolate cache (`pick` selects it): a fresh cached copy,
+/// else the request's read (read ahead with the others where possible), parsed and cached for
+/// `CACHE_TTL`. `parse` reads the stored text, or `None` for no record: its `None` (no such
+/// record) is not cached, a value it gives for a missing record (the empty ACL) is.
+async fn cached<V: 'static, S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    key: &str,
+    pick: fn(&mut Caches) -> &mut Records<V>,
+    parse: impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError>,
+) -> Result<Option<Rc<V>>, AuthError> {
+    let now = ctx.now;
+    if let Some(hit) = pick(&mut app.caches.borrow_mut()).get(key, now) {
+        return Ok(Some(Rc::clone(hit)));
+    }
+    let text = ctx.read(key).await.map_err(AuthError::store)?;
+    let Some(record) = parse(text.as_deref())? else {
+        return Ok(None);
+    };
+    let record = Rc::new(record);
+    let mut caches = app.caches.borrow_mut();
+    let until = caches.until(now);
+    pick(&mut caches).insert(key.to_string(), Rc::clone(&record), until, now);
+    Ok(Some(record))
+}
+
+/// A parser for [`cached`] of a record that may be missing (`None`: not found, never cached).
+fn record<V>(
+    parse: impl FnOnce(&str) -> Result<V, AuthError>,
+) -> impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError> {
+    move |t| t.map(parse).transpose()
+}
+
+/// `user:<account>` through the cache and the shared validator (also sign-in's only way to read
+/// one). `None`: no such user.
+pub(crate) async fn user<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    account: &str,
+) -> Result<Option<Rc<UserRecord>>, AuthError> {
+    let key = user_key(account);
+    // The message is built only for a malformed record (this runs on every request).
+    let broken = |e: &dyn std::fmt::Display| AuthError::broken(&format!("record {key}"), e);
+    let parse = record(|t| UserRecord::from_json(t).map_err(|e| broken(&e)));
+    let Some(record) = cached(app, ctx, &key, |c| &mut c.users, parse).await? else {
+        return Ok(None);
+    };
+    // The CLI's own validator (crate::validate): a hash over the cost cap or with a bad alphabet,
+    // or a name federation takes over, is a malformed record. An unreadable `issuers` record is
+    // not this record's fault: federated logins fail on it, ordinary ones must not.
+    let issuers = issuers(app, ctx).await.unwrap_or_default();
+    crate::validate::stored_user(account, &record, &issuers).map_err(|e| broken(&e))?;
+    Ok(Some(record))
+}
+
+pub(super) fn user_key(account: &str) -> String {
+    format!("user:{account}")
+}
+
+pub(super) fn api_key_key(digest: &str) -> String {
+    format!("apikey:{digest}")
+}
+
+pub(super) fn refresh_key(token: &str) -> String {
+    format!("refresh:{}", secret_digest(token))
+}
+
+/// `apikey:<digest>` through the cache.
+async fn api_key_record<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    digest: &str,
+) -> Result<Option<Rc<ApiKeyRecord>>, AuthError> {
+    let parse =
+        record(|t| ApiKeyRecord::from_json(t).map_err(|e| AuthError::broken("API key record", e)));
+    cached(app, ctx, &api_key_key(digest), |c| &mut c.apikeys, parse).await
+}
+
+/// The ACL through the cache. No `acl` record: the empty ACL, which grants nothing.
+pub(super) async fn acl<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+) -> Result<Rc<Acl>, AuthError> {
+    let parse = |t: Option<&str>| match t {
+        Some(t) => Acl::from_json(t)
+            .map(Some)
+            .map_err(|e| AuthError::broken("ACL (key 'acl')", e)),
+        None => Ok(Some(Acl::default())),
+    };
+    let found = cached(app, ctx, ACL_KEY, |c| &mut c.acl, parse).await?;
+    Ok(found.unwrap_or_default())
+}
+
+/// The `issuers` record through the cache. No record: federation is off.
+pub(super) async fn issuers<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+) -> Result<Rc<Issuers>, AuthError> {
+    let parse = |t: Option<&str>| match t {
+        Some(t) => Issuers::from_json(t)
+            .map(Some)
+            .map_err(|e| AuthError::broken("issuers record (key 'issuers')", e)),
+        None => Ok(Some(Issuers::default())),
+    };
+    let found = cached(app, ctx, ISSUERS_KEY, |c| &mut c.issuers, parse).await?;
+    Ok(found.unwrap_or_default())
+}
+
+/// Reads together those of `keys` that are not fresh in the isolate caches (nothing at all on a
+/// warm isolate): see [`RequestContext::read_together`].
+pub(super) async fn read_ahead<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    mut keys: Vec<String>,
+) {
+    {
+        let caches = app.caches.borrow();
+        keys.retain(|k| !caches.fresh(k, ctx.now));
+    }
+    ctx.read_together(keys).await;
+}
+
+pub(super) const ACL_KEY: &str = "acl";
+pub(super) const ISSUERS_KEY: &str = "issuers";
+
+/// The policy's view of who asked.
+pub(super) fn principal(who: Option<&Authenticated>) -> Principal {
+    match who {
+        None => Principal::anonymous(),
+        Some(Authenticated {
+            identity: Some(id), ..
+        }) => Principal::Workload {
+            issuer: id.issuer.clone(),
+            subject: id.subject.clone(),
+            claims: id.claims.clone(),
+        },
+        Some(a) => match &a.user {
+            Some(u) => Principal::user(&a.account, &u.groups, &u.labels),
+            // Unreachable by construction (only workloads lack a user record); grant nothing.
+            None => Principal::anonymous(),
+        },
+    }
+}
+
+pub(super) fn valid_account(account: &str) -> bool {
+    !account.is_empty()
+        && account.len() <= MAX_ACCOUNT_LEN
+        && !account.chars().any(char::is_control)
+}
+
+/// Checks what [`super::credential::classify`] found. `Ok(None)`: anonymous. `ev_issuer`
+/// receives the trusted issuer's name once a workload's token selected one.
+///
+/// A network-bound credential (issue 16) used from outside its networks or countries
+/// (`ctx.client_net()`) is refused here, after the credential itself checked out, so the token
+/// endpoint and the proxy's Basic path enforce the binding in the same place.
+pub(super) async fn authenticate<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    presented: &Presented,
+    service: &str,
+    ev_issuer: &mut Option<String>,
+) -> Result<Option<Authenticated>, AuthError> {
+    let who = check(app, ctx, presented, service, ev_issuer).await?;
+    if let Some(who) = &who {
+        crate::netbind::admit(who.net.as_ref(), ctx.client_net()).map_err(|refusal| {
+            AuthError::Network {
+                refusal,
+                account: who.account.clone(),
+                via: who.via,
+                key_name: who.key_name.clone(),
+            }
+        })?;
+    }
+    Ok(who)
+}
+
+/// The check for each kind of credential.
+async fn check<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    presented: &Presented,
+    service: &str,
+    ev_issuer: &mut Option<String>,
+) -> Result<Option<Authenticated>, AuthError> {
+    match presented {
+        Presented::Anonymous => Ok(None),
+        Presented::Password { username, password } => {
+            check_password(app, ctx, username, password.expose())
+                .await
+                .map(Some)
+        }
+        Presented::ApiKey {
+            username,
+            key,
+            personal: false,
+            ..
+        } => api_key_login(app, ctx, key.expose(), username.as_deref())
+            .await
+            .map(Some),
+        Presented::ApiKey {
+            username,
+            key,
+            personal: true,
+            ..
+        } => personal_login(app, ctx, key.expose(), username.as_deref())
+            .await
+            .map(Some),
+        Presented::RefreshToken(token) => refresh_login(app, ctx, token.expose(), service)
+            .await
+            .map(Some),
+        Presented::IdentityToken { username, token } => {
+            workload_login(app, ctx, username, token.expose(), service, ev_issuer)
+                .await
+                .map(Some)
+        }
+    }
+}
+
+/// THE password check: every password, from any endpoint, grant type or the proxy's Basic
+/// path, is checked here and nowhere else. Refused with 429 before any KV read or bcrypt while
+/// the account or client address is throttled; a failure is counted.
+pub(super) async fn check_password<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    username: &str,
+    password: &str,
+) -> Result<Authenticated, AuthError> {
+    let attempt = Attempt::password(username, ctx.client_ip);
+    let check = password_login(app, ctx, username, password);
+    app.throttle.guard(&attempt, ctx.now, check).await
+}
+
+/// The bcrypt check behind [`check_password`] (private: nothing else may call it).
+async fn password_login<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    account: &str,
+    password: &str,
+) -> Result<Authenticated, AuthError> {
+    if password.len() > MAX_PASSWORD_LEN {
+        if super::credential::jwt_shaped(password) {
+            // Say what is wrong rather than "password too long": this is a workload's token.
+            return Err(AuthError::Rejected(format!(
+                "the password is an identity token, but no trusted issuer is configured for username '{}': \
+                 use an issuer's username or 'oidc' (see the 'issuers' record)",
+                account.chars().filter(|c| !c.is_control()).take(64).collect::<String>()
+            )));
+        }
+        return Err(AuthError::Malformed(format!(
+            "the password is longer than {MAX_PASSWORD_LEN} bytes"
+        )));
+    }
+    let wrong = || AuthError::Rejected("incorrect username or password".into());
+    if !valid_account(account) {
+        burn_equal_time(password);
+        return Err(wrong());
+    }
+    let Some(record) = user(app, ctx, account).await? else {
+        burn_equal_time(password);
+        return Err(wrong());
+    };
+    let Some(hash) = record.password.as_deref() else {
+        burn_equal_time(password);
+        return Err(wrong());
+    };
+    let now = ctx.now;
+    let cached = app
+        .caches
+        .borrow_mut()
+        .verified
+        .contains(account, password, hash, now);
+    if !cached {
+        if !verify_password(password, hash) {
+            return Err(wrong());
+        }
+        app.caches
+            .borrow_mut()
+            .verified
+            .insert(account, password, hash, now);
+    }
+    // Only now, with the right password, say that the account is disabled.
+    if record.disabled {
+        return Err(AuthError::Rejected(format!(
+            "account '{account}' is disabled"
+        )));
+    }
+    let credential = password_fingerprint(hash);
+    Ok(Authenticated::user(
+        account.to_string(),
+        record,
+        "password",
+        credential,
+    ))
+}
+
+/// A live API key's record and its owner (`expected`: the username it must belong to).
+async fn live_api_key<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    digest: &str,
+    expected: Option<&str>,
+) -> Result<Rc<ApiKeyRecord>, AuthError> {
+    let Some(record) = api_key_record(app, ctx, digest).await? else {
+        return Err(AuthError::Rejected("unknown or revoked API key".into()));
+    };
+    if record.expires.is_some_and(|t| t <= ctx.now) {
+        return Err(AuthError::Rejected(format!(
+            "the API key '{}' has expired",
+            record.name
+        )));
+    }
+    if let Some(expected) = expected {
+        if expected != record.account {
+            return Err(AuthError::Rejected(format!(
+                "the API key does not belong to account '{expected}'"
+            )));
+        }
+    }
+    Ok(record)
+}
+
+/// The enabled user record of `account`; `gone` / `disabled` word the refusal.
+async fn enabled_user<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    account: &str,
+    gone: impl FnOnce() -> AuthError,
+) -> Result<Rc<UserRecord>, AuthError> {
+    let Some(user) = user(app, ctx, account).await? else {
+        return Err(gone());
+    };
+    if user.disabled {
+        return Err(AuthError::Rejected(format!(
+            "account '{account}' is disabled"
+        )));
+    }
+    Ok(user)
+}
+
+/// An API key; `expected` is the Basic username when there is one.
+async fn api_key_login<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    key: &str,
+    expected: Option<&str>,
+) -> Result<Authenticated, AuthError> {
+    if !key.starts_with(API_KEY_PREFIX) {
+        return Err(AuthError::Rejected("unknown or revoked API key".into()));
+    }
+    let digest = secret_digest(key);
+    let record = live_api_key(app, ctx, &digest, expected).await?;
+    let account = record.account.clone();
+    let user = enabled_user(app, ctx, &account, || {
+        AuthError::Rejected(format!(
+            "the account '{account}' of this API key no longer exists"
+        ))
+    })
+    .await?;
+    let mut who = Authenticated::user(account, user, "api_key", api_key_fingerprint(&digest))
+        .bound(record.net.clone());
+    who.key_name = Some(record.name.clone());
+    Ok(who)
+}
+
+/// A personal credential made on the sign-in page; `expected` is the Basic username when there
+/// is one. Not throttled: like an API key it carries 256 random bits.
+async fn personal_login<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    key: &str,
+    expected: Option<&str>,
+) -> Result<Authenticated, AuthError> {
+    use crate::signin::credentials::{login_user, parse_record, record_key};
+    let parse =
+        record(|t| parse_record(t).map_err(|e| AuthError::broken("personal credential record", e)));
+    let key = record_key(&secret_digest(key));
+    let Some(record) = cached(app, ctx, &key, |c| &mut c.personal, parse).await? else {
+        return Err(AuthError::Rejected(
+            "unknown, expired or revoked credential: make a new one on the sign-in page".into(),
+        ));
+    };
+    let local = user(app, ctx, &record.account).await?;
+    let merged =
+        login_user(&record, local.as_deref(), expected, ctx.now).map_err(AuthError::Rejected)?;
+    Ok(Authenticated {
+        // Named in the audit line and the pull ledger, like an API key's name.
+        key_name: Some(record.name.clone()),
+        account: record.account.clone(),
+        user: Some(Rc::new(merged)),
+        via: "personal",
+        identity: None,
+        login: None,
+        credential: None,
+        // Personal credentials carry no network binding (sign-in page keys are not bound yet).
+        net: None,
+    })
+}
+
+/// A browser sign-in's answer from the identity provider (`crate::signin`), under the same
+/// throttle as [`check_password`]: refused with 429 while the client address is throttled (by
+/// password failures or failed sign-ins alike), and a refusal is counted. Without a client
+/// address there is nothing to key the throttle on.
+pub(crate) async fn check_sign_in<S: Store, F: Fetch, T>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    check: impl std::future::Future<Output = Result<T, AuthError>>,
+) -> Result<T, AuthError> {
+    let Some(ip) = ctx.client_ip else {
+        return check.await;
+    };
+    let attempt = Attempt::password(&format!("signin:{ip}"), Some(ip));
+    app.throttle.guard(&attempt, ctx.now, check).await
+}
+
+/// A new device code (RFC 8628, `crate::signin::device`) from the client address, counted by
+/// the same limiter as failed logins but under its own key, so making codes never locks anyone
+/// out of password logins (and failed logins do not stop codes). Without an address: not counted.
+pub(crate) async fn count_device_code<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+) -> Result<(), AuthError> {
+    let Some(ip) = ctx.client_ip else {
+        return Ok(());
+    };
+    let key = super::throttle::ip_key(ip);
+    let attempt = Attempt::password(&format!("device-code:{key}"), None);
+    app.throttle.count(&attempt, ctx.now).await
+}
+
+/// A refresh token, checked against its record, the user, and the credential that minted it.
+async fn refresh_login<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    token: &str,
+    service: &str,
+) -> Result<Authenticated, AuthError> {
+    let invalid = |why: &str| AuthError::Rejected(format!("the refresh token {why}: log in again"));
+    if !token.starts_with(REFRESH_PREFIX) {
+        return Err(invalid("is not one Tollgate issued"));
+    }
+    let parse = record(|t| {
+        RefreshRecord::from_json(t).map_err(|e| AuthError::broken("refresh token record", e))
+    });
+    let key = refresh_key(token);
+    let Some(record) = cached(app, ctx, &key, |c| &mut c.refresh, parse).await? else {
+        return Err(invalid("is unknown, expired or revoked"));
+    };
+    if record.expires <= ctx.now {
+        return Err(invalid("has expired"));
+    }
+    if record.service != service {
+        return Err(invalid(&format!(
+            "was issued for service '{}', not '{service}'",
+            record.service
+        )));
+    }
+    let account = record.account.as_str();
+    // The account and the API key behind the token are known only now: one more round trip,
+    // for both together.
+    let mut next = vec![user_key(account)];
+    if let Some(fp) = record
+        .credential
+        .as_deref()
+        .and_then(|c| c.strip_prefix("apikey:"))
+    {
+        next.push(api_key_key(fp));
+    }
+    read_ahead(app, ctx, next).await;
+    let Some(user) = user(app, ctx, account).await? else {
+        return Err(invalid("belongs to an account that no longer exists"));
+    };
+    if user.disabled {
+        return Err(invalid(&format!(
+            "belongs to account '{account}', which is disabled"
+        )));
+    }
+    if user
+        .refresh_revoked_before
+        .is_some_and(|t| record.created < t)
+    {
+        return Err(invalid(&format!(
+            "was revoked: the operator revoked the refresh tokens of account '{account}'"
+        )));
+    }
+    let Some(credential) = record.credential.as_deref() else {
+        return Err(invalid(
+            "was minted before refresh tokens were bound to the credential behind them",
+        ));
+    };
+    if let Some(fp) = credential.strip_prefix("apikey:") {
+        live_api_key(app, ctx, fp, Some(account))
+            .await
+            .map_err(|e| match e {
+                AuthError::Rejected(_) => {
+                    invalid("came from an API key that was revoked or has expired")
+                }
+                other => other,
+            })?;
+    } else {
+        let current = user.password.as_deref().map(password_fingerprint);
+        if current.as_deref() != Some(credential) {
+            return Err(invalid(
+                "came from a password that has changed since (or an unknown credential)",
+            ));
+        }
+    }
+    let credential = credential.to_string();
+    Ok(
+        Authenticated::user(record.account.clone(), user, "refresh_token", credential)
+            .bound(record.net.clone()),
+    )
+}
+
+/// A workload's identity token, for a trusted issuer selected by `username`, which must be
+/// allowed to obtain tokens for `service`.
+async fn workload_login<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    username: &str,
+    token: &str,
+    service: &str,
+    ev_issuer: &mut Option<String>,
+) -> Result<Authenticated, AuthError> {
+    if !super::credential::jwt_shaped(token) {
+        // A password, not an identity token, under a name federation takes: if a local user of
+        // that name exists, say so (a 500 naming the conflict) rather than a puzzling 401.
+        user(app, ctx, username).await?;
+    }
+    let issuers = issuers(app, ctx).await?;
+    let id =
+        match federation::authenticate(&issuers, username, token, &app.jwks, ctx.fetch, ctx.now)
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                *ev_issuer = e.issuer.clone();
+                return Err(match e.kind {
+                    FailureKind::Unauthorized => AuthError::Rejected(e.message),
+                    FailureKind::Unavailable => AuthError::Unavailable(e.message),
+                });
+            }
+        };
+    *ev_issuer = Some(id.issuer.clone());
+    if !issuers.allows_service(&id.issuer, service) {
+        return Err(AuthError::Rejected(format!(
+            "trusted issuer '{}' may not obtain tokens for service '{service}' (its 'services' in the issuers record)",
+            id.issuer
+        )));
+    }
+    Ok(Authenticated {
+        account: id.subject.clone(),
+        user: None,
+        via: "oidc",
+        identity: Some(id),
+        login: Some(username.to_string()),
+        credential: None,
+        net: None,
+        key_name: None,
+    })
+}
+
+/// Mints a refresh token for `who` on `service`, bound to the credential `who` presented:
+/// stores only its digest, with the record's expiry also set as the KV expiry. A failed write
+/// fails the request (no unusable token).
+pub(super) async fn mint_refresh<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    who: &Authenticated,
+    service: &str,
+    client_id: Option<&str>,
+    secret: &[u8; 32],
+) -> Result<String, AuthError> {
+    let token = encode_secret(REFRESH_PREFIX, secret);
+    let ttl = app.settings.refresh_ttl;
+    let record = RefreshRecord {
+        account: who.account.clone(),
+        service: service.to_string(),
+        client_id: client_id.map(String::from),
+        created: ctx.now,
+        expires: ctx.now.saturating_add(ttl),
+        credential: who.credential.clone(),
+        net: who.net.clone(),
+    };
+    let key = refresh_key(&token);
+    ctx.store
+        .put(&key, &record.to_json(), Some(ttl))
+        .await
+        .map_err(|e| {
+            AuthError::Unavailable(format!(
+                "the refresh token could not be stored ({e}); nothing was issued, try again"
+            ))
+        })?;
+    // Written through: docker's first refresh grant usually follows at once, in this isolate.
+    let mut caches = app.caches.borrow_mut();
+    let until = caches.until(ctx.now);
+    caches.refresh.insert(key, Rc::new(record), until, ctx.now);
+    Ok(token)
+}

@@ -1,0 +1,147 @@
+//! What one request may use from the outside world, passed as one value (the rustls model:
+//! injected capabilities travel together): the store, the issuer-document fetcher, the clock,
+//! randomness and the client's address and country. The token endpoint and the proxy take the same context,
+//! so both authenticate a caller with the same inputs.
+//!
+//! The context also holds the request's read-ahead: the KV reads a request will need, issued
+//! together ([`RequestContext::read_together`]) so a cold request pays one round trip for all of
+//! them, then consumed one by one through [`RequestContext::read`].
+
+use super::{RandomError, Rng};
+use crate::federation::Fetch;
+use crate::netbind::ClientNet;
+use crate::store::{Store, StoreError};
+use futures_util::future::{maybe_done, poll_fn};
+use std::cell::RefCell;
+use std::future::Future;
+use std::task::Poll;
+
+/// A read's outcome, kept for the request: a failure stays a failure for whoever consumes it.
+type Read = Result<Option<String>, StoreError>;
+
+/// One request's capabilities. Built by the shell (the worker, or a test) per request.
+pub struct RequestContext<'a, S: Store, F: Fetch> {
+    /// KV: users, API keys, the ACL, issuers, refresh tokens.
+    pub store: &'a S,
+    /// Trusted issuers' discovery documents and keys (workload federation).
+    pub fetch: &'a F,
+    /// Unix seconds (the core never reads a clock itself).
+    pub now: u64,
+    /// `CF-Connecting-IP`: the per-address brute-force throttle and the audit line.
+    pub client_ip: Option<&'a str>,
+    /// `request.cf.country`: network-bound credentials (issue 16) may be limited to countries.
+    pub country: Option<&'a str>,
+    rng: Rng<'a>,
+    /// Reads issued ahead by [`Self::read_together`], by key (a handful per request).
+    read_ahead: RefCell<Vec<(String, Read)>>,
+}
+
+impl<'a, S: Store, F: Fetch> RequestContext<'a, S, F> {
+    pub fn new(store: &'a S, fetch: &'a F, now: u64, rng: Rng<'a>) -> Self {
+        Self {
+            store,
+            fetch,
+            now,
+            client_ip: None,
+            country: None,
+            rng,
+            read_ahead: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The client's address; blank counts as unknown.
+    pub fn with_client_ip(mut self, client_ip: Option<&'a str>) -> Self {
+        self.client_ip = client_ip.filter(|ip| !ip.trim().is_empty());
+        self
+    }
+
+    /// The client's country as the edge reports it; blank counts as unknown.
+    pub fn with_country(mut self, country: Option<&'a str>) -> Self {
+        self.country = country.filter(|c| !c.trim().is_empty());
+        self
+    }
+
+    /// Where the request comes from, for network-bound credentials (`crate::netbind`).
+    pub(crate) fn client_net(&self) -> ClientNet<'a> {
+        ClientNet {
+            ip: self.client_ip,
+            country: self.country,
+        }
+    }
+
+    /// A context for tests and tools that never need randomness (the proxy's decisions).
+    #[cfg(test)]
+    pub(crate) fn without_randomness(store: &'a S, fetch: &'a F, now: u64) -> Self {
+        Self::new(store, fetch, now, &no_randomness)
+    }
+
+    /// Issues the reads of `keys` at once (one round trip for all) and keeps their outcomes for
+    /// [`Self::read`]. Keys already read ahead are not read again. An error is kept as it is, so
+    /// it reaches the check that needs that record exactly as a read of its own would: every
+    /// check that could grant something fails closed on it.
+    pub(crate) async fn read_together(&self, keys: Vec<String>) {
+        let keys: Vec<String> = {
+            let done = self.read_ahead.borrow();
+            keys.into_iter()
+                .filter(|k| !done.iter().any(|(d, _)| d == k))
+                .collect()
+        };
+        if keys.is_empty() {
+            return;
+        }
+        // futures-util's `join_all` would do, but it links `FuturesOrdered` for long lists
+        // (~10 KB of wasm): a request joins at most four reads, polled side by side here.
+        let mut reads: Vec<_> = keys
+            .iter()
+            .map(|k| Box::pin(maybe_done(self.store.get(k))))
+            .collect();
+        poll_fn(|cx| {
+            let mut pending = false;
+            for read in reads.iter_mut() {
+                pending |= read.as_mut().poll(cx).is_pending();
+            }
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        let outcomes = reads.iter_mut().map(|r| {
+            r.as_mut()
+                .take_output()
+                .unwrap_or_else(|| Err(StoreError("a read ended without an answer".into())))
+        });
+        let outcomes: Vec<Read> = outcomes.collect();
+        drop(reads);
+        self.read_ahead
+            .borrow_mut()
+            .extend(keys.into_iter().zip(outcomes));
+    }
+
+    /// KV `key`: the outcome read ahead for this request, else a read of its own.
+    pub(crate) async fn read(&self, key: &str) -> Read {
+        let ahead = self
+            .read_ahead
+            .borrow()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, r)| r.clone());
+        match ahead {
+            Some(r) => r,
+            None => self.store.get(key).await,
+        }
+    }
+
+    /// `N` cryptographically secure random bytes.
+    pub(crate) fn random<const N: usize>(&self) -> Result<[u8; N], RandomError> {
+        let mut buf = [0u8; N];
+        (self.rng)(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+#[cfg(test)]
+fn no_randomness(_: &mut [u8]) -> Result<(), RandomError> {
+    Err(RandomError)
+}

@@ -1,0 +1,226 @@
+//! The credential a request presents, classified ONCE per request, from the credential itself
+//! rather than from the endpoint or grant type it arrived with. Every later decision (which
+//! check runs, whether the brute-force throttle counts it, whether a refresh token may be
+//! minted) reads this one value, so an endpoint or grant type can never disagree with the
+//! throttle about what was checked (issue 12, finding 2).
+//!
+//! | presented as | credential |
+//! |---|---|
+//! | nothing (GET /token) | anonymous |
+//! | Basic or password grant, password `tgk_...` | API key (must belong to the username) |
+//! | Basic or password grant, password `tgp_...` | personal credential from the sign-in page: an API key of its own record kind |
+//! | Basic or password grant, username of a trusted issuer (or `oidc`) | workload identity token |
+//! | Basic or password grant, anything else | password |
+//! | `Authorization: Bearer <key>` | API key |
+//! | `grant_type=refresh_token` | refresh token (an Authorization header beside it is ignored) |
+
+use super::auth_error::AuthError;
+use super::authenticate::{
+    api_key_key, issuers, read_ahead, refresh_key, user_key, valid_account, ACL_KEY, ISSUERS_KEY,
+};
+use super::throttle::Attempt;
+use super::{RequestContext, TokenService};
+use crate::credentials::{
+    looks_like_api_key, parse_basic_authorization, parse_bearer_authorization, secret_digest,
+    Secret, API_KEY_PREFIX, REFRESH_PREFIX,
+};
+use crate::federation::{Fetch, OIDC_USERNAME};
+use crate::protocol::request::Grant;
+use crate::signin::credentials::{is_personal, record_key};
+use crate::store::Store;
+
+/// What the caller presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Presented {
+    Anonymous,
+    /// A user's password: the only guessable credential, so the only one throttled.
+    Password {
+        username: String,
+        password: Secret,
+    },
+    /// `username`: the Basic / password-grant username (the key must belong to it); `None` for
+    /// a Bearer API key. `bearer`: presented as `Authorization: Bearer`. `personal`: a personal
+    /// credential made on the sign-in page (`tgp_`, a `personal:` record) rather than an
+    /// operator's API key (`tgk_`, an `apikey:` record); it works wherever an API key does.
+    ApiKey {
+        username: Option<String>,
+        key: Secret,
+        bearer: bool,
+        personal: bool,
+    },
+    RefreshToken(Secret),
+    /// An OIDC identity token of a trusted issuer, selected by the username.
+    IdentityToken {
+        username: String,
+        token: Secret,
+    },
+}
+
+impl Presented {
+    /// The credential kind for audit lines and tests.
+    #[cfg(test)]
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Presented::Anonymous => "anonymous",
+            Presented::Password { .. } => "password",
+            Presented::ApiKey { personal: true, .. } => "personal",
+            Presented::ApiKey { .. } => "api_key",
+            Presented::RefreshToken(_) => "refresh_token",
+            Presented::IdentityToken { .. } => "oidc",
+        }
+    }
+}
+
+/// Whether a password may be an identity token: JWT-shaped (`eyJ...` with two dots).
+pub(super) fn jwt_shaped(password: &str) -> bool {
+    password.starts_with("eyJ") && password.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// What the request presents before the `issuers` record says whether a username + secret is
+/// an identity token or a password.
+enum Shape {
+    Known(Presented),
+    Login { username: String, secret: Secret },
+}
+
+fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError> {
+    let (username, secret) = match grant {
+        Grant::Password { username, password } => (username.clone(), password.clone()),
+        Grant::RefreshToken { refresh_token } => {
+            return Ok(Shape::Known(Presented::RefreshToken(refresh_token.clone())))
+        }
+        Grant::Header | Grant::ClientCredentials => {
+            let Some(header) = authorization else {
+                return Ok(Shape::Known(Presented::Anonymous));
+            };
+            let scheme = header.split_whitespace().next().unwrap_or("");
+            if scheme.eq_ignore_ascii_case("basic") {
+                let basic = parse_basic_authorization(header)
+                    .map_err(|e| AuthError::Malformed(e.to_string()))?;
+                (basic.username, basic.password)
+            } else if scheme.eq_ignore_ascii_case("bearer") {
+                let key = parse_bearer_authorization(header)
+                    .map_err(|e| AuthError::Malformed(e.to_string()))?;
+                return Ok(Shape::Known(Presented::ApiKey {
+                    username: None,
+                    personal: is_personal(key),
+                    key: Secret::new(key.to_string()),
+                    bearer: true,
+                }));
+            } else {
+                return Err(AuthError::Malformed(
+                    "the Authorization header must use the Basic scheme (or Bearer with an API key)"
+                        .into(),
+                ));
+            }
+        }
+    };
+    if looks_like_api_key(secret.expose()) {
+        return Ok(Shape::Known(Presented::ApiKey {
+            username: Some(username),
+            personal: is_personal(secret.expose()),
+            key: secret,
+            bearer: false,
+        }));
+    }
+    Ok(Shape::Login { username, secret })
+}
+
+/// The KV records this request will read whatever the outcome, so that they are read together:
+/// the ACL (read after authentication), the credential's own record, `issuers` (which selects
+/// identity tokens and validates every `user:` record) and the user record when the username
+/// names it. A Bearer API key or a refresh token names its account only in its record: that
+/// user record is a second round trip (see `authenticate`). A throttled username is not read
+/// ahead (the throttle refuses it before any read of its record).
+fn wanted<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    shape: &Shape,
+) -> Vec<String> {
+    let mut keys = vec![ACL_KEY.to_string()];
+    let (username, credential) = match shape {
+        Shape::Known(Presented::ApiKey {
+            username,
+            key,
+            personal,
+            ..
+        }) => {
+            let key = key.expose();
+            let record = if *personal {
+                Some(record_key(&secret_digest(key)))
+            } else {
+                key.starts_with(API_KEY_PREFIX)
+                    .then(|| api_key_key(&secret_digest(key)))
+            };
+            (username.as_deref(), record)
+        }
+        Shape::Known(Presented::RefreshToken(token)) => {
+            let token = token.expose();
+            (
+                None,
+                token
+                    .starts_with(REFRESH_PREFIX)
+                    .then(|| refresh_key(token)),
+            )
+        }
+        Shape::Known(_) => return keys,
+        Shape::Login { username, secret } => {
+            let throttled = app
+                .throttle
+                .check(&Attempt::password(username, ctx.client_ip), ctx.now)
+                .is_err();
+            let reads_user = !jwt_shaped(secret.expose()) && !throttled;
+            (reads_user.then_some(username.as_str()), None)
+        }
+    };
+    keys.push(ISSUERS_KEY.to_string());
+    keys.extend(credential);
+    keys.extend(username.filter(|u| valid_account(u)).map(user_key));
+    keys
+}
+
+/// Classifies what a token request (or a proxied request, `grant` = [`Grant::Header`]) presents.
+/// `authorization` is the single, bounded Authorization header. Reads the (cached) `issuers`
+/// record for every username + secret login, together with every other record the request
+/// needs ([`wanted`]): one KV round trip on a cold isolate, none on a warm one.
+pub(super) async fn classify<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    grant: &Grant,
+    authorization: Option<&str>,
+) -> Result<Presented, AuthError> {
+    let shape = shape(grant, authorization)?;
+    read_ahead(app, ctx, wanted(app, ctx, &shape)).await;
+    match shape {
+        Shape::Known(presented) => Ok(presented),
+        Shape::Login { username, secret } => login(app, ctx, username, secret).await,
+    }
+}
+
+/// A username + secret pair that is not an API key: a workload's identity token or a password.
+async fn login<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    username: String,
+    secret: Secret,
+) -> Result<Presented, AuthError> {
+    let text = secret.expose();
+    // A username that selects a trusted issuer means an identity token, whatever it looks like.
+    // An unreadable `issuers` record fails closed only where federation is plausible (a
+    // JWT-shaped secret or the reserved `oidc`), so it cannot break ordinary password logins.
+    let plausible = jwt_shaped(text) || username == OIDC_USERNAME;
+    match issuers(app, ctx).await {
+        Ok(i) if i.selects(&username) => {
+            return Ok(Presented::IdentityToken {
+                username,
+                token: secret,
+            })
+        }
+        Err(e) if plausible => return Err(e),
+        _ => {}
+    }
+    Ok(Presented::Password {
+        username,
+        password: secret,
+    })
+}

@@ -1,0 +1,305 @@
+//! One token request, start to finish: parse, pick the service, parse scopes, authenticate,
+//! check `account`, authorize through the ACL, mint a refresh token if asked, sign, answer.
+//!
+//! Order matters for cost and safety: everything that can be refused without touching storage or
+//! bcrypt is checked first; authentication precedes the ACL; any storage error or malformed record
+//! ends the request with a 5xx before anything is signed (fail closed).
+
+use super::audit::{AuditEvent, Outcome};
+use super::auth_error::AuthError;
+use super::authenticate::{self, Authenticated};
+use super::credential::{classify, Presented};
+use super::{RequestContext, TokenService};
+use crate::federation::Fetch;
+use crate::limits::MAX_AUTHORIZATION_LEN;
+use crate::protocol::request::{check_form_content_type, Grant, TokenRequest};
+use crate::protocol::response::{self, Issued};
+use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
+use crate::scope::Scope;
+use crate::store::Store;
+use crate::token::{Access, RegistryClaims};
+
+/// Random bytes in a `jti` (hex-encoded: 32 characters).
+const JTI_BYTES: usize = 16;
+
+pub(super) async fn token<S: Store, F: Fetch>(
+    app: &TokenService,
+    req: &HttpRequest,
+    flavor: Flavor,
+    ctx: &RequestContext<'_, S, F>,
+) -> (HttpResponse, AuditEvent) {
+    let mut ev = AuditEvent::new(
+        ctx.now,
+        if flavor == Flavor::Distribution {
+            "header"
+        } else {
+            "unknown"
+        },
+    );
+    ev.client_ip = AuditEvent::bounded(ctx.client_ip);
+    ev.user_agent = AuditEvent::bounded(req.header("user-agent"));
+    match issue(app, req, flavor, ctx, &mut ev).await {
+        Ok(resp) => {
+            ev.outcome = Outcome::Issued;
+            ev.status = resp.status;
+            (resp, ev)
+        }
+        Err(e) => {
+            ev.status = e.kind.status();
+            ev.outcome = if ev.status >= 500 {
+                Outcome::Failed
+            } else {
+                Outcome::Refused
+            };
+            ev.reason = Some(e.to_string());
+            ev.granted.clear();
+            ev.jti = None;
+            ev.refresh_token_issued = false;
+            (e.to_response(flavor, app.realm()), ev)
+        }
+    }
+}
+
+/// The single Authorization header, bounded. Two of them are ambiguous and refused.
+fn authorization(req: &HttpRequest) -> Result<Option<&str>, TokenError> {
+    if req.header_count("authorization") > 1 {
+        return Err(TokenError::new(
+            ErrorKind::InvalidRequest,
+            "send one Authorization header, not several",
+        ));
+    }
+    match req.header("authorization") {
+        Some(h) if h.len() > MAX_AUTHORIZATION_LEN => Err(TokenError::new(
+            ErrorKind::InvalidRequest,
+            format!("the Authorization header is longer than {MAX_AUTHORIZATION_LEN} bytes"),
+        )),
+        Some(h) if h.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
+fn parse_request(req: &HttpRequest, flavor: Flavor) -> Result<TokenRequest, TokenError> {
+    match flavor {
+        Flavor::Distribution => TokenRequest::from_get(&req.query),
+        Flavor::OAuth2 if req.method == "POST" => {
+            check_form_content_type(req.header("content-type"), &req.body)?;
+            TokenRequest::from_oauth2(&req.query, &req.body)
+        }
+        Flavor::OAuth2 => TokenRequest::from_oauth2(&req.query, b""),
+    }
+}
+
+/// The audience. Must be one of SERVICES. When the client names none: the only configured
+/// service, or for client_credentials (ChartMuseum's documented request has no `service`) the
+/// only RS256 service.
+fn resolve_service(app: &TokenService, treq: &TokenRequest) -> Result<String, TokenError> {
+    let s = &app.settings;
+    let valid = || s.services.join(", ");
+    match &treq.service {
+        Some(name) if s.knows_service(name) => Ok(name.clone()),
+        Some(name) => {
+            let shown: String = name.chars().take(64).collect();
+            Err(TokenError::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "service '{shown}' is not served here; valid services: {}",
+                    valid()
+                ),
+            ))
+        }
+        None if s.services.len() == 1 => Ok(s.services[0].clone()),
+        None if treq.grant == Grant::ClientCredentials && s.rs256_services.len() == 1 => {
+            Ok(s.rs256_services[0].clone())
+        }
+        None => Err(TokenError::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "parameter 'service' is missing; valid services: {}",
+                valid()
+            ),
+        )),
+    }
+}
+
+fn parse_scopes(raw: &[String]) -> Result<Vec<Scope>, TokenError> {
+    crate::scope::parse_scopes(raw.iter().map(String::as_str))
+        .map_err(|e| TokenError::new(ErrorKind::InvalidScope, e.to_string()))
+}
+
+/// `account=` must name the authenticated user (docker and containers/image send it).
+fn check_account(claimed: Option<&str>, who: Option<&Authenticated>) -> Result<(), TokenError> {
+    let Some(claimed) = claimed else {
+        return Ok(());
+    };
+    match who {
+        Some(a) if a.account == claimed => Ok(()),
+        // docker login sends the Basic username (e.g. `github-actions`) as `account`.
+        Some(a) if a.login.as_deref() == Some(claimed) => Ok(()),
+        Some(a) => Err(TokenError::new(
+            ErrorKind::Denied,
+            format!(
+                "account '{claimed}' does not match the authenticated user '{}'",
+                a.account
+            ),
+        )),
+        None => Err(TokenError::new(
+            ErrorKind::InvalidCredentials,
+            format!(
+                "account '{claimed}' was given without credentials: authenticate with HTTP Basic"
+            ),
+        )),
+    }
+}
+
+fn random_bytes<const N: usize, S: Store, F: Fetch>(
+    ctx: &RequestContext<'_, S, F>,
+) -> Result<[u8; N], TokenError> {
+    ctx.random::<N>()
+        .map_err(|e| TokenError::new(ErrorKind::ServerError, format!("{e}; no token was issued")))
+}
+
+/// The kind a rejected credential is reported as, from the credential presented (RFC 6749 5.2
+/// names): an API key is a client, a refresh token a grant, anything else user credentials.
+fn rejected_kind(presented: &Presented, grant: &Grant) -> ErrorKind {
+    match (presented, grant) {
+        (_, Grant::ClientCredentials) => ErrorKind::InvalidClient,
+        (Presented::RefreshToken(_), _) => ErrorKind::InvalidGrant,
+        _ => ErrorKind::InvalidCredentials,
+    }
+}
+
+async fn issue<S: Store, F: Fetch>(
+    app: &TokenService,
+    req: &HttpRequest,
+    flavor: Flavor,
+    ctx: &RequestContext<'_, S, F>,
+    ev: &mut AuditEvent,
+) -> Result<HttpResponse, TokenError> {
+    let now = ctx.now;
+    let authorization = authorization(req)?;
+    let treq = parse_request(req, flavor)?;
+    ev.grant = treq.grant.name();
+    ev.requested = treq.scopes.clone();
+    ev.client_id = treq.client_id.clone();
+    ev.account = treq.account.clone();
+    if let Grant::Password { username, .. } = &treq.grant {
+        ev.account = Some(username.clone());
+    }
+
+    let service = resolve_service(app, &treq)?;
+    ev.service = Some(service.clone());
+    let scopes = parse_scopes(&treq.scopes)?;
+
+    // The credential, classified once: it alone decides which check runs (and so whether the
+    // brute-force throttle sees a password), whatever the endpoint or grant type.
+    let presented = classify(app, ctx, &treq.grant, authorization)
+        .await
+        .map_err(|e| e.into_token_error(ErrorKind::InvalidRequest))?;
+    let bearer = matches!(presented, Presented::ApiKey { bearer: true, .. });
+    let kind = rejected_kind(&presented, &treq.grant);
+    if treq.grant == Grant::ClientCredentials && presented == Presented::Anonymous {
+        return Err(TokenError::new(
+            kind,
+            "grant_type=client_credentials needs an API key: send 'Authorization: Bearer <API key>'",
+        )
+        .with_bearer_challenge());
+    }
+    let who = authenticate::authenticate(app, ctx, &presented, &service, &mut ev.issuer)
+        .await
+        .map_err(|e| {
+            if let AuthError::Network {
+                account,
+                via,
+                key_name,
+                ..
+            } = &e
+            {
+                // A genuine credential used off its network: the audit line names it, so
+                // `tollgate audit credential` shows where a bound key was tried (issue 16).
+                ev.account = Some(account.clone());
+                ev.credential = Some(*via);
+                ev.credential_name = key_name.clone();
+            }
+            let e = e.into_token_error(kind);
+            if bearer && e.kind == kind {
+                e.with_bearer_challenge()
+            } else {
+                e
+            }
+        })?;
+    ev.account = Some(who.as_ref().map(|a| a.account.clone()).unwrap_or_default());
+    ev.credential = Some(who.as_ref().map(|a| a.via).unwrap_or("anonymous"));
+    ev.credential_name = who.as_ref().and_then(|a| a.key_name.clone()); // issue 16: audit joins
+    ev.identity_jti = who
+        .as_ref()
+        .and_then(|a| a.identity.as_ref())
+        .and_then(|id| id.jti.clone());
+    check_account(treq.account.as_deref(), who.as_ref())?;
+    // A network-bound credential was already refused from elsewhere (authenticate); the token
+    // carries the binding as its `net` claim, so the proxy keeps enforcing it (issue 16).
+    let net = who.as_ref().and_then(|a| a.net.clone());
+
+    let acl = authenticate::acl(app, ctx).await?;
+    let principal = authenticate::principal(who.as_ref());
+    let access: Vec<Access> = acl.authorize(&principal, &service, &scopes);
+    ev.granted = access
+        .iter()
+        .filter(|a| !a.actions.is_empty())
+        .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
+        .collect();
+
+    // A refresh token for offline requests of an authenticated user; a refresh grant keeps using
+    // the token it presented (no rotation: docker keeps the one it stored at login). Workloads
+    // never get one: their identity token is short-lived on purpose, and a refresh token would
+    // outlive it. Nor do personal credentials, so revoking one on the sign-in page ends every
+    // login made with it (docker keeps using the credential). Both have no `credential` to bind
+    // a refresh token to, and only a bound refresh token is ever minted.
+    let wants_refresh =
+        treq.offline && matches!(treq.grant, Grant::Header | Grant::Password { .. });
+    let refresh_token = match (&who, wants_refresh) {
+        (Some(a), true) if a.credential.is_some() => {
+            let secret = random_bytes::<32, S, F>(ctx)?;
+            let rt = authenticate::mint_refresh(
+                app,
+                ctx,
+                a,
+                &service,
+                treq.client_id.as_deref(),
+                &secret,
+            )
+            .await?;
+            ev.refresh_token_issued = true;
+            Some(rt)
+        }
+        _ => None,
+    };
+
+    let jti_bytes = random_bytes::<JTI_BYTES, S, F>(ctx)?;
+    let jti = data_encoding::HEXLOWER.encode(&jti_bytes);
+    let ttl = app.settings.token_ttl;
+    let claims = RegistryClaims {
+        iss: app.settings.issuer.clone(),
+        sub: who.as_ref().map(|a| a.account.clone()).unwrap_or_default(),
+        aud: service.clone(),
+        exp: now.saturating_add(ttl),
+        nbf: now,
+        iat: now,
+        jti: jti.clone(),
+        access: access.clone(),
+        net,
+    };
+    let token = app.keys.sign(&service, &claims)?;
+    ev.jti = Some(jti);
+
+    let issued = Issued {
+        token,
+        expires_in: ttl,
+        issued_at: now,
+        refresh_token,
+        access,
+    };
+    Ok(match flavor {
+        Flavor::Distribution => HttpResponse::json(200, &response::distribution_body(&issued)),
+        Flavor::OAuth2 => HttpResponse::json(200, &response::oauth2_body(&issued)),
+    })
+}

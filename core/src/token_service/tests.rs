@@ -1,0 +1,1136 @@
+//! The whole token flow natively: MemoryStore for KV, fixed clock, counter-based randomness.
+//! JWT signatures are checked with jwt-compact directly against the fixture keys (the Miniflare
+//! suite re-checks every token with an independent verifier, `jose`).
+
+use super::*;
+use crate::limits::CLOCK_LEEWAY_SECS;
+use crate::store::{MemoryStore, StoreError};
+use crate::token_service::audit::Outcome;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jwt_compact::AlgorithmExt as _;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+use crate::test_support::{
+    basic, counter_rng, ES256_CERT, ES256_KEY, ES256_NEXT_CERT, NOW, RS256_KEY,
+};
+
+const REG: &str = "registry.local";
+const CHARTS: &str = "chartmuseum.local";
+const CI_KEY: &str = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
+const CHART_KEY: &str = "tgk_1TIk6LOvIEHkSqA1Zg0WOvI47ycEwjruD_m15CUvwW0";
+
+fn sha256_hex(s: &str) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(s.as_bytes()))
+}
+
+fn vars() -> HashMap<&'static str, String> {
+    HashMap::from([
+        ("ISSUER", "tollgate-test".to_string()),
+        ("SERVICES", format!("{REG} {CHARTS}")),
+        ("RS256_SERVICES", CHARTS.to_string()),
+        ("SIGNING_KEY", ES256_KEY.to_string()),
+        ("SIGNING_CERT", ES256_CERT.to_string()),
+        ("RSA_SIGNING_KEY", RS256_KEY.to_string()),
+        ("PUBLISHED_KEYS", ES256_NEXT_CERT.to_string()),
+    ])
+}
+
+fn app_with(vars: HashMap<&'static str, String>) -> TokenService {
+    TokenService::new(
+        Settings::from_vars(|k| vars.get(k).cloned()).unwrap(),
+        [7u8; 32],
+    )
+    .unwrap()
+}
+
+fn app() -> TokenService {
+    app_with(vars())
+}
+
+use crate::test_support::bcrypt_hash as hash;
+
+fn acl() -> Value {
+    json!([
+        {"match": {"type": "repository", "name": "org/secret*"}, "actions": []},
+        {"match": {"type": "repository", "name": "public/*"}, "actions": ["pull"]},
+        {"match": {"group": "dev", "type": "repository", "name": "${account}/*"}, "actions": ["pull", "push"]},
+        {"match": {"group": "org-writers", "type": "repository", "name": "org/*"}, "actions": ["pull", "push"]},
+        {"match": {"group": "org-readers", "type": "repository", "name": "org/*"}, "actions": ["pull"]},
+        {"match": {"group": "charts", "type": "artifact-repository", "name": "org1/*"}, "actions": ["pull", "push"]},
+    ])
+}
+
+fn store() -> MemoryStore {
+    let entries = [
+        (
+            "user:alice",
+            json!({"password": hash("alice-pw"), "groups": ["dev", "org-writers"]}),
+        ),
+        (
+            "user:bob",
+            json!({"password": hash("bob-pw"), "groups": ["org-readers"]}),
+        ),
+        (
+            "user:carol",
+            json!({"password": hash("carol-pw"), "disabled": true, "groups": ["org-writers"]}),
+        ),
+        ("user:ci-bot", json!({"groups": ["org-writers"]})),
+        ("user:chart-user", json!({"groups": ["charts"]})),
+        (
+            &*Box::leak(format!("apikey:{}", sha256_hex(CI_KEY)).into_boxed_str()),
+            json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": null}),
+        ),
+        (
+            &*Box::leak(format!("apikey:{}", sha256_hex(CHART_KEY)).into_boxed_str()),
+            json!({"account": "chart-user", "name": "charts", "created": 1, "expires": null}),
+        ),
+        ("acl", acl()),
+    ];
+    MemoryStore::with(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+/// Runs `req` as the worker does: the client address comes from `CF-Connecting-IP`.
+fn handle_with<S: Store, F: crate::federation::Fetch>(
+    app: &TokenService,
+    store: &S,
+    fetch: &F,
+    req: &HttpRequest,
+    now: u64,
+    rng: Rng<'_>,
+) -> (HttpResponse, Option<AuditEvent>) {
+    let ctx = RequestContext::new(store, fetch, now, rng)
+        .with_client_ip(req.header("cf-connecting-ip"))
+        .with_country(req.country.as_deref());
+    block_on(app.handle(req, &ctx))
+}
+
+/// A context without a client address, for the proxy's checks.
+fn ctx_of<'a, S: Store>(
+    store: &'a S,
+    ip: Option<&'static str>,
+) -> RequestContext<'a, S, crate::federation::NoFetch> {
+    RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW).with_client_ip(ip)
+}
+
+fn run(
+    app: &TokenService,
+    store: &impl Store,
+    req: HttpRequest,
+) -> (HttpResponse, Option<AuditEvent>) {
+    run_at(app, store, req, NOW)
+}
+
+fn run_at(
+    app: &TokenService,
+    store: &impl Store,
+    req: HttpRequest,
+    now: u64,
+) -> (HttpResponse, Option<AuditEvent>) {
+    let rng = counter_rng();
+    handle_with(app, store, &crate::federation::NoFetch, &req, now, &rng)
+}
+
+use crate::test_support::block_on;
+
+fn get(query: &str) -> HttpRequest {
+    HttpRequest::new("GET", "/token", query)
+}
+
+fn post(path: &str, body: &str) -> HttpRequest {
+    HttpRequest::new("POST", path, "")
+        .with_header("content-type", "application/x-www-form-urlencoded")
+        .with_body(body.as_bytes().to_vec())
+}
+
+fn segments(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let h = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+    let p = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+    (
+        serde_json::from_slice(&h).unwrap(),
+        serde_json::from_slice(&p).unwrap(),
+    )
+}
+
+/// Checks the signature with the fixture key and returns the claims.
+fn verify(token: &str) -> Value {
+    use p256::pkcs8::DecodePrivateKey;
+    let (header, claims) = segments(token);
+    let untrusted = jwt_compact::UntrustedToken::new(token).unwrap();
+    match header["alg"].as_str().unwrap() {
+        "ES256" => {
+            let sk = p256::ecdsa::SigningKey::from_pkcs8_pem(ES256_KEY).unwrap();
+            let vk = p256::ecdsa::VerifyingKey::from(&sk);
+            crate::token::alg::Es256
+                .validator::<Value>(&vk)
+                .validate(&untrusted)
+                .unwrap();
+        }
+        "RS256" => {
+            // rsa 0.9 reads the fixture through its own (der 0.7) PKCS#8 decoder here, not
+            // through Tollgate's key loading.
+            use rsa::pkcs8::DecodePrivateKey as _;
+            let pem = x509_cert::der::pem::decode_vec(RS256_KEY.trim().as_bytes())
+                .unwrap()
+                .1;
+            let sk = rsa::RsaPrivateKey::from_pkcs8_der(&pem).unwrap();
+            let pk = sk.to_public_key();
+            crate::token::alg::Rs256
+                .validator::<Value>(&pk)
+                .validate(&untrusted)
+                .unwrap();
+        }
+        other => panic!("unexpected alg {other}"),
+    }
+    claims
+}
+
+fn actions(claims: &Value, name: &str) -> Vec<String> {
+    claims["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["name"] == name)
+        .flat_map(|a| {
+            a["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn body(resp: &HttpResponse) -> Value {
+    resp.json_body()
+        .unwrap_or_else(|| panic!("not JSON: {}", String::from_utf8_lossy(&resp.body)))
+}
+
+// ---------------------------------------------------------------- routes
+
+#[test]
+fn healthz_jwks_certs() {
+    let (app, s) = (app(), store());
+    let (r, ev) = run(&app, &s, HttpRequest::new("GET", "/healthz", ""));
+    assert_eq!(r.status, 200);
+    assert!(ev.is_none());
+
+    let (r, _) = run(
+        &app,
+        &s,
+        HttpRequest::new("GET", "/.well-known/jwks.json", ""),
+    );
+    assert_eq!(r.status, 200);
+    let jwks = body(&r);
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(
+        keys.len(),
+        3,
+        "signing ES256, RS256 and the published next key: {jwks}"
+    );
+    assert!(keys
+        .iter()
+        .all(|k| k["kid"].as_str().is_some_and(|kid| kid.len() == 59)));
+    assert!(keys.iter().all(|k| k.get("d").is_none()));
+
+    let (r, _) = run(&app, &s, HttpRequest::new("GET", "/certs.pem", ""));
+    assert_eq!(r.status, 200);
+    let pem = String::from_utf8(r.body).unwrap();
+    assert_eq!(
+        pem.matches("-----BEGIN CERTIFICATE-----").count(),
+        2,
+        "{pem}"
+    );
+    assert!(!pem.contains("PRIVATE"));
+
+    let (r, _) = run(&app, &s, HttpRequest::new("HEAD", "/healthz", ""));
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+}
+
+#[test]
+fn unknown_path_and_wrong_methods() {
+    let (app, s) = (app(), store());
+    let (r, ev) = run(&app, &s, HttpRequest::new("GET", "/v2/", ""));
+    assert_eq!(r.status, 404);
+    assert!(ev.is_none());
+    assert_eq!(body(&r)["errors"][0]["code"], "UNSUPPORTED");
+
+    let (r, _) = run(&app, &s, HttpRequest::new("PUT", "/token", ""));
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+    assert!(body(&r)["errors"].is_array());
+
+    let (r, _) = run(&app, &s, HttpRequest::new("DELETE", "/oauth/token", ""));
+    assert_eq!(r.status, 405);
+    assert_eq!(body(&r)["error"], "invalid_request");
+
+    let (r, _) = run(&app, &s, HttpRequest::new("POST", "/certs.pem", ""));
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+}
+
+#[test]
+fn oversize_body_is_413_in_the_endpoint_format() {
+    let (app, s) = (app(), store());
+    let mut req = post("/token", "");
+    req.body_too_large = true;
+    let (r, _) = run(&app, &s, req);
+    assert_eq!(r.status, 413);
+    assert_eq!(body(&r)["error"], "invalid_request");
+}
+
+// ---------------------------------------------------------------- GET /token
+
+#[test]
+fn get_with_basic_merges_scopes_and_signs_es256() {
+    let (app, s) = (app(), store());
+    let q = "service=registry.local&scope=repository:org/app:pull&scope=repository:org/app:push\
+             &scope=repository:alice/x:pull&account=alice&client_id=docker";
+    let (r, ev) = run(
+        &app,
+        &s,
+        get(q).with_header("authorization", &basic("alice", "alice-pw")),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let b = body(&r);
+    assert_eq!(b["token"], b["access_token"]);
+    assert_eq!(b["expires_in"], 300);
+    assert_eq!(b["issued_at"], "2025-11-28T08:00:00Z");
+    assert!(b.get("refresh_token").is_none());
+
+    let token = b["token"].as_str().unwrap();
+    let (header, _) = segments(token);
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["kid"].as_str().unwrap().len(), 59);
+    assert!(
+        header["x5c"].is_array(),
+        "SIGNING_CERT configured: x5c sent"
+    );
+    let c = verify(token);
+    assert_eq!(c["iss"], "tollgate-test");
+    assert_eq!(c["sub"], "alice");
+    assert_eq!(c["aud"], REG);
+    assert_eq!(
+        (c["iat"].as_u64(), c["nbf"].as_u64(), c["exp"].as_u64()),
+        (Some(NOW), Some(NOW), Some(NOW + 300))
+    );
+    assert_eq!(c["jti"].as_str().unwrap().len(), 32);
+    let mut a = actions(&c, "org/app");
+    a.sort();
+    assert_eq!(a, ["pull", "push"]);
+    assert_eq!(actions(&c, "alice/x"), ["pull"]);
+
+    let ev = ev.unwrap();
+    assert_eq!(ev.outcome, Outcome::Issued);
+    assert_eq!(ev.account.as_deref(), Some("alice"));
+    assert_eq!(ev.credential, Some("password"));
+    assert_eq!(ev.jti.as_deref(), c["jti"].as_str());
+    assert_eq!(ev.requested.len(), 3);
+    let line = ev.to_json_line();
+    assert!(
+        !line.contains("alice-pw") && !line.contains(token),
+        "{line}"
+    );
+}
+
+#[test]
+fn anonymous_public_pull_and_nothing_else() {
+    let (app, s) = (app(), store());
+    let (r, ev) = run(&app, &s, get("service=registry.local&scope=repository:public/x:pull,push&scope=repository:org/a:pull"));
+    assert_eq!(r.status, 200);
+    let c = verify(body(&r)["token"].as_str().unwrap());
+    assert_eq!(c["sub"], "");
+    assert_eq!(actions(&c, "public/x"), ["pull"]);
+    assert!(actions(&c, "org/a").is_empty());
+    assert_eq!(ev.unwrap().credential, Some("anonymous"));
+}
+
+#[test]
+fn login_probe_gets_empty_access() {
+    let (app, s) = (app(), store());
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local").with_header("authorization", &basic("bob", "bob-pw")),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        verify(body(&r)["token"].as_str().unwrap())["access"],
+        json!([])
+    );
+}
+
+#[test]
+fn partial_grant_and_explicit_deny_are_200() {
+    let (app, s) = (app(), store());
+    let auth = basic("bob", "bob-pw");
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local&scope=repository:org/app:pull,push")
+            .with_header("authorization", &auth),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        actions(&verify(body(&r)["token"].as_str().unwrap()), "org/app"),
+        ["pull"]
+    );
+    let auth = basic("alice", "alice-pw");
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local&scope=repository:org/secret:pull")
+            .with_header("authorization", &auth),
+    );
+    assert_eq!(r.status, 200);
+    assert!(actions(&verify(body(&r)["token"].as_str().unwrap()), "org/secret").is_empty());
+}
+
+#[test]
+fn bad_credentials_are_401_with_basic_challenge() {
+    let (app, s) = (app(), store());
+    for (user, pw, why) in [
+        ("alice", "wrong", "incorrect"),
+        ("nobody", "x", "incorrect"),
+        ("ci-bot", "no-password-user", "incorrect"),
+        ("carol", "wrong", "incorrect"),
+        ("carol", "carol-pw", "disabled"),
+    ] {
+        let (r, ev) = run(
+            &app,
+            &s,
+            get("service=registry.local").with_header("authorization", &basic(user, pw)),
+        );
+        assert_eq!(r.status, 401, "{user}");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=\"tollgate-test\"")
+        );
+        let b = body(&r);
+        assert_eq!(b["errors"][0]["code"], "UNAUTHORIZED");
+        assert!(
+            b["errors"][0]["message"].as_str().unwrap().contains(why),
+            "{user}: {b}"
+        );
+        let ev = ev.unwrap();
+        assert_eq!(ev.outcome, Outcome::Refused);
+        assert!(!ev.to_json_line().contains(pw));
+    }
+}
+
+#[test]
+fn verified_password_cache_never_accepts_another_password() {
+    let (app, s) = (app(), store());
+    let ok =
+        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw"));
+    assert_eq!(run(&app, &s, ok.clone()).0.status, 200);
+    assert_eq!(run(&app, &s, ok).0.status, 200);
+    let bad =
+        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw2"));
+    assert_eq!(run(&app, &s, bad).0.status, 401);
+}
+
+#[test]
+fn account_must_match() {
+    let (app, s) = (app(), store());
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local&account=bob")
+            .with_header("authorization", &basic("alice", "alice-pw")),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(body(&r)["errors"][0]["code"], "DENIED");
+    let (r, _) = run(&app, &s, get("service=registry.local&account=bob"));
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn service_must_be_configured() {
+    let (app, s) = (app(), store());
+    let (r, _) = run(&app, &s, get("service=evil"));
+    assert_eq!(r.status, 400);
+    let msg = body(&r)["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("evil") && msg.contains(REG) && msg.contains(CHARTS),
+        "{msg}"
+    );
+    let (r, _) = run(&app, &s, get(""));
+    assert_eq!(r.status, 400);
+    // A single configured service is the default.
+    let mut v = vars();
+    v.insert("SERVICES", REG.into());
+    v.remove("RS256_SERVICES");
+    let single = app_with(v);
+    let (r, _) = run(&single, &s, get("scope=repository:public/a:pull"));
+    assert_eq!(r.status, 200);
+    assert_eq!(verify(body(&r)["token"].as_str().unwrap())["aud"], REG);
+}
+
+#[test]
+fn malformed_input_is_4xx() {
+    let (app, s) = (app(), store());
+    for (req, status) in [
+        (
+            get("service=registry.local").with_header("authorization", "Basic !!!"),
+            400,
+        ),
+        (
+            get("service=registry.local").with_header("authorization", "Digest x"),
+            400,
+        ),
+        (
+            get("service=registry.local").with_header("authorization", &"Basic ".repeat(2000)),
+            400,
+        ),
+        (
+            get("service=registry.local")
+                .with_header("authorization", &basic("a", "b"))
+                .with_header("authorization", &basic("c", "d")),
+            400,
+        ),
+        (get("service=registry.local&scope=repository:Bad:pull"), 400),
+        (get("service=%FF"), 400),
+        (post("/token", "grant_type=implicit"), 400),
+        (post("/token", "grant_type=password&username=alice"), 400),
+    ] {
+        let (r, _) = run(&app, &s, req.clone());
+        assert_eq!(
+            r.status,
+            status,
+            "{req:?}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let bad_utf8 = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(b"alice:\xff\xfe")
+    );
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local").with_header("authorization", &bad_utf8),
+    );
+    assert_eq!(r.status, 400);
+}
+
+// ---------------------------------------------------------------- OAuth2 POST
+
+#[test]
+fn password_grant_space_separated_scope() {
+    let (app, s) = (app(), store());
+    let (r, ev) = run(
+        &app,
+        &s,
+        post(
+            "/token",
+            "grant_type=password&username=alice&password=alice-pw&service=registry.local\
+             &client_id=containerd-client&scope=repository:org/a:pull%20repository:org/a:push",
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let b = body(&r);
+    assert_eq!(b["token_type"], "Bearer");
+    assert_eq!(b["scope"], "repository:org/a:pull,push");
+    assert!(b.get("refresh_token").is_none());
+    let c = verify(b["access_token"].as_str().unwrap());
+    assert_eq!(c["sub"], "alice");
+    assert_eq!(ev.unwrap().client_id.as_deref(), Some("containerd-client"));
+
+    let (r, _) = run(
+        &app,
+        &s,
+        post(
+            "/token",
+            "grant_type=password&username=alice&password=nope&service=registry.local",
+        ),
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(body(&r)["error"], "invalid_grant");
+}
+
+#[test]
+fn refresh_token_lifecycle() {
+    let (app, s) = (app(), store());
+    let (r, ev) = run(
+        &app,
+        &s,
+        get("service=registry.local&offline_token=true&client_id=docker")
+            .with_header("authorization", &basic("alice", "alice-pw")),
+    );
+    assert_eq!(r.status, 200);
+    let rt = body(&r)["refresh_token"].as_str().unwrap().to_string();
+    assert!(rt.starts_with("tgr_") && rt.len() == 47, "{rt}");
+    let ev = ev.unwrap();
+    assert!(ev.refresh_token_issued);
+    assert!(!ev.to_json_line().contains(&rt));
+
+    let key = format!("refresh:{}", sha256_hex(&rt));
+    let record: Value = serde_json::from_str(&s.data.borrow()[&key]).unwrap();
+    assert_eq!(record["account"], "alice");
+    assert_eq!(record["service"], REG);
+    assert_eq!(record["client_id"], "docker");
+    assert_eq!(record["expires"].as_u64(), Some(NOW + 30 * 86_400));
+    assert!(!s.data.borrow().values().any(|v| v.contains(&rt)));
+
+    let refresh = |service: &str| {
+        post("/token", &format!("grant_type=refresh_token&refresh_token={rt}&service={service}&scope=repository:org/a:push"))
+    };
+    let (r, ev) = run(&app, &s, refresh(REG));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let b = body(&r);
+    assert!(b.get("refresh_token").is_none(), "no rotation");
+    assert_eq!(
+        actions(&verify(b["access_token"].as_str().unwrap()), "org/a"),
+        ["push"]
+    );
+    assert_eq!(ev.unwrap().credential, Some("refresh_token"));
+
+    let (r, _) = run(&app, &s, refresh(CHARTS));
+    assert_eq!(r.status, 401);
+    assert!(body(&r)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains(REG));
+
+    // Expired by its record, even if KV still holds it.
+    let (r, _) = run_at(&app, &s, refresh(REG), NOW + 30 * 86_400);
+    assert_eq!(r.status, 401);
+
+    // Revoked by deleting the record.
+    s.data.borrow_mut().remove(&key);
+    let (r, _) = run(&app, &s, refresh(REG));
+    assert_eq!(r.status, 401);
+    let b = body(&r);
+    assert_eq!(b["error"], "invalid_grant");
+    assert!(!b.to_string().contains(&rt));
+
+    // Not ours at all.
+    let (r, _) = run(
+        &app,
+        &s,
+        post(
+            "/token",
+            "grant_type=refresh_token&refresh_token=abc&service=registry.local",
+        ),
+    );
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn refresh_token_stops_when_user_disabled() {
+    let mut v = vars();
+    v.insert("CACHE_TTL", "0".into());
+    let (app, s) = (app_with(v), store());
+    let (r, _) = run(
+        &app,
+        &s,
+        post("/token", "grant_type=password&username=bob&password=bob-pw&service=registry.local&access_type=offline"),
+    );
+    let rt = body(&r)["refresh_token"].as_str().unwrap().to_string();
+    let req = post(
+        "/token",
+        &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"),
+    );
+    assert_eq!(run(&app, &s, req.clone()).0.status, 200);
+    let disabled = json!({"password": hash("bob-pw"), "disabled": true, "groups": ["org-readers"]});
+    s.data
+        .borrow_mut()
+        .insert("user:bob".into(), disabled.to_string());
+    let (r, _) = run(&app, &s, req.clone());
+    assert_eq!(r.status, 401);
+    assert!(body(&r)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("disabled"));
+    s.data.borrow_mut().remove("user:bob");
+    assert_eq!(run(&app, &s, req).0.status, 401);
+}
+
+#[test]
+fn anonymous_offline_request_gets_no_refresh_token() {
+    let (app, s) = (app(), store());
+    let (r, _) = run(&app, &s, get("service=registry.local&offline_token=true"));
+    assert_eq!(r.status, 200);
+    assert!(body(&r).get("refresh_token").is_none());
+    assert!(!s.data.borrow().keys().any(|k| k.starts_with("refresh:")));
+}
+
+// ---------------------------------------------------------------- API keys / ChartMuseum
+
+#[test]
+fn chartmuseum_client_credentials_rs256() {
+    let (app, s) = (app(), store());
+    let req = HttpRequest::new(
+        "POST",
+        "/oauth/token",
+        "grant_type=client_credentials&scope=artifact-repository:org1/repo1:pull,push",
+    )
+    .with_header("authorization", &format!("Bearer {CHART_KEY}"));
+    let (r, ev) = run(&app, &s, req);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let b = body(&r);
+    assert_eq!(b["scope"], "artifact-repository:org1/repo1:pull,push");
+    let token = b["access_token"].as_str().unwrap();
+    assert_eq!(segments(token).0["alg"], "RS256");
+    let c = verify(token);
+    assert_eq!(c["aud"], CHARTS);
+    assert_eq!(c["sub"], "chart-user");
+    assert_eq!(
+        c["access"],
+        json!([{"type": "artifact-repository", "name": "org1/repo1", "actions": ["pull", "push"]}])
+    );
+    assert_eq!(ev.unwrap().credential, Some("api_key"));
+}
+
+#[test]
+fn client_credentials_refusals_use_bearer_challenge() {
+    let (app, s) = (app(), store());
+    let base = "grant_type=client_credentials&service=chartmuseum.local";
+    for auth in [
+        None,
+        Some("Bearer tgk_unknownunknownunknownunknownunknownunkno"),
+        Some("Bearer notakey"),
+    ] {
+        let mut req = HttpRequest::new("POST", "/oauth/token", base);
+        if let Some(a) = auth {
+            req = req.with_header("authorization", a);
+        }
+        let (r, _) = run(&app, &s, req);
+        assert_eq!(r.status, 401, "{auth:?}");
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer realm="));
+        assert_eq!(body(&r)["error"], "invalid_client");
+    }
+}
+
+#[test]
+fn api_key_as_basic_password_must_match_account() {
+    let (app, s) = (app(), store());
+    let (r, ev) = run(
+        &app,
+        &s,
+        get("service=registry.local&scope=repository:org/a:push")
+            .with_header("authorization", &basic("ci-bot", CI_KEY)),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        actions(&verify(body(&r)["token"].as_str().unwrap()), "org/a"),
+        ["push"]
+    );
+    assert!(!ev.unwrap().to_json_line().contains(CI_KEY));
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local").with_header("authorization", &basic("alice", CI_KEY)),
+    );
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn expired_api_key_and_disabled_owner() {
+    let (app, s) = (app(), store());
+    let key = format!("apikey:{}", sha256_hex(CI_KEY));
+    s.data.borrow_mut().insert(
+        key,
+        json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": NOW - 1}).to_string(),
+    );
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local").with_header("authorization", &basic("ci-bot", CI_KEY)),
+    );
+    assert_eq!(r.status, 401);
+    assert!(body(&r)["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+
+    let (app, s) = (self::app(), store());
+    s.data.borrow_mut().insert(
+        "user:chart-user".into(),
+        json!({"disabled": true}).to_string(),
+    );
+    let req = HttpRequest::new("GET", "/oauth/token", "grant_type=client_credentials")
+        .with_header("authorization", &format!("Bearer {CHART_KEY}"));
+    assert_eq!(run(&app, &s, req).0.status, 401);
+}
+
+// ---------------------------------------------------------------- fail closed
+
+#[test]
+fn store_failure_is_503_and_grants_nothing() {
+    let (app, s) = (app(), store());
+    s.fail.set(true);
+    for req in [
+        get("service=registry.local&scope=repository:public/a:pull"),
+        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw")),
+    ] {
+        let (r, ev) = run(&app, &s, req);
+        assert_eq!(r.status, 503);
+        assert_eq!(body(&r)["errors"][0]["code"], "UNAVAILABLE");
+        let ev = ev.unwrap();
+        assert_eq!(ev.outcome, Outcome::Failed);
+        assert!(ev.jti.is_none() && ev.granted.is_empty());
+    }
+}
+
+#[test]
+fn malformed_records_are_500_and_grant_nothing() {
+    for (key, value, req) in [
+        (
+            "user:alice",
+            "{not json",
+            get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw")),
+        ),
+        (
+            "acl",
+            "[{\"match\": 5}]",
+            get("service=registry.local&scope=repository:public/a:pull"),
+        ),
+        ("acl", "nonsense", get("service=registry.local")),
+    ] {
+        let (app, s) = (app(), store());
+        s.data.borrow_mut().insert(key.into(), value.into());
+        let (r, ev) = run(&app, &s, req);
+        assert_eq!(r.status, 500, "{key}: {}", String::from_utf8_lossy(&r.body));
+        assert!(body(&r).get("token").is_none());
+        assert_eq!(ev.unwrap().outcome, Outcome::Failed);
+    }
+    let (app, s) = (app(), store());
+    s.data
+        .borrow_mut()
+        .insert(format!("apikey:{}", sha256_hex(CI_KEY)), "[]".into());
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local").with_header("authorization", &basic("ci-bot", CI_KEY)),
+    );
+    assert_eq!(r.status, 500);
+}
+
+#[test]
+fn missing_acl_grants_nothing() {
+    let (app, s) = (app(), store());
+    s.data.borrow_mut().remove("acl");
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local&scope=repository:public/a:pull"),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        verify(body(&r)["token"].as_str().unwrap())["access"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|a| a["actions"].as_array().unwrap().clone())
+            .count(),
+        0
+    );
+}
+
+/// Reads work, writes fail: a refresh token that cannot be stored must not be handed out.
+struct ReadOnly(MemoryStore);
+
+impl Store for ReadOnly {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(&self, _: &str, _: &str, _: Option<u64>) -> Result<(), StoreError> {
+        Err(StoreError("read-only".into()))
+    }
+    async fn delete(&self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError("read-only".into()))
+    }
+}
+
+#[test]
+fn unstorable_refresh_token_fails_the_request() {
+    let (app, s) = (app(), ReadOnly(store()));
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local&offline_token=true")
+            .with_header("authorization", &basic("bob", "bob-pw")),
+    );
+    assert_eq!(r.status, 503);
+    assert!(body(&r).get("refresh_token").is_none());
+}
+
+#[test]
+fn rng_failure_issues_nothing() {
+    let (app, s) = (app(), store());
+    let broken = |_: &mut [u8]| Err(RandomError);
+    let req = get("service=registry.local");
+    let (r, ev) = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &broken);
+    assert_eq!(r.status, 500);
+    assert_eq!(ev.unwrap().outcome, Outcome::Failed);
+}
+
+#[test]
+fn jti_is_unique_per_token() {
+    let (app, s) = (app(), store());
+    let rng = counter_rng();
+    let req = get("service=registry.local");
+    let a = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &rng).0;
+    let b = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &rng).0;
+    let ja = verify(body(&a)["token"].as_str().unwrap())["jti"].clone();
+    let jb = verify(body(&b)["token"].as_str().unwrap())["jti"].clone();
+    assert_ne!(ja, jb);
+}
+
+// ---------------------------------------------------------------- configuration
+
+#[test]
+fn bad_keys_are_config_errors_naming_the_secret() {
+    for (name, value) in [
+        (
+            "SIGNING_KEY",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_string(),
+        ),
+        ("SIGNING_KEY", RS256_KEY.to_string()),
+        ("RSA_SIGNING_KEY", ES256_KEY.to_string()),
+        ("SIGNING_CERT", ES256_NEXT_CERT.to_string()),
+        ("PUBLISHED_KEYS", "garbage".to_string()),
+    ] {
+        let mut v = vars();
+        v.insert(name, value.clone());
+        let settings = Settings::from_vars(|k| v.get(k).cloned()).unwrap();
+        let e = TokenService::new(settings, [7u8; 32]).unwrap_err();
+        assert_eq!(e.setting, name, "{e}");
+        let shown = e.to_string();
+        assert!(
+            !shown.contains("AAAA") && !shown.contains("PRIVATE KEY-----\nM"),
+            "{shown}"
+        );
+        let r = config_error_response(&e);
+        assert_eq!(r.status, 500);
+        assert!(body(&r)["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(name));
+    }
+}
+
+#[test]
+fn no_cert_no_x5c() {
+    let mut v = vars();
+    v.remove("SIGNING_CERT");
+    let (app, s) = (app_with(v), store());
+    let (r, _) = run(&app, &s, get("service=registry.local"));
+    let (h, _) = segments(body(&r)["token"].as_str().unwrap());
+    assert!(h.get("x5c").is_none());
+    assert!(h["kid"].is_string());
+    // Without any certificate there is no bundle to publish: say what to configure.
+    let mut v = vars();
+    v.remove("SIGNING_CERT");
+    v.remove("PUBLISHED_KEYS");
+    let (r, _) = run(&app_with(v), &s, HttpRequest::new("GET", "/certs.pem", ""));
+    assert_eq!(r.status, 404);
+    assert!(body(&r)["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("SIGNING_CERT"));
+}
+
+/// One isolate serving docker-registry 2.8 (`registry.local`: libtrust kid + x5c, the default)
+/// and registry 3.x in its key modes: rootcertbundle with a thumbprint kid only (`v3-kid`),
+/// a `jwks` file (kid only, libtrust here), and x5c with a thumbprint kid (`v3-x5c`).
+#[test]
+fn per_service_token_headers() {
+    let mut v = vars();
+    v.insert("SERVICES", format!("{REG} {CHARTS} v3-kid v3-jwks v3-x5c"));
+    v.insert("TOKEN_KID", "v3-kid=thumbprint v3-x5c=thumbprint".into());
+    v.insert("TOKEN_X5C", "v3-kid=off v3-jwks=off".into());
+    let (app, s) = (app_with(v), store());
+    let es = crate::token::SigningKey::from_pkcs8_pem(ES256_KEY)
+        .unwrap()
+        .public_key();
+    let (libtrust, thumbprint) = (es.kid(), crate::token::jwk_thumbprint(&es));
+    for (service, kid, x5c) in [
+        (REG, &libtrust, true),
+        ("v3-kid", &thumbprint, false),
+        ("v3-jwks", &libtrust, false),
+        ("v3-x5c", &thumbprint, true),
+    ] {
+        let (r, _) = run(
+            &app,
+            &s,
+            get(&format!("service={service}&scope=repository:org/a:pull"))
+                .with_header("authorization", &basic("bob", "bob-pw")),
+        );
+        let token = body(&r)["token"].as_str().unwrap().to_string();
+        let (h, _) = segments(&token);
+        assert_eq!(h["kid"].as_str(), Some(kid.as_str()), "{service}");
+        assert_eq!(h.get("x5c").is_some(), x5c, "{service}");
+        assert_eq!(verify(&token)["aud"], service);
+        // The proxy's verifier finds the key under either kid form.
+        assert_eq!(app.verify_token(&token, service, NOW).unwrap().sub, "bob");
+    }
+    // The JWKS lists every key under both kid forms now in use.
+    let (r, _) = run(
+        &app,
+        &s,
+        HttpRequest::new("GET", "/.well-known/jwks.json", ""),
+    );
+    let jwks = body(&r);
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 6, "3 keys x 2 kid forms: {jwks}");
+    assert_eq!(&kids[..2], [libtrust.as_str(), thumbprint.as_str()]);
+    // The RS256 service (ChartMuseum) keeps its own signer: libtrust kid, never x5c.
+    let (r, _) = run(
+        &app,
+        &s,
+        HttpRequest::new(
+            "POST",
+            "/oauth/token",
+            "grant_type=client_credentials&scope=artifact-repository:org1/r:pull",
+        )
+        .with_header("authorization", &format!("Bearer {CHART_KEY}")),
+    );
+    let (h, _) = segments(body(&r)["access_token"].as_str().unwrap());
+    assert_eq!((h["alg"].as_str(), h.get("x5c")), (Some("RS256"), None));
+}
+
+#[test]
+fn token_header_settings_are_checked_at_startup() {
+    let mut v = vars();
+    v.remove("SIGNING_CERT");
+    v.insert("TOKEN_X5C", "on".into());
+    let e = Settings::from_vars(|k| v.get(k).cloned()).unwrap_err();
+    assert_eq!(e.setting, "TOKEN_X5C");
+    let r = config_error_response(&e);
+    let msg = body(&r)["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("TOKEN_X5C") && msg.contains("SIGNING_CERT"),
+        "{msg}"
+    );
+}
+
+// ---------------------------------------------------------------- proxy seams
+
+#[test]
+fn verify_token_accepts_own_tokens_and_rejects_the_rest() {
+    let (app, s) = (app(), store());
+    let (r, _) = run(
+        &app,
+        &s,
+        get("service=registry.local&scope=repository:org/a:pull")
+            .with_header("authorization", &basic("bob", "bob-pw")),
+    );
+    let token = body(&r)["token"].as_str().unwrap().to_string();
+    let claims = app.verify_token(&token, REG, NOW + 10).unwrap();
+    assert_eq!(claims.sub, "bob");
+    assert_eq!(claims.exp, NOW + 300);
+    assert_eq!(claims.access[0].actions, ["pull"]);
+
+    assert_eq!(
+        app.verify_token(&token, CHARTS, NOW).unwrap_err(),
+        Rejected::WrongAudience
+    );
+    assert_eq!(
+        app.verify_token(&token, REG, NOW + 300 + CLOCK_LEEWAY_SECS + 1)
+            .unwrap_err(),
+        Rejected::Expired
+    );
+    assert_eq!(
+        app.verify_token(&token, REG, NOW + 300 + CLOCK_LEEWAY_SECS)
+            .map(|c| c.sub)
+            .unwrap(),
+        "bob"
+    );
+    assert_eq!(
+        app.verify_token(&token, REG, NOW - CLOCK_LEEWAY_SECS - 1)
+            .unwrap_err(),
+        Rejected::NotYetValid
+    );
+    assert_eq!(
+        app.verify_token("garbage", REG, NOW).unwrap_err(),
+        Rejected::Malformed
+    );
+
+    // Tampered payload: signature fails.
+    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+    let mut payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
+    payload["access"][0]["actions"] = json!(["pull", "push"]);
+    parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
+    assert_eq!(
+        app.verify_token(&parts.join("."), REG, NOW).unwrap_err(),
+        Rejected::BadSignature
+    );
+
+    // Another issuer's app (same keys) refuses it.
+    let mut v = vars();
+    v.insert("ISSUER", "someone-else".into());
+    assert_eq!(
+        app_with(v).verify_token(&token, REG, NOW).unwrap_err(),
+        Rejected::WrongIssuer
+    );
+
+    // RS256 tokens verify too.
+    let req = HttpRequest::new(
+        "POST",
+        "/oauth/token",
+        "grant_type=client_credentials&scope=artifact-repository:org1/r:pull",
+    )
+    .with_header("authorization", &format!("Bearer {CHART_KEY}"));
+    let t = body(&run(&app, &s, req).0)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(app.verify_token(&t, CHARTS, NOW).unwrap().sub, "chart-user");
+}
+
+#[test]
+fn grant_basic_matches_the_token_endpoint() {
+    let (app, s) = (app(), store());
+    let want = [crate::token::Access {
+        resource_type: "repository".into(),
+        name: "org/a".into(),
+        actions: vec!["push".into(), "pull".into()],
+    }];
+    let ctx = ctx_of(&s, None);
+    let (account, access) =
+        block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap();
+    assert_eq!(account, "bob");
+    assert_eq!(access[0].actions, ["pull"]);
+    let e = block_on(app.grant_basic(&basic("bob", "nope"), REG, &want, &ctx)).unwrap_err();
+    assert!(matches!(e, AuthError::Rejected(_)), "{e:?}");
+    let e = block_on(app.grant_basic("Basic ###", REG, &want, &ctx)).unwrap_err();
+    assert!(matches!(e, AuthError::Malformed(_)), "{e:?}");
+    // A fresh isolate (nothing cached) with failing storage: fail closed.
+    let app = self::app();
+    s.fail.set(true);
+    let ctx = ctx_of(&s, None);
+    let e = block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap_err();
+    assert!(matches!(e, AuthError::Unavailable(_)), "{e:?}");
+}
+
+/// Brute-force throttle and cache-bound tests (own file: other work edits this one).
+mod authn_matrix;
+mod bounds;
+mod federation;
+mod netbind;
+mod refresh_binding;
+mod round_trips;

@@ -1,0 +1,141 @@
+//! Issue 12, finding 3: a refresh token lives only as long as the credential that minted it,
+//! within `CACHE_TTL` (the user and API-key records are cached); the operator can revoke all of
+//! an account's refresh tokens without knowing them. On the old code every refusal below was a
+//! 200 for 30 days.
+
+use super::*;
+
+/// `CACHE_TTL` default: a change is still served at +29 s and refused at +30 s.
+const TTL: u64 = 30;
+
+fn offline_login(app: &TokenService, s: &MemoryStore, auth: &str) -> String {
+    let req = get("service=registry.local&offline_token=true&client_id=docker")
+        .with_header("authorization", auth);
+    let (r, _) = run(app, s, req);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    body(&r)["refresh_token"].as_str().unwrap().to_string()
+}
+
+fn refresh_at(app: &TokenService, s: &MemoryStore, rt: &str, at: u64) -> (u16, String) {
+    let req = post(
+        "/token",
+        &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"),
+    );
+    let (r, _) = run_at(app, s, req, at);
+    (r.status, String::from_utf8_lossy(&r.body).to_string())
+}
+
+fn set(s: &MemoryStore, key: &str, value: Value) {
+    s.data.borrow_mut().insert(key.into(), value.to_string());
+}
+
+/// The refresh token still works while the old record is cached (at +TTL-1), then is refused
+/// with a message that says `why`.
+fn refused_once_the_cache_expires(app: &TokenService, s: &MemoryStore, rt: &str, why: &str) {
+    let cached = refresh_at(app, s, rt, NOW + TTL - 1).0;
+    assert_eq!(cached, 200, "cached record");
+    let (st, text) = refresh_at(app, s, rt, NOW + TTL);
+    assert_eq!(st, 401);
+    assert!(text.contains(why), "{text}");
+}
+
+#[test]
+fn a_password_change_ends_the_refresh_tokens_it_minted() {
+    let (app, s) = (app(), store());
+    let rt = offline_login(&app, &s, &basic("alice", "alice-pw"));
+    assert_eq!(refresh_at(&app, &s, &rt, NOW + 1).0, 200);
+    set(
+        &s,
+        "user:alice",
+        json!({"password": hash("new-pw"), "groups": ["dev", "org-writers"]}),
+    );
+    refused_once_the_cache_expires(&app, &s, &rt, "password that has changed");
+    // A login with the new password mints a token that works.
+    let fresh = offline_login(&app, &s, &basic("alice", "new-pw"));
+    assert_eq!(refresh_at(&app, &s, &fresh, NOW + TTL).0, 200);
+}
+
+#[test]
+fn revoking_or_expiring_the_api_key_ends_its_refresh_tokens() {
+    let (app, s) = (app(), store());
+    let rt = offline_login(&app, &s, &basic("ci-bot", CI_KEY));
+    assert_eq!(refresh_at(&app, &s, &rt, NOW + 1).0, 200);
+    let key = format!("apikey:{}", sha256_hex(CI_KEY));
+    s.data.borrow_mut().remove(&key);
+    refused_once_the_cache_expires(&app, &s, &rt, "API key that was revoked or has expired");
+
+    // Expiry ends it at once: the cached record carries the expiry.
+    let (app, s) = (self::app(), store());
+    set(
+        &s,
+        &key,
+        json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": NOW + 10}),
+    );
+    let rt = offline_login(&app, &s, &basic("ci-bot", CI_KEY));
+    assert_eq!(refresh_at(&app, &s, &rt, NOW + 9).0, 200);
+    assert_eq!(refresh_at(&app, &s, &rt, NOW + 10).0, 401);
+}
+
+#[test]
+fn the_operator_revokes_every_refresh_token_of_an_account() {
+    let (app, s) = (app(), store());
+    let by_password = offline_login(&app, &s, &basic("alice", "alice-pw"));
+    set(
+        &s,
+        "user:alice",
+        json!({"password": hash("alice-pw"), "groups": ["dev", "org-writers"],
+               "refresh_revoked_before": NOW + 5}),
+    );
+    refused_once_the_cache_expires(&app, &s, &by_password, "operator revoked");
+    // Logging in again afterwards works.
+    let (r, _) = run_at(
+        &app,
+        &s,
+        get("service=registry.local&offline_token=true")
+            .with_header("authorization", &basic("alice", "alice-pw")),
+        NOW + TTL + 1,
+    );
+    let again = body(&r)["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(refresh_at(&app, &s, &again, NOW + TTL + 2).0, 200);
+}
+
+#[test]
+fn a_refresh_record_without_its_credential_is_refused() {
+    let (app, s) = (app(), store());
+    let rt = offline_login(&app, &s, &basic("alice", "alice-pw"));
+    let key = format!("refresh:{}", sha256_hex(&rt));
+    let mut record: Value = serde_json::from_str(&s.data.borrow()[&key]).unwrap();
+    assert!(record["credential"]
+        .as_str()
+        .unwrap()
+        .starts_with("password:"));
+    assert!(
+        !record["credential"].as_str().unwrap().contains("$2"),
+        "only a digest of the hash is stored"
+    );
+    record.as_object_mut().unwrap().remove("credential");
+    set(&s, &key, record);
+    // Another isolate, which reads the edited record (the minting one cached its own write).
+    let (st, text) = refresh_at(&self::app(), &s, &rt, NOW + 1);
+    assert_eq!(st, 401);
+    assert!(text.contains("log in again"), "{text}");
+}
+
+#[test]
+fn more_header_fields_than_the_limit_is_431_never_a_trimmed_set() {
+    // Issue 12, finding 4: the worker kept the first 100 headers in sorted order, so ~100 junk
+    // headers pushed out cf-connecting-ip (the throttle's address and the audit line).
+    let (app, s) = (app(), store());
+    let mut req = get("service=registry.local")
+        .with_header("authorization", &basic("alice", "alice-pw"))
+        .with_header("cf-connecting-ip", "192.0.2.1");
+    for i in 0..98 {
+        req = req.with_header(&format!("a-pad-{i:03}"), "x");
+    }
+    assert_eq!(run(&app, &s, req.clone()).0.status, 200, "100 fields pass");
+    let req = req.with_header("a-pad-one-more", "x");
+    let (r, ev) = run(&app, &s, req);
+    assert_eq!(r.status, 431);
+    assert!(ev.is_none(), "refused before any credential is read");
+    assert!(String::from_utf8_lossy(&r.body).contains("at most 100"));
+}
