@@ -180,7 +180,8 @@ fn log_store_error(e: &StoreError) {
     // to_string rather than the Value's Display: Display instantiates Value's serializer twice more
     // (fmt::Write, compact and `{:#}` pretty), the only place the worker did; to_string reuses the
     // Vec writer every JSON response already has.
-    let line = serde_json::json!({"event": "proxy", "outcome": "store_error", "reason": e.to_string()});
+    let line =
+        serde_json::json!({"event": "proxy", "outcome": "store_error", "reason": e.to_string()});
     worker::console_error!("{}", serde_json::to_string(&line).unwrap_or_default());
 }
 

@@ -579,3 +579,25 @@ fn a_person_with_no_room_for_a_credential_is_told_before_approving() {
     assert_eq!(st, 403, "{page}");
     assert!(page.contains("revoke one first"), "{page}");
 }
+
+/// State is read through `String` (smaller wasm than serde's enum visitor): every state still
+/// reads back as itself, and a name no Tollgate writes is refused rather than read as pending.
+#[test]
+fn device_states_round_trip_and_unknown_ones_are_refused() {
+    for s in [
+        State::Pending,
+        State::Approved,
+        State::Denied,
+        State::Consumed,
+    ] {
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<State>(&text).unwrap(), s, "{text}");
+    }
+    assert_eq!(
+        serde_json::to_string(&State::Consumed).unwrap(),
+        "\"consumed\""
+    );
+    for bad in ["\"Pending\"", "\"granted\"", "\"\"", "1", "null"] {
+        assert!(serde_json::from_str::<State>(bad).is_err(), "{bad}");
+    }
+}
