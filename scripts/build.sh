@@ -28,11 +28,17 @@ done
 [ -x "$TG_ROOT/node_modules/.bin/esbuild" ] && [ -x "$TG_ROOT/node_modules/.bin/wasm-opt" ] \
   || tg_die "node_modules/.bin/{esbuild,wasm-opt} missing: run scripts/setup.sh (npm ci) first"
 
+# The size budget (README "Performance"): 360 KB gzip since device login. A build over it fails, so a
+# feature that grows the worker says so in its own change rather than in a later measurement.
+TG_WASM_BUDGET="${TG_WASM_BUDGET:-368640}"
+
 report_size() {
   local raw gz
   raw=$(wc -c <"$wasm")
   gz=$(gzip -9 -c "$wasm" | wc -c)
   tg_info "wasm size: $(( raw / 1024 )) KiB raw ($raw bytes), $(( gz / 1024 )) KiB gzip ($gz bytes)"
+  [ "$gz" -le "$TG_WASM_BUDGET" ] \
+    || tg_die "the worker is $gz bytes gzip, over the budget of $TG_WASM_BUDGET (README \"Performance\")"
 }
 
 # wrangler dev runs the [build] command twice on every start (once for the entry, once when its
