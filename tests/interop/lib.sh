@@ -493,10 +493,7 @@ ti_build_image() {
 # The whole environment
 
 ti_env_up() {
-  local tool
-  for tool in docker-registry skopeo umoci jq curl python3; do
-    tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
-  done
+  tg_need_interop_tools docker-registry skopeo umoci jq curl python3
   ti_work_dir
   if [ "${TI_SHARED:-0}" = 1 ]; then
     # run.sh started everything; its variables are in the environment.
