@@ -21,9 +21,12 @@ fn throttled_app(
 }
 
 fn login_get(user: &str, pw: &str, ip: &str) -> HttpRequest {
-    get("service=registry.local&scope=repository:org/a:pull")
-        .with_header("authorization", &basic(user, pw))
-        .with_header("cf-connecting-ip", ip)
+    get_as(
+        "service=registry.local&scope=repository:org/a:pull",
+        user,
+        pw,
+    )
+    .with_header("cf-connecting-ip", ip)
 }
 
 fn login_post(user: &str, pw: &str, ip: &str) -> HttpRequest {
@@ -110,9 +113,8 @@ fn wrong_passwords_are_throttled_then_refused_before_bcrypt() {
     )
     .with_header("cf-connecting-ip", IP);
     assert_eq!(run_at(&app, &s, refresh, NOW + 20).0.status, 200);
-    let api = get("service=registry.local")
-        .with_header("authorization", &basic("ci-bot", CI_KEY))
-        .with_header("cf-connecting-ip", IP);
+    let api =
+        get_as("service=registry.local", "ci-bot", CI_KEY).with_header("cf-connecting-ip", IP);
     assert_eq!(run_at(&app, &s, api, NOW + 20).0.status, 200);
 
     // The period ends in this isolate (the limiter's own window has moved on as well).
@@ -333,10 +335,6 @@ fn hashes_the_validator_refuses_are_malformed_records_and_never_run_bcrypt() {
 
 const TTL: u64 = 30;
 
-fn put(s: &MemoryStore, key: &str, value: Value) {
-    s.data.borrow_mut().insert(key.into(), value.to_string());
-}
-
 /// `req` is accepted at NOW and until NOW + TTL - 1 from the isolate cache, refused from NOW + TTL.
 fn refused_within_ttl(
     app: &TokenService,
@@ -397,18 +395,16 @@ fn a_password_change_takes_effect_within_cache_ttl() {
 #[test]
 fn revoking_an_api_key_takes_effect_within_cache_ttl() {
     let (app, s) = (app(), store());
-    let req = get("service=registry.local").with_header("authorization", &basic("ci-bot", CI_KEY));
+    let req = get_as("service=registry.local", "ci-bot", CI_KEY);
     refused_within_ttl(&app, &s, &req, || {
-        s.data
-            .borrow_mut()
-            .remove(&format!("apikey:{}", sha256_hex(CI_KEY)));
+        s.data.borrow_mut().remove(&api_key_key(CI_KEY));
     });
 }
 
 #[test]
 fn disabling_the_owner_of_an_api_key_takes_effect_within_cache_ttl() {
     let (app, s) = (app(), store());
-    let req = get("service=registry.local").with_header("authorization", &basic("ci-bot", CI_KEY));
+    let req = get_as("service=registry.local", "ci-bot", CI_KEY);
     refused_within_ttl(&app, &s, &req, || {
         put(&s, "user:ci-bot", json!({"disabled": true}))
     });
