@@ -122,8 +122,7 @@ fn disabled_user_is_flagged() {
 #[test]
 fn bad_input_names_the_flag() {
     let r = explain(&["--account", "nobody", "--scope", "repository:org/app:pull"]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("--account \"nobody\": no such user in policy/demo.toml");
+    r.fails(1, "--account \"nobody\": no such user in policy/demo.toml");
     let r = explain(&["--account", "alice", "--scope", "repository:org/app"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.starts_with("error: --scope: "), "{}", r.stderr);

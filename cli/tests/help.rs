@@ -19,6 +19,5 @@ fn help_lists_the_commands() {
         assert_eq!(r.code, 0, "{sub:?}: {}", r.stderr);
     }
     let r = common::tg("frobnicate", &[]);
-    assert_eq!(r.code, 2);
-    r.stderr_has("unrecognized subcommand 'frobnicate'");
+    r.fails(2, "unrecognized subcommand 'frobnicate'");
 }

@@ -183,6 +183,5 @@ fn jwks_from_a_url() {
         "http://127.0.0.1:1/jwks.json",
         &["--now", NOW],
     );
-    assert_eq!(r.code, 1);
-    r.stderr_has("--jwks http://127.0.0.1:1/jwks.json: fetching it failed");
+    r.fails(1, "--jwks http://127.0.0.1:1/jwks.json: fetching it failed");
 }

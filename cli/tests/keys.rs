@@ -54,8 +54,7 @@ fn generate_refuses_to_overwrite_without_force() {
     let first = tg("keys generate --alg es256 --out-dir {} --name k", &[d]);
     assert_eq!(first.code, 0, "{}", first.stderr);
     let again = tg("keys generate --alg es256 --out-dir {} --name k", &[d]);
-    assert_eq!(again.code, 1);
-    again.stderr_has("k.key.pem already exists");
+    again.fails(1, "k.key.pem already exists");
     again.stderr_has("--force");
     let forced = tg(
         "keys generate --alg es256 --out-dir {} --name k --force",
@@ -80,8 +79,7 @@ fn generate_rejects_bad_flags_with_what_is_valid() {
         "keys generate --alg es256 --out-dir {} --name ../escape",
         &[d],
     );
-    assert_eq!(r.code, 1);
-    r.stderr_has("--name \"../escape\" is not valid");
+    r.fails(1, "--name \"../escape\" is not valid");
     let r = tg(
         "keys generate --alg rs256 --out-dir {} --name r --bits 1024",
         &[d],
@@ -154,8 +152,7 @@ fn dev_vars_round_trips_through_dotenv_quoting() {
 fn dev_vars_without_a_signing_key_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let r = tg("keys dev-vars --dir {}", &[dir.path().to_str().unwrap()]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("tollgate keys generate --alg es256");
+    r.fails(1, "tollgate keys generate --alg es256");
     assert!(r.stdout.is_empty());
 }
 
@@ -297,8 +294,7 @@ fn bundle_joins_certificates_and_refuses_private_keys() {
     tg("keys generate --alg es256 --out-dir {} --name s", &[d]);
     let key = dir.path().join("s.key.pem");
     let r = tg("keys bundle {}", &[key.to_str().unwrap()]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("holds a PRIVATE KEY");
+    r.fails(1, "holds a PRIVATE KEY");
     assert!(r.stdout.is_empty());
     let r = tg("keys bundle {}", &[&common::fixture("rs256.pub.pem")]);
     r.stderr_has("bare PUBLIC KEY");
@@ -307,11 +303,9 @@ fn bundle_joins_certificates_and_refuses_private_keys() {
 #[test]
 fn show_refuses_non_pem_files_without_panicking() {
     let r = tg("keys show {}", &[&common::fixture("../keys.rs")]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("no PEM block found");
+    r.fails(1, "no PEM block found");
     let r = tg("keys show /nonexistent/k.pem", &[]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("/nonexistent/k.pem: cannot read it");
+    r.fails(1, "/nonexistent/k.pem: cannot read it");
 }
 
 /// The whole rotation on a key directory: what signs and what is published after each step.
@@ -350,8 +344,7 @@ fn rotation_publishes_next_then_previous_then_nothing() {
     assert!(published(&vars()).is_none());
 
     let r = tg("keys rotate switch --dir {}", &[d]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("start a rotation with `tollgate keys rotate start`");
+    r.fails(1, "start a rotation with `tollgate keys rotate start`");
 
     let r = tg("keys rotate start --dir {} --env prod", &[d]);
     assert_eq!(r.code, 0, "{}", r.stderr);

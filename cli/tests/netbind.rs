@@ -66,8 +66,7 @@ fn malformed_networks_are_refused_by_flag_and_by_the_validator() {
         let key = format!("{{ name = \"ci\", digest = \"{digest}\", created = 1, {binding} }}");
         let p = policy(dir.path(), &format!("[users.ci-bot]\napikeys = [{key}]\n"));
         let r = tg("policy validate {}", &[&p]);
-        assert_eq!(r.code, 1);
-        r.stderr_has("policy.toml:2:");
+        r.fails(1, "policy.toml:2:");
         r.stderr_has(reason);
     }
 }

@@ -102,8 +102,7 @@ fn unknown_fields_and_missing_files_are_named() {
     assert_eq!(r.code, 1);
     golden("validate-unknown-field.txt", &r.stderr);
     let r = tg("policy render /nonexistent/policy.toml", &[]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("/nonexistent/policy.toml: cannot read the policy file");
+    r.fails(1, "/nonexistent/policy.toml: cannot read the policy file");
 }
 
 #[test]

@@ -143,8 +143,7 @@ fn remote_sync_needs_confirmation_and_passes_env() {
     };
     let demo = repo_file("policy/demo.toml");
     let r = sync(&kv, &[&demo, "--remote", "--env", "prod"], &[]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("rerun with --yes");
+    r.fails(1, "rerun with --yes");
     assert!(!kv.exists(), "nothing written without confirmation");
     let r = sync(&kv, &[&demo, "--remote", "--env", "prod", "--yes"], &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -175,8 +174,7 @@ fn wrangler_failures_and_flag_mistakes_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let kv = dir.path().join("kv.json");
     let r = sync(&kv, &[&demo, "--remote", "--yes"], &[("FAKE_FAIL", "1")]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("kv key list` failed");
+    r.fails(1, "kv key list` failed");
     assert!(
         r.stderr.contains("Authentication error"),
         "wrangler's own message is shown: {}",

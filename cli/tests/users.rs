@@ -84,8 +84,7 @@ fn add_hashes_the_password_and_keeps_comments() {
         &[&p],
         "another-pass\n",
     );
-    assert_eq!(r.code, 1);
-    r.stderr_has("user \"alice\" already exists");
+    r.fails(1, "user \"alice\" already exists");
 
     let r = tg_stdin(
         "user passwd alice --password-stdin --policy {}",
@@ -168,11 +167,9 @@ fn no_terminal_and_no_stdin_flag_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy_in(dir.path());
     let r = tg("user add bob --policy {}", &[&p]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("--password-stdin");
+    r.fails(1, "--password-stdin");
     let r = tg("user list", &[]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("pass --policy FILE or set TOLLGATE_POLICY");
+    r.fails(1, "pass --policy FILE or set TOLLGATE_POLICY");
 }
 
 #[test]
@@ -202,8 +199,7 @@ fn disable_enable_delete_and_list() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(record(&render(&p), "user:bob").is_none());
     let r = tg("user delete bob --policy {}", &[&p]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("there is no user \"bob\"");
+    r.fails(1, "there is no user \"bob\"");
     let r = tg("user disable nobody --policy {}", &[&p]);
     r.stderr_has("there is no user \"nobody\"");
 }
@@ -240,8 +236,7 @@ fn apikey_create_shows_the_key_once_and_stores_its_digest() {
         "apikey create --account ci-bot --name ci --policy {}",
         &[&p],
     );
-    assert_eq!(again.code, 1);
-    again.stderr_has("already has an API key named \"ci\"");
+    again.fails(1, "already has an API key named \"ci\"");
     let second = tg(
         "apikey create --account ci-bot --name ci2 --policy {}",
         &[&p],
@@ -276,8 +271,7 @@ fn import_htpasswd_takes_bcrypt_and_refuses_other_hashes() {
         "user import-htpasswd {} --policy {}",
         &[ht.to_str().unwrap(), &p],
     );
-    assert_eq!(r.code, 1);
-    r.stderr_has("htpasswd:3: user \"u2\" has an APR1-MD5 hash");
+    r.fails(1, "htpasswd:3: user \"u2\" has an APR1-MD5 hash");
     r.stderr_has("htpasswd:5: user \"u3\" has a SHA-1 hash");
     assert_eq!(fs::read_to_string(&p).unwrap(), START, "all or nothing");
 
@@ -293,8 +287,7 @@ fn import_htpasswd_takes_bcrypt_and_refuses_other_hashes() {
         "user import-htpasswd {} --policy {}",
         &[ht.to_str().unwrap(), &p],
     );
-    assert_eq!(r.code, 1);
-    r.stderr_has("pass --replace");
+    r.fails(1, "pass --replace");
     let r = tg(
         "user import-htpasswd {} --replace --policy {}",
         &[ht.to_str().unwrap(), &p],
