@@ -73,7 +73,7 @@ fn logout_erases_the_cached_credential() {
     )
     .unwrap();
     let r = tollgate(dir.path(), &["logout", "127.0.0.1:5000"], &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert_eq!(
         r.stdout,
         "removed the cached credential of sso-alice for 127.0.0.1:5000; it stays valid until 2100-01-01 00:00 UTC unless revoked on http://127.0.0.1:8787/account\n"
