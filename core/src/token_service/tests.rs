@@ -976,12 +976,7 @@ fn per_service_token_headers() {
         HttpRequest::new("GET", "/.well-known/jwks.json", ""),
     );
     let jwks = body(&r);
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let kids = crate::test_support::jwks_kids(&jwks);
     assert_eq!(kids.len(), 6, "3 keys x 2 kid forms: {jwks}");
     assert_eq!(&kids[..2], [libtrust.as_str(), thumbprint.as_str()]);
     // The RS256 service (ChartMuseum) keeps its own signer: libtrust kid, never x5c.
