@@ -2,9 +2,11 @@
 //! helper/; here: the CLI wiring, the cache location and the one-line failures).
 
 mod common;
+#[path = "../../helper/tests/support/unreachable.rs"]
+mod unreachable;
 
-use std::net::TcpListener;
 use std::process::Stdio;
+use unreachable::unreachable_tollgate_url;
 
 fn tollgate(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> common::Run {
     let mut cmd = common::bin();
@@ -26,13 +28,8 @@ fn tollgate(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> co
 
 #[test]
 fn login_says_in_one_line_when_tollgate_is_unreachable() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = unreachable_tollgate_url();
     let r = tollgate(
         dir.path(),
         &["login", "registry.example.com"],
