@@ -224,6 +224,21 @@ impl World {
         (r.status, String::from_utf8(r.body).unwrap())
     }
 
+    /// Writes a user record that disables corp-alice (the IdP still vouches for her).
+    fn disable_alice(&self) {
+        self.store
+            .data
+            .borrow_mut()
+            .insert("user:corp-alice".into(), r#"{"disabled":true}"#.into());
+    }
+
+    /// Signs in and opens the account page: the session and the page's CSRF token.
+    fn account_session(&mut self) -> (String, String) {
+        let s = self.session();
+        let csrf = csrf_of(&self.page(&s, "").1);
+        (s, csrf)
+    }
+
     /// Creates a personal credential on the account page: `fields` are its name and days.
     fn add_credential(&mut self, session: &str, csrf: &str, fields: &str) -> (u16, String) {
         let body = format!("{fields}&csrf={csrf}");
@@ -567,10 +582,7 @@ fn id_tokens_are_checked_nonce_expiry_audience_and_algorithm() {
 fn a_disabled_user_record_blocks_sign_in_and_the_page() {
     let mut w = World::new();
     let s = w.session();
-    w.store
-        .data
-        .borrow_mut()
-        .insert("user:corp-alice".into(), r#"{"disabled":true}"#.into());
+    w.disable_alice();
     assert_eq!(w.page(&s, "").0, 403);
     let (r, log) = w.sign_in_with(json!({}));
     assert_eq!(r.status, 401);
@@ -735,8 +747,7 @@ fn granted(body: &Value) -> Value {
 #[test]
 fn a_personal_credential_works_like_an_api_key_with_the_idp_groups_until_revoked() {
     let mut w = World::new();
-    let s = w.session();
-    let csrf = csrf_of(&w.page(&s, "").1);
+    let (s, csrf) = w.account_session();
     let (status, page) = w.add_credential(&s, &csrf, "name=laptop&days=7");
     assert_eq!(status, 200, "{page}");
     let secret = secret_of(&page);
@@ -824,18 +835,14 @@ fn a_personal_credential_works_like_an_api_key_with_the_idp_groups_until_revoked
 #[test]
 fn a_disabled_user_record_blocks_personal_credentials() {
     let mut w = World::new();
-    let s = w.session();
-    let csrf = csrf_of(&w.page(&s, "").1);
+    let (s, csrf) = w.account_session();
     let secret = secret_of(&w.add_credential(&s, &csrf, "name=ci&days=1").1);
     let app = token_app();
     assert_eq!(
         alice_status(&app, &w.store, &secret, "repository:team/a:pull"),
         200
     );
-    w.store
-        .data
-        .borrow_mut()
-        .insert("user:corp-alice".into(), r#"{"disabled":true}"#.into());
+    w.disable_alice();
     assert_eq!(
         alice_status(&app, &w.store, &secret, "repository:team/a:pull"),
         401
@@ -845,8 +852,7 @@ fn a_disabled_user_record_blocks_personal_credentials() {
 #[test]
 fn credential_expiry_is_bounded_and_nobody_revokes_anothers() {
     let mut w = World::new();
-    let s = w.session();
-    let csrf = csrf_of(&w.page(&s, "").1);
+    let (s, csrf) = w.account_session();
     let (st, page) = w.add_credential(&s, &csrf, "name=x&days=31");
     assert_eq!(st, 400);
     assert!(page.contains("1 to 30 days"));

@@ -501,10 +501,7 @@ fn a_disabled_account_cannot_approve() {
     let code = a["user_code"].as_str().unwrap().to_string();
     let s = w.session();
     let csrf = csrf_of(&w.device_page(&s, &format!("user_code={code}")).1);
-    w.store
-        .data
-        .borrow_mut()
-        .insert("user:corp-alice".into(), r#"{"disabled":true}"#.into());
+    w.disable_alice();
     let (st, page) = w.press(&s, &csrf, &code, "approve");
     assert_eq!(st, 403, "{page}");
     assert!(page.contains("disabled"));
