@@ -597,18 +597,29 @@ ti_start_dockerd() {
   TI_DOCKERD_PID=$!
   ti_on_exit "ti_stop_dockerd"
   export DOCKER_HOST="unix://$d/docker.sock"
-  local i
-  for i in $(seq 1 120); do
-    if docker version >/dev/null 2>&1; then
+  ti_await_daemon dockerd "$TI_DOCKERD_PID" 60 ti_dockerd_last_error " (log: $TI_TWORK/dockerd.log)" \
+    docker version
+}
+
+ti_dockerd_last_error() { grep -E 'level=(fatal|error)' "$TI_TWORK/dockerd.log" | tail -n1; }
+
+# ti_await_daemon NAME PID SECONDS WHY_FN NOTE PROBE...: polls PROBE every 0.5 s until it
+# succeeds. When PID exits first (WHY_FN prints the log line that says why) or SECONDS pass (NOTE
+# is added to the reason), sets TI_SKIP_REASON and returns 1, for the caller to SKIP.
+ti_await_daemon() {
+  local name="$1" pid="$2" secs="$3" why="$4" note="$5" i
+  shift 5
+  for i in $(seq 1 $((secs * 2))); do
+    if "$@" >/dev/null 2>&1; then
       return 0
     fi
-    if ! kill -0 "$TI_DOCKERD_PID" 2>/dev/null; then
-      TI_SKIP_REASON="dockerd exited at start: $(grep -E 'level=(fatal|error)' "$TI_TWORK/dockerd.log" | tail -n1 | cut -c1-300)"
+    if ! kill -0 "$pid" 2>/dev/null; then
+      TI_SKIP_REASON="$name exited at start: $("$why" | cut -c1-300)"
       return 1
     fi
     sleep 0.5
   done
-  TI_SKIP_REASON="dockerd did not answer within 60s (log: $TI_TWORK/dockerd.log)"
+  TI_SKIP_REASON="$name did not answer within ${secs}s$note"
   return 1
 }
 
@@ -653,20 +664,11 @@ EOF
   TI_CONTAINERD_PID=$!
   ti_on_exit "ti_stop_containerd"
   TI_CTR_SOCK="$d/containerd.sock"
-  local i
-  for i in $(seq 1 60); do
-    if ctr --address "$TI_CTR_SOCK" version >/dev/null 2>&1; then
-      return 0
-    fi
-    if ! kill -0 "$TI_CONTAINERD_PID" 2>/dev/null; then
-      TI_SKIP_REASON="containerd exited at start: $(tail -n1 "$TI_TWORK/containerd.log" | cut -c1-300)"
-      return 1
-    fi
-    sleep 0.5
-  done
-  TI_SKIP_REASON="containerd did not answer within 30s"
-  return 1
+  ti_await_daemon containerd "$TI_CONTAINERD_PID" 30 ti_containerd_last_error "" \
+    ctr --address "$TI_CTR_SOCK" version
 }
+
+ti_containerd_last_error() { tail -n1 "$TI_TWORK/containerd.log"; }
 
 ti_stop_containerd() {
   [ -n "${TI_CONTAINERD_PID:-}" ] || return 0
