@@ -88,30 +88,32 @@ ti_show_tail() {
   printf '    (full output: %s)\n' "$1"
 }
 
+# ti_logged NAME CMD...: runs CMD with its output in a new step log for NAME (TI_LAST_LOG); CMD's
+# exit status.
+ti_logged() {
+  ti_logfile "$1"
+  shift
+  "$@" >"$TI_LAST_LOG" 2>&1
+}
+
 # expect_ok NAME CMD...: PASS if CMD exits 0.
 expect_ok() {
-  local name="$1" log
-  shift
-  ti_logfile "$name"
-  log="$TI_LAST_LOG"
-  if "$@" >"$log" 2>&1; then
+  local name="$1"
+  if ti_logged "$@"; then
     pass "$name"
   else
-    fail "$name" "exit $? from: $*"
-    ti_show_tail "$log"
+    fail "$name" "exit $? from: ${*:2}"
+    ti_show_tail "$TI_LAST_LOG"
   fi
 }
 
 # expect_fail NAME CMD...: PASS if CMD exits non-zero (a refusal); its output stays in the log.
 # TI_LAST_LOG names that log, so a caller can also check what the refusal said.
 expect_fail() {
-  local name="$1" log
-  shift
-  ti_logfile "$name"
-  log="$TI_LAST_LOG"
-  if "$@" >"$log" 2>&1; then
-    fail "$name" "succeeded but must be refused: $*"
-    ti_show_tail "$log"
+  local name="$1"
+  if ti_logged "$@"; then
+    fail "$name" "succeeded but must be refused: ${*:2}"
+    ti_show_tail "$TI_LAST_LOG"
   else
     pass "$name"
   fi
@@ -120,18 +122,15 @@ expect_fail() {
 # expect_refused NAME REGEX CMD...: PASS if CMD exits non-zero AND its output matches REGEX (the
 # client's words for an authorization refusal), so a crash or a connection error does not count.
 expect_refused() {
-  local name="$1" re="$2" log
-  shift 2
-  ti_logfile "$name"
-  log="$TI_LAST_LOG"
-  if "$@" >"$log" 2>&1; then
-    fail "$name" "succeeded but must be refused: $*"
-    ti_show_tail "$log"
-  elif grep -Eqi -- "$re" "$log"; then
+  local name="$1" re="$2"
+  if ti_logged "$name" "${@:3}"; then
+    fail "$name" "succeeded but must be refused: ${*:3}"
+    ti_show_tail "$TI_LAST_LOG"
+  elif grep -Eqi -- "$re" "$TI_LAST_LOG"; then
     pass "$name"
   else
     fail "$name" "failed, but not with an authorization error (/$re/)"
-    ti_show_tail "$log"
+    ti_show_tail "$TI_LAST_LOG"
   fi
 }
 
