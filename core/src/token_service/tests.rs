@@ -228,6 +228,17 @@ fn body(resp: &HttpResponse) -> Value {
         .unwrap_or_else(|| panic!("not JSON: {}", String::from_utf8_lossy(&resp.body)))
 }
 
+/// The response body as text, after asserting that it holds every one of `needles` (`context`
+/// leads the failure message).
+#[track_caller]
+fn body_says(resp: &HttpResponse, needles: &[&str], context: &str) -> String {
+    let text = String::from_utf8_lossy(&resp.body).into_owned();
+    for needle in needles {
+        assert!(text.contains(needle), "{context}: {needle:?} not in {text}");
+    }
+    text
+}
+
 // ---------------------------------------------------------------- routes
 
 #[test]
