@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
-import { ROOT, builtWorkerOptions, keyFixture, startWorker } from "../tests/miniflare/helpers.mjs";
+import { ROOT, builtWorkerOptions, keyFixture, serveUntilSignalled, startWorker } from "../tests/miniflare/helpers.mjs";
 
 const [kind, kvFile, buildDir] = process.argv.slice(2);
 
@@ -51,10 +51,4 @@ else {
   console.error("usage: token-serve.mjs empty|sign|tollgate [KV.json]");
   process.exit(2);
 }
-console.log(`READY ${served.url.href.replace(/\/$/, "")}`);
-const stop = async () => {
-  await served.dispose();
-  process.exit(0);
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+serveUntilSignalled(served);

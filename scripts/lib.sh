@@ -66,6 +66,14 @@ tg_section_done() {
 
 tg_have() { command -v "$1" >/dev/null 2>&1; }
 
+# tg_need_interop_tools TOOL...: stops with a hint at the setup step unless every TOOL is on PATH.
+tg_need_interop_tools() {
+  local tool
+  for tool in "$@"; do
+    tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
+  done
+}
+
 # Run as root directly, else through sudo (non-interactive) if there is one.
 tg_sudo() {
   if [ "$(id -u)" -eq 0 ]; then

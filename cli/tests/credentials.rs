@@ -61,7 +61,7 @@ fn credentials_are_listed_and_revoked_with_their_index() {
     fs::write(&kv, serde_json::to_string(&start).unwrap()).unwrap();
 
     let r = run(&kv, &["list", "--local"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     r.stdout_has("sso-alice\tlaptop\tcreated 2025-12-05 20:30 UTC");
     assert!(r.stdout.contains(&format!("id {B}")));
     assert!(
@@ -79,7 +79,7 @@ fn credentials_are_listed_and_revoked_with_their_index() {
         "unknown"
     );
     let r = run(&kv, &["revoke", "--local", &A[..10]]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert!(r.stdout.contains("revoked 'laptop' of sso-alice"));
     let now: BTreeMap<String, String> =
         serde_json::from_str(&fs::read_to_string(&kv).unwrap()).unwrap();

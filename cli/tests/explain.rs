@@ -29,7 +29,7 @@ fn alice_golden_explanation() {
         "--scope",
         "repository:alice/tools:push repository:bob/x:pull repository:org/secret-x:pull registry:catalog:*",
     ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     golden("explain-alice.txt", &r.stdout);
 }
 
@@ -114,16 +114,15 @@ fn disabled_user_is_flagged() {
         "--scope",
         "repository:org/app:push",
     ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     r.stdout_has("DISABLED");
     r.stdout_has("access claim: none, the account is disabled");
 }
 
 #[test]
 fn bad_input_names_the_flag() {
-    let r = explain(&["--account", "nobody", "--scope", "repository:org/app:pull"]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("--account \"nobody\": no such user in policy/demo.toml");
+    explain(&["--account", "nobody", "--scope", "repository:org/app:pull"])
+        .fails(1, "--account \"nobody\": no such user in policy/demo.toml");
     let r = explain(&["--account", "alice", "--scope", "repository:org/app"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.starts_with("error: --scope: "), "{}", r.stderr);
@@ -146,7 +145,7 @@ fn bad_input_names_the_flag() {
     );
     let r = tg_in(Some(&root), "explain --policy policy/example.toml --account alice --service charts.example.com --scope artifact-repository:x/y:pull,push", &[],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert_eq!(
         claim(&r.stdout),
         serde_json::json!([{"type":"artifact-repository","name":"x/y","actions":["pull"]}])
@@ -169,7 +168,7 @@ fn workload_from_claims_golden() {
         "--scope",
         "repository:ci/org/app:pull,push,delete repository:ci/org/other:pull repository:alice/x:pull repository:public/base:pull",
     ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     golden("explain-workload-github.txt", &r.stdout);
     assert_eq!(
         claim(&r.stdout),
@@ -190,7 +189,7 @@ fn workload_from_unverified_token_picks_issuer_by_iss() {
         "--scope",
         "repository:team-b/app:pull",
     ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     golden("explain-workload-k8s.txt", &r.stdout);
     assert!(r
         .stdout

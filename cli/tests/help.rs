@@ -5,7 +5,7 @@ mod common;
 #[test]
 fn help_lists_the_commands() {
     let r = common::tg("--help", &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     common::golden("help.txt", &r.stdout);
     for sub in [
         &["keys", "--help"][..],
@@ -18,7 +18,5 @@ fn help_lists_the_commands() {
         let r = common::run(sub);
         assert_eq!(r.code, 0, "{sub:?}: {}", r.stderr);
     }
-    let r = common::tg("frobnicate", &[]);
-    assert_eq!(r.code, 2);
-    r.stderr_has("unrecognized subcommand 'frobnicate'");
+    common::tg("frobnicate", &[]).fails(2, "unrecognized subcommand 'frobnicate'");
 }

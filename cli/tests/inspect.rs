@@ -140,7 +140,7 @@ fn token_from_stdin_and_bad_input() {
         &[keys, NOW],
         &format!("{}\n", token("es256-kid.jwt")),
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     for (bad, expect) in [
         ("not-a-jwt", "three '.'-separated parts"),
         ("a.b.c", "header is not base64url"),
@@ -178,11 +178,10 @@ fn jwks_from_a_url() {
     let r = inspect("es256-kid.jwt", &url, &["--now", NOW]);
     server.join().unwrap();
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let r = inspect(
+    inspect(
         "es256-kid.jwt",
         "http://127.0.0.1:1/jwks.json",
         &["--now", NOW],
-    );
-    assert_eq!(r.code, 1);
-    r.stderr_has("--jwks http://127.0.0.1:1/jwks.json: fetching it failed");
+    )
+    .fails(1, "--jwks http://127.0.0.1:1/jwks.json: fetching it failed");
 }

@@ -23,7 +23,7 @@ fn generate_writes_key_and_certificate_and_prints_the_kid() {
         "keys generate --alg es256 --out-dir {} --name signing",
         &[out.to_str().unwrap()],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let kid = r.stdout.trim();
     assert!(kid_shape(kid), "{kid}");
     let key = fs::read_to_string(out.join("signing.key.pem")).unwrap();
@@ -52,16 +52,15 @@ fn generate_refuses_to_overwrite_without_force() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let first = tg("keys generate --alg es256 --out-dir {} --name k", &[d]);
-    assert_eq!(first.code, 0, "{}", first.stderr);
+    first.succeeded();
     let again = tg("keys generate --alg es256 --out-dir {} --name k", &[d]);
-    assert_eq!(again.code, 1);
-    again.stderr_has("k.key.pem already exists");
+    again.fails(1, "k.key.pem already exists");
     again.stderr_has("--force");
     let forced = tg(
         "keys generate --alg es256 --out-dir {} --name k --force",
         &[d],
     );
-    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    forced.succeeded();
     assert_ne!(forced.stdout, first.stdout, "--force must make a new key");
 }
 
@@ -76,12 +75,11 @@ fn generate_rejects_bad_flags_with_what_is_valid() {
         "{}",
         r.stderr
     );
-    let r = tg(
+    tg(
         "keys generate --alg es256 --out-dir {} --name ../escape",
         &[d],
-    );
-    assert_eq!(r.code, 1);
-    r.stderr_has("--name \"../escape\" is not valid");
+    )
+    .fails(1, "--name \"../escape\" is not valid");
     let r = tg(
         "keys generate --alg rs256 --out-dir {} --name r --bits 1024",
         &[d],
@@ -111,10 +109,10 @@ fn dev_vars_round_trips_through_dotenv_quoting() {
             "keys generate --alg {} --out-dir {} --name {}",
             &[alg, d, name],
         );
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.succeeded();
     }
     let r = tg_in(Some(dir.path()), "keys dev-vars --dir .", &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let mut names = Vec::new();
     for line in r.stdout.lines().filter(|l| !l.starts_with('#')) {
         let (name, value) = line.split_once('=').unwrap();
@@ -154,8 +152,7 @@ fn dev_vars_round_trips_through_dotenv_quoting() {
 fn dev_vars_without_a_signing_key_says_how_to_make_one() {
     let dir = tempfile::tempdir().unwrap();
     let r = tg("keys dev-vars --dir {}", &[dir.path().to_str().unwrap()]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("tollgate keys generate --alg es256");
+    r.fails(1, "tollgate keys generate --alg es256");
     assert!(r.stdout.is_empty());
 }
 
@@ -169,14 +166,14 @@ const RS256_KID: &str = "OKTB:IMPW:6BHP:X6LT:JYZY:TTBN:3RR6:UY6X:W5GM:E3MS:D5U4:
 fn show_certificate_matches_golden_output() {
     let fixtures = common::crate_dir().join("tests/fixtures");
     let r = tg_in(Some(&fixtures), "keys show es256.crt.pem --env prod", &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert!(r.stdout.contains(ES256_KID));
     assert!(r
         .stdout
         .contains(&format!("thumbprint: {ES256_THUMBPRINT}")));
     common::golden("keys-show-es256-cert.txt", &r.stdout);
     let r = tg_in(Some(&fixtures), "keys show rs256.pub.pem", &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     common::golden("keys-show-rs256-pub.txt", &r.stdout);
 }
 
@@ -201,7 +198,7 @@ fn jwks_lists_each_key_once_per_kid_form() {
     let rs = common::fixture("rs256.crt.pem");
     let pubkey = common::fixture("rs256.pub.pem");
     let r = tg("keys jwks {} {} {}", &[&es, &rs, &pubkey]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     common::golden("keys-jwks.json", &r.stdout);
     assert_eq!(
         kids_of(&r.stdout),
@@ -231,7 +228,7 @@ fn jwks_out_writes_the_file_a_registry_reads() {
         "keys jwks --dir {} --out {}",
         &[keys.to_str().unwrap(), out_s],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert_eq!(r.stdout, "", "--out prints nothing on stdout");
     r.stderr_has("4 JWK entries from 2 files");
     let written = fs::read_to_string(&out).unwrap();
@@ -250,7 +247,7 @@ fn jwks_out_writes_the_file_a_registry_reads() {
         std::os::unix::fs::symlink(&target, &out).unwrap();
         let es = common::fixture("es256.crt.pem");
         let r = tg("keys jwks --kid thumbprint {} --out {}", &[&es, out_s]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.succeeded();
         assert_eq!(fs::read_to_string(&target).unwrap(), "untouched");
         assert!(!fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
         assert_eq!(
@@ -288,7 +285,7 @@ fn bundle_joins_certificates_and_refuses_private_keys() {
     let es = common::fixture("es256.crt.pem");
     let rs = common::fixture("rs256.crt.pem");
     let r = tg("keys bundle {} {} {}", &[&es, &rs, &es]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let expected = fs::read_to_string(&es).unwrap() + &fs::read_to_string(&rs).unwrap();
     assert_eq!(r.stdout, expected);
 
@@ -297,8 +294,7 @@ fn bundle_joins_certificates_and_refuses_private_keys() {
     tg("keys generate --alg es256 --out-dir {} --name s", &[d]);
     let key = dir.path().join("s.key.pem");
     let r = tg("keys bundle {}", &[key.to_str().unwrap()]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("holds a PRIVATE KEY");
+    r.fails(1, "holds a PRIVATE KEY");
     assert!(r.stdout.is_empty());
     let r = tg("keys bundle {}", &[&common::fixture("rs256.pub.pem")]);
     r.stderr_has("bare PUBLIC KEY");
@@ -306,12 +302,8 @@ fn bundle_joins_certificates_and_refuses_private_keys() {
 
 #[test]
 fn show_refuses_non_pem_files_without_panicking() {
-    let r = tg("keys show {}", &[&common::fixture("../keys.rs")]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("no PEM block found");
-    let r = tg("keys show /nonexistent/k.pem", &[]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("/nonexistent/k.pem: cannot read it");
+    tg("keys show {}", &[&common::fixture("../keys.rs")]).fails(1, "no PEM block found");
+    tg("keys show /nonexistent/k.pem", &[]).fails(1, "/nonexistent/k.pem: cannot read it");
 }
 
 /// The whole rotation on a key directory: what signs and what is published after each step.
@@ -330,7 +322,7 @@ fn rotation_publishes_next_then_previous_then_nothing() {
     };
     let vars = || {
         let r = tg("keys dev-vars --dir {}", &[d]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.succeeded();
         r.stdout
     };
     let published = |text: &str| -> Option<String> {
@@ -349,12 +341,11 @@ fn rotation_publishes_next_then_previous_then_nothing() {
     let old = kid("signing.key.pem");
     assert!(published(&vars()).is_none());
 
-    let r = tg("keys rotate switch --dir {}", &[d]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("start a rotation with `tollgate keys rotate start`");
+    tg("keys rotate switch --dir {}", &[d])
+        .fails(1, "start a rotation with `tollgate keys rotate start`");
 
     let r = tg("keys rotate start --dir {} --env prod", &[d]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     r.stdout_has("npx wrangler secret put PUBLISHED_KEYS --env prod");
     let next = kid("signing-next.key.pem");
     assert_ne!(old, next);
@@ -375,7 +366,7 @@ fn rotation_publishes_next_then_previous_then_nothing() {
     );
 
     let r = tg("keys rotate switch --dir {}", &[d]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     r.stdout_has("npx wrangler secret put SIGNING_KEY <");
     assert_eq!(kid("signing.key.pem"), next);
     assert_eq!(kid("signing.crt.pem"), next);
@@ -386,7 +377,7 @@ fn rotation_publishes_next_then_previous_then_nothing() {
     );
 
     let r = tg("keys rotate retire --dir {}", &[d]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert!(!dir.path().join("signing-previous.key.pem").exists());
     assert!(published(&vars()).is_none());
     assert_eq!(kid("signing.key.pem"), next);
@@ -429,7 +420,7 @@ fn generate_never_writes_through_a_symlink() {
     r.stderr_has("already exists");
     assert!(!nowhere.exists());
     let r = gen(&["--force"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
     assert!(!nowhere.exists(), "the dangling link's target was created");
     let key = dir.path().join("k.key.pem");

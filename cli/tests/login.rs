@@ -2,9 +2,11 @@
 //! helper/; here: the CLI wiring, the cache location and the one-line failures).
 
 mod common;
+#[path = "../../helper/tests/support/unreachable.rs"]
+mod unreachable;
 
-use std::net::TcpListener;
 use std::process::Stdio;
+use unreachable::unreachable_tollgate_url;
 
 fn tollgate(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> common::Run {
     let mut cmd = common::bin();
@@ -26,13 +28,8 @@ fn tollgate(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> co
 
 #[test]
 fn login_says_in_one_line_when_tollgate_is_unreachable() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = unreachable_tollgate_url();
     let r = tollgate(
         dir.path(),
         &["login", "registry.example.com"],
@@ -73,7 +70,7 @@ fn logout_erases_the_cached_credential() {
     )
     .unwrap();
     let r = tollgate(dir.path(), &["logout", "127.0.0.1:5000"], &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert_eq!(
         r.stdout,
         "removed the cached credential of sso-alice for 127.0.0.1:5000; it stays valid until 2100-01-01 00:00 UTC unless revoked on http://127.0.0.1:8787/account\n"

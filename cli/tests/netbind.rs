@@ -17,9 +17,9 @@ fn create_bound_key_renders_the_binding_and_list_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "[users.ci-bot]\n");
     let r = tg("apikey create --account ci-bot --name ci --allow-net 10.0.0.0/8 --allow-net 2001:DB8::/32 --allow-country de --policy {}", &[&p]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let r = tg("policy render {}", &[&p]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let entries: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
     let rec: serde_json::Value = entries
         .iter()
@@ -31,7 +31,7 @@ fn create_bound_key_renders_the_binding_and_list_shows_it() {
         serde_json::json!({"cidrs": ["10.0.0.0/8", "2001:db8::/32"], "countries": ["DE"]})
     );
     let r = tg("apikey list --policy {}", &[&p]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let line = r.stdout.lines().find(|l| l.starts_with("ci-bot")).unwrap();
     assert!(
         line.contains("10.0.0.0/8,2001:db8::/32") && line.ends_with("DE"),
@@ -66,8 +66,7 @@ fn malformed_networks_are_refused_by_flag_and_by_the_validator() {
         let key = format!("{{ name = \"ci\", digest = \"{digest}\", created = 1, {binding} }}");
         let p = policy(dir.path(), &format!("[users.ci-bot]\napikeys = [{key}]\n"));
         let r = tg("policy validate {}", &[&p]);
-        assert_eq!(r.code, 1);
-        r.stderr_has("policy.toml:2:");
+        r.fails(1, "policy.toml:2:");
         r.stderr_has(reason);
     }
 }

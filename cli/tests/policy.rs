@@ -7,7 +7,7 @@ use common::*;
 #[test]
 fn render_demo_policy_matches_golden_kv_records() {
     let r = tg("policy render {}", &[&repo_file("policy/demo.toml")]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     golden("demo.render.json", &r.stdout);
     // The shape `wrangler kv bulk put` takes: [{key, value: string}], every value itself JSON.
     let entries: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
@@ -75,7 +75,7 @@ fn validate_demo_policy_is_clean() {
         "policy validate policy/demo.toml",
         &[],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert_eq!(
         r.stdout,
         "policy/demo.toml: OK (6 users, 2 API keys, 7 rules)\n"
@@ -101,15 +101,14 @@ fn unknown_fields_and_missing_files_are_named() {
     let r = tg_in(Some(&fixtures), "policy validate unknown-field.toml", &[]);
     assert_eq!(r.code, 1);
     golden("validate-unknown-field.txt", &r.stderr);
-    let r = tg("policy render /nonexistent/policy.toml", &[]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("/nonexistent/policy.toml: cannot read the policy file");
+    tg("policy render /nonexistent/policy.toml", &[])
+        .fails(1, "/nonexistent/policy.toml: cannot read the policy file");
 }
 
 #[test]
 fn the_commented_example_policy_is_valid() {
     let r = tg("policy validate {}", &[&repo_file("policy/example.toml")]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert!(
         r.stdout.ends_with("OK (2 users, 0 API keys, 9 rules)\n"),
         "{}",
@@ -122,9 +121,9 @@ fn federation_policy_validates_and_renders_the_issuers_record() {
     let fixture = common::crate_dir().join("tests/fixtures/federation.toml");
     let fixture = fixture.to_str().unwrap();
     let r = tg("policy validate {}", &[fixture]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let r = tg("policy render {}", &[fixture]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let entries: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).unwrap();
     let issuers = entries
         .iter()

@@ -74,7 +74,7 @@ fn sync_shows_a_diff_then_writes_only_policy_records() {
         &[&demo, "--local", "--dry-run", "--persist-to", "/state"],
         &[],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     r.stdout_has("+ user:alice  {\"disabled\":false,\"groups\":[\"dev\",\"org-writers\"],\"labels\":{\"team\":[\"platform\"]},\"password\":\"<bcrypt hash>\"}");
     r.stdout_has("~ user:bob\n    disabled: true -> false\n    groups: [] -> [\"org-readers\"]\n    password: changed\n");
     assert!(
@@ -92,7 +92,7 @@ fn sync_shows_a_diff_then_writes_only_policy_records() {
     assert_eq!(store(&kv).len(), 4, "dry run writes nothing");
 
     let r = sync(&kv, &[&demo, "--local", "--persist-to", "/state"], &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert!(
         r.stdout.ends_with("wrote 9 record(s), deleted 2\n"),
         "{}",
@@ -143,11 +143,10 @@ fn remote_sync_needs_confirmation_and_passes_env() {
     };
     let demo = repo_file("policy/demo.toml");
     let r = sync(&kv, &[&demo, "--remote", "--env", "prod"], &[]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("rerun with --yes");
+    r.fails(1, "rerun with --yes");
     assert!(!kv.exists(), "nothing written without confirmation");
     let r = sync(&kv, &[&demo, "--remote", "--env", "prod", "--yes"], &[]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert_eq!(store(&kv).len(), 9);
     let log = fs::read_to_string(dir.path().join("kv.json.log")).unwrap();
     assert!(
@@ -175,8 +174,7 @@ fn wrangler_failures_and_flag_mistakes_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     let kv = dir.path().join("kv.json");
     let r = sync(&kv, &[&demo, "--remote", "--yes"], &[("FAKE_FAIL", "1")]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("kv key list` failed");
+    r.fails(1, "kv key list` failed");
     assert!(
         r.stderr.contains("Authentication error"),
         "wrangler's own message is shown: {}",

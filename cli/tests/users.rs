@@ -16,7 +16,7 @@ fn policy_in(dir: &Path) -> String {
 
 fn render(p: &str) -> Vec<serde_json::Value> {
     let r = tg("policy render {}", &[p]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     serde_json::from_str(&r.stdout).unwrap()
 }
 
@@ -37,7 +37,7 @@ fn add_warns_when_the_bcrypt_cost_does_not_fit_the_plan() {
         run_stdin(&args, "s3cret-pass\n")
     };
     let free = add("a1", &["--plan", "free"]);
-    assert_eq!(free.code, 0, "{}", free.stderr);
+    free.succeeded();
     assert!(free.stdout.contains("added user a1"), "{}", free.stdout);
     assert!(
         free.stdout
@@ -47,7 +47,7 @@ fn add_warns_when_the_bcrypt_cost_does_not_fit_the_plan() {
         free.stdout
     );
     for quiet in [add("a2", &["--plan", "paid"]), add("a3", &[])] {
-        assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+        quiet.succeeded();
         assert!(!quiet.stdout.contains("warning"), "{}", quiet.stdout);
     }
     let bad = run(&["user", "add", "a4", "--plan", "enterprise", "--policy", &p]);
@@ -63,7 +63,7 @@ fn add_hashes_the_password_and_keeps_comments() {
         &[&p],
         "s3cret-pass\n",
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let text = fs::read_to_string(&p).unwrap();
     assert!(
         text.starts_with(START),
@@ -79,20 +79,19 @@ fn add_hashes_the_password_and_keeps_comments() {
     assert!(bcrypt::verify("s3cret-pass", hash).unwrap());
     assert_eq!(user["groups"], serde_json::json!(["dev"]));
 
-    let r = tg_stdin(
+    tg_stdin(
         "user add alice --password-stdin --policy {}",
         &[&p],
         "another-pass\n",
-    );
-    assert_eq!(r.code, 1);
-    r.stderr_has("user \"alice\" already exists");
+    )
+    .fails(1, "user \"alice\" already exists");
 
     let r = tg_stdin(
         "user passwd alice --password-stdin --policy {}",
         &[&p],
         "new-password\r\n",
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let hash = record(&render(&p), "user:alice").unwrap()["password"]
         .as_str()
         .unwrap()
@@ -105,7 +104,7 @@ fn add_hashes_the_password_and_keeps_comments() {
 
     // The operator revokes every refresh token of alice without knowing them.
     let r = tg("user revoke-refresh alice --policy {}", &[&p]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     r.stdout_has("revoked every refresh token of alice");
     let before = record(&render(&p), "user:alice").unwrap()["refresh_revoked_before"]
         .as_u64()
@@ -167,12 +166,8 @@ fn bad_passwords_and_names_change_nothing() {
 fn no_terminal_and_no_stdin_flag_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy_in(dir.path());
-    let r = tg("user add bob --policy {}", &[&p]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("--password-stdin");
-    let r = tg("user list", &[]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("pass --policy FILE or set TOLLGATE_POLICY");
+    tg("user add bob --policy {}", &[&p]).fails(1, "--password-stdin");
+    tg("user list", &[]).fails(1, "pass --policy FILE or set TOLLGATE_POLICY");
 }
 
 #[test]
@@ -199,11 +194,9 @@ fn disable_enable_delete_and_list() {
     assert_eq!(tg("user enable bob --policy {}", &[&p]).code, 0);
     assert_eq!(record(&render(&p), "user:bob").unwrap()["disabled"], false);
     let r = tg("user delete bob --policy {}", &[&p]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     assert!(record(&render(&p), "user:bob").is_none());
-    let r = tg("user delete bob --policy {}", &[&p]);
-    assert_eq!(r.code, 1);
-    r.stderr_has("there is no user \"bob\"");
+    tg("user delete bob --policy {}", &[&p]).fails(1, "there is no user \"bob\"");
     let r = tg("user disable nobody --policy {}", &[&p]);
     r.stderr_has("there is no user \"nobody\"");
 }
@@ -221,7 +214,7 @@ fn apikey_create_shows_the_key_once_and_stores_its_digest() {
         "apikey create --account ci-bot --name ci --expires-days 30 --policy {}",
         &[&p],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     let key = r.stdout.trim();
     assert!(key.starts_with("tgk_") && key.len() == 47, "{key}");
     assert!(r.stderr.contains("not shown again"));
@@ -240,8 +233,7 @@ fn apikey_create_shows_the_key_once_and_stores_its_digest() {
         "apikey create --account ci-bot --name ci --policy {}",
         &[&p],
     );
-    assert_eq!(again.code, 1);
-    again.stderr_has("already has an API key named \"ci\"");
+    again.fails(1, "already has an API key named \"ci\"");
     let second = tg(
         "apikey create --account ci-bot --name ci2 --policy {}",
         &[&p],
@@ -252,7 +244,7 @@ fn apikey_create_shows_the_key_once_and_stores_its_digest() {
         "apikey revoke --account ci-bot --name ci --policy {}",
         &[&p],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     r.stdout_has("refresh tokens minted from this key are refused");
     assert!(record(&render(&p), &format!("apikey:{digest}")).is_none());
     let r = tg("apikey create --account ghost --name x --policy {}", &[&p]);
@@ -276,8 +268,7 @@ fn import_htpasswd_takes_bcrypt_and_refuses_other_hashes() {
         "user import-htpasswd {} --policy {}",
         &[ht.to_str().unwrap(), &p],
     );
-    assert_eq!(r.code, 1);
-    r.stderr_has("htpasswd:3: user \"u2\" has an APR1-MD5 hash");
+    r.fails(1, "htpasswd:3: user \"u2\" has an APR1-MD5 hash");
     r.stderr_has("htpasswd:5: user \"u3\" has a SHA-1 hash");
     assert_eq!(fs::read_to_string(&p).unwrap(), START, "all or nothing");
 
@@ -286,15 +277,14 @@ fn import_htpasswd_takes_bcrypt_and_refuses_other_hashes() {
         "user import-htpasswd {} --policy {}",
         &[ht.to_str().unwrap(), &p],
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.succeeded();
     r.stdout_has("2 added");
     assert_eq!(record(&render(&p), "user:u1").unwrap()["password"], hash);
-    let r = tg(
+    tg(
         "user import-htpasswd {} --policy {}",
         &[ht.to_str().unwrap(), &p],
-    );
-    assert_eq!(r.code, 1);
-    r.stderr_has("pass --replace");
+    )
+    .fails(1, "pass --replace");
     let r = tg(
         "user import-htpasswd {} --replace --policy {}",
         &[ht.to_str().unwrap(), &p],

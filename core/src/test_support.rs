@@ -53,3 +53,22 @@ pub(crate) fn counter_rng() -> impl Fn(&mut [u8]) -> Result<(), crate::token_ser
         Ok(())
     }
 }
+
+/// An EC P-256 public key made by OpenSSL (`openssl ecparam -name prime256v1 -genkey | openssl
+/// pkey -pubout`), for checks against figures computed by other tools (its libtrust kid, its
+/// RFC 7638 thumbprint).
+pub(crate) const OPENSSL_EC_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAdPrH1vnklDkzlRLrdEGGulIb0JA
+yRZocPZXeDNMyNB12tjlImhxEPoYMVJyJmjJVstTOIUlqQ5zGs2lnsbnjQ==
+-----END PUBLIC KEY-----
+";
+
+/// The `kid` of every key in a JWKS document, in order.
+pub(crate) fn jwks_kids(jwks: &serde_json::Value) -> Vec<&str> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect()
+}

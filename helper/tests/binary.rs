@@ -8,6 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "support/unreachable.rs"]
+mod unreachable;
+use unreachable::unreachable_tollgate_url;
+
 /// How the fake answers `POST /token` polls.
 #[derive(Clone, Copy)]
 enum Token {
@@ -265,14 +269,8 @@ fn nothing_hangs_past_the_codes_expiry() {
 
 #[test]
 fn unreachable_tollgate_and_refused_store() {
-    // A port nobody listens on (bound, then released).
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = unreachable_tollgate_url();
     let out = helper(
         dir.path(),
         &["get"],

@@ -88,30 +88,32 @@ ti_show_tail() {
   printf '    (full output: %s)\n' "$1"
 }
 
+# ti_logged NAME CMD...: runs CMD with its output in a new step log for NAME (TI_LAST_LOG); CMD's
+# exit status.
+ti_logged() {
+  ti_logfile "$1"
+  shift
+  "$@" >"$TI_LAST_LOG" 2>&1
+}
+
 # expect_ok NAME CMD...: PASS if CMD exits 0.
 expect_ok() {
-  local name="$1" log
-  shift
-  ti_logfile "$name"
-  log="$TI_LAST_LOG"
-  if "$@" >"$log" 2>&1; then
+  local name="$1"
+  if ti_logged "$@"; then
     pass "$name"
   else
-    fail "$name" "exit $? from: $*"
-    ti_show_tail "$log"
+    fail "$name" "exit $? from: ${*:2}"
+    ti_show_tail "$TI_LAST_LOG"
   fi
 }
 
 # expect_fail NAME CMD...: PASS if CMD exits non-zero (a refusal); its output stays in the log.
 # TI_LAST_LOG names that log, so a caller can also check what the refusal said.
 expect_fail() {
-  local name="$1" log
-  shift
-  ti_logfile "$name"
-  log="$TI_LAST_LOG"
-  if "$@" >"$log" 2>&1; then
-    fail "$name" "succeeded but must be refused: $*"
-    ti_show_tail "$log"
+  local name="$1"
+  if ti_logged "$@"; then
+    fail "$name" "succeeded but must be refused: ${*:2}"
+    ti_show_tail "$TI_LAST_LOG"
   else
     pass "$name"
   fi
@@ -120,18 +122,15 @@ expect_fail() {
 # expect_refused NAME REGEX CMD...: PASS if CMD exits non-zero AND its output matches REGEX (the
 # client's words for an authorization refusal), so a crash or a connection error does not count.
 expect_refused() {
-  local name="$1" re="$2" log
-  shift 2
-  ti_logfile "$name"
-  log="$TI_LAST_LOG"
-  if "$@" >"$log" 2>&1; then
-    fail "$name" "succeeded but must be refused: $*"
-    ti_show_tail "$log"
-  elif grep -Eqi -- "$re" "$log"; then
+  local name="$1" re="$2"
+  if ti_logged "$name" "${@:3}"; then
+    fail "$name" "succeeded but must be refused: ${*:3}"
+    ti_show_tail "$TI_LAST_LOG"
+  elif grep -Eqi -- "$re" "$TI_LAST_LOG"; then
     pass "$name"
   else
     fail "$name" "failed, but not with an authorization error (/$re/)"
-    ti_show_tail "$log"
+    ti_show_tail "$TI_LAST_LOG"
   fi
 }
 
@@ -493,10 +492,7 @@ ti_build_image() {
 # The whole environment
 
 ti_env_up() {
-  local tool
-  for tool in docker-registry skopeo umoci jq curl python3; do
-    tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
-  done
+  tg_need_interop_tools docker-registry skopeo umoci jq curl python3
   ti_work_dir
   if [ "${TI_SHARED:-0}" = 1 ]; then
     # run.sh started everything; its variables are in the environment.
@@ -600,18 +596,29 @@ ti_start_dockerd() {
   TI_DOCKERD_PID=$!
   ti_on_exit "ti_stop_dockerd"
   export DOCKER_HOST="unix://$d/docker.sock"
-  local i
-  for i in $(seq 1 120); do
-    if docker version >/dev/null 2>&1; then
+  ti_await_daemon dockerd "$TI_DOCKERD_PID" 60 ti_dockerd_last_error " (log: $TI_TWORK/dockerd.log)" \
+    docker version
+}
+
+ti_dockerd_last_error() { grep -E 'level=(fatal|error)' "$TI_TWORK/dockerd.log" | tail -n1; }
+
+# ti_await_daemon NAME PID SECONDS WHY_FN NOTE PROBE...: polls PROBE every 0.5 s until it
+# succeeds. When PID exits first (WHY_FN prints the log line that says why) or SECONDS pass (NOTE
+# is added to the reason), sets TI_SKIP_REASON and returns 1, for the caller to SKIP.
+ti_await_daemon() {
+  local name="$1" pid="$2" secs="$3" why="$4" note="$5" i
+  shift 5
+  for i in $(seq 1 $((secs * 2))); do
+    if "$@" >/dev/null 2>&1; then
       return 0
     fi
-    if ! kill -0 "$TI_DOCKERD_PID" 2>/dev/null; then
-      TI_SKIP_REASON="dockerd exited at start: $(grep -E 'level=(fatal|error)' "$TI_TWORK/dockerd.log" | tail -n1 | cut -c1-300)"
+    if ! kill -0 "$pid" 2>/dev/null; then
+      TI_SKIP_REASON="$name exited at start: $("$why" | cut -c1-300)"
       return 1
     fi
     sleep 0.5
   done
-  TI_SKIP_REASON="dockerd did not answer within 60s (log: $TI_TWORK/dockerd.log)"
+  TI_SKIP_REASON="$name did not answer within ${secs}s$note"
   return 1
 }
 
@@ -656,20 +663,11 @@ EOF
   TI_CONTAINERD_PID=$!
   ti_on_exit "ti_stop_containerd"
   TI_CTR_SOCK="$d/containerd.sock"
-  local i
-  for i in $(seq 1 60); do
-    if ctr --address "$TI_CTR_SOCK" version >/dev/null 2>&1; then
-      return 0
-    fi
-    if ! kill -0 "$TI_CONTAINERD_PID" 2>/dev/null; then
-      TI_SKIP_REASON="containerd exited at start: $(tail -n1 "$TI_TWORK/containerd.log" | cut -c1-300)"
-      return 1
-    fi
-    sleep 0.5
-  done
-  TI_SKIP_REASON="containerd did not answer within 30s"
-  return 1
+  ti_await_daemon containerd "$TI_CONTAINERD_PID" 30 ti_containerd_last_error "" \
+    ctr --address "$TI_CTR_SOCK" version
 }
+
+ti_containerd_last_error() { tail -n1 "$TI_TWORK/containerd.log"; }
 
 ti_stop_containerd() {
   [ -n "${TI_CONTAINERD_PID:-}" ] || return 0

@@ -12,9 +12,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/proxy-lib.sh"
 
-for tool in docker-registry skopeo umoci jq curl; do
-  tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
-done
+tg_need_interop_tools docker-registry skopeo umoci jq curl
 # The second loopback address the "elsewhere" requests come from (Linux routes all of 127/8 to lo).
 OTHER_IP="${PROXY_OTHER_IP:-127.0.0.2}"
 curl -s -o /dev/null --interface "$OTHER_IP" "http://127.0.0.1:1/" 2>/dev/null || true

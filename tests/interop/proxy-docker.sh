@@ -11,9 +11,7 @@ set -euo pipefail
 TI_TEST="${TI_TEST:-proxy-docker}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-for tool in docker-registry jq curl tar; do
-  tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
-done
+tg_need_interop_tools docker-registry jq curl tar
 ti_work_dir
 
 # The daemon first: without it there is nothing to test, so skip before starting anything else.

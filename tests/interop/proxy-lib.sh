@@ -223,6 +223,15 @@ await_miniflare() {
   [ -n "$READY_WORKERD" ] || tg_die "no workerd under $what (node pid $pid)"
 }
 
+# proxy_streaming_setup: where the streaming checks (proxy-stream.sh, proxy-slow-clients.sh) start:
+# their tools, a work dir, docker-registry as the origin and a built worker for Miniflare to serve.
+proxy_streaming_setup() {
+  tg_need_interop_tools docker-registry jq curl sha256sum
+  proxy_work_dir
+  start_registry
+  [ -s "$TG_ROOT/build/index.js" ] || bash "$TG_ROOT/scripts/build.sh"
+}
+
 # start_miniflare NAME ORIGIN [noauth]: serves the built Tollgate (or the no-auth bench worker)
 # under plain Miniflare via proxy-miniflare.mjs; sets MF_URL and MF_WORKERD (the workerd PID).
 start_miniflare() {

@@ -9,7 +9,7 @@
 import bcrypt from "bcryptjs";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { ROOT, builtWorkerOptions, startWorker } from "../miniflare/helpers.mjs";
+import { ROOT, builtWorkerOptions, serveUntilSignalled, startWorker } from "../miniflare/helpers.mjs";
 
 const origin = process.argv[2];
 if (!origin) {
@@ -41,10 +41,4 @@ async function serveTollgate(extra = {}) {
 const kind = process.argv[3];
 const served = kind === "noauth" ? await serveNoAuth()
   : await serveTollgate(kind === "noledger" ? { PULL_LEDGER: "off" } : {});
-console.log(`READY ${served.url.href.replace(/\/$/, "")}`);
-const stop = async () => {
-  await served.dispose();
-  process.exit(0);
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+serveUntilSignalled(served);

@@ -8,9 +8,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/proxy-lib.sh"
 
-for tool in docker-registry skopeo umoci jq curl; do
-  tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
-done
+tg_need_interop_tools docker-registry skopeo umoci jq curl
 
 proxy_work_dir
 start_registry

@@ -20,13 +20,7 @@ CLIENTS="${CLIENTS:-3}"
 MAX_GROWTH_MIB="${MAX_GROWTH_MIB:-64}"
 MAX_FD_GROWTH="${MAX_FD_GROWTH:-32}"
 
-for tool in docker-registry jq curl sha256sum; do
-  tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
-done
-
-proxy_work_dir
-start_registry
-[ -s "$TG_ROOT/build/index.js" ] || bash "$TG_ROOT/scripts/build.sh"
+proxy_streaming_setup
 if [ "${SLOW_VIA:-workerd}" = wrangler ]; then
   start_tollgate --var "ORIGIN:http://127.0.0.1:$PROXY_REGISTRY_PORT" --var PROXY_SERVICE:registry.local
   wpid="$(worker_workerd_pid)"

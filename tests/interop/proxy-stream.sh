@@ -11,17 +11,11 @@ BIG_MIB="${BIG_MIB:-1024}"
 # workerd may legitimately grow a little (JIT, caches); a buffered 1 GiB body would add ~1 GiB.
 MAX_GROWTH_MIB="${MAX_GROWTH_MIB:-64}"
 
-for tool in docker-registry jq curl sha256sum; do
-  tg_have "$tool" || tg_die "$tool not found: run scripts/setup.sh --interop"
-done
-
-proxy_work_dir
-start_registry
+proxy_streaming_setup
 
 # Tollgate under plain Miniflare: the same workerd that wrangler dev runs, without wrangler's dev
 # proxy (which buffers whole response bodies) and inspector session (which retains streamed
 # chunks), so what is measured is Tollgate's own memory.
-[ -s "$TG_ROOT/build/index.js" ] || bash "$TG_ROOT/scripts/build.sh"
 start_miniflare tollgate "http://127.0.0.1:$PROXY_REGISTRY_PORT"
 TG="$MF_URL"
 DIRECT="$MF_URL"

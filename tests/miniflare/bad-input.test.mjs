@@ -19,7 +19,14 @@ import { createServer } from "node:http";
 import { connect } from "node:net";
 import { once } from "node:events";
 import bcrypt from "bcryptjs";
-import { basic, keyFixture, libtrustKid, selfSignedCert, startWorker } from "./helpers.mjs";
+import {
+  basic,
+  captureStdio,
+  keyFixture,
+  libtrustKid,
+  selfSignedCert,
+  startWorker,
+} from "./helpers.mjs";
 
 const SERVICE = "registry.local";
 const ISSUER = "tollgate-dev";
@@ -38,20 +45,6 @@ const SECRETS = new Set([PASS, DUP_PASS, API_KEY]);
 /** Everything the worker answered or printed, checked for secrets at the end. */
 const SEEN = [];
 const STDIO = [];
-
-function captureStdio() {
-  return {
-    handleRuntimeStdio(stdout, stderr) {
-      for (const s of [stdout, stderr]) {
-        s.setEncoding("utf8");
-        s.on("data", (chunk) => {
-          STDIO.push(chunk);
-          if (process.env.TOLLGATE_TEST_LOG === "1") process.stderr.write(chunk);
-        });
-      }
-    },
-  };
-}
 
 /** Records an Authorization value as a secret (its credential part, long enough to be one). */
 function noteAuthorization(value) {
@@ -234,7 +227,7 @@ describe("token endpoints: bad input (issuer mode)", () => {
   let w;
   let refreshToken;
   before(async () => {
-    w = await startWorker({ kv: seed(), miniflare: captureStdio() });
+    w = await startWorker({ kv: seed(), miniflare: captureStdio(STDIO) });
     // A real refresh token, used in rows that must neither accept a mangled copy nor echo it.
     const res = await w.fetch(`/token?service=${SERVICE}&offline_token=true`, { headers: { authorization: ALICE } });
     assert.equal(res.status, 200);
@@ -443,7 +436,7 @@ describe("token endpoints: bad input (issuer mode)", () => {
 describe("duplicate keys in KV JSON records", () => {
   let w;
   before(async () => {
-    w = await startWorker({ vars: { CACHE_TTL: "0" }, kv: seed(), miniflare: captureStdio() });
+    w = await startWorker({ vars: { CACHE_TTL: "0" }, kv: seed(), miniflare: captureStdio(STDIO) });
   });
   after(async () => w?.dispose());
 
@@ -512,7 +505,7 @@ describe("bearer tokens at the proxy", () => {
     await once(origin, "listening");
     w = await startWorker({
       vars: { MODE: "both", ORIGIN: `http://127.0.0.1:${origin.address().port}`, ORIGIN_TIMEOUT: "5" },
-      miniflare: captureStdio(),
+      miniflare: captureStdio(STDIO),
     });
   });
   after(async () => {
@@ -668,7 +661,7 @@ async function logLine(pred) {
 describe("issue 12: secrets in URLs, padded headers, refresh tokens outliving their credential", () => {
   let w;
   before(async () => {
-    w = await startWorker({ kv: seed(), vars: { CACHE_TTL: "0" }, miniflare: captureStdio() });
+    w = await startWorker({ kv: seed(), vars: { CACHE_TTL: "0" }, miniflare: captureStdio(STDIO) });
   });
   after(async () => w?.dispose());
 

@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { once } from "node:events";
 import bcrypt from "bcryptjs";
-import { COMPATIBILITY_DATE, basic, keyFixture, libtrustKid, startWorker } from "./helpers.mjs";
+import { COMPATIBILITY_DATE, basic, captureStdio, keyFixture, libtrustKid, startWorker } from "./helpers.mjs";
 
 const SERVICE = "registry.local";
 const PASS = `pw-${randomBytes(12).toString("hex")}`;
@@ -55,17 +55,7 @@ function stdio() {
   const chunks = [];
   return {
     chunks,
-    options: {
-      handleRuntimeStdio(stdout, stderr) {
-        for (const s of [stdout, stderr]) {
-          s.setEncoding("utf8");
-          s.on("data", (c) => {
-            chunks.push(c);
-            if (process.env.TOLLGATE_TEST_LOG === "1") process.stderr.write(c);
-          });
-        }
-      },
-    },
+    options: captureStdio(chunks),
     /** JSON lines printed so far that match `pred` (waits briefly: stdout is asynchronous). */
     async lines(pred, { atLeast = 1 } = {}) {
       for (let i = 0; i < 40; i++) {

@@ -211,6 +211,40 @@ export async function startWorker(opts = {}) {
   }
 }
 
+/**
+ * Miniflare options that collect workerd's stdout/stderr (the worker's console lines) into
+ * `chunks`, echoing them to stderr when TOLLGATE_TEST_LOG=1.
+ * @param {string[]} chunks
+ */
+export function captureStdio(chunks) {
+  return {
+    handleRuntimeStdio(stdout, stderr) {
+      for (const s of [stdout, stderr]) {
+        s.setEncoding("utf8");
+        s.on("data", (chunk) => {
+          chunks.push(chunk);
+          if (process.env.TOLLGATE_TEST_LOG === "1") process.stderr.write(chunk);
+        });
+      }
+    },
+  };
+}
+
+/**
+ * For the serve scripts (bench/token-serve.mjs, tests/interop/proxy-miniflare.mjs): prints
+ * "READY <url>" for the caller to wait on, then disposes of `served` and exits on SIGTERM/SIGINT.
+ * @param {{url: URL, dispose: () => Promise<void>}} served
+ */
+export function serveUntilSignalled(served) {
+  console.log(`READY ${served.url.href.replace(/\/$/, "")}`);
+  const stop = async () => {
+    await served.dispose();
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
 /** Basic auth header value for account:password. */
 export function basic(account, password) {
   return `Basic ${Buffer.from(`${account}:${password}`, "utf8").toString("base64")}`;

@@ -87,6 +87,19 @@ impl Run {
         holds("stderr", &self.stderr, needle);
     }
 
+    /// Asserts that the command exited 0 (showing its stderr when not).
+    #[track_caller]
+    pub(crate) fn succeeded(&self) {
+        assert_eq!(self.code, 0, "stderr:\n{}", self.stderr);
+    }
+
+    /// Asserts that the command exited with `code` and said `needle` on stderr.
+    #[track_caller]
+    pub(crate) fn fails(&self, code: i32, needle: &str) {
+        assert_eq!(self.code, code, "stderr:\n{}", self.stderr);
+        self.stderr_has(needle);
+    }
+
     /// Asserts that stdout holds `needle` (showing all of stdout when not).
     #[track_caller]
     pub(crate) fn stdout_has(&self, needle: &str) {

@@ -95,19 +95,21 @@ fn token_ttl_errors_name_the_setting_and_range() {
     }
 }
 
+/// Asserts that `name` set to `value` (None: unset) is refused, naming `name`.
+#[track_caller]
+fn refuses(name: &str, value: Option<&str>) -> ConfigError {
+    let e = parse(&[(name, value)]).unwrap_err();
+    assert_eq!(e.setting, name, "{name}={value:?}");
+    e
+}
+
 #[test]
 fn missing_required_settings() {
-    assert_eq!(parse(&[("ISSUER", None)]).unwrap_err().setting, "ISSUER");
-    assert_eq!(
-        parse(&[("SERVICES", Some("  "))]).unwrap_err().setting,
-        "SERVICES"
-    );
-    assert_eq!(
-        parse(&[("SIGNING_KEY", None)]).unwrap_err().setting,
-        "SIGNING_KEY"
-    );
-    let e = parse(&[("RSA_SIGNING_KEY", None)]).unwrap_err();
-    assert_eq!(e.setting, "RSA_SIGNING_KEY");
+    for name in ["ISSUER", "SIGNING_KEY"] {
+        refuses(name, None);
+    }
+    refuses("SERVICES", Some("  "));
+    let e = refuses("RSA_SIGNING_KEY", None);
     assert!(e.message.contains("chartmuseum.local"));
     // Without RS256 services the RSA key is optional.
     assert!(parse(&[("RSA_SIGNING_KEY", None), ("RS256_SERVICES", None)]).is_ok());
@@ -115,37 +117,18 @@ fn missing_required_settings() {
 
 #[test]
 fn malformed_values() {
-    assert_eq!(
-        parse(&[("MODE", Some("gateway"))]).unwrap_err().setting,
-        "MODE"
-    );
-    assert_eq!(
-        parse(&[("REALM", Some("auth.example.com"))])
-            .unwrap_err()
-            .setting,
-        "REALM"
-    );
-    assert_eq!(
-        parse(&[("ISSUER", Some("a\"b"))]).unwrap_err().setting,
-        "ISSUER"
-    );
-    assert_eq!(
-        parse(&[("SERVICES", Some("ok bad\"one"))])
-            .unwrap_err()
-            .setting,
-        "SERVICES"
-    );
-    let e = parse(&[("RS256_SERVICES", Some("nope"))]).unwrap_err();
-    assert_eq!(e.setting, "RS256_SERVICES");
+    for (name, value) in [
+        ("MODE", "gateway"),
+        ("REALM", "auth.example.com"),
+        ("ISSUER", "a\"b"),
+        ("SERVICES", "ok bad\"one"),
+        ("CACHE_TTL", "999999"),
+        ("REFRESH_TTL", "10"),
+    ] {
+        refuses(name, Some(value));
+    }
+    let e = refuses("RS256_SERVICES", Some("nope"));
     assert!(e.message.contains("registry.local"));
-    assert_eq!(
-        parse(&[("CACHE_TTL", Some("999999"))]).unwrap_err().setting,
-        "CACHE_TTL"
-    );
-    assert_eq!(
-        parse(&[("REFRESH_TTL", Some("10"))]).unwrap_err().setting,
-        "REFRESH_TTL"
-    );
 }
 
 #[test]

@@ -224,6 +224,36 @@ impl World {
         (r.status, String::from_utf8(r.body).unwrap())
     }
 
+    /// Writes a user record that disables corp-alice (the IdP still vouches for her).
+    fn disable_alice(&self) {
+        self.store
+            .data
+            .borrow_mut()
+            .insert("user:corp-alice".into(), r#"{"disabled":true}"#.into());
+    }
+
+    /// Signs in and opens the account page: the session and the page's CSRF token.
+    fn account_session(&mut self) -> (String, String) {
+        let s = self.session();
+        let csrf = csrf_of(&self.page(&s, "").1);
+        (s, csrf)
+    }
+
+    /// Creates a personal credential on the account page: `fields` are its name and days.
+    fn add_credential(&mut self, session: &str, csrf: &str, fields: &str) -> (u16, String) {
+        let body = format!("{fields}&csrf={csrf}");
+        self.form("/account/credentials", session, &body)
+    }
+
+    /// Revokes the credential whose digest is `id` on the account page.
+    fn revoke(&mut self, session: &str, csrf: &str, id: &str) -> (u16, String) {
+        self.form(
+            "/account/credentials/revoke",
+            session,
+            &format!("id={id}&csrf={csrf}"),
+        )
+    }
+
     fn form(&mut self, path: &str, session: &str, body: &str) -> (u16, String) {
         let (r, _) = self.run(
             HttpRequest::new("POST", path, "")
@@ -552,10 +582,7 @@ fn id_tokens_are_checked_nonce_expiry_audience_and_algorithm() {
 fn a_disabled_user_record_blocks_sign_in_and_the_page() {
     let mut w = World::new();
     let s = w.session();
-    w.store
-        .data
-        .borrow_mut()
-        .insert("user:corp-alice".into(), r#"{"disabled":true}"#.into());
+    w.disable_alice();
     assert_eq!(w.page(&s, "").0, 403);
     let (r, log) = w.sign_in_with(json!({}));
     assert_eq!(r.status, 401);
@@ -620,15 +647,7 @@ fn forms_need_the_sessions_csrf_token_and_origin() {
     let other = w.session();
     let other_csrf = csrf_of(&w.page(&other, "").1);
     assert_ne!(other_csrf, csrf);
-    assert_eq!(
-        w.form(
-            "/account/credentials",
-            &s,
-            &format!("name=l&days=7&csrf={other_csrf}")
-        )
-        .0,
-        403
-    );
+    assert_eq!(w.add_credential(&s, &other_csrf, "name=l&days=7").0, 403);
     let (r, _) = w.run(
         HttpRequest::new("POST", "/logout", "")
             .with_header("cookie", &format!("__Host-tg_session={s}"))
@@ -728,13 +747,8 @@ fn granted(body: &Value) -> Value {
 #[test]
 fn a_personal_credential_works_like_an_api_key_with_the_idp_groups_until_revoked() {
     let mut w = World::new();
-    let s = w.session();
-    let csrf = csrf_of(&w.page(&s, "").1);
-    let (status, page) = w.form(
-        "/account/credentials",
-        &s,
-        &format!("name=laptop&days=7&csrf={csrf}"),
-    );
+    let (s, csrf) = w.account_session();
+    let (status, page) = w.add_credential(&s, &csrf, "name=laptop&days=7");
     assert_eq!(status, 200, "{page}");
     let secret = secret_of(&page);
     assert!(secret.starts_with("tgp_") && secret.len() == 47);
@@ -808,11 +822,7 @@ fn a_personal_credential_works_like_an_api_key_with_the_idp_groups_until_revoked
     let page = w.page(&s, "").1;
     assert!(page.contains("laptop"));
     let id = secret_digest(&secret);
-    let (st, page) = w.form(
-        "/account/credentials/revoke",
-        &s,
-        &format!("id={id}&csrf={csrf}"),
-    );
+    let (st, page) = w.revoke(&s, &csrf, &id);
     assert_eq!(st, 200);
     assert!(page.contains("Revoked"));
     assert!(!w.store.data.borrow().contains_key(&rec_key));
@@ -825,25 +835,14 @@ fn a_personal_credential_works_like_an_api_key_with_the_idp_groups_until_revoked
 #[test]
 fn a_disabled_user_record_blocks_personal_credentials() {
     let mut w = World::new();
-    let s = w.session();
-    let csrf = csrf_of(&w.page(&s, "").1);
-    let secret = secret_of(
-        &w.form(
-            "/account/credentials",
-            &s,
-            &format!("name=ci&days=1&csrf={csrf}"),
-        )
-        .1,
-    );
+    let (s, csrf) = w.account_session();
+    let secret = secret_of(&w.add_credential(&s, &csrf, "name=ci&days=1").1);
     let app = token_app();
     assert_eq!(
         alice_status(&app, &w.store, &secret, "repository:team/a:pull"),
         200
     );
-    w.store
-        .data
-        .borrow_mut()
-        .insert("user:corp-alice".into(), r#"{"disabled":true}"#.into());
+    w.disable_alice();
     assert_eq!(
         alice_status(&app, &w.store, &secret, "repository:team/a:pull"),
         401
@@ -853,13 +852,8 @@ fn a_disabled_user_record_blocks_personal_credentials() {
 #[test]
 fn credential_expiry_is_bounded_and_nobody_revokes_anothers() {
     let mut w = World::new();
-    let s = w.session();
-    let csrf = csrf_of(&w.page(&s, "").1);
-    let (st, page) = w.form(
-        "/account/credentials",
-        &s,
-        &format!("name=x&days=31&csrf={csrf}"),
-    );
+    let (s, csrf) = w.account_session();
+    let (st, page) = w.add_credential(&s, &csrf, "name=x&days=31");
     assert_eq!(st, 400);
     assert!(page.contains("1 to 30 days"));
     // Bob's credential, listed under his own index only.
@@ -873,11 +867,7 @@ fn credential_expiry_is_bounded_and_nobody_revokes_anothers() {
     ))
     .unwrap();
     let id = secret_digest(&bob_secret);
-    let (st, _) = w.form(
-        "/account/credentials/revoke",
-        &s,
-        &format!("id={id}&csrf={csrf}"),
-    );
+    let (st, _) = w.revoke(&s, &csrf, &id);
     assert_eq!(st, 400);
     assert!(w
         .store

@@ -160,11 +160,7 @@ mod tests {
     /// `base64url(sha256(json.dumps({"crv","kty","x","y"}, sort_keys=True, separators=(",",":"))))`.
     #[test]
     fn thumbprint_of_an_ec_key() {
-        let pem = "-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAdPrH1vnklDkzlRLrdEGGulIb0JA
-yRZocPZXeDNMyNB12tjlImhxEPoYMVJyJmjJVstTOIUlqQ5zGs2lnsbnjQ==
------END PUBLIC KEY-----
-";
+        let pem = crate::test_support::OPENSSL_EC_PUBLIC_PEM;
         let key = PublicKey::from_pem(pem).unwrap();
         assert_eq!(jwk_thumbprint(&key), EC_THUMBPRINT);
         assert_eq!(KidFormat::Thumbprint.kid(&key), EC_THUMBPRINT);
@@ -172,12 +168,7 @@ yRZocPZXeDNMyNB12tjlImhxEPoYMVJyJmjJVstTOIUlqQ5zGs2lnsbnjQ==
             std::slice::from_ref(&key),
             &[KidFormat::Libtrust, KidFormat::Thumbprint],
         );
-        let kids: Vec<&str> = set["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap())
-            .collect();
+        let kids = crate::test_support::jwks_kids(&set);
         assert_eq!(kids, [key.kid().as_str(), EC_THUMBPRINT]);
         assert_eq!(set["keys"][0]["x"], set["keys"][1]["x"]);
     }

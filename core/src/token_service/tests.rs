@@ -80,11 +80,11 @@ fn store() -> MemoryStore {
         ("user:ci-bot", json!({"groups": ["org-writers"]})),
         ("user:chart-user", json!({"groups": ["charts"]})),
         (
-            &*Box::leak(format!("apikey:{}", sha256_hex(CI_KEY)).into_boxed_str()),
+            &*Box::leak(api_key_key(CI_KEY).into_boxed_str()),
             json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": null}),
         ),
         (
-            &*Box::leak(format!("apikey:{}", sha256_hex(CHART_KEY)).into_boxed_str()),
+            &*Box::leak(api_key_key(CHART_KEY).into_boxed_str()),
             json!({"account": "chart-user", "name": "charts", "created": 1, "expires": null}),
         ),
         ("acl", acl()),
@@ -141,6 +141,21 @@ use crate::test_support::block_on;
 
 fn get(query: &str) -> HttpRequest {
     HttpRequest::new("GET", "/token", query)
+}
+
+/// `get(query)` with `user:password` as Basic credentials.
+fn get_as(query: &str, user: &str, password: &str) -> HttpRequest {
+    get(query).with_header("authorization", &basic(user, password))
+}
+
+/// Writes `value` (as JSON) under `key` in the fixture store.
+fn put(s: &MemoryStore, key: &str, value: Value) {
+    s.data.borrow_mut().insert(key.into(), value.to_string());
+}
+
+/// The KV key of the API key record for `secret`.
+fn api_key_key(secret: &str) -> String {
+    format!("apikey:{}", sha256_hex(secret))
 }
 
 fn post(path: &str, body: &str) -> HttpRequest {
@@ -211,6 +226,17 @@ fn actions(claims: &Value, name: &str) -> Vec<String> {
 fn body(resp: &HttpResponse) -> Value {
     resp.json_body()
         .unwrap_or_else(|| panic!("not JSON: {}", String::from_utf8_lossy(&resp.body)))
+}
+
+/// The response body as text, after asserting that it holds every one of `needles` (`context`
+/// leads the failure message).
+#[track_caller]
+fn body_says(resp: &HttpResponse, needles: &[&str], context: &str) -> String {
+    let text = String::from_utf8_lossy(&resp.body).into_owned();
+    for needle in needles {
+        assert!(text.contains(needle), "{context}: {needle:?} not in {text}");
+    }
+    text
 }
 
 // ---------------------------------------------------------------- routes
@@ -292,11 +318,7 @@ fn get_with_basic_merges_scopes_and_signs_es256() {
     let (app, s) = (app(), store());
     let q = "service=registry.local&scope=repository:org/app:pull&scope=repository:org/app:push\
              &scope=repository:alice/x:pull&account=alice&client_id=docker";
-    let (r, ev) = run(
-        &app,
-        &s,
-        get(q).with_header("authorization", &basic("alice", "alice-pw")),
-    );
+    let (r, ev) = run(&app, &s, get_as(q, "alice", "alice-pw"));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let b = body(&r);
     assert_eq!(b["token"], b["access_token"]);
@@ -354,11 +376,7 @@ fn anonymous_public_pull_and_nothing_else() {
 #[test]
 fn login_probe_gets_empty_access() {
     let (app, s) = (app(), store());
-    let (r, _) = run(
-        &app,
-        &s,
-        get("service=registry.local").with_header("authorization", &basic("bob", "bob-pw")),
-    );
+    let (r, _) = run(&app, &s, get_as("service=registry.local", "bob", "bob-pw"));
     assert_eq!(r.status, 200);
     assert_eq!(
         verify(body(&r)["token"].as_str().unwrap())["access"],
@@ -402,11 +420,7 @@ fn bad_credentials_are_401_with_basic_challenge() {
         ("carol", "wrong", "incorrect"),
         ("carol", "carol-pw", "disabled"),
     ] {
-        let (r, ev) = run(
-            &app,
-            &s,
-            get("service=registry.local").with_header("authorization", &basic(user, pw)),
-        );
+        let (r, ev) = run(&app, &s, get_as("service=registry.local", user, pw));
         assert_eq!(r.status, 401, "{user}");
         assert_eq!(
             r.header("www-authenticate"),
@@ -427,12 +441,10 @@ fn bad_credentials_are_401_with_basic_challenge() {
 #[test]
 fn verified_password_cache_never_accepts_another_password() {
     let (app, s) = (app(), store());
-    let ok =
-        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw"));
+    let ok = get_as("service=registry.local", "alice", "alice-pw");
     assert_eq!(run(&app, &s, ok.clone()).0.status, 200);
     assert_eq!(run(&app, &s, ok).0.status, 200);
-    let bad =
-        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw2"));
+    let bad = get_as("service=registry.local", "alice", "alice-pw2");
     assert_eq!(run(&app, &s, bad).0.status, 401);
 }
 
@@ -442,8 +454,7 @@ fn account_must_match() {
     let (r, _) = run(
         &app,
         &s,
-        get("service=registry.local&account=bob")
-            .with_header("authorization", &basic("alice", "alice-pw")),
+        get_as("service=registry.local&account=bob", "alice", "alice-pw"),
     );
     assert_eq!(r.status, 403);
     assert_eq!(body(&r)["errors"][0]["code"], "DENIED");
@@ -493,8 +504,7 @@ fn malformed_input_is_4xx() {
             400,
         ),
         (
-            get("service=registry.local")
-                .with_header("authorization", &basic("a", "b"))
+            get_as("service=registry.local", "a", "b")
                 .with_header("authorization", &basic("c", "d")),
             400,
         ),
@@ -564,8 +574,11 @@ fn refresh_token_lifecycle() {
     let (r, ev) = run(
         &app,
         &s,
-        get("service=registry.local&offline_token=true&client_id=docker")
-            .with_header("authorization", &basic("alice", "alice-pw")),
+        get_as(
+            "service=registry.local&offline_token=true&client_id=docker",
+            "alice",
+            "alice-pw",
+        ),
     );
     assert_eq!(r.status, 200);
     let rt = body(&r)["refresh_token"].as_str().unwrap().to_string();
@@ -721,8 +734,11 @@ fn api_key_as_basic_password_must_match_account() {
     let (r, ev) = run(
         &app,
         &s,
-        get("service=registry.local&scope=repository:org/a:push")
-            .with_header("authorization", &basic("ci-bot", CI_KEY)),
+        get_as(
+            "service=registry.local&scope=repository:org/a:push",
+            "ci-bot",
+            CI_KEY,
+        ),
     );
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -730,27 +746,19 @@ fn api_key_as_basic_password_must_match_account() {
         ["push"]
     );
     assert!(!ev.unwrap().to_json_line().contains(CI_KEY));
-    let (r, _) = run(
-        &app,
-        &s,
-        get("service=registry.local").with_header("authorization", &basic("alice", CI_KEY)),
-    );
+    let (r, _) = run(&app, &s, get_as("service=registry.local", "alice", CI_KEY));
     assert_eq!(r.status, 401);
 }
 
 #[test]
 fn expired_api_key_and_disabled_owner() {
     let (app, s) = (app(), store());
-    let key = format!("apikey:{}", sha256_hex(CI_KEY));
-    s.data.borrow_mut().insert(
-        key,
-        json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": NOW - 1}).to_string(),
-    );
-    let (r, _) = run(
-        &app,
+    put(
         &s,
-        get("service=registry.local").with_header("authorization", &basic("ci-bot", CI_KEY)),
+        &api_key_key(CI_KEY),
+        json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": NOW - 1}),
     );
+    let (r, _) = run(&app, &s, get_as("service=registry.local", "ci-bot", CI_KEY));
     assert_eq!(r.status, 401);
     assert!(body(&r)["errors"][0]["message"]
         .as_str()
@@ -758,10 +766,7 @@ fn expired_api_key_and_disabled_owner() {
         .contains("expired"));
 
     let (app, s) = (self::app(), store());
-    s.data.borrow_mut().insert(
-        "user:chart-user".into(),
-        json!({"disabled": true}).to_string(),
-    );
+    put(&s, "user:chart-user", json!({"disabled": true}));
     let req = HttpRequest::new("GET", "/oauth/token", "grant_type=client_credentials")
         .with_header("authorization", &format!("Bearer {CHART_KEY}"));
     assert_eq!(run(&app, &s, req).0.status, 401);
@@ -775,7 +780,7 @@ fn store_failure_is_503_and_grants_nothing() {
     s.fail.set(true);
     for req in [
         get("service=registry.local&scope=repository:public/a:pull"),
-        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw")),
+        get_as("service=registry.local", "alice", "alice-pw"),
     ] {
         let (r, ev) = run(&app, &s, req);
         assert_eq!(r.status, 503);
@@ -792,7 +797,7 @@ fn malformed_records_are_500_and_grant_nothing() {
         (
             "user:alice",
             "{not json",
-            get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw")),
+            get_as("service=registry.local", "alice", "alice-pw"),
         ),
         (
             "acl",
@@ -809,14 +814,8 @@ fn malformed_records_are_500_and_grant_nothing() {
         assert_eq!(ev.unwrap().outcome, Outcome::Failed);
     }
     let (app, s) = (app(), store());
-    s.data
-        .borrow_mut()
-        .insert(format!("apikey:{}", sha256_hex(CI_KEY)), "[]".into());
-    let (r, _) = run(
-        &app,
-        &s,
-        get("service=registry.local").with_header("authorization", &basic("ci-bot", CI_KEY)),
-    );
+    s.data.borrow_mut().insert(api_key_key(CI_KEY), "[]".into());
+    let (r, _) = run(&app, &s, get_as("service=registry.local", "ci-bot", CI_KEY));
     assert_eq!(r.status, 500);
 }
 
@@ -862,8 +861,7 @@ fn unstorable_refresh_token_fails_the_request() {
     let (r, _) = run(
         &app,
         &s,
-        get("service=registry.local&offline_token=true")
-            .with_header("authorization", &basic("bob", "bob-pw")),
+        get_as("service=registry.local&offline_token=true", "bob", "bob-pw"),
     );
     assert_eq!(r.status, 503);
     assert!(body(&r).get("refresh_token").is_none());
@@ -968,8 +966,11 @@ fn per_service_token_headers() {
         let (r, _) = run(
             &app,
             &s,
-            get(&format!("service={service}&scope=repository:org/a:pull"))
-                .with_header("authorization", &basic("bob", "bob-pw")),
+            get_as(
+                &format!("service={service}&scope=repository:org/a:pull"),
+                "bob",
+                "bob-pw",
+            ),
         );
         let token = body(&r)["token"].as_str().unwrap().to_string();
         let (h, _) = segments(&token);
@@ -986,12 +987,7 @@ fn per_service_token_headers() {
         HttpRequest::new("GET", "/.well-known/jwks.json", ""),
     );
     let jwks = body(&r);
-    let kids: Vec<&str> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+    let kids = crate::test_support::jwks_kids(&jwks);
     assert_eq!(kids.len(), 6, "3 keys x 2 kid forms: {jwks}");
     assert_eq!(&kids[..2], [libtrust.as_str(), thumbprint.as_str()]);
     // The RS256 service (ChartMuseum) keeps its own signer: libtrust kid, never x5c.
@@ -1035,8 +1031,11 @@ fn verify_token_accepts_own_tokens_and_rejects_the_rest() {
     let (r, _) = run(
         &app,
         &s,
-        get("service=registry.local&scope=repository:org/a:pull")
-            .with_header("authorization", &basic("bob", "bob-pw")),
+        get_as(
+            "service=registry.local&scope=repository:org/a:pull",
+            "bob",
+            "bob-pw",
+        ),
     );
     let token = body(&r)["token"].as_str().unwrap().to_string();
     let claims = app.verify_token(&token, REG, NOW + 10).unwrap();

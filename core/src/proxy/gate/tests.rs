@@ -168,6 +168,11 @@ fn run(g: &Gate, f: &Fake, method: &str, path: &str, query: &str, auth: &[&str])
     block_on(g.decide(f, &meta, &ctx(&store, 1000)))
 }
 
+/// `run` with no query and one Authorization value.
+fn run_as(g: &Gate, f: &Fake, method: &str, path: &str, authorization: &str) -> Decision {
+    run(g, f, method, path, "", &[authorization])
+}
+
 use crate::test_support::block_on;
 
 fn ctx(store: &MemoryStore, now: u64) -> RequestContext<'_, MemoryStore, NoFetch> {
@@ -214,13 +219,12 @@ fn anonymous_gets_the_registry_challenge() {
 #[test]
 fn push_token_forwards_to_the_origin_only() {
     let (g, f) = (gate("1"), Fake::new());
-    let d = run(
+    let d = run_as(
         &g,
         &f,
         "PUT",
         "/v2/org/app/manifests/v1",
-        "",
-        &["Bearer tok-pusher"],
+        "Bearer tok-pusher",
     );
     let (url, who, cacheable) = forwarded(&d);
     assert_eq!(url, "http://127.0.0.1:5001/v2/org/app/manifests/v1");
@@ -232,25 +236,23 @@ fn push_token_forwards_to_the_origin_only() {
 #[test]
 fn pull_only_token_push_is_insufficient_scope() {
     let (g, f) = (gate("1"), Fake::new());
-    let d = run(
+    let d = run_as(
         &g,
         &f,
         "POST",
         "/v2/org/app/blobs/uploads/",
-        "",
-        &["Bearer tok-puller"],
+        "Bearer tok-puller",
     );
     let (status, reason, chal) = refused(&d);
     assert_eq!((status, reason), (401, "insufficient_scope"));
     assert!(chal.unwrap().ends_with(r#"error="insufficient_scope""#));
     // But pulls of a blob go through, and are cacheable.
-    let d = run(
+    let d = run_as(
         &g,
         &f,
         "GET",
         &format!("/v2/org/app/blobs/{D}"),
-        "",
-        &["Bearer tok-puller"],
+        "Bearer tok-puller",
     );
     assert!(forwarded(&d).2);
 }
@@ -278,7 +280,7 @@ fn cache_key_is_exactly_what_the_origin_is_asked_for() {
 #[test]
 fn bad_token_is_invalid_token() {
     let (g, f) = (gate("1"), Fake::new());
-    let d = run(&g, &f, "GET", "/v2/", "", &["Bearer forged"]);
+    let d = run_as(&g, &f, "GET", "/v2/", "Bearer forged");
     let (status, reason, chal) = refused(&d);
     assert_eq!((status, reason), (401, "bad_signature"));
     assert_eq!(
@@ -288,7 +290,7 @@ fn bad_token_is_invalid_token() {
         )
     );
     let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
-    let d = run(&g, &f, "GET", "/v2/", "", &[long.as_str()]);
+    let d = run_as(&g, &f, "GET", "/v2/", long.as_str());
     // Longer than any Authorization header we read: refused before any verification.
     assert_eq!(refused(&d).0, 400);
     assert_eq!(f.verifications.get(), 1);
@@ -298,25 +300,17 @@ fn bad_token_is_invalid_token() {
 fn verification_is_cached_until_exp() {
     let (g, f) = (gate("1"), Fake::new());
     for _ in 0..5 {
-        let d = run(
-            &g,
-            &f,
-            "GET",
-            "/v2/org/app/tags/list",
-            "",
-            &["Bearer tok-puller"],
-        );
+        let d = run_as(&g, &f, "GET", "/v2/org/app/tags/list", "Bearer tok-puller");
         forwarded(&d);
     }
     assert_eq!(f.verifications.get(), 1);
     // The cached grant is still checked per request.
-    let d = run(
+    let d = run_as(
         &g,
         &f,
         "DELETE",
         "/v2/org/app/manifests/v1",
-        "",
-        &["Bearer tok-puller"],
+        "Bearer tok-puller",
     );
     assert_eq!(refused(&d).1, "insufficient_scope");
     assert_eq!(f.verifications.get(), 1);
@@ -350,7 +344,7 @@ fn mount_requires_pull_on_source() {
 fn basic_credentials_for_charts() {
     let (g, f) = (gate("1"), Fake::new());
     let helm = "Basic aGVsbTprZXk=";
-    let d = run(&g, &f, "GET", "/org1/index.yaml", "", &[helm]);
+    let d = run_as(&g, &f, "GET", "/org1/index.yaml", helm);
     let (url, who, cacheable) = forwarded(&d);
     assert_eq!(url, "http://127.0.0.1:5001/org1/index.yaml");
     assert_eq!(
@@ -360,30 +354,16 @@ fn basic_credentials_for_charts() {
         }
     );
     assert!(!cacheable);
-    let d = run(&g, &f, "GET", "/org1/charts/app-1.0.0.tgz", "", &[helm]);
+    let d = run_as(&g, &f, "GET", "/org1/charts/app-1.0.0.tgz", helm);
     assert!(forwarded(&d).2);
     // Another namespace: authenticated but not allowed -> 403, no challenge.
-    let d = run(&g, &f, "GET", "/org2/index.yaml", "", &[helm]);
+    let d = run_as(&g, &f, "GET", "/org2/index.yaml", helm);
     assert_eq!(refused(&d), (403, "denied", None));
     // A user the ACL gives nothing.
-    let d = run(
-        &g,
-        &f,
-        "GET",
-        "/org1/index.yaml",
-        "",
-        &["Basic bm9ib2R5OnB3"],
-    );
+    let d = run_as(&g, &f, "GET", "/org1/index.yaml", "Basic bm9ib2R5OnB3");
     assert_eq!(refused(&d).0, 403);
     // Wrong password.
-    let d = run(
-        &g,
-        &f,
-        "GET",
-        "/org1/index.yaml",
-        "",
-        &["Basic d3Jvbmc6eA=="],
-    );
+    let d = run_as(&g, &f, "GET", "/org1/index.yaml", "Basic d3Jvbmc6eA==");
     let (status, reason, chal) = refused(&d);
     assert_eq!((status, reason), (401, "invalid_credentials"));
     assert!(chal.unwrap().contains("artifact-repository:org1:pull"));
@@ -394,14 +374,7 @@ fn store_failure_fails_closed() {
     let g = gate("1");
     let mut f = Fake::new();
     f.fail_store = true;
-    let d = run(
-        &g,
-        &f,
-        "GET",
-        "/org1/index.yaml",
-        "",
-        &["Basic aGVsbTprZXk="],
-    );
+    let d = run_as(&g, &f, "GET", "/org1/index.yaml", "Basic aGVsbTprZXk=");
     assert_eq!(refused(&d).0, 503);
 }
 
@@ -422,13 +395,12 @@ fn malformed_or_repeated_authorization() {
 #[test]
 fn routes_are_checked_before_credentials() {
     let (g, f) = (gate("1"), Fake::new());
-    let d = run(
+    let d = run_as(
         &g,
         &f,
         "GET",
         "/v2/a%2F..%2Fb/tags/list",
-        "",
-        &["Bearer tok-pusher"],
+        "Bearer tok-pusher",
     );
     assert_eq!(refused(&d), (400, "route", None));
     let d = run(&g, &f, "GET", "/etc/passwd", "", &[]);

@@ -124,33 +124,31 @@ fn response_drops_hop_by_hop_and_rewrites_location() {
 fn location_rules() {
     let origin = Url::parse("https://origin.internal").unwrap();
     let p = public();
-    // Same origin, default port spelled out or not, host case-insensitive.
-    assert_eq!(
-        rewrite_location("https://ORIGIN.internal:443/v2/a/blobs/x", &origin, &p),
-        "https://reg.example.com/v2/a/blobs/x"
-    );
-    // Relative paths are kept (they already resolve against Tollgate).
-    assert_eq!(
-        rewrite_location("/v2/a/blobs/uploads/u?x=1", &origin, &p),
-        "/v2/a/blobs/uploads/u?x=1"
-    );
-    // Blob storage redirects elsewhere are untouched.
     let s3 = "https://bucket.s3.amazonaws.com/docker/blob?X-Amz-Signature=abc";
-    assert_eq!(rewrite_location(s3, &origin, &p), s3);
-    // Same host, other scheme or port: another origin, untouched.
-    assert_eq!(
-        rewrite_location("http://origin.internal/v2/", &origin, &p),
-        "http://origin.internal/v2/"
-    );
-    assert_eq!(
-        rewrite_location("https://origin.internal:8443/v2/", &origin, &p),
-        "https://origin.internal:8443/v2/"
-    );
-    // Scheme-relative to the origin is rewritten; fragments dropped.
-    assert_eq!(
-        rewrite_location("//origin.internal/v2/x#frag", &origin, &p),
-        "https://reg.example.com/v2/x"
-    );
-    // Garbage is passed as is rather than guessed at.
-    assert_eq!(rewrite_location("not a url", &origin, &p), "not a url");
+    for (location, want) in [
+        // Same origin, default port spelled out or not, host case-insensitive.
+        (
+            "https://ORIGIN.internal:443/v2/a/blobs/x",
+            "https://reg.example.com/v2/a/blobs/x",
+        ),
+        // Relative paths are kept (they already resolve against Tollgate).
+        ("/v2/a/blobs/uploads/u?x=1", "/v2/a/blobs/uploads/u?x=1"),
+        // Blob storage redirects elsewhere are untouched.
+        (s3, s3),
+        // Same host, other scheme or port: another origin, untouched.
+        ("http://origin.internal/v2/", "http://origin.internal/v2/"),
+        (
+            "https://origin.internal:8443/v2/",
+            "https://origin.internal:8443/v2/",
+        ),
+        // Scheme-relative to the origin is rewritten; fragments dropped.
+        (
+            "//origin.internal/v2/x#frag",
+            "https://reg.example.com/v2/x",
+        ),
+        // Garbage is passed as is rather than guessed at.
+        ("not a url", "not a url"),
+    ] {
+        assert_eq!(rewrite_location(location, &origin, &p), want, "{location}");
+    }
 }

@@ -226,27 +226,45 @@ fn upload_sessions_are_classified_with_their_id() {
     );
 }
 
+/// Asserts `check` says `want` for every input in `cases`.
+#[track_caller]
+fn grammar(check: fn(&str) -> bool, cases: &[(&str, bool)]) {
+    for (input, want) in cases {
+        assert_eq!(check(input), *want, "{input:?}");
+    }
+}
+
 #[test]
 fn valid_name_grammar_edges() {
-    assert!(valid_repository_name("a"));
-    assert!(valid_repository_name("a.b_c__d---e/f0"));
-    assert!(valid_repository_name(&"a".repeat(255)));
-    assert!(!valid_repository_name(&"a".repeat(256)));
-    assert!(!valid_repository_name("a/"));
-    assert!(!valid_repository_name(""));
-    assert!(!valid_repository_name("a._b"));
-    assert!(!valid_repository_name("localhost:5000/a"));
+    grammar(
+        valid_repository_name,
+        &[
+            ("a", true),
+            ("a.b_c__d---e/f0", true),
+            (&"a".repeat(255), true),
+            (&"a".repeat(256), false),
+            ("a/", false),
+            ("", false),
+            ("a._b", false),
+            ("localhost:5000/a", false),
+        ],
+    );
 }
 
 #[test]
 fn tags_and_digests() {
-    assert!(valid_tag("latest"));
-    assert!(valid_tag("_x.Y-1"));
-    assert!(valid_tag(&"a".repeat(128)));
-    assert!(!valid_tag(&"a".repeat(129)));
-    assert!(!valid_tag(".hidden"));
-    assert!(!valid_tag("-x"));
-    assert!(!valid_tag("a:b"));
+    grammar(
+        valid_tag,
+        &[
+            ("latest", true),
+            ("_x.Y-1", true),
+            (&"a".repeat(128), true),
+            (&"a".repeat(129), false),
+            (".hidden", false),
+            ("-x", false),
+            ("a:b", false),
+        ],
+    );
     assert!(valid_digest(D));
     assert!(valid_digest(
         "sha256+b64u.x:0123456789abcdef0123456789abcdef"

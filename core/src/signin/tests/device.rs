@@ -66,11 +66,19 @@ impl World {
         let (st, page) = self.device_page(&s, &format!("user_code={user_code}"));
         assert_eq!(st, 200, "{page}");
         let csrf = csrf_of(&page);
-        self.form(
-            "/device",
-            &s,
-            &format!("csrf={csrf}&user_code={user_code}&decision={decision}"),
-        )
+        self.press(&s, &csrf, user_code, decision)
+    }
+
+    /// Presses `decision` on `user_code`'s confirmation, with the page's `csrf`.
+    fn press(
+        &mut self,
+        session: &str,
+        csrf: &str,
+        user_code: &str,
+        decision: &str,
+    ) -> (u16, String) {
+        let body = format!("csrf={csrf}&user_code={user_code}&decision={decision}");
+        self.form("/device", session, &body)
     }
 }
 
@@ -305,11 +313,7 @@ fn an_approval_yields_a_personal_credential_of_that_person_once() {
     assert!(page.contains("8 hours"));
     assert!(!page.contains("<script"));
     let csrf = csrf_of(&page);
-    let (st, page) = w.form(
-        "/device",
-        &s,
-        &format!("csrf={csrf}&user_code={code}&decision=approve"),
-    );
+    let (st, page) = w.press(&s, &csrf, &code, "approve");
     assert_eq!(st, 200, "{page}");
     assert!(page.contains("Approved"));
     // The user code is single use.
@@ -376,11 +380,7 @@ fn an_approval_yields_a_personal_credential_of_that_person_once() {
     assert!(page.contains("device approval"), "{page}");
     let csrf = csrf_of(&page);
     let id = secret_digest(&password);
-    let (st, _) = w.form(
-        "/account/credentials/revoke",
-        &s,
-        &format!("id={id}&csrf={csrf}"),
-    );
+    let (st, _) = w.revoke(&s, &csrf, &id);
     assert_eq!(st, 200);
     assert_eq!(
         token(&w.app, &w.store, "corp-alice", &password, "", w.now).0,
@@ -501,15 +501,8 @@ fn a_disabled_account_cannot_approve() {
     let code = a["user_code"].as_str().unwrap().to_string();
     let s = w.session();
     let csrf = csrf_of(&w.device_page(&s, &format!("user_code={code}")).1);
-    w.store
-        .data
-        .borrow_mut()
-        .insert("user:corp-alice".into(), r#"{"disabled":true}"#.into());
-    let (st, page) = w.form(
-        "/device",
-        &s,
-        &format!("csrf={csrf}&user_code={code}&decision=approve"),
-    );
+    w.disable_alice();
+    let (st, page) = w.press(&s, &csrf, &code, "approve");
     assert_eq!(st, 403, "{page}");
     assert!(page.contains("disabled"));
 }

@@ -108,11 +108,7 @@ fn kid_of_an_openssl_key_matches_openssl_and_coreutils() {
     // Key from `openssl ecparam -name prime256v1 -genkey | openssl pkey -pubout`; kid from
     // `openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | head -c 30 | base32
     //  | tr -d '=\n' | fold -w4 | paste -sd:` (so our SPKI re-encoding matches OpenSSL's DER).
-    let pem = "-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEAdPrH1vnklDkzlRLrdEGGulIb0JA
-yRZocPZXeDNMyNB12tjlImhxEPoYMVJyJmjJVstTOIUlqQ5zGs2lnsbnjQ==
------END PUBLIC KEY-----
-";
+    let pem = crate::test_support::OPENSSL_EC_PUBLIC_PEM;
     let key = PublicKey::from_pem(pem).unwrap();
     assert_eq!(key.algorithm(), Algorithm::Es256);
     assert_eq!(

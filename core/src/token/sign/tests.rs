@@ -20,6 +20,13 @@ pub(crate) fn claims() -> RegistryClaims {
     }
 }
 
+/// A signer for `key` (no certificate) and `claims` signed by it.
+pub(crate) fn sign_with(key: SigningKey, claims: &RegistryClaims) -> (Signer, String) {
+    let signer = Signer::new(key, None).unwrap();
+    let token = signer.sign(claims).unwrap();
+    (signer, token)
+}
+
 fn decode_part(token: &str, i: usize) -> serde_json::Value {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let part = token.split('.').nth(i).unwrap();
@@ -30,8 +37,7 @@ fn decode_part(token: &str, i: usize) -> serde_json::Value {
 fn header_and_payload_shape() {
     for key in [es_key(), rsa_key()] {
         let alg = key.algorithm();
-        let signer = Signer::new(key, None).unwrap();
-        let token = signer.sign(&claims()).unwrap();
+        let (signer, token) = sign_with(key, &claims());
         let h = decode_part(&token, 0);
         assert_eq!(h["alg"], alg.as_str());
         assert_eq!(h["typ"], "JWT");

@@ -1,5 +1,6 @@
 use super::*;
 use crate::token::keys::tests::{es_key, rsa_key};
+use crate::token::sign::tests::sign_with;
 use crate::token::{self_signed_certificate, Signer, SigningKey};
 use jwt_compact::AlgorithmExt as _;
 
@@ -35,8 +36,7 @@ fn with_payload(token: &str, payload: &serde_json::Value) -> String {
 fn round_trip_es256_and_rs256() {
     for key in [es_key(), rsa_key()] {
         let public = key.public_key();
-        let signer = Signer::new(key, None).unwrap();
-        let token = signer.sign(&claims()).unwrap();
+        let token = sign_with(key, &claims()).1;
         let keys = [es_key().public_key(), public.clone()];
         let raw = verify_jwt_with_keys(&token, &keys).unwrap();
         assert_eq!(*raw.key, public);
@@ -115,7 +115,7 @@ fn signature_failures() {
     for key in [es_key(), rsa_key()] {
         let alg = key.public_key().algorithm();
         let v = verifier(vec![key.public_key()]);
-        let token = Signer::new(key, None).unwrap().sign(&claims()).unwrap();
+        let token = sign_with(key, &claims()).1;
         assert!(v.verify(&token, NOW).is_ok(), "{alg:?}");
         let mut evil = serde_json::to_value(claims()).unwrap();
         evil["sub"] = "mallory".into();
@@ -196,7 +196,7 @@ fn signed(edit: impl FnOnce(&mut RegistryClaims)) -> (Verifier, String) {
     let v = verifier(vec![key.public_key()]);
     let mut c = claims();
     edit(&mut c);
-    (v, Signer::new(key, None).unwrap().sign(&c).unwrap())
+    (v, sign_with(key, &c).1)
 }
 
 #[test]

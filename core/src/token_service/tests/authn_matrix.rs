@@ -247,11 +247,11 @@ fn the_credential_is_classified_from_what_is_presented() {
     assert_eq!(kind(refresh.clone(), None), Ok("refresh_token"));
     assert_eq!(kind(refresh, Some(&b)), Ok("refresh_token"));
     // An issuer's username makes the secret an identity token, whatever it looks like.
-    s.data.borrow_mut().insert(
-        "issuers".into(),
+    put(
+        &s,
+        "issuers",
         json!([{"name": "gh", "issuer": "https://token.actions.example", "audiences": ["a"],
-                "username": "github-actions"}])
-        .to_string(),
+                "username": "github-actions"}]),
     );
     let app = self::app();
     // One context per request: a context keeps what it read ahead for its request.

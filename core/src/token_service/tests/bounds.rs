@@ -21,9 +21,12 @@ fn throttled_app(
 }
 
 fn login_get(user: &str, pw: &str, ip: &str) -> HttpRequest {
-    get("service=registry.local&scope=repository:org/a:pull")
-        .with_header("authorization", &basic(user, pw))
-        .with_header("cf-connecting-ip", ip)
+    get_as(
+        "service=registry.local&scope=repository:org/a:pull",
+        user,
+        pw,
+    )
+    .with_header("cf-connecting-ip", ip)
 }
 
 fn login_post(user: &str, pw: &str, ip: &str) -> HttpRequest {
@@ -87,32 +90,24 @@ fn wrong_passwords_are_throttled_then_refused_before_bcrypt() {
     assert_eq!(b["error"], "temporarily_unavailable");
     assert!(b["error_description"].as_str().unwrap().contains("40 s"));
     assert_eq!(b["errors"][0]["code"], "TOOMANYREQUESTS");
-    // From another address too (the account key is throttled).
-    let (r, _) = run_at(
-        &app,
-        &s,
-        login_get("alice", "alice-pw", "203.0.113.5"),
-        NOW + 20,
-    );
-    assert_eq!(r.status, 429);
-
-    // Not affected: another account from another address, the refresh token, API keys.
-    let (r, _) = run_at(
-        &app,
-        &s,
-        login_get("bob", "bob-pw", "203.0.113.5"),
-        NOW + 20,
-    );
-    assert_eq!(r.status, 200);
+    for (user, pw, want) in [
+        // From another address too (the account key is throttled).
+        ("alice", "alice-pw", 429),
+        // Not affected: another account from another address (and, below, the refresh token
+        // and API keys).
+        ("bob", "bob-pw", 200),
+    ] {
+        let req = login_get(user, pw, "203.0.113.5");
+        assert_eq!(run_at(&app, &s, req, NOW + 20).0.status, want, "{user}");
+    }
     let refresh = post(
         "/token",
         &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"),
     )
     .with_header("cf-connecting-ip", IP);
     assert_eq!(run_at(&app, &s, refresh, NOW + 20).0.status, 200);
-    let api = get("service=registry.local")
-        .with_header("authorization", &basic("ci-bot", CI_KEY))
-        .with_header("cf-connecting-ip", IP);
+    let api =
+        get_as("service=registry.local", "ci-bot", CI_KEY).with_header("cf-connecting-ip", IP);
     assert_eq!(run_at(&app, &s, api, NOW + 20).0.status, 200);
 
     // The period ends in this isolate (the limiter's own window has moved on as well).
@@ -320,11 +315,7 @@ fn hashes_the_validator_refuses_are_malformed_records_and_never_run_bcrypt() {
         for pw in ["dave-pw", "wrong"] {
             let ((r, _), runs) = bcrypt_runs::during(|| run(&app, &s, login_get(&user, pw, IP)));
             assert_eq!((r.status, runs), (500, 0), "{what}");
-            let text = String::from_utf8_lossy(&r.body);
-            assert!(
-                text.contains(&format!("user:{user}")) && text.contains(needle),
-                "{what}: {text}"
-            );
+            body_says(&r, &[&format!("user:{user}"), needle], what);
         }
     }
 }
@@ -332,10 +323,6 @@ fn hashes_the_validator_refuses_are_malformed_records_and_never_run_bcrypt() {
 // ---- cache bounds: every record change takes effect within CACHE_TTL in an isolate ----
 
 const TTL: u64 = 30;
-
-fn put(s: &MemoryStore, key: &str, value: Value) {
-    s.data.borrow_mut().insert(key.into(), value.to_string());
-}
 
 /// `req` is accepted at NOW and until NOW + TTL - 1 from the isolate cache, refused from NOW + TTL.
 fn refused_within_ttl(
@@ -397,18 +384,16 @@ fn a_password_change_takes_effect_within_cache_ttl() {
 #[test]
 fn revoking_an_api_key_takes_effect_within_cache_ttl() {
     let (app, s) = (app(), store());
-    let req = get("service=registry.local").with_header("authorization", &basic("ci-bot", CI_KEY));
+    let req = get_as("service=registry.local", "ci-bot", CI_KEY);
     refused_within_ttl(&app, &s, &req, || {
-        s.data
-            .borrow_mut()
-            .remove(&format!("apikey:{}", sha256_hex(CI_KEY)));
+        s.data.borrow_mut().remove(&api_key_key(CI_KEY));
     });
 }
 
 #[test]
 fn disabling_the_owner_of_an_api_key_takes_effect_within_cache_ttl() {
     let (app, s) = (app(), store());
-    let req = get("service=registry.local").with_header("authorization", &basic("ci-bot", CI_KEY));
+    let req = get_as("service=registry.local", "ci-bot", CI_KEY);
     refused_within_ttl(&app, &s, &req, || {
         put(&s, "user:ci-bot", json!({"disabled": true}))
     });

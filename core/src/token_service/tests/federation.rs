@@ -51,8 +51,7 @@ fn send(
 fn docker_login_with_an_identity_token() {
     let (app, s, fi) = (app(), fed_store(), FakeIssuer::new());
     let token = id_token(&fi, json!({}));
-    let req = get("service=registry.local&account=github-actions&offline_token=true&client_id=docker&scope=repository:ci/org/app:pull,push,delete&scope=repository:public/x:pull&scope=repository:other/x:push")
-        .with_header("authorization", &basic("github-actions", &token));
+    let req = get_as("service=registry.local&account=github-actions&offline_token=true&client_id=docker&scope=repository:ci/org/app:pull,push,delete&scope=repository:public/x:pull&scope=repository:other/x:push", "github-actions", &token);
     let (r, ev) = send(&app, &s, &fi.fetch, req);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let b = body(&r);
@@ -108,15 +107,10 @@ fn refusals_name_the_failed_check_in_both_dialects() {
         &fi,
         json!({"iat": NOW - 400, "nbf": NOW - 400, "exp": NOW - 100}),
     );
-    let req = get("service=registry.local")
-        .with_header("authorization", &basic("github-actions", &expired));
+    let req = get_as("service=registry.local", "github-actions", &expired);
     let (r, ev) = send(&app, &s, &fi.fetch, req);
     assert_eq!(r.status, 401);
-    let text = String::from_utf8_lossy(&r.body).to_string();
-    assert!(
-        text.contains("UNAUTHORIZED") && text.contains("expired"),
-        "{text}"
-    );
+    let text = body_says(&r, &["UNAUTHORIZED", "expired"], "expired identity token");
     assert!(!text.contains(&expired[..30]));
     assert_eq!(ev.outcome, Outcome::Refused);
     assert_eq!(ev.issuer.as_deref(), Some("github"));
@@ -158,11 +152,7 @@ fn issuer_unreachable_without_cached_keys_is_503() {
     );
     let (r, ev) = send(&app, &s, &fi.fetch, req);
     assert_eq!(r.status, 503);
-    let text = String::from_utf8_lossy(&r.body).to_string();
-    assert!(
-        text.contains("issuer 'github'") && text.contains("timed out"),
-        "{text}"
-    );
+    body_says(&r, &["issuer 'github'", "timed out"], "issuer unreachable");
     assert_eq!(ev.outcome, Outcome::Failed);
 }
 
@@ -179,8 +169,11 @@ fn without_an_issuers_record_federation_is_off() {
     assert!(fi.fetch.calls.borrow().is_empty(), "nothing fetched");
     // Users keep working next to federation.
     let (app, s) = (super::app(), fed_store());
-    let req = get("service=registry.local&scope=repository:x/y:pull")
-        .with_header("authorization", &basic("alice", "alice-pw"));
+    let req = get_as(
+        "service=registry.local&scope=repository:x/y:pull",
+        "alice",
+        "alice-pw",
+    );
     let (r, ev) = send(&app, &s, &fi.fetch, req);
     assert_eq!(r.status, 200);
     assert_eq!(ev.credential, Some("password"));
@@ -202,8 +195,7 @@ fn a_malformed_issuers_record_fails_closed() {
     assert_eq!(r.status, 500);
     assert!(String::from_utf8_lossy(&r.body).contains("issuers record"));
     // Ordinary logins do not depend on the record.
-    let req =
-        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw"));
+    let req = get_as("service=registry.local", "alice", "alice-pw");
     assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 200);
 }
 
@@ -218,8 +210,7 @@ fn failed_identity_tokens_are_not_counted_by_the_brute_force_throttle() {
         json!({"iat": NOW - 400, "nbf": NOW - 400, "exp": NOW - 100}),
     );
     for _ in 0..5 {
-        let req = get("service=registry.local")
-            .with_header("authorization", &basic("github-actions", &expired))
+        let req = get_as("service=registry.local", "github-actions", &expired)
             .with_header("cf-connecting-ip", "198.51.100.7");
         assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 401);
     }
@@ -237,8 +228,7 @@ fn failed_identity_tokens_are_not_counted_by_the_brute_force_throttle() {
         .with_header("cf-connecting-ip", "198.51.100.7");
     assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 200);
     // Ordinary wrong passwords still are.
-    let req = get("service=registry.local")
-        .with_header("authorization", &basic("alice", "wrong"))
+    let req = get_as("service=registry.local", "alice", "wrong")
         .with_header("cf-connecting-ip", "198.51.100.7");
     assert_eq!(send(&app, &s, &fi.fetch, req).0.status, 401);
     assert!(fake.calls.get() > 0);
@@ -251,8 +241,7 @@ fn an_issuer_obtains_tokens_only_for_its_services() {
     let (app, s, fi) = (app(), fed_store(), FakeIssuer::new());
     let token = id_token(&fi, json!({}));
     let ask = |app: &TokenService, s: &MemoryStore, service: &str| {
-        let req = get(&format!("service={service}"))
-            .with_header("authorization", &basic("github-actions", &token));
+        let req = get_as(&format!("service={service}"), "github-actions", &token);
         send(app, s, &fi.fetch, req)
     };
     assert_eq!(
@@ -293,21 +282,17 @@ fn a_user_named_like_an_issuers_username_is_a_named_conflict() {
             format!("user:{name}"),
             json!({"password": hash("pw-of-the-user"), "groups": ["dev"]}).to_string(),
         );
-        let req = get("service=registry.local")
-            .with_header("authorization", &basic(name, "pw-of-the-user"));
+        let req = get_as("service=registry.local", name, "pw-of-the-user");
         let (r, _) = send(&app, &s, &fi.fetch, req);
         assert_eq!(r.status, 500, "{name}");
-        let text = String::from_utf8_lossy(&r.body);
-        assert!(
-            text.contains(&format!("user:{name}")) && text.contains("could never log in"),
-            "{name}: {text}"
-        );
+        body_says(&r, &[&format!("user:{name}"), "could never log in"], name);
     }
     // The named user's API key is refused the same way (no silent split between credentials).
     let key = "tgk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-    s.data.borrow_mut().insert(
-        format!("apikey:{}", sha256_hex(key)),
-        json!({"account": "github-actions", "name": "k", "created": 1}).to_string(),
+    put(
+        &s,
+        &api_key_key(key),
+        json!({"account": "github-actions", "name": "k", "created": 1}),
     );
     let req = get("service=registry.local").with_header("authorization", &format!("Bearer {key}"));
     let (r, _) = send(&app, &s, &fi.fetch, req);

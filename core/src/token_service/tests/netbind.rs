@@ -4,23 +4,25 @@
 
 use super::*;
 
+/// Stores CI_KEY's record (account ci-bot) with `net` as its network binding.
+fn bind_ci_key(s: &MemoryStore, net: Value) {
+    let record = json!({"account": "ci-bot", "name": "ci", "created": 1, "net": net});
+    put(s, &api_key_key(CI_KEY), record);
+}
+
 /// CI_KEY bound to 127.0.0.1/32 and 2001:db8::/32 (as `tollgate apikey create --allow-net`).
 fn bound_store() -> MemoryStore {
     let s = store();
-    s.data.borrow_mut().insert(
-        format!("apikey:{}", sha256_hex(CI_KEY)),
-        json!({"account": "ci-bot", "name": "ci", "created": 1,
-               "net": {"cidrs": ["127.0.0.1/32", "2001:db8::/32"]}})
-        .to_string(),
-    );
+    bind_ci_key(&s, json!({"cidrs": ["127.0.0.1/32", "2001:db8::/32"]}));
     s
 }
 
 fn ci_get(ip: Option<&str>, extra: &str) -> HttpRequest {
-    let req = get(&format!(
-        "service=registry.local&scope=repository:org/a:pull{extra}"
-    ))
-    .with_header("authorization", &basic("ci-bot", CI_KEY));
+    let req = get_as(
+        &format!("service=registry.local&scope=repository:org/a:pull{extra}"),
+        "ci-bot",
+        CI_KEY,
+    );
     match ip {
         Some(ip) => req.with_header("cf-connecting-ip", ip),
         None => req,
@@ -70,7 +72,7 @@ fn bound_key_is_refused_from_elsewhere_and_its_token_carries_the_binding() {
     let (r, _) = run(
         &app,
         &s,
-        get("service=registry.local").with_header("authorization", &basic("alice", "alice-pw")),
+        get_as("service=registry.local", "alice", "alice-pw"),
     );
     assert!(verify(body(&r)["token"].as_str().unwrap())
         .get("net")
@@ -80,11 +82,7 @@ fn bound_key_is_refused_from_elsewhere_and_its_token_carries_the_binding() {
 #[test]
 fn country_binding_needs_the_runtimes_country() {
     let (app, s) = (app(), store());
-    s.data.borrow_mut().insert(
-        format!("apikey:{}", sha256_hex(CI_KEY)),
-        json!({"account": "ci-bot", "name": "ci", "created": 1, "net": {"countries": ["DE"]}})
-            .to_string(),
-    );
+    bind_ci_key(&s, json!({"countries": ["DE"]}));
     let mut req = ci_get(Some("198.51.100.1"), "");
     assert_eq!(
         run(&app, &s, req.clone()).0.status,
@@ -148,10 +146,6 @@ fn the_proxys_basic_check_refuses_a_bound_key_from_elsewhere() {
 #[test]
 fn a_malformed_binding_in_kv_grants_nothing() {
     let (app, s) = (app(), store());
-    s.data.borrow_mut().insert(
-        format!("apikey:{}", sha256_hex(CI_KEY)),
-        json!({"account": "ci-bot", "name": "ci", "created": 1, "net": {"cidrs": ["10.0.0.0/40"]}})
-            .to_string(),
-    );
+    bind_ci_key(&s, json!({"cidrs": ["10.0.0.0/40"]}));
     assert_eq!(run(&app, &s, ci_get(Some("10.0.0.1"), "")).0.status, 500);
 }

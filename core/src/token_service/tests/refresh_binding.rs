@@ -60,7 +60,7 @@ fn revoking_or_expiring_the_api_key_ends_its_refresh_tokens() {
     let (app, s) = (app(), store());
     let rt = offline_login(&app, &s, &basic("ci-bot", CI_KEY));
     assert_eq!(refresh_at(&app, &s, &rt, NOW + 1).0, 200);
-    let key = format!("apikey:{}", sha256_hex(CI_KEY));
+    let key = api_key_key(CI_KEY);
     s.data.borrow_mut().remove(&key);
     refused_once_the_cache_expires(&app, &s, &rt, "API key that was revoked or has expired");
 
@@ -91,8 +91,11 @@ fn the_operator_revokes_every_refresh_token_of_an_account() {
     let (r, _) = run_at(
         &app,
         &s,
-        get("service=registry.local&offline_token=true")
-            .with_header("authorization", &basic("alice", "alice-pw")),
+        get_as(
+            "service=registry.local&offline_token=true",
+            "alice",
+            "alice-pw",
+        ),
         NOW + TTL + 1,
     );
     let again = body(&r)["refresh_token"].as_str().unwrap().to_string();
@@ -126,8 +129,7 @@ fn more_header_fields_than_the_limit_is_431_never_a_trimmed_set() {
     // Issue 12, finding 4: the worker kept the first 100 headers in sorted order, so ~100 junk
     // headers pushed out cf-connecting-ip (the throttle's address and the audit line).
     let (app, s) = (app(), store());
-    let mut req = get("service=registry.local")
-        .with_header("authorization", &basic("alice", "alice-pw"))
+    let mut req = get_as("service=registry.local", "alice", "alice-pw")
         .with_header("cf-connecting-ip", "192.0.2.1");
     for i in 0..98 {
         req = req.with_header(&format!("a-pad-{i:03}"), "x");

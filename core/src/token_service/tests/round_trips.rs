@@ -48,8 +48,11 @@ fn personal_secret(s: &MemoryStore) -> String {
 
 /// A refresh token bob's docker login stored in `s`.
 fn refresh_token_of(s: &MemoryStore) -> String {
-    let req = get("service=registry.local&offline_token=true&client_id=docker")
-        .with_header("authorization", &basic("bob", "bob-pw"));
+    let req = get_as(
+        "service=registry.local&offline_token=true&client_id=docker",
+        "bob",
+        "bob-pw",
+    );
     let rng = counter_rng();
     let ctx = RequestContext::new(s, &NoFetch, NOW, &rng);
     let (r, _) = block_on(app().handle(&req, &ctx));
@@ -69,14 +72,8 @@ fn one_round_trip_cold_and_none_warm_where_the_request_names_its_records() {
     let scope = "service=registry.local&scope=repository:org/a:pull";
     let cases = [
         ("anonymous", get(scope)),
-        (
-            "API key (Basic)",
-            get(scope).with_header("authorization", &basic("ci-bot", CI_KEY)),
-        ),
-        (
-            "password (Basic)",
-            get(scope).with_header("authorization", &basic("bob", "bob-pw")),
-        ),
+        ("API key (Basic)", get_as(scope, "ci-bot", CI_KEY)),
+        ("password (Basic)", get_as(scope, "bob", "bob-pw")),
         (
             "password grant",
             post(
@@ -89,7 +86,7 @@ fn one_round_trip_cold_and_none_warm_where_the_request_names_its_records() {
         assert_eq!(cold_warm(&s, &NoFetch, &req), (1, 0), "{kind}");
     }
     let secret = personal_secret(&s.inner);
-    let req = get(scope).with_header("authorization", &basic("alice", &secret));
+    let req = get_as(scope, "alice", &secret);
     assert_eq!(cold_warm(&s, &NoFetch, &req), (1, 0), "personal (Basic)");
 }
 
@@ -124,22 +121,24 @@ fn a_record_that_alone_names_the_account_costs_one_more_round_trip_cold() {
 fn an_identity_token_costs_one_round_trip_cold_and_none_warm() {
     let fi = FakeIssuer::new();
     let s = Rounds::new(store());
-    s.inner.data.borrow_mut().insert(
-        "issuers".into(),
-        json!([{"name": "github", "issuer": ISS, "audiences": [AUD], "username": "github-actions"}])
-            .to_string(),
+    put(
+        &s.inner,
+        "issuers",
+        json!([{"name": "github", "issuer": ISS, "audiences": [AUD], "username": "github-actions"}]),
     );
     let token = fi.rs(json!({"iat": NOW - 5, "nbf": NOW - 5, "exp": NOW + 295}));
-    let req = get("service=registry.local")
-        .with_header("authorization", &basic("github-actions", &token));
+    let req = get_as("service=registry.local", "github-actions", &token);
     assert_eq!(cold_warm(&s, &fi.fetch, &req), (1, 0));
 }
 
 #[test]
 fn docker_login_adds_one_write_for_its_refresh_token() {
     let s = Rounds::new(store());
-    let req = get("service=registry.local&offline_token=true&client_id=docker")
-        .with_header("authorization", &basic("bob", "bob-pw"));
+    let req = get_as(
+        "service=registry.local&offline_token=true&client_id=docker",
+        "bob",
+        "bob-pw",
+    );
     assert_eq!(
         cold_warm(&s, &NoFetch, &req),
         (2, 1),
@@ -192,25 +191,19 @@ fn an_error_in_any_joined_read_is_never_a_grant() {
     let rt = refresh_token_of(&base);
     let refresh = format!("refresh:{}", sha256_hex(&rt));
     let scope = "service=registry.local&scope=repository:org/a:pull";
-    let ci = format!("apikey:{}", sha256_hex(CI_KEY));
+    let ci = api_key_key(CI_KEY);
     let personal = format!("personal:{}", sha256_hex(&secret));
     let cases: Vec<(HttpRequest, Vec<&str>)> = vec![
         (
-            get(scope).with_header("authorization", &basic("ci-bot", CI_KEY)),
+            get_as(scope, "ci-bot", CI_KEY),
             vec!["acl", &ci, "user:ci-bot"],
         ),
         (
             get(scope).with_header("authorization", &format!("Bearer {CI_KEY}")),
             vec!["acl", &ci, "user:ci-bot"],
         ),
-        (
-            get(scope).with_header("authorization", &basic("bob", "bob-pw")),
-            vec!["acl", "user:bob"],
-        ),
-        (
-            get(scope).with_header("authorization", &basic("alice", &secret)),
-            vec!["acl", &personal],
-        ),
+        (get_as(scope, "bob", "bob-pw"), vec!["acl", "user:bob"]),
+        (get_as(scope, "alice", &secret), vec!["acl", &personal]),
         (refresh_grant(&rt), vec!["acl", &refresh, "user:bob"]),
     ];
     for (req, keys) in cases {
