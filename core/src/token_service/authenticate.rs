@@ -135,6 +135,14 @@ fn record<V>(
     move |t| t.map(parse).transpose()
 }
 
+/// A parser for [`cached`] of a record whose absence means its default (the empty ACL, no
+/// issuers): the default is cached like a stored value.
+fn or_default<V: Default>(
+    parse: impl FnOnce(&str) -> Result<V, AuthError>,
+) -> impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError> {
+    move |t| t.map_or_else(|| Ok(V::default()), parse).map(Some)
+}
+
 /// `user:<account>` through the cache and the shared validator (also sign-in's only way to read
 /// one). `None`: no such user.
 pub(crate) async fn user<S: Store, F: Fetch>(
@@ -185,12 +193,8 @@ pub(super) async fn acl<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
 ) -> Result<Rc<Acl>, AuthError> {
-    let parse = |t: Option<&str>| match t {
-        Some(t) => Acl::from_json(t)
-            .map(Some)
-            .map_err(|e| AuthError::broken("ACL (key 'acl')", e)),
-        None => Ok(Some(Acl::default())),
-    };
+    let parse =
+        or_default(|t| Acl::from_json(t).map_err(|e| AuthError::broken("ACL (key 'acl')", e)));
     let found = cached(app, ctx, ACL_KEY, |c| &mut c.acl, parse).await?;
     Ok(found.unwrap_or_default())
 }
@@ -200,12 +204,9 @@ pub(super) async fn issuers<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
 ) -> Result<Rc<Issuers>, AuthError> {
-    let parse = |t: Option<&str>| match t {
-        Some(t) => Issuers::from_json(t)
-            .map(Some)
-            .map_err(|e| AuthError::broken("issuers record (key 'issuers')", e)),
-        None => Ok(Some(Issuers::default())),
-    };
+    let parse = or_default(|t| {
+        Issuers::from_json(t).map_err(|e| AuthError::broken("issuers record (key 'issuers')", e))
+    });
     let found = cached(app, ctx, ISSUERS_KEY, |c| &mut c.issuers, parse).await?;
     Ok(found.unwrap_or_default())
 }
