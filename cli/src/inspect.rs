@@ -142,6 +142,14 @@ impl Report {
     fn add(&mut self, v: Verdict, check: &str, text: impl Into<String>) {
         self.lines.push((v, check.to_owned(), text.into()));
     }
+    /// A time claim `t`: ok when `in_time`, else FAIL, saying `late` after the time.
+    fn time(&mut self, check: &str, t: u64, now: u64, in_time: bool, late: &str) {
+        if in_time {
+            self.add(Verdict::Ok, check, when(t, now));
+        } else {
+            self.add(Verdict::Fail, check, format!("{} ({late})", when(t, now)));
+        }
+    }
     fn failed(&self) -> Vec<&str> {
         self.lines
             .iter()
@@ -369,27 +377,25 @@ pub(crate) fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Resu
     }
     let now = expect.now;
     match claims.get("exp").and_then(Value::as_u64) {
-        Some(exp) if now <= exp.saturating_add(LEEWAY) => r.add(Verdict::Ok, "exp", when(exp, now)),
-        Some(exp) => r.add(
-            Verdict::Fail,
+        Some(exp) => r.time(
             "exp",
-            format!("{} (expired, beyond {LEEWAY}s of leeway)", when(exp, now)),
+            exp,
+            now,
+            now <= exp.saturating_add(LEEWAY),
+            &format!("expired, beyond {LEEWAY}s of leeway"),
         ),
         None => r.add(Verdict::Fail, "exp", "missing or not an integer"),
     }
-    match claims.get("nbf") {
+    match claims.get("nbf").map(Value::as_u64) {
         None => r.add(Verdict::Ok, "nbf", "absent"),
-        Some(v) => match v.as_u64() {
-            Some(nbf) if nbf <= now.saturating_add(LEEWAY) => {
-                r.add(Verdict::Ok, "nbf", when(nbf, now))
-            }
-            Some(nbf) => r.add(
-                Verdict::Fail,
-                "nbf",
-                format!("{} (not valid yet; check the clocks)", when(nbf, now)),
-            ),
-            None => r.add(Verdict::Fail, "nbf", "not an integer"),
-        },
+        Some(Some(nbf)) => r.time(
+            "nbf",
+            nbf,
+            now,
+            nbf <= now.saturating_add(LEEWAY),
+            "not valid yet; check the clocks",
+        ),
+        Some(None) => r.add(Verdict::Fail, "nbf", "not an integer"),
     }
     match claims.get("access") {
         None => r.add(
