@@ -4,11 +4,12 @@ mod common;
 
 use common::*;
 
-fn explain(args: &[&str]) -> common::Run {
+/// `tollgate explain --policy policy/demo.toml LINE` from the repository root (`{}` in LINE: the
+/// next of `values`, as in [`tg`]).
+fn explain(line: &str, values: &[&str]) -> common::Run {
     let root = common::crate_dir().join("..");
-    let mut all = vec!["explain", "--policy", "policy/demo.toml"];
-    all.extend_from_slice(args);
-    run_in(Some(&root), &all)
+    let line = format!("explain --policy policy/demo.toml {line}");
+    tg_in(Some(&root), &line, values)
 }
 
 fn claim(stdout: &str) -> serde_json::Value {
@@ -21,14 +22,10 @@ fn claim(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn alice_golden_explanation() {
-    let r = explain(&[
-        "--account",
-        "alice",
-        "--scope",
-        "repository:org/app:pull,push",
-        "--scope",
-        "repository:alice/tools:push repository:bob/x:pull repository:org/secret-x:pull registry:catalog:*",
-    ]);
+    let r = explain(
+        "--account alice --scope repository:org/app:pull,push --scope {}",
+        &["repository:alice/tools:push repository:bob/x:pull repository:org/secret-x:pull registry:catalog:*"],
+    );
     r.succeeded();
     golden("explain-alice.txt", &r.stdout);
 }
@@ -46,7 +43,7 @@ fn demo_users_get_what_policy_readme_promises() {
         .collect();
     let mut cases = 0;
     for flags in spec.lines().filter(|l| l.starts_with("--")) {
-        let r = explain(&flags.split(' ').collect::<Vec<_>>());
+        let r = explain(flags, &[]);
         assert_eq!(r.code, 0, "{flags}: {}", r.stderr);
         let line = r
             .stdout
@@ -62,12 +59,10 @@ fn demo_users_get_what_policy_readme_promises() {
 
 #[test]
 fn disabled_user_is_flagged() {
-    let r = explain(&[
-        "--account",
-        "disabled-user",
-        "--scope",
-        "repository:org/app:push",
-    ]);
+    let r = explain(
+        "--account disabled-user --scope repository:org/app:push",
+        &[],
+    );
     r.succeeded();
     r.stdout_has("DISABLED");
     r.stdout_has("access claim: none, the account is disabled");
@@ -75,15 +70,15 @@ fn disabled_user_is_flagged() {
 
 #[test]
 fn bad_input_names_the_flag() {
-    explain(&["--account", "nobody", "--scope", "repository:org/app:pull"])
+    explain("--account nobody --scope repository:org/app:pull", &[])
         .fails(1, "--account \"nobody\": no such user in policy/demo.toml");
-    let r = explain(&["--account", "alice", "--scope", "repository:org/app"]);
+    let r = explain("--account alice --scope repository:org/app", &[]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.starts_with("error: --scope: "), "{}", r.stderr);
     r.stderr_has("expected type:name:actions");
-    let r = explain(&["--account", "alice", "--scope", "repository:org/App:pull"]);
+    let r = explain("--account alice --scope repository:org/App:pull", &[]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let r = explain(&["--scope", "repository:org/app:pull"]);
+    let r = explain("--scope repository:org/app:pull", &[]);
     assert_eq!(r.code, 2, "either --account or --anonymous");
     let root = common::crate_dir().join("..");
     let r = tg_in(
@@ -106,22 +101,18 @@ fn bad_input_names_the_flag() {
     );
 }
 
-fn explain_fed(args: &[&str]) -> common::Run {
-    let mut all = vec!["explain", "--policy", "tests/fixtures/federation.toml"];
-    all.extend_from_slice(args);
-    run_in(Some(&common::crate_dir()), &all)
+/// `tollgate explain --policy tests/fixtures/federation.toml LINE` from the crate directory.
+fn explain_fed(line: &str, values: &[&str]) -> common::Run {
+    let line = format!("explain --policy tests/fixtures/federation.toml {line}");
+    tg_in(Some(&common::crate_dir()), &line, values)
 }
 
 #[test]
 fn workload_from_claims_golden() {
-    let r = explain_fed(&[
-        "--issuer",
-        "github",
-        "--claims",
-        "tests/fixtures/federation/github-claims.json",
-        "--scope",
-        "repository:ci/org/app:pull,push,delete repository:ci/org/other:pull repository:alice/x:pull repository:public/base:pull",
-    ]);
+    let r = explain_fed(
+        "--issuer github --claims tests/fixtures/federation/github-claims.json --scope {}",
+        &["repository:ci/org/app:pull,push,delete repository:ci/org/other:pull repository:alice/x:pull repository:public/base:pull"],
+    );
     r.succeeded();
     golden("explain-workload-github.txt", &r.stdout);
     assert_eq!(
@@ -135,14 +126,10 @@ fn workload_from_claims_golden() {
 
 #[test]
 fn workload_from_unverified_token_picks_issuer_by_iss() {
-    let r = explain_fed(&[
-        "--identity-token",
-        "tests/fixtures/federation/k8s.token",
-        "--scope",
-        "repository:team-a/app:pull,push",
-        "--scope",
-        "repository:team-b/app:pull",
-    ]);
+    let r = explain_fed(
+        "--identity-token tests/fixtures/federation/k8s.token --scope repository:team-a/app:pull,push --scope repository:team-b/app:pull",
+        &[],
+    );
     r.succeeded();
     golden("explain-workload-k8s.txt", &r.stdout);
     assert!(r
@@ -159,17 +146,13 @@ fn workload_from_unverified_token_picks_issuer_by_iss() {
 
 #[test]
 fn workload_errors_name_the_problem() {
-    let r = explain_fed(&[
-        "--issuer",
-        "gitlab",
-        "--claims",
-        "tests/fixtures/federation/github-claims.json",
-        "--scope",
-        "repository:x:pull",
-    ]);
+    let r = explain_fed(
+        "--issuer gitlab --claims tests/fixtures/federation/github-claims.json --scope repository:x:pull",
+        &[],
+    );
     assert_ne!(r.code, 0);
     r.stderr_has("no [[issuers]] entry");
-    let r = explain_fed(&["--issuer", "github", "--scope", "repository:x:pull"]);
+    let r = explain_fed("--issuer github --scope repository:x:pull", &[]);
     assert_ne!(r.code, 0);
     r.stderr_has("--claims");
 }
