@@ -22,12 +22,11 @@ fn claim(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn alice_golden_explanation() {
-    let r = explain(
+    explain(
         "--account alice --scope repository:org/app:pull,push --scope {}",
         &["repository:alice/tools:push repository:bob/x:pull repository:org/secret-x:pull registry:catalog:*"],
-    );
-    r.succeeded();
-    golden("explain-alice.txt", &r.stdout);
+    )
+    .prints("explain-alice.txt");
 }
 
 /// The cases of tests/golden/explain-demo-users.txt, each with the claim explain prints now.
@@ -113,8 +112,7 @@ fn workload_from_claims_golden() {
         "--issuer github --claims tests/fixtures/federation/github-claims.json --scope {}",
         &["repository:ci/org/app:pull,push,delete repository:ci/org/other:pull repository:alice/x:pull repository:public/base:pull"],
     );
-    r.succeeded();
-    golden("explain-workload-github.txt", &r.stdout);
+    r.prints("explain-workload-github.txt");
     assert_eq!(
         claim(&r.stdout),
         serde_json::json!([
@@ -130,8 +128,7 @@ fn workload_from_unverified_token_picks_issuer_by_iss() {
         "--identity-token tests/fixtures/federation/k8s.token --scope repository:team-a/app:pull,push --scope repository:team-b/app:pull",
         &[],
     );
-    r.succeeded();
-    golden("explain-workload-k8s.txt", &r.stdout);
+    r.prints("explain-workload-k8s.txt");
     assert!(r
         .stdout
         .starts_with("identity token decoded WITHOUT verification"));

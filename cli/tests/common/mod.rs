@@ -105,6 +105,14 @@ impl Run {
         self.stderr_has(needle);
     }
 
+    /// Asserts that the command exited 0 and printed exactly the snapshot tests/golden/NAME
+    /// (see [`golden`]).
+    #[track_caller]
+    pub(crate) fn prints(&self, name: &str) {
+        self.succeeded();
+        golden(name, &self.stdout);
+    }
+
     /// Asserts that stdout holds `needle` (showing all of stdout when not).
     #[track_caller]
     pub(crate) fn stdout_has(&self, needle: &str) {
