@@ -32,8 +32,6 @@ pub(crate) async fn from_web(
         headers,
         body: Vec::new(),
         body_too_large: false,
-        // Network-bound credentials (issue 16) may be bound to countries.
-        country: crate::cf::edge(req).country,
     };
     if out.method == "GET" || out.method == "HEAD" {
         return Ok(out);

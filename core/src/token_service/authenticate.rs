@@ -268,7 +268,7 @@ pub(super) async fn authenticate<S: Store, F: Fetch>(
 ) -> Result<Option<Authenticated>, AuthError> {
     let who = check(app, ctx, presented, service, ev_issuer).await?;
     if let Some(who) = &who {
-        crate::netbind::admit(who.net.as_ref(), ctx.client_net()).map_err(|refusal| {
+        crate::netbind::admit(who.net.as_ref(), || ctx.client_net()).map_err(|refusal| {
             AuthError::Network {
                 refusal,
                 account: who.account.clone(),
