@@ -170,7 +170,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     }
     let (resp, audit) = app.handle(&hreq, &ctx).await;
     if let Some(event) = audit {
-        console_log!("{}", event.to_json_line());
+        // The line as it is (console_log! would format it into a second String first).
+        web_sys::console::log_1(&event.to_json_line().into());
     }
     http::to_web(resp)
 }
