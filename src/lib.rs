@@ -1,7 +1,8 @@
 //! Tollgate's Cloudflare Worker: a thin shell around `tollgate-core`.
 //!
-//! Per isolate: read the vars/secrets once, build the core [`TokenService`] (signing keys parsed once,
-//! isolate caches). Per request: convert the runtime's `Request` into the core's plain
+//! Per isolate, at startup (src/startup.rs): read the vars/secrets once, build the core
+//! [`TokenService`] (signing keys parsed once, isolate caches), so that no request pays for it.
+//! Per request: convert the runtime's `Request` into the core's plain
 //! `HttpRequest` (body read with a size cap, chunked or not), hand it to `TokenService::handle` with one
 //! request context (the KV store, bound on first use; the issuer-document fetcher, src/fetch.rs;
 //! the clock; randomness; the client address), log the audit line, convert the response back
@@ -16,8 +17,11 @@ mod kv;
 mod proxy;
 mod rate_limiter;
 mod signin;
+mod startup;
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
 use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
@@ -28,7 +32,8 @@ use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Res
 pub const KV_BINDING: &str = "TOLLGATE_KV";
 
 thread_local! {
-    /// The isolate's app (or the configuration error that prevents it). Built on first request.
+    /// The isolate's app (or the configuration error that prevents it). Built at startup when
+    /// the runtime offers the bindings there (src/startup.rs), else by the first request.
     static APP: RefCell<Option<Rc<std::result::Result<TokenService, ConfigError>>>> = const { RefCell::new(None) };
 }
 
@@ -38,22 +43,16 @@ fn binding(env: &Env, name: &str) -> Option<String> {
 }
 
 /// The isolate's app, built once. Secrets change only with a new deployment, which starts new
-/// isolates, so caching a configuration error is safe.
+/// isolates, so caching a configuration error is safe. Built without randomness (workerd refuses
+/// it at startup): the verified-password cache draws its key on the first password check.
 fn app(env: &Env) -> Rc<std::result::Result<TokenService, ConfigError>> {
     APP.with(|cell| {
         if let Some(app) = cell.borrow().as_ref() {
             return Rc::clone(app);
         }
-        let mut isolate_key = [0u8; 32];
-        let built = match random(&mut isolate_key) {
-            Ok(()) => Settings::from_vars(|name| binding(env, name))
-                .and_then(|s| TokenService::new(s, isolate_key))
-                .and_then(|app| with_throttle(app, env)),
-            Err(e) => Err(ConfigError::new(
-                "(runtime)",
-                format!("{e}: crypto.getRandomValues is unavailable"),
-            )),
-        };
+        let built = Settings::from_vars(|name| binding(env, name))
+            .and_then(TokenService::at_startup)
+            .and_then(|app| with_throttle(app, env));
         let built = Rc::new(built);
         if let Err(e) = built.as_ref() {
             console_error!("{}", e);
@@ -105,7 +104,7 @@ fn random(buf: &mut [u8]) -> std::result::Result<(), RandomError> {
 /// "Rust panic: <message>" and marks the isolate for re-initialisation after the abort); the order
 /// of the two start functions is not specified, so this one chains to whatever hook it finds
 /// instead of replacing it (`console_error_panic_hook::set_once` would drop worker's if it ran
-/// second).
+/// second). Then the isolate's own work, ahead of its first request (src/startup.rs).
 #[event(start)]
 fn start() {
     let previous = std::panic::take_hook();
@@ -113,10 +112,40 @@ fn start() {
         console_error_panic_hook::hook(info);
         previous(info);
     }));
+    startup::prepare();
 }
 
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+    respond(req, env, ctx, Live::Yes).await
+}
+
+/// Whether [`respond`] answers a client, or the request src/startup.rs makes at isolate startup.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Live {
+    Yes,
+    /// The startup warm-up: it neither checks REALM against its made-up host nor logs.
+    WarmUp,
+}
+
+/// The future of one response, boxed and built out of line, so that the code that answers a
+/// request is one wasm function of its own that V8 compiles on its first call. The startup
+/// warm-up calls it through the same vtable, so that compilation happens at startup instead of
+/// in a client's first request (otherwise LLVM inlines it into workers-rs's export glue, a
+/// different function).
+type Responding = Pin<Box<dyn Future<Output = Result<web_sys::Response>>>>;
+
+#[inline(never)]
+fn respond(req: web_sys::Request, env: Env, ctx: Context, live: Live) -> Responding {
+    Box::pin(answer(req, env, ctx, live))
+}
+
+async fn answer(
+    req: web_sys::Request,
+    env: Env,
+    ctx: Context,
+    live: Live,
+) -> Result<web_sys::Response> {
     let app = app(&env);
     let app = match app.as_ref() {
         Ok(app) => app,
@@ -130,7 +159,9 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer));
     };
 
-    warn_once_without_realm(app, &url);
+    if live == Live::Yes {
+        warn_once_without_realm(app, &url);
+    }
 
     // /login, /login/callback, /logout, /account* and /device* are the sign-in pages
     // (src/signin.rs) when SIGNIN_PROVIDERS is set; otherwise they are routed as before.
@@ -166,7 +197,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         }
     }
     let (resp, audit) = app.handle(&hreq, &ctx).await;
-    if let Some(event) = audit {
+    if let (Some(event), Live::Yes) = (audit, live) {
         console_log!("{}", event.to_json_line());
     }
     http::to_web(resp)
