@@ -20,6 +20,9 @@
 //   target/release/tollgate policy render policy/demo.toml > /tmp/kv.json
 //   node bench/first-request.mjs /tmp/kv.json     ROUNDS=5 INSPECTOR_PORT=13029 ORIGIN_PORT=13031
 //   KINDS=healthz,anonymous node bench/first-request.mjs /tmp/kv.json      only these kinds
+//   BASE_DIR=/tmp/tg-before node bench/first-request.mjs /tmp/kv.json
+//                                   also a copy of an earlier build/, measured the same way
+//                                   just before this one, kind by kind (before and after in one run)
 //   BUILD_DIR=/tmp/tg-names TOP=15 node bench/first-request.mjs /tmp/kv.json
 //                                   also the functions with the most self time in first requests
 //                                   (a TG_KEEP_NAMES=1 build, as for bench/profile.mjs)
@@ -49,6 +52,7 @@ const INSPECTOR_PORT = Number(process.env.INSPECTOR_PORT ?? 13029);
 const ORIGIN_PORT = Number(process.env.ORIGIN_PORT ?? 13031);
 const TOP = Number(process.env.TOP ?? 0);
 const BUILD_DIR = process.env.BUILD_DIR;
+const BASE_DIR = process.env.BASE_DIR;
 const ONLY = process.env.KINDS?.split(",");
 const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk"; // policy/README.md: demo only
 const basic = (u, p) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
@@ -208,13 +212,13 @@ async function measure(start, name, kind) {
 }
 
 const quiet = { handleRuntimeStdio: (o, e) => (o.resume(), e.resume()), inspectorPort: INSPECTOR_PORT };
-const tollgate = (kind, onReady) =>
+const tollgateIn = (dir) => (kind, onReady) =>
   startWorker({
     vars: { MODE: "issuer", ...(process.env.NO_REALM ? {} : { REALM }), ...kind.vars },
     kv,
     miniflare: quiet,
     onReady,
-    worker: BUILD_DIR ? { scriptPath: join(BUILD_DIR, "index.js"), modulesRoot: BUILD_DIR } : undefined,
+    worker: dir ? { scriptPath: join(dir, "index.js"), modulesRoot: dir } : undefined,
   }).then((w) => ({
     fetch: (p, i) => w.fetch(p, i),
     dispose: () => w.dispose(),
@@ -244,7 +248,10 @@ const row = (label, m) =>
   );
 try {
   if (existsSync(join(emptyDir, "index.js"))) row("empty Rust worker, GET /", await measure(empty, "empty", { path: "/" }));
-  for (const kind of KINDS) row(`Tollgate ${kind.name}`, await measure(tollgate, "tollgate", kind));
+  for (const kind of KINDS) {
+    if (BASE_DIR) row(`  before: ${kind.name}`, await measure(tollgateIn(BASE_DIR), "tollgate", kind));
+    row(`Tollgate ${kind.name}`, await measure(tollgateIn(BUILD_DIR), "tollgate", kind));
+  }
 } finally {
   origin.closeAllConnections?.();
   origin.close();
