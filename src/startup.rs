@@ -10,9 +10,14 @@
 //! - one throwaway ES256 token signed and verified (`tollgate_core::token::warm_up`): p256's
 //!   basepoint table, and the signing and verification code compiled;
 //! - one `GET /healthz` answered by the same function that answers clients ([`crate::respond`],
-//!   which neither logs nor checks REALM for it), so V8 compiles that function here: it holds the
-//!   request handling that LLVM inlined into it, and V8 compiles each wasm function on its
-//!   first call.
+//!   which neither logs nor checks REALM for it), meant to have V8 compile that function here (it
+//!   holds the request handling LLVM inlined into it; V8 compiles each wasm function on its first
+//!   call).
+//!
+//! Measured (bench/README.md, "bench/first-request.mjs"): the service built here takes ~11 ms
+//! off every first request; the two warm-ups add 1-2 ms to that. `perf` still finds most of a
+//! first request in V8's lazy wasm compilation, even of functions run here, for reasons not
+//! determined, so a fuller warm-up (a whole token request) was tried and not kept.
 //!
 //! Randomness, I/O and timers are refused at startup, so nothing here may need them (the
 //! verified-password cache draws its key later, see `crate::app`). If the runtime offers no
@@ -54,7 +59,9 @@ pub(crate) fn prepare() {
 }
 
 /// Answers one made-up `GET /healthz` through [`crate::respond`]. It needs no I/O, so it is
-/// done when first polled; its response is dropped.
+/// done when first polled. Its result is dropped: the point is the code it runs (outside a
+/// request workerd refuses some operations, so it may end in an error; what ran before that was
+/// compiled all the same).
 fn answer_health_check(env: Env) {
     let Ok(req) = web_sys::Request::new_with_str("http://warm-up.invalid/healthz") else {
         return;
