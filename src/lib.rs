@@ -135,6 +135,13 @@ enum Live {
 /// src/startup.rs for what that measured.
 type Responding = Pin<Box<dyn Future<Output = Result<web_sys::Response>>>>;
 
+/// A future boxed behind a vtable, so LLVM cannot inline its state machine into [`answer`]'s:
+/// V8 compiles a wasm function whole on its first call, and a token request should not compile
+/// the sign-in pages' or the proxy's code (bench/README.md, "bench/first-request.mjs").
+fn out_of_line<'a, T>(f: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Output = T> + 'a>> {
+    Box::pin(f)
+}
+
 #[inline(never)]
 fn respond(req: web_sys::Request, env: Env, ctx: Context, live: Live) -> Responding {
     Box::pin(answer(req, env, ctx, live))
@@ -166,7 +173,7 @@ async fn answer(
     // /login, /login/callback, /logout, /account* and /device* are the sign-in pages
     // (src/signin.rs) when SIGNIN_PROVIDERS is set; otherwise they are routed as before.
     if signin::is_signin_path(url.path()) {
-        if let Some(resp) = signin::handle(&req, &url, &env, app).await {
+        if let Some(resp) = out_of_line(signin::handle(&req, &url, &env, app)).await {
             return resp;
         }
     }
@@ -177,7 +184,7 @@ async fn answer(
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward
         // proxy (src/proxy.rs).
-        return proxy::handle(req, url, &env, &ctx, app)
+        return out_of_line(proxy::handle(req, url, &env, &ctx, app))
             .await
             .map(Into::into);
     }
@@ -192,7 +199,7 @@ async fn answer(
         .with_country(hreq.country.as_deref());
     // The device grant (RFC 8628) is sign-in's: its approvals and credentials live there.
     if tollgate_core::signin::device::is_device_grant(&hreq) {
-        if let Some(resp) = signin::device_token(&hreq, &env, app, &ctx).await {
+        if let Some(resp) = out_of_line(signin::device_token(&hreq, &env, app, &ctx)).await {
             return resp;
         }
     }
