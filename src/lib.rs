@@ -130,9 +130,8 @@ enum Live {
 
 /// The future of one response, boxed and built out of line, so that the code that answers a
 /// request is one wasm function of its own that V8 compiles on its first call. The startup
-/// warm-up calls it through the same vtable, meant to move that compilation to startup
-/// (otherwise LLVM inlines it into workers-rs's export glue, a different function); see
-/// src/startup.rs for what that measured.
+/// warm-up calls it through the same vtable (otherwise LLVM inlines it into workers-rs's export
+/// glue, a different function); src/startup.rs says what that measured.
 type Responding = Pin<Box<dyn Future<Output = Result<web_sys::Response>>>>;
 
 /// A future boxed behind a vtable, so LLVM cannot inline its state machine into [`answer`]'s:

@@ -15,9 +15,10 @@
 //!   call).
 //!
 //! Measured (bench/README.md, "bench/first-request.mjs"): the service built here takes ~11 ms
-//! off every first request; the two warm-ups add 1-2 ms to that. `perf` still finds most of a
-//! first request in V8's lazy wasm compilation, even of functions run here, for reasons not
-//! determined, so a fuller warm-up (a whole token request) was tried and not kept.
+//! off every first request; the two warm-ups add 1-2 ms to that. They do not save compilation:
+//! in this workerd, wasm code run at startup is compiled again by the first request (a minimal
+//! worker shows it), so a fuller warm-up (a whole token request) was tried and not kept, and what
+//! cuts a first request's compilation is less code on its path (`crate::out_of_line`).
 //!
 //! Randomness, I/O and timers are refused at startup, so nothing here may need them (the
 //! verified-password cache draws its key later, see `crate::app`). If the runtime offers no

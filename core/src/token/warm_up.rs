@@ -1,8 +1,7 @@
 //! One throwaway ES256 token, signed and verified when an isolate starts, so that its first
-//! request does not pay for what every isolate computes once: p256's basepoint table (built on
-//! the first k·G) and V8's lazy compilation of the signing and verification code (each wasm
-//! function is compiled on its first call). The worker runs it at startup (src/startup.rs),
-//! whose CPU is not billed to a request.
+//! request does not pay for what every isolate computes once (p256's basepoint table is built on
+//! the first k·G) or runs first. The worker runs it at startup (src/startup.rs), whose CPU is not
+//! billed to a request; bench/README.md ("bench/first-request.mjs") says what it measured.
 //!
 //! The key below was generated for this purpose only and is public: nothing ever trusts it, no
 //! token it signs leaves [`warm_up`], and it is never a service's signing key.
