@@ -1,26 +1,46 @@
 #!/usr/bin/env node
-// CPU of the first request of a new isolate, and of warm requests, per request kind (issue 17:
-// the Workers Free plan allows 10 ms of CPU per request). workerd freezes the clock inside a
-// request, so this measures the isolate thread's busy time with V8's sampling profiler (50 us)
-// through the inspector: each round starts a fresh Miniflare process (a new isolate), profiles
-// its first request, then one more request of the same kind (warm). Medians over ROUNDS.
+// CPU of a new isolate: its startup and its first request, and of warm requests, per request kind
+// (issue 17: the Workers Free plan allows 10 ms of CPU per request; a Worker's startup has its
+// own limit). Each round starts a fresh Miniflare/workerd process (a new isolate). Two kinds of
+// round per request kind, medians over ROUNDS of each:
+//
+// - thread rounds (no inspector session): wall time until the process is ready; the CPU of
+//   workerd's main thread (the one that runs the isolate: startup, then every request) up to
+//   ready, read from /proc/PID/task/PID/schedstat (ns); then that thread's CPU across the first
+//   request and across the next one (warm). This includes workerd's own work around a request
+//   (HTTP, Miniflare's entry worker), the same for the empty worker: compare differences.
+// - profile rounds: V8's sampling profiler (50 us) through Miniflare's inspector; the isolate's
+//   busy time (every sample but idle) in the first request and in the next one, after one empty
+//   profile (the profiler's own first session costs the isolate 10-15 ms). The isolate alone,
+//   closer to what Cloudflare bills, but an attached inspector makes console.log serialise each
+//   line for DevTools, so requests that log (audit lines) read a little high.
+//
+// workerd freezes the clock inside a request, so nothing here is timed from inside the isolate.
 //
 //   target/release/tollgate policy render policy/demo.toml > /tmp/kv.json
-//   node bench/first-request.mjs /tmp/kv.json          ROUNDS=5 INSPECTOR_PORT=13029
+//   node bench/first-request.mjs /tmp/kv.json     ROUNDS=5 INSPECTOR_PORT=13029 ORIGIN_PORT=13031
+//   KINDS=healthz,anonymous node bench/first-request.mjs /tmp/kv.json      only these kinds
+//   BASE_DIR=/tmp/tg-before node bench/first-request.mjs /tmp/kv.json
+//                                   also a copy of an earlier build/, measured the same way
+//                                   just before this one, kind by kind (before and after in one run)
 //   BUILD_DIR=/tmp/tg-names TOP=15 node bench/first-request.mjs /tmp/kv.json
 //                                   also the functions with the most self time in first requests
 //                                   (a TG_KEEP_NAMES=1 build, as for bench/profile.mjs)
 //
-// The wasm module is instantiated when the script loads, before the first request; what the
-// first request pays is App::new (settings, key parsing), the lazy compilation of the wasm
-// functions it runs, and p256's basepoint table on the first signature. An inspector makes
-// console.log serialise each audit line for DevTools too, so token requests read a little high.
-// The empty worker (bench/empty-worker, built by bench/token.sh) is measured alike when built.
-import { existsSync, readFileSync } from "node:fs";
+// The wasm module is instantiated, and its start function runs, when the script loads (startup);
+// what is left for the first request is whatever the worker builds lazily and the lazy
+// compilation of the wasm functions it runs first. The empty worker (bench/empty-worker, built
+// by bench/token.sh or `scripts/build.sh bench/empty-worker`) is measured alike when built.
+import { createServer } from "node:http";
+import { once } from "node:events";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { randomBytes } from "node:crypto";
+import { importPKCS8, SignJWT } from "jose";
 import { Miniflare } from "miniflare";
 import { busyMs, connect } from "./devtools.mjs";
-import { ROOT, builtWorkerOptions, startWorker } from "../tests/miniflare/helpers.mjs";
+import { ROOT, builtWorkerOptions, keyFixture, libtrustKid, startWorker } from "../tests/miniflare/helpers.mjs";
 
 const [kvFile] = process.argv.slice(2);
 if (!kvFile) {
@@ -29,8 +49,11 @@ if (!kvFile) {
 }
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const INSPECTOR_PORT = Number(process.env.INSPECTOR_PORT ?? 13029);
+const ORIGIN_PORT = Number(process.env.ORIGIN_PORT ?? 13031);
 const TOP = Number(process.env.TOP ?? 0);
 const BUILD_DIR = process.env.BUILD_DIR;
+const BASE_DIR = process.env.BASE_DIR;
+const ONLY = process.env.KINDS?.split(",");
 const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk"; // policy/README.md: demo only
 const basic = (u, p) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
 const SCOPE = "/token?service=registry.local&scope=repository:org/app:pull,push";
@@ -43,14 +66,43 @@ const form = (body) => ({
 const kv = {};
 for (const { key, value } of JSON.parse(readFileSync(kvFile, "utf8"))) kv[key] = value;
 
-// Each kind: how to make its request; `setup` runs first (unprofiled) when the kind needs state.
+// The registry behind the proxy (MODE=both): every manifest GET is answered 200.
+const origin = createServer((req, res) => {
+  req.resume();
+  res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json", "content-length": "2" });
+  res.end("{}");
+});
+origin.listen(ORIGIN_PORT, "127.0.0.1");
+await once(origin, "listening");
+// As in production (README "Deploying"); without REALM each isolate's first request logs a
+// warning, whose console.log is first-request work of its own (NO_REALM=1 measures that).
+const REALM = "http://tollgate.test/token";
+const PROXY_VARS = { MODE: "both", ORIGIN: `http://127.0.0.1:${ORIGIN_PORT}`, ORIGIN_TIMEOUT: "5" };
+
+/** A registry token for the proxy, signed outside Tollgate with the fixture's key (as proxy.test.mjs does),
+ * so a new isolate's first request can be a proxied one. */
+async function proxyToken() {
+  const k = keyFixture();
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ access: [{ type: "repository", name: "org/app", actions: ["pull"] }] })
+    .setProtectedHeader({ alg: "ES256", typ: "JWT", kid: libtrustKid(k.es256.publicKey) })
+    .setIssuer("tollgate-dev").setSubject("ci-bot").setAudience("registry.local")
+    .setIssuedAt(now).setNotBefore(now).setExpirationTime(now + 3600)
+    .setJti(randomBytes(8).toString("hex"))
+    .sign(await importPKCS8(k.es256.privateKeyPem, "ES256"));
+}
+const PROXY_TOKEN = await proxyToken();
+
+// Each kind: how to make its request; `setup` runs first (unmeasured) when the kind needs state
+// in the isolate, so its "first" is the first request of that kind, not of the isolate.
 const KINDS = [
-  { name: "/healthz", path: "/healthz" },
-  { name: "anonymous /token", path: "/token?service=registry.local" },
-  { name: "API key (ci-bot, Basic)", path: SCOPE, init: { headers: basic("ci-bot", CI_KEY) } },
-  { name: "API key (ci-bot, Bearer)", path: SCOPE, init: { headers: { authorization: `Bearer ${CI_KEY}` } } },
-  { name: "password (alice, bcrypt cost 10)", path: SCOPE, init: { headers: basic("alice", "alice-demo-pass") } },
+  { id: "healthz", name: "/healthz", path: "/healthz" },
+  { id: "anonymous", name: "anonymous /token", path: "/token?service=registry.local" },
+  { id: "apikey", name: "API key (ci-bot, Basic)", path: SCOPE, init: { headers: basic("ci-bot", CI_KEY) } },
+  { id: "bearer", name: "API key (ci-bot, Bearer)", path: SCOPE, init: { headers: { authorization: `Bearer ${CI_KEY}` } } },
+  { id: "password", name: "password (alice, bcrypt cost 10)", path: SCOPE, init: { headers: basic("alice", "alice-demo-pass") } },
   {
+    id: "refresh",
     name: "refresh token grant (after an API-key login)",
     setup: async (w) => {
       const r = await w.fetch("/token?service=registry.local&offline_token=true", { headers: basic("ci-bot", CI_KEY) });
@@ -59,7 +111,14 @@ const KINDS = [
     path: "/token",
     init: (s) => form({ grant_type: "refresh_token", refresh_token: s.refresh_token, service: "registry.local" }),
   },
-];
+  {
+    id: "proxy",
+    name: "proxied GET with a Bearer token (MODE=both)",
+    vars: PROXY_VARS,
+    path: "/v2/org/app/manifests/latest",
+    init: { headers: { authorization: `Bearer ${PROXY_TOKEN}` } },
+  },
+].filter((k) => !ONLY || ONLY.includes(k.id));
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -72,29 +131,76 @@ function selfTimes(profile, into) {
   });
 }
 
+/** The workerd process this node process started last (Miniflare runs one per instance). */
+function workerdPid() {
+  let best;
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // fields[1] = ppid, fields[19] = start time (field 22 of proc(5)).
+      if (Number(fields[1]) !== process.pid || !stat.includes("(workerd)")) continue;
+      if (!best || Number(fields[19]) > best.start) best = { pid: Number(p), start: Number(fields[19]) };
+    } catch {
+      // the process went away between readdir and read
+    }
+  }
+  if (!best) throw new Error("no workerd child process found");
+  return best.pid;
+}
+
+/** Milliseconds workerd's main thread (the isolate's) has been on a CPU. */
+const threadMs = (pid) => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+
 async function measure(start, name, kind) {
-  const first = [];
-  const warm = [];
+  const m = { ready: [], startup: [], firstCpu: [], warmCpu: [], first: [], warm: [] };
   const self = new Map();
+  const requester = (w, state) => {
+    const init = typeof kind.init === "function" ? kind.init(state) : kind.init;
+    return async () => {
+      const res = await w.fetch(kind.path, init);
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`${name} ${kind.name}: ${res.status}`);
+    };
+  };
   for (let r = 0; r < ROUNDS; r++) {
-    const w = await start();
+    // Thread round: no inspector session attached.
+    let pid;
+    let startup;
+    const t = performance.now();
+    const w = await start(kind, () => {
+      m.ready.push(performance.now() - t);
+      pid = workerdPid();
+      startup = threadMs(pid);
+    });
+    try {
+      m.startup.push(startup);
+      const once = requester(w, kind.setup ? await kind.setup(w) : undefined);
+      for (const into of [m.firstCpu, m.warmCpu]) {
+        const before = threadMs(pid);
+        await once();
+        into.push(threadMs(pid) - before);
+      }
+    } finally {
+      await w.dispose();
+    }
+    // Profile round: a new isolate with V8's profiler attached.
+    const p = await start(kind, () => {});
     const devtools = await connect(INSPECTOR_PORT, name);
     try {
-      const state = kind.setup ? await kind.setup(w) : undefined;
-      const init = typeof kind.init === "function" ? kind.init(state) : kind.init;
-      const once = async () => {
-        const res = await w.fetch(kind.path, init);
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`${kind.name}: ${res.status}`);
-      };
-      // With a setup request the isolate is no longer new: its "first" is a first of this kind.
+      const once = requester(p, kind.setup ? await kind.setup(p) : undefined);
+      // The profiler's first session costs the isolate 10-15 ms of its own (measured: a first
+      // /healthz read 20-27 ms right after connecting, 10 ms after an empty profile), so one
+      // empty profile goes first.
+      await devtools.profile(async () => {}, 50);
       const profile = await devtools.profile(once, 50);
-      first.push(busyMs(profile));
+      m.first.push(busyMs(profile));
       selfTimes(profile, self);
-      warm.push(busyMs(await devtools.profile(once, 50)));
+      m.warm.push(busyMs(await devtools.profile(once, 50)));
     } finally {
       devtools.close();
-      await w.dispose();
+      await p.dispose();
     }
   }
   if (TOP) {
@@ -102,30 +208,51 @@ async function measure(start, name, kind) {
     const line = ([n, us]) => `      ${(us / 1000 / ROUNDS).toFixed(2).padStart(7)} ms  ${n.slice(0, 110)}`;
     console.log(`    ${kind.name}: self time in the first request, per isolate\n${top.map(line).join("\n")}`);
   }
-  return { first: median(first), warm: median(warm) };
+  return Object.fromEntries(Object.entries(m).map(([k, xs]) => [k, median(xs)]));
 }
 
 const quiet = { handleRuntimeStdio: (o, e) => (o.resume(), e.resume()), inspectorPort: INSPECTOR_PORT };
-const tollgate = () =>
+const tollgateIn = (dir) => (kind, onReady) =>
   startWorker({
-    vars: { MODE: "issuer" },
+    vars: { MODE: "issuer", ...(process.env.NO_REALM ? {} : { REALM }), ...kind.vars },
     kv,
     miniflare: quiet,
-    worker: BUILD_DIR ? { scriptPath: join(BUILD_DIR, "index.js"), modulesRoot: BUILD_DIR } : undefined,
+    onReady,
+    worker: dir ? { scriptPath: join(dir, "index.js"), modulesRoot: dir } : undefined,
   }).then((w) => ({
     fetch: (p, i) => w.fetch(p, i),
     dispose: () => w.dispose(),
   }));
 const emptyDir = join(ROOT, "bench", "empty-worker", "build");
-const empty = async () => {
+const empty = async (_kind, onReady) => {
   const mf = new Miniflare({ ...builtWorkerOptions(emptyDir), name: "empty", ...quiet, host: "127.0.0.1", port: 0 });
   const base = (await mf.ready).href.replace(/\/$/, "");
+  onReady();
   return { fetch: (p, i) => fetch(base + p, i), dispose: () => mf.dispose() };
 };
 
-console.log(`CPU of the isolate thread per request (V8 samples, median of ${ROUNDS} new isolates)`);
-console.log(`${"request".padEnd(48)}${"first (new isolate)".padStart(22)}${"warm".padStart(12)}`);
-const row = (name, m) =>
-  console.log(`${name.padEnd(48)}${`${m.first.toFixed(2)} ms`.padStart(22)}${`${m.warm.toFixed(2)} ms`.padStart(12)}`);
-if (existsSync(join(emptyDir, "index.js"))) row("empty Rust worker, GET /", await measure(empty, "empty", { path: "/" }));
-for (const kind of KINDS) row(`Tollgate ${kind.name}`, await measure(tollgate, "tollgate", kind));
+const ms = (x, w = 10) => `${x.toFixed(1)}`.padStart(w);
+console.log(`A new isolate per round; medians of ${ROUNDS} rounds of each kind. All figures in ms.`);
+console.log("  ready: wall time until workerd serves; startup: CPU of workerd's main thread until then");
+console.log("  (workerd's own start + the worker's script and wasm start); thread first/warm: that thread's");
+console.log("  CPU across the first and the next request (no inspector); V8 first/warm: the isolate's busy");
+console.log("  time in V8 samples (inspector attached). Compare each column with the empty worker's.");
+console.log(
+  `${"worker, request".padEnd(56)}${"ready".padStart(8)}${"startup".padStart(10)}`
+    + `${"thread 1st".padStart(12)}${"warm".padStart(7)}${"V8 1st".padStart(9)}${"warm".padStart(7)}`,
+);
+const row = (label, m) =>
+  console.log(
+    `${label.padEnd(56)}${ms(m.ready, 8)}${ms(m.startup)}${ms(m.firstCpu, 12)}${ms(m.warmCpu, 7)}`
+      + `${ms(m.first, 9)}${ms(m.warm, 7)}`,
+  );
+try {
+  if (existsSync(join(emptyDir, "index.js"))) row("empty Rust worker, GET /", await measure(empty, "empty", { path: "/" }));
+  for (const kind of KINDS) {
+    if (BASE_DIR) row(`  before: ${kind.name}`, await measure(tollgateIn(BASE_DIR), "tollgate", kind));
+    row(`Tollgate ${kind.name}`, await measure(tollgateIn(BUILD_DIR), "tollgate", kind));
+  }
+} finally {
+  origin.closeAllConnections?.();
+  origin.close();
+}

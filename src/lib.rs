@@ -1,7 +1,8 @@
 //! Tollgate's Cloudflare Worker: a thin shell around `tollgate-core`.
 //!
-//! Per isolate: read the vars/secrets once, build the core [`TokenService`] (signing keys parsed once,
-//! isolate caches). Per request: convert the runtime's `Request` into the core's plain
+//! Per isolate, at startup (src/startup.rs): read the vars/secrets once, build the core
+//! [`TokenService`] (signing keys parsed once, isolate caches), so that no request pays for it.
+//! Per request: convert the runtime's `Request` into the core's plain
 //! `HttpRequest` (body read with a size cap, chunked or not), hand it to `TokenService::handle` with one
 //! request context (the KV store, bound on first use; the issuer-document fetcher, src/fetch.rs;
 //! the clock; randomness; the client address), log the audit line, convert the response back
@@ -16,8 +17,11 @@ mod kv;
 mod proxy;
 mod rate_limiter;
 mod signin;
+mod startup;
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
 use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
@@ -28,7 +32,8 @@ use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Res
 pub const KV_BINDING: &str = "TOLLGATE_KV";
 
 thread_local! {
-    /// The isolate's app (or the configuration error that prevents it). Built on first request.
+    /// The isolate's app (or the configuration error that prevents it). Built at startup when
+    /// the runtime offers the bindings there (src/startup.rs), else by the first request.
     static APP: RefCell<Option<Rc<std::result::Result<TokenService, ConfigError>>>> = const { RefCell::new(None) };
 }
 
@@ -38,22 +43,16 @@ fn binding(env: &Env, name: &str) -> Option<String> {
 }
 
 /// The isolate's app, built once. Secrets change only with a new deployment, which starts new
-/// isolates, so caching a configuration error is safe.
+/// isolates, so caching a configuration error is safe. Built without randomness (workerd refuses
+/// it at startup): the verified-password cache draws its key on the first password check.
 fn app(env: &Env) -> Rc<std::result::Result<TokenService, ConfigError>> {
     APP.with(|cell| {
         if let Some(app) = cell.borrow().as_ref() {
             return Rc::clone(app);
         }
-        let mut isolate_key = [0u8; 32];
-        let built = match random(&mut isolate_key) {
-            Ok(()) => Settings::from_vars(|name| binding(env, name))
-                .and_then(|s| TokenService::new(s, isolate_key))
-                .and_then(|app| with_throttle(app, env)),
-            Err(e) => Err(ConfigError::new(
-                "(runtime)",
-                format!("{e}: crypto.getRandomValues is unavailable"),
-            )),
-        };
+        let built = Settings::from_vars(|name| binding(env, name))
+            .and_then(TokenService::at_startup)
+            .and_then(|app| with_throttle(app, env));
         let built = Rc::new(built);
         if let Err(e) = built.as_ref() {
             console_error!("{}", e);
@@ -105,7 +104,7 @@ fn random(buf: &mut [u8]) -> std::result::Result<(), RandomError> {
 /// "Rust panic: <message>" and marks the isolate for re-initialisation after the abort); the order
 /// of the two start functions is not specified, so this one chains to whatever hook it finds
 /// instead of replacing it (`console_error_panic_hook::set_once` would drop worker's if it ran
-/// second).
+/// second). Then the isolate's own work, ahead of its first request (src/startup.rs).
 #[event(start)]
 fn start() {
     let previous = std::panic::take_hook();
@@ -113,6 +112,14 @@ fn start() {
         console_error_panic_hook::hook(info);
         previous(info);
     }));
+    startup::prepare();
+}
+
+/// A future boxed behind a vtable, so LLVM cannot inline its state machine into the fetch handler's:
+/// V8 compiles a wasm function whole on its first call, and a token request should not compile
+/// the sign-in pages' or the proxy's code (bench/README.md, "bench/first-request.mjs").
+fn out_of_line<'a, T>(f: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Output = T> + 'a>> {
+    Box::pin(f)
 }
 
 #[event(fetch)]
@@ -135,7 +142,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     // /login, /login/callback, /logout, /account* and /device* are the sign-in pages
     // (src/signin.rs) when SIGNIN_PROVIDERS is set; otherwise they are routed as before.
     if signin::is_signin_path(url.path()) {
-        if let Some(resp) = signin::handle(&req, &url, &env, app).await {
+        if let Some(resp) = out_of_line(signin::handle(&req, &url, &env, app)).await {
             return resp;
         }
     }
@@ -146,7 +153,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward
         // proxy (src/proxy.rs).
-        return proxy::handle(req, url, &env, &ctx, app)
+        return out_of_line(proxy::handle(req, url, &env, &ctx, app))
             .await
             .map(Into::into);
     }
@@ -164,7 +171,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         .with_country_from(&country);
     // The device grant (RFC 8628) is sign-in's: its approvals and credentials live there.
     if tollgate_core::signin::device::is_device_grant(&hreq) {
-        if let Some(resp) = signin::device_token(&hreq, &env, app, &ctx).await {
+        if let Some(resp) = out_of_line(signin::device_token(&hreq, &env, app, &ctx)).await {
             return resp;
         }
     }

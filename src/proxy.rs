@@ -54,6 +54,11 @@ fn gate(env: &Env, app: &TokenService) -> Rc<std::result::Result<Gate, ConfigErr
     })
 }
 
+/// Builds the isolate's gate ahead of its first proxied request (src/startup.rs).
+pub(crate) fn prepare(env: &Env, app: &TokenService) {
+    gate(env, app);
+}
+
 /// `host[:port]` as the client addressed us.
 fn public_host(url: &Url) -> PublicHost {
     let host = match (url.host_str(), url.port()) {

@@ -151,6 +151,8 @@ function kvValue(value) {
  *   `kvNamespaces: []` leaves TOLLGATE_KV unbound, and then `kv` is not seeded)
  * @param {object[]} [opts.workers]  further workers run next to Tollgate (e.g. a faulty KV service)
  * @param {object} [opts.miniflare]  extra shared Miniflare options (e.g. handleRuntimeStdio)
+ * @param {(mf: Miniflare) => unknown} [opts.onReady]  called once workerd is ready, before `kv` is
+ *   seeded (bench/first-request.mjs reads the isolate's startup CPU there)
  * @returns {Promise<{mf: Miniflare, fetch: (path: string, init?: RequestInit) => Promise<Response>,
  *   kv: KVNamespace, bindings: Record<string,string>, stdout: string[], dispose: () => Promise<void>}>}
  */
@@ -195,6 +197,7 @@ export async function startWorker(opts = {}) {
   };
   try {
     await mf.ready;
+    await opts.onReady?.(mf);
     const kvBound = (main.kvNamespaces ?? []).includes(KV_BINDING);
     const kv = kvBound ? await mf.getKVNamespace(KV_BINDING) : undefined;
     for (const [key, value] of Object.entries(kvBound ? opts.kv ?? {} : {})) {

@@ -10,6 +10,7 @@ pub(crate) mod published;
 pub(crate) mod rsa_key;
 pub(crate) mod sign;
 pub(crate) mod verify;
+pub mod warm_up;
 
 pub use cert::{self_signed_certificate, CertError};
 pub use claims::{Access, RegistryClaims};

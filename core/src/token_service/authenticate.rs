@@ -374,11 +374,11 @@ async fn password_login<S: Store, F: Fetch>(
         return Err(wrong());
     };
     let now = ctx.now;
-    let cached = app
-        .caches
-        .borrow_mut()
-        .verified
-        .contains(account, password, hash, now);
+    let cached = {
+        let verified = &mut app.caches.borrow_mut().verified;
+        verified.draw_key(|| ctx.random::<32>());
+        verified.contains(account, password, hash, now)
+    };
     if !cached {
         if !verify_password(password, hash) {
             return Err(wrong());

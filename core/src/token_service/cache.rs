@@ -34,8 +34,9 @@ pub(super) struct Caches {
 }
 
 impl Caches {
-    /// `isolate_key`: random per isolate, keys the verified-credential HMAC.
-    pub(super) fn new(ttl: u64, isolate_key: [u8; 32]) -> Self {
+    /// `isolate_key`: random per isolate, keys the verified-credential HMAC (`None`: drawn by the
+    /// first password check, `VerifiedCache::draw_key`).
+    pub(super) fn new(ttl: u64, isolate_key: Option<[u8; 32]>) -> Self {
         Self {
             ttl,
             users: TtlCache::new(RECORD_CAPACITY),
@@ -74,7 +75,7 @@ mod tests {
 
     #[test]
     fn every_cache_is_bounded_at_its_capacity() {
-        let mut c = Caches::new(30, [1u8; 32]);
+        let mut c = Caches::new(30, Some([1u8; 32]));
         let user = Rc::new(UserRecord::from_json(r#"{"groups":[]}"#).unwrap());
         let key = Rc::new(
             ApiKeyRecord::from_json(r#"{"account":"a","name":"n","created":1,"expires":null}"#)
@@ -100,13 +101,13 @@ mod tests {
 
     #[test]
     fn acl_expires_after_ttl_and_is_never_kept_with_ttl_zero() {
-        let mut c = Caches::new(30, [1u8; 32]);
+        let mut c = Caches::new(30, Some([1u8; 32]));
         let until = c.until(100);
         c.acl
             .insert("acl".into(), Rc::new(Acl::default()), until, 100);
         assert!(c.fresh("acl", 129));
         assert!(!c.fresh("acl", 130));
-        let mut off = Caches::new(0, [1u8; 32]);
+        let mut off = Caches::new(0, Some([1u8; 32]));
         let until = off.until(100);
         off.acl
             .insert("acl".into(), Rc::new(Acl::default()), until, 100);

@@ -95,6 +95,20 @@ impl TokenService {
     /// secret (never echoing it). `isolate_key`: 32 random bytes, fresh per isolate, keying the
     /// cache of verified passwords (so a dump of it reveals nothing).
     pub fn new(settings: Settings, isolate_key: [u8; 32]) -> Result<TokenService, ConfigError> {
+        Self::build(settings, Some(isolate_key))
+    }
+
+    /// [`Self::new`] where randomness is unavailable: workerd refuses it while an isolate starts,
+    /// which is where the worker builds its service so that no request pays for the key parsing.
+    /// The first password check draws the isolate key from its request's randomness.
+    pub fn at_startup(settings: Settings) -> Result<TokenService, ConfigError> {
+        Self::build(settings, None)
+    }
+
+    fn build(
+        settings: Settings,
+        isolate_key: Option<[u8; 32]>,
+    ) -> Result<TokenService, ConfigError> {
         let keys = Keys::load(&settings)?;
         let caches = RefCell::new(Caches::new(settings.cache_ttl, isolate_key));
         let throttle = Throttle::new(settings.throttle);

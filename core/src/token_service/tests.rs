@@ -448,6 +448,22 @@ fn verified_password_cache_never_accepts_another_password() {
 }
 
 #[test]
+fn a_service_built_at_startup_draws_its_isolate_key_on_the_first_password_check() {
+    let settings = Settings::from_vars(|k| vars().get(k).cloned()).unwrap();
+    let (app, s) = (TokenService::at_startup(settings).unwrap(), store());
+    let ok = get_as("service=registry.local", "alice", "alice-pw");
+    assert_eq!(run(&app, &s, ok.clone()).0.status, 200);
+    assert_eq!(
+        app.caches.borrow().verified.len(),
+        1,
+        "the check was remembered"
+    );
+    assert_eq!(run(&app, &s, ok).0.status, 200);
+    let bad = get_as("service=registry.local", "alice", "alice-pw2");
+    assert_eq!(run(&app, &s, bad).0.status, 401);
+}
+
+#[test]
 fn account_must_match() {
     let (app, s) = (app(), store());
     let (r, _) = run(

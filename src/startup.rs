@@ -1,0 +1,54 @@
+//! Work done when an isolate starts rather than in its first request.
+//!
+//! On Cloudflare a Worker's startup (its global scope, and so the wasm start function) runs under
+//! its own CPU limit and overlaps the TLS handshake of the request that caused it, while every
+//! request must fit the plan's CPU limit (10 ms on the Free plan). So whatever each isolate
+//! computes once goes here:
+//!
+//! - the settings read and the signing keys parsed ([`crate::app`], with the bindings that
+//!   `import { env } from "cloudflare:workers"` offers outside a request), and the proxy's gate;
+//! - one throwaway ES256 token signed and verified (`tollgate_core::token::warm_up`): p256's
+//!   basepoint table, and the signing and verification code compiled;
+//!
+//! Measured (bench/README.md, "bench/first-request.mjs"): the service built here takes ~11 ms
+//! off every first request; the signing warm-up adds ~1 ms (p256's table). Warm-ups do not save
+//! compilation: in this workerd, wasm code run at startup is compiled again by the first request
+//! (a minimal worker shows it), so a made-up `/healthz` answered here (1 ms, through a second
+//! "is this a real client" flag on the request path) and a fuller warm-up (a whole token request)
+//! were tried and not kept; what cuts a first request's compilation is less code on its path
+//! (`crate::out_of_line`).
+//!
+//! Randomness, I/O and timers are refused at startup, so nothing here may need them (the
+//! verified-password cache draws its key later, see `crate::app`). If the runtime offers no
+//! bindings at startup (an older workerd), the first request builds the app as before.
+
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsCast, JsValue};
+use worker::Env;
+
+#[wasm_bindgen(module = "cloudflare:workers")]
+extern "C" {
+    /// The Worker's bindings outside any request (vars, secrets, KV, rate limiters).
+    #[wasm_bindgen(thread_local_v2, js_name = env)]
+    static ISOLATE_ENV: JsValue;
+}
+
+/// The bindings, when the runtime offers them at startup.
+fn isolate_env() -> Option<Env> {
+    ISOLATE_ENV.with(|env| env.is_object().then(|| env.clone().unchecked_into()))
+}
+
+/// Runs once, from the wasm start function.
+pub(crate) fn prepare() {
+    tollgate_core::token::warm_up::warm_up(crate::now());
+    let Some(env) = isolate_env() else {
+        return;
+    };
+    let app = crate::app(&env);
+    let Ok(app) = app.as_ref() else {
+        return;
+    };
+    let mode = app.settings().mode;
+    if mode.proxies() {
+        crate::proxy::prepare(&env, app);
+    }
+}
