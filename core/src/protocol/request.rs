@@ -177,28 +177,30 @@ impl Params {
         Some(self.single.swap_remove(i).1)
     }
 
-    /// A parameter's non-empty value, at most `max` bytes long (empty counts as absent).
-    fn take_bounded(&mut self, name: &str, max: usize) -> Result<Option<String>, TokenError> {
+    /// A short printable parameter (service, client_id, account, grant_type).
+    fn take_name(&mut self, name: &str, max: usize) -> Result<Option<String>, TokenError> {
         match self.take(name) {
+            None => Ok(None),
+            Some(v) if v.is_empty() => Ok(None),
             Some(v) if v.len() > max => Err(invalid(format!(
                 "parameter '{name}' is longer than {max} bytes"
             ))),
-            v => Ok(v.filter(|v| !v.is_empty())),
-        }
-    }
-
-    /// A short printable parameter (service, client_id, account, grant_type).
-    fn take_name(&mut self, name: &str, max: usize) -> Result<Option<String>, TokenError> {
-        match self.take_bounded(name, max)? {
             Some(v) if v.chars().any(char::is_control) => Err(invalid(format!(
                 "parameter '{name}' contains control characters"
             ))),
-            v => Ok(v),
+            Some(v) => Ok(Some(v)),
         }
     }
 
     fn take_secret(&mut self, name: &str, max: usize) -> Result<Option<Secret>, TokenError> {
-        Ok(self.take_bounded(name, max)?.map(Secret::new))
+        match self.take(name) {
+            None => Ok(None),
+            Some(v) if v.is_empty() => Ok(None),
+            Some(v) if v.len() > max => Err(invalid(format!(
+                "parameter '{name}' is longer than {max} bytes"
+            ))),
+            Some(v) => Ok(Some(Secret::new(v))),
+        }
     }
 }
 

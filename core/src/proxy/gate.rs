@@ -220,15 +220,6 @@ impl Gate {
             response: Box::new(refusal_response(refusal, &required, &realm, service)),
             reason,
         };
-        // Access short of what the request needs: the catalog is filtered to what the caller may
-        // pull (issue 16), not refused with a 401; anything else is refused.
-        let short = |who: &str, refusal: Refusal, reason: &'static str| {
-            if endpoint == Endpoint::Catalog {
-                super::catalog::filtered(who, req.query)
-            } else {
-                refuse(refusal, reason)
-            }
-        };
         let principal = match credential(&req.authorization) {
             Credential::None => return refuse(Refusal::Unauthenticated, "no_credentials"),
             Credential::Malformed => {
@@ -257,11 +248,11 @@ impl Gate {
                     return super::netbound::refuse(&why);
                 }
                 if check_access(&verified.access, &required).is_err() {
-                    return short(
-                        &verified.subject,
-                        Refusal::InsufficientScope,
-                        "insufficient_scope",
-                    );
+                    // The filtered catalog (issue 16): what the caller may pull, not a 401.
+                    if endpoint == Endpoint::Catalog {
+                        return super::catalog::filtered(&verified.subject, req.query);
+                    }
+                    return refuse(Refusal::InsufficientScope, "insufficient_scope");
                 }
                 Admitted::Token {
                     subject: verified.subject,
@@ -276,7 +267,11 @@ impl Gate {
                 match authority.grant_basic(value, service, requested, ctx).await {
                     Ok(grant) => {
                         if check_access(&grant.access, &required).is_err() {
-                            return short(&grant.account, Refusal::Denied, "denied");
+                            // The filtered catalog (issue 16): what the caller may pull, not a 401.
+                            if endpoint == Endpoint::Catalog {
+                                return super::catalog::filtered(&grant.account, req.query);
+                            }
+                            return refuse(Refusal::Denied, "denied");
                         }
                         Admitted::Basic {
                             account: grant.account,

@@ -149,14 +149,16 @@ impl SignIn {
         Ok((s, form))
     }
 
-    /// The three forms, once [`Self::form_session`] has admitted the session `s` and `form`.
+    /// The three forms. Session, then CSRF (and Origin), before anything else.
     pub(super) async fn post<S: Store, F: Fetch, P: Post>(
         &self,
         req: &HttpRequest,
-        s: Session,
-        form: &str,
         io: &Io<'_, '_, S, F, P>,
     ) -> Answer {
+        let (s, form) = match self.form_session(req, io.ctx.now) {
+            Ok(v) => v,
+            Err(refused) => return refused,
+        };
         match req.path.as_str() {
             "/logout" => (
                 html(200, page::message("Signed out", "You are signed out. Your credentials keep working until they expire or you revoke them.", Some(("/login", "Sign in again"))))

@@ -255,13 +255,9 @@ impl SignIn {
             ("GET", "/account") => self.account(req, io, None).await,
             (_, "/device/code") => self.device_code(req, io).await,
             ("GET", "/device") => self.device_page(req, io).await,
-            // Every form: session, then CSRF (and Origin), before anything else.
+            ("POST", "/device") => self.device_decide(req, io).await,
             ("POST", path) if is_signin_path(path) && path != "/login/callback" => {
-                match self.form_session(req, io.ctx.now) {
-                    Err(refused) => refused,
-                    Ok((s, form)) if path == "/device" => self.device_decide(s, form, io).await,
-                    Ok((s, form)) => self.post(req, s, form, io).await,
-                }
+                self.post(req, io).await
             }
             (_, path) if is_signin_path(path) => (
                 html(

@@ -305,13 +305,20 @@ pub async fn find(
     now: u64,
 ) -> Result<(String, DeviceRecord), Lookup> {
     let code = normalize_user_code(input).ok_or(Lookup::Unknown)?;
-    // A missing entry, index or record, is an unknown code.
-    let read = |key: String| async move {
-        let value = store.get(&key).await.map_err(DeviceError::from)?;
-        value.ok_or(Lookup::Unknown)
+    let Some(digest) = store
+        .get(&user_key(&code))
+        .await
+        .map_err(DeviceError::from)?
+    else {
+        return Err(Lookup::Unknown);
     };
-    let digest = read(user_key(&code)).await?;
-    let text = read(record_key(&digest)).await?;
+    let Some(text) = store
+        .get(&record_key(&digest))
+        .await
+        .map_err(DeviceError::from)?
+    else {
+        return Err(Lookup::Unknown);
+    };
     let record = DeviceRecord::parse(&text)?;
     // The index names its record and the record names its index: a stray or swapped index
     // entry never leads to another device's record.

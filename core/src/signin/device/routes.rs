@@ -92,15 +92,6 @@ fn form_of<'r>(req: &'r HttpRequest, names: &[&str]) -> Result<&'r str, HttpResp
 }
 
 /// The checked `client_id` of a device request.
-/// A device endpoint's form (`names`: the parameters it knows) and its checked `client_id`.
-fn client_form<'r>(
-    req: &'r HttpRequest,
-    names: &[&str],
-) -> Result<(&'r str, String), HttpResponse> {
-    let form = form_of(req, names)?;
-    Ok((form, client_id(form)?))
-}
-
 fn client_id(form: &str) -> Result<String, HttpResponse> {
     let id = param(form, "client_id")
         .ok_or_else(|| oauth_error(400, "invalid_request", "parameter 'client_id' is required"))?;
@@ -154,8 +145,12 @@ impl SignIn {
                 .with_header("allow", "POST");
             return (r, None);
         }
-        let (form, client_id) = match client_form(req, &["client_id", "service", "scope"]) {
-            Ok(v) => v,
+        let form = match form_of(req, &["client_id", "service", "scope"]) {
+            Ok(f) => f,
+            Err(r) => return (r, None),
+        };
+        let client_id = match client_id(form) {
+            Ok(c) => c,
             Err(r) => return (r, None),
         };
         let service = match param(form, "service") {
@@ -235,9 +230,12 @@ impl SignIn {
         req: &HttpRequest,
         io: &Io<'_, '_, S, F, P>,
     ) -> (HttpResponse, Option<AuditEvent>) {
-        let (form, client_id) = match client_form(req, &["client_id", "device_code", "grant_type"])
-        {
-            Ok(v) => v,
+        let form = match form_of(req, &["client_id", "device_code", "grant_type"]) {
+            Ok(f) => f,
+            Err(r) => return (r, None),
+        };
+        let client_id = match client_id(form) {
+            Ok(c) => c,
             Err(r) => return (r, None),
         };
         let Some(device_code) = param(form, "device_code") else {
@@ -384,14 +382,16 @@ impl SignIn {
         (html(200, device_page::confirm(&view)), None)
     }
 
-    /// `POST /device`: Approve or Deny, once [`Self::form_session`] has checked the session and
-    /// its CSRF token.
+    /// `POST /device`: Approve or Deny, with the session's CSRF token.
     pub(in crate::signin) async fn device_decide<S: Store, F: Fetch, P: Post>(
         &self,
-        s: Session,
-        form: &str,
+        req: &HttpRequest,
         io: &Io<'_, '_, S, F, P>,
     ) -> Answer {
+        let (s, form) = match self.form_session(req, io.ctx.now) {
+            Ok(v) => v,
+            Err(refused) => return refused,
+        };
         let approve = match param(form, "decision").as_deref() {
             Some("approve") => true,
             Some("deny") => false,
