@@ -35,25 +35,6 @@ fn public() -> PublicHost {
     }
 }
 
-/// A request as the worker describes it to the gate (three header fields).
-fn meta<'a>(
-    method: &'a str,
-    path: &'a str,
-    query: &'a str,
-    authorization: Vec<&'a str>,
-    public: &'a PublicHost,
-) -> RequestMeta<'a> {
-    RequestMeta {
-        method,
-        path,
-        query,
-        authorization,
-        content_type: None,
-        header_count: 3,
-        public,
-    }
-}
-
 /// The real token service behind the gate, over one KV.
 struct Stack {
     app: TokenService,
@@ -128,7 +109,7 @@ impl Stack {
 
     fn decide(&self, method: &str, path: &str, auth: &str) -> Decision {
         let public = public();
-        let meta = meta(method, path, "", vec![auth], &public);
+        let meta = RequestMeta::new(method, path, "", vec![auth], &public);
         self.decide_from(&meta, None)
     }
 }
@@ -246,7 +227,7 @@ fn a_network_bound_token_is_refused_off_its_network_even_when_cached() {
     let public = public();
     let auth = format!("Bearer {token}");
     let from = |ip: Option<&'static str>| {
-        let meta = meta("GET", "/v2/org/app/manifests/v1", "", vec![&auth], &public);
+        let meta = RequestMeta::new("GET", "/v2/org/app/manifests/v1", "", vec![&auth], &public);
         t.decide_from(&meta, ip)
     };
     // First from its network (verified and cached), then the copy from elsewhere.
@@ -263,7 +244,7 @@ fn a_network_bound_token_is_refused_off_its_network_even_when_cached() {
     // The Basic path (API key as password) is checked the same way.
     let basic_from = |ip: &'static str| {
         let b = basic("alice", key);
-        let meta = meta("GET", "/v2/org/app/manifests/v1", "", vec![&b], &public);
+        let meta = RequestMeta::new("GET", "/v2/org/app/manifests/v1", "", vec![&b], &public);
         t.decide_from(&meta, Some(ip))
     };
     assert_eq!(status(&basic_from("127.0.0.1")), 200);
@@ -286,7 +267,7 @@ fn a_catalog_request_without_the_catalog_right_is_filtered_not_refused() {
     let public = public();
     let at = |query: &'static str, auth: Vec<String>| {
         let auth = auth.iter().map(String::as_str).collect();
-        let meta = meta("GET", "/v2/_catalog", query, auth, &public);
+        let meta = RequestMeta::new("GET", "/v2/_catalog", query, auth, &public);
         t.decide_from(&meta, None)
     };
     for auth in [format!("Bearer {tok}"), basic("bob", "bob-pw")] {

@@ -142,25 +142,6 @@ fn public() -> PublicHost {
     }
 }
 
-/// A request with three header fields and no Content-Type; tests override the rest.
-fn meta<'a>(
-    p: &'a PublicHost,
-    method: &'a str,
-    path: &'a str,
-    query: &'a str,
-    auth: &[&'a str],
-) -> RequestMeta<'a> {
-    RequestMeta {
-        method,
-        path,
-        query,
-        authorization: auth.to_vec(),
-        content_type: None,
-        header_count: 3,
-        public: p,
-    }
-}
-
 /// The gate and its fake authority, as most tests drive them.
 struct Proxy {
     gate: Gate,
@@ -185,7 +166,10 @@ impl Proxy {
 
     fn run(&self, method: &str, path: &str, query: &str, auth: &[&str]) -> Decision {
         let p = public();
-        self.decide(&meta(&p, method, path, query, auth), 1000)
+        self.decide(
+            &RequestMeta::new(method, path, query, auth.to_vec(), &p),
+            1000,
+        )
     }
 
     /// `run` with no query and one Authorization value.
@@ -308,7 +292,7 @@ fn verification_is_cached_until_exp() {
     assert_eq!(proxy.fake.verifications.get(), 1);
     // Past exp, the cache does not answer and the verifier refuses.
     let p = public();
-    let meta = meta(&p, "GET", "/v2/", "", &["Bearer tok-puller"]);
+    let meta = RequestMeta::new("GET", "/v2/", "", vec!["Bearer tok-puller"], &p);
     let d = proxy.decide(&meta, 2000);
     assert_eq!(refused(&d).1, "expired");
 }
@@ -424,7 +408,7 @@ fn form_bodies_on_registry_endpoints_are_refused() {
         for (method, path, query) in routes {
             let meta = RequestMeta {
                 content_type: Some(ct),
-                ..meta(&p, method, path, query, &["Bearer tok-pusher"])
+                ..RequestMeta::new(method, path, query, vec!["Bearer tok-pusher"], &p)
             };
             let d = proxy.decide(&meta, 1000);
             assert_eq!(refused(&d).0, 415, "{method} {path} {ct}");
@@ -453,7 +437,7 @@ fn oversized_header_sets_are_refused_whole() {
     for (count, want) in [(100, None), (101, Some(431)), (10_000, Some(431))] {
         let meta = RequestMeta {
             header_count: count,
-            ..meta(&p, "GET", "/v2/", "", &["Bearer tok-puller"])
+            ..RequestMeta::new("GET", "/v2/", "", vec!["Bearer tok-puller"], &p)
         };
         let d = proxy.decide(&meta, 1000);
         match want {
@@ -469,7 +453,7 @@ fn chart_uploads_may_be_multipart() {
     let p = public();
     let meta = RequestMeta {
         content_type: Some("multipart/form-data; boundary=x"),
-        ..meta(&p, "POST", "/api/org1/charts", "", &[])
+        ..RequestMeta::new("POST", "/api/org1/charts", "", vec![], &p)
     };
     let d = Proxy::new().decide(&meta, 1000);
     assert_ne!(refused(&d).1, "form_body");
