@@ -48,6 +48,8 @@ run() {
   t0="$(cpu_ticks "$pid")"
   out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")"
   t1="$(cpu_ticks "$pid")"
+  # wrk's full report (latency spread, socket errors) for KEEP_WORK=1.
+  printf '== %s %s\n%s\n' "$(date -u +%T)" "$url" "$out" >>"$WORK/wrk.log"
   rps="$(printf '%s\n' "$out" | awk '/Requests\/sec/ {print $2}')"
   reqs="$(printf '%s\n' "$out" | awk '/requests in/ {print $1}')"
   non2xx="$(printf '%s\n' "$out" | awk '/Non-2xx/ {print $NF}')"

@@ -156,9 +156,12 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         Err(e) => return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer)),
     };
     let store = kv::Kv::new(&env, KV_BINDING);
+    // Network-bound credentials (issue 16) may be bound to countries: `request.cf` is read only
+    // for those (the getter materialises the whole object on every call).
+    let country = || cf::edge(&req).country;
     let ctx = RequestContext::new(&store, &fetch::WorkerFetch, now(), &random)
         .with_client_ip(hreq.header("cf-connecting-ip"))
-        .with_country(hreq.country.as_deref());
+        .with_country_from(&country);
     // The device grant (RFC 8628) is sign-in's: its approvals and credentials live there.
     if tollgate_core::signin::device::is_device_grant(&hreq) {
         if let Some(resp) = signin::device_token(&hreq, &env, app, &ctx).await {
@@ -167,7 +170,8 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     }
     let (resp, audit) = app.handle(&hreq, &ctx).await;
     if let Some(event) = audit {
-        console_log!("{}", event.to_json_line());
+        // The line as it is (console_log! would format it into a second String first).
+        web_sys::console::log_1(&event.to_json_line().into());
     }
     http::to_web(resp)
 }

@@ -88,18 +88,39 @@ pub(crate) fn refuse_existing(paths: &[&Path], hint: &str) -> Result<()> {
     Ok(())
 }
 
+/// What the tests of code that writes through [`write`] set up.
+#[cfg(all(test, unix))]
+pub(crate) mod fixtures {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::path::{Path, PathBuf};
+
+    /// What an attacker plants where the CLI is about to write: a symlink at `dir/name` to a file
+    /// `dir/victim` holding `keep`. Returns the victim.
+    pub(crate) fn planted_symlink(dir: &Path, name: &str) -> PathBuf {
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        symlink(&victim, dir.join(name)).unwrap();
+        victim
+    }
+
+    /// A regular file at `path` holding `text`, with permission bits `mode`.
+    pub(crate) fn file_with_mode(path: &Path, text: &str, mode: u32) {
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
+    use super::fixtures::{file_with_mode, planted_symlink};
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};
 
     #[test]
     fn never_writes_through_a_symlink() {
         let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("victim");
-        std::fs::write(&target, "keep").unwrap();
+        let target = planted_symlink(dir.path(), "key.pem");
         let link = dir.path().join("key.pem");
-        symlink(&target, &link).unwrap();
         // Replace::Never: refused, the target untouched.
         assert!(write(&link, b"secret", 0o600, Replace::Never).is_err());
         // Replace::Allowed: the link itself is replaced by a regular file.
@@ -129,8 +150,7 @@ mod tests {
     fn keeps_a_regular_files_mode_only() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("policy.toml");
-        std::fs::write(&f, "x").unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+        file_with_mode(&f, "x", 0o640);
         assert_eq!(mode_of(&f, 0o644), 0o640);
         assert_eq!(mode_of(&dir.path().join("absent"), 0o644), 0o644);
     }

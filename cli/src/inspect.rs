@@ -142,6 +142,24 @@ impl Report {
     fn add(&mut self, v: Verdict, check: &str, text: impl Into<String>) {
         self.lines.push((v, check.to_owned(), text.into()));
     }
+    fn ok(&mut self, check: &str, text: impl Into<String>) {
+        self.add(Verdict::Ok, check, text);
+    }
+    fn fail(&mut self, check: &str, text: impl Into<String>) {
+        self.add(Verdict::Fail, check, text);
+    }
+    /// Not checked (nothing to check against), which is not a failure.
+    fn skip(&mut self, check: &str, text: impl Into<String>) {
+        self.add(Verdict::Skip, check, text);
+    }
+    /// A time claim `t`: ok when `in_time`, else FAIL, saying `late` after the time.
+    fn time(&mut self, check: &str, t: u64, now: u64, in_time: bool, late: &str) {
+        if in_time {
+            self.ok(check, when(t, now));
+        } else {
+            self.fail(check, format!("{} ({late})", when(t, now)));
+        }
+    }
     fn failed(&self) -> Vec<&str> {
         self.lines
             .iter()
@@ -230,23 +248,17 @@ pub(crate) fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Resu
             .and_then(|der| x509_cert::Certificate::from_der(&der).ok());
         match leaf.and_then(|c| c.tbs_certificate().subject_public_key_info().to_der().ok()) {
             None => {
-                r.add(
-                    Verdict::Fail,
-                    "key",
-                    "x5c[0] is not a base64 DER certificate",
-                );
+                r.fail("key", "x5c[0] is not a base64 DER certificate");
                 None
             }
             Some(spki) => {
                 let hit = keys.iter().find(|k| k.key.spki_der() == spki);
                 match hit {
-                    Some(k) => r.add(
-                        Verdict::Ok,
+                    Some(k) => r.ok(
                         "key",
                         format!("x5c certificate is a published key ({})", k.kid),
                     ),
-                    None => r.add(
-                        Verdict::Fail,
+                    None => r.fail(
                         "key",
                         "x5c certificate's key is not among the published keys (rootcertbundle)",
                     ),
@@ -255,8 +267,7 @@ pub(crate) fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Resu
             }
         }
     } else if header.get("jwk").is_some() {
-        r.add(
-            Verdict::Fail,
+        r.fail(
             "key",
             "the header carries a jwk; Tollgate never sends one (use x5c or kid)",
         );
@@ -265,18 +276,16 @@ pub(crate) fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Resu
         let hit = keys.iter().find(|k| k.kid == kid || k.thumbprint == kid);
         match hit {
             Some(k) if k.kid == kid => {
-                r.add(Verdict::Ok, "key", format!("kid {kid} is a published key"))
+                r.ok("key", format!("kid {kid} is a published key"))
             }
-            Some(k) => r.add(
-                Verdict::Ok,
+            Some(k) => r.ok(
                 "key",
                 format!(
                     "kid {kid} is the RFC 7638 thumbprint of a published key ({}): registry 3.x finds it, 2.x does not",
                     k.kid
                 ),
             ),
-            None => r.add(
-                Verdict::Fail,
+            None => r.fail(
                 "key",
                 format!(
                     "kid {kid} is not the libtrust ID or RFC 7638 thumbprint of any published key (known: {})",
@@ -289,114 +298,83 @@ pub(crate) fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Resu
         }
         hit
     } else {
-        r.add(
-            Verdict::Fail,
+        r.fail(
             "key",
             "the header has neither x5c nor kid: a registry cannot pick a key",
         );
         None
     };
     match chosen {
-        Some(k) if k.key.alg().jws_name() == alg => {
-            r.add(Verdict::Ok, "alg", format!("{alg} matches the key"))
-        }
-        Some(k) => r.add(
-            Verdict::Fail,
+        Some(k) if k.key.alg().jws_name() == alg => r.ok("alg", format!("{alg} matches the key")),
+        Some(k) => r.fail(
             "alg",
             format!(
                 "{alg:?} does not match the key's algorithm {}",
                 k.key.alg().jws_name()
             ),
         ),
-        None if matches!(alg, "ES256" | "RS256") => r.add(
-            Verdict::Skip,
-            "alg",
-            format!("{alg} (no key to match it against)"),
-        ),
-        None => r.add(
-            Verdict::Fail,
-            "alg",
-            format!("{alg:?}: Tollgate signs ES256 or RS256"),
-        ),
+        None if matches!(alg, "ES256" | "RS256") => {
+            r.skip("alg", format!("{alg} (no key to match it against)"))
+        }
+        None => r.fail("alg", format!("{alg:?}: Tollgate signs ES256 or RS256")),
     }
     match chosen {
         Some(k) => match verify_signature(&k.key, alg, signed.as_bytes(), &signature) {
-            Ok(()) => r.add(Verdict::Ok, "signature", "valid"),
-            Err(e) => r.add(Verdict::Fail, "signature", e),
+            Ok(()) => r.ok("signature", "valid"),
+            Err(e) => r.fail("signature", e),
         },
-        None => r.add(
-            Verdict::Fail,
-            "signature",
-            "not checked: no published key selected",
-        ),
+        None => r.fail("signature", "not checked: no published key selected"),
     }
 
     let iss = claims.get("iss");
     match (iss.and_then(Value::as_str), expect.issuer) {
-        (Some(i), Some(want)) if i == want => r.add(Verdict::Ok, "iss", format!("{i:?}")),
-        (Some(i), Some(want)) => r.add(
-            Verdict::Fail,
+        (Some(i), Some(want)) if i == want => r.ok("iss", format!("{i:?}")),
+        (Some(i), Some(want)) => r.fail(
             "iss",
             format!("{i:?} is not the registry's issuer {want:?}"),
         ),
-        (None, _) => r.add(Verdict::Fail, "iss", "missing or not a string"),
-        (Some(i), None) => r.add(
-            Verdict::Skip,
-            "iss",
-            format!("{i:?} (pass --issuer to check it)"),
-        ),
+        (None, _) => r.fail("iss", "missing or not a string"),
+        (Some(i), None) => r.skip("iss", format!("{i:?} (pass --issuer to check it)")),
     }
     match (claims.get("aud"), expect.service) {
-        (Some(Value::String(a)), Some(want)) if a == want => {
-            r.add(Verdict::Ok, "aud", format!("{a:?}"))
-        }
-        (Some(Value::String(a)), Some(want)) => r.add(
-            Verdict::Fail,
+        (Some(Value::String(a)), Some(want)) if a == want => r.ok("aud", format!("{a:?}")),
+        (Some(Value::String(a)), Some(want)) => r.fail(
             "aud",
             format!("{a:?} is not the registry's service {want:?}"),
         ),
-        (Some(Value::String(a)), None) => r.add(
-            Verdict::Skip,
-            "aud",
-            format!("{a:?} (pass --service to check it)"),
-        ),
-        (Some(Value::Array(_)), _) => r.add(
-            Verdict::Fail,
+        (Some(Value::String(a)), None) => {
+            r.skip("aud", format!("{a:?} (pass --service to check it)"))
+        }
+        (Some(Value::Array(_)), _) => r.fail(
             "aud",
             "is an array; docker-registry 2.8 needs a single string",
         ),
-        _ => r.add(Verdict::Fail, "aud", "missing or not a string"),
+        _ => r.fail("aud", "missing or not a string"),
     }
     let now = expect.now;
     match claims.get("exp").and_then(Value::as_u64) {
-        Some(exp) if now <= exp.saturating_add(LEEWAY) => r.add(Verdict::Ok, "exp", when(exp, now)),
-        Some(exp) => r.add(
-            Verdict::Fail,
+        Some(exp) => r.time(
             "exp",
-            format!("{} (expired, beyond {LEEWAY}s of leeway)", when(exp, now)),
+            exp,
+            now,
+            now <= exp.saturating_add(LEEWAY),
+            &format!("expired, beyond {LEEWAY}s of leeway"),
         ),
-        None => r.add(Verdict::Fail, "exp", "missing or not an integer"),
+        None => r.fail("exp", "missing or not an integer"),
     }
-    match claims.get("nbf") {
-        None => r.add(Verdict::Ok, "nbf", "absent"),
-        Some(v) => match v.as_u64() {
-            Some(nbf) if nbf <= now.saturating_add(LEEWAY) => {
-                r.add(Verdict::Ok, "nbf", when(nbf, now))
-            }
-            Some(nbf) => r.add(
-                Verdict::Fail,
-                "nbf",
-                format!("{} (not valid yet; check the clocks)", when(nbf, now)),
-            ),
-            None => r.add(Verdict::Fail, "nbf", "not an integer"),
-        },
+    match claims.get("nbf").map(Value::as_u64) {
+        None => r.ok("nbf", "absent"),
+        Some(Some(nbf)) => r.time(
+            "nbf",
+            nbf,
+            now,
+            nbf <= now.saturating_add(LEEWAY),
+            "not valid yet; check the clocks",
+        ),
+        Some(None) => r.fail("nbf", "not an integer"),
     }
     match claims.get("access") {
-        None => r.add(
-            Verdict::Ok,
-            "access",
-            "absent: the token grants nothing beyond /v2/",
-        ),
+        None => r.ok("access", "absent: the token grants nothing beyond /v2/"),
         Some(Value::Array(entries)) => {
             let mut shown = Vec::new();
             let mut bad = false;
@@ -413,18 +391,17 @@ pub(crate) fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Resu
                 }
             }
             if bad {
-                r.add(
-                    Verdict::Fail,
+                r.fail(
                     "access",
                     "an entry lacks a string type, name or actions array",
                 );
             } else if shown.is_empty() {
-                r.add(Verdict::Ok, "access", "[] (nothing granted)");
+                r.ok("access", "[] (nothing granted)");
             } else {
-                r.add(Verdict::Ok, "access", shown.join(" "));
+                r.ok("access", shown.join(" "));
             }
         }
-        Some(_) => r.add(Verdict::Fail, "access", "is not an array"),
+        Some(_) => r.fail("access", "is not an array"),
     }
     // The same check the worker's proxy mode runs (tollgate-core's Verifier), as a cross-check.
     let core_keys: Vec<CorePublicKey> = keys.iter().map(|k| k.key.0.clone()).collect();
@@ -432,13 +409,13 @@ pub(crate) fn inspect(token: &str, keys: &[TrustedKey], expect: &Expect) -> Resu
         (Some(iss), Some(svc)) => {
             let verifier = Verifier::new(core_keys, iss.to_owned(), vec![svc.to_owned()], LEEWAY);
             match verifier.verify(token, expect.now) {
-                Ok(_) => r.add(Verdict::Ok, "tollgate", "the core's Verifier (Tollgate's own check) accepts it"),
-                Err(e) => r.add(Verdict::Fail, "tollgate", format!("the core's Verifier refuses it: {} ({e})", e.code())),
+                Ok(_) => r.ok("tollgate", "the core's Verifier (Tollgate's own check) accepts it"),
+                Err(e) => r.fail("tollgate", format!("the core's Verifier refuses it: {} ({e})", e.code())),
             }
         }
         _ => match verify_jwt_with_keys(token, &core_keys) {
-            Ok(_) => r.add(Verdict::Skip, "tollgate", "the core finds the key and the signature valid (pass --issuer and --service for its full check)"),
-            Err(e) => r.add(Verdict::Fail, "tollgate", format!("the core refuses it: {} ({e})", e.code())),
+            Ok(_) => r.skip("tollgate", "the core finds the key and the signature valid (pass --issuer and --service for its full check)"),
+            Err(e) => r.fail("tollgate", format!("the core refuses it: {} ({e})", e.code())),
         },
     }
     for k in keys.iter().filter(|k| k.claimed_kid.is_some()) {

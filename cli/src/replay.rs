@@ -117,7 +117,13 @@ impl Replay<'_> {
         *self.skipped.entry(why).or_default() += 1;
     }
 
-    fn record(&mut self, d: Direction, rule: String, c: Change) {
+    /// Records a decision that the candidate policy flips: allowed then (so denied now), or not.
+    fn flipped(&mut self, allowed_then: bool, rule: String, c: Change) {
+        let d = if allowed_then {
+            Direction::AllowToDeny
+        } else {
+            Direction::DenyToAllow
+        };
         self.groups.entry((d, rule)).or_default().push(c);
     }
 
@@ -152,22 +158,17 @@ impl Replay<'_> {
                 .cloned()
                 .unwrap_or_default();
             for action in &scope.actions {
-                let (a, b) = (was.contains(action), granted_now.contains(action));
-                if a == b {
+                let allowed_then = was.contains(action);
+                if allowed_then == granted_now.contains(action) {
                     continue;
                 }
-                let d = if a {
-                    Direction::AllowToDeny
-                } else {
-                    Direction::DenyToAllow
-                };
                 let c = Change {
                     time: t.time,
                     source: "token",
                     account: account.clone(),
                     what: format!("{}:{}:{action}", scope.resource_type, scope.name),
                 };
-                self.record(d, rule.clone(), c);
+                self.flipped(allowed_then, rule.clone(), c);
             }
         }
     }
@@ -223,18 +224,13 @@ impl Replay<'_> {
         if allowed_then == allowed_now {
             return;
         }
-        let d = if allowed_then {
-            Direction::AllowToDeny
-        } else {
-            Direction::DenyToAllow
-        };
         let c = Change {
             time: l.time,
             source: "proxy",
             account: account.unwrap_or("").to_string(),
             what: format!("{} {}", l.method, l.path),
         };
-        self.record(d, rule, c);
+        self.flipped(allowed_then, rule, c);
     }
 }
 

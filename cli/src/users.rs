@@ -504,7 +504,8 @@ pub(crate) fn import_htpasswd(path: &Path, htpasswd: &Path, replace: bool) -> Re
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{symlink, PermissionsExt};
+    use crate::files::fixtures::{file_with_mode, planted_symlink};
+    use std::os::unix::fs::PermissionsExt;
 
     /// The second review: the policy rewrite wrote `.NAME.tollgate-PID.tmp` (a name anyone could
     /// predict and plant a symlink at) with the umask's mode, following symlinks.
@@ -512,17 +513,12 @@ mod tests {
     fn save_never_writes_through_a_planted_temporary_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("policy.toml");
-        fs::write(&path, "[users.alice]\n").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        let victim = dir.path().join("victim");
-        fs::write(&victim, "keep me").unwrap();
-        let planted = dir
-            .path()
-            .join(format!(".policy.toml.tollgate-{}.tmp", std::process::id()));
-        symlink(&victim, &planted).unwrap();
+        file_with_mode(&path, "[users.alice]\n", 0o640);
+        let predictable = format!(".policy.toml.tollgate-{}.tmp", std::process::id());
+        let victim = planted_symlink(dir.path(), &predictable);
         let (_, doc) = open(&path).unwrap();
         save(&path, &doc).unwrap();
-        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
         assert_eq!(fs::read_to_string(&path).unwrap(), "[users.alice]\n");
         let mode = fs::symlink_metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640, "the policy file keeps its mode");

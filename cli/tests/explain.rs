@@ -4,11 +4,12 @@ mod common;
 
 use common::*;
 
-fn explain(args: &[&str]) -> common::Run {
+/// `tollgate explain --policy policy/demo.toml LINE` from the repository root (`{}` in LINE: the
+/// next of `values`, as in [`tg`]).
+fn explain(line: &str, values: &[&str]) -> common::Run {
     let root = common::crate_dir().join("..");
-    let mut all = vec!["explain", "--policy", "policy/demo.toml"];
-    all.extend_from_slice(args);
-    run_in(Some(&root), &all)
+    let line = format!("explain --policy policy/demo.toml {line}");
+    tg_in(Some(&root), &line, values)
 }
 
 fn claim(stdout: &str) -> serde_json::Value {
@@ -21,99 +22,46 @@ fn claim(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn alice_golden_explanation() {
-    let r = explain(&[
-        "--account",
-        "alice",
-        "--scope",
-        "repository:org/app:pull,push",
-        "--scope",
-        "repository:alice/tools:push repository:bob/x:pull repository:org/secret-x:pull registry:catalog:*",
-    ]);
-    r.succeeded();
-    golden("explain-alice.txt", &r.stdout);
+    explain(
+        "--account alice --scope repository:org/app:pull,push --scope {}",
+        &["repository:alice/tools:push repository:bob/x:pull repository:org/secret-x:pull registry:catalog:*"],
+    )
+    .prints("explain-alice.txt");
 }
 
+/// The cases of tests/golden/explain-demo-users.txt, each with the claim explain prints now.
 #[test]
 fn demo_users_get_what_policy_readme_promises() {
-    let cases: &[(&[&str], &str, serde_json::Value)] = &[
-        (
-            &["--account", "admin"],
-            "registry:catalog:*",
-            serde_json::json!([{"type":"registry","name":"catalog","actions":["*"]}]),
-        ),
-        (
-            &["--account", "admin"],
-            "repository:org/secret:pull,push",
-            serde_json::json!([{"type":"repository","name":"org/secret","actions":["pull","push"]}]),
-        ),
-        (
-            &["--account", "bob"],
-            "repository:org/app:pull,push",
-            serde_json::json!([{"type":"repository","name":"org/app","actions":["pull"]}]),
-        ),
-        (
-            &["--account", "bob"],
-            "repository:bob/app:push",
-            serde_json::json!([]),
-        ),
-        (
-            &["--account", "alice"],
-            "repository:alice/app:pull,push",
-            serde_json::json!([{"type":"repository","name":"alice/app","actions":["pull","push"]}]),
-        ),
-        (
-            &["--account", "alice"],
-            "registry:catalog:*",
-            serde_json::json!([]),
-        ),
-        (
-            &["--account", "ci-bot"],
-            "repository:org/app:push,pull",
-            serde_json::json!([{"type":"repository","name":"org/app","actions":["pull","push"]}]),
-        ),
-        (
-            &["--account", "ci-bot"],
-            "repository:ci-bot/app:push",
-            serde_json::json!([]),
-        ),
-        (
-            &["--account", "chart-user"],
-            "artifact-repository:org1/repo1:pull,push",
-            serde_json::json!([{"type":"artifact-repository","name":"org1/repo1","actions":["pull","push"]}]),
-        ),
-        (
-            &["--account", "chart-user"],
-            "repository:org/app:pull",
-            serde_json::json!([]),
-        ),
-        (
-            &["--anonymous"],
-            "repository:public/app:pull,push",
-            serde_json::json!([{"type":"repository","name":"public/app","actions":["pull"]}]),
-        ),
-        (
-            &["--anonymous"],
-            "repository:org/app:pull",
-            serde_json::json!([]),
-        ),
-    ];
-    for (who, scope, want) in cases {
-        let mut args = who.to_vec();
-        args.extend(["--scope", scope]);
-        let r = explain(&args);
-        assert_eq!(r.code, 0, "{who:?} {scope}: {}", r.stderr);
-        assert_eq!(&claim(&r.stdout), want, "{who:?} {scope}:\n{}", r.stdout);
+    let spec =
+        std::fs::read_to_string(common::crate_dir().join("tests/golden/explain-demo-users.txt"))
+            .unwrap();
+    let mut actual: String = spec
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut cases = 0;
+    for flags in spec.lines().filter(|l| l.starts_with("--")) {
+        let r = explain(flags, &[]);
+        assert_eq!(r.code, 0, "{flags}: {}", r.stderr);
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("access claim: "))
+            .expect("an access claim line");
+        actual += &format!("{flags}\n  {line}\n");
+        cases += 1;
     }
+    assert!(cases > 0, "no cases");
+    golden("explain-demo-users.txt", &actual);
 }
 
 #[test]
 fn disabled_user_is_flagged() {
-    let r = explain(&[
-        "--account",
-        "disabled-user",
-        "--scope",
-        "repository:org/app:push",
-    ]);
+    let r = explain(
+        "--account disabled-user --scope repository:org/app:push",
+        &[],
+    );
     r.succeeded();
     r.stdout_has("DISABLED");
     r.stdout_has("access claim: none, the account is disabled");
@@ -121,15 +69,15 @@ fn disabled_user_is_flagged() {
 
 #[test]
 fn bad_input_names_the_flag() {
-    explain(&["--account", "nobody", "--scope", "repository:org/app:pull"])
+    explain("--account nobody --scope repository:org/app:pull", &[])
         .fails(1, "--account \"nobody\": no such user in policy/demo.toml");
-    let r = explain(&["--account", "alice", "--scope", "repository:org/app"]);
+    let r = explain("--account alice --scope repository:org/app", &[]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.starts_with("error: --scope: "), "{}", r.stderr);
     r.stderr_has("expected type:name:actions");
-    let r = explain(&["--account", "alice", "--scope", "repository:org/App:pull"]);
+    let r = explain("--account alice --scope repository:org/App:pull", &[]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let r = explain(&["--scope", "repository:org/app:pull"]);
+    let r = explain("--scope repository:org/app:pull", &[]);
     assert_eq!(r.code, 2, "either --account or --anonymous");
     let root = common::crate_dir().join("..");
     let r = tg_in(
@@ -152,24 +100,19 @@ fn bad_input_names_the_flag() {
     );
 }
 
-fn explain_fed(args: &[&str]) -> common::Run {
-    let mut all = vec!["explain", "--policy", "tests/fixtures/federation.toml"];
-    all.extend_from_slice(args);
-    run_in(Some(&common::crate_dir()), &all)
+/// `tollgate explain --policy tests/fixtures/federation.toml LINE` from the crate directory.
+fn explain_fed(line: &str, values: &[&str]) -> common::Run {
+    let line = format!("explain --policy tests/fixtures/federation.toml {line}");
+    tg_in(Some(&common::crate_dir()), &line, values)
 }
 
 #[test]
 fn workload_from_claims_golden() {
-    let r = explain_fed(&[
-        "--issuer",
-        "github",
-        "--claims",
-        "tests/fixtures/federation/github-claims.json",
-        "--scope",
-        "repository:ci/org/app:pull,push,delete repository:ci/org/other:pull repository:alice/x:pull repository:public/base:pull",
-    ]);
-    r.succeeded();
-    golden("explain-workload-github.txt", &r.stdout);
+    let r = explain_fed(
+        "--issuer github --claims tests/fixtures/federation/github-claims.json --scope {}",
+        &["repository:ci/org/app:pull,push,delete repository:ci/org/other:pull repository:alice/x:pull repository:public/base:pull"],
+    );
+    r.prints("explain-workload-github.txt");
     assert_eq!(
         claim(&r.stdout),
         serde_json::json!([
@@ -181,16 +124,11 @@ fn workload_from_claims_golden() {
 
 #[test]
 fn workload_from_unverified_token_picks_issuer_by_iss() {
-    let r = explain_fed(&[
-        "--identity-token",
-        "tests/fixtures/federation/k8s.token",
-        "--scope",
-        "repository:team-a/app:pull,push",
-        "--scope",
-        "repository:team-b/app:pull",
-    ]);
-    r.succeeded();
-    golden("explain-workload-k8s.txt", &r.stdout);
+    let r = explain_fed(
+        "--identity-token tests/fixtures/federation/k8s.token --scope repository:team-a/app:pull,push --scope repository:team-b/app:pull",
+        &[],
+    );
+    r.prints("explain-workload-k8s.txt");
     assert!(r
         .stdout
         .starts_with("identity token decoded WITHOUT verification"));
@@ -205,17 +143,13 @@ fn workload_from_unverified_token_picks_issuer_by_iss() {
 
 #[test]
 fn workload_errors_name_the_problem() {
-    let r = explain_fed(&[
-        "--issuer",
-        "gitlab",
-        "--claims",
-        "tests/fixtures/federation/github-claims.json",
-        "--scope",
-        "repository:x:pull",
-    ]);
+    let r = explain_fed(
+        "--issuer gitlab --claims tests/fixtures/federation/github-claims.json --scope repository:x:pull",
+        &[],
+    );
     assert_ne!(r.code, 0);
     r.stderr_has("no [[issuers]] entry");
-    let r = explain_fed(&["--issuer", "github", "--scope", "repository:x:pull"]);
+    let r = explain_fed("--issuer github --scope repository:x:pull", &[]);
     assert_ne!(r.code, 0);
     r.stderr_has("--claims");
 }

@@ -4,9 +4,7 @@ mod common;
 
 #[test]
 fn help_lists_the_commands() {
-    let r = common::tg("--help", &[]);
-    r.succeeded();
-    common::golden("help.txt", &r.stdout);
+    common::tg("--help", &[]).prints("help.txt");
     for sub in [
         &["keys", "--help"][..],
         &["policy", "--help"],

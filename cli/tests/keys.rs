@@ -172,9 +172,7 @@ fn show_certificate_matches_golden_output() {
         .stdout
         .contains(&format!("thumbprint: {ES256_THUMBPRINT}")));
     common::golden("keys-show-es256-cert.txt", &r.stdout);
-    let r = tg_in(Some(&fixtures), "keys show rs256.pub.pem", &[]);
-    r.succeeded();
-    common::golden("keys-show-rs256-pub.txt", &r.stdout);
+    tg_in(Some(&fixtures), "keys show rs256.pub.pem", &[]).prints("keys-show-rs256-pub.txt");
 }
 
 /// RFC 7638 thumbprints of the fixtures, computed independently with Python and OpenSSL:
@@ -198,8 +196,7 @@ fn jwks_lists_each_key_once_per_kid_form() {
     let rs = common::fixture("rs256.crt.pem");
     let pubkey = common::fixture("rs256.pub.pem");
     let r = tg("keys jwks {} {} {}", &[&es, &rs, &pubkey]);
-    r.succeeded();
-    common::golden("keys-jwks.json", &r.stdout);
+    r.prints("keys-jwks.json");
     assert_eq!(
         kids_of(&r.stdout),
         [ES256_KID, ES256_THUMBPRINT, RS256_KID, RS256_THUMBPRINT]

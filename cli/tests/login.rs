@@ -5,45 +5,27 @@ mod common;
 #[path = "../../helper/tests/support/unreachable.rs"]
 mod unreachable;
 
-use std::process::Stdio;
-use unreachable::unreachable_tollgate_url;
+use unreachable::fails_in_one_line_when_unreachable;
 
 fn tollgate(config: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> common::Run {
     let mut cmd = common::bin();
     cmd.args(args)
         .env("XDG_CONFIG_HOME", config)
         .env("TOLLGATE_NO_BROWSER", "1")
-        .env_remove("TOLLGATE_URL")
-        .stdin(Stdio::null());
+        .env_remove("TOLLGATE_URL");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run tollgate");
-    common::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    common::run_cmd(cmd)
 }
 
 #[test]
 fn login_says_in_one_line_when_tollgate_is_unreachable() {
+    fails_in_one_line_when_unreachable("error: ", |config, env| {
+        let r = tollgate(config, &["login", "registry.example.com"], env);
+        (Some(r.code), r.stderr)
+    });
     let dir = tempfile::tempdir().unwrap();
-    let url = unreachable_tollgate_url();
-    let r = tollgate(
-        dir.path(),
-        &["login", "registry.example.com"],
-        &[("TOLLGATE_URL", &url)],
-    );
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.starts_with(&format!(
-            "error: tollgate: cannot reach Tollgate at {url}: "
-        )),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     let r = tollgate(dir.path(), &["login", "not a host"], &[]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("is not a registry host"), "{}", r.stderr);

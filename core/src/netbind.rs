@@ -294,9 +294,13 @@ impl NetBinding {
     }
 }
 
-/// The check for an optional binding (most credentials have none).
-pub(crate) fn admit(binding: Option<&NetBinding>, client: ClientNet<'_>) -> Result<(), NetRefusal> {
-    binding.map_or(Ok(()), |b| b.admits(client))
+/// The check for an optional binding (most credentials have none). `client` is asked only for a
+/// bound credential: reading the client's country costs the worker a runtime call.
+pub(crate) fn admit<'c>(
+    binding: Option<&NetBinding>,
+    client: impl FnOnce() -> ClientNet<'c>,
+) -> Result<(), NetRefusal> {
+    binding.map_or(Ok(()), |b| b.admits(client()))
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ pub fn run(action: Action, input: &str, client: &Client<'_>, interactive: bool) 
             let answer = Credentials {
                 server_url: input.trim(),
                 username: &c.username,
-                secret: &c.password,
+                secret: c.password.expose(),
             };
             serde_json::to_string(&answer).map_err(|e| Error::BadInput {
                 reason: e.to_string(),

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::protocol::RegistryHost;
+use crate::secret::Secret;
 
 /// A credential this close to its expiry is not handed out: a push started with it could be cut
 /// off when the registry asks for a new token. Tollgate's shortest credential lives 300 s.
@@ -23,8 +24,8 @@ pub const EXPIRY_MARGIN: u64 = 120;
 const MAX_FILE: u64 = 16 * 1024;
 const FORMAT: u32 = 1;
 
-/// What is kept for one registry host.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What is kept for one registry host (`Debug` leaves the password out: [`Secret`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cached {
     pub format: u32,
@@ -34,23 +35,10 @@ pub struct Cached {
     pub tollgate: String,
     pub service: Option<String>,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// Unix seconds.
     pub expires_at: u64,
     pub obtained_at: u64,
-}
-
-impl std::fmt::Debug for Cached {
-    // Never print the password, even in a test failure.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cached")
-            .field("registry", &self.registry)
-            .field("tollgate", &self.tollgate)
-            .field("service", &self.service)
-            .field("username", &self.username)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Cached {

@@ -90,7 +90,7 @@ impl Client<'_> {
         }
         match self.transport.get(
             &url,
-            Some((&cached.username, &cached.password)),
+            Some((&cached.username, cached.password.expose())),
             REQUEST_TIMEOUT,
         ) {
             Ok(Reply { status: 200, .. }) => Check::Valid,

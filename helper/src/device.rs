@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::discover::{same_origin, Tollgate};
 use crate::error::{printable, Error};
 use crate::http::Reply;
+use crate::secret::Secret;
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// RFC 8628 3.5: on `slow_down` the interval grows by 5 seconds for this and every later request.
@@ -56,7 +57,7 @@ struct OAuthError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// Unix seconds.
     pub expires_at: u64,
     pub service: Option<String>,
@@ -224,7 +225,7 @@ pub fn read_poll(
         }
         return Ok(Poll::Granted(Grant {
             username: raw.username,
-            password: raw.password,
+            password: raw.password.into(),
             expires_at: raw.password_expires_at,
             service,
         }));

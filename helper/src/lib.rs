@@ -16,6 +16,7 @@ pub mod discover;
 pub mod error;
 pub mod http;
 pub mod protocol;
+pub mod secret;
 pub mod terminal;
 
 pub use error::Error;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 #[path = "support/unreachable.rs"]
 mod unreachable;
-use unreachable::unreachable_tollgate_url;
+use unreachable::fails_in_one_line_when_unreachable;
 
 /// How the fake answers `POST /token` polls.
 #[derive(Clone, Copy)]
@@ -269,21 +269,11 @@ fn nothing_hangs_past_the_codes_expiry() {
 
 #[test]
 fn unreachable_tollgate_and_refused_store() {
+    fails_in_one_line_when_unreachable("", |config, env| {
+        let out = helper(config, &["get"], "registry.example.com", env);
+        (out.status.code(), text(&out.stdout))
+    });
     let dir = tempfile::tempdir().unwrap();
-    let url = unreachable_tollgate_url();
-    let out = helper(
-        dir.path(),
-        &["get"],
-        "registry.example.com",
-        &[("TOLLGATE_URL", &url)],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let msg = text(&out.stdout);
-    assert!(
-        msg.starts_with(&format!("tollgate: cannot reach Tollgate at {url}: ")),
-        "{msg}"
-    );
-    assert_eq!(msg.lines().count(), 1, "{msg}");
     let out = helper(
         dir.path(),
         &["store"],

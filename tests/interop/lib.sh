@@ -28,6 +28,9 @@
 #   TI_BUILD_DIR=DIR    run the worker bundle in DIR (index.js, index_bg.wasm, worker/) instead of build/
 
 TI_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The test's name, for its result line and work directory: run.sh passes it; a test script run
+# directly is named after its file (token-podman.sh: token-podman).
+: "${TI_TEST:=$(basename "$0" .sh)}"
 # shellcheck source=../../scripts/lib.sh
 source "$TI_DIR/../../scripts/lib.sh"
 

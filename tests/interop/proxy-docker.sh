@@ -8,7 +8,6 @@
 # SKIPs (does not fail) when dockerd cannot run on this machine, and says why.
 # Ports: Tollgate 8867, origin 5061 (PROXY_DOCKER_TG_PORT / PROXY_DOCKER_REG_PORT; a free one if taken).
 set -euo pipefail
-TI_TEST="${TI_TEST:-proxy-docker}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 tg_need_interop_tools docker-registry jq curl tar

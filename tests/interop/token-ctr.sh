@@ -7,7 +7,6 @@
 # pulls public/* but not org/*.
 # SKIPs (does not fail) when containerd cannot run on this machine, and says why.
 set -euo pipefail
-TI_TEST="${TI_TEST:-token-ctr}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 

@@ -15,7 +15,6 @@
 #   tests/interop/run.sh token-device   (or run this file directly: it then starts its own environment)
 # Takes about 85 s (the expiry check waits 60 s in parallel with the rest; ~100 s when it rebuilds the helper).
 set -euo pipefail
-TI_TEST="${TI_TEST:-token-device}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 source "$TI_DIR/signin-lib.sh"

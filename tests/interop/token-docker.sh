@@ -8,7 +8,6 @@
 # the user stops the daemon at once, bob's push refused.
 # SKIPs (does not fail) when dockerd cannot run on this machine, and says why.
 set -euo pipefail
-TI_TEST="${TI_TEST:-token-docker}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 

@@ -6,7 +6,6 @@
 # trusts the bundle an operator would download from Tollgate's /certs.pem: push, pull and refusals
 # must work the same. Also: /.well-known/jwks.json publishes the key under that kid.
 set -euo pipefail
-TI_TEST="${TI_TEST:-token-kid}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 

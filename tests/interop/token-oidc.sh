@@ -9,7 +9,6 @@
 # an expired, a forged and a wrong-audience identity token fail, and Tollgate's audit lines carry
 # the issuer and the identity token's jti.
 set -euo pipefail
-TI_TEST="${TI_TEST:-token-oidc}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 

@@ -6,7 +6,6 @@
 # a wrong password refused at login.
 # SKIPs (does not fail) when podman cannot run on this machine, and says why.
 set -euo pipefail
-TI_TEST="${TI_TEST:-token-podman}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 

@@ -14,7 +14,6 @@
 # FAIL under CI=true). The Docker part SKIPs when dockerd cannot run here.
 # Ports: TI_V3_PORT (default 5010) and the two after it, a free one when taken.
 set -euo pipefail
-TI_TEST="${TI_TEST:-token-registries}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 

@@ -9,7 +9,6 @@
 #   tests/interop/run.sh token-signin   (or run this file directly: it then starts its own environment)
 # Settings: TI_IDP_PORT (8790) for the provider.
 set -euo pipefail
-TI_TEST="${TI_TEST:-token-signin}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 

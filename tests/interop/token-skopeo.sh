@@ -6,7 +6,6 @@
 # while anonymous pulls of org/* are refused; the catalog is for admin only; ci-bot's API key works
 # as a password; an identity (refresh) token in the auth file is used through POST refresh_token.
 set -euo pipefail
-TI_TEST="${TI_TEST:-token-skopeo}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ti_env_up
 

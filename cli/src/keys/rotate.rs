@@ -9,7 +9,6 @@
 //!
 //! Each step prints what to run against a deployed worker and its registries.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +29,15 @@ fn require(dir: &Path, name: &str, hint: &str) -> Result<()> {
         if !f.exists() {
             bail!("{} is missing: {hint}", f.display());
         }
+    }
+    Ok(())
+}
+
+/// Renames both files of key `from` to those of key `to`.
+fn rename(dir: &Path, from: &str, to: &str) -> Result<()> {
+    for (from, to) in both(dir, from).iter().zip(both(dir, to)) {
+        fs::rename(from, &to)
+            .with_context(|| format!("renaming {} to {}", from.display(), to.display()))?;
     }
     Ok(())
 }
@@ -61,36 +69,19 @@ pub(crate) fn start(dir: &Path, env: Option<&str>, days: u32) -> Result<String> 
         bits: 0,
         force: false,
     })?;
-    let d = dir.display();
-    let e = env_flag(env);
-    let mut out = String::new();
-    writeln!(
-        out,
-        "step 1/3 done: generated the next signing key {kid} ({d}/{NEXT}.key.pem)"
-    )?;
-    writeln!(out, "publish it BEFORE it signs anything:")?;
-    writeln!(
-        out,
-        "  tollgate keys bundle {d}/{NEXT}.crt.pem | npx wrangler secret put PUBLISHED_KEYS{e}"
-    )?;
-    writeln!(
-        out,
-        "  tollgate keys bundle {d}/{ACTIVE}.crt.pem {d}/{NEXT}.crt.pem > rootcertbundle.pem"
-    )?;
-    writeln!(
-        out,
-        "  install rootcertbundle.pem as each registry's auth.token.rootcertbundle and restart it"
-    )?;
-    writeln!(
-        out,
-        "  registry 3.x with a jwks file: tollgate keys jwks --dir {d} --out jwks.json, install it as auth.token.jwks, restart it"
-    )?;
-    writeln!(
-        out,
-        "  (local: `tollgate keys dev-vars --dir {d} > .dev.vars` already publishes it)"
-    )?;
-    writeln!(out, "then: tollgate keys rotate switch --dir {d}")?;
-    Ok(out)
+    let (d, e) = (dir.display(), env_flag(env));
+    Ok(format!(
+        "\
+step 1/3 done: generated the next signing key {kid} ({d}/{NEXT}.key.pem)
+publish it BEFORE it signs anything:
+  tollgate keys bundle {d}/{NEXT}.crt.pem | npx wrangler secret put PUBLISHED_KEYS{e}
+  tollgate keys bundle {d}/{ACTIVE}.crt.pem {d}/{NEXT}.crt.pem > rootcertbundle.pem
+  install rootcertbundle.pem as each registry's auth.token.rootcertbundle and restart it
+  registry 3.x with a jwks file: tollgate keys jwks --dir {d} --out jwks.json, install it as auth.token.jwks, restart it
+  (local: `tollgate keys dev-vars --dir {d} > .dev.vars` already publishes it)
+then: tollgate keys rotate switch --dir {d}
+"
+    ))
 }
 
 /// Step 2: the next key signs; the former one stays published.
@@ -107,43 +98,20 @@ pub(crate) fn switch(dir: &Path, env: Option<&str>) -> Result<String> {
             cert_path(dir, PREVIOUS).display()
         );
     }
-    for (from, to) in both(dir, ACTIVE).iter().zip(both(dir, PREVIOUS)) {
-        fs::rename(from, &to)
-            .with_context(|| format!("renaming {} to {}", from.display(), to.display()))?;
-    }
-    for (from, to) in both(dir, NEXT).iter().zip(both(dir, ACTIVE)) {
-        fs::rename(from, &to)
-            .with_context(|| format!("renaming {} to {}", from.display(), to.display()))?;
-    }
-    let d = dir.display();
-    let e = env_flag(env);
-    let mut out = String::new();
-    writeln!(
-        out,
-        "step 2/3 done: {ACTIVE}.* is now the former next key; the old one is {PREVIOUS}.*"
-    )?;
-    writeln!(
-        out,
-        "switch the deployed worker (registries already trust both certificates):"
-    )?;
-    writeln!(
-        out,
-        "  npx wrangler secret put SIGNING_KEY{e} < {d}/{ACTIVE}.key.pem"
-    )?;
-    writeln!(
-        out,
-        "  npx wrangler secret put SIGNING_CERT{e} < {d}/{ACTIVE}.crt.pem"
-    )?;
-    writeln!(
-        out,
-        "  tollgate keys bundle {d}/{PREVIOUS}.crt.pem | npx wrangler secret put PUBLISHED_KEYS{e}"
-    )?;
-    writeln!(
-        out,
-        "wait at least TOKEN_TTL (tokens signed by the old key expire), then:"
-    )?;
-    writeln!(out, "  tollgate keys rotate retire --dir {d}")?;
-    Ok(out)
+    rename(dir, ACTIVE, PREVIOUS)?;
+    rename(dir, NEXT, ACTIVE)?;
+    let (d, e) = (dir.display(), env_flag(env));
+    Ok(format!(
+        "\
+step 2/3 done: {ACTIVE}.* is now the former next key; the old one is {PREVIOUS}.*
+switch the deployed worker (registries already trust both certificates):
+  npx wrangler secret put SIGNING_KEY{e} < {d}/{ACTIVE}.key.pem
+  npx wrangler secret put SIGNING_CERT{e} < {d}/{ACTIVE}.crt.pem
+  tollgate keys bundle {d}/{PREVIOUS}.crt.pem | npx wrangler secret put PUBLISHED_KEYS{e}
+wait at least TOKEN_TTL (tokens signed by the old key expire), then:
+  tollgate keys rotate retire --dir {d}
+"
+    ))
 }
 
 /// Step 3: forget the old key.
@@ -156,16 +124,14 @@ pub(crate) fn retire(dir: &Path, env: Option<&str>) -> Result<String> {
     for f in both(dir, PREVIOUS) {
         fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
     }
-    let d = dir.display();
-    let e = env_flag(env);
-    let mut out = String::new();
-    writeln!(
-        out,
-        "step 3/3 done: removed {d}/{PREVIOUS}.key.pem and {d}/{PREVIOUS}.crt.pem"
-    )?;
-    writeln!(out, "stop publishing the old key:")?;
-    writeln!(out, "  npx wrangler secret delete PUBLISHED_KEYS{e}")?;
-    writeln!(out, "  tollgate keys bundle {d}/{ACTIVE}.crt.pem > rootcertbundle.pem   # install on each registry, restart it")?;
-    writeln!(out, "  tollgate keys jwks --dir {d} --out jwks.json   # registry 3.x jwks file: install it, restart the registry")?;
-    Ok(out)
+    let (d, e) = (dir.display(), env_flag(env));
+    Ok(format!(
+        "\
+step 3/3 done: removed {d}/{PREVIOUS}.key.pem and {d}/{PREVIOUS}.crt.pem
+stop publishing the old key:
+  npx wrangler secret delete PUBLISHED_KEYS{e}
+  tollgate keys bundle {d}/{ACTIVE}.crt.pem > rootcertbundle.pem   # install on each registry, restart it
+  tollgate keys jwks --dir {d} --out jwks.json   # registry 3.x jwks file: install it, restart the registry
+"
+    ))
 }

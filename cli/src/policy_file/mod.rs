@@ -210,28 +210,24 @@ mod tests {
         Loaded::parse(Path::new("p.toml"), text.to_owned())
     }
 
+    /// The error `text` is refused with.
+    fn parse_err(text: &str) -> String {
+        parse(text).err().expect("refused").to_string()
+    }
+
     #[test]
     fn unknown_fields_name_the_line() {
-        let err = parse("[users.alice]\npasword = \"x\"\n")
-            .err()
-            .unwrap()
-            .to_string();
+        let err = parse_err("[users.alice]\npasword = \"x\"\n");
         assert!(err.starts_with("p.toml:2:1: "), "{err}");
         assert!(err.contains("pasword"), "{err}");
-        let err = parse("[[rules]]\nactions = []\nmatch = { acount = \"a\" }\n")
-            .err()
-            .unwrap()
-            .to_string();
+        let err = parse_err("[[rules]]\nactions = []\nmatch = { acount = \"a\" }\n");
         assert!(err.starts_with("p.toml:3:"), "{err}");
         assert!(err.contains("acount"), "{err}");
     }
 
     #[test]
     fn wrong_types_name_the_line() {
-        let err = parse("\n[[rules]]\nactions = \"pull\"\n")
-            .err()
-            .unwrap()
-            .to_string();
+        let err = parse_err("\n[[rules]]\nactions = \"pull\"\n");
         assert!(err.starts_with("p.toml:3:11: "), "{err}");
     }
 

@@ -1,6 +1,8 @@
 //! Turns a policy file into the KV records the worker reads (ARCHITECTURE.md, "KV records"): one
 //! `user:<account>` per user, one `apikey:<digest>` per API key and the ordered `acl` array.
 
+use std::collections::BTreeMap;
+
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 use tollgate_core::credentials::{ApiKeyRecord, UserRecord};
@@ -18,6 +20,13 @@ pub(crate) struct KvEntry {
 
 fn core_match(m: &Match) -> CoreMatch {
     let s = |v: &Option<toml::Spanned<String>>| v.as_ref().map(|v| v.get_ref().clone());
+    // `labels` and `claims`: a table of strings, absent meaning empty.
+    let map = |m: &Option<BTreeMap<String, toml::Spanned<String>>>| {
+        m.iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+            .collect()
+    };
     CoreMatch {
         account: s(&m.account),
         group: s(&m.group),
@@ -25,19 +34,9 @@ fn core_match(m: &Match) -> CoreMatch {
         service: s(&m.service),
         resource_type: s(&m.resource_type),
         name: s(&m.name),
-        labels: m
-            .labels
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-            .collect(),
+        labels: map(&m.labels),
         issuer: s(&m.issuer),
-        claims: m
-            .claims
-            .iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.get_ref().clone()))
-            .collect(),
+        claims: map(&m.claims),
     }
 }
 

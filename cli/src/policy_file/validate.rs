@@ -233,7 +233,20 @@ mod tests {
     /// Exactly one problem, starting with `start`.
     #[track_caller]
     fn only_problem_starts(p: &[String], start: &str) {
-        assert!(p.len() == 1 && p[0].starts_with(start), "{p:?}");
+        problems_are(p, &[(start, "")]);
+    }
+
+    /// Exactly the problems `want`, in order: each `(start, needle)` starts with `start` and
+    /// contains `needle`.
+    #[track_caller]
+    fn problems_are(p: &[String], want: &[(&str, &str)]) {
+        assert_eq!(p.len(), want.len(), "{p:?}");
+        for (problem, (start, needle)) in p.iter().zip(want) {
+            assert!(
+                problem.starts_with(start) && problem.contains(needle),
+                "{p:?}"
+            );
+        }
     }
 
     fn check(text: &str) -> Vec<String> {
@@ -241,11 +254,35 @@ mod tests {
         problems(&loaded)
     }
 
+    /// One `[[rules]]` entry: `match = { MATCHER }`, `actions = [ACTIONS]`.
+    fn rule(matcher: &str, actions: &str) -> String {
+        format!("[[rules]]\nmatch = {{ {matcher} }}\nactions = [{actions}]\n")
+    }
+
+    #[track_caller]
+    fn no_problems(text: &str) {
+        let p = check(text);
+        assert!(p.is_empty(), "{p:?}");
+    }
+
+    /// The first problem found in `text` starts with `start` and contains `needle`.
+    #[track_caller]
+    fn first_problem(text: &str, start: &str, needle: &str) {
+        let p = check(text);
+        assert!(
+            p.first()
+                .is_some_and(|f| f.starts_with(start) && f.contains(needle)),
+            "{p:?}"
+        );
+    }
+
     #[test]
     fn shadowed_rule_is_reported_with_both_lines() {
-        let p = check(
-            "[[rules]]\nmatch = { name = \"org/*\" }\nactions = [\"pull\"]\n\n[[rules]]\nmatch = { name = \"org/app\", account = \"bob\" }\nactions = [\"push\"]\n",
-        );
+        let p = check(&format!(
+            "{}\n{}",
+            rule(r#"name = "org/*""#, r#""pull""#),
+            rule(r#"name = "org/app", account = "bob""#, r#""push""#)
+        ));
         only_problem_starts(
             &p,
             "p.toml:5:1: rule #1 can never apply: rule #0 (p.toml:1:1)",
@@ -254,71 +291,69 @@ mod tests {
 
     #[test]
     fn narrower_rule_first_is_fine() {
-        let p = check(
-            "[[rules]]\nmatch = { name = \"org/secret*\" }\nactions = []\n\n[[rules]]\nmatch = { name = \"org/*\" }\nactions = [\"pull\"]\n",
-        );
-        assert!(p.is_empty(), "{p:?}");
+        no_problems(&format!(
+            "{}\n{}",
+            rule(r#"name = "org/secret*""#, ""),
+            rule(r#"name = "org/*""#, r#""pull""#)
+        ));
     }
 
     #[test]
     fn anonymous_rules_do_not_shadow_authenticated_ones() {
-        let p = check(
-            "[[rules]]\nmatch = { anonymous = true, name = \"public/*\" }\nactions = [\"pull\"]\n[[rules]]\nmatch = { account = \"*\", name = \"public/*\" }\nactions = [\"pull\",\"push\"]\n",
-        );
-        assert!(p.is_empty(), "{p:?}");
+        no_problems(&format!(
+            "{}{}",
+            rule(r#"anonymous = true, name = "public/*""#, r#""pull""#),
+            rule(r#"account = "*", name = "public/*""#, r#""pull","push""#)
+        ));
     }
 
     #[test]
     fn bad_globs_placeholders_and_actions() {
-        let p = check("[[rules]]\nmatch = { name = \"${acount}/*\" }\nactions = [\"pull\"]\n");
-        assert!(
-            p[0].starts_with("p.toml:2:18: rule #0 match.name:")
-                && p[0].contains("unknown placeholder ${acount}"),
-            "{p:?}"
+        let pull = r#""pull""#;
+        first_problem(
+            &rule(r#"name = "${acount}/*""#, pull),
+            "p.toml:2:18: rule #0 match.name:",
+            "unknown placeholder ${acount}",
         );
-        let p = check("[[rules]]\nmatch = { name = \"org/[ab]\" }\nactions = [\"pull\"]\n");
-        assert!(p[0].contains("contains '['"), "{p:?}");
-        let p =
-            check("[[rules]]\nmatch = { type = \"repository\" }\nactions = [\"pull\", \"pusj\"]\n");
-        assert!(
-            p[0].starts_with("p.toml:3:20:") && p[0].contains("use pull, push, delete, *"),
-            "{p:?}"
+        first_problem(&rule(r#"name = "org/[ab]""#, pull), "", "contains '['");
+        first_problem(
+            &rule(r#"type = "repository""#, r#""pull", "pusj""#),
+            "p.toml:3:20:",
+            "use pull, push, delete, *",
         );
-        let p = check("[[rules]]\nmatch = { account = \"${account}\" }\nactions = [\"pull\"]\n");
-        assert!(p[0].contains("only allowed in match.name"), "{p:?}");
+        first_problem(
+            &rule(r#"account = "${account}""#, pull),
+            "",
+            "only allowed in match.name",
+        );
     }
 
     #[test]
     fn names_and_types_must_fit_the_scope_grammar() {
-        let p = check("[[rules]]\nmatch = { type = \"repository\", name = \"Org/App\" }\nactions = [\"pull\"]\n");
+        let pull = r#""pull""#;
         only_problem_starts(
-            &p,
+            &check(&rule(r#"type = "repository", name = "Org/App""#, pull)),
             "p.toml:2:39: rule #0 match.name: \"Org/App\" is not a name",
         );
-        let p = check(
-            "[[rules]]\nmatch = { type = \"repo\", name = \"org/app\" }\nactions = [\"pull\"]\n",
+        first_problem(
+            &rule(r#"type = "repo", name = "org/app""#, pull),
+            "",
+            "match.type: \"repo\" is not a scope type",
         );
-        assert!(
-            p[0].contains("match.type: \"repo\" is not a scope type"),
-            "{p:?}"
-        );
-        let p = check(
-            "[[rules]]\nmatch = { type = \"registry\", name = \"catalog\" }\nactions = [\"*\"]\n",
-        );
-        assert!(p.is_empty(), "{p:?}");
+        no_problems(&rule(r#"type = "registry", name = "catalog""#, r#""*""#));
     }
 
     #[test]
     fn users_are_checked() {
-        let p = check("[users.\"bad:name\"]\npassword = \"plain\"\n");
-        assert_eq!(p.len(), 2, "{p:?}");
-        assert!(
-            p[0].contains("users.bad:name: the account name may only use"),
-            "{p:?}"
-        );
-        assert!(
-            p[1].starts_with("p.toml:2:12: users.bad:name.password is not a bcrypt hash"),
-            "{p:?}"
+        problems_are(
+            &check("[users.\"bad:name\"]\npassword = \"plain\"\n"),
+            &[
+                ("", "users.bad:name: the account name may only use"),
+                (
+                    "p.toml:2:12: users.bad:name.password is not a bcrypt hash",
+                    "",
+                ),
+            ],
         );
         let p = check("[users.ci]\napikeys = [{ name = \"ci\", digest = \"ABC\", created = 5 }]\n");
         assert!(p[0].contains("64 lower-case hex"), "{p:?}");
@@ -352,15 +387,12 @@ mod tests {
     #[test]
     fn users_that_federation_would_take_over_are_refused() {
         let issuer = "[[issuers]]\nname = \"github\"\nissuer = \"https://token.actions.githubusercontent.com\"\naudiences = [\"https://r.example\"]\nusername = \"github-actions\"\n";
-        let p = check(&format!("[users.github-actions]\ngroups = [\"dev\"]\n\n[users.oidc]\n\n[users.alice]\n\n{issuer}"));
-        assert_eq!(p.len(), 2, "{p:?}");
-        assert!(
-            p[0].starts_with("p.toml:1:1: users.github-actions: user 'github-actions' has the name of issuer 'github''s username"),
-            "{p:?}"
-        );
-        assert!(
-            p[1].contains("users.oidc: user 'oidc' has the username reserved"),
-            "{p:?}"
+        problems_are(
+            &check(&format!("[users.github-actions]\ngroups = [\"dev\"]\n\n[users.oidc]\n\n[users.alice]\n\n{issuer}")),
+            &[
+                ("p.toml:1:1: users.github-actions: user 'github-actions' has the name of issuer 'github''s username", ""),
+                ("", "users.oidc: user 'oidc' has the username reserved"),
+            ],
         );
         // Without issuers, `oidc` is an ordinary account name.
         assert!(check("[users.oidc]\n").is_empty());

@@ -29,14 +29,19 @@ fn finish(out: Output) -> Run {
     }
 }
 
+/// Runs `cmd` (a [`bin`] with its arguments) with stdin closed.
+pub(crate) fn run_cmd(mut cmd: Command) -> Run {
+    finish(cmd.stdin(Stdio::null()).output().expect("run tollgate"))
+}
+
 /// Runs `tollgate ARGS` in `dir` (the crate directory when None).
 pub(crate) fn run_in(dir: Option<&Path>, args: &[&str]) -> Run {
     let mut cmd = bin();
-    cmd.args(args).stdin(Stdio::null());
+    cmd.args(args);
     if let Some(d) = dir {
         cmd.current_dir(d);
     }
-    finish(cmd.output().expect("run tollgate"))
+    run_cmd(cmd)
 }
 
 pub(crate) fn run(args: &[&str]) -> Run {
@@ -98,6 +103,14 @@ impl Run {
     pub(crate) fn fails(&self, code: i32, needle: &str) {
         assert_eq!(self.code, code, "stderr:\n{}", self.stderr);
         self.stderr_has(needle);
+    }
+
+    /// Asserts that the command exited 0 and printed exactly the snapshot tests/golden/NAME
+    /// (see [`golden`]).
+    #[track_caller]
+    pub(crate) fn prints(&self, name: &str) {
+        self.succeeded();
+        golden(name, &self.stdout);
     }
 
     /// Asserts that stdout holds `needle` (showing all of stdout when not).

@@ -17,8 +17,6 @@ pub struct HttpRequest {
     /// The shell stopped reading because the body was longer than `limits::MAX_FORM_LEN`:
     /// the core answers 413 in the endpoint's error format.
     pub body_too_large: bool,
-    /// `request.cf.country` when the runtime gives it (network-bound credentials, issue 16).
-    pub country: Option<String>,
 }
 
 impl HttpRequest {

@@ -244,7 +244,8 @@ impl Gate {
                 };
                 // A network-bound token (its `net` claim, issue 16) copied off its network is
                 // refused on every request, cached or not, as its credential would be.
-                if let Err(why) = crate::netbind::admit(verified.net.as_ref(), ctx.client_net()) {
+                if let Err(why) = crate::netbind::admit(verified.net.as_ref(), || ctx.client_net())
+                {
                     return super::netbound::refuse(&why);
                 }
                 if check_access(&verified.access, &required).is_err() {

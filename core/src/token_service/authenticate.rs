@@ -173,8 +173,9 @@ pub(super) fn api_key_key(digest: &str) -> String {
     format!("apikey:{digest}")
 }
 
-pub(super) fn refresh_key(token: &str) -> String {
-    format!("refresh:{}", secret_digest(token))
+/// `refresh:<digest>`, `digest` the token's SHA-256.
+pub(super) fn refresh_key(digest: &str) -> String {
+    format!("refresh:{digest}")
 }
 
 /// `apikey:<digest>` through the cache.
@@ -268,7 +269,7 @@ pub(super) async fn authenticate<S: Store, F: Fetch>(
 ) -> Result<Option<Authenticated>, AuthError> {
     let who = check(app, ctx, presented, service, ev_issuer).await?;
     if let Some(who) = &who {
-        crate::netbind::admit(who.net.as_ref(), ctx.client_net()).map_err(|refusal| {
+        crate::netbind::admit(who.net.as_ref(), || ctx.client_net()).map_err(|refusal| {
             AuthError::Network {
                 refusal,
                 account: who.account.clone(),
@@ -298,22 +299,25 @@ async fn check<S: Store, F: Fetch>(
         Presented::ApiKey {
             username,
             key,
+            digest,
             personal: false,
             ..
-        } => api_key_login(app, ctx, key.expose(), username.as_deref())
+        } => api_key_login(app, ctx, key.expose(), digest, username.as_deref())
             .await
             .map(Some),
         Presented::ApiKey {
             username,
-            key,
+            digest,
             personal: true,
             ..
-        } => personal_login(app, ctx, key.expose(), username.as_deref())
+        } => personal_login(app, ctx, digest, username.as_deref())
             .await
             .map(Some),
-        Presented::RefreshToken(token) => refresh_login(app, ctx, token.expose(), service)
-            .await
-            .map(Some),
+        Presented::RefreshToken { token, digest } => {
+            refresh_login(app, ctx, token.expose(), digest, service)
+                .await
+                .map(Some)
+        }
         Presented::IdentityToken { username, token } => {
             workload_login(app, ctx, username, token.expose(), service, ev_issuer)
                 .await
@@ -443,18 +447,18 @@ async fn enabled_user<S: Store, F: Fetch>(
     Ok(user)
 }
 
-/// An API key; `expected` is the Basic username when there is one.
+/// An API key (`digest`: its SHA-256); `expected` is the Basic username when there is one.
 async fn api_key_login<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     key: &str,
+    digest: &str,
     expected: Option<&str>,
 ) -> Result<Authenticated, AuthError> {
     if !key.starts_with(API_KEY_PREFIX) {
         return Err(AuthError::Rejected("unknown or revoked API key".into()));
     }
-    let digest = secret_digest(key);
-    let record = live_api_key(app, ctx, &digest, expected).await?;
+    let record = live_api_key(app, ctx, digest, expected).await?;
     let account = record.account.clone();
     let user = enabled_user(app, ctx, &account, || {
         AuthError::Rejected(format!(
@@ -462,24 +466,24 @@ async fn api_key_login<S: Store, F: Fetch>(
         ))
     })
     .await?;
-    let mut who = Authenticated::user(account, user, "api_key", api_key_fingerprint(&digest))
+    let mut who = Authenticated::user(account, user, "api_key", api_key_fingerprint(digest))
         .bound(record.net.clone());
     who.key_name = Some(record.name.clone());
     Ok(who)
 }
 
-/// A personal credential made on the sign-in page; `expected` is the Basic username when there
-/// is one. Not throttled: like an API key it carries 256 random bits.
+/// A personal credential made on the sign-in page (`digest`: its SHA-256); `expected` is the
+/// Basic username when there is one. Not throttled: like an API key it carries 256 random bits.
 async fn personal_login<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
-    key: &str,
+    digest: &str,
     expected: Option<&str>,
 ) -> Result<Authenticated, AuthError> {
     use crate::signin::credentials::{login_user, parse_record, record_key};
     let parse =
         record(|t| parse_record(t).map_err(|e| AuthError::broken("personal credential record", e)));
-    let key = record_key(&secret_digest(key));
+    let key = record_key(digest);
     let Some(record) = cached(app, ctx, &key, |c| &mut c.personal, parse).await? else {
         return Err(AuthError::Rejected(
             "unknown, expired or revoked credential: make a new one on the sign-in page".into(),
@@ -533,11 +537,13 @@ pub(crate) async fn count_device_code<S: Store, F: Fetch>(
     app.throttle.count(&attempt, ctx.now).await
 }
 
-/// A refresh token, checked against its record, the user, and the credential that minted it.
+/// A refresh token (`digest`: its SHA-256), checked against its record, the user, and the
+/// credential that minted it.
 async fn refresh_login<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     token: &str,
+    digest: &str,
     service: &str,
 ) -> Result<Authenticated, AuthError> {
     let invalid = |why: &str| AuthError::Rejected(format!("the refresh token {why}: log in again"));
@@ -547,7 +553,7 @@ async fn refresh_login<S: Store, F: Fetch>(
     let parse = record(|t| {
         RefreshRecord::from_json(t).map_err(|e| AuthError::broken("refresh token record", e))
     });
-    let key = refresh_key(token);
+    let key = refresh_key(digest);
     let Some(record) = cached(app, ctx, &key, |c| &mut c.refresh, parse).await? else {
         return Err(invalid("is unknown, expired or revoked"));
     };
@@ -687,7 +693,7 @@ pub(super) async fn mint_refresh<S: Store, F: Fetch>(
         credential: who.credential.clone(),
         net: who.net.clone(),
     };
-    let key = refresh_key(&token);
+    let key = refresh_key(&secret_digest(&token));
     ctx.store
         .put(&key, &record.to_json(), Some(ttl))
         .await

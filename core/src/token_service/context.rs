@@ -12,9 +12,17 @@ use crate::federation::Fetch;
 use crate::netbind::ClientNet;
 use crate::store::{Store, StoreError};
 use futures_util::future::{maybe_done, poll_fn};
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::future::Future;
 use std::task::Poll;
+
+/// Reads the client's country from the runtime (see [`RequestContext::with_country_from`]).
+pub type CountrySource<'a> = &'a dyn Fn() -> Option<String>;
+
+/// A country as the context keeps it: blank counts as unknown.
+fn known_country(country: Option<String>) -> Option<String> {
+    country.filter(|c| !c.trim().is_empty())
+}
 
 /// A read's outcome, kept for the request: a failure stays a failure for whoever consumes it.
 type Read = Result<Option<String>, StoreError>;
@@ -29,8 +37,13 @@ pub struct RequestContext<'a, S: Store, F: Fetch> {
     pub now: u64,
     /// `CF-Connecting-IP`: the per-address brute-force throttle and the audit line.
     pub client_ip: Option<&'a str>,
-    /// `request.cf.country`: network-bound credentials (issue 16) may be limited to countries.
-    pub country: Option<&'a str>,
+    /// `request.cf.country` once known: network-bound credentials (issue 16) may be limited to
+    /// countries. Read on first use through `country_from` when the shell gave that instead.
+    country: OnceCell<Option<String>>,
+    /// Reads the country from the runtime. The worker's `request.cf` getter materialises the
+    /// whole `cf` object on every call (~4% of a warm token's CPU in a profile, bench/README.md),
+    /// and only a network-bound credential needs it, so it is read then and not per request.
+    country_from: Option<CountrySource<'a>>,
     rng: Rng<'a>,
     /// Reads issued ahead by [`Self::read_together`], by key (a handful per request).
     read_ahead: RefCell<Vec<(String, Read)>>,
@@ -43,7 +56,8 @@ impl<'a, S: Store, F: Fetch> RequestContext<'a, S, F> {
             fetch,
             now,
             client_ip: None,
-            country: None,
+            country: OnceCell::new(),
+            country_from: None,
             rng,
             read_ahead: RefCell::new(Vec::new()),
         }
@@ -56,16 +70,29 @@ impl<'a, S: Store, F: Fetch> RequestContext<'a, S, F> {
     }
 
     /// The client's country as the edge reports it; blank counts as unknown.
-    pub fn with_country(mut self, country: Option<&'a str>) -> Self {
-        self.country = country.filter(|c| !c.trim().is_empty());
+    pub fn with_country(self, country: Option<&'a str>) -> Self {
+        let _ = self.country.set(known_country(country.map(str::to_string)));
         self
     }
 
+    /// The client's country, read by `read` only if a credential's binding needs it (blank
+    /// counts as unknown). Once read, the answer is kept for the request.
+    pub fn with_country_from(mut self, read: CountrySource<'a>) -> Self {
+        self.country_from = Some(read);
+        self
+    }
+
+    fn country(&self) -> Option<&str> {
+        self.country
+            .get_or_init(|| known_country(self.country_from.and_then(|read| read())))
+            .as_deref()
+    }
+
     /// Where the request comes from, for network-bound credentials (`crate::netbind`).
-    pub(crate) fn client_net(&self) -> ClientNet<'a> {
+    pub(crate) fn client_net(&self) -> ClientNet<'_> {
         ClientNet {
             ip: self.client_ip,
-            country: self.country,
+            country: self.country(),
         }
     }
 

@@ -42,13 +42,19 @@ pub(crate) enum Presented {
     /// a Bearer API key. `bearer`: presented as `Authorization: Bearer`. `personal`: a personal
     /// credential made on the sign-in page (`tgp_`, a `personal:` record) rather than an
     /// operator's API key (`tgk_`, an `apikey:` record); it works wherever an API key does.
+    /// `digest`: the key's SHA-256 (its record's name), computed once per request.
     ApiKey {
         username: Option<String>,
         key: Secret,
+        digest: String,
         bearer: bool,
         personal: bool,
     },
-    RefreshToken(Secret),
+    /// `digest`: the token's SHA-256 (its record's name), computed once per request.
+    RefreshToken {
+        token: Secret,
+        digest: String,
+    },
     /// An OIDC identity token of a trusted issuer, selected by the username.
     IdentityToken {
         username: String,
@@ -65,7 +71,7 @@ impl Presented {
             Presented::Password { .. } => "password",
             Presented::ApiKey { personal: true, .. } => "personal",
             Presented::ApiKey { .. } => "api_key",
-            Presented::RefreshToken(_) => "refresh_token",
+            Presented::RefreshToken { .. } => "refresh_token",
             Presented::IdentityToken { .. } => "oidc",
         }
     }
@@ -87,7 +93,10 @@ fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError>
     let (username, secret) = match grant {
         Grant::Password { username, password } => (username.clone(), password.clone()),
         Grant::RefreshToken { refresh_token } => {
-            return Ok(Shape::Known(Presented::RefreshToken(refresh_token.clone())))
+            return Ok(Shape::Known(Presented::RefreshToken {
+                digest: secret_digest(refresh_token.expose()),
+                token: refresh_token.clone(),
+            }))
         }
         Grant::Header | Grant::ClientCredentials => {
             let Some(header) = authorization else {
@@ -104,6 +113,7 @@ fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError>
                 return Ok(Shape::Known(Presented::ApiKey {
                     username: None,
                     personal: is_personal(key),
+                    digest: secret_digest(key),
                     key: Secret::new(key.to_string()),
                     bearer: true,
                 }));
@@ -119,6 +129,7 @@ fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError>
         return Ok(Shape::Known(Presented::ApiKey {
             username: Some(username),
             personal: is_personal(secret.expose()),
+            digest: secret_digest(secret.expose()),
             key: secret,
             bearer: false,
         }));
@@ -142,27 +153,26 @@ fn wanted<S: Store, F: Fetch>(
         Shape::Known(Presented::ApiKey {
             username,
             key,
+            digest,
             personal,
             ..
         }) => {
-            let key = key.expose();
             let record = if *personal {
-                Some(record_key(&secret_digest(key)))
+                Some(record_key(digest))
             } else {
-                key.starts_with(API_KEY_PREFIX)
-                    .then(|| api_key_key(&secret_digest(key)))
+                key.expose()
+                    .starts_with(API_KEY_PREFIX)
+                    .then(|| api_key_key(digest))
             };
             (username.as_deref(), record)
         }
-        Shape::Known(Presented::RefreshToken(token)) => {
-            let token = token.expose();
-            (
-                None,
-                token
-                    .starts_with(REFRESH_PREFIX)
-                    .then(|| refresh_key(token)),
-            )
-        }
+        Shape::Known(Presented::RefreshToken { token, digest }) => (
+            None,
+            token
+                .expose()
+                .starts_with(REFRESH_PREFIX)
+                .then(|| refresh_key(digest)),
+        ),
         Shape::Known(_) => return keys,
         Shape::Login { username, secret } => {
             let throttled = app

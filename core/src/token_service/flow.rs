@@ -163,7 +163,7 @@ fn random_bytes<const N: usize, S: Store, F: Fetch>(
 fn rejected_kind(presented: &Presented, grant: &Grant) -> ErrorKind {
     match (presented, grant) {
         (_, Grant::ClientCredentials) => ErrorKind::InvalidClient,
-        (Presented::RefreshToken(_), _) => ErrorKind::InvalidGrant,
+        (Presented::RefreshToken { .. }, _) => ErrorKind::InvalidGrant,
         _ => ErrorKind::InvalidCredentials,
     }
 }

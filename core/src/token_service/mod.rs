@@ -33,7 +33,7 @@ pub use audit::{AuditEvent, Outcome};
 pub use auth_error::AuthError;
 pub(crate) use authenticate::{check_sign_in, count_device_code, user as user_record};
 use cache::Caches;
-pub use context::RequestContext;
+pub use context::{CountrySource, RequestContext};
 pub(crate) use credential::Presented;
 use key_set::Keys;
 pub(crate) use key_set::Rejected;

@@ -105,9 +105,8 @@ fn handle_with<S: Store, F: crate::federation::Fetch>(
     now: u64,
     rng: Rng<'_>,
 ) -> (HttpResponse, Option<AuditEvent>) {
-    let ctx = RequestContext::new(store, fetch, now, rng)
-        .with_client_ip(req.header("cf-connecting-ip"))
-        .with_country(req.country.as_deref());
+    let ctx =
+        RequestContext::new(store, fetch, now, rng).with_client_ip(req.header("cf-connecting-ip"));
     block_on(app.handle(req, &ctx))
 }
 

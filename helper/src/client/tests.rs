@@ -190,7 +190,7 @@ fn first_get_runs_the_device_flow_and_honours_slow_down() {
         .granted("tgp_secret1");
     let c = w.get(true).unwrap();
     assert_eq!(
-        (c.username.as_str(), c.password.as_str()),
+        (c.username.as_str(), c.password.expose()),
         ("sso-alice", "tgp_secret1")
     );
     assert_eq!(c.tollgate, TG);
@@ -223,7 +223,7 @@ fn first_get_runs_the_device_flow_and_honours_slow_down() {
     // Cached: the next get checks it at Tollgate (Basic) and asks for no new approval.
     w.fake.answer(200, r#"{"token":"t"}"#);
     let again = w.get(false).unwrap();
-    assert_eq!(again.password, "tgp_secret1");
+    assert_eq!(again.password.expose(), "tgp_secret1");
     assert_eq!(
         w.fake.requests()[6],
         "GET http://127.0.0.1:8787/token?service=registry.local as sso-alice:tgp_secret1"
@@ -272,7 +272,7 @@ fn a_revoked_credential_is_erased_and_reported() {
         .code(600, 1)
         .granted("tgp_new");
     let before = w.lines().len();
-    assert_eq!(w.get(true).unwrap().password, "tgp_new");
+    assert_eq!(w.get(true).unwrap().password.expose(), "tgp_new");
     let lines = w.lines()[before..].to_vec();
     assert!(
         lines[0].contains("was revoked or has expired; asking for a new approval"),
@@ -285,9 +285,9 @@ fn a_revoked_credential_is_erased_and_reported() {
 fn an_unanswered_check_keeps_the_credential() {
     let w = World::signed_in("tgp_keep");
     w.fake.fail();
-    assert_eq!(w.get(false).unwrap().password, "tgp_keep");
+    assert_eq!(w.get(false).unwrap().password.expose(), "tgp_keep");
     w.fake.answer(503, "");
-    assert_eq!(w.get(false).unwrap().password, "tgp_keep");
+    assert_eq!(w.get(false).unwrap().password.expose(), "tgp_keep");
     assert!(w.cache.load(&w.host()).unwrap().is_some());
 }
 
@@ -490,7 +490,7 @@ fn the_cache_refuses_symlinks_and_foreign_files() {
     let _ = std::fs::remove_file(&file);
     symlink(&elsewhere, &file).unwrap();
     let c = w.client().login(&w.host()).unwrap().0;
-    assert_eq!(c.password, "tgp_b");
+    assert_eq!(c.password.expose(), "tgp_b");
     assert!(std::fs::symlink_metadata(&file)
         .unwrap()
         .file_type()

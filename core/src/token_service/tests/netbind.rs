@@ -75,16 +75,56 @@ fn bound_key_is_refused_from_elsewhere_and_its_token_carries_the_binding() {
         .is_none());
 }
 
+/// Runs `req` as the worker does, with `country` as `request.cf.country`; also returns how
+/// many times the country was read (the worker's `cf` getter is a runtime call per read).
+fn run_from(
+    app: &TokenService,
+    s: &MemoryStore,
+    req: &HttpRequest,
+    country: Option<&str>,
+) -> (u16, usize) {
+    let reads = std::cell::Cell::new(0);
+    let read = || {
+        reads.set(reads.get() + 1);
+        country.map(str::to_string)
+    };
+    let rng = counter_rng();
+    let ctx = RequestContext::new(s, &crate::federation::NoFetch, NOW, &rng)
+        .with_client_ip(req.header("cf-connecting-ip"))
+        .with_country_from(&read);
+    let status = block_on(app.handle(req, &ctx)).0.status;
+    (status, reads.get())
+}
+
 #[test]
 fn country_binding_needs_the_runtimes_country() {
-    let svc = Svc::new();
-    bind_ci_key(&svc.store, json!({"countries": ["DE"]}));
-    let mut req = ci_get(Some("198.51.100.1"), "");
-    assert_eq!(svc.run(req.clone()).0.status, 403, "no country: closed");
-    req.country = Some("FR".into());
-    assert_eq!(svc.run(req.clone()).0.status, 403);
-    req.country = Some("DE".into());
-    assert_eq!(svc.run(req).0.status, 200);
+    let (app, s) = (app(), store());
+    bind_ci_key(&s, json!({"countries": ["DE"]}));
+    let req = ci_get(Some("198.51.100.1"), "");
+    assert_eq!(
+        run_from(&app, &s, &req, None),
+        (403, 1),
+        "no country: closed"
+    );
+    assert_eq!(
+        run_from(&app, &s, &req, Some(" ")),
+        (403, 1),
+        "blank: closed"
+    );
+    assert_eq!(run_from(&app, &s, &req, Some("FR")), (403, 1));
+    assert_eq!(run_from(&app, &s, &req, Some("DE")), (200, 1));
+}
+
+#[test]
+fn an_unbound_credential_never_reads_the_country() {
+    let (app, s) = (app(), store());
+    for req in [
+        ci_get(Some("198.51.100.1"), ""),
+        get_as("service=registry.local", "alice", "alice-pw"),
+        get("service=registry.local"),
+    ] {
+        assert_eq!(run_from(&app, &s, &req, Some("DE")), (200, 0));
+    }
 }
 
 #[test]

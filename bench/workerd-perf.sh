@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Where workerd's CPU per request goes, outside the isolate too (issue 17, steady state):
+# bench/profile.mjs sees only the isolate's JavaScript and wasm; bench/token.sh's CPU figure is
+# the whole workerd process (runtime, HTTP, kernel). This serves the empty worker, the bare
+# signer and Tollgate (as bench/token.sh does), loads each with wrk and samples its workerd with
+# `perf record` (frame-pointer call graphs: workerd keeps its symbols), then prints per target the
+# CPU per request split into what the samples' stacks contain (bench/workerd-perf.py), and
+# Tollgate minus the bare signer per item.
+#
+#   bench/workerd-perf.sh            # after bench/token.sh built the three; DURATION=8; ~1.5 min
+#
+# Needs perf (apt linux-perf) and permission to profile (root, or kernel.perf_event_paranoid <= 1).
+# Shares of one run are what to read: the machine's noise scales every item alike.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
+for tool in wrk perf python3 jq curl; do
+  tg_have "$tool" || tg_die "$tool not found (apt-get install wrk linux-perf)"
+done
+proxy_work_dir
+render_demo_kv "$WORK/kv.json"
+
+profile() {
+  local name="$1" path="$2"
+  shift 2
+  if [ "$name" = tollgate ]; then serve tollgate "$WORK/kv.json"; else serve "$name"; fi
+  wrk -t1 -c"$CONNECTIONS" -d3s "$@" "$URL$path" >/dev/null 2>&1 || true # warm-up
+  wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" "$@" "$URL$path" >"$WORK/wrk-$name.txt" &
+  local wrk_pid=$!
+  sleep 1
+  # Samples for DURATION s in the middle of the load; requests counted from wrk's rate.
+  perf record -q -F 2000 --call-graph=fp -p "$WORKERD" -o "$WORK/$name.perf" -- sleep "$DURATION" >/dev/null 2>&1
+  wait "$wrk_pid"
+  perf script -i "$WORK/$name.perf" -F ip,sym,dso >"$WORK/$name.stacks" 2>/dev/null
+  rate="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk-$name.txt")"
+  printf '%s %s %s\n' "$name" "$WORK/$name.stacks" "$(echo "$rate * $DURATION" | bc)" >>"$WORK/targets"
+  tg_info "$name: $rate req/s"
+}
+
+tg_section "perf record of each workerd under wrk (${DURATION}s, $CONNECTIONS connections)"
+: >"$WORK/targets"
+profile empty /
+profile sign /
+profile tollgate "$TOKEN_PATH" -H "$CI_AUTH"
+tg_section_done
+python3 "$TG_ROOT/bench/workerd-perf.py" "$WORK/targets"
