@@ -76,39 +76,34 @@ impl<'a> Kv<'a> {
             .map_err(|e| StoreError(e.clone()))
     }
 
-    /// Calls the namespace's `method` with `args` and awaits its promise.
+    /// Calls the namespace's `method` with `args` and awaits its promise; a failure goes to
+    /// `on_error` as well as to the caller.
     async fn call(
         &self,
         what: &str,
         method: &str,
         args: &[&JsValue],
     ) -> Result<JsValue, StoreError> {
-        let result = self.call_unreported(what, method, args).await;
+        let result = async {
+            let ns = self.store()?;
+            let promise = Reflect::get(ns, &JsValue::from_str(method))
+                .and_then(|f| f.dyn_into::<Function>())
+                .and_then(|f| match args {
+                    [a] => f.call1(ns, a),
+                    [a, b] => f.call2(ns, a, b),
+                    [a, b, c] => f.call3(ns, a, b, c),
+                    _ => f.call0(ns),
+                })
+                .map_err(|e| js_error(what, &e))?;
+            JsFuture::from(Promise::from(promise))
+                .await
+                .map_err(|e| js_error(what, &e))
+        }
+        .await;
         if let (Err(e), Some(report)) = (&result, self.on_error) {
             report(e);
         }
         result
-    }
-
-    async fn call_unreported(
-        &self,
-        what: &str,
-        method: &str,
-        args: &[&JsValue],
-    ) -> Result<JsValue, StoreError> {
-        let ns = self.store()?;
-        let promise = Reflect::get(ns, &JsValue::from_str(method))
-            .and_then(|f| f.dyn_into::<Function>())
-            .and_then(|f| match args {
-                [a] => f.call1(ns, a),
-                [a, b] => f.call2(ns, a, b),
-                [a, b, c] => f.call3(ns, a, b, c),
-                _ => f.call0(ns),
-            })
-            .map_err(|e| js_error(what, &e))?;
-        JsFuture::from(Promise::from(promise))
-            .await
-            .map_err(|e| js_error(what, &e))
     }
 }
 

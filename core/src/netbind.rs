@@ -59,47 +59,24 @@ impl From<NetBinding> for WireBinding {
 
 /// A network list that cannot be a binding. The message names the bad entry (a CIDR is not a
 /// secret) and says what is expected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BindingError {
     /// Not ADDRESS/PREFIX (the entry as shown, control characters removed, bounded).
+    #[error("'{0}' is not a CIDR network: write ADDRESS/PREFIX, e.g. 10.0.0.0/8 or 2001:db8::/32")]
     NotCidr(String),
     /// Host bits set: the entry, and the network it probably means.
+    #[error("'{shown}' has host bits set: did you mean {network}?")]
     HostBits { shown: String, network: Cidr },
     /// Not an ISO 3166-1 alpha-2 code.
+    #[error("'{0}' is not a country code: use ISO 3166-1 alpha-2, e.g. DE or US")]
     NotCountry(String),
     /// How many networks are listed (more than `MAX_NETS`).
+    #[error("{0} networks listed; at most {MAX_NETS} are allowed per credential")]
     TooManyNetworks(usize),
     /// How many countries are listed (more than `MAX_COUNTRIES`).
+    #[error("{0} countries listed; at most {MAX_COUNTRIES} are allowed per credential")]
     TooManyCountries(usize),
 }
-
-impl fmt::Display for BindingError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BindingError::NotCidr(shown) => write!(
-                f,
-                "'{shown}' is not a CIDR network: write ADDRESS/PREFIX, e.g. 10.0.0.0/8 or 2001:db8::/32"
-            ),
-            BindingError::HostBits { shown, network } => {
-                write!(f, "'{shown}' has host bits set: did you mean {network}?")
-            }
-            BindingError::NotCountry(shown) => write!(
-                f,
-                "'{shown}' is not a country code: use ISO 3166-1 alpha-2, e.g. DE or US"
-            ),
-            BindingError::TooManyNetworks(n) => write!(
-                f,
-                "{n} networks listed; at most {MAX_NETS} are allowed per credential"
-            ),
-            BindingError::TooManyCountries(n) => write!(
-                f,
-                "{n} countries listed; at most {MAX_COUNTRIES} are allowed per credential"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for BindingError {}
 
 /// One network: an address with its host bits clear, and a prefix length. Addresses are parsed
 /// and printed by std's `IpAddr` (canonical IPv6 text); only the prefix mask is computed here.

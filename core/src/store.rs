@@ -76,6 +76,11 @@ impl MemoryStore {
         s
     }
 
+    /// Whether any key starts with `prefix` (e.g. no `refresh:` record was written).
+    pub fn holds_any(&self, prefix: &str) -> bool {
+        self.data.borrow().keys().any(|k| k.starts_with(prefix))
+    }
+
     fn check(&self) -> Result<(), StoreError> {
         if self.fail.get() {
             Err(StoreError("injected failure".into()))

@@ -21,36 +21,18 @@ pub const MIN_BCRYPT_COST: u32 = 10;
 pub const MAX_BCRYPT_COST: u32 = 14;
 
 /// What is wrong with a bcrypt hash. Messages never quote the hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HashProblem {
     /// Not `$2a$`/`$2b$`/`$2y$`, two cost digits, `$`, 53 characters.
+    #[error("is not a bcrypt hash: expected 60 characters starting with $2a$, $2b$ or $2y$ (use `tollgate user add` or `htpasswd -nB`)")]
     Shape,
     /// The salt or the digest is not bcrypt base64.
+    #[error("is not a well-formed bcrypt hash: its {0} is not bcrypt base64 (./A-Za-z0-9, 22 salt and 31 hash characters), so no password could ever match; set it again with `tollgate user passwd`")]
     Alphabet(&'static str),
+    #[error("uses bcrypt cost {0}, above the maximum of {MAX_BCRYPT_COST} (each step doubles the CPU every login attempt costs the worker); set it again with `tollgate user passwd --cost {MAX_BCRYPT_COST}` or lower")]
     CostAbove(u32),
+    #[error("uses bcrypt cost {0}, below the minimum of {MIN_BCRYPT_COST}; set it again with `tollgate user passwd`")]
     CostBelow(u32),
-}
-
-impl fmt::Display for HashProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HashProblem::Shape => f.write_str(
-                "is not a bcrypt hash: expected 60 characters starting with $2a$, $2b$ or $2y$ (use `tollgate user add` or `htpasswd -nB`)",
-            ),
-            HashProblem::Alphabet(part) => write!(
-                f,
-                "is not a well-formed bcrypt hash: its {part} is not bcrypt base64 (./A-Za-z0-9, 22 salt and 31 hash characters), so no password could ever match; set it again with `tollgate user passwd`"
-            ),
-            HashProblem::CostAbove(c) => write!(
-                f,
-                "uses bcrypt cost {c}, above the maximum of {MAX_BCRYPT_COST} (each step doubles the CPU every login attempt costs the worker); set it again with `tollgate user passwd --cost {MAX_BCRYPT_COST}` or lower"
-            ),
-            HashProblem::CostBelow(c) => write!(
-                f,
-                "uses bcrypt cost {c}, below the minimum of {MIN_BCRYPT_COST}; set it again with `tollgate user passwd`"
-            ),
-        }
-    }
 }
 
 /// The cost of a hash the worker may run bcrypt on: the shape, the alphabet and the cap.

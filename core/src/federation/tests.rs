@@ -23,16 +23,48 @@ fn auth(
     run(authenticate(&issuers(), user, token, cache, &fi.fetch, now))
 }
 
+/// The fake issuer and one isolate's key cache, as most tests drive them (the issuer's own
+/// methods through `Deref`).
+struct Isolate {
+    issuer: FakeIssuer,
+    cache: RefCell<KeyCache>,
+}
+
+impl Isolate {
+    fn new() -> Self {
+        Isolate {
+            issuer: FakeIssuer::new(),
+            cache: RefCell::default(),
+        }
+    }
+
+    /// How many times the issuer's JWK Set was fetched.
+    fn jwks_fetches(&self) -> usize {
+        self.fetch.count(JWKS_URI)
+    }
+
+    /// A login as `user` with `token` at `now`, through this isolate's key cache.
+    fn auth(&self, user: &str, token: &str, now: u64) -> Result<Identity, FederationError> {
+        auth(&self.issuer, &self.cache, user, token, now)
+    }
+}
+
+impl std::ops::Deref for Isolate {
+    type Target = FakeIssuer;
+    fn deref(&self) -> &FakeIssuer {
+        &self.issuer
+    }
+}
+
 fn err(fi: &FakeIssuer, token: &str) -> FederationError {
     auth(fi, &RefCell::default(), "github-actions", token, NOW).unwrap_err()
 }
 
 #[test]
 fn rs256_and_es256_tokens_are_accepted() {
-    let fi = FakeIssuer::new();
-    let cache = RefCell::default();
+    let fi = Isolate::new();
     for t in [fi.rs(json!({})), fi.es(json!({}))] {
-        let id = auth(&fi, &cache, "github-actions", &t, NOW).unwrap();
+        let id = fi.auth("github-actions", &t, NOW).unwrap();
         assert_eq!(id.subject, "github:org/app:refs/heads/main");
         assert_eq!(id.issuer, "github");
         assert_eq!(id.jti.as_deref(), Some("id-jti-1"));
@@ -40,9 +72,9 @@ fn rs256_and_es256_tokens_are_accepted() {
     }
     // Discovery and JWKS fetched once, then served from the isolate cache.
     assert_eq!(fi.fetch.count(DISCOVERY), 1);
-    assert_eq!(fi.fetch.count(JWKS_URI), 1);
+    assert_eq!(fi.jwks_fetches(), 1);
     // `oidc` picks the issuer from iss.
-    let id = auth(&fi, &cache, "oidc", &fi.rs(json!({})), NOW).unwrap();
+    let id = fi.auth("oidc", &fi.rs(json!({})), NOW).unwrap();
     assert_eq!(id.issuer, "github");
 }
 
@@ -161,11 +193,10 @@ fn alg_is_pinned_to_the_key_type() {
 
 #[test]
 fn issuer_selection() {
-    let fi = FakeIssuer::new();
-    let cache = RefCell::default();
+    let fi = Isolate::new();
     // `oidc` with an iss nobody trusts.
     let t = fi.rs(json!({"iss": "https://evil.example"}));
-    let e = auth(&fi, &cache, "oidc", &t, NOW).unwrap_err();
+    let e = fi.auth("oidc", &t, NOW).unwrap_err();
     assert!(e.message.contains("unknown issuer"), "{}", e.message);
     assert_eq!(
         fi.fetch.calls.borrow().len(),
@@ -174,7 +205,7 @@ fn issuer_selection() {
     );
     // A token of another trusted issuer presented under github's username.
     let t = fi.rs(json!({"iss": "http://127.0.0.1:6443"}));
-    let e = auth(&fi, &cache, "github-actions", &t, NOW).unwrap_err();
+    let e = fi.auth("github-actions", &t, NOW).unwrap_err();
     assert!(
         e.message.contains("not the selected issuer"),
         "{}",
@@ -185,15 +216,14 @@ fn issuer_selection() {
 
 #[test]
 fn unknown_kid_refetches_at_most_once_per_interval() {
-    let fi = FakeIssuer::new();
-    let cache = RefCell::default();
-    auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap();
+    let fi = Isolate::new();
+    fi.auth("github-actions", &fi.rs(json!({})), NOW).unwrap();
     // The issuer rotates to a new key right after our first fetch: picked up at once.
     let new = crate::token::keys::tests::es_key();
     fi.publish(&[("r1", &fi.rsa), ("e2", &new)], Some(600));
     let t = FakeIssuer::sign(&new, "e2", &FakeIssuer::claims(json!({})));
-    auth(&fi, &cache, "github-actions", &t, NOW + 1).unwrap();
-    assert_eq!(fi.fetch.count(JWKS_URI), 2);
+    fi.auth("github-actions", &t, NOW + 1).unwrap();
+    assert_eq!(fi.jwks_fetches(), 2);
     assert!(
         fi.fetch.calls.borrow().last().unwrap().1,
         "refetch bypasses shared caches"
@@ -203,30 +233,19 @@ fn unknown_kid_refetches_at_most_once_per_interval() {
     let other = crate::token::keys::tests::es_key();
     let junk = FakeIssuer::sign(&other, "junk", &FakeIssuer::claims(json!({})));
     for s in 0..JWKS_REFETCH_INTERVAL - 1 {
-        let e = auth(&fi, &cache, "github-actions", &junk, NOW + 2 + s).unwrap_err();
+        let e = fi.auth("github-actions", &junk, NOW + 2 + s).unwrap_err();
         assert!(e.message.contains("kid 'junk' not found"));
     }
-    assert_eq!(fi.fetch.count(JWKS_URI), 2, "rate limited");
-    auth(
-        &fi,
-        &cache,
-        "github-actions",
-        &junk,
-        NOW + 1 + JWKS_REFETCH_INTERVAL,
-    )
-    .unwrap_err();
-    assert_eq!(
-        fi.fetch.count(JWKS_URI),
-        3,
-        "one refetch once the interval passed"
-    );
+    assert_eq!(fi.jwks_fetches(), 2, "rate limited");
+    fi.auth("github-actions", &junk, NOW + 1 + JWKS_REFETCH_INTERVAL)
+        .unwrap_err();
+    assert_eq!(fi.jwks_fetches(), 3, "one refetch once the interval passed");
 }
 
 #[test]
 fn issuer_down_serves_the_last_good_keys_for_a_bounded_grace_then_fails_closed() {
-    let fi = FakeIssuer::new();
-    let cache = RefCell::default();
-    auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap();
+    let fi = Isolate::new();
+    fi.auth("github-actions", &fi.rs(json!({})), NOW).unwrap();
     fi.fetch
         .set(DISCOVERY, Err(FetchError("connection refused".into())));
     fi.fetch
@@ -234,24 +253,26 @@ fn issuer_down_serves_the_last_good_keys_for_a_bounded_grace_then_fails_closed()
     let at = |t: u64| fi.rs(json!({"iat": t, "nbf": t, "exp": t + 300}));
     // Still valid inside the cached keys' lifetime (600 s from the origin's max-age).
     let later = NOW + 599;
-    auth(&fi, &cache, "github-actions", &at(later), later).unwrap();
+    fi.auth("github-actions", &at(later), later).unwrap();
     // An unknown kid while down: 503, and the cached keys keep working.
     let other = crate::token::keys::tests::es_key();
     let unknown = FakeIssuer::sign(&other, "new", &FakeIssuer::claims(json!({})));
-    let e = auth(&fi, &cache, "github-actions", &unknown, NOW + 10).unwrap_err();
+    let e = fi.auth("github-actions", &unknown, NOW + 10).unwrap_err();
     assert_eq!(e.kind, FailureKind::Unavailable);
-    auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW + 11).unwrap();
+    fi.auth("github-actions", &fi.rs(json!({})), NOW + 11)
+        .unwrap();
     // Past the lifetime: the issuer is asked (and fails), the last good keys are served, and the
     // failure is remembered: one attempt per JWKS_FAILURE_TTL, however many logins.
     let expired = NOW + 600;
     let before = fi.fetch.calls.borrow().len();
     for s in 0..JWKS_FAILURE_TTL {
-        auth(&fi, &cache, "github-actions", &at(expired + s), expired + s).unwrap();
+        fi.auth("github-actions", &at(expired + s), expired + s)
+            .unwrap();
     }
     assert_eq!(fi.fetch.calls.borrow().len(), before + 1);
     // Past the grace: fail closed, naming the issuer.
     let after = expired + JWKS_STALE_GRACE;
-    let e = auth(&fi, &cache, "github-actions", &at(after), after).unwrap_err();
+    let e = fi.auth("github-actions", &at(after), after).unwrap_err();
     assert_eq!(e.kind, FailureKind::Unavailable);
     assert!(
         e.message.contains("issuer 'github'") && e.message.contains(ISS),
@@ -266,7 +287,7 @@ fn issuer_down_serves_the_last_good_keys_for_a_bounded_grace_then_fails_closed()
     }
     fi.publish(&[("r1", &fi.rsa)], Some(600));
     let back = after + JWKS_FAILURE_TTL;
-    auth(&fi, &cache, "github-actions", &at(back), back).unwrap();
+    fi.auth("github-actions", &at(back), back).unwrap();
 }
 
 #[test]
@@ -299,10 +320,11 @@ fn bad_documents_fail_closed() {
         ),
         (JWKS_URI, Ok(Fetched::ok(r#"{"keys":[]}"#, None))),
     ] {
-        let fi = FakeIssuer::new();
+        let fi = Isolate::new();
         fi.fetch.set(url, answer);
-        let cache = RefCell::default();
-        let e = auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap_err();
+        let e = fi
+            .auth("github-actions", &fi.rs(json!({})), NOW)
+            .unwrap_err();
         assert_eq!(e.kind, FailureKind::Unavailable, "{}", e.message);
     }
 }
@@ -313,24 +335,17 @@ fn key_lifetime_is_clamped() {
     assert_eq!(keycache::ttl(Some(86400 * 365)), JWKS_MAX_TTL);
     assert_eq!(keycache::ttl(None), crate::limits::JWKS_DEFAULT_TTL);
     // A year-long max-age still expires after JWKS_MAX_TTL.
-    let fi = FakeIssuer::new();
+    let fi = Isolate::new();
     fi.publish(&[("r1", &fi.rsa)], Some(86400 * 365));
-    let cache = RefCell::default();
-    auth(&fi, &cache, "github-actions", &fi.rs(json!({})), NOW).unwrap();
+    fi.auth("github-actions", &fi.rs(json!({})), NOW).unwrap();
     let t = NOW + JWKS_MAX_TTL;
-    auth(
-        &fi,
-        &cache,
+    fi.auth(
         "github-actions",
         &fi.rs(json!({"iat": t, "nbf": t, "exp": t + 60})),
         t,
     )
     .unwrap();
-    assert_eq!(
-        fi.fetch.count(JWKS_URI),
-        2,
-        "refetched after the clamped lifetime"
-    );
+    assert_eq!(fi.jwks_fetches(), 2, "refetched after the clamped lifetime");
 }
 
 #[test]
@@ -401,6 +416,24 @@ impl Fetch for SlowFetch<'_> {
 type Authenticating<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Identity, FederationError>> + 'a>>;
 
+/// One github-actions login through `fetch` and the isolate's `cache`, as a future to poll.
+fn attempt<'a>(
+    issuers: &'a Issuers,
+    cache: &'a RefCell<KeyCache>,
+    fetch: &'a impl Fetch,
+    token: &'a str,
+    now: u64,
+) -> Authenticating<'a> {
+    Box::pin(authenticate(
+        issuers,
+        "github-actions",
+        token,
+        cache,
+        fetch,
+        now,
+    ))
+}
+
 /// Runs futures concurrently on one thread as an isolate does, polling a task only when its waker
 /// was woken (a task nobody wakes hangs the test instead of passing by busy polling). `open` runs
 /// once, after every task had a few turns (all of them are then waiting on the slow issuer).
@@ -468,16 +501,7 @@ fn concurrent_misses_with_a_hung_issuer_make_one_fetch() {
         &FakeIssuer::claims(json!({})),
     );
     let futs: Vec<Authenticating<'_>> = (0..15)
-        .map(|_| {
-            Box::pin(authenticate(
-                &issuers,
-                "github-actions",
-                &junk,
-                &cache,
-                &slow,
-                NOW,
-            )) as Authenticating<'_>
-        })
+        .map(|_| attempt(&issuers, &cache, &slow, &junk, NOW))
         .collect();
     let results = run_concurrently(futs, || slow.open());
     assert_eq!(slow.inner.count(DISCOVERY), 1, "one fetch for 15 requests");
@@ -488,26 +512,17 @@ fn concurrent_misses_with_a_hung_issuer_make_one_fetch() {
     }
     // Remembered: more requests inside the failure TTL answer at once, without asking.
     for s in 0..JWKS_FAILURE_TTL {
-        let e = run(authenticate(
-            &issuers,
-            "github-actions",
-            &junk,
-            &cache,
-            &slow,
-            NOW + s,
-        ))
-        .unwrap_err();
+        let e = run(attempt(&issuers, &cache, &slow, &junk, NOW + s)).unwrap_err();
         assert_eq!(e.kind, FailureKind::Unavailable);
         assert!(e.message.contains("remembered"), "{}", e.message);
     }
     assert_eq!(slow.inner.count(DISCOVERY), 1);
     // Then one new attempt.
-    let _ = run(authenticate(
+    let _ = run(attempt(
         &issuers,
-        "github-actions",
-        &junk,
         &cache,
         &slow,
+        &junk,
         NOW + JWKS_FAILURE_TTL,
     ));
     assert_eq!(slow.inner.count(DISCOVERY), 2);
@@ -530,16 +545,7 @@ fn concurrent_misses_share_one_successful_fetch() {
         .collect();
     let futs: Vec<Authenticating<'_>> = tokens
         .iter()
-        .map(|t| {
-            Box::pin(authenticate(
-                &issuers,
-                "github-actions",
-                t,
-                &cache,
-                &slow,
-                NOW,
-            )) as Authenticating<'_>
-        })
+        .map(|t| attempt(&issuers, &cache, &slow, t, NOW))
         .collect();
     for r in run_concurrently(futs, || slow.open()) {
         assert_eq!(r.unwrap().issuer, "github");
@@ -551,16 +557,7 @@ fn concurrent_misses_share_one_successful_fetch() {
     let other = crate::token::keys::tests::es_key();
     let unknown = FakeIssuer::sign(&other, "zz", &FakeIssuer::claims(json!({})));
     let futs: Vec<Authenticating<'_>> = (0..8)
-        .map(|_| {
-            Box::pin(authenticate(
-                &issuers,
-                "github-actions",
-                &unknown,
-                &cache,
-                &slow,
-                NOW + 1,
-            )) as Authenticating<'_>
-        })
+        .map(|_| attempt(&issuers, &cache, &slow, &unknown, NOW + 1))
         .collect();
     for r in run_concurrently(futs, || slow.open()) {
         let e = r.unwrap_err();
@@ -583,29 +580,15 @@ fn a_cancelled_fetch_does_not_strand_its_waiters() {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
     // The first request starts the fetch and is dropped mid-flight (the client went away).
-    let mut first = Box::pin(authenticate(
-        &issuers,
-        "github-actions",
-        &t,
-        &cache,
-        &slow,
-        NOW,
-    ));
+    let mut first = attempt(&issuers, &cache, &slow, &t, NOW);
     assert!(std::future::Future::poll(first.as_mut(), &mut cx).is_pending());
     drop(first);
     // The next one is not stuck behind it: it fetches itself.
     slow.open();
     assert_eq!(
-        run(authenticate(
-            &issuers,
-            "github-actions",
-            &t,
-            &cache,
-            &slow,
-            NOW
-        ))
-        .unwrap()
-        .issuer,
+        run(attempt(&issuers, &cache, &slow, &t, NOW))
+            .unwrap()
+            .issuer,
         "github"
     );
     assert_eq!(slow.inner.count(DISCOVERY), 2);

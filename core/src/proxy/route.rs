@@ -356,24 +356,16 @@ fn classify_distribution(rest: &str) -> Result<Endpoint, RouteError> {
                     reference: last.to_string(),
                 });
             }
-            Some("blobs") => {
+            Some(kind @ ("blobs" | "referrers")) => {
                 let name = name_before(2)?;
                 if !valid_digest(last) {
                     return Err(RouteError::DigestInvalid);
                 }
-                return Ok(Endpoint::Blob {
-                    name,
-                    digest: last.to_string(),
-                });
-            }
-            Some("referrers") => {
-                let name = name_before(2)?;
-                if !valid_digest(last) {
-                    return Err(RouteError::DigestInvalid);
-                }
-                return Ok(Endpoint::Referrers {
-                    name,
-                    digest: last.to_string(),
+                let digest = last.to_string();
+                return Ok(if kind == "blobs" {
+                    Endpoint::Blob { name, digest }
+                } else {
+                    Endpoint::Referrers { name, digest }
                 });
             }
             _ => {}

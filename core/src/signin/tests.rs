@@ -191,6 +191,11 @@ impl World {
         ));
     }
 
+    /// The provider answers the code exchange with a valid ID token for `nonce`.
+    fn answer_valid(&self, nonce: &str) {
+        self.answer(&self.id_token(nonce, json!({})));
+    }
+
     fn callback(&mut self, state: &str, login_cookie: &str) -> Answer {
         let q = format!("code=the-code&state={state}");
         self.run(
@@ -304,8 +309,7 @@ fn the_authorization_request_uses_pkce_s256_state_and_nonce() {
     assert_eq!(q["nonce"].len(), 43);
     assert_ne!(q["state"], q["nonce"]);
     // The challenge is S256 of the verifier that the exchange later sends.
-    let t = w.id_token(&q["nonce"], json!({}));
-    w.answer(&t);
+    w.answer_valid(&q["nonce"]);
     let (r, _) = w.callback(&q["state"], &cookie);
     assert_eq!(r.status, 303);
     let calls = w.token_ep.calls.borrow();
@@ -405,8 +409,7 @@ fn every_page_has_the_security_headers() {
 fn a_state_mismatch_is_refused_before_the_code_is_exchanged() {
     let mut w = World::new();
     let (q, c) = w.start();
-    let t = w.id_token(&q["nonce"], json!({}));
-    w.answer(&t);
+    w.answer_valid(&q["nonce"]);
     let (r, log) = w.callback("attacker-state", &c);
     assert_eq!(r.status, 401);
     assert!(log.unwrap().contains("state does not match"));
@@ -437,8 +440,7 @@ fn a_callback_without_this_browsers_login_cookie_is_refused() {
 fn a_replayed_callback_is_refused() {
     let mut w = World::new();
     let (q, c) = w.start();
-    let t = w.id_token(&q["nonce"], json!({}));
-    w.answer(&t);
+    w.answer_valid(&q["nonce"]);
     assert_eq!(w.callback(&q["state"], &c).0.status, 303);
     let (r, log) = w.callback(&q["state"], &c);
     assert_eq!(r.status, 401);
@@ -475,8 +477,7 @@ fn sign_in_ignores_any_return_url() {
         let c = cookie_value(&r, "tg_login");
         let loc = url::Url::parse(r.header("location").unwrap()).unwrap();
         let p: HashMap<String, String> = loc.query_pairs().into_owned().collect();
-        let t = w.id_token(&p["nonce"], json!({}));
-        w.answer(&t);
+        w.answer_valid(&p["nonce"]);
         let (r, _) = w.run(
             HttpRequest::new(
                 "GET",
@@ -655,14 +656,7 @@ fn forms_need_the_sessions_csrf_token_and_origin() {
             .with_body(format!("csrf={csrf}").into_bytes()),
     );
     assert_eq!(r.status, 403, "cross-origin post");
-    assert!(
-        w.store
-            .data
-            .borrow()
-            .keys()
-            .all(|k| !k.starts_with("personal:")),
-        "nothing made"
-    );
+    assert!(!w.store.holds_any("personal:"), "nothing made");
     // Behind a proxy that rewrites Host and Origin alike (wrangler dev), the same site still posts;
     // another site with our Host does not.
     for (origin, host, want) in [
@@ -734,8 +728,11 @@ fn token(
 }
 
 /// The status of corp-alice's GET /token with `secret` for `scope`, now.
-fn alice_status(app: &TokenService, store: &MemoryStore, secret: &str, scope: &str) -> u16 {
-    token(app, store, "corp-alice", secret, scope, NOW).0
+impl World {
+    /// The status of GET /token for corp-alice presenting `secret` for `scope`, now.
+    fn alice_status(&self, app: &TokenService, secret: &str, scope: &str) -> u16 {
+        token(app, &self.store, "corp-alice", secret, scope, NOW).0
+    }
 }
 
 fn granted(body: &Value) -> Value {
@@ -827,7 +824,7 @@ fn a_personal_credential_works_like_an_api_key_with_the_idp_groups_until_revoked
     assert!(page.contains("Revoked"));
     assert!(!w.store.data.borrow().contains_key(&rec_key));
     assert_eq!(
-        alice_status(&app, &w.store, &secret, "repository:team/app:pull"),
+        w.alice_status(&app, &secret, "repository:team/app:pull"),
         401
     );
 }
@@ -838,15 +835,9 @@ fn a_disabled_user_record_blocks_personal_credentials() {
     let (s, csrf) = w.account_session();
     let secret = secret_of(&w.add_credential(&s, &csrf, "name=ci&days=1").1);
     let app = token_app();
-    assert_eq!(
-        alice_status(&app, &w.store, &secret, "repository:team/a:pull"),
-        200
-    );
+    assert_eq!(w.alice_status(&app, &secret, "repository:team/a:pull"), 200);
     w.disable_alice();
-    assert_eq!(
-        alice_status(&app, &w.store, &secret, "repository:team/a:pull"),
-        401
-    );
+    assert_eq!(w.alice_status(&app, &secret, "repository:team/a:pull"), 401);
 }
 
 #[test]

@@ -38,44 +38,26 @@ impl Algorithm {
 }
 
 /// Why a key could not be loaded. Messages say what was expected and never contain key material.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     /// The private key PEM is not a supported P-256 or RSA key.
+    #[error("expected a PKCS#8 PEM 'PRIVATE KEY' for P-256 or RSA (or SEC1 'EC PRIVATE KEY' / PKCS#1 'RSA PRIVATE KEY'): {0}")]
     PrivateKey(String),
     /// The public key or certificate PEM is not a supported P-256 or RSA key.
+    #[error("expected a PEM 'PUBLIC KEY' or 'CERTIFICATE' holding a P-256 or RSA key: {0}")]
     PublicKey(String),
     /// An RSA key outside [MIN_RSA_BITS, MAX_RSA_BITS].
+    #[error(
+        "RSA key of {0} bits refused: expected between {MIN_RSA_BITS} and {MAX_RSA_BITS} bits"
+    )]
     RsaSize(usize),
     /// A configured certificate does not hold the signing key's public key.
+    #[error("the certificate does not hold the signing key's public key: configure the certificate issued for this key")]
     CertificateMismatch,
     /// Generation or encoding failed.
+    #[error("key operation failed: {0}")]
     Internal(String),
 }
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyError::PrivateKey(why) => write!(
-                f,
-                "expected a PKCS#8 PEM 'PRIVATE KEY' for P-256 or RSA (or SEC1 'EC PRIVATE KEY' / PKCS#1 'RSA PRIVATE KEY'): {why}"
-            ),
-            KeyError::PublicKey(why) => write!(
-                f,
-                "expected a PEM 'PUBLIC KEY' or 'CERTIFICATE' holding a P-256 or RSA key: {why}"
-            ),
-            KeyError::RsaSize(bits) => write!(
-                f,
-                "RSA key of {bits} bits refused: expected between {MIN_RSA_BITS} and {MAX_RSA_BITS} bits"
-            ),
-            KeyError::CertificateMismatch => f.write_str(
-                "the certificate does not hold the signing key's public key: configure the certificate issued for this key",
-            ),
-            KeyError::Internal(why) => write!(f, "key operation failed: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for KeyError {}
 
 /// A private key Tollgate signs with. Debug output shows only the algorithm and the key ID.
 /// Built once per isolate and never moved in a hot path, so the size gap between variants is harmless.

@@ -118,6 +118,33 @@ fn ctx_of<'a, S: Store>(
     RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW).with_client_ip(ip)
 }
 
+/// A token service over its KV, driven as the worker drives it: what most tests use.
+struct Svc<S = MemoryStore> {
+    app: TokenService,
+    store: S,
+}
+
+impl Svc {
+    /// The fixture service (`app()`) over the fixture store (`store()`).
+    fn new() -> Self {
+        Svc::with(app(), store())
+    }
+}
+
+impl<S: Store> Svc<S> {
+    fn with(app: TokenService, store: S) -> Self {
+        Svc { app, store }
+    }
+
+    fn run(&self, req: HttpRequest) -> (HttpResponse, Option<AuditEvent>) {
+        run(&self.app, &self.store, req)
+    }
+
+    fn run_at(&self, req: HttpRequest, now: u64) -> (HttpResponse, Option<AuditEvent>) {
+        run_at(&self.app, &self.store, req, now)
+    }
+}
+
 fn run(
     app: &TokenService,
     store: &impl Store,
@@ -242,16 +269,12 @@ fn body_says(resp: &HttpResponse, needles: &[&str], context: &str) -> String {
 
 #[test]
 fn healthz_jwks_certs() {
-    let (app, s) = (app(), store());
-    let (r, ev) = run(&app, &s, HttpRequest::new("GET", "/healthz", ""));
+    let svc = Svc::new();
+    let (r, ev) = svc.run(HttpRequest::new("GET", "/healthz", ""));
     assert_eq!(r.status, 200);
     assert!(ev.is_none());
 
-    let (r, _) = run(
-        &app,
-        &s,
-        HttpRequest::new("GET", "/.well-known/jwks.json", ""),
-    );
+    let (r, _) = svc.run(HttpRequest::new("GET", "/.well-known/jwks.json", ""));
     assert_eq!(r.status, 200);
     let jwks = body(&r);
     let keys = jwks["keys"].as_array().unwrap();
@@ -265,7 +288,7 @@ fn healthz_jwks_certs() {
         .all(|k| k["kid"].as_str().is_some_and(|kid| kid.len() == 59)));
     assert!(keys.iter().all(|k| k.get("d").is_none()));
 
-    let (r, _) = run(&app, &s, HttpRequest::new("GET", "/certs.pem", ""));
+    let (r, _) = svc.run(HttpRequest::new("GET", "/certs.pem", ""));
     assert_eq!(r.status, 200);
     let pem = String::from_utf8(r.body).unwrap();
     assert_eq!(
@@ -275,37 +298,37 @@ fn healthz_jwks_certs() {
     );
     assert!(!pem.contains("PRIVATE"));
 
-    let (r, _) = run(&app, &s, HttpRequest::new("HEAD", "/healthz", ""));
+    let (r, _) = svc.run(HttpRequest::new("HEAD", "/healthz", ""));
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
 }
 
 #[test]
 fn unknown_path_and_wrong_methods() {
-    let (app, s) = (app(), store());
-    let (r, ev) = run(&app, &s, HttpRequest::new("GET", "/v2/", ""));
+    let svc = Svc::new();
+    let (r, ev) = svc.run(HttpRequest::new("GET", "/v2/", ""));
     assert_eq!(r.status, 404);
     assert!(ev.is_none());
     assert_eq!(body(&r)["errors"][0]["code"], "UNSUPPORTED");
 
-    let (r, _) = run(&app, &s, HttpRequest::new("PUT", "/token", ""));
+    let (r, _) = svc.run(HttpRequest::new("PUT", "/token", ""));
     assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
     assert!(body(&r)["errors"].is_array());
 
-    let (r, _) = run(&app, &s, HttpRequest::new("DELETE", "/oauth/token", ""));
+    let (r, _) = svc.run(HttpRequest::new("DELETE", "/oauth/token", ""));
     assert_eq!(r.status, 405);
     assert_eq!(body(&r)["error"], "invalid_request");
 
-    let (r, _) = run(&app, &s, HttpRequest::new("POST", "/certs.pem", ""));
+    let (r, _) = svc.run(HttpRequest::new("POST", "/certs.pem", ""));
     assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
 }
 
 #[test]
 fn oversize_body_is_413_in_the_endpoint_format() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let mut req = post("/token", "");
     req.body_too_large = true;
-    let (r, _) = run(&app, &s, req);
+    let (r, _) = svc.run(req);
     assert_eq!(r.status, 413);
     assert_eq!(body(&r)["error"], "invalid_request");
 }
@@ -314,10 +337,10 @@ fn oversize_body_is_413_in_the_endpoint_format() {
 
 #[test]
 fn get_with_basic_merges_scopes_and_signs_es256() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let q = "service=registry.local&scope=repository:org/app:pull&scope=repository:org/app:push\
              &scope=repository:alice/x:pull&account=alice&client_id=docker";
-    let (r, ev) = run(&app, &s, get_as(q, "alice", "alice-pw"));
+    let (r, ev) = svc.run(get_as(q, "alice", "alice-pw"));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let b = body(&r);
     assert_eq!(b["token"], b["access_token"]);
@@ -362,8 +385,10 @@ fn get_with_basic_merges_scopes_and_signs_es256() {
 
 #[test]
 fn anonymous_public_pull_and_nothing_else() {
-    let (app, s) = (app(), store());
-    let (r, ev) = run(&app, &s, get("service=registry.local&scope=repository:public/x:pull,push&scope=repository:org/a:pull"));
+    let svc = Svc::new();
+    let (r, ev) = svc.run(get(
+        "service=registry.local&scope=repository:public/x:pull,push&scope=repository:org/a:pull",
+    ));
     assert_eq!(r.status, 200);
     let c = verify(body(&r)["token"].as_str().unwrap());
     assert_eq!(c["sub"], "");
@@ -374,8 +399,8 @@ fn anonymous_public_pull_and_nothing_else() {
 
 #[test]
 fn login_probe_gets_empty_access() {
-    let (app, s) = (app(), store());
-    let (r, _) = run(&app, &s, get_as("service=registry.local", "bob", "bob-pw"));
+    let svc = Svc::new();
+    let (r, _) = svc.run(get_as("service=registry.local", "bob", "bob-pw"));
     assert_eq!(r.status, 200);
     assert_eq!(
         verify(body(&r)["token"].as_str().unwrap())["access"],
@@ -385,11 +410,9 @@ fn login_probe_gets_empty_access() {
 
 #[test]
 fn partial_grant_and_explicit_deny_are_200() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let auth = basic("bob", "bob-pw");
-    let (r, _) = run(
-        &app,
-        &s,
+    let (r, _) = svc.run(
         get("service=registry.local&scope=repository:org/app:pull,push")
             .with_header("authorization", &auth),
     );
@@ -399,9 +422,7 @@ fn partial_grant_and_explicit_deny_are_200() {
         ["pull"]
     );
     let auth = basic("alice", "alice-pw");
-    let (r, _) = run(
-        &app,
-        &s,
+    let (r, _) = svc.run(
         get("service=registry.local&scope=repository:org/secret:pull")
             .with_header("authorization", &auth),
     );
@@ -411,7 +432,7 @@ fn partial_grant_and_explicit_deny_are_200() {
 
 #[test]
 fn bad_credentials_are_401_with_basic_challenge() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     for (user, pw, why) in [
         ("alice", "wrong", "incorrect"),
         ("nobody", "x", "incorrect"),
@@ -419,7 +440,7 @@ fn bad_credentials_are_401_with_basic_challenge() {
         ("carol", "wrong", "incorrect"),
         ("carol", "carol-pw", "disabled"),
     ] {
-        let (r, ev) = run(&app, &s, get_as("service=registry.local", user, pw));
+        let (r, ev) = svc.run(get_as("service=registry.local", user, pw));
         assert_eq!(r.status, 401, "{user}");
         assert_eq!(
             r.header("www-authenticate"),
@@ -439,12 +460,12 @@ fn bad_credentials_are_401_with_basic_challenge() {
 
 #[test]
 fn verified_password_cache_never_accepts_another_password() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let ok = get_as("service=registry.local", "alice", "alice-pw");
-    assert_eq!(run(&app, &s, ok.clone()).0.status, 200);
-    assert_eq!(run(&app, &s, ok).0.status, 200);
+    assert_eq!(svc.run(ok.clone()).0.status, 200);
+    assert_eq!(svc.run(ok).0.status, 200);
     let bad = get_as("service=registry.local", "alice", "alice-pw2");
-    assert_eq!(run(&app, &s, bad).0.status, 401);
+    assert_eq!(svc.run(bad).0.status, 401);
 }
 
 #[test]
@@ -465,22 +486,22 @@ fn a_service_built_at_startup_draws_its_isolate_key_on_the_first_password_check(
 
 #[test]
 fn account_must_match() {
-    let (app, s) = (app(), store());
-    let (r, _) = run(
-        &app,
-        &s,
-        get_as("service=registry.local&account=bob", "alice", "alice-pw"),
-    );
+    let svc = Svc::new();
+    let (r, _) = svc.run(get_as(
+        "service=registry.local&account=bob",
+        "alice",
+        "alice-pw",
+    ));
     assert_eq!(r.status, 403);
     assert_eq!(body(&r)["errors"][0]["code"], "DENIED");
-    let (r, _) = run(&app, &s, get("service=registry.local&account=bob"));
+    let (r, _) = svc.run(get("service=registry.local&account=bob"));
     assert_eq!(r.status, 401);
 }
 
 #[test]
 fn service_must_be_configured() {
-    let (app, s) = (app(), store());
-    let (r, _) = run(&app, &s, get("service=evil"));
+    let svc = Svc::new();
+    let (r, _) = svc.run(get("service=evil"));
     assert_eq!(r.status, 400);
     let msg = body(&r)["errors"][0]["message"]
         .as_str()
@@ -490,21 +511,21 @@ fn service_must_be_configured() {
         msg.contains("evil") && msg.contains(REG) && msg.contains(CHARTS),
         "{msg}"
     );
-    let (r, _) = run(&app, &s, get(""));
+    let (r, _) = svc.run(get(""));
     assert_eq!(r.status, 400);
     // A single configured service is the default.
     let mut v = vars();
     v.insert("SERVICES", REG.into());
     v.remove("RS256_SERVICES");
     let single = app_with(v);
-    let (r, _) = run(&single, &s, get("scope=repository:public/a:pull"));
+    let (r, _) = run(&single, &svc.store, get("scope=repository:public/a:pull"));
     assert_eq!(r.status, 200);
     assert_eq!(verify(body(&r)["token"].as_str().unwrap())["aud"], REG);
 }
 
 #[test]
 fn malformed_input_is_4xx() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     for (req, status) in [
         (
             get("service=registry.local").with_header("authorization", "Basic !!!"),
@@ -528,7 +549,7 @@ fn malformed_input_is_4xx() {
         (post("/token", "grant_type=implicit"), 400),
         (post("/token", "grant_type=password&username=alice"), 400),
     ] {
-        let (r, _) = run(&app, &s, req.clone());
+        let (r, _) = svc.run(req.clone());
         assert_eq!(
             r.status,
             status,
@@ -540,11 +561,7 @@ fn malformed_input_is_4xx() {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(b"alice:\xff\xfe")
     );
-    let (r, _) = run(
-        &app,
-        &s,
-        get("service=registry.local").with_header("authorization", &bad_utf8),
-    );
+    let (r, _) = svc.run(get("service=registry.local").with_header("authorization", &bad_utf8));
     assert_eq!(r.status, 400);
 }
 
@@ -552,16 +569,12 @@ fn malformed_input_is_4xx() {
 
 #[test]
 fn password_grant_space_separated_scope() {
-    let (app, s) = (app(), store());
-    let (r, ev) = run(
-        &app,
-        &s,
-        post(
-            "/token",
-            "grant_type=password&username=alice&password=alice-pw&service=registry.local\
+    let svc = Svc::new();
+    let (r, ev) = svc.run(post(
+        "/token",
+        "grant_type=password&username=alice&password=alice-pw&service=registry.local\
              &client_id=containerd-client&scope=repository:org/a:pull%20repository:org/a:push",
-        ),
-    );
+    ));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let b = body(&r);
     assert_eq!(b["token_type"], "Bearer");
@@ -571,30 +584,22 @@ fn password_grant_space_separated_scope() {
     assert_eq!(c["sub"], "alice");
     assert_eq!(ev.unwrap().client_id.as_deref(), Some("containerd-client"));
 
-    let (r, _) = run(
-        &app,
-        &s,
-        post(
-            "/token",
-            "grant_type=password&username=alice&password=nope&service=registry.local",
-        ),
-    );
+    let (r, _) = svc.run(post(
+        "/token",
+        "grant_type=password&username=alice&password=nope&service=registry.local",
+    ));
     assert_eq!(r.status, 401);
     assert_eq!(body(&r)["error"], "invalid_grant");
 }
 
 #[test]
 fn refresh_token_lifecycle() {
-    let (app, s) = (app(), store());
-    let (r, ev) = run(
-        &app,
-        &s,
-        get_as(
-            "service=registry.local&offline_token=true&client_id=docker",
-            "alice",
-            "alice-pw",
-        ),
-    );
+    let svc = Svc::new();
+    let (r, ev) = svc.run(get_as(
+        "service=registry.local&offline_token=true&client_id=docker",
+        "alice",
+        "alice-pw",
+    ));
     assert_eq!(r.status, 200);
     let rt = body(&r)["refresh_token"].as_str().unwrap().to_string();
     assert!(rt.starts_with("tgr_") && rt.len() == 47, "{rt}");
@@ -603,17 +608,17 @@ fn refresh_token_lifecycle() {
     assert!(!ev.to_json_line().contains(&rt));
 
     let key = format!("refresh:{}", sha256_hex(&rt));
-    let record: Value = serde_json::from_str(&s.data.borrow()[&key]).unwrap();
+    let record: Value = serde_json::from_str(&svc.store.data.borrow()[&key]).unwrap();
     assert_eq!(record["account"], "alice");
     assert_eq!(record["service"], REG);
     assert_eq!(record["client_id"], "docker");
     assert_eq!(record["expires"].as_u64(), Some(NOW + 30 * 86_400));
-    assert!(!s.data.borrow().values().any(|v| v.contains(&rt)));
+    assert!(!svc.store.data.borrow().values().any(|v| v.contains(&rt)));
 
     let refresh = |service: &str| {
         post("/token", &format!("grant_type=refresh_token&refresh_token={rt}&service={service}&scope=repository:org/a:push"))
     };
-    let (r, ev) = run(&app, &s, refresh(REG));
+    let (r, ev) = svc.run(refresh(REG));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let b = body(&r);
     assert!(b.get("refresh_token").is_none(), "no rotation");
@@ -623,7 +628,7 @@ fn refresh_token_lifecycle() {
     );
     assert_eq!(ev.unwrap().credential, Some("refresh_token"));
 
-    let (r, _) = run(&app, &s, refresh(CHARTS));
+    let (r, _) = svc.run(refresh(CHARTS));
     assert_eq!(r.status, 401);
     assert!(body(&r)["error_description"]
         .as_str()
@@ -631,26 +636,22 @@ fn refresh_token_lifecycle() {
         .contains(REG));
 
     // Expired by its record, even if KV still holds it.
-    let (r, _) = run_at(&app, &s, refresh(REG), NOW + 30 * 86_400);
+    let (r, _) = svc.run_at(refresh(REG), NOW + 30 * 86_400);
     assert_eq!(r.status, 401);
 
     // Revoked by deleting the record.
-    s.data.borrow_mut().remove(&key);
-    let (r, _) = run(&app, &s, refresh(REG));
+    svc.store.data.borrow_mut().remove(&key);
+    let (r, _) = svc.run(refresh(REG));
     assert_eq!(r.status, 401);
     let b = body(&r);
     assert_eq!(b["error"], "invalid_grant");
     assert!(!b.to_string().contains(&rt));
 
     // Not ours at all.
-    let (r, _) = run(
-        &app,
-        &s,
-        post(
-            "/token",
-            "grant_type=refresh_token&refresh_token=abc&service=registry.local",
-        ),
-    );
+    let (r, _) = svc.run(post(
+        "/token",
+        "grant_type=refresh_token&refresh_token=abc&service=registry.local",
+    ));
     assert_eq!(r.status, 401);
 }
 
@@ -658,53 +659,51 @@ fn refresh_token_lifecycle() {
 fn refresh_token_stops_when_user_disabled() {
     let mut v = vars();
     v.insert("CACHE_TTL", "0".into());
-    let (app, s) = (app_with(v), store());
-    let (r, _) = run(
-        &app,
-        &s,
-        post("/token", "grant_type=password&username=bob&password=bob-pw&service=registry.local&access_type=offline"),
+    let svc = Svc::with(app_with(v), store());
+    let (r, _) = svc.run(post("/token", "grant_type=password&username=bob&password=bob-pw&service=registry.local&access_type=offline"),
     );
     let rt = body(&r)["refresh_token"].as_str().unwrap().to_string();
     let req = post(
         "/token",
         &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"),
     );
-    assert_eq!(run(&app, &s, req.clone()).0.status, 200);
+    assert_eq!(svc.run(req.clone()).0.status, 200);
     let disabled = json!({"password": hash("bob-pw"), "disabled": true, "groups": ["org-readers"]});
-    s.data
+    svc.store
+        .data
         .borrow_mut()
         .insert("user:bob".into(), disabled.to_string());
-    let (r, _) = run(&app, &s, req.clone());
+    let (r, _) = svc.run(req.clone());
     assert_eq!(r.status, 401);
     assert!(body(&r)["error_description"]
         .as_str()
         .unwrap()
         .contains("disabled"));
-    s.data.borrow_mut().remove("user:bob");
-    assert_eq!(run(&app, &s, req).0.status, 401);
+    svc.store.data.borrow_mut().remove("user:bob");
+    assert_eq!(svc.run(req).0.status, 401);
 }
 
 #[test]
 fn anonymous_offline_request_gets_no_refresh_token() {
-    let (app, s) = (app(), store());
-    let (r, _) = run(&app, &s, get("service=registry.local&offline_token=true"));
+    let svc = Svc::new();
+    let (r, _) = svc.run(get("service=registry.local&offline_token=true"));
     assert_eq!(r.status, 200);
     assert!(body(&r).get("refresh_token").is_none());
-    assert!(!s.data.borrow().keys().any(|k| k.starts_with("refresh:")));
+    assert!(!svc.store.holds_any("refresh:"));
 }
 
 // ---------------------------------------------------------------- API keys / ChartMuseum
 
 #[test]
 fn chartmuseum_client_credentials_rs256() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let req = HttpRequest::new(
         "POST",
         "/oauth/token",
         "grant_type=client_credentials&scope=artifact-repository:org1/repo1:pull,push",
     )
     .with_header("authorization", &format!("Bearer {CHART_KEY}"));
-    let (r, ev) = run(&app, &s, req);
+    let (r, ev) = svc.run(req);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let b = body(&r);
     assert_eq!(b["scope"], "artifact-repository:org1/repo1:pull,push");
@@ -722,7 +721,7 @@ fn chartmuseum_client_credentials_rs256() {
 
 #[test]
 fn client_credentials_refusals_use_bearer_challenge() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let base = "grant_type=client_credentials&service=chartmuseum.local";
     for auth in [
         None,
@@ -733,7 +732,7 @@ fn client_credentials_refusals_use_bearer_challenge() {
         if let Some(a) = auth {
             req = req.with_header("authorization", a);
         }
-        let (r, _) = run(&app, &s, req);
+        let (r, _) = svc.run(req);
         assert_eq!(r.status, 401, "{auth:?}");
         assert!(r
             .header("www-authenticate")
@@ -745,59 +744,55 @@ fn client_credentials_refusals_use_bearer_challenge() {
 
 #[test]
 fn api_key_as_basic_password_must_match_account() {
-    let (app, s) = (app(), store());
-    let (r, ev) = run(
-        &app,
-        &s,
-        get_as(
-            "service=registry.local&scope=repository:org/a:push",
-            "ci-bot",
-            CI_KEY,
-        ),
-    );
+    let svc = Svc::new();
+    let (r, ev) = svc.run(get_as(
+        "service=registry.local&scope=repository:org/a:push",
+        "ci-bot",
+        CI_KEY,
+    ));
     assert_eq!(r.status, 200);
     assert_eq!(
         actions(&verify(body(&r)["token"].as_str().unwrap()), "org/a"),
         ["push"]
     );
     assert!(!ev.unwrap().to_json_line().contains(CI_KEY));
-    let (r, _) = run(&app, &s, get_as("service=registry.local", "alice", CI_KEY));
+    let (r, _) = svc.run(get_as("service=registry.local", "alice", CI_KEY));
     assert_eq!(r.status, 401);
 }
 
 #[test]
 fn expired_api_key_and_disabled_owner() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     put(
-        &s,
+        &svc.store,
         &api_key_key(CI_KEY),
         json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": NOW - 1}),
     );
-    let (r, _) = run(&app, &s, get_as("service=registry.local", "ci-bot", CI_KEY));
+    let (r, _) = svc.run(get_as("service=registry.local", "ci-bot", CI_KEY));
     assert_eq!(r.status, 401);
     assert!(body(&r)["errors"][0]["message"]
         .as_str()
         .unwrap()
         .contains("expired"));
 
-    let (app, s) = (self::app(), store());
-    put(&s, "user:chart-user", json!({"disabled": true}));
+    let svc = Svc::new();
+    put(&svc.store, "user:chart-user", json!({"disabled": true}));
     let req = HttpRequest::new("GET", "/oauth/token", "grant_type=client_credentials")
         .with_header("authorization", &format!("Bearer {CHART_KEY}"));
-    assert_eq!(run(&app, &s, req).0.status, 401);
+    assert_eq!(svc.run(req).0.status, 401);
 }
 
 // ---------------------------------------------------------------- fail closed
 
 #[test]
 fn store_failure_is_503_and_grants_nothing() {
-    let (app, s) = (app(), store());
-    s.fail.set(true);
+    let svc = Svc::new();
+    svc.store.fail.set(true);
     for req in [
         get("service=registry.local&scope=repository:public/a:pull"),
         get_as("service=registry.local", "alice", "alice-pw"),
     ] {
-        let (r, ev) = run(&app, &s, req);
+        let (r, ev) = svc.run(req);
         assert_eq!(r.status, 503);
         assert_eq!(body(&r)["errors"][0]["code"], "UNAVAILABLE");
         let ev = ev.unwrap();
@@ -821,28 +816,27 @@ fn malformed_records_are_500_and_grant_nothing() {
         ),
         ("acl", "nonsense", get("service=registry.local")),
     ] {
-        let (app, s) = (app(), store());
-        s.data.borrow_mut().insert(key.into(), value.into());
-        let (r, ev) = run(&app, &s, req);
+        let svc = Svc::new();
+        svc.store.data.borrow_mut().insert(key.into(), value.into());
+        let (r, ev) = svc.run(req);
         assert_eq!(r.status, 500, "{key}: {}", String::from_utf8_lossy(&r.body));
         assert!(body(&r).get("token").is_none());
         assert_eq!(ev.unwrap().outcome, Outcome::Failed);
     }
-    let (app, s) = (app(), store());
-    s.data.borrow_mut().insert(api_key_key(CI_KEY), "[]".into());
-    let (r, _) = run(&app, &s, get_as("service=registry.local", "ci-bot", CI_KEY));
+    let svc = Svc::new();
+    svc.store
+        .data
+        .borrow_mut()
+        .insert(api_key_key(CI_KEY), "[]".into());
+    let (r, _) = svc.run(get_as("service=registry.local", "ci-bot", CI_KEY));
     assert_eq!(r.status, 500);
 }
 
 #[test]
 fn missing_acl_grants_nothing() {
-    let (app, s) = (app(), store());
-    s.data.borrow_mut().remove("acl");
-    let (r, _) = run(
-        &app,
-        &s,
-        get("service=registry.local&scope=repository:public/a:pull"),
-    );
+    let svc = Svc::new();
+    svc.store.data.borrow_mut().remove("acl");
+    let (r, _) = svc.run(get("service=registry.local&scope=repository:public/a:pull"));
     assert_eq!(r.status, 200);
     assert_eq!(
         verify(body(&r)["token"].as_str().unwrap())["access"]
@@ -872,33 +866,42 @@ impl Store for ReadOnly {
 
 #[test]
 fn unstorable_refresh_token_fails_the_request() {
-    let (app, s) = (app(), ReadOnly(store()));
-    let (r, _) = run(
-        &app,
-        &s,
-        get_as("service=registry.local&offline_token=true", "bob", "bob-pw"),
-    );
+    let svc = Svc::with(app(), ReadOnly(store()));
+    let (r, _) = svc.run(get_as(
+        "service=registry.local&offline_token=true",
+        "bob",
+        "bob-pw",
+    ));
     assert_eq!(r.status, 503);
     assert!(body(&r).get("refresh_token").is_none());
 }
 
 #[test]
 fn rng_failure_issues_nothing() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let broken = |_: &mut [u8]| Err(RandomError);
     let req = get("service=registry.local");
-    let (r, ev) = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &broken);
+    let (r, ev) = handle_with(
+        &svc.app,
+        &svc.store,
+        &crate::federation::NoFetch,
+        &req,
+        NOW,
+        &broken,
+    );
     assert_eq!(r.status, 500);
     assert_eq!(ev.unwrap().outcome, Outcome::Failed);
 }
 
 #[test]
 fn jti_is_unique_per_token() {
-    let (app, s) = (app(), store());
+    use crate::federation::NoFetch;
+    let svc = Svc::new();
     let rng = counter_rng();
     let req = get("service=registry.local");
-    let a = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &rng).0;
-    let b = handle_with(&app, &s, &crate::federation::NoFetch, &req, NOW, &rng).0;
+    // Two tokens from one randomness source, as one isolate issues them.
+    let issue = || handle_with(&svc.app, &svc.store, &NoFetch, &req, NOW, &rng).0;
+    let (a, b) = (issue(), issue());
     let ja = verify(body(&a)["token"].as_str().unwrap())["jti"].clone();
     let jb = verify(body(&b)["token"].as_str().unwrap())["jti"].clone();
     assert_ne!(ja, jb);
@@ -941,8 +944,8 @@ fn bad_keys_are_config_errors_naming_the_secret() {
 fn no_cert_no_x5c() {
     let mut v = vars();
     v.remove("SIGNING_CERT");
-    let (app, s) = (app_with(v), store());
-    let (r, _) = run(&app, &s, get("service=registry.local"));
+    let svc = Svc::with(app_with(v), store());
+    let (r, _) = svc.run(get("service=registry.local"));
     let (h, _) = segments(body(&r)["token"].as_str().unwrap());
     assert!(h.get("x5c").is_none());
     assert!(h["kid"].is_string());
@@ -950,7 +953,11 @@ fn no_cert_no_x5c() {
     let mut v = vars();
     v.remove("SIGNING_CERT");
     v.remove("PUBLISHED_KEYS");
-    let (r, _) = run(&app_with(v), &s, HttpRequest::new("GET", "/certs.pem", ""));
+    let (r, _) = run(
+        &app_with(v),
+        &svc.store,
+        HttpRequest::new("GET", "/certs.pem", ""),
+    );
     assert_eq!(r.status, 404);
     assert!(body(&r)["errors"][0]["message"]
         .as_str()
@@ -967,7 +974,7 @@ fn per_service_token_headers() {
     v.insert("SERVICES", format!("{REG} {CHARTS} v3-kid v3-jwks v3-x5c"));
     v.insert("TOKEN_KID", "v3-kid=thumbprint v3-x5c=thumbprint".into());
     v.insert("TOKEN_X5C", "v3-kid=off v3-jwks=off".into());
-    let (app, s) = (app_with(v), store());
+    let svc = Svc::with(app_with(v), store());
     let es = crate::token::SigningKey::from_pkcs8_pem(ES256_KEY)
         .unwrap()
         .public_key();
@@ -978,37 +985,30 @@ fn per_service_token_headers() {
         ("v3-jwks", &libtrust, false),
         ("v3-x5c", &thumbprint, true),
     ] {
-        let (r, _) = run(
-            &app,
-            &s,
-            get_as(
-                &format!("service={service}&scope=repository:org/a:pull"),
-                "bob",
-                "bob-pw",
-            ),
-        );
+        let (r, _) = svc.run(get_as(
+            &format!("service={service}&scope=repository:org/a:pull"),
+            "bob",
+            "bob-pw",
+        ));
         let token = body(&r)["token"].as_str().unwrap().to_string();
         let (h, _) = segments(&token);
         assert_eq!(h["kid"].as_str(), Some(kid.as_str()), "{service}");
         assert_eq!(h.get("x5c").is_some(), x5c, "{service}");
         assert_eq!(verify(&token)["aud"], service);
         // The proxy's verifier finds the key under either kid form.
-        assert_eq!(app.verify_token(&token, service, NOW).unwrap().sub, "bob");
+        assert_eq!(
+            svc.app.verify_token(&token, service, NOW).unwrap().sub,
+            "bob"
+        );
     }
     // The JWKS lists every key under both kid forms now in use.
-    let (r, _) = run(
-        &app,
-        &s,
-        HttpRequest::new("GET", "/.well-known/jwks.json", ""),
-    );
+    let (r, _) = svc.run(HttpRequest::new("GET", "/.well-known/jwks.json", ""));
     let jwks = body(&r);
     let kids = crate::test_support::jwks_kids(&jwks);
     assert_eq!(kids.len(), 6, "3 keys x 2 kid forms: {jwks}");
     assert_eq!(&kids[..2], [libtrust.as_str(), thumbprint.as_str()]);
     // The RS256 service (ChartMuseum) keeps its own signer: libtrust kid, never x5c.
-    let (r, _) = run(
-        &app,
-        &s,
+    let (r, _) = svc.run(
         HttpRequest::new(
             "POST",
             "/oauth/token",
@@ -1042,44 +1042,43 @@ fn token_header_settings_are_checked_at_startup() {
 
 #[test]
 fn verify_token_accepts_own_tokens_and_rejects_the_rest() {
-    let (app, s) = (app(), store());
-    let (r, _) = run(
-        &app,
-        &s,
-        get_as(
-            "service=registry.local&scope=repository:org/a:pull",
-            "bob",
-            "bob-pw",
-        ),
-    );
+    let svc = Svc::new();
+    let (r, _) = svc.run(get_as(
+        "service=registry.local&scope=repository:org/a:pull",
+        "bob",
+        "bob-pw",
+    ));
     let token = body(&r)["token"].as_str().unwrap().to_string();
-    let claims = app.verify_token(&token, REG, NOW + 10).unwrap();
+    let claims = svc.app.verify_token(&token, REG, NOW + 10).unwrap();
     assert_eq!(claims.sub, "bob");
     assert_eq!(claims.exp, NOW + 300);
     assert_eq!(claims.access[0].actions, ["pull"]);
 
     assert_eq!(
-        app.verify_token(&token, CHARTS, NOW).unwrap_err(),
+        svc.app.verify_token(&token, CHARTS, NOW).unwrap_err(),
         Rejected::WrongAudience
     );
     assert_eq!(
-        app.verify_token(&token, REG, NOW + 300 + CLOCK_LEEWAY_SECS + 1)
+        svc.app
+            .verify_token(&token, REG, NOW + 300 + CLOCK_LEEWAY_SECS + 1)
             .unwrap_err(),
         Rejected::Expired
     );
     assert_eq!(
-        app.verify_token(&token, REG, NOW + 300 + CLOCK_LEEWAY_SECS)
+        svc.app
+            .verify_token(&token, REG, NOW + 300 + CLOCK_LEEWAY_SECS)
             .map(|c| c.sub)
             .unwrap(),
         "bob"
     );
     assert_eq!(
-        app.verify_token(&token, REG, NOW - CLOCK_LEEWAY_SECS - 1)
+        svc.app
+            .verify_token(&token, REG, NOW - CLOCK_LEEWAY_SECS - 1)
             .unwrap_err(),
         Rejected::NotYetValid
     );
     assert_eq!(
-        app.verify_token("garbage", REG, NOW).unwrap_err(),
+        svc.app.verify_token("garbage", REG, NOW).unwrap_err(),
         Rejected::Malformed
     );
 
@@ -1090,7 +1089,9 @@ fn verify_token_accepts_own_tokens_and_rejects_the_rest() {
     payload["access"][0]["actions"] = json!(["pull", "push"]);
     parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
     assert_eq!(
-        app.verify_token(&parts.join("."), REG, NOW).unwrap_err(),
+        svc.app
+            .verify_token(&parts.join("."), REG, NOW)
+            .unwrap_err(),
         Rejected::BadSignature
     );
 
@@ -1109,35 +1110,42 @@ fn verify_token_accepts_own_tokens_and_rejects_the_rest() {
         "grant_type=client_credentials&scope=artifact-repository:org1/r:pull",
     )
     .with_header("authorization", &format!("Bearer {CHART_KEY}"));
-    let t = body(&run(&app, &s, req).0)["access_token"]
+    let t = body(&svc.run(req).0)["access_token"]
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(app.verify_token(&t, CHARTS, NOW).unwrap().sub, "chart-user");
+    assert_eq!(
+        svc.app.verify_token(&t, CHARTS, NOW).unwrap().sub,
+        "chart-user"
+    );
 }
 
 #[test]
 fn grant_basic_matches_the_token_endpoint() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let want = [crate::token::Access {
         resource_type: "repository".into(),
         name: "org/a".into(),
         actions: vec!["push".into(), "pull".into()],
     }];
-    let ctx = ctx_of(&s, None);
+    let ctx = ctx_of(&svc.store, None);
     let (account, access) =
-        block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap();
+        block_on(
+            svc.app
+                .grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx),
+        )
+        .unwrap();
     assert_eq!(account, "bob");
     assert_eq!(access[0].actions, ["pull"]);
-    let e = block_on(app.grant_basic(&basic("bob", "nope"), REG, &want, &ctx)).unwrap_err();
+    let e = block_on(svc.app.grant_basic(&basic("bob", "nope"), REG, &want, &ctx)).unwrap_err();
     assert!(matches!(e, AuthError::Rejected(_)), "{e:?}");
-    let e = block_on(app.grant_basic("Basic ###", REG, &want, &ctx)).unwrap_err();
+    let e = block_on(svc.app.grant_basic("Basic ###", REG, &want, &ctx)).unwrap_err();
     assert!(matches!(e, AuthError::Malformed(_)), "{e:?}");
     // A fresh isolate (nothing cached) with failing storage: fail closed.
-    let app = self::app();
-    s.fail.set(true);
-    let ctx = ctx_of(&s, None);
-    let e = block_on(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap_err();
+    let fresh = app();
+    svc.store.fail.set(true);
+    let ctx = ctx_of(&svc.store, None);
+    let e = block_on(fresh.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx)).unwrap_err();
     assert!(matches!(e, AuthError::Unavailable(_)), "{e:?}");
 }
 

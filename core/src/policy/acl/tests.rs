@@ -17,6 +17,16 @@ fn scopes(s: &[&str]) -> Vec<Scope> {
     crate::scope::parse_scopes(s.iter().copied()).unwrap()
 }
 
+/// What `acl` grants `who` for the one `scope` at `service`.
+fn grant(acl: &Acl, who: &Principal, service: &str, scope: &str) -> Vec<Access> {
+    acl.authorize(who, service, &scopes(&[scope]))
+}
+
+/// How `acl` decides the one `scope` for `who` at `service`.
+fn decide(acl: &Acl, who: &Principal, service: &str, scope: &str) -> Vec<ScopeDecision> {
+    acl.explain(who, service, &scopes(&[scope]))
+}
+
 const DEMO: &str = r#"[
         {"match": {"account": "admin"}, "actions": ["*"], "comment": "admins"},
         {"match": {"account": "mallory"}, "actions": [], "comment": "banned"},
@@ -29,18 +39,15 @@ const DEMO: &str = r#"[
 #[test]
 fn first_match_wins_and_intersects() {
     let a = acl(DEMO);
-    let g = a.authorize(
+    let g = grant(
+        &a,
         &user("alice", &["dev"]),
         "reg",
-        &scopes(&["repository:org/app:pull,push,delete"]),
+        "repository:org/app:pull,push,delete",
     );
     assert_eq!(g.len(), 1);
     assert_eq!(g[0].actions, vec!["pull", "push"]);
-    let g = a.authorize(
-        &user("bob", &[]),
-        "reg",
-        &scopes(&["repository:org/app:pull,push"]),
-    );
+    let g = grant(&a, &user("bob", &[]), "reg", "repository:org/app:pull,push");
     assert_eq!(g[0].actions, vec!["pull"]);
 }
 
@@ -54,7 +61,7 @@ fn star_grants_what_was_asked_including_catalog() {
     );
     assert_eq!(g[0].actions, vec!["*"]);
     assert_eq!(g[1].actions, vec!["delete", "pull"]);
-    let g = a.authorize(&user("bob", &[]), "reg", &scopes(&["registry:catalog:*"]));
+    let g = grant(&a, &user("bob", &[]), "reg", "registry:catalog:*");
     assert!(g.is_empty(), "a literal * request needs a * rule");
 }
 
@@ -72,10 +79,11 @@ fn duplicate_keys_in_a_rule_are_malformed_not_last_wins() {
 #[test]
 fn explicit_deny_stops_later_rules() {
     let a = acl(DEMO);
-    let d = a.explain(
+    let d = decide(
+        &a,
         &user("mallory", &["dev"]),
         "reg",
-        &scopes(&["repository:public/x:pull"]),
+        "repository:public/x:pull",
     );
     assert_eq!(d[0].rule, Some(1));
     assert!(d[0].granted.is_empty());
@@ -92,10 +100,11 @@ fn personal_namespace_placeholder() {
     );
     assert_eq!(g.len(), 1);
     assert_eq!(g[0].name, "carol/app");
-    let g = a.authorize(
+    let g = grant(
+        &a,
         &Principal::Anonymous,
         "reg",
-        &scopes(&["repository:carol/app:pull"]),
+        "repository:carol/app:pull",
     );
     assert!(g.is_empty(), "anonymous has no ${{account}}");
 }
@@ -111,9 +120,7 @@ fn anonymous_only_matches_rules_without_principal_conditions() {
     assert_eq!(g.len(), 1);
     assert_eq!(g[0].actions, vec!["pull"]);
     let any = acl(r#"[{"match": {"account": "*"}, "actions": ["pull"]}]"#);
-    assert!(any
-        .authorize(&Principal::Anonymous, "s", &scopes(&["repository:a:pull"]))
-        .is_empty());
+    assert!(grant(&any, &Principal::Anonymous, "s", "repository:a:pull").is_empty());
 }
 
 #[test]
@@ -127,41 +134,23 @@ fn labels_and_service_conditions() {
         vec!["blue".to_string(), "bluer".to_string()],
     );
     let p = Principal::user("x", &[], &labels);
-    assert_eq!(
-        a.authorize(&p, "reg", &scopes(&["repository:bluer/app:pull"]))
-            .len(),
-        1
-    );
-    assert!(a
-        .authorize(&p, "other", &scopes(&["repository:bluer/app:pull"]))
-        .is_empty());
-    assert!(a
-        .authorize(&p, "reg", &scopes(&["repository:red/app:pull"]))
-        .is_empty());
+    assert_eq!(grant(&a, &p, "reg", "repository:bluer/app:pull").len(), 1);
+    assert!(grant(&a, &p, "other", "repository:bluer/app:pull").is_empty());
+    assert!(grant(&a, &p, "reg", "repository:red/app:pull").is_empty());
 }
 
 #[test]
 fn glob_characters_in_values_never_widen() {
     let a = acl(r#"[{"match": {"name": "${account}/*"}, "actions": ["*"]}]"#);
     let p = user("*", &[]);
-    assert!(a
-        .authorize(&p, "s", &scopes(&["repository:org/app:pull"]))
-        .is_empty());
+    assert!(grant(&a, &p, "s", "repository:org/app:pull").is_empty());
 }
 
 #[test]
 fn empty_acl_grants_nothing() {
     let a = Acl::default();
-    assert!(a
-        .authorize(&user("admin", &[]), "s", &scopes(&["repository:a:pull"]))
-        .is_empty());
-    assert!(a
-        .authorize(
-            &workload("github", &[]),
-            "s",
-            &scopes(&["repository:a:pull"])
-        )
-        .is_empty());
+    assert!(grant(&a, &user("admin", &[]), "s", "repository:a:pull").is_empty());
+    assert!(grant(&a, &workload("github", &[]), "s", "repository:a:pull").is_empty());
 }
 
 fn workload(issuer: &str, claims: &[(&str, &str)]) -> Principal {
@@ -190,65 +179,39 @@ const FEDERATED: &str = r#"[
 #[test]
 fn workloads_match_issuer_claims_and_templates() {
     let a = acl(FEDERATED);
-    let main = workload(
-        "github",
-        &[
+    // A GitHub Actions token of org/app, built from `git_ref`.
+    let org_app_on = |git_ref: &str| {
+        let claims = [
             ("repository_owner", "org"),
             ("repository", "org/app"),
-            ("ref", "refs/heads/main"),
-        ],
-    );
-    let g = a.authorize(
-        &main,
-        "reg",
-        &scopes(&["repository:ci/org/app:pull,push,delete"]),
-    );
+            ("ref", git_ref),
+        ];
+        workload("github", &claims)
+    };
+    let main = org_app_on("refs/heads/main");
+    let g = grant(&a, &main, "reg", "repository:ci/org/app:pull,push,delete");
     assert_eq!(g[0].actions, vec!["pull", "push"]);
     assert!(
-        a.authorize(&main, "reg", &scopes(&["repository:ci/org/other:pull"]))
-            .is_empty(),
+        grant(&a, &main, "reg", "repository:ci/org/other:pull").is_empty(),
         "the template pins the workload to its own repository"
     );
-    let branch = workload(
-        "github",
-        &[
-            ("repository_owner", "org"),
-            ("repository", "org/app"),
-            ("ref", "refs/heads/x"),
-        ],
-    );
-    let d = a.explain(
-        &branch,
-        "reg",
-        &scopes(&["repository:ci/org/app:pull,push"]),
-    );
+    let branch = org_app_on("refs/heads/x");
+    let d = decide(&a, &branch, "reg", "repository:ci/org/app:pull,push");
     assert_eq!(d[0].rule, Some(1));
     assert_eq!(d[0].granted, vec!["pull"]);
     // A claim glob that does not match, or the wrong issuer.
-    let stranger = workload(
-        "github",
-        &[("repository_owner", "evil"), ("repository", "org/app")],
-    );
-    assert!(a
-        .authorize(&stranger, "reg", &scopes(&["repository:ci/org/app:pull"]))
-        .is_empty());
-    let gitlab = workload(
-        "gitlab",
-        &[("repository_owner", "org"), ("repository", "org/app")],
-    );
-    assert!(a
-        .authorize(&gitlab, "reg", &scopes(&["repository:ci/org/app:pull"]))
-        .is_empty());
+    for (issuer, owner) in [("github", "evil"), ("gitlab", "org")] {
+        let w = workload(
+            issuer,
+            &[("repository_owner", owner), ("repository", "org/app")],
+        );
+        let g = grant(&a, &w, "reg", "repository:ci/org/app:pull");
+        assert!(g.is_empty(), "{issuer} {owner}");
+    }
     // Kubernetes claims with dots.
     let sa = workload("k8s-prod", &[("kubernetes.io.namespace", "team-a")]);
-    assert_eq!(
-        a.authorize(&sa, "reg", &scopes(&["repository:team-a/app:pull"]))
-            .len(),
-        1
-    );
-    assert!(a
-        .authorize(&sa, "reg", &scopes(&["repository:team-b/app:pull"]))
-        .is_empty());
+    assert_eq!(grant(&a, &sa, "reg", "repository:team-a/app:pull").len(), 1);
+    assert!(grant(&a, &sa, "reg", "repository:team-b/app:pull").is_empty());
 }
 
 #[test]
@@ -271,28 +234,13 @@ fn workloads_and_users_never_cross() {
     assert_eq!(d[2].rule, Some(5));
     // Claim rules never match users or anonymous.
     let u = user("org", &[]);
-    let g = a.explain(&u, "reg", &scopes(&["repository:ci/org/app:pull"]));
+    let g = decide(&a, &u, "reg", "repository:ci/org/app:pull");
     assert_eq!(g[0].rule, Some(3));
-    assert!(a
-        .authorize(
-            &Principal::Anonymous,
-            "reg",
-            &scopes(&["repository:ci/x:pull"])
-        )
-        .is_empty());
+    assert!(grant(&a, &Principal::Anonymous, "reg", "repository:ci/x:pull").is_empty());
     let claimless = acl(r#"[{"match": {"issuer": "*"}, "actions": ["pull"]}]"#);
-    assert!(claimless
-        .authorize(&u, "s", &scopes(&["repository:a:pull"]))
-        .is_empty());
-    assert!(claimless
-        .authorize(&Principal::Anonymous, "s", &scopes(&["repository:a:pull"]))
-        .is_empty());
-    assert_eq!(
-        claimless
-            .authorize(&w, "s", &scopes(&["repository:a:pull"]))
-            .len(),
-        1
-    );
+    assert!(grant(&claimless, &u, "s", "repository:a:pull").is_empty());
+    assert!(grant(&claimless, &Principal::Anonymous, "s", "repository:a:pull").is_empty());
+    assert_eq!(grant(&claimless, &w, "s", "repository:a:pull").len(), 1);
 }
 
 #[test]
@@ -304,15 +252,12 @@ fn claim_placeholders_must_be_repository_paths() {
         let w = workload("github", &[("repository", bad)]);
         let name = format!("ci/{}", if bad.is_empty() { "x" } else { "org/app" });
         assert!(
-            a.authorize(&w, "s", &scopes(&[&format!("repository:{name}:pull")]))
-                .is_empty(),
+            grant(&a, &w, "s", &format!("repository:{name}:pull")).is_empty(),
             "{bad}"
         );
     }
     let missing = workload("github", &[]);
-    assert!(a
-        .authorize(&missing, "s", &scopes(&["repository:ci/org/app:pull"]))
-        .is_empty());
+    assert!(grant(&a, &missing, "s", "repository:ci/org/app:pull").is_empty());
 }
 
 #[test]
@@ -322,14 +267,12 @@ fn claim_placeholders_fold_ascii_case() {
     );
     let w = workload("github", &[("repository", "MyOrg/App")]);
     assert_eq!(
-        a.authorize(&w, "s", &scopes(&["repository:ci/myorg/app:pull"]))[0].actions,
+        grant(&a, &w, "s", "repository:ci/myorg/app:pull")[0].actions,
         vec!["pull".to_string()]
     );
     // Folding happens after the claim is read, never to the claim globs: another owner's
     // repository stays out of reach.
-    assert!(a
-        .authorize(&w, "s", &scopes(&["repository:ci/otherorg/app:pull"]))
-        .is_empty());
+    assert!(grant(&a, &w, "s", "repository:ci/otherorg/app:pull").is_empty());
 }
 
 #[test]

@@ -13,6 +13,9 @@ use crate::token_service::RandomError;
 use serde_json::json;
 use std::collections::HashMap;
 
+const REG: &str = "registry.local";
+const CHARTS: &str = "chartmuseum.local";
+
 fn vars() -> HashMap<&'static str, String> {
     HashMap::from([
         ("ISSUER", "tollgate-test".to_string()),
@@ -25,53 +28,6 @@ fn vars() -> HashMap<&'static str, String> {
     ])
 }
 
-fn setup() -> (TokenService, Gate, MemoryStore) {
-    let v = vars();
-    let settings = Settings::from_vars(|k| v.get(k).cloned()).unwrap();
-    let proxy = ProxySettings::from_vars(|k| v.get(k).cloned(), &settings).unwrap();
-    let app = TokenService::new(settings, [7u8; 32]).unwrap();
-    let store = MemoryStore::with([
-        (
-            "user:alice".to_string(),
-            json!({"password": bcrypt_hash("alice-pw"), "groups": ["w"]})
-                .to_string(),
-        ),
-        (
-            "user:bob".to_string(),
-            json!({"password": bcrypt_hash("bob-pw"), "groups": ["r"]})
-                .to_string(),
-        ),
-        (
-            "acl".to_string(),
-            json!([
-                {"match": {"group": "w", "type": "repository", "name": "org/*"}, "actions": ["pull", "push"]},
-                {"match": {"group": "r", "type": "repository", "name": "org/*"}, "actions": ["pull"]},
-                {"match": {"group": "r", "type": "artifact-repository", "name": "org1"}, "actions": ["pull"]},
-            ])
-            .to_string(),
-        ),
-    ]);
-    (app, Gate::new(proxy, None), store)
-}
-
-fn issue(app: &TokenService, store: &MemoryStore, user: &str, pw: &str, query: &str) -> String {
-    let req =
-        HttpRequest::new("GET", "/token", query).with_header("authorization", &basic(user, pw));
-    let rng = counter_rng();
-    let ctx = RequestContext::new(store, &crate::federation::NoFetch, NOW, &rng);
-    let (resp, _) = block_on(app.handle(&req, &ctx));
-    assert_eq!(
-        resp.status,
-        200,
-        "{:?}",
-        String::from_utf8_lossy(&resp.body)
-    );
-    resp.json_body().unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn public() -> PublicHost {
     PublicHost {
         scheme: "https".into(),
@@ -79,49 +35,83 @@ fn public() -> PublicHost {
     }
 }
 
-/// A request as the worker describes it to the gate (three header fields).
-fn meta<'a>(
-    method: &'a str,
-    path: &'a str,
-    query: &'a str,
-    authorization: Vec<&'a str>,
-    public: &'a PublicHost,
-) -> RequestMeta<'a> {
-    RequestMeta {
-        method,
-        path,
-        query,
-        authorization,
-        content_type: None,
-        header_count: 3,
-        public,
+/// The real token service behind the gate, over one KV.
+struct Stack {
+    app: TokenService,
+    gate: Gate,
+    store: MemoryStore,
+}
+
+impl Stack {
+    fn new() -> Self {
+        let v = vars();
+        let settings = Settings::from_vars(|k| v.get(k).cloned()).unwrap();
+        let proxy = ProxySettings::from_vars(|k| v.get(k).cloned(), &settings).unwrap();
+        let app = TokenService::new(settings, [7u8; 32]).unwrap();
+        let store = MemoryStore::with([
+            (
+                "user:alice".to_string(),
+                json!({"password": bcrypt_hash("alice-pw"), "groups": ["w"]})
+                    .to_string(),
+            ),
+            (
+                "user:bob".to_string(),
+                json!({"password": bcrypt_hash("bob-pw"), "groups": ["r"]})
+                    .to_string(),
+            ),
+            (
+                "acl".to_string(),
+                json!([
+                    {"match": {"group": "w", "type": "repository", "name": "org/*"}, "actions": ["pull", "push"]},
+                    {"match": {"group": "r", "type": "repository", "name": "org/*"}, "actions": ["pull"]},
+                    {"match": {"group": "r", "type": "artifact-repository", "name": "org1"}, "actions": ["pull"]},
+                ])
+                .to_string(),
+            ),
+        ]);
+        Stack {
+            app,
+            gate: Gate::new(proxy, None),
+            store,
+        }
     }
-}
 
-/// The gate's decision five seconds after the fixture tokens were issued, for a client at `ip`.
-fn decide_from(
-    app: &TokenService,
-    gate: &Gate,
-    store: &MemoryStore,
-    meta: &RequestMeta<'_>,
-    ip: Option<&str>,
-) -> Decision {
-    let ctx = RequestContext::without_randomness(store, &crate::federation::NoFetch, NOW + 5)
-        .with_client_ip(ip);
-    block_on(gate.decide(&TokenServiceAuthority::new(app), meta, &ctx))
-}
+    /// The token GET /token issues to `user` for `scope` at `service` (asserting it does).
+    fn issue(&self, user: &str, pw: &str, service: &str, scope: &str) -> String {
+        let query = format!("service={service}&scope={scope}");
+        let req = HttpRequest::new("GET", "/token", &query)
+            .with_header("authorization", &basic(user, pw));
+        let rng = counter_rng();
+        let ctx = RequestContext::new(&self.store, &crate::federation::NoFetch, NOW, &rng);
+        let (resp, _) = block_on(self.app.handle(&req, &ctx));
+        assert_eq!(
+            resp.status,
+            200,
+            "{:?}",
+            String::from_utf8_lossy(&resp.body)
+        );
+        resp.json_body().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
 
-fn decide(
-    app: &TokenService,
-    gate: &Gate,
-    store: &MemoryStore,
-    method: &str,
-    path: &str,
-    auth: &str,
-) -> Decision {
-    let public = public();
-    let meta = meta(method, path, "", vec![auth], &public);
-    decide_from(app, gate, store, &meta, None)
+    /// The gate's decision five seconds after the fixture tokens were issued, for a client at `ip`.
+    fn decide_from(&self, meta: &RequestMeta<'_>, ip: Option<&str>) -> Decision {
+        let ctx =
+            RequestContext::without_randomness(&self.store, &crate::federation::NoFetch, NOW + 5)
+                .with_client_ip(ip);
+        block_on(
+            self.gate
+                .decide(&TokenServiceAuthority::new(&self.app), meta, &ctx),
+        )
+    }
+
+    fn decide(&self, method: &str, path: &str, auth: &str) -> Decision {
+        let public = public();
+        let meta = RequestMeta::new(method, path, "", vec![auth], &public);
+        self.decide_from(&meta, None)
+    }
 }
 
 fn status(d: &Decision) -> u16 {
@@ -134,21 +124,9 @@ fn status(d: &Decision) -> u16 {
 
 #[test]
 fn issued_tokens_open_exactly_their_scope() {
-    let (app, gate, store) = setup();
-    let push = issue(
-        &app,
-        &store,
-        "alice",
-        "alice-pw",
-        "service=registry.local&scope=repository:org/app:pull,push",
-    );
-    let pull = issue(
-        &app,
-        &store,
-        "bob",
-        "bob-pw",
-        "service=registry.local&scope=repository:org/app:pull,push",
-    );
+    let t = Stack::new();
+    let push = t.issue("alice", "alice-pw", REG, "repository:org/app:pull,push");
+    let pull = t.issue("bob", "bob-pw", REG, "repository:org/app:pull,push");
     let bearer = |t: &str| format!("Bearer {t}");
     // (method, path, token, status): 200 forwarded, 401 a challenge for more.
     let cases = [
@@ -160,18 +138,12 @@ fn issued_tokens_open_exactly_their_scope() {
         ("GET", "/v2/", &pull, 200),
     ];
     for (method, path, token, want) in cases {
-        let d = decide(&app, &gate, &store, method, path, &bearer(token));
+        let d = t.decide(method, path, &bearer(token));
         assert_eq!(status(&d), want, "{method} {path}");
     }
     // A token for another audience is refused as invalid_token.
-    let charts = issue(
-        &app,
-        &store,
-        "bob",
-        "bob-pw",
-        "service=chartmuseum.local&scope=artifact-repository:org1:pull",
-    );
-    match decide(&app, &gate, &store, "GET", "/v2/", &bearer(&charts)) {
+    let charts = t.issue("bob", "bob-pw", CHARTS, "artifact-repository:org1:pull");
+    match t.decide("GET", "/v2/", &bearer(&charts)) {
         Decision::Refuse { response, reason } => {
             assert_eq!(reason, "wrong_audience");
             assert!(response
@@ -185,23 +157,13 @@ fn issued_tokens_open_exactly_their_scope() {
     let mut bad = push.clone();
     bad.pop();
     bad.push(if push.ends_with('A') { 'B' } else { 'A' });
-    assert_eq!(
-        status(&decide(&app, &gate, &store, "GET", "/v2/", &bearer(&bad))),
-        401
-    );
+    assert_eq!(status(&t.decide("GET", "/v2/", &bearer(&bad))), 401);
 }
 
 #[test]
 fn basic_credentials_use_the_token_endpoints_check() {
-    let (app, gate, store) = setup();
-    let d = decide(
-        &app,
-        &gate,
-        &store,
-        "GET",
-        "/org1/index.yaml",
-        &basic("bob", "bob-pw"),
-    );
+    let t = Stack::new();
+    let d = t.decide("GET", "/org1/index.yaml", &basic("bob", "bob-pw"));
     match &d {
         Decision::Forward { url, principal, .. } => {
             assert_eq!(url, "http://127.0.0.1:5001/org1/index.yaml");
@@ -224,19 +186,12 @@ fn basic_credentials_use_the_token_endpoints_check() {
         ("POST", "/v2/org/app/blobs/uploads/", "bob", "bob-pw", 403),
     ];
     for (method, path, user, pw, want) in cases {
-        let d = decide(&app, &gate, &store, method, path, &basic(user, pw));
+        let d = t.decide(method, path, &basic(user, pw));
         assert_eq!(status(&d), want, "{user} {method} {path}");
     }
-    store.fail.set(true);
+    t.store.fail.set(true);
     assert_eq!(
-        status(&decide(
-            &app,
-            &gate,
-            &store,
-            "GET",
-            "/v2/org/app/tags/list",
-            &basic("carol", "pw")
-        )),
+        status(&t.decide("GET", "/v2/org/app/tags/list", &basic("carol", "pw"))),
         503
     );
 }
@@ -244,9 +199,9 @@ fn basic_credentials_use_the_token_endpoints_check() {
 #[test]
 fn a_network_bound_token_is_refused_off_its_network_even_when_cached() {
     // Issue 16: an API key bound to 127.0.0.1/32; its token carries the `net` claim.
-    let (app, gate, store) = setup();
+    let t = Stack::new();
     let key = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
-    store.data.borrow_mut().insert(
+    t.store.data.borrow_mut().insert(
         format!("apikey:{}", crate::credentials::secret_digest(key)),
         json!({"account": "alice", "name": "ci", "net": {"cidrs": ["127.0.0.1/32"]}}).to_string(),
     );
@@ -261,9 +216,9 @@ fn a_network_bound_token_is_refused_off_its_network_even_when_cached() {
         buf.fill(9);
         Ok(())
     };
-    let ctx = RequestContext::new(&store, &crate::federation::NoFetch, NOW, &rng)
+    let ctx = RequestContext::new(&t.store, &crate::federation::NoFetch, NOW, &rng)
         .with_client_ip(Some("127.0.0.1"));
-    let (resp, _) = block_on(app.handle(&req, &ctx));
+    let (resp, _) = block_on(t.app.handle(&req, &ctx));
     assert_eq!(resp.status, 200);
     let token = resp.json_body().unwrap()["token"]
         .as_str()
@@ -272,8 +227,8 @@ fn a_network_bound_token_is_refused_off_its_network_even_when_cached() {
     let public = public();
     let auth = format!("Bearer {token}");
     let from = |ip: Option<&'static str>| {
-        let meta = meta("GET", "/v2/org/app/manifests/v1", "", vec![&auth], &public);
-        decide_from(&app, &gate, &store, &meta, ip)
+        let meta = RequestMeta::new("GET", "/v2/org/app/manifests/v1", "", vec![&auth], &public);
+        t.decide_from(&meta, ip)
     };
     // First from its network (verified and cached), then the copy from elsewhere.
     assert_eq!(status(&from(Some("127.0.0.1"))), 200);
@@ -289,8 +244,8 @@ fn a_network_bound_token_is_refused_off_its_network_even_when_cached() {
     // The Basic path (API key as password) is checked the same way.
     let basic_from = |ip: &'static str| {
         let b = basic("alice", key);
-        let meta = meta("GET", "/v2/org/app/manifests/v1", "", vec![&b], &public);
-        decide_from(&app, &gate, &store, &meta, Some(ip))
+        let meta = RequestMeta::new("GET", "/v2/org/app/manifests/v1", "", vec![&b], &public);
+        t.decide_from(&meta, Some(ip))
     };
     assert_eq!(status(&basic_from("127.0.0.1")), 200);
     // The same AuthError as the token endpoint's, rendered by the proxy: 403 DENIED with
@@ -307,19 +262,13 @@ fn a_network_bound_token_is_refused_off_its_network_even_when_cached() {
 #[test]
 fn a_catalog_request_without_the_catalog_right_is_filtered_not_refused() {
     // Issue 16: bob's token for registry:catalog:* carries no access (the ACL denies it).
-    let (app, gate, store) = setup();
-    let tok = issue(
-        &app,
-        &store,
-        "bob",
-        "bob-pw",
-        "service=registry.local&scope=registry:catalog:*",
-    );
+    let t = Stack::new();
+    let tok = t.issue("bob", "bob-pw", REG, "registry:catalog:*");
     let public = public();
     let at = |query: &'static str, auth: Vec<String>| {
         let auth = auth.iter().map(String::as_str).collect();
-        let meta = meta("GET", "/v2/_catalog", query, auth, &public);
-        decide_from(&app, &gate, &store, &meta, None)
+        let meta = RequestMeta::new("GET", "/v2/_catalog", query, auth, &public);
+        t.decide_from(&meta, None)
     };
     for auth in [format!("Bearer {tok}"), basic("bob", "bob-pw")] {
         match at("n=5&last=org%2Fa", vec![auth]) {
@@ -333,7 +282,7 @@ fn a_catalog_request_without_the_catalog_right_is_filtered_not_refused() {
     assert_eq!(status(&at("n=abc", vec![format!("Bearer {tok}")])), 400);
     // No credentials: still the challenge, so clients fetch a token first.
     assert_eq!(status(&at("", vec![])), 401);
-    let ctx = RequestContext::without_randomness(&store, &crate::federation::NoFetch, NOW);
-    let v = block_on(app.pull_visibility("bob", "registry.local", &ctx)).unwrap();
+    let ctx = RequestContext::without_randomness(&t.store, &crate::federation::NoFetch, NOW);
+    let v = block_on(t.app.pull_visibility("bob", "registry.local", &ctx)).unwrap();
     assert!(v.may_pull("org/app") && !v.may_pull("other/app"));
 }

@@ -142,35 +142,40 @@ fn public() -> PublicHost {
     }
 }
 
-/// A request with three header fields and no Content-Type; tests override the rest.
-fn meta<'a>(
-    p: &'a PublicHost,
-    method: &'a str,
-    path: &'a str,
-    query: &'a str,
-    auth: &[&'a str],
-) -> RequestMeta<'a> {
-    RequestMeta {
-        method,
-        path,
-        query,
-        authorization: auth.to_vec(),
-        content_type: None,
-        header_count: 3,
-        public: p,
+/// The gate and its fake authority, as most tests drive them.
+struct Proxy {
+    gate: Gate,
+    fake: Fake,
+}
+
+impl Proxy {
+    fn new() -> Self {
+        Proxy {
+            gate: gate("1"),
+            fake: Fake::new(),
+        }
     }
-}
 
-fn run(g: &Gate, f: &Fake, method: &str, path: &str, query: &str, auth: &[&str]) -> Decision {
-    let p = public();
-    let meta = meta(&p, method, path, query, auth);
-    let store = MemoryStore::new();
-    block_on(g.decide(f, &meta, &ctx(&store, 1000)))
-}
+    /// The gate's decision on `meta` at `now`.
+    fn decide(&self, meta: &RequestMeta<'_>, now: u64) -> Decision {
+        block_on(
+            self.gate
+                .decide(&self.fake, meta, &ctx(&MemoryStore::new(), now)),
+        )
+    }
 
-/// `run` with no query and one Authorization value.
-fn run_as(g: &Gate, f: &Fake, method: &str, path: &str, authorization: &str) -> Decision {
-    run(g, f, method, path, "", &[authorization])
+    fn run(&self, method: &str, path: &str, query: &str, auth: &[&str]) -> Decision {
+        let p = public();
+        self.decide(
+            &RequestMeta::new(method, path, query, auth.to_vec(), &p),
+            1000,
+        )
+    }
+
+    /// `run` with no query and one Authorization value.
+    fn run_as(&self, method: &str, path: &str, authorization: &str) -> Decision {
+        self.run(method, path, "", &[authorization])
+    }
 }
 
 use crate::test_support::block_on;
@@ -178,6 +183,9 @@ use crate::test_support::block_on;
 fn ctx(store: &MemoryStore, now: u64) -> RequestContext<'_, MemoryStore, NoFetch> {
     RequestContext::without_randomness(store, &NoFetch, now)
 }
+
+/// The start of every challenge the fixture gate sends (its realm and service).
+const CHALLENGE: &str = r#"Bearer realm="http://127.0.0.1:8787/token",service="registry.local""#;
 
 fn refused(d: &Decision) -> (u16, &'static str, Option<String>) {
     match d {
@@ -204,52 +212,32 @@ fn forwarded(d: &Decision) -> (&str, &Admitted, bool) {
 
 #[test]
 fn anonymous_gets_the_registry_challenge() {
-    let (g, f) = (gate("1"), Fake::new());
-    let d = run(&g, &f, "POST", "/v2/org/app/blobs/uploads/", "", &[]);
-    let (status, reason, chal) = refused(&d);
-    assert_eq!((status, reason), (401, "no_credentials"));
-    assert_eq!(
-        chal.as_deref(),
-        Some(
-            r#"Bearer realm="http://127.0.0.1:8787/token",service="registry.local",scope="repository:org/app:pull,push""#
-        )
-    );
+    let proxy = Proxy::new();
+    let d = proxy.run("POST", "/v2/org/app/blobs/uploads/", "", &[]);
+    let chal = format!(r#"{CHALLENGE},scope="repository:org/app:pull,push""#);
+    assert_eq!(refused(&d), (401, "no_credentials", Some(chal)));
 }
 
 #[test]
 fn push_token_forwards_to_the_origin_only() {
-    let (g, f) = (gate("1"), Fake::new());
-    let d = run_as(
-        &g,
-        &f,
-        "PUT",
-        "/v2/org/app/manifests/v1",
-        "Bearer tok-pusher",
-    );
+    let proxy = Proxy::new();
+    let d = proxy.run_as("PUT", "/v2/org/app/manifests/v1", "Bearer tok-pusher");
     let (url, who, cacheable) = forwarded(&d);
     assert_eq!(url, "http://127.0.0.1:5001/v2/org/app/manifests/v1");
     assert_eq!(who.name(), "pusher");
     assert!(!cacheable);
-    assert_eq!(f.audience_seen.borrow()[0], "registry.local");
+    assert_eq!(proxy.fake.audience_seen.borrow()[0], "registry.local");
 }
 
 #[test]
 fn pull_only_token_push_is_insufficient_scope() {
-    let (g, f) = (gate("1"), Fake::new());
-    let d = run_as(
-        &g,
-        &f,
-        "POST",
-        "/v2/org/app/blobs/uploads/",
-        "Bearer tok-puller",
-    );
+    let proxy = Proxy::new();
+    let d = proxy.run_as("POST", "/v2/org/app/blobs/uploads/", "Bearer tok-puller");
     let (status, reason, chal) = refused(&d);
     assert_eq!((status, reason), (401, "insufficient_scope"));
     assert!(chal.unwrap().ends_with(r#"error="insufficient_scope""#));
     // But pulls of a blob go through, and are cacheable.
-    let d = run_as(
-        &g,
-        &f,
+    let d = proxy.run_as(
         "GET",
         &format!("/v2/org/app/blobs/{D}"),
         "Bearer tok-puller",
@@ -260,9 +248,9 @@ fn pull_only_token_push_is_insufficient_scope() {
 #[test]
 fn cache_key_is_exactly_what_the_origin_is_asked_for() {
     // Finding 5 of issue 12: the key ignored the query the origin saw.
-    let (g, f) = (gate("1"), Fake::new());
+    let proxy = Proxy::new();
     let path = format!("/v2/org/app/blobs/{D}");
-    let key = |query: &str| match run(&g, &f, "GET", &path, query, &["Bearer tok-puller"]) {
+    let key = |query: &str| match proxy.run("GET", &path, query, &["Bearer tok-puller"]) {
         Decision::Forward { url, cache_key, .. } => {
             let key = cache_key.expect("a blob GET is cacheable");
             // Same path and query as the origin URL, on Tollgate's public host.
@@ -279,55 +267,41 @@ fn cache_key_is_exactly_what_the_origin_is_asked_for() {
 
 #[test]
 fn bad_token_is_invalid_token() {
-    let (g, f) = (gate("1"), Fake::new());
-    let d = run_as(&g, &f, "GET", "/v2/", "Bearer forged");
-    let (status, reason, chal) = refused(&d);
-    assert_eq!((status, reason), (401, "bad_signature"));
-    assert_eq!(
-        chal.as_deref(),
-        Some(
-            r#"Bearer realm="http://127.0.0.1:8787/token",service="registry.local",error="invalid_token""#
-        )
-    );
+    let proxy = Proxy::new();
+    let d = proxy.run_as("GET", "/v2/", "Bearer forged");
+    let chal = format!(r#"{CHALLENGE},error="invalid_token""#);
+    assert_eq!(refused(&d), (401, "bad_signature", Some(chal)));
     let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
-    let d = run_as(&g, &f, "GET", "/v2/", long.as_str());
+    let d = proxy.run_as("GET", "/v2/", long.as_str());
     // Longer than any Authorization header we read: refused before any verification.
     assert_eq!(refused(&d).0, 400);
-    assert_eq!(f.verifications.get(), 1);
+    assert_eq!(proxy.fake.verifications.get(), 1);
 }
 
 #[test]
 fn verification_is_cached_until_exp() {
-    let (g, f) = (gate("1"), Fake::new());
+    let proxy = Proxy::new();
     for _ in 0..5 {
-        let d = run_as(&g, &f, "GET", "/v2/org/app/tags/list", "Bearer tok-puller");
+        let d = proxy.run_as("GET", "/v2/org/app/tags/list", "Bearer tok-puller");
         forwarded(&d);
     }
-    assert_eq!(f.verifications.get(), 1);
+    assert_eq!(proxy.fake.verifications.get(), 1);
     // The cached grant is still checked per request.
-    let d = run_as(
-        &g,
-        &f,
-        "DELETE",
-        "/v2/org/app/manifests/v1",
-        "Bearer tok-puller",
-    );
+    let d = proxy.run_as("DELETE", "/v2/org/app/manifests/v1", "Bearer tok-puller");
     assert_eq!(refused(&d).1, "insufficient_scope");
-    assert_eq!(f.verifications.get(), 1);
+    assert_eq!(proxy.fake.verifications.get(), 1);
     // Past exp, the cache does not answer and the verifier refuses.
     let p = public();
-    let meta = meta(&p, "GET", "/v2/", "", &["Bearer tok-puller"]);
-    let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 2000)));
+    let meta = RequestMeta::new("GET", "/v2/", "", vec!["Bearer tok-puller"], &p);
+    let d = proxy.decide(&meta, 2000);
     assert_eq!(refused(&d).1, "expired");
 }
 
 #[test]
 fn mount_requires_pull_on_source() {
-    let (g, f) = (gate("1"), Fake::new());
+    let proxy = Proxy::new();
     let q = format!("mount={D}&from=other/base");
-    let d = run(
-        &g,
-        &f,
+    let d = proxy.run(
         "POST",
         "/v2/org/app/blobs/uploads/",
         &q,
@@ -342,9 +316,9 @@ fn mount_requires_pull_on_source() {
 
 #[test]
 fn basic_credentials_for_charts() {
-    let (g, f) = (gate("1"), Fake::new());
+    let proxy = Proxy::new();
     let helm = "Basic aGVsbTprZXk=";
-    let d = run_as(&g, &f, "GET", "/org1/index.yaml", helm);
+    let d = proxy.run_as("GET", "/org1/index.yaml", helm);
     let (url, who, cacheable) = forwarded(&d);
     assert_eq!(url, "http://127.0.0.1:5001/org1/index.yaml");
     assert_eq!(
@@ -354,16 +328,16 @@ fn basic_credentials_for_charts() {
         }
     );
     assert!(!cacheable);
-    let d = run_as(&g, &f, "GET", "/org1/charts/app-1.0.0.tgz", helm);
+    let d = proxy.run_as("GET", "/org1/charts/app-1.0.0.tgz", helm);
     assert!(forwarded(&d).2);
     // Another namespace: authenticated but not allowed -> 403, no challenge.
-    let d = run_as(&g, &f, "GET", "/org2/index.yaml", helm);
+    let d = proxy.run_as("GET", "/org2/index.yaml", helm);
     assert_eq!(refused(&d), (403, "denied", None));
     // A user the ACL gives nothing.
-    let d = run_as(&g, &f, "GET", "/org1/index.yaml", "Basic bm9ib2R5OnB3");
+    let d = proxy.run_as("GET", "/org1/index.yaml", "Basic bm9ib2R5OnB3");
     assert_eq!(refused(&d).0, 403);
     // Wrong password.
-    let d = run_as(&g, &f, "GET", "/org1/index.yaml", "Basic d3Jvbmc6eA==");
+    let d = proxy.run_as("GET", "/org1/index.yaml", "Basic d3Jvbmc6eA==");
     let (status, reason, chal) = refused(&d);
     assert_eq!((status, reason), (401, "invalid_credentials"));
     assert!(chal.unwrap().contains("artifact-repository:org1:pull"));
@@ -371,42 +345,35 @@ fn basic_credentials_for_charts() {
 
 #[test]
 fn store_failure_fails_closed() {
-    let g = gate("1");
-    let mut f = Fake::new();
-    f.fail_store = true;
-    let d = run_as(&g, &f, "GET", "/org1/index.yaml", "Basic aGVsbTprZXk=");
+    let mut proxy = Proxy::new();
+    proxy.fake.fail_store = true;
+    let d = proxy.run_as("GET", "/org1/index.yaml", "Basic aGVsbTprZXk=");
     assert_eq!(refused(&d).0, 503);
 }
 
 #[test]
 fn malformed_or_repeated_authorization() {
-    let (g, f) = (gate("1"), Fake::new());
+    let proxy = Proxy::new();
     for auth in [
         vec!["Digest x"],
         vec!["Bearer"],
         vec!["Bearer tok-pusher", "Bearer tok-pusher"],
     ] {
-        let d = run(&g, &f, "GET", "/v2/", "", &auth);
+        let d = proxy.run("GET", "/v2/", "", &auth);
         assert_eq!(refused(&d).0, 400, "{auth:?}");
     }
-    assert_eq!(f.verifications.get(), 0);
+    assert_eq!(proxy.fake.verifications.get(), 0);
 }
 
 #[test]
 fn routes_are_checked_before_credentials() {
-    let (g, f) = (gate("1"), Fake::new());
-    let d = run_as(
-        &g,
-        &f,
-        "GET",
-        "/v2/a%2F..%2Fb/tags/list",
-        "Bearer tok-pusher",
-    );
+    let proxy = Proxy::new();
+    let d = proxy.run_as("GET", "/v2/a%2F..%2Fb/tags/list", "Bearer tok-pusher");
     assert_eq!(refused(&d), (400, "route", None));
-    let d = run(&g, &f, "GET", "/etc/passwd", "", &[]);
+    let d = proxy.run("GET", "/etc/passwd", "", &[]);
     assert_eq!(refused(&d).0, 404);
-    assert_eq!(f.verifications.get(), 0);
-    assert_eq!(f.basic_calls.get(), 0);
+    assert_eq!(proxy.fake.verifications.get(), 0);
+    assert_eq!(proxy.fake.basic_calls.get(), 0);
 }
 
 #[test]
@@ -414,7 +381,7 @@ fn form_bodies_on_registry_endpoints_are_refused() {
     // Finding 1 of issue 12: `-F from=org/secret` (multipart) mounted a blob the caller
     // could not read, because the origin's r.FormValue read the body. Every spelling a form
     // parser accepts is refused, on every registry endpoint and method, before credentials.
-    let (g, f) = (gate("1"), Fake::new());
+    let proxy = Proxy::new();
     let p = public();
     let forms = [
         "application/x-www-form-urlencoded",
@@ -441,15 +408,15 @@ fn form_bodies_on_registry_endpoints_are_refused() {
         for (method, path, query) in routes {
             let meta = RequestMeta {
                 content_type: Some(ct),
-                ..meta(&p, method, path, query, &["Bearer tok-pusher"])
+                ..RequestMeta::new(method, path, query, vec!["Bearer tok-pusher"], &p)
             };
-            let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 1000)));
+            let d = proxy.decide(&meta, 1000);
             assert_eq!(refused(&d).0, 415, "{method} {path} {ct}");
             assert_eq!(refused(&d).1, "form_body");
         }
     }
     assert_eq!(
-        f.verifications.get(),
+        proxy.fake.verifications.get(),
         0,
         "refused before any credential work"
     );
@@ -465,14 +432,14 @@ fn form_bodies_on_registry_endpoints_are_refused() {
 #[test]
 fn oversized_header_sets_are_refused_whole() {
     // Finding 4 of issue 12: padding pushed CF-Connecting-IP out of a trimmed header set.
-    let (g, f) = (gate("1"), Fake::new());
+    let proxy = Proxy::new();
     let p = public();
     for (count, want) in [(100, None), (101, Some(431)), (10_000, Some(431))] {
         let meta = RequestMeta {
             header_count: count,
-            ..meta(&p, "GET", "/v2/", "", &["Bearer tok-puller"])
+            ..RequestMeta::new("GET", "/v2/", "", vec!["Bearer tok-puller"], &p)
         };
-        let d = block_on(g.decide(&f, &meta, &ctx(&MemoryStore::new(), 1000)));
+        let d = proxy.decide(&meta, 1000);
         match want {
             None => assert!(matches!(d, Decision::Forward { .. }), "{count}"),
             Some(st) => assert_eq!(refused(&d), (st, "too_many_headers", None)),
@@ -483,25 +450,26 @@ fn oversized_header_sets_are_refused_whole() {
 #[test]
 fn chart_uploads_may_be_multipart() {
     // ChartMuseum's upload API is a multipart form and its access comes from the path.
-    let g = gate("1");
     let p = public();
     let meta = RequestMeta {
         content_type: Some("multipart/form-data; boundary=x"),
-        ..meta(&p, "POST", "/api/org1/charts", "", &[])
+        ..RequestMeta::new("POST", "/api/org1/charts", "", vec![], &p)
     };
-    let d = block_on(g.decide(&Fake::new(), &meta, &ctx(&MemoryStore::new(), 1000)));
+    let d = Proxy::new().decide(&meta, 1000);
     assert_ne!(refused(&d).1, "form_body");
 }
 
 #[test]
 fn configured_realm_wins() {
-    let g = Gate::new(
-        gate("0").settings().clone(),
-        Some("https://auth.example/token".into()),
-    );
-    assert_eq!(g.realm(&public()), "https://auth.example/token");
-    let f = Fake::new();
-    let d = run(&g, &f, "GET", "/index.yaml", "", &[]);
+    let proxy = Proxy {
+        gate: Gate::new(
+            gate("0").settings().clone(),
+            Some("https://auth.example/token".into()),
+        ),
+        fake: Fake::new(),
+    };
+    assert_eq!(proxy.gate.realm(&public()), "https://auth.example/token");
+    let d = proxy.run("GET", "/index.yaml", "", &[]);
     assert!(refused(&d)
         .2
         .unwrap()

@@ -398,12 +398,7 @@ fn a_denial_answers_access_denied_and_spends_the_code() {
     assert_eq!(error_of(&w.poll(&dc, CLI)), "access_denied");
     w.now += 10;
     assert_eq!(error_of(&w.poll(&dc, CLI)), "access_denied");
-    assert!(!w
-        .store
-        .data
-        .borrow()
-        .keys()
-        .any(|k| k.starts_with("personal:")));
+    assert!(!w.store.holds_any("personal:"));
 }
 
 #[test]

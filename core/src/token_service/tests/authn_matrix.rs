@@ -85,15 +85,7 @@ fn attempt(
                 scheme: "https".into(),
                 host: "reg.example".into(),
             };
-            let meta = RequestMeta {
-                method: "GET",
-                path: "/v2/org/a/tags/list",
-                query: "",
-                authorization: vec![&b],
-                content_type: None,
-                header_count: 3,
-                public: &public,
-            };
+            let meta = RequestMeta::new("GET", "/v2/org/a/tags/list", "", vec![&b], &public);
             let ctx = ctx_of(s, Some(IP));
             return match block_on(gate.decide(&TokenServiceAuthority::new(app), &meta, &ctx)) {
                 Decision::Forward { .. } => 200,

@@ -325,30 +325,25 @@ fn hashes_the_validator_refuses_are_malformed_records_and_never_run_bcrypt() {
 const TTL: u64 = 30;
 
 /// `req` is accepted at NOW and until NOW + TTL - 1 from the isolate cache, refused from NOW + TTL.
-fn refused_within_ttl(
-    app: &TokenService,
-    s: &MemoryStore,
-    req: &HttpRequest,
-    change: impl FnOnce(),
-) {
-    assert_eq!(run_at(app, s, req.clone(), NOW).0.status, 200);
+fn refused_within_ttl(svc: &Svc, req: &HttpRequest, change: impl FnOnce()) {
+    assert_eq!(svc.run_at(req.clone(), NOW).0.status, 200);
     change();
     assert_eq!(
-        run_at(app, s, req.clone(), NOW + TTL - 1).0.status,
+        svc.run_at(req.clone(), NOW + TTL - 1).0.status,
         200,
         "served from the cache inside the bound"
     );
-    let (r, _) = run_at(app, s, req.clone(), NOW + TTL);
+    let (r, _) = svc.run_at(req.clone(), NOW + TTL);
     assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
 }
 
 #[test]
 fn disabling_a_user_takes_effect_within_cache_ttl() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let req = login_get("bob", "bob-pw", IP);
-    refused_within_ttl(&app, &s, &req, || {
+    refused_within_ttl(&svc, &req, || {
         put(
-            &s,
+            &svc.store,
             "user:bob",
             json!({"password": hash("bob-pw"), "disabled": true, "groups": []}),
         )
@@ -357,86 +352,83 @@ fn disabling_a_user_takes_effect_within_cache_ttl() {
 
 #[test]
 fn deleting_a_user_takes_effect_within_cache_ttl() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let req = login_get("bob", "bob-pw", IP);
-    refused_within_ttl(&app, &s, &req, || {
-        s.data.borrow_mut().remove("user:bob");
+    refused_within_ttl(&svc, &req, || {
+        svc.store.data.borrow_mut().remove("user:bob");
     });
 }
 
 #[test]
 fn a_password_change_takes_effect_within_cache_ttl() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let old = login_get("bob", "bob-pw", IP);
     let new = login_get("bob", "bob-new", IP);
-    refused_within_ttl(&app, &s, &old, || {
+    refused_within_ttl(&svc, &old, || {
         put(
-            &s,
+            &svc.store,
             "user:bob",
             json!({"password": hash("bob-new"), "groups": ["org-readers"]}),
         )
     });
-    assert_eq!(run_at(&app, &s, new, NOW + TTL).0.status, 200);
+    assert_eq!(svc.run_at(new, NOW + TTL).0.status, 200);
     // The old password's verified-cache entry (keyed by the old hash) can never hit again.
-    assert_eq!(run_at(&app, &s, old, NOW + TTL + 1).0.status, 401);
+    assert_eq!(svc.run_at(old, NOW + TTL + 1).0.status, 401);
 }
 
 #[test]
 fn revoking_an_api_key_takes_effect_within_cache_ttl() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let req = get_as("service=registry.local", "ci-bot", CI_KEY);
-    refused_within_ttl(&app, &s, &req, || {
-        s.data.borrow_mut().remove(&api_key_key(CI_KEY));
+    refused_within_ttl(&svc, &req, || {
+        svc.store.data.borrow_mut().remove(&api_key_key(CI_KEY));
     });
 }
 
 #[test]
 fn disabling_the_owner_of_an_api_key_takes_effect_within_cache_ttl() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let req = get_as("service=registry.local", "ci-bot", CI_KEY);
-    refused_within_ttl(&app, &s, &req, || {
-        put(&s, "user:ci-bot", json!({"disabled": true}))
+    refused_within_ttl(&svc, &req, || {
+        put(&svc.store, "user:ci-bot", json!({"disabled": true}))
     });
 }
 
 #[test]
 fn deleting_a_refresh_token_revokes_it_within_cache_ttl() {
-    let (app, s) = (app(), store());
-    let (r, _) = run(
-        &app,
-        &s,
-        login_post_with("bob", "bob-pw", IP, "&access_type=offline"),
-    );
+    let svc = Svc::new();
+    let (r, _) = svc.run(login_post_with("bob", "bob-pw", IP, "&access_type=offline"));
     let rt = body(&r)["refresh_token"].as_str().unwrap().to_string();
     let req = post(
         "/token",
         &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"),
     );
-    assert_eq!(run_at(&app, &s, req.clone(), NOW).0.status, 200);
-    s.data
+    assert_eq!(svc.run_at(req.clone(), NOW).0.status, 200);
+    svc.store
+        .data
         .borrow_mut()
         .remove(&format!("refresh:{}", sha256_hex(&rt)));
     assert_eq!(
-        run_at(&app, &s, req.clone(), NOW + TTL - 1).0.status,
+        svc.run_at(req.clone(), NOW + TTL - 1).0.status,
         200,
         "cached record"
     );
-    assert_eq!(run_at(&app, &s, req.clone(), NOW + TTL).0.status, 401);
+    assert_eq!(svc.run_at(req.clone(), NOW + TTL).0.status, 401);
     // An isolate that had not cached it refuses it at once.
-    assert_eq!(run_at(&self::app(), &s, req, NOW).0.status, 401);
+    assert_eq!(run_at(&self::app(), &svc.store, req, NOW).0.status, 401);
 }
 
 #[test]
 fn an_acl_change_takes_effect_within_cache_ttl() {
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let req = login_get("bob", "bob-pw", IP);
     let granted = |now| {
-        let (r, _) = run_at(&app, &s, req.clone(), now);
+        let (r, _) = svc.run_at(req.clone(), now);
         let token = body(&r)["token"].as_str().unwrap().to_string();
         actions(&verify(&token), "org/a")
     };
     assert_eq!(granted(NOW), ["pull"]);
-    put(&s, "acl", json!([]));
+    put(&svc.store, "acl", json!([]));
     assert_eq!(granted(NOW + TTL - 1), ["pull"]);
     assert!(granted(NOW + TTL).is_empty());
 }
@@ -445,9 +437,9 @@ fn an_acl_change_takes_effect_within_cache_ttl() {
 fn cache_ttl_zero_means_every_change_is_seen_at_once() {
     let mut v = vars();
     v.insert("CACHE_TTL", "0".into());
-    let (app, s) = (app_with(v), store());
+    let svc = Svc::with(app_with(v), store());
     let req = login_get("bob", "bob-pw", IP);
-    assert_eq!(run_at(&app, &s, req.clone(), NOW).0.status, 200);
-    s.data.borrow_mut().remove("user:bob");
-    assert_eq!(run_at(&app, &s, req, NOW).0.status, 401);
+    assert_eq!(svc.run_at(req.clone(), NOW).0.status, 200);
+    svc.store.data.borrow_mut().remove("user:bob");
+    assert_eq!(svc.run_at(req, NOW).0.status, 401);
 }

@@ -31,9 +31,9 @@ fn ci_get(ip: Option<&str>, extra: &str) -> HttpRequest {
 
 #[test]
 fn bound_key_is_refused_from_elsewhere_and_its_token_carries_the_binding() {
-    let (app, s) = (app(), bound_store());
+    let svc = Svc::with(app(), bound_store());
     for ip in ["127.0.0.1", "2001:db8:5::1"] {
-        let (r, ev) = run(&app, &s, ci_get(Some(ip), ""));
+        let (r, ev) = svc.run(ci_get(Some(ip), ""));
         // The key's name is in the audit line (tollgate audit follows a credential by it).
         assert_eq!(ev.unwrap().credential_name.as_deref(), Some("ci"));
         assert_eq!(r.status, 200, "{ip}: {}", String::from_utf8_lossy(&r.body));
@@ -44,7 +44,7 @@ fn bound_key_is_refused_from_elsewhere_and_its_token_carries_the_binding() {
         );
     }
     for ip in [Some("127.0.0.2"), Some("2001:db9::1"), Some("junk"), None] {
-        let (r, ev) = run(&app, &s, ci_get(ip, ""));
+        let (r, ev) = svc.run(ci_get(ip, ""));
         assert_eq!(r.status, 403, "{ip:?}");
         let msg = body(&r)["errors"][0]["message"]
             .as_str()
@@ -69,11 +69,7 @@ fn bound_key_is_refused_from_elsewhere_and_its_token_carries_the_binding() {
         );
     }
     // An unbound credential's token has no `net` claim at all.
-    let (r, _) = run(
-        &app,
-        &s,
-        get_as("service=registry.local", "alice", "alice-pw"),
-    );
+    let (r, _) = svc.run(get_as("service=registry.local", "alice", "alice-pw"));
     assert!(verify(body(&r)["token"].as_str().unwrap())
         .get("net")
         .is_none());
@@ -133,16 +129,16 @@ fn an_unbound_credential_never_reads_the_country() {
 
 #[test]
 fn refresh_tokens_minted_with_a_bound_key_stay_bound() {
-    let (app, s) = (app(), bound_store());
-    let (r, _) = run(
-        &app,
-        &s,
-        ci_get(Some("127.0.0.1"), "&offline_token=true&client_id=docker"),
-    );
+    let svc = Svc::with(app(), bound_store());
+    let (r, _) = svc.run(ci_get(
+        Some("127.0.0.1"),
+        "&offline_token=true&client_id=docker",
+    ));
     assert_eq!(r.status, 200);
     let rt = body(&r)["refresh_token"].as_str().unwrap().to_string();
     let record: Value =
-        serde_json::from_str(&s.data.borrow()[&format!("refresh:{}", sha256_hex(&rt))]).unwrap();
+        serde_json::from_str(&svc.store.data.borrow()[&format!("refresh:{}", sha256_hex(&rt))])
+            .unwrap();
     assert_eq!(record["net"]["cidrs"][0], "127.0.0.1/32");
     let refresh = |ip: &str| {
         post(
@@ -151,21 +147,24 @@ fn refresh_tokens_minted_with_a_bound_key_stay_bound() {
         )
         .with_header("cf-connecting-ip", ip)
     };
-    assert_eq!(run(&app, &s, refresh("127.0.0.1")).0.status, 200);
-    assert_eq!(run(&app, &s, refresh("127.0.0.2")).0.status, 403);
+    assert_eq!(svc.run(refresh("127.0.0.1")).0.status, 200);
+    assert_eq!(svc.run(refresh("127.0.0.2")).0.status, 403);
 }
 
 #[test]
 fn the_proxys_basic_check_refuses_a_bound_key_from_elsewhere() {
-    let (app, s) = (app(), bound_store());
+    let svc = Svc::with(app(), bound_store());
     let want = [Access {
         resource_type: "repository".into(),
         name: "org/a".into(),
         actions: vec!["pull".into()],
     }];
     let grant = |ip: &'static str| {
-        let ctx = ctx_of(&s, Some(ip));
-        block_on(app.grant_basic(&basic("ci-bot", CI_KEY), REG, &want, &ctx))
+        let ctx = ctx_of(&svc.store, Some(ip));
+        block_on(
+            svc.app
+                .grant_basic(&basic("ci-bot", CI_KEY), REG, &want, &ctx),
+        )
     };
     assert_eq!(grant("127.0.0.1").unwrap().1[0].actions, ["pull"]);
     assert_eq!(
@@ -181,7 +180,7 @@ fn the_proxys_basic_check_refuses_a_bound_key_from_elsewhere() {
 
 #[test]
 fn a_malformed_binding_in_kv_grants_nothing() {
-    let (app, s) = (app(), store());
-    bind_ci_key(&s, json!({"cidrs": ["10.0.0.0/40"]}));
-    assert_eq!(run(&app, &s, ci_get(Some("10.0.0.1"), "")).0.status, 500);
+    let svc = Svc::new();
+    bind_ci_key(&svc.store, json!({"cidrs": ["10.0.0.0/40"]}));
+    assert_eq!(svc.run(ci_get(Some("10.0.0.1"), "")).0.status, 500);
 }

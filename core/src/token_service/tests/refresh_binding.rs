@@ -41,56 +41,59 @@ fn refused_once_the_cache_expires(app: &TokenService, s: &MemoryStore, rt: &str,
 
 #[test]
 fn a_password_change_ends_the_refresh_tokens_it_minted() {
-    let (app, s) = (app(), store());
-    let rt = offline_login(&app, &s, &basic("alice", "alice-pw"));
-    assert_eq!(refresh_at(&app, &s, &rt, NOW + 1).0, 200);
+    let svc = Svc::new();
+    let rt = offline_login(&svc.app, &svc.store, &basic("alice", "alice-pw"));
+    assert_eq!(refresh_at(&svc.app, &svc.store, &rt, NOW + 1).0, 200);
     set(
-        &s,
+        &svc.store,
         "user:alice",
         json!({"password": hash("new-pw"), "groups": ["dev", "org-writers"]}),
     );
-    refused_once_the_cache_expires(&app, &s, &rt, "password that has changed");
+    refused_once_the_cache_expires(&svc.app, &svc.store, &rt, "password that has changed");
     // A login with the new password mints a token that works.
-    let fresh = offline_login(&app, &s, &basic("alice", "new-pw"));
-    assert_eq!(refresh_at(&app, &s, &fresh, NOW + TTL).0, 200);
+    let fresh = offline_login(&svc.app, &svc.store, &basic("alice", "new-pw"));
+    assert_eq!(refresh_at(&svc.app, &svc.store, &fresh, NOW + TTL).0, 200);
 }
 
 #[test]
 fn revoking_or_expiring_the_api_key_ends_its_refresh_tokens() {
-    let (app, s) = (app(), store());
-    let rt = offline_login(&app, &s, &basic("ci-bot", CI_KEY));
-    assert_eq!(refresh_at(&app, &s, &rt, NOW + 1).0, 200);
+    let svc = Svc::new();
+    let rt = offline_login(&svc.app, &svc.store, &basic("ci-bot", CI_KEY));
+    assert_eq!(refresh_at(&svc.app, &svc.store, &rt, NOW + 1).0, 200);
     let key = api_key_key(CI_KEY);
-    s.data.borrow_mut().remove(&key);
-    refused_once_the_cache_expires(&app, &s, &rt, "API key that was revoked or has expired");
+    svc.store.data.borrow_mut().remove(&key);
+    refused_once_the_cache_expires(
+        &svc.app,
+        &svc.store,
+        &rt,
+        "API key that was revoked or has expired",
+    );
 
     // Expiry ends it at once: the cached record carries the expiry.
-    let (app, s) = (self::app(), store());
+    let svc = Svc::new();
     set(
-        &s,
+        &svc.store,
         &key,
         json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": NOW + 10}),
     );
-    let rt = offline_login(&app, &s, &basic("ci-bot", CI_KEY));
-    assert_eq!(refresh_at(&app, &s, &rt, NOW + 9).0, 200);
-    assert_eq!(refresh_at(&app, &s, &rt, NOW + 10).0, 401);
+    let rt = offline_login(&svc.app, &svc.store, &basic("ci-bot", CI_KEY));
+    assert_eq!(refresh_at(&svc.app, &svc.store, &rt, NOW + 9).0, 200);
+    assert_eq!(refresh_at(&svc.app, &svc.store, &rt, NOW + 10).0, 401);
 }
 
 #[test]
 fn the_operator_revokes_every_refresh_token_of_an_account() {
-    let (app, s) = (app(), store());
-    let by_password = offline_login(&app, &s, &basic("alice", "alice-pw"));
+    let svc = Svc::new();
+    let by_password = offline_login(&svc.app, &svc.store, &basic("alice", "alice-pw"));
     set(
-        &s,
+        &svc.store,
         "user:alice",
         json!({"password": hash("alice-pw"), "groups": ["dev", "org-writers"],
                "refresh_revoked_before": NOW + 5}),
     );
-    refused_once_the_cache_expires(&app, &s, &by_password, "operator revoked");
+    refused_once_the_cache_expires(&svc.app, &svc.store, &by_password, "operator revoked");
     // Logging in again afterwards works.
-    let (r, _) = run_at(
-        &app,
-        &s,
+    let (r, _) = svc.run_at(
         get_as(
             "service=registry.local&offline_token=true",
             "alice",
@@ -99,15 +102,18 @@ fn the_operator_revokes_every_refresh_token_of_an_account() {
         NOW + TTL + 1,
     );
     let again = body(&r)["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(refresh_at(&app, &s, &again, NOW + TTL + 2).0, 200);
+    assert_eq!(
+        refresh_at(&svc.app, &svc.store, &again, NOW + TTL + 2).0,
+        200
+    );
 }
 
 #[test]
 fn a_refresh_record_without_its_credential_is_refused() {
-    let (app, s) = (app(), store());
-    let rt = offline_login(&app, &s, &basic("alice", "alice-pw"));
+    let svc = Svc::new();
+    let rt = offline_login(&svc.app, &svc.store, &basic("alice", "alice-pw"));
     let key = format!("refresh:{}", sha256_hex(&rt));
-    let mut record: Value = serde_json::from_str(&s.data.borrow()[&key]).unwrap();
+    let mut record: Value = serde_json::from_str(&svc.store.data.borrow()[&key]).unwrap();
     assert!(record["credential"]
         .as_str()
         .unwrap()
@@ -117,9 +123,9 @@ fn a_refresh_record_without_its_credential_is_refused() {
         "only a digest of the hash is stored"
     );
     record.as_object_mut().unwrap().remove("credential");
-    set(&s, &key, record);
+    set(&svc.store, &key, record);
     // Another isolate, which reads the edited record (the minting one cached its own write).
-    let (st, text) = refresh_at(&self::app(), &s, &rt, NOW + 1);
+    let (st, text) = refresh_at(&self::app(), &svc.store, &rt, NOW + 1);
     assert_eq!(st, 401);
     assert!(text.contains("log in again"), "{text}");
 }
@@ -128,15 +134,15 @@ fn a_refresh_record_without_its_credential_is_refused() {
 fn more_header_fields_than_the_limit_is_431_never_a_trimmed_set() {
     // Issue 12, finding 4: the worker kept the first 100 headers in sorted order, so ~100 junk
     // headers pushed out cf-connecting-ip (the throttle's address and the audit line).
-    let (app, s) = (app(), store());
+    let svc = Svc::new();
     let mut req = get_as("service=registry.local", "alice", "alice-pw")
         .with_header("cf-connecting-ip", "192.0.2.1");
     for i in 0..98 {
         req = req.with_header(&format!("a-pad-{i:03}"), "x");
     }
-    assert_eq!(run(&app, &s, req.clone()).0.status, 200, "100 fields pass");
+    assert_eq!(svc.run(req.clone()).0.status, 200, "100 fields pass");
     let req = req.with_header("a-pad-one-more", "x");
-    let (r, ev) = run(&app, &s, req);
+    let (r, ev) = svc.run(req);
     assert_eq!(r.status, 431);
     assert!(ev.is_none(), "refused before any credential is read");
     assert!(String::from_utf8_lossy(&r.body).contains("at most 100"));
