@@ -77,18 +77,18 @@ fn get_request(url: &str, signal: &web_sys::AbortSignal) -> Result<web_sys::Requ
     init.set_redirect(web_sys::RequestRedirect::Manual);
     init.set_signal(Some(signal));
     let req = web_sys::Request::new_with_str_and_init(url, &init)
-        .map_err(|_| FetchError("the URL could not be requested".into()))?;
+        .map_err(|_| FetchError::Failed("the URL could not be requested".into()))?;
     let _ = req.headers().set("accept", "application/json");
     Ok(req)
 }
 
 /// Sends `req` and reads at most `MAX_OIDC_DOCUMENT_BYTES` of the answer.
 async fn send(req: web_sys::Request) -> Result<Fetched, FetchError> {
-    let fail = |what: &str| FetchError(what.to_string());
+    let fail = |what: &str| FetchError::Failed(what.to_string());
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let resp = JsFuture::from(global.fetch_with_request(&req))
         .await
-        .map_err(|e| FetchError(connection_failed(&e)))?
+        .map_err(|e| FetchError::Failed(connection_failed(&e)))?
         .dyn_into::<web_sys::Response>()
         .map_err(|_| fail("not an HTTP response"))?;
     let status = resp.status();
@@ -120,8 +120,8 @@ async fn send(req: web_sys::Request) -> Result<Fetched, FetchError> {
 pub(crate) async fn send_with_timeout(
     build: impl FnOnce(&web_sys::AbortSignal) -> Result<web_sys::Request, FetchError>,
 ) -> Result<Fetched, FetchError> {
-    let controller =
-        web_sys::AbortController::new().map_err(|_| FetchError("no AbortController".into()))?;
+    let controller = web_sys::AbortController::new()
+        .map_err(|_| FetchError::Failed("no AbortController".into()))?;
     let req = build(&controller.signal())?;
     let origin = send(req);
     let timeout = Delay::from(Duration::from_secs(FETCH_TIMEOUT_SECS));
@@ -129,9 +129,7 @@ pub(crate) async fn send_with_timeout(
         Either::Left((r, _)) => r,
         Either::Right(_) => {
             controller.abort();
-            Err(FetchError(format!(
-                "no answer within {FETCH_TIMEOUT_SECS} s"
-            )))
+            Err(FetchError::Timeout(FETCH_TIMEOUT_SECS))
         }
     }
 }

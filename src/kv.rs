@@ -23,7 +23,7 @@ const MIN_KV_TTL: u64 = 60;
 pub(crate) struct Kv<'a> {
     env: &'a Env,
     binding: &'a str,
-    inner: OnceCell<Result<JsValue, String>>,
+    inner: OnceCell<Result<JsValue, StoreError>>,
     /// Called with every failure before it is returned (the proxy logs why, see proxy.rs). A
     /// field rather than a wrapping `Store`: a second store type would instantiate every generic
     /// authentication future twice (~8 KB of wasm).
@@ -63,17 +63,10 @@ impl<'a> Kv<'a> {
                     Ok(_) => format!("invalid kv store: {}", self.binding),
                     Err(e) => format!("js error: {e:?}"),
                 };
-                let why = StoreError::from_runtime(
-                    &format!("KV binding {} is not available", self.binding),
-                    &detail,
-                );
-                Err(format!(
-                    "{}; check [[kv_namespaces]] in wrangler.toml",
-                    why.0
-                ))
+                Err(StoreError::unbound(self.binding, &detail))
             })
             .as_ref()
-            .map_err(|e| StoreError(e.clone()))
+            .map_err(Clone::clone)
     }
 
     /// Calls the namespace's `method` with `args` and awaits its promise; a failure goes to

@@ -39,7 +39,7 @@ impl Limiter for BindingLimiter {
                     console_error!(
                         "{LIMITER_BINDING} failed ({e}); the failed login stays a 401 and was not counted"
                     );
-                    Err(LimiterError(e))
+                    Err(LimiterError)
                 }
             }
         })

@@ -73,10 +73,10 @@ impl Post for WorkerPost {
                 headers.push(("authorization".to_string(), a.to_string()));
             }
             let h = http::js_headers(&headers)
-                .map_err(|_| FetchError("the request headers could not be built".into()))?;
+                .map_err(|_| FetchError::Failed("the request headers could not be built".into()))?;
             init.set_headers(h.as_ref());
             web_sys::Request::new_with_str_and_init(url, &init)
-                .map_err(|_| FetchError("the token endpoint could not be requested".into()))
+                .map_err(|_| FetchError::Failed("the token endpoint could not be requested".into()))
         })
         .await
     }

@@ -8,9 +8,19 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// A storage failure (KV unreachable, quota, ...). The message is for logs and never holds a secret.
+/// A storage failure. Never "not found" (that is `Ok(None)`), so callers fail closed on every
+/// variant. The texts are for logs and never hold a secret or a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The storage binding is missing or is not a namespace: the deployment is wrong (the text
+    /// says which binding and where to fix it), so retrying will not help.
+    Unbound(String),
+    /// The runtime's call failed (KV unreachable, over a quota, a write refused), with the
+    /// runtime's reason cut to one bounded line ([`StoreError::from_runtime`]).
+    Runtime(String),
+    /// A read issued together with others ended without an outcome (never expected).
+    Lost,
+}
 
 /// Bytes of a runtime error's text kept in a [`StoreError`].
 const MAX_DETAIL: usize = 200;
@@ -20,26 +30,42 @@ impl StoreError {
     /// bounded. A JS error's text carries its stack trace (bundle paths, wasm offsets) over many
     /// lines; that belongs neither in the client's error message nor spread over a log stream.
     pub fn from_runtime(what: &str, detail: &str) -> StoreError {
-        let first = detail.lines().next().unwrap_or("").trim();
-        // workers-rs renders a JsValue error as "js error: JsValue(<message>\n<stack>...)".
-        let first = first
-            .strip_prefix("js error: JsValue(")
-            .unwrap_or(first)
-            .trim_end_matches(')');
-        let mut shown = String::new();
-        for c in first.chars().filter(|c| !c.is_control()) {
-            if shown.len() + c.len_utf8() > MAX_DETAIL {
-                break;
-            }
-            shown.push(c);
-        }
-        StoreError(format!("{what}: {shown}"))
+        StoreError::Runtime(first_line(what, detail))
     }
+
+    /// The binding `binding` is unusable (`detail`: the runtime's reason, bounded as above).
+    pub fn unbound(binding: &str, detail: &str) -> StoreError {
+        let why = first_line(&format!("KV binding {binding} is not available"), detail);
+        StoreError::Unbound(format!("{why}; check [[kv_namespaces]] in wrangler.toml"))
+    }
+}
+
+/// `what: <the first line of detail>`, bounded to [`MAX_DETAIL`] bytes of detail.
+fn first_line(what: &str, detail: &str) -> String {
+    let first = detail.lines().next().unwrap_or("").trim();
+    // workers-rs renders a JsValue error as "js error: JsValue(<message>\n<stack>...)".
+    let first = first
+        .strip_prefix("js error: JsValue(")
+        .unwrap_or(first)
+        .trim_end_matches(')');
+    let mut shown = String::new();
+    for c in first.chars().filter(|c| !c.is_control()) {
+        if shown.len() + c.len_utf8() > MAX_DETAIL {
+            break;
+        }
+        shown.push(c);
+    }
+    format!("{what}: {shown}")
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "storage error: {}", self.0)
+        match self {
+            StoreError::Unbound(why) | StoreError::Runtime(why) => {
+                write!(f, "storage error: {why}")
+            }
+            StoreError::Lost => f.write_str("storage error: a read ended without an answer"),
+        }
     }
 }
 
@@ -83,7 +109,7 @@ impl MemoryStore {
 
     fn check(&self) -> Result<(), StoreError> {
         if self.fail.get() {
-            Err(StoreError("injected failure".into()))
+            Err(StoreError::Runtime("injected failure".into()))
         } else {
             Ok(())
         }
@@ -116,18 +142,46 @@ impl Store for MemoryStore {
 mod tests {
     use super::*;
 
+    /// The text a variant carries (the tests' view of it).
+    fn text(e: &StoreError) -> &str {
+        match e {
+            StoreError::Unbound(t) | StoreError::Runtime(t) => t,
+            StoreError::Lost => "",
+        }
+    }
+
     #[test]
     fn runtime_errors_keep_the_first_line_only_and_are_bounded() {
         let js = "js error: JsValue(TypeError: Reflect.get called on non-object\nTypeError: Reflect.get \
                   called on non-object\n    at Reflect.get (<anonymous>)\n    at __wbg_get (file:///w/build/index.js:1:12306))";
         let e = StoreError::from_runtime("KV get failed", js);
         assert_eq!(
-            e.0,
-            "KV get failed: TypeError: Reflect.get called on non-object"
+            e,
+            StoreError::Runtime(
+                "KV get failed: TypeError: Reflect.get called on non-object".into()
+            )
         );
         assert!(!e.to_string().contains("file://"));
         let long = format!("Error: {}", "x".repeat(1000));
-        assert!(StoreError::from_runtime("w", &long).0.len() <= MAX_DETAIL + 3);
-        assert_eq!(StoreError::from_runtime("w", "").0, "w: ");
+        assert!(text(&StoreError::from_runtime("w", &long)).len() <= MAX_DETAIL + 3);
+        assert_eq!(text(&StoreError::from_runtime("w", "")), "w: ");
+    }
+
+    #[test]
+    fn an_unbound_binding_says_where_to_fix_it_and_is_bounded() {
+        let e = StoreError::unbound(
+            "TOLLGATE_KV",
+            &format!("invalid kv store: {}", "y".repeat(500)),
+        );
+        let StoreError::Unbound(t) = &e else {
+            panic!("not Unbound: {e:?}");
+        };
+        assert!(t.starts_with("KV binding TOLLGATE_KV is not available: invalid kv store: y"));
+        assert!(t.ends_with("; check [[kv_namespaces]] in wrangler.toml"));
+        assert!(t.len() < 300, "{}", t.len());
+        assert_eq!(
+            StoreError::Lost.to_string(),
+            "storage error: a read ended without an answer"
+        );
     }
 }

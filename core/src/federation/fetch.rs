@@ -29,13 +29,25 @@ impl Fetched {
     }
 }
 
-/// The request did not complete (DNS, connection, TLS, timeout). For logs and the 503 message.
+/// The request did not complete, so there is no answer to judge. For logs and the 503 message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchError(pub String);
+pub enum FetchError {
+    /// This runtime makes no outbound requests ([`NoFetch`]).
+    Unavailable,
+    /// No answer within the timeout (seconds); the request was aborted.
+    Timeout(u64),
+    /// The request could not be built or sent, or its answer not read (DNS, connection, TLS, a
+    /// body cut off): the runtime's reason, one line.
+    Failed(String),
+}
 
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            FetchError::Unavailable => f.write_str("outbound fetches are not available here"),
+            FetchError::Timeout(secs) => write!(f, "no answer within {secs} s"),
+            FetchError::Failed(why) => f.write_str(why),
+        }
     }
 }
 
@@ -75,7 +87,7 @@ pub struct NoFetch;
 
 impl Fetch for NoFetch {
     async fn get(&self, _url: &str, _fresh: bool) -> Result<Fetched, FetchError> {
-        Err(FetchError("outbound fetches are not available here".into()))
+        Err(FetchError::Unavailable)
     }
 }
 

@@ -246,10 +246,14 @@ fn unknown_kid_refetches_at_most_once_per_interval() {
 fn issuer_down_serves_the_last_good_keys_for_a_bounded_grace_then_fails_closed() {
     let fi = Isolate::new();
     fi.auth("github-actions", &fi.rs(json!({})), NOW).unwrap();
-    fi.fetch
-        .set(DISCOVERY, Err(FetchError("connection refused".into())));
-    fi.fetch
-        .set(JWKS_URI, Err(FetchError("connection refused".into())));
+    fi.fetch.set(
+        DISCOVERY,
+        Err(FetchError::Failed("connection refused".into())),
+    );
+    fi.fetch.set(
+        JWKS_URI,
+        Err(FetchError::Failed("connection refused".into())),
+    );
     let at = |t: u64| fi.rs(json!({"iat": t, "nbf": t, "exp": t + 300}));
     // Still valid inside the cached keys' lifetime (600 s from the origin's max-age).
     let later = NOW + 599;
@@ -409,7 +413,7 @@ impl Fetch for SlowFetch<'_> {
         })
         .await;
         let answer = self.inner.docs.borrow().get(url).cloned();
-        answer.unwrap_or(Err(FetchError("no answer".into())))
+        answer.unwrap_or(Err(FetchError::Failed("no answer".into())))
     }
 }
 
@@ -489,8 +493,7 @@ fn run_concurrently<'a, T>(
 #[test]
 fn concurrent_misses_with_a_hung_issuer_make_one_fetch() {
     let fi = FakeIssuer::new();
-    fi.fetch
-        .set(DISCOVERY, Err(FetchError("no answer within 5 s".into())));
+    fi.fetch.set(DISCOVERY, Err(FetchError::Timeout(5)));
     let slow = SlowFetch::new(&fi.fetch);
     let cache = RefCell::default();
     let issuers = issuers();

@@ -45,7 +45,7 @@ impl Post for FakeTokenEndpoint {
         self.answer
             .borrow()
             .clone()
-            .ok_or_else(|| FetchError("unreachable".into()))
+            .ok_or_else(|| FetchError::Failed("unreachable".into()))
     }
 }
 

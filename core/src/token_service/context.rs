@@ -134,11 +134,9 @@ impl<'a, S: Store, F: Fetch> RequestContext<'a, S, F> {
             }
         })
         .await;
-        let outcomes = reads.iter_mut().map(|r| {
-            r.as_mut()
-                .take_output()
-                .unwrap_or_else(|| Err(StoreError("a read ended without an answer".into())))
-        });
+        let outcomes = reads
+            .iter_mut()
+            .map(|r| r.as_mut().take_output().unwrap_or(Err(StoreError::Lost)));
         let outcomes: Vec<Read> = outcomes.collect();
         drop(reads);
         self.read_ahead

@@ -857,10 +857,10 @@ impl Store for ReadOnly {
         self.0.get(key).await
     }
     async fn put(&self, _: &str, _: &str, _: Option<u64>) -> Result<(), StoreError> {
-        Err(StoreError("read-only".into()))
+        Err(StoreError::Runtime("read-only".into()))
     }
     async fn delete(&self, _: &str) -> Result<(), StoreError> {
-        Err(StoreError("read-only".into()))
+        Err(StoreError::Runtime("read-only".into()))
     }
 }
 

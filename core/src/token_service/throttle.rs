@@ -81,9 +81,10 @@ impl ThrottleSettings {
     }
 }
 
-/// The limiter could not answer (the worker logs why).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimiterError(pub String);
+/// The limiter could not answer. The worker's limiter logs the runtime's reason where it has it;
+/// the core needs only the fact (the attempt stays refused and is not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimiterError;
 
 /// What [`Limiter::hit`] returns: `Ok(true)` when the key is over its limit.
 pub type LimitFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, LimiterError>> + 'a>>;
@@ -316,7 +317,7 @@ pub(crate) mod fake {
                 let f = &self.0;
                 f.calls.set(f.calls.get() + 1);
                 if f.fail.get() {
-                    return Err(LimiterError("limiter unreachable".into()));
+                    return Err(LimiterError);
                 }
                 let mut counts = f.counts.borrow_mut();
                 let n = counts.entry(key.to_string()).or_insert(0);

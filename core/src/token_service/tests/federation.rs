@@ -144,7 +144,7 @@ fn issuer_unreachable_without_cached_keys_is_503() {
     let (app, s, fi) = (app(), fed_store(), FakeIssuer::new());
     fi.fetch.set(
         crate::federation::testkit::DISCOVERY,
-        Err(FetchError("timed out after 5 s".into())),
+        Err(FetchError::Timeout(5)),
     );
     let req = get("service=registry.local").with_header(
         "authorization",
@@ -152,7 +152,11 @@ fn issuer_unreachable_without_cached_keys_is_503() {
     );
     let (r, ev) = send(&app, &s, &fi.fetch, req);
     assert_eq!(r.status, 503);
-    body_says(&r, &["issuer 'github'", "timed out"], "issuer unreachable");
+    body_says(
+        &r,
+        &["issuer 'github'", "no answer within 5 s"],
+        "issuer unreachable",
+    );
     assert_eq!(ev.outcome, Outcome::Failed);
 }
 

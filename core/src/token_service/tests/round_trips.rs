@@ -172,7 +172,7 @@ struct FailKey {
 impl Store for FailKey {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         if key == self.key {
-            return Err(StoreError("injected failure".into()));
+            return Err(StoreError::Runtime("injected failure".into()));
         }
         self.inner.get(key).await
     }
