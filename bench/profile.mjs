@@ -14,9 +14,9 @@
 // Caveat: with an inspector attached, console.log also serialises each message for DevTools, so
 // the audit line's cost is overstated here (bench/token-ab.sh measures it without the inspector).
 import { readFileSync, writeFileSync } from "node:fs";
-import http from "node:http";
 import { join, resolve } from "node:path";
 import { connect } from "./devtools.mjs";
+import { tokenLoad } from "./token-load.mjs";
 import { startWorker } from "../tests/miniflare/helpers.mjs";
 
 const [dir, kvFile, seconds = "10", out] = process.argv.slice(2);
@@ -27,8 +27,6 @@ if (!dir || !kvFile) {
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const INSPECTOR_PORT = Number(process.env.INSPECTOR_PORT ?? 9329);
 const MIN_PCT = Number(process.env.MIN_PCT ?? 0.7);
-const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk"; // policy/README.md: demo only
-const TOKEN_PATH = "/token?service=registry.local&scope=repository:org/app:pull,push";
 
 const kv = {};
 for (const { key, value } of JSON.parse(readFileSync(kvFile, "utf8"))) kv[key] = value;
@@ -42,43 +40,15 @@ const w = await startWorker({
 });
 const base = (await w.mf.ready).href.replace(/\/$/, "");
 
-// Load: CONNECTIONS keep-alive clients, each sending its next request when the last one ends.
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-const auth = `Basic ${Buffer.from(`ci-bot:${CI_KEY}`).toString("base64")}`;
-let sent = 0;
-let failed = 0;
-function once() {
-  return new Promise((res) => {
-    const req = http.get(`${base}${TOKEN_PATH}`, { agent, headers: { authorization: auth } }, (r) => {
-      if (r.statusCode !== 200) failed++;
-      r.resume();
-      r.on("end", res);
-    });
-    req.on("error", () => {
-      failed++;
-      res();
-    });
-  });
-}
-async function load(ms) {
-  const end = Date.now() + ms;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (Date.now() < end) {
-        await once();
-        sent++;
-      }
-    }),
-  );
-}
+const load = tokenLoad(base, CONNECTIONS);
 
 const devtools = await connect(INSPECTOR_PORT, "tollgate");
 
-await load(3000); // warm-up: V8 tiers the hot wasm up, the isolate's caches fill
-sent = 0;
-const profile = await devtools.profile(() => load(Number(seconds) * 1000));
+await load.run(3000); // warm-up: V8 tiers the hot wasm up, the isolate's caches fill
+load.sent = 0;
+const profile = await devtools.profile(() => load.run(Number(seconds) * 1000));
 devtools.close();
-agent.destroy();
+load.agent.destroy();
 await w.dispose();
 if (out) writeFileSync(out, JSON.stringify(profile));
 
@@ -121,11 +91,11 @@ const walk = (ids, depth) => {
   }
 };
 walk([profile.nodes[0].id], 0);
-console.log(`${sent} requests (${failed} failed) in ${seconds} s, ${total} samples at 100 us`);
+console.log(`${load.sent} requests (${load.failed} failed) in ${seconds} s, ${total} samples at 100 us`);
 console.log(`\ncall tree (>= ${MIN_PCT}% inclusive)\n incl  self  function`);
 console.log(lines.join("\n"));
 const selfByName = new Map();
 for (const [id, c] of selfCount) selfByName.set(name(byId.get(id)), (selfByName.get(name(byId.get(id))) ?? 0) + c);
 console.log("\nself time, top 30\n self  function");
 for (const [k, c] of [...selfByName].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${pct(c)}  ${k.slice(0, 120)}`);
-process.exit(failed ? 1 : 0);
+process.exit(load.failed ? 1 : 0);

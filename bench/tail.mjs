@@ -14,10 +14,10 @@
 // too, so compare runs of this script (and the empty worker's tail in bench/token.sh), not
 // absolute figures.
 import { readFileSync } from "node:fs";
-import http from "node:http";
 import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
 import { ROOT, builtWorkerOptions, keyFixture, startWorker } from "../tests/miniflare/helpers.mjs";
+import { tokenLoad } from "./token-load.mjs";
 
 const [kvFile, dir = "build", seconds = "40"] = process.argv.slice(2);
 if (!kvFile) {
@@ -27,8 +27,6 @@ if (!kvFile) {
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const SLOW_MS = Number(process.env.SLOW_MS ?? 50);
 const CACHE_TTL = process.env.CACHE_TTL ?? "30";
-const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk"; // policy/README.md: demo only
-const TOKEN_PATH = "/token?service=registry.local&scope=repository:org/app:pull,push";
 
 // TARGET=sign|empty: the same load on bench/sign-worker or bench/empty-worker (built by
 // bench/token.sh), whose tail is the machine's and the runtime's, not Tollgate's.
@@ -61,50 +59,26 @@ if (TARGET === "tollgate") {
   w = { mf, dispose: () => mf.dispose() };
 }
 const base = (await w.mf.ready).href.replace(/\/$/, "");
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-const auth = `Basic ${Buffer.from(`ci-bot:${CI_KEY}`).toString("base64")}`;
-
+const load = tokenLoad(base, CONNECTIONS);
 const samples = []; // [start ms since t0, latency ms]
-let failed = 0;
-let t0 = 0;
-function once() {
-  const start = performance.now();
-  return new Promise((res) => {
-    const req = http.get(`${base}${TOKEN_PATH}`, { agent, headers: { authorization: auth } }, (r) => {
-      if (r.statusCode !== 200) failed++;
-      r.resume();
-      r.on("end", () => {
-        samples.push([start - t0, performance.now() - start]);
-        res();
-      });
-    });
-    req.on("error", () => {
-      failed++;
-      res();
-    });
-  });
-}
-async function load(ms) {
-  const end = performance.now() + ms;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (performance.now() < end) await once();
-    }),
-  );
-}
 
 // The isolate's first request starts its CACHE_TTL cycle: make it alone, and time from it.
-const first = performance.now();
-await new Promise((res) => http.get(`${base}${TOKEN_PATH}`, { agent, headers: { authorization: auth } }, (r) => r.resume().on("end", res)));
-t0 = performance.now();
+const firstAnswer = await load.once();
+if (!firstAnswer) {
+  console.error(`${TARGET}: the first request could not connect`);
+  process.exit(1);
+}
+const [first] = firstAnswer;
+load.failed = 0;
+const t0 = performance.now();
 const cycleOffset = t0 - first;
-await load(Number(seconds) * 1000);
+await load.run(Number(seconds) * 1000, (start, ms) => samples.push([start - t0, ms]));
 await w.dispose();
 
 const lat = samples.map((s) => s[1]).sort((a, b) => a - b);
 const pct = (p) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))].toFixed(1);
 console.log(
-  `${TARGET}: ${samples.length} requests (${failed} failed) in ${seconds} s, c=${CONNECTIONS}, CACHE_TTL=${CACHE_TTL}: ` +
+  `${TARGET}: ${samples.length} requests (${load.failed} failed) in ${seconds} s, c=${CONNECTIONS}, CACHE_TTL=${CACHE_TTL}: ` +
     `p50 ${pct(50)} ms, p90 ${pct(90)}, p99 ${pct(99)}, p99.9 ${pct(99.9)}, max ${lat[lat.length - 1].toFixed(1)} ms; ` +
     `audit output ${(logBytes / 1e6).toFixed(1)} MB`,
 );
