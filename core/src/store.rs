@@ -6,19 +6,21 @@
 use std::cell::RefCell;
 #[cfg(any(test, feature = "testing"))]
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// A storage failure. Never "not found" (that is `Ok(None)`), so callers fail closed on every
 /// variant. The texts are for logs and never hold a secret or a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// The storage binding is missing or is not a namespace: the deployment is wrong (the text
     /// says which binding and where to fix it), so retrying will not help.
+    #[error("storage error: {0}")]
     Unbound(String),
     /// The runtime's call failed (KV unreachable, over a quota, a write refused), with the
     /// runtime's reason cut to one bounded line ([`StoreError::from_runtime`]).
+    #[error("storage error: {0}")]
     Runtime(String),
     /// A read issued together with others ended without an outcome (never expected).
+    #[error("storage error: a read ended without an answer")]
     Lost,
 }
 
@@ -57,19 +59,6 @@ fn first_line(what: &str, detail: &str) -> String {
     }
     format!("{what}: {shown}")
 }
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreError::Unbound(why) | StoreError::Runtime(why) => {
-                write!(f, "storage error: {why}")
-            }
-            StoreError::Lost => f.write_str("storage error: a read ended without an answer"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 /// Key-value storage as Workers KV offers it: text values, optional expiry.
 #[allow(async_fn_in_trait)] // single-threaded wasm: no Send bound wanted

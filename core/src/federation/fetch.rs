@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// A fetched document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,25 +29,18 @@ impl Fetched {
 }
 
 /// The request did not complete, so there is no answer to judge. For logs and the 503 message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     /// This runtime makes no outbound requests ([`NoFetch`]).
+    #[error("outbound fetches are not available here")]
     Unavailable,
     /// No answer within the timeout (seconds); the request was aborted.
+    #[error("no answer within {0} s")]
     Timeout(u64),
     /// The request could not be built or sent, or its answer not read (DNS, connection, TLS, a
     /// body cut off): the runtime's reason, one line.
+    #[error("{0}")]
     Failed(String),
-}
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::Unavailable => f.write_str("outbound fetches are not available here"),
-            FetchError::Timeout(secs) => write!(f, "no answer within {secs} s"),
-            FetchError::Failed(why) => f.write_str(why),
-        }
-    }
 }
 
 /// GET of a public document. `fresh`: bypass any shared cache (an unknown `kid` asks for the
