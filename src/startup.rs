@@ -7,8 +7,8 @@
 //!
 //! - the settings read and the signing keys parsed ([`crate::app`], with the bindings that
 //!   `import { env } from "cloudflare:workers"` offers outside a request), and the proxy's gate;
-//! - one throwaway ES256 token signed and verified (`tollgate_core::token::warm_up`): p256's
-//!   basepoint table, and the signing and verification code compiled;
+//! - one throwaway ES256 token signed and verified (`tollgate_core::token::warm_up`), which
+//!   builds p256's basepoint table (a static, so the real keys' first signature finds it).
 //!
 //! Measured (bench/README.md, "bench/first-request.mjs"): the service built here takes ~11 ms
 //! off every first request; the signing warm-up adds ~1 ms (p256's table). Warm-ups do not save

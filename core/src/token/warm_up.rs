@@ -1,6 +1,6 @@
 //! One throwaway ES256 token, signed and verified when an isolate starts, so that its first
 //! request does not pay for what every isolate computes once (p256's basepoint table is built on
-//! the first k·G) or runs first. The worker runs it at startup (src/startup.rs), whose CPU is not
+//! the first k·G). The worker runs it at startup (src/startup.rs), whose CPU is not
 //! billed to a request; bench/README.md ("bench/first-request.mjs") says what it measured.
 //!
 //! The key below was generated for this purpose only and is public: nothing ever trusts it, no
