@@ -32,7 +32,7 @@ profile() {
   wait "$wrk_pid"
   perf script -i "$WORK/$name.perf" -F ip,sym,dso >"$WORK/$name.stacks" 2>/dev/null
   rate="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk-$name.txt")"
-  printf '%s %s %s\n' "$name" "$WORK/$name.stacks" "$(echo "$rate * $DURATION" | bc)" >>"$WORK/targets"
+  printf '%s %s %s\n' "$name" "$WORK/$name.stacks" "$(awk -v r="$rate" -v d="$DURATION" 'BEGIN { print r * d }')" >>"$WORK/targets"
   tg_info "$name: $rate req/s"
 }
 
