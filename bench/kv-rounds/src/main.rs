@@ -136,7 +136,16 @@ fn proxy(app: &TokenService, gate: &Gate, s: &Rounds<MemoryStore>, authorization
         scheme: "https".into(),
         host: "reg.example".into(),
     };
-    let meta = RequestMeta::new("GET", "/v2/org/app/manifests/latest", "", vec![authorization], &public);
+    // A struct literal, not the core's `RequestMeta::new`: BASE's core predates that helper.
+    let meta = RequestMeta {
+        method: "GET",
+        path: "/v2/org/app/manifests/latest",
+        query: "",
+        authorization: vec![authorization],
+        content_type: None,
+        header_count: 3,
+        public: &public,
+    };
     let ctx = RequestContext::new(s, &NoFetch, NOW, &rng);
     let (d, n) = s.run(gate.decide(&TokenServiceAuthority::new(app), &meta, &ctx));
     (n, if matches!(d, Decision::Forward { .. }) { 200 } else { 401 })
