@@ -25,11 +25,14 @@ render_demo_kv() {
 }
 
 # serve NAME [args]: starts bench/token-serve.mjs; sets URL and WORKERD (that worker's workerd PID).
+# workerd's stdout (console.log: Tollgate's audit lines) goes to a file next to the log, or with
+# WORKERD_STDOUT=pipe through Miniflare's pipe (bench/workerd-stdout-to-file.sh says why a file).
 serve() {
-  local name="$1" log
+  local name="$1" log out=""
   shift
   log="$WORK/serve-$name-$RANDOM.log"
-  node "$TG_ROOT/bench/token-serve.mjs" "$name" "$@" >"$log" 2>&1 &
+  [ "${WORKERD_STDOUT:-file}" = pipe ] || out="${log%.log}.stdout"
+  TG_WORKERD_STDOUT="$out" node "$TG_ROOT/bench/token-serve.mjs" "$name" "$@" >"$log" 2>&1 &
   PROXY_PIDS+=("$!")
   await_miniflare "$!" "$log" "$name"
   URL="$READY_URL" WORKERD="$READY_WORKERD"
