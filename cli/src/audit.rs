@@ -77,14 +77,6 @@ impl Table {
     }
 }
 
-/// How each token (`jti`) was obtained: the credential it came from, for naming ledger lines.
-fn issued_by(log: &Log) -> HashMap<&str, &TokenLine> {
-    log.tokens()
-        .filter(|t| t.outcome == "issued")
-        .filter_map(|t| t.jti.as_deref().map(|j| (j, t)))
-        .collect()
-}
-
 /// "api_key ci", "password", "basic", ... for a ledger line.
 fn credential_of(line: &LedgerLine, tokens: &HashMap<&str, &TokenLine>) -> String {
     match line.jti.as_deref().and_then(|j| tokens.get(j)) {
@@ -104,7 +96,7 @@ fn is_pull(line: &LedgerLine) -> bool {
 
 /// Who pulled `repo` (and `reference`: a tag or digest).
 pub(crate) fn pulls(log: &Log, repo: &str, reference: Option<&str>) -> String {
-    let tokens = issued_by(log);
+    let tokens = log.issued_by_jti();
     let mut t = Table::new(&[
         "TIME",
         "ACCOUNT",

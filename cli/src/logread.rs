@@ -7,6 +7,7 @@
 //!
 //! Anything else is skipped and counted, so a mixed log file is fine.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
@@ -58,6 +59,15 @@ impl Log {
             Line::Token(t) => Some(t),
             Line::Proxy(_) => None,
         })
+    }
+
+    /// Each issued token's line by its `jti`: how the token a proxied request carried was
+    /// obtained (`tollgate audit`) and whose it was (`tollgate policy replay`).
+    pub(crate) fn issued_by_jti(&self) -> HashMap<&str, &TokenLine> {
+        self.tokens()
+            .filter(|t| t.outcome == "issued")
+            .filter_map(|t| t.jti.as_deref().map(|j| (j, t)))
+            .collect()
     }
 
     pub(crate) fn proxied(&self) -> impl Iterator<Item = &LedgerLine> {

@@ -257,10 +257,7 @@ pub(crate) fn replay(
         [one] => Some(*one),
         _ => None,
     });
-    let accounts: HashMap<&str, &TokenLine> = log
-        .tokens()
-        .filter_map(|t| t.jti.as_deref().map(|j| (j, t)))
-        .collect();
+    let accounts = log.issued_by_jti();
     for line in &log.lines {
         match line {
             crate::logread::Line::Token(t) => r.token(t),
