@@ -144,3 +144,24 @@ fn a_personal_credential_whose_hint_names_another_account_is_unknown() {
         refused(&svc, req, "unknown, expired or revoked credential");
     }
 }
+
+#[test]
+fn a_bogus_hint_reads_ahead_but_caches_nothing() {
+    // SECURITY.md: a caller may choose which user: record is read ahead (as a Basic username
+    // can), but a credential without a record never reaches the check that would cache it.
+    let svc = Svc::new();
+    let bogus = encode_credential(API_KEY_PREFIX, &[13u8; 32], "alice", None);
+    let rt = encode_credential(
+        REFRESH_PREFIX,
+        &[14u8; 32],
+        "bob",
+        Some(&sha256_hex(CI_KEY)),
+    );
+    refused(&svc, bearer(&bogus), "unknown or revoked API key");
+    let (r, _) = svc.run(refresh_grant(&rt));
+    assert_eq!(r.status, 401);
+    let caches = svc.app.caches.borrow();
+    for key in ["user:alice", "user:bob", &api_key_key(CI_KEY)] {
+        assert!(!caches.fresh(key, NOW), "{key} cached");
+    }
+}
