@@ -5,8 +5,10 @@
 # Builds bench/kv-rounds (native) against this tree's core and against BASE's core (a temporary
 # git worktree, removed on exit), runs both and prints, per kind, the latency of a request on a
 # new isolate (cold: nothing cached) and on the same isolate again (warm), in KV round trips:
-# reads issued together count once (core/src/round_trips.rs counts them; nothing is timed). At
-# a location where the keys are cold, one round trip is a KV read's full latency.
+# reads issued together count once (core/src/round_trips.rs counts them; nothing is timed), and
+# rounds of writes alone (docker login's refresh token) are a column of their own. At a location
+# where the keys are cold, one read round trip is a KV read's full latency. Credentials are
+# presented as Tollgate mints them now (with a read-ahead hint) and as before ("before hints").
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -41,12 +43,15 @@ before="$(run_bench "$base_tree" --features base)"
 after="$(run_bench "$TG_ROOT")"
 
 printf '\nKV round trips per request (cold: new isolate; warm: the same isolate again)\n'
-printf '%-52s %14s %14s\n' "request kind" "before c/w" "after c/w"
+printf 'reads: round trips with a KV read; writes: round trips of writes alone (a put)\n\n'
+printf '%-50s %-24s %s\n' "" "before (BASE)" "after"
+printf '%-50s %-11s %-12s %-11s %s\n' "request kind" "reads c/w" "writes c/w" "reads c/w" "writes c/w"
 join -t $'\t' <(printf '%s\n' "$before" | awk -F'\t' '{print NR"\t"$0}' | sort -k1,1) \
   <(printf '%s\n' "$after" | awk -F'\t' '{print NR"\t"$0}' | sort -k1,1) \
   | sort -n | awk -F'\t' '{
-      ok = ($5 == "ok" && $9 == "ok") ? "" : "  (broken: " $5 "/" $9 ")";
-      if ($2 != $6) ok = ok "  (kinds differ)";
-      printf "%-52s %8s / %-4s %8s / %-4s%s\n", $2, $3, $4, $7, $8, ok }'
+      ok = ($7 == "ok" && $13 == "ok") ? "" : "  (broken: " $7 "/" $13 ")";
+      if ($2 != $8) ok = ok "  (kinds differ)";
+      printf "%-50s %-11s %-12s %-11s %s%s\n", $2, $3 " / " $4, $5 " / " $6, $9 " / " $10,
+        $11 " / " $12, ok }'
 printf '\nBASE=%s vs %s (%s)\n' "$BASE" "$(git -C "$TG_ROOT" rev-parse --short HEAD)" \
   "$( [ -z "$(git -C "$TG_ROOT" status --porcelain core/src)" ] && echo clean || echo 'core/src modified')"

@@ -72,12 +72,14 @@ pub(crate) fn hash_password(password: &str, cost: u32) -> Result<String> {
     Ok(parts.format_for_version(bcrypt::Version::TwoY))
 }
 
-/// A new API key, `tgk_` + 43 base64url characters (256 bits from the OS RNG), in the core's
-/// format so the worker recognises it.
-pub(crate) fn new_api_key() -> String {
+/// A new API key of `account`: `tgk_` + 43 base64url characters (256 bits from the OS RNG) +
+/// `.` + the account in base64url, in the core's format so the worker recognises it. The account
+/// is an untrusted read-ahead hint: the worker reads the key's `user:` record with its `apikey:`
+/// record in one KV round trip, and refuses the key if its record names another account.
+pub(crate) fn new_api_key(account: &str) -> String {
     let mut bytes = [0u8; 32];
     UnwrapErr(SysRng).fill_bytes(&mut bytes);
-    credentials::encode_secret(credentials::API_KEY_PREFIX, &bytes)
+    credentials::encode_credential(credentials::API_KEY_PREFIX, &bytes, account, None)
 }
 
 /// The lower-case hex SHA-256 stored in `apikey:<digest>` (the core's function, the worker's lookup).
@@ -91,14 +93,16 @@ mod tests {
 
     #[test]
     fn api_keys_have_the_documented_shape_and_differ() {
-        let a = new_api_key();
-        let b = new_api_key();
+        let a = new_api_key("ci-bot");
+        let b = new_api_key("ci-bot");
         assert_ne!(a, b);
-        assert_eq!(a.len(), 4 + 43);
-        assert!(a.starts_with("tgk_"));
-        assert!(a[4..]
+        assert_eq!(a.len(), 4 + 43 + 1 + 8);
+        assert!(a.starts_with("tgk_") && a.ends_with(".Y2ktYm90"), "{a}");
+        assert!(a[4..47]
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        let hint = credentials::read_hint("tgk_", &a).unwrap();
+        assert_eq!((hint.account.as_str(), hint.api_key), ("ci-bot", None));
         assert_eq!(digest(&a).len(), 64);
     }
 

@@ -280,7 +280,7 @@ pub(crate) fn apikey_create(
 ) -> Result<String> {
     let (_, mut doc) = open(path)?;
     let t = existing_user(&mut doc, path, account)?;
-    let key = secrets::new_api_key();
+    let key = secrets::new_api_key(account);
     let mut entry = InlineTable::new();
     entry.insert("name", name.into());
     entry.insert("digest", secrets::digest(&key).into());

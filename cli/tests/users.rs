@@ -227,7 +227,12 @@ fn apikey_create_shows_the_key_once_and_stores_its_digest() {
     let r = p.tg("apikey create --account ci-bot --name ci --expires-days 30");
     r.succeeded();
     let key = r.stdout.trim();
-    assert!(key.starts_with("tgk_") && key.len() == 47, "{key}");
+    // 256 random bits, then the account as the worker's read-ahead hint (issue 17).
+    assert!(
+        key.starts_with("tgk_") && key.ends_with(".Y2ktYm90"),
+        "{key}"
+    );
+    assert_eq!(key.len(), 4 + 43 + 1 + 8, "{key}");
     assert!(r.stderr.contains("not shown again"));
     assert!(!p.text().contains(key), "the key itself is never written");
     let digest = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(key.as_bytes()));

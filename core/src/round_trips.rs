@@ -6,7 +6,8 @@
 //! stuck; if store calls are waiting, that was one round trip: it releases them all at once and
 //! goes on. Calls issued together (joined) share a round; a call issued only after another's
 //! answer needs a round of its own. So the count is the request's latency in KV round trips,
-//! whatever the machine, without timing anything.
+//! whatever the machine, without timing anything. Rounds with a read among their calls and
+//! rounds of writes alone (a minted refresh token's put) are counted apart.
 
 use crate::store::{Store, StoreError};
 use std::cell::Cell;
@@ -14,13 +15,23 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+/// The round trips a request waited for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Trips {
+    /// Rounds with a read among their calls.
+    pub reads: u64,
+    /// Rounds of writes (puts, deletes) alone.
+    pub writes: u64,
+}
+
 /// `inner` behind a round-trip counter.
 pub(crate) struct Rounds<S> {
     pub inner: S,
     /// The current round: a call issued in round `r` answers once it is past `r`.
     round: Cell<u64>,
-    /// Calls issued since the last round ended.
-    waiting: Cell<u64>,
+    /// Reads and writes issued since the last round ended.
+    waiting_reads: Cell<u64>,
+    waiting_writes: Cell<u64>,
     /// Store calls made (reads, writes, deletes).
     pub calls: Cell<u64>,
 }
@@ -30,34 +41,42 @@ impl<S> Rounds<S> {
         Rounds {
             inner,
             round: Cell::new(0),
-            waiting: Cell::new(0),
+            waiting_reads: Cell::new(0),
+            waiting_writes: Cell::new(0),
             calls: Cell::new(0),
         }
     }
 
-    fn trip(&self) -> Trip<'_, S> {
+    fn trip(&self, write: bool) -> Trip<'_, S> {
         self.calls.set(self.calls.get() + 1);
         Trip {
             rounds: self,
+            write,
             issued: None,
         }
     }
 
     /// Runs `fut` to its end; returns its output and the round trips it waited for.
-    pub(crate) fn run<T>(&self, fut: impl Future<Output = T>) -> (T, u64) {
+    pub(crate) fn run<T>(&self, fut: impl Future<Output = T>) -> (T, Trips) {
         let mut cx = Context::from_waker(Waker::noop());
         let mut fut = std::pin::pin!(fut);
-        let mut trips = 0;
+        let mut trips = Trips::default();
         loop {
             if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
                 return (v, trips);
             }
+            let (reads, writes) = (self.waiting_reads.get(), self.waiting_writes.get());
             // Nothing but the store is awaited here; a stall without store calls would loop
             // forever, so it is a bug in the caller.
-            assert!(self.waiting.get() > 0, "stalled without a store call");
-            self.waiting.set(0);
+            assert!(reads + writes > 0, "stalled without a store call");
+            self.waiting_reads.set(0);
+            self.waiting_writes.set(0);
             self.round.set(self.round.get() + 1);
-            trips += 1;
+            if reads > 0 {
+                trips.reads += 1;
+            } else {
+                trips.writes += 1;
+            }
         }
     }
 }
@@ -65,6 +84,7 @@ impl<S> Rounds<S> {
 /// One store call's wait for the round to end.
 struct Trip<'a, S> {
     rounds: &'a Rounds<S>,
+    write: bool,
     issued: Option<u64>,
 }
 
@@ -76,7 +96,12 @@ impl<S> Future for Trip<'_, S> {
         match self.issued {
             None => {
                 self.issued = Some(now);
-                self.rounds.waiting.set(self.rounds.waiting.get() + 1);
+                let waiting = if self.write {
+                    &self.rounds.waiting_writes
+                } else {
+                    &self.rounds.waiting_reads
+                };
+                waiting.set(waiting.get() + 1);
                 Poll::Pending
             }
             Some(r) if now > r => Poll::Ready(()),
@@ -87,17 +112,17 @@ impl<S> Future for Trip<'_, S> {
 
 impl<S: Store> Store for Rounds<S> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.trip().await;
+        self.trip(false).await;
         self.inner.get(key).await
     }
 
     async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
-        self.trip().await;
+        self.trip(true).await;
         self.inner.put(key, value, ttl).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.trip().await;
+        self.trip(true).await;
         self.inner.delete(key).await
     }
 }

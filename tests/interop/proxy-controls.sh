@@ -52,9 +52,11 @@ check "the origin lists all ${#names[@]} repositories" "${#names[@]}" \
   "$(curl -s "$O/v2/_catalog?n=1000" | jq '.repositories | length')"
 tg_section_done
 
-# A network-bound API key for ci-bot (as `tollgate apikey create --allow-net` writes it), seeded
-# into KV next to the demo policy before Tollgate starts.
-BOUND_KEY="tgk_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+# A network-bound API key for ci-bot (as `tollgate apikey create --allow-net` writes it: 256
+# random bits, then ci-bot as the read-ahead hint), seeded into KV next to the demo policy before
+# Tollgate starts.
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+BOUND_KEY="tgk_$(head -c 32 /dev/urandom | b64url).$(printf ci-bot | b64url)"
 bound_digest="$(printf '%s' "$BOUND_KEY" | sha256sum | cut -d' ' -f1)"
 export TG_PERSIST_DIR="$WORK/state"
 bash "$TG_ROOT/scripts/dev.sh" --prepare-only >"$WORK/prepare.log" 2>&1 \
@@ -74,6 +76,8 @@ tg_section "network-bound API key (127.0.0.1/32, ::1/128)"
 q="service=registry.local&scope=repository:org/app0:pull"
 check "the bound key gets a token from 127.0.0.1" 200 \
   "$(status -u "ci-bot:$BOUND_KEY" "$TG/token?$q")"
+check "the bound key (hinted, as apikey create mints it) works as a Bearer API key too" 200 \
+  "$(status -H "Authorization: Bearer $BOUND_KEY" "$TG/token?$q")"
 bound_token="$(curl -s -u "ci-bot:$BOUND_KEY" "$TG/token?$q" | jq -r .token)"
 check "the token carries the binding as its net claim" '{"cidrs":["127.0.0.1/32","::1/128"]}' \
   "$(cut -d. -f2 <<<"$bound_token" | tr '_-' '/+' | base64 -d 2>/dev/null | jq -c .net)"

@@ -94,7 +94,7 @@ expect_ok "docker logout (admin)" docker logout "$R"
 
 # --- alice (pull+push org/*) pushes ------------------------------------------------------------------
 expect_ok "docker login $R as alice" docker login "$R" -u alice --password-stdin <<<"${TI_ALICE#*:}"
-expect_match "docker stored an identity (refresh) token for $R, not the password" '^tgr_' \
+expect_match "docker stored an identity (refresh) token for $R, not the password" '^tgr_[A-Za-z0-9_-]{43}[.][A-Za-z0-9_-]+$' \
   "$(jq -r --arg r "$R" '.auths[$r].identitytoken // empty' "$DOCKER_CONFIG/config.json" 2>/dev/null || true)"
 expect_ok "alice pushes org/app:1 through the proxy" docker push "$R/org/app:1"
 pushed="$(repo_digest "$R/org/app:1")"

@@ -74,7 +74,7 @@ try {
     await page.fill("#days", opt("days", "7"));
     await Promise.all([page.waitForLoadState("load"), page.click('button:has-text("Create credential")')]);
     const key = (await page.textContent("#secret", { timeout: 10_000 })).trim();
-    if (!/^tgp_[A-Za-z0-9_-]{43}$/.test(key)) throw new Error(`no credential on the page (got ${key.slice(0, 8)}...)`);
+    if (!/^tgp_[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+$/.test(key)) throw new Error(`no credential on the page (got ${key.slice(0, 8)}...)`);
     writeFileSync(opt("key-file"), `${key}\n`, { mode: 0o600 });
     await shot("3-new-credential");
     console.log(`signed in as ${await page.textContent("#account")} (groups: ${await page.textContent("#groups")}), created '${opt("name")}'`);

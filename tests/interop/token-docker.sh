@@ -28,7 +28,7 @@ mark="$(ti_audit_mark)"
 expect_ok "docker login $TI_REG -u alice --password-stdin" \
   docker login "$TI_REG" -u alice --password-stdin <<<"${TI_ALICE#*:}"
 cfg="$DOCKER_CONFIG/config.json"
-expect_match "docker's config.json holds an identity (refresh) token for $TI_REG" '^tgr_' \
+expect_match "docker's config.json holds an identity (refresh) token for $TI_REG" '^tgr_[A-Za-z0-9_-]{43}[.][A-Za-z0-9_-]+$' \
   "$(jq -r --arg r "$TI_REG" '.auths[$r].identitytoken // empty' "$cfg" 2>/dev/null || true)"
 # docker keeps "auth" = base64("alice:"): the user name, with an empty password.
 expect_eq "docker's config.json holds no password for $TI_REG (auth is \"alice:\")" "alice:" \

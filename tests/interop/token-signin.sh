@@ -38,7 +38,8 @@ browser() { ti_signin_browser "$@"; }
 expect_ok "chromium signs alice in through the provider and creates credential 'interop'" \
   browser create --name interop --days 1 --key-file "$W/key"
 KEY="$(cat "$W/key" 2>/dev/null || true)"
-expect_match "the page showed a personal credential once" '^tgp_[A-Za-z0-9_-]{43}$' "$KEY"
+expect_match "the page showed a personal credential once (with its owner as the hint)" \
+  '^tgp_[A-Za-z0-9_-]{43}[.]c3NvLWFsaWNl$' "$KEY"
 expect_eq "the credential is not in Tollgate's log" "" "$(grep -F -- "${KEY:-none}" "$(ti_tg_log)" || true)"
 expect_match "Tollgate logged the sign-in with alice's IdP groups" 'signin ok provider=idp account=sso-alice groups=dev,staff' \
   "$(cat "$(ti_tg_log)")"

@@ -121,7 +121,8 @@ describe("device login with a real OpenID provider", () => {
     const { username, password, password_expires_at: until, access_token: at } = p.body;
     assert.equal(username, "sso-alice");
     assert.equal(p.body.service, SERVICE);
-    assert.match(password, /^tgp_[A-Za-z0-9_-]{43}$/);
+    assert.match(password, /^tgp_[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+$/);
+    assert.equal(Buffer.from(password.split(".")[1], "base64url").toString(), "sso-alice", "the owner as the hint");
     assert.ok(Math.abs(until - (Date.now() / 1000 + 28800)) < 60, "8 hours by default");
     assert.deepEqual(JSON.parse(Buffer.from(at.split(".")[1], "base64url")).access, []);
     assert.equal((await poll(auth.device_code)).body.error, "invalid_grant", "single use");

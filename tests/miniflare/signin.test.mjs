@@ -130,7 +130,8 @@ describe("sign-in with a real OpenID provider", () => {
     const made = await post("/account/credentials", s, { name: "laptop", days: "7", csrf });
     assert.equal(made.status, 200);
     const html = await made.text();
-    const secret = html.match(/<pre id="secret">(tgp_[A-Za-z0-9_-]{43})<\/pre>/)[1];
+    const secret = html.match(/<pre id="secret">(tgp_[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+)<\/pre>/)[1];
+    assert.equal(Buffer.from(secret.split(".")[1], "base64url").toString(), "sso-bob", "the owner as the hint");
     assert.match(html, /docker login &#39;registry.example.com&#39; --username &#39;sso-bob&#39;/);
     assert.ok(w.stdout.every((l) => !l.includes(secret)), "the credential is never logged");
 

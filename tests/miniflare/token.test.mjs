@@ -222,7 +222,9 @@ describe("token endpoints (default settings)", () => {
     assert.equal(res.status, 200);
     const { refresh_token: rt, token } = await res.json();
     await verifyToken(w, token, { sub: "alice" });
-    assert.match(rt, /^tgr_[A-Za-z0-9_-]{43}$/);
+    // 256 random bits, then the account as an untrusted read-ahead hint (issue 17).
+    assert.match(rt, /^tgr_[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]+$/);
+    assert.equal(Buffer.from(rt.split(".")[1], "base64url").toString(), "alice");
     const record = JSON.parse(await w.kv.get(`refresh:${sha256hex(rt)}`));
     assert.equal(record.account, "alice");
     assert.equal(record.service, REGISTRY);
@@ -239,6 +241,12 @@ describe("token endpoints (default settings)", () => {
     const body = await refreshed.json();
     const { payload } = await verifyToken(w, body.access_token, { sub: "alice" });
     assert.deepEqual(payload.access.flatMap((a) => a.actions).sort(), ["pull", "push"]);
+
+    // The hint altered to name bob: the digest of the whole token names no record.
+    const forged = `${rt.split(".")[0]}.${Buffer.from("bob").toString("base64url")}`;
+    const altered = await w.fetch("/token", form({ grant_type: "refresh_token", refresh_token: forged, service: REGISTRY }));
+    assert.equal(altered.status, 401);
+    assert.equal((await errorBody(altered)).error, "invalid_grant");
 
     // Another service: refused.
     const other = await w.fetch("/token", form({ grant_type: "refresh_token", refresh_token: rt, service: CHARTS }));

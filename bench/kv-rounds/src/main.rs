@@ -1,14 +1,20 @@
 //! KV round trips per request kind, on a new isolate (cold) and on the same isolate again (warm),
 //! counted by the core's `round_trips.rs` (included by path: it runs unchanged against an older
-//! core). A round trip is one wait for KV; reads issued together share one. Prints one line per
-//! kind: `kind<TAB>cold<TAB>warm`. Run through bench/kv-rounds.sh, which compares two commits.
+//! core). A round trip is one wait for KV; reads issued together share one; a round of writes
+//! alone (a minted refresh token's put) is counted apart. Prints one line per kind:
+//! `kind<TAB>cold reads<TAB>warm reads<TAB>cold writes<TAB>warm writes<TAB>status`. Run
+//! through bench/kv-rounds.sh, which compares two commits.
+//!
+//! Credentials come in both formats: as Tollgate mints them since issue 17 (with the account as
+//! a read-ahead hint) and as before (without). The same strings go to both cores: the older one
+//! reads a hinted key as an opaque one.
 
 use base64::Engine as _;
 use jwt_compact::{AlgorithmExt as _, Claims, Header};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use tollgate_core::config::Settings;
-use tollgate_core::credentials::secret_digest;
+use tollgate_core::credentials::{encode_secret, secret_digest};
 use tollgate_core::federation::{Fetch, Fetched, MemoryFetch, NoFetch};
 use tollgate_core::protocol::HttpRequest;
 use tollgate_core::proxy::{Decision, Gate, ProxySettings, PublicHost, RequestMeta};
@@ -34,7 +40,7 @@ mod store {
 #[path = "../../../core/src/round_trips.rs"]
 #[allow(dead_code)]
 mod round_trips;
-use round_trips::Rounds;
+use round_trips::{Rounds, Trips};
 
 #[cfg(feature = "base")]
 const KEY: &str = include_str!("../../../core/src/service/testdata/es256.pem");
@@ -45,8 +51,32 @@ const REG: &str = "registry.local";
 const CHARTS: &str = "chartmuseum.local";
 const ISS: &str = "https://token.actions.example";
 const JWKS_URI: &str = "https://token.actions.example/jwks";
-const CI_KEY: &str = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
-const PERSONAL: &str = "tgp_BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU";
+/// ci-bot's key minted before issue 17 (the demo policy's), and a personal credential of bob's.
+const LEGACY_KEY: &str = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
+const LEGACY_PERSONAL: &str = "tgp_BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU";
+
+/// A credential as Tollgate mints it since issue 17: `prefix` + base64url(random) + `.` +
+/// base64url(account). Written out here because BASE's core has no `encode_credential`;
+/// core/src/credentials/hint.rs tests that it mints this format.
+fn hinted(prefix: &str, random: u8, account: &str) -> String {
+    let hint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(account);
+    format!("{}.{hint}", encode_secret(prefix, &[random; 32]))
+}
+
+/// The credentials the bench presents.
+struct Keys {
+    ci: String,
+    personal: String,
+}
+
+impl Keys {
+    fn new() -> Self {
+        Keys {
+            ci: hinted("tgk_", 1, "ci-bot"),
+            personal: hinted("tgp_", 2, "bob"),
+        }
+    }
+}
 
 fn vars() -> HashMap<&'static str, String> {
     HashMap::from([
@@ -62,20 +92,35 @@ fn app() -> TokenService {
     TokenService::new(Settings::from_vars(|k| v.get(k).cloned()).unwrap(), [7u8; 32]).unwrap()
 }
 
-fn store() -> MemoryStore {
+/// The store, and a refresh token of bob's minted before issue 17 (no hint) that it holds.
+fn store(keys: &Keys) -> (MemoryStore, String) {
     let hash = bcrypt::hash("bob-pw", 4).unwrap();
-    let entries = [
-        ("user:bob".to_string(), json!({"password": hash, "groups": ["dev"]})),
-        ("user:ci-bot".to_string(), json!({"groups": ["dev"]})),
+    let api_key = |key: &str| {
         (
-            format!("apikey:{}", secret_digest(CI_KEY)),
+            format!("apikey:{}", secret_digest(key)),
             json!({"account": "ci-bot", "name": "ci", "created": 1, "expires": null}),
-        ),
+        )
+    };
+    let personal = |key: &str| {
         (
-            format!("personal:{}", secret_digest(PERSONAL)),
+            format!("personal:{}", secret_digest(key)),
             json!({"account": "bob", "name": "laptop", "created": NOW - 10,
                    "expires": NOW + 3600, "provider": "corp", "groups": ["dev"]}),
+        )
+    };
+    let legacy_refresh = encode_secret("tgr_", &[3; 32]);
+    let entries = [
+        (
+            format!("refresh:{}", secret_digest(&legacy_refresh)),
+            json!({"account": "bob", "service": REG, "client_id": "docker", "created": NOW - 5,
+                   "expires": NOW + 3600, "credential": format!("password:{}", secret_digest(&hash))}),
         ),
+        ("user:bob".to_string(), json!({"password": hash, "groups": ["dev"]})),
+        ("user:ci-bot".to_string(), json!({"groups": ["dev"]})),
+        api_key(&keys.ci),
+        api_key(LEGACY_KEY),
+        personal(&keys.personal),
+        personal(LEGACY_PERSONAL),
         (
             "issuers".to_string(),
             json!([{"name": "ci", "issuer": ISS, "audiences": ["tollgate"],
@@ -87,7 +132,8 @@ fn store() -> MemoryStore {
                    {"match": {"type": "artifact-repository", "name": "*"}, "actions": ["pull"]}]),
         ),
     ];
-    MemoryStore::with(entries.into_iter().map(|(k, v)| (k, v.to_string())))
+    let store = MemoryStore::with(entries.into_iter().map(|(k, v)| (k, v.to_string())));
+    (store, legacy_refresh)
 }
 
 fn basic(user: &str, secret: &str) -> String {
@@ -124,14 +170,14 @@ fn identity() -> (MemoryFetch, String) {
 }
 
 /// A token-endpoint request's round trips and status.
-fn token<F: Fetch>(app: &TokenService, s: &Rounds<MemoryStore>, f: &F, req: &HttpRequest) -> (u64, u16) {
+fn token<F: Fetch>(app: &TokenService, s: &Rounds<MemoryStore>, f: &F, req: &HttpRequest) -> (Trips, u16) {
     let ctx = RequestContext::new(s, f, NOW, &rng);
     let ((resp, _), n) = s.run(app.handle(req, &ctx));
     (n, resp.status)
 }
 
 /// A proxied request's round trips and whether it was forwarded.
-fn proxy(app: &TokenService, gate: &Gate, s: &Rounds<MemoryStore>, authorization: &str) -> (u64, u16) {
+fn proxy(app: &TokenService, gate: &Gate, s: &Rounds<MemoryStore>, authorization: &str) -> (Trips, u16) {
     let public = PublicHost {
         scheme: "https".into(),
         host: "reg.example".into(),
@@ -161,65 +207,93 @@ fn post(path: &str, query: &str, body: &str) -> HttpRequest {
         .with_body(body.as_bytes().to_vec())
 }
 
-fn main() {
-    let s = Rounds::new(store());
-    let scope = "service=registry.local&scope=repository:org/app:pull";
-    let (fetch, id_token) = identity();
-    // A refresh token, minted by another isolate (docker login with offline_token).
+/// The refresh token a docker login with `authorization` got (minted by another isolate).
+fn refresh_token(s: &Rounds<MemoryStore>, authorization: &str) -> String {
     let login = get("service=registry.local&offline_token=true&client_id=docker")
-        .with_header("authorization", &basic("bob", "bob-pw"));
+        .with_header("authorization", authorization);
     let ctx = RequestContext::new(&s.inner, &NoFetch, NOW, &rng);
     let ((r, _), _) = s.run(app().handle(&login, &ctx));
-    let rt = r.json_body().unwrap()["refresh_token"].as_str().unwrap().to_string();
+    r.json_body().unwrap()["refresh_token"].as_str().unwrap().to_string()
+}
+
+fn refresh_grant(rt: &str) -> HttpRequest {
+    post("/token", "", &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"))
+}
+
+fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
+/// One line: the kind, cold and warm reads, cold and warm writes, "ok" or the statuses.
+fn report(kind: &str, (cold, st1): (Trips, u16), (warm, st2): (Trips, u16)) {
+    println!("{kind}\t{}\t{}\t{}\t{}\t{}", cold.reads, warm.reads, cold.writes, warm.writes, status(st1, st2));
+}
+
+fn main() {
+    let keys = Keys::new();
+    let (store, legacy_refresh) = store(&keys);
+    let s = Rounds::new(store);
+    let scope = "service=registry.local&scope=repository:org/app:pull";
+    let (fetch, id_token) = identity();
+    let login = get("service=registry.local&offline_token=true&client_id=docker")
+        .with_header("authorization", &basic("bob", "bob-pw"));
+    // Refresh tokens minted by another isolate (docker login with offline_token), from a password
+    // and from an API key; the older core mints them without a hint.
+    let rt = refresh_token(&s, &basic("bob", "bob-pw"));
+    let key_rt = refresh_token(&s, &basic("ci-bot", &keys.ci));
     // A registry token for the proxy's Bearer path.
+    let ctx = RequestContext::new(&s.inner, &NoFetch, NOW, &rng);
     let ((r, _), _) = s.run(app().handle(
-        &get(scope).with_header("authorization", &basic("ci-bot", CI_KEY)),
+        &get(scope).with_header("authorization", &basic("ci-bot", &keys.ci)),
         &ctx,
     ));
     let registry_token = r.json_body().unwrap()["token"].as_str().unwrap().to_string();
+    let chart = |key: &str| {
+        post("/oauth/token", "", "grant_type=client_credentials&service=chartmuseum.local&scope=artifact-repository:org/c:pull")
+            .with_header("authorization", &bearer(key))
+    };
 
     let kinds: Vec<(&str, HttpRequest)> = vec![
         ("anonymous GET /token", get(scope)),
-        ("API key, Basic", get(scope).with_header("authorization", &basic("ci-bot", CI_KEY))),
-        ("API key, Bearer", get(scope).with_header("authorization", &format!("Bearer {CI_KEY}"))),
-        (
-            "ChartMuseum client_credentials",
-            post("/oauth/token", "", "grant_type=client_credentials&service=chartmuseum.local&scope=artifact-repository:org/c:pull")
-                .with_header("authorization", &format!("Bearer {CI_KEY}")),
-        ),
+        ("API key, Basic", get(scope).with_header("authorization", &basic("ci-bot", &keys.ci))),
+        ("API key, Bearer", get(scope).with_header("authorization", &bearer(&keys.ci))),
+        ("API key, Bearer (minted before hints)", get(scope).with_header("authorization", &bearer(LEGACY_KEY))),
+        ("ChartMuseum client_credentials", chart(&keys.ci)),
+        ("ChartMuseum client_credentials (key before hints)", chart(LEGACY_KEY)),
         ("password, Basic", get(scope).with_header("authorization", &basic("bob", "bob-pw"))),
         (
             "password grant (containerd)",
             post("/token", "", "grant_type=password&username=bob&password=bob-pw&service=registry.local"),
         ),
-        ("docker login (password + offline_token: + 1 write)", login.clone()),
-        (
-            "refresh token grant",
-            post("/token", "", &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local")),
-        ),
+        ("docker login (password + offline_token)", login),
+        ("refresh token grant (from a password)", refresh_grant(&rt)),
+        ("refresh token grant (from an API key)", refresh_grant(&key_rt)),
+        ("refresh token grant (minted before hints)", refresh_grant(&legacy_refresh)),
         ("identity token", get(scope).with_header("authorization", &basic("github-actions", &id_token))),
-        ("personal credential (tgp_), Basic", get(scope).with_header("authorization", &basic("bob", PERSONAL))),
-        ("personal credential (tgp_), Bearer", get(scope).with_header("authorization", &format!("Bearer {PERSONAL}"))),
+        ("personal credential (tgp_), Basic", get(scope).with_header("authorization", &basic("bob", &keys.personal))),
+        ("personal credential (tgp_), Bearer", get(scope).with_header("authorization", &bearer(&keys.personal))),
+        (
+            "personal credential, Bearer (before hints)",
+            get(scope).with_header("authorization", &bearer(LEGACY_PERSONAL)),
+        ),
     ];
     for (kind, req) in &kinds {
         let app = app();
-        let (cold, st1) = token(&app, &s, &fetch, req);
-        let (warm, st2) = token(&app, &s, &fetch, req);
-        println!("{kind}\t{cold}\t{warm}\t{}", status(st1, st2));
+        let cold = token(&app, &s, &fetch, req);
+        report(kind, cold, token(&app, &s, &fetch, req));
     }
     let v = vars();
     let proxied = [
-        ("proxy: Bearer registry token", format!("Bearer {registry_token}")),
+        ("proxy: Bearer registry token", bearer(&registry_token)),
         ("proxy: Basic password", basic("bob", "bob-pw")),
-        ("proxy: Basic API key", basic("ci-bot", CI_KEY)),
+        ("proxy: Basic API key", basic("ci-bot", &keys.ci)),
     ];
     for (kind, authorization) in &proxied {
         let app = app();
         let ps = ProxySettings::from_vars(|k| v.get(k).cloned(), app.settings()).unwrap();
         let gate = Gate::new(ps, None);
-        let (cold, st1) = proxy(&app, &gate, &s, authorization);
-        let (warm, st2) = proxy(&app, &gate, &s, authorization);
-        println!("{kind}\t{cold}\t{warm}\t{}", status(st1, st2));
+        let cold = proxy(&app, &gate, &s, authorization);
+        report(kind, cold, proxy(&app, &gate, &s, authorization));
     }
 }
 

@@ -74,6 +74,14 @@ macro_rules! json_record {
     };
 }
 
+/// Whether `account` can name a `user:` record: what the token service reads for a username or
+/// a credential's hint (the CLI and sign-in make stricter names).
+pub(crate) fn valid_account(account: &str) -> bool {
+    !account.is_empty()
+        && account.len() <= crate::limits::MAX_ACCOUNT_LEN
+        && !account.chars().any(char::is_control)
+}
+
 /// `user:<account>`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,6 +1,7 @@
 //! Personal registry credentials made on the sign-in page.
 //!
-//! A credential is `tgp_` + 43 base64url characters (256 random bits), stored like an API key:
+//! A credential is `tgp_` + 43 base64url characters (256 random bits) + `.` + the owner's account
+//! in base64url (an untrusted read-ahead hint, `crate::credentials::read_hint`), stored like an API key:
 //! only its SHA-256 digest, in `personal:<digest>`, with the owner, a name, created/expires, the
 //! provider and the IdP groups the owner had when making it (ACL `group` rules match those). KV
 //! deletes the record when it expires; the token endpoint also refuses it after `expires`.
@@ -15,7 +16,7 @@
 //! checked by the one authentication path and listed and revoked like the others.
 
 use super::person::Person;
-use crate::credentials::{encode_secret, secret_digest, UserRecord};
+use crate::credentials::{encode_credential, secret_digest, UserRecord};
 use crate::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -166,7 +167,8 @@ pub(crate) async fn create_with(
     let name = check_name(new.name)?;
     let mut entries = list(store, &person.account, now).await?;
     check_room(&entries)?;
-    let secret = encode_secret(PERSONAL_PREFIX, random);
+    // Hinted with the owner: a Bearer use reads the owner's `user:` record in the same round trip.
+    let secret = encode_credential(PERSONAL_PREFIX, random, &person.account, None);
     let digest = secret_digest(&secret);
     let record = PersonalRecord {
         account: person.account.clone(),

@@ -748,7 +748,13 @@ fn a_personal_credential_works_like_an_api_key_with_the_idp_groups_until_revoked
     let (status, page) = w.add_credential(&s, &csrf, "name=laptop&days=7");
     assert_eq!(status, 200, "{page}");
     let secret = secret_of(&page);
-    assert!(secret.starts_with("tgp_") && secret.len() == 47);
+    // The random part, then the owner as an untrusted read-ahead hint (issue 17).
+    assert!(
+        secret.starts_with("tgp_") && secret.as_bytes()[47] == b'.',
+        "{secret}"
+    );
+    let hint = crate::credentials::read_hint("tgp_", &secret).unwrap();
+    assert_eq!((hint.account.as_str(), hint.api_key), ("corp-alice", None));
     assert!(page
         .contains("docker login &#39;registry.example.com&#39; --username &#39;corp-alice&#39;"));
     assert!(page.contains("podman login") && page.contains("helm registry login"));

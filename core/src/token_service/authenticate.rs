@@ -19,9 +19,13 @@
 //!   operator's `refresh_revoked_before` on the user ends it, within `CACHE_TTL`.
 //!
 //! KV round trips: `classify` reads every record it can name together (one round trip on a cold
-//! isolate); a Bearer API key's or a refresh token's account is named only by its record, so its
-//! `user:` record (with a refresh token's API key) is a second round trip. A warm isolate reads
-//! nothing. `tests/round_trips.rs` counts them per kind.
+//! isolate), from the username or from the untrusted hint a credential Tollgate mints carries
+//! (its account, and the API key a refresh token came from; `credentials::read_hint`). A record
+//! that names another account than its credential's hint is refused as unknown. A Bearer API
+//! key's or a refresh token's account without a hint (minted before hints) is named only by its
+//! record, so its `user:` record (with a refresh token's API key) is a second round trip. A warm
+//! isolate reads nothing. `tests/round_trips.rs` counts them per kind, `tests/hints.rs` checks
+//! that a hint grants nothing.
 //! - Workload identity token: verified by [`crate::federation`] against the issuer's keys; no
 //!   `user:` record is involved.
 //!
@@ -37,11 +41,11 @@ use super::credential::Presented;
 use super::throttle::Attempt;
 use super::{RequestContext, TokenService};
 use crate::credentials::{
-    burn_equal_time, encode_secret, secret_digest, verify_password, ApiKeyRecord, RefreshRecord,
-    UserRecord, API_KEY_PREFIX, REFRESH_PREFIX,
+    burn_equal_time, encode_credential, secret_digest, valid_account, verify_password,
+    ApiKeyRecord, Hint, RefreshRecord, UserRecord, API_KEY_PREFIX, REFRESH_PREFIX,
 };
 use crate::federation::{self, FailureKind, Fetch, Identity, Issuers};
-use crate::limits::{MAX_ACCOUNT_LEN, MAX_PASSWORD_LEN};
+use crate::limits::MAX_PASSWORD_LEN;
 use crate::netbind::NetBinding;
 use crate::policy::{Acl, Principal};
 use crate::store::Store;
@@ -248,12 +252,6 @@ pub(super) fn principal(who: Option<&Authenticated>) -> Principal {
     }
 }
 
-pub(super) fn valid_account(account: &str) -> bool {
-    !account.is_empty()
-        && account.len() <= MAX_ACCOUNT_LEN
-        && !account.chars().any(char::is_control)
-}
-
 /// Checks what [`super::credential::classify`] found. `Ok(None)`: anonymous. `ev_issuer`
 /// receives the trusted issuer's name once a workload's token selected one.
 ///
@@ -301,23 +299,31 @@ async fn check<S: Store, F: Fetch>(
             key,
             digest,
             personal: false,
+            hint,
             ..
-        } => api_key_login(app, ctx, key.expose(), digest, username.as_deref())
-            .await
-            .map(Some),
+        } => {
+            let owner = Owner::new(username.as_deref(), hint.as_ref());
+            api_key_login(app, ctx, key.expose(), digest, owner)
+                .await
+                .map(Some)
+        }
         Presented::ApiKey {
             username,
             digest,
             personal: true,
+            hint,
             ..
-        } => personal_login(app, ctx, digest, username.as_deref())
+        } => {
+            let owner = Owner::new(username.as_deref(), hint.as_ref());
+            personal_login(app, ctx, digest, owner).await.map(Some)
+        }
+        Presented::RefreshToken {
+            token,
+            digest,
+            hint,
+        } => refresh_login(app, ctx, token.expose(), digest, hint.as_ref(), service)
             .await
             .map(Some),
-        Presented::RefreshToken { token, digest } => {
-            refresh_login(app, ctx, token.expose(), digest, service)
-                .await
-                .map(Some)
-        }
         Presented::IdentityToken { username, token } => {
             workload_login(app, ctx, username, token.expose(), service, ev_issuer)
                 .await
@@ -403,23 +409,60 @@ async fn password_login<S: Store, F: Fetch>(
     ))
 }
 
-/// A live API key's record and its owner (`expected`: the username it must belong to).
+/// Who the request says an API key or personal credential belongs to.
+#[derive(Clone, Copy)]
+struct Owner<'a> {
+    /// The Basic / password-grant username: a record of another account is "not yours".
+    username: Option<&'a str>,
+    /// The account the credential's hint names (`credentials::read_hint`). A credential Tollgate
+    /// minted names its record's account; a record of any other is refused as unknown.
+    hinted: Option<&'a str>,
+}
+
+impl<'a> Owner<'a> {
+    fn new(username: Option<&'a str>, hint: Option<&'a Hint>) -> Self {
+        Owner {
+            username,
+            hinted: hint.map(|h| h.account.as_str()),
+        }
+    }
+
+    /// The owner a refresh token's record names, for the API key it was minted from.
+    fn account(account: &'a str) -> Self {
+        Owner {
+            username: Some(account),
+            hinted: None,
+        }
+    }
+
+    /// Whether the hint names another account than the record: fail closed, as if unknown.
+    fn hint_disagrees(&self, account: &str) -> bool {
+        self.hinted.is_some_and(|h| h != account)
+    }
+}
+
+/// A live API key's record, owned by `owner`.
 async fn live_api_key<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     digest: &str,
-    expected: Option<&str>,
+    owner: Owner<'_>,
 ) -> Result<Rc<ApiKeyRecord>, AuthError> {
+    let unknown = || AuthError::Rejected("unknown or revoked API key".into());
     let Some(record) = api_key_record(app, ctx, digest).await? else {
-        return Err(AuthError::Rejected("unknown or revoked API key".into()));
+        return Err(unknown());
     };
+    // Before anything about the record is said (its name, expiry or account).
+    if owner.hint_disagrees(&record.account) {
+        return Err(unknown());
+    }
     if record.expires.is_some_and(|t| t <= ctx.now) {
         return Err(AuthError::Rejected(format!(
             "the API key '{}' has expired",
             record.name
         )));
     }
-    if let Some(expected) = expected {
+    if let Some(expected) = owner.username {
         if expected != record.account {
             return Err(AuthError::Rejected(format!(
                 "the API key does not belong to account '{expected}'"
@@ -447,18 +490,18 @@ async fn enabled_user<S: Store, F: Fetch>(
     Ok(user)
 }
 
-/// An API key (`digest`: its SHA-256); `expected` is the Basic username when there is one.
+/// An API key (`digest`: its SHA-256) of `owner`.
 async fn api_key_login<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     key: &str,
     digest: &str,
-    expected: Option<&str>,
+    owner: Owner<'_>,
 ) -> Result<Authenticated, AuthError> {
     if !key.starts_with(API_KEY_PREFIX) {
         return Err(AuthError::Rejected("unknown or revoked API key".into()));
     }
-    let record = live_api_key(app, ctx, digest, expected).await?;
+    let record = live_api_key(app, ctx, digest, owner).await?;
     let account = record.account.clone();
     let user = enabled_user(app, ctx, &account, || {
         AuthError::Rejected(format!(
@@ -472,26 +515,27 @@ async fn api_key_login<S: Store, F: Fetch>(
     Ok(who)
 }
 
-/// A personal credential made on the sign-in page (`digest`: its SHA-256); `expected` is the
-/// Basic username when there is one. Not throttled: like an API key it carries 256 random bits.
+/// A personal credential made on the sign-in page (`digest`: its SHA-256) of `owner`. Not
+/// throttled: like an API key it carries 256 random bits.
 async fn personal_login<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     digest: &str,
-    expected: Option<&str>,
+    owner: Owner<'_>,
 ) -> Result<Authenticated, AuthError> {
     use crate::signin::credentials::{login_user, parse_record, record_key};
     let parse =
         record(|t| parse_record(t).map_err(|e| AuthError::broken("personal credential record", e)));
     let key = record_key(digest);
-    let Some(record) = cached(app, ctx, &key, |c| &mut c.personal, parse).await? else {
+    let found = cached(app, ctx, &key, |c| &mut c.personal, parse).await?;
+    let Some(record) = found.filter(|r| !owner.hint_disagrees(&r.account)) else {
         return Err(AuthError::Rejected(
             "unknown, expired or revoked credential: make a new one on the sign-in page".into(),
         ));
     };
     let local = user(app, ctx, &record.account).await?;
-    let merged =
-        login_user(&record, local.as_deref(), expected, ctx.now).map_err(AuthError::Rejected)?;
+    let merged = login_user(&record, local.as_deref(), owner.username, ctx.now)
+        .map_err(AuthError::Rejected)?;
     Ok(Authenticated {
         // Named in the audit line and the pull ledger, like an API key's name.
         key_name: Some(record.name.clone()),
@@ -537,13 +581,20 @@ pub(crate) async fn count_device_code<S: Store, F: Fetch>(
     app.throttle.count(&attempt, ctx.now).await
 }
 
+/// The hex digest of the API key in a refresh token's binding (`"credential":"apikey:<hex>"`);
+/// `None`: bound to a password, or to nothing.
+fn bound_api_key(credential: Option<&str>) -> Option<&str> {
+    credential.and_then(|c| c.strip_prefix("apikey:"))
+}
+
 /// A refresh token (`digest`: its SHA-256), checked against its record, the user, and the
-/// credential that minted it.
+/// credential that minted it. `hint`: the account and API key the token names (untrusted).
 async fn refresh_login<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     token: &str,
     digest: &str,
+    hint: Option<&Hint>,
     service: &str,
 ) -> Result<Authenticated, AuthError> {
     let invalid = |why: &str| AuthError::Rejected(format!("the refresh token {why}: log in again"));
@@ -554,7 +605,15 @@ async fn refresh_login<S: Store, F: Fetch>(
         RefreshRecord::from_json(t).map_err(|e| AuthError::broken("refresh token record", e))
     });
     let key = refresh_key(digest);
-    let Some(record) = cached(app, ctx, &key, |c| &mut c.refresh, parse).await? else {
+    let found = cached(app, ctx, &key, |c| &mut c.refresh, parse).await?;
+    // A token Tollgate minted names its record's account and API key exactly: any other hint is
+    // refused as unknown, before anything about the record is said.
+    let agrees = |r: &RefreshRecord| {
+        hint.is_none_or(|h| {
+            h.account == r.account && h.api_key.as_deref() == bound_api_key(r.credential.as_deref())
+        })
+    };
+    let Some(record) = found.filter(|r| agrees(r)) else {
         return Err(invalid("is unknown, expired or revoked"));
     };
     if record.expires <= ctx.now {
@@ -567,16 +626,10 @@ async fn refresh_login<S: Store, F: Fetch>(
         )));
     }
     let account = record.account.as_str();
-    // The account and the API key behind the token are known only now: one more round trip,
-    // for both together.
+    // Without a hint (a token minted before hints), the account and the API key behind the token
+    // are known only now: one more round trip, for both together. With one, both were read ahead.
     let mut next = vec![user_key(account)];
-    if let Some(fp) = record
-        .credential
-        .as_deref()
-        .and_then(|c| c.strip_prefix("apikey:"))
-    {
-        next.push(api_key_key(fp));
-    }
+    next.extend(bound_api_key(record.credential.as_deref()).map(api_key_key));
     read_ahead(app, ctx, next).await;
     let Some(user) = user(app, ctx, account).await? else {
         return Err(invalid("belongs to an account that no longer exists"));
@@ -600,7 +653,7 @@ async fn refresh_login<S: Store, F: Fetch>(
         ));
     };
     if let Some(fp) = credential.strip_prefix("apikey:") {
-        live_api_key(app, ctx, fp, Some(account))
+        live_api_key(app, ctx, fp, Owner::account(account))
             .await
             .map_err(|e| match e {
                 AuthError::Rejected(_) => {
@@ -682,7 +735,10 @@ pub(super) async fn mint_refresh<S: Store, F: Fetch>(
     client_id: Option<&str>,
     secret: &[u8; 32],
 ) -> Result<String, AuthError> {
-    let token = encode_secret(REFRESH_PREFIX, secret);
+    // Hinted with the account and the API key it is bound to: its refresh grants read every
+    // record in one round trip (`credentials::read_hint`).
+    let api_key = bound_api_key(who.credential.as_deref());
+    let token = encode_credential(REFRESH_PREFIX, secret, &who.account, api_key);
     let ttl = app.settings.refresh_ttl;
     let record = RefreshRecord {
         account: who.account.clone(),

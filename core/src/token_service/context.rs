@@ -117,7 +117,7 @@ impl<'a, S: Store, F: Fetch> RequestContext<'a, S, F> {
             return;
         }
         // futures-util's `join_all` would do, but it links `FuturesOrdered` for long lists
-        // (~10 KB of wasm): a request joins at most four reads, polled side by side here.
+        // (~10 KB of wasm): a request joins at most five reads, polled side by side here.
         let mut reads: Vec<_> = keys
             .iter()
             .map(|k| Box::pin(maybe_done(self.store.get(k))))

@@ -16,17 +16,17 @@
 
 use super::auth_error::AuthError;
 use super::authenticate::{
-    api_key_key, issuers, read_ahead, refresh_key, user_key, valid_account, ACL_KEY, ISSUERS_KEY,
+    api_key_key, issuers, read_ahead, refresh_key, user_key, ACL_KEY, ISSUERS_KEY,
 };
 use super::throttle::Attempt;
 use super::{RequestContext, TokenService};
 use crate::credentials::{
-    looks_like_api_key, parse_basic_authorization, parse_bearer_authorization, secret_digest,
-    Secret, API_KEY_PREFIX, REFRESH_PREFIX,
+    looks_like_api_key, parse_basic_authorization, parse_bearer_authorization, read_hint,
+    secret_digest, valid_account, Hint, Secret, API_KEY_PREFIX, REFRESH_PREFIX,
 };
 use crate::federation::{Fetch, OIDC_USERNAME};
 use crate::protocol::request::Grant;
-use crate::signin::credentials::{is_personal, record_key};
+use crate::signin::credentials::{is_personal, record_key, PERSONAL_PREFIX};
 use crate::store::Store;
 
 /// What the caller presented.
@@ -42,18 +42,23 @@ pub(crate) enum Presented {
     /// a Bearer API key. `bearer`: presented as `Authorization: Bearer`. `personal`: a personal
     /// credential made on the sign-in page (`tgp_`, a `personal:` record) rather than an
     /// operator's API key (`tgk_`, an `apikey:` record); it works wherever an API key does.
-    /// `digest`: the key's SHA-256 (its record's name), computed once per request.
+    /// `digest`: the key's SHA-256 (its record's name), computed once per request. `hint`: the
+    /// account the key says it belongs to (`credentials::read_hint`; untrusted: it only chooses
+    /// what is read ahead, and the record must agree).
     ApiKey {
         username: Option<String>,
         key: Secret,
         digest: String,
         bearer: bool,
         personal: bool,
+        hint: Option<Hint>,
     },
-    /// `digest`: the token's SHA-256 (its record's name), computed once per request.
+    /// `digest`: the token's SHA-256 (its record's name), computed once per request. `hint`: its
+    /// account and the API key it was minted from, as the token says (untrusted, as above).
     RefreshToken {
         token: Secret,
         digest: String,
+        hint: Option<Hint>,
     },
     /// An OIDC identity token of a trusted issuer, selected by the username.
     IdentityToken {
@@ -95,6 +100,7 @@ fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError>
         Grant::RefreshToken { refresh_token } => {
             return Ok(Shape::Known(Presented::RefreshToken {
                 digest: secret_digest(refresh_token.expose()),
+                hint: read_hint(REFRESH_PREFIX, refresh_token.expose()),
                 token: refresh_token.clone(),
             }))
         }
@@ -110,13 +116,11 @@ fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError>
             } else if scheme.eq_ignore_ascii_case("bearer") {
                 let key = parse_bearer_authorization(header)
                     .map_err(|e| AuthError::Malformed(e.to_string()))?;
-                return Ok(Shape::Known(Presented::ApiKey {
-                    username: None,
-                    personal: is_personal(key),
-                    digest: secret_digest(key),
-                    key: Secret::new(key.to_string()),
-                    bearer: true,
-                }));
+                return Ok(Shape::Known(api_key(
+                    None,
+                    Secret::new(key.to_string()),
+                    true,
+                )));
             } else {
                 return Err(AuthError::Malformed(
                     "the Authorization header must use the Basic scheme (or Bearer with an API key)"
@@ -126,35 +130,51 @@ fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError>
         }
     };
     if looks_like_api_key(secret.expose()) {
-        return Ok(Shape::Known(Presented::ApiKey {
-            username: Some(username),
-            personal: is_personal(secret.expose()),
-            digest: secret_digest(secret.expose()),
-            key: secret,
-            bearer: false,
-        }));
+        return Ok(Shape::Known(api_key(Some(username), secret, false)));
     }
     Ok(Shape::Login { username, secret })
 }
 
+/// An API key or personal credential, with its digest and hint.
+fn api_key(username: Option<String>, key: Secret, bearer: bool) -> Presented {
+    let text = key.expose();
+    let personal = is_personal(text);
+    let prefix = if personal {
+        PERSONAL_PREFIX
+    } else {
+        API_KEY_PREFIX
+    };
+    Presented::ApiKey {
+        username,
+        personal,
+        digest: secret_digest(text),
+        hint: read_hint(prefix, text),
+        key,
+        bearer,
+    }
+}
+
 /// The KV records this request will read whatever the outcome, so that they are read together:
 /// the ACL (read after authentication), the credential's own record, `issuers` (which selects
-/// identity tokens and validates every `user:` record) and the user record when the username
-/// names it. A Bearer API key or a refresh token names its account only in its record: that
-/// user record is a second round trip (see `authenticate`). A throttled username is not read
-/// ahead (the throttle refuses it before any read of its record).
+/// identity tokens and validates every `user:` record) and the user record when the username or
+/// the credential's hint names it (with the API key a refresh token's hint names). A Bearer API
+/// key or a refresh token without a hint (minted before hints) names its account only in its
+/// record: that user record is a second round trip (see `authenticate`). A throttled username is
+/// not read ahead (the throttle refuses it before any read of its record).
 fn wanted<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     shape: &Shape,
 ) -> Vec<String> {
     let mut keys = vec![ACL_KEY.to_string()];
+    let mut minted_from = None;
     let (username, credential) = match shape {
         Shape::Known(Presented::ApiKey {
             username,
             key,
             digest,
             personal,
+            hint,
             ..
         }) => {
             let record = if *personal {
@@ -164,15 +184,23 @@ fn wanted<S: Store, F: Fetch>(
                     .starts_with(API_KEY_PREFIX)
                     .then(|| api_key_key(digest))
             };
-            (username.as_deref(), record)
+            let hinted = hint.as_ref().map(|h| h.account.as_str());
+            (username.as_deref().or(hinted), record)
         }
-        Shape::Known(Presented::RefreshToken { token, digest }) => (
-            None,
-            token
-                .expose()
-                .starts_with(REFRESH_PREFIX)
-                .then(|| refresh_key(digest)),
-        ),
+        Shape::Known(Presented::RefreshToken {
+            token,
+            digest,
+            hint,
+        }) => {
+            minted_from = hint.as_ref().and_then(|h| h.api_key.as_deref());
+            (
+                hint.as_ref().map(|h| h.account.as_str()),
+                token
+                    .expose()
+                    .starts_with(REFRESH_PREFIX)
+                    .then(|| refresh_key(digest)),
+            )
+        }
         Shape::Known(_) => return keys,
         Shape::Login { username, secret } => {
             let throttled = app
@@ -186,6 +214,7 @@ fn wanted<S: Store, F: Fetch>(
     keys.push(ISSUERS_KEY.to_string());
     keys.extend(credential);
     keys.extend(username.filter(|u| valid_account(u)).map(user_key));
+    keys.extend(minted_from.map(api_key_key));
     keys
 }
 

@@ -602,7 +602,10 @@ fn refresh_token_lifecycle() {
     ));
     assert_eq!(r.status, 200);
     let rt = body(&r)["refresh_token"].as_str().unwrap().to_string();
-    assert!(rt.starts_with("tgr_") && rt.len() == 47, "{rt}");
+    assert!(rt.starts_with("tgr_") && rt.as_bytes()[47] == b'.', "{rt}");
+    // The account as an untrusted read-ahead hint; bound to a password, so no API key in it.
+    let hint = crate::credentials::read_hint("tgr_", &rt).unwrap();
+    assert_eq!((hint.account.as_str(), hint.api_key), ("alice", None));
     let ev = ev.unwrap();
     assert!(ev.refresh_token_issued);
     assert!(!ev.to_json_line().contains(&rt));
@@ -1153,6 +1156,7 @@ fn grant_basic_matches_the_token_endpoint() {
 mod authn_matrix;
 mod bounds;
 mod federation;
+mod hints;
 mod netbind;
 mod refresh_binding;
 mod round_trips;
