@@ -54,7 +54,7 @@ const TOP = Number(process.env.TOP ?? 0);
 const BUILD_DIR = process.env.BUILD_DIR;
 const BASE_DIR = process.env.BASE_DIR;
 const ONLY = process.env.KINDS?.split(",");
-const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk"; // policy/README.md: demo only
+const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90"; // policy/README.md: demo only
 const basic = (u, p) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
 const SCOPE = "/token?service=registry.local&scope=repository:org/app:pull,push";
 const form = (body) => ({

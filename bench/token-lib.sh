@@ -1,7 +1,7 @@
 # Helpers shared by bench/token.sh and bench/token-ab.sh. Source it; it runs nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/../tests/interop/proxy-lib.sh"
 
-CI_KEY=tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk   # policy/README.md: demo only
+CI_KEY=tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90   # policy/README.md: demo only
 CI_AUTH="Authorization: Basic $(printf 'ci-bot:%s' "$CI_KEY" | base64 -w0)"
 TOKEN_PATH="/token?service=registry.local&scope=repository:org/app:pull,push"
 DURATION="${DURATION:-8}"

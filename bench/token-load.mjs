@@ -3,7 +3,7 @@
 // as its last one ended.
 import http from "node:http";
 
-export const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk"; // policy/README.md: demo only
+export const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90"; // policy/README.md: demo only
 export const TOKEN_PATH = "/token?service=registry.local&scope=repository:org/app:pull,push";
 
 /** A load on `base` (e.g. "http://127.0.0.1:8787"); `sent` and `failed` count its requests. */

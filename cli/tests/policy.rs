@@ -36,8 +36,8 @@ fn demo_api_key_digests_match_the_documented_keys() {
     use sha2::Digest as _;
     let text = std::fs::read_to_string(repo_file("policy/demo.toml")).unwrap();
     for key in [
-        "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk",
-        "tgk_1TIk6LOvIEHkSqA1Zg0WOvI47ycEwjruD_m15CUvwW0",
+        "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90",
+        "tgk_1TIk6LOvIEHkSqA1Zg0WOvI47ycEwjruD_m15CUvwW0.Y2hhcnQtdXNlcg",
     ] {
         let digest = data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(key.as_bytes()));
         assert!(text.contains(&format!("digest = \"{digest}\"")), "{key}");

@@ -59,7 +59,7 @@ TI_TOKEN_X5C="${TI_TOKEN_X5C-$TI_V3_KID_SERVICE=off $TI_V3_JWKS_SERVICE=off}"
 TI_ADMIN="admin:admin-demo-pass"     # everything, incl. registry:catalog:*
 TI_ALICE="alice:alice-demo-pass"     # pull+push org/* and alice/*
 TI_BOB="bob:bob-demo-pass"           # pull org/*
-TI_CIBOT_KEY="tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk"   # ci-bot: pull+push org/*
+TI_CIBOT_KEY="tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90"   # ci-bot: pull+push org/*
 TI_DISABLED="disabled-user:disabled-demo-pass"
 
 TI_PASS=0

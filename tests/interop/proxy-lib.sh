@@ -22,7 +22,7 @@ PROXY_PORT="${PROXY_PORT:-8857}"
 ALICE=alice:alice-demo-pass            # pull+push org/*
 BOB=bob:bob-demo-pass                  # pull org/*
 ADMIN=admin:admin-demo-pass            # everything, incl. registry:catalog:*
-CHART_KEY=tgk_1TIk6LOvIEHkSqA1Zg0WOvI47ycEwjruD_m15CUvwW0   # chart-user: artifact-repository org1/*
+CHART_KEY=tgk_1TIk6LOvIEHkSqA1Zg0WOvI47ycEwjruD_m15CUvwW0.Y2hhcnQtdXNlcg   # chart-user: artifact-repository org1/*
 
 PROXY_PIDS=()
 FAILURES=0

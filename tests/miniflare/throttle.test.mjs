@@ -13,7 +13,7 @@ const RATELIMITS = { LOGIN_LIMITER: { simple: { limit: LIMIT, period: 60 } } };
 // Demo credentials from policy/demo.toml (public, demo only): bcrypt cost 10 hashes.
 const ALICE = ["alice", "alice-demo-pass", "$2b$10$LffUs7B/MgHNcUX/TGSZYu5Udvl1T2wR2PoJ2m4cD1SiTsdCocDrK"];
 const BOB = ["bob", "bob-demo-pass", "$2b$10$JFHrGIkq1H9fUaPZhWgZPOwAyuLWiiACDu.bQgw8frEJk3E8Wc0ny"];
-const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
+const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90";
 const sha256hex = (s) => createHash("sha256").update(s, "utf8").digest("hex");
 
 const KV = {

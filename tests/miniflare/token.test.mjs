@@ -18,8 +18,8 @@ const PASSWORDS = {
   bob: ["bob-demo-pass", "$2b$10$JFHrGIkq1H9fUaPZhWgZPOwAyuLWiiACDu.bQgw8frEJk3E8Wc0ny"],
   "disabled-user": ["disabled-demo-pass", "$2b$10$Xn9Mn3KwLrHiRcKaqN0oJe/ljFwtdO9iRymkqDgeN/mkyrFk5dKp6"],
 };
-const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
-const CHART_KEY = "tgk_1TIk6LOvIEHkSqA1Zg0WOvI47ycEwjruD_m15CUvwW0";
+const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90";
+const CHART_KEY = "tgk_1TIk6LOvIEHkSqA1Zg0WOvI47ycEwjruD_m15CUvwW0.Y2hhcnQtdXNlcg";
 
 const sha256hex = (s) => createHash("sha256").update(s, "utf8").digest("hex");
 

@@ -51,7 +51,7 @@ const REG: &str = "registry.local";
 const CHARTS: &str = "chartmuseum.local";
 const ISS: &str = "https://token.actions.example";
 const JWKS_URI: &str = "https://token.actions.example/jwks";
-/// ci-bot's key minted before issue 17 (the demo policy's), and a personal credential of bob's.
+/// ci-bot's key as the demo policy had it before issue 17 (no hint), and a personal credential of bob's.
 const LEGACY_KEY: &str = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
 const LEGACY_PERSONAL: &str = "tgp_BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU";
 

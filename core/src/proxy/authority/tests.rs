@@ -200,7 +200,7 @@ fn basic_credentials_use_the_token_endpoints_check() {
 fn a_network_bound_token_is_refused_off_its_network_even_when_cached() {
     // Issue 16: an API key bound to 127.0.0.1/32; its token carries the `net` claim.
     let t = Stack::new();
-    let key = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk";
+    let key = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk"; // no hint: its record is alice's
     t.store.data.borrow_mut().insert(
         format!("apikey:{}", crate::credentials::secret_digest(key)),
         json!({"account": "alice", "name": "ci", "net": {"cidrs": ["127.0.0.1/32"]}}).to_string(),
