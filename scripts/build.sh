@@ -90,7 +90,14 @@ else
   # module shows; exports and imports stay opaque to it, so the JS glue's calls are untouched):
   # ~1 KB gzip for ~5 s. --traps-never-happen would save as much again but lets wasm-opt assume a
   # panic never happens, so it is not used.
-  "$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --gufa -Oz -Oz --strip-debug --strip-producers -o "$wasm"
+  # --one-caller-inline-max-function-size (also in Cargo.toml's wasm-pack metadata, for
+  # worker-build's `-O`): binaryen inlines every function that has one caller, whatever its
+  # size and whatever #[inline(never)] said, and V8 compiles a wasm function whole on its first
+  # call, so a rarely-run callee merged into a hot function is compiled by every new isolate's
+  # first request (bench/README.md, "What a first request compiles"). 400 (binaryen's size
+  # measure, expressions) keeps small helpers inlined; it also came out ~1.8 KB gzip smaller.
+  "$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --gufa -Oz -Oz --one-caller-inline-max-function-size=400 \
+    --strip-debug --strip-producers -o "$wasm"
   mv -f "$stamp_new" "$stamp"
 fi
 tg_info "built $(rel "$js") + $(rel "$wasm") in $(( $(tg_now) - start ))s"

@@ -75,11 +75,13 @@ fn public_host(url: &Url) -> PublicHost {
 /// Handles one request in proxy mode.
 pub(crate) async fn handle(
     req: web_sys::Request,
-    url: Url,
     env: &Env,
     ctx: &Context,
     app: &TokenService,
 ) -> Result<Response> {
+    let Ok(url) = Url::parse(&req.url()) else {
+        return http::to_worker(http::unparsable_url(&app.settings().issuer));
+    };
     let gate = gate(env, app);
     let gate = match gate.as_ref() {
         Ok(g) => g,
