@@ -26,15 +26,22 @@
 //   BUILD_DIR=/tmp/tg-names TOP=15 node bench/first-request.mjs /tmp/kv.json
 //                                   also the functions with the most self time in first requests
 //                                   (a TG_KEEP_NAMES=1 build, as for bench/profile.mjs)
+//   COMPILED=1 BUILD_DIR=/tmp/tg-names node bench/first-request.mjs /tmp/kv.json    TOP=40
+//                                   instead of timing: which wasm functions V8 compiles in each
+//                                   kind's first request, and their size (one isolate per kind;
+//                                   V8's --trace-wasm-compilation-times through
+//                                   bench/workerd-v8-flags.sh; names from a TG_KEEP_NAMES=1 build)
 //
 // The wasm module is instantiated, and its start function runs, when the script loads (startup);
 // what is left for the first request is whatever the worker builds lazily and the lazy
 // compilation of the wasm functions it runs first. The empty worker (bench/empty-worker, built
 // by bench/token.sh or `scripts/build.sh bench/empty-worker`) is measured alike when built.
+import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { once } from "node:events";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { performance } from "node:perf_hooks";
 import { randomBytes } from "node:crypto";
 import { importPKCS8, SignJWT } from "jose";
@@ -54,6 +61,12 @@ const TOP = Number(process.env.TOP ?? 0);
 const BUILD_DIR = process.env.BUILD_DIR;
 const BASE_DIR = process.env.BASE_DIR;
 const ONLY = process.env.KINDS?.split(",");
+const COMPILED = process.env.COMPILED === "1";
+if (COMPILED) {
+  // Before any Miniflare starts: its workerd is then this script with V8's compilation trace.
+  process.env.MINIFLARE_WORKERD_PATH = join(ROOT, "bench", "workerd-v8-flags.sh");
+  process.env.TG_V8_FLAGS = "--trace-wasm-compilation-times";
+}
 const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90"; // policy/README.md: demo only
 const basic = (u, p) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
 const SCOPE = "/token?service=registry.local&scope=repository:org/app:pull,push";
@@ -212,11 +225,11 @@ async function measure(start, name, kind) {
 }
 
 const quiet = { handleRuntimeStdio: (o, e) => (o.resume(), e.resume()), inspectorPort: INSPECTOR_PORT };
-const tollgateIn = (dir) => (kind, onReady) =>
+const tollgateIn = (dir, miniflare = quiet) => (kind, onReady) =>
   startWorker({
     vars: { MODE: "issuer", ...(process.env.NO_REALM ? {} : { REALM }), ...kind.vars },
     kv,
-    miniflare: quiet,
+    miniflare,
     onReady,
     worker: dir ? { scriptPath: join(dir, "index.js"), modulesRoot: dir } : undefined,
   }).then((w) => ({
@@ -231,7 +244,83 @@ const empty = async (_kind, onReady) => {
   return { fetch: (p, i) => fetch(base + p, i), dispose: () => mf.dispose() };
 };
 
+/** Function index -> name in a names-keeping build's wasm (binaryen's own listing). */
+function functionNames(dir) {
+  const wasmOpt = join(ROOT, "node_modules", ".bin", "wasm-opt");
+  const map = execFileSync(wasmOpt, [join(dir, "index_bg.wasm"), "--print-function-map"], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  return new Map(map.split("\n").filter(Boolean).map((l) => {
+    const i = l.indexOf(":");
+    return [Number(l.slice(0, i)), l.slice(i + 1).replace(/::h[0-9a-f]{16}$/, "")];
+  }));
+}
+
+/** The wasm functions V8 compiles (Liftoff, lazily, on first call) in `kind`'s first request:
+ * index -> bytes of wasm bytecode. One new isolate; its trace lines are read from workerd's stdout. */
+async function compiledIn(kind) {
+  const lines = [];
+  let phase = "startup";
+  const stdio = (out, err) => {
+    createInterface({ input: out }).on("line", (l) => lines.push([phase, l]));
+    err.resume();
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 300)); // stdout arrives asynchronously
+  const w = await tollgateIn(BUILD_DIR, { handleRuntimeStdio: stdio })(kind, () => {});
+  try {
+    const state = kind.setup ? await kind.setup(w) : undefined;
+    await settle();
+    phase = "first";
+    const res = await w.fetch(kind.path, typeof kind.init === "function" ? kind.init(state) : kind.init);
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`${kind.name}: ${res.status}`);
+    await settle();
+  } finally {
+    await w.dispose();
+  }
+  const compiled = new Map();
+  for (const [p, l] of lines) {
+    const m = /Compiled function \S+#(\d+) using Liftoff.* bodysize (\d+)/.exec(l);
+    if (p === "first" && m) compiled.set(Number(m[1]), Number(m[2]));
+  }
+  return compiled;
+}
+
+/** COMPILED=1: per kind, what its first request compiles; then the largest functions and which
+ * kinds compile them. */
+async function listCompiled() {
+  if (!BUILD_DIR) throw new Error("COMPILED=1 needs BUILD_DIR=<a TG_KEEP_NAMES=1 build> for function names");
+  const names = functionNames(BUILD_DIR);
+  const byKind = [];
+  console.log("Wasm compiled (Liftoff, lazily) in a new isolate's first request, per kind:");
+  console.log(`${"kind".padEnd(12)}${"functions".padStart(10)}${"bytes".padStart(10)}  (of wasm bytecode)`);
+  for (const kind of KINDS) {
+    const c = await compiledIn(kind);
+    byKind.push([kind.id, c]);
+    const bytes = [...c.values()].reduce((a, b) => a + b, 0);
+    console.log(`${kind.id.padEnd(12)}${String(c.size).padStart(10)}${String(bytes).padStart(10)}`);
+  }
+  const all = new Map();
+  for (const [, c] of byKind) for (const [f, bytes] of c) all.set(f, bytes);
+  const top = [...all].sort((a, b) => b[1] - a[1]).slice(0, TOP || 40);
+  console.log(`\nThe ${top.length} largest, with the kinds whose first request compiles them:`);
+  for (const [f, bytes] of top) {
+    const kinds = byKind.filter(([, c]) => c.has(f)).map(([id]) => id).join(",");
+    console.log(`${String(bytes).padStart(7)}  ${(names.get(f) ?? `#${f}`).slice(0, 100).padEnd(100)}  ${kinds}`);
+  }
+}
+
 const ms = (x, w = 10) => `${x.toFixed(1)}`.padStart(w);
+if (COMPILED) {
+  try {
+    await listCompiled();
+  } finally {
+    origin.closeAllConnections?.();
+    origin.close();
+  }
+  process.exit(0);
+}
 console.log(`A new isolate per round; medians of ${ROUNDS} rounds of each kind. All figures in ms.`);
 console.log("  ready: wall time until workerd serves; startup: CPU of workerd's main thread until then");
 console.log("  (workerd's own start + the worker's script and wasm start); thread first/warm: that thread's");

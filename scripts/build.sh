@@ -80,17 +80,31 @@ WASM_OPT_BIN="$TG_ROOT/node_modules/.bin/wasm-opt" \
 # kind 0x7f"), so the worker would not load at all.
 # TG_KEEP_NAMES=1 keeps the names (for a CPU profile with Rust function names, bench/profile.mjs);
 # such a build is not the shipped one, so it leaves no stamp and the next plain build redoes it.
+# -Oz -Oz: size-focused passes after worker-build's `-O` (which it runs with --debuginfo):
+# ~2.2 KB gzip smaller for ~15 s of build time; a third pass gains nothing, and wasm-pack's
+# `wasm-opt = ["-Oz"]` metadata in place of worker-build's `-O` saved only 0.4 KB.
+# --gufa first (whole-program flow analysis: constants and unreachable code that only the whole
+# module shows; exports and imports stay opaque to it, so the JS glue's calls are untouched):
+# ~1 KB gzip for ~5 s. --traps-never-happen would save as much again but lets wasm-opt assume a
+# panic never happens, so it is not used.
+# --one-caller-inline-max-function-size (also in Cargo.toml's wasm-pack metadata, for
+# worker-build's `-O`): binaryen inlines every function that has one caller, whatever its
+# size and whatever #[inline(never)] said, and V8 compiles a wasm function whole on its first
+# call, so a rarely-run callee merged into a hot function is compiled by every new isolate's
+# first request (bench/README.md, "What a first request compiles"). 400 (binaryen's size
+# measure, expressions) keeps small helpers inlined; it also came out ~1.3 KB gzip smaller.
+# A names-keeping build runs the same passes with the names kept (-g), so a profile or
+# bench/first-request.mjs's COMPILED=1 sees the shipped code's functions.
+if [ "${TG_KEEP_NAMES:-0}" = 1 ]; then
+  names=(-g)
+else
+  names=(--strip-debug --strip-producers)
+fi
+"$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --gufa -Oz -Oz --one-caller-inline-max-function-size=400 \
+  "${names[@]}" -o "$wasm"
 if [ "${TG_KEEP_NAMES:-0}" = 1 ]; then
   rm -f "$stamp"
 else
-  # -Oz -Oz: size-focused passes after worker-build's `-O` (which it runs with --debuginfo):
-  # ~2.2 KB gzip smaller for ~15 s of build time; a third pass gains nothing, and wasm-pack's
-  # `wasm-opt = ["-Oz"]` metadata in place of worker-build's `-O` saved only 0.4 KB.
-  # --gufa first (whole-program flow analysis: constants and unreachable code that only the whole
-  # module shows; exports and imports stay opaque to it, so the JS glue's calls are untouched):
-  # ~1 KB gzip for ~5 s. --traps-never-happen would save as much again but lets wasm-opt assume a
-  # panic never happens, so it is not used.
-  "$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --gufa -Oz -Oz --strip-debug --strip-producers -o "$wasm"
   mv -f "$stamp_new" "$stamp"
 fi
 tg_info "built $(rel "$js") + $(rel "$wasm") in $(( $(tg_now) - start ))s"

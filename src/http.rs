@@ -9,15 +9,57 @@
 use futures_util::StreamExt;
 use std::cell::RefCell;
 use tollgate_core::limits::MAX_FORM_LEN;
+use tollgate_core::protocol::Flavor;
 use tollgate_core::protocol::{ErrorKind, HttpRequest, HttpResponse, TokenError};
-use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result, Url};
+use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result};
+
+/// The parts of the request URL the shell routes on, read through the runtime's own URL parser
+/// (JS `URL`, the same WHATWG parsing) instead of the url crate's: that parser is ~20 KB of wasm,
+/// which V8 would compile in every new isolate's first request (bench/README.md, "What a first
+/// request compiles"). The proxy, whose core works on `url::Url`, still parses one itself.
+pub(crate) struct Target {
+    /// The path, percent-encoded as the URL standard serialises it (`URL.pathname`).
+    pub(crate) path: String,
+    /// The query without its `?` (`URL.search` is `?` and the query, or empty).
+    pub(crate) query: String,
+    url: web_sys::Url,
+}
+
+impl Target {
+    /// `None` for a URL the runtime's parser refuses (workerd parsed it first, so in practice
+    /// never).
+    pub(crate) fn of(req: &web_sys::Request) -> Option<Target> {
+        let url = web_sys::Url::new(&req.url()).ok()?;
+        let search = url.search();
+        let query = search.strip_prefix('?').unwrap_or(&search).to_string();
+        Some(Target {
+            path: url.pathname(),
+            query,
+            url,
+        })
+    }
+
+    /// The host without its port, as the url crate's `host_str` gives it.
+    pub(crate) fn host(&self) -> String {
+        self.url.hostname()
+    }
+}
+
+/// The answer to a request URL that does not parse.
+pub(crate) fn unparsable_url(issuer: &str) -> HttpResponse {
+    TokenError::new(
+        ErrorKind::InvalidRequest,
+        "the request URL could not be parsed",
+    )
+    .to_response(Flavor::Distribution, issuer)
+}
 
 /// Builds the core's request. The body is read for POST-like methods only, stopping at
 /// `MAX_FORM_LEN` whether or not a Content-Length was sent (skopeo sends chunked bodies): the
 /// core then answers 413 in the endpoint's format.
 pub(crate) async fn from_web(
     req: &web_sys::Request,
-    url: &Url,
+    target: &Target,
 ) -> std::result::Result<HttpRequest, TokenError> {
     let method = req.method();
     // Every header: the runtime bounds their total size, and the core refuses a request with
@@ -31,8 +73,8 @@ pub(crate) async fn from_web(
         .collect();
     let mut out = HttpRequest {
         method,
-        path: url.path().to_string(),
-        query: url.query().unwrap_or("").to_string(),
+        path: target.path.clone(),
+        query: target.query.clone(),
         headers,
         body: Vec::new(),
         body_too_large: false,

@@ -20,13 +20,13 @@ mod signin;
 mod startup;
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use tollgate_core::config::{ConfigError, Settings};
-use tollgate_core::protocol::{ErrorKind, Flavor, TokenError};
+// A token request should not compile the sign-in pages' or the proxy's code.
+use tollgate_core::out_of_line::out_of_line;
+use tollgate_core::protocol::Flavor;
 use tollgate_core::token_service::{self, RandomError, RequestContext, TokenService};
-use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Result, Url};
+use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Result};
 
 /// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
 pub const KV_BINDING: &str = "TOLLGATE_KV";
@@ -46,20 +46,26 @@ fn binding(env: &Env, name: &str) -> Option<String> {
 /// isolates, so caching a configuration error is safe. Built without randomness (workerd refuses
 /// it at startup): the verified-password cache draws its key on the first password check.
 fn app(env: &Env) -> Rc<std::result::Result<TokenService, ConfigError>> {
-    APP.with(|cell| {
-        if let Some(app) = cell.borrow().as_ref() {
-            return Rc::clone(app);
-        }
-        let built = Settings::from_vars(|name| binding(env, name))
-            .and_then(TokenService::at_startup)
-            .and_then(|app| with_throttle(app, env));
-        let built = Rc::new(built);
-        if let Err(e) = built.as_ref() {
-            console_error!("{}", e);
-        }
-        *cell.borrow_mut() = Some(Rc::clone(&built));
-        built
-    })
+    let built = APP.with(|cell| cell.borrow().as_ref().map(Rc::clone));
+    built.unwrap_or_else(|| build_app(env))
+}
+
+/// Builds the isolate's app and keeps it. Out of line (and cold): it runs once, at startup, but
+/// V8 compiles a wasm function whole on its first call, and inlined into [`app`] it made every
+/// new isolate's first request compile ~12 KB of settings and key parsing it never runs
+/// (bench/README.md, "What a first request compiles").
+#[cold]
+#[inline(never)]
+fn build_app(env: &Env) -> Rc<std::result::Result<TokenService, ConfigError>> {
+    let built = Settings::from_vars(|name| binding(env, name))
+        .and_then(TokenService::at_startup)
+        .and_then(|app| with_throttle(app, env));
+    let built = Rc::new(built);
+    if let Err(e) = built.as_ref() {
+        console_error!("{}", e);
+    }
+    APP.with(|cell| *cell.borrow_mut() = Some(Rc::clone(&built)));
+    built
 }
 
 /// Attaches the LOGIN_LIMITER binding unless LOGIN_THROTTLE=off. The binding is an isolate-wide
@@ -79,11 +85,11 @@ thread_local! {
 }
 
 /// Logs once per isolate, on its first request, when REALM is unset outside local development.
-fn warn_once_without_realm(app: &TokenService, url: &Url) {
+fn warn_once_without_realm(app: &TokenService, target: &http::Target) {
     if REALM_CHECKED.with(|c| c.replace(true)) {
         return;
     }
-    if let Some(w) = app.settings().realm_warning(url.host_str().unwrap_or("")) {
+    if let Some(w) = app.settings().realm_warning(&target.host()) {
         console_log!("warning: {w}");
     }
 }
@@ -115,13 +121,6 @@ fn start() {
     startup::prepare();
 }
 
-/// A future boxed behind a vtable, so LLVM cannot inline its state machine into the fetch handler's:
-/// V8 compiles a wasm function whole on its first call, and a token request should not compile
-/// the sign-in pages' or the proxy's code (bench/README.md, "bench/first-request.mjs").
-fn out_of_line<'a, T>(f: impl Future<Output = T> + 'a) -> Pin<Box<dyn Future<Output = T> + 'a>> {
-    Box::pin(f)
-}
-
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let app = app(&env);
@@ -129,36 +128,32 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         Ok(app) => app,
         Err(e) => return http::to_web(token_service::config_error_response(e)),
     };
-    let Ok(url) = Url::parse(&req.url()) else {
-        let e = TokenError::new(
-            ErrorKind::InvalidRequest,
-            "the request URL could not be parsed",
-        );
-        return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer));
+    let Some(target) = http::Target::of(&req) else {
+        return http::to_web(http::unparsable_url(&app.settings().issuer));
     };
 
-    warn_once_without_realm(app, &url);
+    warn_once_without_realm(app, &target);
 
     // /login, /login/callback, /logout, /account* and /device* are the sign-in pages
     // (src/signin.rs) when SIGNIN_PROVIDERS is set; otherwise they are routed as before.
-    if signin::is_signin_path(url.path()) {
-        if let Some(resp) = out_of_line(signin::handle(&req, &url, &env, app)).await {
+    if signin::is_signin_path(&target.path) {
+        if let Some(resp) = out_of_line(signin::handle(&req, &target, &env, app)).await {
             return resp;
         }
     }
 
     let mode = app.settings().mode;
-    let token_endpoint = mode.issues_tokens() && token_service::is_token_path(url.path());
+    let token_endpoint = mode.issues_tokens() && token_service::is_token_path(&target.path);
     if mode.proxies() && !token_endpoint {
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward
         // proxy (src/proxy.rs).
-        return out_of_line(proxy::handle(req, url, &env, &ctx, app))
+        return out_of_line(proxy::handle(req, &env, &ctx, app))
             .await
             .map(Into::into);
     }
 
-    let hreq = match http::from_web(&req, &url).await {
+    let hreq = match http::from_web(&req, &target).await {
         Ok(r) => r,
         Err(e) => return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer)),
     };

@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use tollgate_core::config::ConfigError;
 use tollgate_core::ledger::{self, EdgeCache, LedgerLine};
+use tollgate_core::out_of_line::out_of_line;
 use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
 use tollgate_core::proxy::{
     headers, Admitted, Decision, Gate, ProxySettings, PublicHost, RequestMeta,
@@ -75,11 +76,13 @@ fn public_host(url: &Url) -> PublicHost {
 /// Handles one request in proxy mode.
 pub(crate) async fn handle(
     req: web_sys::Request,
-    url: Url,
     env: &Env,
     ctx: &Context,
     app: &TokenService,
 ) -> Result<Response> {
+    let Ok(url) = Url::parse(&req.url()) else {
+        return http::to_worker(http::unparsable_url(&app.settings().issuer));
+    };
     let gate = gate(env, app);
     let gate = match gate.as_ref() {
         Ok(g) => g,
@@ -131,7 +134,11 @@ pub(crate) async fn handle(
         }
         // ---- FILTERED CATALOG HOOK (issue 16): src/catalog.rs ----
         Decision::FilteredCatalog { subject, query } => {
-            let resp = crate::catalog::answer(app, gate, &rctx, &subject, &query, &public).await;
+            // Out of line: only `/v2/_catalog` runs it, not every proxied request's first.
+            let resp = out_of_line(crate::catalog::answer(
+                app, gate, &rctx, &subject, &query, &public,
+            ))
+            .await;
             let mut line = ledger;
             line.outcome = "filtered_catalog".into();
             line.status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);

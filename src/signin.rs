@@ -12,7 +12,7 @@ use tollgate_core::signin::oidc::Post;
 use tollgate_core::signin::settings::SignInSettings;
 use tollgate_core::signin::{Io, SignIn};
 use tollgate_core::token_service::{self, RequestContext, TokenService};
-use worker::{console_error, console_log, web_sys, Env, Result, Url};
+use worker::{console_error, console_log, web_sys, Env, Result};
 
 pub(crate) use tollgate_core::signin::is_signin_path;
 
@@ -119,7 +119,7 @@ pub(crate) async fn device_token(
 /// `None`: sign-in is not configured, the caller routes the path as before.
 pub(crate) async fn handle(
     req: &web_sys::Request,
-    url: &Url,
+    target: &http::Target,
     env: &Env,
     app: &TokenService,
 ) -> Option<Result<web_sys::Response>> {
@@ -128,7 +128,7 @@ pub(crate) async fn handle(
         Ok(s) => s?,
         Err(r) => return Some(Ok(r)),
     };
-    let hreq: HttpRequest = match http::from_web(req, url).await {
+    let hreq: HttpRequest = match http::from_web(req, target).await {
         Ok(r) => r,
         Err(e) => {
             return Some(http::to_web(

@@ -8,22 +8,27 @@
 //! - the settings read and the signing keys parsed ([`crate::app`], with the bindings that
 //!   `import { env } from "cloudflare:workers"` offers outside a request), and the proxy's gate;
 //! - one throwaway ES256 token signed and verified (`tollgate_core::token::warm_up`), which
-//!   builds p256's basepoint table (a static, so the real keys' first signature finds it).
+//!   builds p256's basepoint table (a static, so the real keys' first signature finds it);
+//! - the isolate's first console line (workerd's own first-use cost, see [`prepare`]).
 //!
 //! Measured (bench/README.md, "bench/first-request.mjs"): the service built here takes ~11 ms
 //! off every first request; the signing warm-up adds ~1 ms (p256's table). Warm-ups do not save
-//! compilation: in this workerd, wasm code run at startup is compiled again by the first request
-//! (a minimal worker shows it), so a made-up `/healthz` answered here (1 ms, through a second
-//! "is this a real client" flag on the request path) and a fuller warm-up (a whole token request)
-//! were tried and not kept; what cuts a first request's compilation is less code on its path
-//! (`crate::out_of_line`).
+//! compilation: wasm code run at startup is compiled again by the first request, because workerd
+//! flushes every Liftoff-compiled wasm function in the process whenever it creates an isolate
+//! (`perf` with a probe on V8's `WasmEngine::FlushLiftoffCode`: called from
+//! `Heap::MemoryPressureNotification` in `Worker::Isolate`'s constructor; Miniflare creates 7
+//! isolates, and whether Cloudflare's runtime flushes alike cannot be seen from here; V8's
+//! `--no-flush-liftoff-code` removes the recompilation, but a Worker cannot set V8 flags). So a
+//! made-up `/healthz` answered here (1 ms, through a second "is this a real client" flag on the
+//! request path) and a fuller warm-up (a whole token request) were tried and not kept; what cuts
+//! a first request's compilation is less code on its path (`tollgate_core::out_of_line`).
 //!
 //! Randomness, I/O and timers are refused at startup, so nothing here may need them (the
 //! verified-password cache draws its key later, see `crate::app`). If the runtime offers no
 //! bindings at startup (an older workerd), the first request builds the app as before.
 
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsCast, JsValue};
-use worker::Env;
+use worker::{console_log, Env};
 
 #[wasm_bindgen(module = "cloudflare:workers")]
 extern "C" {
@@ -45,10 +50,16 @@ pub(crate) fn prepare() {
     };
     let app = crate::app(&env);
     let Ok(app) = app.as_ref() else {
-        return;
+        return; // `crate::app` logged the configuration error
     };
     let mode = app.settings().mode;
     if mode.proxies() {
         crate::proxy::prepare(&env, app);
     }
+    // The isolate's first console line costs workerd ~1.5-2 ms of its own (it loads the module
+    // that formats console output; `perf` shows it under `Worker::handleLog`), and every token
+    // request logs its audit line: said here, that cost is startup's, not the first request's
+    // (bench/README.md, "What a first request compiles"). It also counts isolate starts (cold
+    // starts) in the logs.
+    console_log!("tollgate: isolate started");
 }

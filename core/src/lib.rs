@@ -10,6 +10,7 @@ pub mod federation;
 pub mod ledger;
 pub mod limits;
 pub mod netbind;
+pub mod out_of_line;
 pub mod policy;
 pub mod protocol;
 pub mod proxy;

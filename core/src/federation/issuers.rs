@@ -243,6 +243,12 @@ fn check_issuer(i: &IssuerConfig) -> Result<(), String> {
 
 impl Issuers {
     /// Parses and validates the KV `issuers` record (a JSON array).
+    ///
+    /// Never inlined: every user-record check reads `issuers` through the token service's cache
+    /// (absent unless federation is set up), and inlined there this parser made every new
+    /// isolate's first password or API-key request compile ~5 KB it does not run
+    /// (`crate::out_of_line` says why that costs).
+    #[inline(never)]
     pub fn from_json(text: &str) -> Result<Issuers, IssuersError> {
         if text.len() > MAX_ISSUERS_BYTES {
             return Err(IssuersError::TooLarge(text.len()));

@@ -14,6 +14,7 @@ use super::headers::PublicHost;
 use super::route::{cacheable_endpoint, classify, required_for, Endpoint, Required};
 use crate::federation::Fetch;
 use crate::limits::{MAX_AUTHORIZATION_LEN, MAX_TOKEN_LEN};
+use crate::out_of_line::out_of_line;
 use crate::protocol::HttpResponse;
 use crate::store::Store;
 use crate::token::Access;
@@ -265,7 +266,9 @@ impl Gate {
                     Required::Authenticated => &[],
                     Required::Access(list) => list,
                 };
-                match authority.grant_basic(value, service, requested, ctx).await {
+                // Out of line: a Bearer request (the usual one) need not compile the Basic path's
+                // whole credential check ([`crate::out_of_line`]).
+                match out_of_line(authority.grant_basic(value, service, requested, ctx)).await {
                     Ok(grant) => {
                         if check_access(&grant.access, &required).is_err() {
                             // The filtered catalog (issue 16): what the caller may pull, not a 401.

@@ -47,6 +47,7 @@ use crate::credentials::{
 use crate::federation::{self, FailureKind, Fetch, Identity, Issuers};
 use crate::limits::MAX_PASSWORD_LEN;
 use crate::netbind::NetBinding;
+use crate::out_of_line::out_of_line;
 use crate::policy::{Acl, Principal};
 use crate::store::Store;
 use std::rc::Rc;
@@ -279,7 +280,8 @@ pub(super) async fn authenticate<S: Store, F: Fetch>(
     Ok(who)
 }
 
-/// The check for each kind of credential.
+/// The check for each kind of credential, each out of line: a new isolate's first request
+/// compiles only the branch it takes ([`crate::out_of_line`]).
 async fn check<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
@@ -290,7 +292,7 @@ async fn check<S: Store, F: Fetch>(
     match presented {
         Presented::Anonymous => Ok(None),
         Presented::Password { username, password } => {
-            check_password(app, ctx, username, password.expose())
+            out_of_line(check_password(app, ctx, username, password.expose()))
                 .await
                 .map(Some)
         }
@@ -303,7 +305,7 @@ async fn check<S: Store, F: Fetch>(
             ..
         } => {
             let owner = Owner::new(username.as_deref(), hint.as_ref());
-            api_key_login(app, ctx, key.expose(), digest, owner)
+            out_of_line(api_key_login(app, ctx, key.expose(), digest, owner))
                 .await
                 .map(Some)
         }
@@ -315,20 +317,34 @@ async fn check<S: Store, F: Fetch>(
             ..
         } => {
             let owner = Owner::new(username.as_deref(), hint.as_ref());
-            personal_login(app, ctx, digest, owner).await.map(Some)
+            out_of_line(personal_login(app, ctx, digest, owner))
+                .await
+                .map(Some)
         }
         Presented::RefreshToken {
             token,
             digest,
             hint,
-        } => refresh_login(app, ctx, token.expose(), digest, hint.as_ref(), service)
-            .await
-            .map(Some),
-        Presented::IdentityToken { username, token } => {
-            workload_login(app, ctx, username, token.expose(), service, ev_issuer)
-                .await
-                .map(Some)
-        }
+        } => out_of_line(refresh_login(
+            app,
+            ctx,
+            token.expose(),
+            digest,
+            hint.as_ref(),
+            service,
+        ))
+        .await
+        .map(Some),
+        Presented::IdentityToken { username, token } => out_of_line(workload_login(
+            app,
+            ctx,
+            username,
+            token.expose(),
+            service,
+            ev_issuer,
+        ))
+        .await
+        .map(Some),
     }
 }
 

@@ -12,6 +12,7 @@ use super::credential::{classify, Presented};
 use super::{RequestContext, TokenService};
 use crate::federation::Fetch;
 use crate::limits::MAX_AUTHORIZATION_LEN;
+use crate::out_of_line::out_of_line;
 use crate::protocol::request::{check_form_content_type, Grant, TokenRequest};
 use crate::protocol::response::{self, Issued};
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
@@ -259,14 +260,15 @@ async fn issue<S: Store, F: Fetch>(
     let refresh_token = match (&who, wants_refresh) {
         (Some(a), true) if a.credential.is_some() => {
             let secret = random_bytes::<32, S, F>(ctx)?;
-            let rt = authenticate::mint_refresh(
+            // Out of line: only offline requests (a login) run it.
+            let rt = out_of_line(authenticate::mint_refresh(
                 app,
                 ctx,
                 a,
                 &service,
                 treq.client_id.as_deref(),
                 &secret,
-            )
+            ))
             .await?;
             ev.refresh_token_issued = true;
             Some(rt)

@@ -24,6 +24,7 @@ mod visibility; // filtered catalog (issue 16)
 use crate::config::{ConfigError, Settings};
 use crate::federation::{Fetch, KeyCache};
 use crate::limits::MAX_REQUEST_HEADERS;
+use crate::out_of_line::out_of_line;
 use crate::protocol::request::Grant;
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
 use crate::scope::Scope;
@@ -281,7 +282,8 @@ impl TokenService {
                     );
                     return self.refuse(flavor, e);
                 }
-                let (resp, event) = flow::token(self, req, flavor, ctx).await;
+                // Out of line: `/healthz` and the key endpoints need not compile the token flow.
+                let (resp, event) = out_of_line(flow::token(self, req, flavor, ctx)).await;
                 (resp, Some(event))
             }
             "/.well-known/jwks.json" | "/certs.pem" | "/healthz" => {
