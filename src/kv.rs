@@ -5,13 +5,16 @@
 
 use std::cell::OnceCell;
 use tollgate_core::store::{Store, StoreError};
-use worker::js_sys::{Function, Object, Promise, Reflect};
+use worker::js_sys::{Array, Function, Map, Object, Promise, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 /// KV refuses an `expirationTtl` below 60 seconds.
 const MIN_KV_TTL: u64 = 60;
+
+/// Keys one bulk get may ask for (Workers KV's limit); a request asks for a handful.
+const MAX_BULK_KEYS: usize = 100;
 
 /// Binds the namespace on first use: a warm token request (records and ACL in the isolate's
 /// cache) or a bearer request with a cached verification never touches KV, and binding costs
@@ -93,10 +96,16 @@ impl<'a> Kv<'a> {
                 .map_err(|e| js_error(what, &e))
         }
         .await;
-        if let (Err(e), Some(report)) = (&result, self.on_error) {
-            report(e);
+        if let Err(e) = &result {
+            self.report(e);
         }
         result
+    }
+
+    fn report(&self, e: &StoreError) {
+        if let Some(report) = self.on_error {
+            report(e);
+        }
     }
 }
 
@@ -108,13 +117,62 @@ fn options(name: &str, value: &JsValue) -> JsValue {
     o.into()
 }
 
+impl Kv<'_> {
+    /// A text value as KV's get answers it: a string, or null for no such key. Anything else
+    /// is an error, not "not found" (fail closed), reported as a failed call is.
+    fn text_value(&self, what: &str, value: JsValue) -> Result<Option<String>, StoreError> {
+        match value.as_string() {
+            Some(text) => Ok(Some(text)),
+            None if value.is_null() || value.is_undefined() => Ok(None),
+            None => Err(self.unexpected(what, "a value is not text")),
+        }
+    }
+
+    /// An answer of a shape KV never gives: an error, reported.
+    fn unexpected(&self, what: &str, detail: &str) -> StoreError {
+        let e = StoreError::from_runtime(what, detail);
+        self.report(&e);
+        e
+    }
+
+    /// One bulk get of `keys` (at most [`MAX_BULK_KEYS`]): `get([keys], {type: "text"})`
+    /// answers a `Map` of key to value or null, as one KV operation and one subrequest.
+    async fn bulk_get(&self, keys: &[String]) -> Result<Vec<Option<String>>, StoreError> {
+        // The same words as a single get's failure: it is a get (of several keys).
+        const WHAT: &str = "KV get failed";
+        let names: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
+        let opts = options("type", &JsValue::from_str("text"));
+        let answer = self.call(WHAT, "get", &[&names, &opts]).await?;
+        let found: Map = answer
+            .dyn_into()
+            .map_err(|_| self.unexpected(WHAT, "the answer is not a Map"))?;
+        keys.iter()
+            .map(|k| self.text_value(WHAT, found.get(&JsValue::from_str(k))))
+            .collect()
+    }
+}
+
 impl Store for Kv<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let opts = options("type", &JsValue::from_str("text"));
         let value = self
             .call("KV get failed", "get", &[&JsValue::from_str(key), &opts])
             .await?;
-        Ok(value.as_string())
+        self.text_value("KV get failed", value)
+    }
+
+    /// Workers KV's bulk get: the request's reads in one operation and one subrequest, not one
+    /// each. A failure is that error for every key of the batch (never "not found"); there is no
+    /// silent fallback to single gets.
+    async fn get_many(&self, keys: &[String]) -> Vec<Result<Option<String>, StoreError>> {
+        let mut outcomes = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(MAX_BULK_KEYS) {
+            match self.bulk_get(batch).await {
+                Ok(values) => outcomes.extend(values.into_iter().map(Ok)),
+                Err(e) => outcomes.extend(batch.iter().map(|_| Err(e.clone()))),
+            }
+        }
+        outcomes
     }
 
     async fn put(

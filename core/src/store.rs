@@ -2,10 +2,13 @@
 //! Errors are values, never an empty answer: a failed read must not look like "no such record",
 //! so callers can fail closed.
 
+use futures_util::future::{maybe_done, poll_fn};
 #[cfg(any(test, feature = "testing"))]
 use std::cell::RefCell;
 #[cfg(any(test, feature = "testing"))]
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::task::Poll;
 
 /// A storage failure. Never "not found" (that is `Ok(None)`), so callers fail closed on every
 /// variant. The texts are for logs and never hold a secret or a key.
@@ -64,10 +67,46 @@ fn first_line(what: &str, detail: &str) -> String {
 #[allow(async_fn_in_trait)] // single-threaded wasm: no Send bound wanted
 pub trait Store {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Reads `keys` at once: one outcome per key, in order. Workers KV answers them in one
+    /// operation (a bulk get: one subrequest, one round trip); a store without a bulk read
+    /// issues the single reads together ([`join_gets`]). A failed bulk read is that failure for
+    /// every key, never "not found".
+    async fn get_many(&self, keys: &[String]) -> Vec<Result<Option<String>, StoreError>> {
+        join_gets(self, keys).await
+    }
     /// `ttl_seconds`: the record disappears after that long (KV's expirationTtl, at least 60).
     async fn put(&self, key: &str, value: &str, ttl_seconds: Option<u64>)
         -> Result<(), StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// `store.get` of every key in `keys`, issued together (one round trip for all), in order.
+pub async fn join_gets<S: Store + ?Sized>(
+    store: &S,
+    keys: &[String],
+) -> Vec<Result<Option<String>, StoreError>> {
+    // futures-util's `join_all` would do, but it links `FuturesOrdered` for long lists
+    // (~10 KB of wasm): a request joins at most five reads, polled side by side here.
+    let mut reads: Vec<_> = keys
+        .iter()
+        .map(|k| Box::pin(maybe_done(store.get(k))))
+        .collect();
+    poll_fn(|cx| {
+        let mut pending = false;
+        for read in reads.iter_mut() {
+            pending |= read.as_mut().poll(cx).is_pending();
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    reads
+        .iter_mut()
+        .map(|r| r.as_mut().take_output().unwrap_or(Err(StoreError::Lost)))
+        .collect()
 }
 
 /// In-memory store for tests and benchmarks (the `testing` feature). `fail` makes every call

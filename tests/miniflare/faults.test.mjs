@@ -119,8 +119,11 @@ export class FaultyKv extends WorkerEntrypoint {
   async get(key, options) {
     calls.push(["get", key]);
     if (mode === "throw") throw new Error("injected: KV get failed (503 from the KV API)");
-    if (mode === "garbage") return '{"injected": garbage';
-    if (mode === "wrong-type") return key === "acl" ? '{"rules": []}' : "[]";
+    // A bulk get (an array of keys) answers a Map of key to value, as KV does.
+    const one = (k) => (mode === "garbage" ? '{"injected": garbage' : k === "acl" ? '{"rules": []}' : "[]");
+    if (mode === "garbage" || mode === "wrong-type") {
+      return Array.isArray(key) ? new Map(key.map((k) => [k, one(k)])) : one(key);
+    }
     return this.env.REAL.get(key, options);
   }
   async getWithMetadata(key, options) {

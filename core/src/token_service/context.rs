@@ -11,10 +11,7 @@ use super::{RandomError, Rng};
 use crate::federation::Fetch;
 use crate::netbind::ClientNet;
 use crate::store::{Store, StoreError};
-use futures_util::future::{maybe_done, poll_fn};
 use std::cell::{OnceCell, RefCell};
-use std::future::Future;
-use std::task::Poll;
 
 /// Reads the client's country from the runtime (see [`RequestContext::with_country_from`]).
 pub type CountrySource<'a> = &'a dyn Fn() -> Option<String>;
@@ -102,7 +99,8 @@ impl<'a, S: Store, F: Fetch> RequestContext<'a, S, F> {
         Self::new(store, fetch, now, &no_randomness)
     }
 
-    /// Issues the reads of `keys` at once (one round trip for all) and keeps their outcomes for
+    /// Issues the reads of `keys` at once ([`Store::get_many`]: one round trip for all, and
+    /// in the worker one KV operation) and keeps their outcomes for
     /// [`Self::read`]. Keys already read ahead are not read again. An error is kept as it is, so
     /// it reaches the check that needs that record exactly as a read of its own would: every
     /// check that could grant something fails closed on it.
@@ -116,29 +114,12 @@ impl<'a, S: Store, F: Fetch> RequestContext<'a, S, F> {
         if keys.is_empty() {
             return;
         }
-        // futures-util's `join_all` would do, but it links `FuturesOrdered` for long lists
-        // (~10 KB of wasm): a request joins at most five reads, polled side by side here.
-        let mut reads: Vec<_> = keys
-            .iter()
-            .map(|k| Box::pin(maybe_done(self.store.get(k))))
-            .collect();
-        poll_fn(|cx| {
-            let mut pending = false;
-            for read in reads.iter_mut() {
-                pending |= read.as_mut().poll(cx).is_pending();
-            }
-            if pending {
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        })
-        .await;
-        let outcomes = reads
-            .iter_mut()
-            .map(|r| r.as_mut().take_output().unwrap_or(Err(StoreError::Lost)));
-        let outcomes: Vec<Read> = outcomes.collect();
-        drop(reads);
+        let mut outcomes = self.store.get_many(&keys).await;
+        if outcomes.len() != keys.len() {
+            // A store that answered some other number of keys: none of its answers can be
+            // matched to a key, so every key is an error (fail closed), never "not found".
+            outcomes = vec![Err(StoreError::Lost); keys.len()];
+        }
         self.read_ahead
             .borrow_mut()
             .extend(keys.into_iter().zip(outcomes));

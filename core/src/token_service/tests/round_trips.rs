@@ -335,3 +335,129 @@ fn an_error_in_any_joined_read_is_never_a_grant() {
         assert_eq!(trips(&app(), &s, &NoFetch, &req).0, 200);
     }
 }
+
+/// How [`BulkStore`] answers a bulk read.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Bulk {
+    /// Each key's value, as Workers KV's bulk get does.
+    Answers,
+    /// The whole bulk read fails (KV unreachable): every key's outcome is that error.
+    Fails,
+    /// One outcome too few (never expected of KV): nothing can be matched to a key.
+    Short,
+}
+
+/// `inner` with a bulk read of its own, as the worker's KV store has: counts the operations
+/// (bulk reads and single reads) a request makes.
+struct BulkStore {
+    inner: MemoryStore,
+    mode: Bulk,
+    bulk_reads: std::cell::Cell<u64>,
+    single_reads: std::cell::Cell<u64>,
+    /// Keys asked for in bulk reads: the single KV gets (operations) they replace.
+    bulk_keys: std::cell::Cell<u64>,
+}
+
+impl Store for BulkStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.single_reads.set(self.single_reads.get() + 1);
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[String]) -> Vec<Result<Option<String>, StoreError>> {
+        self.bulk_reads.set(self.bulk_reads.get() + 1);
+        self.bulk_keys.set(self.bulk_keys.get() + keys.len() as u64);
+        let failed = || Err(StoreError::Runtime("KV bulk get failed: injected".into()));
+        match self.mode {
+            Bulk::Answers => keys
+                .iter()
+                .map(|k| self.inner.data.borrow().get(k).cloned())
+                .map(Ok)
+                .collect(),
+            Bulk::Fails => keys.iter().map(|_| failed()).collect(),
+            Bulk::Short => keys.iter().skip(1).map(|_| Ok(None)).collect(),
+        }
+    }
+    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+        self.inner.put(key, value, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+}
+
+/// The request kinds whose records are all named by the request (one read round trip cold),
+/// with the keys they read cold: the KV operations they took as single gets.
+fn one_batch_requests(base: &MemoryStore) -> Vec<(&'static str, HttpRequest, u64)> {
+    let scope = "service=registry.local&scope=repository:org/a:pull";
+    let key = hinted_api_key(base, "chart-user");
+    vec![
+        ("anonymous", get(scope), 1),
+        ("API key (Basic)", get_as(scope, "ci-bot", CI_KEY), 4),
+        ("password (Basic)", get_as(scope, "bob", "bob-pw"), 3),
+        ("Bearer API key", bearer(&key), 4),
+        ("Bearer personal", bearer(&personal_secret(base, true)), 4),
+        (
+            "refresh token from a password",
+            refresh_grant(&refresh_token_of(base, "bob", "bob-pw")),
+            4,
+        ),
+        (
+            "refresh token from an API key",
+            refresh_grant(&refresh_token_of(base, "chart-user", &key)),
+            5,
+        ),
+    ]
+}
+
+fn bulk_store(base: &MemoryStore, mode: Bulk) -> BulkStore {
+    BulkStore {
+        inner: MemoryStore::with(base.data.borrow().clone()),
+        mode,
+        bulk_reads: Default::default(),
+        single_reads: Default::default(),
+        bulk_keys: Default::default(),
+    }
+}
+
+/// (status, bulk reads, single reads) of `req` on `app`'s isolate.
+fn operations(app: &TokenService, s: &BulkStore, req: &HttpRequest) -> (u16, u64, u64) {
+    let (b, g) = (s.bulk_reads.get(), s.single_reads.get());
+    let rng = counter_rng();
+    let ctx = RequestContext::new(s, &NoFetch, NOW, &rng).with_client_ip(Some(IP));
+    let (resp, _) = block_on(app.handle(req, &ctx));
+    (
+        resp.status,
+        s.bulk_reads.get() - b,
+        s.single_reads.get() - g,
+    )
+}
+
+#[test]
+fn a_store_with_a_bulk_read_answers_a_cold_request_in_one_operation() {
+    let base = store();
+    for (kind, req, keys) in one_batch_requests(&base) {
+        let s = bulk_store(&base, Bulk::Answers);
+        let app = app();
+        assert_eq!(operations(&app, &s, &req), (200, 1, 0), "{kind}: cold");
+        assert_eq!(s.bulk_keys.get(), keys, "{kind}: keys in the one operation");
+        assert_eq!(operations(&app, &s, &req), (200, 0, 0), "{kind}: warm");
+    }
+    // Without a hint the user record is known only from the credential's: a single get after
+    // the bulk read (acl, issuers, the key's record).
+    let legacy = bearer(&legacy_api_key(&base, "ci-bot", 6));
+    let s = bulk_store(&base, Bulk::Answers);
+    assert_eq!(operations(&app(), &s, &legacy), (200, 1, 1), "before hints");
+    assert_eq!(s.bulk_keys.get(), 3, "before hints: keys in the bulk read");
+}
+
+#[test]
+fn a_failed_or_garbled_bulk_read_is_never_a_grant() {
+    let base = store();
+    for mode in [Bulk::Fails, Bulk::Short] {
+        for (kind, req, _) in one_batch_requests(&base) {
+            let s = bulk_store(&base, mode);
+            let (status, bulk, _) = operations(&app(), &s, &req);
+            assert_eq!((status, bulk), (503, 1), "{kind}: {mode:?}");
+        }
+    }
+}
