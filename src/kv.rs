@@ -146,8 +146,16 @@ impl Kv<'_> {
         let found: Map = answer
             .dyn_into()
             .map_err(|_| self.unexpected(WHAT, "the answer is not a Map"))?;
+        // KV answers every key asked for (null when it has none): a key missing from the Map is
+        // an answer of a shape KV never gives, so an error, not "not found" (fail closed).
         keys.iter()
-            .map(|k| self.text_value(WHAT, found.get(&JsValue::from_str(k))))
+            .map(|k| {
+                let k = JsValue::from_str(k);
+                if !found.has(&k) {
+                    return Err(self.unexpected(WHAT, "a key is missing from the answer"));
+                }
+                self.text_value(WHAT, found.get(&k))
+            })
             .collect()
     }
 }

@@ -124,6 +124,13 @@ export class FaultyKv extends WorkerEntrypoint {
     if (mode === "garbage" || mode === "wrong-type") {
       return Array.isArray(key) ? new Map(key.map((k) => [k, one(k)])) : one(key);
     }
+    // A bulk answer of a shape KV never gives: the first key left out, or its value not text.
+    if (Array.isArray(key) && (mode === "bulk-missing-key" || mode === "bulk-not-text")) {
+      const found = await this.env.REAL.get(key, options);
+      if (mode === "bulk-missing-key") found.delete(key[0]);
+      else found.set(key[0], 42);
+      return found;
+    }
     return this.env.REAL.get(key, options);
   }
   async getWithMetadata(key, options) {
@@ -271,6 +278,17 @@ describe("a KV namespace that throws, returns garbage or fails only writes", () 
       service: SERVICE })), 503, "oauth2");
     const [line] = await f.log.lines((l) => l.event === "token" && l.outcome === "failed" && /injected: KV get/.test(l.reason ?? ""));
     assert.equal(line.status, 503);
+  });
+
+  test("a bulk get that leaves a key out, or answers a value that is not text: 503, never 'not found'", async () => {
+    for (const mode of ["bulk-missing-key", "bulk-not-text"]) {
+      await f.mode(mode);
+      await refused(await f.w.fetch(`/token?service=${SERVICE}&scope=repository:org/app:pull`,
+        { headers: { authorization: ALICE } }), 503, "distribution");
+      await refused(await f.w.fetch(`/token?service=${SERVICE}&scope=repository:public/x:pull`), 503, "distribution");
+    }
+    const lines = await f.log.lines((l) => l.event === "token" && /missing from the answer|not text/.test(l.reason ?? ""), { atLeast: 2 });
+    assert.ok(lines.every((l) => l.status === 503 && l.jti === null), JSON.stringify(lines));
   });
 
   test("writes fail, reads work: no refresh token is handed out that was not stored", async () => {
