@@ -59,10 +59,7 @@ pub struct Acl {
 
 fn validate_rule(index: usize, rule: &Rule) -> Result<(), PolicyError> {
     match check::refusal(rule) {
-        Some(r) => Err(PolicyError::Rule {
-            index,
-            reason: r.to_string(),
-        }),
+        Some(r) => Err(cold::rule(index, &r)),
         None => Ok(()),
     }
 }
@@ -211,21 +208,21 @@ impl Acl {
     /// Parses and validates the KV `acl` record. A malformed ACL is an error, never "allow".
     pub fn from_json(text: &str) -> Result<Acl, PolicyError> {
         if text.len() > MAX_ACL_BYTES {
-            return Err(PolicyError::Json(format!(
+            return Err(cold::json(format_args!(
                 "the record is {} bytes; at most {MAX_ACL_BYTES} are allowed",
                 text.len()
             )));
         }
-        let rules: Vec<Rule> = serde_json::from_slice(text.as_bytes())
-            .map_err(|e| PolicyError::Json(e.to_string()))?;
+        let rules: Vec<Rule> =
+            serde_json::from_slice(text.as_bytes()).map_err(|e| cold::json(format_args!("{e}")))?;
         // serde's derive also reads a struct from a JSON array by field position, so
         // `[[[], ["*"]]]` would be a rule matching everyone with actions ["*"]. A rule and its
         // `match` must be objects, as the operator wrote and reviewed them.
-        let shape: Vec<serde_json::Value> = serde_json::from_slice(text.as_bytes())
-            .map_err(|e| PolicyError::Json(e.to_string()))?;
+        let shape: Vec<serde_json::Value> =
+            serde_json::from_slice(text.as_bytes()).map_err(|e| cold::json(format_args!("{e}")))?;
         for (i, rule) in shape.iter().enumerate() {
             if !rule.is_object() || rule.get("match").is_some_and(|m| !m.is_object()) {
-                return Err(PolicyError::Json(format!(
+                return Err(cold::json(format_args!(
                     "rule {} must be a JSON object whose 'match' is an object",
                     i + 1
                 )));
@@ -371,6 +368,27 @@ impl Acl {
             }
         }
         out
+    }
+}
+
+/// Refusals of a malformed ACL, out of line: every new isolate parses the ACL on its first
+/// token request, and V8 compiles a wasm function whole (see `crate::out_of_line`).
+mod cold {
+    use super::PolicyError;
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn json(message: std::fmt::Arguments<'_>) -> PolicyError {
+        PolicyError::Json(std::fmt::format(message))
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn rule(index: usize, reason: &dyn std::fmt::Display) -> PolicyError {
+        PolicyError::Rule {
+            index,
+            reason: reason.to_string(),
+        }
     }
 }
 
