@@ -93,6 +93,9 @@ WASM_OPT_BIN="$TG_ROOT/node_modules/.bin/wasm-opt" \
 # call, so a rarely-run callee merged into a hot function is compiled by every new isolate's
 # first request (bench/README.md, "What a first request compiles"). 400 (binaryen's size
 # measure, expressions) keeps small helpers inlined; it also came out ~1.3 KB gzip smaller.
+# --no-inline=*::cold::*: functions in a Rust module named `cold` (refusals and their messages,
+# which a granted request never runs) stay out of line even with one caller: #[inline(never)]
+# reaches LLVM only, and binaryen sees no Rust attributes, only the names.
 # A names-keeping build runs the same passes with the names kept (-g), so a profile or
 # bench/first-request.mjs's COMPILED=1 sees the shipped code's functions.
 if [ "${TG_KEEP_NAMES:-0}" = 1 ]; then
@@ -100,8 +103,8 @@ if [ "${TG_KEEP_NAMES:-0}" = 1 ]; then
 else
   names=(--strip-debug --strip-producers)
 fi
-"$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --gufa -Oz -Oz --one-caller-inline-max-function-size=400 \
-  "${names[@]}" -o "$wasm"
+"$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --no-inline='*::cold::*' --gufa -Oz -Oz \
+  --one-caller-inline-max-function-size=400 "${names[@]}" -o "$wasm"
 if [ "${TG_KEEP_NAMES:-0}" = 1 ]; then
   rm -f "$stamp"
 else

@@ -7,6 +7,11 @@
 //! every first request compiles in full although it runs one branch. Boxing a branch's future
 //! behind a vtable keeps its code in functions of its own, compiled only when that branch runs,
 //! for one allocation per request.
+//!
+//! For plain (not async) code such as a refusal's wording, put the function in a module named
+//! `cold` with `#[cold] #[inline(never)]` (as `token_service::flow::cold`): both wasm-opt runs
+//! (scripts/build.sh, Cargo.toml) mark `*::cold::*` no-inline, since binaryen otherwise merges
+//! any single-caller function back into its caller whatever `#[inline(never)]` told LLVM.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -59,10 +59,7 @@ pub struct Acl {
 
 fn validate_rule(index: usize, rule: &Rule) -> Result<(), PolicyError> {
     match check::refusal(rule) {
-        Some(r) => Err(PolicyError::Rule {
-            index,
-            reason: r.to_string(),
-        }),
+        Some(r) => Err(cold::rule(index, &r)),
         None => Ok(()),
     }
 }
@@ -202,25 +199,30 @@ fn rule_matches(m: &Match, principal: &Principal, service: &str, scope: &Scope) 
     }
 }
 
+/// Whether `rule`, having matched, grants `action` (`*` grants whatever was asked).
+fn rule_grants(rule: &Rule, action: &str) -> bool {
+    rule.actions.iter().any(|a| a == "*" || a == action)
+}
+
 impl Acl {
     /// Parses and validates the KV `acl` record. A malformed ACL is an error, never "allow".
     pub fn from_json(text: &str) -> Result<Acl, PolicyError> {
         if text.len() > MAX_ACL_BYTES {
-            return Err(PolicyError::Json(format!(
+            return Err(cold::json(format_args!(
                 "the record is {} bytes; at most {MAX_ACL_BYTES} are allowed",
                 text.len()
             )));
         }
-        let rules: Vec<Rule> = serde_json::from_slice(text.as_bytes())
-            .map_err(|e| PolicyError::Json(e.to_string()))?;
+        let rules: Vec<Rule> =
+            serde_json::from_slice(text.as_bytes()).map_err(|e| cold::json(format_args!("{e}")))?;
         // serde's derive also reads a struct from a JSON array by field position, so
         // `[[[], ["*"]]]` would be a rule matching everyone with actions ["*"]. A rule and its
         // `match` must be objects, as the operator wrote and reviewed them.
-        let shape: Vec<serde_json::Value> = serde_json::from_slice(text.as_bytes())
-            .map_err(|e| PolicyError::Json(e.to_string()))?;
+        let shape: Vec<serde_json::Value> =
+            serde_json::from_slice(text.as_bytes()).map_err(|e| cold::json(format_args!("{e}")))?;
         for (i, rule) in shape.iter().enumerate() {
             if !rule.is_object() || rule.get("match").is_some_and(|m| !m.is_object()) {
-                return Err(PolicyError::Json(format!(
+                return Err(cold::json(format_args!(
                     "rule {} must be a JSON object whose 'match' is an object",
                     i + 1
                 )));
@@ -256,13 +258,22 @@ impl Acl {
             .collect()
     }
 
-    fn decide(&self, principal: &Principal, service: &str, scope: &Scope) -> ScopeDecision {
-        let hit = self
-            .rules
+    /// The first rule that matches this scope, with its index: the one evaluation `explain`
+    /// and `authorize` share.
+    fn deciding_rule(
+        &self,
+        principal: &Principal,
+        service: &str,
+        scope: &Scope,
+    ) -> Option<(usize, &Rule)> {
+        self.rules
             .iter()
             .enumerate()
-            .find(|(_, r)| rule_matches(&r.matcher, principal, service, scope));
-        let Some((index, rule)) = hit else {
+            .find(|(_, r)| rule_matches(&r.matcher, principal, service, scope))
+    }
+
+    fn decide(&self, principal: &Principal, service: &str, scope: &Scope) -> ScopeDecision {
+        let Some((index, rule)) = self.deciding_rule(principal, service, scope) else {
             return ScopeDecision {
                 scope: scope.clone(),
                 rule: None,
@@ -278,12 +289,11 @@ impl Acl {
                 .into(),
             };
         };
-        let all = rule.actions.iter().any(|a| a == "*");
         let (granted, refused): (Vec<String>, Vec<String>) = scope
             .actions
             .iter()
             .cloned()
-            .partition(|a| all || rule.actions.contains(a));
+            .partition(|a| rule_grants(rule, a));
         let reason = if rule.actions.is_empty() {
             format!("rule #{index} explicitly denies this resource")
         } else if refused.is_empty() {
@@ -317,20 +327,30 @@ impl Acl {
             .collect()
     }
 
-    /// The `access` claim: one entry per scope that got at least one action.
+    /// The `access` claim: one entry per scope that got at least one action. The same decision
+    /// as `explain`, without its reason strings, which only `tollgate explain` and the sign-in
+    /// page show: every token request runs this, and a new isolate compiles what it runs.
     pub fn authorize(
         &self,
         principal: &Principal,
         service: &str,
         requested: &[Scope],
     ) -> Vec<Access> {
-        self.explain(principal, service, requested)
-            .into_iter()
-            .filter(|d| !d.granted.is_empty())
-            .map(|d| Access {
-                resource_type: d.scope.resource_type,
-                name: d.scope.name,
-                actions: d.granted,
+        requested
+            .iter()
+            .filter_map(|scope| {
+                let (_, rule) = self.deciding_rule(principal, service, scope)?;
+                let granted: Vec<String> = scope
+                    .actions
+                    .iter()
+                    .filter(|a| rule_grants(rule, a))
+                    .cloned()
+                    .collect();
+                (!granted.is_empty()).then(|| Access {
+                    resource_type: scope.resource_type.clone(),
+                    name: scope.name.clone(),
+                    actions: granted,
+                })
             })
             .collect()
     }
@@ -348,6 +368,27 @@ impl Acl {
             }
         }
         out
+    }
+}
+
+/// Refusals of a malformed ACL, out of line: every new isolate parses the ACL on its first
+/// token request, and V8 compiles a wasm function whole (see `crate::out_of_line`).
+mod cold {
+    use super::PolicyError;
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn json(message: std::fmt::Arguments<'_>) -> PolicyError {
+        PolicyError::Json(std::fmt::format(message))
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn rule(index: usize, reason: &dyn std::fmt::Display) -> PolicyError {
+        PolicyError::Rule {
+            index,
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -45,34 +45,22 @@ pub(super) async fn token<S: Store, F: Fetch>(
             ev.status = resp.status;
             (resp, ev)
         }
-        Err(e) => {
-            ev.status = e.kind.status();
-            ev.outcome = if ev.status >= 500 {
-                Outcome::Failed
-            } else {
-                Outcome::Refused
-            };
-            ev.reason = Some(e.to_string());
-            ev.granted.clear();
-            ev.jti = None;
-            ev.refresh_token_issued = false;
-            (e.to_response(flavor, app.realm()), ev)
-        }
+        Err(e) => cold::refused(app, flavor, e, ev),
     }
 }
 
 /// The single Authorization header, bounded. Two of them are ambiguous and refused.
 fn authorization(req: &HttpRequest) -> Result<Option<&str>, TokenError> {
     if req.header_count("authorization") > 1 {
-        return Err(TokenError::new(
+        return Err(cold::refusal(
             ErrorKind::InvalidRequest,
-            "send one Authorization header, not several",
+            format_args!("send one Authorization header, not several"),
         ));
     }
     match req.header("authorization") {
-        Some(h) if h.len() > MAX_AUTHORIZATION_LEN => Err(TokenError::new(
+        Some(h) if h.len() > MAX_AUTHORIZATION_LEN => Err(cold::refusal(
             ErrorKind::InvalidRequest,
-            format!("the Authorization header is longer than {MAX_AUTHORIZATION_LEN} bytes"),
+            format_args!("the Authorization header is longer than {MAX_AUTHORIZATION_LEN} bytes"),
         )),
         Some(h) if h.trim().is_empty() => Ok(None),
         other => Ok(other),
@@ -95,28 +83,18 @@ fn parse_request(req: &HttpRequest, flavor: Flavor) -> Result<TokenRequest, Toke
 /// only RS256 service.
 fn resolve_service(app: &TokenService, treq: &TokenRequest) -> Result<String, TokenError> {
     let s = &app.settings;
-    let valid = || s.services.join(", ");
     match &treq.service {
         Some(name) if s.knows_service(name) => Ok(name.clone()),
-        Some(name) => {
-            let shown: String = name.chars().take(64).collect();
-            Err(TokenError::new(
-                ErrorKind::InvalidRequest,
-                format!(
-                    "service '{shown}' is not served here; valid services: {}",
-                    valid()
-                ),
-            ))
-        }
+        Some(name) => Err(cold::unknown_service(name, &s.services)),
         None if s.services.len() == 1 => Ok(s.services[0].clone()),
         None if treq.grant == Grant::ClientCredentials && s.rs256_services.len() == 1 => {
             Ok(s.rs256_services[0].clone())
         }
-        None => Err(TokenError::new(
+        None => Err(cold::refusal(
             ErrorKind::InvalidRequest,
-            format!(
+            format_args!(
                 "parameter 'service' is missing; valid services: {}",
-                valid()
+                s.services.join(", ")
             ),
         )),
     }
@@ -124,7 +102,7 @@ fn resolve_service(app: &TokenService, treq: &TokenRequest) -> Result<String, To
 
 fn parse_scopes(raw: &[String]) -> Result<Vec<Scope>, TokenError> {
     crate::scope::parse_scopes(raw.iter().map(String::as_str))
-        .map_err(|e| TokenError::new(ErrorKind::InvalidScope, e.to_string()))
+        .map_err(|e| cold::refusal(ErrorKind::InvalidScope, format_args!("{e}")))
 }
 
 /// `account=` must name the authenticated user (docker and containers/image send it).
@@ -136,16 +114,16 @@ fn check_account(claimed: Option<&str>, who: Option<&Authenticated>) -> Result<(
         Some(a) if a.account == claimed => Ok(()),
         // docker login sends the Basic username (e.g. `github-actions`) as `account`.
         Some(a) if a.login.as_deref() == Some(claimed) => Ok(()),
-        Some(a) => Err(TokenError::new(
+        Some(a) => Err(cold::refusal(
             ErrorKind::Denied,
-            format!(
+            format_args!(
                 "account '{claimed}' does not match the authenticated user '{}'",
                 a.account
             ),
         )),
-        None => Err(TokenError::new(
+        None => Err(cold::refusal(
             ErrorKind::InvalidCredentials,
-            format!(
+            format_args!(
                 "account '{claimed}' was given without credentials: authenticate with HTTP Basic"
             ),
         )),
@@ -155,8 +133,12 @@ fn check_account(claimed: Option<&str>, who: Option<&Authenticated>) -> Result<(
 fn random_bytes<const N: usize, S: Store, F: Fetch>(
     ctx: &RequestContext<'_, S, F>,
 ) -> Result<[u8; N], TokenError> {
-    ctx.random::<N>()
-        .map_err(|e| TokenError::new(ErrorKind::ServerError, format!("{e}; no token was issued")))
+    ctx.random::<N>().map_err(|e| {
+        cold::refusal(
+            ErrorKind::ServerError,
+            format_args!("{e}; no token was issued"),
+        )
+    })
 }
 
 /// The kind a rejected credential is reported as, from the credential presented (RFC 6749 5.2
@@ -199,35 +181,15 @@ async fn issue<S: Store, F: Fetch>(
     let bearer = matches!(presented, Presented::ApiKey { bearer: true, .. });
     let kind = rejected_kind(&presented, &treq.grant);
     if treq.grant == Grant::ClientCredentials && presented == Presented::Anonymous {
-        return Err(TokenError::new(
+        return Err(cold::refusal(
             kind,
-            "grant_type=client_credentials needs an API key: send 'Authorization: Bearer <API key>'",
+            format_args!("grant_type=client_credentials needs an API key: send 'Authorization: Bearer <API key>'"),
         )
         .with_bearer_challenge());
     }
     let who = authenticate::authenticate(app, ctx, &presented, &service, &mut ev.issuer)
         .await
-        .map_err(|e| {
-            if let AuthError::Network {
-                account,
-                via,
-                key_name,
-                ..
-            } = &e
-            {
-                // A genuine credential used off its network: the audit line names it, so
-                // `tollgate audit credential` shows where a bound key was tried (issue 16).
-                ev.account = Some(account.clone());
-                ev.credential = Some(*via);
-                ev.credential_name = key_name.clone();
-            }
-            let e = e.into_token_error(kind);
-            if bearer && e.kind == kind {
-                e.with_bearer_challenge()
-            } else {
-                e
-            }
-        })?;
+        .map_err(|e| cold::auth_refusal(e, kind, bearer, ev))?;
     ev.account = Some(who.as_ref().map(|a| a.account.clone()).unwrap_or_default());
     ev.credential = Some(who.as_ref().map(|a| a.via).unwrap_or("anonymous"));
     ev.credential_name = who.as_ref().and_then(|a| a.key_name.clone()); // issue 16: audit joins
@@ -304,4 +266,85 @@ async fn issue<S: Store, F: Fetch>(
         Flavor::Distribution => HttpResponse::json(200, &response::distribution_body(&issued)),
         Flavor::OAuth2 => HttpResponse::json(200, &response::oauth2_body(&issued)),
     })
+}
+
+/// Refusals and failures, out of line: a new isolate's first request is usually granted, and
+/// V8 compiles a wasm function whole on its first call, so the code that words a refusal stays
+/// out of the functions a granted request runs. `#[inline(never)]` keeps LLVM from inlining
+/// these, and scripts/build.sh's `--no-inline=*::cold::*` keeps binaryen from inlining them
+/// back into their single caller.
+mod cold {
+    use super::*;
+
+    /// The answer and audit line of a refused or failed request.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn refused(
+        app: &TokenService,
+        flavor: Flavor,
+        e: TokenError,
+        mut ev: AuditEvent,
+    ) -> (HttpResponse, AuditEvent) {
+        ev.status = e.kind.status();
+        ev.outcome = if ev.status >= 500 {
+            Outcome::Failed
+        } else {
+            Outcome::Refused
+        };
+        ev.reason = Some(e.to_string());
+        ev.granted.clear();
+        ev.jti = None;
+        ev.refresh_token_issued = false;
+        (e.to_response(flavor, app.realm()), ev)
+    }
+
+    /// A refusal's error, its message formatted here rather than in the caller.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn refusal(kind: ErrorKind, message: std::fmt::Arguments<'_>) -> TokenError {
+        TokenError::new(kind, std::fmt::format(message))
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn unknown_service(name: &str, services: &[String]) -> TokenError {
+        let shown: String = name.chars().take(64).collect();
+        refusal(
+            ErrorKind::InvalidRequest,
+            format_args!(
+                "service '{shown}' is not served here; valid services: {}",
+                services.join(", ")
+            ),
+        )
+    }
+
+    /// A failed authentication as the token endpoint's error. A genuine
+    /// credential used off its network is named in the audit line, so `tollgate audit credential`
+    /// shows where a bound key was tried (issue 16).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn auth_refusal(
+        e: AuthError,
+        kind: ErrorKind,
+        bearer: bool,
+        ev: &mut AuditEvent,
+    ) -> TokenError {
+        if let AuthError::Network {
+            account,
+            via,
+            key_name,
+            ..
+        } = &e
+        {
+            ev.account = Some(account.clone());
+            ev.credential = Some(*via);
+            ev.credential_name = key_name.clone();
+        }
+        let e = e.into_token_error(kind);
+        if bearer && e.kind == kind {
+            e.with_bearer_challenge()
+        } else {
+            e
+        }
+    }
 }
