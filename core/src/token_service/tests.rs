@@ -174,6 +174,18 @@ fn get_as(query: &str, user: &str, password: &str) -> HttpRequest {
     get(query).with_header("authorization", &basic(user, password))
 }
 
+/// `get(query)` with API key `key` as a Bearer token.
+fn get_bearer(query: &str, key: &str) -> HttpRequest {
+    get(query).with_header("authorization", &format!("Bearer {key}"))
+}
+
+/// ChartMuseum's `client_credentials` grant for `scope`, API key `key` as a Bearer token.
+fn client_credentials(scope: &str, key: &str) -> HttpRequest {
+    let query = format!("grant_type=client_credentials&scope={scope}");
+    HttpRequest::new("POST", "/oauth/token", &query)
+        .with_header("authorization", &format!("Bearer {key}"))
+}
+
 /// Writes `value` (as JSON) under `key` in the fixture store.
 fn put(s: &MemoryStore, key: &str, value: Value) {
     s.data.borrow_mut().insert(key.into(), value.to_string());
@@ -700,12 +712,7 @@ fn anonymous_offline_request_gets_no_refresh_token() {
 #[test]
 fn chartmuseum_client_credentials_rs256() {
     let svc = Svc::new();
-    let req = HttpRequest::new(
-        "POST",
-        "/oauth/token",
-        "grant_type=client_credentials&scope=artifact-repository:org1/repo1:pull,push",
-    )
-    .with_header("authorization", &format!("Bearer {CHART_KEY}"));
+    let req = client_credentials("artifact-repository:org1/repo1:pull,push", CHART_KEY);
     let (r, ev) = svc.run(req);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let b = body(&r);
@@ -1011,14 +1018,10 @@ fn per_service_token_headers() {
     assert_eq!(kids.len(), 6, "3 keys x 2 kid forms: {jwks}");
     assert_eq!(&kids[..2], [libtrust.as_str(), thumbprint.as_str()]);
     // The RS256 service (ChartMuseum) keeps its own signer: libtrust kid, never x5c.
-    let (r, _) = svc.run(
-        HttpRequest::new(
-            "POST",
-            "/oauth/token",
-            "grant_type=client_credentials&scope=artifact-repository:org1/r:pull",
-        )
-        .with_header("authorization", &format!("Bearer {CHART_KEY}")),
-    );
+    let (r, _) = svc.run(client_credentials(
+        "artifact-repository:org1/r:pull",
+        CHART_KEY,
+    ));
     let (h, _) = segments(body(&r)["access_token"].as_str().unwrap());
     assert_eq!((h["alg"].as_str(), h.get("x5c")), (Some("RS256"), None));
 }
@@ -1107,12 +1110,7 @@ fn verify_token_accepts_own_tokens_and_rejects_the_rest() {
     );
 
     // RS256 tokens verify too.
-    let req = HttpRequest::new(
-        "POST",
-        "/oauth/token",
-        "grant_type=client_credentials&scope=artifact-repository:org1/r:pull",
-    )
-    .with_header("authorization", &format!("Bearer {CHART_KEY}"));
+    let req = client_credentials("artifact-repository:org1/r:pull", CHART_KEY);
     let t = body(&svc.run(req).0)["access_token"]
         .as_str()
         .unwrap()

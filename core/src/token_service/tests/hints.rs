@@ -12,7 +12,7 @@ use crate::signin::credentials::PERSONAL_PREFIX;
 const SCOPE: &str = "service=registry.local&scope=repository:org/a:pull";
 
 fn bearer(key: &str) -> HttpRequest {
-    get(SCOPE).with_header("authorization", &format!("Bearer {key}"))
+    get_bearer(SCOPE, key)
 }
 
 /// `req` is refused with 401 and a message containing `says`; nobody is named as authenticated.
@@ -54,13 +54,7 @@ fn an_api_key_whose_hint_names_another_account_than_its_record_is_unknown() {
             refused(&svc, req, "unknown or revoked API key");
         }
         // ChartMuseum's client_credentials (the OAuth 2 dialect) alike.
-        let req = HttpRequest::new(
-            "POST",
-            "/oauth/token",
-            "grant_type=client_credentials&scope=repository:org/a:pull",
-        )
-        .with_header("authorization", &format!("Bearer {key}"));
-        let (r, _) = svc.run(req);
+        let (r, _) = svc.run(client_credentials("repository:org/a:pull", &key));
         assert_eq!(r.status, 401);
     }
     // The control: a key whose hint names its record's account works, as Bearer and as Basic.

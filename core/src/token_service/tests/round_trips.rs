@@ -118,17 +118,12 @@ pub(super) fn refresh_grant(rt: &str) -> HttpRequest {
 }
 
 fn bearer(key: &str) -> HttpRequest {
-    get("service=registry.local").with_header("authorization", &format!("Bearer {key}"))
+    get_bearer("service=registry.local", key)
 }
 
 /// ChartMuseum's client_credentials: a Bearer API key.
-fn client_credentials(key: &str) -> HttpRequest {
-    HttpRequest::new(
-        "POST",
-        "/oauth/token",
-        "grant_type=client_credentials&scope=artifact-repository:org1/repo1:pull",
-    )
-    .with_header("authorization", &format!("Bearer {key}"))
+fn chart(key: &str) -> HttpRequest {
+    client_credentials("artifact-repository:org1/repo1:pull", key)
 }
 
 #[test]
@@ -160,9 +155,9 @@ fn one_round_trip_cold_and_none_warm_where_the_request_names_its_records() {
 #[test]
 fn a_hinted_credential_costs_one_round_trip_cold_whatever_its_kind() {
     let s = Rounds::new(store());
-    let chart = hinted_api_key(&s.inner, "chart-user");
+    let chart_key = hinted_api_key(&s.inner, "chart-user");
     let cases = [
-        ("client_credentials", client_credentials(&chart)),
+        ("client_credentials", chart(&chart_key)),
         (
             "Bearer API key",
             bearer(&hinted_api_key(&s.inner, "ci-bot")),
@@ -174,7 +169,7 @@ fn a_hinted_credential_costs_one_round_trip_cold_whatever_its_kind() {
         ),
         (
             "refresh token from an API key",
-            refresh_grant(&refresh_token_of(&s.inner, "chart-user", &chart)),
+            refresh_grant(&refresh_token_of(&s.inner, "chart-user", &chart_key)),
         ),
     ];
     for (kind, req) in cases {
@@ -190,7 +185,7 @@ fn a_credential_without_a_hint_costs_one_more_round_trip_cold() {
     let cases = [
         (
             "client_credentials",
-            client_credentials(&legacy_api_key(&s.inner, "chart-user", 4)),
+            chart(&legacy_api_key(&s.inner, "chart-user", 4)),
         ),
         (
             "Bearer API key",
