@@ -668,7 +668,7 @@ async fn refresh_login<S: Store, F: Fetch>(
             "was minted before refresh tokens were bound to the credential behind them",
         ));
     };
-    if let Some(fp) = credential.strip_prefix("apikey:") {
+    if let Some(fp) = bound_api_key(Some(credential)) {
         live_api_key(app, ctx, fp, Owner::account(account))
             .await
             .map_err(|e| match e {
