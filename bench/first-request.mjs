@@ -52,7 +52,7 @@ import { randomBytes } from "node:crypto";
 import { importPKCS8, SignJWT } from "jose";
 import { Miniflare } from "miniflare";
 import { busyMs, connect } from "./devtools.mjs";
-import { ROOT, builtWorkerOptions, keyFixture, libtrustKid, startWorker } from "../tests/miniflare/helpers.mjs";
+import { ROOT, basic, builtWorkerOptions, keyFixture, libtrustKid, startWorker, wrapWorkerd } from "../tests/miniflare/helpers.mjs";
 
 const [kvFile] = process.argv.slice(2);
 if (!kvFile) {
@@ -69,11 +69,10 @@ const ONLY = process.env.KINDS?.split(",");
 const COMPILED = process.env.COMPILED === "1";
 if (COMPILED) {
   // Before any Miniflare starts: its workerd is then this script with V8's compilation trace.
-  process.env.MINIFLARE_WORKERD_PATH = join(ROOT, "bench", "workerd-v8-flags.sh");
-  process.env.TG_V8_FLAGS = "--trace-wasm-compilation-times";
+  await wrapWorkerd(join(ROOT, "bench", "workerd-v8-flags.sh"), { TG_V8_FLAGS: "--trace-wasm-compilation-times" });
 }
 const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90"; // policy/README.md: demo only
-const basic = (u, p) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
+const basicAuth = (u, p) => ({ authorization: basic(u, p) });
 const SCOPE = "/token?service=registry.local&scope=repository:org/app:pull,push";
 const form = (body) => ({
   method: "POST",
@@ -116,14 +115,14 @@ const PROXY_TOKEN = await proxyToken();
 const KINDS = [
   { id: "healthz", name: "/healthz", path: "/healthz" },
   { id: "anonymous", name: "anonymous /token", path: "/token?service=registry.local", kv: true },
-  { id: "apikey", name: "API key (ci-bot, Basic)", path: SCOPE, init: { headers: basic("ci-bot", CI_KEY) }, kv: true },
+  { id: "apikey", name: "API key (ci-bot, Basic)", path: SCOPE, init: { headers: basicAuth("ci-bot", CI_KEY) }, kv: true },
   { id: "bearer", name: "API key (ci-bot, Bearer)", path: SCOPE, init: { headers: { authorization: `Bearer ${CI_KEY}` } }, kv: true },
-  { id: "password", name: "password (alice, bcrypt cost 10)", path: SCOPE, init: { headers: basic("alice", "alice-demo-pass") } },
+  { id: "password", name: "password (alice, bcrypt cost 10)", path: SCOPE, init: { headers: basicAuth("alice", "alice-demo-pass") } },
   {
     id: "refresh",
     name: "refresh token grant (after an API-key login)",
     setup: async (w) => {
-      const r = await w.fetch("/token?service=registry.local&offline_token=true", { headers: basic("ci-bot", CI_KEY) });
+      const r = await w.fetch("/token?service=registry.local&offline_token=true", { headers: basicAuth("ci-bot", CI_KEY) });
       return { refresh_token: (await r.json()).refresh_token };
     },
     path: "/token",

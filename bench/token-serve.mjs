@@ -10,21 +10,14 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
-import { ROOT, builtWorkerOptions, keyFixture, serveUntilSignalled, startWorker } from "../tests/miniflare/helpers.mjs";
+import { ROOT, builtWorkerOptions, keyFixture, serveUntilSignalled, startWorker, wrapWorkerd } from "../tests/miniflare/helpers.mjs";
 
 const [kind, kvFile, buildDir] = process.argv.slice(2);
 
 // TG_WORKERD_STDOUT=FILE: workerd writes its stdout (console.log lines) to FILE rather than to
 // Miniflare's pipe (bench/workerd-stdout-to-file.sh says why); unset or empty: Miniflare's pipe,
 // drained below. bench/token-lib.sh's `serve` sets it.
-if (process.env.TG_WORKERD_STDOUT) {
-  // The binary Miniflare would run (the package's default export, under CommonJS interop).
-  const pkg = (await import("workerd")).default;
-  const binary = typeof pkg === "string" ? pkg : pkg.default;
-  if (typeof binary !== "string") throw new Error("cannot find the workerd binary in the workerd package");
-  process.env.TG_REAL_WORKERD = binary;
-  process.env.MINIFLARE_WORKERD_PATH = join(ROOT, "bench", "workerd-stdout-to-file.sh");
-}
+if (process.env.TG_WORKERD_STDOUT) await wrapWorkerd(join(ROOT, "bench", "workerd-stdout-to-file.sh"));
 
 async function serveBenchCrate(dir, bindings) {
   const mf = new Miniflare({

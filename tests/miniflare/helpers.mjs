@@ -248,6 +248,19 @@ export function serveUntilSignalled(served) {
   process.on("SIGINT", stop);
 }
 
+/**
+ * Makes every Miniflare started after this run its workerd through `script` (a bench wrapper:
+ * stdout to a file, V8 flags), which execs the real binary named in TG_REAL_WORKERD; `vars` are
+ * the wrapper's own settings.
+ */
+export async function wrapWorkerd(script, vars = {}) {
+  // The binary Miniflare would run: the `workerd` package's default export (CommonJS interop).
+  const pkg = (await import("workerd")).default;
+  const binary = typeof pkg === "string" ? pkg : pkg.default;
+  if (typeof binary !== "string") throw new Error("cannot find the workerd binary in the workerd package");
+  Object.assign(process.env, vars, { TG_REAL_WORKERD: binary, MINIFLARE_WORKERD_PATH: script });
+}
+
 /** Basic auth header value for account:password. */
 export function basic(account, password) {
   return `Basic ${Buffer.from(`${account}:${password}`, "utf8").toString("base64")}`;
