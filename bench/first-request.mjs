@@ -17,6 +17,20 @@
 //
 // workerd freezes the clock inside a request, so nothing here is timed from inside the isolate.
 //
+// Three harnesses, each measured alike (HARNESS=miniflare,workerd,workerd-no-flush, the default):
+// - miniflare: as the tests run the worker. Miniflare's entry worker (every request passes
+//   through it) and its KV simulator (every KV read; it compiles its own JavaScript on the first)
+//   run on the isolate's thread, so the thread figure holds their CPU too.
+// - workerd: workerd alone (bench/workerd-direct.mjs) serving the worker on its own socket, KV an
+//   external service answered by this node process: on Cloudflare too a request reaches the
+//   isolate from the runtime and a KV read is I/O to another service. Another isolate is created
+//   after the worker's, so workerd flushes the wasm that the worker's startup compiled (bench/README.md:
+//   it flushes all Liftoff code whenever it creates an isolate), as under Miniflare's 7 isolates.
+// - workerd-no-flush: the same with no isolate created after the worker's, as when a request
+//   starts an isolate and nothing else starts one before it runs: what startup compiled (the
+//   signature's code, from src/startup.rs's throwaway signature) is still compiled.
+// Thread rounds only under workerd (no inspector).
+//
 // Baselines: the empty Rust worker (bench/empty-worker), and two plain JavaScript workers, one
 // doing nothing and one reading one KV key (the platform's own first-use cost in this harness:
 // Miniflare's KV simulator runs on the same workerd thread; BASELINES=0 skips them). Last, the
@@ -52,7 +66,10 @@ import { randomBytes } from "node:crypto";
 import { importPKCS8, SignJWT } from "jose";
 import { Miniflare } from "miniflare";
 import { busyMs, connect } from "./devtools.mjs";
-import { ROOT, basic, builtWorkerOptions, keyFixture, libtrustKid, startWorker, wrapWorkerd } from "../tests/miniflare/helpers.mjs";
+import {
+  DEFAULT_VARS, ROOT, basic, builtWorkerOptions, defaultSecrets, keyFixture, libtrustKid, startWorker, wrapWorkerd,
+} from "../tests/miniflare/helpers.mjs";
+import { startDirect } from "./workerd-direct.mjs";
 
 const [kvFile] = process.argv.slice(2);
 if (!kvFile) {
@@ -170,7 +187,7 @@ function workerdPid() {
 /** Milliseconds workerd's main thread (the isolate's) has been on a CPU. */
 const threadMs = (pid) => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
 
-async function measure(start, name, kind) {
+async function measure(start, name, kind, { profile = true } = {}) {
   const m = { ready: [], startup: [], firstCpu: [], warmCpu: [], first: [], warm: [] };
   const self = new Map();
   const requester = (w, state) => {
@@ -202,6 +219,7 @@ async function measure(start, name, kind) {
     } finally {
       await w.dispose();
     }
+    if (!profile) continue;
     // Profile round: a new isolate with V8's profiler attached.
     const p = await start(kind, () => {});
     const devtools = await connect(INSPECTOR_PORT, name);
@@ -225,7 +243,7 @@ async function measure(start, name, kind) {
     const line = ([n, us]) => `      ${(us / 1000 / ROUNDS).toFixed(2).padStart(7)} ms  ${n.slice(0, 110)}`;
     console.log(`    ${kind.name}: self time in the first request, per isolate\n${top.map(line).join("\n")}`);
   }
-  return Object.fromEntries(Object.entries(m).map(([k, xs]) => [k, median(xs)]));
+  return Object.fromEntries(Object.entries(m).map(([k, xs]) => [k, xs.length ? median(xs) : NaN]));
 }
 
 const quiet = { handleRuntimeStdio: (o, e) => (o.resume(), e.resume()), inspectorPort: INSPECTOR_PORT };
@@ -259,6 +277,34 @@ const empty = async (_kind, onReady) => {
   onReady();
   return { fetch: (p, i) => fetch(base + p, i), dispose: () => mf.dispose() };
 };
+
+// The same workers under workerd alone (bench/workerd-direct.mjs): no Miniflare entry worker on
+// the thread, and KV answered by another process, as on Cloudflare. Thread rounds only (no
+// inspector). The login throttle's binding is a Miniflare one, so LOGIN_THROTTLE=off: the kinds
+// measured here never fail a login, the only thing it counts. `after`: whether another isolate is
+// created after the measured one (workerd then flushes the wasm code its startup compiled; see
+// workerd-direct.mjs).
+const direct = (options, after) => async (kind, onReady) => {
+  const w = await startDirect({ after, ...options(kind) });
+  onReady();
+  return w;
+};
+const tollgateDirect = (after) => (dir) =>
+  direct((kind) => ({
+    dir: dir ?? join(ROOT, "build"),
+    bindings: {
+      ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", MODE: "issuer",
+      ...(process.env.NO_REALM ? {} : { REALM }), ...kind.vars,
+    },
+    kv,
+  }), after);
+const jsDirect = (after) => (body) =>
+  direct(() => ({
+    script: `export default { async fetch(req, env) { ${body} return new Response("ok"); } }`,
+    kv: { acl: kv.acl ?? "" },
+    kvBinding: "TG_KV",
+  }), after);
+const emptyDirect = (after) => direct(() => ({ dir: emptyDir }), after);
 
 /** Function index -> name in a names-keeping build's wasm (binaryen's own listing). */
 function functionNames(dir) {
@@ -327,7 +373,7 @@ async function listCompiled() {
   }
 }
 
-const ms = (x, w = 10) => `${x.toFixed(1)}`.padStart(w);
+const ms = (x, w = 10) => (Number.isNaN(x) ? "-" : x.toFixed(1)).padStart(w);
 if (COMPILED) {
   try {
     await listCompiled();
@@ -337,49 +383,79 @@ if (COMPILED) {
   }
   process.exit(0);
 }
+const HARNESS = (process.env.HARNESS ?? "miniflare,workerd,workerd-no-flush").split(",");
+const directHarness = (after) => ({
+  empty: emptyDirect(after), js: jsDirect(after), tollgate: tollgateDirect(after), profile: false,
+});
+const harnesses = [
+  {
+    id: "miniflare",
+    title: "Under Miniflare (its entry worker and KV simulator run on the isolate's thread)",
+    empty, js: jsWorker, tollgate: tollgateIn, profile: true,
+  },
+  {
+    id: "workerd",
+    title: "Under workerd alone, KV served by another process; an isolate created after the worker's\n"
+      + "(workerd flushes the wasm its startup compiled, as under Miniflare; bench/workerd-direct.mjs)",
+    ...directHarness(true),
+  },
+  {
+    id: "workerd-no-flush",
+    title: "Under workerd alone, KV served by another process; no isolate created after the worker's\n"
+      + "(what its startup compiled is still compiled for its first request)",
+    ...directHarness(false),
+  },
+].filter((h) => HARNESS.includes(h.id));
 console.log(`A new isolate per round; medians of ${ROUNDS} rounds of each kind. All figures in ms.`);
 console.log("  ready: wall time until workerd serves; startup: CPU of workerd's main thread until then");
 console.log("  (workerd's own start + the worker's script and wasm start); thread first/warm: that thread's");
 console.log("  CPU across the first and the next request (no inspector); V8 first/warm: the isolate's busy");
-console.log("  time in V8 samples (inspector attached). Compare each column with the empty worker's.");
-console.log(
-  `${"worker, request".padEnd(56)}${"ready".padStart(8)}${"startup".padStart(10)}`
-    + `${"thread 1st".padStart(12)}${"warm".padStart(7)}${"V8 1st".padStart(9)}${"warm".padStart(7)}`,
-);
+console.log("  time in V8 samples (inspector attached; Miniflare only). Compare each column with the empty");
+console.log(`  worker's. Harnesses: ${harnesses.map((h) => h.id).join(", ")} (HARNESS=, comma-separated).`);
 const row = (label, m) =>
   console.log(
     `${label.padEnd(56)}${ms(m.ready, 8)}${ms(m.startup)}${ms(m.firstCpu, 12)}${ms(m.warmCpu, 7)}`
       + `${ms(m.first, 9)}${ms(m.warm, 7)}`,
   );
+const emptyBuilt = existsSync(join(emptyDir, "index.js"));
 // The issue-17 target for each kind but a bcrypt password check: a first request under 10 ms of
 // CPU and within 10 ms of the empty worker's (the thread column; BASELINES=0 skips the JS rows).
-const results = [];
+const verdicts = [];
 try {
-  const emptyBuilt = existsSync(join(emptyDir, "index.js"));
-  const emptyM = emptyBuilt ? await measure(empty, "empty", { path: "/" }) : undefined;
-  if (emptyM) row("empty Rust worker, GET /", emptyM);
-  let platform;
-  if (process.env.BASELINES !== "0") {
-    const jsEmpty = await measure(jsWorker(""), "js", { path: "/" });
-    row("JS worker, GET / (no wasm)", jsEmpty);
-    // Tollgate says its first console line at startup (src/startup.rs), so what a token's first
-    // request still asks of the platform for the first time is a KV read.
-    const jsKv = await measure(jsWorker("await env.TG_KV.get('acl');"), "js", { path: "/" });
-    row("JS worker: one KV read", jsKv);
-    platform = jsKv.firstCpu - jsEmpty.firstCpu;
+  for (const h of harnesses) {
+    console.log(`\n${h.title}`);
+    console.log(
+      `${"worker, request".padEnd(56)}${"ready".padStart(8)}${"startup".padStart(10)}`
+        + `${"thread 1st".padStart(12)}${"warm".padStart(7)}${"V8 1st".padStart(9)}${"warm".padStart(7)}`,
+    );
+    const opts = { profile: h.profile };
+    const emptyM = emptyBuilt ? await measure(h.empty, "empty", { path: "/" }, opts) : undefined;
+    if (emptyM) row("empty Rust worker, GET /", emptyM);
+    let platform;
+    if (process.env.BASELINES !== "0") {
+      const jsEmpty = await measure(h.js(""), "js", { path: "/" }, opts);
+      row("JS worker, GET / (no wasm)", jsEmpty);
+      // Tollgate says its first console line at startup (src/startup.rs), so what a token's first
+      // request still asks of the platform for the first time is a KV read.
+      const jsKv = await measure(h.js("await env.TG_KV.get('acl');"), "js", { path: "/" }, opts);
+      row("JS worker: one KV read", jsKv);
+      platform = jsKv.firstCpu - jsEmpty.firstCpu;
+    }
+    const results = [];
+    for (const kind of KINDS) {
+      if (BASE_DIR) row(`  before: ${kind.name}`, await measure(h.tollgate(BASE_DIR), "tollgate", kind, opts));
+      const m = await measure(h.tollgate(BUILD_DIR), "tollgate", kind, opts);
+      row(`Tollgate ${kind.name}`, m);
+      results.push([kind, m]);
+    }
+    if (emptyM) verdicts.push({ h, emptyM, platform, results });
   }
-  for (const kind of KINDS) {
-    if (BASE_DIR) row(`  before: ${kind.name}`, await measure(tollgateIn(BASE_DIR), "tollgate", kind));
-    const m = await measure(tollgateIn(BUILD_DIR), "tollgate", kind);
-    row(`Tollgate ${kind.name}`, m);
-    results.push([kind, m]);
-  }
-  if (emptyM) {
-    console.log("\nIssue 17: a first request under 10 ms of CPU and within 10 ms of the empty worker's");
+  for (const { h, emptyM, platform, results } of verdicts) {
+    console.log(`\nIssue 17, ${h.id}: a first request under 10 ms of CPU and within 10 ms of the empty worker's`);
     console.log(`(thread column; the empty worker's first request: ${emptyM.firstCpu.toFixed(1)} ms).`);
     if (platform !== undefined) {
-      console.log(`The platform's first KV read costs ${platform.toFixed(1)} ms of this thread here (JS rows: Miniflare's`);
-      console.log("KV simulator runs on it); 'less KV' subtracts it where the first request reads KV, for reading only.");
+      console.log(`The platform's first KV read costs ${platform.toFixed(1)} ms of this thread here (the JS rows);`);
+      console.log("'less KV' subtracts it where the first request reads KV, for reading only.");
     }
     for (const [kind, m] of results) {
       if (kind.id === "password" || kind.id === "refresh") continue; // bcrypt; not a new isolate's first

@@ -1,0 +1,161 @@
+// A worker under workerd alone, without Miniflare (issue 17, first request of a new isolate).
+//
+// Miniflare puts two JavaScript workers of its own on the thread that runs the measured isolate:
+// its entry worker, which every request passes through, and its KV simulator, which answers every
+// KV read (and compiles its own JavaScript on the first). Neither is there on Cloudflare, where a
+// request reaches the isolate from the runtime and a KV read is I/O to another service. Here
+// workerd serves the worker on its own socket and its KV namespace is an `external` service: a
+// small HTTP server in this node process speaking the protocol workerd's KV binding speaks to
+// Miniflare's simulator (GET /<key>, POST /bulk/get, PUT and DELETE /<key>), so a KV read costs
+// the isolate's thread what it costs on Cloudflare's: the request out and the answer in.
+//
+// startDirect({ dir, script, bindings, kv, kvBinding, after }) -> { fetch, dispose, pid }
+//   dir:      a build directory (index.js + index_bg.wasm from scripts/build.sh), or
+//   script:   the source of a JavaScript module worker;
+//   bindings: text bindings (vars and secrets);
+//   kv:       initial KV contents { key: value } for the namespace bound as `kvBinding`;
+//   v8Flags:  V8 flags for workerd (Config.v8Flags), e.g. a compilation trace;
+//   stdout:   called with workerd's stdout stream (ignored otherwise);
+//   after:    true to create one more (empty) isolate after the measured one. workerd flushes
+//             every Liftoff-compiled wasm function of the process whenever it creates an isolate
+//             (bench/README.md), and creates them in configuration order at startup: with `after`
+//             the code the worker's startup compiled is thrown away before its first request, as
+//             it is under Miniflare (7 isolates) and whenever the runtime starts another isolate
+//             in between; without, whatever startup compiled is still there.
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { once } from "node:events";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { COMPATIBILITY_DATE } from "../tests/miniflare/helpers.mjs";
+
+const workerdBinary = async () => {
+  const pkg = (await import("workerd")).default;
+  const binary = typeof pkg === "string" ? pkg : pkg.default;
+  if (typeof binary !== "string") throw new Error("cannot find the workerd binary in the workerd package");
+  return binary;
+};
+
+/** A KV namespace over HTTP, as workerd's KV binding asks Miniflare's simulator. */
+async function kvServer(initial) {
+  const store = new Map(Object.entries(initial));
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks).toString("utf8");
+    const url = new URL(req.url, "http://kv");
+    const key = decodeURIComponent(url.pathname.slice(1));
+    if (req.method === "POST" && url.pathname === "/bulk/get") {
+      const { keys } = JSON.parse(body);
+      const out = {};
+      for (const k of keys) out[k] = store.get(k) ?? null;
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(out));
+    } else if (req.method === "GET" && key) {
+      if (store.has(key)) res.writeHead(200).end(store.get(key));
+      else res.writeHead(404).end("Not Found");
+    } else if (req.method === "PUT" && key) {
+      store.set(key, body);
+      res.writeHead(200).end();
+    } else if (req.method === "DELETE" && key) {
+      store.delete(key);
+      res.writeHead(200).end();
+    } else {
+      res.writeHead(501).end(`this bench's KV server does not answer ${req.method} ${url.pathname}`);
+    }
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return server;
+}
+
+const freePort = async () => {
+  const s = createServer().listen(0, "127.0.0.1");
+  await once(s, "listening");
+  const { port } = s.address();
+  s.close();
+  return port;
+};
+
+async function waitForPort(port, child) {
+  for (let i = 0; i < 2000; i++) {
+    if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}) before serving`);
+    const ok = await new Promise((resolve) => {
+      const c = connect(port, "127.0.0.1", () => (c.destroy(), resolve(true)));
+      c.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error("workerd did not start serving within 10 s");
+}
+
+const text = (s) => JSON.stringify(String(s)); // a Cap'n Proto text literal (JSON's escapes are a subset)
+
+export async function startDirect({
+  dir, script, bindings = {}, kv = {}, kvBinding = "TOLLGATE_KV", after = true, v8Flags = [], stdout,
+}) {
+  const work = mkdtempSync(join(tmpdir(), "tg-workerd-direct-"));
+  let modules;
+  if (dir) {
+    copyFileSync(join(dir, "index.js"), join(work, "index.js"));
+    copyFileSync(join(dir, "index_bg.wasm"), join(work, "index_bg.wasm"));
+    modules = `(name = "index.js", esModule = embed "index.js"), (name = "index_bg.wasm", wasm = embed "index_bg.wasm")`;
+  } else {
+    writeFileSync(join(work, "worker.js"), script);
+    modules = `(name = "worker.js", esModule = embed "worker.js")`;
+  }
+  writeFileSync(join(work, "other.js"), `export default { fetch() { return new Response("other"); } };`);
+  const kvHttp = await kvServer(kv);
+  const port = await freePort();
+  const binding = Object.entries(bindings).map(([k, v]) => `(name = ${text(k)}, text = ${text(v)})`);
+  binding.push(`(name = ${text(kvBinding)}, kvNamespace = "kv")`);
+  const services = [
+    `(name = "main", worker = (modules = [${modules}], compatibilityDate = ${text(COMPATIBILITY_DATE)}, bindings = [${binding.join(", ")}], globalOutbound = "internet"))`,
+    `(name = "kv", external = (address = "127.0.0.1:${kvHttp.address().port}", http = ()))`,
+    // Subrequests (the proxy's origin) go to loopback, which workerd's default outbound refuses.
+    `(name = "internet", network = (allow = ["public", "private", "local"]))`,
+  ];
+  if (after) {
+    services.push(`(name = "other", worker = (modules = [(name = "other.js", esModule = embed "other.js")], compatibilityDate = ${text(COMPATIBILITY_DATE)}))`);
+  }
+  const config = `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [${services.join(",\n    ")}],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+  v8Flags = [${v8Flags.map(text).join(", ")}],
+);
+`;
+  writeFileSync(join(work, "config.capnp"), config);
+  const child = spawn(await workerdBinary(), ["serve", join(work, "config.capnp")], {
+    cwd: work,
+    stdio: ["ignore", stdout ? "pipe" : "ignore", "pipe"],
+  });
+  if (stdout) stdout(child.stdout);
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d).length > 65536 && (stderr = stderr.slice(-32768)));
+  try {
+    await waitForPort(port, child);
+  } catch (e) {
+    child.kill("SIGKILL");
+    kvHttp.close();
+    rmSync(work, { recursive: true, force: true });
+    throw new Error(`${e.message}\n${stderr}`);
+  }
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    pid: child.pid,
+    stderr: () => stderr,
+    fetch: (p, init) => fetch(base + p, init),
+    dispose: async () => {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      }
+      kvHttp.closeAllConnections?.();
+      kvHttp.close();
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
