@@ -320,7 +320,7 @@ function functionNames(dir) {
 }
 
 /** The wasm functions V8 compiles (Liftoff, lazily, on first call) in `kind`'s first request:
- * index -> bytes of wasm bytecode. One new isolate; its trace lines are read from workerd's stdout. */
+ * index -> { bytes of wasm bytecode, us: V8's own time compiling it }. One new isolate; its trace lines are read from workerd's stdout. */
 async function compiledIn(kind) {
   const lines = [];
   let phase = "startup";
@@ -343,8 +343,8 @@ async function compiledIn(kind) {
   }
   const compiled = new Map();
   for (const [p, l] of lines) {
-    const m = /Compiled function \S+#(\d+) using Liftoff.* bodysize (\d+)/.exec(l);
-    if (p === "first" && m) compiled.set(Number(m[1]), Number(m[2]));
+    const m = /Compiled function \S+#(\d+) using Liftoff, took (\d+) .* bodysize (\d+)/.exec(l);
+    if (p === "first" && m) compiled.set(Number(m[1]), { bytes: Number(m[3]), us: Number(m[2]) });
   }
   return compiled;
 }
@@ -356,15 +356,30 @@ async function listCompiled() {
   const names = functionNames(BUILD_DIR);
   const byKind = [];
   console.log("Wasm compiled (Liftoff, lazily) in a new isolate's first request, per kind:");
-  console.log(`${"kind".padEnd(12)}${"functions".padStart(10)}${"bytes".padStart(10)}  (of wasm bytecode)`);
+  console.log(`${"kind".padEnd(12)}${"functions".padStart(10)}${"bytes".padStart(10)}${"took us".padStart(10)}`
+    + "  (bytes of wasm bytecode; took: V8's own timing of each compilation, summed)");
+  const sum = (xs, k) => xs.reduce((a, x) => a + x[k], 0);
   for (const kind of KINDS) {
     const c = await compiledIn(kind);
     byKind.push([kind.id, c]);
-    const bytes = [...c.values()].reduce((a, b) => a + b, 0);
-    console.log(`${kind.id.padEnd(12)}${String(c.size).padStart(10)}${String(bytes).padStart(10)}`);
+    const fs = [...c.values()];
+    console.log(`${kind.id.padEnd(12)}${String(c.size).padStart(10)}${String(sum(fs, "bytes")).padStart(10)}`
+      + `${String(sum(fs, "us")).padStart(10)}`);
   }
+  // What a compilation costs by function size: a fixed part per function, then per byte.
+  console.log("\nBy function size, per kind: functions / bytes / took us");
+  const classes = [20, 50, 100, 200, 500, 1000, 5000, Infinity];
+  console.log(`${"bytes up to".padEnd(12)}${byKind.map(([id]) => id.padStart(22)).join("")}`);
+  classes.forEach((hi, i) => {
+    const lo = classes[i - 1] ?? 0;
+    const cells = byKind.map(([, c]) => {
+      const fs = [...c.values()].filter((f) => f.bytes > lo && f.bytes <= hi);
+      return `${fs.length} / ${sum(fs, "bytes")} / ${sum(fs, "us")}`.padStart(22);
+    });
+    console.log(`${String(hi).padEnd(12)}${cells.join("")}`);
+  });
   const all = new Map();
-  for (const [, c] of byKind) for (const [f, bytes] of c) all.set(f, bytes);
+  for (const [, c] of byKind) for (const [f, { bytes }] of c) all.set(f, bytes);
   const top = [...all].sort((a, b) => b[1] - a[1]).slice(0, TOP || 40);
   console.log(`\nThe ${top.length} largest, with the kinds whose first request compiles them:`);
   for (const [f, bytes] of top) {
