@@ -16,7 +16,8 @@ use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result};
 /// The parts of the request URL the shell routes on, read through the runtime's own URL parser
 /// (JS `URL`, the same WHATWG parsing) instead of the url crate's: that parser is ~20 KB of wasm,
 /// which V8 would compile in every new isolate's first request (bench/README.md, "What a first
-/// request compiles"). The proxy, whose core works on `url::Url`, still parses one itself.
+/// request compiles"). It is the one parse of the request URL: the router, the token service and
+/// the proxy's gate all read this one, so no two parsers can disagree about what was asked.
 pub(crate) struct Target {
     /// The path, percent-encoded as the URL standard serialises it (`URL.pathname`).
     pub(crate) path: String,
@@ -42,6 +43,18 @@ impl Target {
     /// The host without its port, as the url crate's `host_str` gives it.
     pub(crate) fn host(&self) -> String {
         self.url.hostname()
+    }
+
+    /// The host with `:port` when the URL names a port other than its scheme's default
+    /// (`URL.host`), as the client addressed us.
+    pub(crate) fn authority(&self) -> String {
+        self.url.host()
+    }
+
+    /// The scheme, lowercase and without its `:` (`URL.protocol` is `https:`).
+    pub(crate) fn scheme(&self) -> String {
+        let protocol = self.url.protocol();
+        protocol.strip_suffix(':').unwrap_or(&protocol).to_string()
     }
 }
 

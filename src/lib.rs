@@ -148,7 +148,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward
         // proxy (src/proxy.rs).
-        return out_of_line(proxy::handle(req, &env, &ctx, app))
+        return out_of_line(proxy::handle(req, target, &env, &ctx, app))
             .await
             .map(Into::into);
     }

@@ -23,7 +23,7 @@ use tollgate_core::store::StoreError;
 use tollgate_core::token_service::{self, RequestContext, TokenService};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Response, Result, Url};
+use worker::{console_log, js_sys, web_sys, Cache, Context, Delay, Env, Response, Result};
 
 /// Largest response body put into the edge cache. The cache write reads a tee of the body. Slow
 /// or vanished clients measured under workerd (tests/interop/proxy-slow-clients.sh: three and six
@@ -60,38 +60,31 @@ pub(crate) fn prepare(env: &Env, app: &TokenService) {
     gate(env, app);
 }
 
-/// `host[:port]` as the client addressed us.
-fn public_host(url: &Url) -> PublicHost {
-    let host = match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        (None, _) => String::new(),
-    };
+/// The scheme and `host[:port]` as the client addressed us.
+fn public_host(target: &http::Target) -> PublicHost {
     PublicHost {
-        scheme: url.scheme().to_string(),
-        host,
+        scheme: target.scheme(),
+        host: target.authority(),
     }
 }
 
-/// Handles one request in proxy mode.
+/// Handles one request in proxy mode. `target` is the router's parse of the request URL (the
+/// only one: the gate decides on the path and query the router routed on).
 pub(crate) async fn handle(
     req: web_sys::Request,
+    target: http::Target,
     env: &Env,
     ctx: &Context,
     app: &TokenService,
 ) -> Result<Response> {
-    let Ok(url) = Url::parse(&req.url()) else {
-        return http::to_worker(http::unparsable_url(&app.settings().issuer));
-    };
     let gate = gate(env, app);
     let gate = match gate.as_ref() {
         Ok(g) => g,
         Err(e) => return http::to_worker(token_service::config_error_response(e)),
     };
-    let public = public_host(&url);
+    let public = public_host(&target);
     let method = req.method();
-    let path = url.path().to_string();
-    let query = url.query().unwrap_or("").to_string();
+    let http::Target { path, query, .. } = target;
     let headers = worker::Headers(req.headers());
     let authorization = headers.get("authorization")?;
     let content_type = headers.get("content-type")?;

@@ -258,6 +258,19 @@ test("a push token is forwarded: origin credentials replace the client's, Locati
     assert.equal(res.headers.get("location"), "http://tollgate.test/v2/org/app/blobs/uploads/u1?_state=s1");
     await res.arrayBuffer();
 
+    // The public side is the scheme and host:port the client used, from the router's one parse of
+    // the request URL: a non-default port is kept, the scheme's default port is not.
+    res = await w.fetch("https://Tollgate.TEST:8443/v2/org/app/blobs/uploads/", { method: "POST", headers: bearer(token) });
+    assert.equal(res.status, 202);
+    assert.equal(res.headers.get("location"), "https://tollgate.test:8443/v2/org/app/blobs/uploads/u1?_state=s1");
+    await res.arrayBuffer();
+    assert.equal(lastSeen().headers["x-forwarded-host"], "tollgate.test:8443");
+    assert.equal(lastSeen().headers["x-forwarded-proto"], "https");
+    res = await w.fetch("https://tollgate.test:443/v2/org/app/manifests/latest", { headers: bearer(token) });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    assert.equal(lastSeen().headers["x-forwarded-host"], "tollgate.test");
+
     // A chunked PATCH streams through intact; the relative Location stays relative.
     const chunks = [randomBytes(1 << 20), randomBytes(1 << 20), randomBytes(12345)];
     const want = createHash("sha256");
