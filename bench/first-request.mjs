@@ -47,9 +47,10 @@
 //                                   (a TG_KEEP_NAMES=1 build, as for bench/profile.mjs)
 //   COMPILED=1 BUILD_DIR=/tmp/tg-names node bench/first-request.mjs /tmp/kv.json    TOP=40
 //                                   instead of timing: which wasm functions V8 compiles in each
-//                                   kind's first request, and their size (one isolate per kind;
-//                                   V8's --trace-wasm-compilation-times through
-//                                   bench/workerd-v8-flags.sh; names from a TG_KEEP_NAMES=1 build)
+//                                   kind's first request, and their size (one isolate per kind
+//                                   under workerd alone, flushed as under Miniflare; V8's
+//                                   --trace-wasm-compilation-times as workerd's Config.v8Flags;
+//                                   names from a TG_KEEP_NAMES=1 build)
 //
 // The wasm module is instantiated, and its start function runs, when the script loads (startup);
 // what is left for the first request is whatever the worker builds lazily and the lazy
@@ -67,7 +68,7 @@ import { importPKCS8, SignJWT } from "jose";
 import { Miniflare } from "miniflare";
 import { busyMs, connect } from "./devtools.mjs";
 import {
-  DEFAULT_VARS, ROOT, basic, builtWorkerOptions, defaultSecrets, keyFixture, libtrustKid, startWorker, wrapWorkerd,
+  DEFAULT_VARS, ROOT, basic, builtWorkerOptions, defaultSecrets, keyFixture, libtrustKid, startWorker,
 } from "../tests/miniflare/helpers.mjs";
 import { startDirect } from "./workerd-direct.mjs";
 
@@ -84,10 +85,6 @@ const BUILD_DIR = process.env.BUILD_DIR;
 const BASE_DIR = process.env.BASE_DIR;
 const ONLY = process.env.KINDS?.split(",");
 const COMPILED = process.env.COMPILED === "1";
-if (COMPILED) {
-  // Before any Miniflare starts: its workerd is then this script with V8's compilation trace.
-  await wrapWorkerd(join(ROOT, "bench", "workerd-v8-flags.sh"), { TG_V8_FLAGS: "--trace-wasm-compilation-times" });
-}
 const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90"; // policy/README.md: demo only
 const basicAuth = (u, p) => ({ authorization: basic(u, p) });
 const SCOPE = "/token?service=registry.local&scope=repository:org/app:pull,push";
@@ -289,15 +286,15 @@ const direct = (options, after) => async (kind, onReady) => {
   onReady();
   return w;
 };
-const tollgateDirect = (after) => (dir) =>
-  direct((kind) => ({
-    dir: dir ?? join(ROOT, "build"),
-    bindings: {
-      ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", MODE: "issuer",
-      ...(process.env.NO_REALM ? {} : { REALM }), ...kind.vars,
-    },
-    kv,
-  }), after);
+const tollgateOptions = (dir, kind) => ({
+  dir: dir ?? join(ROOT, "build"),
+  bindings: {
+    ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", MODE: "issuer",
+    ...(process.env.NO_REALM ? {} : { REALM }), ...kind.vars,
+  },
+  kv,
+});
+const tollgateDirect = (after) => (dir) => direct((kind) => tollgateOptions(dir, kind), after);
 const jsDirect = (after) => (body) =>
   direct(() => ({
     script: `export default { async fetch(req, env) { ${body} return new Response("ok"); } }`,
@@ -320,16 +317,17 @@ function functionNames(dir) {
 }
 
 /** The wasm functions V8 compiles (Liftoff, lazily, on first call) in `kind`'s first request:
- * index -> { bytes of wasm bytecode, us: V8's own time compiling it }. One new isolate; its trace lines are read from workerd's stdout. */
+ * index -> { bytes of wasm bytecode, us: V8's own time compiling it }. One new isolate under
+ * workerd alone, with another created after it (so flushed as under Miniflare); its trace lines
+ * are read from workerd's stdout. */
 async function compiledIn(kind) {
   const lines = [];
   let phase = "startup";
-  const stdio = (out, err) => {
-    createInterface({ input: out }).on("line", (l) => lines.push([phase, l]));
-    err.resume();
-  };
+  const stdout = (out) => createInterface({ input: out }).on("line", (l) => lines.push([phase, l]));
   const settle = () => new Promise((r) => setTimeout(r, 300)); // stdout arrives asynchronously
-  const w = await tollgateIn(BUILD_DIR, { handleRuntimeStdio: stdio })(kind, () => {});
+  const w = await startDirect({
+    ...tollgateOptions(BUILD_DIR, kind), after: true, v8Flags: ["--trace-wasm-compilation-times"], stdout,
+  });
   try {
     const state = kind.setup ? await kind.setup(w) : undefined;
     await settle();
