@@ -5,7 +5,7 @@
 #
 #   bash scripts/build.sh && cp -r build /tmp/tg-A
 #   (change something, rebuild, cp -r build /tmp/tg-B)
-#   bash bench/token-ab.sh /tmp/tg-A /tmp/tg-B ...        (DURATION=8 ROUNDS=5 CONNECTIONS=8)
+#   bash bench/token-ab.sh /tmp/tg-A /tmp/tg-B ...        (DURATION=8 ROUNDS=5 CONNECTIONS=8 WARMUP=40)
 #
 # Each build runs in its own workerd (Miniflare) with the demo policy's KV. Every round runs wrk
 # against each build in turn: GET /token for API-key user ci-bot, warm caches, as token.sh's (b).
@@ -33,6 +33,10 @@ for dir in "$@"; do
   URLS+=("$URL") PIDS+=("$WORKERD")
 done
 [ "$FAILURES" -eq 0 ] || finish
+
+tg_section "warm-up: ${WARMUP:-40}s of the same load per build, once (token-lib.sh warm_up)"
+for url in "${URLS[@]}"; do warm_up "$url$TOKEN_PATH" -H "$CI_AUTH"; done
+tg_section_done
 
 tg_section "load: $ROUNDS rounds x ${DURATION}s per build, $CONNECTIONS connections"
 for round in $(seq 1 "$ROUNDS"); do

@@ -43,6 +43,20 @@ serve() {
 to_ms() {
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
+# warm_up URL [wrk header args...]: WARMUP seconds of the same load, once per target before
+# its measured rounds. V8 compiles a worker's wasm in its baseline tier (Liftoff) first and moves
+# each function to TurboFan only once it has run enough: a Tollgate token request calls ~600
+# functions, and under this load TurboFan was still compiling them 30 s in (bench/tier-up.mjs
+# counts them), while the bare signer's few hot ones are done in a second. Without it the
+# first rounds measured Tollgate partly unoptimised: a fresh isolate used 25-43 us more CPU per
+# token than one warmed for 40 s in round 1, 13-26 us in round 2 (same build). WARMUP=0 skips it.
+warm_up() {
+  local url="$1"
+  shift
+  [ "${WARMUP:-40}" -gt 0 ] || return 0
+  wrk -t1 -c"$CONNECTIONS" -d"${WARMUP:-40}s" "$@" "$url" >/dev/null 2>&1 || true
+}
+
 # run URL PID [wrk header args...]: prints "req/s p50_ms p99_ms cpu_ms_per_request".
 run() {
   local url="$1" pid="$2" t0 t1 out rps reqs non2xx p50 p99 cpu

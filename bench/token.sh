@@ -12,7 +12,8 @@
 # ratio to a bare sign (s - a), the sign cost timed with a loop inside one request, the built
 # worker's size, and bcrypt in wasm: a cold password request (alice, cost 10) against warm ones.
 # The load generator (wrk) shares the 2 cores with workerd: compare ratios, not absolutes.
-#   bench/token.sh          (DURATION=8 ROUNDS=3 CONNECTIONS=8; KEEP_WORK=1 keeps the logs)
+#   bench/token.sh          (DURATION=8 ROUNDS=3 CONNECTIONS=8 WARMUP=40 seconds per target first;
+#                            KEEP_WORK=1 keeps the logs)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
 
@@ -67,6 +68,13 @@ one="$(for _ in 1 2 3 4 5; do curl_ms "$S_URL/?n=1"; done | median)"
 many="$(for _ in 1 2 3; do curl_ms "$S_URL/?n=200"; done | median)"
 loop_sign_ms="$(echo "scale=3; ($many - $one) / 199" | bc)"
 tg_info "n=1 ${one} ms, n=200 ${many} ms: ${loop_sign_ms} ms per signature"
+tg_section_done
+
+tg_section "warm-up: ${WARMUP:-40}s of the same load per target, once (token-lib.sh warm_up says why)"
+warm_up "$E_URL/"
+warm_up "$S_URL/"
+warm_up "$T_URL$TOKEN_PATH" -H "$CI_AUTH"
+warm_up "$P_URL$TOKEN_PATH" -H "$CI_AUTH"
 tg_section_done
 
 tg_section "load: $ROUNDS rounds x ${DURATION}s per target, $CONNECTIONS connections, wrk on loopback"
