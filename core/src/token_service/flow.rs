@@ -265,9 +265,13 @@ async fn issue<S: Store, F: Fetch>(
         refresh_token,
         access: claims.access,
     };
+    // Room for the JWT twice (distribution's `token` and `access_token`) and the other fields.
+    let capacity = 2 * issued.token.len() + 256;
     Ok(match flavor {
-        Flavor::Distribution => HttpResponse::json(200, &response::distribution_body(&issued)),
-        Flavor::OAuth2 => HttpResponse::json(200, &response::oauth2_body(&issued)),
+        Flavor::Distribution => {
+            HttpResponse::json_sized(200, &response::distribution_body(&issued), capacity)
+        }
+        Flavor::OAuth2 => HttpResponse::json_sized(200, &response::oauth2_body(&issued), capacity),
     })
 }
 
