@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use tollgate_core::limits::MAX_FORM_LEN;
 use tollgate_core::protocol::Flavor;
 use tollgate_core::protocol::{ErrorKind, HttpRequest, HttpResponse, TokenError};
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsCast, JsValue};
 use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result};
 
 /// The parts of the request URL the shell routes on, read through the runtime's own URL parser
@@ -30,7 +31,8 @@ impl Target {
     /// `None` for a URL the runtime's parser refuses (workerd parsed it first, so in practice
     /// never).
     pub(crate) fn of(req: &web_sys::Request) -> Option<Target> {
-        let url = web_sys::Url::new(&req.url()).ok()?;
+        let href = req.unchecked_ref::<JsRequest>().url();
+        let url: web_sys::Url = JsUrl::new(&href).ok()?.unchecked_into();
         let search = url.search();
         let query = search.strip_prefix('?').unwrap_or(&search).to_string();
         Some(Target {
@@ -56,6 +58,21 @@ impl Target {
         let protocol = self.url.protocol();
         protocol.strip_suffix(':').unwrap_or(&protocol).to_string()
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    // `request.url` and `new URL(..)` with the URL kept a JS string: web-sys's bindings take and
+    // give `String`, which copied every request's URL into wasm and back out for the parser
+    // (~0.7% of a warm token's isolate time in a profile, bench/README.md "Steady state").
+    #[wasm_bindgen(js_name = Request)]
+    type JsRequest;
+    #[wasm_bindgen(method, getter)]
+    fn url(this: &JsRequest) -> js_sys::JsString;
+    #[wasm_bindgen(js_name = URL)]
+    type JsUrl;
+    #[wasm_bindgen(catch, constructor, js_class = "URL")]
+    fn new(url: &js_sys::JsString) -> std::result::Result<JsUrl, JsValue>;
 }
 
 /// The answer to a request URL that does not parse.

@@ -26,7 +26,7 @@ use tollgate_core::config::{ConfigError, Settings};
 use tollgate_core::out_of_line::out_of_line;
 use tollgate_core::protocol::Flavor;
 use tollgate_core::token_service::{self, RandomError, RequestContext, TokenService};
-use worker::{console_error, console_log, event, web_sys, Context, Date, Env, Result};
+use worker::{console_error, console_log, event, js_sys, web_sys, Context, Env, Result};
 
 /// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
 pub const KV_BINDING: &str = "TOLLGATE_KV";
@@ -94,9 +94,10 @@ fn warn_once_without_realm(app: &TokenService, target: &http::Target) {
     }
 }
 
-/// Unix seconds from the JS clock (the core never reads a clock itself).
+/// Unix seconds from the JS clock (the core never reads a clock itself). `Date.now()`, one call:
+/// workers-rs's `Date::now()` constructs a JS `Date` and then reads it, two calls per request.
 fn now() -> u64 {
-    Date::now().as_millis() / 1000
+    js_sys::Date::now() as u64 / 1000
 }
 
 /// Cryptographic randomness from the JS runtime (crypto.getRandomValues via getrandom's js feature).

@@ -160,9 +160,11 @@ async fn issue<S: Store, F: Fetch>(
 ) -> Result<HttpResponse, TokenError> {
     let now = ctx.now;
     let authorization = authorization(req)?;
-    let treq = parse_request(req, flavor)?;
+    let mut treq = parse_request(req, flavor)?;
     ev.grant = treq.grant.name();
-    ev.requested = treq.scopes.clone();
+    // Moved, not copied: the audit line keeps the scopes as requested, and they are parsed from
+    // there.
+    ev.requested = std::mem::take(&mut treq.scopes);
     ev.client_id = treq.client_id.clone();
     ev.account = treq.account.clone();
     if let Grant::Password { username, .. } = &treq.grant {
@@ -171,7 +173,7 @@ async fn issue<S: Store, F: Fetch>(
 
     let service = resolve_service(app, &treq)?;
     ev.service = Some(service.clone());
-    let scopes = parse_scopes(&treq.scopes)?;
+    let scopes = parse_scopes(&ev.requested)?;
 
     // The credential, classified once: it alone decides which check runs (and so whether the
     // brute-force throttle sees a password), whatever the endpoint or grant type.
@@ -248,23 +250,28 @@ async fn issue<S: Store, F: Fetch>(
         exp: now.saturating_add(ttl),
         nbf: now,
         iat: now,
-        jti: jti.clone(),
-        access: access.clone(),
+        jti,
+        access,
         net,
     };
     let token = app.keys.sign(&service, &claims)?;
-    ev.jti = Some(jti);
+    // The claims are spent: their jti goes to the audit line and their access to the response.
+    ev.jti = Some(claims.jti);
 
     let issued = Issued {
         token,
         expires_in: ttl,
         issued_at: now,
         refresh_token,
-        access,
+        access: claims.access,
     };
+    // Room for the JWT twice (distribution's `token` and `access_token`) and the other fields.
+    let capacity = 2 * issued.token.len() + 256;
     Ok(match flavor {
-        Flavor::Distribution => HttpResponse::json(200, &response::distribution_body(&issued)),
-        Flavor::OAuth2 => HttpResponse::json(200, &response::oauth2_body(&issued)),
+        Flavor::Distribution => {
+            HttpResponse::json_sized(200, &response::distribution_body(&issued), capacity)
+        }
+        Flavor::OAuth2 => HttpResponse::json_sized(200, &response::oauth2_body(&issued), capacity),
     })
 }
 
