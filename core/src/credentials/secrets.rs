@@ -17,8 +17,12 @@ pub fn encode_secret(prefix: &str, random: &[u8; 32]) -> String {
 
 /// Lower-case hex SHA-256 of the secret: the KV key suffix.
 pub fn secret_digest(secret: &str) -> String {
-    let d = Sha256::digest(secret.as_bytes());
-    data_encoding::HEXLOWER.encode(&d)
+    lower_hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Lower-case hex of `bytes` (digests, random IDs).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    base16ct::lower::encode_string(bytes)
 }
 
 /// Whether a presented password is an API key rather than a bcrypt-checked password.
