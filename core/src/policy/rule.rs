@@ -7,7 +7,12 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
-    #[serde(rename = "match", default)]
+    /// A JSON object (crate::json_object), never an array read by field position.
+    #[serde(
+        rename = "match",
+        default,
+        deserialize_with = "crate::json_object::object"
+    )]
     pub matcher: Match,
     /// What the rule grants; `["*"]` everything asked, `[]` an explicit deny.
     pub actions: Vec<String>,
