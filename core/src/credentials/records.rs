@@ -47,16 +47,27 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, RecordError> {
     // result and errors are the same: a &str is valid UTF-8.
     serde_json::from_slice(text.as_bytes())
         .map(|Object(v)| v)
-        .map_err(|e| {
-            // serde_json's message names the field and position; strip any quoted value it echoes.
-            let msg = e.to_string();
-            let cut = msg.find(" `").map_or(msg.as_str(), |i| &msg[..i]);
-            RecordError::Json {
-                message: cut.to_owned(),
-                line: e.line(),
-                column: e.column(),
-            }
-        })
+        .map_err(cold::json_error)
+}
+
+/// A malformed record's error, out of line (in a module named `cold`, which wasm-opt keeps out
+/// of line too, scripts/build.sh): built once for every record type, and a new isolate's first
+/// request, which reads well-formed records, does not compile it.
+mod cold {
+    use super::RecordError;
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn json_error(e: serde_json::Error) -> RecordError {
+        // serde_json's message names the field and position; strip any quoted value it echoes.
+        let msg = e.to_string();
+        let cut = msg.find(" `").map_or(msg.as_str(), |i| &msg[..i]);
+        RecordError::Json {
+            message: cut.to_owned(),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
 }
 
 fn to_json<T: Serialize>(v: &T) -> String {
