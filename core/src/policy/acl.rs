@@ -5,7 +5,7 @@
 use super::check;
 use super::glob::{glob_match, has_glob_meta};
 use super::principal::Principal;
-use super::rule::{Match, Rule};
+use super::rule::{next_placeholder, Match, Rule};
 use crate::json_object::Object;
 use crate::reference::is_path_component;
 use crate::scope::Scope;
@@ -75,7 +75,7 @@ fn expand_name(
 ) -> Option<Vec<String>> {
     let mut out = vec![String::new()];
     let mut rest = pattern;
-    while let Some(start) = rest.find("${") {
+    while let Some(start) = next_placeholder(rest) {
         let lit = &rest[..start];
         out.iter_mut().for_each(|o| o.push_str(lit));
         let after = &rest[start..];
