@@ -32,13 +32,23 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueMap<V> {
         let mut out = BTreeMap::new();
         while let Some((key, value)) = access.next_entry::<String, V>()? {
             if out.contains_key(&key) {
-                // Keys are label names an operator chose, not secrets; bounded to keep logs short.
-                let shown: String = key.chars().take(64).filter(|c| !c.is_control()).collect();
-                return Err(A::Error::custom(format!("duplicate key '{shown}'")));
+                return Err(A::Error::custom(cold::duplicate(&key)));
             }
             out.insert(key, value);
         }
         Ok(out)
+    }
+}
+
+/// Out of line, in a module named `cold` (which wasm-opt keeps out of line, scripts/build.sh): a
+/// new isolate's first request reads well-formed records and need not compile the refusal.
+mod cold {
+    #[cold]
+    #[inline(never)]
+    pub(super) fn duplicate(key: &str) -> String {
+        // Keys are label names an operator chose, not secrets; bounded to keep logs short.
+        let shown: String = key.chars().take(64).filter(|c| !c.is_control()).collect();
+        format!("duplicate key '{shown}'")
     }
 }
 

@@ -108,7 +108,7 @@ fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError>
             let Some(header) = authorization else {
                 return Ok(Shape::Known(Presented::Anonymous));
             };
-            let scheme = header.split_whitespace().next().unwrap_or("");
+            let scheme = scheme(header);
             if scheme.eq_ignore_ascii_case("basic") {
                 let basic = parse_basic_authorization(header)
                     .map_err(|e| AuthError::Malformed(e.to_string()))?;
@@ -133,6 +133,16 @@ fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError>
         return Ok(Shape::Known(api_key(Some(username), secret, false)));
     }
     Ok(Shape::Login { username, secret })
+}
+
+/// The Authorization header's scheme: its first whitespace-separated word, as
+/// `split_whitespace().next()` gives it, without compiling that iterator into every new
+/// isolate's first credentialed request (bench/README.md, "What a first request compiles").
+fn scheme(header: &str) -> &str {
+    let trimmed = header.trim();
+    trimmed
+        .find(char::is_whitespace)
+        .map_or(trimmed, |end| &trimmed[..end])
 }
 
 /// An API key or personal credential, with its digest and hint.
@@ -262,4 +272,30 @@ async fn login<S: Store, F: Fetch>(
         username,
         password: secret,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scheme;
+
+    #[test]
+    fn the_scheme_is_the_first_whitespace_separated_word() {
+        for h in [
+            "",
+            " ",
+            "Basic",
+            "Basic abc",
+            "  bAsIc   abc  ",
+            "Basic\tabc",
+            "Bearer\u{a0}k",
+            "\u{2003}Bearer k",
+            "a b c",
+        ] {
+            assert_eq!(
+                scheme(h),
+                h.split_whitespace().next().unwrap_or(""),
+                "{h:?}"
+            );
+        }
+    }
 }
