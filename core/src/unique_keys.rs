@@ -34,10 +34,18 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueMap<V> {
             if out.contains_key(&key) {
                 return Err(A::Error::custom(cold::duplicate(&key)));
             }
-            out.insert(key, value);
+            insert(&mut out, key, value);
         }
         Ok(out)
     }
+}
+
+/// The map's insert, out of line: inlined, it would be compiled with every reader of a record
+/// that may have such a map (a user's `labels`), and a new isolate's first request compiles it
+/// only when the record it reads has an entry (bench/README.md, "What a first request compiles").
+#[inline(never)]
+fn insert<V>(map: &mut BTreeMap<String, V>, key: String, value: V) {
+    map.insert(key, value);
 }
 
 /// Out of line, in a module named `cold` (which wasm-opt keeps out of line, scripts/build.sh): a
