@@ -25,6 +25,7 @@ use crate::credentials::{
     secret_digest, valid_account, Hint, Secret, API_KEY_PREFIX, REFRESH_PREFIX,
 };
 use crate::federation::{Fetch, OIDC_USERNAME};
+use crate::out_of_line::out_of_line;
 use crate::protocol::request::Grant;
 use crate::signin::credentials::{is_personal, record_key, PERSONAL_PREFIX};
 use crate::store::Store;
@@ -242,7 +243,8 @@ pub(super) async fn classify<S: Store, F: Fetch>(
     read_ahead(app, ctx, wanted(app, ctx, &shape)).await;
     match shape {
         Shape::Known(presented) => Ok(presented),
-        Shape::Login { username, secret } => login(app, ctx, username, secret).await,
+        // Out of line: an API-key or anonymous request does not compile a login's checks.
+        Shape::Login { username, secret } => out_of_line(login(app, ctx, username, secret)).await,
     }
 }
 
