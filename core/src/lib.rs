@@ -7,6 +7,7 @@
 pub mod config;
 pub mod credentials;
 pub mod federation;
+mod json_object;
 pub mod ledger;
 pub mod limits;
 pub mod netbind;

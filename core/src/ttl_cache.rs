@@ -97,17 +97,7 @@ impl<K: Ord + Clone, V: 'static> TtlCache<K, V> {
     /// The untyped half of [`Self::insert`]: compiled once per key type.
     fn insert_erased(&mut self, key: K, value: Box<dyn Any>, until: u64, now: u64) {
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
-            self.entries.retain(|_, e| now < e.until);
-            if self.entries.len() >= self.capacity {
-                let soonest = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, e)| (e.until, e.seq))
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = soonest {
-                    self.entries.remove(&k);
-                }
-            }
+            cold::make_room(&mut self.entries, self.capacity, now);
         }
         self.inserts = self.inserts.wrapping_add(1);
         let entry = Entry {
@@ -132,6 +122,36 @@ impl<K: Ord + Clone, V: 'static> TtlCache<K, V> {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// Out of line, and in a module named `cold` so that wasm-opt keeps it so (scripts/build.sh): a
+/// cache fills long before it is full, so a new isolate's first insert (its first request)
+/// need not compile this (bench/README.md, "What a first request compiles").
+mod cold {
+    use super::Entry;
+    use std::any::Any;
+    use std::collections::BTreeMap;
+
+    /// Drops what has expired, then, if the cache is still full, the entry that would expire
+    /// soonest (the oldest of those).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn make_room<K: Ord + Clone>(
+        entries: &mut BTreeMap<K, Entry<Box<dyn Any>>>,
+        capacity: usize,
+        now: u64,
+    ) {
+        entries.retain(|_, e| now < e.until);
+        if entries.len() >= capacity {
+            let soonest = entries
+                .iter()
+                .min_by_key(|(_, e)| (e.until, e.seq))
+                .map(|(k, _)| k.clone());
+            if let Some(k) = soonest {
+                entries.remove(&k);
+            }
+        }
     }
 }
 

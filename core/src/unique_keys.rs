@@ -32,13 +32,31 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueMap<V> {
         let mut out = BTreeMap::new();
         while let Some((key, value)) = access.next_entry::<String, V>()? {
             if out.contains_key(&key) {
-                // Keys are label names an operator chose, not secrets; bounded to keep logs short.
-                let shown: String = key.chars().take(64).filter(|c| !c.is_control()).collect();
-                return Err(A::Error::custom(format!("duplicate key '{shown}'")));
+                return Err(A::Error::custom(cold::duplicate(&key)));
             }
-            out.insert(key, value);
+            insert(&mut out, key, value);
         }
         Ok(out)
+    }
+}
+
+/// The map's insert, out of line: inlined, it would be compiled with every reader of a record
+/// that may have such a map (a user's `labels`), and a new isolate's first request compiles it
+/// only when the record it reads has an entry (bench/README.md, "What a first request compiles").
+#[inline(never)]
+fn insert<V>(map: &mut BTreeMap<String, V>, key: String, value: V) {
+    map.insert(key, value);
+}
+
+/// Out of line, in a module named `cold` (which wasm-opt keeps out of line, scripts/build.sh): a
+/// new isolate's first request reads well-formed records and need not compile the refusal.
+mod cold {
+    #[cold]
+    #[inline(never)]
+    pub(super) fn duplicate(key: &str) -> String {
+        // Keys are label names an operator chose, not secrets; bounded to keep logs short.
+        let shown: String = key.chars().take(64).filter(|c| !c.is_control()).collect();
+        format!("duplicate key '{shown}'")
     }
 }
 

@@ -3,8 +3,7 @@
 use crate::limits::{
     MAX_ACCOUNT_LEN, MAX_AUTHORIZATION_LEN, MAX_IDENTITY_TOKEN_LEN, MAX_TOKEN_LEN,
 };
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
+use base64ct::{Base64, Encoding as _};
 use std::fmt;
 
 /// A secret string whose `Debug` never shows the value, so it cannot leak through a log line.
@@ -102,9 +101,7 @@ fn strip_scheme<'a>(header: &'a str, scheme: &'static str) -> Result<&'a str, Cr
 /// password may contain ':'.
 pub fn parse_basic_authorization(header: &str) -> Result<BasicCredentials, CredentialError> {
     let encoded = strip_scheme(header, "Basic")?;
-    let raw = STANDARD
-        .decode(encoded)
-        .map_err(|_| CredentialError::BadBase64)?;
+    let raw = Base64::decode_vec(encoded).map_err(|_| CredentialError::BadBase64)?;
     let text = String::from_utf8(raw).map_err(|_| CredentialError::NotUtf8)?;
     let (username, password) = text.split_once(':').ok_or(CredentialError::NoColon)?;
     if username.is_empty() {
@@ -144,9 +141,37 @@ pub fn parse_bearer_authorization(header: &str) -> Result<&str, CredentialError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Encoded with the base64 crate: an implementation independent of the code's base64ct.
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
 
     fn basic(s: &str) -> String {
         format!("Basic {}", STANDARD.encode(s))
+    }
+
+    /// base64ct (the code's) accepts exactly what the base64 crate's STANDARD engine (the code's
+    /// until issue 17) did: padding required and canonical, no whitespace, no URL alphabet.
+    #[test]
+    fn base64_accepts_what_it_accepted_before() {
+        for s in [
+            "",
+            "=",
+            "Ym9iOng=",
+            "Ym9iOng",
+            "Ym9iOnh=",
+            "Ym9iOng==",
+            "Ym9i Ong=",
+            " Ym9iOng=",
+            "Ym9iOnh4",
+            "Ym9iOnh4====",
+            "Ym9-Ong=",
+            "Ym9_Ong=",
+            "Ym9iOg==",
+            "Ym9iOh==",
+            "Y===",
+        ] {
+            assert_eq!(Base64::decode_vec(s).ok(), STANDARD.decode(s).ok(), "{s:?}");
+        }
     }
 
     #[test]

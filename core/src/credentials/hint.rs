@@ -22,8 +22,7 @@
 use super::records::valid_account;
 use super::secrets::encode_secret;
 use crate::limits::MAX_ACCOUNT_LEN;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64ct::{Base64UrlUnpadded, Encoding as _};
 
 /// Between the secret and each part of the hint.
 const SEPARATOR: char = '.';
@@ -61,7 +60,7 @@ pub fn encode_credential(
     }
     let mut hinted = secret.clone();
     hinted.push(SEPARATOR);
-    URL_SAFE_NO_PAD.encode_string(account, &mut hinted);
+    hinted.push_str(&Base64UrlUnpadded::encode_string(account.as_bytes()));
     if let Some(digest) = api_key {
         hinted.push(SEPARATOR);
         hinted.push_str(digest);
@@ -85,7 +84,7 @@ pub fn read_hint(prefix: &str, presented: &str) -> Option<Hint> {
     {
         return None;
     }
-    let account = String::from_utf8(URL_SAFE_NO_PAD.decode(account).ok()?).ok()?;
+    let account = String::from_utf8(Base64UrlUnpadded::decode_vec(account).ok()?).ok()?;
     if !valid_account(&account) {
         return None;
     }
@@ -98,7 +97,10 @@ pub fn read_hint(prefix: &str, presented: &str) -> Option<Hint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Encoded with the base64 crate: an implementation independent of the code's base64ct.
     use crate::credentials::{secret_digest, API_KEY_PREFIX, REFRESH_PREFIX};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     const R: [u8; 32] = [9u8; 32];
 
@@ -107,6 +109,34 @@ mod tests {
             account: account.into(),
             api_key: api_key.map(String::from),
         })
+    }
+
+    /// base64ct (the code's) accepts exactly what the base64 crate's URL_SAFE_NO_PAD engine
+    /// (the code's until issue 17) did: no padding, canonical trailing bits, URL alphabet only.
+    #[test]
+    fn base64url_accepts_what_it_accepted_before() {
+        for s in [
+            "",
+            "Y2ktYm90",
+            "Y2ktYm9",
+            "Y2ktYm9=",
+            "Y2ktYm90==",
+            "Y2k",
+            "Y2l",
+            "Y2",
+            "Y3",
+            "Y",
+            "Y2k+Ym90",
+            "Y2k/Ym90",
+            "Y2k-Ym_0",
+            "Y2k Ym90",
+        ] {
+            assert_eq!(
+                Base64UrlUnpadded::decode_vec(s).ok(),
+                URL_SAFE_NO_PAD.decode(s).ok(),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

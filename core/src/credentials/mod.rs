@@ -22,6 +22,6 @@ pub(crate) use password::{burn_equal_time, verify_password};
 pub(crate) use records::valid_account;
 pub use records::{ApiKeyRecord, RecordError, RefreshRecord, UserRecord};
 pub use secrets::{
-    constant_time_eq, encode_secret, looks_like_api_key, secret_digest, API_KEY_PREFIX,
+    constant_time_eq, encode_secret, looks_like_api_key, lower_hex, secret_digest, API_KEY_PREFIX,
     REFRESH_PREFIX,
 };

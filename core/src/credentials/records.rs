@@ -1,6 +1,7 @@
 //! The KV records behind authentication (ARCHITECTURE.md, "KV records"). Parsing is strict
 //! (`deny_unknown_fields`): a record Tollgate does not fully understand is an error, never a grant.
 
+use crate::json_object::Object;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -36,13 +37,30 @@ impl std::error::Error for RecordError {}
 fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, RecordError> {
     // serde's derive also reads a struct from a JSON array, by field position (`[]` would be a
     // user with no password and no groups, `["ci"]` an API key of ci): every record is an object.
-    if !text.trim_start().starts_with('{') {
+    // Said plainly here; `Object` refuses it too, and keeps the by-position reader out of the
+    // worker (crate::json_object).
+    // ASCII whitespace only: JSON allows no other before the object (serde_json refuses it
+    // anyway), and `trim_start`'s Unicode table is more code for a first request to compile.
+    if !text.trim_ascii_start().starts_with('{') {
         return Err(RecordError::NotAnObject);
     }
     // Bytes rather than str, here and in every JSON parse of the core: jwt-compact parses
     // slices, so the wasm then holds one serde_json reader instead of two (1.4 KB gzip). The
     // result and errors are the same: a &str is valid UTF-8.
-    serde_json::from_slice(text.as_bytes()).map_err(|e| {
+    serde_json::from_slice(text.as_bytes())
+        .map(|Object(v)| v)
+        .map_err(cold::json_error)
+}
+
+/// A malformed record's error, out of line (in a module named `cold`, which wasm-opt keeps out
+/// of line too, scripts/build.sh): built once for every record type, and a new isolate's first
+/// request, which reads well-formed records, does not compile it.
+mod cold {
+    use super::RecordError;
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn json_error(e: serde_json::Error) -> RecordError {
         // serde_json's message names the field and position; strip any quoted value it echoes.
         let msg = e.to_string();
         let cut = msg.find(" `").map_or(msg.as_str(), |i| &msg[..i]);
@@ -51,7 +69,7 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, RecordError> {
             line: e.line(),
             column: e.column(),
         }
-    })
+    }
 }
 
 fn to_json<T: Serialize>(v: &T) -> String {
@@ -193,6 +211,13 @@ mod tests {
         assert!(ApiKeyRecord::from_json(r#"["ci"]"#).is_err());
         assert!(RefreshRecord::from_json(r#"["alice","registry",null,1,2]"#).is_err());
         assert!(UserRecord::from_json(r#"  {"groups":["dev"]}"#).is_ok());
+        assert!(
+            UserRecord::from_json(" \t\r\n{}").is_ok(),
+            "JSON's whitespace"
+        );
+        for text in ["\u{a0}{}", "\u{2003}{}", "\u{c}{}", " [ ]"] {
+            assert!(UserRecord::from_json(text).is_err(), "{text:?}");
+        }
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //! digests are stored; a fast digest is enough because the input has full entropy (nothing to
 //! brute-force), and it lets KV look a key up directly.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64ct::{Base64UrlUnpadded, Encoding as _};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -12,13 +11,17 @@ pub const REFRESH_PREFIX: &str = "tgr_";
 
 /// `prefix` + base64url(random), 43 characters after the prefix.
 pub fn encode_secret(prefix: &str, random: &[u8; 32]) -> String {
-    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random))
+    format!("{prefix}{}", Base64UrlUnpadded::encode_string(random))
 }
 
 /// Lower-case hex SHA-256 of the secret: the KV key suffix.
 pub fn secret_digest(secret: &str) -> String {
-    let d = Sha256::digest(secret.as_bytes());
-    data_encoding::HEXLOWER.encode(&d)
+    lower_hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Lower-case hex of `bytes` (digests, random IDs).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    base16ct::lower::encode_string(bytes)
 }
 
 /// Whether a presented password is an API key rather than a bcrypt-checked password.

@@ -7,8 +7,7 @@ use super::issuers::check_url;
 use crate::limits::{MAX_JWKS_KEYS, MAX_OIDC_DOCUMENT_BYTES};
 use crate::token::keys::MIN_RSA_BITS;
 use crate::token::PublicKey;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64ct::{Base64UrlUnpadded, Encoding as _};
 use serde_json::Value;
 
 /// RSA moduli above this are refused (verification cost grows with the size).
@@ -56,7 +55,7 @@ pub(crate) struct IssuerKey {
 }
 
 fn b64(j: &Value, name: &str) -> Option<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(member(j, name)?).ok()
+    Base64UrlUnpadded::decode_vec(member(j, name)?).ok()
 }
 
 /// One JWK (RFC 7517/7518) as a verification key, or why it cannot be one; unknown members
@@ -145,8 +144,11 @@ pub(crate) fn parse_jwks(body: &[u8]) -> Result<Vec<IssuerKey>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Encoded with the base64 crate: an implementation independent of the code's base64ct.
     use crate::token::jwk;
     use crate::token::keys::tests::{es_key, rsa_key};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
     use serde_json::json;
 
     #[test]

@@ -25,8 +25,7 @@ use keycache::{KeysError, Want};
 use crate::limits::MAX_IDENTITY_TOKEN_LEN;
 use crate::token::X5cHeader;
 use crate::token::{verify_jwt_with_kids, PublicKey, VerifyError};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64ct::{Base64UrlUnpadded, Encoding as _};
 use jwt_compact::UntrustedToken;
 use std::cell::RefCell;
 use std::fmt;
@@ -114,7 +113,7 @@ fn peek(token: &str) -> Result<(String, Option<String>), FederationError> {
     let payload = token
         .split('.')
         .nth(1)
-        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|p| Base64UrlUnpadded::decode_vec(p).ok())
         .ok_or_else(malformed)?;
     let claims: serde_json::Value = serde_json::from_slice(&payload).map_err(|_| malformed())?;
     let iss = claims

@@ -6,6 +6,8 @@ use super::*;
 use crate::limits::{
     JWKS_FAILURE_TTL, JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL, JWKS_STALE_GRACE,
 };
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use hmac::{Hmac, KeyInit as _, Mac};
 use serde_json::json;
 

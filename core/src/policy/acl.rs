@@ -5,7 +5,8 @@
 use super::check;
 use super::glob::{glob_match, has_glob_meta};
 use super::principal::Principal;
-use super::rule::{Match, Rule};
+use super::rule::{next_placeholder, Match, Rule};
+use crate::json_object::Object;
 use crate::reference::is_path_component;
 use crate::scope::Scope;
 use crate::token::Access;
@@ -74,7 +75,7 @@ fn expand_name(
 ) -> Option<Vec<String>> {
     let mut out = vec![String::new()];
     let mut rest = pattern;
-    while let Some(start) = rest.find("${") {
+    while let Some(start) = next_placeholder(rest) {
         let lit = &rest[..start];
         out.iter_mut().for_each(|o| o.push_str(lit));
         let after = &rest[start..];
@@ -213,22 +214,12 @@ impl Acl {
                 text.len()
             )));
         }
-        let rules: Vec<Rule> =
+        // A rule and its `match` must be JSON objects, never arrays read by field position
+        // (`[[[], ["*"]]]` would be a rule matching everyone with actions ["*"]): see
+        // crate::json_object.
+        let rules: Vec<Object<Rule>> =
             serde_json::from_slice(text.as_bytes()).map_err(|e| cold::json(format_args!("{e}")))?;
-        // serde's derive also reads a struct from a JSON array by field position, so
-        // `[[[], ["*"]]]` would be a rule matching everyone with actions ["*"]. A rule and its
-        // `match` must be objects, as the operator wrote and reviewed them.
-        let shape: Vec<serde_json::Value> =
-            serde_json::from_slice(text.as_bytes()).map_err(|e| cold::json(format_args!("{e}")))?;
-        for (i, rule) in shape.iter().enumerate() {
-            if !rule.is_object() || rule.get("match").is_some_and(|m| !m.is_object()) {
-                return Err(cold::json(format_args!(
-                    "rule {} must be a JSON object whose 'match' is an object",
-                    i + 1
-                )));
-            }
-        }
-        Acl::from_rules(rules)
+        Acl::from_rules(rules.into_iter().map(|r| r.0).collect())
     }
 
     pub fn from_rules(rules: Vec<Rule>) -> Result<Acl, PolicyError> {

@@ -341,7 +341,7 @@ pub fn refusal(rule: &Rule) -> Option<Refusal> {
     }
     let name = rule.matcher.name.as_deref()?;
     let mut rest = name;
-    while let Some(start) = rest.find("${") {
+    while let Some(start) = super::rule::next_placeholder(rest) {
         let after = &rest[start..];
         let Some(end) = after.find('}') else {
             return Some(Refusal::UnclosedPlaceholder(name.to_owned()));

@@ -121,7 +121,11 @@ impl Params {
                     "too many parameters (more than {MAX_PARAMS})"
                 )));
             }
-            if key.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
+            // By chars: `str::contains` of a non-ASCII char searches for its UTF-8 string, which
+            // compiles core's two-way searcher (~1.9 KB of wasm) into every new isolate's first
+            // token request (bench/README.md, "What a first request compiles").
+            let lossy = |s: &str| s.chars().any(|c| c == char::REPLACEMENT_CHARACTER);
+            if lossy(&key) || lossy(&value) {
                 return Err(invalid(format!(
                     "a parameter in the {what} is not valid UTF-8 after percent-decoding"
                 )));

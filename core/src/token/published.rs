@@ -3,8 +3,7 @@
 
 use super::header::KidFormat;
 use super::keys::PublicKey;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use base64ct::{Base64UrlUnpadded, Encoding as _};
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest as _, Sha256};
@@ -16,7 +15,8 @@ fn required_members(key: &PublicKey) -> Vec<(&'static str, String)> {
         PublicKey::Es256(k) => {
             let point = k.to_sec1_point(false);
             let coord = |c: Option<&p256::FieldBytes>| {
-                c.map(|b| URL_SAFE_NO_PAD.encode(b)).unwrap_or_default()
+                c.map(|b| Base64UrlUnpadded::encode_string(b))
+                    .unwrap_or_default()
             };
             vec![
                 ("crv", "P-256".into()),
@@ -27,9 +27,9 @@ fn required_members(key: &PublicKey) -> Vec<(&'static str, String)> {
         }
         PublicKey::Rs256(k) => vec![
             // RFC 7518 6.3.1: unsigned big-endian without leading zero octets.
-            ("e", URL_SAFE_NO_PAD.encode(k.e().to_bytes_be())),
+            ("e", Base64UrlUnpadded::encode_string(&k.e().to_bytes_be())),
             ("kty", "RSA".into()),
-            ("n", URL_SAFE_NO_PAD.encode(k.n().to_bytes_be())),
+            ("n", Base64UrlUnpadded::encode_string(&k.n().to_bytes_be())),
         ],
     }
 }
@@ -42,7 +42,7 @@ fn required_members(key: &PublicKey) -> Vec<(&'static str, String)> {
 pub fn jwk_thumbprint(key: &PublicKey) -> String {
     // Serializing a map of strings cannot fail; an empty input would match no registry's kid.
     let canonical = serde_json::to_vec(&members(key)).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(Sha256::digest(&canonical))
+    Base64UrlUnpadded::encode_string(&Sha256::digest(&canonical))
 }
 
 /// The required members as a JSON object. Inserted one by one: collecting into a `Map` sorts
@@ -100,7 +100,10 @@ pub fn certificate_bundle(certs_pem: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Encoded with the base64 crate: an implementation independent of the code's base64ct.
     use crate::token::keys::tests::{es_key, rsa_key};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     #[test]
     fn ec_jwk_round_trips_through_p256() {

@@ -12,8 +12,7 @@ use super::alg::{Es256, Rs256};
 use super::claims::RegistryClaims;
 use super::header::{KidFormat, TokenHeader};
 use super::keys::{Algorithm, KeyError, PublicKey, SigningKey};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine as _;
+use base64ct::{Base64, Base64UrlUnpadded, Encoding as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::fmt;
@@ -125,7 +124,7 @@ impl Signer {
         };
         let x5c = match (header.x5c, cert_der) {
             (false, _) => None,
-            (true, Some(der)) => Some(vec![STANDARD.encode(der)]),
+            (true, Some(der)) => Some(vec![Base64::encode_string(&der)]),
             (true, None) => {
                 return Err(KeyError::PublicKey(
                     "x5c was asked for but no signing certificate is configured".into(),
@@ -140,7 +139,7 @@ impl Signer {
             x5c: x5c.as_deref(),
         })
         .map_err(|e| KeyError::PublicKey(format!("the JOSE header could not be written: {e}")))?;
-        let mut header_prefix = URL_SAFE_NO_PAD.encode(json);
+        let mut header_prefix = Base64UrlUnpadded::encode_string(&json);
         header_prefix.push('.');
         let prefix_hash = Sha256::new_with_prefix(header_prefix.as_bytes());
         Ok(Signer {
@@ -192,7 +191,7 @@ impl Signer {
         let mut token =
             String::with_capacity(self.header_prefix.len() + payload.len() * 4 / 3 + 400);
         token.push_str(&self.header_prefix);
-        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        token.push_str(&Base64UrlUnpadded::encode_string(&payload));
         let mut hash = self.prefix_hash.clone();
         hash.update(&token.as_bytes()[self.header_prefix.len()..]);
         let digest: [u8; 32] = hash.finalize().into();
@@ -205,7 +204,7 @@ impl Signer {
                 .ok_or(SignError::Rsa)?,
         };
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        token.push_str(&Base64UrlUnpadded::encode_string(&signature));
         Ok(token)
     }
 }

@@ -9,8 +9,7 @@ use super::published::jwk_thumbprint;
 use super::sign::X5cHeader;
 use crate::limits::MAX_TOKEN_LEN;
 use crate::time_claims::{TimeClaims, TimeError};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine as _;
+use base64ct::{Base64, Base64UrlUnpadded, Encoding as _};
 use jwt_compact::{Algorithm as _, Empty, UntrustedToken};
 use serde::Deserialize;
 use std::fmt;
@@ -88,7 +87,7 @@ fn find_key<'k>(
         return Some(key);
     }
     let leaf = header.other_fields.x5c.as_ref()?.first()?;
-    let der = STANDARD.decode(leaf).ok()?;
+    let der = Base64::decode_vec(leaf).ok()?;
     let key = PublicKey::from_certificate_der(&der).ok()?;
     keys.iter().find(|k| **k == key)
 }
@@ -187,7 +186,7 @@ fn verify_jwt<'k>(
     let payload = token
         .split('.')
         .nth(1)
-        .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|p| Base64UrlUnpadded::decode_vec(p).ok())
         .ok_or(VerifyError::Malformed)?;
     Ok(VerifiedJwt { key, payload })
 }

@@ -36,7 +36,7 @@
 //! Storage errors are 503 and malformed records 500; neither ever authenticates anyone.
 
 use super::auth_error::AuthError;
-use super::cache::{Caches, Records};
+use super::cache::{Caches, Parsed, Records};
 use super::credential::Presented;
 use super::throttle::Attempt;
 use super::{RequestContext, TokenService};
@@ -107,17 +107,21 @@ fn api_key_fingerprint(digest: &str) -> String {
     format!("apikey:{digest}")
 }
 
+/// Parses a record's stored text for [`cached`]: `None` text for no record. Its `Ok(None)` (no
+/// such record) is not cached; a value it gives for a missing record (the empty ACL) is.
+type Parse<'p> = &'p dyn Fn(Option<&str>) -> Result<Option<Parsed>, AuthError>;
+
 /// The record under KV `key` through its isolate cache (`pick` selects it): a fresh cached copy,
 /// else the request's read (read ahead with the others where possible), parsed and cached for
-/// `CACHE_TTL`. `parse` reads the stored text, or `None` for no record: its `None` (no such
-/// record) is not cached, a value it gives for a missing record (the empty ACL) is.
-async fn cached<V: 'static, S: Store, F: Fetch>(
+/// `CACHE_TTL`. Type-erased ([`Parsed`]), so that this state machine, the cache lookup and the
+/// insert are compiled once for every record type: each reader's [`typed`] downcasts.
+async fn cached<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     key: &str,
-    pick: fn(&mut Caches) -> &mut Records<V>,
-    parse: impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError>,
-) -> Result<Option<Rc<V>>, AuthError> {
+    pick: fn(&mut Caches) -> &mut Records,
+    parse: Parse<'_>,
+) -> Result<Option<Parsed>, AuthError> {
     let now = ctx.now;
     if let Some(hit) = pick(&mut app.caches.borrow_mut()).get(key, now) {
         return Ok(Some(Rc::clone(hit)));
@@ -126,26 +130,41 @@ async fn cached<V: 'static, S: Store, F: Fetch>(
     let Some(record) = parse(text.as_deref())? else {
         return Ok(None);
     };
-    let record = Rc::new(record);
     let mut caches = app.caches.borrow_mut();
     let until = caches.until(now);
     pick(&mut caches).insert(key.to_string(), Rc::clone(&record), until, now);
     Ok(Some(record))
 }
 
+/// A record [`cached`] found, as the one type its cache holds. Every cache is filled only by
+/// its reader here, with that type, so the downcast cannot fail; if it ever did, the record
+/// counts as malformed (nothing is granted), never as missing.
+fn typed<V: 'static>(found: Option<Parsed>) -> Result<Option<Rc<V>>, AuthError> {
+    found
+        .map(|r| {
+            r.downcast::<V>()
+                .map_err(|_| AuthError::Broken("an isolate cache held another record type".into()))
+        })
+        .transpose()
+}
+
 /// A parser for [`cached`] of a record that may be missing (`None`: not found, never cached).
-fn record<V>(
-    parse: impl FnOnce(&str) -> Result<V, AuthError>,
-) -> impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError> {
-    move |t| t.map(parse).transpose()
+fn record<V: 'static>(
+    parse: impl Fn(&str) -> Result<V, AuthError>,
+) -> impl Fn(Option<&str>) -> Result<Option<Parsed>, AuthError> {
+    move |t| Ok(t.map(&parse).transpose()?.map(|v| Rc::new(v) as Parsed))
 }
 
 /// A parser for [`cached`] of a record whose absence means its default (the empty ACL, no
 /// issuers): the default is cached like a stored value.
-fn or_default<V: Default>(
-    parse: impl FnOnce(&str) -> Result<V, AuthError>,
-) -> impl FnOnce(Option<&str>) -> Result<Option<V>, AuthError> {
-    move |t| t.map_or_else(|| Ok(V::default()), parse).map(Some)
+fn or_default<V: Default + 'static>(
+    parse: impl Fn(&str) -> Result<V, AuthError>,
+) -> impl Fn(Option<&str>) -> Result<Option<Parsed>, AuthError> {
+    move |t| {
+        Ok(Some(
+            Rc::new(t.map_or_else(|| Ok(V::default()), &parse)?) as Parsed
+        ))
+    }
 }
 
 /// `user:<account>` through the cache and the shared validator (also sign-in's only way to read
@@ -159,7 +178,8 @@ pub(crate) async fn user<S: Store, F: Fetch>(
     // The message is built only for a malformed record (this runs on every request).
     let broken = |e: &dyn std::fmt::Display| AuthError::broken(&format!("record {key}"), e);
     let parse = record(|t| UserRecord::from_json(t).map_err(|e| broken(&e)));
-    let Some(record) = cached(app, ctx, &key, |c| &mut c.users, parse).await? else {
+    let found = cached(app, ctx, &key, |c| &mut c.users, &parse).await?;
+    let Some(record) = typed::<UserRecord>(found)? else {
         return Ok(None);
     };
     // The CLI's own validator (crate::validate): a hash over the cost cap or with a bad alphabet,
@@ -191,7 +211,7 @@ async fn api_key_record<S: Store, F: Fetch>(
 ) -> Result<Option<Rc<ApiKeyRecord>>, AuthError> {
     let parse =
         record(|t| ApiKeyRecord::from_json(t).map_err(|e| AuthError::broken("API key record", e)));
-    cached(app, ctx, &api_key_key(digest), |c| &mut c.apikeys, parse).await
+    typed(cached(app, ctx, &api_key_key(digest), |c| &mut c.apikeys, &parse).await?)
 }
 
 /// The ACL through the cache. No `acl` record: the empty ACL, which grants nothing.
@@ -201,8 +221,8 @@ pub(super) async fn acl<S: Store, F: Fetch>(
 ) -> Result<Rc<Acl>, AuthError> {
     let parse =
         or_default(|t| Acl::from_json(t).map_err(|e| AuthError::broken("ACL (key 'acl')", e)));
-    let found = cached(app, ctx, ACL_KEY, |c| &mut c.acl, parse).await?;
-    Ok(found.unwrap_or_default())
+    let found = cached(app, ctx, ACL_KEY, |c| &mut c.acl, &parse).await?;
+    Ok(typed(found)?.unwrap_or_default())
 }
 
 /// The `issuers` record through the cache. No record: federation is off.
@@ -213,8 +233,8 @@ pub(super) async fn issuers<S: Store, F: Fetch>(
     let parse = or_default(|t| {
         Issuers::from_json(t).map_err(|e| AuthError::broken("issuers record (key 'issuers')", e))
     });
-    let found = cached(app, ctx, ISSUERS_KEY, |c| &mut c.issuers, parse).await?;
-    Ok(found.unwrap_or_default())
+    let found = cached(app, ctx, ISSUERS_KEY, |c| &mut c.issuers, &parse).await?;
+    Ok(typed(found)?.unwrap_or_default())
 }
 
 /// Reads together those of `keys` that are not fresh in the isolate caches (nothing at all on a
@@ -457,22 +477,23 @@ impl<'a> Owner<'a> {
     }
 }
 
-/// A live API key's record, owned by `owner`.
-async fn live_api_key<S: Store, F: Fetch>(
-    app: &TokenService,
-    ctx: &RequestContext<'_, S, F>,
-    digest: &str,
+/// The API key's record `found` (through [`api_key_record`]) if it is live and owned by
+/// `owner`. Plain code rather than an async reader of its own: one state machine fewer for a
+/// new isolate's first API-key request to compile.
+fn live_api_key(
+    found: Option<Rc<ApiKeyRecord>>,
     owner: Owner<'_>,
+    now: u64,
 ) -> Result<Rc<ApiKeyRecord>, AuthError> {
     let unknown = || AuthError::Rejected("unknown or revoked API key".into());
-    let Some(record) = api_key_record(app, ctx, digest).await? else {
+    let Some(record) = found else {
         return Err(unknown());
     };
     // Before anything about the record is said (its name, expiry or account).
     if owner.hint_disagrees(&record.account) {
         return Err(unknown());
     }
-    if record.expires.is_some_and(|t| t <= ctx.now) {
+    if record.expires.is_some_and(|t| t <= now) {
         return Err(AuthError::Rejected(format!(
             "the API key '{}' has expired",
             record.name
@@ -488,14 +509,14 @@ async fn live_api_key<S: Store, F: Fetch>(
     Ok(record)
 }
 
-/// The enabled user record of `account`; `gone` / `disabled` word the refusal.
-async fn enabled_user<S: Store, F: Fetch>(
-    app: &TokenService,
-    ctx: &RequestContext<'_, S, F>,
+/// The user record `found` of `account` (through [`user`]) if it exists and is enabled; `gone`
+/// words the refusal of a missing one.
+fn enabled(
+    found: Option<Rc<UserRecord>>,
     account: &str,
     gone: impl FnOnce() -> AuthError,
 ) -> Result<Rc<UserRecord>, AuthError> {
-    let Some(user) = user(app, ctx, account).await? else {
+    let Some(user) = found else {
         return Err(gone());
     };
     if user.disabled {
@@ -517,14 +538,13 @@ async fn api_key_login<S: Store, F: Fetch>(
     if !key.starts_with(API_KEY_PREFIX) {
         return Err(AuthError::Rejected("unknown or revoked API key".into()));
     }
-    let record = live_api_key(app, ctx, digest, owner).await?;
+    let record = live_api_key(api_key_record(app, ctx, digest).await?, owner, ctx.now)?;
     let account = record.account.clone();
-    let user = enabled_user(app, ctx, &account, || {
+    let user = enabled(user(app, ctx, &account).await?, &account, || {
         AuthError::Rejected(format!(
             "the account '{account}' of this API key no longer exists"
         ))
-    })
-    .await?;
+    })?;
     let mut who = Authenticated::user(account, user, "api_key", api_key_fingerprint(digest))
         .bound(record.net.clone());
     who.key_name = Some(record.name.clone());
@@ -539,12 +559,14 @@ async fn personal_login<S: Store, F: Fetch>(
     digest: &str,
     owner: Owner<'_>,
 ) -> Result<Authenticated, AuthError> {
-    use crate::signin::credentials::{login_user, parse_record, record_key};
+    use crate::signin::credentials::{login_user, parse_record, record_key, PersonalRecord};
     let parse =
         record(|t| parse_record(t).map_err(|e| AuthError::broken("personal credential record", e)));
     let key = record_key(digest);
-    let found = cached(app, ctx, &key, |c| &mut c.personal, parse).await?;
-    let Some(record) = found.filter(|r| !owner.hint_disagrees(&r.account)) else {
+    let found = cached(app, ctx, &key, |c| &mut c.personal, &parse).await?;
+    let Some(record) =
+        typed::<PersonalRecord>(found)?.filter(|r| !owner.hint_disagrees(&r.account))
+    else {
         return Err(AuthError::Rejected(
             "unknown, expired or revoked credential: make a new one on the sign-in page".into(),
         ));
@@ -621,7 +643,7 @@ async fn refresh_login<S: Store, F: Fetch>(
         RefreshRecord::from_json(t).map_err(|e| AuthError::broken("refresh token record", e))
     });
     let key = refresh_key(digest);
-    let found = cached(app, ctx, &key, |c| &mut c.refresh, parse).await?;
+    let found = typed::<RefreshRecord>(cached(app, ctx, &key, |c| &mut c.refresh, &parse).await?)?;
     // A token Tollgate minted names its record's account and API key exactly: any other hint is
     // refused as unknown, before anything about the record is said.
     let agrees = |r: &RefreshRecord| {
@@ -669,14 +691,13 @@ async fn refresh_login<S: Store, F: Fetch>(
         ));
     };
     if let Some(fp) = bound_api_key(Some(credential)) {
-        live_api_key(app, ctx, fp, Owner::account(account))
-            .await
-            .map_err(|e| match e {
-                AuthError::Rejected(_) => {
-                    invalid("came from an API key that was revoked or has expired")
-                }
-                other => other,
-            })?;
+        let found = api_key_record(app, ctx, fp).await?;
+        live_api_key(found, Owner::account(account), ctx.now).map_err(|e| match e {
+            AuthError::Rejected(_) => {
+                invalid("came from an API key that was revoked or has expired")
+            }
+            other => other,
+        })?;
     } else {
         let current = user.password.as_deref().map(password_fingerprint);
         if current.as_deref() != Some(credential) {

@@ -6,11 +6,9 @@
 //! caching), on top of the time KV itself takes to propagate a change to a location (up to 60 s).
 //! Every cache is bounded.
 
-use crate::credentials::{ApiKeyRecord, RefreshRecord, UserRecord, VerifiedCache};
-use crate::federation::Issuers;
-use crate::policy::Acl;
-use crate::signin::credentials::PersonalRecord;
+use crate::credentials::VerifiedCache;
 use crate::ttl_cache::TtlCache;
+use std::any::Any;
 use std::rc::Rc;
 
 /// Entries per record cache: enough for a busy isolate, small enough to bound memory.
@@ -18,18 +16,29 @@ const RECORD_CAPACITY: usize = 1024;
 /// Remembered successful password checks.
 const VERIFIED_CAPACITY: usize = 1024;
 
+/// A parsed KV record as the caches hold it, type-erased: the code that looks a record up, reads
+/// and caches it (`authenticate::cached`) then exists once in the worker rather than once per
+/// record type (a new isolate's first request compiles every copy it runs; bench/README.md,
+/// "What a first request compiles"). Each cache below holds one record type, which its one
+/// reader in `authenticate` downcasts to.
+pub(super) type Parsed = Rc<dyn Any>;
+
 /// KV records by their key, parsed.
-pub(super) type Records<V> = TtlCache<String, Rc<V>>;
+pub(super) type Records = TtlCache<String, Parsed>;
 
 pub(super) struct Caches {
     ttl: u64,
-    pub users: Records<UserRecord>,
-    pub apikeys: Records<ApiKeyRecord>,
-    pub refresh: Records<RefreshRecord>,
-    pub personal: Records<PersonalRecord>,
-    /// One entry each, under the record's key (`acl`, `issuers`).
-    pub acl: Records<Acl>,
-    pub issuers: Records<Issuers>,
+    /// `UserRecord`s.
+    pub users: Records,
+    /// `ApiKeyRecord`s.
+    pub apikeys: Records,
+    /// `RefreshRecord`s.
+    pub refresh: Records,
+    /// `PersonalRecord`s.
+    pub personal: Records,
+    /// One entry each, under the record's key (`acl`: the `Acl`, `issuers`: the `Issuers`).
+    pub acl: Records,
+    pub issuers: Records,
     pub verified: VerifiedCache,
 }
 
@@ -72,12 +81,14 @@ impl Caches {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::{ApiKeyRecord, UserRecord};
+    use crate::policy::Acl;
 
     #[test]
     fn every_cache_is_bounded_at_its_capacity() {
         let mut c = Caches::new(30, Some([1u8; 32]));
-        let user = Rc::new(UserRecord::from_json(r#"{"groups":[]}"#).unwrap());
-        let key = Rc::new(
+        let user: Parsed = Rc::new(UserRecord::from_json(r#"{"groups":[]}"#).unwrap());
+        let key: Parsed = Rc::new(
             ApiKeyRecord::from_json(r#"{"account":"a","name":"n","created":1,"expires":null}"#)
                 .unwrap(),
         );

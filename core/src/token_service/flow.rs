@@ -241,7 +241,7 @@ async fn issue<S: Store, F: Fetch>(
     };
 
     let jti_bytes = random_bytes::<JTI_BYTES, S, F>(ctx)?;
-    let jti = data_encoding::HEXLOWER.encode(&jti_bytes);
+    let jti = crate::credentials::lower_hex(&jti_bytes);
     let ttl = app.settings.token_ttl;
     let claims = RegistryClaims {
         iss: app.settings.issuer.clone(),

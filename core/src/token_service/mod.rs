@@ -219,7 +219,7 @@ impl TokenService {
         let jti = ctx.random::<16>().map_err(|e| {
             TokenError::new(ErrorKind::ServerError, format!("{e}; no token was issued"))
         })?;
-        let jti = data_encoding::HEXLOWER.encode(&jti);
+        let jti = crate::credentials::lower_hex(&jti);
         let ttl = self.settings.token_ttl;
         let claims = RegistryClaims {
             iss: self.settings.issuer.clone(),

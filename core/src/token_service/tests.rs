@@ -23,7 +23,7 @@ const CI_KEY: &str = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90";
 const CHART_KEY: &str = "tgk_1TIk6LOvIEHkSqA1Zg0WOvI47ycEwjruD_m15CUvwW0.Y2hhcnQtdXNlcg";
 
 fn sha256_hex(s: &str) -> String {
-    data_encoding::HEXLOWER.encode(&Sha256::digest(s.as_bytes()))
+    crate::credentials::lower_hex(&Sha256::digest(s.as_bytes()))
 }
 
 fn vars() -> HashMap<&'static str, String> {

@@ -98,7 +98,7 @@ pub trait Limiter {
 /// Limiter key for an account: a digest, so keys have a fixed length whatever the name.
 pub(crate) fn account_key(account: &str) -> String {
     let d = Sha256::digest(account.as_bytes());
-    format!("acct:{}", data_encoding::HEXLOWER.encode(&d[..16]))
+    format!("acct:{}", crate::credentials::lower_hex(&d[..16]))
 }
 
 /// Limiter key for a client address. IPv6 clients are grouped by /64 (one subscriber usually
@@ -116,7 +116,7 @@ pub(crate) fn ip_key(ip: &str) -> String {
         },
         Err(_) => {
             let d = Sha256::digest(ip.as_bytes());
-            format!("raw:{}", data_encoding::HEXLOWER.encode(&d[..16]))
+            format!("raw:{}", crate::credentials::lower_hex(&d[..16]))
         }
     };
     format!("ip:{group}")

@@ -29,6 +29,7 @@ pub(crate) fn sign_with(key: SigningKey, claims: &RegistryClaims) -> (Signer, St
 
 fn decode_part(token: &str, i: usize) -> serde_json::Value {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
     let part = token.split('.').nth(i).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }

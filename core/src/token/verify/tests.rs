@@ -2,6 +2,8 @@ use super::*;
 use crate::token::keys::tests::{es_key, rsa_key};
 use crate::token::sign::tests::sign_with;
 use crate::token::{self_signed_certificate, Signer, SigningKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use jwt_compact::AlgorithmExt as _;
 
 const NOW: u64 = 1_000_100;
