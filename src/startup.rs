@@ -7,21 +7,23 @@
 //!
 //! - the settings read and the signing keys parsed ([`crate::app`], with the bindings that
 //!   `import { env } from "cloudflare:workers"` offers outside a request), and the proxy's gate;
-//! - one throwaway ES256 token signed and verified (`tollgate_core::token::warm_up`), which
-//!   builds p256's basepoint table (a static, so the real keys' first signature finds it);
+//! - throwaway ES256 tokens signed and one verified (`tollgate_core::token::warm_up`): the first
+//!   builds p256's basepoint table (a static, so the real keys' first signature finds it), the
+//!   rest get the signature's hot functions optimised (below);
 //! - the isolate's first console line (workerd's own first-use cost, see [`prepare`]).
 //!
 //! Measured (bench/README.md, "bench/first-request.mjs"): the service built here takes ~11 ms
-//! off every first request; the signing warm-up adds ~1 ms (p256's table). Warm-ups do not save
-//! compilation: wasm code run at startup is compiled again by the first request, because workerd
-//! flushes every Liftoff-compiled wasm function in the process whenever it creates an isolate
-//! (`perf` with a probe on V8's `WasmEngine::FlushLiftoffCode`: called from
-//! `Heap::MemoryPressureNotification` in `Worker::Isolate`'s constructor; Miniflare creates 7
-//! isolates, and whether Cloudflare's runtime flushes alike cannot be seen from here; V8's
-//! `--no-flush-liftoff-code` removes the recompilation, but a Worker cannot set V8 flags). So a
-//! made-up `/healthz` answered here (1 ms, through a second "is this a real client" flag on the
-//! request path) and a fuller warm-up (a whole token request) were tried and not kept; what cuts
-//! a first request's compilation is less code on its path (`tollgate_core::out_of_line`).
+//! off every first request. Most wasm that startup runs is compiled again by the first request:
+//! V8 compiles it lazily in its baseline tier (Liftoff), and workerd flushes every
+//! Liftoff-compiled function in the process whenever it creates an isolate (`perf` with a probe
+//! on V8's `WasmEngine::FlushLiftoffCode`: called from `Heap::MemoryPressureNotification` in
+//! `Worker::Isolate`'s constructor, which sets "moderate" memory pressure because, its comment
+//! says, production machines always hold thousands of tenants). What survives the flush is code
+//! V8 has moved to TurboFan, which it does for functions that ran enough: hence several throwaway
+//! signatures, not one (`warm_up`'s docs have the figures). A made-up `/healthz` answered here
+//! and a fuller warm-up (a whole token request, run once) were tried and not kept: run once,
+//! nothing of them survives the flush; what cuts a first request's compilation otherwise is less
+//! code on its path (`tollgate_core::out_of_line`).
 //!
 //! Randomness, I/O and timers are refused at startup, so nothing here may need them (the
 //! verified-password cache draws its key later, see `crate::app`). If the runtime offers no
