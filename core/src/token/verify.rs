@@ -123,9 +123,12 @@ pub fn verify_jwt_with_keys<'k>(
     }
     let libtrust: Vec<String> = keys.iter().map(PublicKey::kid).collect();
     let thumbprints: Vec<String> = keys.iter().map(jwk_thumbprint).collect();
-    verify_jwt(token, keys, &|kid| {
-        key_by_kid(keys, &libtrust, &thumbprints, kid)
-    })
+    verify_jwt(
+        token,
+        keys,
+        &|kid| key_by_kid(keys, &libtrust, &thumbprints, kid),
+        ClaimTypes::Checked,
+    )
 }
 
 /// As [`verify_jwt_with_keys`], with `kids[i]` naming `keys[i]` (an OIDC issuer's JWKS `kid`s
@@ -135,12 +138,30 @@ pub fn verify_jwt_with_kids<'k>(
     keys: &'k [PublicKey],
     kids: &[String],
 ) -> Result<VerifiedJwt<'k>, VerifyError> {
-    verify_jwt(token, keys, &|kid| {
-        keys.iter()
-            .zip(kids)
-            .find(|(_, id)| *id == kid)
-            .map(|(k, _)| k)
-    })
+    verify_jwt(
+        token,
+        keys,
+        &|kid| {
+            keys.iter()
+                .zip(kids)
+                .find(|(_, id)| *id == kid)
+                .map(|(k, _)| k)
+        },
+        ClaimTypes::Checked,
+    )
+}
+
+/// Whether [`verify_jwt`] checks the registered claims' JSON types itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClaimTypes {
+    /// For callers that read the payload as they like (identity tokens read it as a
+    /// `serde_json::Value`): `exp`, `nbf` and `iat` must be integers, each given once.
+    Checked,
+    /// For [`Verifier::verify`], whose typed [`WireClaims`] refuse the same and more (every
+    /// registered claim typed and given once) after the signature verified: a second parse of
+    /// the claims would only put jwt-compact's `Claims` reader (serde's flatten buffering, chrono)
+    /// on every proxied request's path (bench/README.md, "What a first request compiles").
+    ByWireClaims,
 }
 
 /// The verification itself; `by_kid` is a trait object so this large body is compiled once,
@@ -149,6 +170,7 @@ fn verify_jwt<'k>(
     token: &str,
     keys: &'k [PublicKey],
     by_kid: &dyn Fn(&str) -> Option<&'k PublicKey>,
+    claim_types: ClaimTypes,
 ) -> Result<VerifiedJwt<'k>, VerifyError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(VerifyError::TooLarge);
@@ -162,11 +184,12 @@ fn verify_jwt<'k>(
     // What jwt-compact's `Validator` does, minus its signature parsing: that goes through
     // `AlgorithmSignature::try_from_slice`, whose anyhow errors link anyhow's Debug, std's
     // backtrace printer and rustc-demangle into the worker (16 KB gzip) for an error we only map
-    // to `BadSignature`; the signatures are parsed directly instead. Claims first (cheap), as the validator does: the registered claims must
-    // have their JSON types and no duplicate keys; their values are checked by the caller.
-    untrusted
-        .deserialize_claims_unchecked::<Empty>()
-        .map_err(|_| VerifyError::Malformed)?;
+    // to `BadSignature`; the signatures are parsed directly instead. Claims first (cheap), as the
+    // validator does, where the caller asked: the registered claims must have their JSON types and
+    // no duplicate keys; their values are checked by the caller.
+    if claim_types == ClaimTypes::Checked {
+        registered_claim_types(&untrusted)?;
+    }
     let signed_data = token
         .rsplit_once('.')
         .map(|(data, _)| data.as_bytes())
@@ -191,13 +214,26 @@ fn verify_jwt<'k>(
     Ok(VerifiedJwt { key, payload })
 }
 
-/// Registry claims as they arrive: times must be JSON integers; `aud` is checked separately.
+/// jwt-compact's check of the registered time claims' types (its `Claims<Empty>` reader), kept
+/// out of [`verify_jwt`]'s body so that a caller that does not ask for it does not compile it.
+#[inline(never)]
+fn registered_claim_types(untrusted: &UntrustedToken<'_, X5cHeader>) -> Result<(), VerifyError> {
+    untrusted
+        .deserialize_claims_unchecked::<Empty>()
+        .map(drop)
+        .map_err(|_| VerifyError::Malformed)
+}
+
+/// Registry claims as they arrive: times must be JSON integers; `aud`'s value is checked separately.
 #[derive(Deserialize)]
 struct WireClaims {
     iss: String,
     #[serde(default)]
     sub: String,
-    aud: serde_json::Value,
+    /// One string, as Tollgate and distribution's token servers issue it: an array or any other
+    /// JSON is malformed (read without `serde_json::Value`, whose reader every proxied request
+    /// would otherwise compile).
+    aud: String,
     exp: u64,
     #[serde(default)]
     nbf: Option<u64>,
@@ -248,16 +284,19 @@ impl Verifier {
 
     /// Signature first, then `iss`, `aud`, `exp` (now <= exp + leeway), `nbf` (now + leeway >= nbf).
     pub fn verify(&self, token: &str, now: u64) -> Result<RegistryClaims, VerifyError> {
-        let verified = verify_jwt(token, &self.keys, &|kid| {
-            key_by_kid(&self.keys, &self.kids, &self.thumbprints, kid)
-        })?;
+        let verified = verify_jwt(
+            token,
+            &self.keys,
+            &|kid| key_by_kid(&self.keys, &self.kids, &self.thumbprints, kid),
+            ClaimTypes::ByWireClaims,
+        )?;
         let wire: WireClaims =
             serde_json::from_slice(&verified.payload).map_err(|_| VerifyError::Malformed)?;
         if wire.iss != self.issuer {
             return Err(VerifyError::Issuer);
         }
-        let aud = wire.aud.as_str().ok_or(VerifyError::Audience)?;
-        if !self.audiences.iter().any(|a| a == aud) {
+        let aud = wire.aud;
+        if !self.audiences.contains(&aud) {
             return Err(VerifyError::Audience);
         }
         let nbf = wire.nbf.unwrap_or(0);
@@ -273,7 +312,7 @@ impl Verifier {
             }
         })?;
         Ok(RegistryClaims {
-            aud: aud.to_owned(),
+            aud,
             iss: wire.iss,
             sub: wire.sub,
             exp: wire.exp,

@@ -223,7 +223,7 @@ fn leeway_edges() {
 }
 
 #[test]
-fn array_audience_and_float_times_are_refused() {
+fn array_audience_and_float_times_are_malformed() {
     let key = es_key();
     let v = verifier(vec![key.public_key()]);
     let SigningKey::Es256(sk) = &key else {
@@ -237,7 +237,7 @@ fn array_audience_and_float_times_are_refused() {
     };
     let mut p = serde_json::to_value(claims()).unwrap();
     p["aud"] = serde_json::json!(["registry"]);
-    assert_eq!(v.verify(&sign(p), NOW), Err(VerifyError::Audience));
+    assert_eq!(v.verify(&sign(p), NOW), Err(VerifyError::Malformed));
     let mut p = serde_json::to_value(claims()).unwrap();
     p["nbf"] = serde_json::json!(1_000_000.5);
     assert_eq!(v.verify(&sign(p), NOW), Err(VerifyError::Malformed));
@@ -265,4 +265,84 @@ fn oversize_refused_and_errors_never_echo_the_token() {
     let codes: std::collections::HashSet<_> = all.iter().map(|e| e.code()).collect();
     assert_eq!(codes.len(), all.len());
     assert!(all.iter().all(|e| !e.to_string().is_empty()));
+}
+
+/// Claims serialised as given, duplicate keys included (serde_json writes what it is handed).
+struct RawClaims(Vec<(&'static str, serde_json::Value)>);
+
+impl serde::Serialize for RawClaims {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// The registry verifier reads the claims once, after the signature, through its typed
+/// `WireClaims` (not jwt-compact's `Claims` check as well): every registered claim given twice is
+/// malformed, whichever value would win, and so is an `aud` that is not one string.
+#[test]
+fn registered_claims_given_twice_or_aud_of_another_type_are_refused() {
+    let key = es_key();
+    let v = verifier(vec![key.public_key()]);
+    let SigningKey::Es256(sk) = &key else {
+        unreachable!()
+    };
+    let header = jwt_compact::Header::empty().with_key_id(key.public_key().kid());
+    let base = || -> Vec<(&'static str, serde_json::Value)> {
+        let serde_json::Value::Object(m) = serde_json::to_value(claims()).unwrap() else {
+            unreachable!()
+        };
+        let names = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "access"];
+        names.iter().map(|n| (*n, m[*n].clone())).collect()
+    };
+    let sign = |c: RawClaims| {
+        Es256
+            .token(&header, &jwt_compact::Claims::new(c), sk)
+            .unwrap()
+    };
+    assert!(v.verify(&sign(RawClaims(base())), NOW).is_ok());
+    for (name, second) in [
+        ("iss", serde_json::json!("tollgate")),
+        ("aud", serde_json::json!("registry")),
+        ("sub", serde_json::json!("someone-else")),
+        ("exp", serde_json::json!(1_000_300)),
+        ("nbf", serde_json::json!(1_000_000)),
+        ("jti", serde_json::json!("j2")),
+        ("access", serde_json::json!([])),
+    ] {
+        let mut c = base();
+        c.push((name, second));
+        assert_eq!(
+            v.verify(&sign(RawClaims(c)), NOW),
+            Err(VerifyError::Malformed),
+            "{name} twice"
+        );
+    }
+    for aud in [
+        serde_json::json!(7),
+        serde_json::json!(null),
+        serde_json::json!(true),
+        serde_json::json!({"registry": true}),
+        serde_json::json!([["registry"]]),
+    ] {
+        let mut c = base();
+        c.retain(|(n, _)| *n != "aud");
+        c.push(("aud", aud.clone()));
+        assert_eq!(
+            v.verify(&sign(RawClaims(c)), NOW),
+            Err(VerifyError::Malformed),
+            "aud {aud}"
+        );
+    }
+    let mut c = base();
+    c.retain(|(n, _)| *n != "aud");
+    assert_eq!(
+        v.verify(&sign(RawClaims(c)), NOW),
+        Err(VerifyError::Malformed),
+        "no aud"
+    );
 }
