@@ -68,7 +68,7 @@ import { importPKCS8, SignJWT } from "jose";
 import { Miniflare } from "miniflare";
 import { busyMs, connect } from "./devtools.mjs";
 import {
-  DEFAULT_VARS, ROOT, basic, builtWorkerOptions, defaultSecrets, keyFixture, libtrustKid, startWorker,
+  DEFAULT_VARS, ROOT, basic, builtWorkerOptions, defaultSecrets, keyFixture, libtrustKid, startWorker, readKvFile,
 } from "../tests/miniflare/helpers.mjs";
 import { startDirect } from "./workerd-direct.mjs";
 
@@ -94,8 +94,7 @@ const form = (body) => ({
   body: new URLSearchParams(body).toString(),
 });
 
-const kv = {};
-for (const { key, value } of JSON.parse(readFileSync(kvFile, "utf8"))) kv[key] = value;
+const kv = readKvFile(kvFile);
 
 // The registry behind the proxy (MODE=both): every manifest GET is answered 200.
 const origin = createServer((req, res) => {

@@ -13,11 +13,11 @@
 //
 // Caveat: with an inspector attached, console.log also serialises each message for DevTools, so
 // the audit line's cost is overstated here (bench/token-ab.sh measures it without the inspector).
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { connect } from "./devtools.mjs";
 import { tokenLoad } from "./token-load.mjs";
-import { startWorker } from "../tests/miniflare/helpers.mjs";
+import { startWorker, readKvFile } from "../tests/miniflare/helpers.mjs";
 
 const [dir, kvFile, seconds = "10", out] = process.argv.slice(2);
 if (!dir || !kvFile) {
@@ -28,8 +28,7 @@ const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const INSPECTOR_PORT = Number(process.env.INSPECTOR_PORT ?? 9329);
 const MIN_PCT = Number(process.env.MIN_PCT ?? 0.7);
 
-const kv = {};
-for (const { key, value } of JSON.parse(readFileSync(kvFile, "utf8"))) kv[key] = value;
+const kv = readKvFile(kvFile);
 const root = resolve(dir);
 const w = await startWorker({
   vars: { MODE: "issuer" },

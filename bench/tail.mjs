@@ -13,10 +13,9 @@
 // The load generator is node on the same cores as workerd: its own pauses show up as latency
 // too, so compare runs of this script (and the empty worker's tail in bench/token.sh), not
 // absolute figures.
-import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
-import { ROOT, builtWorkerOptions, keyFixture, startWorker } from "../tests/miniflare/helpers.mjs";
+import { ROOT, builtWorkerOptions, keyFixture, startWorker, readKvFile } from "../tests/miniflare/helpers.mjs";
 import { tokenLoad } from "./token-load.mjs";
 
 const [kvFile, dir = "build", seconds = "40"] = process.argv.slice(2);
@@ -38,8 +37,7 @@ const countStdout = (out, err) => {
 };
 let w;
 if (TARGET === "tollgate") {
-  const kv = {};
-  for (const { key, value } of JSON.parse(readFileSync(kvFile, "utf8"))) kv[key] = value;
+  const kv = readKvFile(kvFile);
   const root = resolve(dir);
   // Read (and count) the audit lines as bench/token-serve.mjs drains them.
   w = await startWorker({

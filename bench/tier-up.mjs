@@ -9,12 +9,11 @@
 //
 //   target/release/tollgate policy render policy/demo.toml > /tmp/kv.json
 //   node bench/tier-up.mjs /tmp/kv.json              BUILD_DIR=build STEPS=15 STEP=2 CONNECTIONS=8
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { startDirect } from "./workerd-direct.mjs";
 import { tokenLoad } from "./token-load.mjs";
-import { DEFAULT_VARS, ROOT, defaultSecrets } from "../tests/miniflare/helpers.mjs";
+import { DEFAULT_VARS, ROOT, defaultSecrets, readKvFile } from "../tests/miniflare/helpers.mjs";
 
 const [kvFile] = process.argv.slice(2);
 if (!kvFile) {
@@ -24,8 +23,7 @@ if (!kvFile) {
 const STEPS = Number(process.env.STEPS ?? 15);
 const STEP = Number(process.env.STEP ?? 2);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
-const kv = {};
-for (const { key, value } of JSON.parse(readFileSync(kvFile, "utf8"))) kv[key] = value;
+const kv = readKvFile(kvFile);
 
 let lines = [];
 const w = await startDirect({

@@ -7,10 +7,9 @@
 //                                                    output of `tollgate policy render policy/demo.toml`
 // One process per worker, so each has its own workerd whose CPU time bench/token.sh reads.
 // Prints "READY <url>" once listening; stops on SIGTERM/SIGINT.
-import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
-import { ROOT, builtWorkerOptions, keyFixture, serveUntilSignalled, startWorker, wrapWorkerd } from "../tests/miniflare/helpers.mjs";
+import { ROOT, builtWorkerOptions, keyFixture, serveUntilSignalled, startWorker, wrapWorkerd, readKvFile } from "../tests/miniflare/helpers.mjs";
 
 const [kind, kvFile, buildDir] = process.argv.slice(2);
 
@@ -31,8 +30,7 @@ async function serveBenchCrate(dir, bindings) {
 
 async function serveTollgate() {
   if (!kvFile) throw new Error("usage: token-serve.mjs tollgate KV.json");
-  const kv = {};
-  for (const { key, value } of JSON.parse(readFileSync(kvFile, "utf8"))) kv[key] = value;
+  const kv = readKvFile(kvFile);
   const worker = buildDir
     ? { scriptPath: join(resolve(buildDir), "index.js"), modulesRoot: resolve(buildDir) }
     : undefined;

@@ -261,6 +261,14 @@ export async function wrapWorkerd(script, vars = {}) {
   Object.assign(process.env, vars, { TG_REAL_WORKERD: binary, MINIFLARE_WORKERD_PATH: script });
 }
 
+/** The KV contents `tollgate policy render` wrote to `path` (a JSON array of {key, value}), as
+ * { key: value } for startWorker's `kv` (the benches read the demo policy this way). */
+export function readKvFile(path) {
+  const kv = {};
+  for (const { key, value } of JSON.parse(readFileSync(path, "utf8"))) kv[key] = value;
+  return kv;
+}
+
 /** Basic auth header value for account:password. */
 export function basic(account, password) {
   return `Basic ${Buffer.from(`${account}:${password}`, "utf8").toString("base64")}`;

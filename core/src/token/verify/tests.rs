@@ -224,17 +224,8 @@ fn leeway_edges() {
 
 #[test]
 fn array_audience_and_float_times_are_malformed() {
-    let key = es_key();
-    let v = verifier(vec![key.public_key()]);
-    let SigningKey::Es256(sk) = &key else {
-        unreachable!()
-    };
-    let header = jwt_compact::Header::empty().with_key_id(key.public_key().kid());
-    let sign = |payload: serde_json::Value| {
-        Es256
-            .token(&header, &jwt_compact::Claims::new(payload), sk)
-            .unwrap()
-    };
+    let (v, signer) = raw_signer();
+    let sign = |payload: serde_json::Value| signer.sign(payload);
     let mut p = serde_json::to_value(claims()).unwrap();
     p["aud"] = serde_json::json!(["registry"]);
     assert_eq!(v.verify(&sign(p), NOW), Err(VerifyError::Malformed));
@@ -267,6 +258,28 @@ fn oversize_refused_and_errors_never_echo_the_token() {
     assert!(all.iter().all(|e| !e.to_string().is_empty()));
 }
 
+/// Signs any claims with an ES256 key (its libtrust kid in the header), as a token's issuer
+/// would, whatever their shape.
+struct RawSigner(SigningKey);
+
+impl RawSigner {
+    fn sign<T: serde::Serialize>(&self, claims: T) -> String {
+        let SigningKey::Es256(sk) = &self.0 else {
+            unreachable!()
+        };
+        let header = jwt_compact::Header::empty().with_key_id(self.0.public_key().kid());
+        Es256
+            .token(&header, &jwt_compact::Claims::new(claims), sk)
+            .unwrap()
+    }
+}
+
+/// A registry verifier for a fresh ES256 key, and a signer with that key.
+fn raw_signer() -> (Verifier, RawSigner) {
+    let key = es_key();
+    (verifier(vec![key.public_key()]), RawSigner(key))
+}
+
 /// Claims serialised as given, duplicate keys included (serde_json writes what it is handed).
 struct RawClaims(Vec<(&'static str, serde_json::Value)>);
 
@@ -286,12 +299,7 @@ impl serde::Serialize for RawClaims {
 /// malformed, whichever value would win, and so is an `aud` that is not one string.
 #[test]
 fn registered_claims_given_twice_or_aud_of_another_type_are_refused() {
-    let key = es_key();
-    let v = verifier(vec![key.public_key()]);
-    let SigningKey::Es256(sk) = &key else {
-        unreachable!()
-    };
-    let header = jwt_compact::Header::empty().with_key_id(key.public_key().kid());
+    let (v, signer) = raw_signer();
     let base = || -> Vec<(&'static str, serde_json::Value)> {
         let serde_json::Value::Object(m) = serde_json::to_value(claims()).unwrap() else {
             unreachable!()
@@ -299,11 +307,7 @@ fn registered_claims_given_twice_or_aud_of_another_type_are_refused() {
         let names = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "access"];
         names.iter().map(|n| (*n, m[*n].clone())).collect()
     };
-    let sign = |c: RawClaims| {
-        Es256
-            .token(&header, &jwt_compact::Claims::new(c), sk)
-            .unwrap()
-    };
+    let sign = |c: RawClaims| signer.sign(c);
     assert!(v.verify(&sign(RawClaims(base())), NOW).is_ok());
     for (name, second) in [
         ("iss", serde_json::json!("tollgate")),
