@@ -141,6 +141,18 @@ fn random_bytes<const N: usize, S: Store, F: Fetch>(
     })
 }
 
+/// A new token's `jti`: [`JTI_BYTES`] random bytes in lower-case hex (every token Tollgate signs,
+/// here and in [`TokenService::login_token`]).
+pub(super) fn new_jti<S: Store, F: Fetch>(
+    ctx: &RequestContext<'_, S, F>,
+) -> Result<String, TokenError> {
+    Ok(crate::credentials::lower_hex(&random_bytes::<
+        JTI_BYTES,
+        S,
+        F,
+    >(ctx)?))
+}
+
 /// The kind a rejected credential is reported as, from the credential presented (RFC 6749 5.2
 /// names): an API key is a client, a refresh token a grant, anything else user credentials.
 fn rejected_kind(presented: &Presented, grant: &Grant) -> ErrorKind {
@@ -240,8 +252,7 @@ async fn issue<S: Store, F: Fetch>(
         _ => None,
     };
 
-    let jti_bytes = random_bytes::<JTI_BYTES, S, F>(ctx)?;
-    let jti = crate::credentials::lower_hex(&jti_bytes);
+    let jti = new_jti(ctx)?;
     let ttl = app.settings.token_ttl;
     let claims = RegistryClaims {
         iss: app.settings.issuer.clone(),

@@ -216,10 +216,7 @@ impl TokenService {
         service: &str,
         ctx: &RequestContext<'_, S, F>,
     ) -> Result<(String, String, u64), TokenError> {
-        let jti = ctx.random::<16>().map_err(|e| {
-            TokenError::new(ErrorKind::ServerError, format!("{e}; no token was issued"))
-        })?;
-        let jti = crate::credentials::lower_hex(&jti);
+        let jti = flow::new_jti(ctx)?;
         let ttl = self.settings.token_ttl;
         let claims = RegistryClaims {
             iss: self.settings.issuer.clone(),
