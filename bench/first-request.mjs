@@ -243,11 +243,11 @@ async function measure(start, name, kind, { profile = true } = {}) {
 }
 
 const quiet = { handleRuntimeStdio: (o, e) => (o.resume(), e.resume()), inspectorPort: INSPECTOR_PORT };
-const tollgateIn = (dir, miniflare = quiet) => (kind, onReady) =>
+const tollgateIn = (dir) => (kind, onReady) =>
   startWorker({
     vars: { MODE: "issuer", ...(process.env.NO_REALM ? {} : { REALM }), ...kind.vars },
     kv,
-    miniflare,
+    miniflare: quiet,
     onReady,
     worker: dir ? { scriptPath: join(dir, "index.js"), modulesRoot: dir } : undefined,
   }).then((w) => ({
@@ -475,7 +475,7 @@ try {
       const ok = m.firstCpu < 10 && over <= 10;
       const less = platform === undefined || !kind.kv ? "" : `, less KV ${(m.firstCpu - platform).toFixed(1)}`;
       console.log(
-        `  ${kind.name.padEnd(52)}${m.firstCpu.toFixed(1).padStart(6)} ms, +${over.toFixed(1)} over empty${less}:`
+        `  ${kind.name.padEnd(52)}${m.firstCpu.toFixed(1).padStart(6)} ms, ${over >= 0 ? "+" : ""}${over.toFixed(1)} over empty${less}:`
           + ` under 10 ${m.firstCpu < 10 ? "yes" : "NO"}, within 10 ${over <= 10 ? "yes" : "NO"} -> ${ok ? "met" : "NOT met"}`,
       );
     }

@@ -33,8 +33,7 @@ const w = await startDirect({
   v8Flags: ["--trace-wasm-compilation-times"],
   stdout: (out) => createInterface({ input: out }).on("line", (l) => lines.push(l)),
 });
-const base = `http://127.0.0.1:${new URL((await w.fetch("/healthz")).url).port}`;
-const load = tokenLoad(base, CONNECTIONS);
+const load = tokenLoad(w.url, CONNECTIONS);
 console.log(`${"after".padStart(8)}${"requests".padStart(10)}${"TurboFan fns".padStart(14)}${"bytes".padStart(9)}`
   + `${"Liftoff fns".padStart(13)}   (compiled in each ${STEP} s step)`);
 let turbofanTotal = 0;

@@ -9,7 +9,7 @@
 // Miniflare's simulator (GET /<key>, POST /bulk/get, PUT and DELETE /<key>), so a KV read costs
 // the isolate's thread what it costs on Cloudflare's: the request out and the answer in.
 //
-// startDirect({ dir, script, bindings, kv, kvBinding, after }) -> { fetch, dispose, pid }
+// startDirect({ dir, script, bindings, kv, kvBinding, after }) -> { url, fetch, dispose, pid }
 //   dir:      a build directory (index.js + index_bg.wasm from scripts/build.sh), or
 //   script:   the source of a JavaScript module worker;
 //   bindings: text bindings (vars and secrets);
@@ -29,14 +29,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { COMPATIBILITY_DATE } from "../tests/miniflare/helpers.mjs";
-
-const workerdBinary = async () => {
-  const pkg = (await import("workerd")).default;
-  const binary = typeof pkg === "string" ? pkg : pkg.default;
-  if (typeof binary !== "string") throw new Error("cannot find the workerd binary in the workerd package");
-  return binary;
-};
+import { COMPATIBILITY_DATE, workerdBinary } from "../tests/miniflare/helpers.mjs";
 
 /** A KV namespace over HTTP, as workerd's KV binding asks Miniflare's simulator. */
 async function kvServer(initial) {
@@ -145,6 +138,7 @@ const config :Workerd.Config = (
   }
   const base = `http://127.0.0.1:${port}`;
   return {
+    url: base,
     pid: child.pid,
     stderr: () => stderr,
     fetch: (p, init) => fetch(base + p, init),

@@ -254,11 +254,15 @@ export function serveUntilSignalled(served) {
  * the wrapper's own settings.
  */
 export async function wrapWorkerd(script, vars = {}) {
-  // The binary Miniflare would run: the `workerd` package's default export (CommonJS interop).
+  Object.assign(process.env, vars, { TG_REAL_WORKERD: await workerdBinary(), MINIFLARE_WORKERD_PATH: script });
+}
+
+/** The workerd binary Miniflare runs: the `workerd` package's default export (CommonJS interop). */
+export async function workerdBinary() {
   const pkg = (await import("workerd")).default;
   const binary = typeof pkg === "string" ? pkg : pkg.default;
   if (typeof binary !== "string") throw new Error("cannot find the workerd binary in the workerd package");
-  Object.assign(process.env, vars, { TG_REAL_WORKERD: binary, MINIFLARE_WORKERD_PATH: script });
+  return binary;
 }
 
 /** The KV contents `tollgate policy render` wrote to `path` (a JSON array of {key, value}), as
