@@ -48,8 +48,9 @@ to_ms() {
 # each function to TurboFan only once it has run enough: a Tollgate token request calls ~600
 # functions, and under this load TurboFan was still compiling them 30 s in (bench/tier-up.mjs
 # counts them), while the bare signer's few hot ones are done in a second. Without it the
-# first rounds measured Tollgate partly unoptimised: a fresh isolate used 25-43 us more CPU per
-# token than one warmed for 40 s in round 1, 13-26 us in round 2 (same build). WARMUP=0 skips it.
+# first rounds measured Tollgate partly unoptimised: in a one-off A/B (same build, not kept as a
+# script) a fresh isolate used 25-43 us more CPU per token than one warmed for 40 s in round 1,
+# 13-26 us in round 2. WARMUP=0 skips it.
 warm_up() {
   local url="$1"
   shift
