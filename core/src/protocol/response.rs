@@ -6,7 +6,8 @@
 //! with `scope` the granted scopes, space-separated (RFC 6749 5.1). `issued_at` is RFC 3339 UTC.
 
 use crate::token::Access;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// What the service issued, independent of the dialect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub(crate) fn granted_scope(access: &[Access]) -> String {
     access
         .iter()
         .filter(|a| !a.actions.is_empty())
-        .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
+        .map(Access::scope_string)
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -47,11 +48,42 @@ pub(crate) fn granted_scope(access: &[Access]) -> String {
 // The bodies are typed and borrow the token rather than building a `serde_json::Value`: that
 // copied the JWT (twice for distribution's `token` + `access_token`) into a map on every token.
 
+/// The JWT as a JSON string, checked once and then written as it is. serde_json's string
+/// escaper walks a `&str` a byte at a time, and the token (~1.2 KB with `x5c`) is in a
+/// distribution body twice: that walk was ~3% of a warm token's isolate time in a profile
+/// (bench/README.md, "Steady state"), the largest single item of Tollgate's own. A compact JWS is
+/// base64url and dots, so it never needs escaping; `RawValue::from_string` still checks that it
+/// is one JSON string, eight bytes at a time. Should that check ever fail, the token is written
+/// through the escaper as before: never unescaped text.
+pub(crate) struct JwtJson<'a>(Result<Box<RawValue>, &'a str>);
+
+impl<'a> JwtJson<'a> {
+    pub(crate) fn new(token: &'a str) -> Self {
+        let mut quoted = Vec::with_capacity(token.len() + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(token.as_bytes());
+        quoted.push(b'"');
+        // `from_slice`, not `RawValue::from_string`: the slice reader is the one Tollgate's other
+        // JSON already compiles in; a second reader was ~4.5 KB more of the worker's gzip.
+        let raw = serde_json::from_slice::<&RawValue>(&quoted).map(|raw| raw.to_owned());
+        JwtJson(raw.map_err(|_| token))
+    }
+}
+
+impl Serialize for JwtJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Ok(raw) => raw.serialize(s),
+            Err(token) => token.serialize(s),
+        }
+    }
+}
+
 /// The distribution token spec's body.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct DistributionBody<'a> {
-    token: &'a str,
-    access_token: &'a str,
+    token: &'a JwtJson<'a>,
+    access_token: &'a JwtJson<'a>,
     expires_in: u64,
     issued_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,9 +91,9 @@ pub(crate) struct DistributionBody<'a> {
 }
 
 /// The OAuth2 body (distribution oauth.md, RFC 6749 5.1).
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 pub(crate) struct OAuth2Body<'a> {
-    access_token: &'a str,
+    access_token: &'a JwtJson<'a>,
     token_type: &'static str,
     scope: String,
     expires_in: u64,
@@ -70,21 +102,24 @@ pub(crate) struct OAuth2Body<'a> {
     refresh_token: Option<&'a str>,
 }
 
-/// The distribution token spec's body.
-pub(crate) fn distribution_body(issued: &Issued) -> DistributionBody<'_> {
+/// The distribution token spec's body; `jwt` is `issued.token` (`JwtJson::new`).
+pub(crate) fn distribution_body<'a>(
+    issued: &'a Issued,
+    jwt: &'a JwtJson<'a>,
+) -> DistributionBody<'a> {
     DistributionBody {
-        token: &issued.token,
-        access_token: &issued.token,
+        token: jwt,
+        access_token: jwt,
         expires_in: issued.expires_in,
         issued_at: rfc3339(issued.issued_at),
         refresh_token: issued.refresh_token.as_deref(),
     }
 }
 
-/// The OAuth2 body (distribution oauth.md, RFC 6749 5.1).
-pub(crate) fn oauth2_body(issued: &Issued) -> OAuth2Body<'_> {
+/// The OAuth2 body (distribution oauth.md, RFC 6749 5.1); `jwt` is `issued.token`.
+pub(crate) fn oauth2_body<'a>(issued: &'a Issued, jwt: &'a JwtJson<'a>) -> OAuth2Body<'a> {
     OAuth2Body {
-        access_token: &issued.token,
+        access_token: jwt,
         token_type: "Bearer",
         scope: granted_scope(&issued.access),
         expires_in: issued.expires_in,
@@ -99,7 +134,15 @@ mod tests {
     use serde_json::Value;
 
     fn value(body: impl Serialize) -> Value {
-        serde_json::to_value(body).unwrap()
+        serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap()
+    }
+
+    fn distribution(i: &Issued) -> Value {
+        value(distribution_body(i, &JwtJson::new(&i.token)))
+    }
+
+    fn oauth2(i: &Issued) -> Value {
+        value(oauth2_body(i, &JwtJson::new(&i.token)))
     }
 
     fn issued(refresh: Option<&str>) -> Issued {
@@ -132,28 +175,55 @@ mod tests {
 
     #[test]
     fn distribution_shape() {
-        let v = value(distribution_body(&issued(None)));
+        let v = distribution(&issued(None));
         assert_eq!(v["token"], "h.p.s");
         assert_eq!(v["access_token"], "h.p.s");
         assert_eq!(v["expires_in"], 300);
         assert_eq!(v["issued_at"], "2025-11-28T08:00:00Z");
         assert!(v.get("refresh_token").is_none());
         assert_eq!(
-            value(distribution_body(&issued(Some("tgr_x"))))["refresh_token"],
+            distribution(&issued(Some("tgr_x")))["refresh_token"],
             "tgr_x"
         );
     }
 
     #[test]
     fn oauth2_shape() {
-        let v = value(oauth2_body(&issued(Some("tgr_x"))));
+        let v = oauth2(&issued(Some("tgr_x")));
         assert_eq!(v["access_token"], "h.p.s");
         assert_eq!(v["token_type"], "Bearer");
         assert_eq!(v["scope"], "repository:a/b:pull,push");
         assert_eq!(v["refresh_token"], "tgr_x");
         assert!(v.get("token").is_none());
-        assert!(value(oauth2_body(&issued(None)))
-            .get("refresh_token")
-            .is_none());
+        assert!(oauth2(&issued(None)).get("refresh_token").is_none());
+    }
+
+    /// The token written as checked JSON is byte for byte what the escaper writes for it.
+    #[test]
+    fn jwt_json_is_what_the_escaper_writes() {
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJjaS1ib3QifQ.s-_9AZaz";
+        let raw = JwtJson::new(token);
+        assert!(raw.0.is_ok());
+        assert_eq!(
+            serde_json::to_string(&raw).unwrap(),
+            serde_json::to_string(token).unwrap()
+        );
+    }
+
+    /// Text that is not a JSON string's contents (impossible for a compact JWS) is escaped, never
+    /// written raw: the body stays one JSON object with the token as it was.
+    #[test]
+    fn jwt_json_escapes_what_is_not_a_jws() {
+        for odd in ["a\"b", "a\\", "\u{1}", "a\",\"x\":\"y", ""] {
+            let i = Issued {
+                token: odd.into(),
+                ..issued(None)
+            };
+            let v = distribution(&i);
+            assert_eq!(v["token"], odd, "{odd:?}");
+            assert_eq!(v["access_token"], odd);
+            assert!(v.get("x").is_none());
+            assert_eq!(oauth2(&i)["access_token"], odd);
+        }
     }
 }

@@ -222,7 +222,7 @@ async fn issue<S: Store, F: Fetch>(
     ev.granted = access
         .iter()
         .filter(|a| !a.actions.is_empty())
-        .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
+        .map(Access::scope_string)
         .collect();
 
     // A refresh token for offline requests of an authenticated user; a refresh grant keeps using
@@ -278,11 +278,14 @@ async fn issue<S: Store, F: Fetch>(
     };
     // Room for the JWT twice (distribution's `token` and `access_token`) and the other fields.
     let capacity = 2 * issued.token.len() + 256;
+    let jwt = response::JwtJson::new(&issued.token);
     Ok(match flavor {
         Flavor::Distribution => {
-            HttpResponse::json_sized(200, &response::distribution_body(&issued), capacity)
+            HttpResponse::json_sized(200, &response::distribution_body(&issued, &jwt), capacity)
         }
-        Flavor::OAuth2 => HttpResponse::json_sized(200, &response::oauth2_body(&issued), capacity),
+        Flavor::OAuth2 => {
+            HttpResponse::json_sized(200, &response::oauth2_body(&issued, &jwt), capacity)
+        }
     })
 }
 
