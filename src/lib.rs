@@ -15,6 +15,7 @@ mod fetch;
 mod http;
 mod kv;
 mod proxy;
+mod random;
 mod rate_limiter;
 mod signin;
 mod startup;
@@ -100,9 +101,9 @@ fn now() -> u64 {
     js_sys::Date::now() as u64 / 1000
 }
 
-/// Cryptographic randomness from the JS runtime (crypto.getRandomValues via getrandom's js feature).
+/// Cryptographic randomness from the JS runtime (`crypto.getRandomValues`, src/random.rs).
 fn random(buf: &mut [u8]) -> std::result::Result<(), RandomError> {
-    getrandom::getrandom(buf).map_err(|_| RandomError)
+    random::fill(buf)
 }
 
 /// Once per isolate, when workerd instantiates the module (wasm-bindgen's start function): a panic
