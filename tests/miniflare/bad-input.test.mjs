@@ -460,6 +460,12 @@ describe("duplicate keys in KV JSON records", () => {
     ["acl: a label matcher twice", "acl",
       JSON.stringify(ACL).replace('{"group":"dev"', '{"labels":{"team":"x","team":"*"},"group":"dev"'),
       () => ({ headers: { authorization: ALICE } })],
+    // A workload rule's claim twice ("*" last) would match every repository if the last won.
+    // The rule is otherwise valid (workloads only), so only the duplicate makes the ACL malformed.
+    ["acl: a claim matcher twice", "acl",
+      JSON.stringify(ACL).replace('{"type":"repository","name":"public/*"',
+        '{"claims":{"repository":"org/app","repository":"*"},"type":"repository","name":"public/*"'),
+      () => ({ headers: { authorization: ALICE } })],
   ];
   for (const [name, key, value, init] of cases) {
     test(`${name}: 500, nothing granted`, async () => {

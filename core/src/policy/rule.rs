@@ -51,7 +51,13 @@ pub struct Match {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// Flattened claim name (`repository`, `kubernetes.io.namespace`) -> glob over its value.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// A claim named twice is malformed, as a label is: with serde's default the last would win,
+    /// and `{"repository":"org/app","repository":"*"}` would match every repository.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "crate::unique_keys::map"
+    )]
     pub claims: BTreeMap<String, String>,
 }
 

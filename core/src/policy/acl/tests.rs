@@ -70,6 +70,7 @@ fn duplicate_keys_in_a_rule_are_malformed_not_last_wins() {
     for text in [
         r#"[{"match":{"account":"nobody","account":"alice"},"actions":["*"]}]"#,
         r#"[{"match":{"labels":{"team":"x","team":"*"}},"actions":["pull"]}]"#,
+        r#"[{"match":{"claims":{"repository":"org/app","repository":"*"}},"actions":["pull"]}]"#,
         r#"[{"match":{},"actions":[],"actions":["*"]}]"#,
     ] {
         assert!(Acl::from_json(text).is_err(), "{text}");
