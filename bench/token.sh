@@ -106,6 +106,13 @@ printf '\n(c) throughput b/a: %s (issue requires >= 0.40: %s); sign/a: %s\n' \
 tok_cpu="$(r3 "$t_cpu - $e_cpu")" sign_cpu="$(r3 "$s_cpu - $e_cpu")"
 printf '(d) CPU per token (workerd CPU b - a): %s ms; bare ES256 sign (s - a): %s ms; ratio %s\n' \
   "$tok_cpu" "$sign_cpu" "$(r3 "($t_cpu - $e_cpu) / ($s_cpu - $e_cpu)")"
+# The same ratio per round, from the three measurements taken within seconds of each other, then
+# their median: the machine's load drifts between rounds (a target's CPU per request moved by up
+# to ~30% between rounds here), and a per-round ratio cancels what drifts slowly.
+per_round="$(paste -d' ' "$WORK/empty" "$WORK/sign" "$WORK/tollgate" \
+  | awk '{ if ($8 - $4 > 0) printf "%.3f\n", ($12 - $4) / ($8 - $4) }')"
+printf '    per round: %s; median %s\n' "$(printf '%s' "$per_round" | tr '\n' ' ' | sed 's/ $//')" \
+  "$(printf '%s\n' "$per_round" | median)"
 printf '    (p) with stdout via the pipe: CPU per token %s ms; ratio %s. p99 b/s: %s (issue 17: within 2x)\n' \
   "$(r3 "$p_cpu - $e_cpu")" "$(r3 "($p_cpu - $e_cpu) / ($s_cpu - $e_cpu)")" "$(r3 "$(col tollgate 3) / $(col sign 3)")"
 printf '    from throughput (1/b - 1/a): %s ms; bare sign timed in-request (n=200 loop): %s ms; CPU per token / that: %s\n' \
