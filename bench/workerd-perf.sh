@@ -7,7 +7,7 @@
 # CPU per request split into what the samples' stacks contain (bench/workerd-perf.py), and
 # Tollgate minus the bare signer per item.
 #
-#   bench/workerd-perf.sh            # after bench/token.sh built the three; DURATION=8; ~1.5 min
+#   bench/workerd-perf.sh            # after bench/token.sh built the three; DURATION=8 WARMUP=40; ~3 min
 #
 # Needs perf (apt linux-perf) and permission to profile (root, or kernel.perf_event_paranoid <= 1).
 # Shares of one run are what to read: the machine's noise scales every item alike.
@@ -23,7 +23,9 @@ profile() {
   local name="$1" path="$2"
   shift 2
   if [ "$name" = tollgate ]; then serve tollgate "$WORK/kv.json"; else serve "$name"; fi
-  wrk -t1 -c"$CONNECTIONS" -d3s "$@" "$URL$path" >/dev/null 2>&1 || true # warm-up
+  # The same warm-up as token.sh (token-lib.sh warm_up, WARMUP=40 s): after 3 s V8 was still
+  # running part of Tollgate's wasm in its baseline tier (Liftoff frames in the samples).
+  warm_up "$URL$path" "$@"
   wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" "$@" "$URL$path" >"$WORK/wrk-$name.txt" &
   local wrk_pid=$!
   sleep 1
