@@ -2,11 +2,14 @@
 //
 //   TG_KEEP_NAMES=1 bash scripts/build.sh && cp -r build /tmp/tg-prof && bash scripts/build.sh
 //   target/release/tollgate policy render policy/demo.toml > /tmp/kv.json
-//   node bench/profile.mjs /tmp/tg-prof /tmp/kv.json [SECONDS=10] [OUT.cpuprofile]
+//   node bench/profile.mjs /tmp/tg-prof /tmp/kv.json [SECONDS=10] [OUT.cpuprofile]   WARMUP=40
+//   TG_KEEP_NAMES=1 bash scripts/build.sh bench/sign-worker && cp -r bench/sign-worker/build /tmp/sign-prof
+//   TARGET=sign node bench/profile.mjs /tmp/sign-prof - 10 /tmp/sign.cpuprofile   (the bare signer)
+//   node bench/profile-diff.mjs /tmp/tg.cpuprofile /tmp/sign.cpuprofile          (us per request)
 //
 // The build must keep its names section (TG_KEEP_NAMES=1; scripts/build.sh strips it from the
 // shipped worker) or wasm frames show as numbers. Starts that build under Miniflare with the
-// inspector on, warms it up, then profiles the isolate through the DevTools protocol while this
+// inspector on, warms it up (WARMUP s), then profiles the isolate through the DevTools protocol while this
 // process keeps CONNECTIONS requests in flight (GET /token for ci-bot, warm caches: token.sh's
 // (b)). Prints the call tree (inclusive %, self %) and the functions with the most self time; the
 // raw profile opens in Chrome DevTools.
@@ -15,9 +18,10 @@
 // the audit line's cost is overstated here (bench/token-ab.sh measures it without the inspector).
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { Miniflare } from "miniflare";
 import { connect } from "./devtools.mjs";
 import { tokenLoad } from "./token-load.mjs";
-import { startWorker, readKvFile } from "../tests/miniflare/helpers.mjs";
+import { builtWorkerOptions, keyFixture, startWorker, readKvFile } from "../tests/miniflare/helpers.mjs";
 
 const [dir, kvFile, seconds = "10", out] = process.argv.slice(2);
 if (!dir || !kvFile) {
@@ -27,28 +31,50 @@ if (!dir || !kvFile) {
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const INSPECTOR_PORT = Number(process.env.INSPECTOR_PORT ?? 9329);
 const MIN_PCT = Number(process.env.MIN_PCT ?? 0.7);
+// TARGET=sign profiles the bare signer (a names build of bench/sign-worker as BUILD_DIR; KV.json
+// is not read, pass -) under the same load, for bench/profile-diff.mjs.
+const SIGN = process.env.TARGET === "sign";
+// Seconds of the same load before profiling: V8 tiers Tollgate's wasm up over ~30 s
+// (bench/tier-up.mjs), as bench/token.sh's WARMUP says.
+const WARMUP = Number(process.env.WARMUP ?? 40);
 
-const kv = readKvFile(kvFile);
 const root = resolve(dir);
-const w = await startWorker({
-  vars: { MODE: "issuer" },
-  kv,
-  worker: { scriptPath: join(root, "index.js"), modulesRoot: root },
-  // The audit lines are not wanted here: drain the runtime's output.
-  miniflare: { inspectorPort: INSPECTOR_PORT, handleRuntimeStdio: (o, e) => (o.resume(), e.resume()) },
-});
+const drain = (o, e) => (o.resume(), e.resume()); // the audit lines are not wanted here
+let w;
+if (SIGN) {
+  const mf = new Miniflare({
+    ...builtWorkerOptions(root),
+    bindings: { SIGNING_KEY: keyFixture().es256.privateKeyPem },
+    host: "127.0.0.1",
+    port: 0,
+    inspectorPort: INSPECTOR_PORT,
+    handleRuntimeStdio: drain,
+  });
+  w = { mf, dispose: () => mf.dispose() };
+} else {
+  w = await startWorker({
+    vars: { MODE: "issuer" },
+    kv: readKvFile(kvFile),
+    worker: { scriptPath: join(root, "index.js"), modulesRoot: root },
+    miniflare: { inspectorPort: INSPECTOR_PORT, handleRuntimeStdio: drain },
+  });
+}
 const base = (await w.mf.ready).href.replace(/\/$/, "");
 
+// The sign worker ignores the path and the Authorization header: the same requests fit both.
 const load = tokenLoad(base, CONNECTIONS);
 
-const devtools = await connect(INSPECTOR_PORT, "tollgate");
+// Miniflare names the worker's inspector target after the worker ("" when unnamed).
+const devtools = await connect(INSPECTOR_PORT, SIGN ? "" : "tollgate");
 
-await load.run(3000); // warm-up: V8 tiers the hot wasm up, the isolate's caches fill
+await load.run(WARMUP * 1000); // V8 tiers the hot wasm up, the isolate's caches fill
 load.sent = 0;
 const profile = await devtools.profile(() => load.run(Number(seconds) * 1000));
 devtools.close();
 load.agent.destroy();
 await w.dispose();
+// The request count rides along, so bench/profile-diff.mjs can give microseconds per request.
+profile.requests = load.sent;
 if (out) writeFileSync(out, JSON.stringify(profile));
 
 // Summaries. Inclusive time merges a node's children by function name, so a tree level shows
