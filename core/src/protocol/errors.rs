@@ -19,6 +19,8 @@ pub enum ErrorKind {
     InvalidScope,
     /// A `grant_type` we do not implement.
     UnsupportedGrantType,
+    /// A token the revocation endpoint does not revoke (RFC 7009 2.2.1): an API key.
+    UnsupportedTokenType,
     /// Wrong, unknown or disabled credentials on GET /token or a password grant.
     InvalidCredentials,
     /// A refresh token that is unknown, expired, revoked or bound to another service.
@@ -51,7 +53,8 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidRequest
             | ErrorKind::InvalidScope
-            | ErrorKind::UnsupportedGrantType => 400,
+            | ErrorKind::UnsupportedGrantType
+            | ErrorKind::UnsupportedTokenType => 400,
             ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant | ErrorKind::InvalidClient => {
                 401
             }
@@ -80,6 +83,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest
             | ErrorKind::InvalidScope
             | ErrorKind::UnsupportedGrantType
+            | ErrorKind::UnsupportedTokenType
             | ErrorKind::NotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::PayloadTooLarge
@@ -98,6 +102,7 @@ impl ErrorKind {
             | ErrorKind::Denied => "invalid_request",
             ErrorKind::InvalidScope => "invalid_scope",
             ErrorKind::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorKind::UnsupportedTokenType => "unsupported_token_type",
             ErrorKind::InvalidCredentials | ErrorKind::InvalidGrant => "invalid_grant",
             ErrorKind::InvalidClient => "invalid_client",
             ErrorKind::ServerError => "server_error",
@@ -113,6 +118,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "invalid_request",
             ErrorKind::InvalidScope => "invalid_scope",
             ErrorKind::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorKind::UnsupportedTokenType => "unsupported_token_type",
             ErrorKind::InvalidCredentials => "invalid_credentials",
             ErrorKind::InvalidGrant => "invalid_grant",
             ErrorKind::InvalidClient => "invalid_client",

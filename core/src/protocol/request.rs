@@ -319,5 +319,54 @@ impl TokenRequest {
     }
 }
 
+/// POST /oauth/revoke (RFC 7009): the token to revoke, from the form body only.
+#[derive(Debug)]
+pub struct RevokeRequest {
+    pub token: Secret,
+}
+
+impl RevokeRequest {
+    /// `token` once, from an `application/x-www-form-urlencoded` body; `token_type_hint` and
+    /// other parameters are ignored (RFC 7009 2.1: the server may look the token up by itself,
+    /// which the prefix does). A query string is refused: the token would end up in logs.
+    pub fn from_form(query: &str, body: &[u8]) -> Result<RevokeRequest, TokenError> {
+        if !query.is_empty() {
+            return Err(invalid(
+                "send the token in a POST application/x-www-form-urlencoded body ('token=...'), \
+                 not in the URL, where it would end up in logs",
+            ));
+        }
+        if body.len() > MAX_FORM_LEN {
+            return Err(TokenError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("the request body is longer than {MAX_FORM_LEN} bytes"),
+            ));
+        }
+        let mut token = None;
+        for (i, (key, value)) in form_urlencoded::parse(body).enumerate() {
+            if i >= MAX_PARAMS {
+                return Err(invalid(format!(
+                    "too many parameters (more than {MAX_PARAMS})"
+                )));
+            }
+            if key != "token" {
+                continue;
+            }
+            if token.is_some() {
+                return Err(invalid("send one 'token' parameter, not several"));
+            }
+            token = Some(value.into_owned());
+        }
+        match token {
+            Some(t) if !t.is_empty() => Ok(RevokeRequest {
+                token: Secret::new(t),
+            }),
+            _ => Err(invalid(
+                "parameter 'token' is missing: POST token=<the refresh token or personal credential>",
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -257,6 +257,23 @@ pub(crate) async fn revoke(
     Ok(gone)
 }
 
+/// Takes credential `id` out of `account`'s index, if it is there (`POST /oauth/revoke`, after
+/// the record itself is gone; the index then lives as long as its remaining entries).
+pub(crate) async fn forget_in_index(
+    store: &impl Store,
+    account: &str,
+    id: &str,
+    now: u64,
+) -> Result<(), CredentialError> {
+    let mut entries = list(store, account, now).await?;
+    let before = entries.len();
+    entries.retain(|e| e.id != id);
+    if entries.len() == before {
+        return Ok(());
+    }
+    write_index(store, account, &entries, 0, now).await
+}
+
 /// The token endpoint's check of a personal credential's record: expiry, the Basic username
 /// (`expected`), and the optional `user:` record (disabled blocks; its groups and labels are
 /// added). Returns the user the ACL sees.

@@ -20,12 +20,15 @@ pub enum Outcome {
     Refused,
     /// Refused because of our side: storage, a malformed record, signing (5xx). Nothing granted.
     Failed,
+    /// A revocation request ended its credential, or found nothing to end (`"event":"revoke"`).
+    Revoked,
 }
 
 /// The audit record. Serialises to one JSON object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEvent {
-    /// Always `"token"`: lets log pipelines tell these lines from others.
+    /// `"token"`, or `"revoke"` for `POST /oauth/revoke`: lets log pipelines tell these lines
+    /// from others.
     pub event: &'static str,
     pub outcome: Outcome,
     pub status: u16,

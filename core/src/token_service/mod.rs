@@ -18,6 +18,7 @@ mod context;
 mod credential;
 mod flow;
 mod key_set;
+mod revoke;
 pub mod throttle;
 mod visibility; // filtered catalog (issue 16)
 
@@ -58,9 +59,10 @@ impl fmt::Display for RandomError {
 pub(crate) type Rng<'a> = &'a dyn Fn(&mut [u8]) -> Result<(), RandomError>;
 
 /// Token paths answered by [`TokenService::handle`]; a shell routes everything else (proxy mode) elsewhere.
-pub(crate) const TOKEN_PATHS: [&str; 5] = [
+pub(crate) const TOKEN_PATHS: [&str; 6] = [
     "/token",
     "/oauth/token",
+    "/oauth/revoke",
     "/.well-known/jwks.json",
     "/certs.pem",
     "/healthz",
@@ -134,6 +136,12 @@ impl TokenService {
     pub(crate) fn forget_personal(&self, digest: &str) {
         let key = crate::signin::credentials::record_key(digest);
         self.caches.borrow_mut().personal.remove(key.as_str());
+    }
+
+    /// Drops a revoked refresh token's record (`refresh:<digest>`, `key`) from this isolate's
+    /// cache, as [`Self::forget_personal`] does.
+    pub(crate) fn forget_refresh(&self, key: &str) {
+        self.caches.borrow_mut().refresh.remove(key);
     }
 
     pub fn settings(&self) -> &Settings {
@@ -281,6 +289,11 @@ impl TokenService {
                 }
                 // Out of line: `/healthz` and the key endpoints need not compile the token flow.
                 let (resp, event) = out_of_line(flow::token(self, req, flavor, ctx)).await;
+                (resp, Some(event))
+            }
+            "/oauth/revoke" => {
+                // Out of line, as the token flow: a token request need not compile it.
+                let (resp, event) = out_of_line(revoke::revoke(self, req, ctx)).await;
                 (resp, Some(event))
             }
             "/.well-known/jwks.json" | "/certs.pem" | "/healthz" => {

@@ -1157,4 +1157,5 @@ mod federation;
 mod hints;
 mod netbind;
 mod refresh_binding;
+mod revoke;
 mod round_trips;

@@ -1,0 +1,162 @@
+//! `POST /oauth/revoke`: token revocation (RFC 7009) for the credentials Tollgate hands to
+//! clients, so that signing out ends a credential at Tollgate and not only on the laptop:
+//!
+//! - a personal credential (`tgp_`: the sign-in page's, and what a credential helper holds after a
+//!   device approval): its `personal:` record is deleted and its entry leaves the owner's
+//!   `personal-index:` (the list on `/account`);
+//! - a refresh token (`tgr_`, docker login's `offline_token`): its `refresh:` record is deleted.
+//!
+//! Possession is the authority, as RFC 7009 allows for public clients: whoever holds the secret
+//! may end it (and could use it anyway). Nothing else is needed, and nothing else is accepted as
+//! proof: the secret is looked up by its SHA-256, like every other credential.
+//!
+//! Answers, as RFC 7009 2.2 says: 200 when the token is gone, including when it was unknown,
+//! expired or already revoked (the client's goal is reached either way, and the answer says
+//! nothing about which secrets exist); 400 `unsupported_token_type` for an API key (the operator
+//! owns those: `tollgate apikey revoke`); 503 when KV fails, so that a client never believes a
+//! live credential ended (fail closed). The isolate that revokes forgets its cached copy at once;
+//! other isolates within `CACHE_TTL`, as after a revocation on `/account` (SECURITY.md).
+
+use super::audit::{AuditEvent, Outcome};
+use super::{RequestContext, TokenService};
+use crate::credentials::{secret_digest, RefreshRecord, API_KEY_PREFIX, REFRESH_PREFIX};
+use crate::federation::Fetch;
+use crate::protocol::request::{check_form_content_type, RevokeRequest};
+use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
+use crate::signin::credentials::{self as personal, PERSONAL_PREFIX};
+use crate::store::{Store, StoreError};
+
+/// What a revocation request presented, for the audit line.
+const GRANT: &str = "revoke";
+
+pub(super) async fn revoke<S: Store, F: Fetch>(
+    app: &TokenService,
+    req: &HttpRequest,
+    ctx: &RequestContext<'_, S, F>,
+) -> (HttpResponse, AuditEvent) {
+    let mut ev = AuditEvent::new(ctx.now, GRANT);
+    ev.event = "revoke";
+    ev.client_ip = AuditEvent::bounded(ctx.client_ip);
+    ev.user_agent = AuditEvent::bounded(req.header("user-agent"));
+    match end(app, req, ctx, &mut ev).await {
+        Ok(()) => {
+            ev.outcome = Outcome::Revoked;
+            ev.status = 200;
+            let resp = HttpResponse::text(200, "application/json", "{}")
+                .with_header("cache-control", "no-store");
+            (resp, ev)
+        }
+        Err(e) => {
+            ev.status = e.kind.status();
+            ev.outcome = if ev.status >= 500 {
+                Outcome::Failed
+            } else {
+                Outcome::Refused
+            };
+            ev.reason = Some(e.to_string());
+            (e.to_response(Flavor::OAuth2, app.realm()), ev)
+        }
+    }
+}
+
+/// Ends the presented credential; `Ok` also when there was nothing to end.
+async fn end<S: Store, F: Fetch>(
+    app: &TokenService,
+    req: &HttpRequest,
+    ctx: &RequestContext<'_, S, F>,
+    ev: &mut AuditEvent,
+) -> Result<(), TokenError> {
+    if req.method != "POST" {
+        return Err(TokenError::method_not_allowed(
+            &req.method,
+            "/oauth/revoke",
+            "POST",
+        ));
+    }
+    if req.body_too_large {
+        return Err(TokenError::new(
+            ErrorKind::PayloadTooLarge,
+            format!(
+                "the request body is longer than {} bytes",
+                crate::limits::MAX_FORM_LEN
+            ),
+        ));
+    }
+    check_form_content_type(req.header("content-type"), &req.body)?;
+    let form = RevokeRequest::from_form(&req.query, &req.body)?;
+    let token = form.token.expose();
+    if token.starts_with(PERSONAL_PREFIX) {
+        ev.credential = Some("personal");
+        end_personal(app, ctx, &secret_digest(token), ev).await
+    } else if token.starts_with(REFRESH_PREFIX) {
+        ev.credential = Some("refresh_token");
+        end_refresh(app, ctx, &secret_digest(token), ev).await
+    } else if token.starts_with(API_KEY_PREFIX) {
+        ev.credential = Some("api_key");
+        Err(TokenError::new(
+            ErrorKind::UnsupportedTokenType,
+            "API keys are not revoked here: the operator revokes them (tollgate apikey revoke, \
+             or remove the key from the policy file and run tollgate sync)",
+        ))
+    } else {
+        // Not a credential Tollgate issued (a registry JWT expires on its own in minutes):
+        // nothing to end, and RFC 7009 2.2 answers 200 for an invalid token.
+        Ok(())
+    }
+}
+
+/// A KV failure while revoking: 503, the credential may still be live.
+fn unavailable(e: impl std::fmt::Display) -> TokenError {
+    TokenError::new(
+        ErrorKind::Unavailable,
+        format!("the credential store failed ({e}); nothing was revoked: try again"),
+    )
+}
+
+async fn end_personal<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    digest: &str,
+    ev: &mut AuditEvent,
+) -> Result<(), TokenError> {
+    let key = personal::record_key(digest);
+    let Some(text) = ctx.store.get(&key).await.map_err(unavailable)? else {
+        app.forget_personal(digest);
+        return Ok(());
+    };
+    // A record that does not parse still goes: the secret's holder asked for it to end.
+    let record = personal::parse_record(&text).ok();
+    ctx.store.delete(&key).await.map_err(unavailable)?;
+    app.forget_personal(digest);
+    if let Some(r) = record {
+        ev.account = Some(r.account.clone());
+        ev.credential_name = Some(r.name.clone());
+        // The owner's list on /account: the record is what authenticates, so a stale entry
+        // grants nothing, but it would show an ended credential as live.
+        personal::forget_in_index(ctx.store, &r.account, digest, ctx.now)
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+async fn end_refresh<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    digest: &str,
+    ev: &mut AuditEvent,
+) -> Result<(), TokenError> {
+    let key = super::authenticate::refresh_key(digest);
+    let text = ctx.store.get(&key).await.map_err(unavailable)?;
+    if let Some(r) = text.and_then(|t| RefreshRecord::from_json(&t).ok()) {
+        ev.account = Some(r.account);
+        ev.service = Some(r.service);
+        ev.client_id = r.client_id;
+    }
+    ctx.store
+        .delete(&key)
+        .await
+        .map_err(|e: StoreError| unavailable(e))?;
+    app.forget_refresh(&key);
+    Ok(())
+}
