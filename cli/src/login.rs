@@ -5,7 +5,7 @@
 use anyhow::Result;
 use tollgate_credential_helper::app::config_from_env;
 use tollgate_credential_helper::cache::CacheDir;
-use tollgate_credential_helper::client::{Client, CLI_CLIENT_ID};
+use tollgate_credential_helper::client::{not_revoked, Client, Revocation, CLI_CLIENT_ID};
 use tollgate_credential_helper::http::Ureq;
 use tollgate_credential_helper::protocol::RegistryHost;
 use tollgate_credential_helper::terminal::{utc, SystemClock, Terminal};
@@ -39,17 +39,16 @@ pub(crate) fn login(host: &str, no_browser: bool) -> Result<String> {
     })
 }
 
-/// Erases `host`'s cached credential.
+/// Signs out of `host`: revokes the cached credential at Tollgate and erases it here.
 pub(crate) fn logout(host: &str) -> Result<String> {
     let host = RegistryHost::parse(host)?;
     with_client(true, |client| {
         Ok(match client.logout(&host)? {
-            Some(c) => format!(
-                "removed the cached credential of {} for {host}; it stays valid until {} unless revoked on {}/account\n",
-                c.username,
-                utc(c.expires_at),
-                c.tollgate
+            Some((c, Revocation::Revoked)) => format!(
+                "signed out of {host}: the credential of {} is revoked at {} and removed from this machine\n",
+                c.username, c.tollgate
             ),
+            Some((c, Revocation::Failed(why))) => format!("{}\n", not_revoked(&host, &c, &why)),
             None => format!("no cached credential for {host}\n"),
         })
     })

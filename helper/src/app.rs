@@ -3,7 +3,7 @@
 
 use std::io::Read as _;
 
-use crate::client::Client;
+use crate::client::{not_revoked, Client, Revocation};
 use crate::discover::Config;
 use crate::error::Error;
 use crate::protocol::{self, Action, Credentials, RegistryHost, MAX_INPUT};
@@ -57,13 +57,18 @@ pub fn run(action: Action, input: &str, client: &Client<'_>, interactive: bool) 
                 reason: e.to_string(),
             })
         }),
-        Action::Erase => RegistryHost::parse(input).and_then(|host| {
-            if client.cache.erase(&host)? {
-                Ok(String::new())
-            } else {
-                Err(Error::NotFound)
-            }
-        }),
+        // `docker logout`: the credential ends at Tollgate too (best effort: the file goes
+        // whatever Tollgate answers, and a failed revocation is said on the terminal).
+        Action::Erase => {
+            RegistryHost::parse(input).and_then(|host| match client.logout(&host)? {
+                Some((c, Revocation::Failed(why))) => {
+                    client.ui.show(&not_revoked(&host, &c, &why));
+                    Ok(String::new())
+                }
+                Some((_, Revocation::Revoked)) => Ok(String::new()),
+                None => Err(Error::NotFound),
+            })
+        }
     };
     match result {
         Ok(out) => Outcome::ok(out),

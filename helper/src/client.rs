@@ -34,6 +34,28 @@ pub enum Check {
     Unknown,
 }
 
+/// What Tollgate said to a revocation at sign-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// Ended at Tollgate (200: also when it had already expired or been revoked).
+    Revoked,
+    /// Not confirmed (no answer, an error, an older Tollgate): why. The credential may still
+    /// work until it expires.
+    Failed(String),
+}
+
+/// The line for a sign-out whose revocation Tollgate did not confirm: the file is gone, the
+/// credential may still work, and where to end it by hand.
+pub fn not_revoked(host: &RegistryHost, cached: &Cached, why: &str) -> String {
+    format!(
+        "removed the cached credential of {} for {host}, but could not revoke it at Tollgate ({why}): \
+         it stays valid until {} unless revoked on {}/account",
+        cached.username,
+        utc(cached.expires_at),
+        cached.tollgate
+    )
+}
+
 pub struct Client<'a> {
     pub transport: &'a dyn Transport,
     pub clock: &'a dyn Clock,
@@ -149,12 +171,36 @@ impl Client<'_> {
         Ok((cached, path))
     }
 
-    /// Removes the cached credential for `host`, returning it (it stays valid at Tollgate until it
-    /// expires or is revoked on the account page: there is no revocation endpoint for clients).
-    pub fn logout(&self, host: &RegistryHost) -> Result<Option<Cached>, Error> {
+    /// Signs out of `host`: revokes the cached credential at the Tollgate that issued it
+    /// (`POST /oauth/revoke`, RFC 7009) and removes it from this machine. The file goes whatever
+    /// Tollgate answers (the person asked for it); whether the credential also ended at Tollgate
+    /// is returned, so the caller can say so. `None` when nothing was cached.
+    pub fn logout(&self, host: &RegistryHost) -> Result<Option<(Cached, Revocation)>, Error> {
         let cached = self.cache.load(host).unwrap_or(None);
+        let revocation = cached.as_ref().map(|c| self.revoke(c));
         let erased = self.cache.erase(host)?;
-        Ok(if erased { cached } else { None })
+        Ok(match (erased, cached, revocation) {
+            (true, Some(c), Some(r)) => Some((c, r)),
+            _ => None,
+        })
+    }
+
+    /// Asks the credential's Tollgate to revoke it.
+    fn revoke(&self, cached: &Cached) -> Revocation {
+        let url = format!("{}/oauth/revoke", cached.tollgate);
+        let form = [
+            ("token", cached.password.expose()),
+            ("token_type_hint", "personal_credential"),
+            ("client_id", self.client_id),
+        ];
+        match self.transport.post_form(&url, &form, REQUEST_TIMEOUT) {
+            Ok(reply) if reply.status == 200 => Revocation::Revoked,
+            Ok(reply) if reply.status == 404 => Revocation::Failed(format!(
+                "{url} answered 404: this Tollgate has no revocation endpoint yet"
+            )),
+            Ok(reply) => Revocation::Failed(format!("{url}: {}", device::reply_reason(&reply))),
+            Err(e) => Revocation::Failed(format!("{url}: {}", e.reason)),
+        }
     }
 
     /// RFC 8628: ask for a code, show it, poll until approved, denied or expired.

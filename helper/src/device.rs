@@ -126,12 +126,17 @@ fn oauth_reason(reply: &Reply) -> Option<(String, String)> {
     Some((code, desc))
 }
 
-fn refused(url: &str, reply: &Reply) -> Error {
-    let reason = match oauth_reason(reply) {
+/// A refused answer as one printable line: the OAuth `error: description`, else the status.
+pub fn reply_reason(reply: &Reply) -> String {
+    match oauth_reason(reply) {
         Some((code, desc)) if desc.is_empty() => code,
         Some((code, desc)) => format!("{code}: {desc}"),
         None => format!("HTTP {}", reply.status),
-    };
+    }
+}
+
+fn refused(url: &str, reply: &Reply) -> Error {
+    let reason = reply_reason(reply);
     if reply.status >= 500 {
         Error::Unreachable {
             url: url.to_string(),

@@ -10,7 +10,8 @@
 # 0600), a pull from the cache without a new approval, revocation on /account (the next pull fails
 # in one line, or asks anew on a terminal), denial, expiry of an unapproved code (in the background,
 # DEVICE_CODE_TTL=60), slow_down for polls faster than the interval, sign-in not enabled, Tollgate
-# unreachable; `tollgate login --no-browser` filling the same cache and `tollgate logout` emptying it.
+# unreachable; `tollgate login --no-browser` filling the same cache and `tollgate logout` revoking the
+# credential at Tollgate (POST /oauth/revoke) and emptying it.
 # Screenshots: $TI_WORK/token-device/screens/*.png (KEEP_WORK=1 keeps them).
 #   tests/interop/run.sh token-device   (or run this file directly: it then starts its own environment)
 # Takes about 85 s (the expiry check waits 60 s in parallel with the rest; ~100 s when it rebuilds the helper).
@@ -224,10 +225,15 @@ if [ -x "$CLI" ] && "$CLI" login --help >/dev/null 2>&1; then
   if [ "$have_docker" = 1 ]; then
     expect_ok "docker pull uses it with no new approval (no terminal)" nottty docker pull "$IMG"
   fi
-  expect_match "tollgate logout erases it and says it stays valid until revoked" \
-    "^removed the cached credential of sso-alice for $TI_REG; it stays valid until .* unless revoked on $TI_TG/account" \
+  login_pw="$(jq -r '.password // empty' "$CACHE" 2>/dev/null || true)"
+  expect_eq "the login's credential works at Tollgate" 200 \
+    "$(ti_status -u "sso-alice:${login_pw:-none}" "$TI_TG/token?service=$TI_SERVICE")"
+  expect_match "tollgate logout revokes it at Tollgate (POST /oauth/revoke) and erases it" \
+    "^signed out of $TI_REG: the credential of sso-alice is revoked at $TI_TG and removed from this machine" \
     "$("$CLI" logout "$TI_REG" 2>&1)"
   expect_eq "the cache file is gone" no "$([ -e "$CACHE" ] && echo yes || echo no)"
+  expect_eq "GET /token with the signed-out credential answers 401" 401 \
+    "$(ti_status -u "sso-alice:${login_pw:-none}" "$TI_TG/token?service=$TI_SERVICE")"
 else
   skip "tollgate login" "$CLI is missing or has no login command (scripts/dev.sh --prepare-only builds it)"
 fi

@@ -454,7 +454,15 @@ fn helper_actions() {
         run(Action::List, "", false).stdout,
         r#"{"127.0.0.1:5000":"sso-alice"}"#
     );
+    // erase (docker logout) revokes the credential at Tollgate, then removes it.
+    w.fake.answer(200, "{}");
     assert_eq!(run(Action::Erase, "http://127.0.0.1:5000/", false).code, 0);
+    assert!(w
+        .fake
+        .requests()
+        .last()
+        .unwrap()
+        .starts_with(&format!("POST {TG}/oauth/revoke token=tgp_json&")));
     assert_eq!(run(Action::List, "", false).stdout, "{}");
     assert!(run(Action::Version, "", false)
         .stdout
@@ -462,14 +470,65 @@ fn helper_actions() {
 }
 
 #[test]
-fn logout_returns_what_it_removed() {
+fn logout_revokes_at_tollgate_and_returns_what_it_removed() {
     let w = World::new();
     assert!(w.client().logout(&w.host()).unwrap().is_none());
+    assert!(
+        w.fake.requests().is_empty(),
+        "nothing cached, nothing to revoke"
+    );
     w.fake.challenge().code(600, 1).granted("tgp_x");
     let (c, _) = w.client().login(&w.host()).unwrap();
-    let removed = w.client().logout(&w.host()).unwrap().unwrap();
+    w.fake.answer(200, "{}");
+    let (removed, revocation) = w.client().logout(&w.host()).unwrap().unwrap();
+    assert_eq!(revocation, Revocation::Revoked);
     assert_eq!(removed.expires_at, c.expires_at);
+    assert_eq!(
+        w.fake.requests().last().unwrap(),
+        &format!("POST {TG}/oauth/revoke token=tgp_x&token_type_hint=personal_credential&client_id={HELPER_CLIENT_ID}")
+    );
     assert!(w.cache.load(&w.host()).unwrap().is_none());
+}
+
+/// The file goes whatever Tollgate answers; a revocation it did not confirm is said, with why,
+/// until when the credential may still work and where to end it.
+#[test]
+fn logout_removes_the_file_even_when_tollgate_does_not_confirm() {
+    for (script, why) in [
+        (0u16, "connection refused"),
+        (503, "temporarily_unavailable: the credential store failed"),
+        (404, "no revocation endpoint"),
+    ] {
+        let w = World::signed_in("tgp_y");
+        match script {
+            0 => w.fake.fail(),
+            404 => w.fake.answer(404, "not found"),
+            s => w.fake.answer(
+                s,
+                r#"{"error":"temporarily_unavailable","error_description":"the credential store failed (x); nothing was revoked: try again"}"#,
+            ),
+        };
+        let (c, r) = w.client().logout(&w.host()).unwrap().unwrap();
+        let Revocation::Failed(reason) = r else {
+            panic!("{script}: {r:?}")
+        };
+        assert!(reason.contains(why), "{reason}");
+        assert!(w.cache.load(&w.host()).unwrap().is_none(), "{script}");
+        let line = not_revoked(&w.host(), &c, &reason);
+        assert!(line.contains("stays valid until") && line.contains(&format!("{TG}/account")));
+        assert!(!line.contains("tgp_y"), "the secret is never shown");
+        // docker logout (erase) says it on the terminal and still succeeds.
+        let w = World::signed_in("tgp_z");
+        w.fake.fail();
+        let out = app::run(Action::Erase, REG, &w.client(), false);
+        assert_eq!(out.code, 0);
+        assert!(w
+            .screen
+            .lines
+            .borrow()
+            .iter()
+            .any(|l| l.contains("could not revoke it")));
+    }
 }
 
 #[cfg(unix)]
