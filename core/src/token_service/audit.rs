@@ -105,6 +105,17 @@ impl AuditEvent {
         })
     }
 
+    /// Records a refusal or failure: its status, the outcome that implies (5xx: failed) and why.
+    pub(crate) fn record_refusal(&mut self, e: &crate::protocol::TokenError) {
+        self.status = e.kind.status();
+        self.outcome = if self.status >= 500 {
+            Outcome::Failed
+        } else {
+            Outcome::Refused
+        };
+        self.reason = Some(e.to_string());
+    }
+
     /// One line of JSON.
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self)

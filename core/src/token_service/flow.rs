@@ -306,13 +306,7 @@ mod cold {
         e: TokenError,
         mut ev: AuditEvent,
     ) -> (HttpResponse, AuditEvent) {
-        ev.status = e.kind.status();
-        ev.outcome = if ev.status >= 500 {
-            Outcome::Failed
-        } else {
-            Outcome::Refused
-        };
-        ev.reason = Some(e.to_string());
+        ev.record_refusal(&e);
         ev.granted.clear();
         ev.jti = None;
         ev.refresh_token_issued = false;

@@ -47,13 +47,7 @@ pub(super) async fn revoke<S: Store, F: Fetch>(
             (resp, ev)
         }
         Err(e) => {
-            ev.status = e.kind.status();
-            ev.outcome = if ev.status >= 500 {
-                Outcome::Failed
-            } else {
-                Outcome::Refused
-            };
-            ev.reason = Some(e.to_string());
+            ev.record_refusal(&e);
             (e.to_response(Flavor::OAuth2, app.realm()), ev)
         }
     }
