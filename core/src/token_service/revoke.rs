@@ -13,9 +13,11 @@
 //! Answers, as RFC 7009 2.2 says: 200 when the token is gone, including when it was unknown,
 //! expired or already revoked (the client's goal is reached either way, and the answer says
 //! nothing about which secrets exist); 400 `unsupported_token_type` for an API key (the operator
-//! owns those: `tollgate apikey revoke`); 503 when KV fails, so that a client never believes a
-//! live credential ended (fail closed). The isolate that revokes forgets its cached copy at once;
-//! other isolates within `CACHE_TTL`, as after a revocation on `/account` (SECURITY.md).
+//! owns those: `tollgate apikey revoke`); 503 when KV fails before the record is gone, so that a
+//! client never believes a live credential ended (fail closed). Once it is gone the credential has
+//! ended: a failure to update the owner's `/account` list then is said in the audit line only.
+//! The isolate that revokes forgets its cached copy at once; other isolates within `CACHE_TTL`,
+//! as after a revocation on `/account` (SECURITY.md).
 
 use super::audit::{AuditEvent, Outcome};
 use super::{RequestContext, TokenService};
@@ -125,11 +127,15 @@ async fn end_personal<S: Store, F: Fetch>(
     if let Some(r) = record {
         ev.account = Some(r.account.clone());
         ev.credential_name = Some(r.name.clone());
-        // The owner's list on /account: the record is what authenticates, so a stale entry
-        // grants nothing, but it would show an ended credential as live.
-        personal::forget_in_index(ctx.store, &r.account, digest, ctx.now)
-            .await
-            .map_err(unavailable)?;
+        // The owner's list on /account. The record is what authenticates and it is gone, so the
+        // credential has ended whatever happens here (answering 503 now would tell the client
+        // the opposite); a stale entry grants nothing, it only shows an ended credential on the
+        // page, so a failure is said in the audit line.
+        if let Err(e) = personal::forget_in_index(ctx.store, &r.account, digest, ctx.now).await {
+            ev.reason = Some(format!(
+                "the credential ended, but its entry on the owner's /account list stays ({e})"
+            ));
+        }
     }
     Ok(())
 }

@@ -147,6 +147,22 @@ fn a_store_failure_is_never_a_revocation() {
     assert_eq!(ro.run(revoke_req(&secret)).0.status, 503);
 }
 
+/// Once the record is deleted the credential has ended: a broken index only costs the owner's
+/// list its update (said in the audit line), never a 503 that would say "not revoked".
+#[test]
+fn an_index_that_cannot_be_updated_does_not_undo_the_revocation() {
+    let svc = Svc::new();
+    let secret = personal_of_alice(&svc.store);
+    put(&svc.store, "personal-index:alice", json!({"not": "a list"}));
+    let (r, ev) = svc.run(revoke_req(&secret));
+    assert_eq!(r.status, 200);
+    let ev = ev.unwrap();
+    assert_eq!(ev.outcome, Outcome::Revoked);
+    assert!(ev.reason.unwrap().contains("/account list stays"));
+    assert!(!svc.store.holds_any("personal:"));
+    assert_eq!(svc.run(get_as(SCOPE, "alice", &secret)).0.status, 401);
+}
+
 #[test]
 fn malformed_requests_are_oauth2_errors() {
     let svc = Svc::new();
