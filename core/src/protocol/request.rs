@@ -69,6 +69,20 @@ fn invalid(message: impl Into<String>) -> TokenError {
     TokenError::new(ErrorKind::InvalidRequest, message)
 }
 
+/// 413 for a form source (`what`: "request body", "query string") over `MAX_FORM_LEN`: the one
+/// wording of that limit for the token endpoints and revocation.
+pub(crate) fn too_large(what: &str) -> TokenError {
+    TokenError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("the {what} is longer than {MAX_FORM_LEN} bytes"),
+    )
+}
+
+/// 400 for a form with more than `MAX_PARAMS` parameters.
+fn too_many_params() -> TokenError {
+    invalid(format!("too many parameters (more than {MAX_PARAMS})"))
+}
+
 /// Collected parameters, with single-valued ones checked for conflicting repeats.
 #[derive(Default)]
 struct Params {
@@ -109,17 +123,12 @@ impl Params {
             Source::Body => "request body",
         };
         if source.len() > MAX_FORM_LEN {
-            return Err(TokenError::new(
-                ErrorKind::PayloadTooLarge,
-                format!("the {what} is longer than {MAX_FORM_LEN} bytes"),
-            ));
+            return Err(too_large(what));
         }
         for (key, value) in form_urlencoded::parse(source) {
             self.count += 1;
             if self.count > MAX_PARAMS {
-                return Err(invalid(format!(
-                    "too many parameters (more than {MAX_PARAMS})"
-                )));
+                return Err(too_many_params());
             }
             // By chars: `str::contains` of a non-ASCII char searches for its UTF-8 string, which
             // compiles core's two-way searcher (~1.9 KB of wasm) into every new isolate's first
@@ -337,17 +346,12 @@ impl RevokeRequest {
             ));
         }
         if body.len() > MAX_FORM_LEN {
-            return Err(TokenError::new(
-                ErrorKind::PayloadTooLarge,
-                format!("the request body is longer than {MAX_FORM_LEN} bytes"),
-            ));
+            return Err(too_large("request body"));
         }
         let mut token = None;
         for (i, (key, value)) in form_urlencoded::parse(body).enumerate() {
             if i >= MAX_PARAMS {
-                return Err(invalid(format!(
-                    "too many parameters (more than {MAX_PARAMS})"
-                )));
+                return Err(too_many_params());
             }
             if key != "token" {
                 continue;

@@ -278,13 +278,7 @@ impl TokenService {
                     }
                 };
                 if req.body_too_large {
-                    let e = TokenError::new(
-                        ErrorKind::PayloadTooLarge,
-                        format!(
-                            "the request body is longer than {} bytes",
-                            crate::limits::MAX_FORM_LEN
-                        ),
-                    );
+                    let e = crate::protocol::request::too_large("request body");
                     return self.refuse(flavor, e);
                 }
                 // Out of line: `/healthz` and the key endpoints need not compile the token flow.

@@ -23,7 +23,7 @@ use super::audit::{AuditEvent, Outcome};
 use super::{RequestContext, TokenService};
 use crate::credentials::{secret_digest, RefreshRecord, API_KEY_PREFIX, REFRESH_PREFIX};
 use crate::federation::Fetch;
-use crate::protocol::request::{check_form_content_type, RevokeRequest};
+use crate::protocol::request::{check_form_content_type, too_large, RevokeRequest};
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
 use crate::signin::credentials::{self as personal, PERSONAL_PREFIX};
 use crate::store::{Store, StoreError};
@@ -70,13 +70,7 @@ async fn end<S: Store, F: Fetch>(
         ));
     }
     if req.body_too_large {
-        return Err(TokenError::new(
-            ErrorKind::PayloadTooLarge,
-            format!(
-                "the request body is longer than {} bytes",
-                crate::limits::MAX_FORM_LEN
-            ),
-        ));
+        return Err(too_large("request body"));
     }
     check_form_content_type(req.header("content-type"), &req.body)?;
     let form = RevokeRequest::from_form(&req.query, &req.body)?;
