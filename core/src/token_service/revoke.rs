@@ -26,7 +26,7 @@ use crate::federation::Fetch;
 use crate::protocol::request::{check_form_content_type, too_large, RevokeRequest};
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
 use crate::signin::credentials::{self as personal, PERSONAL_PREFIX};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// What a revocation request presented, for the audit line.
 const GRANT: &str = "revoke";
@@ -103,33 +103,41 @@ fn unavailable(e: impl std::fmt::Display) -> TokenError {
     )
 }
 
+/// Deletes the record under `key` and returns its text; `None`, with no write, when there is
+/// none (an unknown, expired or already-ended credential: nothing to end).
+async fn delete_record<S: Store, F: Fetch>(
+    ctx: &RequestContext<'_, S, F>,
+    key: &str,
+) -> Result<Option<String>, TokenError> {
+    let Some(text) = ctx.store.get(key).await.map_err(unavailable)? else {
+        return Ok(None);
+    };
+    ctx.store.delete(key).await.map_err(unavailable)?;
+    Ok(Some(text))
+}
+
 async fn end_personal<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     digest: &str,
     ev: &mut AuditEvent,
 ) -> Result<(), TokenError> {
-    let key = personal::record_key(digest);
-    let Some(text) = ctx.store.get(&key).await.map_err(unavailable)? else {
-        app.forget_personal(digest);
+    let text = delete_record(ctx, &personal::record_key(digest)).await?;
+    app.forget_personal(digest);
+    // A record that does not parse went too: the secret's holder asked for it to end.
+    let Some(r) = text.and_then(|t| personal::parse_record(&t).ok()) else {
         return Ok(());
     };
-    // A record that does not parse still goes: the secret's holder asked for it to end.
-    let record = personal::parse_record(&text).ok();
-    ctx.store.delete(&key).await.map_err(unavailable)?;
-    app.forget_personal(digest);
-    if let Some(r) = record {
-        ev.account = Some(r.account.clone());
-        ev.credential_name = Some(r.name.clone());
-        // The owner's list on /account. The record is what authenticates and it is gone, so the
-        // credential has ended whatever happens here (answering 503 now would tell the client
-        // the opposite); a stale entry grants nothing, it only shows an ended credential on the
-        // page, so a failure is said in the audit line.
-        if let Err(e) = personal::forget_in_index(ctx.store, &r.account, digest, ctx.now).await {
-            ev.reason = Some(format!(
-                "the credential ended, but its entry on the owner's /account list stays ({e})"
-            ));
-        }
+    ev.account = Some(r.account.clone());
+    ev.credential_name = Some(r.name.clone());
+    // The owner's list on /account. The record is what authenticates and it is gone, so the
+    // credential has ended whatever happens here (answering 503 now would tell the client the
+    // opposite); a stale entry grants nothing, it only shows an ended credential on the page, so
+    // a failure is said in the audit line.
+    if let Err(e) = personal::forget_in_index(ctx.store, &r.account, digest, ctx.now).await {
+        ev.reason = Some(format!(
+            "the credential ended, but its entry on the owner's /account list stays ({e})"
+        ));
     }
     Ok(())
 }
@@ -141,16 +149,12 @@ async fn end_refresh<S: Store, F: Fetch>(
     ev: &mut AuditEvent,
 ) -> Result<(), TokenError> {
     let key = super::authenticate::refresh_key(digest);
-    let text = ctx.store.get(&key).await.map_err(unavailable)?;
+    let text = delete_record(ctx, &key).await?;
+    app.forget_refresh(&key);
     if let Some(r) = text.and_then(|t| RefreshRecord::from_json(&t).ok()) {
         ev.account = Some(r.account);
         ev.service = Some(r.service);
         ev.client_id = r.client_id;
     }
-    ctx.store
-        .delete(&key)
-        .await
-        .map_err(|e: StoreError| unavailable(e))?;
-    app.forget_refresh(&key);
     Ok(())
 }

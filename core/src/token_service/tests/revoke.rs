@@ -109,6 +109,13 @@ fn unknown_and_foreign_tokens_are_200_and_touch_nothing() {
         let (r, ev) = svc.run(revoke_req(&token));
         assert_eq!(r.status, 200, "{token}");
         assert_eq!(ev.unwrap().outcome, Outcome::Revoked);
+        // No write at all: a store that refuses writes answers the same.
+        let ro = Svc::with(app(), ReadOnly(store()));
+        assert_eq!(
+            ro.run(revoke_req(&token)).0.status,
+            200,
+            "{token}, read-only"
+        );
     }
     assert_eq!(*svc.store.data.borrow(), before);
 }
