@@ -26,7 +26,7 @@ use tollgate_core::config::{ConfigError, Settings};
 // A token request should not compile the sign-in pages' or the proxy's code.
 use tollgate_core::out_of_line::out_of_line;
 use tollgate_core::protocol::Flavor;
-use tollgate_core::token_service::{self, RandomError, RequestContext, TokenService};
+use tollgate_core::token_service::{self, RequestContext, TokenService};
 use worker::{console_error, console_log, event, js_sys, web_sys, Context, Env, Result};
 
 /// The KV namespace binding holding users, API keys, the ACL and refresh tokens.
@@ -101,11 +101,6 @@ fn now() -> u64 {
     js_sys::Date::now() as u64 / 1000
 }
 
-/// Cryptographic randomness from the JS runtime (`crypto.getRandomValues`, src/random.rs).
-fn random(buf: &mut [u8]) -> std::result::Result<(), RandomError> {
-    random::fill(buf)
-}
-
 /// Once per isolate, when workerd instantiates the module (wasm-bindgen's start function): a panic
 /// also goes to `console.error` with its message, location and a JS stack, so `wrangler tail` shows
 /// where a request died. worker 0.8.7 installs a hook of its own in its start function (it logs
@@ -163,7 +158,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     // Network-bound credentials (issue 16) may be bound to countries: `request.cf` is read only
     // for those (the getter materialises the whole object on every call).
     let country = || cf::edge(&req).country;
-    let ctx = RequestContext::new(&store, &fetch::WorkerFetch, now(), &random)
+    let ctx = RequestContext::new(&store, &fetch::WorkerFetch, now(), &random::fill)
         .with_client_ip(hreq.header("cf-connecting-ip"))
         .with_country_from(&country);
     // The device grant (RFC 8628) is sign-in's: its approvals and credentials live there.

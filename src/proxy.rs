@@ -102,9 +102,14 @@ pub(crate) async fn handle(
     let store = kv::Kv::new(env, KV_BINDING).on_error(log_store_error);
     // Network-bound credentials (issue 16) and the pull ledger read the edge's client data.
     let edge = crate::cf::edge(&req);
-    let rctx = RequestContext::new(&store, &crate::fetch::WorkerFetch, now(), &crate::random)
-        .with_client_ip(client_ip.as_deref())
-        .with_country(edge.country.as_deref());
+    let rctx = RequestContext::new(
+        &store,
+        &crate::fetch::WorkerFetch,
+        now(),
+        &crate::random::fill,
+    )
+    .with_client_ip(client_ip.as_deref())
+    .with_country(edge.country.as_deref());
     let authority = tollgate_core::proxy::TokenServiceAuthority::new(app);
     // The pull ledger (issue 16): one line per proxied request, core/src/ledger.rs.
     let mut ledger = LedgerLine::new(now(), &method, &path, &gate.settings().chart)

@@ -137,7 +137,7 @@ pub(crate) async fn handle(
         }
     };
     let store = kv::Kv::new(env, KV_BINDING);
-    let ctx = RequestContext::new(&store, &fetch::WorkerFetch, now(), &random)
+    let ctx = RequestContext::new(&store, &fetch::WorkerFetch, now(), &random::fill)
         .with_client_ip(hreq.header("cf-connecting-ip"));
     let io = Io {
         app,
