@@ -99,11 +99,7 @@ fn shape(grant: &Grant, authorization: Option<&str>) -> Result<Shape, AuthError>
     let (username, secret) = match grant {
         Grant::Password { username, password } => (username.clone(), password.clone()),
         Grant::RefreshToken { refresh_token } => {
-            return Ok(Shape::Known(Presented::RefreshToken {
-                digest: secret_digest(refresh_token.expose()),
-                hint: read_hint(REFRESH_PREFIX, refresh_token.expose()),
-                token: refresh_token.clone(),
-            }))
+            return Ok(Shape::Known(refresh(refresh_token.clone())))
         }
         Grant::Header | Grant::ClientCredentials => {
             let Some(header) = authorization else {
@@ -144,6 +140,28 @@ fn scheme(header: &str) -> &str {
     trimmed
         .find(char::is_whitespace)
         .map_or(trimmed, |end| &trimmed[..end])
+}
+
+/// A refresh token, with its digest and hint.
+fn refresh(token: Secret) -> Presented {
+    Presented::RefreshToken {
+        digest: secret_digest(token.expose()),
+        hint: read_hint(REFRESH_PREFIX, token.expose()),
+        token,
+    }
+}
+
+/// A bare secret, read by the prefixes the token endpoint reads it by (`POST /oauth/revoke`): a
+/// refresh token, an API key or personal credential, or `None` for none of Tollgate's.
+pub(super) fn presented_secret(secret: Secret) -> Option<Presented> {
+    let text = secret.expose();
+    if text.starts_with(REFRESH_PREFIX) {
+        Some(refresh(secret))
+    } else if looks_like_api_key(text) {
+        Some(api_key(None, secret, false))
+    } else {
+        None
+    }
 }
 
 /// An API key or personal credential, with its digest and hint.

@@ -20,12 +20,13 @@
 //! as after a revocation on `/account` (SECURITY.md).
 
 use super::audit::{AuditEvent, Outcome};
+use super::credential::{presented_secret, Presented};
 use super::{RequestContext, TokenService};
-use crate::credentials::{secret_digest, RefreshRecord, API_KEY_PREFIX, REFRESH_PREFIX};
+use crate::credentials::RefreshRecord;
 use crate::federation::Fetch;
 use crate::protocol::request::{check_form_content_type, too_large, RevokeRequest};
 use crate::protocol::{ErrorKind, Flavor, HttpRequest, HttpResponse, TokenError};
-use crate::signin::credentials::{self as personal, PERSONAL_PREFIX};
+use crate::signin::credentials as personal;
 use crate::store::Store;
 
 /// What a revocation request presented, for the audit line.
@@ -74,24 +75,31 @@ async fn end<S: Store, F: Fetch>(
     }
     check_form_content_type(req.header("content-type"), &req.body)?;
     let form = RevokeRequest::from_form(&req.query, &req.body)?;
-    let token = form.token.expose();
-    if token.starts_with(PERSONAL_PREFIX) {
-        ev.credential = Some("personal");
-        end_personal(app, ctx, &secret_digest(token), ev).await
-    } else if token.starts_with(REFRESH_PREFIX) {
-        ev.credential = Some("refresh_token");
-        end_refresh(app, ctx, &secret_digest(token), ev).await
-    } else if token.starts_with(API_KEY_PREFIX) {
-        ev.credential = Some("api_key");
-        Err(TokenError::new(
-            ErrorKind::UnsupportedTokenType,
-            "API keys are not revoked here: the operator revokes them (tollgate apikey revoke, \
-             or remove the key from the policy file and run tollgate sync)",
-        ))
-    } else {
+    // What the secret is, by the token endpoint's own reading of it (credential.rs).
+    match presented_secret(form.token) {
+        Some(Presented::ApiKey {
+            personal: true,
+            digest,
+            ..
+        }) => {
+            ev.credential = Some("personal");
+            end_personal(app, ctx, &digest, ev).await
+        }
+        Some(Presented::RefreshToken { digest, .. }) => {
+            ev.credential = Some("refresh_token");
+            end_refresh(app, ctx, &digest, ev).await
+        }
+        Some(Presented::ApiKey { .. }) => {
+            ev.credential = Some("api_key");
+            Err(TokenError::new(
+                ErrorKind::UnsupportedTokenType,
+                "API keys are not revoked here: the operator revokes them (tollgate apikey \
+                 revoke, or remove the key from the policy file and run tollgate sync)",
+            ))
+        }
         // Not a credential Tollgate issued (a registry JWT expires on its own in minutes):
         // nothing to end, and RFC 7009 2.2 answers 200 for an invalid token.
-        Ok(())
+        _ => Ok(()),
     }
 }
 
