@@ -5,6 +5,8 @@
 // `console.log` far dearer, see profile.mjs); compare rows, not totals with bench/token.sh.
 //
 //   node bench/profile-diff.mjs A.cpuprofile B.cpuprofile [TOP=40]
+//   INCLUSIVE='http::from_web,serialize_str' node bench/profile-diff.mjs A B
+//       also each pattern's inclusive time (the functions matching it and everything they call)
 import { readFileSync } from "node:fs";
 
 const [fileA, fileB, top = "40"] = process.argv.slice(2);
@@ -42,6 +44,25 @@ function perRequest(file) {
   return out;
 }
 
+/** Microseconds per request of the samples whose stack holds a function matching `rx`. */
+function inclusive(file, rx) {
+  const p = JSON.parse(readFileSync(file, "utf8"));
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const usPerSample = (p.endTime - p.startTime) / p.samples.length;
+  let us = 0;
+  for (const s of p.samples) {
+    for (let id = s; id !== undefined; id = parent.get(id)) {
+      if (rx.test(byId.get(id).callFrame.functionName)) {
+        us += usPerSample / p.requests;
+        break;
+      }
+    }
+  }
+  return us;
+}
+
 const a = perRequest(fileA);
 const b = perRequest(fileB);
 const names = [...new Set([...a.keys(), ...b.keys()])];
@@ -60,3 +81,9 @@ names
   .sort((x, y) => Math.abs(y[1] - y[2]) - Math.abs(x[1] - x[2]))
   .slice(0, Number(top))
   .forEach(([n, x, y]) => console.log(`${f(x)} ${f(y)} ${f(x - y)}  ${n.slice(0, 110)}`));
+const patterns = (process.env.INCLUSIVE ?? "").split(",").filter(Boolean);
+if (patterns.length) console.log("\ninclusive (A, B, A - B):");
+for (const pattern of patterns) {
+  const [x, y] = [fileA, fileB].map((file) => inclusive(file, new RegExp(pattern)));
+  console.log(`${f(x)} ${f(y)} ${f(x - y)}  ${pattern}`);
+}
