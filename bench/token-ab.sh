@@ -6,7 +6,10 @@
 #   bash scripts/build.sh && cp -r build /tmp/tg-A
 #   (change something, rebuild, cp -r build /tmp/tg-B)
 #   bash bench/token-ab.sh /tmp/tg-A /tmp/tg-B ...        (DURATION=8 ROUNDS=5 CONNECTIONS=8 WARMUP=40)
+#   bash bench/token-ab.sh build build+TOKEN_X5C=off     # one build, two configurations
 #
+# A target is a build directory, optionally followed by `+NAME=VALUE,...`: settings over the
+# demo's (bench/token-serve.mjs VARS), to compare configurations of one build.
 # Each build runs in its own workerd (Miniflare) with the demo policy's KV. Every round runs wrk
 # against each build in turn: GET /token for API-key user ci-bot, warm caches, as token.sh's (b).
 # Prints per build the median req/s and workerd CPU ms per request (/proc utime+stime), and each
@@ -15,8 +18,9 @@ set -euo pipefail
 ROUNDS="${ROUNDS:-5}"
 source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
 
-[ "$#" -ge 2 ] || tg_die "usage: bench/token-ab.sh BUILD_DIR BUILD_DIR [BUILD_DIR...] (copies of build/)"
-for dir in "$@"; do
+[ "$#" -ge 2 ] || tg_die "usage: bench/token-ab.sh TARGET TARGET [TARGET...] (TARGET: a copy of build/ [+NAME=VALUE,...])"
+for target in "$@"; do
+  dir="${target%%+*}"
   [ -s "$dir/index.js" ] && [ -s "$dir/index_bg.wasm" ] || tg_die "$dir has no index.js + index_bg.wasm"
 done
 for tool in wrk jq curl bc node; do
@@ -26,10 +30,13 @@ proxy_work_dir
 render_demo_kv "$WORK/kv.json"
 
 URLS=() PIDS=()
-for dir in "$@"; do
-  serve tollgate "$WORK/kv.json" "$dir"
+for target in "$@"; do
+  dir="${target%%+*}" vars=""
+  [ "$dir" = "$target" ] || vars="${target#*+}"
+  serve tollgate "$WORK/kv.json" "$dir" "$vars"
   body="$(curl -s -H "$CI_AUTH" "$URL$TOKEN_PATH")"
-  check "$dir issues ci-bot a token" 3 "$(printf '%s' "$body" | jq -r '.token // ""' | tr '.' '\n' | grep -c .)"
+  check "$target issues ci-bot a token" 3 "$(printf '%s' "$body" | jq -r '.token // ""' | tr '.' '\n' | grep -c .)"
+  tg_info "$target: token $(printf '%s' "$body" | jq -r '.token // ""' | tr -d '\n' | wc -c) bytes, response body $(printf '%s' "$body" | wc -c) bytes"
   URLS+=("$URL") PIDS+=("$WORKERD")
 done
 [ "$FAILURES" -eq 0 ] || finish
@@ -52,8 +59,8 @@ tg_section_done
 printf '\n%-40s %10s %14s %12s %12s\n' "build (median of $ROUNDS x ${DURATION}s)" "req/s" "CPU ms/req" "req/s / 1st" "CPU / 1st"
 first_rps="$(col ab-0 1)" first_cpu="$(col ab-0 4)"
 i=0
-for dir in "$@"; do
+for target in "$@"; do
   rps="$(col "ab-$i" 1)" cpu="$(col "ab-$i" 4)"
-  printf '%-40s %10s %14s %12s %12s\n' "$dir" "$rps" "$cpu" "$(r3 "$rps / $first_rps")" "$(r3 "$cpu / $first_cpu")"
+  printf '%-40s %10s %14s %12s %12s\n' "$target" "$rps" "$cpu" "$(r3 "$rps / $first_rps")" "$(r3 "$cpu / $first_cpu")"
   i=$((i + 1))
 done

@@ -2,16 +2,25 @@
 // inspector session, which add their own noisy per-request cost) for bench/token.sh:
 //   node bench/token-serve.mjs empty                 bench/empty-worker
 //   node bench/token-serve.mjs sign                  bench/sign-worker (SIGNING_KEY from the fixture)
-//   node bench/token-serve.mjs tollgate KV.json [DIR] Tollgate (build/, or DIR: a copy of build/ for
+//   node bench/token-serve.mjs tollgate KV.json [DIR] [VARS]
+//                                                    Tollgate (build/, or DIR: a copy of build/ for
 //                                                    bench/token-ab.sh), KV seeded from KV.json, the
-//                                                    output of `tollgate policy render policy/demo.toml`
+//                                                    output of `tollgate policy render policy/demo.toml`;
+//                                                    VARS: `NAME=VALUE,...` over the test defaults
+//                                                    (e.g. TOKEN_X5C=off), to compare configurations
 // One process per worker, so each has its own workerd whose CPU time bench/token.sh reads.
 // Prints "READY <url>" once listening; stops on SIGTERM/SIGINT.
 import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
 import { ROOT, builtWorkerOptions, keyFixture, serveUntilSignalled, startWorker, wrapWorkerd, readKvFile } from "../tests/miniflare/helpers.mjs";
 
-const [kind, kvFile, buildDir] = process.argv.slice(2);
+const [kind, kvFile, buildDir, varsArg = ""] = process.argv.slice(2);
+// `NAME=VALUE,...`: settings over the defaults, for bench/token-ab.sh's `DIR+NAME=VALUE` targets.
+const extraVars = Object.fromEntries(varsArg.split(",").filter(Boolean).map((item) => {
+  const eq = item.indexOf("=");
+  if (eq < 1) throw new Error(`VARS item ${JSON.stringify(item)} is not NAME=VALUE`);
+  return [item.slice(0, eq), item.slice(eq + 1)];
+}));
 
 // TG_WORKERD_STDOUT=FILE: workerd writes its stdout (console.log lines) to FILE rather than to
 // Miniflare's pipe (bench/workerd-stdout-to-file.sh says why); unset or empty: Miniflare's pipe,
@@ -42,7 +51,7 @@ async function serveTollgate() {
     out.resume();
     err.pipe(process.stderr);
   };
-  const w = await startWorker({ vars: { MODE: "issuer" }, kv, worker, miniflare: { handleRuntimeStdio: drainStdout } });
+  const w = await startWorker({ vars: { MODE: "issuer", ...extraVars }, kv, worker, miniflare: { handleRuntimeStdio: drainStdout } });
   return { url: await w.mf.ready, dispose: () => w.dispose() };
 }
 

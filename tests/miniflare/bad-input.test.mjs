@@ -284,6 +284,44 @@ describe("token endpoints: bad input (issuer mode)", () => {
       assert.ok(JSON.parse(res.body).errors[0].message.length > 0);
     });
 
+    // The shell hands the core every header field (src/http.rs `from_web`): values holding ':'
+    // must arrive whole, and a line break inside a value must never read as a header of its own.
+    test("header values holding ':' and ',' reach the core whole (audit line)", async () => {
+      const ip = "2001:db8:7::42";
+      const ua = "docker/27.3.1 go/go1.22.7 os/linux arch/amd64 UpstreamClient(x: y, z)";
+      const from = STDIO.join("").length;
+      const res = await w.fetch(`/token?${svc}&scope=repository:public/x:pull`, {
+        headers: { "cf-connecting-ip": ip, "user-agent": ua, "x-colons": "a:b::c" },
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      await res.arrayBuffer();
+      let line;
+      for (let i = 0; i < 40 && !line; i++) {
+        line = STDIO.join("").slice(from).split("\n").map((l) => l.trim())
+          .filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).find((o) => o.event === "token");
+        if (!line) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(line, "an audit line for the request");
+      assert.equal(line.client_ip, ip);
+      assert.equal(line.user_agent, ua);
+    });
+
+    test("a folded header line (obs-fold) cannot smuggle an Authorization header", async () => {
+      const url = (await w.mf.ready).href;
+      const head = Buffer.from(`GET /token?${svc}&scope=repository:org/app:pull HTTP/1.1\r\n`
+        + `X-Note: a\r\n authorization: ${ALICE}`);
+      const res = await rawRequest(url, head);
+      SEEN.push(res.head, res.body);
+      if (res.status === 200) {
+        // Read as one value ("a authorization: Basic ..."): the request is anonymous, which may
+        // not pull org/app.
+        const claims = JSON.parse(Buffer.from(JSON.parse(res.body).token.split(".")[1], "base64url"));
+        assert.deepEqual(claims.access, [], res.body);
+      } else {
+        assert.ok(res.status >= 400 && res.status < 500, `${res.status} ${res.body}`);
+      }
+    });
+
     test("raw non-UTF-8 bytes (not percent-encoded) in the query: 4xx in distribution format", async () => {
       const url = (await w.mf.ready).href;
       const head = Buffer.concat([Buffer.from(`GET /token?${svc}&scope=repository:`),
