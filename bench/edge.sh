@@ -6,9 +6,11 @@
 #   3. bench/token.sh           steady-state CPU per token against the bare signer, and p99
 # then the four "done when" checks, each met or not, from those figures.
 #
-#   bench/edge.sh              (~12 minutes; ROUNDS=5 for first-request, TOKEN_ROUNDS=5 rounds of
-#                               token.sh: its p99 and CPU ratios are medians over rounds, and single
-#                               rounds swing with this shared machine's pauses; INSPECTOR_PORT /
+#   bench/edge.sh              (~22 minutes; ROUNDS=5 for first-request, TOKEN_ROUNDS=3 rounds of
+#                               token.sh over TOKEN_PROCESSES=3 workerds per target: its p99 and
+#                               CPU figures are medians over processes and rounds, since single
+#                               rounds swing with this shared machine's pauses and single
+#                               processes of one build run up to ~9% apart; INSPECTOR_PORT /
 #                               ORIGIN_PORT as first-request.mjs takes them)
 #   OUT=/tmp/edge bench/edge.sh     keeps each bench's full output there
 set -euo pipefail
@@ -34,7 +36,7 @@ cat "$out/first-request.txt"
 tg_section_done
 
 tg_section "3. steady state and tail (bench/token.sh)"
-ROUNDS="${TOKEN_ROUNDS:-5}" bash "$TG_ROOT/bench/token.sh" >"$out/token.txt" 2>&1 || { tail -n 30 "$out/token.txt" >&2; tg_die "token.sh failed"; }
+ROUNDS="${TOKEN_ROUNDS:-3}" PROCESSES="${TOKEN_PROCESSES:-3}" bash "$TG_ROOT/bench/token.sh" >"$out/token.txt" 2>&1 || { tail -n 30 "$out/token.txt" >&2; tg_die "token.sh failed"; }
 sed -n '/^target (median/,$p' "$out/token.txt"
 tg_section_done
 

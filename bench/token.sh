@@ -7,15 +7,17 @@
 #                           org/app, warm caches (ACL, verified credential, parsed key)
 #   p. Tollgate again       with workerd's stdout through Miniflare's pipe (a, s and b write it to
 #                           a file: bench/workerd-stdout-to-file.sh says why)
-# Prints req/s and wrk latency p50/p99 per target (ROUNDS alternating rounds, medians), workerd CPU
+# Prints req/s and wrk latency p50/p99 per target (ROUNDS rounds over PROCESSES workerds per target,
+# medians), workerd CPU
 # per request from /proc utime+stime of each worker's own workerd, CPU per token (b - a) and its
 # ratio to a bare sign (s - a), the sign cost timed with a loop inside one request, the built
 # worker's size, and bcrypt in wasm: a cold password request (alice, cost 10) against warm ones.
 # The load generator (wrk) shares the 2 cores with workerd: compare ratios, not absolutes.
-#   bench/token.sh          (DURATION=8 ROUNDS=3 CONNECTIONS=8 WARMUP=40 seconds per target first;
-#                            KEEP_WORK=1 keeps the logs)
+#   bench/token.sh          (DURATION=8 ROUNDS=3 CONNECTIONS=8 PROCESSES=3 workerds per target,
+#                            WARMUP=40 seconds per process first; KEEP_WORK=1 keeps the logs)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
+PROCESSES="${PROCESSES:-3}"
 
 ALICE_PASS=alice-demo-pass
 
@@ -38,9 +40,18 @@ render_demo_kv "$WORK/kv.json"
 # Each workerd writes its stdout (Tollgate's audit lines) to a file, as a host's log collector
 # would take it; (p) is Tollgate again with Miniflare's own pipe, whose reader wake-up per line
 # is a cost of this harness (bench/workerd-stdout-to-file.sh).
-serve empty && E_URL="$URL" E_PID="$WORKERD"
-serve sign && S_URL="$URL" S_PID="$WORKERD"
-serve tollgate "$WORK/kv.json" && T_URL="$URL" T_PID="$WORKERD"
+# PROCESSES workerds each for (a), (s) and (b): the same build in two workerd processes ran at
+# steady state up to ~9% apart in CPU per request here, all run long (bench/token-ab.sh with one
+# build served four times: 0.4665, 0.4404, 0.4329, 0.4277 ms, each process's order varied by
+# round), which alone moved a one-process-per-target ratio by ~0.1. Each figure below is the
+# median over every process and round of its target.
+E_URLS=() E_PIDS=() S_URLS=() S_PIDS=() T_URLS=() T_PIDS=()
+for _ in $(seq 1 "$PROCESSES"); do
+  serve empty && E_URLS+=("$URL") E_PIDS+=("$WORKERD")
+  serve sign && S_URLS+=("$URL") S_PIDS+=("$WORKERD")
+  serve tollgate "$WORK/kv.json" && T_URLS+=("$URL") T_PIDS+=("$WORKERD")
+done
+E_URL="${E_URLS[0]}" S_URL="${S_URLS[0]}" T_URL="${T_URLS[0]}"
 WORKERD_STDOUT=pipe serve tollgate "$WORK/kv.json" && P_URL="$URL" P_PID="$WORKERD"
 
 check "empty worker 200" 200 "$(status "$E_URL/")"
@@ -70,21 +81,44 @@ loop_sign_ms="$(echo "scale=3; ($many - $one) / 199" | bc)"
 tg_info "n=1 ${one} ms, n=200 ${many} ms: ${loop_sign_ms} ms per signature"
 tg_section_done
 
-tg_section "warm-up: ${WARMUP:-40}s of the same load per target, once (token-lib.sh warm_up says why)"
-warm_up "$E_URL/"
-warm_up "$S_URL/"
-warm_up "$T_URL$TOKEN_PATH" -H "$CI_AUTH"
+tg_section "warm-up: ${WARMUP:-40}s of the same load per process, once (token-lib.sh warm_up says why)"
+for i in "${!E_URLS[@]}"; do
+  warm_up "${E_URLS[$i]}/"
+  warm_up "${S_URLS[$i]}/"
+  warm_up "${T_URLS[$i]}$TOKEN_PATH" -H "$CI_AUTH"
+done
 warm_up "$P_URL$TOKEN_PATH" -H "$CI_AUTH"
 tg_section_done
 
-tg_section "load: $ROUNDS rounds x ${DURATION}s per target, $CONNECTIONS connections, wrk on loopback"
+tg_section "load: $ROUNDS rounds x ${DURATION}s per process ($PROCESSES per target, 1 for (p)), $CONNECTIONS connections, wrk on loopback"
 : >"$WORK/empty" && : >"$WORK/sign" && : >"$WORK/tollgate" && : >"$WORK/pipe"
+: >"$WORK/empty.rounds" && : >"$WORK/sign.rounds" && : >"$WORK/tollgate.rounds"
+# Every process is measured once per round. Each round starts one process later than the last: a
+# target measured right after another could read a few % off, and a fixed order would put that
+# bias into every round the same way. Lines: "req/s p50 p99 cpu-ms/req process".
+measure() {
+  local k="$1" i=$(($1 / 3))
+  case $((k % 3)) in
+    0) run "${E_URLS[$i]}/" "${E_PIDS[$i]}" ;;
+    1) run "${S_URLS[$i]}/" "${S_PIDS[$i]}" ;;
+    2) run "${T_URLS[$i]}$TOKEN_PATH" "${T_PIDS[$i]}" -H "$CI_AUTH" ;;
+  esac | sed "s/\$/ $i/" >>"$WORK/$(echo empty sign tollgate | cut -d' ' -f$((k % 3 + 1)))"
+}
+n=$((3 * PROCESSES + 1))
 for round in $(seq 1 "$ROUNDS"); do
-  run "$E_URL/" "$E_PID" >>"$WORK/empty"
-  run "$S_URL/" "$S_PID" >>"$WORK/sign"
-  run "$T_URL$TOKEN_PATH" "$T_PID" -H "$CI_AUTH" >>"$WORK/tollgate"
-  run "$P_URL$TOKEN_PATH" "$P_PID" -H "$CI_AUTH" >>"$WORK/pipe"
-  tg_info "round $round: empty $(tail -n1 "$WORK/empty"), sign $(tail -n1 "$WORK/sign"), tollgate $(tail -n1 "$WORK/tollgate"), tollgate via pipe $(tail -n1 "$WORK/pipe") (req/s p50 p99 cpu-ms/req)"
+  for j in $(seq 0 $((n - 1))); do
+    k=$(((round - 1 + j) % n))
+    if [ "$k" -eq $((n - 1)) ]; then
+      run "$P_URL$TOKEN_PATH" "$P_PID" -H "$CI_AUTH" >>"$WORK/pipe"
+    else
+      measure "$k"
+    fi
+  done
+  # This round's mean per target over its processes (for the per-round ratio below).
+  for t in empty sign tollgate; do
+    tail -n "$PROCESSES" "$WORK/$t" | awk '{ c += $4 } END { printf "%.4f\n", c / NR }' >>"$WORK/$t.rounds"
+  done
+  tg_info "round $round: CPU ms/req (mean of $PROCESSES processes) empty $(tail -n1 "$WORK/empty.rounds"), sign $(tail -n1 "$WORK/sign.rounds"), tollgate $(tail -n1 "$WORK/tollgate.rounds"); tollgate via pipe $(tail -n1 "$WORK/pipe") (req/s p50 p99 cpu-ms/req)"
 done
 tg_section_done
 
@@ -94,7 +128,12 @@ wasm="$TG_ROOT/build/index_bg.wasm"
 raw=$(wc -c <"$wasm") gz=$(gzip -9 -c "$wasm" | wc -c) js=$(wc -c <"$TG_ROOT/build/index.js")
 jsgz=$(gzip -9 -c "$TG_ROOT/build/index.js" | wc -c)
 
-printf '\n%-44s %10s %9s %9s %14s\n' "target (median of $ROUNDS x ${DURATION}s, c=$CONNECTIONS)" "req/s" "p50 ms" "p99 ms" "CPU ms/req"
+# Each process's own median CPU per request: how far apart processes of one build run.
+for t in empty sign tollgate; do
+  printf '%s per process (median over rounds): %s\n' "$t" "$(for i in $(seq 0 $((PROCESSES - 1))); do
+    awk -v i="$i" '$5 == i { print $4 }' "$WORK/$t" | median; done | tr '\n' ' ')"
+done
+printf '\n%-44s %10s %9s %9s %14s\n' "target (median of $PROCESSES x $ROUNDS x ${DURATION}s, c=$CONNECTIONS)" "req/s" "p50 ms" "p99 ms" "CPU ms/req"
 printf '%-44s %10s %9s %9s %14s\n' "(a) empty Rust worker" "$e_rps" "$(col empty 2)" "$(col empty 3)" "$e_cpu"
 printf '%-44s %10s %9s %9s %14s\n' "(s) bare ES256 sign worker" "$s_rps" "$(col sign 2)" "$(col sign 3)" "$s_cpu"
 printf '%-44s %10s %9s %9s %14s\n' "(b) Tollgate /token, ci-bot API key, warm" "$t_rps" "$(col tollgate 2)" "$(col tollgate 3)" "$t_cpu"
@@ -109,8 +148,8 @@ printf '(d) CPU per token (workerd CPU b - a): %s ms; bare ES256 sign (s - a): %
 # The same ratio per round, from the three measurements taken within seconds of each other, then
 # their median: the machine's load drifts between rounds (a target's CPU per request moved by up
 # to ~30% between rounds here), and a per-round ratio cancels what drifts slowly.
-per_round="$(paste -d' ' "$WORK/empty" "$WORK/sign" "$WORK/tollgate" \
-  | awk '{ if ($8 - $4 > 0) printf "%.3f\n", ($12 - $4) / ($8 - $4) }')"
+per_round="$(paste -d' ' "$WORK/empty.rounds" "$WORK/sign.rounds" "$WORK/tollgate.rounds" \
+  | awk '{ if ($2 - $1 > 0) printf "%.3f\n", ($3 - $1) / ($2 - $1) }')"
 printf '    per round: %s; median %s\n' "$(printf '%s' "$per_round" | tr '\n' ' ' | sed 's/ $//')" \
   "$(printf '%s\n' "$per_round" | median)"
 printf '    (p) with stdout via the pipe: CPU per token %s ms; ratio %s. p99 b/s: %s (issue 17: within 2x)\n' \
