@@ -199,8 +199,12 @@ worker_direct_url() {
 }
 
 # For the benchmarks that source this (bench/proxy.sh, bench/token-lib.sh): the median of the
-# numbers on stdin, and a process's CPU time (utime + stime) in clock ticks.
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+# numbers on stdin (of an even count, the mean of the middle two), and a process's CPU time
+# (utime + stime) in clock ticks.
+median() {
+  sort -n | awk '{a[NR] = $1} END {
+    if (NR % 2) print a[(NR + 1) / 2]; else if (NR) printf "%.6g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 TICKS="$(getconf CLK_TCK)"
 
