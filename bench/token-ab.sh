@@ -63,7 +63,7 @@ n="${#URLS[@]}"
 for round in $(seq 1 "$ROUNDS"); do
   for k in $(seq 0 $((n - 1))); do
     i=$(((round - 1 + k) % n))
-    run "${URLS[$i]}$TOKEN_PATH" "${PIDS[$i]}" -H "$CI_AUTH" | sed "s/\$/ $i/" >>"$WORK/ab-${OF[$i]}"
+    run_slot "$i" "${URLS[$i]}$TOKEN_PATH" "${PIDS[$i]}" -H "$CI_AUTH" >>"$WORK/ab-${OF[$i]}"
   done
   line="round $round:"
   for i in "${!URLS[@]}"; do line="$line $(grep " $i\$" "$WORK/ab-${OF[$i]}" | tail -n1 | cut -d' ' -f1,4)"; done
@@ -74,7 +74,7 @@ tg_section_done
 t=0
 for target in "$@"; do
   printf '%s per process (median CPU ms/req over rounds): %s\n' "$target" "$(for i in "${!URLS[@]}"; do
-    [ "${OF[$i]}" = "$t" ] && awk -v i="$i" '$5 == i { print $4 }' "$WORK/ab-$t" | median; done | tr '\n' ' ')"
+    [ "${OF[$i]}" = "$t" ] && process_median "ab-$t" "$i"; done | tr '\n' ' ')"
   t=$((t + 1))
 done
 printf '\n%-40s %10s %14s %12s %12s\n' "target (median of $PROCESSES x $ROUNDS x ${DURATION}s)" "req/s" "CPU ms/req" "req/s / 1st" "CPU / 1st"

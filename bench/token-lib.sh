@@ -12,6 +12,9 @@ CONNECTIONS="${CONNECTIONS:-8}"
 # decimals, with a leading zero.
 col() { cut -d' ' -f"$2" "$WORK/$1" | median; }
 r3() { echo "scale=3; $1" | bc | sed 's/^\./0./; s/^-\./-0./'; }
+# process_median FILE SLOT: the median CPU ms per request of process SLOT in $WORK/FILE (the lines
+# run_slot wrote for it).
+process_median() { awk -v i="$2" '$5 == i { print $4 }' "$WORK/$1" | median; }
 
 # render_demo_kv FILE: the demo policy's KV records (tollgate policy render policy/demo.toml).
 render_demo_kv() {
@@ -76,5 +79,13 @@ run() {
   p99="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')")"
   cpu="$(echo "scale=4; ($t1 - $t0) * 1000 / $TICKS / ${reqs:-1}" | bc)"
   printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "$cpu"
+}
+
+# run_slot SLOT URL PID [wrk header args...]: run's line with SLOT (which process) appended, for
+# benches that serve a target in several processes.
+run_slot() {
+  local slot="$1"
+  shift
+  run "$@" | sed "s/\$/ $slot/"
 }
 

@@ -7,11 +7,11 @@
 #                           org/app, warm caches (ACL, verified credential, parsed key)
 #   p. Tollgate again       with workerd's stdout through Miniflare's pipe (a, s and b write it to
 #                           a file: bench/workerd-stdout-to-file.sh says why)
-# Prints req/s and wrk latency p50/p99 per target (ROUNDS rounds over PROCESSES workerds per target,
-# medians), workerd CPU
-# per request from /proc utime+stime of each worker's own workerd, CPU per token (b - a) and its
-# ratio to a bare sign (s - a), the sign cost timed with a loop inside one request, the built
-# worker's size, and bcrypt in wasm: a cold password request (alice, cost 10) against warm ones.
+# Prints req/s and wrk latency p50/p99 per target (medians over ROUNDS rounds of PROCESSES
+# workerds per target), workerd CPU per request from /proc utime+stime of each workerd, CPU per
+# token (b - a) and its ratio to a bare sign (s - a), the sign cost timed with a loop inside one
+# request, the built worker's size, and bcrypt in wasm: a cold password request (alice, cost 10)
+# against warm ones.
 # The load generator (wrk) shares the 2 cores with workerd: compare ratios, not absolutes.
 #   bench/token.sh          (DURATION=8 ROUNDS=3 CONNECTIONS=8 PROCESSES=3 workerds per target,
 #                            WARMUP=40 seconds per process first; KEEP_WORK=1 keeps the logs)
@@ -40,11 +40,11 @@ render_demo_kv "$WORK/kv.json"
 # Each workerd writes its stdout (Tollgate's audit lines) to a file, as a host's log collector
 # would take it; (p) is Tollgate again with Miniflare's own pipe, whose reader wake-up per line
 # is a cost of this harness (bench/workerd-stdout-to-file.sh).
-# PROCESSES workerds each for (a), (s) and (b): the same build in two workerd processes ran at
-# steady state up to ~9% apart in CPU per request here, all run long (bench/token-ab.sh with one
-# build served four times: 0.4665, 0.4404, 0.4329, 0.4277 ms, each process's order varied by
-# round), which alone moved a one-process-per-target ratio by ~0.1. Each figure below is the
-# median over every process and round of its target.
+# PROCESSES workerds each for (a), (s) and (b): processes of one build ran at steady state up to
+# ~9% apart in CPU per request here (PROCESSES=1 bench/token-ab.sh with one build served four
+# times: 0.4665, 0.4404, 0.4329, 0.4277 ms, each process's place varied by round), which alone
+# moved a one-process-per-target ratio by ~0.1. Each figure below is the median over every
+# process and round of its target.
 E_URLS=() E_PIDS=() S_URLS=() S_PIDS=() T_URLS=() T_PIDS=()
 for _ in $(seq 1 "$PROCESSES"); do
   serve empty && E_URLS+=("$URL") E_PIDS+=("$WORKERD")
@@ -97,12 +97,12 @@ tg_section "load: $ROUNDS rounds x ${DURATION}s per process ($PROCESSES per targ
 # target measured right after another could read a few % off, and a fixed order would put that
 # bias into every round the same way. Lines: "req/s p50 p99 cpu-ms/req process".
 measure() {
-  local k="$1" i=$(($1 / 3))
-  case $((k % 3)) in
-    0) run "${E_URLS[$i]}/" "${E_PIDS[$i]}" ;;
-    1) run "${S_URLS[$i]}/" "${S_PIDS[$i]}" ;;
-    2) run "${T_URLS[$i]}$TOKEN_PATH" "${T_PIDS[$i]}" -H "$CI_AUTH" ;;
-  esac | sed "s/\$/ $i/" >>"$WORK/$(echo empty sign tollgate | cut -d' ' -f$((k % 3 + 1)))"
+  local i=$(($1 / 3))
+  case $(($1 % 3)) in
+    0) run_slot "$i" "${E_URLS[$i]}/" "${E_PIDS[$i]}" >>"$WORK/empty" ;;
+    1) run_slot "$i" "${S_URLS[$i]}/" "${S_PIDS[$i]}" >>"$WORK/sign" ;;
+    2) run_slot "$i" "${T_URLS[$i]}$TOKEN_PATH" "${T_PIDS[$i]}" -H "$CI_AUTH" >>"$WORK/tollgate" ;;
+  esac
 }
 n=$((3 * PROCESSES + 1))
 for round in $(seq 1 "$ROUNDS"); do
@@ -131,7 +131,7 @@ jsgz=$(gzip -9 -c "$TG_ROOT/build/index.js" | wc -c)
 # Each process's own median CPU per request: how far apart processes of one build run.
 for t in empty sign tollgate; do
   printf '%s per process (median over rounds): %s\n' "$t" "$(for i in $(seq 0 $((PROCESSES - 1))); do
-    awk -v i="$i" '$5 == i { print $4 }' "$WORK/$t" | median; done | tr '\n' ' ')"
+    process_median "$t" "$i"; done | tr '\n' ' ')"
 done
 printf '\n%-44s %10s %9s %9s %14s\n' "target (median of $PROCESSES x $ROUNDS x ${DURATION}s, c=$CONNECTIONS)" "req/s" "p50 ms" "p99 ms" "CPU ms/req"
 printf '%-44s %10s %9s %9s %14s\n' "(a) empty Rust worker" "$e_rps" "$(col empty 2)" "$(col empty 3)" "$e_cpu"
@@ -145,9 +145,10 @@ printf '\n(c) throughput b/a: %s (issue requires >= 0.40: %s); sign/a: %s\n' \
 tok_cpu="$(r3 "$t_cpu - $e_cpu")" sign_cpu="$(r3 "$s_cpu - $e_cpu")"
 printf '(d) CPU per token (workerd CPU b - a): %s ms; bare ES256 sign (s - a): %s ms; ratio %s\n' \
   "$tok_cpu" "$sign_cpu" "$(r3 "($t_cpu - $e_cpu) / ($s_cpu - $e_cpu)")"
-# The same ratio per round, from the three measurements taken within seconds of each other, then
-# their median: the machine's load drifts between rounds (a target's CPU per request moved by up
-# to ~30% between rounds here), and a per-round ratio cancels what drifts slowly.
+# The same ratio per round, from each target's mean over its processes in that round (measured
+# within a minute of each other), then their median: the machine's load drifts between rounds (a
+# target's CPU per request moved by up to ~30% between rounds here), and a per-round ratio
+# cancels what drifts slowly.
 per_round="$(paste -d' ' "$WORK/empty.rounds" "$WORK/sign.rounds" "$WORK/tollgate.rounds" \
   | awk '{ if ($2 - $1 > 0) printf "%.3f\n", ($3 - $1) / ($2 - $1) }')"
 printf '    per round: %s; median %s\n' "$(printf '%s' "$per_round" | tr '\n' ' ' | sed 's/ $//')" \

@@ -53,8 +53,8 @@ pub(crate) fn granted_scope(access: &[Access]) -> String {
 /// distribution body twice: that walk was ~3% of a warm token's isolate time in a profile
 /// (bench/README.md, "Steady state"), the largest single item of Tollgate's own. A compact JWS is
 /// base64url and dots, so it never needs escaping; serde_json's reader (`from_slice` into a
-/// `&RawValue`) still checks that it is one JSON string, eight bytes at a time. Should that check ever fail, the token is written
-/// through the escaper as before: never unescaped text.
+/// `&RawValue`) still checks that it is one JSON string, eight bytes at a time. Should that
+/// check ever fail, the token is written through the escaper as before: never unescaped text.
 pub(crate) struct JwtJson<'a>(Result<Box<RawValue>, &'a str>);
 
 impl<'a> JwtJson<'a> {
