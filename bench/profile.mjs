@@ -5,6 +5,7 @@
 //   node bench/profile.mjs /tmp/tg-prof /tmp/kv.json [SECONDS=10] [OUT.cpuprofile]   WARMUP=40
 //   TG_KEEP_NAMES=1 bash scripts/build.sh bench/sign-worker && cp -r bench/sign-worker/build /tmp/sign-prof
 //   TARGET=sign node bench/profile.mjs /tmp/sign-prof - 10 /tmp/sign.cpuprofile   (the bare signer)
+//   TARGET=floor node bench/profile.mjs /tmp/floor-prof - 10 /tmp/floor.cpuprofile (bench/floor-worker)
 //   node bench/profile-diff.mjs /tmp/tg.cpuprofile /tmp/sign.cpuprofile          (us per request)
 //
 // The build must keep its names section (TG_KEEP_NAMES=1; scripts/build.sh strips it from the
@@ -32,8 +33,11 @@ const CONNECTIONS = Number(process.env.CONNECTIONS ?? 8);
 const INSPECTOR_PORT = Number(process.env.INSPECTOR_PORT ?? 9329);
 const MIN_PCT = Number(process.env.MIN_PCT ?? 0.7);
 // TARGET=sign profiles the bare signer (a names build of bench/sign-worker as BUILD_DIR; KV.json
-// is not read, pass -) under the same load, for bench/profile-diff.mjs.
-const SIGN = process.env.TARGET === "sign";
+// is not read, pass -) under the same load, for bench/profile-diff.mjs; TARGET=floor the protocol
+// floor (bench/floor-worker, which also takes the certificate), likewise.
+const TARGET = process.env.TARGET ?? "tollgate";
+if (!["tollgate", "sign", "floor"].includes(TARGET)) throw new Error(`TARGET=${TARGET}: tollgate, sign or floor`);
+const SIGN = TARGET !== "tollgate";
 // Seconds of the same load before profiling: V8 tiers Tollgate's wasm up over ~30 s
 // (bench/tier-up.mjs), as bench/token.sh's WARMUP says.
 const WARMUP = Number(process.env.WARMUP ?? 40);
@@ -44,7 +48,10 @@ let w;
 if (SIGN) {
   const mf = new Miniflare({
     ...builtWorkerOptions(root),
-    bindings: { SIGNING_KEY: keyFixture().es256.privateKeyPem },
+    bindings: {
+      SIGNING_KEY: keyFixture().es256.privateKeyPem,
+      ...(TARGET === "floor" ? { SIGNING_CERT: keyFixture().es256.certPem } : {}),
+    },
     host: "127.0.0.1",
     port: 0,
     inspectorPort: INSPECTOR_PORT,
@@ -61,7 +68,8 @@ if (SIGN) {
 }
 const base = (await w.mf.ready).href.replace(/\/$/, "");
 
-// The sign worker ignores the path and the Authorization header: the same requests fit both.
+// The sign worker ignores the path and the Authorization header, the floor reads both without
+// checking them: the same requests fit all three.
 const load = tokenLoad(base, CONNECTIONS);
 
 // Miniflare names the worker's inspector target after the worker ("" when unnamed).

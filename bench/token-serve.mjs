@@ -2,6 +2,8 @@
 // inspector session, which add their own noisy per-request cost) for bench/token.sh:
 //   node bench/token-serve.mjs empty                 bench/empty-worker
 //   node bench/token-serve.mjs sign                  bench/sign-worker (SIGNING_KEY from the fixture)
+//   node bench/token-serve.mjs floor                 bench/floor-worker (SIGNING_KEY and SIGNING_CERT
+//                                                    from the fixture, as Tollgate's)
 //   node bench/token-serve.mjs tollgate KV.json [DIR] [VARS]
 //                                                    Tollgate (build/, or DIR: a copy of build/ for
 //                                                    bench/token-ab.sh), KV seeded from KV.json, the
@@ -58,9 +60,12 @@ async function serveTollgate() {
 let served;
 if (kind === "empty") served = await serveBenchCrate("empty-worker", {});
 else if (kind === "sign") served = await serveBenchCrate("sign-worker", { SIGNING_KEY: keyFixture().es256.privateKeyPem });
-else if (kind === "tollgate") served = await serveTollgate();
+else if (kind === "floor") {
+  const k = keyFixture().es256;
+  served = await serveBenchCrate("floor-worker", { SIGNING_KEY: k.privateKeyPem, SIGNING_CERT: k.certPem });
+} else if (kind === "tollgate") served = await serveTollgate();
 else {
-  console.error("usage: token-serve.mjs empty|sign|tollgate [KV.json]");
+  console.error("usage: token-serve.mjs empty|sign|floor|tollgate [KV.json]");
   process.exit(2);
 }
 serveUntilSignalled(served);

@@ -3,13 +3,17 @@
 # (plain Miniflare: wrangler dev's dev proxy and inspector session add their own noisy cost):
 #   a. bench/empty-worker   an empty workers-rs worker (200 "ok")                  -> the runtime's cost
 #   s. bench/sign-worker    signs one fixed ES256 JWT per request (key parsed once) -> bare ES256 sign
+#   f. bench/floor-worker   answers GET /token in Tollgate's shape (same request read, same token,
+#                           body, headers and audit-line length) with no decisions -> the protocol's
+#                           own cost in this runtime; (b) - (f) is Tollgate's own work
 #   b. Tollgate             GET /token for API-key user ci-bot (policy/demo.toml), push+pull on
 #                           org/app, warm caches (ACL, verified credential, parsed key)
 #   p. Tollgate again       with workerd's stdout through Miniflare's pipe (a, s and b write it to
 #                           a file: bench/workerd-stdout-to-file.sh says why)
 # Prints req/s and wrk latency p50/p99 per target (medians over ROUNDS rounds of PROCESSES
 # workerds per target), workerd CPU per request from /proc utime+stime of each workerd, CPU per
-# token (b - a) and its ratio to a bare sign (s - a), the sign cost timed with a loop inside one
+# token (b - a) and its ratio to a bare sign (s - a), the same for the floor (f - a) and Tollgate's own
+# share ((b - f) / (s - a)), the sign cost timed with a loop inside one
 # request, the built worker's size, and bcrypt in wasm: a cold password request (alice, cost 10)
 # against warm ones.
 # The load generator (wrk) shares the 2 cores with workerd: compare ratios, not absolutes.
@@ -26,15 +30,15 @@ for tool in wrk jq curl bc node gzip; do
 done
 proxy_work_dir
 
-tg_section "build the three workers"
-for crate in "$TG_ROOT" "$TG_ROOT/bench/empty-worker" "$TG_ROOT/bench/sign-worker"; do
+tg_section "build the four workers"
+for crate in "$TG_ROOT" "$TG_ROOT/bench/empty-worker" "$TG_ROOT/bench/sign-worker" "$TG_ROOT/bench/floor-worker"; do
   bash "$TG_ROOT/scripts/build.sh" "$crate" >"$WORK/build.log" 2>&1 \
     || { tail -n 30 "$WORK/build.log" >&2; tg_die "scripts/build.sh $crate failed"; }
   tg_info "${crate#"$TG_ROOT"}: $(grep 'wasm size' "$WORK/build.log" | sed 's/.*wasm size: //')"
 done
 tg_section_done
 
-tg_section "demo policy KV and the three workers under Miniflare"
+tg_section "demo policy KV and the four workers under Miniflare"
 render_demo_kv "$WORK/kv.json"
 
 # Each workerd writes its stdout (Tollgate's audit lines) to a file, as a host's log collector
@@ -45,20 +49,24 @@ render_demo_kv "$WORK/kv.json"
 # times: 0.4665, 0.4404, 0.4329, 0.4277 ms, each process's place varied by round), which alone
 # moved a one-process-per-target ratio by ~0.1. Each figure below is the median over every
 # process and round of its target.
-E_URLS=() E_PIDS=() S_URLS=() S_PIDS=() T_URLS=() T_PIDS=()
+E_URLS=() E_PIDS=() S_URLS=() S_PIDS=() F_URLS=() F_PIDS=() T_URLS=() T_PIDS=()
 for _ in $(seq 1 "$PROCESSES"); do
   serve empty && E_URLS+=("$URL") E_PIDS+=("$WORKERD")
   serve sign && S_URLS+=("$URL") S_PIDS+=("$WORKERD")
+  serve floor && F_URLS+=("$URL") F_PIDS+=("$WORKERD")
   serve tollgate "$WORK/kv.json" && T_URLS+=("$URL") T_PIDS+=("$WORKERD")
 done
-E_URL="${E_URLS[0]}" S_URL="${S_URLS[0]}" T_URL="${T_URLS[0]}"
+E_URL="${E_URLS[0]}" S_URL="${S_URLS[0]}" F_URL="${F_URLS[0]}" T_URL="${T_URLS[0]}"
 WORKERD_STDOUT=pipe serve tollgate "$WORK/kv.json" && P_URL="$URL" P_PID="$WORKERD"
 
 check "empty worker 200" 200 "$(status "$E_URL/")"
 check "sign worker returns a JWT" 3 "$(curl -s "$S_URL/" | tr '.' '\n' | grep -c .)"
+floor_body="$(curl -s -H "$CI_AUTH" "$F_URL$TOKEN_PATH")"
+check "floor worker answers in the token response's shape" 3 "$(printf '%s' "$floor_body" | jq -r '.access_token // ""' | tr '.' '\n' | grep -c .)"
 body="$(curl -s -H "$CI_AUTH" "$T_URL$TOKEN_PATH")"
 check "Tollgate issues ci-bot a token" 3 "$(printf '%s' "$body" | jq -r '.token // ""' | tr '.' '\n' | grep -c .)"
 check "Tollgate refuses a wrong key" 401 "$(status -u ci-bot:tgk_wrong "$T_URL$TOKEN_PATH")"
+tg_info "response bodies: Tollgate $(printf '%s' "$body" | wc -c) bytes, floor $(printf '%s' "$floor_body" | wc -c) bytes"
 [ "$FAILURES" -eq 0 ] || finish
 tg_section_done
 
@@ -85,26 +93,28 @@ tg_section "warm-up: ${WARMUP:-40}s of the same load per process, once (token-li
 for i in "${!E_URLS[@]}"; do
   warm_up "${E_URLS[$i]}/"
   warm_up "${S_URLS[$i]}/"
+  warm_up "${F_URLS[$i]}$TOKEN_PATH" -H "$CI_AUTH"
   warm_up "${T_URLS[$i]}$TOKEN_PATH" -H "$CI_AUTH"
 done
 warm_up "$P_URL$TOKEN_PATH" -H "$CI_AUTH"
 tg_section_done
 
 tg_section "load: $ROUNDS rounds x ${DURATION}s per process ($PROCESSES per target, 1 for (p)), $CONNECTIONS connections, wrk on loopback"
-: >"$WORK/empty" && : >"$WORK/sign" && : >"$WORK/tollgate" && : >"$WORK/pipe"
-: >"$WORK/empty.rounds" && : >"$WORK/sign.rounds" && : >"$WORK/tollgate.rounds"
+: >"$WORK/empty" && : >"$WORK/sign" && : >"$WORK/floor" && : >"$WORK/tollgate" && : >"$WORK/pipe"
+: >"$WORK/empty.rounds" && : >"$WORK/sign.rounds" && : >"$WORK/floor.rounds" && : >"$WORK/tollgate.rounds"
 # Every process is measured once per round. Each round starts one process later than the last: a
 # target measured right after another could read a few % off, and a fixed order would put that
 # bias into every round the same way. Lines: "req/s p50 p99 cpu-ms/req process".
 measure() {
-  local i=$(($1 / 3))
-  case $(($1 % 3)) in
+  local i=$(($1 / 4))
+  case $(($1 % 4)) in
     0) run_slot "$i" "${E_URLS[$i]}/" "${E_PIDS[$i]}" >>"$WORK/empty" ;;
     1) run_slot "$i" "${S_URLS[$i]}/" "${S_PIDS[$i]}" >>"$WORK/sign" ;;
-    2) run_slot "$i" "${T_URLS[$i]}$TOKEN_PATH" "${T_PIDS[$i]}" -H "$CI_AUTH" >>"$WORK/tollgate" ;;
+    2) run_slot "$i" "${F_URLS[$i]}$TOKEN_PATH" "${F_PIDS[$i]}" -H "$CI_AUTH" >>"$WORK/floor" ;;
+    3) run_slot "$i" "${T_URLS[$i]}$TOKEN_PATH" "${T_PIDS[$i]}" -H "$CI_AUTH" >>"$WORK/tollgate" ;;
   esac
 }
-n=$((3 * PROCESSES + 1))
+n=$((4 * PROCESSES + 1))
 for round in $(seq 1 "$ROUNDS"); do
   for j in $(seq 0 $((n - 1))); do
     k=$(((round - 1 + j) % n))
@@ -115,27 +125,28 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
   done
   # This round's mean per target over its processes (for the per-round ratio below).
-  for t in empty sign tollgate; do
+  for t in empty sign floor tollgate; do
     tail -n "$PROCESSES" "$WORK/$t" | awk '{ c += $4 } END { printf "%.4f\n", c / NR }' >>"$WORK/$t.rounds"
   done
-  tg_info "round $round: CPU ms/req (mean of $PROCESSES processes) empty $(tail -n1 "$WORK/empty.rounds"), sign $(tail -n1 "$WORK/sign.rounds"), tollgate $(tail -n1 "$WORK/tollgate.rounds"); tollgate via pipe $(tail -n1 "$WORK/pipe") (req/s p50 p99 cpu-ms/req)"
+  tg_info "round $round: CPU ms/req (mean of $PROCESSES processes) empty $(tail -n1 "$WORK/empty.rounds"), sign $(tail -n1 "$WORK/sign.rounds"), floor $(tail -n1 "$WORK/floor.rounds"), tollgate $(tail -n1 "$WORK/tollgate.rounds"); tollgate via pipe $(tail -n1 "$WORK/pipe") (req/s p50 p99 cpu-ms/req)"
 done
 tg_section_done
 
 e_rps="$(col empty 1)" s_rps="$(col sign 1)" t_rps="$(col tollgate 1)"
-e_cpu="$(col empty 4)" s_cpu="$(col sign 4)" t_cpu="$(col tollgate 4)" p_cpu="$(col pipe 4)"
+e_cpu="$(col empty 4)" s_cpu="$(col sign 4)" f_cpu="$(col floor 4)" t_cpu="$(col tollgate 4)" p_cpu="$(col pipe 4)"
 wasm="$TG_ROOT/build/index_bg.wasm"
 raw=$(wc -c <"$wasm") gz=$(gzip -9 -c "$wasm" | wc -c) js=$(wc -c <"$TG_ROOT/build/index.js")
 jsgz=$(gzip -9 -c "$TG_ROOT/build/index.js" | wc -c)
 
 # Each process's own median CPU per request: how far apart processes of one build run.
-for t in empty sign tollgate; do
+for t in empty sign floor tollgate; do
   printf '%s per process (median over rounds): %s\n' "$t" "$(for i in $(seq 0 $((PROCESSES - 1))); do
     process_median "$t" "$i"; done | tr '\n' ' ')"
 done
 printf '\n%-44s %10s %9s %9s %14s\n' "target (median of $PROCESSES x $ROUNDS x ${DURATION}s, c=$CONNECTIONS)" "req/s" "p50 ms" "p99 ms" "CPU ms/req"
 printf '%-44s %10s %9s %9s %14s\n' "(a) empty Rust worker" "$e_rps" "$(col empty 2)" "$(col empty 3)" "$e_cpu"
 printf '%-44s %10s %9s %9s %14s\n' "(s) bare ES256 sign worker" "$s_rps" "$(col sign 2)" "$(col sign 3)" "$s_cpu"
+printf '%-44s %10s %9s %9s %14s\n' "(f) protocol floor: /token's I/O, no decisions" "$(col floor 1)" "$(col floor 2)" "$(col floor 3)" "$f_cpu"
 printf '%-44s %10s %9s %9s %14s\n' "(b) Tollgate /token, ci-bot API key, warm" "$t_rps" "$(col tollgate 2)" "$(col tollgate 3)" "$t_cpu"
 printf '%-44s %10s %9s %9s %14s\n' "(p) (b) with stdout via Miniflare's pipe" "$(col pipe 1)" "$(col pipe 2)" "$(col pipe 3)" "$p_cpu"
 ratio="$(r3 "$t_rps / $e_rps")"
@@ -153,12 +164,19 @@ per_round="$(paste -d' ' "$WORK/empty.rounds" "$WORK/sign.rounds" "$WORK/tollgat
   | awk '{ if ($2 - $1 > 0) printf "%.3f\n", ($3 - $1) / ($2 - $1) }')"
 printf '    per round: %s; median %s\n' "$(printf '%s' "$per_round" | tr '\n' ' ' | sed 's/ $//')" \
   "$(printf '%s\n' "$per_round" | median)"
+# The floor: the same ratio for a worker that does the token response's I/O and no decisions
+# (bench/floor-worker), and Tollgate's own work over it, in units of the bare signer's work.
+floor_round="$(paste -d' ' "$WORK/empty.rounds" "$WORK/sign.rounds" "$WORK/floor.rounds" \
+  | awk '{ if ($2 - $1 > 0) printf "%.3f\n", ($3 - $1) / ($2 - $1) }')"
+printf '(g) protocol floor (f - a) / (s - a): %s (per round %s); Tollgate over it (b - f): %s ms, %s of (s - a)\n' \
+  "$(r3 "($f_cpu - $e_cpu) / ($s_cpu - $e_cpu)")" "$(printf '%s' "$floor_round" | tr '\n' ' ' | sed 's/ $//')" \
+  "$(r3 "$t_cpu - $f_cpu")" "$(r3 "($t_cpu - $f_cpu) / ($s_cpu - $e_cpu)")"
 printf '    (p) with stdout via the pipe: CPU per token %s ms; ratio %s. p99 b/s: %s (issue 17: within 2x)\n' \
   "$(r3 "$p_cpu - $e_cpu")" "$(r3 "($p_cpu - $e_cpu) / ($s_cpu - $e_cpu)")" "$(r3 "$(col tollgate 3) / $(col sign 3)")"
 printf '    from throughput (1/b - 1/a): %s ms; bare sign timed in-request (n=200 loop): %s ms; CPU per token / that: %s\n' \
   "$(r3 "1000 / $t_rps - 1000 / $e_rps")" "$loop_sign_ms" "$(r3 "($t_cpu - $e_cpu) / $loop_sign_ms")"
 printf '(e) Tollgate worker: wasm %s bytes raw (%s KiB), %s bytes gzip -9 (%s KiB; budget 368640 bytes); index.js %s bytes (%s gzip)\n' \
   "$raw" "$((raw / 1024))" "$gz" "$((gz / 1024))" "$js" "$jsgz"
-printf '(f) bcrypt (alice, cost 10): cold request %s ms, warm %s ms (median of 15); wrong password (always bcrypt) %s ms; ci-bot API key %s ms\n' \
+printf '(h) bcrypt (alice, cost 10): cold request %s ms, warm %s ms (median of 15); wrong password (always bcrypt) %s ms; ci-bot API key %s ms\n' \
   "$cold_ms" "$warm_ms" "$wrong_ms" "$apikey_ms"
 [ "$FAILURES" -eq 0 ] || finish
