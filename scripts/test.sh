@@ -5,7 +5,8 @@
 #     native     cargo fmt --check, cargo deny (licenses, bans, sources), cargo clippy (native, -D warnings),
 #                cargo test --workspace
 #     fuzz       scripts/fuzz.sh: every cargo-fuzz target for FUZZ_SECONDS each (default 15)
-#     wasm       core + worker build for wasm32 (clippy -D warnings), the worker bundle (scripts/build.sh)
+#     wasm       core + worker build for wasm32 (clippy -D warnings), the worker bundle (scripts/build.sh),
+#                the bench crates (fmt --check, clippy -D warnings: they build against the core's API)
 #     miniflare  build the worker, then node --test tests/miniflare/, and scripts/serve.sh's stop
 #                (tests/scripts/serve-stop.sh; SERVE_TEST_PORT, default 8796 and the next one)
 #     interop    build the worker, then tests/interop/run.sh and the CLI end-to-end test
@@ -100,6 +101,18 @@ build_core_wasm() { cargo build --locked -p tollgate-core --target "$TG_WASM_TAR
 # CI budget: one ASan build of all targets (2-4 min cold on 2 cores, by load) plus 15 s per target.
 fuzz_bounded() { bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"; }
 clippy_worker_wasm() { cargo clippy --locked -p tollgate-worker --target "$TG_WASM_TARGET" -- -D warnings; }
+# The bench crates are workspaces of their own (bench/README.md), built only when a bench runs:
+# checked here so that a change of the core's API cannot leave a bench that no longer compiles.
+BENCH_WORKERS=(bench/empty-worker bench/sign-worker bench/floor-worker bench/proxy-noauth-worker)
+clippy_bench_crates() {
+  local crate
+  for crate in "${BENCH_WORKERS[@]}"; do
+    cargo fmt --manifest-path "$crate/Cargo.toml" --check
+    cargo clippy --locked --manifest-path "$crate/Cargo.toml" --target "$TG_WASM_TARGET" -- -D warnings
+  done
+  cargo fmt --manifest-path bench/kv-rounds/Cargo.toml --check
+  cargo clippy --locked --manifest-path bench/kv-rounds/Cargo.toml -- -D warnings
+}
 
 BUILT=0
 build_worker() {
@@ -143,6 +156,7 @@ for part in "${parts[@]}"; do
       step "wasm: build tollgate-core for wasm32" build_core_wasm
       step "wasm: clippy tollgate-worker (wasm32)" clippy_worker_wasm
       step "wasm: worker bundle (scripts/build.sh)" build_worker
+      step "wasm: bench crates (fmt, clippy -D warnings)" clippy_bench_crates
       ;;
     miniflare)
       step "miniflare: worker bundle (scripts/build.sh)" build_worker

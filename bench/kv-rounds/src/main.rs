@@ -19,6 +19,9 @@ use tollgate_core::federation::{Fetch, Fetched, MemoryFetch, NoFetch};
 use tollgate_core::protocol::HttpRequest;
 use tollgate_core::proxy::{Decision, Gate, ProxySettings, PublicHost, RequestMeta};
 // The core's names before issue 19's renames (`--features base`, bench/kv-rounds.sh's BASE build).
+use tollgate_core::store::MemoryStore;
+use tollgate_core::token::alg::Es256;
+use tollgate_core::token::SigningKey;
 #[cfg(feature = "base")]
 use tollgate_core::{
     proxy::AppAuthority as TokenServiceAuthority,
@@ -29,9 +32,6 @@ use tollgate_core::{
     proxy::TokenServiceAuthority,
     token_service::{RandomError, RequestContext, TokenService},
 };
-use tollgate_core::store::MemoryStore;
-use tollgate_core::token::alg::Es256;
-use tollgate_core::token::SigningKey;
 
 /// `crate::store` as the included file names it.
 mod store {
@@ -89,7 +89,11 @@ fn vars() -> HashMap<&'static str, String> {
 
 fn app() -> TokenService {
     let v = vars();
-    TokenService::new(Settings::from_vars(|k| v.get(k).cloned()).unwrap(), [7u8; 32]).unwrap()
+    TokenService::new(
+        Settings::from_vars(|k| v.get(k).cloned()).unwrap(),
+        [7u8; 32],
+    )
+    .unwrap()
 }
 
 /// The store, and a refresh token of bob's minted before issue 17 (no hint) that it holds.
@@ -115,7 +119,10 @@ fn store(keys: &Keys) -> (MemoryStore, String) {
             json!({"account": "bob", "service": REG, "client_id": "docker", "created": NOW - 5,
                    "expires": NOW + 3600, "credential": format!("password:{}", secret_digest(&hash))}),
         ),
-        ("user:bob".to_string(), json!({"password": hash, "groups": ["dev"]})),
+        (
+            "user:bob".to_string(),
+            json!({"password": hash, "groups": ["dev"]}),
+        ),
         ("user:ci-bot".to_string(), json!({"groups": ["dev"]})),
         api_key(&keys.ci),
         api_key(LEGACY_KEY),
@@ -148,7 +155,9 @@ fn rng(buf: &mut [u8]) -> Result<(), RandomError> {
         n.set(n.get().wrapping_add(1));
         n.get()
     });
-    buf.iter_mut().enumerate().for_each(|(i, b)| *b = n ^ i as u8);
+    buf.iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = n ^ i as u8);
     Ok(())
 }
 
@@ -161,7 +170,10 @@ fn identity() -> (MemoryFetch, String) {
     let mut jwk = tollgate_core::token::jwk(&key.public_key());
     jwk["kid"] = json!("k1");
     let fetch = MemoryFetch::default();
-    fetch.set(JWKS_URI, Ok(Fetched::ok(json!({"keys": [jwk]}).to_string(), Some(600))));
+    fetch.set(
+        JWKS_URI,
+        Ok(Fetched::ok(json!({"keys": [jwk]}).to_string(), Some(600))),
+    );
     let claims: Value = json!({"iss": ISS, "aud": "tollgate", "sub": "repo:org/app",
         "iat": NOW - 5, "nbf": NOW - 5, "exp": NOW + 295});
     let header = Header::empty().with_key_id("k1").with_token_type("JWT");
@@ -170,14 +182,24 @@ fn identity() -> (MemoryFetch, String) {
 }
 
 /// A token-endpoint request's round trips and status.
-fn token<F: Fetch>(app: &TokenService, s: &Rounds<MemoryStore>, f: &F, req: &HttpRequest) -> (Trips, u16) {
+fn token<F: Fetch>(
+    app: &TokenService,
+    s: &Rounds<MemoryStore>,
+    f: &F,
+    req: &HttpRequest,
+) -> (Trips, u16) {
     let ctx = RequestContext::new(s, f, NOW, &rng);
     let ((resp, _), n) = s.run(app.handle(req, &ctx));
     (n, resp.status)
 }
 
 /// A proxied request's round trips and whether it was forwarded.
-fn proxy(app: &TokenService, gate: &Gate, s: &Rounds<MemoryStore>, authorization: &str) -> (Trips, u16) {
+fn proxy(
+    app: &TokenService,
+    gate: &Gate,
+    s: &Rounds<MemoryStore>,
+    authorization: &str,
+) -> (Trips, u16) {
     let public = PublicHost {
         scheme: "https".into(),
         host: "reg.example".into(),
@@ -194,7 +216,14 @@ fn proxy(app: &TokenService, gate: &Gate, s: &Rounds<MemoryStore>, authorization
     };
     let ctx = RequestContext::new(s, &NoFetch, NOW, &rng);
     let (d, n) = s.run(gate.decide(&TokenServiceAuthority::new(app), &meta, &ctx));
-    (n, if matches!(d, Decision::Forward { .. }) { 200 } else { 401 })
+    (
+        n,
+        if matches!(d, Decision::Forward { .. }) {
+            200
+        } else {
+            401
+        },
+    )
 }
 
 fn get(query: &str) -> HttpRequest {
@@ -213,11 +242,18 @@ fn refresh_token(s: &Rounds<MemoryStore>, authorization: &str) -> String {
         .with_header("authorization", authorization);
     let ctx = RequestContext::new(&s.inner, &NoFetch, NOW, &rng);
     let ((r, _), _) = s.run(app().handle(&login, &ctx));
-    r.json_body().unwrap()["refresh_token"].as_str().unwrap().to_string()
+    r.json_body().unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn refresh_grant(rt: &str) -> HttpRequest {
-    post("/token", "", &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"))
+    post(
+        "/token",
+        "",
+        &format!("grant_type=refresh_token&refresh_token={rt}&service=registry.local"),
+    )
 }
 
 fn bearer(key: &str) -> String {
@@ -226,7 +262,14 @@ fn bearer(key: &str) -> String {
 
 /// One line: the kind, cold and warm reads, cold and warm writes, "ok" or the statuses.
 fn report(kind: &str, (cold, st1): (Trips, u16), (warm, st2): (Trips, u16)) {
-    println!("{kind}\t{}\t{}\t{}\t{}\t{}", cold.reads, warm.reads, cold.writes, warm.writes, status(st1, st2));
+    println!(
+        "{kind}\t{}\t{}\t{}\t{}\t{}",
+        cold.reads,
+        warm.reads,
+        cold.writes,
+        warm.writes,
+        status(st1, st2)
+    );
 }
 
 fn main() {
@@ -247,7 +290,10 @@ fn main() {
         &get(scope).with_header("authorization", &basic("ci-bot", &keys.ci)),
         &ctx,
     ));
-    let registry_token = r.json_body().unwrap()["token"].as_str().unwrap().to_string();
+    let registry_token = r.json_body().unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let chart = |key: &str| {
         post("/oauth/token", "", "grant_type=client_credentials&service=chartmuseum.local&scope=artifact-repository:org/c:pull")
             .with_header("authorization", &bearer(key))
@@ -255,23 +301,57 @@ fn main() {
 
     let kinds: Vec<(&str, HttpRequest)> = vec![
         ("anonymous GET /token", get(scope)),
-        ("API key, Basic", get(scope).with_header("authorization", &basic("ci-bot", &keys.ci))),
-        ("API key, Bearer", get(scope).with_header("authorization", &bearer(&keys.ci))),
-        ("API key, Bearer (minted before hints)", get(scope).with_header("authorization", &bearer(LEGACY_KEY))),
+        (
+            "API key, Basic",
+            get(scope).with_header("authorization", &basic("ci-bot", &keys.ci)),
+        ),
+        (
+            "API key, Bearer",
+            get(scope).with_header("authorization", &bearer(&keys.ci)),
+        ),
+        (
+            "API key, Bearer (minted before hints)",
+            get(scope).with_header("authorization", &bearer(LEGACY_KEY)),
+        ),
         ("ChartMuseum client_credentials", chart(&keys.ci)),
-        ("ChartMuseum client_credentials (key before hints)", chart(LEGACY_KEY)),
-        ("password, Basic", get(scope).with_header("authorization", &basic("bob", "bob-pw"))),
+        (
+            "ChartMuseum client_credentials (key before hints)",
+            chart(LEGACY_KEY),
+        ),
+        (
+            "password, Basic",
+            get(scope).with_header("authorization", &basic("bob", "bob-pw")),
+        ),
         (
             "password grant (containerd)",
-            post("/token", "", "grant_type=password&username=bob&password=bob-pw&service=registry.local"),
+            post(
+                "/token",
+                "",
+                "grant_type=password&username=bob&password=bob-pw&service=registry.local",
+            ),
         ),
         ("docker login (password + offline_token)", login),
         ("refresh token grant (from a password)", refresh_grant(&rt)),
-        ("refresh token grant (from an API key)", refresh_grant(&key_rt)),
-        ("refresh token grant (minted before hints)", refresh_grant(&legacy_refresh)),
-        ("identity token", get(scope).with_header("authorization", &basic("github-actions", &id_token))),
-        ("personal credential (tgp_), Basic", get(scope).with_header("authorization", &basic("bob", &keys.personal))),
-        ("personal credential (tgp_), Bearer", get(scope).with_header("authorization", &bearer(&keys.personal))),
+        (
+            "refresh token grant (from an API key)",
+            refresh_grant(&key_rt),
+        ),
+        (
+            "refresh token grant (minted before hints)",
+            refresh_grant(&legacy_refresh),
+        ),
+        (
+            "identity token",
+            get(scope).with_header("authorization", &basic("github-actions", &id_token)),
+        ),
+        (
+            "personal credential (tgp_), Basic",
+            get(scope).with_header("authorization", &basic("bob", &keys.personal)),
+        ),
+        (
+            "personal credential (tgp_), Bearer",
+            get(scope).with_header("authorization", &bearer(&keys.personal)),
+        ),
         (
             "personal credential, Bearer (before hints)",
             get(scope).with_header("authorization", &bearer(LEGACY_PERSONAL)),
