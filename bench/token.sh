@@ -8,12 +8,12 @@
 #                           own cost in this runtime; (b) - (f) is Tollgate's own work
 #   b. Tollgate             GET /token for API-key user ci-bot (policy/demo.toml), push+pull on
 #                           org/app, warm caches (ACL, verified credential, parsed key)
-#   p. Tollgate again       with workerd's stdout through Miniflare's pipe (a, s and b write it to
-#                           a file: bench/workerd-stdout-to-file.sh says why)
+#   p. Tollgate again       with workerd's stdout through Miniflare's pipe (a, s, f and b write it
+#                           to a file: bench/workerd-stdout-to-file.sh says why)
 # Prints req/s and wrk latency p50/p99 per target (medians over ROUNDS rounds of PROCESSES
 # workerds per target), workerd CPU per request from /proc utime+stime of each workerd, CPU per
-# token (b - a) and its ratio to a bare sign (s - a), the same for the floor (f - a) and Tollgate's own
-# share ((b - f) / (s - a)), the sign cost timed with a loop inside one
+# token (b - a) and its ratio to a bare sign (s - a), the same ratio for the floor (f - a) and
+# Tollgate's own work over it ((b - f) / (s - a)), the sign cost timed with a loop inside one
 # request, the built worker's size, and bcrypt in wasm: a cold password request (alice, cost 10)
 # against warm ones.
 # The load generator (wrk) shares the 2 cores with workerd: compare ratios, not absolutes.
@@ -44,7 +44,7 @@ render_demo_kv "$WORK/kv.json"
 # Each workerd writes its stdout (Tollgate's audit lines) to a file, as a host's log collector
 # would take it; (p) is Tollgate again with Miniflare's own pipe, whose reader wake-up per line
 # is a cost of this harness (bench/workerd-stdout-to-file.sh).
-# PROCESSES workerds each for (a), (s) and (b): processes of one build ran at steady state up to
+# PROCESSES workerds each for (a), (s), (f) and (b): processes of one build ran at steady state up to
 # ~9% apart in CPU per request here (PROCESSES=1 bench/token-ab.sh with one build served four
 # times: 0.4665, 0.4404, 0.4329, 0.4277 ms, each process's place varied by round), which alone
 # moved a one-process-per-target ratio by ~0.1. Each figure below is the median over every
