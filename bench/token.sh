@@ -49,14 +49,26 @@ render_demo_kv "$WORK/kv.json"
 # times: 0.4665, 0.4404, 0.4329, 0.4277 ms, each process's place varied by round), which alone
 # moved a one-process-per-target ratio by ~0.1. Each figure below is the median over every
 # process and round of its target.
-E_URLS=() E_PIDS=() S_URLS=() S_PIDS=() F_URLS=() F_PIDS=() T_URLS=() T_PIDS=()
-for _ in $(seq 1 "$PROCESSES"); do
-  serve empty && E_URLS+=("$URL") E_PIDS+=("$WORKERD")
-  serve sign && S_URLS+=("$URL") S_PIDS+=("$WORKERD")
-  serve floor && F_URLS+=("$URL") F_PIDS+=("$WORKERD")
-  serve tollgate "$WORK/kv.json" && T_URLS+=("$URL") T_PIDS+=("$WORKERD")
+TARGETS=(empty sign floor tollgate)
+# One slot per process: its target, URL, workerd PID, and which of its target's processes it is.
+SLOT_TARGET=() SLOT_URL=() SLOT_PID=() SLOT_PROC=()
+for p in $(seq 0 $((PROCESSES - 1))); do
+  for t in "${TARGETS[@]}"; do
+    if [ "$t" = tollgate ]; then serve tollgate "$WORK/kv.json"; else serve "$t"; fi
+    SLOT_TARGET+=("$t") SLOT_URL+=("$URL") SLOT_PID+=("$WORKERD") SLOT_PROC+=("$p")
+  done
 done
-E_URL="${E_URLS[0]}" S_URL="${S_URLS[0]}" F_URL="${F_URLS[0]}" T_URL="${T_URLS[0]}"
+# Each target's first process answers the functional checks below.
+E_URL="${SLOT_URL[0]}" S_URL="${SLOT_URL[1]}" F_URL="${SLOT_URL[2]}" T_URL="${SLOT_URL[3]}"
+# request_of TARGET: sets REQ_PATH and REQ_HEADERS (wrk/curl arguments) to the request TARGET is
+# loaded with. The empty worker and the signer ignore it; the floor and Tollgate get GET /token for
+# ci-bot.
+request_of() {
+  case "$1" in
+    empty | sign) REQ_PATH=/ REQ_HEADERS=() ;;
+    *) REQ_PATH="$TOKEN_PATH" REQ_HEADERS=(-H "$CI_AUTH") ;;
+  esac
+}
 WORKERD_STDOUT=pipe serve tollgate "$WORK/kv.json" && P_URL="$URL" P_PID="$WORKERD"
 
 check "empty worker 200" 200 "$(status "$E_URL/")"
@@ -90,31 +102,24 @@ tg_info "n=1 ${one} ms, n=200 ${many} ms: ${loop_sign_ms} ms per signature"
 tg_section_done
 
 tg_section "warm-up: ${WARMUP:-40}s of the same load per process, once (token-lib.sh warm_up says why)"
-for i in "${!E_URLS[@]}"; do
-  warm_up "${E_URLS[$i]}/"
-  warm_up "${S_URLS[$i]}/"
-  warm_up "${F_URLS[$i]}$TOKEN_PATH" -H "$CI_AUTH"
-  warm_up "${T_URLS[$i]}$TOKEN_PATH" -H "$CI_AUTH"
+for i in "${!SLOT_URL[@]}"; do
+  request_of "${SLOT_TARGET[$i]}"
+  warm_up "${SLOT_URL[$i]}$REQ_PATH" "${REQ_HEADERS[@]}"
 done
 warm_up "$P_URL$TOKEN_PATH" -H "$CI_AUTH"
 tg_section_done
 
 tg_section "load: $ROUNDS rounds x ${DURATION}s per process ($PROCESSES per target, 1 for (p)), $CONNECTIONS connections, wrk on loopback"
-: >"$WORK/empty" && : >"$WORK/sign" && : >"$WORK/floor" && : >"$WORK/tollgate" && : >"$WORK/pipe"
-: >"$WORK/empty.rounds" && : >"$WORK/sign.rounds" && : >"$WORK/floor.rounds" && : >"$WORK/tollgate.rounds"
+for t in "${TARGETS[@]}"; do : >"$WORK/$t" && : >"$WORK/$t.rounds"; done
+: >"$WORK/pipe"
 # Every process is measured once per round. Each round starts one process later than the last: a
 # target measured right after another could read a few % off, and a fixed order would put that
 # bias into every round the same way. Lines: "req/s p50 p99 cpu-ms/req process".
 measure() {
-  local i=$(($1 / 4))
-  case $(($1 % 4)) in
-    0) run_slot "$i" "${E_URLS[$i]}/" "${E_PIDS[$i]}" >>"$WORK/empty" ;;
-    1) run_slot "$i" "${S_URLS[$i]}/" "${S_PIDS[$i]}" >>"$WORK/sign" ;;
-    2) run_slot "$i" "${F_URLS[$i]}$TOKEN_PATH" "${F_PIDS[$i]}" -H "$CI_AUTH" >>"$WORK/floor" ;;
-    3) run_slot "$i" "${T_URLS[$i]}$TOKEN_PATH" "${T_PIDS[$i]}" -H "$CI_AUTH" >>"$WORK/tollgate" ;;
-  esac
+  request_of "${SLOT_TARGET[$1]}"
+  run_slot "${SLOT_PROC[$1]}" "${SLOT_URL[$1]}$REQ_PATH" "${SLOT_PID[$1]}" "${REQ_HEADERS[@]}" >>"$WORK/${SLOT_TARGET[$1]}"
 }
-n=$((4 * PROCESSES + 1))
+n=$((${#SLOT_URL[@]} + 1))
 for round in $(seq 1 "$ROUNDS"); do
   for j in $(seq 0 $((n - 1))); do
     k=$(((round - 1 + j) % n))
@@ -125,7 +130,7 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
   done
   # This round's mean per target over its processes (for the per-round ratio below).
-  for t in empty sign floor tollgate; do
+  for t in "${TARGETS[@]}"; do
     tail -n "$PROCESSES" "$WORK/$t" | awk '{ c += $4 } END { printf "%.4f\n", c / NR }' >>"$WORK/$t.rounds"
   done
   tg_info "round $round: CPU ms/req (mean of $PROCESSES processes) empty $(tail -n1 "$WORK/empty.rounds"), sign $(tail -n1 "$WORK/sign.rounds"), floor $(tail -n1 "$WORK/floor.rounds"), tollgate $(tail -n1 "$WORK/tollgate.rounds"); tollgate via pipe $(tail -n1 "$WORK/pipe") (req/s p50 p99 cpu-ms/req)"
@@ -138,10 +143,19 @@ wasm="$TG_ROOT/build/index_bg.wasm"
 raw=$(wc -c <"$wasm") gz=$(gzip -9 -c "$wasm" | wc -c) js=$(wc -c <"$TG_ROOT/build/index.js")
 jsgz=$(gzip -9 -c "$TG_ROOT/build/index.js" | wc -c)
 
+# joined: stdin's lines on one line, space-separated.
+joined() { tr '\n' ' ' | sed 's/ $//'; }
+# round_ratios TARGET: (TARGET - empty) / (sign - empty) per round, from each target's mean over
+# its processes in that round.
+round_ratios() {
+  paste -d' ' "$WORK/empty.rounds" "$WORK/sign.rounds" "$WORK/$1.rounds" \
+    | awk '{ if ($2 - $1 > 0) printf "%.3f\n", ($3 - $1) / ($2 - $1) }'
+}
+
 # Each process's own median CPU per request: how far apart processes of one build run.
-for t in empty sign floor tollgate; do
+for t in "${TARGETS[@]}"; do
   printf '%s per process (median over rounds): %s\n' "$t" "$(for i in $(seq 0 $((PROCESSES - 1))); do
-    process_median "$t" "$i"; done | tr '\n' ' ')"
+    process_median "$t" "$i"; done | joined)"
 done
 printf '\n%-44s %10s %9s %9s %14s\n' "target (median of $PROCESSES x $ROUNDS x ${DURATION}s, c=$CONNECTIONS)" "req/s" "p50 ms" "p99 ms" "CPU ms/req"
 printf '%-44s %10s %9s %9s %14s\n' "(a) empty Rust worker" "$e_rps" "$(col empty 2)" "$(col empty 3)" "$e_cpu"
@@ -160,16 +174,13 @@ printf '(d) CPU per token (workerd CPU b - a): %s ms; bare ES256 sign (s - a): %
 # within a minute of each other), then their median: the machine's load drifts between rounds (a
 # target's CPU per request moved by up to ~30% between rounds here), and a per-round ratio
 # cancels what drifts slowly.
-per_round="$(paste -d' ' "$WORK/empty.rounds" "$WORK/sign.rounds" "$WORK/tollgate.rounds" \
-  | awk '{ if ($2 - $1 > 0) printf "%.3f\n", ($3 - $1) / ($2 - $1) }')"
-printf '    per round: %s; median %s\n' "$(printf '%s' "$per_round" | tr '\n' ' ' | sed 's/ $//')" \
+per_round="$(round_ratios tollgate)"
+printf '    per round: %s; median %s\n' "$(printf '%s\n' "$per_round" | joined)" \
   "$(printf '%s\n' "$per_round" | median)"
 # The floor: the same ratio for a worker that does the token response's I/O and no decisions
 # (bench/floor-worker), and Tollgate's own work over it, in units of the bare signer's work.
-floor_round="$(paste -d' ' "$WORK/empty.rounds" "$WORK/sign.rounds" "$WORK/floor.rounds" \
-  | awk '{ if ($2 - $1 > 0) printf "%.3f\n", ($3 - $1) / ($2 - $1) }')"
 printf '(g) protocol floor (f - a) / (s - a): %s (per round %s); Tollgate over it (b - f): %s ms, %s of (s - a)\n' \
-  "$(r3 "($f_cpu - $e_cpu) / ($s_cpu - $e_cpu)")" "$(printf '%s' "$floor_round" | tr '\n' ' ' | sed 's/ $//')" \
+  "$(r3 "($f_cpu - $e_cpu) / ($s_cpu - $e_cpu)")" "$(round_ratios floor | joined)" \
   "$(r3 "$t_cpu - $f_cpu")" "$(r3 "($t_cpu - $f_cpu) / ($s_cpu - $e_cpu)")"
 printf '    (p) with stdout via the pipe: CPU per token %s ms; ratio %s. p99 b/s: %s (issue 17: within 2x)\n' \
   "$(r3 "$p_cpu - $e_cpu")" "$(r3 "($p_cpu - $e_cpu) / ($s_cpu - $e_cpu)")" "$(r3 "$(col tollgate 3) / $(col sign 3)")"
