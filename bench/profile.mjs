@@ -37,7 +37,7 @@ const MIN_PCT = Number(process.env.MIN_PCT ?? 0.7);
 // floor (bench/floor-worker, which also takes the certificate), likewise.
 const TARGET = process.env.TARGET ?? "tollgate";
 if (!["tollgate", "sign", "floor"].includes(TARGET)) throw new Error(`TARGET=${TARGET}: tollgate, sign or floor`);
-const SIGN = TARGET !== "tollgate";
+const BENCH_CRATE = TARGET !== "tollgate";
 // Seconds of the same load before profiling: V8 tiers Tollgate's wasm up over ~30 s
 // (bench/tier-up.mjs), as bench/token.sh's WARMUP says.
 const WARMUP = Number(process.env.WARMUP ?? 40);
@@ -45,12 +45,13 @@ const WARMUP = Number(process.env.WARMUP ?? 40);
 const root = resolve(dir);
 const drain = (o, e) => (o.resume(), e.resume()); // the audit lines are not wanted here
 let w;
-if (SIGN) {
+if (BENCH_CRATE) {
+  const key = keyFixture().es256;
   const mf = new Miniflare({
     ...builtWorkerOptions(root),
     bindings: {
-      SIGNING_KEY: keyFixture().es256.privateKeyPem,
-      ...(TARGET === "floor" ? { SIGNING_CERT: keyFixture().es256.certPem } : {}),
+      SIGNING_KEY: key.privateKeyPem,
+      ...(TARGET === "floor" ? { SIGNING_CERT: key.certPem } : {}),
     },
     host: "127.0.0.1",
     port: 0,
@@ -73,7 +74,7 @@ const base = (await w.mf.ready).href.replace(/\/$/, "");
 const load = tokenLoad(base, CONNECTIONS);
 
 // Miniflare names the worker's inspector target after the worker ("" when unnamed).
-const devtools = await connect(INSPECTOR_PORT, SIGN ? "" : "tollgate");
+const devtools = await connect(INSPECTOR_PORT, BENCH_CRATE ? "" : "tollgate");
 
 await load.run(WARMUP * 1000); // V8 tiers the hot wasm up, the isolate's caches fill
 load.sent = 0;
