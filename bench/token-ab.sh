@@ -74,7 +74,7 @@ tg_section_done
 t=0
 for target in "$@"; do
   printf '%s per process (median CPU ms/req over rounds): %s\n' "$target" "$(for i in "${!URLS[@]}"; do
-    [ "${OF[$i]}" = "$t" ] && process_median "ab-$t" "$i"; done | tr '\n' ' ')"
+    [ "${OF[$i]}" = "$t" ] && process_median "ab-$t" "$i"; done | joined)"
   t=$((t + 1))
 done
 printf '\n%-40s %10s %14s %12s %12s\n' "target (median of $PROCESSES x $ROUNDS x ${DURATION}s)" "req/s" "CPU ms/req" "req/s / 1st" "CPU / 1st"

@@ -12,6 +12,8 @@ CONNECTIONS="${CONNECTIONS:-8}"
 # decimals, with a leading zero.
 col() { cut -d' ' -f"$2" "$WORK/$1" | median; }
 r3() { echo "scale=3; $1" | bc | sed 's/^\./0./; s/^-\./-0./'; }
+# joined: stdin's lines on one line, space-separated.
+joined() { tr '\n' ' ' | sed 's/ $//'; }
 # process_median FILE SLOT: the median CPU ms per request of process SLOT in $WORK/FILE (the lines
 # run_slot wrote for it).
 process_median() { awk -v i="$2" '$5 == i { print $4 }' "$WORK/$1" | median; }

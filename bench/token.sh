@@ -143,8 +143,6 @@ wasm="$TG_ROOT/build/index_bg.wasm"
 raw=$(wc -c <"$wasm") gz=$(gzip -9 -c "$wasm" | wc -c) js=$(wc -c <"$TG_ROOT/build/index.js")
 jsgz=$(gzip -9 -c "$TG_ROOT/build/index.js" | wc -c)
 
-# joined: stdin's lines on one line, space-separated.
-joined() { tr '\n' ' ' | sed 's/ $//'; }
 # round_ratios TARGET: (TARGET - empty) / (sign - empty) per round, from each target's mean over
 # its processes in that round.
 round_ratios() {
