@@ -277,6 +277,8 @@ fn main() {
     let (store, legacy_refresh) = store(&keys);
     let s = Rounds::new(store);
     let scope = "service=registry.local&scope=repository:org/app:pull";
+    // A token request for `scope` presenting `authorization`.
+    let authed = |authorization: &str| get(scope).with_header("authorization", authorization);
     let (fetch, id_token) = identity();
     let login = get("service=registry.local&offline_token=true&client_id=docker")
         .with_header("authorization", &basic("bob", "bob-pw"));
@@ -286,10 +288,7 @@ fn main() {
     let key_rt = refresh_token(&s, &basic("ci-bot", &keys.ci));
     // A registry token for the proxy's Bearer path.
     let ctx = RequestContext::new(&s.inner, &NoFetch, NOW, &rng);
-    let ((r, _), _) = s.run(app().handle(
-        &get(scope).with_header("authorization", &basic("ci-bot", &keys.ci)),
-        &ctx,
-    ));
+    let ((r, _), _) = s.run(app().handle(&authed(&basic("ci-bot", &keys.ci)), &ctx));
     let registry_token = r.json_body().unwrap()["token"]
         .as_str()
         .unwrap()
@@ -301,27 +300,18 @@ fn main() {
 
     let kinds: Vec<(&str, HttpRequest)> = vec![
         ("anonymous GET /token", get(scope)),
-        (
-            "API key, Basic",
-            get(scope).with_header("authorization", &basic("ci-bot", &keys.ci)),
-        ),
-        (
-            "API key, Bearer",
-            get(scope).with_header("authorization", &bearer(&keys.ci)),
-        ),
+        ("API key, Basic", authed(&basic("ci-bot", &keys.ci))),
+        ("API key, Bearer", authed(&bearer(&keys.ci))),
         (
             "API key, Bearer (minted before hints)",
-            get(scope).with_header("authorization", &bearer(LEGACY_KEY)),
+            authed(&bearer(LEGACY_KEY)),
         ),
         ("ChartMuseum client_credentials", chart(&keys.ci)),
         (
             "ChartMuseum client_credentials (key before hints)",
             chart(LEGACY_KEY),
         ),
-        (
-            "password, Basic",
-            get(scope).with_header("authorization", &basic("bob", "bob-pw")),
-        ),
+        ("password, Basic", authed(&basic("bob", "bob-pw"))),
         (
             "password grant (containerd)",
             post(
@@ -342,19 +332,19 @@ fn main() {
         ),
         (
             "identity token",
-            get(scope).with_header("authorization", &basic("github-actions", &id_token)),
+            authed(&basic("github-actions", &id_token)),
         ),
         (
             "personal credential (tgp_), Basic",
-            get(scope).with_header("authorization", &basic("bob", &keys.personal)),
+            authed(&basic("bob", &keys.personal)),
         ),
         (
             "personal credential (tgp_), Bearer",
-            get(scope).with_header("authorization", &bearer(&keys.personal)),
+            authed(&bearer(&keys.personal)),
         ),
         (
             "personal credential, Bearer (before hints)",
-            get(scope).with_header("authorization", &bearer(LEGACY_PERSONAL)),
+            authed(&bearer(LEGACY_PERSONAL)),
         ),
     ];
     for (kind, req) in &kinds {
