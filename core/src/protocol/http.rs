@@ -48,6 +48,8 @@ impl HttpRequest {
 
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
+        #[cfg(test)]
+        note_header_read(name);
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -56,11 +58,26 @@ impl HttpRequest {
 
     /// How many times header `name` occurs (a repeated Authorization header is refused).
     pub(crate) fn header_count(&self, name: &str) -> usize {
+        #[cfg(test)]
+        note_header_read(name);
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .count()
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Every request header name read on this thread, lower case: the token service's tests
+    /// check it against `TOKEN_REQUEST_HEADERS`, the set a shell may hand it.
+    pub(crate) static HEADERS_READ: std::cell::RefCell<std::collections::BTreeSet<String>> =
+        const { std::cell::RefCell::new(std::collections::BTreeSet::new()) };
+}
+
+#[cfg(test)]
+fn note_header_read(name: &str) {
+    HEADERS_READ.with(|read| read.borrow_mut().insert(name.to_ascii_lowercase()));
 }
 
 /// An outgoing response.

@@ -345,6 +345,143 @@ fn oversize_body_is_413_in_the_endpoint_format() {
     assert_eq!(body(&r)["error"], "invalid_request");
 }
 
+// ---------------------------------------------------------------- the headers it reads
+
+/// Headers that clients, proxies in front and Cloudflare send and that the token service has no
+/// use for; some of them are ones an attacker would like it to act on.
+const UNREAD_HEADERS: [(&str, &str); 8] = [
+    ("accept", "application/json"),
+    ("host", "auth.example"),
+    ("x-forwarded-for", "10.9.9.9"),
+    ("cookie", "tollgate_session=x"),
+    ("origin", "https://elsewhere.example"),
+    ("cf-ray", "8f00000000000000-AMS"),
+    ("x-http-method-override", "DELETE"),
+    ("x-real-ip", "10.8.8.8"),
+];
+
+/// The worker hands the token endpoints only `TOKEN_REQUEST_HEADERS` (src/http.rs). Every grant,
+/// answered from every header and from only those, gives the same response and audit line, and
+/// reads nothing outside them: a header read that the list missed fails here, not in production.
+#[test]
+fn token_endpoints_read_only_the_token_request_headers() {
+    type Make = Box<dyn Fn(&Svc) -> HttpRequest>;
+    let refresh_token = |svc: &Svc| {
+        let login = get_as(
+            "service=registry.local&offline_token=true",
+            "alice",
+            "alice-pw",
+        );
+        let (r, _) = svc.run(login);
+        body(&r)["refresh_token"].as_str().unwrap().to_string()
+    };
+    let cases: Vec<(&str, Make)> = vec![
+        (
+            "API key over Basic",
+            Box::new(|_: &Svc| {
+                get_as(
+                    "service=registry.local&scope=repository:org/a:pull,push",
+                    "ci-bot",
+                    CI_KEY,
+                )
+            }),
+        ),
+        (
+            "API key as Bearer",
+            Box::new(|_: &Svc| {
+                get_bearer("service=registry.local&scope=repository:org/a:pull", CI_KEY)
+            }),
+        ),
+        (
+            "password",
+            Box::new(|_: &Svc| {
+                get_as(
+                    "service=registry.local&scope=repository:org/a:push",
+                    "alice",
+                    "alice-pw",
+                )
+            }),
+        ),
+        (
+            "wrong password",
+            Box::new(|_: &Svc| {
+                get_as(
+                    "service=registry.local&scope=repository:org/a:pull",
+                    "alice",
+                    "nope",
+                )
+            }),
+        ),
+        (
+            "anonymous",
+            Box::new(|_: &Svc| get("service=registry.local&scope=repository:public/a:pull")),
+        ),
+        (
+            "OAuth2 password grant",
+            Box::new(|_: &Svc| {
+                post("/token", "grant_type=password&username=bob&password=bob-pw&service=registry.local&scope=repository:org/a:pull&client_id=t")
+            }),
+        ),
+        (
+            "refresh grant",
+            Box::new(move |svc: &Svc| {
+                post("/token", &format!("grant_type=refresh_token&refresh_token={}&service=registry.local&scope=repository:org/a:pull", refresh_token(svc)))
+            }),
+        ),
+        (
+            "ChartMuseum client credentials",
+            Box::new(|_: &Svc| {
+                client_credentials("artifact-repository:org1/repo1:pull", CHART_KEY)
+            }),
+        ),
+        (
+            "revocation",
+            Box::new(move |svc: &Svc| {
+                post("/oauth/revoke", &format!("token={}", refresh_token(svc)))
+            }),
+        ),
+        (
+            "key set",
+            Box::new(|_: &Svc| HttpRequest::new("GET", "/.well-known/jwks.json", "")),
+        ),
+    ];
+    for (name, make) in cases {
+        crate::protocol::http::HEADERS_READ.with(|read| read.borrow_mut().clear());
+        let answer = |only_listed: bool| {
+            let svc = Svc::new();
+            let mut req = make(&svc)
+                .with_header("user-agent", "docker/27.0")
+                .with_header("cf-connecting-ip", "203.0.113.7");
+            for (n, v) in UNREAD_HEADERS {
+                req = req.with_header(n, v);
+            }
+            if only_listed {
+                req.headers
+                    .retain(|(n, _)| TOKEN_REQUEST_HEADERS.contains(&n.as_str()));
+            }
+            let (resp, event) = svc.run(req);
+            (resp, event.map(|e| e.to_json_line()))
+        };
+        let (every, listed) = (answer(false), answer(true));
+        assert_eq!(
+            every, listed,
+            "{name}: the answer depends on a header not listed"
+        );
+        assert!(every.0.status < 500, "{name}: {}", every.0.status);
+        let read = crate::protocol::http::HEADERS_READ.with(|read| read.take());
+        let unlisted: Vec<_> = read
+            .iter()
+            .filter(|n| !TOKEN_REQUEST_HEADERS.contains(&n.as_str()))
+            .collect();
+        assert!(unlisted.is_empty(), "{name} read {unlisted:?}");
+        // The tracking itself works: every grant reads the credential.
+        assert!(
+            name == "key set" || read.contains("authorization"),
+            "{name}: {read:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- GET /token
 
 #[test]
