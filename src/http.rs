@@ -11,104 +11,145 @@ use std::cell::RefCell;
 use tollgate_core::limits::MAX_FORM_LEN;
 use tollgate_core::protocol::Flavor;
 use tollgate_core::protocol::{ErrorKind, HttpRequest, HttpResponse, TokenError};
-use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsCast, JsValue};
+use tollgate_core::token_service::TOKEN_REQUEST_HEADERS;
+use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result};
 
-/// The parts of the request URL the shell routes on, read through the runtime's own URL parser
-/// (JS `URL`, the same WHATWG parsing) instead of the url crate's: that parser is ~20 KB of wasm,
-/// which V8 would compile in every new isolate's first request (bench/README.md, "What a first
-/// request compiles"). It is the one parse of the request URL: the router, the token service and
-/// the proxy's gate all read this one, so no two parsers can disagree about what was asked.
-pub(crate) struct Target {
-    /// The path, percent-encoded as the URL standard serialises it (`URL.pathname`).
-    pub(crate) path: String,
-    /// The query without its `?` (`URL.search` is `?` and the query, or empty).
-    pub(crate) query: String,
-    url: web_sys::Url,
+/// The request's head: method, URL parts and headers, read from the runtime in one call.
+///
+/// One call because each call into the runtime, and each string it hands over, has a fixed cost
+/// that dwarfs the work. The runtime's own URL parser (JS `URL`, WHATWG parsing) does the
+/// parsing, not the url crate: that one is ~20 KB of wasm, which V8 would compile in every new
+/// isolate's first request. This is the one parse of the request: the router, the token service,
+/// the sign-in pages and the proxy's gate all read this one, so no two readers can disagree about
+/// what was asked.
+///
+/// Headers: [`Head::of`] reads the token endpoints' own ([`TOKEN_REQUEST_HEADERS`]), by name,
+/// and the router calls [`Head::read_every_header`] for every other route. Walking every header
+/// is what a token request paid most for over the protocol floor (~14 profile us per token of
+/// ~30 for reading the request; bench/README.md, "Reading the request"), and reading by name
+/// means no number of other headers can push one of these out (issue 12, finding 4).
+pub(crate) struct Head {
+    /// Method, path (percent-encoded as the URL standard serialises it), query (without its
+    /// `?`) and headers (names in lower case, as the runtime gives them); the body is read by
+    /// [`with_body`] on the routes that take one.
+    pub(crate) request: HttpRequest,
+    /// The scheme, lowercase and without its `:`.
+    pub(crate) scheme: String,
+    /// The host with `:port` when the URL names a port other than its scheme's default
+    /// (`URL.host`), as the client addressed us.
+    pub(crate) authority: String,
+    /// The host without its port (`URL.hostname`).
+    pub(crate) host: String,
 }
 
-impl Target {
-    /// `None` for a URL the runtime's parser refuses (workerd parsed it first, so in practice
-    /// never).
-    pub(crate) fn of(req: &web_sys::Request) -> Option<Target> {
-        let href = req.unchecked_ref::<JsRequest>().url();
-        let url: web_sys::Url = JsUrl::new(&href).ok()?.unchecked_into();
-        let search = url.search();
-        let query = search.strip_prefix('?').unwrap_or(&search).to_string();
-        Some(Target {
-            path: url.pathname(),
-            query,
-            url,
+#[wasm_bindgen(inline_js = r#"
+// Both answer lines joined by "\n": the head's method, scheme, host[:port], host, path and query,
+// then each header's name and value. No part can hold a line feed, so the lines split back
+// exactly: the URL standard's parser drops tabs and newlines from its input and percent-encodes
+// the rest of the controls, Fetch forbids CR, LF and NUL in header names and values, and a
+// method is a token.
+export function requestHead(request, names) {
+  const url = new URL(request.url);
+  const lines = [request.method, url.protocol.slice(0, -1), url.host, url.hostname,
+    url.pathname, url.search.slice(1)];
+  const headers = request.headers;
+  for (const name of names) {
+    const value = headers.get(name);
+    if (value !== null) lines.push(name, value);
+  }
+  return lines.join("\n");
+}
+export function requestHeaders(request) {
+  const lines = [];
+  for (const [name, value] of request.headers) lines.push(name, value);
+  return lines.join("\n");
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = requestHead)]
+    fn request_head(
+        request: &web_sys::Request,
+        names: &js_sys::Array,
+    ) -> std::result::Result<String, JsValue>;
+    #[wasm_bindgen(js_name = requestHeaders)]
+    fn request_headers(request: &web_sys::Request) -> String;
+}
+
+thread_local! {
+    /// [`TOKEN_REQUEST_HEADERS`] as a JS array, built once per isolate.
+    static TOKEN_HEADER_NAMES: js_sys::Array =
+        TOKEN_REQUEST_HEADERS.iter().map(|n| JsValue::from_str(n)).collect();
+}
+
+impl Head {
+    /// The head with the token endpoints' headers. `None` for a URL the runtime's parser
+    /// refuses (workerd parsed it first, so in practice never).
+    pub(crate) fn of(req: &web_sys::Request) -> Option<Head> {
+        let text = TOKEN_HEADER_NAMES
+            .with(|names| request_head(req, names))
+            .ok()?;
+        let mut lines = text.split('\n').map(str::to_owned);
+        let mut line = || lines.next();
+        let (method, scheme, authority, host, path, query) =
+            (line()?, line()?, line()?, line()?, line()?, line()?);
+        Some(Head {
+            request: HttpRequest {
+                method,
+                path,
+                query,
+                headers: header_pairs(lines)?,
+                body: Vec::new(),
+                body_too_large: false,
+            },
+            scheme,
+            authority,
+            host,
         })
     }
 
-    /// The host without its port, as the url crate's `host_str` gives it.
-    pub(crate) fn host(&self) -> String {
-        self.url.hostname()
-    }
-
-    /// The host with `:port` when the URL names a port other than its scheme's default
-    /// (`URL.host`), as the client addressed us.
-    pub(crate) fn authority(&self) -> String {
-        self.url.host()
-    }
-
-    /// The scheme, lowercase and without its `:` (`URL.protocol` is `https:`).
-    pub(crate) fn scheme(&self) -> String {
-        let protocol = self.url.protocol();
-        protocol.strip_suffix(':').unwrap_or(&protocol).to_string()
+    /// Replaces the headers read by name with every header of the request: the proxy forwards
+    /// them and the sign-in pages read their own (cookies, `Origin`, `Host`). The core refuses
+    /// more than MAX_REQUEST_HEADERS (431) rather than reading a trimmed set; the runtime bounds
+    /// their total size.
+    pub(crate) fn read_every_header(&mut self, req: &web_sys::Request) -> Option<()> {
+        let text = request_headers(req);
+        self.request.headers = if text.is_empty() {
+            Vec::new()
+        } else {
+            header_pairs(text.split('\n').map(str::to_owned))?
+        };
+        Some(())
     }
 }
 
-#[wasm_bindgen]
-extern "C" {
-    // `request.url` and `new URL(..)` with the URL kept a JS string: web-sys's bindings take and
-    // give `String`, which copied every request's URL into wasm and back out for the parser
-    // (~0.7% of a warm token's isolate time in a profile, bench/README.md "Steady state").
-    #[wasm_bindgen(js_name = Request)]
-    type JsRequest;
-    #[wasm_bindgen(method, getter)]
-    fn url(this: &JsRequest) -> js_sys::JsString;
-    #[wasm_bindgen(js_name = URL)]
-    type JsUrl;
-    #[wasm_bindgen(catch, constructor, js_class = "URL")]
-    fn new(url: &js_sys::JsString) -> std::result::Result<JsUrl, JsValue>;
+/// Lines as (name, value) pairs; `None` for an odd count, which `requestHead` never gives.
+fn header_pairs(mut lines: impl Iterator<Item = String>) -> Option<Vec<(String, String)>> {
+    let mut headers = Vec::new();
+    while let Some(mut name) = lines.next() {
+        name.make_ascii_lowercase(); // in place: the runtime already gives lower case
+        headers.push((name, lines.next()?));
+    }
+    Some(headers)
 }
 
-/// The answer to a request URL that does not parse.
-pub(crate) fn unparsable_url(issuer: &str) -> HttpResponse {
+/// The answer to a request whose URL does not parse or whose head the runtime handed over
+/// malformed (neither happens in practice: workerd parsed both first).
+pub(crate) fn unreadable(issuer: &str) -> HttpResponse {
     TokenError::new(
         ErrorKind::InvalidRequest,
-        "the request URL could not be parsed",
+        "the request URL or headers could not be read",
     )
     .to_response(Flavor::Distribution, issuer)
 }
 
-/// Builds the core's request. The body is read for POST-like methods only, stopping at
-/// `MAX_FORM_LEN` whether or not a Content-Length was sent (skopeo sends chunked bodies): the
-/// core then answers 413 in the endpoint's format.
-pub(crate) async fn from_web(
+/// The request with its body, read for POST-like methods only, stopping at `MAX_FORM_LEN` whether
+/// or not a Content-Length was sent (skopeo sends chunked bodies): the core then answers 413 in
+/// the endpoint's format.
+pub(crate) async fn with_body(
     req: &web_sys::Request,
-    target: &Target,
+    mut out: HttpRequest,
 ) -> std::result::Result<HttpRequest, TokenError> {
-    let method = req.method();
-    // Every header: the runtime bounds their total size, and the core refuses a request with
-    // more than MAX_REQUEST_HEADERS (431) rather than reading a trimmed set.
-    let headers: Vec<(String, String)> = Headers(req.headers())
-        .entries()
-        .map(|(mut k, v)| {
-            k.make_ascii_lowercase(); // in place: the runtime already gives lower case
-            (k, v)
-        })
-        .collect();
-    let mut out = HttpRequest {
-        method,
-        path: target.path.clone(),
-        query: target.query.clone(),
-        headers,
-        body: Vec::new(),
-        body_too_large: false,
-    };
     if out.method == "GET" || out.method == "HEAD" {
         return Ok(out);
     }

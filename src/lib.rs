@@ -86,11 +86,11 @@ thread_local! {
 }
 
 /// Logs once per isolate, on its first request, when REALM is unset outside local development.
-fn warn_once_without_realm(app: &TokenService, target: &http::Target) {
+fn warn_once_without_realm(app: &TokenService, head: &http::Head) {
     if REALM_CHECKED.with(|c| c.replace(true)) {
         return;
     }
-    if let Some(w) = app.settings().realm_warning(&target.host()) {
+    if let Some(w) = app.settings().realm_warning(&head.host) {
         console_log!("warning: {w}");
     }
 }
@@ -125,32 +125,38 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
         Ok(app) => app,
         Err(e) => return http::to_web(token_service::config_error_response(e)),
     };
-    let Some(target) = http::Target::of(&req) else {
-        return http::to_web(http::unparsable_url(&app.settings().issuer));
+    let Some(mut head) = http::Head::of(&req) else {
+        return http::to_web(http::unreadable(&app.settings().issuer));
     };
 
-    warn_once_without_realm(app, &target);
+    warn_once_without_realm(app, &head);
+
+    let mode = app.settings().mode;
+    let token_endpoint = mode.issues_tokens() && token_service::is_token_path(&head.request.path);
+    // The token endpoints are answered from the headers they read, by name (src/http.rs); every
+    // other route gets every header.
+    if !token_endpoint && head.read_every_header(&req).is_none() {
+        return http::to_web(http::unreadable(&app.settings().issuer));
+    }
 
     // /login, /login/callback, /logout, /account* and /device* are the sign-in pages
     // (src/signin.rs) when SIGNIN_PROVIDERS is set; otherwise they are routed as before.
-    if signin::is_signin_path(&target.path) {
-        if let Some(resp) = out_of_line(signin::handle(&req, &target, &env, app)).await {
+    if signin::is_signin_path(&head.request.path) {
+        if let Some(resp) = out_of_line(signin::handle(&req, &head, &env, app)).await {
             return resp;
         }
     }
 
-    let mode = app.settings().mode;
-    let token_endpoint = mode.issues_tokens() && token_service::is_token_path(&target.path);
     if mode.proxies() && !token_endpoint {
         // ---- PROXY MODE HOOK ----
         // MODE=proxy|both: every path that is not a token endpoint goes to the verify-and-forward
         // proxy (src/proxy.rs).
-        return out_of_line(proxy::handle(req, target, &env, &ctx, app))
+        return out_of_line(proxy::handle(req, head, &env, &ctx, app))
             .await
             .map(Into::into);
     }
 
-    let hreq = match http::from_web(&req, &target).await {
+    let hreq = match http::with_body(&req, head.request).await {
         Ok(r) => r,
         Err(e) => return http::to_web(e.to_response(Flavor::Distribution, &app.settings().issuer)),
     };

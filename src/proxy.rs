@@ -15,6 +15,7 @@ use std::time::Duration;
 use tollgate_core::config::ConfigError;
 use tollgate_core::ledger::{self, EdgeCache, LedgerLine};
 use tollgate_core::out_of_line::out_of_line;
+use tollgate_core::protocol::HttpRequest;
 use tollgate_core::proxy::authorize::{upstream_error_response, UpstreamFailure};
 use tollgate_core::proxy::{
     headers, Admitted, Decision, Gate, ProxySettings, PublicHost, RequestMeta,
@@ -60,19 +61,11 @@ pub(crate) fn prepare(env: &Env, app: &TokenService) {
     gate(env, app);
 }
 
-/// The scheme and `host[:port]` as the client addressed us.
-fn public_host(target: &http::Target) -> PublicHost {
-    PublicHost {
-        scheme: target.scheme(),
-        host: target.authority(),
-    }
-}
-
-/// Handles one request in proxy mode. `target` is the router's parse of the request URL (the
-/// only one: the gate decides on the path and query the router routed on).
+/// Handles one request in proxy mode. `head` is the router's read of the request (the only one:
+/// the gate decides on the path, query and headers the router routed on).
 pub(crate) async fn handle(
     req: web_sys::Request,
-    target: http::Target,
+    head: http::Head,
     env: &Env,
     ctx: &Context,
     app: &TokenService,
@@ -82,21 +75,22 @@ pub(crate) async fn handle(
         Ok(g) => g,
         Err(e) => return http::to_worker(token_service::config_error_response(e)),
     };
-    let public = public_host(&target);
-    let method = req.method();
-    let http::Target { path, query, .. } = target;
-    let headers = worker::Headers(req.headers());
-    let authorization = headers.get("authorization")?;
-    let content_type = headers.get("content-type")?;
-    let client_ip = headers.get("cf-connecting-ip")?;
-    let header_count = headers.entries().count();
+    // The scheme and `host[:port]` as the client addressed us.
+    let public = PublicHost {
+        scheme: head.scheme,
+        host: head.authority,
+    };
+    let request = head.request;
+    let (method, path) = (&request.method, &request.path);
+    let authorization = request.header("authorization");
+    let client_ip = request.header("cf-connecting-ip");
     let meta = RequestMeta {
-        method: &method,
-        path: &path,
-        query: &query,
-        authorization: authorization.as_deref().into_iter().collect(),
-        content_type: content_type.as_deref(),
-        header_count,
+        method,
+        path,
+        query: &request.query,
+        authorization: authorization.into_iter().collect(),
+        content_type: request.header("content-type"),
+        header_count: request.headers.len(),
         public: &public,
     };
     let store = kv::Kv::new(env, KV_BINDING).on_error(log_store_error);
@@ -108,14 +102,14 @@ pub(crate) async fn handle(
         now(),
         &crate::random::fill,
     )
-    .with_client_ip(client_ip.as_deref())
+    .with_client_ip(client_ip)
     .with_country(edge.country.as_deref());
     let authority = tollgate_core::proxy::TokenServiceAuthority::new(app);
     // The pull ledger (issue 16): one line per proxied request, core/src/ledger.rs.
-    let mut ledger = LedgerLine::new(now(), &method, &path, &gate.settings().chart)
-        .with_credential(authorization.as_deref());
-    ledger.client_ip = ledger::bounded(client_ip.as_deref());
-    ledger.user_agent = ledger::bounded(headers.get("user-agent")?.as_deref());
+    let mut ledger =
+        LedgerLine::new(now(), method, path, &gate.settings().chart).with_credential(authorization);
+    ledger.client_ip = ledger::bounded(client_ip);
+    ledger.user_agent = ledger::bounded(request.header("user-agent"));
     (ledger.country, ledger.asn, ledger.colo) = (edge.country.clone(), edge.asn, edge.colo.clone());
     match gate.decide(&authority, &meta, &rctx).await {
         Decision::Refuse { response, reason } => {
@@ -155,7 +149,11 @@ pub(crate) async fn handle(
             } else {
                 EdgeCache::Bypass
             };
-            let resp = forward(&req, &target, gate, &public, cache_key, ctx, &mut cache).await;
+            let client = Client {
+                head: &request,
+                body: req.body(),
+            };
+            let resp = forward(client, &target, gate, &public, cache_key, ctx, &mut cache).await;
             let mut line = ledger;
             line.outcome = "forwarded".into();
             line.status = resp.as_ref().map(|r| r.status_code()).unwrap_or(0);
@@ -203,8 +201,16 @@ fn header_pairs(h: &web_sys::Headers) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The client's request as `forward` passes it on.
+struct Client<'a> {
+    /// Its head, as the router read it (src/http.rs).
+    head: &'a HttpRequest,
+    /// Its body stream, untouched.
+    body: Option<web_sys::ReadableStream>,
+}
+
 async fn forward(
-    req: &web_sys::Request,
+    client: Client<'_>,
     target: &str,
     gate: &Gate,
     public: &PublicHost,
@@ -214,10 +220,9 @@ async fn forward(
     // Out: what happened, for the pull ledger.
     cache: &mut EdgeCache,
 ) -> Result<Response> {
-    let method = req.method();
-    let method = method.as_str();
+    let method = client.head.method.as_str();
     let settings = gate.settings();
-    let incoming = header_pairs(req.headers().as_ref());
+    let incoming = &client.head.headers;
     // The gate's key: Tollgate's own URL (the zone's host, never the origin's) with exactly the
     // path and query the origin is asked for. A range request bypasses the cache.
     let cache_key = cache_key.filter(|_| {
@@ -238,14 +243,14 @@ async fn forward(
         }
     }
 
-    let out_headers = headers::request_headers(&incoming, settings.origin_auth.as_deref(), public);
+    let out_headers = headers::request_headers(incoming, settings.origin_auth.as_deref(), public);
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     init.set_headers(http::js_headers(&out_headers)?.as_ref());
     init.set_redirect(web_sys::RequestRedirect::Manual);
     if method != "GET" && method != "HEAD" {
         // The client's body stream, untouched: no buffering, any length, chunked or not.
-        if let Some(body) = req.body() {
+        if let Some(body) = client.body {
             init.set_body(&body);
         }
     }

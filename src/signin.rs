@@ -119,7 +119,7 @@ pub(crate) async fn device_token(
 /// `None`: sign-in is not configured, the caller routes the path as before.
 pub(crate) async fn handle(
     req: &web_sys::Request,
-    target: &http::Target,
+    head: &http::Head,
     env: &Env,
     app: &TokenService,
 ) -> Option<Result<web_sys::Response>> {
@@ -128,7 +128,9 @@ pub(crate) async fn handle(
         Ok(s) => s?,
         Err(r) => return Some(Ok(r)),
     };
-    let hreq: HttpRequest = match http::from_web(req, target).await {
+    // A copy: the router still holds the head (it routes on when sign-in is not configured),
+    // and only sign-in pages pay for it.
+    let hreq: HttpRequest = match http::with_body(req, head.request.clone()).await {
         Ok(r) => r,
         Err(e) => {
             return Some(http::to_web(
