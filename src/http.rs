@@ -15,7 +15,8 @@ use tollgate_core::token_service::TOKEN_REQUEST_HEADERS;
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result};
 
-/// The request's head: method, URL parts and headers, read from the runtime in one call.
+/// The request's head: method, URL parts and headers, read from the runtime in one call (two
+/// on routes that read every header).
 ///
 /// One call because each call into the runtime, and each string it hands over, has a fixed cost
 /// that dwarfs the work. The runtime's own URL parser (JS `URL`, WHATWG parsing) does the
@@ -26,9 +27,10 @@ use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result};
 ///
 /// Headers: [`Head::of`] reads the token endpoints' own ([`TOKEN_REQUEST_HEADERS`]), by name,
 /// and the router calls [`Head::read_every_header`] for every other route. Walking every header
-/// is what a token request paid most for over the protocol floor (~14 profile us per token of
-/// ~30 for reading the request; bench/README.md, "Reading the request"), and reading by name
-/// means no number of other headers can push one of these out (issue 12, finding 4).
+/// was what a token request paid most for over the protocol floor: reading the request took ~35
+/// profile us per token, and takes ~22 this way (bench/README.md, "Reading the request"). And
+/// reading by name means no number of other headers can push one of these out (issue 12,
+/// finding 4).
 pub(crate) struct Head {
     /// Method, path (percent-encoded as the URL standard serialises it), query (without its
     /// `?`) and headers (names in lower case, as the runtime gives them); the body is read by
