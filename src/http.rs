@@ -46,8 +46,9 @@ pub(crate) struct Head {
 }
 
 #[wasm_bindgen(inline_js = r#"
-// Both answer lines joined by "\n": the head's method, scheme, host[:port], host, path and query,
-// then each header's name and value. No part can hold a line feed, so the lines split back
+// Both answer lines joined by "\n": requestHead the head's method, scheme, host[:port], host, path
+// and query, then each named header's name and value; headerLines each header's name and value
+// (of a request or a response). No part can hold a line feed, so the lines split back
 // exactly: the URL standard's parser drops tabs and newlines from its input and percent-encodes
 // the rest of the controls, Fetch forbids CR, LF and NUL in header names and values, and a
 // method is a token.
@@ -62,9 +63,9 @@ export function requestHead(request, names) {
   }
   return lines.join("\n");
 }
-export function requestHeaders(request) {
+export function headerLines(headers) {
   const lines = [];
-  for (const [name, value] of request.headers) lines.push(name, value);
+  for (const [name, value] of headers) lines.push(name, value);
   return lines.join("\n");
 }
 "#)]
@@ -74,8 +75,8 @@ extern "C" {
         request: &web_sys::Request,
         names: &js_sys::Array,
     ) -> std::result::Result<String, JsValue>;
-    #[wasm_bindgen(js_name = requestHeaders)]
-    fn request_headers(request: &web_sys::Request) -> String;
+    #[wasm_bindgen(js_name = headerLines)]
+    fn header_lines(headers: &web_sys::Headers) -> String;
 }
 
 thread_local! {
@@ -115,17 +116,22 @@ impl Head {
     /// more than MAX_REQUEST_HEADERS (431) rather than reading a trimmed set; the runtime bounds
     /// their total size.
     pub(crate) fn read_every_header(&mut self, req: &web_sys::Request) -> Option<()> {
-        let text = request_headers(req);
-        self.request.headers = if text.is_empty() {
-            Vec::new()
-        } else {
-            header_pairs(text.split('\n').map(str::to_owned))?
-        };
+        self.request.headers = every_header(&req.headers())?;
         Some(())
     }
 }
 
-/// Lines as (name, value) pairs; `None` for an odd count, which `requestHead` never gives.
+/// Every header of a `Headers` (a request's, or an origin response's in the proxy) as pairs,
+/// walked in one call.
+pub(crate) fn every_header(headers: &web_sys::Headers) -> Option<Vec<(String, String)>> {
+    let text = header_lines(headers);
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    header_pairs(text.split('\n').map(str::to_owned))
+}
+
+/// Lines as (name, value) pairs; `None` for an odd count, which neither JS function gives.
 fn header_pairs(mut lines: impl Iterator<Item = String>) -> Option<Vec<(String, String)>> {
     let mut headers = Vec::new();
     while let Some(mut name) = lines.next() {

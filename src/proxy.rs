@@ -193,14 +193,6 @@ fn log_store_error(e: &StoreError) {
     worker::console_error!("{}", serde_json::to_string(&line).unwrap_or_default());
 }
 
-/// Copies `(name, value)` pairs into a fresh JS `Headers`.
-fn header_pairs(h: &web_sys::Headers) -> Vec<(String, String)> {
-    worker::Headers(h.clone())
-        .entries()
-        .take(headers::MAX_HEADERS)
-        .collect()
-}
-
 /// The client's request as `forward` passes it on.
 struct Client<'a> {
     /// Its head, as the router read it (src/http.rs).
@@ -279,7 +271,11 @@ async fn forward(
         worker::console_error!("origin answered with status {status}");
         return http::to_worker(upstream_error_response(UpstreamFailure::Unreachable));
     }
-    let in_headers = header_pairs(&origin_resp.headers());
+    let Some(mut in_headers) = http::every_header(&origin_resp.headers()) else {
+        worker::console_error!("origin response headers could not be read");
+        return http::to_worker(upstream_error_response(UpstreamFailure::Unreachable));
+    };
+    in_headers.truncate(headers::MAX_HEADERS);
     let out = headers::response_headers(&in_headers, &settings.origin, public);
     let rinit = web_sys::ResponseInit::new();
     rinit.set_status(status);
