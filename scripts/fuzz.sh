@@ -36,9 +36,25 @@ fi
 # The targets are outside the root workspace, so `cargo fmt --all` there does not see them.
 cargo fmt --manifest-path Cargo.toml --check
 
-# One build for all targets (they share every dependency), debug assertions on.
+# cargo-fuzz has no --locked: check fuzz/Cargo.lock first, so a lock that no longer matches
+# tollgate-core's dependencies fails here, by name, instead of being re-resolved in every run.
+cargo "+$toolchain" metadata --locked --format-version 1 >/dev/null \
+  || tg_die "fuzz/Cargo.lock is out of date: run 'cargo +$toolchain fuzz build' in fuzz/ and commit the lock"
+
+# One build for all targets (they share every dependency), debug assertions on. Its output goes
+# to a log; on failure the compiler's errors are printed last, where a CI log's tail shows them
+# (cargo-fuzz would otherwise end with its own backtrace, and the cause scrolls away).
 tg_info "building ${#targets[@]} fuzz targets (toolchain $toolchain, sanitizer $sanitizer)"
-cargo "+$toolchain" fuzz build --sanitizer "$sanitizer" --debug-assertions
+mkdir -p target
+build_log="target/fuzz-build.log"
+if ! RUST_BACKTRACE=0 cargo "+$toolchain" fuzz build --sanitizer "$sanitizer" --debug-assertions \
+  >"$build_log" 2>&1; then
+  grep -v '^ *Compiling ' "$build_log" | tail -n 60 >&2
+  printf '%s\n' "[tollgate] the build's errors:" >&2
+  grep -E -A3 '^(error|fatal|.*(No space left|Killed|signal: ))' "$build_log" | head -n 40 >&2 || true
+  df -h . >&2 || true
+  tg_die "the fuzz targets did not build (full log: fuzz/$build_log)"
+fi
 
 failed=()
 for t in "${targets[@]}"; do
