@@ -89,9 +89,12 @@ run_setup() {
 
 fmt_check() { cargo fmt --all --check; }
 # deny.toml. No advisories: the RustSec database cannot be fetched here (SECURITY.md lists the known one).
-# --offline --locked: reads Cargo.lock and the local registry only (about 2 s).
+# --offline --locked: reads Cargo.lock and the local registry only (about 2 s). The registry
+# holds only what some build has downloaded, and on a new machine this is the first cargo step,
+# so `cargo fetch --locked` downloads every locked crate first (a no-op once they are there).
 deny_check() {
   tg_have cargo-deny || tg_die "cargo-deny not found: run scripts/setup.sh"
+  cargo fetch --locked
   cargo deny --offline --locked check licenses bans sources
 }
 # --locked: the tests run against Cargo.lock's versions, never a fresh resolution.
