@@ -59,7 +59,15 @@ summary() {
   local took=$(( $(tg_now) - TOTAL_START ))
   printf '\n%s\n' "${TG_BOLD}==> summary (parts: ${parts[*]})${TG_RESET}"
   local s
-  for s in "${STEPS[@]}"; do printf '  %s\n' "$s"; done
+  if [ "$rc" -eq 0 ]; then
+    for s in "${STEPS[@]}"; do printf '  %s\n' "$s"; done
+  else
+    # One line for the steps that ran before the failure: CI shows only the log's last lines,
+    # and they should be the failing step's own errors, not a table of what passed.
+    local done_steps=()
+    for s in "${STEPS[@]}"; do done_steps+=("$(printf '%s' "$s" | sed -E 's/^(ok|skip) +//; s/ {2,}/ /g; s/ +$//')"); done
+    [ "${#done_steps[@]}" -gt 0 ] && printf '  before it: %s\n' "$(IFS=';'; printf '%s' "${done_steps[*]}" | sed 's/;/; /g')"
+  fi
   if [ "$rc" -eq 0 ]; then
     local skipped
     skipped="$(printf '%s\n' "${STEPS[@]}" | grep -c '^skip' || true)"
