@@ -61,20 +61,19 @@ summary() {
   local s
   if [ "$rc" -eq 0 ]; then
     for s in "${STEPS[@]}"; do printf '  %s\n' "$s"; done
-  else
-    # One line for the steps that ran before the failure: CI shows only the log's last lines,
-    # and they should be the failing step's own errors, not a table of what passed.
-    local done_steps=()
-    for s in "${STEPS[@]}"; do done_steps+=("$(printf '%s' "$s" | sed -E 's/^(ok|skip) +//; s/ {2,}/ /g; s/ +$//')"); done
-    [ "${#done_steps[@]}" -gt 0 ] && printf '  before it: %s\n' "$(IFS=';'; printf '%s' "${done_steps[*]}" | sed 's/;/; /g')"
-  fi
-  if [ "$rc" -eq 0 ]; then
     local skipped
     skipped="$(printf '%s\n' "${STEPS[@]}" | grep -c '^skip' || true)"
     printf '%s\n' "${TG_GREEN}${TG_BOLD}TESTS PASSED: ${#STEPS[@]} steps (${skipped} skipped), parts: ${parts[*]}, ${took}s total${TG_RESET}"
     # The plain closing line CI reads (steps, each a whole suite).
     printf 'steps: %d passed, 0 failed, %d skipped\n' "$(( ${#STEPS[@]} - skipped ))" "$skipped"
   else
+    # One line for the steps that ran before the failure: CI shows only the log's last lines,
+    # and they should be the failing step's own errors, not a table of what passed.
+    local before=""
+    for s in "${STEPS[@]}"; do
+      before+="${before:+; }$(sed -E 's/^(ok|skip) +//; s/ {2,}/ /g; s/ +$//' <<<"$s")"
+    done
+    [ -n "$before" ] && printf '  before it: %s\n' "$before"
     [ -n "$CURRENT" ] && printf '  %-5s %s\n' FAIL "$CURRENT"
     printf '%s\n' "${TG_RED}${TG_BOLD}TESTS FAILED in '${CURRENT:-setup}' (exit $rc) after ${took}s${TG_RESET}"
     printf 'steps: %d passed, 1 failed\n' "${#STEPS[@]}"
