@@ -16,7 +16,7 @@ r3() { echo "scale=3; $1" | bc | sed 's/^\./0./; s/^-\./-0./'; }
 joined() { tr '\n' ' ' | sed 's/ $//'; }
 # process_median FILE SLOT: the median CPU ms per request of process SLOT in $WORK/FILE (the lines
 # run_slot wrote for it).
-process_median() { awk -v i="$2" '$5 == i { print $4 }' "$WORK/$1" | median; }
+process_median() { awk -v i="$2" '$NF == i { print $4 }' "$WORK/$1" | median; }
 
 # render_demo_kv FILE: the demo policy's KV records (tollgate policy render policy/demo.toml).
 render_demo_kv() {
@@ -63,13 +63,19 @@ warm_up() {
   wrk -t1 -c"$CONNECTIONS" -d"${WARMUP:-40}s" "$@" "$url" >/dev/null 2>&1 || true
 }
 
-# run URL PID [wrk header args...]: prints "req/s p50_ms p99_ms cpu_ms_per_request".
+# run URL PID [wrk header args...]: prints "req/s p50_ms p99_ms cpu_ms_per_request wrk_p99_ms
+# max_ms". p50 and p99 are of the latencies requests had (bench/latency.lua records each: one
+# connection per wrk thread); wrk_p99 is wrk's own figure, which adds synthetic samples after
+# every slow response (its coordinated-omission correction, latency.lua says how), so a run's
+# few longest pauses set it.
 run() {
-  local url="$1" pid="$2" t0 t1 out rps reqs non2xx p50 p99 cpu
+  local url="$1" pid="$2" t0 t1 out rps reqs non2xx wrk_p99 cpu lat p50 p99 max
   shift 2
   wrk -t1 -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null 2>&1 || true   # warm-up (JIT, caches)
+  lat="$WORK/latency-$RANDOM"
   t0="$(cpu_ticks "$pid")"
-  out="$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")"
+  out="$(wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$TG_ROOT/bench/latency.lua" \
+    "$@" "$url" -- "$lat")"
   t1="$(cpu_ticks "$pid")"
   # wrk's full report (latency spread, socket errors) for KEEP_WORK=1.
   printf '== %s %s\n%s\n' "$(date -u +%T)" "$url" "$out" >>"$WORK/wrk.log"
@@ -77,10 +83,17 @@ run() {
   reqs="$(printf '%s\n' "$out" | awk '/requests in/ {print $1}')"
   non2xx="$(printf '%s\n' "$out" | awk '/Non-2xx/ {print $NF}')"
   [ -z "$non2xx" ] || tg_warn "$url: $non2xx non-2xx responses"
-  p50="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "50%" {print $2}')")"
-  p99="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')")"
+  wrk_p99="$(to_ms "$(printf '%s\n' "$out" | awk '$1 == "99%" {print $2}')")"
   cpu="$(echo "scale=4; ($t1 - $t0) * 1000 / $TICKS / ${reqs:-1}" | bc)"
-  printf '%s %s %s %s\n' "$rps" "$p50" "$p99" "$cpu"
+  # Nearest-rank percentiles of every recorded latency, and the slowest.
+  read -r p50 p99 max < <(cut -d' ' -f2 "$lat"-* | sort -n | awk '
+    { v[NR] = $1 }
+    END {
+      if (NR == 0) { print "- - -"; exit }
+      printf "%.2f %.2f %.2f\n", v[int(NR * 0.50 + 0.999999)], v[int(NR * 0.99 + 0.999999)], v[NR]
+    }')
+  printf '%s %s %s %s %s %s\n' "$rps" "$p50" "$p99" "$cpu" "$wrk_p99" "$max"
+  rm -f "$lat"-*
 }
 
 # run_slot SLOT URL PID [wrk header args...]: run's line with SLOT (which process) appended, for
