@@ -13,32 +13,36 @@
 #                               processes of one build run up to ~9% apart; INSPECTOR_PORT /
 #                               ORIGIN_PORT as first-request.mjs takes them)
 #   OUT=/tmp/edge bench/edge.sh     keeps each bench's full output there
+#   OUT=/tmp/edge SUMMARY_ONLY=1 bench/edge.sh
+#                                   only the checks again, from the outputs a run left in OUT
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 out="${OUT:-$(mktemp -d /tmp/tg-edge.XXXXXX)}"
 mkdir -p "$out"
 tg_info "full outputs in $out"
 
-bash "$TG_ROOT/scripts/build.sh" >"$out/build.log" 2>&1 || { tail -n 20 "$out/build.log" >&2; tg_die "build failed"; }
-bash "$TG_ROOT/scripts/build.sh" "$TG_ROOT/bench/empty-worker" >>"$out/build.log" 2>&1 \
-  || { tail -n 20 "$out/build.log" >&2; tg_die "empty-worker build failed"; }
+if [ "${SUMMARY_ONLY:-0}" != 1 ]; then
+  bash "$TG_ROOT/scripts/build.sh" >"$out/build.log" 2>&1 || { tail -n 20 "$out/build.log" >&2; tg_die "build failed"; }
+  bash "$TG_ROOT/scripts/build.sh" "$TG_ROOT/bench/empty-worker" >>"$out/build.log" 2>&1 \
+    || { tail -n 20 "$out/build.log" >&2; tg_die "empty-worker build failed"; }
 
-tg_section "1. KV round trips (bench/kv-rounds.sh)"
-bash "$TG_ROOT/bench/kv-rounds.sh" >"$out/kv-rounds.txt" 2>&1 || { cat "$out/kv-rounds.txt" >&2; tg_die "kv-rounds failed"; }
-sed -n '/^KV round trips/,$p' "$out/kv-rounds.txt"
-tg_section_done
+  tg_section "1. KV round trips (bench/kv-rounds.sh)"
+  bash "$TG_ROOT/bench/kv-rounds.sh" >"$out/kv-rounds.txt" 2>&1 || { cat "$out/kv-rounds.txt" >&2; tg_die "kv-rounds failed"; }
+  sed -n '/^KV round trips/,$p' "$out/kv-rounds.txt"
+  tg_section_done
 
-tg_section "2. first request of a new isolate (bench/first-request.mjs)"
-(cd "$TG_ROOT" && cargo run -q --locked --release --bin tollgate -- policy render policy/demo.toml) >"$out/kv.json"
-ROUNDS="${ROUNDS:-5}" node "$TG_ROOT/bench/first-request.mjs" "$out/kv.json" >"$out/first-request.txt" 2>&1 \
-  || { cat "$out/first-request.txt" >&2; tg_die "first-request failed"; }
-cat "$out/first-request.txt"
-tg_section_done
+  tg_section "2. first request of a new isolate (bench/first-request.mjs)"
+  (cd "$TG_ROOT" && cargo run -q --locked --release --bin tollgate -- policy render policy/demo.toml) >"$out/kv.json"
+  ROUNDS="${ROUNDS:-5}" node "$TG_ROOT/bench/first-request.mjs" "$out/kv.json" >"$out/first-request.txt" 2>&1 \
+    || { cat "$out/first-request.txt" >&2; tg_die "first-request failed"; }
+  cat "$out/first-request.txt"
+  tg_section_done
 
-tg_section "3. steady state and tail (bench/token.sh)"
-ROUNDS="${TOKEN_ROUNDS:-3}" PROCESSES="${TOKEN_PROCESSES:-3}" bash "$TG_ROOT/bench/token.sh" >"$out/token.txt" 2>&1 || { tail -n 30 "$out/token.txt" >&2; tg_die "token.sh failed"; }
-sed -n '/^target (median/,$p' "$out/token.txt"
-tg_section_done
+  tg_section "3. steady state and tail (bench/token.sh)"
+  ROUNDS="${TOKEN_ROUNDS:-3}" PROCESSES="${TOKEN_PROCESSES:-3}" bash "$TG_ROOT/bench/token.sh" >"$out/token.txt" 2>&1 || { tail -n 30 "$out/token.txt" >&2; tg_die "token.sh failed"; }
+  sed -n '/^target (/,$p' "$out/token.txt"
+  tg_section_done
+fi
 
 # The "after" read round trips (third "c / w" pair) of every kind but the legacy (pre-hint) rows.
 rounds="$(awk '/^request kind/ {on = 1; next} on && NF {
@@ -54,13 +58,13 @@ first="$(awk '/^Issue 17, / {h = $3; sub(/:$/, "", h); order[++n] = h; met[h] = 
   h != "" && /-> met$/ {met[h]++} h != "" && /-> NOT met$/ {not[h]++}
   END { for (i = 1; i <= n; i++) print order[i], met[order[i]], not[order[i]] }' "$out/first-request.txt")"
 ratio="$(sed -n 's/.*bare ES256 sign (s - a).*; ratio \([0-9.]*\)$/\1/p' "$out/token.txt")"
-p99="$(sed -n 's/^(t) tail: p99 b\/s \([0-9.]*\);.*/\1/p' "$out/token.txt")"
+p99="$(sed -n 's/^(t) tail: p99 b\/s \([0-9.]*\) .*/\1/p' "$out/token.txt")"
 wrk_p99="$(sed -n 's/^(t) .*; wrk p99 b\/s \([0-9.]*\);.*/\1/p' "$out/token.txt")"
 floor="$(sed -n 's/^(g) protocol floor (f - a) \/ (s - a): \([0-9.]*\) .*/\1/p' "$out/token.txt")"
 own="$(sed -n 's/^(g) .*, \([0-9.]*\) of (s - a)$/\1/p' "$out/token.txt")"
 verdict() { if [ "$1" = 1 ]; then echo met; else echo "NOT met"; fi; }
 
-printf '\nIssue 17, done when (this run, %s):\n' "$(date -u +'%F %H:%M UTC')"
+printf '\nIssue 17, done when (the run that ended %s):\n' "$(date -u -r "$out/token.txt" +'%F %H:%M UTC')"
 printf '  KV round trips, hinted credentials: at most %s cold / %s warm (target 1 / 0): %s\n' \
   "$cold" "$warm" "$(verdict "$([ "$cold" -le 1 ] && [ "$warm" -eq 0 ] && echo 1)")"
 while read -r harness met not; do
