@@ -10,15 +10,8 @@
 #                                    # GAP_MS=30; needs wrk, perf (root, or perf_event_paranoid <= 1)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
-for tool in wrk perf python3 jq curl; do
-  tg_have "$tool" || tg_die "$tool not found (apt-get install wrk linux-perf)"
-done
-proxy_work_dir
-render_demo_kv "$WORK/kv.json"
-for crate in "$TG_ROOT" "$TG_ROOT/bench/empty-worker" "$TG_ROOT/bench/sign-worker" "$TG_ROOT/bench/floor-worker"; do
-  bash "$TG_ROOT/scripts/build.sh" "$crate" >"$WORK/build.log" 2>&1 \
-    || { tail -n 30 "$WORK/build.log" >&2; tg_die "scripts/build.sh $crate failed"; }
-done
+bench_setup wrk perf python3 jq curl
+build_workers
 
 : >"$WORK/targets"
 for name in ${TARGETS:-empty sign floor tollgate}; do

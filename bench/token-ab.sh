@@ -28,11 +28,7 @@ for target in "$@"; do
   dir="${target%%+*}"
   [ -s "$dir/index.js" ] && [ -s "$dir/index_bg.wasm" ] || tg_die "$dir has no index.js + index_bg.wasm"
 done
-for tool in wrk jq curl bc node; do
-  tg_have "$tool" || tg_die "$tool not found (apt-get install wrk; scripts/setup.sh --interop)"
-done
-proxy_work_dir
-render_demo_kv "$WORK/kv.json"
+bench_setup wrk jq curl bc node
 
 # One slot per process: its URL, its workerd's PID, and which target (argument) it serves.
 URLS=() PIDS=() OF=()

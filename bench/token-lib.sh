@@ -29,6 +29,28 @@ render_demo_kv() {
     || tg_die "the rendered demo policy has no ci-bot records"
 }
 
+# bench_setup TOOL...: stops if a TOOL is missing, then makes the work directory ($WORK, removed on
+# exit with every process started in it) and renders the demo policy's KV into $WORK/kv.json.
+bench_setup() {
+  local tool
+  for tool in "$@"; do
+    tg_have "$tool" || tg_die "$tool not found (apt-get install wrk linux-perf; scripts/setup.sh --interop)"
+  done
+  proxy_work_dir
+  render_demo_kv "$WORK/kv.json"
+}
+
+# build_workers: Tollgate and the bench workers token.sh compares it with (empty, sign, floor), with
+# Tollgate's release profile (scripts/build.sh), each one's size on a line.
+build_workers() {
+  local crate
+  for crate in "$TG_ROOT" "$TG_ROOT/bench/empty-worker" "$TG_ROOT/bench/sign-worker" "$TG_ROOT/bench/floor-worker"; do
+    bash "$TG_ROOT/scripts/build.sh" "$crate" >"$WORK/build.log" 2>&1 \
+      || { tail -n 30 "$WORK/build.log" >&2; tg_die "scripts/build.sh $crate failed"; }
+    tg_info "${crate#"$TG_ROOT"}: $(grep 'wasm size' "$WORK/build.log" | sed 's/.*wasm size: //')"
+  done
+}
+
 # serve NAME [args]: starts bench/token-serve.mjs; sets URL and WORKERD (that worker's workerd PID).
 # workerd's stdout (console.log: Tollgate's audit lines) goes to a file next to the log, or with
 # WORKERD_STDOUT=pipe through Miniflare's pipe (bench/workerd-stdout-to-file.sh says why a file).

@@ -27,21 +27,13 @@ PROCESSES="${PROCESSES:-3}"
 
 ALICE_PASS=alice-demo-pass
 
-for tool in wrk jq curl bc node gzip; do
-  tg_have "$tool" || tg_die "$tool not found (apt-get install wrk; scripts/setup.sh --interop)"
-done
-proxy_work_dir
+bench_setup wrk jq curl bc node gzip
 
 tg_section "build the four workers"
-for crate in "$TG_ROOT" "$TG_ROOT/bench/empty-worker" "$TG_ROOT/bench/sign-worker" "$TG_ROOT/bench/floor-worker"; do
-  bash "$TG_ROOT/scripts/build.sh" "$crate" >"$WORK/build.log" 2>&1 \
-    || { tail -n 30 "$WORK/build.log" >&2; tg_die "scripts/build.sh $crate failed"; }
-  tg_info "${crate#"$TG_ROOT"}: $(grep 'wasm size' "$WORK/build.log" | sed 's/.*wasm size: //')"
-done
+build_workers
 tg_section_done
 
-tg_section "demo policy KV and the four workers under Miniflare"
-render_demo_kv "$WORK/kv.json"
+tg_section "the four workers under Miniflare (Tollgate's KV: the demo policy)"
 
 # Each workerd writes its stdout (Tollgate's audit lines) to a file, as a host's log collector
 # would take it; (p) is Tollgate again with Miniflare's own pipe, whose reader wake-up per line

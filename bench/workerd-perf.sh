@@ -13,11 +13,7 @@
 # Shares of one run are what to read: the machine's noise scales every item alike.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
-for tool in wrk perf python3 jq curl; do
-  tg_have "$tool" || tg_die "$tool not found (apt-get install wrk linux-perf)"
-done
-proxy_work_dir
-render_demo_kv "$WORK/kv.json"
+bench_setup wrk perf python3 jq curl
 
 profile() {
   local name="$1" path="$2"
