@@ -11,10 +11,25 @@
 //                                                    VARS: `NAME=VALUE,...` over the test defaults
 //                                                    (e.g. TOKEN_X5C=off), to compare configurations
 // One process per worker, so each has its own workerd whose CPU time bench/token.sh reads.
+// TG_HARNESS=workerd serves it under workerd alone instead (bench/workerd-direct.mjs: the worker on
+// its own socket, KV answered by this process), with no Miniflare entry worker in front of every
+// request, as on Cloudflare (bench/README.md, "The tail").
 // Prints "READY <url>" once listening; stops on SIGTERM/SIGINT.
 import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
-import { ROOT, builtWorkerOptions, keyFixture, serveUntilSignalled, startWorker, wrapWorkerd, readKvFile } from "../tests/miniflare/helpers.mjs";
+import { DEFAULT_VARS, ROOT, builtWorkerOptions, defaultSecrets, keyFixture, serveUntilSignalled, startWorker, wrapWorkerd, readKvFile } from "../tests/miniflare/helpers.mjs";
+import { startDirect } from "./workerd-direct.mjs";
+
+const DIRECT = process.env.TG_HARNESS === "workerd";
+if (!["workerd", "miniflare", undefined].includes(process.env.TG_HARNESS)) {
+  throw new Error(`TG_HARNESS=${process.env.TG_HARNESS}: miniflare (the default) or workerd`);
+}
+
+/** A build directory under workerd alone; stdout to TG_WORKERD_STDOUT's file if set. */
+async function serveDirect(dir, bindings, kv = {}) {
+  const w = await startDirect({ dir, bindings, kv, after: false, stdoutPath: process.env.TG_WORKERD_STDOUT || undefined });
+  return { url: new URL(w.url), dispose: () => w.dispose() };
+}
 
 const [kind, kvFile, buildDir, varsArg = ""] = process.argv.slice(2);
 // `NAME=VALUE,...`: settings over the defaults, for bench/token-ab.sh's `DIR+NAME=VALUE` targets.
@@ -27,9 +42,10 @@ const extraVars = Object.fromEntries(varsArg.split(",").filter(Boolean).map((ite
 // TG_WORKERD_STDOUT=FILE: workerd writes its stdout (console.log lines) to FILE rather than to
 // Miniflare's pipe (bench/workerd-stdout-to-file.sh says why); unset or empty: Miniflare's pipe,
 // drained below. bench/token-lib.sh's `serve` sets it.
-if (process.env.TG_WORKERD_STDOUT) await wrapWorkerd(join(ROOT, "bench", "workerd-stdout-to-file.sh"));
+if (process.env.TG_WORKERD_STDOUT && !DIRECT) await wrapWorkerd(join(ROOT, "bench", "workerd-stdout-to-file.sh"));
 
 async function serveBenchCrate(dir, bindings) {
+  if (DIRECT) return serveDirect(join(ROOT, "bench", dir, "build"), bindings);
   const mf = new Miniflare({
     ...builtWorkerOptions(join(ROOT, "bench", dir, "build")),
     bindings,
@@ -42,6 +58,12 @@ async function serveBenchCrate(dir, bindings) {
 async function serveTollgate() {
   if (!kvFile) throw new Error("usage: token-serve.mjs tollgate KV.json");
   const kv = readKvFile(kvFile);
+  if (DIRECT) {
+    // As bench/tier-up.mjs: no rate-limit binding under workerd alone, and the token endpoint's
+    // realm named, since no Miniflare host is there to derive it from.
+    const bindings = { ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", REALM: "http://tollgate.test/token", MODE: "issuer", ...extraVars };
+    return serveDirect(buildDir ? resolve(buildDir) : join(ROOT, "build"), bindings, kv);
+  }
   const worker = buildDir
     ? { scriptPath: join(resolve(buildDir), "index.js"), modulesRoot: resolve(buildDir) }
     : undefined;

@@ -19,11 +19,17 @@
 # request, the built worker's size, and bcrypt in wasm: a cold password request (alice, cost 10)
 # against warm ones.
 # The load generator (wrk) shares the 2 cores with workerd: compare ratios, not absolutes.
+#   HARNESS=workerd bench/token.sh
+#                           every worker under workerd alone instead of Miniflare (token-serve.mjs):
+#                           no Miniflare entry worker in front of each request, as on Cloudflare;
+#                           (p) then discards workerd's stdout instead of piping it
 #   bench/token.sh          (DURATION=8 ROUNDS=3 CONNECTIONS=8 PROCESSES=3 workerds per target,
 #                            WARMUP=40 seconds per process first; KEEP_WORK=1 keeps the logs)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
 PROCESSES="${PROCESSES:-3}"
+export TG_HARNESS="${HARNESS:-miniflare}"
+if [ "$TG_HARNESS" = workerd ]; then P_LABEL="(p) (b) with stdout discarded"; else P_LABEL="(p) (b) with stdout via Miniflare's pipe"; fi
 
 ALICE_PASS=alice-demo-pass
 
@@ -33,7 +39,7 @@ tg_section "build the four workers"
 build_workers
 tg_section_done
 
-tg_section "the four workers under Miniflare (Tollgate's KV: the demo policy)"
+tg_section "the four workers under $TG_HARNESS (Tollgate's KV: the demo policy)"
 
 # Each workerd writes its stdout (Tollgate's audit lines) to a file, as a host's log collector
 # would take it; (p) is Tollgate again with Miniflare's own pipe, whose reader wake-up per line
@@ -155,17 +161,20 @@ row() {
   printf '%-44s %10s %9s %9s %14s %9s %9s\n' "$1" "$(col "$2" 1)" "$(col "$2" 2)" "$(col "$2" 3)" \
     "$(col "$2" 4)" "$(col "$2" 5)" "$(col "$2" 6)"
 }
-printf '\n%-44s %10s %9s %9s %14s %9s %9s\n' "target (median of $PROCESSES x $ROUNDS x ${DURATION}s, c=$CONNECTIONS)" \
+printf '\n%-44s %10s %9s %9s %14s %9s %9s\n' "target ($TG_HARNESS; median of $PROCESSES x $ROUNDS x ${DURATION}s, c=$CONNECTIONS)" \
   "req/s" "p50 ms" "p99 ms" "CPU ms/req" "wrk p99" "max ms"
 row "(a) empty Rust worker" empty
 row "(s) bare ES256 sign worker" sign
 row "(f) protocol floor: /token's I/O, no decisions" floor
 row "(b) Tollgate /token, ci-bot API key, warm" tollgate
-row "(p) (b) with stdout via Miniflare's pipe" pipe
+row "$P_LABEL" pipe
 ratio="$(r3 "$t_rps / $e_rps")"
 verdict="$(echo "$ratio >= 0.40" | bc)"
+# Issue 2's ratio was set under Miniflare, whose entry worker costs every request alike; under
+# workerd alone the empty worker answers ~2.4x as fast, so the same ratio means something else.
+if [ "$TG_HARNESS" = miniflare ]; then verdict="$([ "$verdict" = 1 ] && echo PASS || echo FAIL)"; else verdict="set under Miniflare"; fi
 printf '\n(c) throughput b/a: %s (issue requires >= 0.40: %s); sign/a: %s\n' \
-  "$ratio" "$([ "$verdict" = 1 ] && echo PASS || echo FAIL)" "$(r3 "$s_rps / $e_rps")"
+  "$ratio" "$verdict" "$(r3 "$s_rps / $e_rps")"
 tok_cpu="$(r3 "$t_cpu - $e_cpu")" sign_cpu="$(r3 "$s_cpu - $e_cpu")"
 printf '(d) CPU per token (workerd CPU b - a): %s ms; bare ES256 sign (s - a): %s ms; ratio %s\n' \
   "$tok_cpu" "$sign_cpu" "$(r3 "($t_cpu - $e_cpu) / ($s_cpu - $e_cpu)")"
@@ -181,7 +190,7 @@ printf '    per round: %s; median %s\n' "$(printf '%s\n' "$per_round" | joined)"
 printf '(g) protocol floor (f - a) / (s - a): %s (per round %s); Tollgate over it (b - f): %s ms, %s of (s - a)\n' \
   "$(r3 "($f_cpu - $e_cpu) / ($s_cpu - $e_cpu)")" "$(round_ratios floor | joined)" \
   "$(r3 "$t_cpu - $f_cpu")" "$(r3 "($t_cpu - $f_cpu) / ($s_cpu - $e_cpu)")"
-printf '    (p) with stdout via the pipe: CPU per token %s ms; ratio %s\n' \
+printf '    %s: CPU per token %s ms; ratio %s\n' "${P_LABEL#(p) (b) }" \
   "$(r3 "$p_cpu - $e_cpu")" "$(r3 "($p_cpu - $e_cpu) / ($s_cpu - $e_cpu)")"
 # The tail: p99 of the latencies requests had, Tollgate's over the bare signer's (issue 17: within
 # 2x); the floor's likewise; then wrk's own p99 ratio, which the longest pauses set.

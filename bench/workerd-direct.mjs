@@ -16,6 +16,8 @@
 //   kv:       initial KV contents { key: value } for the namespace bound as `kvBinding`;
 //   v8Flags:  V8 flags for workerd (Config.v8Flags), e.g. a compilation trace;
 //   stdout:   called with workerd's stdout stream (ignored otherwise);
+//   stdoutPath: or a file workerd writes its stdout to (as bench/workerd-stdout-to-file.sh does
+//             under Miniflare: a host's log collector reading a file);
 //   after:    true to create one more (empty) isolate after the measured one. workerd flushes
 //             every Liftoff-compiled wasm function of the process whenever it creates an isolate
 //             (bench/README.md), and creates them in configuration order at startup: with `after`
@@ -25,7 +27,7 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { once } from "node:events";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,7 +89,7 @@ async function waitForPort(port, child) {
 const text = (s) => JSON.stringify(String(s)); // a Cap'n Proto text literal (JSON's escapes are a subset)
 
 export async function startDirect({
-  dir, script, bindings = {}, kv = {}, kvBinding = "TOLLGATE_KV", after = true, v8Flags = [], stdout,
+  dir, script, bindings = {}, kv = {}, kvBinding = "TOLLGATE_KV", after = true, v8Flags = [], stdout, stdoutPath,
 }) {
   const work = mkdtempSync(join(tmpdir(), "tg-workerd-direct-"));
   let modules;
@@ -121,10 +123,12 @@ const config :Workerd.Config = (
 );
 `;
   writeFileSync(join(work, "config.capnp"), config);
+  const out = stdoutPath ? openSync(stdoutPath, "a") : stdout ? "pipe" : "ignore";
   const child = spawn(await workerdBinary(), ["serve", join(work, "config.capnp")], {
     cwd: work,
-    stdio: ["ignore", stdout ? "pipe" : "ignore", "pipe"],
+    stdio: ["ignore", out, "pipe"],
   });
+  if (typeof out === "number") closeSync(out);
   if (stdout) stdout(child.stdout);
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d).length > 65536 && (stderr = stderr.slice(-32768)));
