@@ -59,8 +59,8 @@ async function serveTollgate() {
   if (!kvFile) throw new Error("usage: token-serve.mjs tollgate KV.json");
   const kv = readKvFile(kvFile);
   if (DIRECT) {
-    // As bench/tier-up.mjs: no rate-limit binding under workerd alone, and the token endpoint's
-    // realm named, since no Miniflare host is there to derive it from.
+    // As bench/tier-up.mjs: no rate-limit binding under workerd alone (so no throttle), and REALM
+    // set as in production, so the isolate does not log its "no REALM" warning.
     const bindings = { ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", REALM: "http://tollgate.test/token", MODE: "issuer", ...extraVars };
     return serveDirect(buildDir ? resolve(buildDir) : join(ROOT, "build"), bindings, kv);
   }
