@@ -16,16 +16,12 @@ build_workers
 : >"$WORK/targets"
 for name in ${TARGETS:-empty sign floor tollgate}; do
   tg_section "$name: ${WARMUP:-20}s of warm-up, then ${DURATION}s of wrk ($CONNECTIONS connections) under perf"
-  path=/
-  case "$name" in
-    tollgate) serve tollgate "$WORK/kv.json"; path="$TOKEN_PATH" ;;
-    floor) serve floor; path="$TOKEN_PATH" ;;
-    *) serve "$name" ;;
-  esac
-  WARMUP="${WARMUP:-20}" warm_up "$URL$path" -H "$CI_AUTH"
+  serve_target "$name"
+  request_of "$name"
+  WARMUP="${WARMUP:-20}" warm_up "$URL$REQ_PATH" "${REQ_HEADERS[@]}"
   lat="$WORK/latency-$name"
   wrk -t"$CONNECTIONS" -c"$CONNECTIONS" -d"$((DURATION + 2))s" -s "$TG_ROOT/bench/latency.lua" \
-    -H "$CI_AUTH" "$URL$path" -- "$lat" >"$WORK/wrk-$name.txt" &
+    "${REQ_HEADERS[@]}" "$URL$REQ_PATH" -- "$lat" >"$WORK/wrk-$name.txt" &
   wrk_pid=$!
   sleep 1
   # The main thread only (-t): the isolate runs there; V8's helper threads are not what a request

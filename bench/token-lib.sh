@@ -51,6 +51,22 @@ build_workers() {
   done
 }
 
+# serve_target NAME: serves one of the compared workers (empty, sign, floor, or tollgate with the
+# demo policy's KV from bench_setup) as `serve` does.
+serve_target() {
+  if [ "$1" = tollgate ]; then serve tollgate "$WORK/kv.json"; else serve "$1"; fi
+}
+
+# request_of TARGET: sets REQ_PATH and REQ_HEADERS (wrk/curl arguments) to the request TARGET is
+# loaded with. The empty worker and the signer ignore it; the floor and Tollgate get GET /token for
+# ci-bot.
+request_of() {
+  case "$1" in
+    empty | sign) REQ_PATH=/ REQ_HEADERS=() ;;
+    *) REQ_PATH="$TOKEN_PATH" REQ_HEADERS=(-H "$CI_AUTH") ;;
+  esac
+}
+
 # serve NAME [args]: starts bench/token-serve.mjs; sets URL and WORKERD (that worker's workerd PID).
 # workerd's stdout (console.log: Tollgate's audit lines) goes to a file next to the log, or with
 # WORKERD_STDOUT=pipe through Miniflare's pipe (bench/workerd-stdout-to-file.sh says why a file).

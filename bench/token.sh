@@ -54,21 +54,12 @@ TARGETS=(empty sign floor tollgate)
 SLOT_TARGET=() SLOT_URL=() SLOT_PID=() SLOT_PROC=()
 for p in $(seq 0 $((PROCESSES - 1))); do
   for t in "${TARGETS[@]}"; do
-    if [ "$t" = tollgate ]; then serve tollgate "$WORK/kv.json"; else serve "$t"; fi
+    serve_target "$t"
     SLOT_TARGET+=("$t") SLOT_URL+=("$URL") SLOT_PID+=("$WORKERD") SLOT_PROC+=("$p")
   done
 done
 # Each target's first process answers the functional checks below.
 E_URL="${SLOT_URL[0]}" S_URL="${SLOT_URL[1]}" F_URL="${SLOT_URL[2]}" T_URL="${SLOT_URL[3]}"
-# request_of TARGET: sets REQ_PATH and REQ_HEADERS (wrk/curl arguments) to the request TARGET is
-# loaded with. The empty worker and the signer ignore it; the floor and Tollgate get GET /token for
-# ci-bot.
-request_of() {
-  case "$1" in
-    empty | sign) REQ_PATH=/ REQ_HEADERS=() ;;
-    *) REQ_PATH="$TOKEN_PATH" REQ_HEADERS=(-H "$CI_AUTH") ;;
-  esac
-}
 WORKERD_STDOUT=pipe serve tollgate "$WORK/kv.json" && P_URL="$URL" P_PID="$WORKERD"
 
 check "empty worker 200" 200 "$(status "$E_URL/")"

@@ -16,13 +16,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/token-lib.sh"
 bench_setup wrk perf python3 jq curl
 
 profile() {
-  local name="$1" path="$2"
-  shift 2
-  if [ "$name" = tollgate ]; then serve tollgate "$WORK/kv.json"; else serve "$name"; fi
+  local name="$1"
+  serve_target "$name"
+  request_of "$name"
   # The same warm-up as token.sh (token-lib.sh warm_up, WARMUP=40 s): after 3 s V8 was still
   # running part of Tollgate's wasm in its baseline tier (Liftoff frames in the samples).
-  warm_up "$URL$path" "$@"
-  wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" "$@" "$URL$path" >"$WORK/wrk-$name.txt" &
+  warm_up "$URL$REQ_PATH" "${REQ_HEADERS[@]}"
+  wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 2))s" "${REQ_HEADERS[@]}" "$URL$REQ_PATH" >"$WORK/wrk-$name.txt" &
   local wrk_pid=$!
   sleep 1
   # Samples for DURATION s in the middle of the load; requests counted from wrk's rate.
@@ -36,8 +36,8 @@ profile() {
 
 tg_section "perf record of each workerd under wrk (${DURATION}s, $CONNECTIONS connections)"
 : >"$WORK/targets"
-profile empty /
-profile sign /
-profile tollgate "$TOKEN_PATH" -H "$CI_AUTH"
+profile empty
+profile sign
+profile tollgate
 tg_section_done
 python3 "$TG_ROOT/bench/workerd-perf.py" "$WORK/targets"
