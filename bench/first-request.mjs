@@ -68,9 +68,9 @@ import { importPKCS8, SignJWT } from "jose";
 import { Miniflare } from "miniflare";
 import { busyMs, connect } from "./devtools.mjs";
 import {
-  DEFAULT_VARS, ROOT, basic, builtWorkerOptions, defaultSecrets, keyFixture, libtrustKid, startWorker, readKvFile,
+  ROOT, basic, builtWorkerOptions, keyFixture, libtrustKid, startWorker, readKvFile,
 } from "../tests/miniflare/helpers.mjs";
-import { startDirect } from "./workerd-direct.mjs";
+import { BENCH_REALM, startDirect, tollgateBindings } from "./workerd-direct.mjs";
 
 const [kvFile] = process.argv.slice(2);
 if (!kvFile) {
@@ -104,9 +104,8 @@ const origin = createServer((req, res) => {
 });
 origin.listen(ORIGIN_PORT, "127.0.0.1");
 await once(origin, "listening");
-// As in production (README "Deploying"); without REALM each isolate's first request logs a
-// warning, whose console.log is first-request work of its own (NO_REALM=1 measures that).
-const REALM = "http://tollgate.test/token";
+// REALM as in production (workerd-direct.mjs's BENCH_REALM); NO_REALM=1 measures the warning
+// each isolate's first request logs without it.
 const PROXY_VARS = { MODE: "both", ORIGIN: `http://127.0.0.1:${ORIGIN_PORT}`, ORIGIN_TIMEOUT: "5" };
 
 /** A registry token for the proxy, signed outside Tollgate with the fixture's key (as proxy.test.mjs does),
@@ -245,7 +244,7 @@ async function measure(start, name, kind, { profile = true } = {}) {
 const quiet = { handleRuntimeStdio: (o, e) => (o.resume(), e.resume()), inspectorPort: INSPECTOR_PORT };
 const tollgateIn = (dir) => (kind, onReady) =>
   startWorker({
-    vars: { MODE: "issuer", ...(process.env.NO_REALM ? {} : { REALM }), ...kind.vars },
+    vars: { MODE: "issuer", ...(process.env.NO_REALM ? {} : { REALM: BENCH_REALM }), ...kind.vars },
     kv,
     miniflare: quiet,
     onReady,
@@ -276,8 +275,8 @@ const empty = async (_kind, onReady) => {
 
 // The same workers under workerd alone (bench/workerd-direct.mjs): no Miniflare entry worker on
 // the thread, and KV answered by another process, as on Cloudflare. Thread rounds only (no
-// inspector). The login throttle's binding is a Miniflare one, so LOGIN_THROTTLE=off: the kinds
-// measured here never fail a login, the only thing it counts. `after`: whether another isolate is
+// inspector). Settings from workerd-direct.mjs's tollgateBindings (LOGIN_THROTTLE=off: the kinds
+// measured here never fail a login, the only thing it counts). `after`: whether another isolate is
 // created after the measured one (workerd then flushes the wasm code its startup compiled; see
 // workerd-direct.mjs).
 const direct = (options, after) => async (kind, onReady) => {
@@ -285,14 +284,11 @@ const direct = (options, after) => async (kind, onReady) => {
   onReady();
   return w;
 };
-const tollgateOptions = (dir, kind) => ({
-  dir: dir ?? join(ROOT, "build"),
-  bindings: {
-    ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", MODE: "issuer",
-    ...(process.env.NO_REALM ? {} : { REALM }), ...kind.vars,
-  },
-  kv,
-});
+const tollgateOptions = (dir, kind) => {
+  const bindings = tollgateBindings({ MODE: "issuer", ...kind.vars });
+  if (process.env.NO_REALM) delete bindings.REALM;
+  return { dir: dir ?? join(ROOT, "build"), bindings, kv };
+};
 const tollgateDirect = (after) => (dir) => direct((kind) => tollgateOptions(dir, kind), after);
 const jsDirect = (after) => (body) =>
   direct(() => ({

@@ -11,9 +11,9 @@
 //   node bench/tier-up.mjs /tmp/kv.json              BUILD_DIR=build STEPS=15 STEP=2 CONNECTIONS=8
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { startDirect } from "./workerd-direct.mjs";
+import { startDirect, tollgateBindings } from "./workerd-direct.mjs";
 import { tokenLoad } from "./token-load.mjs";
-import { DEFAULT_VARS, ROOT, defaultSecrets, readKvFile } from "../tests/miniflare/helpers.mjs";
+import { ROOT, readKvFile } from "../tests/miniflare/helpers.mjs";
 
 const [kvFile] = process.argv.slice(2);
 if (!kvFile) {
@@ -28,7 +28,7 @@ const kv = readKvFile(kvFile);
 let lines = [];
 const w = await startDirect({
   dir: process.env.BUILD_DIR ?? join(ROOT, "build"),
-  bindings: { ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", REALM: "http://tollgate.test/token" },
+  bindings: tollgateBindings(),
   kv,
   v8Flags: ["--trace-wasm-compilation-times"],
   stdout: (out) => createInterface({ input: out }).on("line", (l) => lines.push(l)),

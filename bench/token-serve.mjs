@@ -17,8 +17,8 @@
 // Prints "READY <url>" once listening; stops on SIGTERM/SIGINT.
 import { join, resolve } from "node:path";
 import { Miniflare } from "miniflare";
-import { DEFAULT_VARS, ROOT, builtWorkerOptions, defaultSecrets, keyFixture, serveUntilSignalled, startWorker, wrapWorkerd, readKvFile } from "../tests/miniflare/helpers.mjs";
-import { startDirect } from "./workerd-direct.mjs";
+import { ROOT, builtWorkerOptions, keyFixture, serveUntilSignalled, startWorker, wrapWorkerd, readKvFile } from "../tests/miniflare/helpers.mjs";
+import { startDirect, tollgateBindings } from "./workerd-direct.mjs";
 
 const DIRECT = process.env.TG_HARNESS === "workerd";
 if (!["workerd", "miniflare", undefined].includes(process.env.TG_HARNESS)) {
@@ -59,9 +59,7 @@ async function serveTollgate() {
   if (!kvFile) throw new Error("usage: token-serve.mjs tollgate KV.json");
   const kv = readKvFile(kvFile);
   if (DIRECT) {
-    // As bench/tier-up.mjs: no rate-limit binding under workerd alone (so no throttle), and REALM
-    // set as in production, so the isolate does not log its "no REALM" warning.
-    const bindings = { ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", REALM: "http://tollgate.test/token", MODE: "issuer", ...extraVars };
+    const bindings = tollgateBindings({ MODE: "issuer", ...extraVars });
     return serveDirect(buildDir ? resolve(buildDir) : join(ROOT, "build"), bindings, kv);
   }
   const worker = buildDir

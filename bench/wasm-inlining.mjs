@@ -19,9 +19,9 @@
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { startDirect } from "./workerd-direct.mjs";
+import { startDirect, tollgateBindings } from "./workerd-direct.mjs";
 import { tokenLoad } from "./token-load.mjs";
-import { DEFAULT_VARS, ROOT, defaultSecrets, keyFixture, readKvFile } from "../tests/miniflare/helpers.mjs";
+import { ROOT, keyFixture, readKvFile } from "../tests/miniflare/helpers.mjs";
 
 const [dir, kvFile, secondsArg] = process.argv.slice(2);
 const TARGET = process.env.TARGET ?? "tollgate";
@@ -45,7 +45,7 @@ const floorBindings = ({ privateKeyPem, certPem }) => ({ SIGNING_KEY: privateKey
 const worker = TARGET === "floor"
   ? { bindings: floorBindings(keyFixture().es256) }
   : {
-    bindings: { ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", REALM: "http://tollgate.test/token" },
+    bindings: tollgateBindings(),
     kv: readKvFile(kvFile),
   };
 const lines = [];

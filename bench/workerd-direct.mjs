@@ -31,7 +31,18 @@ import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync, writeFileSync }
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { COMPATIBILITY_DATE, workerdBinary } from "../tests/miniflare/helpers.mjs";
+import { COMPATIBILITY_DATE, DEFAULT_VARS, defaultSecrets, workerdBinary } from "../tests/miniflare/helpers.mjs";
+
+/** The realm the benches give Tollgate, as production sets one (README "Deploying"): without
+ * REALM each isolate's first request logs a warning, a console line of its own. */
+export const BENCH_REALM = "http://tollgate.test/token";
+
+/** Tollgate's settings under workerd alone: the tests' defaults and secrets, REALM, and
+ * LOGIN_THROTTLE=off (the throttle's rate-limit binding is a Miniflare one; a bench's token
+ * requests never fail a login, the only thing it counts); `vars` over them. */
+export const tollgateBindings = (vars = {}) => ({
+  ...DEFAULT_VARS, ...defaultSecrets(), LOGIN_THROTTLE: "off", REALM: BENCH_REALM, ...vars,
+});
 
 /** A KV namespace over HTTP, as workerd's KV binding asks Miniflare's simulator. */
 async function kvServer(initial) {
