@@ -60,8 +60,12 @@ def summarise(name, stacks, prefix):
     ends = sorted(s + l for s, l in reqs)
     span = (ends[-1] - min(s for s, _ in reqs)) / 1000
     gaps = [(a, b) for a, b in zip(ends, ends[1:]) if b - a > GAP_MS]
+    # Little's law: mean latency times rate is the requests in flight, one per connection (one
+    # latency file each) when the latencies are the ones requests had.
+    in_flight = sum(lat) / 1000 / span
     print(f"\n{name}: {len(reqs)} requests in {span:.1f} s; latency p50 {pct(lat, .5):.1f} ms, "
-          f"p99 {pct(lat, .99):.1f}, p99.9 {pct(lat, .999):.1f}, max {lat[-1]:.1f}")
+          f"p99 {pct(lat, .99):.1f}, p99.9 {pct(lat, .999):.1f}, max {lat[-1]:.1f}; "
+          f"mean x rate {in_flight:.2f} for {len(glob.glob(prefix + '-*'))} connections")
     gap_ms = sum(b - a for a, b in gaps)
     print(f"  gaps over {GAP_MS:.0f} ms with no response: {len(gaps)}, {gap_ms:.0f} ms in all "
           f"({100 * gap_ms / 1000 / span:.1f}% of the run), longest {max((b - a for a, b in gaps), default=0):.0f} ms")
