@@ -53,7 +53,7 @@ inputs=("$crate_dir/src" "$crate_dir/Cargo.toml" "$TG_ROOT/Cargo.lock" "$TG_ROOT
 # tollgate-core: a path dependency of the worker and of bench crates (e.g. proxy-noauth-worker).
 # Listed for every crate; at worst a crate that does not use it rebuilds needlessly.
 inputs+=("$TG_ROOT/core/src" "$TG_ROOT/core/Cargo.toml")
-if [ "${TG_FORCE_BUILD:-0}" != 1 ] && [ "${TG_KEEP_NAMES:-0}" != 1 ] && [ -f "$stamp" ] && [ -s "$js" ] && [ -s "$wasm" ] \
+if [ "${TG_FORCE_BUILD:-0}" != 1 ] && [ "${TG_KEEP_NAMES:-0}" != 1 ] && [ -z "${TG_WASM_OPT_FLAGS:-}" ] && [ -f "$stamp" ] && [ -s "$js" ] && [ -s "$wasm" ] \
   && [ -z "$(find "${inputs[@]}" -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   tg_info "$(rel "$crate_dir/build") is up to date with its sources (TG_FORCE_BUILD=1 rebuilds)"
   report_size
@@ -103,9 +103,12 @@ if [ "${TG_KEEP_NAMES:-0}" = 1 ]; then
 else
   names=(--strip-debug --strip-producers)
 fi
+# TG_WASM_OPT_FLAGS: extra wasm-opt flags for an A/B experiment (bench/README.md); such a build
+# is not the shipped one, so like a names build it leaves no stamp.
+read -r -a extra <<<"${TG_WASM_OPT_FLAGS:-}"
 "$TG_ROOT/node_modules/.bin/wasm-opt" "$wasm" --no-inline='*::cold::*' --gufa -Oz -Oz \
-  --one-caller-inline-max-function-size=400 "${names[@]}" -o "$wasm"
-if [ "${TG_KEEP_NAMES:-0}" = 1 ]; then
+  --one-caller-inline-max-function-size=400 "${extra[@]}" "${names[@]}" -o "$wasm"
+if [ "${TG_KEEP_NAMES:-0}" = 1 ] || [ -n "${TG_WASM_OPT_FLAGS:-}" ]; then
   rm -f "$stamp"
 else
   mv -f "$stamp_new" "$stamp"
