@@ -84,8 +84,8 @@ const freePort = async () => {
   return port;
 };
 
-async function waitForPort(port, child) {
-  for (let i = 0; i < 2000; i++) {
+async function waitForPort(port, child, seconds = 10) {
+  for (let i = 0; i < seconds * 200; i++) {
     if (child.exitCode !== null) throw new Error(`workerd exited (${child.exitCode}) before serving`);
     const ok = await new Promise((resolve) => {
       const c = connect(port, "127.0.0.1", () => (c.destroy(), resolve(true)));
@@ -94,13 +94,14 @@ async function waitForPort(port, child) {
     if (ok) return;
     await new Promise((r) => setTimeout(r, 5));
   }
-  throw new Error("workerd did not start serving within 10 s");
+  throw new Error(`workerd did not start serving within ${seconds} s`);
 }
 
 const text = (s) => JSON.stringify(String(s)); // a Cap'n Proto text literal (JSON's escapes are a subset)
 
 export async function startDirect({
   dir, script, bindings = {}, kv = {}, kvBinding = "TOLLGATE_KV", after = true, v8Flags = [], stdout, stdoutPath,
+  wrap = [], readySeconds = 10,
 }) {
   const work = mkdtempSync(join(tmpdir(), "tg-workerd-direct-"));
   let modules;
@@ -135,7 +136,10 @@ const config :Workerd.Config = (
 `;
   writeFileSync(join(work, "config.capnp"), config);
   const out = stdoutPath ? openSync(stdoutPath, "a") : stdout ? "pipe" : "ignore";
-  const child = spawn(await workerdBinary(), ["serve", join(work, "config.capnp")], {
+  // `wrap`: a command that runs workerd, e.g. valgrind and its options (first-request.mjs's
+  // instruction counts); `readySeconds` then allows for its slower start.
+  const argv = [...wrap, await workerdBinary(), "serve", join(work, "config.capnp")];
+  const child = spawn(argv[0], argv.slice(1), {
     cwd: work,
     stdio: ["ignore", out, "pipe"],
   });
@@ -144,7 +148,7 @@ const config :Workerd.Config = (
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d).length > 65536 && (stderr = stderr.slice(-32768)));
   try {
-    await waitForPort(port, child);
+    await waitForPort(port, child, readySeconds);
   } catch (e) {
     child.kill("SIGKILL");
     kvHttp.close();
@@ -155,6 +159,7 @@ const config :Workerd.Config = (
   return {
     url: base,
     pid: child.pid,
+    work,
     stderr: () => stderr,
     fetch: (p, init) => fetch(base + p, init),
     dispose: async () => {
