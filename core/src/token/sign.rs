@@ -199,13 +199,29 @@ impl Signer {
             SigningKey::Es256(k) => Es256::sign_digest(k, &digest)
                 .map(|s| s.0.to_bytes().to_vec())
                 .ok_or(SignError::Ecdsa)?,
-            SigningKey::Rs256(k) => Rs256::sign_digest(k, &digest)
-                .map(|s| s.0)
-                .ok_or(SignError::Rsa)?,
+            SigningKey::Rs256(k) => cold::rs256(k, &digest)?,
         };
         token.push('.');
         token.push_str(&Base64UrlUnpadded::encode_string(&signature));
         Ok(token)
+    }
+}
+
+/// RS256, out of line. LLVM inlined rsa's PKCS#1 signature (num-bigint-dig's `modpow`, the
+/// blinding and its RNG) into `sign`, and V8 compiles a wasm function whole on its first call, so
+/// every new isolate's first ES256 token compiled the RSA code it never runs: `Signer::sign` was
+/// 10.4 KB of wasm (bench/README.md, "What a first request compiles"). `#[inline(never)]` keeps
+/// LLVM from inlining it and scripts/build.sh's `--no-inline=*::cold::*` keeps binaryen from
+/// inlining it back into its single caller; "cold" is only that, an RS256 service runs it on
+/// every token, at the cost of one call against an RSA signature's milliseconds.
+mod cold {
+    use super::{Rs256, SignError};
+
+    #[inline(never)]
+    pub(super) fn rs256(key: &rsa::RsaPrivateKey, digest: &[u8; 32]) -> Result<Vec<u8>, SignError> {
+        Rs256::sign_digest(key, digest)
+            .map(|s| s.0)
+            .ok_or(SignError::Rsa)
     }
 }
 
