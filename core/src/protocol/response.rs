@@ -5,6 +5,7 @@
 //! other. OAuth2 (POST): `{access_token, token_type, scope, expires_in, issued_at, refresh_token?}`
 //! with `scope` the granted scopes, space-separated (RFC 6749 5.1). `issued_at` is RFC 3339 UTC.
 
+use super::{Flavor, HttpResponse};
 use crate::token::Access;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -100,6 +101,40 @@ pub(crate) struct OAuth2Body<'a> {
     issued_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
+}
+
+/// The 200 answer to a token request, in `flavor`'s body.
+///
+/// Each body is written by a function of its own that is never inlined: V8 compiles a wasm
+/// function whole on its first call, and a new isolate's first token request writes one of the
+/// two bodies, never both (with both inlined into the token flow, docker's first `GET /token`
+/// compiled the OAuth2 body's serializer too; bench/README.md, "What a first request compiles").
+pub(crate) fn token_answer(flavor: Flavor, issued: &Issued) -> HttpResponse {
+    match flavor {
+        Flavor::Distribution => distribution_answer(issued),
+        Flavor::OAuth2 => oauth2_answer(issued),
+    }
+}
+
+/// Room for the JWT twice (distribution's `token` and `access_token`) and the other fields.
+fn answer_capacity(issued: &Issued) -> usize {
+    2 * issued.token.len() + 256
+}
+
+#[inline(never)]
+fn distribution_answer(issued: &Issued) -> HttpResponse {
+    let jwt = JwtJson::new(&issued.token);
+    HttpResponse::json_sized(
+        200,
+        &distribution_body(issued, &jwt),
+        answer_capacity(issued),
+    )
+}
+
+#[inline(never)]
+fn oauth2_answer(issued: &Issued) -> HttpResponse {
+    let jwt = JwtJson::new(&issued.token);
+    HttpResponse::json_sized(200, &oauth2_body(issued, &jwt), answer_capacity(issued))
 }
 
 /// The distribution token spec's body; `jwt` is `issued.token` (`JwtJson::new`).

@@ -276,17 +276,7 @@ async fn issue<S: Store, F: Fetch>(
         refresh_token,
         access: claims.access,
     };
-    // Room for the JWT twice (distribution's `token` and `access_token`) and the other fields.
-    let capacity = 2 * issued.token.len() + 256;
-    let jwt = response::JwtJson::new(&issued.token);
-    Ok(match flavor {
-        Flavor::Distribution => {
-            HttpResponse::json_sized(200, &response::distribution_body(&issued, &jwt), capacity)
-        }
-        Flavor::OAuth2 => {
-            HttpResponse::json_sized(200, &response::oauth2_body(&issued, &jwt), capacity)
-        }
-    })
+    Ok(response::token_answer(flavor, &issued))
 }
 
 /// Refusals and failures, out of line: a new isolate's first request is usually granted, and
