@@ -206,9 +206,27 @@ const samples = () => ({
 // few KB of compiled wasm can be seen in one round. Threads are summed: V8 moves compilation
 // between the main thread and its workers from run to run, their sum stays put.
 const VALGRIND = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--separate-threads=yes"];
-// Wall time left to the process after it serves and before the measured requests, in each run
-// alike, so compilation that startup left to background threads is done before either.
-const SETTLE_MS = Number(process.env.SETTLE_MS ?? 2000);
+/** CPU ticks (utime + stime, all threads) of process `pid`. */
+const processTicks = (pid) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]); // fields 14 and 15 of proc(5)
+};
+
+/** Waits until process `pid` has used no CPU for a second: the compilation V8 leaves to its
+ * background threads (TurboFan jobs of startup's warm-up, or of a request) is then done, so
+ * each process's total holds all of it. A fixed wait was not enough on a busy machine: one run
+ * counted ~40 M instructions of startup's TurboFan jobs in the first request instead. */
+async function settle(pid) {
+  let last = processTicks(pid);
+  let quiet = 0;
+  for (let i = 0; i < 600 && quiet < 4; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = processTicks(pid);
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+  }
+}
 
 /** Instructions (all threads) of the callgrind outputs starting with `prefix`, in millions. */
 function callgrindMi(dir) {
@@ -233,12 +251,13 @@ async function countRound(m, { start, name, kind }) {
       });
       try {
         const state = kind.setup ? await kind.setup(w) : undefined;
-        await new Promise((r) => setTimeout(r, SETTLE_MS));
+        await settle(w.pid);
         const init = typeof kind.init === "function" ? kind.init(state) : kind.init;
         for (let i = 0; i < requests; i++) {
           const res = await w.fetch(kind.path, init);
           await res.arrayBuffer();
           if (res.status !== 200) throw new Error(`${name} ${kind.name}: ${res.status}`);
+          await settle(w.pid); // what the request left to background threads counts as its own
         }
       } finally {
         await w.dispose(); // callgrind writes its counts as workerd exits
