@@ -6,7 +6,8 @@
 #   3. bench/token.sh           steady-state CPU per token against the bare signer, and p99
 # then the four "done when" checks, each met or not, from those figures.
 #
-#   bench/edge.sh              (~26 minutes; ROUNDS=5 for first-request, TOKEN_ROUNDS=3 rounds of
+#   bench/edge.sh              (~27 minutes; first-request's own rounds (5 under Miniflare, 21 under
+#                               workerd alone; ROUNDS=N sets both), TOKEN_ROUNDS=3 rounds of
 #                               token.sh over TOKEN_PROCESSES=3 workerds per target: its p99 and
 #                               CPU figures are medians over processes and rounds, since single
 #                               rounds swing with this shared machine's pauses and single
@@ -33,7 +34,7 @@ if [ "${SUMMARY_ONLY:-0}" != 1 ]; then
 
   tg_section "2. first request of a new isolate (bench/first-request.mjs)"
   (cd "$TG_ROOT" && cargo run -q --locked --release --bin tollgate -- policy render policy/demo.toml) >"$out/kv.json"
-  ROUNDS="${ROUNDS:-5}" node "$TG_ROOT/bench/first-request.mjs" "$out/kv.json" >"$out/first-request.txt" 2>&1 \
+  node "$TG_ROOT/bench/first-request.mjs" "$out/kv.json" >"$out/first-request.txt" 2>&1 \
     || { cat "$out/first-request.txt" >&2; tg_die "first-request failed"; }
   cat "$out/first-request.txt"
   tg_section_done
