@@ -105,10 +105,12 @@ pub(crate) struct OAuth2Body<'a> {
 
 /// The 200 answer to a token request, in `flavor`'s body.
 ///
-/// Each body is written by a function of its own that is never inlined: V8 compiles a wasm
+/// Each body is written by a function of its own, which LLVM does not inline: V8 compiles a wasm
 /// function whole on its first call, and a new isolate's first token request writes one of the
 /// two bodies, never both (with both inlined into the token flow, docker's first `GET /token`
 /// compiled the OAuth2 body's serializer too; bench/README.md, "What a first request compiles").
+/// binaryen still inlines the smaller distribution answer back into the token flow (one caller,
+/// under scripts/build.sh's one-caller size limit), which costs nothing: a `GET` runs it anyway.
 pub(crate) fn token_answer(flavor: Flavor, issued: &Issued) -> HttpResponse {
     match flavor {
         Flavor::Distribution => distribution_answer(issued),
