@@ -45,7 +45,8 @@
 //   SAMPLES=1 ...                   also every round's first-request thread CPU, in round order
 //   BASE_DIR=/tmp/tg-before node bench/first-request.mjs /tmp/kv.json
 //                                   also a copy of an earlier build/, measured the same way
-//                                   just before this one, kind by kind (before and after in one run)
+//                                   just before this one in each round, and the median of the
+//                                   round-by-round differences (before and after in one run)
 //   BUILD_DIR=/tmp/tg-names TOP=15 node bench/first-request.mjs /tmp/kv.json
 //                                   also the functions with the most self time in first requests
 //                                   (a TG_KEEP_NAMES=1 build, as for bench/profile.mjs)
@@ -202,8 +203,9 @@ const samples = () => ({
 // HARNESS=callgrind: workerd alone under valgrind's callgrind, which counts the instructions every
 // thread executes. This machine is shared and has no hardware counters (`perf stat -e
 // instructions` is not supported), and a first request's thread CPU varies by +-30% between
-// isolates; the instruction count of the same work varies by well under 1%, so a change of a
-// few KB of compiled wasm can be seen in one round. Threads are summed: V8 moves compilation
+// isolates; the instruction count of the same work varies by about 1% between runs, and
+// before/after differences within one round by less, so a change of a few KB of compiled wasm
+// can be seen in one round. Threads are summed: V8 moves compilation
 // between the main thread and its workers from run to run, their sum stays put.
 const VALGRIND = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--separate-threads=yes"];
 /** CPU ticks (utime + stime, all threads) of process `pid`. */
@@ -228,7 +230,7 @@ async function settle(pid) {
   }
 }
 
-/** Instructions (all threads) of the callgrind outputs starting with `prefix`, in millions. */
+/** Instructions (all threads) of the callgrind outputs in `dir` (one file per thread), in millions. */
 function callgrindMi(dir) {
   let ir = 0;
   for (const f of readdirSync(dir)) {
