@@ -64,7 +64,7 @@
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -194,6 +194,17 @@ function workerdPid() {
 /** Milliseconds workerd's main thread (the isolate's) has been on a CPU. */
 const threadMs = (pid) => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
 
+/** A function making `kind`'s request to worker `w` (`state`: what the kind's setup returned), which
+ * fails unless the answer is 200. */
+function request(w, name, kind, state) {
+  const init = typeof kind.init === "function" ? kind.init(state) : kind.init;
+  return async () => {
+    const res = await w.fetch(kind.path, init);
+    await res.arrayBuffer();
+    if (res.status !== 200) throw new Error(`${name} ${kind.name}: ${res.status}`);
+  };
+}
+
 /** One target's samples: every column's values, one per round, and V8's self times. */
 const samples = () => ({
   ready: [], startup: [], firstCpu: [], warmCpu: [], first: [], warm: [], startupIr: [], firstIr: [], warmIr: [],
@@ -252,13 +263,10 @@ async function countRound(m, { start, name, kind }) {
         readySeconds: 600,
       });
       try {
-        const state = kind.setup ? await kind.setup(w) : undefined;
+        const once = request(w, name, kind, kind.setup ? await kind.setup(w) : undefined);
         await settle(w.pid);
-        const init = typeof kind.init === "function" ? kind.init(state) : kind.init;
         for (let i = 0; i < requests; i++) {
-          const res = await w.fetch(kind.path, init);
-          await res.arrayBuffer();
-          if (res.status !== 200) throw new Error(`${name} ${kind.name}: ${res.status}`);
+          await once();
           await settle(w.pid); // what the request left to background threads counts as its own
         }
       } finally {
@@ -276,14 +284,6 @@ async function countRound(m, { start, name, kind }) {
 
 /** One round of one target (a fresh process, so a new isolate), its figures pushed onto `m`. */
 async function measureRound(m, { start, name, kind }, { profile = true } = {}) {
-  const requester = (w, state) => {
-    const init = typeof kind.init === "function" ? kind.init(state) : kind.init;
-    return async () => {
-      const res = await w.fetch(kind.path, init);
-      await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`${name} ${kind.name}: ${res.status}`);
-    };
-  };
   // Thread round: no inspector session attached.
   let pid;
   let startup;
@@ -295,7 +295,7 @@ async function measureRound(m, { start, name, kind }, { profile = true } = {}) {
   });
   try {
     m.startup.push(startup);
-    const once = requester(w, kind.setup ? await kind.setup(w) : undefined);
+    const once = request(w, name, kind, kind.setup ? await kind.setup(w) : undefined);
     for (const into of [m.firstCpu, m.warmCpu]) {
       const before = threadMs(pid);
       await once();
@@ -309,7 +309,7 @@ async function measureRound(m, { start, name, kind }, { profile = true } = {}) {
   const p = await start(kind, () => {});
   const devtools = await connect(INSPECTOR_PORT, name);
   try {
-    const once = requester(p, kind.setup ? await kind.setup(p) : undefined);
+    const once = request(p, name, kind, kind.setup ? await kind.setup(p) : undefined);
     // The profiler's first session costs the isolate 10-15 ms of its own (measured: a first
     // /healthz read 20-27 ms right after connecting, 10 ms after an empty profile), so one
     // empty profile goes first.
@@ -326,7 +326,7 @@ async function measureRound(m, { start, name, kind }, { profile = true } = {}) {
 
 /** `rounds` rounds of every target, interleaved: round r measures each target once, in order, so
  * a busy spell on this shared machine lands on every target rather than on whichever was being
- * measured then (bench/README.md, "Rounds, interleaved"). Returns each target's medians, with the
+ * measured then (bench/README.md, "bench/first-request.mjs"). Returns each target's medians, with the
  * quartiles of its first request's thread CPU (`firstCpuQ`). */
 async function measureAll(targets, rounds, opts) {
   const ms = targets.map(() => samples());
@@ -342,7 +342,8 @@ async function measureAll(targets, rounds, opts) {
       console.log(`    ${targets[i].label}: self time in the first request, per isolate\n${top.map(line).join("\n")}`);
     }
     if (process.env.SAMPLES === "1") {
-      console.log(`    ${targets[i].label}: thread 1st, each round: ${m.firstCpu.map((x) => x.toFixed(1)).join(" ")}`);
+      const [what, xs] = opts.instructions ? ["first, M instructions", m.firstIr] : ["thread 1st", m.firstCpu];
+      console.log(`    ${targets[i].label}: ${what}, each round: ${xs.map((x) => x.toFixed(2)).join(" ")}`);
     }
     const { self: _self, ...columns } = m;
     const medians = Object.fromEntries(Object.entries(columns).map(([k, xs]) => [k, xs.length ? median(xs) : NaN]));
@@ -431,18 +432,16 @@ async function compiledIn(kind) {
   const lines = [];
   let phase = "startup";
   const stdout = (out) => createInterface({ input: out }).on("line", (l) => lines.push([phase, l]));
-  const settle = () => new Promise((r) => setTimeout(r, 300)); // stdout arrives asynchronously
+  const drain = () => new Promise((r) => setTimeout(r, 300)); // stdout arrives asynchronously
   const w = await startDirect({
     ...tollgateOptions(BUILD_DIR, kind), after: true, v8Flags: ["--trace-wasm-compilation-times"], stdout,
   });
   try {
-    const state = kind.setup ? await kind.setup(w) : undefined;
-    await settle();
+    const once = request(w, "tollgate", kind, kind.setup ? await kind.setup(w) : undefined);
+    await drain();
     phase = "first";
-    const res = await w.fetch(kind.path, typeof kind.init === "function" ? kind.init(state) : kind.init);
-    await res.arrayBuffer();
-    if (res.status !== 200) throw new Error(`${kind.name}: ${res.status}`);
-    await settle();
+    await once();
+    await drain();
   } finally {
     await w.dispose();
   }
@@ -483,11 +482,6 @@ async function listCompiled() {
     });
     console.log(`${String(hi).padEnd(12)}${cells.join("")}`);
   });
-  if (process.env.COMPILED_OUT) {
-    // Each kind's compiled functions as JSON ({kind: [[index, bytes], ...]}), for bench/uncalled.mjs.
-    const out = Object.fromEntries(byKind.map(([id, c]) => [id, [...c].map(([f, { bytes }]) => [f, bytes])]));
-    writeFileSync(process.env.COMPILED_OUT, JSON.stringify(out));
-  }
   const all = new Map();
   for (const [, c] of byKind) for (const [f, { bytes }] of c) all.set(f, bytes);
   const top = [...all].sort((a, b) => b[1] - a[1]).slice(0, TOP || 40);
@@ -534,16 +528,21 @@ const harnesses = [
   },
   {
     // Not in the default set: ~10 s per process under valgrind, three processes per target.
+    // Three rounds by default: a task the runtime runs on a timer (V8 posts some with delays of
+    // seconds) now and then lands in one of a round's processes and not the others, moving tens of
+    // millions of instructions between startup and the first request; the median of three
+    // outvotes one such round (SAMPLES=1 shows each).
     id: "callgrind",
     title: "Instructions under callgrind (workerd alone, flushed as in 'workerd'; millions, all threads;\n"
       + "startup: a process that serves and exits; first/warm: one and two requests more)",
     ...directHarness(true),
     instructions: true,
-    rounds: ROUNDS ?? 2,
+    rounds: ROUNDS ?? 3,
   },
 ].filter((h) => HARNESS.includes(h.id));
 console.log("A new isolate per target and round; rounds interleaved (each round measures every target");
-console.log(`once), medians of ${harnesses.map((h) => `${h.rounds} rounds under ${h.id}`).join(", ")}. All figures in ms.`);
+console.log(`once), medians of ${harnesses.map((h) => `${h.rounds} rounds under ${h.id}`).join(", ")}. Figures in ms`);
+console.log("  (callgrind's in millions of instructions).");
 console.log("  ready: wall time until workerd serves; startup: CPU of workerd's main thread until then");
 console.log("  (workerd's own start + the worker's script and wasm start); thread first/warm: that thread's");
 console.log("  CPU across the first and the next request (no inspector); V8 first/warm: the isolate's busy");

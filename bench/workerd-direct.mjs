@@ -18,6 +18,8 @@
 //   stdout:   called with workerd's stdout stream (ignored otherwise);
 //   stdoutPath: or a file workerd writes its stdout to (as bench/workerd-stdout-to-file.sh does
 //             under Miniflare: a host's log collector reading a file);
+//   wrap:     a command that runs workerd, e.g. valgrind and its options (first-request.mjs's
+//             instruction counts); readySeconds: how long to wait for it to serve (default 10);
 //   after:    true to create one more (empty) isolate after the measured one. workerd flushes
 //             every Liftoff-compiled wasm function of the process whenever it creates an isolate
 //             (bench/README.md), and creates them in configuration order at startup: with `after`
@@ -136,8 +138,6 @@ const config :Workerd.Config = (
 `;
   writeFileSync(join(work, "config.capnp"), config);
   const out = stdoutPath ? openSync(stdoutPath, "a") : stdout ? "pipe" : "ignore";
-  // `wrap`: a command that runs workerd, e.g. valgrind and its options (first-request.mjs's
-  // instruction counts); `readySeconds` then allows for its slower start.
   const argv = [...wrap, await workerdBinary(), "serve", join(work, "config.capnp")];
   const child = spawn(argv[0], argv.slice(1), {
     cwd: work,
@@ -159,7 +159,6 @@ const config :Workerd.Config = (
   return {
     url: base,
     pid: child.pid,
-    work,
     stderr: () => stderr,
     fetch: (p, init) => fetch(base + p, init),
     dispose: async () => {
