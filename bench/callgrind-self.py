@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Instructions per request by function, from bench/token-instructions.mjs's PROFILE=DIR output.
+
+    python3 bench/callgrind-self.py DIR/tollgate DIR/floor      # A, B and A - B, largest first
+    python3 bench/callgrind-self.py DIR/tollgate                # one target
+    TOP=60 GROUPS=1 ...                                         # more rows; by group only
+
+Each target directory holds callgrind's dump of the measured requests (one `out.1-NN` file per
+thread), V8's perf map of the code it generated (`perf-PID.map`, written with `--perf-basic-prof`)
+and `requests` (how many requests the dump covers). A function's self instructions are the
+counts of the cost lines under its `fn=` that do not follow a `calls=` line (those are inclusive
+costs of the call). workerd keeps its symbols, so the runtime's C++ functions are named;
+generated code (wasm, JavaScript, V8's builtins) has none, and callgrind names each of its blocks
+by address, which the perf map turns into V8's name for the code around it (with a
+TG_KEEP_NAMES=1 build, the Rust function's). Counts are exact for the run; what they cost in time
+is another matter (bench/README.md, "Steady state in instructions").
+"""
+import bisect
+import os
+import re
+import sys
+from collections import defaultdict
+
+HASH = re.compile(r"::h[0-9a-f]{16}")
+RECURSION = re.compile(r"'\d+$")  # callgrind's suffix for a function's deeper recursion levels
+ADDR = re.compile(r"^0x[0-9a-fA-F]+$")
+
+
+def perf_map(directory):
+    """(starts, ends, names) of the generated code in the directory's perf map, sorted."""
+    entries = {}
+    for f in os.listdir(directory):
+        if not (f.startswith("perf-") and f.endswith(".map")):
+            continue
+        with open(os.path.join(directory, f), errors="replace") as fh:
+            for line in fh:
+                parts = line.rstrip("\n").split(" ", 2)
+                if len(parts) == 3:
+                    # A later entry at the same address (code replaced by tier-up) wins.
+                    entries[int(parts[0], 16)] = (int(parts[1], 16), parts[2])
+    starts = sorted(entries)
+    return starts, [s + entries[s][0] for s in starts], [entries[s][1] for s in starts]
+
+
+def generated_name(addr, pmap):
+    starts, ends, names = pmap
+    i = bisect.bisect_right(starts, addr) - 1
+    if i >= 0 and addr < ends[i]:
+        return HASH.sub("", names[i])
+    return "(generated code not in the perf map)"
+
+
+def self_costs(directory):
+    """Self instructions by function name over every thread's dump in `directory`."""
+    pmap = perf_map(directory)
+    names = {}  # callgrind's name compression: "(id) name" defines, "(id)" refers
+    costs = defaultdict(int)
+
+    def name_of(field):
+        m = re.match(r"\((\d+)\)(?: (.*))?$", field)
+        if not m:
+            return field
+        if m.group(2) is not None:
+            names[m.group(1)] = m.group(2)
+        return names.get(m.group(1), field)
+
+    for f in sorted(os.listdir(directory)):
+        if not re.match(r"^out\.1(-\d+)?$", f):
+            continue
+        names.clear()  # ids are per file
+        current = None
+        skip_next = False
+        with open(os.path.join(directory, f), errors="replace") as fh:
+            for line in fh:
+                if line.startswith("fn="):
+                    fn = RECURSION.sub("", name_of(line[3:].rstrip("\n")))
+                    current = generated_name(int(fn, 16), pmap) if ADDR.match(fn) else HASH.sub("", fn)
+                    continue
+                if line.startswith(("cfn=", "cfi=", "cfl=", "cob=")):
+                    name_of(line.split("=", 1)[1].rstrip("\n"))  # may define a name
+                    continue
+                if line.startswith(("ob=", "fl=", "fi=", "fe=")):
+                    name_of(line.split("=", 1)[1].rstrip("\n"))
+                    continue
+                if line.startswith("calls="):
+                    skip_next = True
+                    continue
+                if not line or not (line[0].isdigit() or line[0] in "+-*"):
+                    continue
+                if skip_next:
+                    skip_next = False
+                    continue
+                parts = line.split()
+                if current is not None and len(parts) >= 2:
+                    costs[current] += int(parts[-1])
+    return costs
+
+
+def requests(directory):
+    with open(os.path.join(directory, "requests")) as fh:
+        return int(fh.read().strip())
+
+
+def group(name):
+    """A coarse group for a function name (wasm names are Rust paths with a TG_KEEP_NAMES build)."""
+    if name.startswith("(generated"):
+        return "generated code without a name"
+    if re.match(r"^(JS|LazyCompile|Function|Script):", name) or name.startswith("*"):
+        return "JavaScript (glue, runtime modules)"
+    if name.startswith(("Builtin:", "BytecodeHandler:", "Stub:", "RegExp:")):
+        return "V8 builtins"
+    if "wasm" in name.lower() or "::" in name and not name.startswith(("v8::", "kj::", "workerd::", "capnp::", "std::", "tcmalloc::")):
+        if name.startswith(("v8::", "kj::", "workerd::")):
+            return "runtime C++"
+        return "wasm"
+    if name.startswith(("v8::internal::Heap", "v8::internal::Scavenger", "v8::internal::MarkCompact", "v8::internal::GC")):
+        return "V8 garbage collector"
+    if name.startswith("v8::"):
+        return "V8 (C++)"
+    if name.startswith("tcmalloc::") or name in ("malloc", "free", "operator new(unsigned long)", "operator delete(void*)"):
+        return "malloc (tcmalloc)"
+    if name.startswith(("kj::", "capnp::")):
+        return "kj / capnp (I/O, HTTP)"
+    if name.startswith("workerd::"):
+        return "workerd (C++)"
+    return "other (libc, kernel interface, ...)"
+
+
+def main():
+    dirs = sys.argv[1:]
+    if not 1 <= len(dirs) <= 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    top = int(os.environ.get("TOP", "40"))
+    per = []
+    for d in dirs:
+        n = requests(d)
+        per.append({k: v / n for k, v in self_costs(d).items()})
+    label = [os.path.basename(d.rstrip("/")) for d in dirs]
+    for d, p in zip(label, per):
+        print(f"{d}: {sum(p.values()) / 1000:.1f} k instructions per request")
+    groups = [defaultdict(float) for _ in per]
+    for g, p in zip(groups, per):
+        for k, v in p.items():
+            g[group(k)] += v
+    keys = sorted(set().union(*groups), key=lambda k: -abs(groups[0][k] - (groups[1][k] if len(groups) > 1 else 0)))
+    print("\nby group, k instructions per request:", "  ".join(label), " A - B" if len(per) > 1 else "")
+    for k in keys:
+        vals = [g[k] / 1000 for g in groups]
+        diff = f"{vals[0] - vals[1]:9.1f}" if len(vals) > 1 else ""
+        print(" ".join(f"{v:9.1f}" for v in vals), diff, " ", k)
+    if os.environ.get("GROUPS") == "1":
+        return
+    names = set().union(*per)
+    key = (lambda k: -abs(per[0].get(k, 0) - per[1].get(k, 0))) if len(per) > 1 else (lambda k: -per[0].get(k, 0))
+    print(f"\nthe {top} functions whose self instructions {'differ' if len(per) > 1 else 'are'} most (k per request):")
+    for k in sorted(names, key=key)[:top]:
+        vals = [p.get(k, 0) / 1000 for p in per]
+        diff = f"{vals[0] - vals[1]:9.2f}" if len(vals) > 1 else ""
+        print(" ".join(f"{v:9.2f}" for v in vals), diff, " ", k[:140])
+
+
+if __name__ == "__main__":
+    main()
