@@ -185,12 +185,15 @@ fn log_ledger(gate: &Gate, line: &LedgerLine) {
 /// The gate turns a storage error into a 503 whose log line says only `store_unavailable`; this
 /// line says why (missing binding, the KV API failing), never which key or credential.
 fn log_store_error(e: &StoreError) {
-    // to_string rather than the Value's Display: Display instantiates Value's serializer twice more
-    // (fmt::Write, compact and `{:#}` pretty), the only place the worker did; to_string reuses the
-    // Vec writer every JSON response already has.
+    // json_bytes::to_string rather than the Value's Display: Display instantiates Value's
+    // serializer twice more (fmt::Write, compact and `{:#}` pretty), the only place the worker
+    // did; this reuses the writer every JSON response already has.
     let line =
         serde_json::json!({"event": "proxy", "outcome": "store_error", "reason": e.to_string()});
-    worker::console_error!("{}", serde_json::to_string(&line).unwrap_or_default());
+    worker::console_error!(
+        "{}",
+        tollgate_core::json_bytes::to_string(&line).unwrap_or_default()
+    );
 }
 
 /// The client's request as `forward` passes it on.

@@ -133,7 +133,7 @@ impl LedgerLine {
 
     /// One line of JSON.
     pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| r#"{"event":"proxy"}"#.to_string())
+        crate::json_bytes::to_string(self).unwrap_or_else(|_| r#"{"event":"proxy"}"#.to_string())
     }
 }
 

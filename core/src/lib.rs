@@ -7,6 +7,7 @@
 pub mod config;
 pub mod credentials;
 pub mod federation;
+pub mod json_bytes;
 mod json_object;
 pub mod ledger;
 pub mod limits;

@@ -74,7 +74,7 @@ mod cold {
 
 fn to_json<T: Serialize>(v: &T) -> String {
     // Serializing plain structs of strings and integers cannot fail.
-    serde_json::to_string(v).unwrap_or_default()
+    crate::json_bytes::to_string(v).unwrap_or_default()
 }
 
 /// `from_json` / `to_json` for a record type: the one strict parse every record goes through.

@@ -103,10 +103,7 @@ impl HttpResponse {
         value: &T,
         capacity: usize,
     ) -> Self {
-        let mut body = Vec::with_capacity(capacity);
-        if serde_json::to_writer(&mut body, value).is_err() {
-            body = b"{}".to_vec();
-        }
+        let body = crate::json_bytes::to_vec(value, capacity).unwrap_or_else(|_| b"{}".to_vec());
         Self {
             status,
             headers: vec![

@@ -189,7 +189,7 @@ pub(crate) async fn create_with(
     };
     // Record first: if the index write fails the credential still works and expires on its own,
     // and the error tells the person; the reverse could list a credential that does not exist.
-    let json = serde_json::to_string(&record).unwrap_or_default();
+    let json = crate::json_bytes::to_string(&record).unwrap_or_default();
     store
         .put(&record_key(&digest), &json, Some(new.ttl))
         .await?;
@@ -219,7 +219,7 @@ async fn write_index(
     if entries.is_empty() {
         return Ok(store.delete(&key).await?);
     }
-    let json = serde_json::to_string(entries).unwrap_or_default();
+    let json = crate::json_bytes::to_string(entries).unwrap_or_default();
     // The index outlives every entry it lists (a device credential may outlive SIGNIN_MAX_DAYS
     // when that is 1), so each stays revocable from the page.
     let last = entries.iter().map(|e| e.expires.saturating_sub(now)).max();

@@ -70,7 +70,7 @@ impl Sealer {
 
     /// Seals `value`; `None` if it would not fit in a cookie.
     pub(crate) fn seal<T: Serialize>(&self, p: Purpose, value: &T) -> Option<String> {
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).ok()?);
+        let body = URL_SAFE_NO_PAD.encode(crate::json_bytes::to_vec(value, 128).ok()?);
         let tag = URL_SAFE_NO_PAD.encode(mac(self.key(p), &[body.as_bytes()]));
         let out = format!("{body}.{tag}");
         (out.len() <= MAX_SEALED_LEN).then_some(out)

@@ -41,7 +41,7 @@ fn required_members(key: &PublicKey) -> Vec<(&'static str, String)> {
 /// `P-256`, `RSA`) need no escaping.
 pub fn jwk_thumbprint(key: &PublicKey) -> String {
     // Serializing a map of strings cannot fail; an empty input would match no registry's kid.
-    let canonical = serde_json::to_vec(&members(key)).unwrap_or_default();
+    let canonical = crate::json_bytes::to_vec(&members(key), 128).unwrap_or_default();
     Base64UrlUnpadded::encode_string(&Sha256::digest(&canonical))
 }
 

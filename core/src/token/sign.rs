@@ -132,12 +132,15 @@ impl Signer {
             }
         };
         let kid = header.kid.kid(&public);
-        let json = serde_json::to_vec(&JoseHeader {
-            alg: key.algorithm().as_str(),
-            kid: &kid,
-            typ: "JWT",
-            x5c: x5c.as_deref(),
-        })
+        let json = crate::json_bytes::to_vec(
+            &JoseHeader {
+                alg: key.algorithm().as_str(),
+                kid: &kid,
+                typ: "JWT",
+                x5c: x5c.as_deref(),
+            },
+            256,
+        )
         .map_err(|e| KeyError::PublicKey(format!("the JOSE header could not be written: {e}")))?;
         let mut header_prefix = Base64UrlUnpadded::encode_string(&json);
         header_prefix.push('.');
@@ -183,9 +186,8 @@ impl Signer {
     pub fn sign(&self, claims: &RegistryClaims) -> Result<String, SignError> {
         // A token's claims are ~300 bytes (more with many scopes): one buffer rather than
         // serde_json::to_vec's 128 bytes grown twice.
-        let mut payload = Vec::with_capacity(512);
-        serde_json::to_writer(&mut payload, claims)
-            .map_err(|e| SignError::Claims(e.to_string()))?;
+        let payload =
+            crate::json_bytes::to_vec(claims, 512).map_err(|e| SignError::Claims(e.to_string()))?;
         // Room for the claims' base64url and the signature's (86 characters for ES256, 342 for
         // a 2048-bit RS256 key); only a hint.
         let mut token =

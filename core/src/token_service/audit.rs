@@ -118,7 +118,7 @@ impl AuditEvent {
 
     /// One line of JSON.
     pub fn to_json_line(&self) -> String {
-        serde_json::to_string(self)
+        crate::json_bytes::to_string(self)
             .unwrap_or_else(|_| r#"{"event":"token","outcome":"failed"}"#.to_string())
     }
 }

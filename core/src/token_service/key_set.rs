@@ -190,8 +190,8 @@ impl Keys {
 
         // Each key under every kid form some service's tokens carry (3.x `jwks` lookups).
         let kid_formats = settings.token_headers.kid_formats();
-        let jwks_json =
-            serde_json::to_vec(&jwks_with_kids(&published, &kid_formats)).map_err(|e| {
+        let jwks_json = crate::json_bytes::to_vec(&jwks_with_kids(&published, &kid_formats), 1024)
+            .map_err(|e| {
                 ConfigError::new(
                     "PUBLISHED_KEYS",
                     format!("the JWKS could not be encoded: {e}"),

@@ -185,7 +185,7 @@ impl DeviceRecord {
     /// Writes the record back, kept until a little past the code's expiry.
     async fn save(&self, store: &impl Store, digest: &str, now: u64) -> Result<(), StoreError> {
         let ttl = (self.expires.saturating_sub(now) + GRACE).max(KV_MIN_TTL);
-        let json = serde_json::to_string(self).unwrap_or_default();
+        let json = crate::json_bytes::to_string(self).unwrap_or_default();
         store.put(&record_key(digest), &json, Some(ttl)).await
     }
 }
