@@ -76,7 +76,9 @@ import { busyMs, connect } from "./devtools.mjs";
 import {
   ROOT, basic, builtWorkerOptions, keyFixture, libtrustKid, startWorker, readKvFile,
 } from "../tests/miniflare/helpers.mjs";
-import { BENCH_REALM, startDirect, tollgateBindings } from "./workerd-direct.mjs";
+import {
+  BENCH_REALM, CALLGRIND, callgrindInstructions, settle, startDirect, tollgateBindings,
+} from "./workerd-direct.mjs";
 
 const [kvFile] = process.argv.slice(2);
 if (!kvFile) {
@@ -218,38 +220,8 @@ const samples = () => ({
 // before/after differences within one round by less, so a change of a few KB of compiled wasm
 // can be seen in one round. Threads are summed: V8 moves compilation
 // between the main thread and its workers from run to run, their sum stays put.
-const VALGRIND = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--separate-threads=yes"];
-/** CPU ticks (utime + stime, all threads) of process `pid`. */
-const processTicks = (pid) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]); // fields 14 and 15 of proc(5)
-};
-
-/** Waits until process `pid` has used no CPU for a second: the compilation V8 leaves to its
- * background threads (TurboFan jobs of startup's warm-up, or of a request) is then done, so
- * each process's total holds all of it. A fixed wait was not enough on a busy machine: one run
- * counted ~40 M instructions of startup's TurboFan jobs in the first request instead. */
-async function settle(pid) {
-  let last = processTicks(pid);
-  let quiet = 0;
-  for (let i = 0; i < 600 && quiet < 4; i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    const now = processTicks(pid);
-    quiet = now === last ? quiet + 1 : 0;
-    last = now;
-  }
-}
-
 /** Instructions (all threads) of the callgrind outputs in `dir` (one file per thread), in millions. */
-function callgrindMi(dir) {
-  let ir = 0;
-  for (const f of readdirSync(dir)) {
-    const m = /^summary: (\d+)/m.exec(readFileSync(join(dir, f), "utf8"));
-    if (m) ir += Number(m[1]);
-  }
-  return ir / 1e6;
-}
+const callgrindMi = (dir) => callgrindInstructions(dir) / 1e6;
 
 /** One callgrind round of one target: three processes, running the kind's setup and then 0, 1
  * and 2 of its requests, so startup, the first request and a warm one are differences of totals. */
@@ -259,7 +231,7 @@ async function countRound(m, { start, name, kind }) {
     const dir = mkdtempSync(join(tmpdir(), "tg-callgrind-"));
     try {
       const w = await start(kind, () => {}, {
-        wrap: [...VALGRIND, `--callgrind-out-file=${join(dir, "out")}`],
+        wrap: [...CALLGRIND, `--callgrind-out-file=${join(dir, "out")}`],
         readySeconds: 600,
       });
       try {

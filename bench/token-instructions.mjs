@@ -11,8 +11,11 @@
 // Each target (token.sh's (a) empty worker, (s) bare signer, (f) protocol floor, (b) Tollgate with
 // ci-bot's API key) runs in its own workerd alone (bench/workerd-direct.mjs) under callgrind, and
 // gets, in order:
-//   1. WARMUP requests (default 3000) over CONNECTIONS keep-alive connections (default 4), so the
-//      code is what it is in steady state. V8 moves a wasm function from Liftoff to TurboFan once
+//   1. WARMUP requests (default 3000) over CONNECTIONS keep-alive connections (default 1), so the
+//      code is what it is in steady state. One connection, because with several the count
+//      depends on the machine's load: how many requests workerd takes per wake-up depends on how
+//      fast the client is against valgrind's workerd, and a run beside another valgrind process
+//      read the empty worker 12% lower (273 against 310 k instructions per request at 4). V8 moves a wasm function from Liftoff to TurboFan once
 //      it has executed a budget of ~13 MB of its bytecode (`--wasm-tiering-budget`, 13,000,000 in
 //      workerd's V8), which a function run once per token reaches only after thousands of tokens:
 //      token.sh warms each process for 40 s (~80,000 tokens). Under valgrind that would take an
@@ -41,11 +44,11 @@
 //                     e.g. BUILD_DIR=/tmp/tg-names FLOOR_DIR=/tmp/floor-names)
 import { execFileSync } from "node:child_process";
 import http from "node:http";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, basic, keyFixture, readKvFile } from "../tests/miniflare/helpers.mjs";
-import { startDirect, tollgateBindings } from "./workerd-direct.mjs";
+import { CALLGRIND, callgrindInstructions, settle, startDirect, tollgateBindings } from "./workerd-direct.mjs";
 
 const [kvFile] = process.argv.slice(2);
 if (!kvFile) {
@@ -55,7 +58,7 @@ if (!kvFile) {
 const num = (name, dflt) => (process.env[name] ? Number(process.env[name]) : dflt);
 const WARMUP = num("WARMUP", 3000);
 const REQUESTS = num("REQUESTS", 1000);
-const CONNECTIONS = num("CONNECTIONS", 4);
+const CONNECTIONS = num("CONNECTIONS", 1);
 const ROUNDS = num("ROUNDS", 1);
 const BUDGET_DIVISOR = num("BUDGET_DIVISOR", 100);
 const V8_TIERING_BUDGET = 13_000_000; // workerd's default (`v8Flags = ["--help"]` prints it)
@@ -85,23 +88,6 @@ for (const t of targets) {
   if (!existsSync(join(t.dir, "index_bg.wasm"))) throw new Error(`${t.dir} is not built (scripts/build.sh)`);
 }
 const kv = readKvFile(kvFile);
-
-/** CPU ticks (utime + stime, all threads) of process `pid`. */
-const processTicks = (pid) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]);
-};
-/** Waits until process `pid` has used no CPU for a second (at most 5 minutes). */
-async function settle(pid) {
-  let last = processTicks(pid);
-  for (let i = 0, quiet = 0; i < 1200 && quiet < 4; i++) {
-    await new Promise((r) => setTimeout(r, 250));
-    const now = processTicks(pid);
-    quiet = now === last ? quiet + 1 : 0;
-    last = now;
-  }
-}
 
 /** `n` requests for target `t`, CONNECTIONS at a time over keep-alive connections; throws unless
  * every answer is 200. A request sent on a reused connection that the server closes unanswered
@@ -138,17 +124,7 @@ async function load(w, t, n, connections = CONNECTIONS) {
 }
 
 /** Instructions of every thread in callgrind's dump number `n` under `dir` (files `out.N-TT`). */
-function dumpedInstructions(dir, n) {
-  let ir = 0;
-  let files = 0;
-  for (const f of readdirSync(dir)) {
-    if (!new RegExp(`^out\\.${n}(-\\d+)?$`).test(f)) continue;
-    const m = /^summary: (\d+)/m.exec(readFileSync(join(dir, f), "utf8"));
-    if (m) (ir += Number(m[1])), files++;
-  }
-  if (!files) throw new Error(`no callgrind dump in ${dir}`);
-  return ir;
-}
+const dumpedInstructions = (dir, n) => callgrindInstructions(dir, new RegExp(`^out\\.${n}(-\\d+)?$`));
 
 /** PROFILE=DIR: the measured requests' dump (every thread), V8's perf map of the process's
  * generated code and the request count, into `into`, for bench/callgrind-self.py. */
@@ -169,7 +145,7 @@ function keepProfile(dir, pid, into) {
 async function count(pid, work) {
   execFileSync("callgrind_control", ["-z", String(pid)], { stdio: "ignore" });
   const out = await work();
-  await settle(pid);
+  await settle(pid, 300);
   execFileSync("callgrind_control", ["-d", String(pid)], { stdio: "ignore" });
   return out;
 }
@@ -188,13 +164,12 @@ async function measure(t) {
         `--wasm-tiering-budget=${Math.round(V8_TIERING_BUDGET / BUDGET_DIVISOR)}`,
         ...(PROFILE ? ["--perf-basic-prof"] : []), // names of generated code, for callgrind-self.py
       ],
-      wrap: ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--separate-threads=yes",
-        `--callgrind-out-file=${join(dir, "out")}`],
+      wrap: [...CALLGRIND, `--callgrind-out-file=${join(dir, "out")}`],
       readySeconds: 600,
     });
     try {
       const warmRetries = await load(w, t, WARMUP);
-      await settle(w.pid);
+      await settle(w.pid, 300);
       // Dump 1: REQUESTS requests in steady state.
       const retries = await count(w.pid, () => load(w, t, REQUESTS));
       const ir = dumpedInstructions(dir, 1) / REQUESTS;

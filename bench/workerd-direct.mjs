@@ -29,7 +29,7 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { once } from "node:events";
-import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,7 +99,48 @@ async function waitForPort(port, child, seconds = 10) {
   throw new Error(`workerd did not start serving within ${seconds} s`);
 }
 
-const text = (s) => JSON.stringify(String(s)); // a Cap'n Proto text literal (JSON's escapes are a subset)
+const text = (s) => JSON.stringify(String(s));
+
+/** valgrind's callgrind as a `wrap` (add `--callgrind-out-file=`): instructions of every thread,
+ * one output file per thread; JIT code needs `--smc-check` (V8 writes and rewrites its code). */
+export const CALLGRIND = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--separate-threads=yes"];
+
+/** Instructions (all threads) of the callgrind outputs in `dir` whose names match `files` (one
+ * file per thread); throws if none does. */
+export function callgrindInstructions(dir, files = /./) {
+  let ir = 0;
+  let read = 0;
+  for (const f of readdirSync(dir)) {
+    if (!files.test(f)) continue;
+    const m = /^summary: (\d+)/m.exec(readFileSync(join(dir, f), "utf8"));
+    if (m) (ir += Number(m[1])), read++;
+  }
+  if (!read) throw new Error(`no callgrind output in ${dir}`);
+  return ir;
+}
+
+/** CPU ticks (utime + stime, all threads) of process `pid`. */
+const processTicks = (pid) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]); // fields 14 and 15 of proc(5)
+};
+
+/** Waits until process `pid` has used no CPU for a second (at most `maxSeconds`): the
+ * compilation V8 leaves to its background threads (TurboFan jobs of startup's warm-up, or of a
+ * request) is then done, so an instruction count holds all of it. A fixed wait was not enough on
+ * a busy machine: one run counted ~40 M instructions of startup's TurboFan jobs in the first
+ * request instead. */
+export async function settle(pid, maxSeconds = 150) {
+  let last = processTicks(pid);
+  let quiet = 0;
+  for (let i = 0; i < maxSeconds * 4 && quiet < 4; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = processTicks(pid);
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+  }
+} // a Cap'n Proto text literal (JSON's escapes are a subset)
 
 export async function startDirect({
   dir, script, bindings = {}, kv = {}, kvBinding = "TOLLGATE_KV", after = true, v8Flags = [], stdout, stdoutPath,
