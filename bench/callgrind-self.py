@@ -6,13 +6,14 @@
     TOP=60 GROUPS=1 ...                                         # more rows; by group only
 
 Each target directory holds callgrind's dump of the measured requests (one `out.1-NN` file per
-thread), V8's perf map of the code it generated (`perf-PID.map`, written with `--perf-basic-prof`)
-and `requests` (how many requests the dump covers). A function's self instructions are the
+thread), V8's perf map of the code it generated (`perf-PID.map`, written with `--perf-basic-prof`),
+the wasm module's function names in index order (`functions.txt`, from binaryen's printer; a
+TG_KEEP_NAMES=1 build has Rust's) and `requests` (how many requests the dump covers). A function's self instructions are the
 counts of the cost lines under its `fn=` that do not follow a `calls=` line (those are inclusive
 costs of the call). workerd keeps its symbols, so the runtime's C++ functions are named;
-generated code (wasm, JavaScript, V8's builtins) has none, and callgrind names each of its blocks
-by address, which the perf map turns into V8's name for the code around it (with a
-TG_KEEP_NAMES=1 build, the Rust function's). Counts are exact for the run; what they cost in time
+generated code (wasm, JavaScript, V8's builtins) has none, and callgrind names it by the address a
+call entered it at: JavaScript and builtins by the perf map, wasm functions by their slot in the
+module's jump table (`resolver` says how), each with what TurboFan inlined into it. Counts are exact for the run; what they cost in time
 is another matter (bench/README.md, "Steady state in instructions").
 """
 import bisect
@@ -42,19 +43,56 @@ def perf_map(directory):
     return starts, [s + entries[s][0] for s in starts], [entries[s][1] for s in starts]
 
 
-def generated_name(addr, pmap):
+JUMP_SLOT = 8  # bytes per slot of V8's wasm jump table on x64
+
+
+def functions(directory):
+    """The wasm module's defined functions' names in index order (`functions.txt`), or []."""
+    path = os.path.join(directory, "functions.txt")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [HASH.sub("", line.rstrip("\n")) for line in fh]
+
+
+def resolver(addresses, pmap, funcs):
+    """A function naming generated code at an address.
+
+    V8 calls a wasm function through its slot in the module's jump table, which then jumps to
+    the code; callgrind names code without symbols by the address a call entered it at, so a
+    wasm function's instructions (with whatever TurboFan inlined into it) are counted under its
+    jump-table slot, not under its code's address. The table is not in the perf map: it starts
+    at the page holding the lowest unmapped address, one JUMP_SLOT per defined function in
+    index order (functions.txt). Code the map names is named from it.
+    """
     starts, ends, names = pmap
+    wasm = [a for a, n in zip(starts, names) if re.search(r"-\d+-(liftoff|turbofan)$", n)]
+    # The table sits below the module's first logged code, in the same code space.
+    near = [a for a in addresses if wasm and min(wasm) - (1 << 20) < a < min(wasm) and not in_map(a, pmap)]
+    base = (min(near) & ~0xFFF) if near else -1
+
+    def name(addr):
+        i = bisect.bisect_right(starts, addr) - 1
+        if i >= 0 and addr < ends[i]:
+            return HASH.sub("", names[i])
+        slot, off = divmod(addr - base, JUMP_SLOT)
+        if funcs and base >= 0 and off == 0 and 0 <= slot < len(funcs):
+            return "wasm: " + funcs[slot]
+        return "(generated code not named)"
+
+    return name
+
+
+def in_map(addr, pmap):
+    starts, ends, _ = pmap
     i = bisect.bisect_right(starts, addr) - 1
-    if i >= 0 and addr < ends[i]:
-        return HASH.sub("", names[i])
-    return "(generated code not in the perf map)"
+    return i >= 0 and addr < ends[i]
 
 
 def self_costs(directory):
     """Self instructions by function name over every thread's dump in `directory`."""
-    pmap = perf_map(directory)
     names = {}  # callgrind's name compression: "(id) name" defines, "(id)" refers
-    costs = defaultdict(int)
+    raw = defaultdict(int)  # by C++ name, or by address for generated code
 
     def name_of(field):
         m = re.match(r"\((\d+)\)(?: (.*))?$", field)
@@ -74,13 +112,10 @@ def self_costs(directory):
             for line in fh:
                 if line.startswith("fn="):
                     fn = RECURSION.sub("", name_of(line[3:].rstrip("\n")))
-                    current = generated_name(int(fn, 16), pmap) if ADDR.match(fn) else HASH.sub("", fn)
+                    current = int(fn, 16) if ADDR.match(fn) else HASH.sub("", fn)
                     continue
-                if line.startswith(("cfn=", "cfi=", "cfl=", "cob=")):
+                if line.startswith(("cfn=", "cfi=", "cfl=", "cob=", "ob=", "fl=", "fi=", "fe=")):
                     name_of(line.split("=", 1)[1].rstrip("\n"))  # may define a name
-                    continue
-                if line.startswith(("ob=", "fl=", "fi=", "fe=")):
-                    name_of(line.split("=", 1)[1].rstrip("\n"))
                     continue
                 if line.startswith("calls="):
                     skip_next = True
@@ -92,7 +127,11 @@ def self_costs(directory):
                     continue
                 parts = line.split()
                 if current is not None and len(parts) >= 2:
-                    costs[current] += int(parts[-1])
+                    raw[current] += int(parts[-1])
+    name = resolver([k for k in raw if isinstance(k, int)], perf_map(directory), functions(directory))
+    costs = defaultdict(int)
+    for k, v in raw.items():
+        costs[name(k) if isinstance(k, int) else k] += v
     return costs
 
 
@@ -101,18 +140,31 @@ def requests(directory):
         return int(fh.read().strip())
 
 
+WASM_GROUPS = [
+    ("signature (p256, primeorder, crypto-bigint, sha2, hmac, rfc6979, compiler-rt)",
+     r"p256|primeorder|crypto_bigint|sha2|hmac|rfc6979|__multi3|__ashl|__lshr|subtle|digest|ecdsa|elliptic|ctutils"),
+    ("base64 / hex", r"base64|base16"),
+    ("serde, serde_json", r"serde"),
+    ("allocation (talc, dlmalloc, Vec/String growth)", r"talc|dlmalloc|raw_vec|to_vec|alloc::|memcmp|memcpy|memset|memmove"),
+    ("wasm-bindgen, js-sys, web-sys, worker", r"wasm_bindgen|js_sys|web_sys|worker::|__wbindgen|__wbg"),
+    ("Tollgate (core and worker)", r"tollgate"),
+    ("core, std (str, iter, fmt), form_urlencoded", r"core|std|form_urlencoded|str::|iter"),
+]
+
+
 def group(name):
-    """A coarse group for a function name (wasm names are Rust paths with a TG_KEEP_NAMES build)."""
+    """A coarse group for a function name."""
+    if name.startswith("wasm: "):
+        for label, pattern in WASM_GROUPS:
+            if re.search(pattern, name):
+                return "wasm: " + label
+        return "wasm: other"
     if name.startswith("(generated"):
         return "generated code without a name"
     if re.match(r"^(JS|LazyCompile|Function|Script):", name) or name.startswith("*"):
-        return "JavaScript (glue, runtime modules)"
-    if name.startswith(("Builtin:", "BytecodeHandler:", "Stub:", "RegExp:")):
+        return "JavaScript (glue, runtime modules), or wasm code the map names"
+    if name.startswith(("Builtin:", "Builtins_", "BytecodeHandler:", "Stub:", "RegExp:")):
         return "V8 builtins"
-    if "wasm" in name.lower() or "::" in name and not name.startswith(("v8::", "kj::", "workerd::", "capnp::", "std::", "tcmalloc::")):
-        if name.startswith(("v8::", "kj::", "workerd::")):
-            return "runtime C++"
-        return "wasm"
     if name.startswith(("v8::internal::Heap", "v8::internal::Scavenger", "v8::internal::MarkCompact", "v8::internal::GC")):
         return "V8 garbage collector"
     if name.startswith("v8::"):
@@ -123,7 +175,7 @@ def group(name):
         return "kj / capnp (I/O, HTTP)"
     if name.startswith("workerd::"):
         return "workerd (C++)"
-    return "other (libc, kernel interface, ...)"
+    return "other (libc, simdutf, ...)"
 
 
 def main():

@@ -127,8 +127,9 @@ async function load(w, t, n, connections = CONNECTIONS) {
 const dumpedInstructions = (dir, n) => callgrindInstructions(dir, new RegExp(`^out\\.${n}(-\\d+)?$`));
 
 /** PROFILE=DIR: the measured requests' dump (every thread), V8's perf map of the process's
- * generated code and the request count, into `into`, for bench/callgrind-self.py. */
-function keepProfile(dir, pid, into) {
+ * generated code, the request count and target `t`'s wasm function names, into `into`, for
+ * bench/callgrind-self.py. */
+function keepProfile(t, dir, pid, into) {
   rmSync(into, { recursive: true, force: true });
   mkdirSync(into, { recursive: true });
   for (const f of readdirSync(dir)) if (/^out\.1(-\d+)?$/.test(f)) copyFileSync(join(dir, f), join(into, f));
@@ -138,6 +139,18 @@ function keepProfile(dir, pid, into) {
   copyFileSync(found, join(into, map));
   if (found.startsWith("/tmp/")) rmSync(found);
   writeFileSync(join(into, "requests"), `${REQUESTS}\n`);
+  writeFileSync(join(into, "functions.txt"), functionNames(join(t.dir, "index_bg.wasm")).join("\n") + "\n");
+}
+
+/** The wasm module's defined functions' names in index order, from binaryen's text printer
+ * (imports are printed as `(import ...)` lines, defined functions as ` (func $name ...`). */
+function functionNames(wasm) {
+  const text = execFileSync(join(ROOT, "node_modules", ".bin", "wasm-opt"), [wasm, "--all-features", "--print"], {
+    maxBuffer: 1 << 30, encoding: "utf8",
+  });
+  const names = [];
+  for (const m of text.matchAll(/^ \(func \$("(?:[^"\\]|\\.)*"|\S+)/gm)) names.push(m[1].replace(/^"|"$/g, ""));
+  return names;
 }
 
 /** Instructions of process `pid` (valgrind's) while `work` runs: counters zeroed, `work`, a wait
@@ -173,7 +186,7 @@ async function measure(t) {
       // Dump 1: REQUESTS requests in steady state.
       const retries = await count(w.pid, () => load(w, t, REQUESTS));
       const ir = dumpedInstructions(dir, 1) / REQUESTS;
-      if (PROFILE) keepProfile(dir, w.pid, join(PROFILE, t.id));
+      if (PROFILE) keepProfile(t, dir, w.pid, join(PROFILE, t.id));
       if (t.id !== "sign") return { ir, retries: warmRetries + retries };
       // Dumps 2 and 3: the signer's loop inside one request (?n=200, then ?n=1), as token.sh
       // times it: instructions per signature, to set beside the time token.sh prints for it.
