@@ -12,8 +12,9 @@
 
 use std::io;
 
-/// Pieces up to this many bytes are pushed a byte at a time; longer ones are one copy. Around
-/// the point where a byte loop costs what the call out of wasm does.
+/// Pieces up to this many bytes are pushed a byte at a time; longer ones are one copy. Chosen,
+/// not tuned: about where a byte loop (a few instructions a byte) costs what the call out of
+/// wasm does (~40 in the wrapper, more around it).
 const SHORT: usize = 16;
 
 /// A `Vec<u8>` as serde_json's writer; [`JsonBytes::into_inner`] gives it back.
@@ -67,7 +68,8 @@ pub fn to_vec<T: serde::Serialize + ?Sized>(
 }
 
 /// `value` as a JSON string. Everything in the worker that writes JSON goes through this module,
-/// so serde_json's serializer is compiled for one writer type, not two (~0.9 KB of gzip).
+/// so serde_json's serializer is compiled for one writer type: with the token path alone on it
+/// and the rest on `Vec<u8>`, the worker was 1,296 bytes larger gzipped.
 pub fn to_string<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     // serde_json writes UTF-8 (its own `to_string` relies on it); checked rather than assumed.
     String::from_utf8(to_vec(value, 128)?)
