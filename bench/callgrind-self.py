@@ -7,14 +7,15 @@
 
 Each target directory holds callgrind's dump of the measured requests (one `out.1-NN` file per
 thread), V8's perf map of the code it generated (`perf-PID.map`, written with `--perf-basic-prof`),
-the wasm module's function names in index order (`functions.txt`, from binaryen's printer; a
-TG_KEEP_NAMES=1 build has Rust's) and `requests` (how many requests the dump covers). A function's self instructions are the
-counts of the cost lines under its `fn=` that do not follow a `calls=` line (those are inclusive
-costs of the call). workerd keeps its symbols, so the runtime's C++ functions are named;
-generated code (wasm, JavaScript, V8's builtins) has none, and callgrind names it by the address a
-call entered it at: JavaScript and builtins by the perf map, wasm functions by their slot in the
-module's jump table (`resolver` says how), each with what TurboFan inlined into it. Counts are exact for the run; what they cost in time
-is another matter (bench/README.md, "Steady state in instructions").
+the names of the functions the wasm module defines, in index order (`functions.txt`, from
+binaryen's listing; a TG_KEEP_NAMES=1 build has Rust's) and `requests` (how many requests the
+dump covers). A function's self instructions are the counts of the cost lines under its `fn=`
+that do not follow a `calls=` line (those are inclusive costs of the call). workerd keeps its
+symbols, so the runtime's C++ functions are named; generated code (wasm, JavaScript, V8's
+builtins) has none, and callgrind names it by the address a call entered it at: JavaScript and
+builtins by the perf map, wasm functions by their slot in the module's jump table (`resolver`
+says how), each with what TurboFan inlined into it. Counts are exact for the run; what they cost
+in time is another matter (bench/README.md, "Steady state in instructions").
 """
 import bisect
 import os
@@ -61,19 +62,20 @@ def resolver(addresses, pmap, funcs):
     V8 calls a wasm function through its slot in the module's jump table, which then jumps to
     the code; callgrind names code without symbols by the address a call entered it at, so a
     wasm function's instructions (with whatever TurboFan inlined into it) are counted under its
-    jump-table slot, not under its code's address. The table is not in the perf map: it starts
-    at the page holding the lowest unmapped address, one JUMP_SLOT per defined function in
-    index order (functions.txt). Code the map names is named from it.
+    jump-table slot, not under its code's address. The table is not in the perf map: it sits in
+    the module's code space below the first wasm code the map lists, from the page holding the
+    lowest address called there, one JUMP_SLOT per defined function in index order
+    (functions.txt). Code the map lists is named from it.
     """
-    starts, ends, names = pmap
+    starts, _, names = pmap
     wasm = [a for a, n in zip(starts, names) if re.search(r"-\d+-(liftoff|turbofan)$", n)]
-    # The table sits below the module's first logged code, in the same code space.
-    near = [a for a in addresses if wasm and min(wasm) - (1 << 20) < a < min(wasm) and not in_map(a, pmap)]
+    first = min(wasm) if wasm else None
+    near = [a for a in addresses if first and first - (1 << 20) < a < first and map_entry(a, pmap) is None]
     base = (min(near) & ~0xFFF) if near else -1
 
     def name(addr):
-        i = bisect.bisect_right(starts, addr) - 1
-        if i >= 0 and addr < ends[i]:
+        i = map_entry(addr, pmap)
+        if i is not None:
             return HASH.sub("", names[i])
         slot, off = divmod(addr - base, JUMP_SLOT)
         if funcs and base >= 0 and off == 0 and 0 <= slot < len(funcs):
@@ -83,10 +85,11 @@ def resolver(addresses, pmap, funcs):
     return name
 
 
-def in_map(addr, pmap):
+def map_entry(addr, pmap):
+    """The index of the perf-map entry holding `addr`, or None."""
     starts, ends, _ = pmap
     i = bisect.bisect_right(starts, addr) - 1
-    return i >= 0 and addr < ends[i]
+    return i if i >= 0 and addr < ends[i] else None
 
 
 def self_costs(directory):

@@ -61,7 +61,6 @@
 // what is left for the first request is whatever the worker builds lazily and the lazy
 // compilation of the wasm functions it runs first. The empty worker (bench/empty-worker, built
 // by bench/token.sh or `scripts/build.sh bench/empty-worker`) is measured alike when built.
-import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -77,7 +76,7 @@ import {
   ROOT, basic, builtWorkerOptions, keyFixture, libtrustKid, startWorker, readKvFile,
 } from "../tests/miniflare/helpers.mjs";
 import {
-  BENCH_REALM, CALLGRIND, callgrindInstructions, settle, startDirect, tollgateBindings,
+  BENCH_REALM, CALLGRIND, callgrindInstructions, functionNames, settle, startDirect, tollgateBindings,
 } from "./workerd-direct.mjs";
 
 const [kvFile] = process.argv.slice(2);
@@ -382,19 +381,6 @@ const jsDirect = (after) => (body) =>
     kvBinding: "TG_KV",
   }), after);
 const emptyDirect = (after) => direct(() => ({ dir: emptyDir }), after);
-
-/** Function index -> name in a names-keeping build's wasm (binaryen's own listing). */
-function functionNames(dir) {
-  const wasmOpt = join(ROOT, "node_modules", ".bin", "wasm-opt");
-  const map = execFileSync(wasmOpt, [join(dir, "index_bg.wasm"), "--print-function-map"], {
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
-  return new Map(map.split("\n").filter(Boolean).map((l) => {
-    const i = l.indexOf(":");
-    return [Number(l.slice(0, i)), l.slice(i + 1).replace(/::h[0-9a-f]{16}$/, "")];
-  }));
-}
 
 /** The wasm functions V8 compiles (Liftoff, lazily, on first call) in `kind`'s first request:
  * index -> { bytes of wasm bytecode, us: V8's own time compiling it }. One new isolate under

@@ -15,8 +15,9 @@
 //      code is what it is in steady state. One connection, because with several the count
 //      depends on the machine's load: how many requests workerd takes per wake-up depends on how
 //      fast the client is against valgrind's workerd, and a run beside another valgrind process
-//      read the empty worker 12% lower (273 against 310 k instructions per request at 4). V8 moves a wasm function from Liftoff to TurboFan once
-//      it has executed a budget of ~13 MB of its bytecode (`--wasm-tiering-budget`, 13,000,000 in
+//      read the empty worker 12% lower (273 against 310 k instructions per request at 4). V8
+//      moves a wasm function from Liftoff to TurboFan once it has executed a budget of ~13 MB
+//      of its bytecode (`--wasm-tiering-budget`, 13,000,000 in
 //      workerd's V8), which a function run once per token reaches only after thousands of tokens:
 //      token.sh warms each process for 40 s (~80,000 tokens). Under valgrind that would take an
 //      hour per target, so V8's budget is divided by BUDGET_DIVISOR (default 100) for every
@@ -32,7 +33,7 @@
 //
 //   target/release/tollgate policy render policy/demo.toml > /tmp/kv.json
 //   bash scripts/build.sh; for c in empty sign floor; do bash scripts/build.sh bench/$c-worker; done
-//   node bench/token-instructions.mjs /tmp/kv.json          # ~10 min on this machine
+//   node bench/token-instructions.mjs /tmp/kv.json          # ~15 min on this machine
 //   TARGETS=sign,tollgate BASE_DIR=/tmp/tg-before node bench/token-instructions.mjs /tmp/kv.json
 //                     also a copy of an earlier build/ as Tollgate "before", to compare a change
 //   BUILD_DIR=DIR, FLOOR_DIR=DIR   Tollgate's or the floor's build from DIR instead
@@ -48,7 +49,9 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readlink
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, basic, keyFixture, readKvFile } from "../tests/miniflare/helpers.mjs";
-import { CALLGRIND, callgrindInstructions, settle, startDirect, tollgateBindings } from "./workerd-direct.mjs";
+import {
+  CALLGRIND, callgrindInstructions, definedFunctionNames, settle, startDirect, tollgateBindings,
+} from "./workerd-direct.mjs";
 
 const [kvFile] = process.argv.slice(2);
 if (!kvFile) {
@@ -123,8 +126,10 @@ async function load(w, t, n, connections = CONNECTIONS) {
   return retries;
 }
 
-/** Instructions of every thread in callgrind's dump number `n` under `dir` (files `out.N-TT`). */
-const dumpedInstructions = (dir, n) => callgrindInstructions(dir, new RegExp(`^out\\.${n}(-\\d+)?$`));
+/** callgrind's files of dump number `n`, one per thread (`out.N-TT`). */
+const dumpFiles = (n) => new RegExp(`^out\\.${n}(-\\d+)?$`);
+/** Instructions of every thread in callgrind's dump number `n` under `dir`. */
+const dumpedInstructions = (dir, n) => callgrindInstructions(dir, dumpFiles(n));
 
 /** PROFILE=DIR: the measured requests' dump (every thread), V8's perf map of the process's
  * generated code, the request count and target `t`'s wasm function names, into `into`, for
@@ -132,25 +137,14 @@ const dumpedInstructions = (dir, n) => callgrindInstructions(dir, new RegExp(`^o
 function keepProfile(t, dir, pid, into) {
   rmSync(into, { recursive: true, force: true });
   mkdirSync(into, { recursive: true });
-  for (const f of readdirSync(dir)) if (/^out\.1(-\d+)?$/.test(f)) copyFileSync(join(dir, f), join(into, f));
+  for (const f of readdirSync(dir)) if (dumpFiles(1).test(f)) copyFileSync(join(dir, f), join(into, f));
   const map = `perf-${pid}.map`;
   const found = ["/tmp", readlinkSync(`/proc/${pid}/cwd`)].map((d) => join(d, map)).find((f) => existsSync(f));
   if (!found) throw new Error(`PROFILE: V8 wrote no ${map} (--perf-basic-prof)`);
   copyFileSync(found, join(into, map));
   if (found.startsWith("/tmp/")) rmSync(found);
   writeFileSync(join(into, "requests"), `${REQUESTS}\n`);
-  writeFileSync(join(into, "functions.txt"), functionNames(join(t.dir, "index_bg.wasm")).join("\n") + "\n");
-}
-
-/** The wasm module's defined functions' names in index order, from binaryen's text printer
- * (imports are printed as `(import ...)` lines, defined functions as ` (func $name ...`). */
-function functionNames(wasm) {
-  const text = execFileSync(join(ROOT, "node_modules", ".bin", "wasm-opt"), [wasm, "--all-features", "--print"], {
-    maxBuffer: 1 << 30, encoding: "utf8",
-  });
-  const names = [];
-  for (const m of text.matchAll(/^ \(func \$("(?:[^"\\]|\\.)*"|\S+)/gm)) names.push(m[1].replace(/^"|"$/g, ""));
-  return names;
+  writeFileSync(join(into, "functions.txt"), definedFunctionNames(t.dir).join("\n") + "\n");
 }
 
 /** Instructions of process `pid` (valgrind's) while `work` runs: counters zeroed, `work`, a wait

@@ -26,14 +26,16 @@
 //             the code the worker's startup compiled is thrown away before its first request, as
 //             it is under Miniflare (7 isolates) and whenever the runtime starts another isolate
 //             in between; without, whatever startup compiled is still there.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { once } from "node:events";
 import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { COMPATIBILITY_DATE, DEFAULT_VARS, defaultSecrets, workerdBinary } from "../tests/miniflare/helpers.mjs";
+import { COMPATIBILITY_DATE, DEFAULT_VARS, ROOT, defaultSecrets, workerdBinary } from "../tests/miniflare/helpers.mjs";
+
+const WASM_OPT = join(ROOT, "node_modules", ".bin", "wasm-opt");
 
 /** The realm the benches give Tollgate, as production sets one (README "Deploying"): without
  * REALM each isolate's first request logs a warning, a console line of its own. */
@@ -104,6 +106,32 @@ const text = (s) => JSON.stringify(String(s));
 /** valgrind's callgrind as a `wrap` (add `--callgrind-out-file=`): instructions of every thread,
  * one output file per thread; JIT code needs `--smc-check` (V8 writes and rewrites its code). */
 export const CALLGRIND = ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", "--separate-threads=yes"];
+
+/** Function index -> name in a build's wasm (`dir/index_bg.wasm`; a names-keeping build for
+ * Rust's names), from binaryen's own listing, imports first as in wasm's index space. */
+export function functionNames(dir) {
+  const map = execFileSync(WASM_OPT, [join(dir, "index_bg.wasm"), "--print-function-map"], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  return new Map(map.split("\n").filter(Boolean).map((l) => {
+    const i = l.indexOf(":");
+    return [Number(l.slice(0, i)), l.slice(i + 1).replace(/::h[0-9a-f]{16}$/, "")];
+  }));
+}
+
+/** The names of the functions `dir`'s wasm defines (not imports), in index order: the last
+ * `[funcs]` (binaryen's count of defined functions) of [`functionNames`]. */
+export function definedFunctionNames(dir) {
+  const metrics = execFileSync(WASM_OPT, [join(dir, "index_bg.wasm"), "--all-features", "--metrics"], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  const defined = Number(/\[funcs\]\s*:\s*(\d+)/.exec(metrics)?.[1]);
+  const names = [...functionNames(dir)].sort((x, y) => x[0] - y[0]).map(([, n]) => n);
+  if (!(defined > 0 && defined <= names.length)) throw new Error(`binaryen's metrics of ${dir}: no [funcs] count`);
+  return names.slice(names.length - defined);
+}
 
 /** Instructions (all threads) of the callgrind outputs in `dir` whose names match `files` (one
  * file per thread); throws if none does. */
