@@ -3,7 +3,8 @@
 
     python3 bench/callgrind-self.py DIR/tollgate DIR/floor      # A, B and A - B, largest first
     python3 bench/callgrind-self.py DIR/tollgate                # one target
-    TOP=60 GROUPS=1 ...                                         # more rows; by group only
+    TOP=60 GROUPS_ONLY=1 ...                                    # more rows; by group only (GROUPS is bash's)
+    CALLS='memory_copy_wrapper|Talc<S,B>::allocate' ...         # also calls per request into these
 
 Each target directory holds callgrind's dump of the measured requests (one `out.1-NN` file per
 thread), V8's perf map of the code it generated (`perf-PID.map`, written with `--perf-basic-prof`),
@@ -93,9 +94,15 @@ def map_entry(addr, pmap):
 
 
 def self_costs(directory):
-    """Self instructions by function name over every thread's dump in `directory`."""
+    """Self instructions, and calls into it, by function name over every thread's dump in
+    `directory`: two dicts."""
     names = {}  # callgrind's name compression: "(id) name" defines, "(id)" refers
     raw = defaultdict(int)  # by C++ name, or by address for generated code
+    raw_calls = defaultdict(int)  # the same keys: how often something called it
+
+    def key(field):
+        fn = RECURSION.sub("", name_of(field.rstrip("\n")))
+        return int(fn, 16) if ADDR.match(fn) else HASH.sub("", fn)
 
     def name_of(field):
         m = re.match(r"\((\d+)\)(?: (.*))?$", field)
@@ -110,17 +117,22 @@ def self_costs(directory):
             continue
         names.clear()  # ids are per file
         current = None
+        callee = None
         skip_next = False
         with open(os.path.join(directory, f), errors="replace") as fh:
             for line in fh:
                 if line.startswith("fn="):
-                    fn = RECURSION.sub("", name_of(line[3:].rstrip("\n")))
-                    current = int(fn, 16) if ADDR.match(fn) else HASH.sub("", fn)
+                    current = key(line[3:])
                     continue
-                if line.startswith(("cfn=", "cfi=", "cfl=", "cob=", "ob=", "fl=", "fi=", "fe=")):
+                if line.startswith("cfn="):
+                    callee = key(line[4:])
+                    continue
+                if line.startswith(("cfi=", "cfl=", "cob=", "ob=", "fl=", "fi=", "fe=")):
                     name_of(line.split("=", 1)[1].rstrip("\n"))  # may define a name
                     continue
                 if line.startswith("calls="):
+                    if callee is not None:
+                        raw_calls[callee] += int(line[6:].split()[0])
                     skip_next = True
                     continue
                 if not line or not (line[0].isdigit() or line[0] in "+-*"):
@@ -131,11 +143,13 @@ def self_costs(directory):
                 parts = line.split()
                 if current is not None and len(parts) >= 2:
                     raw[current] += int(parts[-1])
-    name = resolver([k for k in raw if isinstance(k, int)], perf_map(directory), functions(directory))
-    costs = defaultdict(int)
-    for k, v in raw.items():
-        costs[name(k) if isinstance(k, int) else k] += v
-    return costs
+    addresses = {k for k in (*raw, *raw_calls) if isinstance(k, int)}
+    name = resolver(addresses, perf_map(directory), functions(directory))
+    costs, calls = defaultdict(int), defaultdict(int)
+    for into, src in ((costs, raw), (calls, raw_calls)):
+        for k, v in src.items():
+            into[name(k) if isinstance(k, int) else k] += v
+    return costs, calls
 
 
 def requests(directory):
@@ -187,10 +201,12 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     top = int(os.environ.get("TOP", "40"))
-    per = []
+    per, per_calls = [], []
     for d in dirs:
         n = requests(d)
-        per.append({k: v / n for k, v in self_costs(d).items()})
+        costs, calls = self_costs(d)
+        per.append({k: v / n for k, v in costs.items()})
+        per_calls.append({k: v / n for k, v in calls.items()})
     label = [os.path.basename(d.rstrip("/")) for d in dirs]
     for d, p in zip(label, per):
         print(f"{d}: {sum(p.values()) / 1000:.1f} k instructions per request")
@@ -204,7 +220,15 @@ def main():
         vals = [g[k] / 1000 for g in groups]
         diff = f"{vals[0] - vals[1]:9.1f}" if len(vals) > 1 else ""
         print(" ".join(f"{v:9.1f}" for v in vals), diff, " ", k)
-    if os.environ.get("GROUPS") == "1":
+    calls_of = os.environ.get("CALLS")
+    if calls_of:
+        # Calls per request into the functions whose names match, with their self instructions
+        # per call (e.g. CALLS='memory_copy_wrapper|Talc<S,B>::allocate').
+        print(f"\ncalls per request into functions matching {calls_of!r}, and self instructions per call:")
+        for k in sorted({k for c in per_calls for k in c if re.search(calls_of, k)}):
+            cells = [f"{c.get(k, 0):9.1f} {p.get(k, 0) / c[k] if c.get(k) else 0:7.1f}" for p, c in zip(per, per_calls)]
+            print("  ".join(cells), " ", k[:120])
+    if os.environ.get("GROUPS_ONLY") == "1":
         return
     names = set().union(*per)
     key = (lambda k: -abs(per[0].get(k, 0) - per[1].get(k, 0))) if len(per) > 1 else (lambda k: -per[0].get(k, 0))
