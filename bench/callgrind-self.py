@@ -5,6 +5,11 @@
     python3 bench/callgrind-self.py DIR/tollgate                # one target
     TOP=60 GROUPS_ONLY=1 ...                                    # more rows; by group only (GROUPS is bash's)
     CALLS='memory_copy_wrapper|Talc<S,B>::allocate' ...         # also calls per request into these
+    CALLERS='Talc<S,B>::allocate$' DEPTH=2 ...                  # and who makes those calls
+    EVENT=I1mr ...      another of callgrind's events than instructions (Ir): with CACHE_SIM=1
+                        dumps, I1mr, ILmr, D1mr, D1mw, DLmr, DLmw; with BRANCH_SIM=1, Bc, Bcm, Bi,
+                        Bim; or CEst (its cycle estimate: Ir + 10 x (L1 misses + mispredicted
+                        branches) + 100 x LL misses, of whatever the dumps simulated)
 
 Each target directory holds callgrind's dump of the measured requests (one `out.1-NN` file per
 thread), V8's perf map of the code it generated (`perf-PID.map`, written with `--perf-basic-prof`),
@@ -93,12 +98,29 @@ def map_entry(addr, pmap):
     return i if i >= 0 and addr < ends[i] else None
 
 
+EVENT = os.environ.get("EVENT", "Ir")
+TENS, HUNDREDS = ("I1mr", "D1mr", "D1mw", "Bcm", "Bim"), ("ILmr", "DLmr", "DLmw")
+
+
+def event_weights(events):
+    """Weights over a dump's event columns that give EVENT."""
+    if EVENT == "CEst":
+        w = {"Ir": 1, **{e: 10 for e in TENS if e in events}, **{e: 100 for e in HUNDREDS if e in events}}
+    else:
+        w = {EVENT: 1}
+    missing = [e for e in w if e not in events]
+    if missing:
+        sys.exit(f"EVENT={EVENT}: the dumps hold {events}, not {missing} (CACHE_SIM=1 for misses)")
+    return [w.get(e, 0) for e in events]
+
+
 def self_costs(directory):
     """Self instructions, and calls into it, by function name over every thread's dump in
     `directory`: two dicts."""
     names = {}  # callgrind's name compression: "(id) name" defines, "(id)" refers
     raw = defaultdict(int)  # by C++ name, or by address for generated code
     raw_calls = defaultdict(int)  # the same keys: how often something called it
+    raw_edges = defaultdict(int)  # (caller, callee) in the same keys: how often
 
     def key(field):
         fn = RECURSION.sub("", name_of(field.rstrip("\n")))
@@ -119,8 +141,15 @@ def self_costs(directory):
         current = None
         callee = None
         skip_next = False
+        positions, weights = 1, [1]
         with open(os.path.join(directory, f), errors="replace") as fh:
             for line in fh:
+                if line.startswith("positions:"):
+                    positions = len(line.split()) - 1
+                    continue
+                if line.startswith("events:"):
+                    weights = event_weights(line.split()[1:])
+                    continue
                 if line.startswith("fn="):
                     current = key(line[3:])
                     continue
@@ -133,6 +162,7 @@ def self_costs(directory):
                 if line.startswith("calls="):
                     if callee is not None:
                         raw_calls[callee] += int(line[6:].split()[0])
+                        raw_edges[(current, callee)] += int(line[6:].split()[0])
                     skip_next = True
                     continue
                 if not line or not (line[0].isdigit() or line[0] in "+-*"):
@@ -141,15 +171,22 @@ def self_costs(directory):
                     skip_next = False
                     continue
                 parts = line.split()
-                if current is not None and len(parts) >= 2:
-                    raw[current] += int(parts[-1])
+                if current is not None and len(parts) > positions:
+                    # Trailing zero events are left out of a cost line.
+                    raw[current] += sum(w * int(v) for w, v in zip(weights, parts[positions:]))
     addresses = {k for k in (*raw, *raw_calls) if isinstance(k, int)}
     name = resolver(addresses, perf_map(directory), functions(directory))
-    costs, calls = defaultdict(int), defaultdict(int)
+
+    def named(k):
+        return name(k) if isinstance(k, int) else k
+
+    costs, calls, edges = defaultdict(int), defaultdict(int), defaultdict(int)
     for into, src in ((costs, raw), (calls, raw_calls)):
         for k, v in src.items():
-            into[name(k) if isinstance(k, int) else k] += v
-    return costs, calls
+            into[named(k)] += v
+    for (caller, callee), v in raw_edges.items():
+        edges[(named(caller), named(callee))] += v
+    return costs, calls, edges
 
 
 def requests(directory):
@@ -201,21 +238,22 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     top = int(os.environ.get("TOP", "40"))
-    per, per_calls = [], []
+    per, per_calls, per_edges = [], [], []
     for d in dirs:
         n = requests(d)
-        costs, calls = self_costs(d)
+        costs, calls, edges = self_costs(d)
         per.append({k: v / n for k, v in costs.items()})
         per_calls.append({k: v / n for k, v in calls.items()})
+        per_edges.append({k: v / n for k, v in edges.items()})
     label = [os.path.basename(d.rstrip("/")) for d in dirs]
     for d, p in zip(label, per):
-        print(f"{d}: {sum(p.values()) / 1000:.1f} k instructions per request")
+        print(f"{d}: {sum(p.values()) / 1000:.1f} k {EVENT} per request")
     groups = [defaultdict(float) for _ in per]
     for g, p in zip(groups, per):
         for k, v in p.items():
             g[group(k)] += v
     keys = sorted(set().union(*groups), key=lambda k: -abs(groups[0][k] - (groups[1][k] if len(groups) > 1 else 0)))
-    print("\nby group, k instructions per request:", "  ".join(label), " A - B" if len(per) > 1 else "")
+    print(f"\nby group, k {EVENT} per request:", "  ".join(label), " A - B" if len(per) > 1 else "")
     for k in keys:
         vals = [g[k] / 1000 for g in groups]
         diff = f"{vals[0] - vals[1]:9.1f}" if len(vals) > 1 else ""
@@ -224,19 +262,52 @@ def main():
     if calls_of:
         # Calls per request into the functions whose names match, with their self instructions
         # per call (e.g. CALLS='memory_copy_wrapper|Talc<S,B>::allocate').
-        print(f"\ncalls per request into functions matching {calls_of!r}, and self instructions per call:")
+        print(f"\ncalls per request into functions matching {calls_of!r}, and self {EVENT} per call:")
         for k in sorted({k for c in per_calls for k in c if re.search(calls_of, k)}):
             cells = [f"{c.get(k, 0):9.1f} {p.get(k, 0) / c[k] if c.get(k) else 0:7.1f}" for p, c in zip(per, per_calls)]
             print("  ".join(cells), " ", k[:120])
+    callers_of = os.environ.get("CALLERS")
+    if callers_of:
+        print_callers(callers_of, int(os.environ.get("DEPTH", "1")), label, per_edges)
     if os.environ.get("GROUPS_ONLY") == "1":
         return
     names = set().union(*per)
     key = (lambda k: -abs(per[0].get(k, 0) - per[1].get(k, 0))) if len(per) > 1 else (lambda k: -per[0].get(k, 0))
-    print(f"\nthe {top} functions whose self instructions {'differ' if len(per) > 1 else 'are'} most (k per request):")
+    print(f"\nthe {top} functions whose self {EVENT} {'differ' if len(per) > 1 else 'are'} most (k per request):")
     for k in sorted(names, key=key)[:top]:
         vals = [p.get(k, 0) / 1000 for p in per]
         diff = f"{vals[0] - vals[1]:9.2f}" if len(vals) > 1 else ""
         print(" ".join(f"{v:9.2f}" for v in vals), diff, " ", k[:140])
+
+
+def print_callers(pattern, depth, label, per_edges):
+    """Calls per request into the functions matching `pattern`, by caller, then the callers'
+    callers to `depth` levels. Callgrind keeps one level of the call graph, so a deeper level
+    shares a caller's calls out among its callers by how often each called it (exact when a
+    function has one caller, an estimate otherwise). A caller is the function whose code made
+    the call, after inlining: TurboFan's for wasm, so an inlined caller is reported as the function
+    it was inlined into."""
+    for col, edges in zip(label, per_edges):
+        into = defaultdict(lambda: defaultdict(float))  # callee -> caller -> calls per request
+        for (caller, callee), v in edges.items():
+            into[callee][caller] += v
+        print(f"\n{col}: calls per request into functions matching {pattern!r}, by caller:")
+
+        def walk(fn, share, level):
+            callers = into.get(fn, {})
+            total = sum(callers.values())
+            for caller, v in sorted(callers.items(), key=lambda kv: -kv[1]):
+                calls = share * v / total if total else 0
+                if calls < 0.05:
+                    continue
+                print(f"{'  ' * level}{calls:9.1f}  {caller[:140]}")
+                if level < depth and caller != fn:
+                    walk(caller, calls, level + 1)
+
+        for target in sorted({c for (_, c) in edges if re.search(pattern, c)}):
+            total = sum(into[target].values())
+            print(f"{total:9.1f}  {target[:140]}")
+            walk(target, total, 1)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,16 @@
 //                     instructions by function: keeps each target's dump and V8's perf map
 //                     (`--perf-basic-prof`; names of wasm functions need TG_KEEP_NAMES=1 builds,
 //                     e.g. BUILD_DIR=/tmp/tg-names FLOOR_DIR=/tmp/floor-names)
+//   CACHE_SIM=1 ...   callgrind also simulates the caches (`--cache-sim=yes`, this machine's
+//                     geometry; ~2x slower): per target the first-level instruction and data
+//                     misses and last-level misses per request beside the instructions, and the
+//                     same ratios in callgrind's cycle estimate (Ir + 10 x L1 misses + 100 x LL
+//                     misses + 10 x mispredicted branches), a cost model that weighs what
+//                     instructions alone leave out.
+//   BRANCH_SIM=1 ...  and the branch predictor (`--branch-sim=yes`): conditional and indirect
+//                     branches and their mispredictions (Bc, Bcm, Bi, Bim), in the estimate too.
+//                     With PROFILE, EVENT=I1mr (Bcm, CEst...) python3 bench/callgrind-self.py ...
+//                     splits those by function.
 import { execFileSync } from "node:child_process";
 import http from "node:http";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
@@ -50,7 +60,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, basic, keyFixture, readKvFile } from "../tests/miniflare/helpers.mjs";
 import {
-  CALLGRIND, callgrindInstructions, definedFunctionNames, settle, startDirect, tollgateBindings,
+  CALLGRIND, callgrindEvents, definedFunctionNames, settle, startDirect, tollgateBindings,
 } from "./workerd-direct.mjs";
 
 const [kvFile] = process.argv.slice(2);
@@ -67,6 +77,8 @@ const BUDGET_DIVISOR = num("BUDGET_DIVISOR", 100);
 const V8_TIERING_BUDGET = 13_000_000; // workerd's default (`v8Flags = ["--help"]` prints it)
 const BASE_DIR = process.env.BASE_DIR;
 const PROFILE = process.env.PROFILE;
+const CACHE_SIM = process.env.CACHE_SIM === "1";
+const BRANCH_SIM = process.env.BRANCH_SIM === "1";
 const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90"; // policy/README.md: demo only
 const TOKEN = {
   path: "/token?service=registry.local&scope=repository:org/app:pull,push",
@@ -128,8 +140,18 @@ async function load(w, t, n, connections = CONNECTIONS) {
 
 /** callgrind's files of dump number `n`, one per thread (`out.N-TT`). */
 const dumpFiles = (n) => new RegExp(`^out\\.${n}(-\\d+)?$`);
-/** Instructions of every thread in callgrind's dump number `n` under `dir`. */
-const dumpedInstructions = (dir, n) => callgrindInstructions(dir, dumpFiles(n));
+/** Callgrind's events, every thread, in dump number `n` under `dir`, with its cycle estimate
+ * (`CEst`: Ir + 10 x (L1 misses + mispredicted branches) + 100 x LL misses, callgrind's own
+ * formula) of whatever was simulated. */
+function dumped(dir, n) {
+  const e = callgrindEvents(dir, dumpFiles(n));
+  const sum = (...ks) => ks.reduce((t, k) => t + (e[k] ?? 0), 0);
+  if (CACHE_SIM || BRANCH_SIM) {
+    e.CEst = e.Ir + 10 * sum("I1mr", "D1mr", "D1mw", "Bcm", "Bim") + 100 * sum("ILmr", "DLmr", "DLmw");
+  }
+  return e;
+}
+const per1 = (e, n) => Object.fromEntries(Object.entries(e).map(([k, v]) => [k, v / n]));
 
 /** PROFILE=DIR: the measured requests' dump (every thread), V8's perf map of the process's
  * generated code, the request count and target `t`'s wasm function names, into `into`, for
@@ -171,7 +193,10 @@ async function measure(t) {
         `--wasm-tiering-budget=${Math.round(V8_TIERING_BUDGET / BUDGET_DIVISOR)}`,
         ...(PROFILE ? ["--perf-basic-prof"] : []), // names of generated code, for callgrind-self.py
       ],
-      wrap: [...CALLGRIND, `--callgrind-out-file=${join(dir, "out")}`],
+      wrap: [
+        ...CALLGRIND, ...(CACHE_SIM ? ["--cache-sim=yes"] : []), ...(BRANCH_SIM ? ["--branch-sim=yes"] : []),
+        `--callgrind-out-file=${join(dir, "out")}`,
+      ],
       readySeconds: 600,
     });
     try {
@@ -179,14 +204,15 @@ async function measure(t) {
       await settle(w.pid, 300);
       // Dump 1: REQUESTS requests in steady state.
       const retries = await count(w.pid, () => load(w, t, REQUESTS));
-      const ir = dumpedInstructions(dir, 1) / REQUESTS;
+      const events = per1(dumped(dir, 1), REQUESTS);
+      const ir = events.Ir;
       if (PROFILE) keepProfile(t, dir, w.pid, join(PROFILE, t.id));
-      if (t.id !== "sign") return { ir, retries: warmRetries + retries };
+      if (t.id !== "sign") return { ir, events, retries: warmRetries + retries };
       // Dumps 2 and 3: the signer's loop inside one request (?n=200, then ?n=1), as token.sh
       // times it: instructions per signature, to set beside the time token.sh prints for it.
       for (const n of [200, 1]) await count(w.pid, () => load(w, { ...t, path: `/?n=${n}` }, 1, 1));
-      const perSignature = (dumpedInstructions(dir, 2) - dumpedInstructions(dir, 3)) / 199;
-      return { ir, retries: warmRetries + retries, perSignature };
+      const perSignature = (dumped(dir, 2).Ir - dumped(dir, 3).Ir) / 199;
+      return { ir, events, retries: warmRetries + retries, perSignature };
     } finally {
       await w.dispose();
     }
@@ -202,13 +228,15 @@ const median = (xs) => {
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 };
 const per = new Map(targets.map((t) => [t.id, []]));
+const perEvents = new Map(targets.map((t) => [t.id, []])); // CACHE_SIM: each round's events
 const signatures = [];
 console.log(`warm-up ${WARMUP}, measured ${REQUESTS} requests per process, ${CONNECTIONS} connections, ` +
   `V8 tiering budget / ${BUDGET_DIVISOR}, ${ROUNDS} round(s)`);
 for (let r = 0; r < ROUNDS; r++) {
   for (const t of targets) {
-    const { ir, retries, perSignature } = await measure(t);
+    const { ir, events, retries, perSignature } = await measure(t);
     per.get(t.id).push(ir);
+    perEvents.get(t.id).push(events);
     if (perSignature !== undefined) signatures.push(perSignature);
     const again = retries ? ` (${retries} requests sent again on a closed connection)` : "";
     console.log(`  round ${r + 1} ${t.label}: ${(ir / 1000).toFixed(1)} k instructions per request${again}`);
@@ -230,6 +258,28 @@ if (m.empty !== undefined && m.sign !== undefined) {
     }
   }
   if (m.before !== undefined) console.log(`  (b' - a) / (s - a) = ${ratio("before")}   Tollgate before`);
+}
+if (CACHE_SIM || BRANCH_SIM) {
+  // Each event's median over rounds, per request; then the ratios in the cycle estimate.
+  const ev = (id, k) => median(perEvents.get(id).map((e) => e[k]));
+  const cols = [
+    "Ir", ...(CACHE_SIM ? ["I1mr", "ILmr", "D1mr", "D1mw", "DLmr", "DLmw"] : []),
+    ...(BRANCH_SIM ? ["Bc", "Bcm", "Bi", "Bim"] : []), "CEst",
+  ];
+  console.log(`\nsimulated ${[CACHE_SIM && "caches", BRANCH_SIM && "branch prediction"].filter(Boolean).join(" and ")}, per request (k):\n${"target".padEnd(36)}${cols.map((c) => c.padStart(9)).join("")}`);
+  for (const t of targets) console.log(`${t.label.padEnd(36)}${cols.map((c) => (ev(t.id, c) / 1000).toFixed(1).padStart(9)).join("")}`);
+  if (m.empty !== undefined && m.sign !== undefined) {
+    const c = (id) => ev(id, "CEst");
+    const sign = c("sign") - c("empty");
+    console.log(`in the cycle estimate: (s - a) = ${(sign / 1000).toFixed(1)} k`);
+    for (const [id, what] of [["floor", "(f - a) / (s - a)"], ["tollgate", "(b - a) / (s - a)"], ["before", "(b' - a) / (s - a)"]]) {
+      if (perEvents.has(id)) console.log(`  ${what} = ${((c(id) - c("empty")) / sign).toFixed(3)}`);
+    }
+    if (perEvents.has("floor") && perEvents.has("tollgate")) {
+      console.log(`  (b - f) / (s - a) = ${((c("tollgate") - c("floor")) / sign).toFixed(3)}   own work, ` +
+        `${((c("tollgate") - c("floor")) / 1000).toFixed(1)} k`);
+    }
+  }
 }
 if (signatures.length) {
   console.log(`\nbare ES256 signature inside one request (sign-worker ?n=200 minus ?n=1, / 199, as token.sh ` +

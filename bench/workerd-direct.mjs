@@ -133,19 +133,27 @@ export function definedFunctionNames(dir) {
   return names.slice(names.length - defined);
 }
 
-/** Instructions (all threads) of the callgrind outputs in `dir` whose names match `files` (one
- * file per thread); throws if none does. */
-export function callgrindInstructions(dir, files = /./) {
-  let ir = 0;
+/** Callgrind's events (all threads) of the outputs in `dir` whose names match `files` (one file
+ * per thread), by name: `Ir` (instructions), and with `--cache-sim=yes` the simulated cache's
+ * misses too (`I1mr`, `ILmr`, `D1mr`, `DLmr`, `D1mw`, `DLmw`...). Throws if no file matches. */
+export function callgrindEvents(dir, files = /./) {
+  const total = {};
   let read = 0;
   for (const f of readdirSync(dir)) {
     if (!files.test(f)) continue;
-    const m = /^summary: (\d+)/m.exec(readFileSync(join(dir, f), "utf8"));
-    if (m) (ir += Number(m[1])), read++;
+    const out = readFileSync(join(dir, f), "utf8");
+    const names = /^events: (.+)$/m.exec(out)?.[1].trim().split(/\s+/);
+    const values = /^summary: (.+)$/m.exec(out)?.[1].trim().split(/\s+/).map(Number);
+    if (!names || !values) continue;
+    names.forEach((n, i) => (total[n] = (total[n] ?? 0) + (values[i] ?? 0)));
+    read++;
   }
   if (!read) throw new Error(`no callgrind output in ${dir}`);
-  return ir;
+  return total;
 }
+
+/** Instructions (all threads) of the callgrind outputs in `dir` whose names match `files`. */
+export const callgrindInstructions = (dir, files = /./) => callgrindEvents(dir, files).Ir;
 
 /** CPU ticks (utime + stime, all threads) of process `pid`. */
 const processTicks = (pid) => {
