@@ -5,6 +5,12 @@
 //! `kind<TAB>cold reads<TAB>warm reads<TAB>cold writes<TAB>warm writes<TAB>status`. Run
 //! through bench/kv-rounds.sh, which compares two commits.
 //!
+//! `ALLOCS=1` prints instead, per kind, the heap allocations (and reallocations) of a warm request:
+//! the same code's largest cost the instruction profile shows beside the signature
+//! (bench/README.md, "Steady state in instructions"), counted natively in a second, where the
+//! worker's own count takes a callgrind run. `ALLOC_SITES=<part of a kind's name>` also lists
+//! where those allocations are made (the three innermost core frames of each).
+//!
 //! Credentials come in both formats: as Tollgate mints them since issue 17 (with the account as
 //! a read-ahead hint) and as before (without). The same strings go to both cores: the older one
 //! reads a hinted key as an opaque one.
@@ -260,6 +266,90 @@ fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
 
+/// Counts the heap allocations made while [`allocations::counting`] runs (this thread only).
+mod allocations {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::{Cell, RefCell};
+
+    pub struct Counting;
+
+    thread_local! {
+        static ON: Cell<bool> = const { Cell::new(false) };
+        static COUNT: Cell<usize> = const { Cell::new(0) };
+        /// Set while a site is being recorded: recording allocates too.
+        static BUSY: Cell<bool> = const { Cell::new(false) };
+        static SITES: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    }
+
+    fn note() {
+        if !ON.with(Cell::get) || BUSY.with(|b| b.replace(true)) {
+            return;
+        }
+        COUNT.with(|c| c.set(c.get() + 1));
+        SITES.with(|s| {
+            if let Some(sites) = s.borrow_mut().as_mut() {
+                let trace = std::backtrace::Backtrace::force_capture().to_string();
+                let frames: Vec<&str> = trace
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.starts_with("at ") && l.contains("tollgate_core"))
+                    .map(|l| l.split_once(": ").map_or(l, |(_, f)| f))
+                    .take(3)
+                    .collect();
+                sites.push(frames.join(" <- "));
+            }
+        });
+        BUSY.with(|b| b.set(false));
+    }
+
+    // SAFETY: every call is passed to the system allocator unchanged; counting touches only
+    // thread-locals, and `BUSY` keeps the recording's own allocations out of it.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            note();
+            System.alloc(layout)
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+            note();
+            System.realloc(ptr, layout, size)
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            System.dealloc(ptr, layout)
+        }
+    }
+
+    /// `f`'s result, the allocations it made, and with `sites` where each was made.
+    pub fn counting<T>(sites: bool, f: impl FnOnce() -> T) -> (T, usize, Vec<String>) {
+        COUNT.with(|c| c.set(0));
+        SITES.with(|s| *s.borrow_mut() = sites.then(Vec::new));
+        ON.with(|o| o.set(true));
+        let out = f();
+        ON.with(|o| o.set(false));
+        let found = SITES.with(|s| s.borrow_mut().take()).unwrap_or_default();
+        (out, COUNT.with(Cell::get), found)
+    }
+}
+
+#[global_allocator]
+static COUNTING: allocations::Counting = allocations::Counting;
+
+/// `ALLOCS=1`: one line per kind, its warm request's allocations; with `ALLOC_SITES`, their sites
+/// (counted and sorted) under the kinds it names.
+fn report_allocations<T>(kind: &str, warm: impl FnOnce() -> T) {
+    let sites = std::env::var("ALLOC_SITES").is_ok_and(|k| kind.contains(&k));
+    let (_, n, found) = allocations::counting(sites, warm);
+    println!("{kind}\t{n}");
+    let mut by_site = std::collections::BTreeMap::new();
+    for site in found {
+        *by_site.entry(site).or_insert(0) += 1;
+    }
+    let mut by_site: Vec<_> = by_site.into_iter().collect();
+    by_site.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    for (site, n) in by_site {
+        println!("  {n:3}  {site}");
+    }
+}
+
 /// One line: the kind, cold and warm reads, cold and warm writes, "ok" or the statuses.
 fn report(kind: &str, (cold, st1): (Trips, u16), (warm, st2): (Trips, u16)) {
     println!(
@@ -347,10 +437,15 @@ fn main() {
             authed(&bearer(LEGACY_PERSONAL)),
         ),
     ];
+    let allocs = std::env::var_os("ALLOCS").is_some();
     for (kind, req) in &kinds {
         let app = app();
         let cold = token(&app, &s, &fetch, req);
-        report(kind, cold, token(&app, &s, &fetch, req));
+        if allocs {
+            report_allocations(kind, || token(&app, &s, &fetch, req));
+        } else {
+            report(kind, cold, token(&app, &s, &fetch, req));
+        }
     }
     let v = vars();
     let proxied = [
@@ -363,7 +458,11 @@ fn main() {
         let ps = ProxySettings::from_vars(|k| v.get(k).cloned(), app.settings()).unwrap();
         let gate = Gate::new(ps, None);
         let cold = proxy(&app, &gate, &s, authorization);
-        report(kind, cold, proxy(&app, &gate, &s, authorization));
+        if allocs {
+            report_allocations(kind, || proxy(&app, &gate, &s, authorization));
+        } else {
+            report(kind, cold, proxy(&app, &gate, &s, authorization));
+        }
     }
 }
 
