@@ -193,6 +193,10 @@ fn rule_matches(m: &Match, principal: &Principal, service: &str, scope: &Scope) 
     }
     match &m.name {
         None => true,
+        // Most patterns name no placeholder, and expanding one of those gives the pattern back:
+        // matched directly, without the expansion's vector and string (two allocations per
+        // rule a token request passes).
+        Some(p) if next_placeholder(p).is_none() => glob_match(p, &scope.name),
         Some(p) => match expand_name(p, principal, service, scope) {
             Some(alts) => alts.iter().any(|a| glob_match(a, &scope.name)),
             None => false,
