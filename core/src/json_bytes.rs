@@ -67,13 +67,59 @@ pub fn to_vec<T: serde::Serialize + ?Sized>(
     Ok(out.into_inner())
 }
 
+/// A JSON object written a field at a time: each key, a constant, as it is, each value through
+/// serde_json.
+///
+/// For the objects written on every token (the audit line) where `#[derive(Serialize)]` would
+/// run each constant key through serde_json's string escaper: ~650 instructions a key in a warm
+/// token's profile, the most of any serde function, for keys that never need escaping
+/// (bench/README.md, "Steady state in instructions"). Keys are ASCII letters, digits and `_`
+/// (`debug_assert`ed; a caller's test compares its object with the derived serializer's).
+pub(crate) struct ObjectWriter {
+    out: JsonBytes,
+    empty: bool,
+}
+
+impl ObjectWriter {
+    /// An object opened in a buffer with room for `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let mut out = JsonBytes::with_capacity(capacity);
+        out.put(b"{");
+        ObjectWriter { out, empty: true }
+    }
+
+    /// Writes `"key":value`.
+    pub(crate) fn field<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> serde_json::Result<()> {
+        debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        self.out.put(if self.empty { b"\"" } else { b",\"" });
+        self.empty = false;
+        self.out.put(key.as_bytes());
+        self.out.put(b"\":");
+        serde_json::to_writer(&mut self.out, value)
+    }
+
+    /// Closes the object: its JSON as a string.
+    pub(crate) fn finish(mut self) -> serde_json::Result<String> {
+        self.out.put(b"}");
+        utf8(self.out.into_inner())
+    }
+}
+
+/// serde_json writes UTF-8 (its own `to_string` relies on it); checked rather than assumed.
+fn utf8(json: Vec<u8>) -> serde_json::Result<String> {
+    String::from_utf8(json)
+        .map_err(|_| <serde_json::Error as serde::ser::Error>::custom("the JSON was not UTF-8"))
+}
+
 /// `value` as a JSON string. Everything in the worker that writes JSON goes through this module,
 /// so serde_json's serializer is compiled for one writer type: with the token path alone on it
 /// and the rest on `Vec<u8>`, the worker was 1,296 bytes larger gzipped.
 pub fn to_string<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
-    // serde_json writes UTF-8 (its own `to_string` relies on it); checked rather than assumed.
-    String::from_utf8(to_vec(value, 128)?)
-        .map_err(|_| <serde_json::Error as serde::ser::Error>::custom("the JSON was not UTF-8"))
+    utf8(to_vec(value, 128)?)
 }
 
 #[cfg(test)]
@@ -93,6 +139,19 @@ mod tests {
         let ours = to_vec(&value, 0).unwrap();
         assert_eq!(ours, serde_json::to_vec(&value).unwrap());
         assert_eq!(String::from_utf8(ours).unwrap(), value.to_string());
+    }
+
+    #[test]
+    fn an_object_written_by_field_is_what_serde_json_writes() {
+        let mut o = ObjectWriter::with_capacity(0);
+        o.field("a", &1).unwrap();
+        o.field("quoted", "\"x\"\n").unwrap();
+        o.field("none", &None::<String>).unwrap();
+        o.field("list", &["p", "q"]).unwrap();
+        // In the order written (json! would sort the keys).
+        let expected = r#"{"a":1,"quoted":"\"x\"\n","none":null,"list":["p","q"]}"#;
+        assert_eq!(o.finish().unwrap(), expected);
+        assert_eq!(ObjectWriter::with_capacity(0).finish().unwrap(), "{}");
     }
 
     #[test]

@@ -116,10 +116,65 @@ impl AuditEvent {
         self.reason = Some(e.to_string());
     }
 
-    /// One line of JSON.
+    /// One line of JSON: what `#[derive(Serialize)]` writes (a test holds them equal), with the
+    /// keys written as they are rather than through serde_json's escaper (`ObjectWriter`), since
+    /// every token writes this line.
     pub fn to_json_line(&self) -> String {
-        crate::json_bytes::to_string(self)
+        self.write_line()
             .unwrap_or_else(|_| r#"{"event":"token","outcome":"failed"}"#.to_string())
+    }
+
+    fn write_line(&self) -> serde_json::Result<String> {
+        // Every field named: a field added to the struct is a compile error here until written.
+        let AuditEvent {
+            event,
+            outcome,
+            status,
+            time,
+            grant,
+            account,
+            credential,
+            credential_name,
+            issuer,
+            identity_jti,
+            service,
+            client_id,
+            requested,
+            granted,
+            jti,
+            refresh_token_issued,
+            reason,
+            client_ip,
+            user_agent,
+        } = self;
+        let mut o = crate::json_bytes::ObjectWriter::with_capacity(512);
+        o.field("event", event)?;
+        o.field("outcome", outcome)?;
+        o.field("status", status)?;
+        o.field("time", time)?;
+        o.field("grant", grant)?;
+        o.field("account", account)?;
+        o.field("credential", credential)?;
+        // As `skip_serializing_if = "Option::is_none"` on the struct.
+        if let Some(v) = credential_name {
+            o.field("credential_name", v)?;
+        }
+        if let Some(v) = issuer {
+            o.field("issuer", v)?;
+        }
+        if let Some(v) = identity_jti {
+            o.field("identity_jti", v)?;
+        }
+        o.field("service", service)?;
+        o.field("client_id", client_id)?;
+        o.field("requested", requested)?;
+        o.field("granted", granted)?;
+        o.field("jti", jti)?;
+        o.field("refresh_token_issued", refresh_token_issued)?;
+        o.field("reason", reason)?;
+        o.field("client_ip", client_ip)?;
+        o.field("user_agent", user_agent)?;
+        o.finish()
     }
 }
 
@@ -140,6 +195,32 @@ mod tests {
         assert_eq!(v["outcome"], "issued");
         assert_eq!(v["account"], "alice");
         assert_eq!(v["requested"][0], "repository:a:pull");
+    }
+
+    #[test]
+    fn the_line_is_what_the_derived_serializer_writes() {
+        let mut bare = AuditEvent::new(1, "header");
+        bare.status = 401;
+        let mut full = AuditEvent::new(1_800_000_000, "password");
+        full.outcome = Outcome::Issued;
+        full.status = 200;
+        full.account = Some("ci-bot".into());
+        full.credential = Some("api_key");
+        full.credential_name = Some("ci".into());
+        full.issuer = Some("gh".into());
+        full.identity_jti = Some("j-1".into());
+        full.service = Some("registry.local".into());
+        full.client_id = Some("docker".into());
+        full.requested = vec!["repository:org/app:pull,push".into(), "x".into()];
+        full.granted = vec!["repository:org/app:pull".into()];
+        full.jti = Some("0f".repeat(16));
+        full.refresh_token_issued = true;
+        full.reason = Some("invalid_scope: \"quoted\"\u{7}".into());
+        full.client_ip = Some("2001:db8::1".into());
+        full.user_agent = AuditEvent::bounded(Some("docker/27 \u{e9}\\ go"));
+        for e in [bare, full] {
+            assert_eq!(e.to_json_line(), serde_json::to_string(&e).unwrap());
+        }
     }
 
     #[test]
