@@ -50,6 +50,7 @@ use crate::netbind::NetBinding;
 use crate::out_of_line::out_of_line;
 use crate::policy::{Acl, Principal};
 use crate::store::Store;
+use std::borrow::Cow;
 use std::rc::Rc;
 
 /// Who a request authenticated as.
@@ -241,17 +242,22 @@ pub(super) async fn issuers<S: Store, F: Fetch>(
 }
 
 /// Reads together those of `keys` that are not fresh in the isolate caches (nothing at all on a
-/// warm isolate): see [`RequestContext::read_together`].
+/// warm isolate): see [`RequestContext::read_together`]. Keys may be borrowed (`acl`,
+/// `issuers`): a warm request then allocates none of them.
 pub(super) async fn read_ahead<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
-    mut keys: Vec<String>,
+    mut keys: Vec<Cow<'static, str>>,
 ) {
     {
         let caches = app.caches.borrow();
         keys.retain(|k| !caches.fresh(k, ctx.now));
     }
-    ctx.read_together(keys).await;
+    if keys.is_empty() {
+        return;
+    }
+    ctx.read_together(keys.into_iter().map(Cow::into_owned).collect())
+        .await;
 }
 
 pub(super) const ACL_KEY: &str = "acl";
@@ -669,8 +675,8 @@ async fn refresh_login<S: Store, F: Fetch>(
     let account = record.account.as_str();
     // Without a hint (a token minted before hints), the account and the API key behind the token
     // are known only now: one more round trip, for both together. With one, both were read ahead.
-    let mut next = vec![user_key(account)];
-    next.extend(bound_api_key(record.credential.as_deref()).map(api_key_key));
+    let mut next = vec![Cow::Owned(user_key(account))];
+    next.extend(bound_api_key(record.credential.as_deref()).map(|d| Cow::Owned(api_key_key(d))));
     read_ahead(app, ctx, next).await;
     let Some(user) = user(app, ctx, account).await? else {
         return Err(invalid("belongs to an account that no longer exists"));

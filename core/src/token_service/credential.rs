@@ -29,6 +29,7 @@ use crate::out_of_line::out_of_line;
 use crate::protocol::request::Grant;
 use crate::signin::credentials::{is_personal, record_key, PERSONAL_PREFIX};
 use crate::store::Store;
+use std::borrow::Cow;
 
 /// What the caller presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,8 +195,8 @@ fn wanted<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     shape: &Shape,
-) -> Vec<String> {
-    let mut keys = vec![ACL_KEY.to_string()];
+) -> Vec<Cow<'static, str>> {
+    let mut keys = vec![Cow::Borrowed(ACL_KEY)];
     let mut minted_from = None;
     let (username, credential) = match shape {
         Shape::Known(Presented::ApiKey {
@@ -240,10 +241,14 @@ fn wanted<S: Store, F: Fetch>(
             (reads_user.then_some(username.as_str()), None)
         }
     };
-    keys.push(ISSUERS_KEY.to_string());
-    keys.extend(credential);
-    keys.extend(username.filter(|u| valid_account(u)).map(user_key));
-    keys.extend(minted_from.map(api_key_key));
+    keys.push(Cow::Borrowed(ISSUERS_KEY));
+    keys.extend(credential.map(Cow::Owned));
+    keys.extend(
+        username
+            .filter(|u| valid_account(u))
+            .map(|u| Cow::Owned(user_key(u))),
+    );
+    keys.extend(minted_from.map(|d| Cow::Owned(api_key_key(d))));
     keys
 }
 
