@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use std::cell::RefCell;
 use tollgate_core::limits::MAX_FORM_LEN;
 use tollgate_core::protocol::Flavor;
-use tollgate_core::protocol::{ErrorKind, HttpRequest, HttpResponse, TokenError};
+use tollgate_core::protocol::{ErrorKind, HeaderText, HttpRequest, HttpResponse, TokenError};
 use tollgate_core::token_service::TOKEN_REQUEST_HEADERS;
 use worker::wasm_bindgen::{self, prelude::wasm_bindgen, JsValue};
 use worker::{js_sys, web_sys, ByteStream, Headers, Response, Result};
@@ -190,17 +190,19 @@ pub(crate) async fn with_body(
     Ok(out)
 }
 
-/// Header pairs as the runtime's `Headers`.
-pub(crate) fn js_headers(pairs: &[(String, String)]) -> Result<web_sys::Headers> {
+/// Header pairs (a request's, or a core response's) as the runtime's `Headers`.
+pub(crate) fn js_headers<N: AsRef<str>, V: AsRef<str>>(
+    pairs: &[(N, V)],
+) -> Result<web_sys::Headers> {
     let h = web_sys::Headers::new()?;
     for (n, v) in pairs {
-        h.append(n, v)?;
+        h.append(n.as_ref(), v.as_ref())?;
     }
     Ok(h)
 }
 
 /// Header pairs and the `Headers` object built from them.
-type BuiltHeaders = (Vec<(String, String)>, web_sys::Headers);
+type BuiltHeaders = (Vec<(HeaderText, HeaderText)>, web_sys::Headers);
 
 thread_local! {
     /// The last response headers built, with the pairs they hold: every token response has the
@@ -212,7 +214,7 @@ thread_local! {
 }
 
 /// `pairs` as a `Headers`, reusing the previous response's when it holds the same pairs.
-fn response_headers(pairs: Vec<(String, String)>) -> Result<web_sys::Headers> {
+fn response_headers(pairs: Vec<(HeaderText, HeaderText)>) -> Result<web_sys::Headers> {
     let hit = LAST_HEADERS.with(|last| {
         last.borrow()
             .as_ref()

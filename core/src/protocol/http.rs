@@ -1,6 +1,8 @@
 //! Plain HTTP request/response values exchanged between a shell (the worker) and the core.
 //! No `worker` types, so the whole flow is testable natively.
 
+use std::borrow::Cow;
+
 /// An incoming request, already bounded by the shell.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpRequest {
@@ -80,11 +82,15 @@ fn note_header_read(name: &str) {
     HEADERS_READ.with(|read| read.borrow_mut().insert(name.to_ascii_lowercase()));
 }
 
+/// A response header's name or value: most are constants (`content-type`, `no-store`), which
+/// a response holds without allocating; the rest are built per response.
+pub type HeaderText = Cow<'static, str>;
+
 /// An outgoing response.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(HeaderText, HeaderText)>,
     pub body: Vec<u8>,
 }
 
@@ -115,7 +121,7 @@ impl HttpResponse {
     }
 
     /// A plain body with the given content type.
-    pub(crate) fn text(status: u16, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn text(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
         Self {
             status,
             headers: vec![("content-type".into(), content_type.into())],
@@ -124,8 +130,9 @@ impl HttpResponse {
     }
 
     /// Adds a header.
-    pub(crate) fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_ascii_lowercase(), value.into()));
+    pub(crate) fn with_header(mut self, name: &str, value: impl Into<HeaderText>) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase().into(), value.into()));
         self
     }
 
@@ -134,7 +141,7 @@ impl HttpResponse {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The body parsed as JSON (tests and shells that need to look inside).

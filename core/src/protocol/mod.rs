@@ -10,7 +10,7 @@ pub mod request;
 pub(crate) mod response;
 
 pub use errors::{ErrorKind, TokenError};
-pub use http::{HttpRequest, HttpResponse};
+pub use http::{HeaderText, HttpRequest, HttpResponse};
 pub use request::{Grant, TokenRequest};
 
 /// The dialect of a token endpoint, which fixes the shape of both answers and refusals.

@@ -132,7 +132,7 @@ fn harden(mut r: HttpResponse) -> HttpResponse {
 }
 
 fn redirect(to: &str) -> HttpResponse {
-    HttpResponse::text(303, "text/plain; charset=utf-8", "").with_header("location", to)
+    HttpResponse::text(303, "text/plain; charset=utf-8", "").with_header("location", to.to_string())
 }
 
 /// The one value of `name` in a query or form; absent, repeated or oversized: `None`.

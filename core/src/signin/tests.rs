@@ -274,7 +274,7 @@ fn set_cookies(r: &HttpResponse) -> Vec<&str> {
     r.headers
         .iter()
         .filter(|(n, _)| n == "set-cookie")
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| v.as_ref())
         .collect()
 }
 
