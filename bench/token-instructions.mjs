@@ -4,7 +4,9 @@
 // this shared machine's noise does not move. token.sh's ratio moved by ~0.1 between runs of the
 // same code and between its two estimators within one run (bench/README.md, "Issue 17, step by
 // step"), more than the margin the issue asks about; an instruction count of the same work moves by
-// well under 1%, so a cut of a few microseconds per token can be seen and the ratio read to two
+// under 1% (up to ~16 k of Tollgate's ~3,180 k per token between processes of one build: V8's
+// tiering and inlining vary; compare builds in one run with BASE_DIR and ROUNDS), so a cut of
+// ~10 k instructions (~2 us of own work) shows over a few rounds and the ratio reads to two
 // decimals. Instructions are not time (a cache miss or a slow call costs more than its count), so
 // this is a second estimator beside token.sh's, not a replacement.
 //
