@@ -102,6 +102,19 @@ impl ObjectWriter {
         serde_json::to_writer(&mut self.out, value)
     }
 
+    /// Writes `"key":value` for `Some(value)`, nothing for `None` (serde's `skip_serializing_if =
+    /// "Option::is_none"`).
+    pub(crate) fn field_if_some<T: serde::Serialize>(
+        &mut self,
+        key: &'static str,
+        value: &Option<T>,
+    ) -> serde_json::Result<()> {
+        match value {
+            Some(v) => self.field(key, v),
+            None => Ok(()),
+        }
+    }
+
     /// Closes the object: its JSON as a string.
     pub(crate) fn finish(mut self) -> serde_json::Result<String> {
         self.out.put(b"}");
@@ -147,9 +160,11 @@ mod tests {
         o.field("a", &1).unwrap();
         o.field("quoted", "\"x\"\n").unwrap();
         o.field("none", &None::<String>).unwrap();
+        o.field_if_some("skipped", &None::<String>).unwrap();
+        o.field_if_some("kept", &Some(2)).unwrap();
         o.field("list", &["p", "q"]).unwrap();
         // In the order written (json! would sort the keys).
-        let expected = r#"{"a":1,"quoted":"\"x\"\n","none":null,"list":["p","q"]}"#;
+        let expected = r#"{"a":1,"quoted":"\"x\"\n","none":null,"kept":2,"list":["p","q"]}"#;
         assert_eq!(o.finish().unwrap(), expected);
         assert_eq!(ObjectWriter::with_capacity(0).finish().unwrap(), "{}");
     }

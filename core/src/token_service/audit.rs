@@ -156,15 +156,9 @@ impl AuditEvent {
         o.field("account", account)?;
         o.field("credential", credential)?;
         // As `skip_serializing_if = "Option::is_none"` on the struct.
-        if let Some(v) = credential_name {
-            o.field("credential_name", v)?;
-        }
-        if let Some(v) = issuer {
-            o.field("issuer", v)?;
-        }
-        if let Some(v) = identity_jti {
-            o.field("identity_jti", v)?;
-        }
+        o.field_if_some("credential_name", credential_name)?;
+        o.field_if_some("issuer", issuer)?;
+        o.field_if_some("identity_jti", identity_jti)?;
         o.field("service", service)?;
         o.field("client_id", client_id)?;
         o.field("requested", requested)?;
