@@ -115,8 +115,8 @@ def event_weights(events):
 
 
 def self_costs(directory):
-    """Self instructions, and calls into it, by function name over every thread's dump in
-    `directory`: two dicts."""
+    """Self cost (EVENT), calls into it, and calls between two functions, by function name over
+    every thread's dump in `directory`: three dicts."""
     names = {}  # callgrind's name compression: "(id) name" defines, "(id)" refers
     raw = defaultdict(int)  # by C++ name, or by address for generated code
     raw_calls = defaultdict(int)  # the same keys: how often something called it
@@ -161,8 +161,9 @@ def self_costs(directory):
                     continue
                 if line.startswith("calls="):
                     if callee is not None:
-                        raw_calls[callee] += int(line[6:].split()[0])
-                        raw_edges[(current, callee)] += int(line[6:].split()[0])
+                        n = int(line[6:].split()[0])
+                        raw_calls[callee] += n
+                        raw_edges[(current, callee)] += n
                     skip_next = True
                     continue
                 if not line or not (line[0].isdigit() or line[0] in "+-*"):

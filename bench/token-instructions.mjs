@@ -207,14 +207,13 @@ async function measure(t) {
       // Dump 1: REQUESTS requests in steady state.
       const retries = await count(w.pid, () => load(w, t, REQUESTS));
       const events = per1(dumped(dir, 1), REQUESTS);
-      const ir = events.Ir;
       if (PROFILE) keepProfile(t, dir, w.pid, join(PROFILE, t.id));
-      if (t.id !== "sign") return { ir, events, retries: warmRetries + retries };
+      if (t.id !== "sign") return { events, retries: warmRetries + retries };
       // Dumps 2 and 3: the signer's loop inside one request (?n=200, then ?n=1), as token.sh
       // times it: instructions per signature, to set beside the time token.sh prints for it.
       for (const n of [200, 1]) await count(w.pid, () => load(w, { ...t, path: `/?n=${n}` }, 1, 1));
       const perSignature = (dumped(dir, 2).Ir - dumped(dir, 3).Ir) / 199;
-      return { ir, events, retries: warmRetries + retries, perSignature };
+      return { events, retries: warmRetries + retries, perSignature };
     } finally {
       await w.dispose();
     }
@@ -229,22 +228,22 @@ const median = (xs) => {
   const h = Math.floor(s.length / 2);
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 };
-const per = new Map(targets.map((t) => [t.id, []]));
-const perEvents = new Map(targets.map((t) => [t.id, []])); // CACHE_SIM: each round's events
+const perEvents = new Map(targets.map((t) => [t.id, []])); // each round's events per request
+/** Target `id`'s median over rounds of event `k` per request. */
+const ev = (id, k) => median(perEvents.get(id).map((e) => e[k]));
 const signatures = [];
 console.log(`warm-up ${WARMUP}, measured ${REQUESTS} requests per process, ${CONNECTIONS} connections, ` +
   `V8 tiering budget / ${BUDGET_DIVISOR}, ${ROUNDS} round(s)`);
 for (let r = 0; r < ROUNDS; r++) {
   for (const t of targets) {
-    const { ir, events, retries, perSignature } = await measure(t);
-    per.get(t.id).push(ir);
+    const { events, retries, perSignature } = await measure(t);
     perEvents.get(t.id).push(events);
     if (perSignature !== undefined) signatures.push(perSignature);
     const again = retries ? ` (${retries} requests sent again on a closed connection)` : "";
-    console.log(`  round ${r + 1} ${t.label}: ${(ir / 1000).toFixed(1)} k instructions per request${again}`);
+    console.log(`  round ${r + 1} ${t.label}: ${(events.Ir / 1000).toFixed(1)} k instructions per request${again}`);
   }
 }
-const m = Object.fromEntries([...per].map(([id, xs]) => [id, median(xs)]));
+const m = Object.fromEntries(targets.map((t) => [t.id, ev(t.id, "Ir")]));
 console.log("\ntarget                              k instructions / request");
 for (const t of targets) console.log(`${t.label.padEnd(36)}${(m[t.id] / 1000).toFixed(1).padStart(10)}`);
 if (m.empty !== undefined && m.sign !== undefined) {
@@ -263,7 +262,6 @@ if (m.empty !== undefined && m.sign !== undefined) {
 }
 if (CACHE_SIM || BRANCH_SIM) {
   // Each event's median over rounds, per request; then the ratios in the cycle estimate.
-  const ev = (id, k) => median(perEvents.get(id).map((e) => e[k]));
   const cols = [
     "Ir", ...(CACHE_SIM ? ["I1mr", "ILmr", "D1mr", "D1mw", "DLmr", "DLmw"] : []),
     ...(BRANCH_SIM ? ["Bc", "Bcm", "Bi", "Bim"] : []), "CEst",
