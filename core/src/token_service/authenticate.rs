@@ -253,9 +253,6 @@ pub(super) async fn read_ahead<S: Store, F: Fetch>(
         let caches = app.caches.borrow();
         keys.retain(|k| !caches.fresh(k, ctx.now));
     }
-    if keys.is_empty() {
-        return;
-    }
     ctx.read_together(keys.into_iter().map(Cow::into_owned).collect())
         .await;
 }
@@ -675,8 +672,12 @@ async fn refresh_login<S: Store, F: Fetch>(
     let account = record.account.as_str();
     // Without a hint (a token minted before hints), the account and the API key behind the token
     // are known only now: one more round trip, for both together. With one, both were read ahead.
-    let mut next = vec![Cow::Owned(user_key(account))];
-    next.extend(bound_api_key(record.credential.as_deref()).map(|d| Cow::Owned(api_key_key(d))));
+    let mut next = vec![Cow::from(user_key(account))];
+    next.extend(
+        bound_api_key(record.credential.as_deref())
+            .map(api_key_key)
+            .map(Cow::from),
+    );
     read_ahead(app, ctx, next).await;
     let Some(user) = user(app, ctx, account).await? else {
         return Err(invalid("belongs to an account that no longer exists"));

@@ -242,13 +242,14 @@ fn wanted<S: Store, F: Fetch>(
         }
     };
     keys.push(Cow::Borrowed(ISSUERS_KEY));
-    keys.extend(credential.map(Cow::Owned));
+    let user = username.filter(|u| valid_account(u)).map(user_key);
+    let minted_from = minted_from.map(api_key_key);
     keys.extend(
-        username
-            .filter(|u| valid_account(u))
-            .map(|u| Cow::Owned(user_key(u))),
+        [credential, user, minted_from]
+            .into_iter()
+            .flatten()
+            .map(Cow::from),
     );
-    keys.extend(minted_from.map(|d| Cow::Owned(api_key_key(d))));
     keys
 }
 
