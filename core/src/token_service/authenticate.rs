@@ -38,6 +38,7 @@
 use super::auth_error::AuthError;
 use super::cache::{Caches, Parsed, Records};
 use super::credential::Presented;
+use super::remembered::{HeaderTag, Remembered};
 use super::throttle::Attempt;
 use super::{RequestContext, TokenService};
 use crate::credentials::{
@@ -328,13 +329,23 @@ async fn check<S: Store, F: Fetch>(
             digest,
             personal: false,
             hint,
-            ..
+            bearer,
+            header_tag,
         } => {
             let owner = Owner::new(username.as_deref(), hint.as_ref());
-            out_of_line(api_key_login(app, ctx, key.expose(), digest, owner))
-                .await
-                .map(Some)
+            let remember_as = header_tag.map(|tag| (tag, *bearer));
+            out_of_line(api_key_login(
+                app,
+                ctx,
+                key.expose(),
+                digest,
+                owner,
+                remember_as,
+            ))
+            .await
+            .map(Some)
         }
+        Presented::Remembered(r) => Ok(Some(Authenticated::clone(&r.who))),
         Presented::ApiKey {
             username,
             digest,
@@ -533,13 +544,15 @@ fn enabled(
     Ok(user)
 }
 
-/// An API key (`digest`: its SHA-256) of `owner`.
+/// An API key (`digest`: its SHA-256) of `owner`; with `remember_as` (the Authorization header's
+/// tag and whether it was `Bearer`) a success is remembered for that header.
 async fn api_key_login<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     key: &str,
     digest: &str,
     owner: Owner<'_>,
+    remember_as: Option<(HeaderTag, bool)>,
 ) -> Result<Authenticated, AuthError> {
     if !key.starts_with(API_KEY_PREFIX) {
         return Err(AuthError::Rejected("unknown or revoked API key".into()));
@@ -554,7 +567,40 @@ async fn api_key_login<S: Store, F: Fetch>(
     let mut who = Authenticated::user(account, user, "api_key", api_key_fingerprint(digest))
         .bound(record.net.clone());
     who.key_name = Some(record.name.clone());
+    if let Some(tag) = remember_as {
+        remember(app, ctx.now, tag, &who, &record, digest);
+    }
     Ok(who)
+}
+
+/// Remembers `who`, the answer for an operator's API key (`digest`) sent in the header tagged
+/// `tag`, until the first of the records the check read leaves the isolate caches or the key
+/// expires (`remembered.rs`). A record not cached (`CACHE_TTL=0`, an unreadable `issuers`)
+/// keeps nothing.
+fn remember(
+    app: &TokenService,
+    now: u64,
+    (tag, bearer): (HeaderTag, bool),
+    who: &Authenticated,
+    key: &ApiKeyRecord,
+    digest: &str,
+) {
+    let mut caches = app.caches.borrow_mut();
+    let until = [
+        Some(key.expires.unwrap_or(u64::MAX)),
+        caches.apikeys.until(api_key_key(digest).as_str(), now),
+        caches.users.until(user_key(&who.account).as_str(), now),
+        caches.issuers.until(ISSUERS_KEY, now),
+    ]
+    .into_iter()
+    .try_fold(u64::MAX, |soonest, t| t.map(|t| soonest.min(t)));
+    if let Some(until) = until {
+        let remembered = Remembered {
+            who: Rc::new(who.clone()),
+            bearer,
+        };
+        caches.remembered.remember(tag, remembered, until, now);
+    }
 }
 
 /// A personal credential made on the sign-in page (`digest`: its SHA-256) of `owner`. Not

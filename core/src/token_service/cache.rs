@@ -6,6 +6,7 @@
 //! caching), on top of the time KV itself takes to propagate a change to a location (up to 60 s).
 //! Every cache is bounded.
 
+use super::remembered::RememberedLogins;
 use crate::credentials::VerifiedCache;
 use crate::ttl_cache::TtlCache;
 use std::any::Any;
@@ -40,6 +41,8 @@ pub(super) struct Caches {
     pub acl: Records,
     pub issuers: Records,
     pub verified: VerifiedCache,
+    /// API-key checks by the header they came in (`remembered.rs`).
+    pub remembered: RememberedLogins,
 }
 
 impl Caches {
@@ -55,6 +58,7 @@ impl Caches {
             acl: TtlCache::new(1),
             issuers: TtlCache::new(1),
             verified: VerifiedCache::new(isolate_key, VERIFIED_CAPACITY, ttl),
+            remembered: RememberedLogins::new(),
         }
     }
 

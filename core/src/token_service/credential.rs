@@ -13,11 +13,16 @@
 //! | Basic or password grant, anything else | password |
 //! | `Authorization: Bearer <key>` | API key |
 //! | `grant_type=refresh_token` | refresh token (an Authorization header beside it is ignored) |
+//!
+//! An Authorization header whose API key this isolate already checked is presented as that
+//! check's answer ([`Presented::Remembered`], `remembered.rs`): the same header, so the same
+//! credential, read the same way.
 
 use super::auth_error::AuthError;
 use super::authenticate::{
     api_key_key, issuers, read_ahead, refresh_key, user_key, ACL_KEY, ISSUERS_KEY,
 };
+use super::remembered::{HeaderTag, Remembered};
 use super::throttle::Attempt;
 use super::{RequestContext, TokenService};
 use crate::credentials::{
@@ -32,7 +37,7 @@ use crate::store::Store;
 use std::borrow::Cow;
 
 /// What the caller presented.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Presented {
     Anonymous,
     /// A user's password: the only guessable credential, so the only one throttled.
@@ -54,7 +59,14 @@ pub(crate) enum Presented {
         bearer: bool,
         personal: bool,
         hint: Option<Hint>,
+        /// The header's tag when the key came in the Authorization header (and the isolate has
+        /// a key to tag with): a successful check of an operator's API key is remembered under
+        /// it.
+        header_tag: Option<HeaderTag>,
     },
+    /// An Authorization header this isolate already checked an operator's API key from, with
+    /// that check's answer (`remembered.rs`).
+    Remembered(Remembered),
     /// `digest`: the token's SHA-256 (its record's name), computed once per request. `hint`: its
     /// account and the API key it was minted from, as the token says (untrusted, as above).
     RefreshToken {
@@ -70,6 +82,15 @@ pub(crate) enum Presented {
 }
 
 impl Presented {
+    /// An API key sent as `Authorization: Bearer` (refusals then carry the Bearer challenge).
+    pub(crate) fn bearer(&self) -> bool {
+        match self {
+            Presented::ApiKey { bearer, .. } => *bearer,
+            Presented::Remembered(r) => r.bearer,
+            _ => false,
+        }
+    }
+
     /// The credential kind for audit lines and tests.
     #[cfg(test)]
     pub(crate) fn kind(&self) -> &'static str {
@@ -77,7 +98,7 @@ impl Presented {
             Presented::Anonymous => "anonymous",
             Presented::Password { .. } => "password",
             Presented::ApiKey { personal: true, .. } => "personal",
-            Presented::ApiKey { .. } => "api_key",
+            Presented::ApiKey { .. } | Presented::Remembered(_) => "api_key",
             Presented::RefreshToken { .. } => "refresh_token",
             Presented::IdentityToken { .. } => "oidc",
         }
@@ -181,6 +202,7 @@ fn api_key(username: Option<String>, key: Secret, bearer: bool) -> Presented {
         hint: read_hint(prefix, text),
         key,
         bearer,
+        header_tag: None,
     }
 }
 
@@ -263,13 +285,41 @@ pub(super) async fn classify<S: Store, F: Fetch>(
     grant: &Grant,
     authorization: Option<&str>,
 ) -> Result<Presented, AuthError> {
-    let shape = shape(grant, authorization)?;
+    let header_tag = match (grant, authorization) {
+        (Grant::Header | Grant::ClientCredentials, Some(header)) => {
+            match recall(app, ctx, header) {
+                Ok(r) => {
+                    // The ACL is read after authentication: ahead, as for any request.
+                    read_ahead(app, ctx, vec![Cow::Borrowed(ACL_KEY)]).await;
+                    return Ok(Presented::Remembered(r));
+                }
+                Err(tag) => tag,
+            }
+        }
+        _ => None,
+    };
+    let mut shape = shape(grant, authorization)?;
+    if let Shape::Known(Presented::ApiKey { header_tag: t, .. }) = &mut shape {
+        *t = header_tag;
+    }
     read_ahead(app, ctx, wanted(app, ctx, &shape)).await;
     match shape {
         Shape::Known(presented) => Ok(presented),
         // Out of line: an API-key or anonymous request does not compile a login's checks.
         Shape::Login { username, secret } => out_of_line(login(app, ctx, username, secret)).await,
     }
+}
+
+/// The remembered check of the Authorization header `header`, or else its tag to remember a
+/// check under (`None` without an isolate key).
+fn recall<S: Store, F: Fetch>(
+    app: &TokenService,
+    ctx: &RequestContext<'_, S, F>,
+    header: &str,
+) -> Result<Remembered, Option<HeaderTag>> {
+    let remembered = &mut app.caches.borrow_mut().remembered;
+    let tag = remembered.tag(header, || ctx.random::<16>()).ok_or(None)?;
+    remembered.recall(tag, ctx.now).ok_or(Some(tag))
 }
 
 /// A username + secret pair that is not an API key: a workload's identity token or a password.

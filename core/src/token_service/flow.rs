@@ -192,9 +192,9 @@ async fn issue<S: Store, F: Fetch>(
     let presented = classify(app, ctx, &treq.grant, authorization)
         .await
         .map_err(|e| e.into_token_error(ErrorKind::InvalidRequest))?;
-    let bearer = matches!(presented, Presented::ApiKey { bearer: true, .. });
+    let bearer = presented.bearer();
     let kind = rejected_kind(&presented, &treq.grant);
-    if treq.grant == Grant::ClientCredentials && presented == Presented::Anonymous {
+    if treq.grant == Grant::ClientCredentials && matches!(presented, Presented::Anonymous) {
         return Err(cold::refusal(
             kind,
             format_args!("grant_type=client_credentials needs an API key: send 'Authorization: Bearer <API key>'"),

@@ -18,6 +18,7 @@ mod context;
 mod credential;
 mod flow;
 mod key_set;
+mod remembered;
 mod revoke;
 pub mod throttle;
 mod visibility; // filtered catalog (issue 16)
@@ -39,6 +40,7 @@ pub use context::{CountrySource, RequestContext};
 pub(crate) use credential::Presented;
 use key_set::Keys;
 pub(crate) use key_set::Rejected;
+use remembered::Remembered;
 use serde_json::json;
 use std::cell::RefCell;
 use std::fmt;
@@ -150,13 +152,17 @@ impl TokenService {
     /// the isolate that revoked it refuses it at once (others within `CACHE_TTL`).
     pub(crate) fn forget_personal(&self, digest: &str) {
         let key = crate::signin::credentials::record_key(digest);
-        self.caches.borrow_mut().personal.remove(key.as_str());
+        let mut caches = self.caches.borrow_mut();
+        caches.personal.remove(key.as_str());
+        caches.remembered.clear();
     }
 
     /// Drops a revoked refresh token's record (`refresh:<digest>`, `key`) from this isolate's
     /// cache, as [`Self::forget_personal`] does.
     pub(crate) fn forget_refresh(&self, key: &str) {
-        self.caches.borrow_mut().refresh.remove(key);
+        let mut caches = self.caches.borrow_mut();
+        caches.refresh.remove(key);
+        caches.remembered.clear();
     }
 
     pub fn settings(&self) -> &Settings {
@@ -195,7 +201,9 @@ impl TokenService {
         let presented =
             credential::classify(self, ctx, &Grant::Header, Some(authorization)).await?;
         match presented {
-            Presented::Password { .. } | Presented::ApiKey { bearer: false, .. } => {}
+            Presented::Password { .. }
+            | Presented::ApiKey { bearer: false, .. }
+            | Presented::Remembered(Remembered { bearer: false, .. }) => {}
             Presented::IdentityToken { .. } => {
                 return Err(AuthError::Rejected(
                     "identity tokens are accepted only at the token endpoint: fetch a token there first"

@@ -1294,5 +1294,6 @@ mod federation;
 mod hints;
 mod netbind;
 mod refresh_binding;
+mod remembered;
 mod revoke;
 mod round_trips;
