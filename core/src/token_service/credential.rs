@@ -285,23 +285,22 @@ pub(super) async fn classify<S: Store, F: Fetch>(
     grant: &Grant,
     authorization: Option<&str>,
 ) -> Result<Presented, AuthError> {
-    let header_tag = match (grant, authorization) {
-        (Grant::Header | Grant::ClientCredentials, Some(header)) => {
-            match recall(app, ctx, header) {
-                Ok(r) => {
-                    // The ACL is read after authentication: ahead, as for any request.
-                    read_ahead(app, ctx, vec![Cow::Borrowed(ACL_KEY)]).await;
-                    return Ok(Presented::Remembered(r));
-                }
-                Err(tag) => tag,
-            }
-        }
-        _ => None,
+    let recalled = match (grant, authorization) {
+        (Grant::Header | Grant::ClientCredentials, Some(header)) => recall(app, ctx, header),
+        _ => Err(None),
     };
-    let mut shape = shape(grant, authorization)?;
-    if let Shape::Known(Presented::ApiKey { header_tag: t, .. }) = &mut shape {
-        *t = header_tag;
-    }
+    // A remembered header is a known credential like any other: `wanted` reads the ACL ahead
+    // for it, through the same await as every request's.
+    let shape = match recalled {
+        Ok(r) => Shape::Known(Presented::Remembered(r)),
+        Err(header_tag) => {
+            let mut shape = shape(grant, authorization)?;
+            if let Shape::Known(Presented::ApiKey { header_tag: t, .. }) = &mut shape {
+                *t = header_tag;
+            }
+            shape
+        }
+    };
     read_ahead(app, ctx, wanted(app, ctx, &shape)).await;
     match shape {
         Shape::Known(presented) => Ok(presented),
