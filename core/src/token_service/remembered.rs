@@ -11,7 +11,9 @@
 //! - The key is a SipHash-2-4 tag (128 bits) of the exact header, under a random key drawn per
 //!   isolate: the header and its secret are never kept, a dump shows nothing that works
 //!   elsewhere, and without the isolate key no header can be made to match an entry. The same
-//!   header is the same username and key, so it is the same check.
+//!   header is the same username and key, so it is the same check. The map compares tags, not
+//!   secrets (as the password cache compares HMACs): what its timing could tell about a tag
+//!   says nothing about a header without the key.
 //! - The value is the check's [`Authenticated`] and whether the header was `Bearer`.
 //! - An entry lives no longer than the records the check read stay in the isolate caches (the
 //!   API key's, the user's and `issuers`, each `CACHE_TTL` from its read) and never past the
