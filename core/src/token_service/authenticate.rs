@@ -586,14 +586,13 @@ fn remember(
     digest: &str,
 ) {
     let mut caches = app.caches.borrow_mut();
-    let until = [
-        Some(key.expires.unwrap_or(u64::MAX)),
-        caches.apikeys.until(api_key_key(digest).as_str(), now),
-        caches.users.until(user_key(&who.account).as_str(), now),
-        caches.issuers.until(ISSUERS_KEY, now),
-    ]
-    .into_iter()
-    .try_fold(u64::MAX, |soonest, t| t.map(|t| soonest.min(t)));
+    let (api_key, user) = (api_key_key(digest), user_key(&who.account));
+    let until = [api_key.as_str(), user.as_str(), ISSUERS_KEY]
+        .into_iter()
+        .map(|k| caches.deadline(k, now))
+        .try_fold(key.expires.unwrap_or(u64::MAX), |soonest, t| {
+            t.map(|t| soonest.min(t))
+        });
     if let Some(until) = until {
         let remembered = Remembered {
             who: Rc::new(who.clone()),

@@ -67,18 +67,24 @@ impl Caches {
         now.saturating_add(self.ttl)
     }
 
+    /// When the record under KV key `key` leaves its cache; `None` if it is not cached and fresh.
+    pub(super) fn deadline(&self, key: &str, now: u64) -> Option<u64> {
+        let prefix = key.split_once(':').map_or(key, |(p, _)| p);
+        let records = match prefix {
+            "acl" => &self.acl,
+            "issuers" => &self.issuers,
+            "user" => &self.users,
+            "apikey" => &self.apikeys,
+            "refresh" => &self.refresh,
+            "personal" => &self.personal,
+            _ => return None,
+        };
+        records.until(key, now)
+    }
+
     /// Whether the record under KV key `key` is cached and fresh (read-ahead skips it).
     pub(super) fn fresh(&self, key: &str, now: u64) -> bool {
-        let prefix = key.split_once(':').map_or(key, |(p, _)| p);
-        match prefix {
-            "acl" => self.acl.contains(key, now),
-            "issuers" => self.issuers.contains(key, now),
-            "user" => self.users.contains(key, now),
-            "apikey" => self.apikeys.contains(key, now),
-            "refresh" => self.refresh.contains(key, now),
-            "personal" => self.personal.contains(key, now),
-            _ => false,
-        }
+        self.deadline(key, now).is_some()
     }
 }
 
