@@ -110,6 +110,15 @@ fn handle_with<S: Store, F: crate::federation::Fetch>(
     block_on(app.handle(req, &ctx))
 }
 
+/// What most proxy checks ask for: pull on `repository:org/a`.
+fn pull_org_a() -> [crate::token::Access; 1] {
+    [crate::token::Access {
+        resource_type: "repository".into(),
+        name: "org/a".into(),
+        actions: vec!["pull".into()],
+    }]
+}
+
 /// A context without a client address, for the proxy's checks.
 fn ctx_of<'a, S: Store>(
     store: &'a S,

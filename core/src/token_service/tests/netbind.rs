@@ -154,11 +154,7 @@ fn refresh_tokens_minted_with_a_bound_key_stay_bound() {
 #[test]
 fn the_proxys_basic_check_refuses_a_bound_key_from_elsewhere() {
     let svc = Svc::with(app(), bound_store());
-    let want = [Access {
-        resource_type: "repository".into(),
-        name: "org/a".into(),
-        actions: vec!["pull".into()],
-    }];
+    let want = pull_org_a();
     let grant = |ip: &'static str| {
         let ctx = ctx_of(&svc.store, Some(ip));
         block_on(

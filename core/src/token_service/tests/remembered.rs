@@ -126,12 +126,8 @@ fn nothing_is_remembered_without_a_cache_or_randomness() {
     // The proxy's Basic path has no randomness: no isolate key, so no tag and nothing kept.
     let app = app();
     let s = store();
-    let ctx = RequestContext::without_randomness(&s, &NoFetch, NOW);
-    let want = [crate::token::Access {
-        resource_type: "repository".into(),
-        name: "org/a".into(),
-        actions: vec!["pull".into()],
-    }];
+    let ctx = ctx_of(&s, None);
+    let want = pull_org_a();
     let header = basic("ci-bot", CI_KEY);
     assert!(block_on(app.grant_basic(&header, REG, &want, &ctx)).is_ok());
     assert_eq!(remembered(&app), 0);
@@ -145,12 +141,8 @@ fn the_proxy_basic_path_refuses_a_remembered_bearer_header() {
     assert_eq!(svc.run(get_bearer(SCOPE, CI_KEY)).0.status, 200);
     assert_eq!(svc.run(ci()).0.status, 200);
     assert_eq!(remembered(&svc.app), 2);
-    let want = [crate::token::Access {
-        resource_type: "repository".into(),
-        name: "org/a".into(),
-        actions: vec!["pull".into()],
-    }];
-    let ctx = RequestContext::without_randomness(&svc.store, &NoFetch, NOW);
+    let want = pull_org_a();
+    let ctx = ctx_of(&svc.store, None);
     let bearer = format!("Bearer {CI_KEY}");
     let refused = block_on(svc.app.grant_basic(&bearer, REG, &want, &ctx));
     assert!(

@@ -240,11 +240,7 @@ fn docker_login_adds_one_write_for_its_refresh_token() {
 fn the_proxy_basic_path_reads_together_too() {
     let s = Rounds::new(store());
     let app = app();
-    let want = [crate::token::Access {
-        resource_type: "repository".into(),
-        name: "org/a".into(),
-        actions: vec!["pull".into()],
-    }];
+    let want = pull_org_a();
     for expected in [1, 0] {
         let ctx = RequestContext::without_randomness(&s, &NoFetch, NOW);
         let (granted, n) = s.run(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx));
