@@ -292,7 +292,7 @@ pub(super) async fn authenticate<S: Store, F: Fetch>(
     presented: &Presented,
     service: &str,
     ev_issuer: &mut Option<String>,
-) -> Result<Option<Authenticated>, AuthError> {
+) -> Result<Option<Rc<Authenticated>>, AuthError> {
     let who = check(app, ctx, presented, service, ev_issuer).await?;
     if let Some(who) = &who {
         crate::netbind::admit(who.net.as_ref(), || ctx.client_net()).map_err(|refusal| {
@@ -308,20 +308,21 @@ pub(super) async fn authenticate<S: Store, F: Fetch>(
 }
 
 /// The check for each kind of credential, each out of line: a new isolate's first request
-/// compiles only the branch it takes ([`crate::out_of_line`]).
+/// compiles only the branch it takes ([`crate::out_of_line`]). Shared (`Rc`): a remembered
+/// login hands out the answer it keeps without copying its strings.
 async fn check<S: Store, F: Fetch>(
     app: &TokenService,
     ctx: &RequestContext<'_, S, F>,
     presented: &Presented,
     service: &str,
     ev_issuer: &mut Option<String>,
-) -> Result<Option<Authenticated>, AuthError> {
+) -> Result<Option<Rc<Authenticated>>, AuthError> {
     match presented {
         Presented::Anonymous => Ok(None),
         Presented::Password { username, password } => {
             out_of_line(check_password(app, ctx, username, password.expose()))
                 .await
-                .map(Some)
+                .map(|who| Some(Rc::new(who)))
         }
         Presented::ApiKey {
             username,
@@ -345,7 +346,7 @@ async fn check<S: Store, F: Fetch>(
             .await
             .map(Some)
         }
-        Presented::Remembered(r) => Ok(Some(Authenticated::clone(&r.who))),
+        Presented::Remembered(r) => Ok(Some(Rc::clone(&r.who))),
         Presented::ApiKey {
             username,
             digest,
@@ -356,7 +357,7 @@ async fn check<S: Store, F: Fetch>(
             let owner = Owner::new(username.as_deref(), hint.as_ref());
             out_of_line(personal_login(app, ctx, digest, owner))
                 .await
-                .map(Some)
+                .map(|who| Some(Rc::new(who)))
         }
         Presented::RefreshToken {
             token,
@@ -371,7 +372,7 @@ async fn check<S: Store, F: Fetch>(
             service,
         ))
         .await
-        .map(Some),
+        .map(|who| Some(Rc::new(who))),
         Presented::IdentityToken { username, token } => out_of_line(workload_login(
             app,
             ctx,
@@ -381,7 +382,7 @@ async fn check<S: Store, F: Fetch>(
             ev_issuer,
         ))
         .await
-        .map(Some),
+        .map(|who| Some(Rc::new(who))),
     }
 }
 
@@ -553,7 +554,7 @@ async fn api_key_login<S: Store, F: Fetch>(
     digest: &str,
     owner: Owner<'_>,
     remember_as: Option<(HeaderTag, bool)>,
-) -> Result<Authenticated, AuthError> {
+) -> Result<Rc<Authenticated>, AuthError> {
     if !key.starts_with(API_KEY_PREFIX) {
         return Err(AuthError::Rejected("unknown or revoked API key".into()));
     }
@@ -567,6 +568,7 @@ async fn api_key_login<S: Store, F: Fetch>(
     let mut who = Authenticated::user(account, user, "api_key", api_key_fingerprint(digest))
         .bound(record.net.clone());
     who.key_name = Some(record.name.clone());
+    let who = Rc::new(who);
     if let Some(tag) = remember_as {
         remember(app, ctx.now, tag, &who, &record, digest);
     }
@@ -581,7 +583,7 @@ fn remember(
     app: &TokenService,
     now: u64,
     (tag, bearer): (HeaderTag, bool),
-    who: &Authenticated,
+    who: &Rc<Authenticated>,
     key: &ApiKeyRecord,
     digest: &str,
 ) {
@@ -595,7 +597,7 @@ fn remember(
         });
     if let Some(until) = until {
         let remembered = Remembered {
-            who: Rc::new(who.clone()),
+            who: Rc::clone(who),
             bearer,
         };
         caches.remembered.remember(tag, remembered, until, now);

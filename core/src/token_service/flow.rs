@@ -211,13 +211,13 @@ async fn issue<S: Store, F: Fetch>(
         .as_ref()
         .and_then(|a| a.identity.as_ref())
         .and_then(|id| id.jti.clone());
-    check_account(treq.account.as_deref(), who.as_ref())?;
+    check_account(treq.account.as_deref(), who.as_deref())?;
     // A network-bound credential was already refused from elsewhere (authenticate); the token
     // carries the binding as its `net` claim, so the proxy keeps enforcing it (issue 16).
     let net = who.as_ref().and_then(|a| a.net.clone());
 
     let acl = authenticate::acl(app, ctx).await?;
-    let principal = authenticate::principal(who.as_ref());
+    let principal = authenticate::principal(who.as_deref());
     let access: Vec<Access> = acl.authorize(&principal, &service, &scopes);
     ev.granted = access
         .iter()

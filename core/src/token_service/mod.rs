@@ -235,7 +235,7 @@ impl TokenService {
             .collect();
         let acl = authenticate::acl(self, ctx).await?;
         let access = acl.authorize(&authenticate::principal(Some(&who)), service, &scopes);
-        Ok((who.account, access))
+        Ok((who.account.clone(), access))
     }
 
     /// A signed token for `account` on `service` that grants nothing (what a login probe gets):

@@ -4,6 +4,7 @@
 use super::*;
 use crate::federation::NoFetch;
 use crate::round_trips::Rounds;
+use std::rc::Rc;
 
 const SCOPE: &str = "service=registry.local&scope=repository:org/app:pull,push";
 
@@ -213,4 +214,34 @@ fn the_second_request_is_classified_as_remembered() {
         }
         other => panic!("not remembered: {other:?}"),
     }
+}
+
+#[test]
+fn a_remembered_login_is_handed_out_shared_not_copied() {
+    let svc = Svc::new();
+    let rng = counter_rng();
+    let header = basic("ci-bot", CI_KEY);
+    let ctx = RequestContext::new(&svc.store, &NoFetch, NOW, &rng);
+    let check = || {
+        let presented = block_on(credential::classify(
+            &svc.app,
+            &ctx,
+            &Grant::Header,
+            Some(&header),
+        ))
+        .unwrap();
+        block_on(authenticate::authenticate(
+            &svc.app,
+            &ctx,
+            &presented,
+            "registry.local",
+            &mut None,
+        ))
+        .unwrap()
+        .unwrap()
+    };
+    // The first check's answer is the one remembered; the next two are that same answer.
+    let (first, second, third) = (check(), check(), check());
+    assert!(Rc::ptr_eq(&first, &second) && Rc::ptr_eq(&second, &third));
+    assert_eq!(first.key_name.as_deref(), Some("ci"));
 }
