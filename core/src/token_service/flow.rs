@@ -81,14 +81,18 @@ fn parse_request(req: &HttpRequest, flavor: Flavor) -> Result<TokenRequest, Toke
 /// The audience. Must be one of SERVICES. When the client names none: the only configured
 /// service, or for client_credentials (ChartMuseum's documented request has no `service`) the
 /// only RS256 service.
-fn resolve_service(app: &TokenService, treq: &TokenRequest) -> Result<String, TokenError> {
+/// Borrowed: the audit line and the claims each keep their own copy.
+fn resolve_service<'a>(
+    app: &'a TokenService,
+    treq: &'a TokenRequest,
+) -> Result<&'a str, TokenError> {
     let s = &app.settings;
     match &treq.service {
-        Some(name) if s.knows_service(name) => Ok(name.clone()),
+        Some(name) if s.knows_service(name) => Ok(name),
         Some(name) => Err(cold::unknown_service(name, &s.services)),
-        None if s.services.len() == 1 => Ok(s.services[0].clone()),
+        None if s.services.len() == 1 => Ok(&s.services[0]),
         None if treq.grant == Grant::ClientCredentials && s.rs256_services.len() == 1 => {
-            Ok(s.rs256_services[0].clone())
+            Ok(&s.rs256_services[0])
         }
         None => Err(cold::refusal(
             ErrorKind::InvalidRequest,
@@ -184,7 +188,7 @@ async fn issue<S: Store, F: Fetch>(
     }
 
     let service = resolve_service(app, &treq)?;
-    ev.service = Some(service.clone());
+    ev.service = Some(service.to_string());
     let scopes = parse_scopes(&ev.requested)?;
 
     // The credential, classified once: it alone decides which check runs (and so whether the
@@ -201,7 +205,7 @@ async fn issue<S: Store, F: Fetch>(
         )
         .with_bearer_challenge());
     }
-    let who = authenticate::authenticate(app, ctx, &presented, &service, &mut ev.issuer)
+    let who = authenticate::authenticate(app, ctx, &presented, service, &mut ev.issuer)
         .await
         .map_err(|e| cold::auth_refusal(e, kind, bearer, ev))?;
     ev.account = Some(who.as_ref().map(|a| a.account.clone()).unwrap_or_default());
@@ -218,7 +222,7 @@ async fn issue<S: Store, F: Fetch>(
 
     let acl = authenticate::acl(app, ctx).await?;
     let principal = authenticate::principal(who.as_deref());
-    let access: Vec<Access> = acl.authorize(&principal, &service, &scopes);
+    let access: Vec<Access> = acl.authorize(&principal, service, &scopes);
     ev.granted = access
         .iter()
         .filter(|a| !a.actions.is_empty())
@@ -241,7 +245,7 @@ async fn issue<S: Store, F: Fetch>(
                 app,
                 ctx,
                 a,
-                &service,
+                service,
                 treq.client_id.as_deref(),
                 &secret,
             ))
@@ -257,7 +261,7 @@ async fn issue<S: Store, F: Fetch>(
     let claims = RegistryClaims {
         iss: app.settings.issuer.clone(),
         sub: who.as_ref().map(|a| a.account.clone()).unwrap_or_default(),
-        aud: service.clone(),
+        aud: service.to_string(),
         exp: now.saturating_add(ttl),
         nbf: now,
         iat: now,
@@ -265,7 +269,7 @@ async fn issue<S: Store, F: Fetch>(
         access,
         net,
     };
-    let token = app.keys.sign(&service, &claims)?;
+    let token = app.keys.sign(service, &claims)?;
     // The claims are spent: their jti goes to the audit line and their access to the response.
     ev.jti = Some(claims.jti);
 
