@@ -77,7 +77,11 @@ impl Workload {
 }
 
 /// The header lines and principal of a workload, as the worker would build it.
-fn workload_principal(loaded: &Loaded, w: &Workload, out: &mut String) -> Result<Principal> {
+fn workload_principal(
+    loaded: &Loaded,
+    w: &Workload,
+    out: &mut String,
+) -> Result<Principal<'static>> {
     let issuers = render::issuers(loaded).map_err(|e| anyhow!("{}: {e}", loaded.path.display()))?;
     let iss = w.claims.get("iss").and_then(|v| v.as_str());
     let cfg = match (&w.issuer, iss) {
@@ -119,11 +123,8 @@ fn workload_principal(loaded: &Loaded, w: &Workload, out: &mut String) -> Result
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     writeln!(out, "claims: {}", list(&shown))?;
-    Ok(Principal::Workload {
-        issuer: cfg.name.clone(),
-        subject: render_subject(&cfg.subject_template(), &claims).unwrap_or_default(),
-        claims,
-    })
+    let subject = render_subject(&cfg.subject_template(), &claims).unwrap_or_default();
+    Ok(Principal::workload(&cfg.name, &subject, &claims).into_owned())
 }
 
 fn list(items: &[String]) -> String {
@@ -192,7 +193,7 @@ pub(crate) fn explain(loaded: &Loaded, req: &Request) -> Result<String> {
                     "  DISABLED: the worker refuses this account's credentials before any rule is checked; the rules below would apply once it is enabled"
                 )?;
             }
-            Principal::user(name, &record.groups, &record.labels)
+            Principal::user(name, &record.groups, &record.labels).into_owned()
         }
     };
     if !service.is_empty() {

@@ -41,7 +41,7 @@ impl std::error::Error for DecisionsChanged {}
 
 /// Who the candidate policy says a logged account is.
 enum Who {
-    Principal(Principal),
+    Principal(Principal<'static>),
     /// Not replayable, and why.
     Skip(&'static str),
     /// Refused before any rule: absent from the candidate, or disabled.
@@ -59,7 +59,7 @@ fn who(loaded: &Loaded, account: Option<&str>, credential: Option<&str>) -> Who 
                 if r.disabled {
                     Who::Refused("account disabled in the candidate policy")
                 } else {
-                    Who::Principal(Principal::user(a, &r.groups, &r.labels))
+                    Who::Principal(Principal::user(a, &r.groups, &r.labels).into_owned())
                 }
             }
         },

@@ -83,7 +83,7 @@ fn expand_name(
         let ph = &after[..=end];
         let values: Vec<String> = match ph {
             "${account}" => match principal {
-                Principal::Account { name, .. } => vec![name.clone()],
+                Principal::Account { name, .. } => vec![name.to_string()],
                 _ => return None,
             },
             "${service}" => vec![service.to_string()],

@@ -262,16 +262,12 @@ pub(super) const ACL_KEY: &str = "acl";
 pub(super) const ISSUERS_KEY: &str = "issuers";
 
 /// The policy's view of who asked.
-pub(super) fn principal(who: Option<&Authenticated>) -> Principal {
+pub(super) fn principal(who: Option<&Authenticated>) -> Principal<'_> {
     match who {
         None => Principal::anonymous(),
         Some(Authenticated {
             identity: Some(id), ..
-        }) => Principal::Workload {
-            issuer: id.issuer.clone(),
-            subject: id.subject.clone(),
-            claims: id.claims.clone(),
-        },
+        }) => Principal::workload(&id.issuer, &id.subject, &id.claims),
         Some(a) => match &a.user {
             Some(u) => Principal::user(&a.account, &u.groups, &u.labels),
             // Unreachable by construction (only workloads lack a user record); grant nothing.
@@ -322,7 +318,7 @@ async fn check<S: Store, F: Fetch>(
         Presented::Password { username, password } => {
             out_of_line(check_password(app, ctx, username, password.expose()))
                 .await
-                .map(|who| Some(Rc::new(who)))
+                .map(shared)
         }
         Presented::ApiKey {
             username,
@@ -357,7 +353,7 @@ async fn check<S: Store, F: Fetch>(
             let owner = Owner::new(username.as_deref(), hint.as_ref());
             out_of_line(personal_login(app, ctx, digest, owner))
                 .await
-                .map(|who| Some(Rc::new(who)))
+                .map(shared)
         }
         Presented::RefreshToken {
             token,
@@ -372,7 +368,7 @@ async fn check<S: Store, F: Fetch>(
             service,
         ))
         .await
-        .map(|who| Some(Rc::new(who))),
+        .map(shared),
         Presented::IdentityToken { username, token } => out_of_line(workload_login(
             app,
             ctx,
@@ -382,8 +378,13 @@ async fn check<S: Store, F: Fetch>(
             ev_issuer,
         ))
         .await
-        .map(|who| Some(Rc::new(who))),
+        .map(shared),
     }
+}
+
+/// A check's answer as [`check`] hands it out.
+fn shared(who: Authenticated) -> Option<Rc<Authenticated>> {
+    Some(Rc::new(who))
 }
 
 /// THE password check: every password, from any endpoint, grant type or the proxy's Basic

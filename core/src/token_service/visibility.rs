@@ -13,7 +13,7 @@ use std::rc::Rc;
 #[derive(Debug)]
 pub struct PullVisibility {
     acl: Rc<Acl>,
-    principal: Option<Principal>,
+    principal: Option<Principal<'static>>,
     service: String,
 }
 
@@ -63,7 +63,7 @@ impl TokenService {
             authenticate::user(self, ctx, subject)
                 .await?
                 .filter(|u| !u.disabled)
-                .map(|u| Principal::user(subject, &u.groups, &u.labels))
+                .map(|u| Principal::user(subject, &u.groups, &u.labels).into_owned())
         };
         Ok(PullVisibility {
             acl,

@@ -5,12 +5,13 @@ fn acl(json: &str) -> Acl {
     Acl::from_json(json).unwrap()
 }
 
-fn user(name: &str, groups: &[&str]) -> Principal {
+fn user(name: &str, groups: &[&str]) -> Principal<'static> {
     Principal::user(
         name,
         &groups.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
         &BTreeMap::new(),
     )
+    .into_owned()
 }
 
 fn scopes(s: &[&str]) -> Vec<Scope> {
@@ -154,15 +155,12 @@ fn empty_acl_grants_nothing() {
     assert!(grant(&a, &workload("github", &[]), "s", "repository:a:pull").is_empty());
 }
 
-fn workload(issuer: &str, claims: &[(&str, &str)]) -> Principal {
-    Principal::Workload {
-        issuer: issuer.into(),
-        subject: format!("{issuer}:x"),
-        claims: claims
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    }
+fn workload(issuer: &str, claims: &[(&str, &str)]) -> Principal<'static> {
+    let claims = claims
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Principal::workload(issuer, &format!("{issuer}:x"), &claims).into_owned()
 }
 
 const FEDERATED: &str = r#"[
@@ -424,7 +422,7 @@ mod props {
             )
     }
 
-    fn principal() -> impl Strategy<Value = Principal> {
+    fn principal() -> impl Strategy<Value = Principal<'static>> {
         prop_oneof![
             Just(Principal::Anonymous),
             (
@@ -444,7 +442,7 @@ mod props {
                             team.iter().map(|t| t.to_string()).collect(),
                         );
                     }
-                    Principal::user(name, &groups, &labels)
+                    Principal::user(name, &groups, &labels).into_owned()
                 }),
             (
                 proptest::sample::select(&["https://ci.example", "https://other.example"][..]),
@@ -452,12 +450,11 @@ mod props {
                     &["org/app", "MyOrg/App", "a*", "bad value"][..]
                 )),
             )
-                .prop_map(|(issuer, repo)| Principal::Workload {
-                    issuer: issuer.into(),
-                    subject: "alice".into(),
-                    claims: repo
+                .prop_map(|(issuer, repo)| {
+                    let claims = repo
                         .map(|r| BTreeMap::from([("repository".to_string(), r.to_string())]))
-                        .unwrap_or_default(),
+                        .unwrap_or_default();
+                    Principal::workload(issuer, "alice", &claims).into_owned()
                 }),
         ]
     }
@@ -612,11 +609,8 @@ mod props {
             let labels = BTreeMap::from([("team".to_string(), vec![name.clone()])]);
             let p = Principal::user(&name, &[], &labels);
             prop_assert!(a.authorize(&p, "reg", &req).is_empty());
-            let w = Principal::Workload {
-                issuer: "https://ci.example".into(),
-                subject: "s".into(),
-                claims: BTreeMap::from([("repository".to_string(), name.clone())]),
-            };
+            let claims = BTreeMap::from([("repository".to_string(), name.clone())]);
+            let w = Principal::workload("https://ci.example", "s", &claims);
             prop_assert!(a.authorize(&w, "reg", &req).is_empty());
         }
     }
