@@ -131,7 +131,7 @@ fn rule(r: &InRule) -> Rule {
     }
 }
 
-fn principal(p: &InPrincipal) -> Principal {
+fn principal(p: &InPrincipal) -> Principal<'static> {
     match p {
         InPrincipal::Anonymous => Principal::Anonymous,
         InPrincipal::Account { name, groups, team } => {
@@ -151,17 +151,17 @@ fn principal(p: &InPrincipal) -> Principal {
             if !team.is_empty() {
                 labels.insert("team".to_string(), team);
             }
-            Principal::user(pick(&PRINCIPAL_NAMES, *name), &groups, &labels)
+            Principal::user(pick(&PRINCIPAL_NAMES, *name), &groups, &labels).into_owned()
         }
-        InPrincipal::Workload { issuer, claim } => Principal::Workload {
-            issuer: pick(&["https://ci.example", "https://other.example"], *issuer).into(),
-            subject: "alice".into(),
-            claims: claim
+        InPrincipal::Workload { issuer, claim } => {
+            let claims = claim
                 .map(|c| {
                     BTreeMap::from([("repository".to_string(), pick(&CLAIM_VALUES, c).to_string())])
                 })
-                .unwrap_or_default(),
-        },
+                .unwrap_or_default();
+            let issuer = pick(&["https://ci.example", "https://other.example"], *issuer);
+            Principal::workload(issuer, "alice", &claims).into_owned()
+        }
     }
 }
 

@@ -32,13 +32,14 @@ fuzz_target!(|data: &[u8]| {
     );
     let principals = [
         Principal::Anonymous,
-        Principal::user("alice", &["dev".to_string()], &labels),
-        Principal::user("admin", &[], &BTreeMap::new()),
-        Principal::Workload {
-            issuer: "https://token.actions.githubusercontent.com".into(),
-            subject: "repo:MyOrg/App:ref:refs/heads/main".into(),
-            claims: BTreeMap::from([("repository".to_string(), "MyOrg/App".to_string())]),
-        },
+        Principal::user("alice", &["dev".to_string()], &labels).into_owned(),
+        Principal::user("admin", &[], &BTreeMap::new()).into_owned(),
+        Principal::workload(
+            "https://token.actions.githubusercontent.com",
+            "repo:MyOrg/App:ref:refs/heads/main",
+            &BTreeMap::from([("repository".to_string(), "MyOrg/App".to_string())]),
+        )
+        .into_owned(),
     ];
     let requested = parse_scopes([
         "repository:org/app:pull,push,delete repository:alice/x:* registry:catalog:*",
