@@ -242,7 +242,7 @@ fn the_proxy_basic_path_reads_together_too() {
     let app = app();
     let want = pull_org_a();
     for expected in [1, 0] {
-        let ctx = RequestContext::without_randomness(&s, &NoFetch, NOW);
+        let ctx = ctx_of(&s, None);
         let (granted, n) = s.run(app.grant_basic(&basic("bob", "bob-pw"), REG, &want, &ctx));
         assert_eq!(granted.unwrap().1[0].actions, ["pull"]);
         assert_eq!(
