@@ -52,6 +52,29 @@ step() { # NAME CMD...
   STEPS+=("$(printf '%-5s %-44s %5ss %s' "$status" "$name" "$(( $(tg_now) - TG_SECTION_START ))" "$SKIPPED")")
   tg_section_done
   CURRENT=""
+  note_disk "$name"
+}
+
+# The least free disk seen after any step, and after which: a CI machine's disk is smaller than a
+# workstation's, and the summary says how close a run came (a full run's build products peak
+# near 4 GB in the tree).
+DISK_MIN_KB=""
+DISK_MIN_AT=""
+note_disk() {
+  local kb
+  kb="$(df -Pk . 2>/dev/null | awk 'NR == 2 { print $4 }')" || return 0
+  [ -n "$kb" ] || return 0
+  if [ -z "$DISK_MIN_KB" ] || [ "$kb" -lt "$DISK_MIN_KB" ]; then
+    DISK_MIN_KB="$kb"
+    DISK_MIN_AT="$1"
+  fi
+}
+disk_line() {
+  note_disk "${CURRENT:-setup}"
+  [ -n "$DISK_MIN_KB" ] || return 0
+  printf '  disk: %d MB free at the least, after %s; build products in the tree: %s\n' \
+    "$(( DISK_MIN_KB / 1024 ))" "$DISK_MIN_AT" \
+    "$(du -sh target fuzz/target bench/*/target 2>/dev/null | awk '{ print $2 " " $1 }' | paste -sd, - | sed 's/,/, /g')"
 }
 
 summary() {
@@ -61,6 +84,7 @@ summary() {
   local s
   if [ "$rc" -eq 0 ]; then
     for s in "${STEPS[@]}"; do printf '  %s\n' "$s"; done
+    disk_line
     local skipped
     skipped="$(printf '%s\n' "${STEPS[@]}" | grep -c '^skip' || true)"
     printf '%s\n' "${TG_GREEN}${TG_BOLD}TESTS PASSED: ${#STEPS[@]} steps (${skipped} skipped), parts: ${parts[*]}, ${took}s total${TG_RESET}"
@@ -74,6 +98,7 @@ summary() {
       before+="${before:+; }$(sed -E 's/^(ok|skip) +//; s/ {2,}/ /g; s/ +$//' <<<"$s")"
     done
     [ -n "$before" ] && printf '  before it: %s\n' "$before"
+    disk_line
     [ -n "$CURRENT" ] && printf '  %-5s %s\n' FAIL "$CURRENT"
     printf '%s\n' "${TG_RED}${TG_BOLD}TESTS FAILED in '${CURRENT:-setup}' (exit $rc) after ${took}s${TG_RESET}"
     printf 'steps: %d passed, 1 failed\n' "${#STEPS[@]}"
@@ -114,14 +139,22 @@ clippy_worker_wasm() { cargo clippy --locked -p tollgate-worker --target "$TG_WA
 # The bench crates are workspaces of their own (bench/README.md), built only when a bench runs:
 # checked here so that a change of the core's API cannot leave a bench that no longer compiles.
 BENCH_WORKERS=(bench/empty-worker bench/sign-worker bench/floor-worker bench/proxy-noauth-worker)
+# Checked in the workspace's own target/, without debug info (as the workspace's dependencies
+# are built): in a target/ each, every crate compiled its own copy of worker, serde and
+# wasm-bindgen with full debug info, 450-620 MB apiece and 2.6 GB for the five, and a CI run
+# ran out of disk here. Shared, they add ~0.4 GB and take half the time. The bench scripts'
+# release builds still go to each crate's own target/.
 clippy_bench_crates() {
   local crate
-  for crate in "${BENCH_WORKERS[@]}"; do
+  for crate in "${BENCH_WORKERS[@]}" bench/kv-rounds; do
     cargo fmt --manifest-path "$crate/Cargo.toml" --check
-    cargo clippy --locked --manifest-path "$crate/Cargo.toml" --target "$TG_WASM_TARGET" -- -D warnings
   done
-  cargo fmt --manifest-path bench/kv-rounds/Cargo.toml --check
-  cargo clippy --locked --manifest-path bench/kv-rounds/Cargo.toml -- -D warnings
+  local -a shared=(env CARGO_TARGET_DIR="$TG_ROOT/target" CARGO_PROFILE_DEV_DEBUG=false)
+  for crate in "${BENCH_WORKERS[@]}"; do
+    "${shared[@]}" cargo clippy --locked --manifest-path "$crate/Cargo.toml" \
+      --target "$TG_WASM_TARGET" -- -D warnings
+  done
+  "${shared[@]}" cargo clippy --locked --manifest-path bench/kv-rounds/Cargo.toml -- -D warnings
 }
 
 BUILT=0
