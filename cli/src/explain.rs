@@ -112,7 +112,7 @@ fn workload_principal(
             "  WARNING: the claims' iss is not this issuer's URL: the worker would refuse the token"
         )?;
     }
-    let claims = flatten(&w.claims).map_err(|e| anyhow!("claims: {e}"))?;
+    let claims = flatten(w.claims.clone()).map_err(|e| anyhow!("claims: {e}"))?;
     match render_subject(&cfg.subject_template(), &claims) {
         Ok(s) => writeln!(out, "subject {s}")?,
         Err(e) => writeln!(out, "  REFUSED by the worker: {e}")?,

@@ -83,28 +83,30 @@ pub fn render_subject(template: &str, claims: &BTreeMap<String, String>) -> Resu
 
 /// Flattens claims with dots: strings as they are, numbers and booleans as their JSON text.
 /// Arrays and nulls are dropped (a glob cannot say "any of" safely), as are values longer than
-/// `MAX_CLAIM_VALUE_LEN`. More than `MAX_CLAIMS` leaves is an error.
-pub fn flatten(claims: &Map<String, Value>) -> Result<BTreeMap<String, String>, String> {
+/// `MAX_CLAIM_VALUE_LEN`. More than `MAX_CLAIMS` leaves is an error. Takes the claims by value:
+/// their strings move into the flattened map rather than being copied (every identity token pays
+/// this).
+pub fn flatten(claims: Map<String, Value>) -> Result<BTreeMap<String, String>, String> {
     fn walk(
         prefix: &str,
-        obj: &Map<String, Value>,
+        obj: Map<String, Value>,
         depth: usize,
         out: &mut BTreeMap<String, String>,
-        seen: &mut BTreeSet<String>,
+        dropped: &mut BTreeSet<String>,
         leaves: &mut usize,
     ) -> Result<(), String> {
         for (k, v) in obj {
             let name = if prefix.is_empty() {
-                k.clone()
+                k
             } else {
                 format!("{prefix}.{k}")
             };
             let text = match v {
-                Value::String(s) => Some(s.clone()),
+                Value::String(s) => Some(s),
                 Value::Number(n) => Some(n.to_string()),
                 Value::Bool(b) => Some(b.to_string()),
                 Value::Object(o) if depth < MAX_DEPTH => {
-                    walk(&name, o, depth + 1, out, seen, leaves)?;
+                    walk(&name, o, depth + 1, out, dropped, leaves)?;
                     None
                 }
                 _ => None,
@@ -120,15 +122,18 @@ pub fn flatten(claims: &Map<String, Value>) -> Result<BTreeMap<String, String>, 
                     continue;
                 }
                 // `{"a":{"b":x}}` and `{"a.b":y}` flatten to the same name: whichever came last
-                // would decide what rules see, so the token is refused as ambiguous. Checked
-                // before the value bound, so a dropped long value cannot hide the other one.
-                if !seen.insert(name.clone()) {
+                // would decide what rules see, so the token is refused as ambiguous. The names of
+                // values dropped for their length are kept too, so a dropped long value cannot
+                // hide the other one.
+                if out.contains_key(&name) || dropped.contains(&name) {
                     return Err(format!(
                         "the identity token carries claim '{name}' twice (nested and as a dotted name): refused as ambiguous"
                     ));
                 }
                 if t.len() <= MAX_CLAIM_VALUE_LEN {
                     out.insert(name, t);
+                } else {
+                    dropped.insert(name);
                 }
             }
         }
@@ -278,13 +283,13 @@ pub fn check_claims(cfg: &IssuerConfig, payload: &[u8], now: u64) -> Result<Iden
             max: cfg.max_lifetime(),
         });
     }
-    let claims = flatten(&m).map_err(ClaimError::Malformed)?;
-    let subject = render_subject(&cfg.subject_template(), &claims).map_err(ClaimError::Subject)?;
     let jti = m
         .get("jti")
         .and_then(Value::as_str)
         .filter(|j| j.len() <= 128 && !j.chars().any(char::is_control))
         .map(String::from);
+    let claims = flatten(m).map_err(ClaimError::Malformed)?;
+    let subject = render_subject(&cfg.subject_template(), &claims).map_err(ClaimError::Subject)?;
     Ok(Identity {
         issuer: cfg.name.clone(),
         subject,

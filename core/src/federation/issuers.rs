@@ -8,6 +8,7 @@ use crate::limits::{
     MAX_ISSUERS, MAX_ISSUERS_BYTES, MAX_ISSUER_URL_LEN,
 };
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// The reserved Basic/password-grant username that selects the issuer from the token's `iss`.
@@ -50,10 +51,12 @@ impl IssuerConfig {
         self.max_lifetime.unwrap_or(DEFAULT_MAX_IDENTITY_LIFETIME)
     }
 
-    pub fn subject_template(&self) -> String {
-        self.subject
-            .clone()
-            .unwrap_or_else(|| format!("{}:${{claims.sub}}", self.name))
+    /// The configured template, borrowed; the default is built only where none is configured.
+    pub fn subject_template(&self) -> Cow<'_, str> {
+        match &self.subject {
+            Some(t) => Cow::Borrowed(t),
+            None => Cow::Owned(format!("{}:${{claims.sub}}", self.name)),
+        }
     }
 
     /// Where the discovery document lives (OpenID Connect Discovery 1.0, section 4).

@@ -22,14 +22,31 @@ use crate::limits::{
     JWKS_DEFAULT_TTL, JWKS_FAILURE_TTL, JWKS_MAX_TTL, JWKS_MIN_TTL, JWKS_REFETCH_INTERVAL,
     JWKS_STALE_GRACE, KEY_WAIT_POLLS, MAX_ISSUERS, MAX_OIDC_DOCUMENT_BYTES,
 };
+use crate::token::PublicKey;
 use std::cell::RefCell;
 use std::rc::Rc;
+
+/// An issuer's keys as the verifier reads them (`kids[i]` names `keys[i]`), so that a token's
+/// verification borrows them instead of copying every key and kid.
+#[derive(Debug)]
+pub(crate) struct IssuerKeys {
+    pub keys: Vec<PublicKey>,
+    pub kids: Vec<String>,
+}
+
+impl From<Vec<IssuerKey>> for IssuerKeys {
+    fn from(keys: Vec<IssuerKey>) -> Self {
+        let (kids, keys) = keys.into_iter().map(|k| (k.kid, k.key)).unzip();
+        IssuerKeys { keys, kids }
+    }
+}
 
 /// Keys of one issuer and what is needed to refresh them.
 #[derive(Debug, Clone)]
 pub(crate) struct KeySet {
-    pub jwks_uri: String,
-    pub keys: Rc<Vec<IssuerKey>>,
+    /// Shared, like the keys: every request that finds the set fresh takes a copy of it.
+    pub jwks_uri: Rc<str>,
+    pub keys: Rc<IssuerKeys>,
     /// Unix second after which the keys are no longer fresh (they may still be served, stale,
     /// for JWKS_STALE_GRACE while the issuer cannot be reached).
     pub expires: u64,
@@ -62,7 +79,8 @@ pub(crate) struct KeyCache {
 }
 
 fn cache_key(cfg: &IssuerConfig) -> String {
-    format!("{}\n{}", cfg.issuer, cfg.jwks_uri.as_deref().unwrap_or(""))
+    // One exact allocation per request (format! grew its buffer twice).
+    [&cfg.issuer, "\n", cfg.jwks_uri.as_deref().unwrap_or("")].concat()
 }
 
 /// The bounded lifetime of a fetched document.
@@ -133,7 +151,7 @@ impl KeyCache {
 enum Step {
     Done(Result<KeySet, KeysError>),
     Wait(u64),
-    Fetch(Option<String>),
+    Fetch(Option<Rc<str>>),
 }
 
 /// Keys served while the issuer fails: the last good ones, within the grace past their lifetime.
@@ -312,8 +330,8 @@ async fn fetch_keys(
     let doc = usable("JWK Set", &jwks_uri, doc)?;
     let keys = parse_jwks(&doc.body)?;
     Ok(KeySet {
-        jwks_uri,
-        keys: Rc::new(keys),
+        jwks_uri: jwks_uri.into(),
+        keys: Rc::new(keys.into()),
         expires: now.saturating_add(ttl(doc.max_age)),
     })
 }

@@ -122,6 +122,22 @@ fn each_check_fails_with_a_message_naming_it() {
         ("not-a-jwt".into(), "malformed", FailureKind::Unauthorized),
         ("a.b.c".into(), "malformed", FailureKind::Unauthorized),
         (
+            fi.rs(json!({"iss": 42})),
+            "string 'iss'",
+            FailureKind::Unauthorized,
+        ),
+        // Two `iss` members: the issuer is chosen from the unverified claims, so which one
+        // counts must not be left to a parser's whim; refused before any key is fetched.
+        (
+            format!(
+                "{}.{}.c2ln",
+                URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"r1"}"#),
+                URL_SAFE_NO_PAD.encode(r#"{"iss":"https://token.actions.githubusercontent.com","iss":"https://evil.example"}"#)
+            ),
+            "string 'iss'",
+            FailureKind::Unauthorized,
+        ),
+        (
             "x".repeat(MAX_IDENTITY_TOKEN_LEN + 1),
             "too large",
             FailureKind::Unauthorized,
