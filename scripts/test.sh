@@ -139,11 +139,10 @@ clippy_worker_wasm() { cargo clippy --locked -p tollgate-worker --target "$TG_WA
 # The bench crates are workspaces of their own (bench/README.md), built only when a bench runs:
 # checked here so that a change of the core's API cannot leave a bench that no longer compiles.
 BENCH_WORKERS=(bench/empty-worker bench/sign-worker bench/floor-worker bench/proxy-noauth-worker)
-# Checked in the workspace's own target/, without debug info (as the workspace's dependencies
-# are built): in a target/ each, every crate compiled its own copy of worker, serde and
-# wasm-bindgen with full debug info, 450-620 MB apiece and 2.6 GB for the five, and a CI run
-# ran out of disk here. Shared, they add ~0.4 GB and take half the time. The bench scripts'
-# release builds still go to each crate's own target/.
+# Checked in the workspace's own target/ (where scripts/build.sh builds them too), without debug
+# info (as the workspace's dependencies are built): in a target/ each, every crate compiled its
+# own copy of worker, serde and wasm-bindgen with full debug info, 450-620 MB apiece and 2.6 GB
+# for the five, and a CI run ran out of disk here. Shared, they add ~0.4 GB and take half the time.
 clippy_bench_crates() {
   local crate
   for crate in "${BENCH_WORKERS[@]}" bench/kv-rounds; do
