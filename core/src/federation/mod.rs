@@ -120,17 +120,17 @@ fn peek(token: &str) -> Result<(String, Option<String>), FederationError> {
     // to read one string. The claims are read in full once the signature verified
     // (`check_claims`). A duplicate or non-string `iss` is refused here.
     #[derive(serde::Deserialize)]
-    struct Iss<'a> {
-        #[serde(borrow, default)]
-        iss: Option<std::borrow::Cow<'a, str>>,
+    struct Iss {
+        #[serde(default)]
+        iss: Option<String>,
     }
-    let claims: Iss<'_> = serde_json::from_slice(&payload).map_err(|_| {
+    let claims: Iss = serde_json::from_slice(&payload).map_err(|_| {
         refused(
             "the identity token's claims are not a JSON object with a string 'iss' (issuer)",
             None,
         )
     })?;
-    Ok((claims.iss.unwrap_or_default().into_owned(), kid))
+    Ok((claims.iss.unwrap_or_default(), kid))
 }
 
 fn shown(s: &str) -> String {
