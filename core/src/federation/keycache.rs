@@ -44,7 +44,7 @@ impl From<Vec<IssuerKey>> for IssuerKeys {
 /// Keys of one issuer and what is needed to refresh them.
 #[derive(Debug, Clone)]
 pub(crate) struct KeySet {
-    /// Shared, like the keys: every request that finds the set fresh takes a copy of it.
+    /// Shared, like the keys: every request that finds the set fresh clones this `KeySet`.
     pub jwks_uri: Rc<str>,
     pub keys: Rc<IssuerKeys>,
     /// Unix second after which the keys are no longer fresh (they may still be served, stale,
