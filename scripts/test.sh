@@ -56,8 +56,8 @@ step() { # NAME CMD...
 }
 
 # The least free disk seen after any step, and after which: a CI machine's disk is smaller than a
-# workstation's, and the summary says how close a run came (a fresh clone's full run peaks at
-# about 3.4 GB in the tree, README "Tests").
+# workstation's, and the summary says how close a run came (a fresh clone's full run ends with
+# 3.8 GB in the tree, README "Tests").
 DISK_MIN_KB=""
 DISK_MIN_AT=""
 note_disk() {
