@@ -148,7 +148,7 @@ clippy_bench_crates() {
   for crate in "${BENCH_WORKERS[@]}" bench/kv-rounds; do
     cargo fmt --manifest-path "$crate/Cargo.toml" --check
   done
-  local -a shared=(env CARGO_TARGET_DIR="$TG_ROOT/target" CARGO_PROFILE_DEV_DEBUG=false)
+  local -a shared=(env CARGO_TARGET_DIR="$TG_TARGET_DIR" CARGO_PROFILE_DEV_DEBUG=false)
   for crate in "${BENCH_WORKERS[@]}"; do
     "${shared[@]}" cargo clippy --locked --manifest-path "$crate/Cargo.toml" \
       --target "$TG_WASM_TARGET" -- -D warnings

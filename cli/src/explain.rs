@@ -113,7 +113,8 @@ fn workload_principal(
         )?;
     }
     let claims = flatten(w.claims.clone()).map_err(|e| anyhow!("claims: {e}"))?;
-    match render_subject(&cfg.subject_template(), &claims) {
+    let subject = render_subject(&cfg.subject_template(), &claims);
+    match &subject {
         Ok(s) => writeln!(out, "subject {s}")?,
         Err(e) => writeln!(out, "  REFUSED by the worker: {e}")?,
     }
@@ -123,7 +124,7 @@ fn workload_principal(
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     writeln!(out, "claims: {}", list(&shown))?;
-    let subject = render_subject(&cfg.subject_template(), &claims).unwrap_or_default();
+    let subject = subject.unwrap_or_default();
     Ok(Principal::workload(&cfg.name, &subject, &claims).into_owned())
 }
 
