@@ -22,6 +22,7 @@ pub use issuers::{IssuerConfig, Issuers, IssuersError, OIDC_USERNAME};
 pub(crate) use keycache::KeyCache;
 use keycache::{KeysError, Want};
 
+use crate::json_object::Object;
 use crate::limits::MAX_IDENTITY_TOKEN_LEN;
 use crate::token::X5cHeader;
 use crate::token::{verify_jwt_with_kids, VerifyError};
@@ -118,13 +119,15 @@ fn peek(token: &str) -> Result<(String, Option<String>), FederationError> {
     // Only `iss` is read, into its own type: the other claims are skipped unbuilt (serde's
     // IgnoredAny), where a `serde_json::Value` of the whole payload cost a token ~20 allocations
     // to read one string. The claims are read in full once the signature verified
-    // (`check_claims`). A duplicate or non-string `iss` is refused here.
+    // (`check_claims`). A duplicate or non-string `iss` is refused here, and so is a payload that
+    // is not an object: serde's derive would read `["https://issuer"]` as `{iss}` by position and
+    // fetch that issuer's keys for a token that can never verify (`json_object`).
     #[derive(serde::Deserialize)]
     struct Iss {
         #[serde(default)]
         iss: Option<String>,
     }
-    let claims: Iss = serde_json::from_slice(&payload).map_err(|_| {
+    let Object(claims) = serde_json::from_slice::<Object<Iss>>(&payload).map_err(|_| {
         refused(
             "the identity token's claims are not a JSON object with a string 'iss' (issuer)",
             None,

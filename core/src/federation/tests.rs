@@ -154,6 +154,38 @@ fn each_check_fails_with_a_message_naming_it() {
     }
 }
 
+/// The issuer is chosen from claims no signature has covered yet, so claims that name no single
+/// issuer are refused there, before any discovery document or key is fetched for them.
+#[test]
+fn unverified_claims_naming_no_single_issuer_fetch_nothing() {
+    let fi = FakeIssuer::new();
+    let token = |payload: &str| {
+        format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"r1"}"#),
+            URL_SAFE_NO_PAD.encode(payload)
+        )
+    };
+    let github = ISS;
+    for payload in [
+        // serde's derive reads a struct from an array by position: this was `{iss}`.
+        format!(r#"["{github}"]"#),
+        format!(r#"{{"iss":"{github}","iss":"https://evil.example"}}"#),
+        r#"{"iss":42}"#.to_string(),
+        format!(r#""{github}""#),
+    ] {
+        let e = err(&fi, &token(&payload));
+        assert!(
+            e.message.contains("string 'iss'"),
+            "{payload}: {}",
+            e.message
+        );
+        assert_eq!(e.kind, FailureKind::Unauthorized);
+    }
+    assert_eq!(fi.fetch.count(DISCOVERY), 0);
+    assert_eq!(fi.fetch.count(JWKS_URI), 0);
+}
+
 #[test]
 fn forged_signature_and_wrong_kid_are_refused() {
     let fi = FakeIssuer::new();
