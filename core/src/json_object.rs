@@ -7,6 +7,12 @@
 //! any other non-object), and `T`'s by-position reader is never compiled into the worker: a new
 //! isolate's first request compiles every function it calls, whole (bench/README.md, "What a
 //! first request compiles"), and it no longer needs a second parse of the text to check shapes.
+//!
+//! [`from_slice`] and [`list_from_slice`] are the core's one way to read a struct from JSON text,
+//! wherever the text came from (KV records, settings, a token's claims, another service's
+//! document): `core/clippy.toml` refuses serde_json's own `from_slice` and `from_str` in the
+//! core, so a new reader cannot take the by-position path by accident. [`value`] reads any JSON
+//! into a `serde_json::Value` for readers that inspect its shape themselves.
 
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
@@ -40,6 +46,27 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
     }
 }
 
+/// A `T` from JSON text that must be an object.
+#[allow(clippy::disallowed_methods)] // the one place that calls it, through `Object`
+pub(crate) fn from_slice<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> serde_json::Result<T> {
+    serde_json::from_slice::<Object<T>>(bytes).map(|Object(v)| v)
+}
+
+/// A JSON array of `T`s that must each be an object.
+#[allow(clippy::disallowed_methods)] // as above
+pub(crate) fn list_from_slice<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+) -> serde_json::Result<Vec<T>> {
+    serde_json::from_slice::<Vec<Object<T>>>(bytes)
+        .map(|l| l.into_iter().map(|Object(v)| v).collect())
+}
+
+/// Any JSON value; its reader checks the shape it needs.
+#[allow(clippy::disallowed_methods)] // a `Value` is never read by field position
+pub(crate) fn value(bytes: &[u8]) -> serde_json::Result<serde_json::Value> {
+    serde_json::from_slice(bytes)
+}
+
 /// `#[serde(deserialize_with = "crate::json_object::object")]` for a struct field.
 pub(crate) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
@@ -70,7 +97,7 @@ mod tests {
     }
 
     fn read(text: &str) -> Result<Outer, serde_json::Error> {
-        serde_json::from_str::<Object<Outer>>(text).map(|o| o.0)
+        from_slice(text.as_bytes())
     }
 
     #[test]
@@ -115,6 +142,18 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn lists_hold_objects_only() {
+        let l: Vec<Outer> = list_from_slice(br#"[{"b": true}, {"b": false}]"#).unwrap();
+        assert_eq!(l.len(), 2);
+        assert!(list_from_slice::<Outer>(b"[]").unwrap().is_empty());
+        for bad in [r#"[{"b": true}, [true]]"#, r#"[[true]]"#, r#"{"b": true}"#] {
+            assert!(list_from_slice::<Outer>(bad.as_bytes()).is_err(), "{bad}");
+        }
+        // A `Value` takes any shape; its reader checks.
+        assert!(value(b"[1]").unwrap().is_array());
     }
 
     #[test]

@@ -167,7 +167,7 @@ pub(crate) fn token_jti(token: &str) -> Option<String> {
     struct Jti {
         jti: Option<String>,
     }
-    let jti = serde_json::from_slice::<Jti>(&bytes).ok()?.jti?;
+    let jti = crate::json_object::from_slice::<Jti>(&bytes).ok()?.jti?;
     (jti.len() <= 64
         && jti
             .bytes()

@@ -1,7 +1,6 @@
 //! The KV records behind authentication (ARCHITECTURE.md, "KV records"). Parsing is strict
 //! (`deny_unknown_fields`): a record Tollgate does not fully understand is an error, never a grant.
 
-use crate::json_object::Object;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,7 +36,7 @@ impl std::error::Error for RecordError {}
 fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, RecordError> {
     // serde's derive also reads a struct from a JSON array, by field position (`[]` would be a
     // user with no password and no groups, `["ci"]` an API key of ci): every record is an object.
-    // Said plainly here; `Object` refuses it too, and keeps the by-position reader out of the
+    // Said plainly here; `json_object` refuses it too, and keeps the by-position reader out of the
     // worker (crate::json_object).
     // ASCII whitespace only: JSON allows no other before the object (serde_json refuses it
     // anyway), and `trim_start`'s Unicode table is more code for a first request to compile.
@@ -47,9 +46,7 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, RecordError> {
     // Bytes rather than str, here and in every JSON parse of the core: jwt-compact parses
     // slices, so the wasm then holds one serde_json reader instead of two (1.4 KB gzip). The
     // result and errors are the same: a &str is valid UTF-8.
-    serde_json::from_slice(text.as_bytes())
-        .map(|Object(v)| v)
-        .map_err(cold::json_error)
+    crate::json_object::from_slice(text.as_bytes()).map_err(cold::json_error)
 }
 
 /// A malformed record's error, out of line (in a module named `cold`, which wasm-opt keeps out

@@ -25,7 +25,7 @@ pub(crate) fn parse_discovery(body: &[u8], expected_issuer: &str) -> Result<Stri
     }
     // Read through `Value` rather than a derived struct: the worker already carries Value's
     // deserializer, and every derived one costs wasm size.
-    let d: Value = serde_json::from_slice(body)
+    let d: Value = crate::json_object::value(body)
         .map_err(|e| format!("the discovery document is not valid JSON ({e})"))?;
     let issuer = d.get("issuer").and_then(Value::as_str).unwrap_or_default();
     if issuer != expected_issuer {
@@ -111,8 +111,8 @@ pub(crate) fn parse_jwks(body: &[u8]) -> Result<Vec<IssuerKey>, String> {
             "the JWK Set is larger than {MAX_OIDC_DOCUMENT_BYTES} bytes"
         ));
     }
-    let set: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the JWK Set is not valid JSON ({e})"))?;
+    let set: Value = crate::json_object::value(body)
+        .map_err(|e| format!("the JWK Set is not valid JSON ({e})"))?;
     let list = set
         .get("keys")
         .and_then(Value::as_array)

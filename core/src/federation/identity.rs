@@ -232,7 +232,7 @@ fn time_claim(m: &Map<String, Value>, name: &str) -> Result<Option<u64>, ClaimEr
 /// Checks the registered claims of a signature-verified payload against `cfg` at `now`, then
 /// flattens the claims and renders the subject.
 pub fn check_claims(cfg: &IssuerConfig, payload: &[u8], now: u64) -> Result<Identity, ClaimError> {
-    let v: Value = serde_json::from_slice(payload)
+    let v: Value = crate::json_object::value(payload)
         .map_err(|_| ClaimError::Malformed("the claims are not JSON".into()))?;
     let Value::Object(m) = v else {
         return Err(ClaimError::Malformed(

@@ -256,7 +256,7 @@ impl Issuers {
         if text.len() > MAX_ISSUERS_BYTES {
             return Err(IssuersError::TooLarge(text.len()));
         }
-        let list: Vec<IssuerConfig> = serde_json::from_slice(text.as_bytes())
+        let list: Vec<IssuerConfig> = crate::json_object::list_from_slice(text.as_bytes())
             .map_err(|e| IssuersError::NotJson(e.to_string()))?;
         Issuers::from_list(list)
     }
@@ -384,6 +384,8 @@ mod tests {
             r#"[{"name":"x","issuer":"https://i.example","audiences":[]}]"#.into(),
             r#"[{"name":"x","issuer":"not a url","audiences":["a"]}]"#.into(),
             r#"{"name":"x"}"#.into(),
+            // An issuer written as an array, read by field position (crate::json_object).
+            r#"[["x","https://i.example",["a"]]]"#.into(),
             format!(
                 r#"[{0},{0}]"#,
                 r#"{"name":"x","issuer":"https://i.example","audiences":["a"]}"#

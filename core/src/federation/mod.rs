@@ -22,7 +22,6 @@ pub use issuers::{IssuerConfig, Issuers, IssuersError, OIDC_USERNAME};
 pub(crate) use keycache::KeyCache;
 use keycache::{KeysError, Want};
 
-use crate::json_object::Object;
 use crate::limits::MAX_IDENTITY_TOKEN_LEN;
 use crate::token::X5cHeader;
 use crate::token::{verify_jwt_with_kids, VerifyError};
@@ -127,7 +126,7 @@ fn peek(token: &str) -> Result<(String, Option<String>), FederationError> {
         #[serde(default)]
         iss: Option<String>,
     }
-    let Object(claims) = serde_json::from_slice::<Object<Iss>>(&payload).map_err(|_| {
+    let claims: Iss = crate::json_object::from_slice(&payload).map_err(|_| {
         refused(
             "the identity token's claims are not a JSON object with a string 'iss' (issuer)",
             None,

@@ -6,7 +6,6 @@ use super::check;
 use super::glob::{glob_match, has_glob_meta};
 use super::principal::Principal;
 use super::rule::{next_placeholder, Match, Rule};
-use crate::json_object::Object;
 use crate::reference::is_path_component;
 use crate::scope::Scope;
 use crate::token::Access;
@@ -221,9 +220,9 @@ impl Acl {
         // A rule and its `match` must be JSON objects, never arrays read by field position
         // (`[[[], ["*"]]]` would be a rule matching everyone with actions ["*"]): see
         // crate::json_object.
-        let rules: Vec<Object<Rule>> =
-            serde_json::from_slice(text.as_bytes()).map_err(|e| cold::json(format_args!("{e}")))?;
-        Acl::from_rules(rules.into_iter().map(|r| r.0).collect())
+        let rules: Vec<Rule> = crate::json_object::list_from_slice(text.as_bytes())
+            .map_err(|e| cold::json(format_args!("{e}")))?;
+        Acl::from_rules(rules)
     }
 
     pub fn from_rules(rules: Vec<Rule>) -> Result<Acl, PolicyError> {

@@ -147,7 +147,7 @@ impl HttpResponse {
     /// The body parsed as JSON (tests and shells that need to look inside).
     #[cfg(any(test, feature = "testing"))]
     pub fn json_body(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
+        crate::json_object::value(&self.body).ok()
     }
 }
 

@@ -160,7 +160,7 @@ impl CatalogScan {
             return Err(OriginPageError::TooLarge);
         }
         let page: OriginPage =
-            serde_json::from_slice(body).map_err(|_| OriginPageError::NotJson)?;
+            crate::json_object::from_slice(body).map_err(|_| OriginPageError::NotJson)?;
         self.pages += 1;
         let before = self.cursor.clone();
         for name in page.repositories {

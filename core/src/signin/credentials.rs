@@ -95,8 +95,18 @@ impl std::fmt::Display for CredentialError {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<T, CredentialError> {
-    serde_json::from_slice(text.as_bytes())
-        .map_err(|_| CredentialError::Store(format!("the stored {what} is malformed")))
+    crate::json_object::from_slice(text.as_bytes()).map_err(|_| malformed(what))
+}
+
+fn parse_list<T: for<'de> Deserialize<'de>>(
+    text: &str,
+    what: &str,
+) -> Result<Vec<T>, CredentialError> {
+    crate::json_object::list_from_slice(text.as_bytes()).map_err(|_| malformed(what))
+}
+
+fn malformed(what: &str) -> CredentialError {
+    CredentialError::Store(format!("the stored {what} is malformed"))
 }
 
 /// The owner's credentials that have not expired, oldest first.
@@ -108,7 +118,7 @@ pub(crate) async fn list(
     let Some(text) = store.get(&index_key(account)).await? else {
         return Ok(vec![]);
     };
-    let mut entries: Vec<IndexEntry> = parse(&text, "credential index")?;
+    let mut entries: Vec<IndexEntry> = parse_list(&text, "credential index")?;
     entries.retain(|e| e.expires > now);
     Ok(entries)
 }
@@ -306,7 +316,7 @@ pub fn parse_record(text: &str) -> Result<PersonalRecord, String> {
     if !text.trim_start().starts_with('{') {
         return Err("the record must be a JSON object".into());
     }
-    serde_json::from_slice(text.as_bytes())
+    crate::json_object::from_slice(text.as_bytes())
         .map_err(|e| format!("personal credential record: {}", e.classify_str()))
 }
 

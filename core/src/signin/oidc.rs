@@ -44,7 +44,7 @@ pub(crate) fn parse_endpoints(body: &[u8], issuer: &str) -> Result<Endpoints, St
     if body.len() > MAX_OIDC_DOCUMENT_BYTES {
         return Err("the discovery document is too large".into());
     }
-    let d: Value = serde_json::from_slice(body)
+    let d: Value = crate::json_object::value(body)
         .map_err(|e| format!("the discovery document is not valid JSON ({e})"))?;
     if d.get("issuer").and_then(Value::as_str) != Some(issuer) {
         return Err(format!(
@@ -206,7 +206,7 @@ pub(crate) async fn exchange(
                 "the provider's token endpoint could not be reached ({e})"
             ))
         })?;
-    let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    let v: Value = crate::json_object::value(&resp.body).unwrap_or(Value::Null);
     if resp.status != 200 {
         // The OAuth error code is safe to show (invalid_grant for a replayed or expired code);
         // the description could echo input, so it is cut and filtered.
@@ -261,7 +261,7 @@ pub(crate) async fn verify_id_token(
         .split('.')
         .nth(1)
         .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|b| crate::json_object::value(&b).ok())
         .and_then(|v| match v {
             Value::Object(m) => Some(m),
             _ => None,

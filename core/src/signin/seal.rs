@@ -87,7 +87,7 @@ impl Sealer {
         if !constant_time_eq(&tag, &want) {
             return None;
         }
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
+        crate::json_object::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
     }
 
     /// The CSRF token of a session: a MAC of its random id, so it needs no storage and dies with

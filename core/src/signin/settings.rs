@@ -249,7 +249,7 @@ impl SignInSettings {
         if text.len() > MAX_PROVIDERS_BYTES {
             return Err(bad(format!("longer than {MAX_PROVIDERS_BYTES} bytes")));
         }
-        let mut providers: Vec<Provider> = serde_json::from_slice(text.as_bytes())
+        let mut providers: Vec<Provider> = crate::json_object::list_from_slice(text.as_bytes())
             .map_err(|e| bad(format!("not a JSON array of providers: {e}")))?;
         if providers.is_empty() || providers.len() > MAX_PROVIDERS {
             return Err(bad(format!("list 1 to {MAX_PROVIDERS} providers")));

@@ -901,4 +901,15 @@ fn several_providers_offer_a_choice() {
     v.remove("SIGNIN_SECRET_LAB");
     let e = SignInSettings::from_vars(|k| v.get(k).cloned(), &[REG.into()]).unwrap_err();
     assert!(e.message.contains("SIGNIN_SECRET_LAB"));
+    // A provider written as an array is not read by field position (crate::json_object).
+    v.insert(
+        "SIGNIN_PROVIDERS",
+        json!([["corp", null, ISS, CLIENT]]).to_string(),
+    );
+    let e = SignInSettings::from_vars(|k| v.get(k).cloned(), &[REG.into()]).unwrap_err();
+    assert!(
+        e.message.contains("expected a JSON object"),
+        "{}",
+        e.message
+    );
 }

@@ -290,8 +290,8 @@ impl Verifier {
             &|kid| key_by_kid(&self.keys, &self.kids, &self.thumbprints, kid),
             ClaimTypes::ByWireClaims,
         )?;
-        let wire: WireClaims =
-            serde_json::from_slice(&verified.payload).map_err(|_| VerifyError::Malformed)?;
+        let wire: WireClaims = crate::json_object::from_slice(&verified.payload)
+            .map_err(|_| VerifyError::Malformed)?;
         if wire.iss != self.issuer {
             return Err(VerifyError::Issuer);
         }

@@ -178,7 +178,7 @@ pub struct DeviceRecord {
 
 impl DeviceRecord {
     fn parse(text: &str) -> Result<DeviceRecord, DeviceError> {
-        serde_json::from_slice(text.as_bytes())
+        crate::json_object::from_slice(text.as_bytes())
             .map_err(|_| DeviceError::Broken("the stored device record is malformed".into()))
     }
 
