@@ -10,8 +10,9 @@
 //!
 //! [`from_slice`] and [`list_from_slice`] are the core's one way to read a struct from JSON text,
 //! wherever the text came from (KV records, settings, a token's claims, another service's
-//! document): `core/clippy.toml` refuses serde_json's own `from_slice` and `from_str` in the
-//! core, so a new reader cannot take the by-position path by accident. [`value`] reads any JSON
+//! document): `core/clippy.toml` refuses serde_json's own readers (`from_slice`, `from_str`,
+//! `from_value`, `from_reader`) elsewhere in the core, so a new reader cannot take the
+//! by-position path by accident. [`value`] reads any JSON
 //! into a `serde_json::Value` for readers that inspect its shape themselves.
 
 use serde::de::value::MapAccessDeserializer;
