@@ -26,6 +26,10 @@
 //             the code the worker's startup compiled is thrown away before its first request, as
 //             it is under Miniflare (7 isolates) and whenever the runtime starts another isolate
 //             in between; without, whatever startup compiled is still there.
+//   flusher:  true to add a service that starts a new isolate on demand (workerd's worker loader,
+//             behind `--experimental`): the returned `flush()` creates one, as another tenant's
+//             isolate starting in the same process does at Cloudflare, which flushes the measured
+//             isolate's Liftoff code while it stays warm (bench/flushed-warm.mjs).
 import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { once } from "node:events";
@@ -180,7 +184,7 @@ export async function settle(pid, maxSeconds = 150) {
 
 export async function startDirect({
   dir, script, bindings = {}, kv = {}, kvBinding = "TOLLGATE_KV", after = true, v8Flags = [], stdout, stdoutPath,
-  wrap = [], readySeconds = 10,
+  wrap = [], readySeconds = 10, flusher = false,
 }) {
   const work = mkdtempSync(join(tmpdir(), "tg-workerd-direct-"));
   let modules;
@@ -206,16 +210,34 @@ export async function startDirect({
   if (after) {
     services.push(`(name = "other", worker = (modules = [(name = "other.js", esModule = embed "other.js")], compatibilityDate = ${text(COMPATIBILITY_DATE)}))`);
   }
+  const sockets = [`(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")`];
+  const flushPort = flusher ? await freePort() : undefined;
+  if (flusher) {
+    // Each request loads a worker under a new id, so workerd constructs a new isolate for it.
+    writeFileSync(join(work, "flusher.js"), `let n = 0;
+export default {
+  async fetch(req, env) {
+    const w = env.LOADER.get("isolate-" + ++n, () => ({
+      compatibilityDate: ${JSON.stringify(COMPATIBILITY_DATE)},
+      mainModule: "w.js",
+      modules: { "w.js": "export default { fetch() { return new Response('new isolate'); } };" },
+    }));
+    return w.getEntrypoint().fetch("http://isolate/");
+  },
+};`);
+    services.push(`(name = "flusher", worker = (modules = [(name = "flusher.js", esModule = embed "flusher.js")], compatibilityDate = ${text(COMPATIBILITY_DATE)}, bindings = [(name = "LOADER", workerLoader = (id = "flusher"))]))`);
+    sockets.push(`(name = "flush", address = "127.0.0.1:${flushPort}", http = (), service = "flusher")`);
+  }
   const config = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [${services.join(",\n    ")}],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+  sockets = [${sockets.join(", ")}],
   v8Flags = [${v8Flags.map(text).join(", ")}],
 );
 `;
   writeFileSync(join(work, "config.capnp"), config);
   const out = stdoutPath ? openSync(stdoutPath, "a") : stdout ? "pipe" : "ignore";
-  const argv = [...wrap, await workerdBinary(), "serve", join(work, "config.capnp")];
+  const argv = [...wrap, await workerdBinary(), "serve", join(work, "config.capnp"), ...(flusher ? ["--experimental"] : [])];
   const child = spawn(argv[0], argv.slice(1), {
     cwd: work,
     stdio: ["ignore", out, "pipe"],
@@ -238,6 +260,10 @@ const config :Workerd.Config = (
     pid: child.pid,
     stderr: () => stderr,
     fetch: (p, init) => fetch(base + p, init),
+    flush: async () => {
+      const r = await fetch(`http://127.0.0.1:${flushPort}/`);
+      if ((await r.text()) !== "new isolate") throw new Error(`flusher: ${r.status}`);
+    },
     dispose: async () => {
       if (child.exitCode === null) {
         child.kill("SIGTERM");
