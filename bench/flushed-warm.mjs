@@ -12,6 +12,9 @@
 //   target/release/tollgate policy render policy/demo.toml > /tmp/kv.json
 //   node bench/flushed-warm.mjs /tmp/kv.json          # ROUNDS=11 (a fresh workerd per round and target)
 //   FLUSHES=3 node bench/flushed-warm.mjs /tmp/kv.json  # + the 2nd and 3rd flush of the same isolate
+//   WARM=2000 node bench/flushed-warm.mjs /tmp/kv.json  # 2,000 requests (8 at a time) before the
+//                                                       # flush: traffic tiers the path up to TurboFan,
+//                                                       # whose code the flush keeps
 //
 // Each figure is a median over rounds of the thread's CPU (ms) across one request, after the
 // process has been quiet for a second (settle: background compilation counted where it was
@@ -25,6 +28,7 @@ const kvPath = process.argv[2];
 if (!kvPath) throw new Error("usage: node bench/flushed-warm.mjs <kv.json from `tollgate policy render`>");
 const ROUNDS = Number(process.env.ROUNDS ?? 11);
 const FLUSHES = Number(process.env.FLUSHES ?? 1);
+const WARM = Number(process.env.WARM ?? 0);
 const kv = Object.fromEntries(JSON.parse(readFileSync(kvPath, "utf8")).map((e) => [e.key, e.value]));
 
 const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90"; // policy/README.md: demo only
@@ -63,6 +67,14 @@ for (let round = 0; round < ROUNDS; round++) {
     });
     try {
       const row = [await cpuOf(w, t), await cpuOf(w, t)];
+      // Traffic between the warm request and the flush, 8 requests in flight.
+      for (let sent = 0; sent < WARM; sent += 8) {
+        await Promise.all(Array.from({ length: Math.min(8, WARM - sent) }, async () => {
+          const res = await w.fetch(t.path, t.init);
+          await res.arrayBuffer();
+          if (res.status !== 200) throw new Error(`${t.label}: ${res.status}`);
+        }));
+      }
       for (let f = 0; f < FLUSHES; f++) {
         await settle(w.pid);
         await w.flush();
@@ -78,7 +90,8 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 console.log(`Thread CPU (ms) across one request, medians of ${ROUNDS} workerd processes per target;`);
-console.log("flushed: the first request after another isolate started in the same process.");
+console.log("flushed: the first request after another isolate started in the same process"
+  + (WARM ? `, after ${WARM} more requests.` : "."));
 console.log(`${"target".padEnd(40)}${columns.map((c) => c.padStart(12)).join("")}`);
 for (const [i, t] of TARGETS.entries()) {
   console.log(`${t.label.padEnd(40)}${results[i].map((xs) => median(xs).toFixed(2).padStart(12)).join("")}`);
