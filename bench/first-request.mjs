@@ -76,7 +76,7 @@ import {
   ROOT, basic, builtWorkerOptions, keyFixture, libtrustKid, startWorker, readKvFile,
 } from "../tests/miniflare/helpers.mjs";
 import {
-  BENCH_REALM, CALLGRIND, callgrindInstructions, functionNames, settle, startDirect, tollgateBindings,
+  BENCH_REALM, CALLGRIND, callgrindInstructions, functionNames, settle, startDirect, threadMs, tollgateBindings,
 } from "./workerd-direct.mjs";
 
 const [kvFile] = process.argv.slice(2);
@@ -192,8 +192,6 @@ function workerdPid() {
   return best.pid;
 }
 
-/** Milliseconds workerd's main thread (the isolate's) has been on a CPU. */
-const threadMs = (pid) => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
 
 /** A function making `kind`'s request to worker `w` (`state`: what the kind's setup returned), which
  * fails unless the answer is 200. */

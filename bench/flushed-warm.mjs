@@ -19,41 +19,42 @@
 // Each figure is a median over rounds of the thread's CPU (ms) across one request, after the
 // process has been quiet for a second (settle: background compilation counted where it was
 // caused); the flush itself (the other isolate's start) is not counted.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../tests/miniflare/helpers.mjs";
-import { settle, startDirect, tollgateBindings } from "./workerd-direct.mjs";
+import { ROOT, basic, readKvFile } from "../tests/miniflare/helpers.mjs";
+import { CI_KEY, TOKEN_PATH } from "./token-load.mjs";
+import { settle, startDirect, threadMs, tollgateBindings } from "./workerd-direct.mjs";
 
 const kvPath = process.argv[2];
 if (!kvPath) throw new Error("usage: node bench/flushed-warm.mjs <kv.json from `tollgate policy render`>");
 const ROUNDS = Number(process.env.ROUNDS ?? 11);
 const FLUSHES = Number(process.env.FLUSHES ?? 1);
 const WARM = Number(process.env.WARM ?? 0);
-const kv = Object.fromEntries(JSON.parse(readFileSync(kvPath, "utf8")).map((e) => [e.key, e.value]));
+const kv = readKvFile(kvPath);
 
-const CI_KEY = "tgk_Lsz1CsKo6xnYht2ybBbHfEn8vl5ZdQIszo6se_vOGDk.Y2ktYm90"; // policy/README.md: demo only
-const basic = (u, p) => ({ authorization: `Basic ${Buffer.from(`${u}:${p}`).toString("base64")}` });
-const SCOPE = "/token?service=registry.local&scope=repository:org/app:pull,push";
 const tollgate = join(ROOT, "build");
 const TARGETS = [
   { label: "empty Rust worker, GET /", dir: join(ROOT, "bench", "empty-worker", "build"), path: "/" },
   { label: "Tollgate anonymous /token", dir: tollgate, path: "/token?service=registry.local", kv: true },
-  { label: "Tollgate API key (ci-bot, Basic)", dir: tollgate, path: SCOPE, init: { headers: basic("ci-bot", CI_KEY) }, kv: true },
+  { label: "Tollgate API key (ci-bot, Basic)", dir: tollgate, path: TOKEN_PATH, init: { headers: { authorization: basic("ci-bot", CI_KEY) } }, kv: true },
 ];
 
-const threadMs = (pid) => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** One request of `t`, read to its end; anything but 200 stops the bench. */
+async function send(w, t) {
+  const res = await w.fetch(t.path, t.init);
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`${t.label}: ${res.status}`);
+}
+
 /** The thread's CPU across one request of `t`, once the process has settled after it. */
 async function cpuOf(w, t) {
   await settle(w.pid);
   const before = threadMs(w.pid);
-  const res = await w.fetch(t.path, t.init);
-  await res.arrayBuffer();
-  if (res.status !== 200) throw new Error(`${t.label}: ${res.status}`);
+  await send(w, t);
   await settle(w.pid);
   return threadMs(w.pid) - before;
 }
@@ -69,11 +70,7 @@ for (let round = 0; round < ROUNDS; round++) {
       const row = [await cpuOf(w, t), await cpuOf(w, t)];
       // Traffic between the warm request and the flush, 8 requests in flight.
       for (let sent = 0; sent < WARM; sent += 8) {
-        await Promise.all(Array.from({ length: Math.min(8, WARM - sent) }, async () => {
-          const res = await w.fetch(t.path, t.init);
-          await res.arrayBuffer();
-          if (res.status !== 200) throw new Error(`${t.label}: ${res.status}`);
-        }));
+        await Promise.all(Array.from({ length: Math.min(8, WARM - sent) }, () => send(w, t)));
       }
       for (let f = 0; f < FLUSHES; f++) {
         await settle(w.pid);

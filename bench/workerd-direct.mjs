@@ -171,6 +171,9 @@ const processTicks = (pid) => {
  * request) is then done, so an instruction count holds all of it. A fixed wait was not enough on
  * a busy machine: one run counted ~40 M instructions of startup's TurboFan jobs in the first
  * request instead. */
+/** CPU (ms) of process `pid`'s main thread so far: workerd's, which runs its isolates. */
+export const threadMs = (pid) => Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+
 export async function settle(pid, maxSeconds = 150) {
   let last = processTicks(pid);
   let quiet = 0;
